@@ -1,0 +1,38 @@
+# Every target installs what it needs into .venv first, so a fresh clone needs only python3.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/loopwise demo --out demo-output
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+# BENCH_ROWS=100000 for a quick run; ANCHORS="" to skip the anchor libraries.
+BENCH_ROWS ?= 1000000
+ANCHORS    ?= whylogs evidently nannyml alibi
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --rows $(BENCH_ROWS) --anchors "$(ANCHORS)"
+
+clean:
+	rm -rf $(VENV) demo-output bench/.out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,47 @@
+"""loopwise: close the continuous feedback loop for ML models in production.
+
+The pure library works without a server::
+
+    import loopwise as lw
+    ref = lw.profile(train_df)
+    report = lw.compare(ref, live_df)
+"""
+
+from loopwise.errors import (
+    DataError,
+    EmptyDataError,
+    LoopwiseError,
+    ParameterError,
+    ProfileFormatError,
+    SchemaError,
+    SchemaValidationError,
+    UnknownNameError,
+)
+from loopwise.profiles import Profile, ProfileOptions, merge, profile
+from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Column",
+    "DataError",
+    "EmptyDataError",
+    "Kind",
+    "LoopwiseError",
+    "ParameterError",
+    "Profile",
+    "ProfileFormatError",
+    "ProfileOptions",
+    "Role",
+    "Schema",
+    "SchemaError",
+    "SchemaValidationError",
+    "UnknownNameError",
+    "ValidationIssue",
+    "__version__",
+    "check",
+    "merge",
+    "profile",
+    "to_table",
+    "validate",
+]

@@ -1,0 +1,57 @@
+"""Canonical string form of category values, so that 1, 1.0, numpy.int64(1) and b"1" are one key.
+
+Sketches and stored counts are keyed by these strings, never by Python's salted ``hash()``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def canonical(value: Any) -> str:
+    """The canonical key of one category value.
+
+    Example:
+        >>> [canonical(v) for v in (1, 1.0, np.int64(1), b"1", True, "x")]
+        ['1', '1', '1', '1', 'true', 'x']
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if math.isfinite(f) and f.is_integer():
+            return str(int(f))
+        return repr(f)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def value_counts(arr: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
+    """Distinct non-null values (canonical keys) and their counts, counted in Arrow."""
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    vc = pc.value_counts(arr)
+    values = vc.field("values")
+    counts = vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64)
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        keys = values.to_pylist()
+    else:
+        keys = [canonical(v) if v is not None else None for v in values.to_pylist()]
+    if not valid.all():
+        keys = [k for k, ok in zip(keys, valid, strict=True) if ok]
+        counts = counts[valid]
+    if len(set(keys)) != len(keys):  # e.g. floats 1.0 and 1 folded into one key
+        merged: dict[str, int] = {}
+        for k, c in zip(keys, counts.tolist(), strict=True):
+            merged[k] = merged.get(k, 0) + c
+        keys, counts = list(merged), np.fromiter(merged.values(), dtype=np.int64)
+    return keys, counts

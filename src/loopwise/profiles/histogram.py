@@ -1,0 +1,127 @@
+"""Fine histograms on a reference's quantile edges: exact counts per bin, mergeable.
+
+A histogram has edges ``e_0 < ... < e_k`` and ``k + 2`` counts: ``counts[0]``
+counts values below ``e_0`` (the reference's minimum), ``counts[j]`` values in
+``[e_(j-1), e_j)``, and ``counts[-1]`` values at or above ``e_k``, which is
+placed just above the reference's maximum, so the two outer bins count exactly
+the values outside the reference's range.
+
+Two histograms merge only when their edges are identical (the same reference);
+the fingerprint of the edges makes that check cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Default number of fine bins: resolution 0.1% of the reference's mass per bin.
+DEFAULT_BINS = 1000
+
+
+def quantile_edges(sorted_finite: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """The ``bins + 1`` quantiles (method "lower") of a sorted array, as histogram edges.
+
+    Ties are kept (they make empty zero-width bins), so that the cuts of any
+    coarser quantile binning whose bin count divides ``bins`` are edges too,
+    and equal the cuts ``interior_quantiles`` takes from the raw data.
+    The last edge is moved just above the maximum, which stays in range.
+    """
+    n = sorted_finite.size
+    if n == 0:
+        return np.empty(0, dtype=np.float64)
+    idx = (np.arange(bins + 1, dtype=np.int64) * (n - 1)) // bins
+    edges = sorted_finite[idx].astype(np.float64)
+    edges[-1] = np.nextafter(edges[-1], np.inf)
+    return edges
+
+
+def interior_quantiles(sorted_finite: np.ndarray, bins: int) -> np.ndarray:
+    """The interior cut points (method "lower") of ``bins`` quantile bins, made unique."""
+    n = sorted_finite.size
+    if n == 0 or bins < 2:
+        return np.empty(0, dtype=np.float64)
+    idx = (np.arange(1, bins, dtype=np.int64) * (n - 1)) // bins
+    return np.unique(sorted_finite[idx])
+
+
+def counts_sorted(sorted_values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Counts per bin of a sorted array for cut points ``cuts`` (``len(cuts) + 1`` bins)."""
+    below = np.searchsorted(sorted_values, cuts, side="left")
+    return np.diff(np.concatenate(([0], below, [sorted_values.size]))).astype(np.int64)
+
+
+def counts_unsorted(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """The same counts as ``counts_sorted`` for an unsorted array (no sort needed)."""
+    idx = np.searchsorted(cuts, values, side="right")
+    return np.bincount(idx, minlength=cuts.size + 1).astype(np.int64)
+
+
+def fingerprint(edges: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(edges, dtype="<f8").tobytes(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Exact counts of finite values on fixed edges (see the module docstring for the bins)."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def key(self) -> str:
+        return fingerprint(self.edges)
+
+    @classmethod
+    def empty(cls, edges: np.ndarray) -> Histogram:
+        return cls(edges, np.zeros(edges.size + 1, dtype=np.int64))
+
+    def add_sorted(self, sorted_finite: np.ndarray) -> Histogram:
+        return Histogram(self.edges, self.counts + counts_sorted(sorted_finite, self.edges))
+
+    def add_unsorted(self, finite: np.ndarray) -> Histogram:
+        return Histogram(self.edges, self.counts + counts_unsorted(finite, self.edges))
+
+    def merge(self, other: Histogram) -> Histogram | None:
+        """The sum of two histograms on the same edges; None when the edges differ."""
+        if self.edges.shape != other.edges.shape or not np.array_equal(self.edges, other.edges):
+            return None
+        return Histogram(self.edges, self.counts + other.counts)
+
+    @property
+    def bins(self) -> int:
+        return int(self.edges.size - 1)
+
+    def quantile_cuts(self, bins: int) -> np.ndarray:
+        """The cuts of ``bins`` quantile bins of the reference these edges came from."""
+        if bins < 2:
+            return np.empty(0, dtype=np.float64)
+        if self.bins % bins == 0:
+            idx = np.arange(1, bins) * (self.bins // bins)
+        else:
+            idx = np.round(np.arange(1, bins) * self.bins / bins).astype(np.int64)
+        return np.unique(self.edges[idx])
+
+    def coarsen(self, cuts: np.ndarray) -> np.ndarray:
+        """Counts on coarser bins whose cuts are among the edges (``len(cuts) + 1`` bins)."""
+        pos = np.searchsorted(self.edges, cuts)
+        if np.any(pos >= self.edges.size) or not np.array_equal(self.edges[pos], cuts):
+            raise ValueError("coarse cuts must be among the histogram's edges")
+        below = _below_edges(self.counts)[pos]
+        return np.diff(np.concatenate(([0], below, [self.n]))).astype(np.int64)
+
+    @property
+    def out_of_range(self) -> tuple[int, int]:
+        """Values below the reference's minimum, and above its maximum."""
+        return int(self.counts[0]), int(self.counts[-1])
+
+
+def _below_edges(counts: np.ndarray) -> np.ndarray:
+    """``result[j]`` = number of values below edge ``j``."""
+    return np.cumsum(counts[:-1])

@@ -1,0 +1,155 @@
+"""Profiles of boolean, text and datetime columns (small, built from the numeric and categorical ones)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loopwise.profiles.categorical import _new_hll, _union
+from loopwise.profiles.numeric import NumericProfile
+from loopwise.schema.columns import Kind
+
+
+@dataclass
+class BooleanProfile:
+    """Counts of true, false and missing."""
+
+    n: int = 0
+    missing: int = 0
+    true: int = 0
+
+    kind = Kind.BOOLEAN
+
+    @classmethod
+    def empty(cls) -> BooleanProfile:
+        return cls()
+
+    def update(self, arr: pa.ChunkedArray | pa.Array) -> None:
+        if not pa.types.is_boolean(arr.type):
+            arr = pc.cast(arr, pa.bool_())
+        self.n += len(arr)
+        self.missing += arr.null_count
+        self.true += int(pc.sum(arr).as_py() or 0)
+
+    def merge(self, other: BooleanProfile) -> BooleanProfile:
+        return BooleanProfile(self.n + other.n, self.missing + other.missing, self.true + other.true)
+
+    @property
+    def valid(self) -> int:
+        return self.n - self.missing
+
+    @property
+    def false(self) -> int:
+        return self.valid - self.true
+
+    def summary(self) -> dict[str, Any]:
+        rate = self.true / self.valid if self.valid else None
+        return {"kind": self.kind.value, "n": self.n, "missing": self.missing, "true": self.true,
+                "true_rate": rate}
+
+    def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
+        return {"n": self.n, "missing": self.missing, "true": self.true}, []
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], blobs: list[bytes]) -> BooleanProfile:
+        return cls(int(meta["n"]), int(meta["missing"]), int(meta["true"]))
+
+
+@dataclass
+class TextProfile:
+    """Lengths (as a numeric profile), the empty-string count, and distinct values (HLL)."""
+
+    n: int = 0
+    missing: int = 0
+    empty_count: int = 0
+    lengths: NumericProfile = field(default_factory=NumericProfile)
+    hll: Any = None
+
+    kind = Kind.TEXT
+
+    def __post_init__(self) -> None:
+        if self.hll is None:
+            self.hll = _new_hll()
+
+    @classmethod
+    def empty(cls, edges: np.ndarray | None = None) -> TextProfile:
+        return cls(lengths=NumericProfile.empty(edges))
+
+    def update(self, arr: pa.ChunkedArray | pa.Array) -> None:
+        lengths = pc.utf8_length(arr)
+        self.n += len(arr)
+        self.missing += arr.null_count
+        self.empty_count += int(pc.sum(pc.equal(lengths, 0)).as_py() or 0)
+        self.lengths.update(lengths.drop_null())
+        for v in pc.unique(arr.drop_null()).to_pylist():
+            self.hll.update(v)
+
+    def merge(self, other: TextProfile) -> TextProfile:
+        return TextProfile(self.n + other.n, self.missing + other.missing,
+                           self.empty_count + other.empty_count, self.lengths.merge(other.lengths),
+                           _union(self.hll, other.hll))
+
+    def summary(self) -> dict[str, Any]:
+        valid = self.n - self.missing
+        return {"kind": self.kind.value, "n": self.n, "missing": self.missing,
+                "empty_rate": self.empty_count / valid if valid else None,
+                "mean_length": self.lengths.moments.mean if self.lengths.count else None,
+                "distinct": float(self.hll.get_estimate())}
+
+    def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
+        meta, blobs = self.lengths.to_state()
+        return ({"n": self.n, "missing": self.missing, "empty": self.empty_count, "lengths": meta},
+                [bytes(self.hll.serialize_compact()), *blobs])
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], blobs: list[bytes]) -> TextProfile:
+        import datasketches as ds
+
+        return cls(int(meta["n"]), int(meta["missing"]), int(meta["empty"]),
+                   NumericProfile.from_state(meta["lengths"], blobs[1:]),
+                   ds.hll_sketch.deserialize(blobs[0]))
+
+
+@dataclass
+class DatetimeProfile:
+    """Timestamps as seconds since the epoch (UTC), summarised as a numeric profile."""
+
+    n: int = 0
+    missing: int = 0
+    seconds: NumericProfile = field(default_factory=NumericProfile)
+
+    kind = Kind.DATETIME
+
+    @classmethod
+    def empty(cls) -> DatetimeProfile:
+        return cls()
+
+    def update(self, arr: pa.ChunkedArray | pa.Array) -> None:
+        if pa.types.is_date(arr.type):
+            arr = pc.cast(arr, pa.timestamp("s"))
+        as_ns = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())
+        self.n += len(arr)
+        self.missing += arr.null_count
+        self.seconds.update(pc.divide(pc.cast(as_ns.drop_null(), pa.float64()), 1e9))
+
+    def merge(self, other: DatetimeProfile) -> DatetimeProfile:
+        return DatetimeProfile(self.n + other.n, self.missing + other.missing,
+                               self.seconds.merge(other.seconds))
+
+    def summary(self) -> dict[str, Any]:
+        m = self.seconds.moments
+        iso = lambda s: np.datetime64(int(s * 1e6), "us").astype(str) + "Z"  # noqa: E731
+        return {"kind": self.kind.value, "n": self.n, "missing": self.missing,
+                "min": iso(m.min) if m.count else None, "max": iso(m.max) if m.count else None}
+
+    def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
+        meta, blobs = self.seconds.to_state()
+        return {"n": self.n, "missing": self.missing, "seconds": meta}, blobs
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], blobs: list[bytes]) -> DatetimeProfile:
+        return cls(int(meta["n"]), int(meta["missing"]), NumericProfile.from_state(meta["seconds"], blobs))

@@ -1,0 +1,245 @@
+"""The Profile: a mergeable summary of a batch of rows, per column and per segment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loopwise.errors import DataError, EmptyDataError, ParameterError
+from loopwise.profiles.canonical import canonical
+from loopwise.profiles.categorical import DEFAULT_CAP, CategoricalProfile
+from loopwise.profiles.histogram import DEFAULT_BINS
+from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
+from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
+from loopwise.schema import DataLike, Kind, Role, Schema, to_table
+
+ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
+
+#: Key of the segment for rows whose segment value is missing.
+MISSING_SEGMENT = "(missing)"
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """Accuracy knobs, stored with the profile so merged profiles stay consistent."""
+
+    kll_k: int = DEFAULT_KLL_K
+    bins: int = DEFAULT_BINS
+    category_cap: int = DEFAULT_CAP
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.kll_k <= 65535:
+            raise ParameterError("kll_k", self.kll_k, "an integer from 8 to 65535")
+        if not 10 <= self.bins <= 100_000:
+            raise ParameterError("bins", self.bins, "an integer from 10 to 100000")
+        if self.category_cap < 1:
+            raise ParameterError("category_cap", self.category_cap, "a positive integer")
+
+
+@dataclass
+class Profile:
+    """Per-column profiles of the rows seen, and one sub-Profile per segment value.
+
+    A Profile is a monoid: ``Profile.empty(schema)`` is the identity,
+    ``update(batch)`` adds rows, ``merge(other)`` is pure, associative and
+    commutative, and ``to_bytes``/``from_bytes`` round-trip it.
+
+    Example:
+        >>> import pandas as pd, loopwise as lw
+        >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "g": ["a", "b", "a", "b"]})
+        >>> p = lw.profile(df.iloc[:2]).merge(lw.profile(df.iloc[2:]))
+        >>> p.n, p["x"].moments.mean, p["g"].frequencies()
+        (4, 2.5, {'a': 2, 'b': 2})
+    """
+
+    schema: Schema
+    columns: dict[str, ColumnProfile]
+    n: int = 0
+    segment_columns: tuple[str, ...] = ()
+    segments: dict[str, dict[str, Profile]] = field(default_factory=dict)
+    options: ProfileOptions = field(default_factory=ProfileOptions)
+    #: Histogram edges per numeric column, from the reference this profile is anchored on.
+    anchors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def empty(
+        cls,
+        schema: Schema,
+        *,
+        reference: Profile | None = None,
+        segments: Iterable[str] = (),
+        options: ProfileOptions | None = None,
+    ) -> Profile:
+        options = options or (reference.options if reference is not None else ProfileOptions())
+        segs = tuple(segments)
+        for s in segs:
+            if s not in schema:
+                raise ParameterError("segments", s, f"columns of the schema ({', '.join(schema.names)})")
+        anchors = reference.edges() if reference is not None else {}
+        columns = {c.name: _empty_column(c.kind, anchors.get(c.name), options)
+                   for c in schema if c.role is not Role.ID}
+        return cls(schema, columns, 0, segs, {s: {} for s in segs}, options, anchors)
+
+    def __getitem__(self, name: str) -> ColumnProfile:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise KeyError(f"no column {name!r} in the profile; columns: {', '.join(self.columns)}") from None
+
+    def edges(self) -> dict[str, np.ndarray]:
+        """Histogram edges of each numeric column (what a profile anchored on this one uses)."""
+        out: dict[str, np.ndarray] = {}
+        for name, col in self.columns.items():
+            if isinstance(col, NumericProfile) and col.hist is not None:
+                out[name] = col.hist.edges
+        return out
+
+    def update(self, data: DataLike, *, on_column: Callable[[str], None] | None = None) -> None:
+        """Add a batch of rows; segments get the rows whose segment column has their value."""
+        table = to_table(data)
+        missing = [name for name in self.columns if name not in table.column_names]
+        if missing:
+            raise DataError(f"the batch lacks column(s) of the profile: {', '.join(missing)}")
+        for name, col in self.columns.items():
+            col.update(table.column(name))
+            if on_column is not None:
+                on_column(name)
+        self.n += table.num_rows
+        if not self.anchors:
+            # Self-anchored on this first batch: segments share the edges, so they stay mergeable.
+            self.anchors = self.edges()
+        for seg in self.segment_columns:
+            for key, rows in _split(table.column(seg)):
+                sub = self.segments[seg].get(key)
+                if sub is None:
+                    columns = {c.name: _empty_column(c.kind, self.anchors.get(c.name), self.options)
+                               for c in self.schema if c.role is not Role.ID}
+                    sub = Profile(self.schema, columns, options=self.options, anchors=self.anchors)
+                    self.segments[seg][key] = sub
+                sub.update(table.filter(rows))
+
+    def merge(self, other: Profile) -> Profile:
+        """A new Profile of the rows of both (columns and segments present in either)."""
+        if self.options != other.options:
+            raise ParameterError("other", other.options, f"a profile made with the same options {self.options}")
+        columns: dict[str, ColumnProfile] = {}
+        for name in {**self.columns, **other.columns}:
+            a, b = self.columns.get(name), other.columns.get(name)
+            if a is not None and b is not None:
+                if type(a) is not type(b):
+                    raise DataError(f"column {name!r} is {a.kind} in one profile and {b.kind} in the other")
+                columns[name] = a.merge(b)  # type: ignore[arg-type]
+            else:
+                columns[name] = a if a is not None else b  # type: ignore[assignment]
+        segments: dict[str, dict[str, Profile]] = {}
+        for seg in dict.fromkeys(self.segment_columns + other.segment_columns):
+            mine, theirs = self.segments.get(seg, {}), other.segments.get(seg, {})
+            segments[seg] = {
+                k: mine[k].merge(theirs[k]) if k in mine and k in theirs else mine.get(k) or theirs[k]
+                for k in dict.fromkeys([*mine, *theirs])
+            }
+        schema = self.schema if len(self.schema) >= len(other.schema) else other.schema
+        return Profile(schema, columns, self.n + other.n, tuple(segments), segments, self.options,
+                       self.anchors or other.anchors)
+
+    def segment(self, column: str, value: Any) -> Profile:
+        """The sub-Profile of rows whose ``column`` equals ``value``."""
+        if column not in self.segments:
+            raise KeyError(f"{column!r} is not a segment column; segments: {', '.join(self.segments) or 'none'}")
+        key = canonical(value)
+        try:
+            return self.segments[column][key]
+        except KeyError:
+            raise KeyError(f"no rows with {column} = {key!r}; values: {', '.join(self.segments[column])}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (not the full state: use ``to_bytes`` for that)."""
+        return {
+            "n": self.n,
+            "columns": {name: col.summary() for name, col in self.columns.items()},
+            "segments": {seg: {k: p.n for k, p in vals.items()} for seg, vals in self.segments.items()},
+        }
+
+    def to_bytes(self) -> bytes:
+        from loopwise.profiles.serialize import dumps
+
+        return dumps(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Profile:
+        from loopwise.profiles.serialize import loads
+
+        return loads(data)
+
+
+def merge(profiles: Iterable[Profile]) -> Profile:
+    """Merge many profiles (for example the hourly buckets of a window) into one."""
+    it = iter(profiles)
+    try:
+        out = next(it)
+    except StopIteration:
+        raise ParameterError("profiles", [], "a non-empty iterable of Profiles") from None
+    for p in it:
+        out = out.merge(p)
+    return out
+
+
+def profile(
+    data: DataLike,
+    schema: Schema | None = None,
+    segments: Iterable[str] | None = None,
+    reference: Profile | None = None,
+    *,
+    options: ProfileOptions | None = None,
+    on_column: Callable[[str], None] | None = None,
+) -> Profile:
+    """Profile a dataset: pandas, Polars, Arrow, or a Parquet/CSV path.
+
+    With a ``reference`` profile, numeric histograms use the reference's
+    quantile edges, which makes comparisons with it exact per bin.
+    Segments default to the schema's segment columns.
+    """
+    table = to_table(data)
+    if table.num_rows == 0:
+        raise EmptyDataError("the dataset has no rows")
+    if schema is None:
+        schema = reference.schema if reference is not None else Schema.infer(table)
+    schema = schema.resolve(table)
+    missing = [c.name for c in schema if c.name not in table.column_names]
+    if missing:
+        raise DataError(f"column(s) of the schema missing from the data: {', '.join(missing)}")
+    if segments is None:
+        segments = [c.name for c in schema.by_role(Role.SEGMENT)]
+    p = Profile.empty(schema, reference=reference, segments=segments, options=options)
+    p.update(table, on_column=on_column)
+    return p
+
+
+def _empty_column(kind: Kind | None, edges: np.ndarray | None, options: ProfileOptions) -> ColumnProfile:
+    if kind is Kind.NUMERIC:
+        return NumericProfile.empty(edges, kll_k=options.kll_k, bins=options.bins)
+    if kind is Kind.BOOLEAN:
+        return BooleanProfile.empty()
+    if kind is Kind.TEXT:
+        return TextProfile.empty()
+    if kind is Kind.DATETIME:
+        return DatetimeProfile.empty()
+    return CategoricalProfile.empty(cap=options.category_cap)
+
+
+def _split(arr: pa.ChunkedArray) -> Iterable[tuple[str, pa.ChunkedArray]]:
+    """(canonical segment value, row mask) for each value of a segment column."""
+    enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+    indices = enc.indices.to_numpy(zero_copy_only=False)
+    null = enc.indices.is_null().to_numpy(zero_copy_only=False)
+    for i, value in enumerate(enc.dictionary.to_pylist()):
+        mask = (indices == i) & ~null
+        if mask.any():
+            yield canonical(value), pa.array(mask)
+    if null.any():
+        yield MISSING_SEGMENT, pa.array(null)

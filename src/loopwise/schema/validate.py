@@ -1,0 +1,143 @@
+"""Validate a batch against a Schema: every problem at once, each naming column and rows.
+
+Nothing is coerced: a string column where the schema says numeric is a type
+violation, not a parse attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loopwise.errors import SchemaValidationError
+from loopwise.schema.columns import Column, Kind
+from loopwise.schema.frames import DataLike, to_table
+from loopwise.schema.schema import Schema
+
+#: How many offending row numbers an issue lists (its ``count`` has them all).
+MAX_ROWS_LISTED = 10
+
+
+@dataclass(frozen=True)
+class ValidationIssue:
+    """One problem found in a batch: which column, which rows (0-based), and what."""
+
+    column: str | None
+    problem: str
+    message: str
+    rows: tuple[int, ...] = ()
+    count: int = 0
+
+    def __str__(self) -> str:
+        where = f"column {self.column!r}" if self.column is not None else "batch"
+        if self.rows:
+            shown = ", ".join(map(str, self.rows))
+            more = f" (+{self.count - len(self.rows)} more)" if self.count > len(self.rows) else ""
+            where += f", row {shown}{more}" if self.count == 1 else f", rows {shown}{more}"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "column": self.column,
+            "problem": self.problem,
+            "message": self.message,
+            "rows": list(self.rows),
+            "count": self.count,
+        }
+
+
+def validate(
+    schema: Schema, data: DataLike, *, allow_extra_columns: bool = True
+) -> list[ValidationIssue]:
+    """Return every way ``data`` breaks ``schema`` (an empty list when it conforms)."""
+    table = to_table(data)
+    issues: list[ValidationIssue] = []
+    present = set(table.column_names)
+    for col in schema:
+        if col.name not in present:
+            issues.append(
+                ValidationIssue(col.name, "missing_column", "column is in the schema but not in the data")
+            )
+    if not allow_extra_columns:
+        for name in table.column_names:
+            if name not in schema:
+                issues.append(
+                    ValidationIssue(name, "unknown_column", "column is in the data but not in the schema")
+                )
+    for col in schema:
+        if col.name in present:
+            issues.extend(_check_column(col, table.column(col.name)))
+    return issues
+
+
+def check(schema: Schema, data: DataLike, *, allow_extra_columns: bool = True) -> pa.Table:
+    """Validate and return the Arrow table, or raise ``SchemaValidationError`` with every issue."""
+    table = to_table(data)
+    issues = validate(schema, table, allow_extra_columns=allow_extra_columns)
+    if issues:
+        raise SchemaValidationError(issues)
+    return table
+
+
+def _type_ok(kind: Kind | None, t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    is_str = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    if kind is Kind.NUMERIC:
+        return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    if kind is Kind.BOOLEAN:
+        return pa.types.is_boolean(t)
+    if kind is Kind.TEXT:
+        return is_str
+    if kind is Kind.DATETIME:
+        return pa.types.is_timestamp(t) or pa.types.is_date(t)
+    if kind is Kind.CATEGORICAL:
+        return is_str or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+    return True
+
+
+def _rows(mask: np.ndarray, col: str, problem: str, message: str) -> list[ValidationIssue]:
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    listed = tuple(int(i) for i in idx[:MAX_ROWS_LISTED])
+    return [ValidationIssue(col, problem, message, listed, int(idx.size))]
+
+
+def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
+    if not _type_ok(col.kind, arr.type):
+        return [
+            ValidationIssue(
+                col.name,
+                "wrong_type",
+                f"expected {col.kind} values, got Arrow type {arr.type}",
+            )
+        ]
+    issues: list[ValidationIssue] = []
+    nulls = arr.is_null().to_numpy(zero_copy_only=False)
+    floating = pa.types.is_floating(arr.type)
+    if not col.nullable:
+        issues += _rows(nulls, col.name, "null", "missing value in a column that is not nullable")
+        if floating:
+            nan = pc.fill_null(pc.is_nan(arr), False).to_numpy(zero_copy_only=False)
+            issues += _rows(nan, col.name, "nan", "NaN in a column that is not nullable")
+    if floating and not col.allow_infinite:
+        inf = pc.fill_null(pc.is_inf(arr), False).to_numpy(zero_copy_only=False)
+        issues += _rows(inf, col.name, "infinite", "infinity in a column that does not allow it")
+    if col.values is not None:
+        as_str = pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
+        known = pc.is_in(as_str, value_set=pa.array(list(col.values), pa.string()))
+        unknown = ~pc.fill_null(known, True).to_numpy(zero_copy_only=False)
+        if unknown.any():
+            first = as_str.filter(pc.invert(pc.fill_null(known, True)))[0].as_py()
+            issues += _rows(
+                unknown,
+                col.name,
+                "unknown_category",
+                f"category outside the declared values (first: {first!r}); "
+                f"allowed: {', '.join(col.values[:20])}",
+            )
+    return issues
