@@ -18,6 +18,7 @@ from loopwise.errors import (
     UnknownNameError,
 )
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
+from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ __all__ = [
     "Profile",
     "ProfileFormatError",
     "ProfileOptions",
+    "Report",
     "Role",
     "Schema",
     "SchemaError",
@@ -40,6 +42,7 @@ __all__ = [
     "ValidationIssue",
     "__version__",
     "check",
+    "compare",
     "merge",
     "profile",
     "to_table",

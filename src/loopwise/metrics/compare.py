@@ -1,0 +1,306 @@
+"""Compare a current dataset with its reference, column by column, and give a dataset verdict."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import stats as sps
+
+from loopwise.errors import EmptyDataError, ParameterError
+from loopwise.metrics import registry
+from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair, sorted_finite
+from loopwise.metrics.quality import ColumnQuality, categorical_quality, duplicate_share, numeric_quality, rate
+from loopwise.metrics.result import DriftResult
+from loopwise.profiles import Profile
+from loopwise.profiles.categorical import CategoricalProfile
+from loopwise.profiles.numeric import NumericProfile
+from loopwise.profiles.others import BooleanProfile, TextProfile
+from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
+
+#: Below this many values on either side a column's test has little power; the result says so.
+FEW_ROWS = 30
+DISPLAY_BINS = 40
+EFFECT_METHOD = {"numeric": "wasserstein", "text": "wasserstein", "categorical": "jensenshannon",
+                 "boolean": "jensenshannon"}
+
+
+def default_method(kind: str, categories: int = 3) -> str:
+    """The default method for a column kind (see docs/drift-methods.md for why)."""
+    if kind in ("numeric", "text"):
+        return "ks"
+    if kind == "boolean" or categories <= 2:
+        return "z"
+    return "chisquare"
+
+
+@dataclass(frozen=True)
+class ColumnComparison:
+    """Everything the comparison found about one column."""
+
+    name: str
+    kind: str
+    role: str
+    drift: DriftResult | None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    quality: ColumnQuality | None = None
+    warning: str | None = None
+    display: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The column comparisons and the dataset-level verdict."""
+
+    columns: list[ColumnComparison]
+    n_reference: int
+    n_current: int
+    alpha: float
+    drift_share_threshold: float
+    missing_columns: list[str] = field(default_factory=list)
+    new_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duplicate_share: float | None = None
+
+    @property
+    def compared(self) -> list[ColumnComparison]:
+        return [c for c in self.columns if c.drift is not None]
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.name for c in self.compared if c.drift is not None and c.drift.drift_detected]
+
+    @property
+    def drift_share(self) -> float:
+        n = len(self.compared)
+        return len(self.drifted_columns) / n if n else 0.0
+
+    @property
+    def dataset_drift(self) -> bool:
+        return bool(self.compared) and self.drift_share >= self.drift_share_threshold
+
+    def __getitem__(self, name: str) -> ColumnComparison:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"no column {name!r} in the comparison")
+
+
+@dataclass
+class _Side:
+    n: int
+    schema: Schema
+    table: pa.Table | None = None
+    profile: Profile | None = None
+
+    def column(self, name: str, kind: str) -> Any:
+        """The column as a sorted sample / Arrow array (raw), or as its profile."""
+        if self.profile is not None:
+            col = self.profile.columns[name]
+            if isinstance(col, TextProfile):
+                return col.lengths
+            return col
+        assert self.table is not None
+        arr = self.table.column(name)
+        if kind == "numeric":
+            return sorted_finite(arr)
+        if kind == "text":
+            return sorted_finite(pc.utf8_length(arr))
+        return arr
+
+    def missing(self, name: str) -> float | None:
+        if self.profile is not None:
+            col = self.profile.columns[name]
+            extra = col.nan if isinstance(col, NumericProfile) else 0
+            return rate(col.missing + extra, col.n)
+        assert self.table is not None
+        arr = self.table.column(name)
+        nulls = arr.null_count
+        if pa.types.is_floating(arr.type):
+            nulls += int(pc.sum(pc.is_nan(arr)).as_py() or 0)
+        return rate(nulls, len(arr))
+
+
+def _side(data: DataLike | Profile, schema: Schema | None) -> _Side:
+    if isinstance(data, Profile):
+        return _Side(data.n, data.schema, profile=data)
+    table = to_table(data)
+    if table.num_rows == 0:
+        raise EmptyDataError("a dataset to compare has no rows")
+    sch = (schema.resolve(table) if schema is not None else Schema.infer(table))
+    return _Side(table.num_rows, sch, table=table)
+
+
+def compare_data(
+    reference: DataLike | Profile,
+    current: DataLike | Profile,
+    schema: Schema | None = None,
+    *,
+    method: str | None = None,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    bins: int = 10,
+    drift_share: float = 0.5,
+    workers: int | None = None,
+) -> Comparison:
+    """Compare ``current`` with ``reference`` (each raw data or a Profile); see ``loopwise.compare``."""
+    if not 0 < alpha < 1:
+        raise ParameterError("alpha", alpha, "a number between 0 and 1 (exclusive)")
+    if not 0 < drift_share <= 1:
+        raise ParameterError("drift_share", drift_share, "a number in (0, 1]")
+    if bins < 2:
+        raise ParameterError("bins", bins, "an integer of at least 2")
+    if method is not None:
+        registry.get(method)
+    methods = dict(methods or {})
+    for m in methods.values():
+        registry.get(m)
+    thresholds = dict(thresholds or {})
+
+    ref, cur = _side(reference, schema), _side(current, schema)
+    ref_names = {c.name for c in ref.schema if c.role in DRIFT_ROLES or c.role is Role.SEGMENT}
+    cur_names = set(cur.schema.names)
+    missing = sorted(ref_names - cur_names)
+    new = sorted(n for n in cur.schema.names if n not in set(ref.schema.names))
+    unknown = sorted(set(methods) - set(ref.schema.names))
+    if unknown:
+        raise ParameterError("methods", unknown, f"column names of the reference ({', '.join(ref.schema.names)})")
+    warnings = []
+    if missing:
+        warnings.append(f"column(s) missing from the current data: {', '.join(missing)}")
+    if new:
+        warnings.append(f"column(s) only in the current data, not compared: {', '.join(new)}")
+
+    todo = [c for c in ref.schema if c.name in cur_names and c.role in DRIFT_ROLES]
+
+    def run(col: Any) -> ColumnComparison:
+        return _compare_column(col.name, col, cur.schema[col.name], ref, cur, method, methods.get(col.name),
+                               thresholds, alpha, bins)
+
+    n_workers = workers or min(4, os.cpu_count() or 1)
+    if n_workers > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(n_workers) as pool:
+            results = list(pool.map(run, todo))
+    else:
+        results = [run(c) for c in todo]
+    if method is not None:
+        skipped = sorted({r.kind for r in results if r.drift is not None and r.drift.method != method
+                          and r.name not in methods})
+        if skipped:
+            warnings.append(f"method {method!r} does not apply to {', '.join(skipped)} columns; "
+                            "they use their default method")
+    results = _adjust(results)
+    dup = duplicate_share(cur.table) if cur.table is not None else None
+    return Comparison(results, ref.n, cur.n, alpha, drift_share, missing, new, warnings, dup)
+
+
+def _compare_column(name: str, ref_col: Any, cur_col: Any, ref: _Side, cur: _Side, method: str | None,
+                    column_method: str | None, thresholds: Mapping[str, float], alpha: float,
+                    bins: int) -> ColumnComparison:
+    kind = ref_col.kind.value
+    role = ref_col.role.value
+    if kind == Kind.DATETIME.value:
+        return ColumnComparison(name, kind, role, None, warning="datetime columns are not compared for drift")
+    if cur_col.kind != ref_col.kind:
+        return ColumnComparison(name, kind, role, None,
+                                warning=f"kind differs: {kind} in the reference, {cur_col.kind} in the current")
+    missing = (ref.missing(name), cur.missing(name))
+    numeric = kind in ("numeric", "text")
+    r, c = ref.column(name, kind), cur.column(name, kind)
+    pair: NumericPair | CategoricalPair = NumericPair.build(r, c) if numeric else CategoricalPair.build(r, c)
+    if pair.n_ref == 0 or pair.n_cur == 0:
+        side = "reference" if pair.n_ref == 0 else "current"
+        return ColumnComparison(name, kind, role, None,
+                                quality=ColumnQuality(missing[0], missing[1]),
+                                warning=f"no usable values in the {side}; not compared")
+    n_cat = len(pair.keys) if isinstance(pair, CategoricalPair) else 0
+    chosen = column_method or method or default_method(kind, n_cat)
+    spec = registry.get(chosen)
+    if kind not in spec.kinds or (chosen == "z" and n_cat > 2):
+        if column_method is not None:
+            valid = [m for m in registry.names() if kind in registry.get(m).kinds]
+            raise ParameterError(f"methods[{name!r}]", chosen, f"a method for {kind} columns ({', '.join(valid)})")
+        chosen = default_method(kind, n_cat)
+        spec = registry.get(chosen)
+
+    all_metrics: dict[str, float | None] = {}
+    outcomes: dict[str, Any] = {}
+    for m in registry.names():
+        s = registry.get(m)
+        fn = s.numeric if numeric else s.categorical
+        if fn is None or (m == "z" and n_cat > 2):
+            continue
+        out = fn(pair, bins=bins)
+        outcomes[m] = out
+        all_metrics[m] = out[0]
+        if out[1] is not None:
+            all_metrics[f"{m}_p_value"] = out[1]
+    stat, p, exact, bound, details = outcomes[chosen]
+    threshold = thresholds.get(name, thresholds.get(chosen, alpha if spec.is_test else spec.default_threshold))
+    effect_name = EFFECT_METHOD[kind]
+    warning = None
+    if min(pair.n_ref, pair.n_cur) < FEW_ROWS:
+        warning = f"few values ({min(pair.n_ref, pair.n_cur)}): the result has little power"
+    drift = DriftResult(
+        column=name, kind=kind, method=chosen, statistic=float(stat), threshold=float(threshold),
+        drift_detected=bool(p < threshold) if p is not None else bool(stat >= threshold),
+        n_reference=pair.n_ref, n_current=pair.n_cur, exact=bool(exact), p_value=p, error_bound=bound,
+        effect_size=all_metrics.get(effect_name), effect_size_method=effect_name, details=details,
+    )
+    if isinstance(pair, NumericPair):
+        quality = numeric_quality(pair, missing)
+        display = _numeric_display(pair)
+    else:
+        quality = categorical_quality(pair, missing)
+        display = _categorical_display(pair)
+    return ColumnComparison(name, kind, role, drift, all_metrics, quality, warning, display)
+
+
+def _adjust(results: list[ColumnComparison]) -> list[ColumnComparison]:
+    """Benjamini-Hochberg across the columns decided by a test, so the false discovery rate is alpha."""
+    tested = [i for i, r in enumerate(results) if r.drift is not None and r.drift.p_value is not None]
+    if not tested:
+        return results
+    pvals = np.array([results[i].drift.p_value for i in tested], dtype=np.float64)  # type: ignore[union-attr]
+    adjusted = sps.false_discovery_control(np.clip(pvals, 0.0, 1.0), method="bh")
+    out = list(results)
+    for i, adj in zip(tested, adjusted, strict=True):
+        d = out[i].drift
+        assert d is not None
+        out[i] = replace(out[i], drift=replace(d, p_value_adjusted=float(adj),
+                                               drift_detected=bool(adj < d.threshold)))
+    return out
+
+
+def _numeric_display(pair: NumericPair) -> dict[str, Any]:
+    lo, hi = pair.range()
+    if pair.ref_sorted is not None and pair.cur_sorted is not None:
+        qs = [s[int(q * (s.size - 1))] for s in (pair.ref_sorted, pair.cur_sorted) for q in (0.005, 0.995)]
+        lo, hi = float(min(qs[0], qs[2])), float(max(qs[1], qs[3]))
+    elif pair.ref_profile is not None and pair.cur_profile is not None:
+        q = np.concatenate((pair.ref_profile.quantiles([0.005, 0.995]), pair.cur_profile.quantiles([0.005, 0.995])))
+        lo, hi = float(np.nanmin(q)), float(np.nanmax(q))
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, DISPLAY_BINS + 1)
+    f_ref, f_cur = pair.cdf(edges)
+    return {"type": "numeric", "edges": edges.tolist(),
+            "reference": np.diff(f_ref).tolist(), "current": np.diff(f_cur).tolist()}
+
+
+def _categorical_display(pair: CategoricalPair, top: int = 25) -> dict[str, Any]:
+    r = pair.ref_counts / max(pair.n_ref, 1)
+    c = pair.cur_counts / max(pair.n_cur, 1)
+    order = np.argsort(-(r + c), kind="stable")[:top]
+    return {"type": "categorical", "categories": [pair.keys[i] for i in order],
+            "reference": r[order].tolist(), "current": c[order].tolist()}
+
+
+__all__ = ["ColumnComparison", "Comparison", "compare_data", "default_method"]

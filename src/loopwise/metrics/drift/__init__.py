@@ -1,0 +1,1 @@
+"""Drift between a reference and a current, per column; see ``loopwise.metrics.compare``."""

@@ -1,0 +1,73 @@
+"""The result every metric returns: value, method, test, threshold, sample sizes and exactness."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: NaN and infinity become None (a JSON document never holds them)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """The drift of one column between a reference and a current.
+
+    ``statistic`` is the method's value; ``p_value`` is set for test methods
+    (ks, chisquare, z) and ``p_value_adjusted`` after the Benjamini-Hochberg
+    correction across columns. ``exact`` is false when a side was a sketch or
+    a histogram, and ``error_bound`` then bounds the statistic's error (for
+    tests, the p-value was computed from the statistic minus that bound, so it
+    errs towards "no drift"). ``effect_size`` is a distance that does not grow
+    with the sample size, to set beside the p-value.
+    """
+
+    column: str
+    kind: str
+    method: str
+    statistic: float
+    threshold: float
+    drift_detected: bool
+    n_reference: int
+    n_current: int
+    exact: bool
+    p_value: float | None = None
+    p_value_adjusted: float | None = None
+    error_bound: float | None = None
+    effect_size: float | None = None
+    effect_size_method: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_test(self) -> bool:
+        return self.p_value is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "name": self.column,
+                "kind": self.kind,
+                "method": self.method,
+                "statistic": self.statistic,
+                "p_value": self.p_value,
+                "p_value_adjusted": self.p_value_adjusted,
+                "threshold": self.threshold,
+                "drift_detected": self.drift_detected,
+                "exact": self.exact,
+                "error_bound": self.error_bound,
+                "effect_size": self.effect_size,
+                "effect_size_method": self.effect_size_method,
+                "n_reference": self.n_reference,
+                "n_current": self.n_current,
+                "details": self.details,
+            }
+        )

@@ -1,0 +1,135 @@
+"""The Report of ``lw.compare``: the stable JSON layout and the entry points to HTML and notebooks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from loopwise.metrics.compare import Comparison, compare_data
+from loopwise.metrics.result import _clean
+from loopwise.profiles import Profile
+from loopwise.schema import DataLike, Schema
+
+#: Version of the JSON layout; bumped only by changes that could break a parser.
+JSON_LAYOUT_VERSION = 1
+
+
+class Report:
+    """The result of comparing a current dataset with its reference.
+
+    ``to_dict()`` gives the JSON layout documented in docs/report-json.md:
+    ``dataset`` (drift_share, drifted_columns, n_reference, n_current, ...)
+    and ``columns`` (name, kind, method, statistic, p_value, threshold,
+    drift_detected, exact, ...).
+    """
+
+    def __init__(self, comparison: Comparison) -> None:
+        self.comparison = comparison
+
+    @property
+    def dataset_drift(self) -> bool:
+        return self.comparison.dataset_drift
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return self.comparison.drifted_columns
+
+    def headline(self) -> str:
+        c = self.comparison
+        verdict = "DATASET DRIFT" if c.dataset_drift else "no dataset drift"
+        return (f"{verdict}: {len(c.drifted_columns)} of {len(c.compared)} columns drifted "
+                f"({c.drift_share:.0%}; dataset drift at >= {c.drift_share_threshold:.0%})")
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        columns = []
+        for col in c.columns:
+            entry: dict[str, Any] = {"name": col.name, "kind": col.kind, "role": col.role}
+            if col.drift is not None:
+                d = col.drift.to_dict()
+                d.pop("name")
+                entry.update(d)
+            else:
+                entry.update({"method": None, "statistic": None, "p_value": None, "threshold": None,
+                              "drift_detected": False, "exact": None})
+            entry["metrics"] = col.metrics
+            entry["quality"] = col.quality.to_dict() if col.quality is not None else None
+            entry["quality_issues"] = col.quality.issues() if col.quality is not None else []
+            entry["warning"] = col.warning
+            columns.append(entry)
+        return _clean({
+            "layout_version": JSON_LAYOUT_VERSION,
+            "dataset": {
+                "drift_detected": c.dataset_drift,
+                "drift_share": c.drift_share,
+                "drift_share_threshold": c.drift_share_threshold,
+                "drifted_columns": c.drifted_columns,
+                "n_columns_compared": len(c.compared),
+                "n_reference": c.n_reference,
+                "n_current": c.n_current,
+                "alpha": c.alpha,
+                "correction": "benjamini-hochberg",
+                "missing_columns": c.missing_columns,
+                "new_columns": c.new_columns,
+                "duplicate_share_current": c.duplicate_share,
+                "warnings": c.warnings,
+            },
+            "columns": columns,
+        })
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_html(self, path: str | Path | None = None, *, title: str = "loopwise drift report") -> str:
+        from loopwise.report.html import render
+
+        html = render(self, title=title)
+        if path is not None:
+            Path(path).write_text(html, encoding="utf-8")
+        return html
+
+    def _repr_html_(self) -> str:
+        from loopwise.report.html import render
+
+        return render(self, title="loopwise drift report", standalone=False)
+
+    def __repr__(self) -> str:
+        return f"<Report {self.headline()}>"
+
+
+def compare(
+    reference: DataLike | Profile,
+    current: DataLike | Profile,
+    schema: Schema | None = None,
+    *,
+    method: str | None = None,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    bins: int = 10,
+    drift_share: float = 0.5,
+) -> Report:
+    """Compare ``current`` with ``reference``; each side is data (pandas, Polars, Arrow, a path) or a Profile.
+
+    ``method`` sets the drift method for every column it applies to,
+    ``methods`` per column (``{"income": "psi"}``); ``thresholds`` overrides
+    a method's default threshold, by method or column name. Test methods are
+    corrected across columns with Benjamini-Hochberg at ``alpha``. The
+    dataset drifts when at least ``drift_share`` of the compared columns do.
+
+    Example:
+        >>> import numpy as np, pandas as pd, loopwise as lw
+        >>> rng = np.random.default_rng(0)
+        >>> ref = pd.DataFrame({"x": rng.normal(size=5000)})
+        >>> cur = pd.DataFrame({"x": rng.normal(0.5, 1, size=5000)})
+        >>> r = lw.compare(ref, cur)
+        >>> r.drifted_columns, r.to_dict()["columns"][0]["method"]
+        (['x'], 'ks')
+    """
+    return Report(compare_data(reference, current, schema, method=method, methods=methods,
+                               thresholds=thresholds, alpha=alpha, bins=bins, drift_share=drift_share))
