@@ -114,6 +114,15 @@ class TextProfile:
                    ds.hll_sketch.deserialize(blobs[0]))
 
 
+def epoch_seconds(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Non-null timestamps or dates as float seconds since the epoch (UTC)."""
+    if pa.types.is_date(arr.type):
+        arr = pc.cast(arr, pa.timestamp("s"))
+    tz = getattr(arr.type, "tz", None)
+    ns = pc.cast(pc.cast(arr.drop_null(), pa.timestamp("ns", tz=tz)), pa.int64())
+    return ns.to_numpy(zero_copy_only=False).astype(np.float64) / 1e9
+
+
 @dataclass
 class DatetimeProfile:
     """Timestamps as seconds since the epoch (UTC), summarised as a numeric profile."""
@@ -129,12 +138,9 @@ class DatetimeProfile:
         return cls()
 
     def update(self, arr: pa.ChunkedArray | pa.Array) -> None:
-        if pa.types.is_date(arr.type):
-            arr = pc.cast(arr, pa.timestamp("s"))
-        as_ns = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())
         self.n += len(arr)
         self.missing += arr.null_count
-        self.seconds.update(pc.divide(pc.cast(as_ns.drop_null(), pa.float64()), 1e9))
+        self.seconds.update(epoch_seconds(arr))
 
     def merge(self, other: DatetimeProfile) -> DatetimeProfile:
         return DatetimeProfile(self.n + other.n, self.missing + other.missing,

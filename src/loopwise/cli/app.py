@@ -1,0 +1,131 @@
+"""The Typer application: ``loopwise profile | compare | schema | demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from loopwise.cli.common import (
+    EXIT_FAIL,
+    column_progress,
+    console,
+    load_schema,
+    load_side,
+    out,
+    spinner,
+    user_errors,
+)
+from loopwise.cli.demo import demo
+from loopwise.cli.schema import schema_app
+
+app = typer.Typer(
+    name="loopwise",
+    help="Monitor ML models: profile data, compare it with a reference, gate on drift.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(schema_app, name="schema")
+app.command(help="Generate a credit-risk dataset, drift it, and write a drift report.")(demo)
+
+SchemaOpt = Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML file (else inferred).")]
+
+
+@app.command()
+def profile(
+    data: Annotated[Path, typer.Argument(help="Parquet or CSV file, or a directory of them.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Profile file to write (.lwp).")],
+    schema: SchemaOpt = None,
+    reference: Annotated[Path | None, typer.Option(help="Reference profile to anchor histograms on.")] = None,
+    segment: Annotated[list[str] | None, typer.Option(help="Segment column (repeatable).")] = None,
+) -> None:
+    """Profile a dataset into a mergeable profile file."""
+    import loopwise as lw
+    from loopwise.profiles import Profile
+
+    with user_errors():
+        sch = load_schema(schema)
+        ref = Profile.from_bytes(reference.read_bytes()) if reference is not None else None
+        with spinner(f"reading {data}"):
+            table = lw.to_table(data)
+        n_cols = table.num_columns
+        with column_progress(n_cols, "profiling") as advance:
+            p = lw.profile(table, schema=sch, segments=segment, reference=ref, on_column=advance)
+        blob = p.to_bytes()
+        output.write_bytes(blob)
+    console.print(f"profiled {p.n:,} rows x {len(p.columns)} columns -> {output} ({len(blob) / 1024:.0f} KiB)")
+
+
+@app.command()
+def compare(
+    reference: Annotated[Path, typer.Argument(help="Reference: data path or profile file.")],
+    current: Annotated[Path, typer.Argument(help="Current: data path or profile file.")],
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
+    schema: SchemaOpt = None,
+    method: Annotated[str | None, typer.Option(help="Drift method for every column it applies to.")] = None,
+    column_method: Annotated[list[str] | None, typer.Option(
+        "--column-method", help="Per-column method, COLUMN=METHOD (repeatable).")] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level for test methods.")] = 0.05,
+    drift_share: Annotated[float, typer.Option(help="Share of drifted columns that means dataset drift.")] = 0.5,
+    fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset verdict is drift.")] = False,
+) -> None:
+    """Compare a current dataset with its reference and report drift and data quality."""
+    import loopwise as lw
+
+    with user_errors():
+        methods = {}
+        for item in column_method or []:
+            if "=" not in item:
+                raise lw.ParameterError("--column-method", item, "COLUMN=METHOD")
+            col, m = item.split("=", 1)
+            methods[col.strip()] = m.strip()
+        sch = load_schema(schema)
+        ref, cur = load_side(reference, sch), load_side(current, sch)
+        with spinner("comparing"):
+            report = lw.compare(ref, cur, schema=sch, method=method, methods=methods, alpha=alpha,
+                                drift_share=drift_share)
+        if html is not None:
+            report.to_html(html)
+        if json is not None:
+            report.to_json(json)
+    _print_report(report)
+    if html is not None:
+        console.print(f"HTML report: {html}")
+    if json is not None:
+        console.print(f"JSON report: {json}")
+    if fail_on_drift and report.dataset_drift:
+        raise typer.Exit(EXIT_FAIL)
+
+
+def _print_report(report: object, limit: int = 15) -> None:
+    from loopwise.report import Report
+
+    assert isinstance(report, Report)
+    doc = report.to_dict()
+    table = Table(title=report.headline(), title_justify="left")
+    for name in ("column", "kind", "method", "statistic", "p (adj.)", "drift", "effect", "quality"):
+        table.add_column(name, justify="left" if name in ("column", "kind", "method", "quality") else "right")
+    cols = sorted(doc["columns"], key=lambda c: (not c["drift_detected"], -(c.get("effect_size") or 0)))
+    for c in cols[:limit]:
+        p = c.get("p_value_adjusted")
+        table.add_row(
+            c["name"], c["kind"], c["method"] or "-",
+            f"{c['statistic']:.4g}" if c["statistic"] is not None else "-",
+            f"{p:.3g}" if p is not None else "",
+            "[bold red]DRIFT[/]" if c["drift_detected"] else "",
+            f"{c['effect_size']:.3g}" if c.get("effect_size") is not None else "",
+            "; ".join(c["quality_issues"]) or (c["warning"] or ""),
+        )
+    if len(cols) > limit:
+        table.caption = f"... {len(cols) - limit} more columns in the JSON/HTML report"
+    out.print(table)
+    for w in doc["dataset"]["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,75 @@
+"""What the commands share: the console, error handling with exit code 2, loading inputs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from loopwise.errors import LoopwiseError
+from loopwise.profiles import Profile
+from loopwise.profiles.serialize import MAGIC
+from loopwise.schema import Schema, to_table
+
+console = Console(stderr=True)
+out = Console()
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn loopwise's own errors into a one-line message and exit code 2 (no traceback)."""
+    try:
+        yield
+    except (LoopwiseError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def is_profile_file(path: Path) -> bool:
+    if path.is_dir() or not path.exists():
+        return False
+    with path.open("rb") as fh:
+        return fh.read(4) == MAGIC
+
+
+def load_side(path: Path, schema: Schema | None) -> Any:
+    """A profile file as a Profile, anything else as an Arrow table."""
+    if is_profile_file(path):
+        return Profile.from_bytes(path.read_bytes())
+    with spinner(f"reading {path}"):
+        return to_table(path)
+
+
+def load_schema(path: Path | None) -> Schema | None:
+    return Schema.from_yaml(path) if path is not None else None
+
+
+@contextmanager
+def spinner(text: str) -> Iterator[None]:
+    if not sys.stderr.isatty():
+        yield
+        return
+    with console.status(text):
+        yield
+
+
+@contextmanager
+def column_progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar over columns; yields the callback that advances it."""
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, disable=not sys.stderr.isatty(), transient=True)
+    with progress:
+        task = progress.add_task(what, total=total)
+
+        def advance(name: str) -> None:
+            progress.update(task, advance=1, description=f"{what}: {name}")
+
+        yield advance
