@@ -30,12 +30,14 @@ class Moments:
         """Moments of an array of finite values (two passes, for accuracy)."""
         if values.size == 0:
             return cls()
-        mean = float(np.mean(values))
-        dev = values - mean
+        with np.errstate(over="ignore"):  # values near 1e308 overflow to inf, which is the honest answer
+            mean = float(np.mean(values))
+            dev = values - mean
+            m2 = float(np.dot(dev, dev))
         return cls(
             count=int(values.size),
             mean=mean,
-            m2=float(np.dot(dev, dev)),
+            m2=m2,
             min=float(np.min(values)),
             max=float(np.max(values)),
         )

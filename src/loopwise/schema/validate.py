@@ -130,9 +130,10 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
     if col.values is not None:
         as_str = pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
         known = pc.is_in(as_str, value_set=pa.array(list(col.values), pa.string()))
-        unknown = ~pc.fill_null(known, True).to_numpy(zero_copy_only=False)
+        # A missing value is not an unknown category (nullability is checked above).
+        unknown = ~known.to_numpy(zero_copy_only=False) & ~nulls
         if unknown.any():
-            first = as_str.filter(pc.invert(pc.fill_null(known, True)))[0].as_py()
+            first = as_str.filter(pa.array(unknown))[0].as_py()
             issues += _rows(
                 unknown,
                 col.name,

@@ -1,0 +1,81 @@
+"""The CLI as a user runs it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import mixed_frame
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loopwise.cli", *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    mixed_frame(5000, 1).to_parquet(d / "ref.parquet")
+    mixed_frame(5000, 2, shift=0.3).to_parquet(d / "cur.parquet")
+    mixed_frame(5000, 3).to_csv(d / "same.csv", index=False)
+    return d
+
+
+def test_profile_then_compare_profile_files(files: Path) -> None:
+    r = run("profile", str(files / "ref.parquet"), "-o", str(files / "ref.lwp"))
+    assert r.returncode == 0, r.stderr
+    assert "profiled 5,000 rows" in r.stderr
+    r = run("profile", str(files / "cur.parquet"), "-o", str(files / "cur.lwp"), "--reference", str(files / "ref.lwp"))
+    assert r.returncode == 0, r.stderr
+    r = run("compare", str(files / "ref.lwp"), str(files / "cur.lwp"), "--json", str(files / "p.json"))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((files / "p.json").read_text())
+    assert doc["dataset"]["n_reference"] == 5000
+    assert all(c["exact"] is False for c in doc["columns"] if c["kind"] == "numeric" and c["method"] == "ks")
+
+
+def test_compare_exit_codes(files: Path) -> None:
+    args = ["compare", str(files / "ref.parquet"), str(files / "cur.parquet")]
+    drift = run(*args, "--fail-on-drift", "--html", str(files / "r.html"), "--json", str(files / "r.json"))
+    assert drift.returncode == 1, drift.stderr
+    assert (files / "r.html").stat().st_size > 0
+    doc = json.loads((files / "r.json").read_text())
+    assert doc["dataset"]["drift_detected"] is True
+    ok = run("compare", str(files / "ref.parquet"), str(files / "same.csv"), "--fail-on-drift")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert run(*args).returncode == 0  # drift without --fail-on-drift is not a failure
+
+
+def test_input_errors_exit_2_with_a_message(files: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "x.txt"
+    bad.write_text("not data")
+    r = run("compare", str(bad), str(files / "cur.parquet"))
+    assert r.returncode == 2 and "not a Parquet or CSV file" in r.stderr and "Traceback" not in r.stderr
+    corrupt = tmp_path / "c.lwp"
+    corrupt.write_bytes(b"LWPF\x01\x00\x00\x00garbage")
+    r = run("compare", str(corrupt), str(files / "cur.parquet"))
+    assert r.returncode == 2 and "corrupt" in r.stderr
+    r = run("compare", str(files / "ref.parquet"), str(files / "cur.parquet"), "--method", "nope")
+    assert r.returncode == 2 and "valid names" in r.stderr
+    assert run("compare").returncode == 2  # usage error
+
+
+def test_schema_infer_writes_a_file_that_loads(files: Path) -> None:
+    out = files / "schema.yaml"
+    r = run("schema", "infer", str(files / "ref.parquet"), "--segment", "group", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    import loopwise as lw
+
+    s = lw.Schema.from_yaml(out)
+    assert s["group"].role.value == "segment" and s["cat"].kind is not None
+    assert run("schema", "check", str(out), str(files / "cur.parquet")).returncode == 0
+    bad = pd.DataFrame({"normal": ["x"]})
+    bad.to_parquet(files / "bad.parquet")
+    r = run("schema", "check", str(out), str(files / "bad.parquet"))
+    assert r.returncode == 1 and "missing_column" not in r.stdout and "column 'lognormal'" in r.stdout

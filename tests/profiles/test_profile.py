@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import loopwise as lw
+from loopwise.profiles import CategoricalProfile, NumericProfile
+from loopwise.profiles.canonical import canonical
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _numeric_state(p: NumericProfile) -> tuple[object, ...]:
+    return (p.n, p.missing, p.nan, p.posinf, p.neginf, p.moments.count, p.moments.min, p.moments.max)
+
+
+def test_counts_and_moments_match_numpy(ref_df: pd.DataFrame) -> None:
+    p = lw.profile(ref_df)
+    for name in ("normal", "lognormal", "with_nan", "ints"):
+        col = p[name]
+        assert isinstance(col, NumericProfile)
+        x = ref_df[name].to_numpy(dtype=float)
+        finite = x[np.isfinite(x)]
+        assert col.missing + col.nan == np.isnan(x).sum()  # pandas NaN arrives as an Arrow null
+        assert col.moments.count == finite.size
+        assert col.moments.mean == pytest.approx(finite.mean(), rel=1e-12)
+        assert col.moments.variance == pytest.approx(finite.var(ddof=1), rel=1e-10)
+        assert (col.moments.min, col.moments.max) == (finite.min(), finite.max())
+        # The histogram's counts are exact: every finite value is in exactly one bin.
+        assert col.hist is not None and col.hist.n == finite.size
+
+
+def test_kll_quantiles_are_within_the_stated_rank_error() -> None:
+    x = np.random.default_rng(3).lognormal(size=300_000)
+    p = lw.profile(pd.DataFrame({"x": x}))["x"]
+    assert isinstance(p, NumericProfile)
+    ranks = np.linspace(0.01, 0.99, 99)
+    q = p.quantiles(ranks)
+    true_ranks = np.searchsorted(np.sort(x), q, side="right") / x.size
+    assert np.max(np.abs(true_ranks - ranks)) <= p.rank_error
+
+
+def test_two_halves_merged_equal_the_whole(ref_df: pd.DataFrame) -> None:
+    ref = lw.profile(ref_df)
+    a, b = ref_df.iloc[:7000], ref_df.iloc[7000:]
+    whole = lw.profile(ref_df, reference=ref)
+    merged = lw.profile(a, reference=ref).merge(lw.profile(b, reference=ref))
+    assert merged.n == whole.n
+    for name, col in whole.columns.items():
+        m = merged.columns[name]
+        if isinstance(col, NumericProfile):
+            assert isinstance(m, NumericProfile)
+            assert _numeric_state(m) == _numeric_state(col)
+            assert m.moments.mean == pytest.approx(col.moments.mean, rel=1e-12)
+            assert m.moments.m2 == pytest.approx(col.moments.m2, rel=1e-10)
+            assert m.hist is not None and col.hist is not None
+            np.testing.assert_array_equal(m.hist.counts, col.hist.counts)
+        elif isinstance(col, CategoricalProfile):
+            assert m.frequencies() == col.frequencies()  # type: ignore[union-attr]
+    # Segments merge too: each group of the merge equals the group of the whole.
+    for key, sub in whole.segments.get("group", {}).items():
+        assert merged.segments["group"][key].n == sub.n
+
+
+def test_segments_partition_the_rows(ref_df: pd.DataFrame) -> None:
+    p = lw.profile(ref_df, segments=["group"])
+    sizes = {k: s.n for k, s in p.segments["group"].items()}
+    assert sizes == ref_df["group"].value_counts().to_dict()
+    g1 = ref_df[ref_df["group"] == "g1"]["normal"]
+    assert p.segment("group", "g1")["normal"].moments.mean == pytest.approx(g1.mean(), rel=1e-12)
+    whole = lw.merge(p.segments["group"].values())
+    assert whole["normal"].moments.mean == pytest.approx(ref_df["normal"].mean(), rel=1e-12)
+
+
+finite_or_nan = st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")))
+chunks = st.lists(st.lists(finite_or_nan, min_size=1, max_size=40), min_size=3, max_size=3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks)
+def test_merge_is_associative_and_commutative(parts: list[list[float]]) -> None:
+    ps = [lw.profile(pd.DataFrame({"x": np.array(v, dtype=float)}),
+                     schema=lw.Schema.from_yaml("columns:\n  x: {kind: numeric}\n")) for v in parts]
+    a, b, c = ps
+    left, right = a.merge(b).merge(c), a.merge(b.merge(c))
+    swapped = b.merge(a)
+    for x, y in ((left, right), (a.merge(b), swapped)):
+        px, py = x["x"], y["x"]
+        assert isinstance(px, NumericProfile) and isinstance(py, NumericProfile)
+        assert _numeric_state(px) == _numeric_state(py)
+        assert px.moments.mean == pytest.approx(py.moments.mean, rel=1e-9, abs=1e-9)
+        assert px.moments.m2 == pytest.approx(py.moments.m2, rel=1e-9, abs=1e-6)
+    # Against NumPy on all the values together.
+    allv = np.concatenate([np.array(v, dtype=float) for v in parts])
+    finite = allv[np.isfinite(allv)]
+    assert left["x"].moments.count == finite.size  # type: ignore[union-attr]
+    if finite.size:
+        assert left["x"].moments.mean == pytest.approx(finite.mean(), rel=1e-9, abs=1e-9)  # type: ignore[union-attr]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "ü", ""]), min_size=1, max_size=50),
+       st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=50, max_size=50))
+def test_serialization_round_trips(cats: list[str], nums: list[float]) -> None:
+    n = min(len(cats), len(nums))
+    df = pd.DataFrame({"c": cats[:n], "x": nums[:n], "s": ["g1", "g2"] * (n // 2) + ["g1"] * (n % 2)})
+    p = lw.profile(df, segments=["s"])
+    q = lw.Profile.from_bytes(p.to_bytes())
+    assert q.to_dict() == p.to_dict()
+    assert q.to_bytes() == p.to_bytes()
+
+
+def test_a_version_1_profile_file_still_loads() -> None:
+    # Written by loopwise 0.1.0 (format 1) from tests/profiles/fixtures/make_v1.py; never regenerate it.
+    p = lw.Profile.from_bytes((FIXTURES / "profile_v1.lwp").read_bytes())
+    assert p.n == 1000
+    assert p["x"].moments.mean == pytest.approx(0.0, abs=0.2)  # type: ignore[union-attr]
+    assert set(p["c"].frequencies()) == {"a", "b", "c"}  # type: ignore[union-attr]
+    assert set(p.segments["g"]) == {"u", "v"}
+
+
+def test_corrupt_and_foreign_bytes_are_clear_errors() -> None:
+    blob = lw.profile(pd.DataFrame({"x": [1.0, 2.0]})).to_bytes()
+    with pytest.raises(lw.ProfileFormatError, match="not a loopwise profile"):
+        lw.Profile.from_bytes(b"PAR1" + blob[4:])
+    with pytest.raises(lw.ProfileFormatError, match="corrupt or truncated"):
+        lw.Profile.from_bytes(blob[:-10])
+    newer = blob[:4] + (99).to_bytes(2, "little") + blob[6:]
+    with pytest.raises(lw.ProfileFormatError, match="newer loopwise"):
+        lw.Profile.from_bytes(newer)
+
+
+def test_canonical_values_fold_equal_values() -> None:
+    assert len({canonical(v) for v in (1, 1.0, np.int64(1), np.float32(1.0), b"1", "1")}) == 1
+    a = lw.profile(pd.DataFrame({"c": pd.Series([1, 2, 2], dtype="int64")}),
+                   schema=lw.Schema.from_yaml("columns:\n  c: {kind: categorical}\n"))
+    b = lw.profile(pd.DataFrame({"c": ["1", "2", "2"]}))
+    assert a.merge(b)["c"].frequencies() == {"1": 2, "2": 4}  # type: ignore[union-attr]
+
+
+def test_categories_past_the_cap_switch_to_a_sketch() -> None:
+    rng = np.random.default_rng(0)
+    values = np.concatenate([np.repeat(["hot"], 5000), rng.integers(0, 5000, 20_000).astype(str)])
+    p = lw.profile(pd.DataFrame({"c": values}), options=lw.ProfileOptions(category_cap=100))
+    col = p["c"]
+    assert isinstance(col, CategoricalProfile) and not col.exact
+    est = col.frequencies()["hot"]
+    assert abs(est - 5000) <= col.count_error
+    true_distinct = len(set(values))
+    assert col.distinct == pytest.approx(true_distinct, rel=0.05)
