@@ -10,15 +10,17 @@ def mixed_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x_nan = rng.normal(shift, 1, n)
     x_nan[rng.random(n) < 0.05] = np.nan
-    return pd.DataFrame({
-        "normal": rng.normal(shift, 1, n),
-        "lognormal": rng.lognormal(0, 0.5 + shift / 4, n),
-        "ints": rng.poisson(3 + shift, n),
-        "with_nan": x_nan,
-        "cat": rng.choice(["a", "b", "c", "d"], n, p=[0.4 - shift / 10, 0.3, 0.2, 0.1 + shift / 10]),
-        "flag": rng.random(n) < 0.3 + shift / 10,
-        "group": rng.choice(["g1", "g2", "g3"], n),
-    })
+    return pd.DataFrame(
+        {
+            "normal": rng.normal(shift, 1, n),
+            "lognormal": rng.lognormal(0, 0.5 + shift / 4, n),
+            "ints": rng.poisson(3 + shift, n),
+            "with_nan": x_nan,
+            "cat": rng.choice(["a", "b", "c", "d"], n, p=[0.4 - shift / 10, 0.3, 0.2, 0.1 + shift / 10]),
+            "flag": rng.random(n) < 0.3 + shift / 10,
+            "group": rng.choice(["g1", "g2", "g3"], n),
+        }
+    )
 
 
 @pytest.fixture(scope="session")

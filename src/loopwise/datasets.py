@@ -11,8 +11,9 @@ REGIONS = ["north", "south", "east", "west", "central", "coast", "islands", "cap
 GROUPS = ["group_a", "group_b", "group_c", "group_d"]
 
 
-def make_credit(n: int = 50_000, *, seed: int = 0, drift: bool = False,
-                start: str = "2026-01-01") -> pd.DataFrame:
+def make_credit(
+    n: int = 50_000, *, seed: int = 0, drift: bool = False, start: str = "2026-01-01"
+) -> pd.DataFrame:
     """Loan applications with a model's score, decision and (later) repayment outcome.
 
     With ``drift=True`` the economy has turned: incomes fall, debt-to-income
@@ -43,8 +44,13 @@ def make_credit(n: int = 50_000, *, seed: int = 0, drift: bool = False,
     cosigner = rng.random(n) < 0.12
     missing_income = rng.random(n) < 0.02
     logit = (
-        1.2 + 0.9 * (np.log(income) - np.log(52_000)) - 4.0 * (dti - 0.27) + 0.004 * (history - 100)
-        - 0.6 * (employment == "unemployed") - 0.3 * (purpose == "medical") + 0.4 * cosigner
+        1.2
+        + 0.9 * (np.log(income) - np.log(52_000))
+        - 4.0 * (dti - 0.27)
+        + 0.004 * (history - 100)
+        - 0.6 * (employment == "unemployed")
+        - 0.3 * (purpose == "medical")
+        + 0.4 * cosigner
         - 0.35 * (loan / income - 0.45)
     )
     p_repay = 1 / (1 + np.exp(-logit))
@@ -54,24 +60,26 @@ def make_credit(n: int = 50_000, *, seed: int = 0, drift: bool = False,
     ts = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(rng.uniform(0, 30 * 86_400, n), unit="s")
     income_col = income.round(2)
     income_col[missing_income] = np.nan
-    return pd.DataFrame({
-        "request_id": [f"req-{seed}-{int(drift)}-{i:07d}" for i in range(n)],
-        "ts": ts.sort_values().to_numpy(),
-        "age": age,
-        "income": income_col,
-        "loan_amount": loan,
-        "debt_to_income": dti.round(4),
-        "credit_history_months": history.round(1),
-        "open_accounts": accounts,
-        "purpose": purpose,
-        "employment": employment,
-        "region": region,
-        "has_cosigner": cosigner,
-        "race": group,
-        "p_approve": score.round(5),
-        "approved": score >= 0.5,
-        "repaid": repaid,
-    })
+    return pd.DataFrame(
+        {
+            "request_id": [f"req-{seed}-{int(drift)}-{i:07d}" for i in range(n)],
+            "ts": ts.sort_values().to_numpy(),
+            "age": age,
+            "income": income_col,
+            "loan_amount": loan,
+            "debt_to_income": dti.round(4),
+            "credit_history_months": history.round(1),
+            "open_accounts": accounts,
+            "purpose": purpose,
+            "employment": employment,
+            "region": region,
+            "has_cosigner": cosigner,
+            "race": group,
+            "p_approve": score.round(5),
+            "approved": score >= 0.5,
+            "repaid": repaid,
+        }
+    )
 
 
 CREDIT_SCHEMA_YAML = """\

@@ -4,12 +4,12 @@ Every error loopwise raises on purpose is a ``LoopwiseError`` and also the
 built-in exception it behaves like, so ``except ValueError`` keeps working::
 
     LoopwiseError
-    ├── ParameterError (ValueError)        a bad argument: names the parameter, the allowed values, the value given
+    ├── ParameterError (ValueError)        a bad argument: names it, what is allowed, what was given
     ├── DataError (ValueError)             input data that cannot be read or used
     │   ├── EmptyDataError                 a dataset with no rows (or no usable values)
     │   └── SchemaValidationError          a batch that breaks its Schema; carries every issue found
     ├── SchemaError (ValueError)           a Schema (or schema file) that is itself malformed
-    ├── ProfileFormatError (ValueError)    a profile file that is corrupt, truncated or from an unknown format version
+    ├── ProfileFormatError (ValueError)    profile bytes that are corrupt, truncated, or of a newer format
     └── UnknownNameError (LookupError)     a registry lookup with an unknown name; lists the valid names
 """
 

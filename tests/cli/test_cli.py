@@ -9,13 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from tests.conftest import mixed_frame
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loopwise.cli", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "loopwise.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,14 @@ def test_profile_then_compare_profile_files(files: Path) -> None:
     r = run("profile", str(files / "ref.parquet"), "-o", str(files / "ref.lwp"))
     assert r.returncode == 0, r.stderr
     assert "profiled 5,000 rows" in r.stderr
-    r = run("profile", str(files / "cur.parquet"), "-o", str(files / "cur.lwp"), "--reference", str(files / "ref.lwp"))
+    r = run(
+        "profile",
+        str(files / "cur.parquet"),
+        "-o",
+        str(files / "cur.lwp"),
+        "--reference",
+        str(files / "ref.lwp"),
+    )
     assert r.returncode == 0, r.stderr
     r = run("compare", str(files / "ref.lwp"), str(files / "cur.lwp"), "--json", str(files / "p.json"))
     assert r.returncode == 0, r.stderr
@@ -56,13 +67,17 @@ def test_input_errors_exit_2_with_a_message(files: Path, tmp_path: Path) -> None
     bad = tmp_path / "x.txt"
     bad.write_text("not data")
     r = run("compare", str(bad), str(files / "cur.parquet"))
-    assert r.returncode == 2 and "not a Parquet or CSV file" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2
+    assert "not a Parquet or CSV file" in r.stderr
+    assert "Traceback" not in r.stderr
     corrupt = tmp_path / "c.lwp"
     corrupt.write_bytes(b"LWPF\x01\x00\x00\x00garbage")
     r = run("compare", str(corrupt), str(files / "cur.parquet"))
-    assert r.returncode == 2 and "corrupt" in r.stderr
+    assert r.returncode == 2
+    assert "corrupt" in r.stderr
     r = run("compare", str(files / "ref.parquet"), str(files / "cur.parquet"), "--method", "nope")
-    assert r.returncode == 2 and "valid names" in r.stderr
+    assert r.returncode == 2
+    assert "valid names" in r.stderr
     assert run("compare").returncode == 2  # usage error
 
 
@@ -73,9 +88,12 @@ def test_schema_infer_writes_a_file_that_loads(files: Path) -> None:
     import loopwise as lw
 
     s = lw.Schema.from_yaml(out)
-    assert s["group"].role.value == "segment" and s["cat"].kind is not None
+    assert s["group"].role.value == "segment"
+    assert s["cat"].kind is not None
     assert run("schema", "check", str(out), str(files / "cur.parquet")).returncode == 0
     bad = pd.DataFrame({"normal": ["x"]})
     bad.to_parquet(files / "bad.parquet")
     r = run("schema", "check", str(out), str(files / "bad.parquet"))
-    assert r.returncode == 1 and "missing_column" not in r.stdout and "column 'lognormal'" in r.stdout
+    assert r.returncode == 1
+    assert "missing_column" not in r.stdout
+    assert "column 'lognormal'" in r.stdout

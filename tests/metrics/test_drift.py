@@ -33,8 +33,9 @@ def exact(ref_df: pd.DataFrame, cur_df: pd.DataFrame) -> lw.metrics.Comparison:
 
 
 @pytest.mark.parametrize("col", NUMERIC)
-def test_ks_and_wasserstein_match_scipy_exactly(col: str, exact: lw.metrics.Comparison,
-                                                ref_df: pd.DataFrame, cur_df: pd.DataFrame) -> None:
+def test_ks_and_wasserstein_match_scipy_exactly(
+    col: str, exact: lw.metrics.Comparison, ref_df: pd.DataFrame, cur_df: pd.DataFrame
+) -> None:
     r, c = _finite(ref_df[col]), _finite(cur_df[col])
     m = exact[col].metrics
     assert m["ks"] == pytest.approx(stats.ks_2samp(r, c).statistic, abs=1e-12)
@@ -46,8 +47,9 @@ def test_ks_and_wasserstein_match_scipy_exactly(col: str, exact: lw.metrics.Comp
 
 
 @pytest.mark.parametrize("col", NUMERIC)
-def test_binned_distances_match_numpy_on_raw_data(col: str, exact: lw.metrics.Comparison,
-                                                  ref_df: pd.DataFrame, cur_df: pd.DataFrame) -> None:
+def test_binned_distances_match_numpy_on_raw_data(
+    col: str, exact: lw.metrics.Comparison, ref_df: pd.DataFrame, cur_df: pd.DataFrame
+) -> None:
     p, q = _numpy_bins(_finite(ref_df[col]), _finite(cur_df[col]))
     pe, qe = np.maximum(p, EPS), np.maximum(q, EPS)
     m = exact[col].metrics
@@ -65,24 +67,33 @@ def test_small_samples_use_scipys_exact_ks_p_value() -> None:
     assert c["x"].drift.p_value == pytest.approx(stats.ks_2samp(a, b, method="exact").pvalue, rel=1e-12)
 
 
-def test_chi_square_and_z_match_scipy(exact: lw.metrics.Comparison, ref_df: pd.DataFrame,
-                                      cur_df: pd.DataFrame) -> None:
+def test_chi_square_and_z_match_scipy(
+    exact: lw.metrics.Comparison, ref_df: pd.DataFrame, cur_df: pd.DataFrame
+) -> None:
     table = pd.concat([ref_df["cat"].value_counts(), cur_df["cat"].value_counts()], axis=1).fillna(0).T
-    chi2, p, dof, _ = stats.chi2_contingency(table.to_numpy(), correction=False)
+    chi2, p, _dof, _ = stats.chi2_contingency(table.to_numpy(), correction=False)
     d = exact["cat"].drift
-    assert d is not None and d.method == "chisquare"
+    assert d is not None
+    assert d.method == "chisquare"
     assert d.statistic == pytest.approx(chi2, rel=1e-9)
     assert d.p_value == pytest.approx(p, rel=1e-9, abs=1e-300)
     flag = exact["flag"].drift
-    assert flag is not None and flag.method == "z"
-    t2 = np.array([[ref_df["flag"].sum(), (~ref_df["flag"]).sum()], [cur_df["flag"].sum(), (~cur_df["flag"]).sum()]])
+    assert flag is not None
+    assert flag.method == "z"
+    t2 = np.array(
+        [
+            [ref_df["flag"].sum(), (~ref_df["flag"]).sum()],
+            [cur_df["flag"].sum(), (~cur_df["flag"]).sum()],
+        ]
+    )
     chi2_2x2, p2, _, _ = stats.chi2_contingency(t2, correction=False)
     assert flag.statistic**2 == pytest.approx(chi2_2x2, rel=1e-9)
     assert flag.p_value == pytest.approx(p2, rel=1e-9)
 
 
-def test_categorical_distances_match_numpy(exact: lw.metrics.Comparison, ref_df: pd.DataFrame,
-                                           cur_df: pd.DataFrame) -> None:
+def test_categorical_distances_match_numpy(
+    exact: lw.metrics.Comparison, ref_df: pd.DataFrame, cur_df: pd.DataFrame
+) -> None:
     keys = sorted(set(ref_df["cat"]) | set(cur_df["cat"]))
     p = ref_df["cat"].value_counts().reindex(keys, fill_value=0).to_numpy() / len(ref_df)
     q = cur_df["cat"].value_counts().reindex(keys, fill_value=0).to_numpy() / len(cur_df)
@@ -91,34 +102,42 @@ def test_categorical_distances_match_numpy(exact: lw.metrics.Comparison, ref_df:
     assert exact["cat"].metrics["psi"] == pytest.approx(np.sum((qe - pe) * np.log(qe / pe)), rel=1e-9)
 
 
-def test_profiles_on_shared_edges_give_the_same_binned_distances(ref_df: pd.DataFrame, cur_df: pd.DataFrame,
-                                                                  exact: lw.metrics.Comparison) -> None:
+def test_profiles_on_shared_edges_give_the_same_binned_distances(
+    ref_df: pd.DataFrame, cur_df: pd.DataFrame, exact: lw.metrics.Comparison
+) -> None:
     ref = lw.profile(ref_df)
     cur = lw.profile(cur_df, reference=ref)
     binned = compare_data(ref, cur)
     for col in NUMERIC:
         b, e = binned[col], exact[col]
-        assert b.drift is not None and e.drift is not None
+        assert b.drift is not None
+        assert e.drift is not None
         for m in ("psi", "jensenshannon", "hellinger", "kl"):
             assert b.metrics[m] == pytest.approx(e.metrics[m], rel=1e-12, abs=1e-15)
         # KS from the histogram is a lower bound within the stated error; the test stays conservative.
-        assert not b.drift.exact and b.drift.error_bound is not None
+        assert not b.drift.exact
+        assert b.drift.error_bound is not None
         assert e.metrics["ks"] - b.drift.error_bound - 1e-12 <= b.metrics["ks"] <= e.metrics["ks"] + 1e-12
-        assert b.drift.p_value is not None and e.drift.p_value is not None
+        assert b.drift.p_value is not None
+        assert e.drift.p_value is not None
         assert b.drift.p_value >= e.drift.p_value * (1 - 0.05)
     wb = compare_data(ref, cur, method="wasserstein")
     for col in NUMERIC:
         d = wb[col].drift
-        assert d is not None and d.error_bound is not None
+        assert d is not None
+        assert d.error_bound is not None
         assert abs(d.statistic - exact[col].metrics["wasserstein"]) <= d.error_bound  # type: ignore[operator]
 
 
-def test_sketched_ks_stays_within_its_bound(ref_df: pd.DataFrame, cur_df: pd.DataFrame,
-                                            exact: lw.metrics.Comparison) -> None:
+def test_sketched_ks_stays_within_its_bound(
+    ref_df: pd.DataFrame, cur_df: pd.DataFrame, exact: lw.metrics.Comparison
+) -> None:
     sketched = compare_data(lw.profile(ref_df), lw.profile(cur_df))  # different edges: KLL path
     for col in NUMERIC:
         d = sketched[col].drift
-        assert d is not None and not d.exact and d.error_bound is not None
+        assert d is not None
+        assert not d.exact
+        assert d.error_bound is not None
         assert abs(d.statistic - exact[col].metrics["ks"]) <= d.error_bound
 
 
@@ -157,9 +176,12 @@ def test_method_choice_per_call_and_column(ref_df: pd.DataFrame, cur_df: pd.Data
 def test_different_columns_and_empty_columns_are_reported(ref_df: pd.DataFrame, cur_df: pd.DataFrame) -> None:
     cur = cur_df.drop(columns=["lognormal"]).assign(extra=1.0, normal=np.nan)
     c = compare_data(ref_df, cur)
-    assert c.missing_columns == ["lognormal"] and c.new_columns == ["extra"]
-    assert c["normal"].drift is None and "no usable values in the current" in (c["normal"].warning or "")
-    assert c["normal"].quality is not None and c["normal"].quality.missing_rate_current == 1.0
+    assert c.missing_columns == ["lognormal"]
+    assert c.new_columns == ["extra"]
+    assert c["normal"].drift is None
+    assert "no usable values in the current" in (c["normal"].warning or "")
+    assert c["normal"].quality is not None
+    assert c["normal"].quality.missing_rate_current == 1.0
 
 
 def test_quality_against_numpy(ref_df: pd.DataFrame) -> None:
@@ -169,10 +191,14 @@ def test_quality_against_numpy(ref_df: pd.DataFrame) -> None:
     cur.loc[:1999, "lognormal"] = np.nan
     c = compare_data(ref_df, cur)
     q = c["normal"].quality
-    assert q is not None and q.out_of_range_share == pytest.approx(1000 / len(cur))
+    assert q is not None
+    assert q.out_of_range_share == pytest.approx(1000 / len(cur))
     qc = c["cat"].quality
-    assert qc is not None and qc.new_categories == ("zzz",) and qc.new_category_share == pytest.approx(500 / len(cur))
+    assert qc is not None
+    assert qc.new_categories == ("zzz",)
+    assert qc.new_category_share == pytest.approx(500 / len(cur))
     ql = c["lognormal"].quality
-    assert ql is not None and ql.missing_rate_change == pytest.approx(2000 / len(cur))
+    assert ql is not None
+    assert ql.missing_rate_change == pytest.approx(2000 / len(cur))
     same = compare_data(ref_df, pd.concat([ref_df.iloc[:100]] * 3))
     assert same.duplicate_share == pytest.approx(200 / 300)

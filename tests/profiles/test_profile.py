@@ -16,7 +16,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _numeric_state(p: NumericProfile) -> tuple[object, ...]:
-    return (p.n, p.missing, p.nan, p.posinf, p.neginf, p.moments.count, p.moments.min, p.moments.max)
+    return (
+        p.n,
+        p.missing,
+        p.nan,
+        p.posinf,
+        p.neginf,
+        p.moments.count,
+        p.moments.min,
+        p.moments.max,
+    )
 
 
 def test_counts_and_moments_match_numpy(ref_df: pd.DataFrame) -> None:
@@ -32,7 +41,8 @@ def test_counts_and_moments_match_numpy(ref_df: pd.DataFrame) -> None:
         assert col.moments.variance == pytest.approx(finite.var(ddof=1), rel=1e-10)
         assert (col.moments.min, col.moments.max) == (finite.min(), finite.max())
         # The histogram's counts are exact: every finite value is in exactly one bin.
-        assert col.hist is not None and col.hist.n == finite.size
+        assert col.hist is not None
+        assert col.hist.n == finite.size
 
 
 def test_kll_quantiles_are_within_the_stated_rank_error() -> None:
@@ -58,7 +68,8 @@ def test_two_halves_merged_equal_the_whole(ref_df: pd.DataFrame) -> None:
             assert _numeric_state(m) == _numeric_state(col)
             assert m.moments.mean == pytest.approx(col.moments.mean, rel=1e-12)
             assert m.moments.m2 == pytest.approx(col.moments.m2, rel=1e-10)
-            assert m.hist is not None and col.hist is not None
+            assert m.hist is not None
+            assert col.hist is not None
             np.testing.assert_array_equal(m.hist.counts, col.hist.counts)
         elif isinstance(col, CategoricalProfile):
             assert m.frequencies() == col.frequencies()  # type: ignore[union-attr]
@@ -84,14 +95,20 @@ chunks = st.lists(st.lists(finite_or_nan, min_size=1, max_size=40), min_size=3, 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks)
 def test_merge_is_associative_and_commutative(parts: list[list[float]]) -> None:
-    ps = [lw.profile(pd.DataFrame({"x": np.array(v, dtype=float)}),
-                     schema=lw.Schema.from_yaml("columns:\n  x: {kind: numeric}\n")) for v in parts]
+    ps = [
+        lw.profile(
+            pd.DataFrame({"x": np.array(v, dtype=float)}),
+            schema=lw.Schema.from_yaml("columns:\n  x: {kind: numeric}\n"),
+        )
+        for v in parts
+    ]
     a, b, c = ps
     left, right = a.merge(b).merge(c), a.merge(b.merge(c))
     swapped = b.merge(a)
     for x, y in ((left, right), (a.merge(b), swapped)):
         px, py = x["x"], y["x"]
-        assert isinstance(px, NumericProfile) and isinstance(py, NumericProfile)
+        assert isinstance(px, NumericProfile)
+        assert isinstance(py, NumericProfile)
         assert _numeric_state(px) == _numeric_state(py)
         assert px.moments.mean == pytest.approx(py.moments.mean, rel=1e-9, abs=1e-9)
         assert px.moments.m2 == pytest.approx(py.moments.m2, rel=1e-9, abs=1e-6)
@@ -104,8 +121,10 @@ def test_merge_is_associative_and_commutative(parts: list[list[float]]) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(["a", "b", "c", "ü", ""]), min_size=1, max_size=50),
-       st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=50, max_size=50))
+@given(
+    st.lists(st.sampled_from(["a", "b", "c", "ü", ""]), min_size=1, max_size=50),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=50, max_size=50),
+)
 def test_serialization_round_trips(cats: list[str], nums: list[float]) -> None:
     n = min(len(cats), len(nums))
     df = pd.DataFrame({"c": cats[:n], "x": nums[:n], "s": ["g1", "g2"] * (n // 2) + ["g1"] * (n % 2)})
@@ -137,8 +156,10 @@ def test_corrupt_and_foreign_bytes_are_clear_errors() -> None:
 
 def test_canonical_values_fold_equal_values() -> None:
     assert len({canonical(v) for v in (1, 1.0, np.int64(1), np.float32(1.0), b"1", "1")}) == 1
-    a = lw.profile(pd.DataFrame({"c": pd.Series([1, 2, 2], dtype="int64")}),
-                   schema=lw.Schema.from_yaml("columns:\n  c: {kind: categorical}\n"))
+    a = lw.profile(
+        pd.DataFrame({"c": pd.Series([1, 2, 2], dtype="int64")}),
+        schema=lw.Schema.from_yaml("columns:\n  c: {kind: categorical}\n"),
+    )
     b = lw.profile(pd.DataFrame({"c": ["1", "2", "2"]}))
     assert a.merge(b)["c"].frequencies() == {"1": 2, "2": 4}  # type: ignore[union-attr]
 
@@ -148,7 +169,8 @@ def test_categories_past_the_cap_switch_to_a_sketch() -> None:
     values = np.concatenate([np.repeat(["hot"], 5000), rng.integers(0, 5000, 20_000).astype(str)])
     p = lw.profile(pd.DataFrame({"c": values}), options=lw.ProfileOptions(category_cap=100))
     col = p["c"]
-    assert isinstance(col, CategoricalProfile) and not col.exact
+    assert isinstance(col, CategoricalProfile)
+    assert not col.exact
     est = col.frequencies()["hot"]
     assert abs(est - 5000) <= col.count_error
     true_distinct = len(set(values))

@@ -25,7 +25,8 @@ columns:
 
 def test_the_issue_schema_file_loads_and_round_trips() -> None:
     s = lw.Schema.from_yaml(ISSUE_YAML)
-    assert s["request_id"].role is Role.ID and s["request_id"].kind is Kind.CATEGORICAL
+    assert s["request_id"].role is Role.ID
+    assert s["request_id"].kind is Kind.CATEGORICAL
     assert s["ts"].kind is Kind.DATETIME
     assert s["race"].role is Role.SEGMENT
     assert s["approved"].kind is None  # resolved from data later
@@ -33,18 +34,20 @@ def test_the_issue_schema_file_loads_and_round_trips() -> None:
 
 
 def test_infer_kinds_and_roles() -> None:
-    df = pd.DataFrame({
-        "request_id": [f"r{i}" for i in range(100)],
-        "ts": pd.date_range("2026-01-01", periods=100, freq="h", tz="UTC"),
-        "income": np.arange(100.0),
-        "count": np.arange(100),
-        "purpose": ["car", "home"] * 50,
-        "flag": [True, False] * 50,
-        "comment": [f"this is a long free-text comment number {i}" for i in range(100)],
-        "prediction": [0, 1] * 50,
-        "p_yes": np.linspace(0, 1, 100),
-        "label": [1, 0] * 50,
-    })
+    df = pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(100)],
+            "ts": pd.date_range("2026-01-01", periods=100, freq="h", tz="UTC"),
+            "income": np.arange(100.0),
+            "count": np.arange(100),
+            "purpose": ["car", "home"] * 50,
+            "flag": [True, False] * 50,
+            "comment": [f"this is a long free-text comment number {i}" for i in range(100)],
+            "prediction": [0, 1] * 50,
+            "p_yes": np.linspace(0, 1, 100),
+            "label": [1, 0] * 50,
+        }
+    )
     s = lw.Schema.infer(df, segments=["purpose"])
     got = {c.name: (c.role.value, c.kind.value if c.kind else None) for c in s}
     assert got == {
@@ -75,7 +78,9 @@ def test_every_input_form_gives_the_same_profile(kind: str, tmp_path: object, re
     elif kind == "arrow":
         data = table
     elif kind == "batch":
-        data = table.to_batches()[0] if len(table.to_batches()) == 1 else table.combine_chunks().to_batches()[0]
+        data = (
+            table.to_batches()[0] if len(table.to_batches()) == 1 else table.combine_chunks().to_batches()[0]
+        )
     elif kind == "parquet":
         data = path / "d.parquet"  # type: ignore[operator]
         pq.write_table(table, data)
@@ -101,11 +106,13 @@ columns:
   z: {kind: numeric}
   w: {kind: boolean}
 """)
-    df = pd.DataFrame({
-        "x": [1.0, np.nan, 3.0, np.inf],
-        "y": ["a", "b", "c", None],
-        "z": ["1", "2", "3", "4"],
-    })
+    df = pd.DataFrame(
+        {
+            "x": [1.0, np.nan, 3.0, np.inf],
+            "y": ["a", "b", "c", None],
+            "z": ["1", "2", "3", "4"],
+        }
+    )
     issues = lw.validate(schema, df)
     found = {(i.column, i.problem, i.rows) for i in issues}
     assert found == {
@@ -122,7 +129,7 @@ columns:
 
 
 def test_schema_typos_are_errors_that_list_valid_keys() -> None:
-    with pytest.raises(lw.SchemaError, match="unknown key.*'knd'.*valid keys: role, kind"):
+    with pytest.raises(lw.SchemaError, match=r"unknown key.*'knd'.*valid keys: role, kind"):
         lw.Schema.from_yaml("columns:\n  x: {knd: numeric}\n")
     with pytest.raises(lw.SchemaError, match="kind must be one of numeric, categorical"):
         lw.Schema.from_yaml("columns:\n  x: {kind: number}\n")

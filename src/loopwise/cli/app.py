@@ -56,7 +56,9 @@ def profile(
             p = lw.profile(table, schema=sch, segments=segment, reference=ref, on_column=advance)
         blob = p.to_bytes()
         output.write_bytes(blob)
-    console.print(f"profiled {p.n:,} rows x {len(p.columns)} columns -> {output} ({len(blob) / 1024:.0f} KiB)")
+    console.print(
+        f"profiled {p.n:,} rows x {len(p.columns)} columns -> {output} ({len(blob) / 1024:.0f} KiB)"
+    )
 
 
 @app.command()
@@ -67,10 +69,14 @@ def compare(
     json: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
     schema: SchemaOpt = None,
     method: Annotated[str | None, typer.Option(help="Drift method for every column it applies to.")] = None,
-    column_method: Annotated[list[str] | None, typer.Option(
-        "--column-method", help="Per-column method, COLUMN=METHOD (repeatable).")] = None,
+    column_method: Annotated[
+        list[str] | None,
+        typer.Option("--column-method", help="Per-column method, COLUMN=METHOD (repeatable)."),
+    ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level for test methods.")] = 0.05,
-    drift_share: Annotated[float, typer.Option(help="Share of drifted columns that means dataset drift.")] = 0.5,
+    drift_share: Annotated[
+        float, typer.Option(help="Share of drifted columns that means dataset drift.")
+    ] = 0.5,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset verdict is drift.")] = False,
 ) -> None:
     """Compare a current dataset with its reference and report drift and data quality."""
@@ -86,8 +92,15 @@ def compare(
         sch = load_schema(schema)
         ref, cur = load_side(reference, sch), load_side(current, sch)
         with spinner("comparing"):
-            report = lw.compare(ref, cur, schema=sch, method=method, methods=methods, alpha=alpha,
-                                drift_share=drift_share)
+            report = lw.compare(
+                ref,
+                cur,
+                schema=sch,
+                method=method,
+                methods=methods,
+                alpha=alpha,
+                drift_share=drift_share,
+            )
         if html is not None:
             report.to_html(html)
         if json is not None:
@@ -113,7 +126,9 @@ def _print_report(report: object, limit: int = 15) -> None:
     for c in cols[:limit]:
         p = c.get("p_value_adjusted")
         table.add_row(
-            c["name"], c["kind"], c["method"] or "-",
+            c["name"],
+            c["kind"],
+            c["method"] or "-",
             f"{c['statistic']:.4g}" if c["statistic"] is not None else "-",
             f"{p:.3g}" if p is not None else "",
             "[bold red]DRIFT[/]" if c["drift_detected"] else "",

@@ -11,7 +11,14 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from loopwise.errors import LoopwiseError
 from loopwise.profiles import Profile
@@ -65,8 +72,16 @@ def spinner(text: str) -> Iterator[None]:
 @contextmanager
 def column_progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
     """A progress bar over columns; yields the callback that advances it."""
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, disable=not sys.stderr.isatty(), transient=True)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    )
     with progress:
         task = progress.add_task(what, total=total)
 

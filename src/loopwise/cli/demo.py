@@ -12,7 +12,9 @@ from loopwise.cli.common import console, out
 
 
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the data and reports.")] = Path("demo-output"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the data and reports.")] = Path(
+        "demo-output"
+    ),
     rows: Annotated[int, typer.Option(help="Rows in the reference (the current has 40%).")] = 200_000,
 ) -> None:
     import loopwise as lw
@@ -21,8 +23,10 @@ def demo(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    console.print(f"generating a credit-risk dataset: {rows:,} reference rows, {int(rows * 0.4):,} current rows "
-                  "(the economy has turned: incomes fall, more medical loans)")
+    console.print(
+        f"generating a credit-risk dataset: {rows:,} reference rows, {int(rows * 0.4):,} current rows "
+        "(the economy has turned: incomes fall, more medical loans)"
+    )
     ref, cur = make_credit(rows, seed=7), make_credit(int(rows * 0.4), seed=7, drift=True)
     ref.to_parquet(out_dir / "reference.parquet", index=False)
     cur.to_parquet(out_dir / "current.parquet", index=False)
@@ -37,7 +41,13 @@ def demo(
     by_group = ", ".join(f"{k}: {p.n:,}" for k, p in sorted(ref_profile.segments["race"].items()))
     out.print(f"\nreference profile per segment 'race': {by_group}")
     out.print(f"\n[bold]{report.headline()}[/]")
-    for name in ("reference.parquet", "current.parquet", "schema.yaml", "reference.lwp", "report.html",
-                 "report.json"):
+    for name in (
+        "reference.parquet",
+        "current.parquet",
+        "schema.yaml",
+        "reference.lwp",
+        "report.html",
+        "report.json",
+    ):
         out.print(f"  {out_dir / name}")
     out.print(f"done in {time.perf_counter() - t0:.1f} s. Open {out_dir / 'report.html'} in a browser.")

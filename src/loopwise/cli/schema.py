@@ -15,7 +15,9 @@ schema_app = typer.Typer(help="Infer and check schema files.", no_args_is_help=T
 @schema_app.command("infer")
 def infer(
     data: Annotated[Path, typer.Argument(help="Parquet or CSV file, or a directory of them.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
     segment: Annotated[list[str] | None, typer.Option(help="Segment column (repeatable).")] = None,
 ) -> None:
     """Infer a Schema from data and print it as YAML."""

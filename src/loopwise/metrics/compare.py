@@ -16,19 +16,28 @@ from scipy import stats as sps
 from loopwise.errors import EmptyDataError, ParameterError
 from loopwise.metrics import registry
 from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair, sorted_finite
-from loopwise.metrics.quality import ColumnQuality, categorical_quality, duplicate_share, numeric_quality, rate
+from loopwise.metrics.quality import (
+    ColumnQuality,
+    categorical_quality,
+    duplicate_share,
+    numeric_quality,
+    rate,
+)
 from loopwise.metrics.result import DriftResult
 from loopwise.profiles import Profile
-from loopwise.profiles.categorical import CategoricalProfile
 from loopwise.profiles.numeric import NumericProfile
-from loopwise.profiles.others import BooleanProfile, TextProfile
+from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
 
 #: Below this many values on either side a column's test has little power; the result says so.
 FEW_ROWS = 30
 DISPLAY_BINS = 40
-EFFECT_METHOD = {"numeric": "wasserstein", "text": "wasserstein", "categorical": "jensenshannon",
-                 "boolean": "jensenshannon"}
+EFFECT_METHOD = {
+    "numeric": "wasserstein",
+    "text": "wasserstein",
+    "categorical": "jensenshannon",
+    "boolean": "jensenshannon",
+}
 
 
 def default_method(kind: str, categories: int = 3) -> str:
@@ -133,7 +142,7 @@ def _side(data: DataLike | Profile, schema: Schema | None) -> _Side:
     table = to_table(data)
     if table.num_rows == 0:
         raise EmptyDataError("a dataset to compare has no rows")
-    sch = (schema.resolve(table) if schema is not None else Schema.infer(table))
+    sch = schema.resolve(table) if schema is not None else Schema.infer(table)
     return _Side(table.num_rows, sch, table=table)
 
 
@@ -171,7 +180,9 @@ def compare_data(
     new = sorted(n for n in cur.schema.names if n not in set(ref.schema.names))
     unknown = sorted(set(methods) - set(ref.schema.names))
     if unknown:
-        raise ParameterError("methods", unknown, f"column names of the reference ({', '.join(ref.schema.names)})")
+        raise ParameterError(
+            "methods", unknown, f"column names of the reference ({', '.join(ref.schema.names)})"
+        )
     warnings = []
     if missing:
         warnings.append(f"column(s) missing from the current data: {', '.join(missing)}")
@@ -181,8 +192,18 @@ def compare_data(
     todo = [c for c in ref.schema if c.name in cur_names and c.role in DRIFT_ROLES]
 
     def run(col: Any) -> ColumnComparison:
-        return _compare_column(col.name, col, cur.schema[col.name], ref, cur, method, methods.get(col.name),
-                               thresholds, alpha, bins)
+        return _compare_column(
+            col.name,
+            col,
+            cur.schema[col.name],
+            ref,
+            cur,
+            method,
+            methods.get(col.name),
+            thresholds,
+            alpha,
+            bins,
+        )
 
     n_workers = workers or min(4, os.cpu_count() or 1)
     if n_workers > 1 and len(todo) > 1:
@@ -191,42 +212,70 @@ def compare_data(
     else:
         results = [run(c) for c in todo]
     if method is not None:
-        skipped = sorted({r.kind for r in results if r.drift is not None and r.drift.method != method
-                          and r.name not in methods})
+        skipped = sorted(
+            {
+                r.kind
+                for r in results
+                if r.drift is not None and r.drift.method != method and r.name not in methods
+            }
+        )
         if skipped:
-            warnings.append(f"method {method!r} does not apply to {', '.join(skipped)} columns; "
-                            "they use their default method")
+            warnings.append(
+                f"method {method!r} does not apply to {', '.join(skipped)} columns; "
+                "they use their default method"
+            )
     results = _adjust(results)
     dup = duplicate_share(cur.table) if cur.table is not None else None
     return Comparison(results, ref.n, cur.n, alpha, drift_share, missing, new, warnings, dup)
 
 
-def _compare_column(name: str, ref_col: Any, cur_col: Any, ref: _Side, cur: _Side, method: str | None,
-                    column_method: str | None, thresholds: Mapping[str, float], alpha: float,
-                    bins: int) -> ColumnComparison:
+def _compare_column(
+    name: str,
+    ref_col: Any,
+    cur_col: Any,
+    ref: _Side,
+    cur: _Side,
+    method: str | None,
+    column_method: str | None,
+    thresholds: Mapping[str, float],
+    alpha: float,
+    bins: int,
+) -> ColumnComparison:
     kind = ref_col.kind.value
     role = ref_col.role.value
     if kind == Kind.DATETIME.value:
         return ColumnComparison(name, kind, role, None, warning="datetime columns are not compared for drift")
     if cur_col.kind != ref_col.kind:
-        return ColumnComparison(name, kind, role, None,
-                                warning=f"kind differs: {kind} in the reference, {cur_col.kind} in the current")
+        return ColumnComparison(
+            name,
+            kind,
+            role,
+            None,
+            warning=f"kind differs: {kind} in the reference, {cur_col.kind} in the current",
+        )
     missing = (ref.missing(name), cur.missing(name))
     numeric = kind in ("numeric", "text")
     r, c = ref.column(name, kind), cur.column(name, kind)
     pair: NumericPair | CategoricalPair = NumericPair.build(r, c) if numeric else CategoricalPair.build(r, c)
     if pair.n_ref == 0 or pair.n_cur == 0:
         side = "reference" if pair.n_ref == 0 else "current"
-        return ColumnComparison(name, kind, role, None,
-                                quality=ColumnQuality(missing[0], missing[1]),
-                                warning=f"no usable values in the {side}; not compared")
+        return ColumnComparison(
+            name,
+            kind,
+            role,
+            None,
+            quality=ColumnQuality(missing[0], missing[1]),
+            warning=f"no usable values in the {side}; not compared",
+        )
     n_cat = len(pair.keys) if isinstance(pair, CategoricalPair) else 0
     chosen = column_method or method or default_method(kind, n_cat)
     spec = registry.get(chosen)
     if kind not in spec.kinds or (chosen == "z" and n_cat > 2):
         if column_method is not None:
             valid = [m for m in registry.names() if kind in registry.get(m).kinds]
-            raise ParameterError(f"methods[{name!r}]", chosen, f"a method for {kind} columns ({', '.join(valid)})")
+            raise ParameterError(
+                f"methods[{name!r}]", chosen, f"a method for {kind} columns ({', '.join(valid)})"
+            )
         chosen = default_method(kind, n_cat)
         spec = registry.get(chosen)
 
@@ -243,16 +292,28 @@ def _compare_column(name: str, ref_col: Any, cur_col: Any, ref: _Side, cur: _Sid
         if out[1] is not None:
             all_metrics[f"{m}_p_value"] = out[1]
     stat, p, exact, bound, details = outcomes[chosen]
-    threshold = thresholds.get(name, thresholds.get(chosen, alpha if spec.is_test else spec.default_threshold))
+    threshold = thresholds.get(
+        name, thresholds.get(chosen, alpha if spec.is_test else spec.default_threshold)
+    )
     effect_name = EFFECT_METHOD[kind]
     warning = None
     if min(pair.n_ref, pair.n_cur) < FEW_ROWS:
         warning = f"few values ({min(pair.n_ref, pair.n_cur)}): the result has little power"
     drift = DriftResult(
-        column=name, kind=kind, method=chosen, statistic=float(stat), threshold=float(threshold),
+        column=name,
+        kind=kind,
+        method=chosen,
+        statistic=float(stat),
+        threshold=float(threshold),
         drift_detected=bool(p < threshold) if p is not None else bool(stat >= threshold),
-        n_reference=pair.n_ref, n_current=pair.n_cur, exact=bool(exact), p_value=p, error_bound=bound,
-        effect_size=all_metrics.get(effect_name), effect_size_method=effect_name, details=details,
+        n_reference=pair.n_ref,
+        n_current=pair.n_cur,
+        exact=bool(exact),
+        p_value=p,
+        error_bound=bound,
+        effect_size=all_metrics.get(effect_name),
+        effect_size_method=effect_name,
+        details=details,
     )
     if isinstance(pair, NumericPair):
         quality = numeric_quality(pair, missing)
@@ -274,8 +335,10 @@ def _adjust(results: list[ColumnComparison]) -> list[ColumnComparison]:
     for i, adj in zip(tested, adjusted, strict=True):
         d = out[i].drift
         assert d is not None
-        out[i] = replace(out[i], drift=replace(d, p_value_adjusted=float(adj),
-                                               drift_detected=bool(adj < d.threshold)))
+        out[i] = replace(
+            out[i],
+            drift=replace(d, p_value_adjusted=float(adj), drift_detected=bool(adj < d.threshold)),
+        )
     return out
 
 
@@ -285,22 +348,35 @@ def _numeric_display(pair: NumericPair) -> dict[str, Any]:
         qs = [s[int(q * (s.size - 1))] for s in (pair.ref_sorted, pair.cur_sorted) for q in (0.005, 0.995)]
         lo, hi = float(min(qs[0], qs[2])), float(max(qs[1], qs[3]))
     elif pair.ref_profile is not None and pair.cur_profile is not None:
-        q = np.concatenate((pair.ref_profile.quantiles([0.005, 0.995]), pair.cur_profile.quantiles([0.005, 0.995])))
+        q = np.concatenate(
+            (
+                pair.ref_profile.quantiles(np.array([0.005, 0.995])),
+                pair.cur_profile.quantiles(np.array([0.005, 0.995])),
+            )
+        )
         lo, hi = float(np.nanmin(q)), float(np.nanmax(q))
     if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
         hi = lo + 1.0
     edges = np.linspace(lo, hi, DISPLAY_BINS + 1)
     f_ref, f_cur = pair.cdf(edges)
-    return {"type": "numeric", "edges": edges.tolist(),
-            "reference": np.diff(f_ref).tolist(), "current": np.diff(f_cur).tolist()}
+    return {
+        "type": "numeric",
+        "edges": edges.tolist(),
+        "reference": np.diff(f_ref).tolist(),
+        "current": np.diff(f_cur).tolist(),
+    }
 
 
 def _categorical_display(pair: CategoricalPair, top: int = 25) -> dict[str, Any]:
     r = pair.ref_counts / max(pair.n_ref, 1)
     c = pair.cur_counts / max(pair.n_cur, 1)
     order = np.argsort(-(r + c), kind="stable")[:top]
-    return {"type": "categorical", "categories": [pair.keys[i] for i in order],
-            "reference": r[order].tolist(), "current": c[order].tolist()}
+    return {
+        "type": "categorical",
+        "categories": [pair.keys[i] for i in order],
+        "reference": r[order].tolist(),
+        "current": c[order].tolist(),
+    }
 
 
 __all__ = ["ColumnComparison", "Comparison", "compare_data", "default_method"]

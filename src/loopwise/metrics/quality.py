@@ -40,8 +40,10 @@ class ColumnQuality:
         if (self.out_of_range_share or 0) > 0.01:
             out.append(f"{self.out_of_range_share:.1%} of values outside the reference range")
         if self.new_categories:
-            out.append(f"{len(self.new_categories)} new categor{'y' if len(self.new_categories) == 1 else 'ies'}"
-                       f" ({self.new_category_share:.1%} of rows)")
+            out.append(
+                f"{len(self.new_categories)} new categor{'y' if len(self.new_categories) == 1 else 'ies'}"
+                f" ({self.new_category_share:.1%} of rows)"
+            )
         if self.constant:
             out.append("constant in the current data")
         return out
@@ -67,7 +69,9 @@ def numeric_quality(pair: NumericPair, missing: tuple[float | None, float | None
     lo, hi = _ref_range(pair)
     if pair.cur_sorted is not None:
         s = pair.cur_sorted
-        outside = int(np.searchsorted(s, lo, "left") + s.size - np.searchsorted(s, hi, "right")) if s.size else 0
+        outside = (
+            int(np.searchsorted(s, lo, "left") + s.size - np.searchsorted(s, hi, "right")) if s.size else 0
+        )
         share = rate(outside, s.size)
         constant = bool(s.size and s[0] == s[-1])
     else:
@@ -97,7 +101,9 @@ def categorical_quality(pair: CategoricalPair, missing: tuple[float | None, floa
     keys = tuple(k for k, flag in zip(pair.keys, new, strict=True) if flag)
     share = float(pair.cur_counts[new].sum() / pair.n_cur) if pair.n_cur else None
     constant = int((pair.cur_counts > 0).sum()) == 1
-    return ColumnQuality(missing[0], missing[1], new_categories=keys, new_category_share=share, constant=constant)
+    return ColumnQuality(
+        missing[0], missing[1], new_categories=keys, new_category_share=share, constant=constant
+    )
 
 
 def duplicate_share(table: pa.Table) -> float | None:
@@ -113,25 +119,37 @@ def duplicate_share(table: pa.Table) -> float | None:
             salt = np.uint64((0x9E3779B97F4A7C15 * (i + 1)) % 2**64)
             h ^= _mix(_column_hash(table.column(name)) + salt)
             h = _mix(h)
-    return 1.0 - np.unique(h).size / table.num_rows
+    distinct: int = np.unique(h).size
+    return 1.0 - distinct / int(table.num_rows)
 
 
 def _column_hash(col: pa.ChunkedArray) -> np.ndarray:
     t = col.type
     with np.errstate(over="ignore"):
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        if (
+            pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t)
+        ):
             x = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
             x = x + 0.0  # folds -0.0 into 0.0
             bits = x.view(np.uint64) & ~np.uint64((1 << DUPLICATE_DROP_BITS) - 1)
-            return np.where(np.isnan(x), np.uint64(0x7FF8), bits)
+            return np.asarray(np.where(np.isnan(x), np.uint64(0x7FF8), bits), dtype=np.uint64)
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
-            return pc.cast(pc.cast(col, pa.timestamp("ns")), pa.int64()).fill_null(0).to_numpy().view(np.uint64)
+            ns = pc.cast(pc.cast(col, pa.timestamp("ns", tz=getattr(t, "tz", None))), pa.int64())
+            return np.asarray(ns.fill_null(0).to_numpy(zero_copy_only=False)).view(np.uint64)
         enc = pc.dictionary_encode(pc.cast(col, pa.string()).combine_chunks())
         digests = np.array(
-            [int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "little")
-             for v in enc.dictionary.to_pylist()] + [0], dtype=np.uint64)
+            [
+                int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "little")
+                for v in enc.dictionary.to_pylist()
+            ]
+            + [0],
+            dtype=np.uint64,
+        )
         idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
-        return digests[idx]
+        return np.asarray(digests[np.asarray(idx)], dtype=np.uint64)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -139,4 +157,4 @@ def _mix(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)

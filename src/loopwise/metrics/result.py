@@ -52,7 +52,7 @@ class DriftResult:
         return self.p_value is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(
+        out: dict[str, Any] = _clean(
             {
                 "name": self.column,
                 "kind": self.kind,
@@ -71,3 +71,4 @@ class DriftResult:
                 "details": self.details,
             }
         )
+        return out

@@ -83,8 +83,12 @@ class CategoricalProfile:
         self.counts = None
 
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
-        out = CategoricalProfile(cap=self.cap, n=self.n + other.n, missing=self.missing + other.missing,
-                                 hll=_union(self.hll, other.hll))
+        out = CategoricalProfile(
+            cap=self.cap,
+            n=self.n + other.n,
+            missing=self.missing + other.missing,
+            hll=_union(self.hll, other.hll),
+        )
         for side in (self, other):
             if side.counts is not None:
                 out._add(list(side.counts), list(side.counts.values()))
@@ -122,8 +126,14 @@ class CategoricalProfile:
 
     def summary(self) -> dict[str, Any]:
         top = sorted(self.frequencies().items(), key=lambda kv: -kv[1])[:10]
-        return {"kind": self.kind.value, "n": self.n, "missing": self.missing,
-                "distinct": self.distinct, "exact": self.exact, "top": dict(top)}
+        return {
+            "kind": self.kind.value,
+            "n": self.n,
+            "missing": self.missing,
+            "distinct": self.distinct,
+            "exact": self.exact,
+            "top": dict(top),
+        }
 
     # -- serialization ------------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
@@ -132,13 +142,22 @@ class CategoricalProfile:
             blobs.append(json.dumps(self.counts, ensure_ascii=False, separators=(",", ":")).encode())
         else:
             blobs.append(bytes(self.items.serialize()))
-        meta = {"cap": self.cap, "n": self.n, "missing": self.missing, "exact": self.counts is not None}
+        meta = {
+            "cap": self.cap,
+            "n": self.n,
+            "missing": self.missing,
+            "exact": self.counts is not None,
+        }
         return meta, blobs
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], blobs: list[bytes]) -> CategoricalProfile:
-        out = cls(cap=int(meta["cap"]), n=int(meta["n"]), missing=int(meta["missing"]),
-                  hll=ds.hll_sketch.deserialize(blobs[0]))
+        out = cls(
+            cap=int(meta["cap"]),
+            n=int(meta["n"]),
+            missing=int(meta["missing"]),
+            hll=ds.hll_sketch.deserialize(blobs[0]),
+        )
         if meta["exact"]:
             counts = json.loads(blobs[1].decode("utf-8"))
             if not isinstance(counts, dict):

@@ -75,6 +75,10 @@ class Moments:
     def from_dict(cls, d: dict[str, float | int | None]) -> Moments:
         if not d.get("count"):
             return cls()
-        return cls(int(d["count"] or 0), float(d["mean"] or 0.0), float(d["m2"] or 0.0),
-                   float(d["min"] if d["min"] is not None else math.inf),
-                   float(d["max"] if d["max"] is not None else -math.inf))
+        return cls(
+            int(d["count"] or 0),
+            float(d["mean"] or 0.0),
+            float(d["m2"] or 0.0),
+            float(d["min"] if d["min"] is not None else math.inf),
+            float(d["max"] if d["max"] is not None else -math.inf),
+        )

@@ -61,8 +61,13 @@ class NumericProfile:
             self.kll = ds.kll_doubles_sketch(self.kll_k)
 
     @classmethod
-    def empty(cls, edges: np.ndarray | None = None, *, kll_k: int = DEFAULT_KLL_K,
-              bins: int = DEFAULT_BINS) -> NumericProfile:
+    def empty(
+        cls,
+        edges: np.ndarray | None = None,
+        *,
+        kll_k: int = DEFAULT_KLL_K,
+        bins: int = DEFAULT_BINS,
+    ) -> NumericProfile:
         """An empty profile; with ``edges`` its histogram is anchored on them (a reference's)."""
         hist = Histogram.empty(edges) if edges is not None and edges.size else None
         return cls(kll_k=kll_k, bins=bins, hist=hist)

@@ -48,8 +48,13 @@ class BooleanProfile:
 
     def summary(self) -> dict[str, Any]:
         rate = self.true / self.valid if self.valid else None
-        return {"kind": self.kind.value, "n": self.n, "missing": self.missing, "true": self.true,
-                "true_rate": rate}
+        return {
+            "kind": self.kind.value,
+            "n": self.n,
+            "missing": self.missing,
+            "true": self.true,
+            "true_rate": rate,
+        }
 
     def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
         return {"n": self.n, "missing": self.missing, "true": self.true}, []
@@ -89,29 +94,47 @@ class TextProfile:
             self.hll.update(v)
 
     def merge(self, other: TextProfile) -> TextProfile:
-        return TextProfile(self.n + other.n, self.missing + other.missing,
-                           self.empty_count + other.empty_count, self.lengths.merge(other.lengths),
-                           _union(self.hll, other.hll))
+        return TextProfile(
+            self.n + other.n,
+            self.missing + other.missing,
+            self.empty_count + other.empty_count,
+            self.lengths.merge(other.lengths),
+            _union(self.hll, other.hll),
+        )
 
     def summary(self) -> dict[str, Any]:
         valid = self.n - self.missing
-        return {"kind": self.kind.value, "n": self.n, "missing": self.missing,
-                "empty_rate": self.empty_count / valid if valid else None,
-                "mean_length": self.lengths.moments.mean if self.lengths.count else None,
-                "distinct": float(self.hll.get_estimate())}
+        return {
+            "kind": self.kind.value,
+            "n": self.n,
+            "missing": self.missing,
+            "empty_rate": self.empty_count / valid if valid else None,
+            "mean_length": self.lengths.moments.mean if self.lengths.count else None,
+            "distinct": float(self.hll.get_estimate()),
+        }
 
     def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
         meta, blobs = self.lengths.to_state()
-        return ({"n": self.n, "missing": self.missing, "empty": self.empty_count, "lengths": meta},
-                [bytes(self.hll.serialize_compact()), *blobs])
+        return (
+            {"n": self.n, "missing": self.missing, "empty": self.empty_count, "lengths": meta},
+            [bytes(self.hll.serialize_compact()), *blobs],
+        )
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], blobs: list[bytes]) -> TextProfile:
         import datasketches as ds
 
-        return cls(int(meta["n"]), int(meta["missing"]), int(meta["empty"]),
-                   NumericProfile.from_state(meta["lengths"], blobs[1:]),
-                   ds.hll_sketch.deserialize(blobs[0]))
+        return cls(
+            int(meta["n"]),
+            int(meta["missing"]),
+            int(meta["empty"]),
+            NumericProfile.from_state(meta["lengths"], blobs[1:]),
+            ds.hll_sketch.deserialize(blobs[0]),
+        )
+
+
+def _iso(seconds: float) -> str:
+    return str(np.datetime_as_string(np.datetime64(int(seconds * 1e6), "us"))) + "Z"
 
 
 def epoch_seconds(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -120,7 +143,7 @@ def epoch_seconds(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
         arr = pc.cast(arr, pa.timestamp("s"))
     tz = getattr(arr.type, "tz", None)
     ns = pc.cast(pc.cast(arr.drop_null(), pa.timestamp("ns", tz=tz)), pa.int64())
-    return ns.to_numpy(zero_copy_only=False).astype(np.float64) / 1e9
+    return np.asarray(ns.to_numpy(zero_copy_only=False), dtype=np.float64) / 1e9
 
 
 @dataclass
@@ -143,14 +166,19 @@ class DatetimeProfile:
         self.seconds.update(epoch_seconds(arr))
 
     def merge(self, other: DatetimeProfile) -> DatetimeProfile:
-        return DatetimeProfile(self.n + other.n, self.missing + other.missing,
-                               self.seconds.merge(other.seconds))
+        return DatetimeProfile(
+            self.n + other.n, self.missing + other.missing, self.seconds.merge(other.seconds)
+        )
 
     def summary(self) -> dict[str, Any]:
         m = self.seconds.moments
-        iso = lambda s: np.datetime64(int(s * 1e6), "us").astype(str) + "Z"  # noqa: E731
-        return {"kind": self.kind.value, "n": self.n, "missing": self.missing,
-                "min": iso(m.min) if m.count else None, "max": iso(m.max) if m.count else None}
+        return {
+            "kind": self.kind.value,
+            "n": self.n,
+            "missing": self.missing,
+            "min": _iso(m.min) if m.count else None,
+            "max": _iso(m.max) if m.count else None,
+        }
 
     def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
         meta, blobs = self.seconds.to_state()

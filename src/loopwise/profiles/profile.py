@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +81,11 @@ class Profile:
             if s not in schema:
                 raise ParameterError("segments", s, f"columns of the schema ({', '.join(schema.names)})")
         anchors = reference.edges() if reference is not None else {}
-        columns = {c.name: _empty_column(c.kind, anchors.get(c.name), options)
-                   for c in schema if c.role is not Role.ID}
+        columns = {
+            c.name: _empty_column(c.kind, anchors.get(c.name), options)
+            for c in schema
+            if c.role is not Role.ID
+        }
         return cls(schema, columns, 0, segs, {s: {} for s in segs}, options, anchors)
 
     def __getitem__(self, name: str) -> ColumnProfile:
@@ -117,8 +120,11 @@ class Profile:
             for key, rows in _split(table.column(seg)):
                 sub = self.segments[seg].get(key)
                 if sub is None:
-                    columns = {c.name: _empty_column(c.kind, self.anchors.get(c.name), self.options)
-                               for c in self.schema if c.role is not Role.ID}
+                    columns = {
+                        c.name: _empty_column(c.kind, self.anchors.get(c.name), self.options)
+                        for c in self.schema
+                        if c.role is not Role.ID
+                    }
                     sub = Profile(self.schema, columns, options=self.options, anchors=self.anchors)
                     self.segments[seg][key] = sub
                 sub.update(table.filter(rows))
@@ -126,7 +132,9 @@ class Profile:
     def merge(self, other: Profile) -> Profile:
         """A new Profile of the rows of both (columns and segments present in either)."""
         if self.options != other.options:
-            raise ParameterError("other", other.options, f"a profile made with the same options {self.options}")
+            raise ParameterError(
+                "other", other.options, f"a profile made with the same options {self.options}"
+            )
         columns: dict[str, ColumnProfile] = {}
         for name in {**self.columns, **other.columns}:
             a, b = self.columns.get(name), other.columns.get(name)
@@ -144,18 +152,29 @@ class Profile:
                 for k in dict.fromkeys([*mine, *theirs])
             }
         schema = self.schema if len(self.schema) >= len(other.schema) else other.schema
-        return Profile(schema, columns, self.n + other.n, tuple(segments), segments, self.options,
-                       self.anchors or other.anchors)
+        return Profile(
+            schema,
+            columns,
+            self.n + other.n,
+            tuple(segments),
+            segments,
+            self.options,
+            self.anchors or other.anchors,
+        )
 
     def segment(self, column: str, value: Any) -> Profile:
         """The sub-Profile of rows whose ``column`` equals ``value``."""
         if column not in self.segments:
-            raise KeyError(f"{column!r} is not a segment column; segments: {', '.join(self.segments) or 'none'}")
+            raise KeyError(
+                f"{column!r} is not a segment column; segments: {', '.join(self.segments) or 'none'}"
+            )
         key = canonical(value)
         try:
             return self.segments[column][key]
         except KeyError:
-            raise KeyError(f"no rows with {column} = {key!r}; values: {', '.join(self.segments[column])}") from None
+            raise KeyError(
+                f"no rows with {column} = {key!r}; values: {', '.join(self.segments[column])}"
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (not the full state: use ``to_bytes`` for that)."""

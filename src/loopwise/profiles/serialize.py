@@ -59,7 +59,9 @@ def loads(data: bytes) -> Profile:
     except ProfileFormatError:
         raise
     except Exception as exc:  # any failure below means the bytes are damaged
-        raise ProfileFormatError(f"the profile is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+        raise ProfileFormatError(
+            f"the profile is corrupt or truncated ({type(exc).__name__}: {exc})"
+        ) from None
     if cursor[0] != len(body):
         raise ProfileFormatError("the profile has trailing bytes; it is corrupt")
     return profile

@@ -8,6 +8,7 @@ its size does not grow with the number of rows compared.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from functools import lru_cache
 from importlib import resources
@@ -31,8 +32,9 @@ def _plotly_js() -> str:
 
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     env.filters["num"] = _num
     env.filters["pct"] = lambda x: "" if x is None else f"{x:.1%}"
     text = resources.files("loopwise.report").joinpath("templates/report.html.j2").read_text("utf-8")
@@ -55,24 +57,52 @@ def _column_figure(col: Any) -> dict[str, Any]:
     d = col.display
     if d.get("type") == "numeric":
         edges = d["edges"]
-        x = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        x = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
         width = edges[1] - edges[0]
         data = [
-            {"type": "bar", "x": x, "y": d["reference"], "name": "reference", "width": width,
-             "marker": {"color": REF_COLOR}, "opacity": 0.55},
-            {"type": "bar", "x": x, "y": d["current"], "name": "current", "width": width,
-             "marker": {"color": CUR_COLOR}, "opacity": 0.55},
+            {
+                "type": "bar",
+                "x": x,
+                "y": d["reference"],
+                "name": "reference",
+                "width": width,
+                "marker": {"color": REF_COLOR},
+                "opacity": 0.55,
+            },
+            {
+                "type": "bar",
+                "x": x,
+                "y": d["current"],
+                "name": "current",
+                "width": width,
+                "marker": {"color": CUR_COLOR},
+                "opacity": 0.55,
+            },
         ]
     else:
         data = [
-            {"type": "bar", "x": d.get("categories", []), "y": d.get("reference", []), "name": "reference",
-             "marker": {"color": REF_COLOR}},
-            {"type": "bar", "x": d.get("categories", []), "y": d.get("current", []), "name": "current",
-             "marker": {"color": CUR_COLOR}},
+            {
+                "type": "bar",
+                "x": d.get("categories", []),
+                "y": d.get("reference", []),
+                "name": "reference",
+                "marker": {"color": REF_COLOR},
+            },
+            {
+                "type": "bar",
+                "x": d.get("categories", []),
+                "y": d.get("current", []),
+                "name": "current",
+                "marker": {"color": CUR_COLOR},
+            },
         ]
-    layout = {"barmode": "overlay" if d.get("type") == "numeric" else "group", "height": 260,
-              "margin": {"l": 50, "r": 10, "t": 10, "b": 40}, "yaxis": {"title": "share of rows",
-              "tickformat": ".0%"}, "legend": {"orientation": "h", "y": 1.15}}
+    layout = {
+        "barmode": "overlay" if d.get("type") == "numeric" else "group",
+        "height": 260,
+        "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+        "yaxis": {"title": "share of rows", "tickformat": ".0%"},
+        "legend": {"orientation": "h", "y": 1.15},
+    }
     return {"data": data, "layout": layout}
 
 
@@ -81,12 +111,25 @@ def _summary_figure(report: Report) -> dict[str, Any]:
     cols.sort(key=lambda c: -(c.drift.effect_size or 0.0))  # type: ignore[union-attr]
     cols = cols[:20][::-1]
     colors = ["#d62728" if c.drift and c.drift.drift_detected else "#9e9e9e" for c in cols]
-    data = [{"type": "bar", "orientation": "h", "y": [c.name for c in cols],
-             "x": [c.drift.effect_size for c in cols if c.drift is not None], "marker": {"color": colors},
-             "hovertext": [f"{c.drift.effect_size_method}; drift: {c.drift.drift_detected}" for c in cols
-                           if c.drift is not None]}]
-    layout = {"height": 120 + 22 * len(cols), "margin": {"l": 140, "r": 10, "t": 10, "b": 40},
-              "xaxis": {"title": "effect size (Wasserstein / std, or Jensen-Shannon)"}}
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "y": [c.name for c in cols],
+            "x": [c.drift.effect_size for c in cols if c.drift is not None],
+            "marker": {"color": colors},
+            "hovertext": [
+                f"{c.drift.effect_size_method}; drift: {c.drift.drift_detected}"
+                for c in cols
+                if c.drift is not None
+            ],
+        }
+    ]
+    layout = {
+        "height": 120 + 22 * len(cols),
+        "margin": {"l": 140, "r": 10, "t": 10, "b": 40},
+        "xaxis": {"title": "effect size (Wasserstein / std, or Jensen-Shannon)"},
+    }
     return {"data": data, "layout": layout}
 
 

@@ -39,8 +39,10 @@ class Report:
     def headline(self) -> str:
         c = self.comparison
         verdict = "DATASET DRIFT" if c.dataset_drift else "no dataset drift"
-        return (f"{verdict}: {len(c.drifted_columns)} of {len(c.compared)} columns drifted "
-                f"({c.drift_share:.0%}; dataset drift at >= {c.drift_share_threshold:.0%})")
+        return (
+            f"{verdict}: {len(c.drifted_columns)} of {len(c.compared)} columns drifted "
+            f"({c.drift_share:.0%}; dataset drift at >= {c.drift_share_threshold:.0%})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         c = self.comparison
@@ -52,32 +54,43 @@ class Report:
                 d.pop("name")
                 entry.update(d)
             else:
-                entry.update({"method": None, "statistic": None, "p_value": None, "threshold": None,
-                              "drift_detected": False, "exact": None})
+                entry.update(
+                    {
+                        "method": None,
+                        "statistic": None,
+                        "p_value": None,
+                        "threshold": None,
+                        "drift_detected": False,
+                        "exact": None,
+                    }
+                )
             entry["metrics"] = col.metrics
             entry["quality"] = col.quality.to_dict() if col.quality is not None else None
             entry["quality_issues"] = col.quality.issues() if col.quality is not None else []
             entry["warning"] = col.warning
             columns.append(entry)
-        return _clean({
-            "layout_version": JSON_LAYOUT_VERSION,
-            "dataset": {
-                "drift_detected": c.dataset_drift,
-                "drift_share": c.drift_share,
-                "drift_share_threshold": c.drift_share_threshold,
-                "drifted_columns": c.drifted_columns,
-                "n_columns_compared": len(c.compared),
-                "n_reference": c.n_reference,
-                "n_current": c.n_current,
-                "alpha": c.alpha,
-                "correction": "benjamini-hochberg",
-                "missing_columns": c.missing_columns,
-                "new_columns": c.new_columns,
-                "duplicate_share_current": c.duplicate_share,
-                "warnings": c.warnings,
-            },
-            "columns": columns,
-        })
+        doc: dict[str, Any] = _clean(
+            {
+                "layout_version": JSON_LAYOUT_VERSION,
+                "dataset": {
+                    "drift_detected": c.dataset_drift,
+                    "drift_share": c.drift_share,
+                    "drift_share_threshold": c.drift_share_threshold,
+                    "drifted_columns": c.drifted_columns,
+                    "n_columns_compared": len(c.compared),
+                    "n_reference": c.n_reference,
+                    "n_current": c.n_current,
+                    "alpha": c.alpha,
+                    "correction": "benjamini-hochberg",
+                    "missing_columns": c.missing_columns,
+                    "new_columns": c.new_columns,
+                    "duplicate_share_current": c.duplicate_share,
+                    "warnings": c.warnings,
+                },
+                "columns": columns,
+            }
+        )
+        return doc
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
@@ -131,5 +144,16 @@ def compare(
         >>> r.drifted_columns, r.to_dict()["columns"][0]["method"]
         (['x'], 'ks')
     """
-    return Report(compare_data(reference, current, schema, method=method, methods=methods,
-                               thresholds=thresholds, alpha=alpha, bins=bins, drift_share=drift_share))
+    return Report(
+        compare_data(
+            reference,
+            current,
+            schema,
+            method=method,
+            methods=methods,
+            thresholds=thresholds,
+            alpha=alpha,
+            bins=bins,
+            drift_share=drift_share,
+        )
+    )

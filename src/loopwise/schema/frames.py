@@ -87,7 +87,9 @@ def _read_file(path: Path) -> pa.Table:
             return pacsv.read_csv(path, parse_options=opts)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"cannot read {path} as {kind}: {exc}") from None
-    raise DataError(f"{path} is not a Parquet or CSV file (expected a name ending {', '.join(_PARQUET + _CSV)})")
+    raise DataError(
+        f"{path} is not a Parquet or CSV file (expected a name ending {', '.join(_PARQUET + _CSV)})"
+    )
 
 
 def _from_pandas(df: Any) -> pa.Table:

@@ -127,7 +127,8 @@ class Schema:
         unknown = sorted(set(spec) - set(_TOP_KEYS))
         if unknown:
             raise SchemaError(
-                f"unknown top-level key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(_TOP_KEYS)}"
+                f"unknown top-level key(s) {', '.join(map(repr, unknown))}; "
+                f"valid keys: {', '.join(_TOP_KEYS)}"
             )
         columns = spec.get("columns")
         if not isinstance(columns, Mapping) or not columns:
@@ -148,9 +149,7 @@ class Schema:
     def from_yaml(cls, text_or_path: str | Path) -> Schema:
         """Read a schema from YAML text or a .yaml file path."""
         text = str(text_or_path)
-        if isinstance(text_or_path, Path) or (
-            "\n" not in text and text.endswith((".yaml", ".yml"))
-        ):
+        if isinstance(text_or_path, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
             path = Path(text_or_path)
             if not path.exists():
                 raise SchemaError(f"no such schema file: {path}")
@@ -190,7 +189,11 @@ def _looks_like_text(arr: pa.ChunkedArray | pa.Array) -> bool:
 
 def _infer_role(name: str, kind: Kind, arr: pa.ChunkedArray) -> Role:
     low = name.lower()
-    if (low in _ID_NAMES or low.endswith("_id")) and kind in (Kind.CATEGORICAL, Kind.NUMERIC, Kind.TEXT):
+    if (low in _ID_NAMES or low.endswith("_id")) and kind in (
+        Kind.CATEGORICAL,
+        Kind.NUMERIC,
+        Kind.TEXT,
+    ):
         n_valid = len(arr) - arr.null_count
         if n_valid and len(pc.unique(arr)) == len(arr):
             return Role.ID

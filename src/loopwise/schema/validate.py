@@ -49,9 +49,7 @@ class ValidationIssue:
         }
 
 
-def validate(
-    schema: Schema, data: DataLike, *, allow_extra_columns: bool = True
-) -> list[ValidationIssue]:
+def validate(schema: Schema, data: DataLike, *, allow_extra_columns: bool = True) -> list[ValidationIssue]:
     """Return every way ``data`` breaks ``schema`` (an empty list when it conforms)."""
     table = to_table(data)
     issues: list[ValidationIssue] = []
@@ -87,15 +85,15 @@ def _type_ok(kind: Kind | None, t: pa.DataType) -> bool:
         t = t.value_type
     is_str = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
     if kind is Kind.NUMERIC:
-        return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
     if kind is Kind.BOOLEAN:
-        return pa.types.is_boolean(t)
+        return bool(pa.types.is_boolean(t))
     if kind is Kind.TEXT:
-        return is_str
+        return bool(is_str)
     if kind is Kind.DATETIME:
-        return pa.types.is_timestamp(t) or pa.types.is_date(t)
+        return bool(pa.types.is_timestamp(t) or pa.types.is_date(t))
     if kind is Kind.CATEGORICAL:
-        return is_str or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+        return bool(is_str or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t))
     return True
 
 

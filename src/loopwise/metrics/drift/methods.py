@@ -34,8 +34,17 @@ def _ks(pair: NumericPair, **_: Any) -> Outcome:
 def _wasserstein(pair: NumericPair, **_: Any) -> Outcome:
     _d, w, _db, bound = pair.ks_wasserstein()
     std = pair.ref_std or 1.0
-    return w / std, None, pair.exact, (bound / std) if not pair.exact else None, {
-        "raw_distance": w, "normed_by": "reference standard deviation", "reference_std": pair.ref_std}
+    return (
+        w / std,
+        None,
+        pair.exact,
+        (bound / std) if not pair.exact else None,
+        {
+            "raw_distance": w,
+            "normed_by": "reference standard deviation",
+            "reference_std": pair.ref_std,
+        },
+    )
 
 
 def _binned(fn: Any) -> Any:
@@ -46,8 +55,13 @@ def _binned(fn: Any) -> Any:
         return fn(r, c), None, exact, None if exact else err, details
 
     def categorical(pair: CategoricalPair, **_: Any) -> Outcome:
-        return fn(pair.ref_counts, pair.cur_counts), None, pair.exact, \
-            None if pair.exact else pair.error_bound, {"categories": len(pair.keys)}
+        return (
+            fn(pair.ref_counts, pair.cur_counts),
+            None,
+            pair.exact,
+            None if pair.exact else pair.error_bound,
+            {"categories": len(pair.keys)},
+        )
 
     return numeric, categorical
 
@@ -63,18 +77,39 @@ def _z(pair: CategoricalPair, **_: Any) -> Outcome:
     key = "true" if "true" in pair.keys else pair.keys[0]
     i = pair.keys.index(key)
     z, p = stats.two_proportion_z(pair.ref_counts[i], pair.n_ref, pair.cur_counts[i], pair.n_cur)
-    return abs(z), p, pair.exact, None, {
-        "category": key,
-        "reference_rate": pair.ref_counts[i] / pair.n_ref if pair.n_ref else None,
-        "current_rate": pair.cur_counts[i] / pair.n_cur if pair.n_cur else None,
-    }
+    return (
+        abs(z),
+        p,
+        pair.exact,
+        None,
+        {
+            "category": key,
+            "reference_rate": pair.ref_counts[i] / pair.n_ref if pair.n_ref else None,
+            "current_rate": pair.cur_counts[i] / pair.n_cur if pair.n_cur else None,
+        },
+    )
 
 
-register(DriftMethod("ks", NUMERIC, True, 0.05,
-                     "Kolmogorov-Smirnov two-sample test: largest gap between the two CDFs", numeric=_ks))
-register(DriftMethod("wasserstein", NUMERIC, False, 0.1,
-                     "Wasserstein-1 (earth mover's) distance, divided by the reference's standard deviation",
-                     numeric=_wasserstein))
+register(
+    DriftMethod(
+        "ks",
+        NUMERIC,
+        True,
+        0.05,
+        "Kolmogorov-Smirnov two-sample test: largest gap between the two CDFs",
+        numeric=_ks,
+    )
+)
+register(
+    DriftMethod(
+        "wasserstein",
+        NUMERIC,
+        False,
+        0.1,
+        "Wasserstein-1 (earth mover's) distance, divided by the reference's standard deviation",
+        numeric=_wasserstein,
+    )
+)
 for _name, _fn, _threshold, _doc in (
     ("psi", stats.psi, 0.2, "Population stability index over reference-quantile bins"),
     ("jensenshannon", stats.jensen_shannon, 0.1, "Jensen-Shannon distance (natural log)"),
@@ -82,8 +117,17 @@ for _name, _fn, _threshold, _doc in (
     ("kl", stats.kl, 0.1, "Kullback-Leibler divergence KL(reference || current), in nats"),
 ):
     _num, _cat = _binned(_fn)
-    register(DriftMethod(_name, NUMERIC | CATEGORICAL, False, _threshold, _doc, numeric=_num, categorical=_cat))
-register(DriftMethod("chisquare", CATEGORICAL, True, 0.05,
-                     "Pearson's chi-square test of homogeneity of category frequencies", categorical=_chisquare))
-register(DriftMethod("z", CATEGORICAL, True, 0.05,
-                     "Two-proportion z-test (binary columns)", categorical=_z))
+    register(
+        DriftMethod(_name, NUMERIC | CATEGORICAL, False, _threshold, _doc, numeric=_num, categorical=_cat)
+    )
+register(
+    DriftMethod(
+        "chisquare",
+        CATEGORICAL,
+        True,
+        0.05,
+        "Pearson's chi-square test of homogeneity of category frequencies",
+        categorical=_chisquare,
+    )
+)
+register(DriftMethod("z", CATEGORICAL, True, 0.05, "Two-proportion z-test (binary columns)", categorical=_z))

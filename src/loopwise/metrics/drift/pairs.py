@@ -97,10 +97,16 @@ class NumericPair:
         """Cuts of ``n_bins`` reference-quantile bins, both sides' counts, and the counts' error share."""
         if self.ref_sorted is not None and self.cur_sorted is not None:
             cuts = interior_quantiles(self.ref_sorted, n_bins)
-            return cuts, counts_sorted(self.ref_sorted, cuts), counts_sorted(self.cur_sorted, cuts), 0.0
+            return (
+                cuts,
+                counts_sorted(self.ref_sorted, cuts),
+                counts_sorted(self.cur_sorted, cuts),
+                0.0,
+            )
         rp, cp = self._rp, self._cp
         if self.mode == "binned":
-            assert rp.hist is not None and cp.hist is not None
+            assert rp.hist is not None
+            assert cp.hist is not None
             cuts = rp.hist.quantile_cuts(n_bins)
             return cuts, rp.hist.coarsen(cuts), cp.hist.coarsen(cuts), 0.0
         cuts = np.unique(rp.quantiles(np.arange(1, n_bins) / n_bins))
@@ -118,7 +124,8 @@ class NumericPair:
         rp, cp = self._rp, self._cp
         lo, hi = self.range()
         if self.mode == "binned":
-            assert rp.hist is not None and cp.hist is not None
+            assert rp.hist is not None
+            assert cp.hist is not None
             p_ref, p_cur = rp.hist.counts / rp.count, cp.hist.counts / cp.count
             f_ref, f_cur = np.cumsum(p_ref[:-1]), np.cumsum(p_cur[:-1])
             gap = np.abs(f_ref - f_cur)
@@ -155,7 +162,7 @@ class NumericPair:
         if p.hist is not None and p.count:
             below = np.concatenate(([0], np.cumsum(p.hist.counts[:-1]))) / p.count
             xs = np.concatenate(([p.moments.min], p.hist.edges))
-            return np.interp(points, xs, below, left=0.0, right=1.0)
+            return np.asarray(np.interp(points, xs, below, left=0.0, right=1.0), dtype=np.float64)
         return p.cdf(points)
 
 

@@ -66,8 +66,9 @@ def ks_asymptotic_p(d: float, n1: int, n2: int) -> float:
     return float(min(1.0, stats.kstwobign.sf((s + 0.12 + 0.11 / s) * d)))
 
 
-def ks_exact_or_asymptotic(d: float, ref: np.ndarray | None, cur: np.ndarray | None,
-                           n1: int, n2: int) -> tuple[float, str]:
+def ks_exact_or_asymptotic(
+    d: float, ref: np.ndarray | None, cur: np.ndarray | None, n1: int, n2: int
+) -> tuple[float, str]:
     """The KS p-value and how it was computed (exact for small raw samples, as scipy does)."""
     if ref is not None and cur is not None and max(n1, n2) <= KS_EXACT_MAX_N:
         return float(stats.ks_2samp(ref, cur, method="exact").pvalue), "exact"
