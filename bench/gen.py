@@ -43,8 +43,9 @@ def _numeric(rng: np.random.Generator, i: int, n: int, drift: bool) -> np.ndarra
 def _categorical(rng: np.random.Generator, j: int, k: int, n: int, drift: bool) -> pa.Array:
     p = 1.0 / np.arange(1, k + 1) ** 1.1
     if drift and j % 3 == 0:
+        # Reversed, not permuted: a random permutation of two items is the identity half the time.
         half = k // 2
-        p[:half] = rng.permutation(p[:half])
+        p[:half] = p[:half][::-1].copy()
     p /= p.sum()
     labels = np.array([f"c{j}_{v:03d}" for v in range(k)])
     codes = rng.choice(k, n, p=p)
@@ -60,7 +61,8 @@ def make(n: int, seed: int, drift: bool) -> pa.Table:
 
 def ensure(n: int, root: Path) -> tuple[Path, Path]:
     root.mkdir(parents=True, exist_ok=True)
-    ref, cur = root / f"reference_{n}.parquet", root / f"current_{n}.parquet"
+    # v2: the categorical drift is a reversal (v1's permutation left cat_0 undrifted at 1M rows).
+    ref, cur = root / f"reference_{n}_v2.parquet", root / f"current_{n}_v2.parquet"
     for path, seed, drift in ((ref, 12345 + n, False), (cur, 67890 + n, True)):
         if not path.exists():
             pq.write_table(make(n, seed, drift), path, row_group_size=1 << 20)

@@ -103,7 +103,8 @@ def report(meta: dict[str, object], r: dict[str, dict[str, object]]) -> None:
         print(f"profile 1 dataset: loopwise {prof:.2f} s ({meta['rows'] / prof:,.0f} rows/s)")
         if floor:
             print(
-                f"  raw KLL floor (30 numeric cols only): {floor:.2f} s -> loopwise is {prof / floor:.2f}x the floor"
+                f"  raw KLL floor (30 numeric cols only): {floor:.2f} s"
+                f" -> loopwise takes {prof / floor:.2f}x the floor"
             )
         if why_prof:
             print(f"  whylogs why.log: {why_prof:.1f} s -> loopwise is {why_prof / prof:.0f}x faster")
