@@ -17,6 +17,7 @@ from loopwise.errors import (
     SchemaValidationError,
     UnknownNameError,
 )
+from loopwise.metrics import compare_outputs
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
@@ -43,6 +44,7 @@ __all__ = [
     "__version__",
     "check",
     "compare",
+    "compare_outputs",
     "merge",
     "profile",
     "to_table",

@@ -4,6 +4,7 @@ from loopwise.metrics.compare import ColumnComparison, Comparison, compare_data,
 from loopwise.metrics.quality import ColumnQuality
 from loopwise.metrics.registry import DriftMethod, get, names
 from loopwise.metrics.result import DriftResult
+from loopwise.metrics.stability import OutputComparison, compare_outputs
 
 __all__ = [
     "ColumnComparison",
@@ -11,7 +12,9 @@ __all__ = [
     "Comparison",
     "DriftMethod",
     "DriftResult",
+    "OutputComparison",
     "compare_data",
+    "compare_outputs",
     "default_method",
     "get",
     "names",
