@@ -27,7 +27,7 @@ from loopwise.metrics.result import DriftResult
 from loopwise.profiles import Profile
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
-from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
+from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
 
 #: Below this many values on either side a column's test has little power; the result says so.
 FEW_ROWS = 30
@@ -225,6 +225,8 @@ def compare_data(
                 "they use their default method"
             )
     results = _adjust(results)
+    if cur.table is not None:
+        results = _attach_violations(results, ref.schema, cur.table)
     dup = duplicate_share(cur.table) if cur.table is not None else None
     return Comparison(results, ref.n, cur.n, alpha, drift_share, missing, new, warnings, dup)
 
@@ -322,6 +324,26 @@ def _compare_column(
         quality = categorical_quality(pair, missing)
         display = _categorical_display(pair)
     return ColumnComparison(name, kind, role, drift, all_metrics, quality, warning, display)
+
+
+def _attach_violations(
+    results: list[ColumnComparison], schema: Schema, table: pa.Table
+) -> list[ColumnComparison]:
+    """Schema violations of the current data (types, nulls, infinities, unknown categories), per column."""
+    by_column: dict[str, list[str]] = {}
+    present = [c for c in schema if c.name in table.column_names]
+    for issue in validate(Schema(tuple(present)), table):
+        if issue.column is not None:
+            msg = issue.message if not issue.count else f"{issue.message} ({issue.count} rows)"
+            by_column.setdefault(issue.column, []).append(msg)
+    out = []
+    for r in results:
+        found = by_column.get(r.name)
+        if found:
+            q = r.quality or ColumnQuality(None, None)
+            r = replace(r, quality=replace(q, violations=tuple(found)))
+        out.append(r)
+    return out
 
 
 def _adjust(results: list[ColumnComparison]) -> list[ColumnComparison]:

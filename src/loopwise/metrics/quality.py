@@ -26,6 +26,7 @@ class ColumnQuality:
     new_categories: tuple[str, ...] = ()
     new_category_share: float | None = None
     constant: bool = False
+    violations: tuple[str, ...] = ()
 
     @property
     def missing_rate_change(self) -> float | None:
@@ -46,6 +47,7 @@ class ColumnQuality:
             )
         if self.constant:
             out.append("constant in the current data")
+        out.extend(self.violations)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +60,7 @@ class ColumnQuality:
             "new_category_count": len(self.new_categories),
             "new_category_share": self.new_category_share,
             "constant": self.constant,
+            "violations": list(self.violations),
         }
 
 

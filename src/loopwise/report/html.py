@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import uuid
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -144,7 +145,9 @@ def render(report: Report, *, title: str, standalone: bool = True) -> str:
         doc=doc,
         headline=report.headline(),
         figures_json=json.dumps(figures, allow_nan=False, separators=(",", ":")).replace("</", "<\\/"),
-        plotly_js=_plotly_js() if standalone else "",
+        # A notebook has no Plotly of its own: the page brings it, and loads it once.
+        plotly_js=_plotly_js(),
+        uid="lw" + uuid.uuid4().hex[:8],
         standalone=standalone,
         version=__version__,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -115,7 +115,11 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
             )
         ]
     issues: list[ValidationIssue] = []
-    nulls = arr.is_null().to_numpy(zero_copy_only=False)
+    nulls = (
+        arr.is_null().to_numpy(zero_copy_only=False)
+        if arr.null_count and (not col.nullable or col.values is not None)
+        else np.zeros(len(arr), dtype=bool)
+    )
     floating = pa.types.is_floating(arr.type)
     if not col.nullable:
         issues += _rows(nulls, col.name, "null", "missing value in a column that is not nullable")
