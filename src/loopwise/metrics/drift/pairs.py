@@ -10,7 +10,7 @@ Which form a pair takes decides how exact the statistics are:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,8 @@ class NumericPair:
     cur_sorted: np.ndarray | None = None
     ref_profile: NumericProfile | None = None
     cur_profile: NumericProfile | None = None
+    _kw: tuple[float, float, float, float] | None = field(default=None, repr=False)
+    _bins: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, ref: Any, cur: Any) -> NumericPair:
@@ -95,6 +97,11 @@ class NumericPair:
 
     def bins(self, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """Cuts of ``n_bins`` reference-quantile bins, both sides' counts, and the counts' error share."""
+        if n_bins not in self._bins:
+            self._bins[n_bins] = self._compute_bins(n_bins)
+        return self._bins[n_bins]
+
+    def _compute_bins(self, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         if self.ref_sorted is not None and self.cur_sorted is not None:
             cuts = interior_quantiles(self.ref_sorted, n_bins)
             return (
@@ -116,6 +123,12 @@ class NumericPair:
 
     def ks_wasserstein(self) -> tuple[float, float, float, float]:
         """KS statistic, Wasserstein-1 distance, and the error bound of each (0 when exact)."""
+        # Several methods ask; the merge behind the answer is the costliest step of a comparison.
+        if self._kw is None:
+            self._kw = self._ks_wasserstein()
+        return self._kw
+
+    def _ks_wasserstein(self) -> tuple[float, float, float, float]:
         if self.ref_sorted is not None and self.cur_sorted is not None:
             from loopwise.metrics.drift.stats import ks_wasserstein_sorted
 
