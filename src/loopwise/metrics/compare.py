@@ -206,11 +206,15 @@ def compare_data(
         )
 
     n_workers = workers or min(4, os.cpu_count() or 1)
+    dup: float | None = None
     if n_workers > 1 and len(todo) > 1:
         with ThreadPoolExecutor(n_workers) as pool:
+            dup_future = pool.submit(duplicate_share, cur.table) if cur.table is not None else None
             results = list(pool.map(run, todo))
+            dup = dup_future.result() if dup_future is not None else None
     else:
         results = [run(c) for c in todo]
+        dup = duplicate_share(cur.table) if cur.table is not None else None
     if method is not None:
         skipped = sorted(
             {
@@ -227,7 +231,6 @@ def compare_data(
     results = _adjust(results)
     if cur.table is not None:
         results = _attach_violations(results, ref.schema, cur.table)
-    dup = duplicate_share(cur.table) if cur.table is not None else None
     return Comparison(results, ref.n, cur.n, alpha, drift_share, missing, new, warnings, dup)
 
 

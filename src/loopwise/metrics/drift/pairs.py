@@ -48,7 +48,9 @@ class NumericPair:
     ref_profile: NumericProfile | None = None
     cur_profile: NumericProfile | None = None
     _kw: tuple[float, float, float, float] | None = field(default=None, repr=False)
-    _bins: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, float]] = field(default_factory=dict, repr=False)
+    _bins: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, float]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def build(cls, ref: Any, cur: Any) -> NumericPair:

@@ -82,17 +82,24 @@ def ks_wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     the running count of reference values along the merge gives both CDFs.
     """
     n1, n2 = a.size, b.size
+    if n1 == 0 or n2 == 0:
+        return 0.0, 0.0
+    total = n1 + n2
     pooled = np.concatenate((a, b))
     order = np.argsort(pooled, kind="stable")
     pooled = pooled[order]
-    in_a = np.cumsum(order < n1)
-    # diff = n1 * n2 * (F_a - F_b) at each pooled position, in exact integers.
-    diff = in_a * n2 - (np.arange(1, n1 + n2 + 1) - in_a) * n1
+    # |n1 * n2 * (F_a - F_b)| at each pooled position i (1-based), in exact integers:
+    # a_i * n2 - (i - a_i) * n1 = a_i * (n1 + n2) - i * n1, with a_i the reference values so far.
+    diff = np.cumsum(order < n1)
+    diff *= total
+    diff -= np.arange(n1, (total + 1) * n1, n1, dtype=np.int64)
+    np.abs(diff, out=diff)
+    gaps = diff[:-1]
     steps = np.diff(pooled)
     # Only the last of a run of tied values is a point of both CDFs.
-    at_change = np.abs(diff[:-1][steps > 0])
-    d = float(at_change.max()) / (n1 * n2) if at_change.size else 0.0
-    w = float(np.dot(np.abs(diff[:-1]).astype(np.float64), steps)) / (n1 * n2)
+    ties = np.count_nonzero(steps) != steps.size
+    d = float(gaps[steps > 0].max(initial=0) if ties else gaps.max()) / (n1 * n2)
+    w = float(np.dot(gaps.astype(np.float64), steps)) / (n1 * n2)
     return d, w
 
 
