@@ -90,7 +90,7 @@ def ks_wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     pooled = pooled[order]
     # |n1 * n2 * (F_a - F_b)| at each pooled position i (1-based), in exact integers:
     # a_i * n2 - (i - a_i) * n1 = a_i * (n1 + n2) - i * n1, with a_i the reference values so far.
-    diff = np.cumsum(order < n1)
+    diff: np.ndarray = np.cumsum(order < n1, dtype=np.int64)
     diff *= total
     diff -= np.arange(n1, (total + 1) * n1, n1, dtype=np.int64)
     np.abs(diff, out=diff)
