@@ -383,6 +383,9 @@ def _numeric_display(pair: NumericPair) -> dict[str, Any]:
     if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
         hi = lo + 1.0
     edges = np.linspace(lo, hi, DISPLAY_BINS + 1)
+    if _small_integers(pair, lo, hi):
+        # Whole numbers (ages, counts) get one bar per value instead of bins that straddle them.
+        edges = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0, 1.0)
     f_ref, f_cur = pair.cdf(edges)
     return {
         "type": "numeric",
@@ -390,6 +393,15 @@ def _numeric_display(pair: NumericPair) -> dict[str, Any]:
         "reference": np.diff(f_ref).tolist(),
         "current": np.diff(f_cur).tolist(),
     }
+
+
+def _small_integers(pair: NumericPair, lo: float, hi: float, most: int = 120) -> bool:
+    if hi - lo > most or pair.ref_sorted is None or pair.cur_sorted is None:
+        return False
+    return all(
+        bool(np.all(np.mod(s[:: max(1, s.size // 10_000)], 1.0) == 0))
+        for s in (pair.ref_sorted, pair.cur_sorted)
+    )
 
 
 def _categorical_display(pair: CategoricalPair, top: int = 25) -> dict[str, Any]:

@@ -37,6 +37,8 @@ def _template() -> jinja2.Template:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     env.filters["num"] = _num
+    # A p-value that underflowed to 0 is "below the smallest double", not zero.
+    env.filters["pval"] = lambda x: "< 1e-300" if x == 0 else _num(x)
     env.filters["pct"] = lambda x: "" if x is None else f"{x:.1%}"
     text = resources.files("loopwise.report").joinpath("templates/report.html.j2").read_text("utf-8")
     return env.from_string(text)
