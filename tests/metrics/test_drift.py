@@ -202,3 +202,27 @@ def test_quality_against_numpy(ref_df: pd.DataFrame) -> None:
     assert ql.missing_rate_change == pytest.approx(2000 / len(cur))
     same = compare_data(ref_df, pd.concat([ref_df.iloc[:100]] * 3))
     assert same.duplicate_share == pytest.approx(200 / 300)
+
+
+def test_one_segment_from_raw_data_and_from_profiles(ref_df: pd.DataFrame, cur_df: pd.DataFrame) -> None:
+    raw = compare_data(ref_df, cur_df, segment=("group", "g2"))
+    r = _finite(ref_df.loc[ref_df["group"] == "g2", "normal"])
+    c = _finite(cur_df.loc[cur_df["group"] == "g2", "normal"])
+    assert raw.n_reference == r.size
+    assert raw["normal"].metrics["ks"] == pytest.approx(stats.ks_2samp(r, c).statistic, abs=1e-12)
+    ref = lw.profile(ref_df, segments=["group"])
+    cur = lw.profile(cur_df, segments=["group"], reference=ref)
+    prof = compare_data(ref, cur, segment=("group", "g2"))
+    # The segment shares the whole reference's fine edges: its decile cuts are within one fine bin
+    # of the segment's own, and the bins' counts are exact, so PSI agrees closely, not bit for bit.
+    assert prof["normal"].metrics["psi"] == pytest.approx(raw["normal"].metrics["psi"], rel=0.05)
+    psi = compare_data(ref, cur, segment=("group", "g2"), method="psi")["normal"].drift
+    assert psi is not None
+    cuts = np.array(psi.details["cuts"])
+    seg_hist = ref.segment("group", "g2")["normal"].hist  # type: ignore[union-attr]
+    assert seg_hist is not None
+    widest = seg_hist.counts[1:-1].max() / r.size
+    below = np.searchsorted(np.sort(r), cuts, side="left") / r.size
+    assert np.all(np.abs(below - np.arange(1, 10) / 10) <= widest + 1 / r.size)
+    with pytest.raises(lw.EmptyDataError, match="no rows of the reference data have group = 'g9'"):
+        compare_data(ref_df, cur_df, segment=("group", "g9"))

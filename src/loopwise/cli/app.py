@@ -78,6 +78,9 @@ def compare(
         float, typer.Option(help="Share of drifted columns that means dataset drift.")
     ] = 0.5,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset verdict is drift.")] = False,
+    segment: Annotated[
+        str | None, typer.Option(help="Compare one segment only: COLUMN=VALUE (e.g. race=group_b).")
+    ] = None,
 ) -> None:
     """Compare a current dataset with its reference and report drift and data quality."""
     import loopwise as lw
@@ -89,6 +92,12 @@ def compare(
                 raise lw.ParameterError("--column-method", item, "COLUMN=METHOD")
             col, m = item.split("=", 1)
             methods[col.strip()] = m.strip()
+        seg = None
+        if segment is not None:
+            if "=" not in segment:
+                raise lw.ParameterError("--segment", segment, "COLUMN=VALUE")
+            col, _, value = segment.partition("=")
+            seg = (col.strip(), value.strip())
         sch = load_schema(schema)
         ref, cur = load_side(reference, sch), load_side(current, sch)
         with spinner("comparing"):
@@ -100,6 +109,7 @@ def compare(
                 methods=methods,
                 alpha=alpha,
                 drift_share=drift_share,
+                segment=seg,
             )
         if html is not None:
             report.to_html(html)

@@ -25,6 +25,7 @@ from loopwise.metrics.quality import (
 )
 from loopwise.metrics.result import DriftResult
 from loopwise.profiles import Profile
+from loopwise.profiles.canonical import canonical
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
@@ -136,12 +137,28 @@ class _Side:
         return rate(nulls, len(arr))
 
 
-def _side(data: DataLike | Profile, schema: Schema | None) -> _Side:
+def _side(
+    data: DataLike | Profile, schema: Schema | None, segment: tuple[str, Any] | None, which: str
+) -> _Side:
     if isinstance(data, Profile):
+        if segment is not None:
+            data = data.segment(*segment)
         return _Side(data.n, data.schema, profile=data)
     table = to_table(data)
+    if segment is not None:
+        column, value = segment
+        if column not in table.column_names:
+            raise ParameterError("segment", segment, f"a column of the {which} data")
+        keys = (
+            pc.cast(table.column(column), pa.string())
+            if not pa.types.is_string(table.column(column).type)
+            else table.column(column)
+        )
+        table = table.filter(pc.fill_null(pc.equal(keys, canonical(value)), False))
+        if table.num_rows == 0:
+            raise EmptyDataError(f"no rows of the {which} data have {column} = {canonical(value)!r}")
     if table.num_rows == 0:
-        raise EmptyDataError("a dataset to compare has no rows")
+        raise EmptyDataError(f"the {which} dataset has no rows")
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
     return _Side(table.num_rows, sch, table=table)
 
@@ -157,6 +174,7 @@ def compare_data(
     alpha: float = 0.05,
     bins: int = 10,
     drift_share: float = 0.5,
+    segment: tuple[str, Any] | None = None,
     workers: int | None = None,
 ) -> Comparison:
     """Compare ``current`` with ``reference`` (each raw data or a Profile); see ``loopwise.compare``."""
@@ -173,7 +191,7 @@ def compare_data(
         registry.get(m)
     thresholds = dict(thresholds or {})
 
-    ref, cur = _side(reference, schema), _side(current, schema)
+    ref, cur = _side(reference, schema, segment, "reference"), _side(current, schema, segment, "current")
     ref_names = {c.name for c in ref.schema if c.role in DRIFT_ROLES or c.role is Role.SEGMENT}
     cur_names = set(cur.schema.names)
     missing = sorted(ref_names - cur_names)

@@ -100,13 +100,20 @@ class Histogram:
         return int(self.edges.size - 1)
 
     def quantile_cuts(self, bins: int) -> np.ndarray:
-        """The cuts of ``bins`` quantile bins of the reference these edges came from."""
-        if bins < 2:
+        """Cuts of ``bins`` quantile bins of the data counted here, taken among the edges.
+
+        The cut for quantile k/bins is the last edge with at most m = floor(k (n - 1) / bins)
+        values below it (the value at sorted position m): for a histogram on its own data's edges (more than
+        ``self.bins`` values) that is exactly the "lower" quantile of the raw
+        data; for other data on these edges (a segment), the quantile to within
+        one fine bin.
+        """
+        n = self.n
+        if bins < 2 or n == 0:
             return np.empty(0, dtype=np.float64)
-        if self.bins % bins == 0:
-            idx = np.arange(1, bins) * (self.bins // bins)
-        else:
-            idx = np.round(np.arange(1, bins) * self.bins / bins).astype(np.int64)
+        below = _below_edges(self.counts)
+        targets = (np.arange(1, bins, dtype=np.int64) * (n - 1)) // bins
+        idx = np.clip(np.searchsorted(below, targets, side="right") - 1, 0, self.edges.size - 1)
         return np.unique(self.edges[idx])
 
     def coarsen(self, cuts: np.ndarray) -> np.ndarray:

@@ -126,6 +126,7 @@ def compare(
     alpha: float = 0.05,
     bins: int = 10,
     drift_share: float = 0.5,
+    segment: tuple[str, Any] | None = None,
 ) -> Report:
     """Compare ``current`` with ``reference``; each side is data (pandas, Polars, Arrow, a path) or a Profile.
 
@@ -134,6 +135,8 @@ def compare(
     a method's default threshold, by method or column name. Test methods are
     corrected across columns with Benjamini-Hochberg at ``alpha``. The
     dataset drifts when at least ``drift_share`` of the compared columns do.
+    ``segment=("race", "group_b")`` compares only the rows of that segment
+    (a profile's sub-profile, or the matching rows of raw data).
 
     Example:
         >>> import numpy as np, pandas as pd, loopwise as lw
@@ -155,5 +158,6 @@ def compare(
             alpha=alpha,
             bins=bins,
             drift_share=drift_share,
+            segment=segment,
         )
     )
