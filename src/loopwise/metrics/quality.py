@@ -12,6 +12,9 @@ import pyarrow.compute as pc
 
 from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair
 
+#: When a quality figure becomes an issue in the report (Suites of Checks will set their own).
+QUALITY_THRESHOLDS = {"missing_rate_change": 0.05, "out_of_range_share": 0.01, "new_category_share": 0.0}
+
 #: Low mantissa bits dropped before hashing, so values equal to about 9 significant digits match.
 DUPLICATE_DROP_BITS = 20
 
@@ -36,9 +39,9 @@ class ColumnQuality:
 
     def issues(self) -> list[str]:
         out = []
-        if (self.missing_rate_change or 0) > 0.05:
+        if (self.missing_rate_change or 0) > QUALITY_THRESHOLDS["missing_rate_change"]:
             out.append(f"missing rate up {self.missing_rate_change:.1%}")
-        if (self.out_of_range_share or 0) > 0.01:
+        if (self.out_of_range_share or 0) > QUALITY_THRESHOLDS["out_of_range_share"]:
             out.append(f"{self.out_of_range_share:.1%} of values outside the reference range")
         if self.new_categories:
             out.append(

@@ -55,6 +55,7 @@ class DriftResult:
         out: dict[str, Any] = _clean(
             {
                 "name": self.column,
+                "metric": "drift",
                 "kind": self.kind,
                 "method": self.method,
                 "statistic": self.statistic,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loopwise.metrics.compare import Comparison, compare_data
+from loopwise.metrics.quality import QUALITY_THRESHOLDS
 from loopwise.metrics.result import _clean
 from loopwise.profiles import Profile
 from loopwise.schema import DataLike, Schema
@@ -85,6 +86,7 @@ class Report:
                     "missing_columns": c.missing_columns,
                     "new_columns": c.new_columns,
                     "duplicate_share_current": c.duplicate_share,
+                "quality_thresholds": QUALITY_THRESHOLDS,
                     "warnings": c.warnings,
                 },
                 "columns": columns,
