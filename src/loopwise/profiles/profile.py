@@ -16,6 +16,7 @@ from loopwise.profiles.categorical import DEFAULT_CAP, CategoricalProfile
 from loopwise.profiles.histogram import DEFAULT_BINS
 from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
+from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DataLike, Kind, Role, Schema, to_table
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
@@ -65,6 +66,8 @@ class Profile:
     options: ProfileOptions = field(default_factory=ProfileOptions)
     #: Histogram edges per numeric column, from the reference this profile is anchored on.
     anchors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: Performance of the model (when the schema has a prediction and a target).
+    task: TaskProfile | None = None
 
     @classmethod
     def empty(
@@ -86,7 +89,7 @@ class Profile:
             for c in schema
             if c.role is not Role.ID
         }
-        return cls(schema, columns, 0, segs, {s: {} for s in segs}, options, anchors)
+        return cls(schema, columns, 0, segs, {s: {} for s in segs}, options, anchors, empty_task(schema))
 
     def __getitem__(self, name: str) -> ColumnProfile:
         try:
@@ -112,6 +115,8 @@ class Profile:
             col.update(table.column(name))
             if on_column is not None:
                 on_column(name)
+        if self.task is not None:
+            update_task(self.task, self.schema, table)
         self.n += table.num_rows
         if not self.anchors:
             # Self-anchored on this first batch: segments share the edges, so they stay mergeable.
@@ -125,7 +130,13 @@ class Profile:
                         for c in self.schema
                         if c.role is not Role.ID
                     }
-                    sub = Profile(self.schema, columns, options=self.options, anchors=self.anchors)
+                    sub = Profile(
+                        self.schema,
+                        columns,
+                        options=self.options,
+                        anchors=self.anchors,
+                        task=empty_task(self.schema),
+                    )
                     self.segments[seg][key] = sub
                 sub.update(table.filter(rows))
 
@@ -152,6 +163,12 @@ class Profile:
                 for k in dict.fromkeys([*mine, *theirs])
             }
         schema = self.schema if len(self.schema) >= len(other.schema) else other.schema
+        if self.task is not None and other.task is not None:
+            if type(self.task) is not type(other.task):
+                raise DataError("cannot merge a classification profile with a regression profile")
+            task: TaskProfile | None = self.task.merge(other.task)  # type: ignore[arg-type]
+        else:
+            task = self.task or other.task
         return Profile(
             schema,
             columns,
@@ -160,6 +177,7 @@ class Profile:
             segments,
             self.options,
             self.anchors or other.anchors,
+            task,
         )
 
     def segment(self, column: str, value: Any) -> Profile:
@@ -237,6 +255,29 @@ def profile(
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)
     p.update(table, on_column=on_column)
     return p
+
+
+def empty_task(schema: Schema) -> TaskProfile | None:
+    """A task profile when the schema has one prediction and one target column.
+
+    Classification when the target (or prediction) is categorical or boolean, or
+    when there are score columns; regression when they are numeric and unscored.
+    """
+    preds, targets = schema.by_role(Role.PREDICTION), schema.by_role(Role.TARGET)
+    if len(preds) != 1 or len(targets) != 1:
+        return None
+    kinds = {targets[0].kind, preds[0].kind}
+    if schema.by_role(Role.SCORE) or kinds & {Kind.CATEGORICAL, Kind.BOOLEAN}:
+        return ClassificationProfile()
+    return RegressionProfile()
+
+
+def update_task(task: TaskProfile, schema: Schema, table: pa.Table) -> None:
+    pred = schema.by_role(Role.PREDICTION)[0].name
+    target = schema.by_role(Role.TARGET)[0].name
+    y_true = table.column(target) if target in table.column_names else pa.nulls(table.num_rows)
+    scores = {c.label: table.column(c.name) for c in schema.by_role(Role.SCORE)} or None
+    task.update(y_true, table.column(pred), scores)  # type: ignore[arg-type]
 
 
 def _empty_column(kind: Kind | None, edges: np.ndarray | None, options: ProfileOptions) -> ColumnProfile:

@@ -18,6 +18,7 @@ from loopwise.profiles.categorical import CategoricalProfile
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.profile import ColumnProfile, Profile, ProfileOptions
+from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 from loopwise.schema import Schema
 
 MAGIC = b"LWPF"
@@ -73,12 +74,18 @@ def _encode(profile: Profile, blobs: list[bytes]) -> dict[str, Any]:
         meta, col_blobs = col.to_state()
         columns[name] = {"kind": col.kind.value, "meta": meta, "blobs": [len(b) for b in col_blobs]}
         blobs.extend(col_blobs)
+    task = None
+    if profile.task is not None:
+        meta, task_blobs = profile.task.to_state()
+        task = {"kind": profile.task.task, "meta": meta, "blobs": [len(b) for b in task_blobs]}
+        blobs.extend(task_blobs)
     segments = {
         seg: {key: _encode(sub, blobs) for key, sub in values.items()}
         for seg, values in profile.segments.items()
     }
     o = profile.options
     return {
+        "task": task,
         "n": profile.n,
         "schema": profile.schema.to_dict(),
         "options": {"kll_k": o.kll_k, "bins": o.bins, "category_cap": o.category_cap},
@@ -86,6 +93,17 @@ def _encode(profile: Profile, blobs: list[bytes]) -> dict[str, Any]:
         "segment_columns": list(profile.segment_columns),
         "segments": segments,
     }
+
+
+def _take(body: bytes, cursor: list[int], sizes: list[int]) -> list[bytes]:
+    out = []
+    for size in sizes:
+        start = cursor[0]
+        if start + size > len(body):
+            raise ProfileFormatError("the profile is truncated")
+        out.append(body[start : start + size])
+        cursor[0] = start + size
+    return out
 
 
 def _decode(header: dict[str, Any], body: bytes, cursor: list[int]) -> Profile:
@@ -102,11 +120,23 @@ def _decode(header: dict[str, Any], body: bytes, cursor: list[int]) -> Profile:
         if cls is None:
             raise ProfileFormatError(f"column {name!r} has an unknown profile kind {entry['kind']!r}")
         columns[name] = cls.from_state(entry["meta"], blobs)
+    task = None
+    if header.get("task"):  # absent in files written before task profiles existed
+        entry = header["task"]
+        blobs = _take(body, cursor, entry["blobs"])
+        kinds: dict[str, type[Any]] = {
+            "classification": ClassificationProfile,
+            "regression": RegressionProfile,
+        }
+        if entry["kind"] not in kinds:
+            raise ProfileFormatError(f"unknown task profile kind {entry['kind']!r}")
+        task = kinds[entry["kind"]].from_state(entry["meta"], blobs)
     segments = {
         seg: {key: _decode(sub, body, cursor) for key, sub in values.items()}
         for seg, values in header["segments"].items()
     }
     profile = Profile(
+        task=task,
         schema=Schema.from_dict(header["schema"]),
         columns=columns,
         n=int(header["n"]),

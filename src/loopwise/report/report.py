@@ -86,7 +86,7 @@ class Report:
                     "missing_columns": c.missing_columns,
                     "new_columns": c.new_columns,
                     "duplicate_share_current": c.duplicate_share,
-                "quality_thresholds": QUALITY_THRESHOLDS,
+                    "quality_thresholds": QUALITY_THRESHOLDS,
                     "warnings": c.warnings,
                 },
                 "columns": columns,

@@ -34,7 +34,7 @@ class Kind(StrEnum):
 #: Roles whose columns are compared for drift (ids and timestamps change by design).
 DRIFT_ROLES = frozenset({Role.FEATURE, Role.PREDICTION, Role.SCORE, Role.TARGET, Role.SEGMENT})
 
-_KEYS = ("role", "kind", "nullable", "allow_infinite", "values", "description")
+_KEYS = ("role", "kind", "nullable", "allow_infinite", "values", "label", "description")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Column:
     nullable: bool = True
     allow_infinite: bool = False
     values: tuple[str, ...] | None = None
+    #: For a score column: the class whose probability it holds.
+    label: str | None = None
     description: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +78,8 @@ class Column:
             out["allow_infinite"] = True
         if self.values is not None:
             out["values"] = list(self.values)
+        if self.label is not None:
+            out["label"] = self.label
         if self.description:
             out["description"] = self.description
         return out
@@ -106,8 +110,18 @@ class Column:
             nullable=_bool(spec.get("nullable", True), name, "nullable"),
             allow_infinite=_bool(spec.get("allow_infinite", False), name, "allow_infinite"),
             values=values,
+            label=None if spec.get("label") is None else _canonical(spec["label"]),
             description=spec.get("description"),
         )
+
+
+def _canonical(value: Any) -> str:
+    # Same canonical form as profiles use, so label: 1 and label: "1" name one class.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def default_kind(role: Role) -> Kind | None:
