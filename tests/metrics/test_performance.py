@@ -8,7 +8,7 @@ from sklearn import metrics as skm
 from statsmodels.stats.proportion import proportion_confint
 
 import loopwise as lw
-from loopwise.metrics import performance as P
+from loopwise.metrics import performance as perf
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 
 
@@ -46,15 +46,15 @@ def test_binary_metrics_match_sklearn(binary: tuple[np.ndarray, np.ndarray, np.n
         "brier_score": skm.brier_score_loss(y, s),
     }
     for name, want in exact.items():
-        r = P.compute(name, p)
+        r = perf.compute(name, p)
         assert r.value == pytest.approx(want, rel=1e-9), name
         assert r.ci_low is not None and r.ci_high is not None
         assert r.ci_low <= r.value <= r.ci_high, name
         assert r.label_coverage == 1.0
-    auc = P.compute("roc_auc", p)
+    auc = perf.compute("roc_auc", p)
     assert auc.error_bound is not None
     assert abs(auc.value - skm.roc_auc_score(y, s)) <= auc.error_bound  # type: ignore[operator]
-    ap = P.compute("average_precision", p)
+    ap = perf.compute("average_precision", p)
     assert ap.value == pytest.approx(skm.average_precision_score(y, s), abs=0.01)
     # The same AP is exact on the scores as the histogram sees them (rounded down to 1/4096).
     quantized = np.minimum(np.floor(s * 4096), 4095) / 4096
@@ -62,12 +62,12 @@ def test_binary_metrics_match_sklearn(binary: tuple[np.ndarray, np.ndarray, np.n
 
 
 def test_intervals_against_statsmodels(binary: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    y, pred, s = binary
+    y, pred, _s = binary
     p = _profile(y, pred, None)
-    r = P.compute("accuracy", p)
+    r = perf.compute("accuracy", p)
     lo, hi = proportion_confint(int((y == pred).sum()), len(y), alpha=0.05, method="wilson")
     assert (r.ci_low, r.ci_high) == pytest.approx((lo, hi), rel=1e-9)
-    prec = P.compute("precision", p)
+    prec = perf.compute("precision", p)
     tp, predicted = int((y & pred).sum()), int(pred.sum())
     lo, hi = proportion_confint(tp, predicted, alpha=0.05, method="wilson")
     assert (prec.ci_low, prec.ci_high) == pytest.approx((lo, hi), rel=1e-9)
@@ -83,27 +83,27 @@ def test_multiclass_string_labels_match_sklearn() -> None:
     pred = classes[prob.argmax(axis=1)]
     p = _profile(y, pred, {c: prob[:, i] for i, c in enumerate(classes)})
     for avg in ("macro", "weighted", "micro"):
-        assert P.compute("f1", p, average=avg).value == pytest.approx(
+        assert perf.compute("f1", p, average=avg).value == pytest.approx(
             skm.f1_score(y, pred, average=avg), rel=1e-9
         )
-        assert P.compute("precision", p, average=avg).value == pytest.approx(
+        assert perf.compute("precision", p, average=avg).value == pytest.approx(
             skm.precision_score(y, pred, average=avg), rel=1e-9
         )
-    assert P.compute("recall", p, label="emu").value == pytest.approx(
+    assert perf.compute("recall", p, label="emu").value == pytest.approx(
         skm.recall_score(y, pred, labels=["emu"], average="macro"), rel=1e-9
     )
-    assert P.compute("log_loss", p).value == pytest.approx(skm.log_loss(y, prob, labels=classes), rel=1e-9)
-    auc = P.compute("roc_auc", p)
+    assert perf.compute("log_loss", p).value == pytest.approx(skm.log_loss(y, prob, labels=classes), rel=1e-9)
+    auc = perf.compute("roc_auc", p)
     assert abs(auc.value - skm.roc_auc_score(y, prob, multi_class="ovr", labels=classes)) <= auc.error_bound  # type: ignore[operator]
     onehot = (y[:, None] == classes[None, :]).astype(float)
-    assert P.compute("brier_score", p).value == pytest.approx(
+    assert perf.compute("brier_score", p).value == pytest.approx(
         np.mean(np.sum((prob - onehot) ** 2, axis=1)), rel=1e-9
     )
     # Top-label ECE with 20 equal-width bins, by hand.
     conf, hit = prob.max(axis=1), (pred == y).astype(float)
     b = np.minimum((conf * 20).astype(int), 19)
     ece = sum(abs(hit[b == i].sum() - conf[b == i].sum()) for i in range(20)) / n
-    assert P.compute("expected_calibration_error", p).value == pytest.approx(ece, rel=1e-9)
+    assert perf.compute("expected_calibration_error", p).value == pytest.approx(ece, rel=1e-9)
 
 
 def test_regression_metrics_match_sklearn() -> None:
@@ -115,13 +115,15 @@ def test_regression_metrics_match_sklearn() -> None:
         q = RegressionProfile()
         q.update(y[idx], pred[idx])
         p = p.merge(q)
-    assert P.compute("mae", p).value == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-9)
-    assert P.compute("mse", p).value == pytest.approx(skm.mean_squared_error(y, pred), rel=1e-9)
-    assert P.compute("rmse", p).value == pytest.approx(skm.root_mean_squared_error(y, pred), rel=1e-9)
-    assert P.compute("mape", p).value == pytest.approx(skm.mean_absolute_percentage_error(y, pred), rel=1e-9)
-    assert P.compute("r2", p).value == pytest.approx(skm.r2_score(y, pred), rel=1e-9)
-    assert P.compute("mean_error", p).value == pytest.approx(np.mean(pred - y), rel=1e-9)
-    q90 = P.compute("error_quantile", p, q=0.9)
+    assert perf.compute("mae", p).value == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-9)
+    assert perf.compute("mse", p).value == pytest.approx(skm.mean_squared_error(y, pred), rel=1e-9)
+    assert perf.compute("rmse", p).value == pytest.approx(skm.root_mean_squared_error(y, pred), rel=1e-9)
+    assert perf.compute("mape", p).value == pytest.approx(
+        skm.mean_absolute_percentage_error(y, pred), rel=1e-9
+    )
+    assert perf.compute("r2", p).value == pytest.approx(skm.r2_score(y, pred), rel=1e-9)
+    assert perf.compute("mean_error", p).value == pytest.approx(np.mean(pred - y), rel=1e-9)
+    q90 = perf.compute("error_quantile", p, q=0.9)
     true_rank = np.mean((pred - y) <= q90.value)
     assert abs(true_rank - 0.9) <= (q90.error_bound or 0) + 1e-3
 
@@ -133,12 +135,12 @@ def test_label_coverage_and_profiles_from_a_schema() -> None:
     df["repaid"] = df["repaid"].astype(object)
     df.loc[df.index[:1000], "repaid"] = None  # labels not yet arrived
     prof = lw.profile(df, schema=lw.Schema.from_yaml(CREDIT_SCHEMA_YAML))
-    r = P.compute("accuracy", prof.task)  # type: ignore[arg-type]
+    r = perf.compute("accuracy", prof.task)  # type: ignore[arg-type]
     labelled = df.iloc[1000:]
     assert r.label_coverage == pytest.approx(0.8)
     assert r.value == pytest.approx(skm.accuracy_score(labelled["repaid"].astype(bool), labelled["approved"]))
     back = lw.Profile.from_bytes(prof.to_bytes())
-    assert P.compute("roc_auc", back.task).value == P.compute("roc_auc", prof.task).value  # type: ignore[arg-type]
+    assert perf.compute("roc_auc", back.task).value == perf.compute("roc_auc", prof.task).value  # type: ignore[arg-type]
 
 
 def test_bad_scores_and_rows_are_clear_errors() -> None:
@@ -154,7 +156,7 @@ def test_bad_scores_and_rows_are_clear_errors() -> None:
     with pytest.raises(
         lw.UnknownNameError, match="unknown performance metric 'acuracy'; valid names: accuracy"
     ):
-        P.compute("acuracy", p)
+        perf.compute("acuracy", p)
     single = ClassificationProfile()
     single.update([1, 1, 1], [1, 0, 1], {1: np.array([0.9, 0.2, 0.8])})
-    assert "no negative labels" in (P.compute("roc_auc", single).warning or "")
+    assert "no negative labels" in (perf.compute("roc_auc", single).warning or "")
