@@ -17,7 +17,7 @@ from loopwise.errors import (
     SchemaValidationError,
     UnknownNameError,
 )
-from loopwise.metrics import compare_outputs
+from loopwise.metrics import compare_outputs, fairness
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
@@ -45,6 +45,7 @@ __all__ = [
     "check",
     "compare",
     "compare_outputs",
+    "fairness",
     "merge",
     "profile",
     "to_table",

@@ -1,6 +1,8 @@
 """Metrics: pure functions of data or profiles (drift, stability, data quality), found by name."""
 
 from loopwise.metrics.compare import ColumnComparison, Comparison, compare_data, default_method
+from loopwise.metrics.fairness import FairnessResult, fairness
+from loopwise.metrics.performance import MetricResult
 from loopwise.metrics.quality import ColumnQuality
 from loopwise.metrics.registry import DriftMethod, get, names
 from loopwise.metrics.result import DriftResult
@@ -12,10 +14,13 @@ __all__ = [
     "Comparison",
     "DriftMethod",
     "DriftResult",
+    "FairnessResult",
+    "MetricResult",
     "OutputComparison",
     "compare_data",
     "compare_outputs",
     "default_method",
+    "fairness",
     "get",
     "names",
 ]
