@@ -222,8 +222,8 @@ def fairness(
         if c not in table.column_names:
             raise ParameterError("segment", c, f"a column of the data ({', '.join(table.column_names)})")
     schema = (schema or Schema.infer(table)).resolve(table)
-    task = empty_task(schema)
-    if not isinstance(task, ClassificationProfile):
+    # Fairness is a classification question: 0/1 integer labels count as classes here.
+    if empty_task(schema) is None:
         raise DataError(
             "fairness needs a classifier's prediction and target columns; "
             f"roles found: {', '.join(f'{c.name}={c.role}' for c in schema)}"
