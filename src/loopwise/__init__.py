@@ -17,7 +17,7 @@ from loopwise.errors import (
     SchemaValidationError,
     UnknownNameError,
 )
-from loopwise.metrics import compare_outputs, fairness
+from loopwise.metrics import compare_models, compare_outputs, fairness
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
@@ -44,6 +44,7 @@ __all__ = [
     "__version__",
     "check",
     "compare",
+    "compare_models",
     "compare_outputs",
     "fairness",
     "merge",

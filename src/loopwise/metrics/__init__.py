@@ -1,5 +1,6 @@
 """Metrics: pure functions of data or profiles (drift, stability, data quality), found by name."""
 
+from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import ColumnComparison, Comparison, compare_data, default_method
 from loopwise.metrics.fairness import FairnessResult, fairness
 from loopwise.metrics.performance import MetricResult
@@ -16,8 +17,10 @@ __all__ = [
     "DriftResult",
     "FairnessResult",
     "MetricResult",
+    "ModelComparison",
     "OutputComparison",
     "compare_data",
+    "compare_models",
     "compare_outputs",
     "default_method",
     "fairness",
