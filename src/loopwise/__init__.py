@@ -7,6 +7,7 @@ The pure library works without a server::
     report = lw.compare(ref, live_df)
 """
 
+from loopwise.checks import Check, Reference, Suite, SuiteResult
 from loopwise.errors import (
     DataError,
     EmptyDataError,
@@ -25,6 +26,7 @@ from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Check",
     "Column",
     "DataError",
     "EmptyDataError",
@@ -34,11 +36,14 @@ __all__ = [
     "Profile",
     "ProfileFormatError",
     "ProfileOptions",
+    "Reference",
     "Report",
     "Role",
     "Schema",
     "SchemaError",
     "SchemaValidationError",
+    "Suite",
+    "SuiteResult",
     "UnknownNameError",
     "ValidationIssue",
     "__version__",

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from loopwise.cli.check import check
 from loopwise.cli.common import (
     EXIT_FAIL,
     column_progress,
@@ -30,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(schema_app, name="schema")
 app.command(help="Generate a credit-risk dataset, drift it, and write a drift report.")(demo)
+app.command(help="Run a Suite of Checks as a CI/CD gate (exit 1 when a check fails).")(check)
 
 SchemaOpt = Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML file (else inferred).")]
 
@@ -136,20 +139,20 @@ def _print_report(report: object, limit: int = 15) -> None:
     for c in cols[:limit]:
         p = c.get("p_value_adjusted")
         table.add_row(
-            c["name"],
+            escape(c["name"]),
             c["kind"],
             c["method"] or "-",
             f"{c['statistic']:.4g}" if c["statistic"] is not None else "-",
             f"{p:.3g}" if p is not None else "",
             "[bold red]DRIFT[/]" if c["drift_detected"] else "",
             f"{c['effect_size']:.3g}" if c.get("effect_size") is not None else "",
-            "; ".join(c["quality_issues"]) or (c["warning"] or ""),
+            escape("; ".join(c["quality_issues"]) or (c["warning"] or "")),
         )
     if len(cols) > limit:
         table.caption = f"... {len(cols) - limit} more columns in the JSON/HTML report"
     out.print(table)
     for w in doc["dataset"]["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 def main() -> None:

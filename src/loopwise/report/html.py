@@ -136,7 +136,7 @@ def _summary_figure(report: Report) -> dict[str, Any]:
     return {"data": data, "layout": layout}
 
 
-def render(report: Report, *, title: str, standalone: bool = True) -> str:
+def render(report: Report, *, title: str, standalone: bool = True, checks_html: str = "") -> str:
     from loopwise import __version__
 
     doc = report.to_dict()
@@ -150,6 +150,7 @@ def render(report: Report, *, title: str, standalone: bool = True) -> str:
         # A notebook has no Plotly of its own: the page brings it, and loads it once.
         plotly_js=_plotly_js(),
         uid="lw" + uuid.uuid4().hex[:8],
+        checks_html=checks_html,
         standalone=standalone,
         version=__version__,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,0 +1,29 @@
+"""Checks and Suites: conditions on metrics that gate monitoring windows and CI/CD."""
+
+from loopwise.checks.check import Check, CheckResult
+from loopwise.checks.conditions import Condition, Reference, between, eq, ge, gt, le, lt
+from loopwise.checks.evaluate import CATALOG
+from loopwise.checks.reporters import to_json, to_junit, to_markdown
+from loopwise.checks.suite import PRESETS, Suite, SuiteResult, preset_suite, presets
+
+__all__ = [
+    "CATALOG",
+    "PRESETS",
+    "Check",
+    "CheckResult",
+    "Condition",
+    "Reference",
+    "Suite",
+    "SuiteResult",
+    "between",
+    "eq",
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "preset_suite",
+    "presets",
+    "to_json",
+    "to_junit",
+    "to_markdown",
+]

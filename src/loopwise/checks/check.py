@@ -1,0 +1,83 @@
+"""A Check: a metric (by name, with parameters and an optional column or segment), a condition, a severity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopwise.checks.conditions import Condition
+from loopwise.errors import ParameterError
+
+SEVERITIES = ("fail", "warn")
+STATUSES = ("pass", "warn", "fail", "error")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition on one metric.
+
+    Example:
+        >>> from loopwise.checks import Check, lt
+        >>> Check("psi", lt(0.2), column="income")
+        Check(psi[income] lt(0.2), severity=fail)
+    """
+
+    metric: str
+    condition: Condition
+    severity: str = "fail"
+    column: str | None = None
+    segment: str | None = None
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ParameterError("severity", self.severity, SEVERITIES)
+
+    @property
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        where = self.column or self.segment
+        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        target = f"[{where}]" if where else ""
+        return f"{self.metric}{target}{f'({params})' if params else ''} {self.condition!r}"
+
+    def __repr__(self) -> str:
+        return f"Check({self.title}, severity={self.severity})"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What running a Check found: status, the value, the threshold it met or missed, and the evidence."""
+
+    check: Check
+    status: str
+    actual: float | None = None
+    reference_value: float | None = None
+    condition: str = ""
+    message: str = ""
+    reason: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from loopwise.metrics.result import _clean
+
+        out: dict[str, Any] = _clean(
+            {
+                "name": self.check.title,
+                "metric": self.check.metric,
+                "column": self.check.column,
+                "segment": self.check.segment,
+                "params": self.check.params,
+                "severity": self.check.severity,
+                "status": self.status,
+                "actual": self.actual,
+                "reference_value": self.reference_value,
+                "condition": self.condition,
+                "message": self.message,
+                "reason": self.reason,
+                "evidence": self.evidence,
+            }
+        )
+        return out

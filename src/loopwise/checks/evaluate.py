@@ -1,0 +1,349 @@
+"""How each checkable metric is computed: from raw data or profiles, on the current or the reference side.
+
+Every metric a Check may name is in ``CATALOG``: drift (the drift methods'
+statistics, ``drifted``, ``drift_share``), data quality, performance (the
+performance registry), fairness (fairlearn's names) and challenger metrics.
+Work is done lazily and once per run: one comparison, one task profile per side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loopwise.errors import DataError
+from loopwise.metrics import performance as perf
+from loopwise.metrics import registry as drift_registry
+from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
+from loopwise.metrics.compare import Comparison, compare_data
+from loopwise.metrics.fairness import AGGREGATES, FairnessResult, fairness
+from loopwise.metrics.quality import duplicate_share
+from loopwise.profiles import Profile
+from loopwise.profiles.numeric import NumericProfile
+from loopwise.profiles.profile import empty_task, update_task
+from loopwise.profiles.task import TaskProfile
+from loopwise.schema import DataLike, Role, Schema, to_table
+
+Value = tuple[float | None, dict[str, Any]]
+
+
+class NotComputableError(LookupError):
+    """Raised when a metric cannot be computed from the inputs given (the check's status is error)."""
+
+
+@dataclass
+class Side:
+    """One side (current or reference): raw data or a Profile, with its schema."""
+
+    data: DataLike | Profile
+    schema_hint: Schema | None
+    name: str
+
+    @cached_property
+    def profile(self) -> Profile | None:
+        return self.data if isinstance(self.data, Profile) else None
+
+    @cached_property
+    def table(self) -> pa.Table | None:
+        return None if isinstance(self.data, Profile) else to_table(self.data)
+
+    @cached_property
+    def schema(self) -> Schema:
+        if self.profile is not None:
+            return self.profile.schema
+        assert self.table is not None
+        return (self.schema_hint or Schema.infer(self.table)).resolve(self.table)
+
+    @cached_property
+    def task(self) -> TaskProfile:
+        if self.profile is not None:
+            if self.profile.task is None:
+                raise NotComputableError(f"the {self.name} profile has no task (prediction and target roles)")
+            return self.profile.task
+        task = empty_task(self.schema)
+        if task is None:
+            raise NotComputableError(f"the {self.name} data has no prediction and target in its schema")
+        assert self.table is not None
+        update_task(task, self.schema, self.table)
+        return task
+
+    def missing_rate(self, column: str) -> float:
+        if self.profile is not None:
+            col = self.profile.columns.get(column)
+            if col is None:
+                raise NotComputableError(f"column {column!r} is not in the {self.name} profile")
+            extra = col.nan if isinstance(col, NumericProfile) else 0
+            return (col.missing + extra) / col.n if col.n else float("nan")
+        assert self.table is not None
+        if column not in self.table.column_names:
+            raise NotComputableError(f"column {column!r} is not in the {self.name} data")
+        arr = self.table.column(column)
+        nulls = arr.null_count
+        if pa.types.is_floating(arr.type):
+            nulls += int(pc.sum(pc.is_nan(arr)).as_py() or 0)
+        return nulls / len(arr) if len(arr) else float("nan")
+
+    @property
+    def n(self) -> int:
+        return self.profile.n if self.profile is not None else int(self.table.num_rows)  # type: ignore[union-attr]
+
+
+class Context:
+    """Everything a Suite's checks are computed from."""
+
+    def __init__(
+        self,
+        current: DataLike | Profile,
+        reference: DataLike | Profile | None = None,
+        schema: Schema | None = None,
+        champion: DataLike | None = None,
+        challenger: DataLike | None = None,
+        labels: DataLike | None = None,
+    ) -> None:
+        self.schema_hint = schema
+        self.current = Side(current, schema, "current")
+        self.reference = Side(reference, schema, "reference") if reference is not None else None
+        self.champion, self.challenger, self.labels = champion, challenger, labels
+        self._fairness: dict[tuple[str, str, str], FairnessResult] = {}
+        self._models: dict[tuple[str, tuple[tuple[str, Any], ...]], ModelComparison] = {}
+
+    def side(self, which: str) -> Side:
+        if which == "current":
+            return self.current
+        if self.reference is None:
+            raise NotComputableError("the condition is relative to the reference, but no reference was given")
+        return self.reference
+
+    @cached_property
+    def comparison(self) -> Comparison:
+        if self.reference is None:
+            raise NotComputableError("drift needs a reference (--reference)")
+        return compare_data(self.reference.data, self.current.data, self.schema_hint)
+
+    def column_drift(self, column: str) -> Any:
+        try:
+            col = self.comparison[column]
+        except KeyError:
+            raise NotComputableError(f"column {column!r} was not compared (not in both datasets)") from None
+        if col.drift is None:
+            raise NotComputableError(col.warning or f"column {column!r} could not be compared")
+        return col
+
+    def fairness(self, which: str, segment: str, pos_label: Any = None) -> FairnessResult:
+        key = (which, segment, repr(pos_label))
+        if key not in self._fairness:
+            side = self.side(which)
+            self._fairness[key] = fairness(
+                side.data, segment, side.schema if side.profile is None else None, pos_label=pos_label
+            )
+        return self._fairness[key]
+
+    def models(self, metric: str, params: dict[str, Any]) -> ModelComparison:
+        key = (metric, tuple(sorted(params.items())))
+        if key in self._models:
+            return self._models[key]
+        if self.champion is None or self.challenger is None:
+            raise NotComputableError("challenger checks need --champion and --challenger predictions")
+        schema = self.current.schema
+        preds, scores = schema.by_role(Role.PREDICTION), schema.by_role(Role.SCORE)
+        targets = schema.by_role(Role.TARGET)
+        if len(preds) != 1 or len(targets) != 1:
+            raise NotComputableError("the schema needs one prediction and one target column")
+        champ, chall = to_table(self.champion), to_table(self.challenger)
+        lab = to_table(self.labels) if self.labels is not None else self.current.table
+        if lab is None:
+            raise NotComputableError(
+                "challenger checks need labels (--labels, or raw current data with the target)"
+            )
+        champ, chall, lab = _align(schema, champ, chall, lab)
+        for t, what, col in (
+            (champ, "champion", preds[0].name),
+            (chall, "challenger", preds[0].name),
+            (lab, "labels", targets[0].name),
+        ):
+            if col not in t.column_names:
+                raise DataError(f"the {what} data has no column {col!r}")
+        kw: dict[str, Any] = {k: v for k, v in params.items() if k in ("margin", "alpha", "pos_label")}
+        if metric == "roc_auc":
+            if len(scores) != 1:
+                raise NotComputableError("roc_auc needs one score column in the schema")
+            kw["champion_scores"] = champ.column(scores[0].name)
+            kw["challenger_scores"] = chall.column(scores[0].name)
+        result = compare_models(
+            champ.column(preds[0].name).to_numpy(zero_copy_only=False),
+            chall.column(preds[0].name).to_numpy(zero_copy_only=False),
+            lab.column(targets[0].name).to_numpy(zero_copy_only=False),
+            metric=metric,
+            **kw,
+        )
+        self._models[key] = result
+        return result
+
+
+def _align(schema: Schema, *tables: pa.Table) -> tuple[pa.Table, ...]:
+    ids = [c.name for c in schema.by_role(Role.ID)]
+    if ids and all(ids[0] in t.column_names for t in tables):
+        base = tables[0].column(ids[0])
+        out = [tables[0]]
+        for t in tables[1:]:
+            pos = pc.index_in(base, value_set=t.column(ids[0]))
+            if pos.null_count:
+                raise DataError(
+                    f"{pos.null_count} event id(s) of the champion are missing from another input"
+                )
+            out.append(t.take(pos))
+        return tuple(out)
+    n = {t.num_rows for t in tables}
+    if len(n) != 1:
+        raise DataError(
+            f"champion, challenger and labels have {', '.join(str(t.num_rows) for t in tables)} rows; "
+            "give them the same rows (or an id column to join on)"
+        )
+    return tables
+
+
+# -- the catalog --------------------------------------------------------------------------------
+Fn = Callable[[Context, Any, str], Value]
+
+
+@dataclass(frozen=True)
+class Entry:
+    scope: str  # "column", "segment" or "dataset"
+    kind: str  # drift, quality, performance, fairness, challenger
+    fn: Fn
+    on_reference: bool = True  # whether the metric has a value on the reference side
+
+
+def _drift_stat(method: str) -> Fn:
+    def fn(ctx: Context, check: Any, which: str) -> Value:
+        if which == "reference":
+            raise NotComputableError(
+                f"{method} compares the current with the reference; it has no reference value"
+            )
+        col = ctx.column_drift(check.column)
+        if method not in col.metrics:
+            raise NotComputableError(f"{method} does not apply to {col.kind} column {check.column!r}")
+        return col.metrics[method], col.drift.to_dict()
+
+    return fn
+
+
+def _drifted(ctx: Context, check: Any, which: str) -> Value:
+    col = ctx.column_drift(check.column)
+    return float(col.drift.drift_detected), col.drift.to_dict()
+
+
+def _drift_share(ctx: Context, check: Any, which: str) -> Value:
+    c = ctx.comparison
+    return c.drift_share, {"drifted_columns": c.drifted_columns, "n_columns_compared": len(c.compared)}
+
+
+def _missing_rate(ctx: Context, check: Any, which: str) -> Value:
+    side = ctx.side(which)
+    return side.missing_rate(check.column), {"n": side.n}
+
+
+def _quality(attr: str) -> Fn:
+    def fn(ctx: Context, check: Any, which: str) -> Value:
+        col = (
+            ctx.column_drift(check.column) if attr != "missing_rate_change" else ctx.comparison[check.column]
+        )
+        q = col.quality
+        if q is None:
+            raise NotComputableError(f"no quality figures for column {check.column!r}")
+        v = getattr(q, attr)
+        if v is None:
+            raise NotComputableError(f"{attr} does not apply to {col.kind} column {check.column!r}")
+        return float(v), q.to_dict()
+
+    return fn
+
+
+def _duplicate_share(ctx: Context, check: Any, which: str) -> Value:
+    side = ctx.side(which)
+    if side.table is None:
+        raise NotComputableError("duplicate_share needs raw data, not a profile")
+    return duplicate_share(side.table), {"rows": side.table.num_rows}
+
+
+def _row_count(ctx: Context, check: Any, which: str) -> Value:
+    return float(ctx.side(which).n), {}
+
+
+def _performance(name: str) -> Fn:
+    def fn(ctx: Context, check: Any, which: str) -> Value:
+        task = ctx.side(which).task
+        r = perf.compute(name, task, **check.params)
+        if r.value is None:
+            raise NotComputableError(r.warning or f"{name} could not be computed")
+        return r.value, r.to_dict()
+
+    return fn
+
+
+def _fairness(name: str) -> Fn:
+    def fn(ctx: Context, check: Any, which: str) -> Value:
+        f = ctx.fairness(which, check.segment, check.params.get("pos_label"))
+        r = f[name]
+        if r.value is None:
+            raise NotComputableError(r.warning or f"{name} could not be computed")
+        return r.value, {**r.to_dict(), "groups": [g.to_dict() for g in f.groups]}
+
+    return fn
+
+
+def _challenger(what: str) -> Fn:
+    def fn(ctx: Context, check: Any, which: str) -> Value:
+        if which == "reference":
+            raise NotComputableError("challenger metrics have no reference value")
+        params = dict(check.params)
+        metric = params.pop("metric", "accuracy")
+        r = ctx.models(metric, params)
+        sign = 1.0 if r.higher_is_better else -1.0
+        if what == "difference":
+            value = sign * r.difference
+        elif what == "lower":
+            # One-sided (1 - alpha) lower bound of the improvement (positive = challenger better).
+            from scipy import stats
+
+            se = (r.ci_high - r.ci_low) / (2 * stats.norm.ppf(1 - r.alpha / 2))
+            value = sign * r.difference - stats.norm.ppf(1 - r.alpha) * se
+        else:
+            value = r.p_value
+        return float(value), r.to_dict()
+
+    return fn
+
+
+def build_catalog() -> dict[str, Entry]:
+    cat: dict[str, Entry] = {}
+    for m in drift_registry.names():
+        cat[m] = Entry("column", "drift", _drift_stat(m), on_reference=False)
+    cat["drifted"] = Entry("column", "drift", _drifted, on_reference=False)
+    cat["drift_share"] = Entry("dataset", "drift", _drift_share, on_reference=False)
+    cat["missing_rate"] = Entry("column", "quality", _missing_rate)
+    for attr in ("missing_rate_change", "out_of_range_share", "new_category_share"):
+        cat[attr] = Entry("column", "quality", _quality(attr), on_reference=False)
+    cat["duplicate_share"] = Entry("dataset", "quality", _duplicate_share)
+    cat["row_count"] = Entry("dataset", "quality", _row_count)
+    for name in perf.names():
+        cat[name] = Entry("dataset", "performance", _performance(name))
+    for name in AGGREGATES:
+        cat[name] = Entry("segment", "fairness", _fairness(name))
+    cat["challenger_difference"] = Entry(
+        "dataset", "challenger", _challenger("difference"), on_reference=False
+    )
+    cat["challenger_difference_lower"] = Entry(
+        "dataset", "challenger", _challenger("lower"), on_reference=False
+    )
+    cat["challenger_p_value"] = Entry("dataset", "challenger", _challenger("p_value"), on_reference=False)
+    return cat
+
+
+CATALOG = build_catalog()
+CHALLENGER_METRICS = CLASSIFICATION + REGRESSION

@@ -1,0 +1,88 @@
+"""SuiteResult reporters: JSON, JUnit XML (GitHub Actions, GitLab, Jenkins) and Markdown (pull requests)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from loopwise.checks.suite import SuiteResult
+
+
+def to_json(result: SuiteResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, allow_nan=False)
+
+
+def to_junit(result: SuiteResult) -> str:
+    """One testsuite, one testcase per check: fail is <failure>, error <error>, warn passes with output."""
+    counts = result.counts
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": result.suite,
+            "tests": str(len(result.results)),
+            "failures": str(counts["fail"]),
+            "errors": str(counts["error"]),
+            "skipped": "0",
+            "time": f"{result.seconds:.3f}",
+        },
+    )
+    for r in result.results:
+        case = ET.SubElement(
+            suite, "testcase", {"classname": f"loopwise.{result.suite}", "name": r.check.title, "time": "0"}
+        )
+        if r.status == "fail":
+            ET.SubElement(case, "failure", {"message": r.message, "type": r.check.metric}).text = _detail(
+                r.to_dict()
+            )
+        elif r.status == "error":
+            ET.SubElement(
+                case, "error", {"message": r.reason or r.message, "type": "NotComputableError"}
+            ).text = r.message
+        elif r.status == "warn":
+            ET.SubElement(case, "system-out").text = f"WARNING: {r.message}"
+        else:
+            ET.SubElement(case, "system-out").text = r.message
+    root = ET.Element(
+        "testsuites",
+        {
+            "name": "loopwise",
+            "tests": str(len(result.results)),
+            "failures": str(counts["fail"]),
+            "errors": str(counts["error"]),
+        },
+    )
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _detail(d: dict[str, Any]) -> str:
+    keep = {
+        k: d[k] for k in ("metric", "column", "segment", "actual", "condition", "reference_value") if d.get(k)
+    }
+    return json.dumps(keep)
+
+
+_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
+
+
+def to_markdown(result: SuiteResult) -> str:
+    c = result.counts
+    lines = [
+        f"### loopwise: {result.suite}: **{result.status.upper()}**",
+        "",
+        f"{c['pass']} passed, {c['warn']} warned, {c['fail']} failed, {c['error']} could not be computed.",
+        "",
+        "| | check | actual | condition | note |",
+        "|---|---|---|---|---|",
+    ]
+    order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
+    for r in sorted(result.results, key=lambda r: order[r.status]):
+        actual = "" if r.actual is None else f"{r.actual:.4g}"
+        note = (r.reason or "").replace("|", "\\|")
+        title = r.check.title.replace("|", "\\|")
+        lines.append(
+            f"| {_ICON[r.status]} | `{title}` | {actual} | {r.condition.replace('|', '/')} | {note} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,303 @@
+"""A Suite: named Checks, declared in Python or YAML, run on a current (and a reference)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopwise.checks.check import Check, CheckResult
+from loopwise.checks.conditions import Reference, eq, from_spec, ge, le
+from loopwise.checks.evaluate import CATALOG, Context, NotComputableError
+from loopwise.errors import LoopwiseError, ParameterError, SchemaError, UnknownNameError
+from loopwise.profiles import Profile
+from loopwise.schema import DataLike, Kind, Role, Schema
+
+CHECK_KEYS = ("metric", "condition", "severity", "column", "segment", "params", "name")
+SUITE_KEYS = ("suite", "description", "presets", "checks")
+_ORDER = {"pass": 0, "warn": 1, "error": 2, "fail": 3}
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Every check's result, and the overall status: fail > error > warn > pass."""
+
+    suite: str
+    results: list[CheckResult]
+    seconds: float = 0.0
+    #: The drift comparison the checks used, if any (for the HTML report).
+    comparison: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def status(self) -> str:
+        if not self.results:
+            return "pass"
+        return max((r.status for r in self.results), key=lambda s: _ORDER[s])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(r.status == s for r in self.results) for s in ("pass", "warn", "fail", "error")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "status": self.status,
+            "counts": self.counts,
+            "seconds": self.seconds,
+            "checks": [r.to_dict() for r in self.results],
+        }
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named list of Checks.
+
+    Example:
+        >>> from loopwise.checks import Suite, Check, ge, le
+        >>> s = Suite("gate", [Check("accuracy", ge(0.8)), Check("psi", le(0.2), column="income")])
+        >>> [c.title for c in s.checks]
+        ['accuracy ge(0.8)', 'psi[income] le(0.2)']
+    """
+
+    name: str
+    checks: list[Check] = field(default_factory=list)
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        for i, c in enumerate(self.checks):
+            validate_check(c, f"checks[{i}]")
+
+    def __add__(self, other: Suite) -> Suite:
+        return Suite(self.name, self.checks + other.checks, self.description)
+
+    # -- running ------------------------------------------------------------------------------
+    def run(
+        self,
+        current: DataLike | Profile,
+        reference: DataLike | Profile | None = None,
+        *,
+        schema: Schema | None = None,
+        champion: DataLike | None = None,
+        challenger: DataLike | None = None,
+        labels: DataLike | None = None,
+    ) -> SuiteResult:
+        """Run every check; a check that cannot be computed is an ``error`` with the reason."""
+        t0 = time.perf_counter()
+        ctx = Context(current, reference, schema, champion, challenger, labels)
+        results = [run_check(c, ctx) for c in self.checks]
+        comparison = ctx.__dict__.get("comparison")  # only if a check computed it
+        return SuiteResult(self.name, results, time.perf_counter() - t0, comparison)
+
+    # -- files --------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        checks = []
+        for c in self.checks:
+            d: dict[str, Any] = {"metric": c.metric, "condition": c.condition.to_dict()}
+            for key in ("column", "segment", "name"):
+                if getattr(c, key):
+                    d[key] = getattr(c, key)
+            if c.severity != "fail":
+                d["severity"] = c.severity
+            if c.params:
+                d["params"] = dict(c.params)
+            checks.append(d)
+        out: dict[str, Any] = {"suite": self.name, "checks": checks}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, width=110)
+
+    @classmethod
+    def from_dict(cls, spec: Any, schema: Schema | None = None) -> Suite:
+        if not isinstance(spec, dict):
+            raise SchemaError(
+                f"a suite must be a mapping with 'suite' and 'checks'; got {type(spec).__name__}"
+            )
+        unknown = sorted(set(spec) - set(SUITE_KEYS))
+        if unknown:
+            raise SchemaError(
+                f"unknown key(s) {', '.join(map(repr, unknown))} in the suite; "
+                f"valid keys: {', '.join(SUITE_KEYS)}"
+            )
+        name = spec.get("suite")
+        if not isinstance(name, str) or not name:
+            raise SchemaError("the suite needs a name: 'suite: my-gate'")
+        checks: list[Check] = []
+        for preset in spec.get("presets") or []:
+            if schema is None:
+                raise SchemaError(f"preset {preset!r} is generated from a schema: pass --schema")
+            checks.extend(preset_suite(preset, schema).checks)
+        raw = spec.get("checks") or []
+        if not isinstance(raw, list):
+            raise SchemaError("'checks' must be a list of checks")
+        for i, item in enumerate(raw):
+            checks.append(_check_from_dict(item, f"checks[{i}]"))
+        if not checks:
+            raise SchemaError("the suite has no checks (give 'checks' or 'presets')")
+        return cls(name, checks, spec.get("description"))
+
+    @classmethod
+    def from_yaml(cls, text_or_path: str | Path, schema: Schema | None = None) -> Suite:
+        text = str(text_or_path)
+        if isinstance(text_or_path, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
+            path = Path(text_or_path)
+            if not path.exists():
+                raise SchemaError(f"no such suite file: {path}")
+            text = path.read_text(encoding="utf-8")
+        try:
+            spec = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SchemaError(f"the suite is not valid YAML: {exc}") from None
+        return cls.from_dict(spec, schema)
+
+
+def _check_from_dict(item: Any, where: str) -> Check:
+    if not isinstance(item, dict):
+        raise SchemaError(f"{where} must be a mapping with 'metric' and 'condition'")
+    unknown = sorted(set(item) - set(CHECK_KEYS))
+    if unknown:
+        raise SchemaError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(CHECK_KEYS)}"
+        )
+    for key in ("metric", "condition"):
+        if key not in item:
+            raise SchemaError(f"{where}: '{key}' is required")
+    try:
+        condition = from_spec(item["condition"], where)
+        return Check(
+            metric=str(item["metric"]),
+            condition=condition,
+            severity=item.get("severity", "fail"),
+            column=item.get("column"),
+            segment=item.get("segment"),
+            params=dict(item.get("params") or {}),
+            name=item.get("name"),
+        )
+    except ParameterError as exc:
+        raise SchemaError(f"{where}: {exc}") from None
+
+
+def validate_check(c: Check, where: str) -> None:
+    entry = CATALOG.get(c.metric)
+    if entry is None:
+        raise UnknownNameError(f"metric in {where}", c.metric, CATALOG)
+    if entry.scope == "column" and not c.column:
+        raise SchemaError(f"{where}: metric {c.metric!r} is per column; give 'column'")
+    if entry.scope == "segment" and not c.segment:
+        raise SchemaError(f"{where}: metric {c.metric!r} compares groups; give 'segment'")
+    if c.condition.needs_reference and not entry.on_reference:
+        raise SchemaError(
+            f"{where}: metric {c.metric!r} has no value on the reference, so its condition "
+            "cannot be relative to the reference"
+        )
+
+
+def run_check(c: Check, ctx: Context) -> CheckResult:
+    entry = CATALOG[c.metric]
+    try:
+        actual, evidence = entry.fn(ctx, c, "current")
+        ref_value = entry.fn(ctx, c, "reference")[0] if c.condition.needs_reference else None
+        if actual is None:
+            raise NotComputableError("no value")
+        desc = c.condition.describe(ref_value)
+        ok = c.condition(actual, ref_value)
+    except (NotComputableError, LookupError, LoopwiseError, ValueError) as exc:
+        return CheckResult(
+            c,
+            "error",
+            condition=repr(c.condition),
+            reason=str(exc).strip("'\""),
+            message=f"{c.title}: cannot be computed: {str(exc).strip(chr(39))}",
+        )
+    status = "pass" if ok else c.severity
+    where = f" [{c.column or c.segment}]" if (c.column or c.segment) else ""
+    verdict = "meets" if ok else "does not meet"
+    message = f"{c.metric}{where} = {actual:.6g} {verdict} {desc}"
+    return CheckResult(c, status, float(actual), ref_value, desc, message, None, evidence)
+
+
+# -- presets ----------------------------------------------------------------------------------------
+PRESETS = ("data_drift", "data_quality", "classification", "regression", "fairness", "challenger_gate")
+
+
+def preset_suite(name: str, schema: Schema) -> Suite:
+    """A Suite generated from a Schema; see docs/checks.md for what each preset checks."""
+    if name not in PRESETS:
+        raise UnknownNameError("preset", name, PRESETS)
+    compared = [
+        c
+        for c in schema
+        if c.role in (Role.FEATURE, Role.PREDICTION, Role.SCORE, Role.SEGMENT) and c.kind is not Kind.DATETIME
+    ]
+    checks: list[Check] = []
+    if name == "data_drift":
+        checks = [
+            Check("drifted", eq(0), column=c.name, severity="warn" if c.role is Role.SEGMENT else "fail")
+            for c in compared
+        ]
+        checks.append(Check("drift_share", le(0.3)))
+    elif name == "data_quality":
+        for c in schema:
+            if c.role in (Role.ID, Role.TIMESTAMP):
+                continue
+            checks.append(Check("missing_rate", le(Reference(absolute=0.05)), column=c.name))
+            if c.kind is Kind.NUMERIC:
+                checks.append(Check("out_of_range_share", le(0.01), column=c.name, severity="warn"))
+            if c.kind is Kind.CATEGORICAL:
+                checks.append(Check("new_category_share", le(0.01), column=c.name, severity="warn"))
+        checks.append(Check("duplicate_share", le(0.05), severity="warn"))
+    elif name == "classification":
+        checks = [
+            Check("accuracy", ge(Reference(absolute=-0.02))),
+            Check("f1", ge(Reference(absolute=-0.03))),
+        ]
+        if schema.by_role(Role.SCORE):
+            checks += [
+                Check("roc_auc", ge(Reference(absolute=-0.02))),
+                Check("expected_calibration_error", le(0.05), severity="warn"),
+            ]
+    elif name == "regression":
+        checks = [
+            Check("mae", le(Reference(relative=0.1))),
+            Check("rmse", le(Reference(relative=0.1))),
+            Check("r2", ge(Reference(absolute=-0.05)), severity="warn"),
+        ]
+    elif name == "fairness":
+        for c in schema.by_role(Role.SEGMENT):
+            checks += [
+                Check("demographic_parity_difference", le(0.1), segment=c.name),
+                Check("equalized_odds_difference", le(0.1), segment=c.name, severity="warn"),
+            ]
+    elif name == "challenger_gate":
+        checks = [
+            Check(
+                "challenger_difference_lower",
+                ge(-0.005),
+                params={"metric": "accuracy"},
+                name="challenger not worse than champion by 0.5 points (accuracy)",
+            )
+        ]
+        if schema.by_role(Role.SCORE):
+            checks.append(
+                Check(
+                    "challenger_difference_lower",
+                    ge(-0.005),
+                    params={"metric": "roc_auc"},
+                    name="challenger not worse than champion by 0.005 (roc_auc)",
+                )
+            )
+    return Suite(name, checks)
+
+
+def presets(names: Iterable[str], schema: Schema) -> Suite:
+    names = list(names)
+    out = Suite("+".join(names), [])
+    for n in names:
+        out = out + preset_suite(n, schema)
+    return out

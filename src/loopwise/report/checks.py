@@ -1,0 +1,33 @@
+"""HTML of a SuiteResult: the checks on top, and the drift report below when the checks used one."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import jinja2
+import markupsafe
+
+from loopwise.checks import SuiteResult
+
+_COLORS = {"pass": "#2ca02c", "warn": "#ff9f1c", "fail": "#d62728", "error": "#7f3fbf"}
+
+
+def _section() -> jinja2.Template:
+    text = resources.files("loopwise.report").joinpath("templates/checks.html.j2").read_text("utf-8")
+    return jinja2.Environment(autoescape=True).from_string(text)
+
+
+def render_suite(result: SuiteResult, title: str = "loopwise checks") -> str:
+    order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
+    rows: list[dict[str, Any]] = sorted(
+        (r.to_dict() for r in result.results), key=lambda d: order[d["status"]]
+    )
+    section = _section().render(r=result, c=result.counts, rows=rows, colors=_COLORS)
+    if result.comparison is not None:
+        from loopwise.report.html import render
+        from loopwise.report.report import Report
+
+        return render(Report(result.comparison), title=title, checks_html=section)
+    head = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{markupsafe.escape(title)}'
+    return f"{head}</title></head><body>{section}</body></html>"
