@@ -39,6 +39,8 @@ def encode_labels(arr: Any) -> tuple[np.ndarray, list[str], np.ndarray]:
         )
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    if pa.types.is_null(arr.type):  # a column with no value at all: every label is missing
+        return np.full(len(arr), -1, dtype=np.int64), [], np.ones(len(arr), dtype=bool)
     if pa.types.is_floating(arr.type):
         arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
     enc = pc.dictionary_encode(arr)
