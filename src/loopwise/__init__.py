@@ -18,7 +18,7 @@ from loopwise.errors import (
     SchemaValidationError,
     UnknownNameError,
 )
-from loopwise.metrics import compare_models, compare_outputs, fairness
+from loopwise.metrics import compare_models, compare_outputs, estimate_performance, fairness
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
@@ -51,6 +51,7 @@ __all__ = [
     "compare",
     "compare_models",
     "compare_outputs",
+    "estimate_performance",
     "fairness",
     "merge",
     "profile",

@@ -21,6 +21,7 @@ from loopwise.metrics import performance as perf
 from loopwise.metrics import registry as drift_registry
 from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
 from loopwise.metrics.compare import Comparison, compare_data
+from loopwise.metrics.estimation import ESTIMABLE, estimate_performance
 from loopwise.metrics.fairness import AGGREGATES, FairnessResult, fairness
 from loopwise.metrics.quality import duplicate_share
 from loopwise.profiles import Profile
@@ -111,6 +112,7 @@ class Context:
         self.champion, self.challenger, self.labels = champion, challenger, labels
         self._fairness: dict[tuple[str, str, str], FairnessResult] = {}
         self._models: dict[tuple[str, tuple[tuple[str, Any], ...]], ModelComparison] = {}
+        self.cache: dict[Any, Any] = {}
 
     def side(self, which: str) -> Side:
         if which == "current":
@@ -320,6 +322,21 @@ def _challenger(what: str) -> Fn:
     return fn
 
 
+def _estimated(name: str) -> Fn:
+    def fn(ctx: Context, check: Any, which: str) -> Value:
+        if which == "reference" or ctx.reference is None:
+            raise NotComputableError("an estimate is calibrated on a labelled reference; give --reference")
+        key = ("estimate", repr(check.params.get("pos_label")))
+        if key not in ctx.cache:
+            ctx.cache[key] = estimate_performance(
+                ctx.reference.data, ctx.current.data, ctx.schema_hint, pos_label=check.params.get("pos_label")
+            )
+        est = ctx.cache[key][name]
+        return est.estimate, est.to_dict()
+
+    return fn
+
+
 def build_catalog() -> dict[str, Entry]:
     cat: dict[str, Entry] = {}
     for m in drift_registry.names():
@@ -335,6 +352,8 @@ def build_catalog() -> dict[str, Entry]:
         cat[name] = Entry("dataset", "performance", _performance(name))
     for name in AGGREGATES:
         cat[name] = Entry("segment", "fairness", _fairness(name))
+    for name in ESTIMABLE:
+        cat[f"estimated_{name}"] = Entry("dataset", "estimation", _estimated(name), on_reference=False)
     cat["challenger_difference"] = Entry(
         "dataset", "challenger", _challenger("difference"), on_reference=False
     )

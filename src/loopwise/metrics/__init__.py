@@ -2,6 +2,7 @@
 
 from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import ColumnComparison, Comparison, compare_data, default_method
+from loopwise.metrics.estimation import Estimate, estimate_performance
 from loopwise.metrics.fairness import FairnessResult, fairness
 from loopwise.metrics.performance import MetricResult
 from loopwise.metrics.quality import ColumnQuality
@@ -15,6 +16,7 @@ __all__ = [
     "Comparison",
     "DriftMethod",
     "DriftResult",
+    "Estimate",
     "FairnessResult",
     "MetricResult",
     "ModelComparison",
@@ -23,6 +25,7 @@ __all__ = [
     "compare_models",
     "compare_outputs",
     "default_method",
+    "estimate_performance",
     "fairness",
     "get",
     "names",
