@@ -27,7 +27,16 @@ PINS = {
     "nannyml": ["nannyml", "statsmodels", "pyarrow"],
     "alibi": ["alibi-detect", "numpy<2", "pyarrow<24", "pandas<3"],
 }
-LOOPWISE_JOBS = ["profile", "kll_floor", "profile_file", "compare", "compare_profiles", "merge_720", "html"]
+LOOPWISE_JOBS = [
+    "profile",
+    "kll_floor",
+    "profile_file",
+    "compare",
+    "compare_profiles",
+    "merge_720",
+    "html",
+    "suite",
+]
 TIMEOUT = 1200
 
 
@@ -131,6 +140,15 @@ def report(meta: dict[str, object], r: dict[str, dict[str, object]]) -> None:
         t = s(key)
         if t is not None:
             print(f"{label}: {t * 1000:.0f} ms")
+    su = r.get("loopwise.suite", {})
+    if "ratio" in su:
+        print(
+            f"classification + fairness + challenger suite on {su['rows']:,} labelled predictions: loopwise "
+            f"{float(su['seconds']):.2f} s vs scikit-learn + fairlearn + statsmodels "  # type: ignore[arg-type]
+            f"{float(su['sklearn_fairlearn_seconds']):.2f} s -> {float(su['ratio']):.1f}x; "  # type: ignore[arg-type]
+            f"same numbers: {su['agreement']}; the suite on stored profiles: "
+            f"{float(su['stored_profiles_seconds']) * 1000:.0f} ms"
+        )  # type: ignore[arg-type]
     pf = r.get("loopwise.profile_file", {})
     if "ratio_to_arrow" in pf:
         print(

@@ -181,6 +181,7 @@ class Context:
             chall.column(preds[0].name).to_numpy(zero_copy_only=False),
             lab.column(targets[0].name).to_numpy(zero_copy_only=False),
             metric=metric,
+            deltas=False,
             **kw,
         )
         self._models[key] = result
@@ -193,6 +194,9 @@ def _align(schema: Schema, *tables: pa.Table) -> tuple[pa.Table, ...]:
         base = tables[0].column(ids[0])
         out = [tables[0]]
         for t in tables[1:]:
+            if t.num_rows == len(base) and t.column(ids[0]).equals(base):
+                out.append(t)  # already the same rows in the same order: no join needed
+                continue
             pos = pc.index_in(base, value_set=t.column(ids[0]))
             if pos.null_count:
                 raise DataError(

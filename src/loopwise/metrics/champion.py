@@ -111,6 +111,7 @@ def compare_models(
     alpha: float = 0.05,
     segment: Any = None,
     seed: int = 0,
+    deltas: bool = True,
 ) -> ModelComparison:
     """Compare two models' predictions of the same labelled rows with a significance test.
 
@@ -163,9 +164,10 @@ def compare_models(
         se = (result["ci_high"] - result["ci_low"]) / (2 * stats.norm.ppf(1 - alpha / 2))
         bound = result["difference"] - stats.norm.ppf(1 - alpha) * se
         non_inf = bool(bound > -margin)
-    deltas = _deltas(a, b, y, segment, champion_scores, challenger_scores, pos)
-    predicted = set(np.unique(ya)) | set(np.unique(yb))
-    never = [classes[i] for i in np.unique(yy) if i not in predicted]
+    found = _deltas(a, b, y, segment, champion_scores, challenger_scores, pos) if deltas else {}
+    k = len(classes)
+    predicted = (np.bincount(ya, minlength=k) + np.bincount(yb, minlength=k)) > 0
+    never = [classes[i] for i in np.flatnonzero(np.bincount(yy, minlength=k)) if not predicted[i]]
     warnings = [f"label class(es) never predicted by either model: {', '.join(never)}"] if never else []
     return ModelComparison(
         metric=metric,
@@ -174,7 +176,7 @@ def compare_models(
         higher_is_better=True,
         margin=margin,
         non_inferior=non_inf,
-        deltas=deltas,
+        deltas=found,
         warnings=warnings,
         **result,
     )
@@ -239,8 +241,31 @@ def _mcnemar(ok_a: np.ndarray, ok_b: np.ndarray, alpha: float) -> dict[str, Any]
     }
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    return np.asarray(stats.rankdata(x), dtype=np.float64)
+def _placements(s: np.ndarray, positive: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUC and DeLong's structural components (in row order) from one sort of the scores.
+
+    Midranks are taken per run of tied scores: over all rows, and within the
+    positives and the negatives, from running counts along the sorted order, so
+    the sort need not be stable.
+    """
+    m, n = int(positive.sum()), int((~positive).sum())
+    order = np.argsort(s)
+    v, pos = s[order], positive[order]
+    starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+    sizes = np.diff(np.r_[starts, v.size])
+    run = np.repeat(np.arange(starts.size), sizes)
+    p_in = np.add.reduceat(pos.astype(np.int64), starts)
+    pos_before = np.r_[0, np.cumsum(pos)][starts]
+    all_mid = (starts + (sizes + 1) / 2.0)[run]
+    pos_mid = (pos_before + (p_in + 1) / 2.0)[run]
+    neg_mid = ((starts - pos_before) + (sizes - p_in + 1) / 2.0)[run]
+    # Scatter back to row order among the positives (and the negatives), without another sort.
+    rank_in_class = np.where(positive, np.cumsum(positive) - 1, np.cumsum(~positive) - 1)[order]
+    v10, v01 = np.empty(m), np.empty(n)
+    v10[rank_in_class[pos]] = (all_mid[pos] - pos_mid[pos]) / n
+    v01[rank_in_class[~pos]] = 1 - (all_mid[~pos] - neg_mid[~pos]) / m
+    auc = (all_mid[pos].sum() - m * (m + 1) / 2) / (m * n)
+    return float(auc), v10, v01
 
 
 def _delong(sa: np.ndarray, sb: np.ndarray, positive: np.ndarray, alpha: float) -> dict[str, Any]:
@@ -249,13 +274,12 @@ def _delong(sa: np.ndarray, sb: np.ndarray, positive: np.ndarray, alpha: float) 
     if m == 0 or n == 0:
         raise DataError("roc_auc needs both positive and negative labels")
     aucs, v10, v01 = [], [], []
+    # Both models' components must follow the same row order: sort each, then restore row order.
     for s in (sa, sb):
-        x, yneg = s[positive], s[~positive]
-        tx, ty, tz = _midranks(x), _midranks(yneg), _midranks(np.concatenate((x, yneg)))
-        auc = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
+        auc, c10, c01 = _placements(s, positive)
         aucs.append(auc)
-        v10.append((tz[:m] - tx) / n)
-        v01.append(1 - (tz[m:] - ty) / m)
+        v10.append(c10)
+        v01.append(c01)
     s10, s01 = np.cov(np.vstack(v10)), np.cov(np.vstack(v01))
     cov = s10 / m + s01 / n
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])

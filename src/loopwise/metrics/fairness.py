@@ -21,9 +21,9 @@ from loopwise.metrics.result import _clean
 from loopwise.metrics.stability import wilson
 from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical
-from loopwise.profiles.profile import empty_task, update_task
-from loopwise.profiles.task import ClassificationProfile
-from loopwise.schema import DataLike, Schema, to_table
+from loopwise.profiles.profile import empty_task
+from loopwise.profiles.task import ClassificationProfile, grouped_classification
+from loopwise.schema import DataLike, Role, Schema, to_table
 
 #: A group with fewer rows (or fewer positives, for TPR/FNR) than this is too small to judge.
 MIN_GROUP = 30
@@ -229,13 +229,11 @@ def fairness(
             f"roles found: {', '.join(f'{c.name}={c.role}' for c in schema)}"
         )
     keys = _group_keys(table, cols)
-    groups: dict[str, ClassificationProfile] = {}
     enc = pc.dictionary_encode(keys)
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    for i, key in enumerate(enc.dictionary.to_pylist()):
-        g = ClassificationProfile()
-        update_task(g, schema, table.filter(pa.array(idx == i)))
-        groups[key] = g
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    pred = schema.by_role(Role.PREDICTION)[0].name
+    target = schema.by_role(Role.TARGET)[0].name
+    groups = grouped_classification(table.column(target), table.column(pred), idx, enc.dictionary.to_pylist())
     return fairness_from_groups(name, groups, pos_label, confidence)
 
 

@@ -312,6 +312,38 @@ class ClassificationProfile:
         return out
 
 
+def grouped_classification(
+    y_true: Any, y_pred: Any, group_codes: np.ndarray, group_keys: list[str]
+) -> dict[str, ClassificationProfile]:
+    """Confusion and prediction counts per group in one pass (no scores): what fairness needs."""
+    pred_codes, pred_labels, pred_missing = encode_labels(y_pred)
+    if pred_missing.any():
+        raise DataError(f"predictions are missing in {int(pred_missing.sum())} row(s)")
+    true_codes, true_labels, true_missing = encode_labels(y_true)
+    labels = sorted(set(pred_labels) | set(true_labels))
+    k, g = len(labels), len(group_keys)
+    pc_ = np.array([labels.index(x) for x in pred_labels], dtype=np.int64)[pred_codes]
+    tmap = np.array([labels.index(x) for x in true_labels] + [-1], dtype=np.int64)
+    tc = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
+    lab = tc >= 0
+    cm = np.bincount((group_codes[lab] * k + tc[lab]) * k + pc_[lab], minlength=g * k * k).reshape(g, k, k)
+    predicted = np.bincount(group_codes * k + pc_, minlength=g * k).reshape(g, k)
+    n = np.bincount(group_codes, minlength=g)
+    n_lab = np.bincount(group_codes[lab], minlength=g)
+    out = {}
+    for i, key in enumerate(group_keys):
+        confusion: dict[str, dict[str, int]] = {}
+        for t, p in zip(*np.nonzero(cm[i]), strict=True):
+            confusion.setdefault(labels[t], {})[labels[p]] = int(cm[i, t, p])
+        out[key] = ClassificationProfile(
+            n=int(n[i]),
+            n_labeled=int(n_lab[i]),
+            confusion=confusion,
+            predicted={labels[j]: int(c) for j, c in enumerate(predicted[i]) if c},
+        )
+    return out
+
+
 @dataclass
 class RegressionProfile:
     """Mergeable performance summary of a regressor: errors (prediction minus target) and the target."""
