@@ -57,6 +57,11 @@ def test_binary_metrics_match_sklearn(binary: tuple[np.ndarray, np.ndarray, np.n
     ap = perf.compute("average_precision", p)
     assert ap.value == pytest.approx(skm.average_precision_score(y, s), abs=0.01)
     # The same AP is exact on the scores as the histogram sees them (rounded down to 1/4096).
+    assert ap.ci_low is not None and ap.ci_high is not None
+    assert ap.ci_low <= ap.value <= ap.ci_high  # type: ignore[operator]
+    ece = perf.compute("expected_calibration_error", p)
+    assert ece.ci_low is not None and ece.ci_high is not None
+    assert ece.ci_low <= ece.value <= ece.ci_high  # type: ignore[operator]
     quantized = np.minimum(np.floor(s * 4096), 4095) / 4096
     assert ap.value == pytest.approx(skm.average_precision_score(y, quantized), rel=1e-9)
 

@@ -304,6 +304,17 @@ def roc_auc(
     )
 
 
+def _ap_from_hist(pos: np.ndarray, neg: np.ndarray) -> float | None:
+    ph, nh = pos[::-1], neg[::-1]
+    tp, fp = np.cumsum(ph), np.cumsum(nh)
+    keep = (ph + nh) > 0
+    if tp[-1] == 0:
+        return None
+    precision = tp[keep] / (tp[keep] + fp[keep])
+    recall = tp[keep] / tp[-1]
+    return float(np.sum(np.diff(np.concatenate(([0.0], recall))) * precision))
+
+
 @register("average_precision", "classification")
 def average_precision(
     p: ClassificationProfile, pos_label: Any = None, confidence: float = 0.95, **_: Any
@@ -312,28 +323,28 @@ def average_precision(
     classes = [pos] if pos is not None else sorted(p.pos_hist)
     if not classes or any(c not in p.pos_hist for c in classes):
         return _result("average_precision", p, None, None, None, confidence, warning="no scores")
-    aps = []
+    aps = [_ap_from_hist(p.pos_hist[c], p.neg_hist[c]) for c in classes]
+    if any(a is None for a in aps):
+        return _result("average_precision", p, None, None, None, confidence, warning="no positives")
+    v = float(np.mean(aps))  # type: ignore[arg-type]
+    # Bootstrap: the histogram cells (positives and negatives per score bin) resampled as a multinomial.
+    rng = np.random.default_rng(0)
+    boot = []
     for c in classes:
-        ph, nh = p.pos_hist[c][::-1], p.neg_hist[c][::-1]
-        tp, fp = np.cumsum(ph), np.cumsum(nh)
-        keep = (ph + nh) > 0
-        if tp[-1] == 0:
-            return _result(
-                "average_precision", p, None, None, None, confidence, warning=f"no positives of {c!r}"
-            )
-        precision = tp[keep] / (tp[keep] + fp[keep])
-        recall = tp[keep] / tp[-1]
-        aps.append(float(np.sum(np.diff(np.concatenate(([0.0], recall))) * precision)))
-    v = float(np.mean(aps))
+        cells = np.concatenate((p.pos_hist[c], p.neg_hist[c])).astype(np.float64)
+        draws = rng.multinomial(int(cells.sum()), cells / cells.sum(), size=BOOTSTRAP)
+        boot.append([_ap_from_hist(d[:SCORE_BINS], d[SCORE_BINS:]) or 0.0 for d in draws])
+    vals = np.mean(np.array(boot), axis=0)
+    a = (1 - confidence) / 2
     return _result(
         "average_precision",
         p,
         v,
-        None,
-        None,
+        float(np.quantile(vals, a)),
+        float(np.quantile(vals, 1 - a)),
         confidence,
         exact=False,
-        method="score histogram",
+        method="score histogram; bootstrap",
         details={"score_bins": SCORE_BINS, "note": "exact for scores rounded down to 1/4096"},
     )
 
@@ -386,19 +397,33 @@ def expected_calibration_error(p: ClassificationProfile, confidence: float = 0.9
     """Top-label ECE: sum over confidence bins of |accuracy - mean confidence| weighted by the bin's share."""
     if not p.conf_labeled:
         return _result("expected_calibration_error", p, None, None, None, confidence, warning="no scores")
-    n = sum(a.sum() for a in p.conf_labeled.values())
-    correct = sum(p.conf_correct.values(), np.zeros(CAL_BINS))
-    conf = sum(p.conf_sum.values(), np.zeros(CAL_BINS))
-    v = float(np.sum(np.abs(correct - conf)) / n) if n else None
+    counts = sum((np.asarray(a, np.float64) for a in p.conf_labeled.values()), np.zeros(CAL_BINS))
+    correct = sum((np.asarray(a, np.float64) for a in p.conf_correct.values()), np.zeros(CAL_BINS))
+    conf = sum((np.asarray(a, np.float64) for a in p.conf_sum.values()), np.zeros(CAL_BINS))
+    n = counts.sum()
+    if n == 0:
+        return _result(
+            "expected_calibration_error", p, None, None, None, confidence, warning="no labelled rows"
+        )
+    v = float(np.sum(np.abs(correct - conf)) / n)
+    # Bootstrap: rows per bin resampled (multinomial), right answers per bin binomial at the bin's accuracy;
+    # a bin's mean confidence is held fixed (its spread inside a 1/20-wide bin is small).
+    rng = np.random.default_rng(0)
+    sizes = rng.multinomial(int(n), counts / n, size=BOOTSTRAP)
+    acc = np.divide(correct, counts, out=np.zeros(CAL_BINS), where=counts > 0)
+    mean_conf = np.divide(conf, counts, out=np.zeros(CAL_BINS), where=counts > 0)
+    hits = rng.binomial(sizes, acc)
+    vals = np.sum(np.abs(hits - sizes * mean_conf), axis=1) / n
+    a = (1 - confidence) / 2
     return _result(
         "expected_calibration_error",
         p,
         v,
-        None,
-        None,
+        float(np.quantile(vals, a)),
+        float(np.quantile(vals, 1 - a)),
         confidence,
         higher_is_better=False,
-        method="binned",
+        method="binned; bootstrap",
         details={"bins": CAL_BINS, "definition": "top-label confidence"},
     )
 
@@ -445,6 +470,8 @@ def r2(p: RegressionProfile, confidence: float = 0.95, **_: Any) -> MetricResult
     if p.target.count < 2 or p.target.m2 == 0:
         return _result("r2", p, None, None, None, confidence, warning="needs at least two distinct targets")
     sse = p.sq_error.mean * p.sq_error.count
+    # No interval: it would need the cross-moment of squared errors and squared deviations,
+    # which the profile does not keep (docs/performance.md).
     return _result("r2", p, 1 - sse / p.target.m2, None, None, confidence, method="exact")
 
 
