@@ -175,3 +175,34 @@ def test_categories_past_the_cap_switch_to_a_sketch() -> None:
     assert abs(est - 5000) <= col.count_error
     true_distinct = len(set(values))
     assert col.distinct == pytest.approx(true_distinct, rel=0.05)
+
+
+def test_a_parquet_path_is_read_column_by_column_to_the_same_profile(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
+    from loopwise.profiles.profile import ParquetSource, parquet_source
+
+    df = make_credit(6000, seed=4)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, tmp_path / "one.parquet")
+    (tmp_path / "parts").mkdir()
+    pq.write_table(table.slice(0, 2500), tmp_path / "parts" / "a.parquet")
+    pq.write_table(table.slice(2500), tmp_path / "parts" / "b.parquet")
+    schema = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
+    in_memory = lw.profile(table, schema=schema)
+    for path in (tmp_path / "one.parquet", tmp_path / "parts"):
+        assert isinstance(parquet_source(path), ParquetSource)
+        lazy = lw.profile(path, schema=schema)
+        assert lazy.to_dict() == in_memory.to_dict()
+        for name, col in in_memory.columns.items():
+            if isinstance(col, NumericProfile):
+                np.testing.assert_array_equal(lazy[name].hist.counts, col.hist.counts)  # type: ignore[union-attr]
+        assert (
+            lazy.segment("race", "group_b")["income"].moments
+            == in_memory.segment("race", "group_b")["income"].moments
+        )
+        assert lazy.task.confusion == in_memory.task.confusion  # type: ignore[union-attr]
+    inferred = lw.profile(tmp_path / "one.parquet")
+    assert inferred.schema == lw.Schema.infer(df)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,9 @@ from loopwise.profiles.task import ClassificationProfile, RegressionProfile, Tas
 from loopwise.schema import DataLike, Kind, Role, Schema, to_table
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
+
+#: Rows a lazily read Parquet source shows schema inference.
+INFER_ROWS = 100_000
 
 #: Key of the segment for rows whose segment value is missing.
 MISSING_SEGMENT = "(missing)"
@@ -105,40 +110,73 @@ class Profile:
                 out[name] = col.hist.edges
         return out
 
-    def update(self, data: DataLike, *, on_column: Callable[[str], None] | None = None) -> None:
-        """Add a batch of rows; segments get the rows whose segment column has their value."""
-        table = to_table(data)
-        missing = [name for name in self.columns if name not in table.column_names]
+    def update(
+        self, data: DataLike | ColumnSource, *, on_column: Callable[[str], None] | None = None
+    ) -> None:
+        """Add a batch of rows; segments get the rows whose segment column has their value.
+
+        Work goes column by column (each column read once, then split by segment), so a
+        lazily read Parquet source never holds more than one decoded column at a time.
+        """
+        source = data if isinstance(data, ColumnSource) else TableSource(to_table(data))
+        missing = [name for name in self.columns if name not in source.column_names]
         if missing:
             raise DataError(f"the batch lacks column(s) of the profile: {', '.join(missing)}")
+        splits = {seg: list(_split(source.column(seg))) for seg in self.segment_columns}
+        subs = {
+            (seg, key): self._segment_profile(seg, key) for seg, parts in splits.items() for key, _ in parts
+        }
         for name, col in self.columns.items():
-            col.update(table.column(name))
+            arr = source.column(name)
+            col.update(arr)
+            for seg, parts in splits.items():
+                for key, rows in parts:
+                    subs[seg, key]._update_column(name, arr.filter(rows), col)
+            del arr
             if on_column is not None:
                 on_column(name)
         if self.task is not None:
-            update_task(self.task, self.schema, table)
-        self.n += table.num_rows
+            task_table = source.select(_task_columns(self.schema))
+            update_task(self.task, self.schema, task_table)
+            for seg, parts in splits.items():
+                for key, rows in parts:
+                    sub_task = subs[seg, key].task
+                    if sub_task is not None:
+                        update_task(sub_task, self.schema, task_table.filter(rows))
+        self.n += source.num_rows
+        for seg, parts in splits.items():
+            for key, rows in parts:
+                subs[seg, key].n += int(pc.sum(rows).as_py() or 0)
         if not self.anchors:
             # Self-anchored on this first batch: segments share the edges, so they stay mergeable.
             self.anchors = self.edges()
-        for seg in self.segment_columns:
-            for key, rows in _split(table.column(seg)):
-                sub = self.segments[seg].get(key)
-                if sub is None:
-                    columns = {
-                        c.name: _empty_column(c.kind, self.anchors.get(c.name), self.options)
-                        for c in self.schema
-                        if c.role is not Role.ID
-                    }
-                    sub = Profile(
-                        self.schema,
-                        columns,
-                        options=self.options,
-                        anchors=self.anchors,
-                        task=empty_task(self.schema),
-                    )
-                    self.segments[seg][key] = sub
-                sub.update(table.filter(rows))
+
+    def _segment_profile(self, seg: str, key: str) -> Profile:
+        sub = self.segments[seg].get(key)
+        if sub is None:
+            columns = {
+                c.name: _empty_column(c.kind, self.anchors.get(c.name), self.options)
+                for c in self.schema
+                if c.role is not Role.ID
+            }
+            sub = Profile(
+                self.schema, columns, options=self.options, anchors=self.anchors, task=empty_task(self.schema)
+            )
+            self.segments[seg][key] = sub
+        return sub
+
+    def _update_column(self, name: str, arr: pa.ChunkedArray, whole: ColumnProfile) -> None:
+        col = self.columns[name]
+        if (
+            isinstance(col, NumericProfile)
+            and col.n == 0
+            and col.hist is None
+            and isinstance(whole, NumericProfile)
+            and whole.hist is not None
+        ):
+            # A segment's histogram uses the whole's edges, so segments and the whole stay mergeable.
+            col = self.columns[name] = _empty_column(Kind.NUMERIC, whole.hist.edges, self.options)
+        col.update(arr)
 
     def merge(self, other: Profile) -> Profile:
         """A new Profile of the rows of both (columns and segments present in either)."""
@@ -241,20 +279,107 @@ def profile(
     quantile edges, which makes comparisons with it exact per bin.
     Segments default to the schema's segment columns.
     """
-    table = to_table(data)
-    if table.num_rows == 0:
+    lazy = parquet_source(data)
+    source: ColumnSource = lazy if lazy is not None else TableSource(to_table(data))
+    if source.num_rows == 0:
         raise EmptyDataError("the dataset has no rows")
+    # Inference looks at the first rows only when the data is read lazily (see docs/schema.md).
+    sample = lazy.head(INFER_ROWS) if lazy is not None else source.table  # type: ignore[attr-defined]
     if schema is None:
-        schema = reference.schema if reference is not None else Schema.infer(table)
-    schema = schema.resolve(table)
-    missing = [c.name for c in schema if c.name not in table.column_names]
+        schema = reference.schema if reference is not None else Schema.infer(sample)
+    schema = schema.resolve(sample)
+    missing = [c.name for c in schema if c.name not in source.column_names]
     if missing:
         raise DataError(f"column(s) of the schema missing from the data: {', '.join(missing)}")
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)
-    p.update(table, on_column=on_column)
+    p.update(source, on_column=on_column)
     return p
+
+
+class ColumnSource:
+    """Where ``Profile.update`` reads columns from: an in-memory table, or a Parquet dataset read lazily."""
+
+    num_rows: int
+    column_names: list[str]
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        raise NotImplementedError
+
+    def select(self, names: list[str]) -> pa.Table:
+        raise NotImplementedError
+
+
+class TableSource(ColumnSource):
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.num_rows = table.num_rows
+        self.column_names = table.column_names
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table.column(name)
+
+    def select(self, names: list[str]) -> pa.Table:
+        return self.table.select([n for n in names if n in self.column_names])
+
+
+class ParquetSource(ColumnSource):
+    """A Parquet file or directory, one column read at a time (peak memory: one decoded column)."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow.dataset as pads
+
+        try:
+            self.dataset = pads.dataset(path, format="parquet")
+            self.num_rows = self.dataset.count_rows()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"cannot read {path} as Parquet: {exc}") from None
+        self.column_names = list(self.dataset.schema.names)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.dataset.to_table(columns=[name]).column(name)
+
+    def select(self, names: list[str]) -> pa.Table:
+        return self.dataset.to_table(columns=[n for n in names if n in self.column_names])
+
+    def head(self, rows: int) -> pa.Table:
+        """The first rows, for schema inference: values only where inference looks at them.
+
+        Kinds of numeric, boolean and time columns follow from their Arrow type, so those come
+        as typed nulls; strings (text or categories?) and id-like names (unique?) are read,
+        column by column, copying the first rows. The dataset's own head() would decode whole
+        row groups of every column at once (686 MB for a 1M x 40 file), the peak this avoids.
+        """
+        n = min(rows, self.num_rows)
+        idx = pa.array(np.arange(n))
+        cols = {}
+        for f in self.dataset.schema:
+            t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+            stringy = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+            idlike = f.name.lower() in ("id", "uuid") or f.name.lower().endswith("_id")
+            cols[f.name] = pc.take(self.column(f.name), idx) if stringy or idlike else pa.nulls(n, f.type)
+        return pa.table(cols)
+
+
+def parquet_source(data: Any) -> ParquetSource | None:
+    """A lazy source when ``data`` is a path to Parquet (a file, or a directory holding only Parquet)."""
+    if not isinstance(data, (str, os.PathLike)):
+        return None
+    path = Path(data)
+    if path.is_file():
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+        return ParquetSource(path) if magic == b"PAR1" else None
+    if path.is_dir():
+        files = [f for f in path.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
+        if files and all(f.name.lower().endswith((".parquet", ".pq", ".parq")) for f in files):
+            return ParquetSource(path)
+    return None
+
+
+def _task_columns(schema: Schema) -> list[str]:
+    return [c.name for c in schema if c.role in (Role.PREDICTION, Role.TARGET, Role.SCORE)]
 
 
 def empty_task(schema: Schema) -> TaskProfile | None:
