@@ -244,3 +244,37 @@ def test_cli_gate_with_a_challenger(tmp_path: Path, schema: lw.Schema, ref: pd.D
     assert (
         run("check", "--current", str(tmp_path / "cur.parquet")).returncode == 2
     )  # neither suite nor preset
+
+
+def test_regression_preset_against_sklearn() -> None:
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+    rng = np.random.default_rng(4)
+
+    def frame(n: int, noise: float) -> pd.DataFrame:
+        x = rng.normal(size=n)
+        y = 3 * x + rng.normal(0, 1, n)
+        return pd.DataFrame({"x": x, "prediction": 3 * x + rng.normal(0, noise, n), "target": y})
+
+    schema = lw.Schema.from_yaml(
+        "columns:\n  x: {kind: numeric}\n  prediction: {role: prediction}\n  target: {role: target}\n"
+    )
+    ref, cur = frame(20_000, 0.3), frame(10_000, 0.9)
+    result = preset_suite("regression", schema).run(cur, ref, schema=schema)
+    got = {r.check.metric: r for r in result.results}
+    assert got["mae"].actual == pytest.approx(mean_absolute_error(cur["target"], cur["prediction"]))
+    assert got["rmse"].actual == pytest.approx(root_mean_squared_error(cur["target"], cur["prediction"]))
+    assert got["r2"].actual == pytest.approx(r2_score(cur["target"], cur["prediction"]))
+    assert got["mae"].reference_value == pytest.approx(mean_absolute_error(ref["target"], ref["prediction"]))
+    assert got["rmse"].status == "fail"  # the noisier model is more than 10% worse than the reference
+
+
+def test_an_empty_segment_is_an_error_with_a_reason(schema: lw.Schema, cur: pd.DataFrame) -> None:
+    blank = cur.assign(race=pd.Series([None] * len(cur), dtype=object))
+    r = (
+        lw.Suite("s", [lw.Check("demographic_parity_difference", le(0.1), segment="race")])
+        .run(blank, schema=schema)
+        .results[0]
+    )
+    assert r.status == "error"
+    assert "fewer than two groups" in (r.reason or "")
