@@ -16,6 +16,7 @@ from loopwise.checks.evaluate import CATALOG, Context, NotComputableError
 from loopwise.errors import LoopwiseError, ParameterError, SchemaError, UnknownNameError
 from loopwise.profiles import Profile
 from loopwise.schema import DataLike, Kind, Role, Schema
+from loopwise.schema.yamlfile import load_yaml
 
 CHECK_KEYS = ("metric", "condition", "severity", "column", "segment", "params", "name")
 SUITE_KEYS = ("suite", "description", "presets", "checks")
@@ -144,16 +145,7 @@ class Suite:
 
     @classmethod
     def from_yaml(cls, text_or_path: str | Path, schema: Schema | None = None) -> Suite:
-        text = str(text_or_path)
-        if isinstance(text_or_path, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
-            path = Path(text_or_path)
-            if not path.exists():
-                raise SchemaError(f"no such suite file: {path}")
-            text = path.read_text(encoding="utf-8")
-        try:
-            spec = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SchemaError(f"the suite is not valid YAML: {exc}") from None
+        spec = load_yaml(text_or_path, "suite")
         return cls.from_dict(spec, schema)
 
 

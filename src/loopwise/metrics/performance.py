@@ -360,36 +360,19 @@ def _mean_ci(
     return mean, mean - half, mean + half
 
 
-@register("log_loss", "classification")
-def log_loss(p: ClassificationProfile, confidence: float = 0.95, **_: Any) -> MetricResult:
-    v, lo, hi = _mean_ci(p.log_loss_sum, p.log_loss_sumsq, p.n_scored, confidence)
-    return _result(
-        "log_loss",
-        p,
-        v,
-        lo,
-        hi,
-        confidence,
-        higher_is_better=False,
-        method="normal",
-        warning=None if p.n_scored else "no scored, labelled rows",
-    )
+def _loss_metric(name: str, total: str, squares: str) -> MetricFn:
+    def fn(p: ClassificationProfile, confidence: float = 0.95, **_: Any) -> MetricResult:
+        v, lo, hi = _mean_ci(getattr(p, total), getattr(p, squares), p.n_scored, confidence)
+        warning = None if p.n_scored else "no scored, labelled rows"
+        return _result(
+            name, p, v, lo, hi, confidence, higher_is_better=False, method="normal", warning=warning
+        )
+
+    return fn
 
 
-@register("brier_score", "classification")
-def brier_score(p: ClassificationProfile, confidence: float = 0.95, **_: Any) -> MetricResult:
-    v, lo, hi = _mean_ci(p.brier_sum, p.brier_sumsq, p.n_scored, confidence)
-    return _result(
-        "brier_score",
-        p,
-        v,
-        lo,
-        hi,
-        confidence,
-        higher_is_better=False,
-        method="normal",
-        warning=None if p.n_scored else "no scored, labelled rows",
-    )
+register("log_loss", "classification")(_loss_metric("log_loss", "log_loss_sum", "log_loss_sumsq"))
+register("brier_score", "classification")(_loss_metric("brier_score", "brier_sum", "brier_sumsq"))
 
 
 @register("expected_calibration_error", "classification")

@@ -14,6 +14,7 @@ import yaml
 from loopwise.errors import SchemaError
 from loopwise.schema.columns import Column, Kind, Role
 from loopwise.schema.frames import DataLike, to_table
+from loopwise.schema.yamlfile import load_yaml
 
 _ID_NAMES = {"id", "event_id", "request_id", "uuid", "row_id"}
 _TIME_NAMES = {"ts", "timestamp", "time", "event_time", "created_at", "datetime"}
@@ -148,16 +149,7 @@ class Schema:
     @classmethod
     def from_yaml(cls, text_or_path: str | Path) -> Schema:
         """Read a schema from YAML text or a .yaml file path."""
-        text = str(text_or_path)
-        if isinstance(text_or_path, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
-            path = Path(text_or_path)
-            if not path.exists():
-                raise SchemaError(f"no such schema file: {path}")
-            text = path.read_text(encoding="utf-8")
-        try:
-            spec = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SchemaError(f"the schema is not valid YAML: {exc}") from None
+        spec = load_yaml(text_or_path, "schema")
         return cls.from_dict(spec)
 
 
