@@ -1,0 +1,155 @@
+"""Feedback: ground truth, reviewers' labels and corrections, ratings and comments, joined by event id.
+
+Feedback may arrive before or long after its prediction. Setting a label again for the same (event,
+source, kind) replaces it, and the replacement is in the audit log. The profiles of the buckets whose
+events received a label are recomputed in the same transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loopwise.errors import SchemaValidationError
+from loopwise.ingest.models import get_model
+from loopwise.ingest.predictions import refresh_buckets
+from loopwise.schema.validate import ValidationIssue
+from loopwise.store.tables import AuditEntry, Event, Feedback
+from loopwise.store.types import utcnow
+
+KINDS = ("label", "correction", "rating", "comment")
+FIELDS = {"event_id", "kind", "source", "label", "rating", "comment"}
+
+
+def _check(records: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]:
+    issues: list[ValidationIssue] = []
+    if not records:
+        issues.append(ValidationIssue(None, "empty", "no feedback records"))
+    if len(records) > max_rows:
+        issues.append(
+            ValidationIssue(None, "too_many_rows", f"{len(records)} records; the limit is {max_rows}")
+        )
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            issues.append(ValidationIssue(None, "wrong_type", "each record must be an object", (i,), 1))
+            continue
+        unknown = sorted(set(r) - FIELDS)
+        if unknown:
+            issues.append(
+                ValidationIssue(
+                    ", ".join(unknown),
+                    "unknown_column",
+                    f"unknown field(s); valid: {', '.join(sorted(FIELDS))}",
+                    (i,),
+                    1,
+                )
+            )
+        eid = r.get("event_id")
+        if not isinstance(eid, (str, int)) or isinstance(eid, bool) or eid == "":
+            issues.append(ValidationIssue("event_id", "missing", "every record needs an event_id", (i,), 1))
+            continue
+        kind = r.get("kind", "label")
+        if kind not in KINDS:
+            issues.append(
+                ValidationIssue("kind", "wrong_value", f"kind must be one of {', '.join(KINDS)}", (i,), 1)
+            )
+            continue
+        source = r.get("source", "ground_truth")
+        if not isinstance(source, str) or not source or len(source) > 200:
+            issues.append(
+                ValidationIssue("source", "wrong_value", "source must be a non-empty string", (i,), 1)
+            )
+            continue
+        field = {"label": "label", "correction": "label", "rating": "rating", "comment": "comment"}[kind]
+        value = r.get(field)
+        if (
+            value is None
+            or (isinstance(value, float) and not math.isfinite(value))
+            or isinstance(value, (dict, list))
+        ):
+            issues.append(
+                ValidationIssue(field, "missing", f"a {kind} needs a finite scalar '{field}'", (i,), 1)
+            )
+            continue
+        key = (str(eid), source, kind)
+        if key in seen:
+            issues.append(
+                ValidationIssue("event_id", "duplicate_id", "the same event, source and kind twice", (i,), 1)
+            )
+        seen.add(key)
+        out.append({"event_id": str(eid), "kind": kind, "source": source, "value": {field: value}})
+    if issues:
+        raise SchemaValidationError(issues)
+    return out
+
+
+def log_feedback(
+    s: Session, model_name: str, records: list[dict[str, Any]], actor: str, max_rows: int = 100_000
+) -> dict[str, Any]:
+    """Store feedback; returns {stored, replaced, joined} (joined: its prediction is already stored)."""
+    model = get_model(s, model_name)
+    rows = _check(records, max_rows)
+    ids = sorted({r["event_id"] for r in rows})
+    existing: dict[tuple[str, str, str], Feedback] = {}
+    events: dict[str, tuple[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        for fb in s.scalars(
+            select(Feedback).where(Feedback.model_id == model.id, Feedback.event_id.in_(chunk))
+        ):
+            existing[(fb.event_id, fb.source, fb.kind)] = fb
+        for e, v, b in s.execute(
+            select(Event.event_id, Event.version, Event.bucket).where(
+                Event.model_id == model.id, Event.event_id.in_(chunk)
+            )
+        ):
+            events[e] = (v, b)
+    stored = replaced = 0
+    now = utcnow()
+    for r in rows:
+        prev = existing.get((r["event_id"], r["source"], r["kind"]))
+        if prev is None:
+            s.add(
+                Feedback(
+                    model_id=model.id,
+                    event_id=r["event_id"],
+                    source=r["source"],
+                    kind=r["kind"],
+                    value=r["value"],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            stored += 1
+        elif prev.value != r["value"]:
+            s.add(
+                AuditEntry(
+                    actor=actor,
+                    action="feedback.replace",
+                    model_id=model.id,
+                    detail={
+                        "event_id": r["event_id"],
+                        "source": r["source"],
+                        "kind": r["kind"],
+                        "old": prev.value,
+                        "new": r["value"],
+                    },
+                )
+            )
+            prev.value, prev.updated_at = r["value"], now
+            replaced += 1
+    s.flush()
+    touched = {
+        events[r["event_id"]]
+        for r in rows
+        if r["kind"] in ("label", "correction") and r["event_id"] in events
+    }
+    if touched:
+        refresh_buckets(s, model, touched)
+    joined = sum(1 for r in rows if r["event_id"] in events)
+    return {"stored": stored, "replaced": replaced, "joined": joined}

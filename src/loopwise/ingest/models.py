@@ -1,0 +1,41 @@
+"""Registering and finding models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loopwise.errors import SchemaError
+from loopwise.ingest.errors import ConflictError, NotFoundError
+from loopwise.schema import Role, Schema
+from loopwise.store.tables import AuditEntry, Model
+
+
+def register_model(s: Session, name: str, schema_spec: dict[str, Any], actor: str) -> Model:
+    if not name or len(name) > 200 or not all(ch.isalnum() or ch in "-_." for ch in name):
+        raise SchemaError(f"model name must be 1-200 letters, digits, '-', '_' or '.'; got {name!r}")
+    schema = Schema.from_dict(schema_spec)
+    for role in (Role.ID, Role.TIMESTAMP):
+        if len(schema.by_role(role)) != 1:
+            raise SchemaError(f"a served model's schema needs exactly one {role.value} column")
+    if s.scalar(select(Model).where(Model.name == name)) is not None:
+        raise ConflictError(f"model {name!r} is already registered")
+    model = Model(name=name, schema_json=schema.to_dict())
+    s.add(model)
+    s.flush()
+    s.add(AuditEntry(actor=actor, action="model.register", model_id=model.id, detail={"name": name}))
+    return model
+
+
+def get_model(s: Session, name: str, *, lock: bool = False) -> Model:
+    q = select(Model).where(Model.name == name)
+    model = s.scalar(q)
+    if model is None:
+        raise NotFoundError(f"no model named {name!r}")
+    return model
+
+
+def model_schema(model: Model) -> Schema:
+    return Schema.from_dict(model.schema_json)

@@ -1,0 +1,333 @@
+"""Ingesting predictions: validate, de-duplicate, store compactly, update bucket profiles: one transaction.
+
+Decision (docs/decisions/0003-raw-event-storage.md): each batch is stored as one zstd-compressed Arrow IPC
+blob, and each event as a narrow index row (id, version, time, bucket, batch and row, prediction, scores,
+latency). A bucket's profile (model, version, hour) is recomputed from its events and their current labels
+whenever a batch or feedback touches it, so late feedback lands in the right bucket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from loopwise.errors import DataError, SchemaValidationError
+from loopwise.ingest.errors import ConflictError, LimitError
+from loopwise.ingest.models import get_model, model_schema
+from loopwise.profiles import Profile
+from loopwise.profiles.canonical import canonical
+from loopwise.schema import Role, Schema, validate
+from loopwise.schema.validate import ValidationIssue
+from loopwise.store.tables import Batch, BucketProfile, Event, Feedback, Idempotency, Model, Reference
+
+DEFAULT_VERSION = "default"
+RESERVED = ("model_version", "latency_ms")
+#: Earliest and latest accepted event times (anything else is a clock or unit error).
+MIN_TS = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+MAX_FUTURE = dt.timedelta(days=1)
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _bucket(ts: np.ndarray) -> np.ndarray:
+    return ts.astype("datetime64[h]").astype("datetime64[us]")
+
+
+def _ts_column(table: pa.Table, name: str) -> np.ndarray:
+    arr = table.column(name)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        try:
+            arr = pc.cast(
+                pc.strptime(arr, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=False),
+                pa.timestamp("us", tz="UTC"),
+            )
+        except pa.ArrowInvalid:
+            try:
+                arr = pc.cast(arr, pa.timestamp("us", tz="UTC"))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise SchemaValidationError(
+                    [
+                        ValidationIssue(
+                            name,
+                            "wrong_type",
+                            "timestamps must be ISO 8601 with a zone, e.g. 2026-01-01T12:00:00Z",
+                        )
+                    ]
+                ) from None
+    if not pa.types.is_timestamp(arr.type):
+        raise SchemaValidationError(
+            [ValidationIssue(name, "wrong_type", f"expected timestamps, got {arr.type}")]
+        )
+    # Sub-microsecond digits are dropped: event times are kept to the microsecond.
+    us = pc.cast(arr, pa.timestamp("us", tz=getattr(arr.type, "tz", None)), safe=False)
+    return np.asarray(us.to_numpy(zero_copy_only=False)).astype("datetime64[us]")
+
+
+def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[list[str], np.ndarray]:
+    """Every problem of a batch at once (raises SchemaValidationError), else its event ids and times."""
+    if table.num_rows == 0:
+        raise SchemaValidationError([ValidationIssue(None, "empty", "the batch has no rows")])
+    if table.num_rows > max_rows:
+        raise LimitError(f"the batch has {table.num_rows} rows; the limit is {max_rows} per batch")
+    served = Schema(tuple(c for c in schema if c.role is not Role.TARGET))
+    issues = (
+        validate(served, table, allow_extra_columns=False)
+        if not set(table.column_names) - set(served.names) - set(RESERVED)
+        else []
+    )
+    extra = sorted(set(table.column_names) - set(served.names) - set(RESERVED))
+    if extra:
+        issues = validate(served, table.drop_columns(extra))
+        issues.append(
+            ValidationIssue(
+                ", ".join(extra),
+                "unknown_column",
+                "column(s) not in the model's schema (targets go to /feedback)",
+            )
+        )
+    id_col = schema.by_role(Role.ID)[0].name
+    ts_col = schema.by_role(Role.TIMESTAMP)[0].name
+    ids: list[str] = []
+    ts = np.array([], dtype="datetime64[us]")
+    if id_col in table.column_names:
+        raw = table.column(id_col)
+        if raw.null_count:
+            mask = raw.is_null().to_numpy(zero_copy_only=False)
+            issues.append(
+                ValidationIssue(
+                    id_col,
+                    "null",
+                    "every event needs an id",
+                    tuple(int(i) for i in np.flatnonzero(mask)[:10]),
+                    int(mask.sum()),
+                )
+            )
+        ids = [canonical(v) for v in raw.to_pylist()]
+        seen: dict[str, int] = {}
+        dupes = []
+        for i, e in enumerate(ids):
+            if e in seen:
+                dupes.append(i)
+            seen.setdefault(e, i)
+        if dupes:
+            issues.append(
+                ValidationIssue(
+                    id_col,
+                    "duplicate_id",
+                    "an event id appears twice in the batch",
+                    tuple(dupes[:10]),
+                    len(dupes),
+                )
+            )
+    if ts_col in table.column_names and not any(i.column == ts_col for i in issues):
+        ts = _ts_column(table, ts_col)
+        now = np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE, "us")
+        low = np.datetime64(MIN_TS.replace(tzinfo=None), "us")
+        bad = np.isnat(ts) | (ts < low) | (ts > now)
+        if bad.any():
+            issues.append(
+                ValidationIssue(
+                    ts_col,
+                    "out_of_range",
+                    "time missing, before 2000 or more than a day ahead",
+                    tuple(int(i) for i in np.flatnonzero(bad)[:10]),
+                    int(bad.sum()),
+                )
+            )
+    if issues:
+        raise SchemaValidationError(issues)
+    return ids, ts
+
+
+def log_predictions(
+    s: Session,
+    model_name: str,
+    table: pa.Table,
+    *,
+    version: str | None = None,
+    idempotency_key: str | None = None,
+    body_hash: str | None = None,
+    max_rows: int = 100_000,
+) -> dict[str, Any]:
+    """Store a batch of predictions; returns {accepted, duplicates, batch_id}; idempotent by event id and key."""
+    model = get_model(s, model_name)
+    if idempotency_key is not None:
+        seen = s.get(Idempotency, (model.id, idempotency_key))
+        if seen is not None:
+            if seen.body_hash != body_hash:
+                raise ConflictError(
+                    f"idempotency key {idempotency_key!r} was used for a different request body"
+                )
+            return dict(seen.response) | {"replayed": True}
+    schema = model_schema(model)
+    ids, ts = check_batch(schema, table, max_rows)
+    versions = _versions(table, version)
+    existing: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        existing |= set(
+            s.scalars(select(Event.event_id).where(Event.model_id == model.id, Event.event_id.in_(chunk)))
+        )
+    keep = np.array([e not in existing for e in ids], dtype=bool)
+    result: dict[str, Any] = {"accepted": int(keep.sum()), "duplicates": int((~keep).sum()), "batch_id": None}
+    if keep.any():
+        new = table.filter(pa.array(keep))
+        batch = Batch(model_id=model.id, n_rows=new.num_rows, arrow=_ipc(new))
+        s.add(batch)
+        s.flush()
+        result["batch_id"] = batch.id
+        rows = _event_rows(
+            model,
+            schema,
+            new,
+            [e for e, k in zip(ids, keep, strict=True) if k],
+            ts[keep],
+            [v for v, k in zip(versions, keep, strict=True) if k],
+            batch.id,
+        )
+        s.execute(insert(Event), rows)
+        touched = {(r["version"], r["bucket"]) for r in rows}
+        refresh_buckets(s, model, touched)
+    if idempotency_key is not None:
+        s.add(Idempotency(model_id=model.id, key=idempotency_key, body_hash=body_hash or "", response=result))
+    return result
+
+
+def _versions(table: pa.Table, version: str | None) -> list[str]:
+    if "model_version" in table.column_names:
+        vals = table.column("model_version").to_pylist()
+        return [str(v) if v is not None else (version or DEFAULT_VERSION) for v in vals]
+    return [version or DEFAULT_VERSION] * table.num_rows
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
+        w.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def read_ipc(blob: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+
+
+def _event_rows(
+    model: Model,
+    schema: Schema,
+    table: pa.Table,
+    ids: list[str],
+    ts: np.ndarray,
+    versions: list[str],
+    batch_id: int,
+) -> list[dict[str, Any]]:
+    pred = schema.by_role(Role.PREDICTION)
+    preds = (
+        [canonical(v) if v is not None else None for v in table.column(pred[0].name).to_pylist()]
+        if pred and pred[0].name in table.column_names
+        else [None] * table.num_rows
+    )
+    score_cols = [c.name for c in schema.by_role(Role.SCORE) if c.name in table.column_names]
+    scores = (
+        [
+            dict(zip(score_cols, vals, strict=True))
+            for vals in zip(*(table.column(c).to_pylist() for c in score_cols), strict=True)
+        ]
+        if score_cols
+        else [None] * table.num_rows
+    )
+    latency = (
+        table.column("latency_ms").to_pylist()
+        if "latency_ms" in table.column_names
+        else [None] * table.num_rows
+    )
+    buckets = _bucket(ts)
+    return [
+        {
+            "model_id": model.id,
+            "event_id": e,
+            "version": v,
+            "ts": t.astype(dt.datetime).replace(tzinfo=dt.UTC),
+            "bucket": b.astype(dt.datetime).replace(tzinfo=dt.UTC),
+            "batch_id": batch_id,
+            "row": i,
+            "prediction": p,
+            "scores": sc,
+            "latency_ms": lat,
+        }
+        for i, (e, v, t, b, p, sc, lat) in enumerate(
+            zip(ids, versions, ts, buckets, preds, scores, latency, strict=True)
+        )
+    ]
+
+
+def labels_for(s: Session, model_id: int, event_ids: list[str]) -> dict[str, Any]:
+    """The current label of each event: ground truth first, else the latest reviewer label or correction."""
+    out: dict[str, tuple[int, dt.datetime, Any]] = {}
+    for i in range(0, len(event_ids), 500):
+        chunk = event_ids[i : i + 500]
+        for fb in s.scalars(
+            select(Feedback).where(
+                Feedback.model_id == model_id,
+                Feedback.event_id.in_(chunk),
+                Feedback.kind.in_(("label", "correction")),
+            )
+        ):
+            rank = 0 if fb.source == "ground_truth" else 1
+            prev = out.get(fb.event_id)
+            if prev is None or (rank, -fb.updated_at.timestamp()) < (prev[0], -prev[1].timestamp()):
+                out[fb.event_id] = (rank, fb.updated_at, fb.value.get("label"))
+    return {k: v[2] for k, v in out.items()}
+
+
+def refresh_buckets(s: Session, model: Model, touched: set[tuple[str, dt.datetime]]) -> None:
+    """Recompute the profile of each (version, bucket) from its events and their current labels."""
+    schema = model_schema(model)
+    ref_row = s.get(Reference, (model.id, "default"))
+    reference = Profile.from_bytes(ref_row.profile) if ref_row is not None else None
+    target = schema.by_role(Role.TARGET)
+    for version, bucket in sorted(touched):
+        events = list(
+            s.execute(
+                select(Event.event_id, Event.batch_id, Event.row).where(
+                    Event.model_id == model.id, Event.version == version, Event.bucket == bucket
+                )
+            )
+        )
+        by_batch: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for e, b, r in events:
+            by_batch[b].append((r, e))
+        parts: list[pa.Table] = []
+        order: list[str] = []
+        for b, rows in by_batch.items():
+            blob = s.scalar(select(Batch.arrow).where(Batch.id == b))
+            if blob is None:
+                raise DataError(f"batch {b} of model {model.name!r} is missing")
+            rows.sort()
+            parts.append(read_ipc(blob).take(pa.array([r for r, _ in rows])))
+            order.extend(e for _, e in rows)
+        table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        table = table.select([c for c in table.column_names if c in schema.names])
+        if target:
+            labels = labels_for(s, model.id, order)
+            values = [labels.get(e) for e in order]
+            table = table.append_column(target[0].name, pa.array(values, from_pandas=True))
+        profile = Profile.empty(
+            schema, reference=reference, segments=[c.name for c in schema.by_role(Role.SEGMENT)]
+        )
+        profile.update(table)
+        row = s.get(BucketProfile, (model.id, version, bucket), with_for_update=True)
+        blob = profile.to_bytes()
+        if row is None:
+            s.add(BucketProfile(model_id=model.id, version=version, bucket=bucket, n=profile.n, profile=blob))
+        else:
+            row.n, row.profile = profile.n, blob

@@ -1,0 +1,164 @@
+"""Windows of a model's traffic, answered by merging stored bucket profiles (never by re-scanning events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loopwise.ingest.errors import NotFoundError
+from loopwise.ingest.models import get_model
+from loopwise.metrics import performance as perf
+from loopwise.metrics.estimation import estimate_performance
+from loopwise.metrics.fairness import fairness
+from loopwise.profiles import Profile
+from loopwise.profiles.task import ClassificationProfile, RegressionProfile
+from loopwise.report import Report, compare
+from loopwise.schema import Role
+from loopwise.store.tables import BucketProfile, Event, Feedback, Reference
+
+
+def window(
+    s: Session,
+    model_name: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+) -> Profile:
+    """The merged profile of the buckets that start in [start, end)."""
+    model = get_model(s, model_name)
+    q = select(BucketProfile.profile).where(BucketProfile.model_id == model.id)
+    if start is not None:
+        q = q.where(BucketProfile.bucket >= start)
+    if end is not None:
+        q = q.where(BucketProfile.bucket < end)
+    if version is not None:
+        q = q.where(BucketProfile.version == version)
+    blobs = list(s.scalars(q.order_by(BucketProfile.bucket)))
+    if not blobs:
+        raise NotFoundError(f"model {model_name!r} has no traffic in that window")
+    merged = Profile.from_bytes(blobs[0])
+    for b in blobs[1:]:
+        merged = merged.merge(Profile.from_bytes(b))
+    return merged
+
+
+def put_reference(
+    s: Session, model_name: str, profile: Profile, name: str = "default", meta: dict[str, Any] | None = None
+) -> None:
+    model = get_model(s, model_name)
+    row = s.get(Reference, (model.id, name))
+    if row is None:
+        s.add(Reference(model_id=model.id, name=name, profile=profile.to_bytes(), meta=meta or {}))
+    else:
+        row.profile, row.meta = profile.to_bytes(), meta or {}
+
+
+def get_reference(s: Session, model_name: str, name: str = "default") -> Profile:
+    model = get_model(s, model_name)
+    row = s.get(Reference, (model.id, name))
+    if row is None:
+        raise NotFoundError(f"model {model_name!r} has no reference named {name!r}")
+    return Profile.from_bytes(row.profile)
+
+
+def metrics(
+    s: Session,
+    model_name: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+    reference: str | None = "default",
+    segment: str | None = None,
+) -> dict[str, Any]:
+    """Drift, quality, performance (realized and estimated), fairness and operations for a window."""
+    model = get_model(s, model_name)
+    cur = window(s, model_name, start, end, version)
+    out: dict[str, Any] = {
+        "model": model_name,
+        "window": {"start": _iso(start), "end": _iso(end), "version": version, "n": cur.n},
+    }
+    view = cur.segment(*segment.split("=", 1)) if segment else cur
+    ref = None
+    if reference is not None:
+        try:
+            ref = get_reference(s, model_name, reference)
+        except NotFoundError:
+            out["drift"] = None
+            out["warnings"] = [f"no reference named {reference!r}: drift and estimation need one"]
+    if ref is not None:
+        rview = (
+            ref.segment(*segment.split("=", 1))
+            if segment and segment.split("=", 1)[0] in ref.segments
+            else ref
+        )
+        out["drift"] = Report(compare(rview, view).comparison).to_dict()
+    task = view.task
+    if isinstance(task, ClassificationProfile):
+        names = [
+            "accuracy",
+            "balanced_accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+            "log_loss",
+            "brier_score",
+            "expected_calibration_error",
+        ]
+    elif isinstance(task, RegressionProfile):
+        names = ["mae", "rmse", "mape", "r2", "mean_error"]
+    else:
+        names = []
+    out["performance"] = {n: perf.compute(n, task).to_dict() for n in names} if task is not None else None
+    if ref is not None and isinstance(task, ClassificationProfile) and task.conf_all and ref.task is not None:
+        try:
+            out["estimated_performance"] = {
+                k: v.to_dict() for k, v in estimate_performance(ref, view).items()
+            }
+        except Exception as exc:  # estimation is advisory; say why it is missing
+            out["estimated_performance"] = {"error": str(exc)}
+    seg_cols = [c.name for c in cur.schema.by_role(Role.SEGMENT)]
+    if isinstance(cur.task, ClassificationProfile) and not segment:
+        out["fairness"] = {}
+        for seg in seg_cols:
+            try:
+                out["fairness"][seg] = fairness(cur, seg).to_dict()
+            except Exception as exc:
+                out["fairness"][seg] = {"error": str(exc)}
+    out["operations"] = operations(s, model.id, start, end, version)
+    return out
+
+
+def operations(
+    s: Session, model_id: int, start: dt.datetime | None, end: dt.datetime | None, version: str | None
+) -> dict[str, Any]:
+    q = select(func.count(), func.min(Event.ts), func.max(Event.ts)).where(Event.model_id == model_id)
+    lat = select(Event.latency_ms).where(Event.model_id == model_id, Event.latency_ms.is_not(None))
+    if start is not None:
+        q, lat = q.where(Event.bucket >= start), lat.where(Event.bucket >= start)
+    if end is not None:
+        q, lat = q.where(Event.bucket < end), lat.where(Event.bucket < end)
+    if version is not None:
+        q, lat = q.where(Event.version == version), lat.where(Event.version == version)
+    n, first, last = s.execute(q).one()
+    latencies = sorted(float(v) for (v,) in s.execute(lat.limit(1_000_000)) if v is not None)
+    pct = (
+        {f"p{p}": latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] for p in (50, 90, 99)}
+        if latencies
+        else None
+    )
+    feedback_n = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.model_id == model_id))
+    return {
+        "predictions": n,
+        "first": _iso(first),
+        "last": _iso(last),
+        "latency_ms": pct,
+        "feedback": feedback_n,
+    }
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
