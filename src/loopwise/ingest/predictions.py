@@ -159,7 +159,7 @@ def log_predictions(
     body_hash: str | None = None,
     max_rows: int = 100_000,
 ) -> dict[str, Any]:
-    """Store a batch of predictions; returns {accepted, duplicates, batch_id}; idempotent by event id and key."""
+    """Store a batch of predictions; returns {accepted, duplicates, batch_id}. Idempotent by event id, key."""
     model = get_model(s, model_name)
     if idempotency_key is not None:
         seen = s.get(Idempotency, (model.id, idempotency_key))
