@@ -15,3 +15,7 @@ class ConflictError(LoopwiseError, ValueError):
 
 class LimitError(LoopwiseError, ValueError):
     """Raised when a batch exceeds a configured limit (rows per batch)."""
+
+
+class IdempotencyMismatchError(LoopwiseError, ValueError):
+    """Raised when an idempotency key is sent again with a different body."""

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import DataError, SchemaValidationError
-from loopwise.ingest.errors import ConflictError, LimitError
+from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
 from loopwise.ingest.models import get_model, model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical
@@ -73,8 +73,20 @@ def _ts_column(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(us.to_numpy(zero_copy_only=False)).astype("datetime64[us]")
 
 
-def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[list[str], np.ndarray]:
-    """Every problem of a batch at once (raises SchemaValidationError), else its event ids and times."""
+def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Table, list[str], np.ndarray]:
+    """Every problem of a batch at once (raises SchemaValidationError), else the batch, its ids and times.
+
+    JSON has no timestamp type, so ISO 8601 strings in the timestamp column are parsed (a bad one is an
+    issue naming its rows); nothing else is converted.
+    """
+    ts_name = schema.by_role(Role.TIMESTAMP)[0].name
+    if ts_name in table.column_names and pa.types.is_string(table.column(ts_name).type):
+        parsed = _ts_column(table, ts_name)
+        table = table.set_column(
+            table.column_names.index(ts_name),
+            ts_name,
+            pa.array(parsed, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
+        )
     if table.num_rows == 0:
         raise SchemaValidationError([ValidationIssue(None, "empty", "the batch has no rows")])
     if table.num_rows > max_rows:
@@ -146,7 +158,7 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[list[st
             )
     if issues:
         raise SchemaValidationError(issues)
-    return ids, ts
+    return table, ids, ts
 
 
 def log_predictions(
@@ -165,12 +177,12 @@ def log_predictions(
         seen = s.get(Idempotency, (model.id, idempotency_key))
         if seen is not None:
             if seen.body_hash != body_hash:
-                raise ConflictError(
+                raise IdempotencyMismatchError(
                     f"idempotency key {idempotency_key!r} was used for a different request body"
                 )
             return dict(seen.response) | {"replayed": True}
     schema = model_schema(model)
-    ids, ts = check_batch(schema, table, max_rows)
+    table, ids, ts = check_batch(schema, table, max_rows)
     versions = _versions(table, version)
     existing: set[str] = set()
     for i in range(0, len(ids), 500):

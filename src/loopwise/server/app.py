@@ -1,0 +1,59 @@
+"""create_app(settings): the FastAPI application, a thin layer over the services."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
+
+from loopwise import __version__
+from loopwise.errors import LoopwiseError
+from loopwise.server.deps import Public
+from loopwise.server.errors import HTTPError, handle
+from loopwise.server.routers import events, models, monitoring
+from loopwise.server.settings import Settings
+from loopwise.server.telemetry import LATENCY, REGISTRY, REQUESTS
+from loopwise.store import make_engine, session_factory, upgrade
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    if settings.migrate:
+        upgrade(engine)
+    app = FastAPI(title="loopwise", version=__version__)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    for exc in (HTTPError, LoopwiseError, DBAPIError):
+        app.add_exception_handler(exc, handle)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = route.path if isinstance(route, APIRoute) else "other"
+            REQUESTS.labels(template, request.method, str(status)).inc()
+            LATENCY.labels(template).observe(time.perf_counter() - start)
+
+    @app.get("/health")
+    def health(_: Public) -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics")
+    def prometheus(_: Public) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    for r in (models.router, events.router, monitoring.router):
+        app.include_router(r)
+    return app

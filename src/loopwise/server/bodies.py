@@ -1,0 +1,124 @@
+"""Request bodies: size limits enforced while reading, then JSON, Arrow IPC or Parquet into an Arrow table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import Request
+
+from loopwise.server.errors import HTTPError
+
+ARROW_TYPES = ("application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file")
+PARQUET_TYPES = ("application/x-parquet", "application/vnd.apache.parquet", "application/parquet")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise HTTPError(413, f"the body is {int(declared)} bytes; the limit is {limit}")
+        except ValueError:
+            raise HTTPError(400, "Content-Length is not a number") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise HTTPError(400, "the body is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPError(400, f"the body is not valid UTF-8 (byte {exc.start})") from None
+
+    def constant(name: str) -> Any:
+        raise HTTPError(400, f"{name} is not valid JSON; send null for a missing value")
+
+    try:
+        return json.loads(text, parse_constant=constant)
+    except RecursionError:
+        raise HTTPError(400, "the JSON is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise HTTPError(400, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+
+
+def records(doc: Any, field: str = "records") -> tuple[list[Any], dict[str, Any]]:
+    """The record list of ``[...]`` or ``{"records": [...], ...}``, and the envelope's other fields."""
+    if isinstance(doc, list):
+        return doc, {}
+    if isinstance(doc, dict) and isinstance(doc.get(field), list):
+        return doc[field], {k: v for k, v in doc.items() if k != field}
+    raise HTTPError(400, f"expected a JSON list of records, or an object with a '{field}' list")
+
+
+def records_to_table(rows: list[Any]) -> pa.Table:
+    if not rows:
+        raise HTTPError(422, "the batch has no rows; nothing was stored")
+    columns: dict[str, None] = {}
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise HTTPError(422, f"row {i} is not a JSON object")
+        columns.update(dict.fromkeys(r))
+    arrays = {}
+    for c in columns:
+        values = [r.get(c) for r in rows]
+        for i, v in enumerate(values):
+            if isinstance(v, (dict, list)):
+                raise HTTPError(
+                    422, f"column {c!r}, row {i}: nested values are not accepted", column=c, row=i
+                )
+        try:
+            arrays[c] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            first = next((v for v in values if v is not None), None)
+            for i, v in enumerate(values):
+                if (
+                    v is not None
+                    and type(v) is not type(first)
+                    and not (isinstance(v, (int, float)) and isinstance(first, (int, float)))
+                ):
+                    raise HTTPError(
+                        422,
+                        f"column {c!r}, row {i}: {type(v).__name__} {v!r} where row "
+                        f"{values.index(first)} holds {type(first).__name__}",
+                        column=c,
+                        row=i,
+                    ) from None
+            raise HTTPError(422, f"column {c!r} holds values that do not fit one type", column=c) from None
+    return pa.table(arrays)
+
+
+def body_to_table(body: bytes, content_type: str) -> tuple[pa.Table, dict[str, Any]]:
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype in ARROW_TYPES:
+        try:
+            reader = (
+                pa.ipc.open_stream(pa.py_buffer(body))
+                if ctype.endswith("stream")
+                else pa.ipc.open_file(pa.py_buffer(body))
+            )
+            return reader.read_all(), {}
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise HTTPError(400, f"the body is not valid Arrow IPC: {exc}") from None
+    if ctype in PARQUET_TYPES:
+        try:
+            return pq.read_table(pa.BufferReader(body)), {}
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise HTTPError(400, f"the body is not valid Parquet: {exc}") from None
+    if ctype in ("application/json", ""):
+        rows, envelope = records(parse_json(body))
+        return records_to_table(rows), envelope
+    raise HTTPError(
+        415,
+        f"unsupported content type {ctype!r}; send application/json, {ARROW_TYPES[0]} or {PARQUET_TYPES[0]}",
+    )

@@ -1,0 +1,72 @@
+"""Dependencies: the database session factory, the authenticated principal, and route policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from loopwise.ingest.errors import NotFoundError
+from loopwise.server.auth import POLICIES, Principal, authenticate
+from loopwise.server.errors import HTTPError
+from loopwise.store.tables import Model
+
+
+def factory(request: Request) -> sessionmaker[Session]:
+    f: sessionmaker[Session] = request.app.state.sessions
+    return f
+
+
+def _token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def require(policy: str) -> Callable[..., Principal | None]:
+    """A dependency admitting the roles of ``policy``; ``public`` admits anyone."""
+    if policy != "public" and policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}")
+
+    def dep(request: Request) -> Principal | None:
+        if policy == "public":
+            return None
+        with factory(request)() as s:
+            principal = authenticate(s, _token(request))
+        if principal is None:
+            raise HTTPError(401, "a valid API key is required (Authorization: Bearer lw_...)")
+        if principal.role not in POLICIES[policy]:
+            raise HTTPError(
+                403,
+                f"role {principal.role!r} may not {policy} (allowed: {', '.join(sorted(POLICIES[policy]))})",
+            )
+        model = request.path_params.get("model")
+        if model is not None and principal.model_id is not None:
+            with factory(request)() as s:
+                row = s.query(Model).filter(Model.name == model).one_or_none()
+            if row is None or row.id != principal.model_id:
+                raise NotFoundError(f"no model named {model!r}")
+        return principal
+
+    dep.policy = policy  # type: ignore[attr-defined]
+    return dep
+
+
+def policy_of(dependant_calls: list[Any]) -> str | None:
+    for call in dependant_calls:
+        p = getattr(call, "policy", None)
+        if p is not None:
+            return str(p)
+    return None
+
+
+# The policy of each route, as an annotated parameter: ``who: Reader``.
+Public = Annotated[None, Depends(require("public"))]
+Reader = Annotated[Principal, Depends(require("read"))]
+Ingester = Annotated[Principal, Depends(require("ingest"))]
+FeedbackGiver = Annotated[Principal, Depends(require("feedback"))]
+Manager = Annotated[Principal, Depends(require("manage"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -1,0 +1,88 @@
+"""/v1/models/{model}/predictions and /feedback: batches in, one transaction each, idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from loopwise.ingest import body_digest, log_feedback, log_predictions
+from loopwise.server.bodies import body_to_table, parse_json, read_body, records
+from loopwise.server.deps import FeedbackGiver, Ingester, factory
+from loopwise.server.errors import HTTPError
+from loopwise.server.telemetry import INGEST_ERRORS, INGESTED
+from loopwise.store import transaction
+
+router = APIRouter(prefix="/v1/models/{model}", tags=["events"])
+RETRIES = 3
+
+
+def _with_retries(fn: Any) -> Any:
+    # Two requests with the same new event ids (or idempotency key) race; the loser's insert fails on the
+    # unique key, and its retry then sees the winner's rows and answers as a replay.
+    for attempt in range(RETRIES):
+        try:
+            return fn()
+        except IntegrityError:
+            if attempt == RETRIES - 1:
+                raise HTTPError(409, "the batch conflicted with a concurrent one; retry it") from None
+    return None
+
+
+@router.post("/predictions")
+async def predictions(
+    model: str, request: Request, who: Ingester, version: str | None = None
+) -> dict[str, Any]:
+    settings = request.app.state.settings
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+        table, envelope = body_to_table(body, request.headers.get("content-type", "application/json"))
+    except HTTPError:
+        INGEST_ERRORS.labels(kind="predictions").inc()
+        raise
+    ver = version or envelope.get("version")
+    if ver is not None and not isinstance(ver, str):
+        raise HTTPError(422, "version must be a string")
+    key = request.headers.get("idempotency-key")
+    digest = body_digest(body) if key else None
+
+    def work() -> dict[str, Any]:
+        with transaction(factory(request)) as s:
+            return log_predictions(
+                s,
+                model,
+                table,
+                version=ver,
+                idempotency_key=key,
+                body_hash=digest,
+                max_rows=settings.max_rows,
+            )
+
+    try:
+        out: dict[str, Any] = await run_in_threadpool(_with_retries, work)
+    except Exception:
+        INGEST_ERRORS.labels(kind="predictions").inc()
+        raise
+    if not out.get("replayed"):
+        INGESTED.labels(kind="predictions").inc(out["accepted"])
+    return out
+
+
+@router.post("/feedback")
+async def feedback(model: str, request: Request, who: FeedbackGiver) -> dict[str, Any]:
+    settings = request.app.state.settings
+    rows, _ = records(parse_json(await read_body(request, settings.max_body_bytes)))
+
+    def work() -> dict[str, Any]:
+        with transaction(factory(request)) as s:
+            return log_feedback(s, model, rows, who.actor, max_rows=settings.max_rows)
+
+    try:
+        out: dict[str, Any] = await run_in_threadpool(_with_retries, work)
+    except Exception:
+        INGEST_ERRORS.labels(kind="feedback").inc()
+        raise
+    INGESTED.labels(kind="feedback").inc(out["stored"] + out["replaced"])
+    return out

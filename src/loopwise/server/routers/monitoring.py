@@ -1,0 +1,112 @@
+"""/v1/models/{model}/metrics, /references and /checks/run: windows answered from stored profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from loopwise.checks import Suite
+from loopwise.ingest import get_reference, metrics, put_reference, window
+from loopwise.profiles import Profile
+from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
+from loopwise.server.deps import Manager, Reader, factory
+from loopwise.server.errors import HTTPError
+from loopwise.store import transaction
+
+router = APIRouter(prefix="/v1/models/{model}", tags=["monitoring"])
+
+
+def _time(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPError(
+            422, f"{name} must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z; got {value!r}"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@router.get("/metrics")
+def get_metrics(
+    model: str,
+    request: Request,
+    who: Reader,
+    start: str | None = None,
+    end: str | None = None,
+    reference: str | None = "default",
+    segment: str | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
+    with factory(request)() as s:
+        return metrics(s, model, _time(start, "start"), _time(end, "end"), version, reference, segment)
+
+
+@router.post("/references", status_code=201)
+async def upload_reference(
+    model: str, request: Request, who: Manager, name: str = "default"
+) -> dict[str, Any]:
+    import loopwise as lw
+
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    ctype = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+
+    def work() -> dict[str, Any]:
+        with transaction(factory(request)) as s:
+            from loopwise.ingest import get_model
+            from loopwise.ingest.models import model_schema
+
+            schema = model_schema(get_model(s, model))
+            if ctype in PARQUET_TYPES:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                prof = lw.profile(pq.read_table(pa.BufferReader(body)), schema=schema)
+            else:
+                prof = Profile.from_bytes(body)
+            put_reference(s, model, prof, name, {"source": "upload", "rows": prof.n})
+            return {"name": name, "rows": prof.n}
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/references/pin", status_code=201)
+async def pin_reference(model: str, request: Request, who: Manager) -> dict[str, Any]:
+    doc = parse_json(await read_body(request, 1 << 20))
+    if not isinstance(doc, dict):
+        raise HTTPError(422, 'expected {"name": ..., "start": ..., "end": ...}')
+    name = doc.get("name", "default")
+    start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
+
+    def work() -> dict[str, Any]:
+        with transaction(factory(request)) as s:
+            prof = window(s, model, start, end, doc.get("version"))
+            put_reference(
+                s, model, prof, name, {"source": "window", "start": doc.get("start"), "end": doc.get("end")}
+            )
+            return {"name": name, "rows": prof.n}
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/checks/run")
+async def run_checks(model: str, request: Request, who: Reader) -> dict[str, Any]:
+    doc = parse_json(await read_body(request, 1 << 20))
+    if not isinstance(doc, dict) or "suite" not in doc:
+        raise HTTPError(422, 'expected {"suite": <suite YAML text or object>, "start": ..., "end": ...}')
+    spec = doc["suite"]
+    suite = Suite.from_yaml(spec) if isinstance(spec, str) else Suite.from_dict(spec)
+    start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
+
+    def work() -> dict[str, Any]:
+        with factory(request)() as s:
+            cur = window(s, model, start, end, doc.get("version"))
+            ref_name = doc.get("reference", "default")
+            ref = get_reference(s, model, ref_name) if ref_name else None
+        return suite.run(cur, ref).to_dict()
+
+    return await run_in_threadpool(work)
