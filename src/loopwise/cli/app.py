@@ -22,6 +22,7 @@ from loopwise.cli.common import (
 )
 from loopwise.cli.demo import demo
 from loopwise.cli.schema import schema_app
+from loopwise.cli.server import admin_app, db_app, serve
 
 app = typer.Typer(
     name="loopwise",
@@ -31,6 +32,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(schema_app, name="schema")
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.command(help="Run the loopwise server.")(serve)
 app.command(help="Generate a credit-risk dataset, drift it, and write a drift report.")(demo)
 app.command(help="Run a Suite of Checks as a CI/CD gate (exit 1 when a check fails).")(check)
 

@@ -1,0 +1,123 @@
+"""A real PostgreSQL (a throwaway cluster the tests start themselves) and a real server on loopback."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from loopwise.server import Settings, create_app
+from loopwise.server.auth import create_key
+from loopwise.store import make_engine, session_factory, sqlite_url, transaction
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """The URL of the maintenance database of a fresh PostgreSQL cluster on 127.0.0.1."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        raise RuntimeError("PostgreSQL is not installed: run `make test`, which installs it")
+    bindir = Path(bins[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="lw-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(root, pg.pw_uid, pg.pw_gid)
+    subprocess.run(
+        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]),
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    subprocess.run(
+        _as_postgres(
+            [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "loopwise.db")
+    import psycopg
+
+    base = request.getfixturevalue("postgres")
+    name = f"lw_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+class Running:
+    def __init__(self, url: str, admin_key: str, db_url: str) -> None:
+        self.url, self.admin_key, self.db_url = url, admin_key, db_url
+
+    def key(self, role: str, model: str | None = None) -> str:
+        from loopwise.ingest import get_model
+
+        engine = make_engine(self.db_url)
+        with transaction(session_factory(engine)) as s:
+            mid = get_model(s, model).id if model else None
+            k = create_key(s, role, model_id=mid, name=f"test-{role}")
+        engine.dispose()
+        return k
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[Running]:
+    settings = Settings(database_url=db_url, max_body_bytes=2 * 2**20, max_rows=5000)
+    app = create_app(settings)
+    with transaction(app.state.sessions) as s:
+        admin = create_key(s, "admin", name="test-admin")
+    port = free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not srv.started:
+        if time.time() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield Running(f"http://127.0.0.1:{port}", admin, db_url)
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+        app.state.engine.dispose()

@@ -1,0 +1,169 @@
+"""The HTTP API on SQLite and PostgreSQL: ingestion, idempotency, feedback, windows, checks."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from sklearn.metrics import accuracy_score
+
+from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
+
+from .conftest import Running
+
+SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
+
+
+def traffic(n: int, seed: int, start: str = "2026-11-20T08:00:00Z") -> pd.DataFrame:
+    df = make_credit(n, seed=seed)
+    df["ts"] = pd.Timestamp(start) + pd.to_timedelta(np.arange(n) * 3, unit="s")
+    return df
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = df.drop(columns=["repaid"]).assign(ts=df["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    recs: list[dict[str, Any]] = out.to_dict(orient="records")
+    for r in recs:  # JSON has no NaN: missing is null
+        for k, v in r.items():
+            if isinstance(v, float) and np.isnan(v):
+                r[k] = None
+    return recs
+
+
+def client(server: Running, key: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key or server.admin_key}"}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=60)
+
+
+def register(c: httpx.Client, name: str = "credit") -> None:
+    r = c.post("/v1/models", json={"name": name, "schema": SCHEMA})
+    assert r.status_code == 201, r.text
+
+
+def test_ingest_feedback_and_metrics(server: Running) -> None:
+    c = client(server)
+    register(c)
+    df = traffic(3000, seed=1)
+    r = c.post(
+        "/v1/models/credit/predictions",
+        json={"records": records(df[:1500])},
+        headers={"Idempotency-Key": "batch-1"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1500
+    # A retry with the same key replays the answer and stores nothing twice.
+    again = c.post(
+        "/v1/models/credit/predictions",
+        json={"records": records(df[:1500])},
+        headers={"Idempotency-Key": "batch-1"},
+    )
+    assert again.json()["accepted"] == 1500 and again.json()["replayed"] is True
+    other = c.post(
+        "/v1/models/credit/predictions",
+        json={"records": records(df[:10])},
+        headers={"Idempotency-Key": "batch-1"},
+    )
+    assert other.status_code == 422 and "different request body" in other.json()["error"]
+    # Without a key, the event ids de-duplicate.
+    dup = c.post("/v1/models/credit/predictions", json=records(df[1000:2000]))
+    assert dup.json() == {"accepted": 500, "duplicates": 500, "batch_id": dup.json()["batch_id"]}
+    # Feedback before its prediction arrives, and after.
+    early = df.iloc[2500:2600]
+    fb = c.post(
+        "/v1/models/credit/feedback",
+        json=[{"event_id": e, "label": bool(v)} for e, v in zip(early.request_id, early.repaid, strict=True)],
+    )
+    assert fb.json() == {"stored": 100, "replaced": 0, "joined": 0}
+    c.post("/v1/models/credit/predictions", json=records(df[2000:]))
+    late = df.iloc[:1000]
+    fb = c.post(
+        "/v1/models/credit/feedback",
+        json={
+            "records": [
+                {"event_id": e, "label": bool(v)} for e, v in zip(late.request_id, late.repaid, strict=True)
+            ]
+        },
+    )
+    assert fb.json() == {"stored": 1000, "replaced": 0, "joined": 1000}
+    m = c.get("/v1/models/credit/metrics").json()
+    assert m["window"]["n"] == 3000
+    labelled = pd.concat([late, early])
+    acc = m["performance"]["accuracy"]
+    assert acc["value"] == pytest.approx(accuracy_score(labelled.repaid, labelled.approved))
+    assert acc["label_coverage"] == pytest.approx(1100 / 3000)
+    assert m["operations"]["predictions"] == 3000
+    # A relabel replaces the old label, and says so in the audit log.
+    first = late.iloc[0]
+    c.post(
+        "/v1/models/credit/feedback", json=[{"event_id": first.request_id, "label": not bool(first.repaid)}]
+    )
+    m2 = c.get("/v1/models/credit/metrics").json()
+    changed = labelled.copy()
+    changed.loc[changed.request_id == first.request_id, "repaid"] = not bool(first.repaid)
+    assert m2["performance"]["accuracy"]["value"] == pytest.approx(
+        accuracy_score(changed.repaid.astype(bool), changed.approved)
+    )
+
+
+def test_arrow_and_parquet_bodies_and_windows(server: Running) -> None:
+    c = client(server)
+    register(c)
+    df = traffic(2000, seed=2)
+    table = pa.Table.from_pandas(df.drop(columns=["repaid"]), preserve_index=False)
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table.slice(0, 1000))
+    r = c.post(
+        "/v1/models/credit/predictions",
+        content=sink.getvalue(),
+        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert r.status_code == 200, r.text
+    buf = io.BytesIO()
+    pq.write_table(table.slice(1000), buf)
+    r = c.post(
+        "/v1/models/credit/predictions?version=v2",
+        content=buf.getvalue(),
+        headers={"Content-Type": "application/x-parquet"},
+    )
+    assert r.json()["accepted"] == 1000
+    assert c.get("/v1/models/credit/metrics", params={"version": "v2"}).json()["window"]["n"] == 1000
+    # Windows are whole hourly buckets: [08:00, 09:00) holds events 0-1199 (3 s apart).
+    w = c.get(
+        "/v1/models/credit/metrics", params={"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T09:00:00Z"}
+    )
+    assert w.json()["window"]["n"] == 1200
+    # A reference from training data, then drift and estimated performance on the window.
+    ref = make_credit(20_000, seed=3)
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), buf)
+    r = c.post(
+        "/v1/models/credit/references",
+        content=buf.getvalue(),
+        headers={"Content-Type": "application/x-parquet"},
+    )
+    assert r.status_code == 201, r.text
+    m = c.get("/v1/models/credit/metrics").json()
+    assert m["drift"]["dataset"]["n_current"] == 2000
+    assert m["estimated_performance"]["accuracy"]["estimate"] > 0.5
+    suite = {
+        "suite": "s",
+        "checks": [
+            {"metric": "drift_share", "condition": {"le": 0.5}},
+            {"metric": "accuracy", "condition": {"ge": 0.5}},
+        ],
+    }
+    res = c.post("/v1/models/credit/checks/run", json={"suite": suite}).json()
+    assert res["checks"][0]["status"] in ("pass", "fail")
+    assert res["checks"][1]["status"] == "error"  # no labels yet: not computable, not a pass
+    pin = c.post(
+        "/v1/models/credit/references/pin", json={"name": "last-window", "start": "2026-11-20T08:00:00Z"}
+    )
+    assert pin.status_code == 201 and pin.json()["rows"] == 2000
