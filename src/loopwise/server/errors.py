@@ -73,7 +73,9 @@ async def handle(request: Request, exc: Exception) -> JSONResponse:
         return problem(503, "the database is unavailable; retry later (nothing was stored)")
     for cls, status in STATUS:
         if isinstance(exc, cls):
-            return problem(status, str(exc).strip("'\""))
+            # The first argument is the message as written (str() of a LookupError would add quotes).
+            message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+            return problem(status, message)
     if isinstance(exc, DBAPIError):
         return problem(503, "the database refused the request; retry later (nothing was stored)")
     raise exc
