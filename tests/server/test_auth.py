@@ -1,0 +1,78 @@
+"""Every route declares a policy; a role x route x model matrix over real HTTP."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi.routing import APIRoute
+
+from loopwise.server import Settings, create_app
+from loopwise.server.auth import POLICIES, ROLES
+from loopwise.server.deps import policy_of
+
+from .conftest import Running
+from .test_api import client, register
+
+
+def _routes() -> list[tuple[str, str, str]]:
+    app = create_app(Settings(database_url="sqlite://", migrate=False))
+    out = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        policy = policy_of([d.call for d in route.dependant.dependencies])
+        assert policy is not None, f"route {route.path} declares no policy"
+        for method in route.methods:
+            out.append((method, route.path, policy))
+    return out
+
+
+def test_every_route_has_a_policy() -> None:
+    routes = _routes()
+    assert {p for _, _, p in routes} <= set(POLICIES) | {"public"}
+    assert ("GET", "/health", "public") in routes
+
+
+def test_role_by_route_matrix(server: Running) -> None:
+    admin = client(server)
+    register(admin, "credit")
+    register(admin, "other")
+    keys = {role: server.key(role) for role in ROLES}
+    scoped = server.key("admin", model="other")
+    failures = []
+    for method, path, policy in _routes():
+        url = path.replace("{model}", "credit")
+        anon = httpx.request(method, server.url + url, content=b"{}", timeout=30)
+        if policy == "public":
+            if anon.status_code in (401, 403):
+                failures.append(f"{method} {path}: public, but anonymous got {anon.status_code}")
+            continue
+        if anon.status_code != 401:
+            failures.append(f"{method} {path}: anonymous got {anon.status_code}, expected 401")
+        for role, key in keys.items():
+            r = httpx.request(
+                method,
+                server.url + url,
+                content=b"{}",
+                timeout=30,
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            allowed = role in POLICIES[policy]
+            if allowed and r.status_code in (401, 403):
+                failures.append(f"{method} {path}: {role} refused ({r.status_code})")
+            if not allowed and r.status_code != 403:
+                failures.append(f"{method} {path}: {role} got {r.status_code}, expected 403")
+        if "{model}" in path:
+            r = httpx.request(
+                method,
+                server.url + url,
+                content=b"{}",
+                timeout=30,
+                headers={"Authorization": f"Bearer {scoped}"},
+            )
+            if r.status_code != 404:
+                failures.append(f"{method} {path}: a key for another model got {r.status_code}, expected 404")
+    bad = httpx.get(server.url + "/v1/models", headers={"Authorization": "Bearer lw_nope_nope"})
+    assert bad.status_code == 401
+    listed = httpx.get(server.url + "/v1/models", headers={"Authorization": f"Bearer {scoped}"}).json()
+    assert [m["name"] for m in listed["models"]] == ["other"]
+    assert not failures, "\n".join(failures)
