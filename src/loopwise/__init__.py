@@ -7,7 +7,9 @@ The pure library works without a server::
     report = lw.compare(ref, live_df)
 """
 
+from loopwise._version import __version__
 from loopwise.checks import Check, Reference, Suite, SuiteResult
+from loopwise.client import Client
 from loopwise.errors import (
     DataError,
     EmptyDataError,
@@ -23,10 +25,9 @@ from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Check",
+    "Client",
     "Column",
     "DataError",
     "EmptyDataError",

@@ -137,7 +137,7 @@ def _summary_figure(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report, *, title: str, standalone: bool = True, checks_html: str = "") -> str:
-    from loopwise import __version__
+    from loopwise._version import __version__
 
     doc = report.to_dict()
     figures = {f"col-{i}": _column_figure(c) for i, c in enumerate(report.comparison.columns) if c.display}

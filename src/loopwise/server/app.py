@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 
-from loopwise import __version__
+from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.server.deps import Public
 from loopwise.server.errors import HTTPError, handle

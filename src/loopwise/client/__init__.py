@@ -1,0 +1,48 @@
+"""One client interface, two transports: HTTP (``Client(url, key)``) and embedded (``Client.local(path)``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loopwise.client.base import BackgroundLogger, ModelHandle
+from loopwise.client.http import HTTPTransport, ServerError, id_column
+
+
+class Client:
+    """Talk to a loopwise server, or run the same services in-process.
+
+    Example:
+        >>> import tempfile, loopwise as lw
+        >>> c = lw.Client.local(tempfile.mkdtemp() + "/lw.db")
+        >>> c.models()
+        []
+    """
+
+    def __init__(self, url: str, api_key: str, *, timeout: float = 60.0) -> None:
+        self.transport: Any = HTTPTransport(url, api_key, timeout)
+
+    @classmethod
+    def local(cls, path: str | Path) -> Client:
+        from loopwise.client.local import LocalTransport
+        from loopwise.store import sqlite_url
+
+        self = cls.__new__(cls)
+        target = str(path)
+        self.transport = LocalTransport(target if "://" in target else sqlite_url(target))
+        return self
+
+    def register(self, name: str, schema: Any) -> ModelHandle:
+        spec = schema.to_dict() if hasattr(schema, "to_dict") else schema
+        self.transport.register(name, spec)
+        return self.model(name)
+
+    def models(self) -> list[str]:
+        return [m["name"] for m in self.transport.models()]
+
+    def model(self, name: str) -> ModelHandle:
+        described = self.transport.describe(name)
+        return ModelHandle(name, self.transport, id_column(described["schema"]))
+
+
+__all__ = ["BackgroundLogger", "Client", "ModelHandle", "ServerError"]

@@ -1,0 +1,112 @@
+"""The HTTP client (httpx): retries with backoff on connection errors and 5xx/503, never on 4xx."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from loopwise.errors import LoopwiseError
+
+RETRIES = 5
+BACKOFF = 0.2
+
+
+class ServerError(LoopwiseError, RuntimeError):
+    """Raised when the server answers with an error; ``status`` and ``body`` say which."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        msg = body.get("error") if isinstance(body, dict) else str(body)
+        super().__init__(f"HTTP {status}: {msg}")
+        self.status, self.body = status, body
+
+
+class HTTPTransport:
+    def __init__(self, url: str, api_key: str, timeout: float = 60.0) -> None:
+        self.http = httpx.Client(
+            base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+        )
+
+    def _send(self, method: str, path: str, **kw: Any) -> Any:
+        delay = BACKOFF
+        for attempt in range(RETRIES):
+            try:
+                r = self.http.request(method, path, **kw)
+            except httpx.TransportError:
+                if attempt == RETRIES - 1:
+                    raise
+            else:
+                if r.status_code < 500 and r.status_code != 429:
+                    if r.status_code >= 400:
+                        raise ServerError(r.status_code, _json(r))
+                    return r.json()
+                if attempt == RETRIES - 1:
+                    raise ServerError(r.status_code, _json(r))
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("POST", "/v1/models", json={"name": name, "schema": schema})
+        return out
+
+    def models(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._send("GET", "/v1/models")["models"]
+        return out
+
+    def describe(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{name}")
+        return out
+
+    def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        params = {"version": version} if version else None
+        out: dict[str, Any] = self._send(
+            "POST",
+            f"/v1/models/{model}/predictions",
+            content=sink.getvalue(),
+            params=params,
+            headers={"Content-Type": "application/vnd.apache.arrow.stream", "Idempotency-Key": key},
+        )
+        return out
+
+    def feedback(self, model: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/feedback", json={"records": records})
+        return out
+
+    def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/metrics", params=params)
+        return out
+
+    def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/checks/run", json=body)
+        return out
+
+    def reference(self, model: str, profile_bytes: bytes, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._send(
+            "POST",
+            f"/v1/models/{model}/references",
+            params={"name": name},
+            content=profile_bytes,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return out
+
+
+def _json(r: httpx.Response) -> Any:
+    try:
+        return r.json()
+    except ValueError:
+        return r.text
+
+
+def id_column(schema: dict[str, Any]) -> str | None:
+    for name, spec in (schema.get("columns") or {}).items():
+        if (spec or {}).get("role") == "id":
+            return str(name)
+    return None

@@ -1,0 +1,96 @@
+"""The embedded client: the same services in-process on a local database, no server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+
+from loopwise.ingest import (
+    body_digest,
+    get_reference,
+    log_feedback,
+    log_predictions,
+    metrics,
+    put_reference,
+    register_model,
+    window,
+)
+from loopwise.ingest.models import get_model
+from loopwise.store import make_engine, session_factory, transaction, upgrade
+from loopwise.store.tables import Model
+
+
+class LocalTransport:
+    def __init__(self, database_url: str) -> None:
+        self.engine = make_engine(database_url)
+        upgrade(self.engine)
+        self.sessions = session_factory(self.engine)
+
+    def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        with transaction(self.sessions) as s:
+            m = register_model(s, name, schema, "local")
+            return {"name": m.name, "schema": m.schema_json}
+
+    def models(self) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        with self.sessions() as s:
+            return [
+                {"name": m.name, "schema": m.schema_json}
+                for m in s.scalars(select(Model).order_by(Model.name))
+            ]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self.sessions() as s:
+            m = get_model(s, name)
+            return {"name": m.name, "schema": m.schema_json}
+
+    def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
+        digest = body_digest(key.encode())
+        with transaction(self.sessions) as s:
+            return log_predictions(s, model, table, version=version, idempotency_key=key, body_hash=digest)
+
+    def feedback(self, model: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        with transaction(self.sessions) as s:
+            return log_feedback(s, model, records, "local")
+
+    def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        def t(v: str | None) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
+
+        with self.sessions() as s:
+            return metrics(
+                s,
+                model,
+                t(params.get("start")),
+                t(params.get("end")),
+                params.get("version"),
+                params.get("reference", "default"),
+                params.get("segment"),
+            )
+
+    def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.checks import Suite
+
+        def t(v: str | None) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
+
+        suite = (
+            Suite.from_dict(body["suite"])
+            if isinstance(body["suite"], dict)
+            else Suite.from_yaml(body["suite"])
+        )
+        with self.sessions() as s:
+            cur = window(s, model, t(body.get("start")), t(body.get("end")))
+            ref = get_reference(s, model, body["reference"]) if body.get("reference") else None
+        return suite.run(cur, ref).to_dict()
+
+    def reference(self, model: str, profile_bytes: bytes, name: str) -> dict[str, Any]:
+        from loopwise.profiles import Profile
+
+        prof = Profile.from_bytes(profile_bytes)
+        with transaction(self.sessions) as s:
+            put_reference(s, model, prof, name, {"source": "upload", "rows": prof.n})
+        return {"name": name, "rows": prof.n}
