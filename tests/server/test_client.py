@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import accuracy_score
@@ -81,3 +82,33 @@ def test_background_logging_never_blocks_and_counts_drops(tmp_path: Path) -> Non
     assert not bg.errors
     assert model.metrics()["window"]["n"] == bg.sent
     assert np.sum(accepted) >= 3
+
+
+def test_cli_log_models_metrics(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "lw.db"
+    lw.Client.local(db).register("credit", SCHEMA)
+    now = pd.Timestamp.now(tz="UTC").floor("h")
+    df = traffic(300, seed=8, start=now.isoformat()).drop(columns=["repaid"])
+    df.to_parquet(tmp_path / "p.parquet")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "loopwise.cli", *args, "--local", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    r = run("log", str(tmp_path / "p.parquet"), "--model", "credit")
+    assert r.returncode == 0, r.stderr
+    assert "accepted 300" in r.stderr
+    assert run("models").stdout.split() == ["credit"]
+    r = run("metrics", "--model", "credit", "--window", "24h", "--json", str(tmp_path / "m.json"))
+    assert r.returncode == 0, r.stderr
+    assert "300 predictions" in r.stdout
+    bad = run("metrics", "--model", "credit", "--window", "soon")
+    assert bad.returncode == 2 and "24h" in bad.stderr

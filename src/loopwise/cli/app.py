@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopwise.cli.check import check
+from loopwise.cli.client import log, metrics, models
 from loopwise.cli.common import (
     EXIT_FAIL,
     column_progress,
@@ -35,6 +36,9 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.command(help="Run the loopwise server.")(serve)
+app.command(help="List the registered models.")(models)
+app.command(help="Log predictions from a file.")(log)
+app.command(help="Drift, performance and operations of a model's recent traffic.")(metrics)
 app.command(help="Generate a credit-risk dataset, drift it, and write a drift report.")(demo)
 app.command(help="Run a Suite of Checks as a CI/CD gate (exit 1 when a check fails).")(check)
 
