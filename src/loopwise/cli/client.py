@@ -82,9 +82,12 @@ def metrics(
         )
     if json is not None:
         json.write_text(jsonlib.dumps(result, indent=2), encoding="utf-8")
-    table = Table(
-        title=f"{model}: {result['window']['n']:,} predictions in the last {window}", title_justify="left"
+    out.print(
+        f"{model}: {result['window']['n']:,} predictions in the last {window}",
+        highlight=False,
+        soft_wrap=True,
     )
+    table = Table()
     table.add_column("what")
     table.add_column("value", justify="right")
     drift = result.get("drift")
