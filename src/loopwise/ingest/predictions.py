@@ -307,7 +307,8 @@ def refresh_buckets(s: Session, model: Model, touched: set[tuple[str, dt.datetim
     ref_row = s.get(Reference, (model.id, "default"))
     reference = Profile.from_bytes(ref_row.profile) if ref_row is not None else None
     target = schema.by_role(Role.TARGET)
-    for version, bucket in sorted(touched):
+    for version, bucket in sorted(touched):  # one lock order for every writer: no deadlocks
+        row = _lock_bucket(s, model.id, version, bucket)
         events = list(
             s.execute(
                 select(Event.event_id, Event.batch_id, Event.row).where(
@@ -337,9 +338,35 @@ def refresh_buckets(s: Session, model: Model, touched: set[tuple[str, dt.datetim
             schema, reference=reference, segments=[c.name for c in schema.by_role(Role.SEGMENT)]
         )
         profile.update(table)
-        row = s.get(BucketProfile, (model.id, version, bucket), with_for_update=True)
-        blob = profile.to_bytes()
-        if row is None:
-            s.add(BucketProfile(model_id=model.id, version=version, bucket=bucket, n=profile.n, profile=blob))
-        else:
-            row.n, row.profile = profile.n, blob
+        row.n, row.profile = profile.n, profile.to_bytes()
+
+
+def _lock_bucket(s: Session, model_id: int, version: str, bucket: dt.datetime) -> BucketProfile:
+    """The bucket's row, locked before its events are read.
+
+    Under PostgreSQL's READ COMMITTED, a writer that waited for this lock then reads every event committed
+    before it got the lock; reading first (and locking after) let two concurrent batches each recompute the
+    bucket without the other's events (found by tests/server/test_durability.py). SQLite writers are
+    serialized by BEGIN IMMEDIATE.
+    """
+    values = {"model_id": model_id, "version": version, "bucket": bucket, "n": 0, "profile": b""}
+    if s.bind is not None and s.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        s.execute(pg_insert(BucketProfile).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        s.execute(sqlite_insert(BucketProfile).values(**values).on_conflict_do_nothing())
+    row = s.scalar(
+        select(BucketProfile)
+        .where(
+            BucketProfile.model_id == model_id,
+            BucketProfile.version == version,
+            BucketProfile.bucket == bucket,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row

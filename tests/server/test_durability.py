@@ -1,0 +1,124 @@
+"""Acknowledged means durable and counted once: the server is SIGKILLed again and again while clients ingest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import yaml
+from sqlalchemy import func, select, text
+
+from loopwise.datasets import CREDIT_SCHEMA_YAML
+from loopwise.server.auth import create_key
+from loopwise.store import make_engine, session_factory, transaction, upgrade
+from loopwise.store.tables import BucketProfile, Event
+
+from .conftest import free_port
+from .test_api import records, traffic
+
+CLIENTS, BATCHES, ROWS = 3, 12, 200
+MAX_KILLS = 6
+DEADLINE = 120.0
+
+
+class Server:
+    def __init__(self, db_url: str, log: Path) -> None:
+        self.db_url, self.port, self.log = db_url, free_port(), log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "LOOPWISE_DATABASE_URL": self.db_url}
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "loopwise.server.asgi:app", "--host",
+                                          "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                                         env=env, stdout=fh, stderr=fh, start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the server did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with transaction(session_factory(engine)) as s:
+        key = create_key(s, "admin", name="durability")
+    server = Server(db_url, tmp_path / "server.log")
+    server.start()
+    headers = {"Authorization": f"Bearer {key}"}
+    r = httpx.post(server.url + "/v1/models", json={"name": "credit", "schema": yaml.safe_load(CREDIT_SCHEMA_YAML)},
+                   headers=headers, timeout=30)
+    assert r.status_code == 201, r.text
+    sent: set[str] = set()
+    acked: set[str] = set()
+    lock = threading.Lock()
+    server_errors: list[str] = []
+    t_end = time.time() + DEADLINE
+
+    def client(n: int) -> None:
+        for b in range(BATCHES):
+            df = traffic(ROWS, seed=n * 100 + b)
+            df["request_id"] = [f"c{n}-b{b}-{i}" for i in range(ROWS)]
+            body = {"records": records(df)}
+            idem = str(uuid.uuid4())
+            with lock:
+                sent.update(df["request_id"])
+            while time.time() < t_end:
+                try:
+                    resp = httpx.post(server.url + "/v1/models/credit/predictions", json=body, timeout=30,
+                                      headers={**headers, "Idempotency-Key": idem})
+                except httpx.TransportError:
+                    time.sleep(0.1)  # the server is down: retry the same batch with the same key
+                    continue
+                if resp.status_code == 200:
+                    with lock:
+                        acked.update(df["request_id"])
+                    break
+                if resp.status_code >= 500 and resp.status_code != 503:
+                    server_errors.append(f"{resp.status_code}: {resp.text[:200]}")
+                time.sleep(0.1)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    kills = 0
+    while any(t.is_alive() for t in threads) and kills < MAX_KILLS and time.time() < t_end:
+        time.sleep(0.4 + 0.2 * kills)
+        server.kill()
+        kills += 1
+        server.start()
+    for t in threads:
+        t.join(DEADLINE)
+    server.kill()
+    assert kills >= 3, "the load finished before the server could be killed enough times"
+    assert not server_errors, server_errors
+    assert acked == sent, f"{len(sent - acked)} events were never acknowledged"
+    with session_factory(engine)() as s:
+        stored = list(s.scalars(select(Event.event_id)))
+        profiled = s.scalar(select(func.sum(BucketProfile.n)))
+        if engine.dialect.name == "sqlite":
+            assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    assert len(stored) == len(set(stored)) == len(sent)  # every acknowledged event, exactly once
+    assert set(stored) == sent
+    assert profiled == len(sent)  # the bucket profiles count each event once too
+    engine.dispose()
