@@ -33,9 +33,31 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+class Cluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, which a test may stop and start again."""
+
+    def __init__(self, bindir: Path, data: Path, log: Path, port: int) -> None:
+        self.bindir, self.data, self.log, self.port = bindir, data, log, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            _as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        self._ctl("-o", opts, "-l", str(self.log), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop")
+
+
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    """The URL of the maintenance database of a fresh PostgreSQL cluster on 127.0.0.1."""
+def postgres() -> Iterator[Cluster]:
+    """A fresh PostgreSQL cluster for the session (initdb in a temporary folder, run as postgres)."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         raise RuntimeError("PostgreSQL is not installed: run `make test`, which installs it")
@@ -50,17 +72,10 @@ def postgres() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200"
-    subprocess.run(
-        _as_postgres(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    cluster = Cluster(bindir, data, root / "log", free_port())
+    cluster.start()
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield cluster
     finally:
         subprocess.run(
             _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
@@ -76,7 +91,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return sqlite_url(tmp_path / "loopwise.db")
     import psycopg
 
-    base = request.getfixturevalue("postgres")
+    base = request.getfixturevalue("postgres").url
     name = f"lw_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")

@@ -1,7 +1,8 @@
-"""Acknowledged means durable and counted once: the server is SIGKILLed again and again while clients ingest."""
+"""Acknowledged means durable and counted once: the server is killed again and again while clients ingest."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,9 +41,24 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "LOOPWISE_DATABASE_URL": self.db_url}
         with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "loopwise.server.asgi:app", "--host",
-                                          "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                                         env=env, stdout=fh, stderr=fh, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "loopwise.server.asgi:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                stdout=fh,
+                stderr=fh,
+                start_new_session=True,
+            )
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -66,8 +82,12 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
     server = Server(db_url, tmp_path / "server.log")
     server.start()
     headers = {"Authorization": f"Bearer {key}"}
-    r = httpx.post(server.url + "/v1/models", json={"name": "credit", "schema": yaml.safe_load(CREDIT_SCHEMA_YAML)},
-                   headers=headers, timeout=30)
+    r = httpx.post(
+        server.url + "/v1/models",
+        json={"name": "credit", "schema": yaml.safe_load(CREDIT_SCHEMA_YAML)},
+        headers=headers,
+        timeout=30,
+    )
     assert r.status_code == 201, r.text
     sent: set[str] = set()
     acked: set[str] = set()
@@ -85,8 +105,12 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
                 sent.update(df["request_id"])
             while time.time() < t_end:
                 try:
-                    resp = httpx.post(server.url + "/v1/models/credit/predictions", json=body, timeout=30,
-                                      headers={**headers, "Idempotency-Key": idem})
+                    resp = httpx.post(
+                        server.url + "/v1/models/credit/predictions",
+                        json=body,
+                        timeout=30,
+                        headers={**headers, "Idempotency-Key": idem},
+                    )
                 except httpx.TransportError:
                     time.sleep(0.1)  # the server is down: retry the same batch with the same key
                     continue
@@ -121,4 +145,85 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
     assert len(stored) == len(set(stored)) == len(sent)  # every acknowledged event, exactly once
     assert set(stored) == sent
     assert profiled == len(sent)  # the bucket profiles count each event once too
+    engine.dispose()
+
+
+def test_postgresql_outage_is_503_and_recovers(postgres: object, tmp_path: Path) -> None:
+    import psycopg
+
+    from .conftest import Cluster
+
+    assert isinstance(postgres, Cluster)
+    name = f"lw_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    db_url = postgres.url.rsplit("/", 1)[0] + "/" + name
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with transaction(session_factory(engine)) as s:
+        key = create_key(s, "admin", name="outage")
+    engine.dispose()
+    server = Server(db_url, tmp_path / "server.log")
+    server.start()
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (
+        httpx.post(
+            server.url + "/v1/models",
+            headers=headers,
+            timeout=30,
+            json={"name": "credit", "schema": yaml.safe_load(CREDIT_SCHEMA_YAML)},
+        ).status_code
+        == 201
+    )
+    statuses: list[int] = []
+    acked: set[str] = set()
+    sent: set[str] = set()
+    try:
+        for b in range(10):
+            if b == 3:
+                postgres.stop()
+            if b == 6:
+                postgres.start()
+            df = traffic(100, seed=500 + b)
+            df["request_id"] = [f"o-{b}-{i}" for i in range(100)]
+            sent.update(df["request_id"])
+            idem = str(uuid.uuid4())
+            for _ in range(200):
+                r = httpx.post(
+                    server.url + "/v1/models/credit/predictions",
+                    json={"records": records(df)},
+                    headers={**headers, "Idempotency-Key": idem},
+                    timeout=30,
+                )
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    acked.update(df["request_id"])
+                    break
+                if b in (3, 4, 5) and r.status_code == 503:
+                    break  # during the outage: 503 is the answer; the batch is retried after it
+                time.sleep(0.1)
+        # The batches refused during the outage, sent again once PostgreSQL is back.
+        for b in (3, 4, 5):
+            df = traffic(100, seed=500 + b)
+            df["request_id"] = [f"o-{b}-{i}" for i in range(100)]
+            r = httpx.post(
+                server.url + "/v1/models/credit/predictions",
+                json={"records": records(df)},
+                headers=headers,
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+            acked.update(df["request_id"])
+    finally:
+        server.kill()
+        with contextlib.suppress(subprocess.CalledProcessError):  # it is already running
+            postgres.start()
+    assert 503 in statuses
+    assert 500 not in statuses and all(s in (200, 503) for s in statuses), statuses
+    assert acked == sent
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s:
+        stored = list(s.scalars(select(Event.event_id)))
+        assert s.scalar(select(func.sum(BucketProfile.n))) == len(sent)
+    assert sorted(stored) == sorted(sent)
     engine.dispose()
