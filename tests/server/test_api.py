@@ -99,6 +99,16 @@ def test_ingest_feedback_and_metrics(server: Running) -> None:
     assert acc["value"] == pytest.approx(accuracy_score(labelled.repaid, labelled.approved))
     assert acc["label_coverage"] == pytest.approx(1100 / 3000)
     assert m["operations"]["predictions"] == 3000
+    # Fairness from the stored buckets' per-segment task profiles, rebuilt when the labels came.
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    fair = m["fairness"]["race"]["metrics"]
+    assert fair["demographic_parity_difference"]["value"] == pytest.approx(
+        demographic_parity_difference(df.approved, df.approved, sensitive_features=df.race)
+    )  # selection: all rows
+    assert fair["equalized_odds_difference"]["value"] == pytest.approx(
+        equalized_odds_difference(labelled.repaid, labelled.approved, sensitive_features=labelled.race)
+    )
     # A relabel replaces the old label, and says so in the audit log.
     first = late.iloc[0]
     c.post(

@@ -2,7 +2,7 @@
 
 Feedback may arrive before or long after its prediction. Setting a label again for the same (event,
 source, kind) replaces it, and the replacement is in the audit log. The profiles of the buckets whose
-events received a label are recomputed in the same transaction.
+events received a label get their task profiles rebuilt from the event index in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
 from loopwise.ingest.models import get_model
-from loopwise.ingest.predictions import refresh_buckets
+from loopwise.ingest.predictions import rebuild_tasks
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.tables import AuditEntry, Event, Feedback
 from loopwise.store.types import utcnow
@@ -150,6 +150,6 @@ def log_feedback(
         if r["kind"] in ("label", "correction") and r["event_id"] in events
     }
     if touched:
-        refresh_buckets(s, model, touched)
+        rebuild_tasks(s, model, touched)
     joined = sum(1 for r in rows if r["event_id"] in events)
     return {"stored": stored, "replaced": replaced, "joined": joined}

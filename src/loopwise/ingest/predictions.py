@@ -19,11 +19,12 @@ import pyarrow.compute as pc
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from loopwise.errors import DataError, SchemaValidationError
+from loopwise.errors import SchemaValidationError
 from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
 from loopwise.ingest.models import get_model, model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
 from loopwise.schema import Role, Schema, validate
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.tables import Batch, BucketProfile, Event, Feedback, Idempotency, Model, Reference
@@ -208,8 +209,7 @@ def log_predictions(
             batch.id,
         )
         s.execute(insert(Event), rows)
-        touched = {(r["version"], r["bucket"]) for r in rows}
-        refresh_buckets(s, model, touched)
+        merge_into_buckets(s, model, schema, new, rows)
     if idempotency_key is not None:
         s.add(Idempotency(model_id=model.id, key=idempotency_key, body_hash=body_hash or "", response=result))
     return result
@@ -262,6 +262,18 @@ def _event_rows(
         if "latency_ms" in table.column_names
         else [None] * table.num_rows
     )
+    seg_cols = [c.name for c in schema.by_role(Role.SEGMENT) if c.name in table.column_names]
+    segs = (
+        [
+            {
+                c: (canonical(v) if v is not None else MISSING_SEGMENT)
+                for c, v in zip(seg_cols, vals, strict=True)
+            }
+            for vals in zip(*(table.column(c).to_pylist() for c in seg_cols), strict=True)
+        ]
+        if seg_cols
+        else [None] * table.num_rows
+    )
     buckets = _bucket(ts)
     return [
         {
@@ -274,10 +286,11 @@ def _event_rows(
             "row": i,
             "prediction": p,
             "scores": sc,
+            "segments": sg,
             "latency_ms": lat,
         }
-        for i, (e, v, t, b, p, sc, lat) in enumerate(
-            zip(ids, versions, ts, buckets, preds, scores, latency, strict=True)
+        for i, (e, v, t, b, p, sc, lat, sg) in enumerate(
+            zip(ids, versions, ts, buckets, preds, scores, latency, segs, strict=True)
         )
     ]
 
@@ -301,44 +314,83 @@ def labels_for(s: Session, model_id: int, event_ids: list[str]) -> dict[str, Any
     return {k: v[2] for k, v in out.items()}
 
 
-def refresh_buckets(s: Session, model: Model, touched: set[tuple[str, dt.datetime]]) -> None:
-    """Recompute the profile of each (version, bucket) from its events and their current labels."""
-    schema = model_schema(model)
+def merge_into_buckets(
+    s: Session, model: Model, schema: Schema, table: pa.Table, rows: list[dict[str, Any]]
+) -> None:
+    """Merge a profile of the new rows into each (version, hour) bucket they fall in.
+
+    The new rows carry the labels already known for them (feedback may come first). A bucket's profile is
+    anchored on its own histogram edges (or on the model's reference for a new bucket), so merges stay exact.
+    """
+    groups: dict[tuple[str, dt.datetime], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[(r["version"], r["bucket"])].append(i)
+    target = schema.by_role(Role.TARGET)
+    ids = [r["event_id"] for r in rows]
+    labels = labels_for(s, model.id, ids) if target else {}
     ref_row = s.get(Reference, (model.id, "default"))
     reference = Profile.from_bytes(ref_row.profile) if ref_row is not None else None
-    target = schema.by_role(Role.TARGET)
-    for version, bucket in sorted(touched):  # one lock order for every writer: no deadlocks
+    segments = [c.name for c in schema.by_role(Role.SEGMENT)]
+    keep = [c for c in table.column_names if c in schema.names]
+    for version, bucket in sorted(groups):  # one lock order for every writer: no deadlocks
         row = _lock_bucket(s, model.id, version, bucket)
+        part = table.take(pa.array(groups[(version, bucket)])).select(keep)
+        if target:
+            part = part.append_column(
+                target[0].name,
+                pa.array([labels.get(ids[i]) for i in groups[(version, bucket)]], from_pandas=True),
+            )
+        existing = Profile.from_bytes(row.profile) if row.profile else None
+        fresh = Profile.empty(schema, reference=existing or reference, segments=segments)
+        fresh.update(part)
+        merged = existing.merge(fresh) if existing is not None else fresh
+        row.n, row.profile = merged.n, merged.to_bytes()
+
+
+def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]]) -> None:
+    """Rebuild the task profiles (whole, per segment) of buckets whose labels changed, from the event index.
+
+    Reads only the narrow index (prediction, scores, segment values) and the current labels, not batches.
+    Column profiles are untouched: a late label changes performance, not the inputs' distributions.
+    """
+    schema = model_schema(model)
+    pred, target = schema.by_role(Role.PREDICTION), schema.by_role(Role.TARGET)
+    if not pred or not target:
+        return
+    scores = [(c.name, c.label) for c in schema.by_role(Role.SCORE)]
+    for version, bucket in sorted(touched):
+        row = _lock_bucket(s, model.id, version, bucket)
+        if not row.profile:
+            continue
+        profile = Profile.from_bytes(row.profile)
         events = list(
             s.execute(
-                select(Event.event_id, Event.batch_id, Event.row).where(
+                select(Event.event_id, Event.prediction, Event.scores, Event.segments).where(
                     Event.model_id == model.id, Event.version == version, Event.bucket == bucket
                 )
             )
         )
-        by_batch: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        for e, b, r in events:
-            by_batch[b].append((r, e))
-        parts: list[pa.Table] = []
-        order: list[str] = []
-        for b, rows in by_batch.items():
-            blob = s.scalar(select(Batch.arrow).where(Batch.id == b))
-            if blob is None:
-                raise DataError(f"batch {b} of model {model.name!r} is missing")
-            rows.sort()
-            parts.append(read_ipc(blob).take(pa.array([r for r, _ in rows])))
-            order.extend(e for _, e in rows)
-        table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
-        table = table.select([c for c in table.column_names if c in schema.names])
-        if target:
-            labels = labels_for(s, model.id, order)
-            values = [labels.get(e) for e in order]
-            table = table.append_column(target[0].name, pa.array(values, from_pandas=True))
-        profile = Profile.empty(
-            schema, reference=reference, segments=[c.name for c in schema.by_role(Role.SEGMENT)]
-        )
-        profile.update(table)
-        row.n, row.profile = profile.n, profile.to_bytes()
+        labels = labels_for(s, model.id, [e for e, _, _, _ in events])
+        columns: dict[str, Any] = {
+            pred[0].name: pa.array([p for _, p, _, _ in events], pa.string()),
+            target[0].name: pa.array([labels.get(e) for e, _, _, _ in events], from_pandas=True),
+        }
+        for name, _label in scores:
+            columns[name] = pa.array([(sc or {}).get(name) for _, _, sc, _ in events], pa.float64())
+        index = pa.table(columns)
+        task = empty_task(schema)
+        if task is None:
+            continue
+        update_task(task, schema, index)
+        profile.task = task
+        for seg, subs in profile.segments.items():
+            keys = [(sg or {}).get(seg, MISSING_SEGMENT) for _, _, _, sg in events]
+            for key, sub in subs.items():
+                sub_task = empty_task(schema)
+                assert sub_task is not None
+                update_task(sub_task, schema, index.filter(pa.array([k == key for k in keys])))
+                sub.task = sub_task
+        row.profile = profile.to_bytes()
 
 
 def _lock_bucket(s: Session, model_id: int, version: str, bucket: dt.datetime) -> BucketProfile:

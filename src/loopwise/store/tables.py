@@ -55,6 +55,7 @@ class Event(Base):
     prediction: Mapped[str | None] = mapped_column(Text, nullable=True)
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(nullable=True)
+    segments: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (Index("ix_events_bucket", "model_id", "version", "bucket"),)
 
 
