@@ -1,0 +1,286 @@
+"""Ingestion over HTTP on loopback into SQLite and PostgreSQL, vs a plain INSERT of the same rows.
+
+Run: python bench/ingest.py [--batches 30] [--clients 2]. Prints events/s and batch latency quantiles for
+batches of 1,000 events x 40 features (Arrow IPC), single-event requests/s, and the ratio to an
+executemany INSERT of the same rows into a wide table, all in one run. PostgreSQL: a throwaway cluster
+(initdb in a temporary folder), as the tests do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gen import make  # noqa: E402
+
+from loopwise.server.auth import create_key  # noqa: E402
+from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade  # noqa: E402
+
+SCHEMA = {
+    "columns": {
+        "event_id": {"role": "id"},
+        "ts": {"role": "timestamp"},
+        **{f"num_{i:02d}": {"kind": "numeric"} for i in range(30)},
+        **{f"cat_{j}": {"kind": "categorical"} for j in range(10)},
+        "prediction": {"role": "prediction", "kind": "boolean"},
+        "score": {"role": "score"},
+    }
+}
+
+
+def port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def as_pg(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+def start_postgres() -> tuple[str, Path, Path]:
+    bindir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="lw-bench-pg-"))
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(root, pg.pw_uid, pg.pw_gid)
+    subprocess.run(
+        as_pg([str(bindir / "initdb"), "-D", str(root / "d"), "-A", "trust", "-U", "postgres"]),
+        check=True,
+        capture_output=True,
+    )
+    p = port()
+    subprocess.run(
+        as_pg(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(root / "d"),
+                "-o",
+                f"-p {p} -k {root / 'd'} -c listen_addresses=127.0.0.1",
+                "-l",
+                str(root / "log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    return f"postgresql://postgres@127.0.0.1:{p}/postgres", bindir, root
+
+
+def batches(n_batches: int, rows: int, start: np.datetime64) -> list[bytes]:
+    out = []
+    for b in range(n_batches):
+        t = make(rows, seed=1000 + b, drift=False)
+        ids = pa.array([f"{uuid.uuid4()}" for _ in range(rows)])
+        ts = pa.array(
+            start + np.arange(b * rows, (b + 1) * rows).astype("timedelta64[ms]"),
+            pa.timestamp("ms", tz="UTC"),
+        )
+        rng = np.random.default_rng(b)
+        score = rng.random(rows)
+        t = t.append_column("event_id", ids).append_column("ts", ts)
+        t = t.append_column("prediction", pa.array(score >= 0.5)).append_column("score", pa.array(score))
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, t.schema) as w:
+            w.write_table(t)
+        out.append(sink.getvalue())
+    return out
+
+
+def run_server(db_url: str) -> tuple[subprocess.Popen[bytes], str, str]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with transaction(session_factory(engine)) as s:
+        key = create_key(s, "admin", name="bench")
+    engine.dispose()
+    p = port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "loopwise.server.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(p),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "LOOPWISE_DATABASE_URL": db_url},
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{p}"
+    for _ in range(300):
+        try:
+            httpx.get(url + "/health", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    return proc, url, key
+
+
+def measure(db_url: str, n_batches: int, clients: int, rows: int) -> dict[str, float]:
+    proc, url, key = run_server(db_url)
+    h = {"Authorization": f"Bearer {key}"}
+    try:
+        httpx.post(url + "/v1/models", json={"name": "bench", "schema": SCHEMA}, headers=h, timeout=60)
+        start = np.datetime64("2026-11-21T00:00:00", "ms")
+        bodies = batches(n_batches * clients, rows, start)
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def client(i: int) -> None:
+            with httpx.Client(
+                base_url=url,
+                headers={**h, "Content-Type": "application/vnd.apache.arrow.stream"},
+                timeout=120,
+            ) as c:
+                for body in bodies[i::clients]:
+                    t = time.perf_counter()
+                    r = c.post("/v1/models/bench/predictions", content=body)
+                    assert r.status_code == 200, r.text
+                    with lock:
+                        latencies.append(time.perf_counter() - t)
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        single = []
+        with httpx.Client(base_url=url, headers=h, timeout=60) as c:
+            for i in range(300):
+                rec = {
+                    "event_id": f"single-{i}",
+                    "ts": "2026-11-21T03:00:00Z",
+                    "prediction": True,
+                    "score": 0.7,
+                    **{f"num_{k:02d}": 1.0 for k in range(30)},
+                    **{f"cat_{j}": "a" for j in range(10)},
+                }
+                t = time.perf_counter()
+                r = c.post("/v1/models/bench/predictions", json=[rec])
+                assert r.status_code == 200, r.text
+                single.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            m = c.get("/v1/models/bench/metrics", params={"reference": ""})
+            metrics_s = time.perf_counter() - t
+            assert m.status_code == 200, m.text
+        lat = np.array(latencies)
+        return {
+            "events_per_s": n_batches * clients * rows / elapsed,
+            "batch_p50_ms": float(np.quantile(lat, 0.5) * 1e3),
+            "batch_p99_ms": float(np.quantile(lat, 0.99) * 1e3),
+            "single_per_s": len(single) / sum(single),
+            "single_p99_ms": float(np.quantile(single, 0.99) * 1e3),
+            "metrics_query_ms": metrics_s * 1e3,
+        }
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def plain_insert(db_url: str, n_batches: int, rows: int) -> float:
+    """events/s of executemany INSERTs of the same rows into a wide table, a transaction per batch."""
+    engine = make_engine(db_url)
+    meta = sa.MetaData()
+    cols = [
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("ts", sa.DateTime(timezone=True)),
+    ]
+    cols += [sa.Column(f"num_{i:02d}", sa.Float) for i in range(30)] + [
+        sa.Column(f"cat_{j}", sa.String(32)) for j in range(10)
+    ]
+    cols += [sa.Column("prediction", sa.Boolean), sa.Column("score", sa.Float)]
+    table = sa.Table("plain_events", meta, *cols)
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    data = []
+    for b in range(n_batches):
+        t = make(rows, seed=2000 + b, drift=False)
+        recs = t.to_pylist()
+        for i, r in enumerate(recs):
+            r.update(event_id=f"{b}-{i}", ts=None, prediction=True, score=0.5)
+            for k, v in r.items():
+                if isinstance(v, float) and v != v:
+                    r[k] = None
+        data.append(recs)
+    t0 = time.perf_counter()
+    for recs in data:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), recs)
+    elapsed = time.perf_counter() - t0
+    engine.dispose()
+    return n_batches * rows / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--batches", type=int, default=25, help="batches per client")
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--rows", type=int, default=1000)
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lw-bench-"))
+    pg_url, bindir, root = start_postgres()
+    try:
+        import psycopg
+
+        results = {}
+        for name, url in (("sqlite", sqlite_url(tmp / "bench.db")), ("postgresql", None)):
+            if url is None:
+                with psycopg.connect(pg_url, autocommit=True) as conn:
+                    conn.execute("CREATE DATABASE bench")
+                    conn.execute("CREATE DATABASE plain")
+                url = pg_url.rsplit("/", 1)[0] + "/bench"
+                plain_url = pg_url.rsplit("/", 1)[0] + "/plain"
+            else:
+                plain_url = sqlite_url(tmp / "plain.db")
+            r = measure(url, a.batches, a.clients, a.rows)
+            r["plain_insert_events_per_s"] = plain_insert(plain_url, a.batches, a.rows)
+            results[name] = r
+            print(
+                f"{name}: {r['events_per_s']:,.0f} events/s in batches of {a.rows} x 40 features "
+                f"({a.clients} clients; p50 {r['batch_p50_ms']:.0f} ms, p99 {r['batch_p99_ms']:.0f} ms per batch); "
+                f"single events {r['single_per_s']:,.0f} req/s (p99 {r['single_p99_ms']:.1f} ms); "
+                f"plain INSERT of the same rows {r['plain_insert_events_per_s']:,.0f} events/s "
+                f"-> loopwise at {r['events_per_s'] / r['plain_insert_events_per_s']:.2f}x; "
+                f"metrics query {r['metrics_query_ms']:.0f} ms",
+                flush=True,
+            )
+    finally:
+        subprocess.run(
+            as_pg([str(bindir / "pg_ctl"), "-D", str(root / "d"), "-m", "immediate", "stop"]),
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
