@@ -38,8 +38,9 @@ format: $(STAMP)
 # BENCH_ROWS=100000 for a quick run; ANCHORS="" to skip the anchor libraries.
 BENCH_ROWS ?= 1000000
 ANCHORS    ?= whylogs evidently nannyml alibi
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(BIN)/python bench/run.py --rows $(BENCH_ROWS) --anchors "$(ANCHORS)"
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) demo-output bench/.out .mypy_cache .ruff_cache .pytest_cache

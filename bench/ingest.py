@@ -30,10 +30,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gen import make  # noqa: E402
-
-from loopwise.server.auth import create_key  # noqa: E402
-from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade  # noqa: E402
+from gen import make
+from loopwise.server.auth import create_key
+from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
 
 SCHEMA = {
     "columns": {
@@ -265,7 +264,8 @@ def main() -> None:
             results[name] = r
             print(
                 f"{name}: {r['events_per_s']:,.0f} events/s in batches of {a.rows} x 40 features "
-                f"({a.clients} clients; p50 {r['batch_p50_ms']:.0f} ms, p99 {r['batch_p99_ms']:.0f} ms per batch); "
+                f"({a.clients} clients; p50 {r['batch_p50_ms']:.0f} ms, "
+                f"p99 {r['batch_p99_ms']:.0f} ms per batch); "
                 f"single events {r['single_per_s']:,.0f} req/s (p99 {r['single_p99_ms']:.1f} ms); "
                 f"plain INSERT of the same rows {r['plain_insert_events_per_s']:,.0f} events/s "
                 f"-> loopwise at {r['events_per_s'] / r['plain_insert_events_per_s']:.2f}x; "
