@@ -177,3 +177,56 @@ def test_arrow_and_parquet_bodies_and_windows(server: Running) -> None:
         "/v1/models/credit/references/pin", json={"name": "last-window", "start": "2026-11-20T08:00:00Z"}
     )
     assert pin.status_code == 201 and pin.json()["rows"] == 2000
+
+
+def test_export_a_window_to_parquet(server: Running) -> None:
+    c = client(server)
+    register(c)
+    df = traffic(1500, seed=7)
+    c.post("/v1/models/credit/predictions", json=records(df[:1000]), params={"version": "v1"})
+    c.post("/v1/models/credit/predictions", json=records(df[1000:]), params={"version": "v2"})
+    c.post(
+        "/v1/models/credit/feedback",
+        json=[
+            {"event_id": e, "label": bool(v)} for e, v in zip(df.request_id[:10], df.repaid[:10], strict=True)
+        ],
+    )
+    r = c.get("/v1/models/credit/export")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/x-parquet"
+    got = pq.read_table(io.BytesIO(r.content)).to_pandas()
+    assert len(got) == 1500
+    assert list(got["request_id"]) == list(df["request_id"])  # sorted by time, as logged
+    np.testing.assert_allclose(got["income"].to_numpy(dtype=float), df["income"].to_numpy(dtype=float))
+    assert got["repaid"].iloc[:10].tolist() == df["repaid"].iloc[:10].tolist()
+    assert got["repaid"].iloc[10:].isna().all()
+    assert (got["model_version"] == np.where(np.arange(1500) < 1000, "v1", "v2")).all()
+    hour = c.get(
+        "/v1/models/credit/export", params={"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T09:00:00Z"}
+    )
+    assert len(pq.read_table(io.BytesIO(hour.content))) == 1200
+    assert c.get("/v1/models/credit/export", params={"start": "2030-01-01T00:00:00Z"}).status_code == 404
+
+
+def test_series_per_hour_and_day(server: Running) -> None:
+    c = client(server)
+    register(c)
+    df = traffic(3000, seed=8)  # 3 s apart from 08:00: 1200 events per hour
+    c.post("/v1/models/credit/predictions", json=records(df))
+    c.post(
+        "/v1/models/credit/feedback",
+        json=[
+            {"event_id": e, "label": bool(v)}
+            for e, v in zip(df.request_id[:600], df.repaid[:600], strict=True)
+        ],
+    )
+    hours = c.get("/v1/models/credit/series", params={"columns": "income"}).json()["points"]
+    assert [p["n"] for p in hours] == [1200, 1200, 600]
+    first = df.iloc[:1200]
+    assert hours[0]["accuracy"] == pytest.approx(accuracy_score(first.repaid[:600], first.approved[:600]))
+    assert hours[0]["label_coverage"] == pytest.approx(0.5)
+    assert hours[1]["accuracy"] is None and hours[1]["label_coverage"] == 0
+    assert hours[0]["income"]["mean"] == pytest.approx(first["income"].mean())
+    days = c.get("/v1/models/credit/series", params={"bucket": "day"}).json()["points"]
+    assert [p["n"] for p in days] == [3000]
+    assert c.get("/v1/models/credit/series", params={"bucket": "week"}).status_code == 422

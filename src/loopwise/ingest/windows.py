@@ -162,3 +162,52 @@ def operations(
 
 def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
+
+
+def series(
+    s: Session,
+    model_name: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+    bucket: str = "hour",
+    columns: list[str] | None = None,
+) -> dict[str, Any]:
+    """Per hour (or day, merging hours): volume, label coverage, a headline metric, and column means."""
+    if bucket not in ("hour", "day"):
+        from loopwise.errors import ParameterError
+
+        raise ParameterError("bucket", bucket, ("hour", "day"))
+    model = get_model(s, model_name)
+    q = select(BucketProfile.bucket, BucketProfile.profile).where(BucketProfile.model_id == model.id)
+    if start is not None:
+        q = q.where(BucketProfile.bucket >= start)
+    if end is not None:
+        q = q.where(BucketProfile.bucket < end)
+    if version is not None:
+        q = q.where(BucketProfile.version == version)
+    groups: dict[dt.datetime, Profile] = {}
+    for b, blob in s.execute(q.order_by(BucketProfile.bucket)):
+        key = b.replace(hour=0) if bucket == "day" else b
+        p = Profile.from_bytes(blob)
+        groups[key] = groups[key].merge(p) if key in groups else p
+    points = []
+    for key, p in sorted(groups.items()):
+        point: dict[str, Any] = {"bucket": key.isoformat(), "n": p.n}
+        task = p.task
+        if task is not None:
+            point["label_coverage"] = task.label_coverage
+            name = "accuracy" if isinstance(task, ClassificationProfile) else "mae"
+            r = perf.compute(name, task)
+            point[name] = r.value
+        for col in columns or []:
+            cp = p.columns.get(col)
+            if cp is None:
+                raise NotFoundError(f"no column {col!r} in model {model_name!r}")
+            summary = cp.summary()
+            point[col] = {
+                "mean": summary.get("mean"),
+                "missing_rate": (summary["missing"] / summary["n"]) if summary.get("n") else None,
+            }
+        points.append(point)
+    return {"model": model_name, "bucket": bucket, "points": points}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.checks import Suite
 from loopwise.ingest import get_reference, metrics, put_reference, window
+from loopwise.ingest.windows import series
 from loopwise.profiles import Profile
 from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
 from loopwise.server.deps import Manager, Reader, factory
@@ -44,6 +45,44 @@ def get_metrics(
 ) -> dict[str, Any]:
     with factory(request)() as s:
         return metrics(s, model, _time(start, "start"), _time(end, "end"), version, reference, segment)
+
+
+@router.get("/series")
+def get_series(
+    model: str,
+    request: Request,
+    who: Reader,
+    start: str | None = None,
+    end: str | None = None,
+    version: str | None = None,
+    bucket: str = "hour",
+    columns: str | None = None,
+) -> dict[str, Any]:
+    """Per-bucket values for charts: volume, label coverage, accuracy or MAE, and chosen columns' means."""
+    cols = [c for c in (columns or "").split(",") if c]
+    with factory(request)() as s:
+        return series(s, model, _time(start, "start"), _time(end, "end"), version, bucket, cols)
+
+
+@router.get("/export")
+def export(
+    model: str,
+    request: Request,
+    who: Reader,
+    start: str | None = None,
+    end: str | None = None,
+    version: str | None = None,
+) -> Response:
+    """The window's raw events and their current labels, as Parquet."""
+    from loopwise.ingest.export import export_window
+
+    with factory(request)() as s:
+        data = export_window(s, model, _time(start, "start"), _time(end, "end"), version)
+    return Response(
+        data,
+        media_type="application/x-parquet",
+        headers={"Content-Disposition": f'attachment; filename="{model}.parquet"'},
+    )
 
 
 @router.post("/references", status_code=201)
