@@ -328,8 +328,14 @@ def merge_into_buckets(
     target = schema.by_role(Role.TARGET)
     ids = [r["event_id"] for r in rows]
     labels = labels_for(s, model.id, ids) if target else {}
-    ref_row = s.get(Reference, (model.id, "default"))
-    reference = Profile.from_bytes(ref_row.profile) if ref_row is not None else None
+    reference: list[Profile | None] = []  # loaded once, and only if a bucket is new
+
+    def model_reference() -> Profile | None:
+        if not reference:
+            ref_row = s.get(Reference, (model.id, "default"))
+            reference.append(Profile.from_bytes(ref_row.profile) if ref_row is not None else None)
+        return reference[0]
+
     segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     keep = [c for c in table.column_names if c in schema.names]
     for version, bucket in sorted(groups):  # one lock order for every writer: no deadlocks
@@ -341,7 +347,7 @@ def merge_into_buckets(
                 pa.array([labels.get(ids[i]) for i in groups[(version, bucket)]], from_pandas=True),
             )
         existing = Profile.from_bytes(row.profile) if row.profile else None
-        fresh = Profile.empty(schema, reference=existing or reference, segments=segments)
+        fresh = Profile.empty(schema, reference=existing or model_reference(), segments=segments)
         fresh.update(part)
         merged = existing.merge(fresh) if existing is not None else fresh
         row.n, row.profile = merged.n, merged.to_bytes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -26,6 +28,30 @@ def _token(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+#: Seconds an authenticated key is remembered; a revoked key stops working within this time.
+AUTH_CACHE_SECONDS = 5.0
+_cache: dict[str, tuple[float, Principal]] = {}
+_cache_lock = threading.Lock()
+
+
+def _principal(request: Request, token: str | None) -> Principal | None:
+    if not token:
+        return None
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(token)
+    if hit is not None and now - hit[0] < AUTH_CACHE_SECONDS:
+        return hit[1]
+    with factory(request)() as s:
+        principal = authenticate(s, token)
+    if principal is not None:
+        with _cache_lock:
+            if len(_cache) > 10_000:  # bounded: forget everything rather than grow
+                _cache.clear()
+            _cache[token] = (now, principal)
+    return principal
+
+
 def require(policy: str) -> Callable[..., Principal | None]:
     """A dependency admitting the roles of ``policy``; ``public`` admits anyone."""
     if policy != "public" and policy not in POLICIES:
@@ -34,8 +60,7 @@ def require(policy: str) -> Callable[..., Principal | None]:
     def dep(request: Request) -> Principal | None:
         if policy == "public":
             return None
-        with factory(request)() as s:
-            principal = authenticate(s, _token(request))
+        principal = _principal(request, _token(request))
         if principal is None:
             raise HTTPError(401, "a valid API key is required (Authorization: Bearer lw_...)")
         if principal.role not in POLICIES[policy]:
