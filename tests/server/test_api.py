@@ -230,3 +230,27 @@ def test_series_per_hour_and_day(server: Running) -> None:
     days = c.get("/v1/models/credit/series", params={"bucket": "day"}).json()["points"]
     assert [p["n"] for p in days] == [3000]
     assert c.get("/v1/models/credit/series", params={"bucket": "week"}).status_code == 422
+
+
+def test_concurrent_batches_with_the_same_events_store_them_once(server: Running) -> None:
+    import threading
+
+    c = client(server)
+    register(c)
+    body = records(traffic(800, seed=11))
+    results: list[int] = []
+
+    def send() -> None:
+        with client(server) as cc:
+            results.append(cc.post("/v1/models/credit/predictions", json=body).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results) <= {200, 409}  # a loser that exhausts its retries says so; never a 500
+    assert 200 in results
+    m = c.get("/v1/models/credit/metrics").json()
+    assert m["operations"]["predictions"] == 800
+    assert m["window"]["n"] == 800

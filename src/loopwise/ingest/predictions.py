@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
@@ -208,11 +210,97 @@ def log_predictions(
             [v for v, k in zip(versions, keep, strict=True) if k],
             batch.id,
         )
-        s.execute(insert(Event), rows)
+        insert_events(s, rows)
         merge_into_buckets(s, model, schema, new, rows)
     if idempotency_key is not None:
         s.add(Idempotency(model_id=model.id, key=idempotency_key, body_hash=body_hash or "", response=result))
     return result
+
+
+EVENT_COLUMNS = (
+    "model_id",
+    "event_id",
+    "version",
+    "ts",
+    "bucket",
+    "batch_id",
+    "row",
+    "prediction",
+    "scores",
+    "latency_ms",
+    "segments",
+)
+
+
+def insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert index rows through the driver's fast path (COPY on PostgreSQL, executemany on SQLite).
+
+    SQLAlchemy's per-row parameter processing cost about 30 ms per 1,000 events; these paths write the same
+    values in the same transaction (times as SQLAlchemy's SQLite format, JSON as text).
+    """
+    conn = s.connection()
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.dialect.name not in ("postgresql", "sqlite"):
+        s.execute(insert(Event), rows)
+        return
+
+    def js(v: Any) -> str | None:
+        return None if v is None else json.dumps(v, separators=(",", ":"))
+
+    try:
+        _fast_insert(conn.dialect.name, dbapi, rows, js)
+    except conn.dialect.dbapi.IntegrityError as exc:  # type: ignore[union-attr]
+        # The same as SQLAlchemy raises on its own path, so the routes' retry-on-conflict still applies.
+        raise IntegrityError("INSERT INTO events", None, exc) from exc
+
+
+def _fast_insert(dialect: str, dbapi: Any, rows: list[dict[str, Any]], js: Any) -> None:
+    if dialect == "postgresql":
+        cur: Any = dbapi.cursor()
+        with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        r["model_id"],
+                        r["event_id"],
+                        r["version"],
+                        r["ts"],
+                        r["bucket"],
+                        r["batch_id"],
+                        r["row"],
+                        r["prediction"],
+                        js(r["scores"]),
+                        r["latency_ms"],
+                        js(r["segments"]),
+                    )
+                )
+        return
+    if dialect == "sqlite":
+
+        def t(x: dt.datetime) -> str:
+            return x.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+        cur = dbapi.cursor()
+        cur.executemany(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
+            [
+                (
+                    r["model_id"],
+                    r["event_id"],
+                    r["version"],
+                    t(r["ts"]),
+                    t(r["bucket"]),
+                    r["batch_id"],
+                    r["row"],
+                    r["prediction"],
+                    js(r["scores"]),
+                    r["latency_ms"],
+                    js(r["segments"]),
+                )
+                for r in rows
+            ],
+        )
 
 
 def _versions(table: pa.Table, version: str | None) -> list[str]:
