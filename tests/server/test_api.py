@@ -254,3 +254,32 @@ def test_concurrent_batches_with_the_same_events_store_them_once(server: Running
     m = c.get("/v1/models/credit/metrics").json()
     assert m["operations"]["predictions"] == 800
     assert m["window"]["n"] == 800
+
+
+def test_prometheus_exposition(server: Running) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    c = client(server)
+    register(c)
+    df = traffic(400, seed=12).assign(latency_ms=np.linspace(1, 100, 400))
+    recs = records(df)
+    for r, lat in zip(recs, df["latency_ms"], strict=True):
+        r["latency_ms"] = float(lat)
+    c.post("/v1/models/credit/predictions", json=recs, params={"version": "v7"})
+    c.post("/v1/models/credit/feedback", json=[{"event_id": e, "label": True} for e in df.request_id[:50]])
+    c.post("/v1/models/credit/predictions", json=[{"bad": 1}])
+    text = httpx.get(server.url + "/metrics").text  # public: a scraper needs no key
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+    assert samples[("loopwise_model_predictions_total", (("model", "credit"), ("version", "v7")))] == 400
+    assert samples[("loopwise_model_feedback_total", (("model", "credit"),))] == 50
+    p50 = samples[
+        ("loopwise_model_latency_ms", (("model", "credit"), ("quantile", "0.5"), ("version", "v7")))
+    ]
+    assert p50 == pytest.approx(np.quantile(df["latency_ms"], 0.5), rel=0.02)
+    assert samples[("loopwise_ingest_errors_total", (("kind", "predictions"),))] >= 1
+    routes = {dict(k)["route"] for (n, k) in samples if n == "loopwise_http_requests_total"}
+    assert "/v1/models/{model}/predictions" in routes and not any("credit" in r for r in routes)

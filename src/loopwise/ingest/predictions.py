@@ -95,20 +95,23 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     if table.num_rows > max_rows:
         raise LimitError(f"the batch has {table.num_rows} rows; the limit is {max_rows} per batch")
     served = Schema(tuple(c for c in schema if c.role is not Role.TARGET))
-    issues = (
-        validate(served, table, allow_extra_columns=False)
-        if not set(table.column_names) - set(served.names) - set(RESERVED)
-        else []
-    )
+    reserved = [c for c in RESERVED if c in table.column_names]
     extra = sorted(set(table.column_names) - set(served.names) - set(RESERVED))
+    issues = validate(served, table.drop_columns(reserved + extra), allow_extra_columns=False)
     if extra:
-        issues = validate(served, table.drop_columns(extra))
         issues.append(
             ValidationIssue(
                 ", ".join(extra),
                 "unknown_column",
                 "column(s) not in the model's schema (targets go to /feedback)",
             )
+        )
+    if "latency_ms" in reserved and not (
+        pa.types.is_integer(table.column("latency_ms").type)
+        or pa.types.is_floating(table.column("latency_ms").type)
+    ):
+        issues.append(
+            ValidationIssue("latency_ms", "wrong_type", "latency_ms must be a number of milliseconds")
         )
     id_col = schema.by_role(Role.ID)[0].name
     ts_col = schema.by_role(Role.TIMESTAMP)[0].name

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
@@ -16,7 +16,7 @@ from loopwise.server.deps import Public
 from loopwise.server.errors import HTTPError, handle
 from loopwise.server.routers import events, models, monitoring
 from loopwise.server.settings import Settings
-from loopwise.server.telemetry import LATENCY, REGISTRY, REQUESTS
+from loopwise.server.telemetry import LATENCY, REGISTRY, REQUESTS, ModelCollector
 from loopwise.store import make_engine, session_factory, upgrade
 
 
@@ -50,9 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health(_: Public) -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    per_model = CollectorRegistry()
+    per_model.register(ModelCollector(app.state.sessions))
+
     @app.get("/metrics")
     def prometheus(_: Public) -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(REGISTRY) + generate_latest(per_model), media_type=CONTENT_TYPE_LATEST
+        )
 
     for r in (models.router, events.router, monitoring.router):
         app.include_router(r)
