@@ -41,6 +41,7 @@ ANCHORS    ?= whylogs evidently nannyml alibi
 bench: $(STAMP) postgres
 	$(BIN)/python bench/run.py --rows $(BENCH_ROWS) --anchors "$(ANCHORS)"
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/window.py
 
 clean:
 	rm -rf $(VENV) demo-output bench/.out .mypy_cache .ruff_cache .pytest_cache
