@@ -94,7 +94,8 @@ def main() -> None:
     assert out["window"]["n"] == PER_BUCKET * HOURS
     print(
         f"metrics of a 30-day window ({HOURS} hourly buckets, {PER_BUCKET * HOURS:,} events, 40 features): "
-        f"median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}); target < 300 ms",
+        f"first query {times[0] * 1000:.0f} ms (builds the 30 day rollups), then median "
+        f"{statistics.median(times[1:]) * 1000:.0f} ms; target < 300 ms",
         flush=True,
     )
     day = start + dt.timedelta(days=31)  # after the 30-day window, and not in the future

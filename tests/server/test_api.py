@@ -283,3 +283,23 @@ def test_prometheus_exposition(server: Running) -> None:
     assert samples[("loopwise_ingest_errors_total", (("kind", "predictions"),))] >= 1
     routes = {dict(k)["route"] for (n, k) in samples if n == "loopwise_http_requests_total"}
     assert "/v1/models/{model}/predictions" in routes and not any("credit" in r for r in routes)
+
+
+def test_day_rollups_stay_fresh(server: Running) -> None:
+    c = client(server)
+    register(c)
+    day = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+    df = traffic(2000, seed=13)  # 08:00 to 09:40 on 2026-11-20
+    c.post("/v1/models/credit/predictions", json=records(df[:1000]))
+    first = c.get("/v1/models/credit/metrics", params=day).json()  # builds the day's rollup
+    assert first["window"]["n"] == 1000
+    c.post("/v1/models/credit/predictions", json=records(df[1000:]))  # more events in the same day
+    assert c.get("/v1/models/credit/metrics", params=day).json()["window"]["n"] == 2000
+    c.post(
+        "/v1/models/credit/feedback",
+        json=[{"event_id": e, "label": bool(v)} for e, v in zip(df.request_id, df.repaid, strict=True)],
+    )
+    m = c.get("/v1/models/credit/metrics", params=day).json()  # labels after the rollup: it is rebuilt
+    assert m["performance"]["accuracy"]["value"] == pytest.approx(accuracy_score(df.repaid, df.approved))
+    partial = c.get("/v1/models/credit/metrics", params={"start": "2026-11-20T09:00:00Z"}).json()
+    assert partial["window"]["n"] == 800

@@ -30,6 +30,7 @@ from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
 from loopwise.schema import Role, Schema, validate
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.tables import Batch, BucketProfile, Event, Feedback, Idempotency, Model, Reference
+from loopwise.store.types import utcnow
 
 DEFAULT_VERSION = "default"
 RESERVED = ("model_version", "latency_ms")
@@ -441,7 +442,7 @@ def merge_into_buckets(
         fresh = Profile.empty(schema, reference=existing or model_reference(), segments=segments)
         fresh.update(part)
         merged = existing.merge(fresh) if existing is not None else fresh
-        row.n, row.profile = merged.n, merged.to_bytes()
+        row.n, row.profile, row.updated_at = merged.n, merged.to_bytes(), utcnow()
 
 
 def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]]) -> None:
@@ -487,7 +488,7 @@ def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]
                 assert sub_task is not None
                 update_task(sub_task, schema, index.filter(pa.array([k == key for k in keys])))
                 sub.task = sub_task
-        row.profile = profile.to_bytes()
+        row.profile, row.updated_at = profile.to_bytes(), utcnow()
 
 
 def _lock_bucket(s: Session, model_id: int, version: str, bucket: dt.datetime) -> BucketProfile:

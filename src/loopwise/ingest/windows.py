@@ -14,10 +14,12 @@ from loopwise.metrics import performance as perf
 from loopwise.metrics.estimation import estimate_performance
 from loopwise.metrics.fairness import fairness
 from loopwise.profiles import Profile
+from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 from loopwise.report import Report, compare
 from loopwise.schema import Role
-from loopwise.store.tables import BucketProfile, Event, Feedback, Reference
+from loopwise.store.tables import BucketProfile, Event, Feedback, Reference, Rollup
+from loopwise.store.types import utcnow
 
 
 def window(
@@ -26,23 +28,61 @@ def window(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     version: str | None = None,
+    *,
+    cache: bool = True,
 ) -> Profile:
-    """The merged profile of the buckets that start in [start, end)."""
+    """The merged profile of the buckets that start in [start, end).
+
+    Whole days inside the window come from their rollup (one merged profile per day) when it is fresh;
+    otherwise the day's buckets are merged and, with ``cache``, the rollup is stored (and committed: do not
+    pass ``cache=True`` from inside a write transaction).
+    """
     model = get_model(s, model_name)
-    q = select(BucketProfile.profile).where(BucketProfile.model_id == model.id)
+    q = select(BucketProfile.version, BucketProfile.bucket, BucketProfile.n, BucketProfile.updated_at).where(
+        BucketProfile.model_id == model.id
+    )
     if start is not None:
         q = q.where(BucketProfile.bucket >= start)
     if end is not None:
         q = q.where(BucketProfile.bucket < end)
     if version is not None:
         q = q.where(BucketProfile.version == version)
-    blobs = list(s.scalars(q.order_by(BucketProfile.bucket)))
-    if not blobs:
+    days: dict[tuple[str, dt.datetime], list[tuple[dt.datetime, int, dt.datetime]]] = {}
+    for v, b, n, updated in s.execute(q):
+        day = b.replace(hour=0, minute=0, second=0, microsecond=0)
+        days.setdefault((v, day), []).append((b, n, updated))
+    if not days:
         raise NotFoundError(f"model {model_name!r} has no traffic in that window")
-    merged = Profile.from_bytes(blobs[0])
-    for b in blobs[1:]:
-        merged = merged.merge(Profile.from_bytes(b))
-    return merged
+    parts: list[Profile] = []
+    wrote = False
+    for (v, day), buckets in sorted(days.items()):
+        whole = (start is None or start <= day) and (end is None or day + dt.timedelta(days=1) <= end)
+        if whole:
+            roll = s.get(Rollup, (model.id, v, day))
+            newest = max(u for _, _, u in buckets)
+            total = sum(n for _, n, _ in buckets)
+            if roll is not None and roll.built_at >= newest and roll.n == total:
+                parts.append(Profile.from_bytes(roll.profile))
+                continue
+        blobs = s.scalars(
+            select(BucketProfile.profile).where(
+                BucketProfile.model_id == model.id,
+                BucketProfile.version == v,
+                BucketProfile.bucket.in_([b for b, _, _ in buckets]),
+            )
+        )
+        merged = merge_profiles([Profile.from_bytes(b) for b in blobs])
+        parts.append(merged)
+        if whole and cache:
+            row = s.get(Rollup, (model.id, v, day))
+            if row is None:
+                s.add(Rollup(model_id=model.id, version=v, day=day, n=merged.n, profile=merged.to_bytes()))
+            else:
+                row.n, row.profile, row.built_at = merged.n, merged.to_bytes(), utcnow()
+            wrote = True
+    if wrote:
+        s.commit()
+    return merge_profiles(parts)
 
 
 def put_reference(

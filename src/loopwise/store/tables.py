@@ -82,6 +82,18 @@ class BucketProfile(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class Rollup(Base):
+    """The merged profile of one day's hourly buckets (a cache: rebuilt when a bucket of the day changes)."""
+
+    __tablename__ = "rollups"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[bytes] = mapped_column(LargeBinary)
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Reference(Base):
     __tablename__ = "references"
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)

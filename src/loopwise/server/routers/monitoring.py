@@ -123,7 +123,7 @@ async def pin_reference(model: str, request: Request, who: Manager) -> dict[str,
 
     def work() -> dict[str, Any]:
         with transaction(factory(request)) as s:
-            prof = window(s, model, start, end, doc.get("version"))
+            prof = window(s, model, start, end, doc.get("version"), cache=False)
             put_reference(
                 s, model, prof, name, {"source": "window", "start": doc.get("start"), "end": doc.get("end")}
             )
