@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from loopwise.ingest.errors import NotFoundError
 from loopwise.ingest.models import get_model, model_schema
 from loopwise.ingest.predictions import labels_for, read_ipc
+from loopwise.ingest.windows import in_window
 from loopwise.schema import Role
 from loopwise.store.tables import Batch, Event
 
@@ -27,13 +28,13 @@ def export_window(
 ) -> bytes:
     """The window's events as one Parquet file (columns as logged, plus the current label and the version)."""
     model = get_model(s, model_name)
-    q = select(Event.event_id, Event.batch_id, Event.row, Event.version).where(Event.model_id == model.id)
-    if start is not None:
-        q = q.where(Event.bucket >= start)
-    if end is not None:
-        q = q.where(Event.bucket < end)
-    if version is not None:
-        q = q.where(Event.version == version)
+    q = in_window(
+        select(Event.event_id, Event.batch_id, Event.row, Event.version).where(Event.model_id == model.id),
+        Event,
+        start,
+        end,
+        version,
+    )
     rows = list(s.execute(q.order_by(Event.batch_id, Event.row)))
     if not rows:
         raise NotFoundError(f"model {model_name!r} has no traffic in that window")

@@ -28,7 +28,7 @@ from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
 from loopwise.schema import Role, Schema, validate
-from loopwise.schema.validate import ValidationIssue
+from loopwise.schema.validate import ValidationIssue, row_issues
 from loopwise.store.tables import Batch, BucketProfile, Event, Feedback, Idempotency, Model, Reference
 from loopwise.store.types import utcnow
 
@@ -121,48 +121,24 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     if id_col in table.column_names:
         raw = table.column(id_col)
         if raw.null_count:
-            mask = raw.is_null().to_numpy(zero_copy_only=False)
-            issues.append(
-                ValidationIssue(
-                    id_col,
-                    "null",
-                    "every event needs an id",
-                    tuple(int(i) for i in np.flatnonzero(mask)[:10]),
-                    int(mask.sum()),
-                )
+            issues += row_issues(
+                raw.is_null().to_numpy(zero_copy_only=False), id_col, "null", "every event needs an id"
             )
         ids = [canonical(v) for v in raw.to_pylist()]
-        seen: dict[str, int] = {}
-        dupes = []
+        seen: set[str] = set()
+        dup_mask = np.zeros(len(ids), dtype=bool)
         for i, e in enumerate(ids):
-            if e in seen:
-                dupes.append(i)
-            seen.setdefault(e, i)
-        if dupes:
-            issues.append(
-                ValidationIssue(
-                    id_col,
-                    "duplicate_id",
-                    "an event id appears twice in the batch",
-                    tuple(dupes[:10]),
-                    len(dupes),
-                )
-            )
+            dup_mask[i] = e in seen
+            seen.add(e)
+        issues += row_issues(dup_mask, id_col, "duplicate_id", "an event id appears twice in the batch")
     if ts_col in table.column_names and not any(i.column == ts_col for i in issues):
         ts = _ts_column(table, ts_col)
         now = np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE, "us")
         low = np.datetime64(MIN_TS.replace(tzinfo=None), "us")
         bad = np.isnat(ts) | (ts < low) | (ts > now)
-        if bad.any():
-            issues.append(
-                ValidationIssue(
-                    ts_col,
-                    "out_of_range",
-                    "time missing, before 2000 or more than a day ahead",
-                    tuple(int(i) for i in np.flatnonzero(bad)[:10]),
-                    int(bad.sum()),
-                )
-            )
+        issues += row_issues(
+            bad, ts_col, "out_of_range", "time missing, before 2000 or more than a day ahead"
+        )
     if issues:
         raise SchemaValidationError(issues)
     return table, ids, ts

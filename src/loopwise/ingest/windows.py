@@ -22,6 +22,19 @@ from loopwise.store.tables import BucketProfile, Event, Feedback, Reference, Rol
 from loopwise.store.types import utcnow
 
 
+def in_window(
+    q: Any, table: Any, start: dt.datetime | None, end: dt.datetime | None, version: str | None
+) -> Any:
+    """``q`` limited to the hourly buckets starting in [start, end) and to one version (bounds optional)."""
+    if start is not None:
+        q = q.where(table.bucket >= start)
+    if end is not None:
+        q = q.where(table.bucket < end)
+    if version is not None:
+        q = q.where(table.version == version)
+    return q
+
+
 def window(
     s: Session,
     model_name: str,
@@ -41,12 +54,7 @@ def window(
     q = select(BucketProfile.version, BucketProfile.bucket, BucketProfile.n, BucketProfile.updated_at).where(
         BucketProfile.model_id == model.id
     )
-    if start is not None:
-        q = q.where(BucketProfile.bucket >= start)
-    if end is not None:
-        q = q.where(BucketProfile.bucket < end)
-    if version is not None:
-        q = q.where(BucketProfile.version == version)
+    q = in_window(q, BucketProfile, start, end, version)
     days: dict[tuple[str, dt.datetime], list[tuple[dt.datetime, int, dt.datetime]]] = {}
     for v, b, n, updated in s.execute(q):
         day = b.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -175,14 +183,20 @@ def metrics(
 def operations(
     s: Session, model_id: int, start: dt.datetime | None, end: dt.datetime | None, version: str | None
 ) -> dict[str, Any]:
-    q = select(func.count(), func.min(Event.ts), func.max(Event.ts)).where(Event.model_id == model_id)
-    lat = select(Event.latency_ms).where(Event.model_id == model_id, Event.latency_ms.is_not(None))
-    if start is not None:
-        q, lat = q.where(Event.bucket >= start), lat.where(Event.bucket >= start)
-    if end is not None:
-        q, lat = q.where(Event.bucket < end), lat.where(Event.bucket < end)
-    if version is not None:
-        q, lat = q.where(Event.version == version), lat.where(Event.version == version)
+    q = in_window(
+        select(func.count(), func.min(Event.ts), func.max(Event.ts)).where(Event.model_id == model_id),
+        Event,
+        start,
+        end,
+        version,
+    )
+    lat = in_window(
+        select(Event.latency_ms).where(Event.model_id == model_id, Event.latency_ms.is_not(None)),
+        Event,
+        start,
+        end,
+        version,
+    )
     n, first, last = s.execute(q).one()
     latencies = sorted(float(v) for (v,) in s.execute(lat.limit(1_000_000)) if v is not None)
     pct = (
@@ -220,12 +234,7 @@ def series(
         raise ParameterError("bucket", bucket, ("hour", "day"))
     model = get_model(s, model_name)
     q = select(BucketProfile.bucket, BucketProfile.profile).where(BucketProfile.model_id == model.id)
-    if start is not None:
-        q = q.where(BucketProfile.bucket >= start)
-    if end is not None:
-        q = q.where(BucketProfile.bucket < end)
-    if version is not None:
-        q = q.where(BucketProfile.version == version)
+    q = in_window(q, BucketProfile, start, end, version)
     groups: dict[dt.datetime, Profile] = {}
     for b, blob in s.execute(q.order_by(BucketProfile.bucket)):
         key = b.replace(hour=0) if bucket == "day" else b

@@ -97,7 +97,8 @@ def _type_ok(kind: Kind | None, t: pa.DataType) -> bool:
     return True
 
 
-def _rows(mask: np.ndarray, col: str, problem: str, message: str) -> list[ValidationIssue]:
+def row_issues(mask: np.ndarray, col: str, problem: str, message: str) -> list[ValidationIssue]:
+    """One issue for the rows where ``mask`` is true (none when it is false everywhere)."""
     idx = np.flatnonzero(mask)
     if idx.size == 0:
         return []
@@ -122,13 +123,13 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
     )
     floating = pa.types.is_floating(arr.type)
     if not col.nullable:
-        issues += _rows(nulls, col.name, "null", "missing value in a column that is not nullable")
+        issues += row_issues(nulls, col.name, "null", "missing value in a column that is not nullable")
         if floating:
             nan = pc.fill_null(pc.is_nan(arr), False).to_numpy(zero_copy_only=False)
-            issues += _rows(nan, col.name, "nan", "NaN in a column that is not nullable")
+            issues += row_issues(nan, col.name, "nan", "NaN in a column that is not nullable")
     if floating and not col.allow_infinite:
         inf = pc.fill_null(pc.is_inf(arr), False).to_numpy(zero_copy_only=False)
-        issues += _rows(inf, col.name, "infinite", "infinity in a column that does not allow it")
+        issues += row_issues(inf, col.name, "infinite", "infinity in a column that does not allow it")
     if col.values is not None:
         as_str = pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
         known = pc.is_in(as_str, value_set=pa.array(list(col.values), pa.string()))
@@ -136,7 +137,7 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
         unknown = ~known.to_numpy(zero_copy_only=False) & ~nulls
         if unknown.any():
             first = as_str.filter(pa.array(unknown))[0].as_py()
-            issues += _rows(
+            issues += row_issues(
                 unknown,
                 col.name,
                 "unknown_category",
