@@ -99,6 +99,9 @@ def test_ingest_feedback_and_metrics(server: Running) -> None:
     assert acc["value"] == pytest.approx(accuracy_score(labelled.repaid, labelled.approved))
     assert acc["label_coverage"] == pytest.approx(1100 / 3000)
     assert m["operations"]["predictions"] == 3000
+    # The index keeps each event's time to the microsecond, in UTC, on both databases.
+    assert pd.Timestamp(m["operations"]["first"]) == df["ts"].min()
+    assert pd.Timestamp(m["operations"]["last"]) == df["ts"].max()
     # Fairness from the stored buckets' per-segment task profiles, rebuilt when the labels came.
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 

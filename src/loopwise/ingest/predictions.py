@@ -222,7 +222,10 @@ def insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     if conn.dialect.name not in ("postgresql", "sqlite"):
-        s.execute(insert(Event), rows)
+        s.execute(
+            insert(Event),
+            [r | {"ts": dt.datetime.fromisoformat(r["ts"]).replace(tzinfo=dt.UTC)} for r in rows],
+        )
         return
 
     def js(v: Any) -> str | None:
@@ -245,7 +248,7 @@ def _fast_insert(dialect: str, dbapi: Any, rows: list[dict[str, Any]], js: Any) 
                         r["model_id"],
                         r["event_id"],
                         r["version"],
-                        r["ts"],
+                        r["ts"] + "Z",
                         r["bucket"],
                         r["batch_id"],
                         r["row"],
@@ -257,9 +260,12 @@ def _fast_insert(dialect: str, dbapi: Any, rows: list[dict[str, Any]], js: Any) 
                 )
         return
     if dialect == "sqlite":
+        hours: dict[dt.datetime, str] = {}
 
         def t(x: dt.datetime) -> str:
-            return x.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            if x not in hours:
+                hours[x] = x.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return hours[x]
 
         cur = dbapi.cursor()
         cur.executemany(
@@ -269,7 +275,7 @@ def _fast_insert(dialect: str, dbapi: Any, rows: list[dict[str, Any]], js: Any) 
                     r["model_id"],
                     r["event_id"],
                     r["version"],
-                    t(r["ts"]),
+                    r["ts"].replace("T", " "),
                     t(r["bucket"]),
                     r["batch_id"],
                     r["row"],
@@ -342,14 +348,17 @@ def _event_rows(
         if seg_cols
         else [None] * table.num_rows
     )
+    # Whole arrays at once: naive-UTC ISO strings for the times, one shared datetime per distinct hour.
     buckets = _bucket(ts)
+    ts_text = np.datetime_as_string(ts, unit="us")
+    hours = {b: b.astype(dt.datetime).replace(tzinfo=dt.UTC) for b in np.unique(buckets)}
     return [
         {
             "model_id": model.id,
             "event_id": e,
             "version": v,
-            "ts": t.astype(dt.datetime).replace(tzinfo=dt.UTC),
-            "bucket": b.astype(dt.datetime).replace(tzinfo=dt.UTC),
+            "ts": t,
+            "bucket": hours[b],
             "batch_id": batch_id,
             "row": i,
             "prediction": p,
@@ -358,7 +367,7 @@ def _event_rows(
             "latency_ms": lat,
         }
         for i, (e, v, t, b, p, sc, lat, sg) in enumerate(
-            zip(ids, versions, ts, buckets, preds, scores, latency, segs, strict=True)
+            zip(ids, versions, ts_text.tolist(), buckets, preds, scores, latency, segs, strict=True)
         )
     ]
 
