@@ -108,7 +108,7 @@ def batches(n_batches: int, rows: int, start: np.datetime64) -> list[bytes]:
     return out
 
 
-def run_server(db_url: str) -> tuple[subprocess.Popen[bytes], str, str]:
+def run_server(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str, str]:
     engine = make_engine(db_url)
     upgrade(engine)
     with transaction(session_factory(engine)) as s:
@@ -127,6 +127,8 @@ def run_server(db_url: str) -> tuple[subprocess.Popen[bytes], str, str]:
             str(p),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         env={**os.environ, "LOOPWISE_DATABASE_URL": db_url},
         start_new_session=True,
@@ -141,8 +143,8 @@ def run_server(db_url: str) -> tuple[subprocess.Popen[bytes], str, str]:
     return proc, url, key
 
 
-def measure(db_url: str, n_batches: int, clients: int, rows: int) -> dict[str, float]:
-    proc, url, key = run_server(db_url)
+def measure(db_url: str, n_batches: int, clients: int, rows: int, workers: int = 1) -> dict[str, float]:
+    proc, url, key = run_server(db_url, workers)
     h = {"Authorization": f"Bearer {key}"}
     try:
         httpx.post(url + "/v1/models", json={"name": "bench", "schema": SCHEMA}, headers=h, timeout=60)
@@ -243,6 +245,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=25, help="batches per client")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--rows", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lw-bench-"))
     pg_url, bindir, root = start_postgres()
@@ -259,7 +262,7 @@ def main() -> None:
                 plain_url = pg_url.rsplit("/", 1)[0] + "/plain"
             else:
                 plain_url = sqlite_url(tmp / "plain.db")
-            r = measure(url, a.batches, a.clients, a.rows)
+            r = measure(url, a.batches, a.clients, a.rows, a.workers)
             r["plain_insert_events_per_s"] = plain_insert(plain_url, a.batches, a.rows)
             results[name] = r
             print(
