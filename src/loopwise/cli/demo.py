@@ -17,6 +17,9 @@ def demo(
     ),
     rows: Annotated[int, typer.Option(help="Rows in the reference (the current has 40%).")] = 200_000,
 ) -> None:
+    import numpy as np
+    import pandas as pd
+
     import loopwise as lw
     from loopwise.cli.app import _print_report
     from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
@@ -40,6 +43,45 @@ def demo(
     _print_report(report)
     by_group = ", ".join(f"{k}: {p.n:,}" for k, p in sorted(ref_profile.segments["race"].items()))
     out.print(f"\nreference profile per segment 'race': {by_group}")
+
+    # A CI gate on the same data: quality, model quality against the reference, fairness.
+    from loopwise.checks import presets, to_junit, to_markdown
+
+    gate = presets(["data_quality", "classification", "fairness"], schema).run(cur, ref, schema=schema)
+    (out_dir / "gate.md").write_text(to_markdown(gate), encoding="utf-8")
+    (out_dir / "gate.xml").write_text(to_junit(gate), encoding="utf-8")
+    c = gate.counts
+    out.print(
+        f"\ncheck gate: [bold]{gate.status.upper()}[/] ({c['pass']} passed, {c['warn']} warned, "
+        f"{c['fail']} failed, {c['error']} not computable)"
+    )
+    for r in gate.results:
+        if r.status in ("fail", "error"):
+            out.print(f"  {r.status}: {r.message or r.reason}", highlight=False)
+
+    # Monitoring: the current traffic logged into an embedded monitor, labels arriving for a third of it.
+    monitor_path = out_dir / "monitor.db"
+    monitor_path.unlink(missing_ok=True)
+    client = lw.Client.local(monitor_path)
+    model = client.register("credit-risk", schema)
+    model.set_reference(ref_profile)
+    traffic = cur.copy()
+    traffic["ts"] = (
+        pd.Timestamp.now(tz="UTC").floor("h")
+        - pd.Timedelta(hours=3)
+        + pd.to_timedelta(np.arange(len(traffic)) * (3 * 3600 / len(traffic)), unit="s")
+    )
+    model.log(traffic.drop(columns=["repaid"]))
+    labelled = traffic.iloc[: len(traffic) // 3]
+    model.log_feedback(labelled["request_id"], labelled["repaid"])
+    m = model.metrics()
+    acc, est = m["performance"]["accuracy"], m["estimated_performance"]["accuracy"]
+    out.print(
+        f"\nmonitor ({monitor_path}): {m['window']['n']:,} predictions, label coverage "
+        f"{acc['label_coverage']:.0%}; accuracy {acc['value']:.3f} on the labelled third, estimated "
+        f"{est['estimate']:.3f} [{est['ci_low']:.3f}, {est['ci_high']:.3f}] from the scores; "
+        f"{len(m['drift']['dataset']['drifted_columns'])} drifted columns"
+    )
     out.print(f"\n[bold]{report.headline()}[/]")
     for name in (
         "reference.parquet",
@@ -48,6 +90,9 @@ def demo(
         "reference.lwp",
         "report.html",
         "report.json",
+        "gate.md",
+        "gate.xml",
+        "monitor.db",
     ):
         out.print(f"  {out_dir / name}")
     out.print(f"done in {time.perf_counter() - t0:.1f} s. Open {out_dir / 'report.html'} in a browser.")
