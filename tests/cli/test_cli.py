@@ -97,3 +97,14 @@ def test_schema_infer_writes_a_file_that_loads(files: Path) -> None:
     assert r.returncode == 1
     assert "missing_column" not in r.stdout
     assert "column 'lognormal'" in r.stdout
+
+
+def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
+    r = run("demo", "--out", str(tmp_path), "--rows", "20000")
+    assert r.returncode == 0, r.stderr
+    for name in ("report.html", "report.json", "reference.lwp", "gate.md", "gate.xml", "monitor.db"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert doc["dataset"]["n_reference"] == 20000
+    assert "check gate:" in r.stdout
+    assert "monitor (" in r.stdout
