@@ -53,7 +53,8 @@ def demo(
     c = gate.counts
     out.print(
         f"\ncheck gate: [bold]{gate.status.upper()}[/] ({c['pass']} passed, {c['warn']} warned, "
-        f"{c['fail']} failed, {c['error']} not computable)"
+        f"{c['fail']} failed, {c['error']} not computable)",
+        soft_wrap=True,
     )
     for r in gate.results:
         if r.status in ("fail", "error"):
@@ -80,7 +81,8 @@ def demo(
         f"\nmonitor ({monitor_path}): {m['window']['n']:,} predictions, label coverage "
         f"{acc['label_coverage']:.0%}; accuracy {acc['value']:.3f} on the labelled third, estimated "
         f"{est['estimate']:.3f} [{est['ci_low']:.3f}, {est['ci_high']:.3f}] from the scores; "
-        f"{len(m['drift']['dataset']['drifted_columns'])} drifted columns"
+        f"{len(m['drift']['dataset']['drifted_columns'])} drifted columns",
+        soft_wrap=True,
     )
     out.print(f"\n[bold]{report.headline()}[/]")
     for name in (
