@@ -27,6 +27,7 @@ class LocalTransport:
         self.engine = make_engine(database_url)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
+        self.read_sessions = session_factory(self.engine, readonly=True)
 
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
@@ -36,14 +37,14 @@ class LocalTransport:
     def models(self) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             return [
                 {"name": m.name, "schema": m.schema_json}
                 for m in s.scalars(select(Model).order_by(Model.name))
             ]
 
     def describe(self, name: str) -> dict[str, Any]:
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             m = get_model(s, name)
             return {"name": m.name, "schema": m.schema_json}
 
@@ -60,7 +61,7 @@ class LocalTransport:
         def t(v: str | None) -> dt.datetime | None:
             return dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
 
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             return metrics(
                 s,
                 model,
@@ -82,7 +83,7 @@ class LocalTransport:
             if isinstance(body["suite"], dict)
             else Suite.from_yaml(body["suite"])
         )
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             cur = window(s, model, t(body.get("start")), t(body.get("end")))
             ref = get_reference(s, model, body["reference"]) if body.get("reference") else None
         return suite.run(cur, ref).to_dict()

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from loopwise.ingest.errors import NotFoundError
@@ -89,7 +90,12 @@ def window(
                 row.n, row.profile, row.built_at = merged.n, merged.to_bytes(), utcnow()
             wrote = True
     if wrote:
-        s.commit()
+        try:
+            s.commit()
+        except OperationalError:
+            # A read-only SQLite session could not take the write lock (another writer moved on): the
+            # rollup is a cache, so answer without storing it; a later query will.
+            s.rollback()
     return merge_profiles(parts)
 
 

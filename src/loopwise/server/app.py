@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.read_sessions = session_factory(engine, readonly=True)
     for exc in (HTTPError, LoopwiseError, DBAPIError):
         app.add_exception_handler(exc, handle)
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     per_model = CollectorRegistry()
-    per_model.register(ModelCollector(app.state.sessions))
+    per_model.register(ModelCollector(app.state.read_sessions))
 
     @app.get("/metrics")
     def prometheus(_: Public) -> Response:

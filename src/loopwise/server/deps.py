@@ -17,7 +17,14 @@ from loopwise.store.tables import Model
 
 
 def factory(request: Request) -> sessionmaker[Session]:
+    """Sessions for requests that write."""
     f: sessionmaker[Session] = request.app.state.sessions
+    return f
+
+
+def read_factory(request: Request) -> sessionmaker[Session]:
+    """Sessions for requests that only read (on SQLite they do not take the write lock)."""
+    f: sessionmaker[Session] = request.app.state.read_sessions
     return f
 
 
@@ -42,7 +49,7 @@ def _principal(request: Request, token: str | None) -> Principal | None:
         hit = _cache.get(token)
     if hit is not None and now - hit[0] < AUTH_CACHE_SECONDS:
         return hit[1]
-    with factory(request)() as s:
+    with read_factory(request)() as s:
         principal = authenticate(s, token)
     if principal is not None:
         with _cache_lock:
@@ -70,7 +77,7 @@ def require(policy: str) -> Callable[..., Principal | None]:
             )
         model = request.path_params.get("model")
         if model is not None and principal.model_id is not None:
-            with factory(request)() as s:
+            with read_factory(request)() as s:
                 row = s.query(Model).filter(Model.name == model).one_or_none()
             if row is None or row.id != principal.model_id:
                 raise NotFoundError(f"no model named {model!r}")

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from loopwise.ingest import get_model, register_model
 from loopwise.server.bodies import parse_json, read_body
-from loopwise.server.deps import Manager, Reader, factory
+from loopwise.server.deps import Manager, Reader, factory, read_factory
 from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
 from loopwise.store.tables import Event, Model
@@ -45,7 +45,7 @@ async def create(request: Request, who: Manager) -> dict[str, Any]:
 
 @router.get("")
 def list_models(request: Request, who: Reader) -> dict[str, Any]:
-    with factory(request)() as s:
+    with read_factory(request)() as s:
         q = select(Model).order_by(Model.name)
         if who.model_id is not None:
             q = q.where(Model.id == who.model_id)
@@ -54,5 +54,5 @@ def list_models(request: Request, who: Reader) -> dict[str, Any]:
 
 @router.get("/{model}")
 def describe(model: str, request: Request, who: Reader) -> dict[str, Any]:
-    with factory(request)() as s:
+    with read_factory(request)() as s:
         return _describe(s, get_model(s, model))

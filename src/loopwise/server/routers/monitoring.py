@@ -13,7 +13,7 @@ from loopwise.ingest import get_reference, metrics, put_reference, window
 from loopwise.ingest.windows import series
 from loopwise.profiles import Profile
 from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
-from loopwise.server.deps import Manager, Reader, factory
+from loopwise.server.deps import Manager, Reader, factory, read_factory
 from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
 
@@ -43,7 +43,7 @@ def get_metrics(
     segment: str | None = None,
     version: str | None = None,
 ) -> dict[str, Any]:
-    with factory(request)() as s:
+    with read_factory(request)() as s:
         return metrics(s, model, _time(start, "start"), _time(end, "end"), version, reference, segment)
 
 
@@ -60,7 +60,7 @@ def get_series(
 ) -> dict[str, Any]:
     """Per-bucket values for charts: volume, label coverage, accuracy or MAE, and chosen columns' means."""
     cols = [c for c in (columns or "").split(",") if c]
-    with factory(request)() as s:
+    with read_factory(request)() as s:
         return series(s, model, _time(start, "start"), _time(end, "end"), version, bucket, cols)
 
 
@@ -76,7 +76,7 @@ def export(
     """The window's raw events and their current labels, as Parquet."""
     from loopwise.ingest.export import export_window
 
-    with factory(request)() as s:
+    with read_factory(request)() as s:
         data = export_window(s, model, _time(start, "start"), _time(end, "end"), version)
     return Response(
         data,
@@ -142,7 +142,7 @@ async def run_checks(model: str, request: Request, who: Reader) -> dict[str, Any
     start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
 
     def work() -> dict[str, Any]:
-        with factory(request)() as s:
+        with read_factory(request)() as s:
             cur = window(s, model, start, end, doc.get("version"))
             ref_name = doc.get("reference", "default")
             ref = get_reference(s, model, ref_name) if ref_name else None
