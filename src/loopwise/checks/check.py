@@ -9,7 +9,6 @@ from loopwise.checks.conditions import Condition
 from loopwise.errors import ParameterError
 
 SEVERITIES = ("fail", "warn")
-STATUSES = ("pass", "warn", "fail", "error")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from loopwise.errors import DataError
 from loopwise.metrics import performance as perf
 from loopwise.metrics import registry as drift_registry
-from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
+from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import Comparison, compare_data
 from loopwise.metrics.estimation import ESTIMABLE, estimate_performance
 from loopwise.metrics.fairness import AGGREGATES, FairnessResult, fairness
@@ -369,4 +369,3 @@ def build_catalog() -> dict[str, Entry]:
 
 
 CATALOG = build_catalog()
-CHALLENGER_METRICS = CLASSIFICATION + REGRESSION

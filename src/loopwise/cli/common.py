@@ -28,7 +28,7 @@ from loopwise.schema import Schema, to_table
 console = Console(stderr=True)
 out = Console()
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_FAIL, EXIT_USAGE = 1, 2
 
 
 @contextmanager

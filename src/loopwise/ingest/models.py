@@ -29,7 +29,7 @@ def register_model(s: Session, name: str, schema_spec: dict[str, Any], actor: st
     return model
 
 
-def get_model(s: Session, name: str, *, lock: bool = False) -> Model:
+def get_model(s: Session, name: str) -> Model:
     q = select(Model).where(Model.name == name)
     model = s.scalar(q)
     if model is None:

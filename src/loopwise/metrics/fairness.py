@@ -27,7 +27,6 @@ from loopwise.schema import DataLike, Role, Schema, to_table
 
 #: A group with fewer rows (or fewer positives, for TPR/FNR) than this is too small to judge.
 MIN_GROUP = 30
-GROUP_RATES = ("selection_rate", "accuracy", "tpr", "fpr", "fnr")
 AGGREGATES = (
     "demographic_parity_difference",
     "demographic_parity_ratio",

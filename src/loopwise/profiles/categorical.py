@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import datasketches as ds
-import numpy as np
 import pyarrow as pa
 
 from loopwise.profiles.canonical import value_counts
@@ -167,8 +166,3 @@ class CategoricalProfile:
             out.counts = None
             out.items = ds.frequent_strings_sketch.deserialize(blobs[1])
         return out
-
-
-def counts_array(freqs: dict[str, int], keys: list[str]) -> np.ndarray:
-    """Counts of ``keys`` from a frequency mapping (0 for absent keys)."""
-    return np.fromiter((freqs.get(k, 0) for k in keys), dtype=np.float64, count=len(keys))

@@ -54,12 +54,6 @@ def counts_sorted(sorted_values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate(([0], below, [sorted_values.size]))).astype(np.int64)
 
 
-def counts_unsorted(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """The same counts as ``counts_sorted`` for an unsorted array (no sort needed)."""
-    idx = np.searchsorted(cuts, values, side="right")
-    return np.bincount(idx, minlength=cuts.size + 1).astype(np.int64)
-
-
 def fingerprint(edges: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(edges, dtype="<f8").tobytes(), digest_size=8).hexdigest()
 
@@ -85,9 +79,6 @@ class Histogram:
 
     def add_sorted(self, sorted_finite: np.ndarray) -> Histogram:
         return Histogram(self.edges, self.counts + counts_sorted(sorted_finite, self.edges))
-
-    def add_unsorted(self, finite: np.ndarray) -> Histogram:
-        return Histogram(self.edges, self.counts + counts_unsorted(finite, self.edges))
 
     def merge(self, other: Histogram) -> Histogram | None:
         """The sum of two histograms on the same edges; None when the edges differ."""
