@@ -239,53 +239,37 @@ def insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _fast_insert(dialect: str, dbapi: Any, rows: list[dict[str, Any]], js: Any) -> None:
-    if dialect == "postgresql":
-        cur: Any = dbapi.cursor()
+    # The drivers differ only in how they take times: PostgreSQL's COPY parses ISO 8601 with a zone;
+    # SQLite stores SQLAlchemy's own text form, which SQLAlchemy reads back.
+    hours: dict[dt.datetime, str] = {}
+
+    def sqlite_hour(x: dt.datetime) -> str:
+        if x not in hours:
+            hours[x] = x.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return hours[x]
+
+    pg = dialect == "postgresql"
+
+    def values(r: dict[str, Any]) -> tuple[Any, ...]:
+        times = (
+            {"ts": r["ts"] + "Z", "bucket": r["bucket"]}
+            if pg
+            else {"ts": r["ts"].replace("T", " "), "bucket": sqlite_hour(r["bucket"])}
+        )
+        return tuple(
+            times[c] if c in times else js(r[c]) if c in ("scores", "segments") else r[c]
+            for c in EVENT_COLUMNS
+        )
+
+    cur: Any = dbapi.cursor()
+    if pg:
         with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row(
-                    (
-                        r["model_id"],
-                        r["event_id"],
-                        r["version"],
-                        r["ts"] + "Z",
-                        r["bucket"],
-                        r["batch_id"],
-                        r["row"],
-                        r["prediction"],
-                        js(r["scores"]),
-                        r["latency_ms"],
-                        js(r["segments"]),
-                    )
-                )
-        return
-    if dialect == "sqlite":
-        hours: dict[dt.datetime, str] = {}
-
-        def t(x: dt.datetime) -> str:
-            if x not in hours:
-                hours[x] = x.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            return hours[x]
-
-        cur = dbapi.cursor()
+                copy.write_row(values(r))
+    else:
+        marks = ", ".join("?" * len(EVENT_COLUMNS))
         cur.executemany(
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-            [
-                (
-                    r["model_id"],
-                    r["event_id"],
-                    r["version"],
-                    r["ts"].replace("T", " "),
-                    t(r["bucket"]),
-                    r["batch_id"],
-                    r["row"],
-                    r["prediction"],
-                    js(r["scores"]),
-                    r["latency_ms"],
-                    js(r["segments"]),
-                )
-                for r in rows
-            ],
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})", [values(r) for r in rows]
         )
 
 

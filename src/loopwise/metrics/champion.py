@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from loopwise.errors import DataError, ParameterError
+from loopwise.metrics.performance import interval
 from loopwise.metrics.result import _clean
 from loopwise.profiles.task import ClassificationProfile, encode_labels
 
@@ -334,7 +335,7 @@ def _paired_bootstrap(
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n, cells / n, size=BOOTSTRAP)
     diffs = np.array([d[1] - d[0] for d in map(both, draws)])
-    lo, hi = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
+    lo, hi = interval(diffs, 1 - alpha)
     # Two-sided bootstrap p-value: how often the resampled difference falls on the other side of 0.
     share = float(min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
     p = float(min(1.0, 2 * max(share, 1 / BOOTSTRAP)))

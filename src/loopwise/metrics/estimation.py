@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from loopwise.errors import DataError, ParameterError
-from loopwise.metrics.performance import compute, positive_label
+from loopwise.metrics.performance import compute, interval, positive_label
 from loopwise.metrics.result import _clean
 from loopwise.profiles import Profile
 from loopwise.profiles.task import CAL_BINS, ClassificationProfile
@@ -163,12 +163,11 @@ def estimate_performance(
         return out
 
     point, sims = metric_values(point_correct), metric_values(sims_correct)
-    a = (1 - confidence) / 2
     result: dict[str, Estimate] = {}
     for m in metrics:
         if m not in point:
             raise ParameterError("pos_label", pos_label, f"the positive class, needed for {m}")
-        lo, hi = np.quantile(sims[m], [a, 1 - a])
+        lo, hi = interval(sims[m], confidence)
         realized = realized_ci = None
         if cur.n_labeled:
             params = {"pos_label": pos} if m != "accuracy" else {}

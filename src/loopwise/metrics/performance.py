@@ -162,6 +162,12 @@ def _prf(m: np.ndarray, labels: list[str], kind: str, average: str, label: str |
     return float(per[present].mean()) if present.any() else 0.0
 
 
+def interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` interval of bootstrap (or simulated) draws."""
+    a = (1 - confidence) / 2
+    return float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a))
+
+
 def _bootstrap(
     m: np.ndarray, fn: Callable[[np.ndarray], float], confidence: float, seed: int = 0
 ) -> tuple[float | None, float | None]:
@@ -170,9 +176,7 @@ def _bootstrap(
         return None, None
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(total, (m / total).ravel(), size=BOOTSTRAP).reshape(BOOTSTRAP, *m.shape)
-    vals = np.array([fn(d) for d in draws])
-    a = (1 - confidence) / 2
-    return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
+    return interval(np.array([fn(d) for d in draws]), confidence)
 
 
 # -- classification -------------------------------------------------------------------------------
@@ -335,13 +339,13 @@ def average_precision(
         draws = rng.multinomial(int(cells.sum()), cells / cells.sum(), size=BOOTSTRAP)
         boot.append([_ap_from_hist(d[:SCORE_BINS], d[SCORE_BINS:]) or 0.0 for d in draws])
     vals = np.mean(np.array(boot), axis=0)
-    a = (1 - confidence) / 2
+    lo, hi = interval(vals, confidence)
     return _result(
         "average_precision",
         p,
         v,
-        float(np.quantile(vals, a)),
-        float(np.quantile(vals, 1 - a)),
+        lo,
+        hi,
         confidence,
         exact=False,
         method="score histogram; bootstrap",
@@ -397,13 +401,13 @@ def expected_calibration_error(p: ClassificationProfile, confidence: float = 0.9
     mean_conf = np.divide(conf, counts, out=np.zeros(CAL_BINS), where=counts > 0)
     hits = rng.binomial(sizes, acc)
     vals = np.sum(np.abs(hits - sizes * mean_conf), axis=1) / n
-    a = (1 - confidence) / 2
+    lo, hi = interval(vals, confidence)
     return _result(
         "expected_calibration_error",
         p,
         v,
-        float(np.quantile(vals, a)),
-        float(np.quantile(vals, 1 - a)),
+        lo,
+        hi,
         confidence,
         higher_is_better=False,
         method="binned; bootstrap",
