@@ -134,6 +134,22 @@ def test_serialization_round_trips(cats: list[str], nums: list[float]) -> None:
     assert q.to_bytes() == p.to_bytes()
 
 
+def test_edges_kept_apart_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=500), "y": rng.exponential(size=500), "s": ["a", "b"] * 250})
+    p = lw.profile(df, segments=["s"])
+    edges: dict[str, np.ndarray] = {}
+    blob = p.to_bytes(edges_out=edges)
+    assert set(edges) == {p["x"].hist.key, p["y"].hist.key}  # type: ignore[union-attr]
+    assert len(blob) < len(p.to_bytes())  # each edge set was written three times (whole, two segments)
+    q = lw.Profile.from_bytes(blob, edges=edges.__getitem__)
+    assert q.to_bytes() == p.to_bytes()  # the same state, edges restored (segments' too)
+    with pytest.raises(lw.ProfileFormatError, match="stored apart"):
+        lw.Profile.from_bytes(blob)
+    with pytest.raises(lw.ProfileFormatError, match="not stored"):
+        lw.Profile.from_bytes(blob, edges={}.__getitem__)
+
+
 def test_a_version_1_profile_file_still_loads() -> None:
     # Written by loopwise 0.1.0 (format 1) from tests/profiles/fixtures/make_v1.py; never regenerate it.
     p = lw.Profile.from_bytes((FIXTURES / "profile_v1.lwp").read_bytes())

@@ -14,15 +14,33 @@ from pathlib import Path
 
 import httpx
 import yaml
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 
 from loopwise.datasets import CREDIT_SCHEMA_YAML
+from loopwise.ingest.buckets import compact_pending
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, transaction, upgrade
-from loopwise.store.tables import BucketProfile, Event
+from loopwise.store.tables import BucketPart, BucketProfile, Event
 
 from .conftest import free_port
 from .test_api import records, traffic
+
+
+def profiled_rows(s: Session) -> int:
+    """Rows in bucket profiles plus parts not yet folded (the server was killed before its job ran)."""
+    return int(s.scalar(select(func.sum(BucketProfile.n))) or 0) + int(
+        s.scalar(select(func.sum(BucketPart.n))) or 0
+    )
+
+
+def assert_folds_exactly(engine: Engine, n: int) -> None:
+    """After folding every pending part, the buckets alone hold each row once."""
+    compact_pending(session_factory(engine))
+    with session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(BucketPart)) == 0
+        assert s.scalar(select(func.sum(BucketProfile.n))) == n
+
 
 CLIENTS, BATCHES, ROWS = 3, 12, 200
 MAX_KILLS = 6
@@ -139,12 +157,13 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
     assert acked == sent, f"{len(sent - acked)} events were never acknowledged"
     with session_factory(engine)() as s:
         stored = list(s.scalars(select(Event.event_id)))
-        profiled = s.scalar(select(func.sum(BucketProfile.n)))
+        profiled = profiled_rows(s)
         if engine.dialect.name == "sqlite":
             assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     assert len(stored) == len(set(stored)) == len(sent)  # every acknowledged event, exactly once
     assert set(stored) == sent
     assert profiled == len(sent)  # the bucket profiles count each event once too
+    assert_folds_exactly(engine, len(sent))
     engine.dispose()
 
 
@@ -224,6 +243,7 @@ def test_postgresql_outage_is_503_and_recovers(postgres: object, tmp_path: Path)
     engine = make_engine(db_url)
     with session_factory(engine)() as s:
         stored = list(s.scalars(select(Event.event_id)))
-        assert s.scalar(select(func.sum(BucketProfile.n))) == len(sent)
+        assert profiled_rows(s) == len(sent)
     assert sorted(stored) == sorted(sent)
+    assert_folds_exactly(engine, len(sent))
     engine.dispose()

@@ -16,10 +16,20 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     engine = make_engine(sqlite_url(tmp_path / "a.db"))
     upgrade(engine)
     upgrade(engine)
-    assert {"models", "events", "bucket_profiles", "rollups", "feedback"} <= set(
+    assert {"models", "events", "bucket_profiles", "bucket_parts", "edge_sets", "anchors", "rollups"} <= set(
         inspect(engine).get_table_names()
     )
-    assert "segments" in {c["name"] for c in inspect(engine).get_columns("events")}
+    # 0004 moved predictions, scores and segment values out of the index (they are in the batch blobs).
+    assert {c["name"] for c in inspect(engine).get_columns("events")} == {
+        "model_id",
+        "event_id",
+        "version",
+        "ts",
+        "bucket",
+        "batch_id",
+        "row",
+        "latency_ms",
+    }
 
 
 def test_an_open_reader_does_not_block_a_writer(tmp_path: Path) -> None:

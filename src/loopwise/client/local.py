@@ -17,6 +17,7 @@ from loopwise.ingest import (
     register_model,
     window,
 )
+from loopwise.ingest.buckets import compact_pending
 from loopwise.ingest.models import get_model
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import Model
@@ -51,7 +52,10 @@ class LocalTransport:
     def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
         digest = body_digest(key.encode())
         with transaction(self.sessions) as s:
-            return log_predictions(s, model, table, version=version, idempotency_key=key, body_hash=digest)
+            out = log_predictions(s, model, table, version=version, idempotency_key=key, body_hash=digest)
+        # No background job in-process: fold the new parts now, so the file stays compact between runs.
+        compact_pending(self.sessions, self.read_sessions)
+        return out
 
     def feedback(self, model: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         with transaction(self.sessions) as s:

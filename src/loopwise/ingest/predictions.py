@@ -1,17 +1,19 @@
 """Ingesting predictions: validate, de-duplicate, store compactly, update bucket profiles: one transaction.
 
-Decision (docs/decisions/0003-raw-event-storage.md): each batch is stored as one zstd-compressed Arrow IPC
-blob, and each event as a narrow index row (id, version, time, bucket, batch and row, prediction, scores,
-latency). A bucket's profile (model, version, hour) is recomputed from its events and their current labels
-whenever a batch or feedback touches it, so late feedback lands in the right bucket.
+Decisions 0003 and 0004 (docs/decisions/): each batch is stored as one zstd-compressed Arrow IPC blob, each
+event as a narrow index row (id, version, time, bucket, batch and row, latency), and the profile of the
+batch's rows in each (version, hour) bucket as a part of that bucket, all in one transaction. Validation
+and profiling happen before it (``prepare_predictions``), so the write transaction is short. Late labels
+rebuild their bucket's task profiles from the batches and the current labels.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections import defaultdict
+from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -22,14 +24,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
+from loopwise.ingest.buckets import (
+    add_part,
+    anchor_serial,
+    claim_anchor,
+    compact,
+    get_anchor,
+    lock_bucket,
+    pack,
+    unpack,
+)
 from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
 from loopwise.ingest.models import get_model, model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.histogram import DEFAULT_BINS, fingerprint, quantile_edges
+from loopwise.profiles.numeric import as_float_array
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
-from loopwise.schema import Role, Schema, validate
+from loopwise.schema import Kind, Role, Schema, validate
 from loopwise.schema.validate import ValidationIssue, row_issues
-from loopwise.store.tables import Batch, BucketProfile, Event, Feedback, Idempotency, Model, Reference
+from loopwise.store.tables import Batch, BucketPart, Event, Feedback, Idempotency, Model
 from loopwise.store.types import utcnow
 
 DEFAULT_VERSION = "default"
@@ -144,6 +158,104 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     return table, ids, ts
 
 
+@dataclass
+class Prepared:
+    """A validated batch, profiled per (version, hour) bucket, ready for one short write transaction."""
+
+    model_id: int
+    schema: Schema
+    table: pa.Table
+    ids: list[str]
+    ts: np.ndarray
+    versions: list[str]
+    anchor_serial: int | None  # the model anchor the parts were profiled on; None: on the batch's own edges
+    edges: dict[str, np.ndarray]
+    parts: dict[tuple[str, dt.datetime], Profile]
+
+
+def prepare_predictions(
+    s: Session, model_name: str, table: pa.Table, *, version: str | None = None, max_rows: int = 100_000
+) -> Prepared:
+    """Validate and profile a batch; reads only, so the server does it outside the write transaction."""
+    model = get_model(s, model_name)
+    schema = model_schema(model)
+    table, ids, ts = check_batch(schema, table, max_rows)
+    versions = _versions(table, version)
+    anchor = get_anchor(s, model.id)
+    edges = anchor.edges if anchor is not None else own_edges(schema, table)
+    labels = labels_for(s, model.id, ids) if schema.by_role(Role.TARGET) else {}
+    parts = profile_parts(schema, table, ids, ts, versions, edges, labels)
+    return Prepared(
+        model.id, schema, table, ids, ts, versions, anchor.serial if anchor else None, edges, parts
+    )
+
+
+def write_predictions(
+    s: Session,
+    prep: Prepared,
+    *,
+    idempotency_key: str | None = None,
+    body_hash: str | None = None,
+) -> dict[str, Any]:
+    """Store a prepared batch: the blob, the event index, its bucket parts and the idempotency record.
+
+    Event ids already stored are skipped (and the batch re-profiled without them); if the model's anchor
+    changed since ``prepare_predictions``, the parts are re-profiled on the new one.
+    """
+    if idempotency_key is not None:
+        seen = s.get(Idempotency, (prep.model_id, idempotency_key))
+        if seen is not None:
+            if seen.body_hash != body_hash:
+                raise IdempotencyMismatchError(
+                    f"idempotency key {idempotency_key!r} was used for a different request body"
+                )
+            return dict(seen.response) | {"replayed": True}
+    existing: set[str] = set()
+    for i in range(0, len(prep.ids), 1000):
+        chunk = prep.ids[i : i + 1000]
+        existing |= set(
+            s.scalars(
+                select(Event.event_id).where(Event.model_id == prep.model_id, Event.event_id.in_(chunk))
+            )
+        )
+    keep = np.array([e not in existing for e in prep.ids], dtype=bool) if existing else None
+    accepted = int(keep.sum()) if keep is not None else len(prep.ids)
+    result: dict[str, Any] = {"accepted": accepted, "duplicates": len(prep.ids) - accepted, "batch_id": None}
+    if accepted:
+        table, ids, ts, versions, parts = prep.table, prep.ids, prep.ts, prep.versions, prep.parts
+        edges = prep.edges
+        stale = keep is not None
+        if prep.anchor_serial is None:
+            anchor = claim_anchor(s, prep.model_id, prep.edges)
+            stale |= _fingerprints(anchor.edges) != _fingerprints(prep.edges)
+            edges = anchor.edges
+        elif anchor_serial(s, prep.model_id) != prep.anchor_serial:
+            current = get_anchor(s, prep.model_id)
+            assert current is not None
+            edges, stale = current.edges, True
+        if keep is not None:
+            table, ts = table.filter(pa.array(keep)), ts[keep]
+            ids = [e for e, k in zip(ids, keep, strict=True) if k]
+            versions = [v for v, k in zip(versions, keep, strict=True) if k]
+        if stale:
+            labels = labels_for(s, prep.model_id, ids) if prep.schema.by_role(Role.TARGET) else {}
+            parts = profile_parts(prep.schema, table, ids, ts, versions, edges, labels)
+        batch = Batch(model_id=prep.model_id, n_rows=table.num_rows, arrow=_ipc(table))
+        s.add(batch)
+        s.flush()
+        result["batch_id"] = batch.id
+        insert_events(s, prep.model_id, batch.id, table, ids, ts, versions)
+        for (version, bucket), profile in sorted(parts.items()):
+            add_part(s, prep.model_id, version, bucket, batch.id, profile)
+    if idempotency_key is not None:
+        s.add(
+            Idempotency(
+                model_id=prep.model_id, key=idempotency_key, body_hash=body_hash or "", response=result
+            )
+        )
+    return result
+
+
 def log_predictions(
     s: Session,
     model_name: str,
@@ -154,123 +266,150 @@ def log_predictions(
     body_hash: str | None = None,
     max_rows: int = 100_000,
 ) -> dict[str, Any]:
-    """Store a batch of predictions; returns {accepted, duplicates, batch_id}. Idempotent by event id, key."""
-    model = get_model(s, model_name)
-    if idempotency_key is not None:
-        seen = s.get(Idempotency, (model.id, idempotency_key))
-        if seen is not None:
-            if seen.body_hash != body_hash:
-                raise IdempotencyMismatchError(
-                    f"idempotency key {idempotency_key!r} was used for a different request body"
-                )
-            return dict(seen.response) | {"replayed": True}
-    schema = model_schema(model)
-    table, ids, ts = check_batch(schema, table, max_rows)
-    versions = _versions(table, version)
-    existing: set[str] = set()
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        existing |= set(
-            s.scalars(select(Event.event_id).where(Event.model_id == model.id, Event.event_id.in_(chunk)))
-        )
-    keep = np.array([e not in existing for e in ids], dtype=bool)
-    result: dict[str, Any] = {"accepted": int(keep.sum()), "duplicates": int((~keep).sum()), "batch_id": None}
-    if keep.any():
-        new = table.filter(pa.array(keep))
-        batch = Batch(model_id=model.id, n_rows=new.num_rows, arrow=_ipc(new))
-        s.add(batch)
-        s.flush()
-        result["batch_id"] = batch.id
-        rows = _event_rows(
-            model,
-            schema,
-            new,
-            [e for e, k in zip(ids, keep, strict=True) if k],
-            ts[keep],
-            [v for v, k in zip(versions, keep, strict=True) if k],
-            batch.id,
-        )
-        insert_events(s, rows)
-        merge_into_buckets(s, model, schema, new, rows)
-    if idempotency_key is not None:
-        s.add(Idempotency(model_id=model.id, key=idempotency_key, body_hash=body_hash or "", response=result))
-    return result
+    """Store a batch of predictions; returns {accepted, duplicates, batch_id}. Idempotent by event id, key.
 
-
-EVENT_COLUMNS = (
-    "model_id",
-    "event_id",
-    "version",
-    "ts",
-    "bucket",
-    "batch_id",
-    "row",
-    "prediction",
-    "scores",
-    "latency_ms",
-    "segments",
-)
-
-
-def insert_events(s: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert index rows through the driver's fast path (COPY on PostgreSQL, executemany on SQLite).
-
-    SQLAlchemy's per-row parameter processing cost about 30 ms per 1,000 events; these paths write the same
-    values in the same transaction (times as SQLAlchemy's SQLite format, JSON as text).
+    ``prepare_predictions`` then ``write_predictions`` in one session (the server splits them so that
+    validation and profiling happen outside the write transaction).
     """
+    if idempotency_key is not None:
+        model = get_model(s, model_name)
+        seen = s.get(Idempotency, (model.id, idempotency_key))
+        if seen is not None and seen.body_hash == body_hash:
+            return dict(seen.response) | {"replayed": True}
+    prep = prepare_predictions(s, model_name, table, version=version, max_rows=max_rows)
+    return write_predictions(s, prep, idempotency_key=idempotency_key, body_hash=body_hash)
+
+
+def _fingerprints(edges: dict[str, np.ndarray]) -> dict[str, str]:
+    return {c: fingerprint(e) for c, e in edges.items()}
+
+
+def own_edges(schema: Schema, table: pa.Table, bins: int = DEFAULT_BINS) -> dict[str, np.ndarray]:
+    """Histogram edges from the batch itself (quantiles of each numeric column), for a model's first batch."""
+    out: dict[str, np.ndarray] = {}
+    for c in schema:
+        if c.kind is Kind.NUMERIC and c.role is not Role.ID and c.name in table.column_names:
+            values, _ = as_float_array(table.column(c.name))
+            finite = np.sort(values[np.isfinite(values)])
+            if finite.size:
+                out[c.name] = quantile_edges(finite, bins)
+    return out
+
+
+def profile_parts(
+    schema: Schema,
+    table: pa.Table,
+    ids: list[str],
+    ts: np.ndarray,
+    versions: list[str],
+    edges: dict[str, np.ndarray],
+    labels: dict[str, Any],
+) -> dict[tuple[str, dt.datetime], Profile]:
+    """A profile of the batch's rows in each (version, hour) bucket, anchored on ``edges``.
+
+    The rows carry the labels already known for them (feedback may come first).
+    """
+    buckets = _bucket(ts)
+    groups: dict[tuple[str, np.datetime64], list[int]] = defaultdict(list)
+    if len(set(versions)) == 1 and buckets.size and (buckets == buckets[0]).all():
+        groups[(versions[0], buckets[0])] = list(range(len(ids)))
+    else:
+        for i, key in enumerate(zip(versions, buckets, strict=True)):
+            groups[key].append(i)
+    target = schema.by_role(Role.TARGET)
+    segments = [c.name for c in schema.by_role(Role.SEGMENT)]
+    keep = [c for c in table.column_names if c in schema.names]
+    out: dict[tuple[str, dt.datetime], Profile] = {}
+    for (version, bucket), rows in groups.items():
+        part = table if len(rows) == table.num_rows else table.take(pa.array(rows))
+        part = part.select(keep)
+        if target:
+            part = part.append_column(
+                target[0].name, pa.array([labels.get(ids[i]) for i in rows], from_pandas=True)
+            )
+        profile = Profile.empty(schema, anchors=edges, segments=segments)
+        profile.update(part)
+        out[(version, bucket.astype(dt.datetime).replace(tzinfo=dt.UTC))] = profile
+    return out
+
+
+def insert_events(
+    s: Session,
+    model_id: int,
+    batch_id: int,
+    table: pa.Table,
+    ids: list[str],
+    ts: np.ndarray,
+    versions: list[str],
+) -> None:
+    """Insert the batch's index rows by the driver's fast path (COPY on PostgreSQL, executemany on SQLite).
+
+    Columns go in whole (times formatted by NumPy, not per row): SQLAlchemy's per-row parameter processing
+    cost about 30 ms per 1,000 events. Times are written as SQLAlchemy's own SQLite text form, which it reads
+    back, and as ISO 8601 with a zone for PostgreSQL's COPY.
+    """
+    n = len(ids)
+    text = np.datetime_as_string(ts, unit="us")
+    hours = np.datetime_as_string(_bucket(ts), unit="us")
+    latency = (
+        table.column("latency_ms").cast(pa.float64()).to_pylist()
+        if "latency_ms" in table.column_names
+        else [None] * n
+    )
     conn = s.connection()
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    if conn.dialect.name not in ("postgresql", "sqlite"):
+    dialect = conn.dialect.name
+    if dialect not in ("postgresql", "sqlite"):
         s.execute(
             insert(Event),
-            [r | {"ts": dt.datetime.fromisoformat(r["ts"]).replace(tzinfo=dt.UTC)} for r in rows],
+            [
+                {
+                    "model_id": model_id,
+                    "event_id": e,
+                    "version": v,
+                    "ts": dt.datetime.fromisoformat(t).replace(tzinfo=dt.UTC),
+                    "bucket": dt.datetime.fromisoformat(h).replace(tzinfo=dt.UTC),
+                    "batch_id": batch_id,
+                    "row": i,
+                    "latency_ms": lat,
+                }
+                for i, (e, v, t, h, lat) in enumerate(
+                    zip(ids, versions, text.tolist(), hours.tolist(), latency, strict=True)
+                )
+            ],
         )
         return
-
-    def js(v: Any) -> str | None:
-        return None if v is None else json.dumps(v, separators=(",", ":"))
-
+    if dialect == "postgresql":
+        text, hours = np.char.add(text, "Z"), np.char.add(hours, "Z")
+    else:
+        text, hours = np.char.replace(text, "T", " "), np.char.replace(hours, "T", " ")
+    rows = zip(
+        repeat(model_id, n),
+        ids,
+        versions,
+        text.tolist(),
+        hours.tolist(),
+        repeat(batch_id, n),
+        range(n),
+        latency,
+        strict=False,
+    )
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cur: Any = dbapi.cursor()
     try:
-        _fast_insert(conn.dialect.name, dbapi, rows, js)
+        if dialect == "postgresql":
+            with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+        else:
+            marks = ", ".join("?" * len(EVENT_COLUMNS))
+            cur.executemany(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})", rows)
     except conn.dialect.dbapi.IntegrityError as exc:  # type: ignore[union-attr]
         # The same as SQLAlchemy raises on its own path, so the routes' retry-on-conflict still applies.
         raise IntegrityError("INSERT INTO events", None, exc) from exc
 
 
-def _fast_insert(dialect: str, dbapi: Any, rows: list[dict[str, Any]], js: Any) -> None:
-    # The drivers differ only in how they take times: PostgreSQL's COPY parses ISO 8601 with a zone;
-    # SQLite stores SQLAlchemy's own text form, which SQLAlchemy reads back.
-    hours: dict[dt.datetime, str] = {}
-
-    def sqlite_hour(x: dt.datetime) -> str:
-        if x not in hours:
-            hours[x] = x.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return hours[x]
-
-    pg = dialect == "postgresql"
-
-    def values(r: dict[str, Any]) -> tuple[Any, ...]:
-        times = (
-            {"ts": r["ts"] + "Z", "bucket": r["bucket"]}
-            if pg
-            else {"ts": r["ts"].replace("T", " "), "bucket": sqlite_hour(r["bucket"])}
-        )
-        return tuple(
-            times[c] if c in times else js(r[c]) if c in ("scores", "segments") else r[c]
-            for c in EVENT_COLUMNS
-        )
-
-    cur: Any = dbapi.cursor()
-    if pg:
-        with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(values(r))
-    else:
-        marks = ", ".join("?" * len(EVENT_COLUMNS))
-        cur.executemany(
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})", [values(r) for r in rows]
-        )
+EVENT_COLUMNS = ("model_id", "event_id", "version", "ts", "bucket", "batch_id", "row", "latency_ms")
 
 
 def _versions(table: pa.Table, version: str | None) -> list[str]:
@@ -289,71 +428,6 @@ def _ipc(table: pa.Table) -> bytes:
 
 def read_ipc(blob: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
-
-
-def _event_rows(
-    model: Model,
-    schema: Schema,
-    table: pa.Table,
-    ids: list[str],
-    ts: np.ndarray,
-    versions: list[str],
-    batch_id: int,
-) -> list[dict[str, Any]]:
-    pred = schema.by_role(Role.PREDICTION)
-    preds = (
-        [canonical(v) if v is not None else None for v in table.column(pred[0].name).to_pylist()]
-        if pred and pred[0].name in table.column_names
-        else [None] * table.num_rows
-    )
-    score_cols = [c.name for c in schema.by_role(Role.SCORE) if c.name in table.column_names]
-    scores = (
-        [
-            dict(zip(score_cols, vals, strict=True))
-            for vals in zip(*(table.column(c).to_pylist() for c in score_cols), strict=True)
-        ]
-        if score_cols
-        else [None] * table.num_rows
-    )
-    latency = (
-        table.column("latency_ms").to_pylist()
-        if "latency_ms" in table.column_names
-        else [None] * table.num_rows
-    )
-    seg_cols = [c.name for c in schema.by_role(Role.SEGMENT) if c.name in table.column_names]
-    segs = (
-        [
-            {
-                c: (canonical(v) if v is not None else MISSING_SEGMENT)
-                for c, v in zip(seg_cols, vals, strict=True)
-            }
-            for vals in zip(*(table.column(c).to_pylist() for c in seg_cols), strict=True)
-        ]
-        if seg_cols
-        else [None] * table.num_rows
-    )
-    # Whole arrays at once: naive-UTC ISO strings for the times, one shared datetime per distinct hour.
-    buckets = _bucket(ts)
-    ts_text = np.datetime_as_string(ts, unit="us")
-    hours = {b: b.astype(dt.datetime).replace(tzinfo=dt.UTC) for b in np.unique(buckets)}
-    return [
-        {
-            "model_id": model.id,
-            "event_id": e,
-            "version": v,
-            "ts": t,
-            "bucket": hours[b],
-            "batch_id": batch_id,
-            "row": i,
-            "prediction": p,
-            "scores": sc,
-            "segments": sg,
-            "latency_ms": lat,
-        }
-        for i, (e, v, t, b, p, sc, lat, sg) in enumerate(
-            zip(ids, versions, ts_text.tolist(), buckets, preds, scores, latency, segs, strict=True)
-        )
-    ]
 
 
 def labels_for(s: Session, model_id: int, event_ids: list[str]) -> dict[str, Any]:
@@ -375,117 +449,66 @@ def labels_for(s: Session, model_id: int, event_ids: list[str]) -> dict[str, Any
     return {k: v[2] for k, v in out.items()}
 
 
-def merge_into_buckets(
-    s: Session, model: Model, schema: Schema, table: pa.Table, rows: list[dict[str, Any]]
-) -> None:
-    """Merge a profile of the new rows into each (version, hour) bucket they fall in.
-
-    The new rows carry the labels already known for them (feedback may come first). A bucket's profile is
-    anchored on its own histogram edges (or on the model's reference for a new bucket), so merges stay exact.
-    """
-    groups: dict[tuple[str, dt.datetime], list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        groups[(r["version"], r["bucket"])].append(i)
-    target = schema.by_role(Role.TARGET)
-    ids = [r["event_id"] for r in rows]
-    labels = labels_for(s, model.id, ids) if target else {}
-    reference: list[Profile | None] = []  # loaded once, and only if a bucket is new
-
-    def model_reference() -> Profile | None:
-        if not reference:
-            ref_row = s.get(Reference, (model.id, "default"))
-            reference.append(Profile.from_bytes(ref_row.profile) if ref_row is not None else None)
-        return reference[0]
-
-    segments = [c.name for c in schema.by_role(Role.SEGMENT)]
-    keep = [c for c in table.column_names if c in schema.names]
-    for version, bucket in sorted(groups):  # one lock order for every writer: no deadlocks
-        row = _lock_bucket(s, model.id, version, bucket)
-        part = table.take(pa.array(groups[(version, bucket)])).select(keep)
-        if target:
-            part = part.append_column(
-                target[0].name,
-                pa.array([labels.get(ids[i]) for i in groups[(version, bucket)]], from_pandas=True),
-            )
-        existing = Profile.from_bytes(row.profile) if row.profile else None
-        fresh = Profile.empty(schema, reference=existing or model_reference(), segments=segments)
-        fresh.update(part)
-        merged = existing.merge(fresh) if existing is not None else fresh
-        row.n, row.profile, row.updated_at = merged.n, merged.to_bytes(), utcnow()
-
-
 def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]]) -> None:
-    """Rebuild the task profiles (whole, per segment) of buckets whose labels changed, from the event index.
+    """Rebuild the task profiles (whole, per segment) of buckets whose labels changed.
 
-    Reads only the narrow index (prediction, scores, segment values) and the current labels, not batches.
+    The bucket's pending parts are folded first; then predictions, scores and segment values of the
+    bucket's events come from their batches (only those columns are used) and labels from the feedback.
     Column profiles are untouched: a late label changes performance, not the inputs' distributions.
     """
     schema = model_schema(model)
     pred, target = schema.by_role(Role.PREDICTION), schema.by_role(Role.TARGET)
     if not pred or not target:
         return
-    scores = [(c.name, c.label) for c in schema.by_role(Role.SCORE)]
+    scores = [c.name for c in schema.by_role(Role.SCORE)]
+    seg_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
+    needed = [pred[0].name, *scores, *seg_cols]
     for version, bucket in sorted(touched):
-        row = _lock_bucket(s, model.id, version, bucket)
+        row = lock_bucket(s, model.id, version, bucket)
+        assert row is not None
+        compact(s, model.id, version, bucket)
         if not row.profile:
             continue
-        profile = Profile.from_bytes(row.profile)
-        events = list(
-            s.execute(
-                select(Event.event_id, Event.prediction, Event.scores, Event.segments).where(
-                    Event.model_id == model.id, Event.version == version, Event.bucket == bucket
-                )
-            )
+        profile = unpack(s, row.profile)
+        # One statement, so one snapshot: a batch whose part is still pending (committed after the fold
+        # above) is left out here as its part is left out of the bucket.
+        pending_batches = select(BucketPart.batch_id).where(
+            BucketPart.model_id == model.id, BucketPart.version == version, BucketPart.bucket == bucket
         )
-        labels = labels_for(s, model.id, [e for e, _, _, _ in events])
-        columns: dict[str, Any] = {
-            pred[0].name: pa.array([p for _, p, _, _ in events], pa.string()),
-            target[0].name: pa.array([labels.get(e) for e, _, _, _ in events], from_pandas=True),
-        }
-        for name, _label in scores:
-            columns[name] = pa.array([(sc or {}).get(name) for _, _, sc, _ in events], pa.float64())
-        index = pa.table(columns)
+        events = s.execute(
+            select(Event.event_id, Event.batch_id, Event.row)
+            .where(
+                Event.model_id == model.id,
+                Event.version == version,
+                Event.bucket == bucket,
+                Event.batch_id.not_in(pending_batches),
+            )
+            .order_by(Event.batch_id, Event.row)
+        ).all()
+        by_batch: dict[int, list[int]] = defaultdict(list)
+        for _, b, r in events:
+            by_batch[b].append(r)
+        pieces = []
+        for batch_id, arrow in s.execute(select(Batch.id, Batch.arrow).where(Batch.id.in_(list(by_batch)))):
+            t = read_ipc(arrow)
+            cols = {c: t.column(c) if c in t.column_names else pa.nulls(t.num_rows) for c in needed}
+            pieces.append((batch_id, pa.table(cols).take(pa.array(by_batch[batch_id]))))
+        pieces.sort(key=lambda p: p[0])
+        index = pa.concat_tables([p for _, p in pieces], promote_options="permissive")
+        labels = labels_for(s, model.id, [e for e, _, _ in events])
+        index = index.append_column(
+            target[0].name, pa.array([labels.get(e) for e, _, _ in events], from_pandas=True)
+        )
         task = empty_task(schema)
         if task is None:
             continue
         update_task(task, schema, index)
         profile.task = task
         for seg, subs in profile.segments.items():
-            keys = [(sg or {}).get(seg, MISSING_SEGMENT) for _, _, _, sg in events]
+            keys = [canonical(v) if v is not None else MISSING_SEGMENT for v in index.column(seg).to_pylist()]
             for key, sub in subs.items():
                 sub_task = empty_task(schema)
                 assert sub_task is not None
                 update_task(sub_task, schema, index.filter(pa.array([k == key for k in keys])))
                 sub.task = sub_task
-        row.profile, row.updated_at = profile.to_bytes(), utcnow()
-
-
-def _lock_bucket(s: Session, model_id: int, version: str, bucket: dt.datetime) -> BucketProfile:
-    """The bucket's row, locked before its events are read.
-
-    Under PostgreSQL's READ COMMITTED, a writer that waited for this lock then reads every event committed
-    before it got the lock; reading first (and locking after) let two concurrent batches each recompute the
-    bucket without the other's events (found by tests/server/test_durability.py). SQLite writers are
-    serialized by BEGIN IMMEDIATE.
-    """
-    values = {"model_id": model_id, "version": version, "bucket": bucket, "n": 0, "profile": b""}
-    if s.bind is not None and s.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        s.execute(pg_insert(BucketProfile).values(**values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        s.execute(sqlite_insert(BucketProfile).values(**values).on_conflict_do_nothing())
-    row = s.scalar(
-        select(BucketProfile)
-        .where(
-            BucketProfile.model_id == model_id,
-            BucketProfile.version == version,
-            BucketProfile.bucket == bucket,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert row is not None
-    return row
+        row.profile, row.updated_at = pack(s, profile), utcnow()

@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from loopwise.ingest.buckets import bucket_profiles, pack, set_anchor, unpack
 from loopwise.ingest.errors import NotFoundError
 from loopwise.ingest.models import get_model
 from loopwise.metrics import performance as perf
@@ -19,7 +20,7 @@ from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 from loopwise.report import Report, compare
 from loopwise.schema import Role
-from loopwise.store.tables import BucketProfile, Event, Feedback, Reference, Rollup
+from loopwise.store.tables import BucketPart, BucketProfile, Event, Feedback, Reference, Rollup
 from loopwise.store.types import utcnow
 
 
@@ -45,56 +46,52 @@ def window(
     *,
     cache: bool = True,
 ) -> Profile:
-    """The merged profile of the buckets that start in [start, end).
+    """The merged profile of the buckets that start in [start, end), pending parts included.
 
-    Whole days inside the window come from their rollup (one merged profile per day) when it is fresh;
-    otherwise the day's buckets are merged and, with ``cache``, the rollup is stored (and committed: do not
-    pass ``cache=True`` from inside a write transaction).
+    Whole days inside the window come from their rollup (one merged profile per day) when it is fresh and
+    the day has no pending parts; otherwise the day's buckets are merged and, with ``cache``, the rollup is
+    stored (and committed: do not pass ``cache=True`` from inside a write transaction).
     """
     model = get_model(s, model_name)
     q = select(BucketProfile.version, BucketProfile.bucket, BucketProfile.n, BucketProfile.updated_at).where(
-        BucketProfile.model_id == model.id
+        BucketProfile.model_id == model.id, BucketProfile.n > 0
     )
-    q = in_window(q, BucketProfile, start, end, version)
-    days: dict[tuple[str, dt.datetime], list[tuple[dt.datetime, int, dt.datetime]]] = {}
-    for v, b, n, updated in s.execute(q):
-        day = b.replace(hour=0, minute=0, second=0, microsecond=0)
-        days.setdefault((v, day), []).append((b, n, updated))
+    stored = {(v, b): (n, u) for v, b, n, u in s.execute(in_window(q, BucketProfile, start, end, version))}
+    qp = select(BucketPart.version, BucketPart.bucket).where(BucketPart.model_id == model.id).distinct()
+    with_parts = {(v, b) for v, b in s.execute(in_window(qp, BucketPart, start, end, version))}
+    days: dict[tuple[str, dt.datetime], list[tuple[str, dt.datetime]]] = {}
+    for v, b in set(stored) | with_parts:
+        days.setdefault((v, b.replace(hour=0, minute=0, second=0, microsecond=0)), []).append((v, b))
     if not days:
         raise NotFoundError(f"model {model_name!r} has no traffic in that window")
     parts: list[Profile] = []
     wrote = False
-    for (v, day), buckets in sorted(days.items()):
+    for (v, day), keys in sorted(days.items()):
         whole = (start is None or start <= day) and (end is None or day + dt.timedelta(days=1) <= end)
-        if whole:
+        settled = whole and not any(k in with_parts for k in keys)
+        if settled:
             roll = s.get(Rollup, (model.id, v, day))
-            newest = max(u for _, _, u in buckets)
-            total = sum(n for _, n, _ in buckets)
+            newest = max(stored[k][1] for k in keys)
+            total = sum(stored[k][0] for k in keys)
             if roll is not None and roll.built_at >= newest and roll.n == total:
-                parts.append(Profile.from_bytes(roll.profile))
+                parts.append(unpack(s, roll.profile))
                 continue
-        blobs = s.scalars(
-            select(BucketProfile.profile).where(
-                BucketProfile.model_id == model.id,
-                BucketProfile.version == v,
-                BucketProfile.bucket.in_([b for b, _, _ in buckets]),
-            )
-        )
-        merged = merge_profiles([Profile.from_bytes(b) for b in blobs])
+        merged = merge_profiles(bucket_profiles(s, model.id, keys).values())
         parts.append(merged)
-        if whole and cache:
+        if settled and cache:
+            blob = pack(s, merged)
             row = s.get(Rollup, (model.id, v, day))
             if row is None:
-                s.add(Rollup(model_id=model.id, version=v, day=day, n=merged.n, profile=merged.to_bytes()))
+                s.add(Rollup(model_id=model.id, version=v, day=day, n=merged.n, profile=blob))
             else:
-                row.n, row.profile, row.built_at = merged.n, merged.to_bytes(), utcnow()
+                row.n, row.profile, row.built_at = merged.n, blob, utcnow()
             wrote = True
     if wrote:
         try:
             s.commit()
-        except OperationalError:
-            # A read-only SQLite session could not take the write lock (another writer moved on): the
-            # rollup is a cache, so answer without storing it; a later query will.
+        except DBAPIError:
+            # A read-only SQLite session could not take the write lock, or PostgreSQL's snapshot saw the
+            # rollup change: the rollup is a cache, so answer without storing it; a later query will.
             s.rollback()
     return merge_profiles(parts)
 
@@ -102,12 +99,15 @@ def window(
 def put_reference(
     s: Session, model_name: str, profile: Profile, name: str = "default", meta: dict[str, Any] | None = None
 ) -> None:
+    """Store a reference; the default one also anchors the histograms of the model's new profiles."""
     model = get_model(s, model_name)
     row = s.get(Reference, (model.id, name))
     if row is None:
         s.add(Reference(model_id=model.id, name=name, profile=profile.to_bytes(), meta=meta or {}))
     else:
         row.profile, row.meta = profile.to_bytes(), meta or {}
+    if name == "default" and profile.edges():
+        set_anchor(s, model.id, profile.edges())
 
 
 def get_reference(s: Session, model_name: str, name: str = "default") -> Profile:
@@ -239,12 +239,15 @@ def series(
 
         raise ParameterError("bucket", bucket, ("hour", "day"))
     model = get_model(s, model_name)
-    q = select(BucketProfile.bucket, BucketProfile.profile).where(BucketProfile.model_id == model.id)
-    q = in_window(q, BucketProfile, start, end, version)
+    q = select(BucketProfile.version, BucketProfile.bucket).where(
+        BucketProfile.model_id == model.id, BucketProfile.n > 0
+    )
+    qp = select(BucketPart.version, BucketPart.bucket).where(BucketPart.model_id == model.id).distinct()
+    keys = {tuple(k) for k in s.execute(in_window(q, BucketProfile, start, end, version))}
+    keys |= {tuple(k) for k in s.execute(in_window(qp, BucketPart, start, end, version))}
     groups: dict[dt.datetime, Profile] = {}
-    for b, blob in s.execute(q.order_by(BucketProfile.bucket)):
+    for (_, b), p in sorted(bucket_profiles(s, model.id, keys).items(), key=lambda kv: kv[0][1]):
         key = b.replace(hour=0) if bucket == "day" else b
-        p = Profile.from_bytes(blob)
         groups[key] = groups[key].merge(p) if key in groups else p
     points = []
     for key, p in sorted(groups.items()):

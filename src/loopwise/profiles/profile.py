@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,13 +82,17 @@ class Profile:
         reference: Profile | None = None,
         segments: Iterable[str] = (),
         options: ProfileOptions | None = None,
+        anchors: Mapping[str, np.ndarray] | None = None,
     ) -> Profile:
+        """No rows yet; numeric histograms use ``anchors`` (column -> edges) or else ``reference``'s edges."""
         options = options or (reference.options if reference is not None else ProfileOptions())
         segs = tuple(segments)
         for s in segs:
             if s not in schema:
                 raise ParameterError("segments", s, f"columns of the schema ({', '.join(schema.names)})")
-        anchors = reference.edges() if reference is not None else {}
+        if anchors is None:
+            anchors = reference.edges() if reference is not None else {}
+        anchors = dict(anchors)
         columns = {
             c.name: _empty_column(c.kind, anchors.get(c.name), options)
             for c in schema
@@ -240,16 +244,18 @@ class Profile:
             "segments": {seg: {k: p.n for k, p in vals.items()} for seg, vals in self.segments.items()},
         }
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, *, edges_out: dict[str, np.ndarray] | None = None) -> bytes:
+        """The versioned binary form; with ``edges_out``, histogram edges go there (by fingerprint)."""
         from loopwise.profiles.serialize import dumps
 
-        return dumps(self)
+        return dumps(self, edges_out=edges_out)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Profile:
+    def from_bytes(cls, data: bytes, *, edges: Callable[[str], np.ndarray] | None = None) -> Profile:
+        """Read ``to_bytes`` output; ``edges`` looks up edge sets written apart (``edges_out``)."""
         from loopwise.profiles.serialize import loads
 
-        return loads(data)
+        return loads(data, edges=edges)
 
 
 def merge(profiles: Iterable[Profile]) -> Profile:

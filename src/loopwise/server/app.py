@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
@@ -12,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
+from loopwise.ingest.buckets import Compactor
 from loopwise.server.deps import Public
 from loopwise.server.errors import HTTPError, handle
 from loopwise.server.routers import events, models, monitoring
@@ -25,11 +27,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     if settings.migrate:
         upgrade(engine)
-    app = FastAPI(title="loopwise", version=__version__)
+    sessions, read_sessions = session_factory(engine), session_factory(engine, readonly=True)
+    compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.compact_seconds > 0:
+            compactor.start()
+        yield
+        compactor.stop()
+        engine.dispose()
+
+    app = FastAPI(title="loopwise", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = session_factory(engine)
-    app.state.read_sessions = session_factory(engine, readonly=True)
+    app.state.sessions = sessions
+    app.state.read_sessions = read_sessions
+    app.state.compactor = compactor
     for exc in (HTTPError, LoopwiseError, DBAPIError):
         app.add_exception_handler(exc, handle)
 

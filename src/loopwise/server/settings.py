@@ -24,3 +24,5 @@ class Settings:
     max_rows: int = int(os.environ.get("LOOPWISE_MAX_ROWS", 100_000))
     #: Create the schema at start-up (Alembic upgrade to head).
     migrate: bool = True
+    #: Seconds between passes of the job that folds bucket parts into buckets (0: no background job).
+    compact_seconds: float = float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))

@@ -55,9 +55,31 @@ def upgrade(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
-    """Sessions on ``engine``; ``readonly`` ones begin without the SQLite write lock (reads, caches)."""
-    bind = engine.execution_options(loopwise_readonly=True) if readonly else engine
+    """Sessions on ``engine``; ``readonly`` ones read one snapshot and never block writers.
+
+    On SQLite they begin DEFERRED (no write lock; WAL gives the snapshot). On PostgreSQL they run at
+    REPEATABLE READ, so a query that reads a bucket and then its pending parts never sees a compaction
+    half-way (read-only transactions at this level never fail with serialization errors).
+    """
+    if not readonly:
+        bind = engine
+    elif engine.dialect.name == "postgresql":
+        bind = engine.execution_options(loopwise_readonly=True, isolation_level="REPEATABLE READ")
+    else:
+        bind = engine.execution_options(loopwise_readonly=True)
     return sessionmaker(bind, expire_on_commit=False)
+
+
+def insert_ignore(session: Session, table: Any, values: dict[str, Any]) -> None:
+    """INSERT the row unless its key exists (ON CONFLICT DO NOTHING on both databases)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
 
 
 @contextmanager

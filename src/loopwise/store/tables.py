@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from loopwise.store.types import UTCDateTime, utcnow
@@ -52,10 +52,7 @@ class Event(Base):
     bucket: Mapped[dt.datetime] = mapped_column()
     batch_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     row: Mapped[int] = mapped_column(Integer)
-    prediction: Mapped[str | None] = mapped_column(Text, nullable=True)
-    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(nullable=True)
-    segments: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (Index("ix_events_bucket", "model_id", "version", "bucket"),)
 
 
@@ -79,6 +76,39 @@ class BucketProfile(Base):
     bucket: Mapped[dt.datetime] = mapped_column(primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
     profile: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BucketPart(Base):
+    """The profile of one batch's rows in one bucket: appended at ingestion, folded into the bucket later."""
+
+    __tablename__ = "bucket_parts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    bucket: Mapped[dt.datetime] = mapped_column()
+    batch_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    n: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_bucket_parts_bucket", "model_id", "version", "bucket"),)
+
+
+class EdgeSet(Base):
+    """Histogram edges of a numeric column by fingerprint; stored profiles name them, not hold them."""
+
+    __tablename__ = "edge_sets"
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    edges: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Anchor(Base):
+    """The histogram edges (column -> fingerprint) new profiles of a model use; ``serial`` counts changes."""
+
+    __tablename__ = "anchors"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    edges: Mapped[dict[str, Any]] = mapped_column(JSON)
+    serial: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.ingest import body_digest, log_feedback, log_predictions
+from loopwise.ingest import body_digest, log_feedback
+from loopwise.ingest.predictions import prepare_predictions, write_predictions
 from loopwise.server.bodies import body_to_table, parse_json, read_body, records
-from loopwise.server.deps import FeedbackGiver, Ingester, factory
+from loopwise.server.deps import FeedbackGiver, Ingester, factory, read_factory
 from loopwise.server.errors import HTTPError
 from loopwise.server.telemetry import INGEST_ERRORS, INGESTED
 from loopwise.store import transaction
@@ -49,16 +50,12 @@ async def predictions(
     digest = body_digest(body) if key else None
 
     def work() -> dict[str, Any]:
+        # Validation and profiling read only, so they run before the write transaction and beside other
+        # requests' writes; the write itself is short (and re-profiles only if something changed meanwhile).
+        with read_factory(request)() as s:
+            prep = prepare_predictions(s, model, table, version=ver, max_rows=settings.max_rows)
         with transaction(factory(request)) as s:
-            return log_predictions(
-                s,
-                model,
-                table,
-                version=ver,
-                idempotency_key=key,
-                body_hash=digest,
-                max_rows=settings.max_rows,
-            )
+            return write_predictions(s, prep, idempotency_key=key, body_hash=digest)
 
     try:
         out: dict[str, Any] = await run_in_threadpool(_with_retries, work)

@@ -1,0 +1,301 @@
+"""Bucket profiles: parts appended by ingestion, folded into the bucket by a background job, read together.
+
+Decision 0004 (docs/decisions/0004-ingestion-write-path.md): a batch appends the profile of its rows in each
+(model, version, hour) bucket as a *part*, in the batch's own transaction; nothing is locked or rewritten on
+the ingestion path. ``compact`` later merges a bucket's parts into its profile and deletes them, in one
+transaction, so every acknowledged row is counted once whether a reader finds it in a part or in the bucket.
+Readers merge the bucket with its pending parts inside one snapshot.
+
+Stored profiles name their histogram edges by fingerprint (``Profile.to_bytes(edges_out=...)``); each edge
+set is stored once in ``edge_sets``. All new profiles of a model use the model's *anchor* (its default
+reference's edges, or else the edges of its first batch), so parts, buckets and windows merge exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from loopwise.profiles import Profile
+from loopwise.profiles import merge as merge_profiles
+from loopwise.profiles.histogram import fingerprint
+from loopwise.store.engine import insert_ignore, transaction
+from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet
+from loopwise.store.types import utcnow
+
+log = logging.getLogger("loopwise.compactor")
+
+# Edge sets are content-addressed (a fingerprint names one array forever), so this cache is never stale.
+_EDGES: dict[str, np.ndarray] = {}
+_STORED: set[str] = set()  # fingerprints seen committed in the database
+_lock = threading.Lock()
+
+
+def edge_lookup(s: Session) -> Callable[[str], np.ndarray]:
+    """A resolver for ``Profile.from_bytes(edges=...)`` backed by the process cache and ``edge_sets``."""
+
+    def get(fp: str) -> np.ndarray:
+        edges = _EDGES.get(fp)
+        if edges is None:
+            blob = s.scalar(select(EdgeSet.edges).where(EdgeSet.fingerprint == fp))
+            if blob is None:
+                raise KeyError(fp)
+            edges = np.frombuffer(blob, dtype="<f8").astype(np.float64)
+            with _lock:
+                _EDGES[fp] = edges
+                _STORED.add(fp)
+        return edges
+
+    return get
+
+
+def unpack(s: Session, blob: bytes) -> Profile:
+    return Profile.from_bytes(blob, edges=edge_lookup(s))
+
+
+def store_edges(s: Session, edges: Mapping[str, np.ndarray]) -> None:
+    """Make sure each edge set is stored (in the caller's transaction)."""
+    new = [fp for fp in edges if fp not in _STORED]
+    if not new:
+        return
+    present = set(s.scalars(select(EdgeSet.fingerprint).where(EdgeSet.fingerprint.in_(new))))
+    for fp in new:
+        if fp in present:
+            with _lock:
+                _STORED.add(fp)
+        else:
+            # Not marked stored until a later read sees it: this transaction may still roll back.
+            insert_ignore(
+                s, EdgeSet, {"fingerprint": fp, "edges": np.ascontiguousarray(edges[fp], "<f8").tobytes()}
+            )
+        with _lock:
+            _EDGES.setdefault(fp, np.asarray(edges[fp], dtype=np.float64))
+
+
+def pack(s: Session, profile: Profile) -> bytes:
+    """The profile's bytes with its edges stored apart (once per edge set)."""
+    out: dict[str, np.ndarray] = {}
+    data = profile.to_bytes(edges_out=out)
+    store_edges(s, out)
+    return data
+
+
+@dataclass(frozen=True)
+class ModelAnchor:
+    """The histogram edges new profiles of a model use; ``serial`` changes whenever they change."""
+
+    serial: int
+    edges: dict[str, np.ndarray]
+
+
+def get_anchor(s: Session, model_id: int) -> ModelAnchor | None:
+    row = s.execute(select(Anchor.serial, Anchor.edges).where(Anchor.model_id == model_id)).first()
+    if row is None:
+        return None
+    lookup = edge_lookup(s)
+    return ModelAnchor(int(row.serial), {c: lookup(fp) for c, fp in row.edges.items()})
+
+
+def anchor_serial(s: Session, model_id: int) -> int | None:
+    serial = s.scalar(select(Anchor.serial).where(Anchor.model_id == model_id))
+    return None if serial is None else int(serial)
+
+
+def set_anchor(s: Session, model_id: int, edges: Mapping[str, np.ndarray]) -> None:
+    """Anchor the model's new profiles on ``edges`` (a new default reference's)."""
+    fps = {c: fingerprint(e) for c, e in edges.items()}
+    store_edges(s, {fps[c]: e for c, e in edges.items()})
+    row = s.get(Anchor, model_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        s.add(Anchor(model_id=model_id, edges=fps, serial=1, updated_at=utcnow()))
+    elif row.edges != fps:
+        row.edges, row.serial, row.updated_at = fps, row.serial + 1, utcnow()
+
+
+def claim_anchor(s: Session, model_id: int, edges: Mapping[str, np.ndarray]) -> ModelAnchor:
+    """The model's anchor, made from ``edges`` if it has none yet (the first batch's own edges)."""
+    fps = {c: fingerprint(e) for c, e in edges.items()}
+    store_edges(s, {fps[c]: e for c, e in edges.items()})
+    insert_ignore(s, Anchor, {"model_id": model_id, "edges": fps, "serial": 1, "updated_at": utcnow()})
+    anchor = get_anchor(s, model_id)
+    assert anchor is not None
+    return anchor
+
+
+def lock_bucket(
+    s: Session, model_id: int, version: str, bucket: dt.datetime, *, skip_locked: bool = False
+) -> BucketProfile | None:
+    """The bucket's row, created empty if needed and locked (None if ``skip_locked`` and another holds it).
+
+    Under PostgreSQL's READ COMMITTED, whoever waited for this lock then reads everything committed before it
+    got it (reading first and locking after lost an update; tests/server/test_durability.py found it).
+    SQLite writers are serialized by BEGIN IMMEDIATE.
+    """
+    values = {"model_id": model_id, "version": version, "bucket": bucket, "n": 0, "profile": b""}
+    insert_ignore(s, BucketProfile, values)
+    return s.scalar(
+        select(BucketProfile)
+        .where(
+            BucketProfile.model_id == model_id,
+            BucketProfile.version == version,
+            BucketProfile.bucket == bucket,
+        )
+        .with_for_update(skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    )
+
+
+def add_part(
+    s: Session, model_id: int, version: str, bucket: dt.datetime, batch_id: int, profile: Profile
+) -> None:
+    s.add(
+        BucketPart(
+            model_id=model_id,
+            version=version,
+            bucket=bucket,
+            batch_id=batch_id,
+            n=profile.n,
+            profile=pack(s, profile),
+            created_at=utcnow(),
+        )
+    )
+
+
+def compact(
+    s: Session, model_id: int, version: str, bucket: dt.datetime, *, skip_locked: bool = False
+) -> int:
+    """Fold the bucket's pending parts into its profile, in the caller's transaction; returns how many."""
+    row = lock_bucket(s, model_id, version, bucket, skip_locked=skip_locked)
+    if row is None:
+        return 0
+    parts = s.execute(
+        select(BucketPart.id, BucketPart.profile)
+        .where(BucketPart.model_id == model_id, BucketPart.version == version, BucketPart.bucket == bucket)
+        .order_by(BucketPart.id)
+    ).all()
+    if not parts:
+        return 0
+    profiles = [unpack(s, row.profile)] if row.profile else []
+    profiles += [unpack(s, blob) for _, blob in parts]
+    merged = merge_profiles(profiles)
+    row.n, row.profile, row.updated_at = merged.n, pack(s, merged), utcnow()
+    s.execute(delete(BucketPart).where(BucketPart.id.in_([i for i, _ in parts])))
+    return len(parts)
+
+
+def pending(s: Session, limit: int = 1000) -> list[tuple[int, str, dt.datetime]]:
+    """Buckets with parts waiting to be folded, oldest first."""
+    q = (
+        select(BucketPart.model_id, BucketPart.version, BucketPart.bucket)
+        .group_by(BucketPart.model_id, BucketPart.version, BucketPart.bucket)
+        .order_by(BucketPart.bucket)
+        .limit(limit)
+    )
+    return [(int(m), str(v), b) for m, v, b in s.execute(q)]
+
+
+def compact_pending(factory: sessionmaker[Session], readers: sessionmaker[Session] | None = None) -> int:
+    """Fold every pending bucket, one transaction each; buckets another replica holds are skipped."""
+    with (readers or factory)() as s:
+        todo = pending(s)
+    done = 0
+    for model_id, version, bucket in todo:
+        with transaction(factory) as s:
+            done += compact(s, model_id, version, bucket, skip_locked=True)
+    return done
+
+
+def bucket_profiles(
+    s: Session, model_id: int, keys: Iterable[tuple[str, dt.datetime]]
+) -> dict[tuple[str, dt.datetime], Profile]:
+    """The profile of each (version, bucket): its stored profile merged with its pending parts.
+
+    Call inside one snapshot (a read session: SQLite's deferred transaction, PostgreSQL's repeatable read),
+    so that a compaction committing meanwhile is seen either whole or not at all.
+    """
+    wanted = sorted(set(keys))
+    out: dict[tuple[str, dt.datetime], list[Profile]] = {}
+    by_version: dict[str, list[dt.datetime]] = {}
+    for v, b in wanted:
+        by_version.setdefault(v, []).append(b)
+    for v, buckets in by_version.items():
+        for i in range(0, len(buckets), 500):
+            chunk = buckets[i : i + 500]
+            for b, blob in s.execute(
+                select(BucketProfile.bucket, BucketProfile.profile).where(
+                    BucketProfile.model_id == model_id,
+                    BucketProfile.version == v,
+                    BucketProfile.bucket.in_(chunk),
+                )
+            ):
+                if blob:
+                    out.setdefault((v, b), []).insert(0, unpack(s, blob))
+            for b, blob in s.execute(
+                select(BucketPart.bucket, BucketPart.profile)
+                .where(
+                    BucketPart.model_id == model_id,
+                    BucketPart.version == v,
+                    BucketPart.bucket.in_(chunk),
+                )
+                .order_by(BucketPart.id)
+            ):
+                out.setdefault((v, b), []).append(unpack(s, blob))
+    return {k: merge_profiles(ps) for k, ps in out.items()}
+
+
+class Compactor:
+    """A background thread that folds pending parts into buckets every ``interval`` seconds.
+
+    Errors are logged and the loop goes on (a database outage only delays compaction: readers merge the
+    parts meanwhile). ``stop`` finishes the pass under way and folds what is left once more.
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        readers: sessionmaker[Session] | None = None,
+        interval: float = 1.0,
+        after: Callable[[], Any] | None = None,
+    ) -> None:
+        self.factory, self.readers, self.interval, self.after = factory, readers, interval, after
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.folded = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="loopwise-compactor", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self.run_once()
+
+    def run_once(self) -> int:
+        try:
+            n = compact_pending(self.factory, self.readers)
+            self.folded += n
+            if self.after is not None:
+                self.after()
+            return n
+        except DBAPIError as exc:
+            log.warning("compaction failed, will retry: %s", exc.__class__.__name__)
+        except Exception:
+            log.exception("compaction failed, will retry")
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.run_once()
