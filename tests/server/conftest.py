@@ -135,4 +135,5 @@ def server(db_url: str) -> Iterator[Running]:
     finally:
         srv.should_exit = True
         thread.join(10)
+        app.state.writer.stop()  # lifespan is off here: stop the group writer the app started
         app.state.engine.dispose()

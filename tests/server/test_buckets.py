@@ -139,3 +139,47 @@ def test_the_background_job_folds_parts(db_url: str) -> None:
     # One part per batch and hour it touched.
     assert job.folded == sum(df.iloc[i : i + 250].ts.dt.floor("h").nunique() for i in range(0, 2000, 250))
     engine.dispose()
+
+
+def test_a_write_group_answers_each_batch_as_if_alone(db_url: str) -> None:
+    from loopwise.ingest.errors import IdempotencyMismatchError
+    from loopwise.ingest.predictions import Prepared, Write, prepare_predictions, write_group
+    from loopwise.store.tables import Batch, Event
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    writers, readers = session_factory(engine), session_factory(engine, readonly=True)
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+        register_model(s, "other", SCHEMA, "test")
+        log_predictions(s, "credit", batch(traffic(5, seed=9)), idempotency_key="old", body_hash="h-old")
+    df = traffic(40, seed=1)
+    with readers() as s:
+
+        def prep(rows: pd.DataFrame, model: str = "credit") -> Prepared:
+            return prepare_predictions(s, model, batch(rows))
+
+        writes = [
+            Write(prep(df.iloc[0:10]), "a", "h-a"),
+            Write(prep(df.iloc[5:15])),  # 5 ids repeat the first batch's
+            Write(prep(df.iloc[0:10]), "a", "h-a"),  # a retry inside the group
+            Write(prep(df.iloc[20:30]), "old", "h-changed"),  # a key used before, another body
+            Write(prep(df.iloc[30:40], "other")),
+            Write(prep(df.iloc[0:1])),  # all duplicates
+        ]
+    with transaction(writers) as s:
+        answers = write_group(s, writes)
+    a, b, retry, reused, other, dup = answers
+    assert isinstance(a, dict) and (a["accepted"], a["duplicates"]) == (10, 0)
+    assert isinstance(b, dict) and (b["accepted"], b["duplicates"]) == (5, 5)
+    assert isinstance(retry, dict) and retry["replayed"] is True and retry["accepted"] == 10
+    assert isinstance(reused, IdempotencyMismatchError)
+    assert isinstance(other, dict) and other["accepted"] == 10
+    assert isinstance(dup, dict) and (dup["accepted"], dup["duplicates"], dup["batch_id"]) == (0, 1, None)
+    assert a["batch_id"] == b["batch_id"] != other["batch_id"]  # one blob per model for the group
+    with readers() as s:
+        stored = sorted(s.scalars(select(Event.event_id).join(Batch, Batch.id == Event.batch_id)))
+        credit = window(s, "credit", cache=False)
+    assert stored == sorted([*traffic(5, seed=9).request_id, *df.request_id[:15], *df.request_id[30:40]])
+    assert credit.n == 5 + 15
+    engine.dispose()

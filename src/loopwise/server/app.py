@@ -19,6 +19,7 @@ from loopwise.server.errors import HTTPError, handle
 from loopwise.server.routers import events, models, monitoring
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import LATENCY, REGISTRY, REQUESTS, ModelCollector
+from loopwise.server.writer import GroupWriter
 from loopwise.store import make_engine, session_factory, upgrade
 
 
@@ -29,12 +30,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upgrade(engine)
     sessions, read_sessions = session_factory(engine), session_factory(engine, readonly=True)
     compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
+    writer = GroupWriter(sessions, max_rows=max(settings.max_rows, 10_000))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.compact_seconds > 0:
             compactor.start()
         yield
+        writer.stop()
         compactor.stop()
         engine.dispose()
 
@@ -44,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.read_sessions = read_sessions
     app.state.compactor = compactor
+    app.state.writer = writer
     for exc in (HTTPError, LoopwiseError, DBAPIError):
         app.add_exception_handler(exc, handle)
 

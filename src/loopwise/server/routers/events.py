@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.ingest import body_digest, log_feedback
-from loopwise.ingest.predictions import prepare_predictions, write_predictions
+from loopwise.ingest.predictions import Prepared, Write, prepare_predictions
 from loopwise.server.bodies import body_to_table, parse_json, read_body, records
 from loopwise.server.deps import FeedbackGiver, Ingester, factory, read_factory
 from loopwise.server.errors import HTTPError
@@ -49,16 +49,22 @@ async def predictions(
     key = request.headers.get("idempotency-key")
     digest = body_digest(body) if key else None
 
-    def work() -> dict[str, Any]:
-        # Validation and profiling read only, so they run before the write transaction and beside other
-        # requests' writes; the write itself is short (and re-profiles only if something changed meanwhile).
+    def prepare() -> Prepared:
+        # Validation and profiling only read, so they run beside other requests and the writer.
         with read_factory(request)() as s:
-            prep = prepare_predictions(s, model, table, version=ver, max_rows=settings.max_rows)
-        with transaction(factory(request)) as s:
-            return write_predictions(s, prep, idempotency_key=key, body_hash=digest)
+            return prepare_predictions(s, model, table, version=ver, max_rows=settings.max_rows)
 
     try:
-        out: dict[str, Any] = await run_in_threadpool(_with_retries, work)
+        prep = await run_in_threadpool(prepare)
+        writer = request.app.state.writer
+        for attempt in range(RETRIES):
+            try:
+                out: dict[str, Any] = await writer.write(Write(prep, key, digest))
+                break
+            except IntegrityError:
+                # Another process stored some of these ids (or this key) first; the retry sees them.
+                if attempt == RETRIES - 1:
+                    raise HTTPError(409, "the batch conflicted with a concurrent one; retry it") from None
     except Exception:
         INGEST_ERRORS.labels(kind="predictions").inc()
         raise
