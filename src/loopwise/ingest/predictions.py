@@ -283,7 +283,7 @@ def _write_model(
             current = get_anchor(s, model_id)
             assert current is not None
             anchor = current
-        fps = _fingerprints(anchor.edges)
+        fps: dict[str, str] | None = None  # the anchor's fingerprints, for batches prepared without one
         kept = [i for i in live if masks[i].any()]
         tables: list[pa.Table] = []
         ids: list[list[str]] = []
@@ -298,11 +298,11 @@ def _write_model(
             ids.append(p.ids if whole else [e for e, k in zip(p.ids, mask, strict=True) if k])
             ts.append(p.ts if whole else p.ts[mask])
             versions.append(p.versions if whole else [v for v, k in zip(p.versions, mask, strict=True) if k])
-            same_anchor = (
-                p.anchor_serial == anchor.serial
-                if p.anchor_serial is not None
-                else _fingerprints(p.edges) == fps
-            )
+            if p.anchor_serial is not None:
+                same_anchor = p.anchor_serial == anchor.serial
+            else:
+                fps = fps if fps is not None else _fingerprints(anchor.edges)
+                same_anchor = _fingerprints(p.edges) == fps
             if whole and p.parts is not None and same_anchor:
                 for bucket_key, profile in p.parts.items():
                     ready[bucket_key].append(profile)
