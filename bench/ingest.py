@@ -3,8 +3,8 @@
 Run: python bench/ingest.py [--batches 30] [--clients 2] [--workers 1] [--singles 3000] [--concurrency 32].
 Prints events/s and batch latency quantiles for batches of 1,000 events x 40 features (Arrow IPC),
 single-event JSON requests/s over concurrent keep-alive connections with their latency quantiles, and the
-ratio to an executemany INSERT of the same rows into a wide table, all in one run. PostgreSQL: a throwaway cluster
-(initdb in a temporary folder), as the tests do.
+ratio to an executemany INSERT of the same rows into a wide table, all in one run. PostgreSQL: a throwaway
+cluster (initdb in a temporary folder), as the tests do.
 """
 
 from __future__ import annotations
