@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from sklearn.metrics import accuracy_score
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML
@@ -28,6 +30,18 @@ SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 NUMERIC = ["income", "debt_to_income", "age", "loan_amount"]
 
 
+Sessions = tuple[sessionmaker[Session], sessionmaker[Session]]
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Sessions]:
+    """Write and read-only sessions on a migrated database (SQLite, then PostgreSQL)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield session_factory(engine), session_factory(engine, readonly=True)
+    engine.dispose()
+
+
 def batch(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df.drop(columns=["repaid"]), preserve_index=False)
 
@@ -41,10 +55,8 @@ def summary(p: lw.Profile) -> dict[str, object]:
     return out
 
 
-def test_parts_fold_exactly_and_match_the_raw_rows(db_url: str) -> None:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    writers, readers = session_factory(engine), session_factory(engine, readonly=True)
+def test_parts_fold_exactly_and_match_the_raw_rows(db: Sessions) -> None:
+    writers, readers = db
     with transaction(writers) as s:
         register_model(s, "credit", SCHEMA, "test")
     df = traffic(6000, seed=3)  # 3 s apart: five hours, so batches straddle buckets
@@ -85,13 +97,10 @@ def test_parts_fold_exactly_and_match_the_raw_rows(db_url: str) -> None:
     assert performance.compute("accuracy", task).value == pytest.approx(
         accuracy_score(late.repaid, late.approved)
     )
-    engine.dispose()
 
 
-def test_a_default_reference_anchors_new_parts(db_url: str) -> None:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    writers, readers = session_factory(engine), session_factory(engine, readonly=True)
+def test_a_default_reference_anchors_new_parts(db: Sessions) -> None:
+    writers, readers = db
     with transaction(writers) as s:
         register_model(s, "credit", SCHEMA, "test")
         log_predictions(s, "credit", batch(traffic(500, seed=1, start="2026-11-20T08:00:00Z")))
@@ -109,13 +118,10 @@ def test_a_default_reference_anchors_new_parts(db_url: str) -> None:
         assert isinstance(b, NumericProfile) and b.hist is not None
         assert not np.array_equal(a.hist.edges, ref_col.hist.edges)  # the first batch's own edges
         assert np.array_equal(b.hist.edges, ref_col.hist.edges)  # then the reference's
-    engine.dispose()
 
 
-def test_the_background_job_folds_parts(db_url: str) -> None:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    writers, readers = session_factory(engine), session_factory(engine, readonly=True)
+def test_the_background_job_folds_parts(db: Sessions) -> None:
+    writers, readers = db
     with transaction(writers) as s:
         register_model(s, "credit", SCHEMA, "test")
     job = Compactor(writers, readers, interval=0.05)
@@ -138,17 +144,14 @@ def test_the_background_job_folds_parts(db_url: str) -> None:
         assert s.scalar(select(func.sum(BucketProfile.n))) == len(df)
     # One part per batch and hour it touched.
     assert job.folded == sum(df.iloc[i : i + 250].ts.dt.floor("h").nunique() for i in range(0, 2000, 250))
-    engine.dispose()
 
 
-def test_a_write_group_answers_each_batch_as_if_alone(db_url: str) -> None:
+def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
     from loopwise.ingest.errors import IdempotencyMismatchError
     from loopwise.ingest.predictions import Prepared, Write, prepare_predictions, write_group
     from loopwise.store.tables import Batch, Event
 
-    engine = make_engine(db_url)
-    upgrade(engine)
-    writers, readers = session_factory(engine), session_factory(engine, readonly=True)
+    writers, readers = db
     with transaction(writers) as s:
         register_model(s, "credit", SCHEMA, "test")
         register_model(s, "other", SCHEMA, "test")
@@ -182,4 +185,3 @@ def test_a_write_group_answers_each_batch_as_if_alone(db_url: str) -> None:
         credit = window(s, "credit", cache=False)
     assert stored == sorted([*traffic(5, seed=9).request_id, *df.request_id[:15], *df.request_id[30:40]])
     assert credit.n == 5 + 15
-    engine.dispose()

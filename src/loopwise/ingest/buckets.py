@@ -18,7 +18,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -175,8 +174,12 @@ def compact(
 ) -> int:
     """Fold the bucket's pending parts into its profile, in the caller's transaction; returns how many."""
     row = lock_bucket(s, model_id, version, bucket, skip_locked=skip_locked)
-    if row is None:
-        return 0
+    return 0 if row is None else fold(s, row)
+
+
+def fold(s: Session, row: BucketProfile) -> int:
+    """Fold the pending parts of the bucket whose row ``row`` is (and must already be locked)."""
+    model_id, version, bucket = row.model_id, row.version, row.bucket
     parts = s.execute(
         select(BucketPart.id, BucketPart.profile)
         .where(BucketPart.model_id == model_id, BucketPart.version == version, BucketPart.bucket == bucket)
@@ -264,9 +267,8 @@ class Compactor:
         factory: sessionmaker[Session],
         readers: sessionmaker[Session] | None = None,
         interval: float = 1.0,
-        after: Callable[[], Any] | None = None,
     ) -> None:
-        self.factory, self.readers, self.interval, self.after = factory, readers, interval, after
+        self.factory, self.readers, self.interval = factory, readers, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.folded = 0
@@ -287,8 +289,6 @@ class Compactor:
         try:
             n = compact_pending(self.factory, self.readers)
             self.folded += n
-            if self.after is not None:
-                self.after()
             return n
         except DBAPIError as exc:
             log.warning("compaction failed, will retry: %s", exc.__class__.__name__)

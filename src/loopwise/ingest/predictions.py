@@ -29,7 +29,7 @@ from loopwise.ingest.buckets import (
     add_part,
     anchor_serial,
     claim_anchor,
-    compact,
+    fold,
     get_anchor,
     lock_bucket,
     pack,
@@ -420,11 +420,6 @@ def log_predictions(
     ``prepare_predictions`` then ``write_predictions`` in one session (the server splits them so that
     validation and profiling happen outside the write transaction).
     """
-    if idempotency_key is not None:
-        model = get_model(s, model_name)
-        seen = s.get(Idempotency, (model.id, idempotency_key))
-        if seen is not None and seen.body_hash == body_hash:
-            return dict(seen.response) | {"replayed": True}
     prep = prepare_predictions(s, model_name, table, version=version, max_rows=max_rows)
     return write_predictions(s, prep, idempotency_key=idempotency_key, body_hash=body_hash)
 
@@ -615,7 +610,7 @@ def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]
     for version, bucket in sorted(touched):
         row = lock_bucket(s, model.id, version, bucket)
         assert row is not None
-        compact(s, model.id, version, bucket)
+        fold(s, row)
         if not row.profile:
             continue
         profile = unpack(s, row.profile)

@@ -28,8 +28,6 @@ class GroupWriter:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        #: Transactions committed and requests they carried (for the bench and /metrics).
-        self.groups = self.requests = 0
 
     def start(self) -> None:
         with self._lock:
@@ -81,8 +79,6 @@ class GroupWriter:
             for _, fut in group:
                 fut.set_exception(exc)
             return
-        self.groups += 1
-        self.requests += len(group)
         for (_, fut), answer in zip(group, answers, strict=True):
             if isinstance(answer, Exception):
                 fut.set_exception(answer)
