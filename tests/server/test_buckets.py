@@ -185,3 +185,145 @@ def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
         credit = window(s, "credit", cache=False)
     assert stored == sorted([*traffic(5, seed=9).request_id, *df.request_id[:15], *df.request_id[30:40]])
     assert credit.n == 5 + 15
+
+
+def test_small_batches_validated_together_get_each_its_own_answer(db: Sessions) -> None:
+    """The writer validates queued small batches as one; every answer must equal the batch's answer alone."""
+    from loopwise.errors import LoopwiseError
+    from loopwise.ingest.predictions import Raw, Write, prepare_group, prepare_predictions, write_group
+    from loopwise.server.bodies import records_to_table
+
+    from .test_api import records
+
+    writers, readers = db
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    df = traffic(60, seed=4)
+    good = [records(df.iloc[i : i + 1]) for i in range(40)]
+    bad_type = records(df.iloc[40:41])
+    bad_type[0]["income"] = "a lot"
+    bad_time = records(df.iloc[41:42])
+    bad_time[0]["ts"] = "1999-01-01T00:00:00Z"
+    unknown = records(df.iloc[42:43])
+    unknown[0]["colour"] = "red"
+    twice = records(df.iloc[43:44]) * 2
+    repeated = records(df.iloc[0:2])  # ids already in the first two batches: duplicates, not errors
+    missing = records(df.iloc[44:45])
+    del missing[0]["region"]
+    inf = records(df.iloc[45:46])
+    inf[0]["age"] = float("inf")
+    as_int = records(df.iloc[46:47])  # another Arrow schema (an int): validated apart, still stored
+    as_int[0]["income"] = int(as_int[0]["income"])
+    bodies = [*good[:20], bad_type, bad_time, unknown, twice, repeated, missing, inf, as_int, *good[20:]]
+    raws = [Raw("credit", records_to_table(b)) for b in bodies] + [Raw("nope", records_to_table(good[0]))]
+
+    def answer(x: object) -> object:
+        if isinstance(x, LoopwiseError):
+            return (type(x).__name__, str(x))
+        assert hasattr(x, "ids")
+        return x.ids
+
+    with readers() as s:
+        together = prepare_group(s, raws, profile=True)
+        alone = []
+        for r in raws:
+            try:
+                alone.append(prepare_predictions(s, r.model_name, r.table, profile=False))
+            except LoopwiseError as exc:
+                alone.append(exc)  # type: ignore[arg-type]
+    assert [answer(x) for x in together] == [answer(x) for x in alone]
+    errors = [type(x).__name__ for x in together if isinstance(x, LoopwiseError)]
+    assert errors == ["SchemaValidationError"] * 6 + ["NotFoundError"]
+    with transaction(writers) as s:
+        answers = write_group(s, [Write(p) if not isinstance(p, LoopwiseError) else p for p in together])
+    stored = [a for a in answers if isinstance(a, dict)]
+    assert sum(a["accepted"] for a in stored) == 41 and sum(a["duplicates"] for a in stored) == 2
+    compact_pending(writers)
+    with readers() as s:
+        w = window(s, "credit", cache=False)
+    kept = pd.concat([df.iloc[0:40], df.iloc[46:47].assign(income=as_int[0]["income"])])
+    assert w.n == len(kept)
+    for c in NUMERIC:
+        col = w[c]
+        assert isinstance(col, NumericProfile)
+        assert col.count == kept[c].notna().sum()
+        assert col.moments.mean == pytest.approx(kept[c].mean(), rel=1e-12)
+
+
+def test_a_merge_made_outside_the_lock_is_dropped_if_the_bucket_moved(db: Sessions) -> None:
+    """The compactor merges in a read snapshot; if another fold lands first, it must not count rows twice."""
+    from contextlib import contextmanager
+
+    writers, readers = db
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    df = traffic(300, seed=6)  # 15 minutes: one hourly bucket
+    for i in range(0, 300, 100):
+        with transaction(writers) as s:
+            log_predictions(s, "credit", batch(df.iloc[i : i + 100]))
+
+    uses = []
+
+    @contextmanager
+    def racing_readers() -> Iterator[Session]:
+        with readers() as s:
+            yield s
+        uses.append(1)
+        if len(uses) == 2:  # after the snapshot the merge is made from, before the compactor's write:
+            compact_pending(writers)  # another replica folds the bucket,
+            with transaction(writers) as s:  # and a new batch arrives
+                log_predictions(s, "credit", batch(traffic(50, seed=7)))
+
+    racer: sessionmaker[Session] = racing_readers  # type: ignore[assignment]
+    assert compact_pending(writers, racer) == 0  # its merge is stale: dropped, nothing deleted
+    assert compact_pending(writers, readers) == 1  # the new part, next pass
+    with readers() as s:
+        assert s.scalar(select(func.count()).select_from(BucketPart)) == 0
+        w = window(s, "credit", cache=False)
+    raw = pd.concat([df, traffic(50, seed=7)])
+    assert w.n == len(raw) == 350
+    col = w["income"]
+    assert isinstance(col, NumericProfile)
+    assert col.moments.mean == pytest.approx(raw["income"].mean(), rel=1e-12)
+
+
+def test_sqlite_writers_of_two_processes_queue_on_the_file_lock(tmp_path: object) -> None:
+    """A writer waits for another process's write transaction instead of failing or polling."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    from loopwise.store import sqlite_url
+
+    path = Path(str(tmp_path)) / "lock.db"
+    engine = make_engine(sqlite_url(path))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE marks (id INTEGER PRIMARY KEY AUTOINCREMENT, who TEXT)")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from loopwise.store import make_engine, session_factory, sqlite_url, transaction\n"
+            "from sqlalchemy import text\n"
+            f"f = session_factory(make_engine(sqlite_url({str(path)!r})))\n"
+            "with transaction(f) as s:\n"
+            "    print('holding', flush=True)\n"
+            "    time.sleep(1.0)\n"
+            "    s.execute(text(\"INSERT INTO marks (who) VALUES ('first')\"))\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    writers = session_factory(engine)
+    with transaction(writers) as s, transaction(writers) as inner:  # re-entrant in one thread
+        s.execute(text("INSERT INTO marks (who) VALUES ('second')"))
+        assert inner is not s
+    assert holder.wait(30) == 0
+    with engine.connect() as conn:
+        order = [r[0] for r in conn.exec_driver_sql("SELECT who FROM marks ORDER BY id")]
+    assert order == ["first", "second"]
+    engine.dispose()

@@ -207,14 +207,69 @@ def pending(s: Session, limit: int = 1000) -> list[tuple[int, str, dt.datetime]]
 
 
 def compact_pending(factory: sessionmaker[Session], readers: sessionmaker[Session] | None = None) -> int:
-    """Fold every pending bucket, one transaction each; buckets another replica holds are skipped."""
+    """Fold every pending bucket, one transaction each; buckets another replica holds are skipped.
+
+    With ``readers``, the parts are merged in a read snapshot first and the write transaction only checks
+    that the bucket is as read and swaps it in: the merge (most of the cost) holds no write lock, so on
+    SQLite ingestion is not stalled behind it.
+    """
     with (readers or factory)() as s:
         todo = pending(s)
     done = 0
     for model_id, version, bucket in todo:
-        with transaction(factory) as s:
-            done += compact(s, model_id, version, bucket, skip_locked=True)
+        if readers is None:
+            with transaction(factory) as s:
+                done += compact(s, model_id, version, bucket, skip_locked=True)
+        else:
+            done += _compact_merged(factory, readers, model_id, version, bucket)
     return done
+
+
+class _ChangedError(Exception):
+    """The bucket changed between the read and the write: roll back, fold it on the next pass."""
+
+
+def _compact_merged(
+    factory: sessionmaker[Session],
+    readers: sessionmaker[Session],
+    model_id: int,
+    version: str,
+    bucket: dt.datetime,
+) -> int:
+    where = (
+        BucketProfile.model_id == model_id,
+        BucketProfile.version == version,
+        BucketProfile.bucket == bucket,
+    )
+    with readers() as rs:
+        before = rs.scalar(select(BucketProfile.profile).where(*where)) or b""
+        parts = rs.execute(
+            select(BucketPart.id, BucketPart.profile)
+            .where(
+                BucketPart.model_id == model_id, BucketPart.version == version, BucketPart.bucket == bucket
+            )
+            .order_by(BucketPart.id)
+        ).all()
+        if not parts:
+            return 0
+        profiles = [unpack(rs, before)] if before else []
+        profiles += [unpack(rs, blob) for _, blob in parts]
+    merged = merge_profiles(profiles)
+    edges: dict[str, np.ndarray] = {}
+    data = merged.to_bytes(edges_out=edges)
+    ids = [i for i, _ in parts]
+    try:
+        with transaction(factory) as s:
+            row = lock_bucket(s, model_id, version, bucket, skip_locked=True)
+            if row is None or (row.profile or b"") != before:
+                return 0
+            if s.execute(delete(BucketPart).where(BucketPart.id.in_(ids))).rowcount != len(ids):  # type: ignore[attr-defined]
+                raise _ChangedError
+            store_edges(s, edges)
+            row.n, row.profile, row.updated_at = merged.n, data, utcnow()
+    except _ChangedError:
+        return 0
+    return len(ids)
 
 
 def bucket_profiles(

@@ -81,6 +81,9 @@ def check(schema: Schema, data: DataLike, *, allow_extra_columns: bool = True) -
 
 
 def _type_ok(kind: Kind | None, t: pa.DataType) -> bool:
+    if pa.types.is_null(t):
+        # All values missing (JSON nulls carry no type): fits any kind; nullability is judged apart.
+        return True
     if pa.types.is_dictionary(t):
         t = t.value_type
     is_str = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
@@ -93,7 +96,7 @@ def _type_ok(kind: Kind | None, t: pa.DataType) -> bool:
     if kind is Kind.DATETIME:
         return bool(pa.types.is_timestamp(t) or pa.types.is_date(t))
     if kind is Kind.CATEGORICAL:
-        return bool(is_str or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t))
+        return bool(is_str or pa.types.is_integer(t) or pa.types.is_boolean(t))
     return True
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import DBAPIError
 
@@ -18,7 +16,7 @@ from loopwise.server.deps import Public
 from loopwise.server.errors import HTTPError, handle
 from loopwise.server.routers import events, models, monitoring
 from loopwise.server.settings import Settings
-from loopwise.server.telemetry import LATENCY, REGISTRY, REQUESTS, ModelCollector
+from loopwise.server.telemetry import REGISTRY, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
 from loopwise.store import make_engine, session_factory, upgrade
 
@@ -30,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upgrade(engine)
     sessions, read_sessions = session_factory(engine), session_factory(engine, readonly=True)
     compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
-    writer = GroupWriter(sessions, max_rows=max(settings.max_rows, 10_000))
+    writer = GroupWriter(sessions, read_sessions, max_rows=max(settings.max_rows, 10_000))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -51,19 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for exc in (HTTPError, LoopwiseError, DBAPIError):
         app.add_exception_handler(exc, handle)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = route.path if isinstance(route, APIRoute) else "other"
-            REQUESTS.labels(template, request.method, str(status)).inc()
-            LATENCY.labels(template).observe(time.perf_counter() - start)
+    app.add_middleware(RequestMetrics)
 
     @app.get("/health")
     def health(_: Public) -> dict[str, str]:

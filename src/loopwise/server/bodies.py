@@ -64,6 +64,20 @@ def records(doc: Any, field: str = "records") -> tuple[list[Any], dict[str, Any]
 def records_to_table(rows: list[Any]) -> pa.Table:
     if not rows:
         raise HTTPError(422, "the batch has no rows; nothing was stored")
+    if all(isinstance(r, dict) for r in rows):
+        # Fast path: one inference over the records (a third of the cost of one per column). Anything it
+        # cannot take, or takes as nested, goes the column-by-column way below, which names the culprit.
+        try:
+            structs = pa.array(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+        else:
+            if (
+                pa.types.is_struct(structs.type)
+                and structs.type.num_fields
+                and not any(pa.types.is_nested(f.type) for f in structs.type.fields)
+            ):
+                return pa.Table.from_struct_array(structs)
     columns: dict[str, None] = {}
     for i, r in enumerate(rows):
         if not isinstance(r, dict):

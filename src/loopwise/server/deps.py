@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from loopwise.ingest.errors import NotFoundError
 from loopwise.server.auth import POLICIES, Principal, authenticate
@@ -41,33 +43,46 @@ _cache: dict[str, tuple[float, Principal]] = {}
 _cache_lock = threading.Lock()
 
 
-def _principal(request: Request, token: str | None) -> Principal | None:
-    if not token:
-        return None
-    now = time.monotonic()
+def _cached(token: str) -> Principal | None:
     with _cache_lock:
         hit = _cache.get(token)
-    if hit is not None and now - hit[0] < AUTH_CACHE_SECONDS:
+    if hit is not None and time.monotonic() - hit[0] < AUTH_CACHE_SECONDS:
         return hit[1]
+    return None
+
+
+def _principal(request: Request, token: str) -> Principal | None:
     with read_factory(request)() as s:
         principal = authenticate(s, token)
     if principal is not None:
         with _cache_lock:
             if len(_cache) > 10_000:  # bounded: forget everything rather than grow
                 _cache.clear()
-            _cache[token] = (now, principal)
+            _cache[token] = (time.monotonic(), principal)
     return principal
 
 
-def require(policy: str) -> Callable[..., Principal | None]:
-    """A dependency admitting the roles of ``policy``; ``public`` admits anyone."""
+def _model_id(request: Request, name: str) -> int | None:
+    with read_factory(request)() as s:
+        return s.scalar(select(Model.id).where(Model.name == name))
+
+
+def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
+    """A dependency admitting the roles of ``policy``; ``public`` admits anyone.
+
+    It runs on the event loop (a synchronous dependency would cost every request a thread hop) and goes
+    to the database in a worker thread only when the key is not in the cache.
+    """
     if policy != "public" and policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}")
 
-    def dep(request: Request) -> Principal | None:
+    async def dep(request: Request) -> Principal | None:
         if policy == "public":
             return None
-        principal = _principal(request, _token(request))
+        token = _token(request)
+        principal = None
+        if token:
+            principal = _cached(token) or await run_in_threadpool(_principal, request, token)
         if principal is None:
             raise HTTPError(401, "a valid API key is required (Authorization: Bearer lw_...)")
         if principal.role not in POLICIES[policy]:
@@ -76,11 +91,12 @@ def require(policy: str) -> Callable[..., Principal | None]:
                 f"role {principal.role!r} may not {policy} (allowed: {', '.join(sorted(POLICIES[policy]))})",
             )
         model = request.path_params.get("model")
-        if model is not None and principal.model_id is not None:
-            with read_factory(request)() as s:
-                row = s.query(Model).filter(Model.name == model).one_or_none()
-            if row is None or row.id != principal.model_id:
-                raise NotFoundError(f"no model named {model!r}")
+        if (
+            model is not None
+            and principal.model_id is not None
+            and await run_in_threadpool(_model_id, request, model) != principal.model_id
+        ):
+            raise NotFoundError(f"no model named {model!r}")
         return principal
 
     dep.policy = policy  # type: ignore[attr-defined]

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter(
@@ -24,6 +27,39 @@ INGESTED = Counter("loopwise_ingested_total", "Rows stored", ["kind"], registry=
 INGEST_ERRORS = Counter(
     "loopwise_ingest_errors_total", "Rejected ingestion requests", ["kind"], registry=REGISTRY
 )
+
+
+class RequestMetrics:
+    """Counts requests and times them by route template: a plain ASGI middleware.
+
+    Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``) runs each request in a task group with
+    a streamed response, which cost a fifth of a single-event request's time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            # The router records the matched route in the scope it was given.
+            route = scope.get("route")
+            template = route.path if isinstance(route, Route) else "other"
+            REQUESTS.labels(template, scope["method"], str(status)).inc()
+            LATENCY.labels(template).observe(time.perf_counter() - start)
 
 
 class ModelCollector:

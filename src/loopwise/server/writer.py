@@ -1,8 +1,9 @@
 """Group commit: one writer thread per server process stores concurrent ingestion requests together.
 
-Requests validate and profile their batches in parallel (``prepare_predictions``), then queue them here. The
-writer takes whatever has queued while it was busy (up to ``max_rows``), stores it in one transaction with
-one commit, and only then answers each request. Under load many requests share one fsync, one blob, one
+Requests validate and profile large batches in parallel (``prepare_predictions``), then queue them here;
+small ones are queued raw and validated and profiled here with the rest of their group. The writer takes
+whatever has queued while it was busy (up to ``max_rows``), stores it in one transaction with one commit, and
+only then answers each request. Under load many requests share one validation, one fsync, one blob, one
 insert of index rows and one part per bucket; alone, a request waits for nothing but its own write.
 """
 
@@ -16,15 +17,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from loopwise.ingest.predictions import Write, write_group
+from loopwise.ingest.predictions import Write, prepare_writes, write_group
 from loopwise.store import transaction
 
 _STOP = object()
 
 
 class GroupWriter:
-    def __init__(self, factory: sessionmaker[Session], max_rows: int = 100_000) -> None:
-        self.factory, self.max_rows = factory, max_rows
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        readers: sessionmaker[Session] | None = None,
+        max_rows: int = 100_000,
+    ) -> None:
+        self.factory, self.readers, self.max_rows = factory, readers or factory, max_rows
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -73,8 +79,12 @@ class GroupWriter:
 
     def _commit(self, group: list[tuple[Write, Future[dict[str, Any]]]]) -> None:
         try:
+            # Validation and profiling of the small batches only read: done before the write transaction,
+            # so on SQLite the other processes' writers store their groups meanwhile.
+            with self.readers() as rs:
+                writes = prepare_writes(rs, [w for w, _ in group])
             with transaction(self.factory) as s:
-                answers = write_group(s, [w for w, _ in group])
+                answers = write_group(s, writes)
         except BaseException as exc:  # nothing of the group is stored: every request gets the error
             for _, fut in group:
                 fut.set_exception(exc)
