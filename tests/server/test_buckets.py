@@ -169,10 +169,13 @@ def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
             Write(prep(df.iloc[20:30]), "old", "h-changed"),  # a key used before, another body
             Write(prep(df.iloc[30:40], "other")),
             Write(prep(df.iloc[0:1])),  # all duplicates
+            Write(prep(pd.concat([traffic(5, seed=9).iloc[:3], df.iloc[15:17]]))),  # 3 ids stored before
         ]
     with transaction(writers) as s:
         answers = write_group(s, writes)
-    a, b, retry, reused, other, dup = answers
+    a, b, retry, reused, other, dup, stored_before = answers
+    assert isinstance(stored_before, dict)
+    assert (stored_before["accepted"], stored_before["duplicates"]) == (2, 3)
     assert isinstance(a, dict) and (a["accepted"], a["duplicates"]) == (10, 0)
     assert isinstance(b, dict) and (b["accepted"], b["duplicates"]) == (5, 5)
     assert isinstance(retry, dict) and retry["replayed"] is True and retry["accepted"] == 10
@@ -183,8 +186,8 @@ def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
     with readers() as s:
         stored = sorted(s.scalars(select(Event.event_id).join(Batch, Batch.id == Event.batch_id)))
         credit = window(s, "credit", cache=False)
-    assert stored == sorted([*traffic(5, seed=9).request_id, *df.request_id[:15], *df.request_id[30:40]])
-    assert credit.n == 5 + 15
+    assert stored == sorted([*traffic(5, seed=9).request_id, *df.request_id[:17], *df.request_id[30:40]])
+    assert credit.n == 5 + 17
 
 
 def test_small_batches_validated_together_get_each_its_own_answer(db: Sessions) -> None:
@@ -326,4 +329,32 @@ def test_sqlite_writers_of_two_processes_queue_on_the_file_lock(tmp_path: object
     with engine.connect() as conn:
         order = [r[0] for r in conn.exec_driver_sql("SELECT who FROM marks ORDER BY id")]
     assert order == ["first", "second"]
+    engine.dispose()
+
+
+def test_compressed_blobs_are_stored_as_they_are(db_url: str) -> None:
+    """Migration 0005: PostgreSQL must not try to compress loopwise's zstd blobs again (storage EXTERNAL)."""
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    blobs = {
+        ("batches", "arrow"),
+        ("bucket_profiles", "profile"),
+        ("bucket_parts", "profile"),
+        ("rollups", "profile"),
+        ("references", "profile"),
+    }
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = conn.execute(
+                text(
+                    "SELECT c.relname, a.attname, a.attstorage FROM pg_attribute a JOIN pg_class c "
+                    "ON c.oid = a.attrelid WHERE a.attnum > 0 AND a.atttypid = 'bytea'::regtype"
+                )
+            ).all()
+            storage = {(t, c): s for t, c, s in rows if (t, c) in blobs}
+            assert storage == dict.fromkeys(blobs, "e")
+        else:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
     engine.dispose()

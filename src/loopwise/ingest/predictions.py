@@ -39,7 +39,7 @@ from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
 from loopwise.ingest.models import get_model, model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
-from loopwise.profiles.canonical import canonical
+from loopwise.profiles.canonical import canonical, canonical_keys
 from loopwise.profiles.histogram import DEFAULT_BINS, fingerprint, quantile_edges
 from loopwise.profiles.numeric import as_float_array
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
@@ -143,13 +143,18 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
             issues += row_issues(
                 raw.is_null().to_numpy(zero_copy_only=False), id_col, "null", "every event needs an id"
             )
-        ids = [canonical(v) for v in raw.to_pylist()]
-        seen: set[str] = set()
-        dup_mask = np.zeros(len(ids), dtype=bool)
-        for i, e in enumerate(ids):
-            dup_mask[i] = e in seen
-            seen.add(e)
-        issues += row_issues(dup_mask, id_col, "duplicate_id", "an event id appears twice in the batch")
+        ids = (
+            [canonical(v) for v in raw.to_pylist()]
+            if raw.null_count
+            else [k for k in canonical_keys(raw) if k is not None]
+        )
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            dup_mask = np.zeros(len(ids), dtype=bool)
+            for i, e in enumerate(ids):
+                dup_mask[i] = e in seen
+                seen.add(e)
+            issues += row_issues(dup_mask, id_col, "duplicate_id", "an event id appears twice in the batch")
     if ts_col in table.column_names and not any(i.column == ts_col for i in issues):
         ts = _ts_column(table, ts_col)
         now = np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE, "us")
@@ -393,103 +398,20 @@ def _write_model(
             first_of_key[key] = i
         live.append(i)
     if live:
-        schema = _prep(writes[live[0]]).schema
-        existing = _existing_ids(s, model_id, [e for i in live for e in _prep(writes[i]).ids])
-        masks: dict[int, np.ndarray] = {}
-        for i in live:
-            batch_ids = _prep(writes[i]).ids
-            masks[i] = np.fromiter((e not in existing for e in batch_ids), dtype=bool, count=len(batch_ids))
-            existing.update(batch_ids)  # a later batch of the group repeating these ids is a duplicate
-        serial = anchor_serial(s, model_id)
-        if serial is None:
-            anchor = claim_anchor(s, model_id, _prep(writes[live[0]]).edges)
-        else:
-            current = get_anchor(s, model_id)
-            assert current is not None
-            anchor = current
-        fps: dict[str, str] | None = None  # the anchor's fingerprints, for batches prepared without one
-        kept = [i for i in live if masks[i].any()]
-        tables: list[pa.Table] = []
-        ids: list[list[str]] = []
-        ts: list[np.ndarray] = []
-        versions: list[list[str]] = []
-        ready: dict[tuple[str, dt.datetime], list[Profile]] = defaultdict(list)
-        redo: list[int] = []  # positions in `tables` to profile here
-        shared: dict[int, tuple[SharedParts, list[int]]] = {}  # groups' parts, and their members' positions
-        same_edges: dict[int, bool] = {}  # by id() of a batch's edges: often one dict for a whole group
-        for i in kept:
-            p, mask = _prep(writes[i]), masks[i]
-            whole = bool(mask.all())
-            tables.append(p.table if whole else p.table.filter(pa.array(mask)))
-            ids.append(p.ids if whole else [e for e, k in zip(p.ids, mask, strict=True) if k])
-            ts.append(p.ts if whole else p.ts[mask])
-            versions.append(p.versions if whole else [v for v, k in zip(p.versions, mask, strict=True) if k])
-            if p.anchor_serial is not None:
-                same_anchor = p.anchor_serial == anchor.serial
-            else:
-                fps = fps if fps is not None else _fingerprints(anchor.edges)
-                if id(p.edges) not in same_edges:
-                    same_edges[id(p.edges)] = _fingerprints(p.edges) == fps
-                same_anchor = same_edges[id(p.edges)]
-            if whole and p.parts is not None and same_anchor:
-                for bucket_key, profile in p.parts.items():
-                    ready[bucket_key].append(profile)
-            elif whole and p.shared is not None and same_anchor:
-                shared.setdefault(id(p.shared), (p.shared, []))[1].append(len(tables) - 1)
-            else:
-                redo.append(len(tables) - 1)
-        for group, members in shared.values():
-            if len(members) == group.size:  # every batch of the group is stored whole
-                for bucket_key, profile in group.parts.items():
-                    ready[bucket_key].append(profile)
-            else:
-                redo += members
-        batch_id: int | None = None
-        if tables:
-            try:
-                # One chunk per column: a blob of many one-row chunks costs 20 ms to compress, not 0.1.
-                table = tables[0] if len(tables) == 1 else _concat(tables).combine_chunks()
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-                # Batches whose columns do not unify (JSON typed one as int, another as text): one each.
-                for i in kept:
-                    _write_model(s, model_id, {i: writes[i]}, out)
-                kept, tables = [], []
-        if tables:
-            all_ids = [e for part in ids for e in part]
-            all_ts = np.concatenate(ts)
-            all_versions = [v for part in versions for v in part]
-            if redo:
-                sub = [tables[j] for j in redo]
-                sub_ids = [e for j in redo for e in ids[j]]
-                labels = labels_for(s, model_id, sub_ids) if schema.by_role(Role.TARGET) else {}
-                fresh = profile_parts(
-                    schema,
-                    sub[0] if len(sub) == 1 else _concat(sub).combine_chunks(),
-                    sub_ids,
-                    np.concatenate([ts[j] for j in redo]),
-                    [v for j in redo for v in versions[j]],
-                    anchor.edges,
-                    labels,
-                )
-                for bucket_key, profile in fresh.items():
-                    ready[bucket_key].append(profile)
-            batch = Batch(model_id=model_id, n_rows=table.num_rows, arrow=_ipc(table))
-            s.add(batch)
-            s.flush()
-            batch_id = batch.id
-            insert_events(s, model_id, batch.id, table, all_ids, all_ts, all_versions)
-            for (version, bucket), profiles in sorted(ready.items()):
-                add_part(s, model_id, version, bucket, batch.id, merge_profiles(profiles))
-        for i in live:
-            if out[i] is not None:  # answered by the one-by-one fallback above
-                continue
-            accepted = int(masks[i].sum())
-            out[i] = {
-                "accepted": accepted,
-                "duplicates": len(masks[i]) - accepted,
-                "batch_id": batch_id if accepted else None,
-            }
+        # Optimistic: event ids are new unless proven otherwise. The unique key proves it (a retry, or
+        # another process racing), and then the group is stored again knowing which ids exist. Looking
+        # them up first cost 4 ms per 1,000 events on PostgreSQL, for a case that is rare.
+        try:
+            with s.begin_nested():
+                alone = _store_live(s, model_id, writes, live, out, set())
+        except IntegrityError:
+            for i in live:
+                out[i] = None
+            existing = _existing_ids(s, model_id, [e for i in live for e in _prep(writes[i]).ids])
+            alone = _store_live(s, model_id, writes, live, out, existing)
     for i in live:
+        if i in alone:  # stored by itself, key and all
+            continue
         w = writes[i]
         result = out[i]
         if w.idempotency_key is not None and isinstance(result, dict):
@@ -508,6 +430,118 @@ def _write_model(
                 f"idempotency key {writes[i].idempotency_key!r} was used for a different request body"
             )
         )
+
+
+def _store_live(
+    s: Session,
+    model_id: int,
+    writes: dict[int, Write],
+    live: list[int],
+    out: list[dict[str, Any] | Exception | None],
+    existing: set[str],
+) -> set[int]:
+    """Store the group's new rows (those whose ids are not in ``existing``) and answer each batch.
+
+    Returns the batches stored one by one instead (their columns did not unify with the others').
+    """
+    schema = _prep(writes[live[0]]).schema
+    alone: set[int] = set()
+    masks: dict[int, np.ndarray] = {}
+    for i in live:
+        batch_ids = _prep(writes[i]).ids
+        masks[i] = np.fromiter((e not in existing for e in batch_ids), dtype=bool, count=len(batch_ids))
+        existing.update(batch_ids)  # a later batch of the group repeating these ids is a duplicate
+    serial = anchor_serial(s, model_id)
+    if serial is None:
+        anchor = claim_anchor(s, model_id, _prep(writes[live[0]]).edges)
+    else:
+        current = get_anchor(s, model_id)
+        assert current is not None
+        anchor = current
+    fps: dict[str, str] | None = None  # the anchor's fingerprints, for batches prepared without one
+    kept = [i for i in live if masks[i].any()]
+    tables: list[pa.Table] = []
+    ids: list[list[str]] = []
+    ts: list[np.ndarray] = []
+    versions: list[list[str]] = []
+    ready: dict[tuple[str, dt.datetime], list[Profile]] = defaultdict(list)
+    redo: list[int] = []  # positions in `tables` to profile here
+    shared: dict[int, tuple[SharedParts, list[int]]] = {}  # groups' parts, and their members' positions
+    same_edges: dict[int, bool] = {}  # by id() of a batch's edges: often one dict for a whole group
+    for i in kept:
+        p, mask = _prep(writes[i]), masks[i]
+        whole = bool(mask.all())
+        tables.append(p.table if whole else p.table.filter(pa.array(mask)))
+        ids.append(p.ids if whole else [e for e, k in zip(p.ids, mask, strict=True) if k])
+        ts.append(p.ts if whole else p.ts[mask])
+        versions.append(p.versions if whole else [v for v, k in zip(p.versions, mask, strict=True) if k])
+        if p.anchor_serial is not None:
+            same_anchor = p.anchor_serial == anchor.serial
+        else:
+            fps = fps if fps is not None else _fingerprints(anchor.edges)
+            if id(p.edges) not in same_edges:
+                same_edges[id(p.edges)] = _fingerprints(p.edges) == fps
+            same_anchor = same_edges[id(p.edges)]
+        if whole and p.parts is not None and same_anchor:
+            for bucket_key, profile in p.parts.items():
+                ready[bucket_key].append(profile)
+        elif whole and p.shared is not None and same_anchor:
+            shared.setdefault(id(p.shared), (p.shared, []))[1].append(len(tables) - 1)
+        else:
+            redo.append(len(tables) - 1)
+    for group, members in shared.values():
+        if len(members) == group.size:  # every batch of the group is stored whole
+            for bucket_key, profile in group.parts.items():
+                ready[bucket_key].append(profile)
+        else:
+            redo += members
+    batch_id: int | None = None
+    if tables:
+        try:
+            # One chunk per column: a blob of many one-row chunks costs 20 ms to compress, not 0.1.
+            table = tables[0] if len(tables) == 1 else _concat(tables).combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            # Batches whose columns do not unify (JSON typed one as int, another as text): one each.
+            for i in kept:
+                _write_model(s, model_id, {i: writes[i]}, out)
+            alone = set(kept)
+            kept, tables = [], []
+    if tables:
+        all_ids = [e for part in ids for e in part]
+        all_ts = np.concatenate(ts)
+        all_versions = [v for part in versions for v in part]
+        if redo:
+            sub = [tables[j] for j in redo]
+            sub_ids = [e for j in redo for e in ids[j]]
+            labels = labels_for(s, model_id, sub_ids) if schema.by_role(Role.TARGET) else {}
+            fresh = profile_parts(
+                schema,
+                sub[0] if len(sub) == 1 else _concat(sub).combine_chunks(),
+                sub_ids,
+                np.concatenate([ts[j] for j in redo]),
+                [v for j in redo for v in versions[j]],
+                anchor.edges,
+                labels,
+            )
+            for bucket_key, profile in fresh.items():
+                ready[bucket_key].append(profile)
+        batch = Batch(model_id=model_id, n_rows=table.num_rows, arrow=_ipc(table))
+        s.add(batch)
+        s.flush()
+        batch_id = batch.id
+        insert_events(s, model_id, batch.id, table, all_ids, all_ts, all_versions)
+        for (version, bucket), profiles in sorted(ready.items()):
+            add_part(s, model_id, version, bucket, batch.id, merge_profiles(profiles))
+    for i in live:
+        if out[i] is not None:  # answered by the one-by-one fallback above
+            continue
+        accepted = int(masks[i].sum())
+        out[i] = {
+            "accepted": accepted,
+            "duplicates": len(masks[i]) - accepted,
+            "batch_id": batch_id if accepted else None,
+        }
+    return alone
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

@@ -34,6 +34,21 @@ def canonical(value: Any) -> str:
     return str(value)
 
 
+def canonical_keys(arr: pa.ChunkedArray | pa.Array) -> list[str | None]:
+    """The canonical key of every value (None for a null); strings are their own keys, so no per-value call.
+
+    Example:
+        >>> canonical_keys(pa.array([1, None, 2]))
+        ['1', None, '2']
+    """
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    values: list[Any] = arr.to_pylist()
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return values
+    return [canonical(v) if v is not None else None for v in values]
+
+
 def value_counts(arr: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
     """Distinct non-null values (canonical keys) and their counts, counted in Arrow."""
     if pa.types.is_dictionary(arr.type):
