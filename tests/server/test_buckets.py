@@ -358,3 +358,44 @@ def test_compressed_blobs_are_stored_as_they_are(db_url: str) -> None:
         else:
             assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
     engine.dispose()
+
+
+def test_a_group_staged_before_the_lock_stores_the_same_rows(db: Sessions) -> None:
+    """What the writer makes before its lock is used only if it still holds; the result is the same."""
+    from loopwise.ingest.predictions import Write, prepare_predictions, stage, write_group
+
+    writers, readers = db
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    df = traffic(400, seed=8)
+    with transaction(writers) as s:
+        log_predictions(s, "credit", batch(df.iloc[0:100]))
+
+    def group(*frames: pd.DataFrame) -> list[Write]:
+        with readers() as s:
+            writes = [Write(prepare_predictions(s, "credit", batch(f))) for f in frames]
+            stage(s, writes)  # type: ignore[arg-type]
+        assert writes[0].staged is not None and writes[0].staged.n == sum(len(f) for f in frames)
+        return writes
+
+    # All new: stored as staged.
+    with transaction(writers) as s:
+        a, b = write_group(s, group(df.iloc[100:200], df.iloc[200:300]))  # type: ignore[arg-type]
+    assert isinstance(a, dict) and isinstance(b, dict)
+    assert (a["accepted"], b["accepted"], a["batch_id"]) == (100, 100, b["batch_id"])
+    # Ten rows were stored before: the staged group no longer holds and is made again under the lock.
+    with transaction(writers) as s:
+        (c,) = write_group(s, group(pd.concat([df.iloc[90:100], df.iloc[300:400]])))  # type: ignore[arg-type]
+    assert isinstance(c, dict) and (c["accepted"], c["duplicates"]) == (100, 10)
+    compact_pending(writers)
+    with readers() as s:
+        w = window(s, "credit", cache=False)
+        parts = s.scalar(select(func.count()).select_from(BucketPart))
+    assert parts == 0 and w.n == 400
+    for c_name in NUMERIC:
+        col = w[c_name]
+        assert isinstance(col, NumericProfile)
+        assert col.count == df[c_name].notna().sum()
+        assert col.moments.mean == pytest.approx(df[c_name].mean(), rel=1e-12)
+        finite = df[c_name].dropna().to_numpy()
+        assert col.hist is not None and col.hist.counts.sum() == len(finite)  # each row binned once

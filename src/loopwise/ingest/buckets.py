@@ -154,16 +154,17 @@ def lock_bucket(
 
 
 def add_part(
-    s: Session, model_id: int, version: str, bucket: dt.datetime, batch_id: int, profile: Profile
+    s: Session, model_id: int, version: str, bucket: dt.datetime, batch_id: int, n: int, profile: bytes
 ) -> None:
+    """Append a part (``profile`` packed by ``Profile.to_bytes(edges_out=...)``, its edges stored)."""
     s.add(
         BucketPart(
             model_id=model_id,
             version=version,
             bucket=bucket,
             batch_id=batch_id,
-            n=profile.n,
-            profile=pack(s, profile),
+            n=n,
+            profile=profile,
             created_at=utcnow(),
         )
     )

@@ -33,6 +33,7 @@ from loopwise.ingest.buckets import (
     get_anchor,
     lock_bucket,
     pack,
+    store_edges,
     unpack,
 )
 from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
@@ -298,8 +299,8 @@ def _profile(s: Session, prep: Prepared) -> dict[tuple[str, dt.datetime], Profil
 def prepare_writes(s: Session, writes: list[Write]) -> list[Write | LoopwiseError]:
     """Validate and profile the raw batches among ``writes``, together; an error replaces a bad one.
 
-    Reads only: the server's writer runs it before taking the write lock, so that on SQLite another
-    process's writer can store its group meanwhile.
+    Then ``stage`` makes what each model's group would store. Reads only: the server's writer runs it
+    before taking the write lock, so that on SQLite another process's writer can store its group meanwhile.
     """
     out: list[Write | LoopwiseError] = list(writes)
     raw = [i for i, w in enumerate(writes) if isinstance(w.prep, Raw)]
@@ -308,6 +309,7 @@ def prepare_writes(s: Session, writes: list[Write]) -> list[Write | LoopwiseErro
         for i, p in zip(raw, preps, strict=True):
             w = writes[i]
             out[i] = Write(p, w.idempotency_key, w.body_hash) if isinstance(p, Prepared) else p
+    stage(s, out)
     return out
 
 
@@ -318,6 +320,7 @@ class Write:
     prep: Prepared | Raw
     idempotency_key: str | None = None
     body_hash: str | None = None
+    staged: Material | None = None  # what its write group would store, computed before the write lock
 
 
 def write_predictions(
@@ -445,6 +448,7 @@ def _store_live(
     Returns the batches stored one by one instead (their columns did not unify with the others').
     """
     schema = _prep(writes[live[0]]).schema
+    staged = next((writes[i].staged for i in live if writes[i].staged is not None), None)
     alone: set[int] = set()
     masks: dict[int, np.ndarray] = {}
     for i in live:
@@ -496,6 +500,9 @@ def _store_live(
         else:
             redo += members
     batch_id: int | None = None
+    if tables and staged is not None and _fits(staged, [writes[i] for i in kept], masks, redo):
+        batch_id = _store(s, model_id, staged)
+        tables = []  # stored, as made before the lock
     if tables:
         try:
             # One chunk per column: a blob of many one-row chunks costs 20 ms to compress, not 0.1.
@@ -525,13 +532,7 @@ def _store_live(
             )
             for bucket_key, profile in fresh.items():
                 ready[bucket_key].append(profile)
-        batch = Batch(model_id=model_id, n_rows=table.num_rows, arrow=_ipc(table))
-        s.add(batch)
-        s.flush()
-        batch_id = batch.id
-        insert_events(s, model_id, batch.id, table, all_ids, all_ts, all_versions)
-        for (version, bucket), profiles in sorted(ready.items()):
-            add_part(s, model_id, version, bucket, batch.id, merge_profiles(profiles))
+        batch_id = _store(s, model_id, _materialize(s, table, all_ids, all_ts, all_versions, ready))
     for i in live:
         if out[i] is not None:  # answered by the one-by-one fallback above
             continue
@@ -542,6 +543,116 @@ def _store_live(
             "batch_id": batch_id if accepted else None,
         }
     return alone
+
+
+@dataclass
+class Material:
+    """What one model's new rows of a write group store: the blob, the index columns and the packed parts.
+
+    The writer makes it before taking the write lock, assuming every row is new and the anchor unchanged;
+    under the lock it is used only if that held (``_fits``), so the lock is held for the SQL alone.
+    """
+
+    members: tuple[int, ...]  # id() of the writes it was made from, in order
+    n: int
+    blob: bytes
+    index: tuple[list[str], list[str], list[Any], list[Any], list[Any]]  # ids, versions, ts, hour, latency
+    parts: list[tuple[str, dt.datetime, int, bytes]]  # version, bucket, rows, packed profile
+    edges: dict[str, np.ndarray]  # the edge sets the parts name
+
+
+def _materialize(
+    s: Session,
+    table: pa.Table,
+    ids: list[str],
+    ts: np.ndarray,
+    versions: list[str],
+    ready: dict[tuple[str, dt.datetime], list[Profile]],
+    members: tuple[int, ...] = (),
+) -> Material:
+    edges: dict[str, np.ndarray] = {}
+    parts = []
+    for (version, bucket), profiles in sorted(ready.items()):
+        merged = merge_profiles(profiles)
+        parts.append((version, bucket, merged.n, merged.to_bytes(edges_out=edges)))
+    index = index_columns(s.get_bind().dialect.name, table, ids, ts, versions)
+    return Material(members, table.num_rows, _ipc(table), index, parts, edges)
+
+
+def _fits(staged: Material, kept: list[Write], masks: dict[int, np.ndarray], redo: list[int]) -> bool:
+    return (
+        not redo
+        and staged.members == tuple(id(w) for w in kept)
+        and all(bool(m.all()) for m in masks.values())
+    )
+
+
+def _store(s: Session, model_id: int, m: Material) -> int:
+    """Insert the blob, its index rows and its parts; returns the batch id."""
+    batch = Batch(model_id=model_id, n_rows=m.n, arrow=m.blob)
+    s.add(batch)
+    s.flush()
+    insert_index(s, model_id, batch.id, m.index)
+    store_edges(s, m.edges)
+    for version, bucket, n, blob in m.parts:
+        add_part(s, model_id, version, bucket, batch.id, n, blob)
+    return batch.id
+
+
+def stage(s: Session, writes: list[Write | LoopwiseError]) -> None:
+    """Make each model's ``Material`` for a write group, before the write lock (``Write.staged``).
+
+    Assumes what is usual: every row new, the anchor the batches were profiled on still the model's.
+    Only groups whose batches all carry their profiles are staged (the rest is profiled under the lock).
+    """
+    by_model: dict[int, list[Write]] = defaultdict(list)
+    for w in writes:
+        if isinstance(w, Write) and isinstance(w.prep, Prepared):
+            by_model[w.prep.model_id].append(w)
+    for group in by_model.values():
+        seen: set[str] = set()
+        keys = set()
+        ready: dict[tuple[str, dt.datetime], list[Profile]] = defaultdict(list)
+        shared: dict[int, tuple[SharedParts, int]] = {}
+        for w in group:
+            p = _prep(w)
+            if w.idempotency_key is not None:
+                keys.add(w.idempotency_key)
+            if p.parts is not None:
+                for key, profile in p.parts.items():
+                    ready[key].append(profile)
+            elif p.shared is not None:
+                got = shared.get(id(p.shared), (p.shared, 0))
+                shared[id(p.shared)] = (p.shared, got[1] + 1)
+            else:
+                break
+            seen.update(p.ids)
+        else:
+            if sum(len(_prep(w).ids) for w in group) != len(seen) or len(keys) < sum(
+                w.idempotency_key is not None for w in group
+            ):
+                continue  # ids or keys repeated inside the group: left to the write itself
+            if any(count != sp.size for sp, count in shared.values()):
+                continue
+            for sp, _ in shared.values():
+                for key, profile in sp.parts.items():
+                    ready[key].append(profile)
+            preps = [_prep(w) for w in group]
+            try:
+                table = (
+                    preps[0].table if len(preps) == 1 else _concat([p.table for p in preps]).combine_chunks()
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                continue
+            group[0].staged = _materialize(
+                s,
+                table,
+                [e for p in preps for e in p.ids],
+                np.concatenate([p.ts for p in preps]),
+                [v for p in preps for v in p.versions],
+                ready,
+                tuple(id(w) for w in group),
+            )
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -653,29 +764,51 @@ def profile_parts(
     return out
 
 
-def insert_events(
-    s: Session,
-    model_id: int,
-    batch_id: int,
-    table: pa.Table,
-    ids: list[str],
-    ts: np.ndarray,
-    versions: list[str],
-) -> None:
-    """Insert the batch's index rows by the driver's fast path (COPY on PostgreSQL, executemany on SQLite).
+def index_columns(
+    dialect: str, table: pa.Table, ids: list[str], ts: np.ndarray, versions: list[str]
+) -> tuple[list[str], list[str], list[Any], list[Any], list[Any]]:
+    """The index rows' columns (ids, versions, time, hour, latency) as the dialect's fast path takes them.
 
-    Columns go in whole (times formatted by NumPy, not per row): SQLAlchemy's per-row parameter processing
-    cost about 30 ms per 1,000 events. Times are written as SQLAlchemy's own SQLite text form, which it reads
-    back, and as ISO 8601 with a zone for PostgreSQL's COPY.
+    Times are formatted by NumPy, whole columns at once (SQLAlchemy's per-row parameter processing cost
+    about 30 ms per 1,000 events): SQLAlchemy's own SQLite text form, which it reads back; ISO 8601 with a
+    zone for PostgreSQL's COPY; datetime objects for any other database.
     """
-    n = len(ids)
     text = np.datetime_as_string(ts, unit="us")
     hours = np.datetime_as_string(_bucket(ts), unit="us")
     latency = (
         table.column("latency_ms").cast(pa.float64()).to_pylist()
         if "latency_ms" in table.column_names
-        else [None] * n
+        else [None] * len(ids)
     )
+    if dialect == "postgresql":
+        return ids, versions, np.char.add(text, "Z").tolist(), np.char.add(hours, "Z").tolist(), latency
+    if dialect == "sqlite":
+        return (
+            ids,
+            versions,
+            np.char.replace(text, "T", " ").tolist(),
+            np.char.replace(hours, "T", " ").tolist(),
+            latency,
+        )
+    utc = dt.UTC
+    return (
+        ids,
+        versions,
+        [dt.datetime.fromisoformat(t).replace(tzinfo=utc) for t in text.tolist()],
+        [dt.datetime.fromisoformat(h).replace(tzinfo=utc) for h in hours.tolist()],
+        latency,
+    )
+
+
+def insert_index(
+    s: Session,
+    model_id: int,
+    batch_id: int,
+    columns: tuple[list[str], list[str], list[Any], list[Any], list[Any]],
+) -> None:
+    """Insert a batch's index rows by the driver's fast path (COPY on PostgreSQL, executemany on SQLite)."""
+    ids, versions, text, hours, latency = columns
+    n = len(ids)
     conn = s.connection()
     dialect = conn.dialect.name
     if dialect not in ("postgresql", "sqlite"):
@@ -686,28 +819,22 @@ def insert_events(
                     "model_id": model_id,
                     "event_id": e,
                     "version": v,
-                    "ts": dt.datetime.fromisoformat(t).replace(tzinfo=dt.UTC),
-                    "bucket": dt.datetime.fromisoformat(h).replace(tzinfo=dt.UTC),
+                    "ts": t,
+                    "bucket": h,
                     "batch_id": batch_id,
                     "row": i,
                     "latency_ms": lat,
                 }
-                for i, (e, v, t, h, lat) in enumerate(
-                    zip(ids, versions, text.tolist(), hours.tolist(), latency, strict=True)
-                )
+                for i, (e, v, t, h, lat) in enumerate(zip(ids, versions, text, hours, latency, strict=True))
             ],
         )
         return
-    if dialect == "postgresql":
-        text, hours = np.char.add(text, "Z"), np.char.add(hours, "Z")
-    else:
-        text, hours = np.char.replace(text, "T", " "), np.char.replace(hours, "T", " ")
     rows = zip(
         repeat(model_id, n),
         ids,
         versions,
-        text.tolist(),
-        hours.tolist(),
+        text,
+        hours,
         repeat(batch_id, n),
         range(n),
         latency,
