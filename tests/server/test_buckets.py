@@ -399,3 +399,17 @@ def test_a_group_staged_before_the_lock_stores_the_same_rows(db: Sessions) -> No
         assert col.moments.mean == pytest.approx(df[c_name].mean(), rel=1e-12)
         finite = df[c_name].dropna().to_numpy()
         assert col.hist is not None and col.hist.counts.sum() == len(finite)  # each row binned once
+
+
+def test_only_one_process_runs_the_compactor_at_a_time(db: Sessions) -> None:
+    """Every server process has a compactor; the job lock lets one work and the others skip their pass."""
+    from loopwise.store.engine import exclusive
+
+    writers, _ = db
+    with exclusive(writers, "compactor") as first:
+        with exclusive(writers, "compactor") as second:  # another holder: a file descriptor or a session
+            assert (first, second) == (True, False)
+        with exclusive(writers, "another job") as other:
+            assert other is True
+    with exclusive(writers, "compactor") as again:
+        assert again is True  # released at the end of the block

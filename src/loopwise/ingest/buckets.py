@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.histogram import fingerprint
-from loopwise.store.engine import insert_ignore, transaction
+from loopwise.store.engine import exclusive, insert_ignore, transaction
 from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet
 from loopwise.store.types import utcnow
 
@@ -343,7 +343,12 @@ class Compactor:
 
     def run_once(self) -> int:
         try:
-            n = compact_pending(self.factory, self.readers)
+            # One server process compacts at a time: two would merge the same parts and one would drop
+            # its merge (see _compact_merged), or, on SQLite, wait for the other's write lock.
+            with exclusive(self.factory, "compactor") as mine:
+                if not mine:
+                    return 0
+                n = compact_pending(self.factory, self.readers)
             self.folded += n
             return n
         except DBAPIError as exc:

@@ -136,7 +136,7 @@ def writer_lock(engine: Engine | None) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _lock_path(engine: Engine | None) -> str | None:
+def _lock_path(engine: Engine | None, name: str = "writer") -> str | None:
     if engine is None or engine.dialect.name != "sqlite" or fcntl is None:
         return None
     if engine.get_execution_options().get("loopwise_readonly", False):
@@ -144,7 +144,43 @@ def _lock_path(engine: Engine | None) -> str | None:
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return f"{database}-writer.lock"
+    return f"{database}-{name}.lock"
+
+
+@contextmanager
+def exclusive(factory: sessionmaker[Session], name: str) -> Iterator[bool]:
+    """Whether this process won the job ``name`` (no other process holds it); held until the block ends.
+
+    For background jobs that every server process runs but only one at a time should: a non-blocking
+    ``flock`` on SQLite, a session advisory lock on PostgreSQL; elsewhere always True.
+    """
+    engine = factory.kw.get("bind")
+    path = _lock_path(engine, name)
+    if path is not None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+        return
+    if engine is not None and engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
+            won = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (key,)).scalar())
+            conn.commit()
+            try:
+                yield won
+            finally:
+                if won:
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
+                    conn.commit()
+        return
+    yield True
 
 
 def sqlite_url(path: str | Path) -> str:
