@@ -51,3 +51,25 @@ def test_an_open_reader_does_not_block_a_writer(tmp_path: Path) -> None:
     reader.close()
     with session_factory(engine)() as s:
         assert s.scalar(select(Model.name)) == "m"
+
+
+def test_the_background_checkpoint_moves_the_wal_into_the_database(tmp_path: Path) -> None:
+    """Writers no longer checkpoint every 1,000 pages; ``checkpoint`` does it without a transaction."""
+    from loopwise.store.engine import checkpoint
+
+    path = tmp_path / "c.db"
+    engine = make_engine(sqlite_url(path))
+    upgrade(engine)
+    checkpoint(engine)
+    before = path.stat().st_size
+    with transaction(session_factory(engine)) as s:
+        for i in range(300):  # about 1,200 pages: past the old automatic checkpoint, under the new one
+            s.add(Model(name=f"m{i}", schema_json={"columns": {"x": {"note": "y" * 16_000}}}))
+    assert path.stat().st_size == before  # committed, but still only in the WAL
+    with engine.connect() as conn:  # an open reader does not stop a passive checkpoint of older frames
+        conn.execute(select(Model.name).limit(1)).all()
+        checkpoint(engine)
+    assert path.stat().st_size > before + 300 * 16_000
+    with session_factory(engine)() as s:
+        assert len(s.scalars(select(Model.name)).all()) == 300
+    engine.dispose()
