@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -254,14 +253,9 @@ def _compact_merged(
         ).all()
         if not parts:
             return 0
-        merged: Profile | None = unpack(rs, before) if before else None
-        for _, blob in parts:
-            part = unpack(rs, blob)
-            merged = part if merged is None else merge_profiles([merged, part])
-            # A pass folds about a second of parts (40 under a load of single events: 150 ms of Python);
-            # yielding the GIL after each keeps the event loop and the writer going meanwhile.
-            time.sleep(0)
-    assert merged is not None
+        profiles = [unpack(rs, before)] if before else []
+        profiles += [unpack(rs, blob) for _, blob in parts]
+    merged = merge_profiles(profiles)
     edges: dict[str, np.ndarray] = {}
     data = merged.to_bytes(edges_out=edges)
     ids = [i for i, _ in parts]

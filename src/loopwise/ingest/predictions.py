@@ -296,18 +296,19 @@ def _profile(s: Session, prep: Prepared) -> dict[tuple[str, dt.datetime], Profil
     return profile_parts(prep.schema, prep.table, prep.ids, prep.ts, prep.versions, prep.edges, labels)
 
 
-def prepare_writes(s: Session, writes: list[Write]) -> list[Write | LoopwiseError]:
+def prepare_writes(s: Session, writes: list[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
     """Validate and profile the raw batches among ``writes``, together; an error replaces a bad one.
 
     Then ``stage`` makes what each model's group would store. Reads only: the server's writer runs it
     before taking the write lock, so that on SQLite another process's writer can store its group meanwhile.
     """
-    out: list[Write | LoopwiseError] = list(writes)
-    raw = [i for i, w in enumerate(writes) if isinstance(w.prep, Raw)]
+    out = list(writes)
+    raw = [i for i, w in enumerate(writes) if isinstance(w, Write) and isinstance(w.prep, Raw)]
     if raw:
-        preps = prepare_group(s, [writes[i].prep for i in raw], profile=True)  # type: ignore[misc]
+        preps = prepare_group(s, [writes[i].prep for i in raw], profile=True)  # type: ignore[union-attr,misc]
         for i, p in zip(raw, preps, strict=True):
             w = writes[i]
+            assert isinstance(w, Write)
             out[i] = Write(p, w.idempotency_key, w.body_hash) if isinstance(p, Prepared) else p
     stage(s, out)
     return out
@@ -348,17 +349,7 @@ def write_group(s: Session, writes: list[Write | LoopwiseError]) -> list[dict[st
     """
     out: list[dict[str, Any] | Exception | None] = [None] * len(writes)
     if any(isinstance(w, Write) and isinstance(w.prep, Raw) for w in writes):
-        # Prepared here without profiles: they are profiled below with the rows that turn out to be new.
-        ready = [w for w in writes if isinstance(w, Write) and isinstance(w.prep, Raw)]
-        preps = iter(prepare_group(s, [w.prep for w in ready]))  # type: ignore[misc]
-        writes = [
-            (
-                (Write(p, w.idempotency_key, w.body_hash) if isinstance(p := next(preps), Prepared) else p)
-                if isinstance(w, Write) and isinstance(w.prep, Raw)
-                else w
-            )
-            for w in writes
-        ]
+        writes = prepare_writes(s, writes)
     by_model: dict[int, list[int]] = defaultdict(list)
     for i, w in enumerate(writes):
         if isinstance(w, Write):

@@ -37,41 +37,45 @@ def _token(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-#: Seconds an authenticated key is remembered; a revoked key stops working within this time.
+#: Seconds a key's principal (and a model's id, for keys limited to a model) is remembered; a revoked key
+#: stops working within this time.
 AUTH_CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, Principal]] = {}
+_cache: dict[tuple[str, str], tuple[float, Any]] = {}
 _cache_lock = threading.Lock()
 
 
-def _cached(token: str) -> Principal | None:
+def _cached(kind: str, name: str) -> Any:
     with _cache_lock:
-        hit = _cache.get(token)
+        hit = _cache.get((kind, name))
     if hit is not None and time.monotonic() - hit[0] < AUTH_CACHE_SECONDS:
         return hit[1]
     return None
 
 
-def _principal(request: Request, token: str) -> Principal | None:
-    with read_factory(request)() as s:
-        principal = authenticate(s, token)
-    if principal is not None:
+def _remember(kind: str, name: str, value: Any) -> Any:
+    if value is not None:
         with _cache_lock:
             if len(_cache) > 10_000:  # bounded: forget everything rather than grow
                 _cache.clear()
-            _cache[token] = (time.monotonic(), principal)
-    return principal
+            _cache[(kind, name)] = (time.monotonic(), value)
+    return value
+
+
+def _principal(request: Request, token: str) -> Principal | None:
+    with read_factory(request)() as s:
+        return _remember("key", token, authenticate(s, token))  # type: ignore[no-any-return]
 
 
 def _model_id(request: Request, name: str) -> int | None:
     with read_factory(request)() as s:
-        return s.scalar(select(Model.id).where(Model.name == name))
+        return _remember("model", name, s.scalar(select(Model.id).where(Model.name == name)))  # type: ignore[no-any-return]
 
 
 def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
     """A dependency admitting the roles of ``policy``; ``public`` admits anyone.
 
     It runs on the event loop (a synchronous dependency would cost every request a thread hop) and goes
-    to the database in a worker thread only when the key is not in the cache.
+    to the database in a worker thread only when the key (or the model's id) is not in the cache.
     """
     if policy != "public" and policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}")
@@ -80,9 +84,9 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
         if policy == "public":
             return None
         token = _token(request)
-        principal = None
+        principal: Principal | None = None
         if token:
-            principal = _cached(token) or await run_in_threadpool(_principal, request, token)
+            principal = _cached("key", token) or await run_in_threadpool(_principal, request, token)
         if principal is None:
             raise HTTPError(401, "a valid API key is required (Authorization: Bearer lw_...)")
         if principal.role not in POLICIES[policy]:
@@ -94,7 +98,8 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
         if (
             model is not None
             and principal.model_id is not None
-            and await run_in_threadpool(_model_id, request, model) != principal.model_id
+            and (_cached("model", model) or await run_in_threadpool(_model_id, request, model))
+            != principal.model_id
         ):
             raise NotFoundError(f"no model named {model!r}")
         return principal

@@ -120,22 +120,18 @@ def writer_lock(engine: Engine | None) -> Iterator[None]:
     a thread; read-only sessions never take it; a no-op elsewhere (PostgreSQL, in-memory SQLite).
     """
     path = _lock_path(engine)
-    depth = getattr(_held, "depth", 0)
-    if path is None or depth:
-        _held.depth = depth + (path is not None)
-        try:
-            yield
-        finally:
-            _held.depth = depth
+    held: set[str] = _held.__dict__.setdefault("paths", set())
+    if path is None or path in held:
+        yield
         return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _held.depth = 1
+        held.add(path)
         try:
             yield
         finally:
-            _held.depth = 0
+            held.discard(path)
     finally:
         os.close(fd)  # releases the lock
 
