@@ -413,3 +413,36 @@ def test_only_one_process_runs_the_compactor_at_a_time(db: Sessions) -> None:
             assert other is True
     with exclusive(writers, "compactor") as again:
         assert again is True  # released at the end of the block
+
+
+def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions) -> None:
+    """On SQLite the index rows go in as multi-row INSERTs sized to the bound-parameter limit; lowered
+    here to 75 rows a statement, a 250-row batch takes four statements and every row is stored as sent."""
+    import sqlite3
+
+    from loopwise.store.tables import Event
+
+    writers, readers = db
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    df = traffic(250, seed=21)
+    df["latency_ms"] = np.linspace(1.0, 50.0, len(df))
+    with transaction(writers) as s:
+        dbapi = s.connection().connection.dbapi_connection
+        if isinstance(dbapi, sqlite3.Connection):
+            dbapi.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 600)
+        out = log_predictions(s, "credit", batch(df))
+        if isinstance(dbapi, sqlite3.Connection):
+            dbapi.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+    assert out["accepted"] == 250
+    with readers() as s:
+        rows = s.execute(select(Event.event_id, Event.row, Event.ts, Event.latency_ms, Event.batch_id)).all()
+    got = pd.DataFrame(rows, columns=["event_id", "row", "ts", "latency_ms", "batch_id"]).set_index("event_id")
+    assert len(got) == 250 and got["batch_id"].nunique() == 1
+    sent = df.set_index("request_id")
+    got = got.loc[sent.index]
+    assert got["row"].tolist() == list(range(250))  # each row's position in the stored batch
+    np.testing.assert_allclose(got["latency_ms"].to_numpy(), sent["latency_ms"].to_numpy())
+    assert [t.replace(tzinfo=None) for t in got["ts"]] == [
+        t.to_pydatetime().replace(tzinfo=None) for t in pd.to_datetime(sent["ts"], utc=True)
+    ]

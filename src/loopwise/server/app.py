@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # What importing the stack left (about 150,000 objects, scipy's mostly) is there for good: out of
+        # the collector's sight, a full collection no longer stalls every request for ~100 ms about once a
+        # second under load (measured with gc.callbacks during the single-event benchmark).
+        gc.freeze()
         if settings.compact_seconds > 0:
             compactor.start()
         yield
