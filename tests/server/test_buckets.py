@@ -437,7 +437,8 @@ def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions)
     assert out["accepted"] == 250
     with readers() as s:
         rows = s.execute(select(Event.event_id, Event.row, Event.ts, Event.latency_ms, Event.batch_id)).all()
-    got = pd.DataFrame(rows, columns=["event_id", "row", "ts", "latency_ms", "batch_id"]).set_index("event_id")
+    got = pd.DataFrame(rows, columns=["event_id", "row", "ts", "latency_ms", "batch_id"])
+    got = got.set_index("event_id")
     assert len(got) == 250 and got["batch_id"].nunique() == 1
     sent = df.set_index("request_id")
     got = got.loc[sent.index]

@@ -798,7 +798,7 @@ def insert_index(
     batch_id: int,
     columns: tuple[list[str], list[str], list[Any], list[Any], list[Any]],
 ) -> None:
-    """Insert a batch's index rows by the driver's fast path (COPY on PostgreSQL, multi-row VALUES on SQLite)."""
+    """Insert a batch's index rows the fast way: COPY on PostgreSQL, multi-row VALUES on SQLite."""
     ids, versions, text, hours, latency = columns
     n = len(ids)
     conn = s.connection()
