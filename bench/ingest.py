@@ -122,16 +122,12 @@ def run_server(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], 
     p = port()
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "loopwise.server.asgi:app",
+            str(Path(sys.executable).parent / "loopwise"),
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(p),
-            "--log-level",
-            "warning",
             "--workers",
             str(workers),
         ],

@@ -25,7 +25,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8765,
     database_url: DbOpt = None,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (a listening socket each on Linux; 2 on two cores).")
+    ] = 1,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (Prometheus /metrics counts them either way).")
+    ] = False,
 ) -> None:
     """Run the loopwise server (migrates the database first; prints an admin key on first start)."""
     import os
@@ -34,6 +39,7 @@ def serve(
 
     from loopwise.server.auth import create_key, has_keys
     from loopwise.server.settings import Settings
+    from loopwise.server.workers import APP, reuse_port_supported, serve_workers
     from loopwise.store import make_engine, session_factory, transaction, upgrade
 
     settings = Settings(database_url=database_url) if database_url else Settings()
@@ -47,7 +53,15 @@ def serve(
                 out.print(key, highlight=False)
         engine.dispose()
     os.environ["LOOPWISE_DATABASE_URL"] = settings.database_url
-    uvicorn.run("loopwise.server.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    if workers > 1 and reuse_port_supported():
+        # A listening socket per process, so connections spread over them (see loopwise.server.workers).
+        with user_errors():
+            try:
+                code = serve_workers(host, port, workers, access_log=access_log)
+            except OSError as exc:
+                raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise typer.Exit(code)
+    uvicorn.run(APP, host=host, port=port, workers=workers, log_level="info", access_log=access_log)
 
 
 @db_app.command("upgrade")

@@ -1,0 +1,150 @@
+"""``loopwise serve --workers N``: a listening socket per process, so connections spread over them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loopwise.server.workers import reuse_port_supported
+from loopwise.store import sqlite_url
+
+pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT sockets are Linux-only")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in _cmdline(entry):
+                out.append(int(entry.name))
+    return out
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def established(pid: int, port: int) -> int:
+    """Established TCP connections on ``port`` held by process ``pid`` (from /proc, not from the server)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01" and f[9] in inodes:
+                n += 1
+    return n
+
+
+def start(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LOOPWISE_DATABASE_URL": sqlite_url(tmp_path / "w.db")}
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "loopwise"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.log").open("wb"),
+        start_new_session=True,
+    )
+
+
+def wait_healthy(url: str, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(tmp_path, port, 2)
+    try:
+        wait_healthy(url)
+        deadline = time.time() + 30
+        while len(workers := children(proc.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(workers) == 2
+        # Sixteen keep-alive connections opened together: with one shared socket they all went to whichever
+        # worker woke first; here the kernel hashes each to a worker's own socket (all on one worker: 2^-15).
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(16)]
+        try:
+            for c in clients:
+                assert c.get("/health").status_code == 200
+            time.sleep(0.5)
+            per_worker = [established(w, port) for w in workers]
+            assert sum(per_worker) == 16 and min(per_worker) >= 1, per_worker
+        finally:
+            for c in clients:
+                c.close()
+        # The supervisor killed outright: its workers notice and stop by themselves.
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.time() + 20
+        while any(Path(f"/proc/{w}").exists() and "zombie" not in _state(w) for w in workers):
+            assert time.time() < deadline, "workers outlived their supervisor"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def test_a_port_already_taken_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = start(tmp_path, port, 2)
+        assert proc.wait(60) != 0
+    log = (tmp_path / "serve.log").read_text()
+    assert f"cannot listen on 127.0.0.1:{port}" in log, log[-2000:]
