@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -123,13 +124,8 @@ def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) ->
             assert time.time() < deadline, "workers outlived their supervisor"
             time.sleep(0.2)
     finally:
-        if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _state(pid: int) -> str:
