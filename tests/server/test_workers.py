@@ -13,9 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from loopwise.server.auth import create_key
 from loopwise.server.workers import reuse_port_supported
-from loopwise.store import sqlite_url
+from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
+from loopwise.store.tables import BucketPart, BucketProfile
+
+from .test_api import SCHEMA, records, traffic
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT sockets are Linux-only")
 
@@ -46,8 +51,9 @@ def _cmdline(proc: Path) -> bytes:
         return b""
 
 
-def established(pid: int, port: int) -> int:
-    """Established TCP connections on ``port`` held by process ``pid`` (from /proc, not from the server)."""
+def established(pid: int, port: int, state: str = "01") -> int:
+    """TCP sockets on ``port`` held by process ``pid`` in ``state`` (01 established, 0A listening), read from
+    /proc, not from the server."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -60,7 +66,7 @@ def established(pid: int, port: int) -> int:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             f = line.split()
-            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01" and f[9] in inodes:
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == state and f[9] in inodes:
                 n += 1
     return n
 
@@ -97,13 +103,36 @@ def wait_healthy(url: str, seconds: float = 60) -> None:
 def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    engine = make_engine(sqlite_url(tmp_path / "w.db"))
+    upgrade(engine)
+    with transaction(session_factory(engine)) as s:
+        key = create_key(s, "admin", name="workers")
     proc = start(tmp_path, port, 2)
     try:
         wait_healthy(url)
+        # The workers do not fold bucket parts; the compactor process does, for all of them.
+        df = traffic(300, seed=5)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            assert c.post("/v1/models", json={"name": "credit", "schema": SCHEMA}).status_code == 201
+            for i in range(3):
+                r = c.post("/v1/models/credit/predictions", json=records(df.iloc[i * 100 : (i + 1) * 100]))
+                assert r.status_code == 200, r.text
         deadline = time.time() + 30
-        while len(workers := children(proc.pid)) < 2 and time.time() < deadline:
+        while True:
+            with session_factory(engine, readonly=True)() as s:
+                parts = s.scalar(select(func.count()).select_from(BucketPart))
+                folded = s.scalar(select(func.sum(BucketProfile.n)))
+            if parts == 0 and folded == 300:
+                break
+            assert time.time() < deadline, (parts, folded)
+            time.sleep(0.2)
+        deadline = time.time() + 30
+        while len(kids := children(proc.pid)) < 3 and time.time() < deadline:
             time.sleep(0.1)
-        assert len(workers) == 2
+        time.sleep(1.0)
+        # Two workers, each listening on a socket of its own, and the compactor, listening on none.
+        workers = [k for k in kids if established(k, port, state="0A") == 1]
+        assert len(kids) == 3 and len(workers) == 2, (kids, workers)
         # Sixteen keep-alive connections opened together: with one shared socket they all went to whichever
         # worker woke first; here the kernel hashes each to a worker's own socket (all on one worker: 2^-15).
         clients = [httpx.Client(base_url=url, timeout=30) for _ in range(16)]
@@ -120,7 +149,7 @@ def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) ->
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         deadline = time.time() + 20
-        while any(Path(f"/proc/{w}").exists() and "zombie" not in _state(w) for w in workers):
+        while any(Path(f"/proc/{k}").exists() and "zombie" not in _state(k) for k in kids):
             assert time.time() < deadline, "workers outlived their supervisor"
             time.sleep(0.2)
     finally:

@@ -53,8 +53,9 @@ def serve(
                 out.print(key, highlight=False)
         engine.dispose()
     os.environ["LOOPWISE_DATABASE_URL"] = settings.database_url
-    if workers > 1 and reuse_port_supported():
-        # A listening socket per process, so connections spread over them (see loopwise.server.workers).
+    if reuse_port_supported():
+        # A listening socket per worker process, so connections spread over them, and the compactor in a
+        # process of its own (see loopwise.server.workers).
         with user_errors():
             try:
                 code = serve_workers(host, port, workers, access_log=access_log)

@@ -6,8 +6,9 @@ accepts every connection waiting: 32 keep-alive connections opened together all 
 sat idle for the connections' whole life. With a socket of its own per process, the kernel spreads new
 connections over the processes by a hash of their addresses.
 
-The parent only supervises: it starts the workers, starts a new one when one dies, and stops them all on
-SIGINT or SIGTERM. A worker whose parent is gone (even killed with SIGKILL) stops by itself.
+The parent only supervises: it starts the workers and one compactor process (which folds bucket parts for
+all of them), starts a new one when one dies, and stops them all on SIGINT or SIGTERM. A child whose parent
+is gone (even killed with SIGKILL) stops by itself.
 """
 
 from __future__ import annotations
@@ -57,17 +58,42 @@ def check_port_free(host: str, port: int) -> None:
     listening_socket(host, port, reuse_port=False).close()
 
 
+def _orphan_watch(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)  # the graceful way: a worker's writer drains its queue first
+
+    threading.Thread(target=watch, name="loopwise-orphan-watch", daemon=True).start()
+
+
 def _worker(host: str, port: int, access_log: bool, parent: int) -> None:
     import uvicorn
 
-    def orphan_watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown: the writer drains its queue
-
-    threading.Thread(target=orphan_watch, name="loopwise-orphan-watch", daemon=True).start()
+    # Folding parts is the compactor process's job (see _compactor), not a thread beside the requests.
+    os.environ["LOOPWISE_COMPACT_SECONDS"] = "0"
+    _orphan_watch(parent)
     sock = listening_socket(host, port, reuse_port=True)
     uvicorn.Server(uvicorn.Config(APP, log_level="info", access_log=access_log)).run(sockets=[sock])
+
+
+def _compactor(parent: int, interval: float) -> None:
+    """Fold bucket parts in a process of its own: in a worker, a pass held the GIL for 100-300 ms a second
+    under single-event load, and the requests of that worker waited behind it."""
+    from loopwise.ingest.buckets import Compactor
+    from loopwise.server.settings import Settings
+    from loopwise.store import make_engine, session_factory
+
+    engine = make_engine(Settings(migrate=False).database_url)
+    compactor = Compactor(session_factory(engine), session_factory(engine, readonly=True), interval)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    _orphan_watch(parent)
+    compactor.start()
+    done.wait()
+    compactor.stop()  # one last pass
+    engine.dispose()
 
 
 def serve_workers(host: str, port: int, workers: int, *, access_log: bool = False) -> int:
@@ -77,10 +103,15 @@ def serve_workers(host: str, port: int, workers: int, *, access_log: bool = Fals
     procs: dict[int, tuple[BaseProcess, float]] = {}
     stopping = threading.Event()
 
+    interval = float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))
+
     def start(slot: int) -> None:
-        p = ctx.Process(
-            target=_worker, args=(host, port, access_log, os.getpid()), name=f"loopwise-worker-{slot}"
-        )
+        if slot == workers:
+            p = ctx.Process(target=_compactor, args=(os.getpid(), interval), name="loopwise-compactor")
+        else:
+            p = ctx.Process(
+                target=_worker, args=(host, port, access_log, os.getpid()), name=f"loopwise-worker-{slot}"
+            )
         p.start()
         procs[slot] = (p, time.monotonic())
 
@@ -90,7 +121,7 @@ def serve_workers(host: str, port: int, workers: int, *, access_log: bool = Fals
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
-        for slot in range(workers):
+        for slot in range(workers + (interval > 0)):  # slot ``workers``: the compactor
             start(slot)
         log.info("loopwise: %d workers on http://%s:%d (a socket each)", workers, host, port)
         while not stopping.wait(0.5):
