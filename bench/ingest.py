@@ -255,7 +255,12 @@ def measure(
         }
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            print("the server did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
 
 
 def plain_insert(db_url: str, bodies: list[bytes]) -> float:

@@ -31,6 +31,8 @@ APP = "loopwise.server.asgi:app"
 #: A worker that dies this soon after it started most likely cannot start at all (bad database URL, port
 #: taken by someone else): the parent gives up instead of restarting it in a loop.
 STARTUP_SECONDS = 10.0
+#: How long the children get to stop after SIGTERM, all together, before they are killed.
+GRACE_SECONDS = 15.0
 
 
 def reuse_port_supported() -> bool:
@@ -140,9 +142,13 @@ def serve_workers(host: str, port: int, workers: int, *, access_log: bool = Fals
             if p.is_alive() and p.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p.pid, signal.SIGTERM)
+        # A worker drains its writer's queue and the compactor makes a last pass; past the grace period
+        # what is still running is killed (nothing acknowledged is lost: answers follow commits).
+        deadline = time.monotonic() + GRACE_SECONDS
         for p, _ in procs.values():
-            p.join(30)
+            p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():
+                log.warning("process %s did not stop within %.0f s; killing it", p.pid, GRACE_SECONDS)
                 p.kill()
                 p.join()
         for s, handler in old.items():
