@@ -1,4 +1,6 @@
-"""``loopwise serve --workers N``: a listening socket per process, so connections spread over them."""
+"""``loopwise serve --workers N``: a listening socket per process, so connections spread over them.
+
+Linux only, as the supervisor is (elsewhere ``serve`` is plain uvicorn), and so is this suite's CI."""
 
 from __future__ import annotations
 
@@ -12,23 +14,14 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from loopwise.server.auth import create_key
-from loopwise.server.workers import reuse_port_supported
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile
 
+from .conftest import free_port
 from .test_api import SCHEMA, records, traffic
-
-pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT sockets are Linux-only")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def children(pid: int) -> list[int]:

@@ -104,8 +104,9 @@ def serve_workers(host: str, port: int, workers: int, *, access_log: bool = Fals
     ctx = multiprocessing.get_context("spawn")
     procs: dict[int, tuple[BaseProcess, float]] = {}
     stopping = threading.Event()
+    from loopwise.server.settings import Settings
 
-    interval = float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))
+    interval = Settings(migrate=False).compact_seconds
 
     def start(slot: int) -> None:
         if slot == workers:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.checks import Suite
@@ -32,19 +33,34 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+@dataclass(frozen=True)
+class Span:
+    """The window of a GET: ``start`` and ``end`` (ISO 8601, parsed; hours starting in [start, end)) and a
+    model version."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    version: str | None
+
+
+def _span(start: str | None = None, end: str | None = None, version: str | None = None) -> Span:
+    return Span(_time(start, "start"), _time(end, "end"), version)
+
+
+WindowQuery = Annotated[Span, Depends(_span)]
+
+
 @router.get("/metrics")
 def get_metrics(
     model: str,
     request: Request,
     who: Reader,
-    start: str | None = None,
-    end: str | None = None,
+    w: WindowQuery,
     reference: str | None = "default",
     segment: str | None = None,
-    version: str | None = None,
 ) -> dict[str, Any]:
     with read_factory(request)() as s:
-        return metrics(s, model, _time(start, "start"), _time(end, "end"), version, reference, segment)
+        return metrics(s, model, w.start, w.end, w.version, reference, segment)
 
 
 @router.get("/series")
@@ -52,32 +68,23 @@ def get_series(
     model: str,
     request: Request,
     who: Reader,
-    start: str | None = None,
-    end: str | None = None,
-    version: str | None = None,
+    w: WindowQuery,
     bucket: str = "hour",
     columns: str | None = None,
 ) -> dict[str, Any]:
     """Per-bucket values for charts: volume, label coverage, accuracy or MAE, and chosen columns' means."""
     cols = [c for c in (columns or "").split(",") if c]
     with read_factory(request)() as s:
-        return series(s, model, _time(start, "start"), _time(end, "end"), version, bucket, cols)
+        return series(s, model, w.start, w.end, w.version, bucket, cols)
 
 
 @router.get("/export")
-def export(
-    model: str,
-    request: Request,
-    who: Reader,
-    start: str | None = None,
-    end: str | None = None,
-    version: str | None = None,
-) -> Response:
+def export(model: str, request: Request, who: Reader, w: WindowQuery) -> Response:
     """The window's raw events and their current labels, as Parquet."""
     from loopwise.ingest.export import export_window
 
     with read_factory(request)() as s:
-        data = export_window(s, model, _time(start, "start"), _time(end, "end"), version)
+        data = export_window(s, model, w.start, w.end, w.version)
     return Response(
         data,
         media_type="application/x-parquet",
