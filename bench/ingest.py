@@ -1,9 +1,12 @@
 """Ingestion over HTTP on loopback into SQLite and PostgreSQL, vs a plain INSERT of the same rows.
 
-Run: python bench/ingest.py [--batches 25] [--clients 4] [--workers 1] [--singles 3000] [--concurrency 32].
+Run: python bench/ingest.py [--batches 25] [--clients 4] [--workers 1] [--singles 3000] [--concurrency 32]
+[--rate 1000] [--rate-seconds 5].
 Prints events/s and batch latency quantiles for batches of 1,000 events x 40 features (Arrow IPC),
-single-event JSON requests/s over concurrent keep-alive connections with their latency quantiles (after a
-warm-up that is not counted: one batch per client, four single events per connection), and the
+single-event JSON requests/s over concurrent keep-alive connections with their latency quantiles (closed
+loop: the saturation throughput; after a warm-up that is not counted: one batch per client, four single
+events per connection), single-event latency quantiles at a fixed offered rate (open loop, Poisson
+arrivals, latency from the moment each request was due), and the
 ratio to an executemany INSERT of the same rows into a wide table, all in one run. PostgreSQL: a throwaway
 cluster (initdb in a temporary folder), as the tests do.
 """
@@ -144,17 +147,13 @@ def run_server(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], 
     return proc, url, key
 
 
-async def single_events(url: str, key: str, n: int, concurrency: int) -> dict[str, Any]:
-    """``n`` one-event JSON requests over ``concurrency`` keep-alive connections; latencies and elapsed time.
-
-    A bare asyncio HTTP/1.1 client (requests built up front): httpx costs about a millisecond of CPU per
-    request, which on two cores would measure the load generator more than the server.
-    """
-    host, port = url.removeprefix("http://").split(":")
+def single_requests(url: str, key: str, n: int, tag: str = "single") -> list[bytes]:
+    """``n`` one-event JSON requests, as raw HTTP/1.1 bytes."""
+    host = url.removeprefix("http://").split(":")[0]
     requests = []
     for i in range(n):
         rec = {
-            "event_id": f"single-{i}-{uuid.uuid4().hex[:8]}",
+            "event_id": f"{tag}-{i}-{uuid.uuid4().hex[:8]}",
             "ts": "2026-11-21T03:00:00Z",
             "prediction": True,
             "score": 0.7,
@@ -168,6 +167,30 @@ async def single_events(url: str, key: str, n: int, concurrency: int) -> dict[st
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         requests.append(head + body)
+    return requests
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> None:
+    writer.write(req)
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    body = await reader.readexactly(length)
+    assert b" 200 " in status, (status, body)
+
+
+async def single_events(url: str, key: str, n: int, concurrency: int) -> dict[str, Any]:
+    """``n`` one-event JSON requests over ``concurrency`` keep-alive connections, each sending its next
+    request as soon as the last is answered (closed loop: the server's saturation throughput); latencies
+    and elapsed time.
+
+    A bare asyncio HTTP/1.1 client (requests built up front): httpx costs about a millisecond of CPU per
+    request, which on two cores would measure the load generator more than the server.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    requests = single_requests(url, key, n)
     latencies: list[float] = []
     todo = iter(requests)
 
@@ -176,14 +199,7 @@ async def single_events(url: str, key: str, n: int, concurrency: int) -> dict[st
         try:
             for req in todo:
                 t = time.perf_counter()
-                writer.write(req)
-                status = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                body = await reader.readexactly(length)
-                assert b" 200 " in status, (status, body)
+                await _exchange(reader, writer, req)
                 latencies.append(time.perf_counter() - t)
         finally:
             writer.close()
@@ -198,6 +214,47 @@ async def single_events(url: str, key: str, n: int, concurrency: int) -> dict[st
     return {"latencies": latencies, "elapsed": time.perf_counter() - t0}
 
 
+async def single_events_at_rate(url: str, key: str, rate: float, n: int, concurrency: int) -> dict[str, Any]:
+    """``n`` one-event requests arriving at ``rate`` per second (open loop: Poisson arrivals, as from many
+    independent callers), sent over up to ``concurrency`` keep-alive connections.
+
+    Each latency runs from the moment the request was due, not from when a connection was free to send it,
+    so time spent queued behind a slow answer counts (no "coordinated omission": a closed-loop client that
+    waits before sending hides exactly the stalls a p99 is about).
+    """
+    host, port = url.removeprefix("http://").split(":")
+    requests = single_requests(url, key, n, tag=f"rate{rate:g}")
+    due = np.cumsum(np.random.default_rng(7).exponential(1.0 / rate, n))
+    queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
+    latencies: list[float] = []
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while (item := await queue.get()) is not None:
+                req, t_due = item
+                await _exchange(reader, writer, req)
+                latencies.append(time.perf_counter() - t_due)
+        finally:
+            writer.close()
+
+    async def arrivals() -> None:
+        t0 = time.perf_counter()
+        for req, d in zip(requests, due, strict=True):
+            wait = t0 + d - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            queue.put_nowait((req, t0 + d))
+        for _ in range(concurrency):
+            queue.put_nowait(None)
+
+    t0 = time.perf_counter()
+    await asyncio.wait_for(
+        asyncio.gather(arrivals(), *(connection() for _ in range(concurrency))), timeout=300
+    )
+    return {"latencies": latencies, "elapsed": time.perf_counter() - t0}
+
+
 def measure(
     db_url: str,
     all_bodies: list[bytes],
@@ -206,6 +263,8 @@ def measure(
     workers: int = 1,
     singles: int = 3000,
     concurrency: int = 32,
+    rate: float = 1000.0,
+    rate_seconds: float = 5.0,
 ) -> dict[str, float]:
     proc, url, key = run_server(db_url, workers)
     h = {"Authorization": f"Bearer {key}"}
@@ -237,6 +296,8 @@ def measure(
             t.join()
         elapsed = time.perf_counter() - t0
         single = asyncio.run(single_events(url, key, singles, concurrency))
+        time.sleep(2.0)  # the compactor folds what the closed loop left, as it would between bursts
+        paced = asyncio.run(single_events_at_rate(url, key, rate, int(rate * rate_seconds), concurrency))
         with httpx.Client(base_url=url, headers=h, timeout=60) as c:
             t = time.perf_counter()
             m = c.get("/v1/models/bench/metrics", params={"reference": ""})
@@ -244,6 +305,7 @@ def measure(
             assert m.status_code == 200, m.text
         lat = np.array(latencies)
         single_lat = np.array(single["latencies"])
+        paced_lat = np.array(paced["latencies"])
         return {
             "events_per_s": len(bodies) * rows / elapsed,
             "batch_p50_ms": float(np.quantile(lat, 0.5) * 1e3),
@@ -251,6 +313,10 @@ def measure(
             "single_per_s": len(single_lat) / single["elapsed"],
             "single_p50_ms": float(np.quantile(single_lat, 0.5) * 1e3),
             "single_p99_ms": float(np.quantile(single_lat, 0.99) * 1e3),
+            "paced_per_s": len(paced_lat) / paced["elapsed"],
+            "paced_p50_ms": float(np.quantile(paced_lat, 0.5) * 1e3),
+            "paced_p99_ms": float(np.quantile(paced_lat, 0.99) * 1e3),
+            "paced_max_ms": float(paced_lat.max() * 1e3),
             "metrics_query_ms": metrics_s * 1e3,
         }
     finally:
@@ -304,6 +370,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--singles", type=int, default=3000, help="single-event requests")
     ap.add_argument("--concurrency", type=int, default=32, help="connections sending single events")
+    ap.add_argument("--rate", type=float, default=1000.0, help="single events/s offered in the paced run")
+    ap.add_argument("--rate-seconds", type=float, default=5.0, help="length of the paced run")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lw-bench-"))
     pg_url, bindir, root = start_postgres()
@@ -322,7 +390,9 @@ def main() -> None:
             else:
                 plain_url = sqlite_url(tmp / "plain.db")
             bodies = batches(a.batches * a.clients + a.clients, a.rows, start)
-            r = measure(url, bodies, a.clients, a.rows, a.workers, a.singles, a.concurrency)
+            r = measure(
+                url, bodies, a.clients, a.rows, a.workers, a.singles, a.concurrency, a.rate, a.rate_seconds
+            )
             r["plain_insert_events_per_s"] = plain_insert(plain_url, bodies)
             results[name] = r
             print(
@@ -331,6 +401,9 @@ def main() -> None:
                 f"p99 {r['batch_p99_ms']:.0f} ms per batch); "
                 f"single events {r['single_per_s']:,.0f} req/s over {a.concurrency} connections "
                 f"(p50 {r['single_p50_ms']:.1f} ms, p99 {r['single_p99_ms']:.1f} ms); "
+                f"paced at {a.rate:,.0f} req/s offered: {r['paced_per_s']:,.0f} req/s done "
+                f"(p50 {r['paced_p50_ms']:.1f} ms, p99 {r['paced_p99_ms']:.1f} ms, "
+                f"max {r['paced_max_ms']:.0f} ms); "
                 f"plain INSERT of the same rows {r['plain_insert_events_per_s']:,.0f} events/s "
                 f"-> loopwise at {r['events_per_s'] / r['plain_insert_events_per_s']:.2f}x; "
                 f"metrics query {r['metrics_query_ms']:.0f} ms",

@@ -78,6 +78,67 @@ def test_two_halves_merged_equal_the_whole(ref_df: pd.DataFrame) -> None:
         assert merged.segments["group"][key].n == sub.n
 
 
+def test_many_parts_merged_at_once_equal_the_whole_and_the_pairwise_merge(ref_df: pd.DataFrame) -> None:
+    # lw.merge folds many profiles column by column in one pass (the compactor's hundred one-event parts a
+    # second); it must give what merging them two by two gives, and what profiling all the rows gives.
+    ref = lw.profile(ref_df)
+    df = ref_df.iloc[:3000].assign(ts=pd.date_range("2026-01-01", periods=3000, freq="min", tz="UTC"))
+    cuts = np.unique(np.random.default_rng(5).integers(1, len(df), size=80))
+    chunks = np.split(np.arange(len(df)), cuts)
+    schema = lw.Schema.infer(df)
+    parts = [lw.profile(df.iloc[c], schema, reference=ref, segments=["group"]) for c in chunks]
+    whole = lw.profile(df, schema, reference=ref, segments=["group"])
+    at_once = lw.merge(parts)
+    pairwise = parts[0]
+    for p in parts[1:]:
+        pairwise = pairwise.merge(p)
+    assert at_once.n == pairwise.n == whole.n == len(df)
+    for name, col in whole.columns.items():
+        for m in (at_once.columns[name], pairwise.columns[name]):
+            if isinstance(col, NumericProfile):
+                assert isinstance(m, NumericProfile)
+                assert _numeric_state(m) == _numeric_state(col)
+                assert m.moments.mean == pytest.approx(col.moments.mean, rel=1e-12)
+                assert m.moments.m2 == pytest.approx(col.moments.m2, rel=1e-9)
+                assert m.hist is not None and col.hist is not None
+                np.testing.assert_array_equal(m.hist.counts, col.hist.counts)
+                if name not in ("normal", "lognormal"):  # rank checks need values without ties
+                    continue
+                x = df[name].to_numpy(dtype=float)
+                x = np.sort(x[np.isfinite(x)])
+                ranks = np.linspace(0.05, 0.95, 19)
+                true_ranks = np.searchsorted(x, m.quantiles(ranks), side="right") / x.size
+                assert np.max(np.abs(true_ranks - ranks)) <= m.rank_error
+            elif isinstance(col, CategoricalProfile):
+                assert m.frequencies() == col.frequencies()  # type: ignore[union-attr]
+            else:
+                assert m.n == col.n and m.missing == col.missing  # type: ignore[union-attr]
+    ts = at_once.columns["ts"]
+    assert ts.seconds.moments.min == df["ts"].min().timestamp()  # type: ignore[union-attr]
+    assert ts.seconds.moments.max == df["ts"].max().timestamp()  # type: ignore[union-attr]
+    sizes = {k: s.n for k, s in at_once.segments["group"].items()}
+    assert sizes == df["group"].value_counts().to_dict()
+    g1 = df.loc[df["group"] == "g1", "normal"].to_numpy(dtype=float)
+    g1_mean = at_once.segment("group", "g1")["normal"].moments.mean  # type: ignore[union-attr]
+    assert g1_mean == pytest.approx(g1[np.isfinite(g1)].mean(), rel=1e-12)
+
+
+def test_a_part_without_a_histogram_merges_as_pairwise_does() -> None:
+    schema = lw.Schema.from_yaml("columns:\n  x: {kind: numeric}\n")
+    with_hist = lw.profile(pd.DataFrame({"x": np.arange(50.0)}), schema=schema)
+    no_values = lw.profile(pd.DataFrame({"x": [np.nan, np.nan]}), schema=schema)
+    assert no_values["x"].hist is None  # type: ignore[union-attr]
+    for order in ([with_hist, no_values, with_hist], [no_values, with_hist]):
+        at_once, pairwise = lw.merge(order)["x"], order[0].merge(order[1])
+        for p in order[2:]:
+            pairwise = pairwise.merge(p)
+        assert isinstance(at_once, NumericProfile)
+        got, want = at_once.hist, pairwise["x"].hist  # type: ignore[union-attr]
+        assert got is not None and want is not None
+        np.testing.assert_array_equal(got.counts, want.counts)
+        assert at_once.nan == pairwise["x"].nan == sum(p["x"].nan for p in order)  # type: ignore[union-attr]
+
+
 def test_segments_partition_the_rows(ref_df: pd.DataFrame) -> None:
     p = lw.profile(ref_df, segments=["group"])
     sizes = {k: s.n for k, s in p.segments["group"].items()}

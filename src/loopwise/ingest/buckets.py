@@ -49,6 +49,7 @@ def edge_lookup(s: Session) -> Callable[[str], np.ndarray]:
             if blob is None:
                 raise KeyError(fp)
             edges = np.frombuffer(blob, dtype="<f8").astype(np.float64)
+            edges.flags.writeable = False  # shared by every profile read with it
             with _lock:
                 _EDGES[fp] = edges
                 _STORED.add(fp)
@@ -77,7 +78,10 @@ def store_edges(s: Session, edges: Mapping[str, np.ndarray]) -> None:
                 s, EdgeSet, {"fingerprint": fp, "edges": np.ascontiguousarray(edges[fp], "<f8").tobytes()}
             )
         with _lock:
-            _EDGES.setdefault(fp, np.asarray(edges[fp], dtype=np.float64))
+            if fp not in _EDGES:
+                kept = np.array(edges[fp], dtype=np.float64)
+                kept.flags.writeable = False
+                _EDGES[fp] = kept
 
 
 def pack(s: Session, profile: Profile) -> bytes:

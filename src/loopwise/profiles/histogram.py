@@ -80,9 +80,13 @@ class Histogram:
     def add_sorted(self, sorted_finite: np.ndarray) -> Histogram:
         return Histogram(self.edges, self.counts + counts_sorted(sorted_finite, self.edges))
 
+    @staticmethod
+    def same_edges(a: np.ndarray, b: np.ndarray) -> bool:
+        return a is b or (a.shape == b.shape and np.array_equal(a, b))
+
     def merge(self, other: Histogram) -> Histogram | None:
         """The sum of two histograms on the same edges; None when the edges differ."""
-        if self.edges.shape != other.edges.shape or not np.array_equal(self.edges, other.edges):
+        if not Histogram.same_edges(self.edges, other.edges):
             return None
         return Histogram(self.edges, self.counts + other.counts)
 

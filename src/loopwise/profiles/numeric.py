@@ -98,6 +98,41 @@ class NumericProfile:
             elif first:
                 self.hist = Histogram.empty(quantile_edges(finite, self.bins)).add_sorted(finite)
 
+    @classmethod
+    def merge_all(cls, profiles: list[NumericProfile]) -> NumericProfile:
+        """The merge of many at once: the same result as merging them pairwise in order, but one KLL sketch
+        takes every part (pairwise, each step copied the sketch built so far) and the histograms are summed
+        in one go."""
+        first = profiles[0]
+        kll = ds.kll_doubles_sketch(first.kll_k)
+        moments = Moments()
+        hists: list[Histogram] = []
+        histless = False
+        for p in profiles:
+            kll.merge(p.kll)
+            moments = moments.merge(p.moments)
+            if p.hist is not None:
+                hists.append(p.hist)
+            elif p.moments.count:
+                histless = True  # values with no histogram: nothing to add them to
+        hist = None
+        if hists and not histless:
+            edges = hists[0].edges
+            if all(Histogram.same_edges(h.edges, edges) for h in hists[1:]):
+                hist = Histogram(edges, np.add.reduce([h.counts for h in hists]))
+        return NumericProfile(
+            kll_k=first.kll_k,
+            bins=first.bins,
+            n=sum(p.n for p in profiles),
+            missing=sum(p.missing for p in profiles),
+            nan=sum(p.nan for p in profiles),
+            posinf=sum(p.posinf for p in profiles),
+            neginf=sum(p.neginf for p in profiles),
+            moments=moments,
+            kll=kll,
+            hist=hist,
+        )
+
     def merge(self, other: NumericProfile) -> NumericProfile:
         kll = ds.kll_doubles_sketch(self.kll_k)
         kll.merge(self.kll)
@@ -177,11 +212,17 @@ class NumericProfile:
         return meta, blobs
 
     @classmethod
-    def from_state(cls, meta: dict[str, Any], blobs: list[bytes]) -> NumericProfile:
+    def from_state(
+        cls, meta: dict[str, Any], blobs: list[bytes], *, edges: np.ndarray | None = None
+    ) -> NumericProfile:
+        """Read ``to_state`` output; ``edges`` stands for the histogram edges when they were kept apart
+        (``blobs`` is then [kll, counts]); the array is used as is, not copied."""
         hist = None
         if meta.get("hist") is not None:
-            edges = np.frombuffer(blobs[1], dtype="<f8").astype(np.float64)
-            counts = np.frombuffer(blobs[2], dtype="<i8").astype(np.int64)
+            if edges is None:
+                edges = np.frombuffer(blobs[1], dtype="<f8").astype(np.float64)
+                blobs = [blobs[0], *blobs[2:]]
+            counts = np.frombuffer(blobs[1], dtype="<i8").astype(np.int64)
             if edges.size != meta["hist"] or counts.size != edges.size + 1:
                 raise ValueError("histogram sizes do not match")
             hist = Histogram(edges, counts)

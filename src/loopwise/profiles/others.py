@@ -165,6 +165,14 @@ class DatetimeProfile:
         self.missing += arr.null_count
         self.seconds.update(epoch_seconds(arr))
 
+    @classmethod
+    def merge_all(cls, profiles: list[DatetimeProfile]) -> DatetimeProfile:
+        return cls(
+            sum(p.n for p in profiles),
+            sum(p.missing for p in profiles),
+            NumericProfile.merge_all([p.seconds for p in profiles]),
+        )
+
     def merge(self, other: DatetimeProfile) -> DatetimeProfile:
         return DatetimeProfile(
             self.n + other.n, self.missing + other.missing, self.seconds.merge(other.seconds)

@@ -259,14 +259,60 @@ class Profile:
 
 
 def merge(profiles: Iterable[Profile]) -> Profile:
-    """Merge many profiles (for example the hourly buckets of a window) into one."""
-    it = iter(profiles)
-    try:
-        out = next(it)
-    except StopIteration:
-        raise ParameterError("profiles", [], "a non-empty iterable of Profiles") from None
-    for p in it:
-        out = out.merge(p)
+    """Merge many profiles (for example the hourly buckets of a window) into one.
+
+    The same result as ``a.merge(b).merge(c)...``, computed column by column over all of them at once:
+    the compactor folds a hundred one-event parts a second, and pairwise merging built (and threw away) a
+    profile per part.
+    """
+    ps = list(profiles)
+    if not ps:
+        raise ParameterError("profiles", [], "a non-empty iterable of Profiles")
+    if len(ps) == 1:
+        return ps[0]
+    options = ps[0].options
+    for p in ps[1:]:
+        if p.options != options:
+            raise ParameterError("profiles", p.options, f"profiles made with the same options {options}")
+    columns: dict[str, ColumnProfile] = {}
+    for name in dict.fromkeys(name for p in ps for name in p.columns):
+        cols = [p.columns[name] for p in ps if name in p.columns]
+        kind = type(cols[0])
+        if any(type(c) is not kind for c in cols):
+            raise DataError(f"column {name!r} is {cols[0].kind} in one profile and another kind in another")
+        columns[name] = _merge_columns(cols)
+    segments: dict[str, dict[str, Profile]] = {}
+    for seg in dict.fromkeys(seg for p in ps for seg in p.segment_columns):
+        keys = dict.fromkeys(k for p in ps for k in p.segments.get(seg, {}))
+        segments[seg] = {
+            k: merge([p.segments[seg][k] for p in ps if k in p.segments.get(seg, {})]) for k in keys
+        }
+    schema = ps[0].schema
+    for p in ps[1:]:
+        if len(p.schema) > len(schema):
+            schema = p.schema
+    task: TaskProfile | None = None
+    for p in ps:
+        if p.task is None:
+            continue
+        if task is None:
+            task = p.task
+        elif type(task) is not type(p.task):
+            raise DataError("cannot merge a classification profile with a regression profile")
+        else:
+            task = task.merge(p.task)  # type: ignore[arg-type]
+    anchors = next((p.anchors for p in ps if p.anchors), ps[0].anchors)
+    return Profile(schema, columns, sum(p.n for p in ps), tuple(segments), segments, options, anchors, task)
+
+
+def _merge_columns(cols: list[ColumnProfile]) -> ColumnProfile:
+    if isinstance(cols[0], NumericProfile):
+        return NumericProfile.merge_all(cols)  # type: ignore[arg-type]
+    if isinstance(cols[0], DatetimeProfile):
+        return DatetimeProfile.merge_all(cols)  # type: ignore[arg-type]
+    out = cols[0]
+    for c in cols[1:]:
+        out = out.merge(c)  # type: ignore[arg-type]
     return out
 
 

@@ -130,6 +130,22 @@ def _encode(
     }
 
 
+_SCHEMAS: dict[str, Schema] = {}
+
+
+def _schema(spec: dict[str, Any]) -> Schema:
+    """``Schema.from_dict``, remembered: the parts of a bucket, and every segment of a profile, repeat one
+    schema (reading it was an eighth of reading a one-event part). Schemas are immutable."""
+    key = json.dumps(spec, separators=(",", ":"))
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        schema = Schema.from_dict(spec)
+        if len(_SCHEMAS) >= 64:
+            _SCHEMAS.clear()
+        _SCHEMAS[key] = schema
+    return schema
+
+
 def _take(body: bytes, cursor: list[int], sizes: list[int]) -> list[bytes]:
     out = []
     for size in sizes:
@@ -153,21 +169,26 @@ def _decode(
                 raise ProfileFormatError("the profile is truncated")
             blobs.append(body[start : start + size])
             cursor[0] = start + size
+        cls = _KINDS.get(entry["kind"])
+        if cls is None:
+            raise ProfileFormatError(f"column {name!r} has an unknown profile kind {entry['kind']!r}")
         if "edges" in entry["meta"]:
-            if edges is None:
+            if edges is None or cls is not NumericProfile:
                 raise ProfileFormatError(
                     f"column {name!r} names edge set {entry['meta']['edges']} but none given"
                 )
             try:
-                blobs.insert(1, np.ascontiguousarray(edges(entry["meta"]["edges"]), dtype="<f8").tobytes())
+                edge_set = edges(entry["meta"]["edges"])
             except KeyError:
                 raise ProfileFormatError(
                     f"column {name!r} needs edge set {entry['meta']['edges']}, which is not stored"
                 ) from None
-        cls = _KINDS.get(entry["kind"])
-        if cls is None:
-            raise ProfileFormatError(f"column {name!r} has an unknown profile kind {entry['kind']!r}")
-        columns[name] = cls.from_state(entry["meta"], blobs)
+            # The looked-up array itself, not a copy: every part of a model's buckets shares its edges.
+            columns[name] = NumericProfile.from_state(
+                entry["meta"], blobs, edges=np.asarray(edge_set, dtype=np.float64)
+            )
+        else:
+            columns[name] = cls.from_state(entry["meta"], blobs)
     task = None
     if header.get("task"):  # absent in files written before task profiles existed
         entry = header["task"]
@@ -185,7 +206,7 @@ def _decode(
     }
     profile = Profile(
         task=task,
-        schema=Schema.from_dict(header["schema"]),
+        schema=_schema(header["schema"]),
         columns=columns,
         n=int(header["n"]),
         segment_columns=tuple(header["segment_columns"]),
