@@ -447,3 +447,67 @@ def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions)
     assert [t.replace(tzinfo=None) for t in got["ts"]] == [
         t.to_pydatetime().replace(tzinfo=None) for t in pd.to_datetime(sent["ts"], utc=True)
     ]
+
+
+def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> None:
+    """Groups of single events store their rows as parts (profiled when read or folded): windows over them,
+    pending or folded, must equal the raw rows; labels known at write time count; a bad score is refused
+    alone, its group-mates stored."""
+    from loopwise.errors import DataError
+    from loopwise.ingest.buckets import ROWS
+    from loopwise.ingest.predictions import Raw, Write, write_group
+    from loopwise.server.bodies import records_to_table
+
+    from .test_api import records
+
+    writers, readers = db
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    df = traffic(240, seed=8)  # 3 s apart: all in one hour
+    early = df.iloc[::4]  # labels that arrive before their predictions
+    with transaction(writers) as s:
+        log_feedback(
+            s,
+            "credit",
+            [{"event_id": e, "label": bool(v)} for e, v in zip(early.request_id, early.repaid, strict=True)],
+            "test",
+        )
+    bodies = [records(df.iloc[i : i + 1]) for i in range(len(df))]
+    bad = records(traffic(1, seed=9).assign(request_id="bad-score"))
+    bad[0]["p_approve"] = 1.5
+    answers = []
+    for g in range(0, len(bodies), 8):
+        group = [Raw("credit", records_to_table(b)) for b in bodies[g : g + 8]]
+        if g == 80:
+            group.insert(3, Raw("credit", records_to_table(bad)))
+        with transaction(writers) as s:
+            answers += write_group(s, [Write(r) for r in group])
+    refused = [a for a in answers if isinstance(a, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], DataError) and "1.5" in str(refused[0])
+    assert sum(a["accepted"] for a in answers if isinstance(a, dict)) == len(df)
+    with readers() as s:
+        blobs = list(s.scalars(select(BucketPart.profile)))
+        pending = window(s, "credit", cache=False)
+    assert len(blobs) == 30 and all(b[:4] == ROWS for b in blobs)
+    compact_pending(writers, readers)
+    with readers() as s:
+        assert s.scalar(select(func.count()).select_from(BucketPart)) == 0
+        folded = window(s, "credit", cache=False)
+    for w in (pending, folded):
+        assert w.n == len(df)
+        for c in NUMERIC:
+            col = w[c]
+            assert isinstance(col, NumericProfile)
+            x = df[c].to_numpy(dtype=float)
+            assert col.count == np.isfinite(x).sum()
+            assert col.moments.mean == pytest.approx(np.nanmean(x), rel=1e-12)
+            assert col.hist is not None and col.hist.n == col.count
+        assert w["region"].frequencies() == df["region"].value_counts().to_dict()  # type: ignore[union-attr]
+        sizes = {k: p.n for k, p in w.segments["race"].items()}
+        assert sizes == df["race"].value_counts().to_dict()
+        task = w.task
+        assert isinstance(task, ClassificationProfile)
+        assert task.n_labeled == len(early)
+        assert performance.compute("accuracy", task).value == pytest.approx(
+            accuracy_score(early.repaid, early.approved)
+        )

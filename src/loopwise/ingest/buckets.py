@@ -6,6 +6,12 @@ the ingestion path. ``compact`` later merges a bucket's parts into its profile a
 transaction, so every acknowledged row is counted once whether a reader finds it in a part or in the bucket.
 Readers merge the bucket with its pending parts inside one snapshot.
 
+A part is either a packed profile or, for a handful of rows, the rows themselves (``ROWS``: Arrow IPC of the
+columns a profile reads, labels included): profiling 44 columns costs about 2 ms whatever the row count, so
+a one-event request would pay that on its write path and the compactor again to read the part back, where
+rows cost nothing to write and the compactor profiles the rows of all such parts of a bucket at once
+(decision docs/decisions/0007-row-parts.md).
+
 Stored profiles name their histogram edges by fingerprint (``Profile.to_bytes(edges_out=...)``); each edge
 set is stored once in ``edge_sets``. All new profiles of a model use the model's *anchor* (its default
 reference's edges, or else the edges of its first batch), so parts, buckets and windows merge exactly.
@@ -20,15 +26,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise.ingest.models import model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.histogram import fingerprint
+from loopwise.schema import Role
 from loopwise.store.engine import checkpoint, exclusive, insert_ignore, transaction
-from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet
+from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet, Model
 from loopwise.store.types import utcnow
 
 log = logging.getLogger("loopwise.compactor")
@@ -60,6 +69,64 @@ def edge_lookup(s: Session) -> Callable[[str], np.ndarray]:
 
 def unpack(s: Session, blob: bytes) -> Profile:
     return Profile.from_bytes(blob, edges=edge_lookup(s))
+
+
+#: Parts with fewer rows than this are stored as rows, not as a profile (see the module docstring).
+ROWS_BELOW = 100
+ROWS = b"LWRP"
+
+
+def to_ipc(table: pa.Table) -> bytes:
+    """Arrow IPC stream bytes; zstd only from ``ROWS_BELOW`` rows (for a few rows a compression context per
+    column buffer, ~1 ms for 44 columns, costs more than the bytes it saves; readers take either form)."""
+    compression = "zstd" if table.num_rows >= ROWS_BELOW else None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
+        w.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def read_ipc(blob: bytes | memoryview) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+
+
+def rows_part(table: pa.Table) -> bytes:
+    """A part holding ``table`` (the profiled columns of some rows of one bucket, labels included)."""
+    return ROWS + to_ipc(table)
+
+
+def part_profiles(s: Session, model_id: int, blobs: Iterable[bytes]) -> list[Profile]:
+    """The profiles of a bucket's parts: packed ones unpacked, row parts profiled together as one.
+
+    Rows are profiled on the model's anchor as it is now (a packed part used it as it was when written; the
+    two differ only after a new default reference, and then both merge as parts of different anchors do).
+    """
+    out: list[Profile] = []
+    tables: list[pa.Table] = []
+    for blob in blobs:
+        if blob[:4] == ROWS:
+            tables.append(read_ipc(memoryview(blob)[4:]))
+        else:
+            out.append(unpack(s, blob))
+    if tables:
+        model = s.get(Model, model_id)
+        if model is None:
+            raise KeyError(f"model {model_id} has parts but no row")
+        schema = model_schema(model)
+        anchor = get_anchor(s, model_id)
+        profile = Profile.empty(
+            schema,
+            anchors=anchor.edges if anchor is not None else {},
+            segments=[c.name for c in schema.by_role(Role.SEGMENT)],
+        )
+        try:
+            together = [pa.concat_tables(tables, promote_options="permissive")]
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            together = tables  # JSON typed a column one way in one request and another way in the next
+        for t in together:
+            profile.update(t)
+        out.append(profile)
+    return out
 
 
 def store_edges(s: Session, edges: Mapping[str, np.ndarray]) -> None:
@@ -160,7 +227,8 @@ def lock_bucket(
 def add_part(
     s: Session, model_id: int, version: str, bucket: dt.datetime, batch_id: int, n: int, profile: bytes
 ) -> None:
-    """Append a part (``profile`` packed by ``Profile.to_bytes(edges_out=...)``, its edges stored)."""
+    """Append a part: ``profile`` packed by ``Profile.to_bytes(edges_out=...)`` (its edges stored), or
+    ``rows_part`` bytes."""
     s.add(
         BucketPart(
             model_id=model_id,
@@ -193,7 +261,7 @@ def fold(s: Session, row: BucketProfile) -> int:
     if not parts:
         return 0
     profiles = [unpack(s, row.profile)] if row.profile else []
-    profiles += [unpack(s, blob) for _, blob in parts]
+    profiles += part_profiles(s, model_id, [blob for _, blob in parts])
     merged = merge_profiles(profiles)
     row.n, row.profile, row.updated_at = merged.n, pack(s, merged), utcnow()
     s.execute(delete(BucketPart).where(BucketPart.id.in_([i for i, _ in parts])))
@@ -258,7 +326,7 @@ def _compact_merged(
         if not parts:
             return 0
         profiles = [unpack(rs, before)] if before else []
-        profiles += [unpack(rs, blob) for _, blob in parts]
+        profiles += part_profiles(rs, model_id, [blob for _, blob in parts])
     merged = merge_profiles(profiles)
     edges: dict[str, np.ndarray] = {}
     data = merged.to_bytes(edges_out=edges)
@@ -302,6 +370,7 @@ def bucket_profiles(
             ):
                 if blob:
                     out.setdefault((v, b), []).insert(0, unpack(s, blob))
+            pending: dict[dt.datetime, list[bytes]] = {}
             for b, blob in s.execute(
                 select(BucketPart.bucket, BucketPart.profile)
                 .where(
@@ -311,7 +380,9 @@ def bucket_profiles(
                 )
                 .order_by(BucketPart.id)
             ):
-                out.setdefault((v, b), []).append(unpack(s, blob))
+                pending.setdefault(b, []).append(blob)
+            for b, blobs in pending.items():
+                out.setdefault((v, b), []).extend(part_profiles(s, model_id, blobs))
     return {k: merge_profiles(ps) for k, ps in out.items()}
 
 

@@ -16,7 +16,7 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError, SchemaValidationError
 from loopwise.ingest.buckets import (
+    ROWS_BELOW,
     add_part,
     anchor_serial,
     claim_anchor,
@@ -34,7 +35,10 @@ from loopwise.ingest.buckets import (
     get_anchor,
     lock_bucket,
     pack,
+    read_ipc,
+    rows_part,
     store_edges,
+    to_ipc,
     unpack,
 )
 from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
@@ -55,9 +59,13 @@ RESERVED = ("model_version", "latency_ms")
 #: Earliest and latest accepted event times (anything else is a clock or unit error).
 MIN_TS = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 MAX_FUTURE = dt.timedelta(days=1)
-#: Batches with fewer rows are profiled together with the rest of their write group, not alone: a profile
-#: costs about 2 ms whatever its size (40 columns), so a single event profiled alone would cost that much.
-PROFILE_ALONE = 100
+#: Batches with fewer rows are prepared together with the rest of their write group, not alone, and their
+#: rows become row parts (``buckets.rows_part``) rather than profiles: a profile costs about 2 ms whatever its
+#: size (40 columns), so a single event profiled alone would cost that much.
+PROFILE_ALONE = ROWS_BELOW
+
+#: What a batch contributes to a bucket: its profile, or (few rows) the rows to profile later.
+Part: TypeAlias = Profile | pa.Table
 
 
 def body_digest(body: bytes) -> str:
@@ -182,7 +190,7 @@ class Prepared:
     versions: list[str]
     anchor_serial: int | None  # the model anchor the parts were profiled on; None: on the batch's own edges
     edges: dict[str, np.ndarray]
-    parts: dict[tuple[str, dt.datetime], Profile] | None  # None: too small, profiled with its group
+    parts: dict[tuple[str, dt.datetime], Part] | None  # None: too small, profiled with its group
     shared: SharedParts | None = None  # the parts of a group of small batches validated together
 
 
@@ -191,7 +199,7 @@ class SharedParts:
     """The profile of several small batches' rows together; used only if every one of them is stored whole."""
 
     size: int
-    parts: dict[tuple[str, dt.datetime], Profile]
+    parts: dict[tuple[str, dt.datetime], Part]
 
 
 def prepare_predictions(
@@ -256,10 +264,12 @@ def prepare_group(s: Session, raws: list[Raw], *, profile: bool = False) -> list
                 prep = prepare_predictions(
                     s, name, combined, version=version, max_rows=combined.num_rows, profile=False
                 )
+                # Profiling checks what validation cannot see by column (scores in [0, 1], class scores
+                # summing to one): an error here is one batch's too, so each is then tried alone.
+                shared = SharedParts(len(idx), _profile(s, prep)) if profile else None
             except LoopwiseError:
                 pass  # each alone, below
             else:
-                shared = SharedParts(len(idx), _profile(s, prep)) if profile else None
                 start = 0
                 for i in idx:
                     n = raws[i].table.num_rows
@@ -282,19 +292,28 @@ def prepare_group(s: Session, raws: list[Raw], *, profile: bool = False) -> list
                 alone = prepare_predictions(
                     s, name, raws[i].table, version=version, max_rows=raws[i].max_rows, profile=False
                 )
+                if profile:
+                    alone.parts = _profile(s, alone)
             except LoopwiseError as exc:
                 out[i] = exc
             else:
-                if profile:
-                    alone.parts = _profile(s, alone)
                 out[i] = alone
     assert all(o is not None for o in out)
     return out  # type: ignore[return-value]
 
 
-def _profile(s: Session, prep: Prepared) -> dict[tuple[str, dt.datetime], Profile]:
+def _profile(s: Session, prep: Prepared) -> dict[tuple[str, dt.datetime], Part]:
     labels = labels_for(s, prep.model_id, prep.ids) if prep.schema.by_role(Role.TARGET) else {}
-    return profile_parts(prep.schema, prep.table, prep.ids, prep.ts, prep.versions, prep.edges, labels)
+    return profile_parts(
+        prep.schema,
+        prep.table,
+        prep.ids,
+        prep.ts,
+        prep.versions,
+        prep.edges,
+        labels,
+        rows=prep.table.num_rows < ROWS_BELOW,
+    )
 
 
 def prepare_writes(s: Session, writes: list[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
@@ -460,7 +479,7 @@ def _store_live(
     ids: list[list[str]] = []
     ts: list[np.ndarray] = []
     versions: list[list[str]] = []
-    ready: dict[tuple[str, dt.datetime], list[Profile]] = defaultdict(list)
+    ready: dict[tuple[str, dt.datetime], list[Part]] = defaultdict(list)
     redo: list[int] = []  # positions in `tables` to profile here
     shared: dict[int, tuple[SharedParts, list[int]]] = {}  # groups' parts, and their members' positions
     same_edges: dict[int, bool] = {}  # by id() of a batch's edges: often one dict for a whole group
@@ -521,6 +540,7 @@ def _store_live(
                 [v for j in redo for v in versions[j]],
                 anchor.edges,
                 labels,
+                rows=len(sub_ids) < ROWS_BELOW,
             )
             for bucket_key, profile in fresh.items():
                 ready[bucket_key].append(profile)
@@ -559,16 +579,22 @@ def _materialize(
     ids: list[str],
     ts: np.ndarray,
     versions: list[str],
-    ready: dict[tuple[str, dt.datetime], list[Profile]],
+    ready: dict[tuple[str, dt.datetime], list[Part]],
     members: tuple[int, ...] = (),
 ) -> Material:
     edges: dict[str, np.ndarray] = {}
     parts = []
-    for (version, bucket), profiles in sorted(ready.items()):
-        merged = merge_profiles(profiles)
-        parts.append((version, bucket, merged.n, merged.to_bytes(edges_out=edges)))
+    for (version, bucket), items in sorted(ready.items()):
+        profiles = [p for p in items if isinstance(p, Profile)]
+        rows = [t for t in items if isinstance(t, pa.Table)]
+        if profiles:
+            merged = merge_profiles(profiles)
+            parts.append((version, bucket, merged.n, merged.to_bytes(edges_out=edges)))
+        if rows:  # a bucket may get both: a large batch's profile and small batches' rows
+            together = rows[0] if len(rows) == 1 else _concat(rows)
+            parts.append((version, bucket, together.num_rows, rows_part(together)))
     index = index_columns(s.get_bind().dialect.name, table, ids, ts, versions)
-    return Material(members, table.num_rows, _ipc(table), index, parts, edges)
+    return Material(members, table.num_rows, to_ipc(table), index, parts, edges)
 
 
 def _fits(staged: Material, kept: list[Write], masks: dict[int, np.ndarray], redo: list[int]) -> bool:
@@ -604,7 +630,7 @@ def stage(s: Session, writes: list[Write | LoopwiseError]) -> None:
     for group in by_model.values():
         seen: set[str] = set()
         keys = set()
-        ready: dict[tuple[str, dt.datetime], list[Profile]] = defaultdict(list)
+        ready: dict[tuple[str, dt.datetime], list[Part]] = defaultdict(list)
         shared: dict[int, tuple[SharedParts, int]] = {}
         for w in group:
             p = _prep(w)
@@ -727,8 +753,11 @@ def profile_parts(
     versions: list[str],
     edges: dict[str, np.ndarray],
     labels: dict[str, Any],
-) -> dict[tuple[str, dt.datetime], Profile]:
-    """A profile of the batch's rows in each (version, hour) bucket, anchored on ``edges``.
+    *,
+    rows: bool = False,
+) -> dict[tuple[str, dt.datetime], Part]:
+    """A profile of the batch's rows in each (version, hour) bucket, anchored on ``edges``; with ``rows``,
+    the rows to profile instead (the columns a profile reads).
 
     The rows carry the labels already known for them (feedback may come first).
     """
@@ -742,17 +771,26 @@ def profile_parts(
     target = schema.by_role(Role.TARGET)
     segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     keep = [c for c in table.column_names if c in schema.names]
-    out: dict[tuple[str, dt.datetime], Profile] = {}
-    for (version, bucket), rows in groups.items():
-        part = table if len(rows) == table.num_rows else table.take(pa.array(rows))
+    out: dict[tuple[str, dt.datetime], Part] = {}
+    for (version, bucket), members in groups.items():
+        part = table if len(members) == table.num_rows else table.take(pa.array(members))
         part = part.select(keep)
         if target:
             part = part.append_column(
-                target[0].name, pa.array([labels.get(ids[i]) for i in rows], from_pandas=True)
+                target[0].name, pa.array([labels.get(ids[i]) for i in members], from_pandas=True)
             )
-        profile = Profile.empty(schema, anchors=edges, segments=segments)
-        profile.update(part)
-        out[(version, bucket.astype(dt.datetime).replace(tzinfo=dt.UTC))] = profile
+        key = (version, bucket.astype(dt.datetime).replace(tzinfo=dt.UTC))
+        if rows:
+            task = empty_task(schema)
+            if task is not None:
+                # The checks a profile makes of predictions and scores, now rather than when the rows are
+                # profiled: bad rows must be refused, not stored where they would break their bucket.
+                update_task(task, schema, part)
+            out[key] = part
+        else:
+            profile = Profile.empty(schema, anchors=edges, segments=segments)
+            profile.update(part)
+            out[key] = profile
     return out
 
 
@@ -870,20 +908,6 @@ def _versions(table: pa.Table, version: str | None) -> list[str]:
         vals = table.column("model_version").to_pylist()
         return [str(v) if v is not None else (version or DEFAULT_VERSION) for v in vals]
     return [version or DEFAULT_VERSION] * table.num_rows
-
-
-def _ipc(table: pa.Table) -> bytes:
-    # zstd starts a context per column buffer: for a few rows that costs more (~1 ms for 44 columns) than
-    # the bytes it saves, and the IPC reader takes either form.
-    compression = "zstd" if table.num_rows >= PROFILE_ALONE else None
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
-        w.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def read_ipc(blob: bytes) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
 
 
 def labels_for(s: Session, model_id: int, event_ids: list[str]) -> dict[str, Any]:
