@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from loopwise.server.auth import create_key
@@ -166,3 +167,17 @@ def test_a_port_already_taken_is_a_clear_error(tmp_path: Path) -> None:
         assert proc.wait(60) != 0
     log = (tmp_path / "serve.log").read_text()
     assert f"cannot listen on 127.0.0.1:{port}" in log, log[-2000:]
+
+
+def test_settings_read_the_environment_when_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker turns its own compactor off by setting the variable after loopwise.server is imported; a
+    # default fixed at import time had every worker compacting beside the compactor process.
+    from loopwise.server.settings import Settings
+
+    monkeypatch.setenv("LOOPWISE_COMPACT_SECONDS", "0")
+    monkeypatch.setenv("LOOPWISE_MAX_ROWS", "7")
+    monkeypatch.setenv("LOOPWISE_MAX_BODY_BYTES", "1234")
+    s = Settings()
+    assert (s.compact_seconds, s.max_rows, s.max_body_bytes) == (0.0, 7, 1234)
+    monkeypatch.setenv("LOOPWISE_COMPACT_SECONDS", "2.5")
+    assert Settings().compact_seconds == 2.5

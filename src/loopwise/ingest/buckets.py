@@ -92,7 +92,9 @@ def read_ipc(blob: bytes | memoryview) -> pa.Table:
 
 def rows_part(table: pa.Table) -> bytes:
     """A part holding ``table`` (the profiled columns of some rows of one bucket, labels included)."""
-    return ROWS + to_ipc(table)
+    # One record batch: a group's table is a chunk per request, and each would be a message of its own
+    # (eight one-row requests: 23 KB where one batch of eight rows takes 4).
+    return ROWS + to_ipc(table.combine_chunks())
 
 
 def part_profiles(s: Session, model_id: int, blobs: Iterable[bytes]) -> list[Profile]:

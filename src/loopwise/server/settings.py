@@ -15,14 +15,23 @@ def _default_db() -> str:
     )
 
 
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+# Each default reads the environment when a Settings is made, not when this module is imported: a server
+# worker sets LOOPWISE_COMPACT_SECONDS=0 after the package is imported, and a default fixed at import time
+# left every worker running a compactor of its own beside the compactor process.
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=_default_db)
     #: Largest request body accepted, checked before the body is read or parsed.
-    max_body_bytes: int = int(os.environ.get("LOOPWISE_MAX_BODY_BYTES", 64 * 2**20))
+    max_body_bytes: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_BODY_BYTES", 64 * 2**20))
     #: Most rows (predictions or feedback records) in one batch.
-    max_rows: int = int(os.environ.get("LOOPWISE_MAX_ROWS", 100_000))
+    max_rows: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_ROWS", 100_000))
     #: Create the schema at start-up (Alembic upgrade to head).
     migrate: bool = True
     #: Seconds between passes of the job that folds bucket parts into buckets (0: no background job).
-    compact_seconds: float = float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))
+    compact_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))
+    )
