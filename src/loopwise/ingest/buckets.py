@@ -177,11 +177,6 @@ def get_anchor(s: Session, model_id: int) -> ModelAnchor | None:
     return ModelAnchor(int(row.serial), {c: lookup(fp) for c, fp in row.edges.items()})
 
 
-def anchor_serial(s: Session, model_id: int) -> int | None:
-    serial = s.scalar(select(Anchor.serial).where(Anchor.model_id == model_id))
-    return None if serial is None else int(serial)
-
-
 def set_anchor(s: Session, model_id: int, edges: Mapping[str, np.ndarray]) -> None:
     """Anchor the model's new profiles on ``edges`` (a new default reference's)."""
     fps = {c: fingerprint(e) for c, e in edges.items()}

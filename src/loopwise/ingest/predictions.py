@@ -29,7 +29,6 @@ from loopwise.errors import LoopwiseError, SchemaValidationError
 from loopwise.ingest.buckets import (
     ROWS_BELOW,
     add_part,
-    anchor_serial,
     claim_anchor,
     fold,
     get_anchor,
@@ -466,13 +465,8 @@ def _store_live(
         batch_ids = _prep(writes[i]).ids
         masks[i] = np.fromiter((e not in existing for e in batch_ids), dtype=bool, count=len(batch_ids))
         existing.update(batch_ids)  # a later batch of the group repeating these ids is a duplicate
-    serial = anchor_serial(s, model_id)
-    if serial is None:
-        anchor = claim_anchor(s, model_id, _prep(writes[live[0]]).edges)
-    else:
-        current = get_anchor(s, model_id)
-        assert current is not None
-        anchor = current
+    current = get_anchor(s, model_id)  # one query: its serial and edges (the edges from the process cache)
+    anchor = current if current is not None else claim_anchor(s, model_id, _prep(writes[live[0]]).edges)
     fps: dict[str, str] | None = None  # the anchor's fingerprints, for batches prepared without one
     kept = [i for i in live if masks[i].any()]
     tables: list[pa.Table] = []
