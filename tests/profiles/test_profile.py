@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import loopwise as lw
 from loopwise.profiles import CategoricalProfile, NumericProfile
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.moments import Moments
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -123,20 +124,26 @@ def test_many_parts_merged_at_once_equal_the_whole_and_the_pairwise_merge(ref_df
     assert g1_mean == pytest.approx(g1[np.isfinite(g1)].mean(), rel=1e-12)
 
 
-def test_a_part_without_a_histogram_merges_as_pairwise_does() -> None:
+def test_merging_keeps_a_histogram_only_where_every_value_has_one() -> None:
     schema = lw.Schema.from_yaml("columns:\n  x: {kind: numeric}\n")
-    with_hist = lw.profile(pd.DataFrame({"x": np.arange(50.0)}), schema=schema)
+    values = np.arange(50.0)
+    with_hist = lw.profile(pd.DataFrame({"x": values}), schema=schema)
     no_values = lw.profile(pd.DataFrame({"x": [np.nan, np.nan]}), schema=schema)
+    x = with_hist["x"]
+    assert isinstance(x, NumericProfile) and x.hist is not None
     assert no_values["x"].hist is None  # type: ignore[union-attr]
-    for order in ([with_hist, no_values, with_hist], [no_values, with_hist]):
-        at_once, pairwise = lw.merge(order)["x"], order[0].merge(order[1])
-        for p in order[2:]:
-            pairwise = pairwise.merge(p)
-        assert isinstance(at_once, NumericProfile)
-        got, want = at_once.hist, pairwise["x"].hist  # type: ignore[union-attr]
-        assert got is not None and want is not None
-        np.testing.assert_array_equal(got.counts, want.counts)
-        assert at_once.nan == pairwise["x"].nan == sum(p["x"].nan for p in order)  # type: ignore[union-attr]
+    # An empty side (no finite values, so no histogram) changes no bin.
+    for merged in (lw.merge([with_hist, no_values, with_hist]), no_values.merge(with_hist).merge(with_hist)):
+        m = merged["x"]
+        assert isinstance(m, NumericProfile) and m.hist is not None
+        both = np.sort(np.concatenate([values, values]))
+        below = np.searchsorted(both, x.hist.edges, side="left")  # values below each edge
+        np.testing.assert_array_equal(m.hist.counts, np.diff(below, prepend=0, append=both.size))
+        assert (m.nan + m.missing, m.moments.count) == (2, 100)
+    # Values counted without a histogram cannot be added to one: the merge has none.
+    histless = NumericProfile(n=3, moments=Moments.of(np.array([1.0, 2.0, 3.0])))
+    assert NumericProfile.merge_all([x, histless]).hist is None
+    assert histless.merge(x).hist is None
 
 
 def test_segments_partition_the_rows(ref_df: pd.DataFrame) -> None:

@@ -71,7 +71,7 @@ def unpack(s: Session, blob: bytes) -> Profile:
     return Profile.from_bytes(blob, edges=edge_lookup(s))
 
 
-#: Parts with fewer rows than this are stored as rows, not as a profile (see the module docstring).
+#: Write groups with fewer rows than this store rows as their parts, not profiles (see the module docstring).
 ROWS_BELOW = 100
 ROWS = b"LWRP"
 

@@ -100,9 +100,9 @@ class NumericProfile:
 
     @classmethod
     def merge_all(cls, profiles: list[NumericProfile]) -> NumericProfile:
-        """The merge of many at once: the same result as merging them pairwise in order, but one KLL sketch
-        takes every part (pairwise, each step copied the sketch built so far) and the histograms are summed
-        in one go."""
+        """The merge of many at once: one KLL sketch takes every part (merging two at a time copied the
+        sketch built so far at each step) and the histograms are summed in one go. Histograms on different
+        edges, or values without a histogram, leave the result without one; an empty side never does."""
         first = profiles[0]
         kll = ds.kll_doubles_sketch(first.kll_k)
         moments = Moments()
@@ -134,26 +134,7 @@ class NumericProfile:
         )
 
     def merge(self, other: NumericProfile) -> NumericProfile:
-        kll = ds.kll_doubles_sketch(self.kll_k)
-        kll.merge(self.kll)
-        kll.merge(other.kll)
-        if self.hist is None or other.hist is None:
-            # An empty side has nothing to disagree with; keep the other's histogram.
-            hist = self.hist if other.moments.count == 0 else other.hist if self.moments.count == 0 else None
-        else:
-            hist = self.hist.merge(other.hist)
-        return NumericProfile(
-            kll_k=self.kll_k,
-            bins=self.bins,
-            n=self.n + other.n,
-            missing=self.missing + other.missing,
-            nan=self.nan + other.nan,
-            posinf=self.posinf + other.posinf,
-            neginf=self.neginf + other.neginf,
-            moments=self.moments.merge(other.moments),
-            kll=kll,
-            hist=hist,
-        )
+        return NumericProfile.merge_all([self, other])
 
     # -- reading ------------------------------------------------------------------------------
     @property

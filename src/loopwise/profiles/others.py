@@ -174,9 +174,7 @@ class DatetimeProfile:
         )
 
     def merge(self, other: DatetimeProfile) -> DatetimeProfile:
-        return DatetimeProfile(
-            self.n + other.n, self.missing + other.missing, self.seconds.merge(other.seconds)
-        )
+        return DatetimeProfile.merge_all([self, other])
 
     def summary(self) -> dict[str, Any]:
         m = self.seconds.moments

@@ -184,43 +184,7 @@ class Profile:
 
     def merge(self, other: Profile) -> Profile:
         """A new Profile of the rows of both (columns and segments present in either)."""
-        if self.options != other.options:
-            raise ParameterError(
-                "other", other.options, f"a profile made with the same options {self.options}"
-            )
-        columns: dict[str, ColumnProfile] = {}
-        for name in {**self.columns, **other.columns}:
-            a, b = self.columns.get(name), other.columns.get(name)
-            if a is not None and b is not None:
-                if type(a) is not type(b):
-                    raise DataError(f"column {name!r} is {a.kind} in one profile and {b.kind} in the other")
-                columns[name] = a.merge(b)  # type: ignore[arg-type]
-            else:
-                columns[name] = a if a is not None else b  # type: ignore[assignment]
-        segments: dict[str, dict[str, Profile]] = {}
-        for seg in dict.fromkeys(self.segment_columns + other.segment_columns):
-            mine, theirs = self.segments.get(seg, {}), other.segments.get(seg, {})
-            segments[seg] = {
-                k: mine[k].merge(theirs[k]) if k in mine and k in theirs else mine.get(k) or theirs[k]
-                for k in dict.fromkeys([*mine, *theirs])
-            }
-        schema = self.schema if len(self.schema) >= len(other.schema) else other.schema
-        if self.task is not None and other.task is not None:
-            if type(self.task) is not type(other.task):
-                raise DataError("cannot merge a classification profile with a regression profile")
-            task: TaskProfile | None = self.task.merge(other.task)  # type: ignore[arg-type]
-        else:
-            task = self.task or other.task
-        return Profile(
-            schema,
-            columns,
-            self.n + other.n,
-            tuple(segments),
-            segments,
-            self.options,
-            self.anchors or other.anchors,
-            task,
-        )
+        return merge([self, other])
 
     def segment(self, column: str, value: Any) -> Profile:
         """The sub-Profile of rows whose ``column`` equals ``value``."""
@@ -277,9 +241,9 @@ def merge(profiles: Iterable[Profile]) -> Profile:
     columns: dict[str, ColumnProfile] = {}
     for name in dict.fromkeys(name for p in ps for name in p.columns):
         cols = [p.columns[name] for p in ps if name in p.columns]
-        kind = type(cols[0])
-        if any(type(c) is not kind for c in cols):
-            raise DataError(f"column {name!r} is {cols[0].kind} in one profile and another kind in another")
+        odd = next((c for c in cols if type(c) is not type(cols[0])), None)
+        if odd is not None:
+            raise DataError(f"column {name!r} is {cols[0].kind} in one profile and {odd.kind} in another")
         columns[name] = _merge_columns(cols)
     segments: dict[str, dict[str, Profile]] = {}
     for seg in dict.fromkeys(seg for p in ps for seg in p.segment_columns):
