@@ -177,7 +177,8 @@ def test_settings_read_the_environment_when_made(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("LOOPWISE_COMPACT_SECONDS", "0")
     monkeypatch.setenv("LOOPWISE_MAX_ROWS", "7")
     monkeypatch.setenv("LOOPWISE_MAX_BODY_BYTES", "1234")
+    monkeypatch.setenv("LOOPWISE_SWITCH_INTERVAL", "0.002")
     s = Settings()
-    assert (s.compact_seconds, s.max_rows, s.max_body_bytes) == (0.0, 7, 1234)
+    assert (s.compact_seconds, s.max_rows, s.max_body_bytes, s.switch_interval) == (0.0, 7, 1234, 0.002)
     monkeypatch.setenv("LOOPWISE_COMPACT_SECONDS", "2.5")
     assert Settings().compact_seconds == 2.5

@@ -1,6 +1,10 @@
-"""The ASGI entry point uvicorn imports: settings from the environment."""
+"""The ASGI entry point uvicorn imports in each server process: settings from the environment."""
+
+import sys
 
 from loopwise.server.app import create_app
 from loopwise.server.settings import Settings
 
-app = create_app(Settings(migrate=False))
+settings = Settings(migrate=False)
+sys.setswitchinterval(settings.switch_interval)  # the server process's own, not a library's
+app = create_app(settings)

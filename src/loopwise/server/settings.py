@@ -35,3 +35,11 @@ class Settings:
     compact_seconds: float = field(
         default_factory=lambda: float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))
     )
+    #: Seconds a thread of a server process may hold the GIL while another waits for it (Python's default
+    #: is 0.005). A server process has two busy threads: the event loop parsing requests, and the writer,
+    #: whose every database round trip gives the GIL up and then waits to take it back; at 5 ms, a
+    #: PostgreSQL write group of fifteen round trips waited up to 75 ms behind request parsing (see
+    #: decision 0008).
+    switch_interval: float = field(
+        default_factory=lambda: float(os.environ.get("LOOPWISE_SWITCH_INTERVAL", 0.001))
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 
 try:
     import fcntl
@@ -53,7 +55,39 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection unused for longer than this is tested before it is handed out.
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection at checkout only if it sat idle (``pool_pre_ping`` tests every one).
+
+    A connection that served a request a moment ago is very likely alive; one idle for a while may have been
+    closed by a database restart or a firewall, and is replaced before a request gets it. Under load the
+    writer checks out a connection per write group, and the ping was a round trip each time: each round trip
+    is a wait to take the GIL back from the request thread (with the readers' ping, two of the fifteen round
+    trips of a single-event group on PostgreSQL).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi: Any, record: Any) -> None:
+        record.info["loopwise_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("loopwise_idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return  # just connected, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as exc:
+            # The pool discards the connection and checks out another (SQLAlchemy's documented recipe).
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def upgrade(engine: Engine) -> None:
