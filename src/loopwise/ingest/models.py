@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import select
@@ -50,3 +52,30 @@ def model_schema(model: Model) -> Schema:
             _SCHEMAS.clear()
         schema = _SCHEMAS[key] = Schema.from_dict(model.schema_json)
     return schema
+
+
+#: (id, schema) of registered models, per database (keyed by the engine's connection pool, which its
+#: read-only variants share and which dies with it). A model is never renamed, changed or deleted once
+#: registered, so what was found stays true; a name not found is not remembered.
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, Schema]]] = weakref.WeakKeyDictionary()
+_registered_lock = threading.Lock()
+
+
+def registered(s: Session, name: str) -> tuple[int, Schema]:
+    """The id and schema of the model named ``name`` (NotFoundError if none): a query the first time only.
+
+    For the write path, where the lookup was one of a write group's dozen round trips to the database.
+    """
+    pool = s.get_bind().engine.pool
+    with _registered_lock:
+        hit = _REGISTERED.get(pool, {}).get(name)
+    if hit is not None:
+        return hit
+    model = get_model(s, name)
+    found = (model.id, model_schema(model))
+    with _registered_lock:
+        known = _REGISTERED.setdefault(pool, {})
+        if len(known) > 10_000:  # bounded: forget everything rather than grow
+            known.clear()
+        known[name] = found
+    return found

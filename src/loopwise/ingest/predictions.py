@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from loopwise.errors import LoopwiseError, SchemaValidationError
 from loopwise.ingest.buckets import (
     ROWS_BELOW,
+    ModelAnchor,
     add_part,
     claim_anchor,
     fold,
@@ -41,7 +42,7 @@ from loopwise.ingest.buckets import (
     unpack,
 )
 from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
-from loopwise.ingest.models import get_model, model_schema
+from loopwise.ingest.models import model_schema, registered
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.canonical import canonical, canonical_keys
@@ -65,6 +66,8 @@ PROFILE_ALONE = ROWS_BELOW
 
 #: What a batch contributes to a bucket: its profile, or (few rows) the rows to profile later.
 Part: TypeAlias = Profile | pa.Table
+#: Models' anchors as read in the current transaction, by model id (None: the model has none yet).
+Anchors: TypeAlias = dict[int, ModelAnchor | None]
 
 
 def body_digest(body: bytes) -> str:
@@ -209,23 +212,26 @@ def prepare_predictions(
     version: str | None = None,
     max_rows: int = 100_000,
     profile: bool = True,
+    anchors: Anchors | None = None,
 ) -> Prepared:
     """Validate and profile a batch; reads only, so the server does it outside the write transaction.
 
     ``profile=False`` (or a batch under ``PROFILE_ALONE`` rows) leaves the profiling to ``write_group``.
+    ``anchors`` records the model's anchor as read here (see ``write_group``).
     """
-    model = get_model(s, model_name)
-    schema = model_schema(model)
+    model_id, schema = registered(s, model_name)
     table, ids, ts = check_batch(schema, table, max_rows)
     versions = _versions(table, version)
-    anchor = get_anchor(s, model.id)
+    anchor = get_anchor(s, model_id)
+    if anchors is not None:
+        anchors[model_id] = anchor
     edges = anchor.edges if anchor is not None else own_edges(schema, table)
     parts = None
     if profile and len(ids) >= PROFILE_ALONE:
-        labels = labels_for(s, model.id, ids) if schema.by_role(Role.TARGET) else {}
+        labels = labels_for(s, model_id, ids) if schema.by_role(Role.TARGET) else {}
         parts = profile_parts(schema, table, ids, ts, versions, edges, labels)
     return Prepared(
-        model.id, schema, table, ids, ts, versions, anchor.serial if anchor else None, edges, parts
+        model_id, schema, table, ids, ts, versions, anchor.serial if anchor else None, edges, parts
     )
 
 
@@ -239,7 +245,9 @@ class Raw:
     max_rows: int = 100_000
 
 
-def prepare_group(s: Session, raws: list[Raw], *, profile: bool = False) -> list[Prepared | LoopwiseError]:
+def prepare_group(
+    s: Session, raws: list[Raw], *, profile: bool = False, anchors: Anchors | None = None
+) -> list[Prepared | LoopwiseError]:
     """Prepare small batches together; each gets exactly the answer it would get alone.
 
     Batches of one model and version with the same Arrow schema are validated as one (a single-event request
@@ -261,7 +269,13 @@ def prepare_group(s: Session, raws: list[Raw], *, profile: bool = False) -> list
             try:
                 combined = pa.concat_tables([raws[i].table for i in idx])
                 prep = prepare_predictions(
-                    s, name, combined, version=version, max_rows=combined.num_rows, profile=False
+                    s,
+                    name,
+                    combined,
+                    version=version,
+                    max_rows=combined.num_rows,
+                    profile=False,
+                    anchors=anchors,
                 )
                 # Profiling checks what validation cannot see by column (scores in [0, 1], class scores
                 # summing to one): an error here is one batch's too, so each is then tried alone.
@@ -289,7 +303,13 @@ def prepare_group(s: Session, raws: list[Raw], *, profile: bool = False) -> list
         for i in idx:
             try:
                 alone = prepare_predictions(
-                    s, name, raws[i].table, version=version, max_rows=raws[i].max_rows, profile=False
+                    s,
+                    name,
+                    raws[i].table,
+                    version=version,
+                    max_rows=raws[i].max_rows,
+                    profile=False,
+                    anchors=anchors,
                 )
                 if profile:
                     alone.parts = _profile(s, alone)
@@ -315,16 +335,24 @@ def _profile(s: Session, prep: Prepared) -> dict[tuple[str, dt.datetime], Part]:
     )
 
 
-def prepare_writes(s: Session, writes: list[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
+def prepare_writes(
+    s: Session, writes: list[Write | LoopwiseError], *, anchors: Anchors | None = None
+) -> list[Write | LoopwiseError]:
     """Validate and profile the raw batches among ``writes``, together; an error replaces a bad one.
 
     Then ``stage`` makes what each model's group would store. Reads only: the server's writer runs it
     before taking the write lock, so that on SQLite another process's writer can store its group meanwhile.
+    ``anchors`` records the anchors it read (see ``write_group``).
     """
     out = list(writes)
     raw = [i for i, w in enumerate(writes) if isinstance(w, Write) and isinstance(w.prep, Raw)]
     if raw:
-        preps = prepare_group(s, [writes[i].prep for i in raw], profile=True)  # type: ignore[union-attr,misc]
+        preps = prepare_group(
+            s,
+            [writes[i].prep for i in raw],  # type: ignore[union-attr,misc]
+            profile=True,
+            anchors=anchors,
+        )
         for i, p in zip(raw, preps, strict=True):
             w = writes[i]
             assert isinstance(w, Write)
@@ -357,7 +385,9 @@ def write_predictions(
     return out
 
 
-def write_group(s: Session, writes: list[Write | LoopwiseError]) -> list[dict[str, Any] | Exception]:
+def write_group(
+    s: Session, writes: list[Write | LoopwiseError], *, anchors: Anchors | None = None
+) -> list[dict[str, Any] | Exception]:
     """Store prepared batches in the caller's transaction: one answer (or error) per batch, in order.
 
     Batches of one model share one stored blob, one insert of index rows, and one part per bucket (the
@@ -365,10 +395,15 @@ def write_group(s: Session, writes: list[Write | LoopwiseError]) -> list[dict[st
     or earlier in the group, are skipped; a batch whose rows or anchor changed since it was prepared (or
     that was too small to profile then) is profiled here. An idempotency key seen before answers with the
     stored result (or an error if the body differs) and stores nothing.
+
+    ``anchors``: the anchors ``prepare_writes`` read in this same transaction, used instead of reading them
+    again (a round trip per model). A new anchor committed meanwhile only means parts on the older edges,
+    which every part names; a re-read just before the commit would leave the same window open.
     """
     out: list[dict[str, Any] | Exception | None] = [None] * len(writes)
     if any(isinstance(w, Write) and isinstance(w.prep, Raw) for w in writes):
-        writes = prepare_writes(s, writes)
+        anchors = {} if anchors is None else anchors
+        writes = prepare_writes(s, writes, anchors=anchors)
     by_model: dict[int, list[int]] = defaultdict(list)
     for i, w in enumerate(writes):
         if isinstance(w, Write):
@@ -376,7 +411,7 @@ def write_group(s: Session, writes: list[Write | LoopwiseError]) -> list[dict[st
         else:
             out[i] = w
     for model_id, idx in by_model.items():
-        _write_model(s, model_id, {i: w for i in idx if isinstance(w := writes[i], Write)}, out)
+        _write_model(s, model_id, {i: w for i in idx if isinstance(w := writes[i], Write)}, out, anchors)
     assert all(o is not None for o in out)
     return out  # type: ignore[return-value]
 
@@ -386,6 +421,7 @@ def _write_model(
     model_id: int,
     writes: dict[int, Write],
     out: list[dict[str, Any] | Exception | None],
+    anchors: Anchors | None = None,
 ) -> None:
     idx = list(writes)
     live: list[int] = []
@@ -416,12 +452,12 @@ def _write_model(
         # them up first cost 4 ms per 1,000 events on PostgreSQL, for a case that is rare.
         try:
             with s.begin_nested():
-                alone = _store_live(s, model_id, writes, live, out, set())
+                alone = _store_live(s, model_id, writes, live, out, set(), anchors)
         except IntegrityError:
             for i in live:
                 out[i] = None
             existing = _existing_ids(s, model_id, [e for i in live for e in _prep(writes[i]).ids])
-            alone = _store_live(s, model_id, writes, live, out, existing)
+            alone = _store_live(s, model_id, writes, live, out, existing, anchors)
     for i in live:
         if i in alone:  # stored by itself, key and all
             continue
@@ -452,6 +488,7 @@ def _store_live(
     live: list[int],
     out: list[dict[str, Any] | Exception | None],
     existing: set[str],
+    anchors: Anchors | None = None,
 ) -> set[int]:
     """Store the group's new rows (those whose ids are not in ``existing``) and answer each batch.
 
@@ -465,7 +502,8 @@ def _store_live(
         batch_ids = _prep(writes[i]).ids
         masks[i] = np.fromiter((e not in existing for e in batch_ids), dtype=bool, count=len(batch_ids))
         existing.update(batch_ids)  # a later batch of the group repeating these ids is a duplicate
-    current = get_anchor(s, model_id)  # one query: its serial and edges (the edges from the process cache)
+    # One query (its serial and edges; the edges from the process cache), unless read in this transaction.
+    current = anchors[model_id] if anchors is not None and model_id in anchors else get_anchor(s, model_id)
     anchor = current if current is not None else claim_anchor(s, model_id, _prep(writes[live[0]]).edges)
     fps: dict[str, str] | None = None  # the anchor's fingerprints, for batches prepared without one
     kept = [i for i in live if masks[i].any()]
@@ -515,7 +553,7 @@ def _store_live(
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             # Batches whose columns do not unify (JSON typed one as int, another as text): one each.
             for i in kept:
-                _write_model(s, model_id, {i: writes[i]}, out)
+                _write_model(s, model_id, {i: writes[i]}, out, anchors)
             alone = set(kept)
             kept, tables = [], []
     if tables:

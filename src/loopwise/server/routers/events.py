@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.ingest import body_digest, log_feedback
 from loopwise.ingest.predictions import PROFILE_ALONE, Prepared, Raw, Write, prepare_predictions
-from loopwise.server.bodies import body_to_table, parse_json, read_body, records
+from loopwise.server.bodies import (
+    Shape,
+    body_to_table,
+    is_json,
+    parse_json,
+    read_body,
+    records,
+    records_to_table,
+    shape_of,
+)
 from loopwise.server.deps import FeedbackGiver, Ingester, factory, read_factory
 from loopwise.server.errors import HTTPError
 from loopwise.server.telemetry import INGEST_ERRORS, INGESTED
+from loopwise.server.writer import JsonBatch
 from loopwise.store import transaction
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["events"])
@@ -37,9 +48,17 @@ async def predictions(
     model: str, request: Request, who: Ingester, version: str | None = None
 ) -> dict[str, Any]:
     settings = request.app.state.settings
+    ctype = request.headers.get("content-type", "application/json")
+    shape: Shape | None = None
     try:
         body = await read_body(request, settings.max_body_bytes)
-        table, envelope = body_to_table(body, request.headers.get("content-type", "application/json"))
+        if is_json(ctype):
+            rows, envelope = records(parse_json(body))
+            # A small batch of uniform rows goes to the writer as it is: it converts the group's together.
+            shape = shape_of(rows) if len(rows) < PROFILE_ALONE else None
+            table = None if shape is not None else records_to_table(rows)
+        else:
+            table, envelope = body_to_table(body, ctype)
     except HTTPError:
         INGEST_ERRORS.labels(kind="predictions").inc()
         raise
@@ -49,7 +68,7 @@ async def predictions(
     key = request.headers.get("idempotency-key")
     digest = body_digest(body) if key else None
 
-    def prepare() -> Prepared:
+    def prepare(table: pa.Table) -> Prepared:
         # Validation and profiling only read, so they run beside the writer (one at a time: see
         # GroupWriter.preparing).
         with request.app.state.writer.preparing, read_factory(request)() as s:
@@ -58,15 +77,20 @@ async def predictions(
     try:
         # A small batch is validated and profiled by the writer together with the others queued with it:
         # per-column overhead dominates a one-event request, and thirty cost about what one does.
-        prep: Prepared | Raw = (
-            Raw(model, table, ver, settings.max_rows)
-            if table.num_rows < PROFILE_ALONE
-            else await run_in_threadpool(prepare)
-        )
+        queued: Prepared | Raw | JsonBatch
+        if table is None:
+            assert shape is not None
+            queued = JsonBatch(model, rows, shape, ver, settings.max_rows, key, digest)
+        elif table.num_rows < PROFILE_ALONE:
+            queued = Raw(model, table, ver, settings.max_rows)
+        else:
+            queued = await run_in_threadpool(prepare, table)
         writer = request.app.state.writer
         for attempt in range(RETRIES):
             try:
-                out: dict[str, Any] = await writer.write(Write(prep, key, digest))
+                # A fresh Write each attempt: the writer stages what it would store on it.
+                item = queued if isinstance(queued, JsonBatch) else Write(queued, key, digest)
+                out: dict[str, Any] = await writer.write(item)
                 break
             except IntegrityError:
                 # Another process stored some of these ids (or this key) first; the retry sees them.
