@@ -306,3 +306,58 @@ def test_day_rollups_stay_fresh(server: Running) -> None:
     assert m["performance"]["accuracy"]["value"] == pytest.approx(accuracy_score(df.repaid, df.approved))
     partial = c.get("/v1/models/credit/metrics", params={"start": "2026-11-20T09:00:00Z"}).json()
     assert partial["window"]["n"] == 800
+
+
+def test_small_json_requests_sent_together_get_the_answers_they_get_alone(server: Running) -> None:
+    # The writer converts the rows of queued small JSON requests to Arrow together when they share keys
+    # and value types; each request must still get exactly its own answer, and store its own values.
+    import threading
+
+    c = client(server)
+    register(c, "together")
+    register(c, "alone")
+    rows = records(traffic(72, seed=21))
+    for i, r in enumerate(rows):
+        kind = i % 6
+        if kind == 1:
+            r["age"] = int(r["age"])  # an int where other requests send floats
+        elif kind == 2:
+            r["income"] = None
+        elif kind == 3:
+            r["income"] = 2**70  # no 64-bit integer holds it
+        elif kind == 4:
+            r["income"] = "abc"
+        elif kind == 5:
+            r["p_approve"] = 1.5
+    answers: dict[int, tuple[int, Any]] = {}
+
+    def send(chunk: list[int]) -> None:
+        with client(server) as cc:
+            for i in chunk:
+                r = cc.post("/v1/models/together/predictions", json=[rows[i]])
+                answers[i] = (r.status_code, r.json())
+
+    threads = [threading.Thread(target=send, args=(list(range(t, 72, 12)),)) for t in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, r in enumerate(rows):
+        alone = c.post("/v1/models/alone/predictions", json=[r])
+        status, body = answers[i]
+        assert status == alone.status_code, (i, body, alone.text)
+        if status == 200:
+            assert (body["accepted"], body["duplicates"]) == (1, 0)
+        else:
+            assert body == alone.json(), i
+    assert sorted(s for s, _ in answers.values()) == [200] * 36 + [422] * 36
+    together = pq.read_table(io.BytesIO(c.get("/v1/models/together/export").content)).to_pandas()
+    alone_df = pq.read_table(io.BytesIO(c.get("/v1/models/alone/export").content)).to_pandas()
+    key = ["request_id"]
+    pd.testing.assert_frame_equal(
+        together.sort_values(key).reset_index(drop=True), alone_df.sort_values(key).reset_index(drop=True)
+    )
+    stored = together.set_index("request_id")
+    for i in (0, 1, 2, 6, 7, 8):  # the values sent, as NumPy reads them
+        assert stored.loc[rows[i]["request_id"], "age"] == pytest.approx(float(rows[i]["age"]))
+        assert pd.isna(stored.loc[rows[i]["request_id"], "income"]) == (rows[i]["income"] is None)

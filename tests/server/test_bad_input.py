@@ -51,6 +51,7 @@ CORPUS: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
     ("nested value", "POST", P, _with(age={"years": 3}), JSON, 422, "nested values"),
     ("a list value", "POST", P, _with(region=["a"]), JSON, 422, "nested values"),
     ("mixed types in a column", "POST", P, _with(purpose=7), JSON, 422, "purpose"),
+    ("an integer past 64 bits", "POST", P, _with(income=2**70), JSON, 422, "income"),
     ("boolean as a string", "POST", P, _with(has_cosigner="yes"), JSON, 422, "has_cosigner"),
     (
         "duplicate event ids",

@@ -511,3 +511,35 @@ def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> N
         assert performance.compute("accuracy", task).value == pytest.approx(
             accuracy_score(early.repaid, early.approved)
         )
+
+
+def test_a_model_found_once_is_remembered_per_database(tmp_path: object) -> None:
+    # The write path remembers a model's id and schema after the first lookup. Two databases in one process
+    # (as here, and in these tests) may hold models of the same name with different schemas.
+    from pathlib import Path
+
+    from loopwise.ingest.errors import NotFoundError
+    from loopwise.ingest.models import registered
+    from loopwise.store import sqlite_url
+
+    assert isinstance(tmp_path, Path)
+    engines = [make_engine(sqlite_url(tmp_path / f"{n}.db")) for n in ("a", "b")]
+    small = {"columns": {"id": {"role": "id"}, "ts": {"role": "timestamp"}, "x": {"kind": "numeric"}}}
+    for engine, spec in zip(engines, (SCHEMA, small), strict=True):
+        upgrade(engine)
+        with transaction(session_factory(engine)) as s:
+            register_model(s, "m", spec, "test")
+    for _ in range(2):  # the first lookup queries, the second is remembered
+        for engine, spec in zip(engines, (SCHEMA, small), strict=True):
+            with session_factory(engine, readonly=True)() as s:
+                _, schema = registered(s, "m")
+                assert sorted(c.name for c in schema.columns) == sorted(spec["columns"])
+    with session_factory(engines[0])() as s, pytest.raises(NotFoundError):
+        registered(s, "nope")
+    # Found later (registered after a miss): a miss is not remembered.
+    with transaction(session_factory(engines[0])) as s:
+        register_model(s, "nope", small, "test")
+    with session_factory(engines[0])() as s:
+        assert sorted(c.name for c in registered(s, "nope")[1].columns) == ["id", "ts", "x"]
+    for engine in engines:
+        engine.dispose()
