@@ -361,3 +361,35 @@ def test_small_json_requests_sent_together_get_the_answers_they_get_alone(server
     for i in (0, 1, 2, 6, 7, 8):  # the values sent, as NumPy reads them
         assert stored.loc[rows[i]["request_id"], "age"] == pytest.approx(float(rows[i]["age"]))
         assert pd.isna(stored.loc[rows[i]["request_id"], "income"]) == (rows[i]["income"] is None)
+
+
+def test_retried_events_in_a_group_of_new_ones_are_counted_once(server: Running) -> None:
+    # The writer inserts a group optimistically; an id stored before fails the whole transaction, which
+    # runs again looking ids up first: the retried requests say duplicate, the new ones are stored.
+    import threading
+
+    c = client(server)
+    register(c)
+    rows = records(traffic(40, seed=31))
+    first = c.post("/v1/models/credit/predictions", json=rows[:10])
+    assert first.json()["accepted"] == 10
+    answers: dict[int, dict[str, Any]] = {}
+
+    def send(chunk: list[int]) -> None:
+        with client(server) as cc:
+            for i in chunk:
+                r = cc.post("/v1/models/credit/predictions", json=[rows[i]])
+                assert r.status_code == 200, r.text
+                answers[i] = r.json()
+
+    threads = [threading.Thread(target=send, args=(list(range(t, 40, 8)),)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [(answers[i]["accepted"], answers[i]["duplicates"]) for i in range(40)] == [(0, 1)] * 10 + [
+        (1, 0)
+    ] * 30
+    stored = pq.read_table(io.BytesIO(c.get("/v1/models/credit/export").content)).to_pandas()
+    assert sorted(stored["request_id"]) == sorted(r["request_id"] for r in rows)
+    assert c.get("/v1/models/credit/metrics").json()["window"]["n"] == 40

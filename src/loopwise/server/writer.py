@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import pyarrow as pa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from loopwise.ingest.predictions import Anchors, Raw, Write, prepare_writes, write_group
+from loopwise.ingest.predictions import Anchors, Duplicates, Raw, Write, prepare_writes, write_group
 from loopwise.server.bodies import Shape, tables_of
 from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
@@ -113,23 +114,33 @@ class GroupWriter:
             if stop:
                 return
 
+    def _store(
+        self, group: list[tuple[Write, Future[dict[str, Any]]]], duplicates: Duplicates
+    ) -> list[dict[str, Any] | Exception]:
+        if self.prepare_apart:
+            # Validation and profiling of the small batches only read: done before the write transaction,
+            # so the other processes' writers store their groups meanwhile.
+            with self.readers() as rs:
+                writes = prepare_writes(rs, [w for w, _ in group])
+            with transaction(self.factory) as s:
+                return write_group(s, writes, duplicates=duplicates)
+        anchors: Anchors = {}  # read while preparing, in this transaction: not read again
+        with transaction(self.factory) as s:
+            writes = prepare_writes(s, [w for w, _ in group], anchors=anchors)
+            return write_group(s, writes, anchors=anchors, duplicates=duplicates)
+
     def _commit(self, queued: list[tuple[Item, Future[dict[str, Any]]]]) -> None:
         group = _convert(queued)
         if not group:
             return
         try:
-            if self.prepare_apart:
-                # Validation and profiling of the small batches only read: done before the write
-                # transaction, so the other processes' writers store their groups meanwhile.
-                with self.readers() as rs:
-                    writes = prepare_writes(rs, [w for w, _ in group])
-                with transaction(self.factory) as s:
-                    answers = write_group(s, writes)
-            else:
-                anchors: Anchors = {}  # read while preparing, in this transaction: not read again
-                with transaction(self.factory) as s:
-                    writes = prepare_writes(s, [w for w, _ in group], anchors=anchors)
-                    answers = write_group(s, writes, anchors=anchors)
+            try:
+                answers = self._store(group, "raise")
+            except IntegrityError:
+                # An event id stored before (a retried request) or by another process meanwhile: the group
+                # runs again in a new transaction, looking its ids up first. Without a savepoint around the
+                # optimistic insert, the usual group makes two round trips fewer.
+                answers = self._store(group, "lookup")
         except BaseException as exc:  # nothing of the group is stored: every request gets the error
             for _, fut in group:
                 fut.set_exception(exc)
