@@ -130,8 +130,12 @@ class GroupWriter:
             return write_group(s, writes, anchors=anchors, duplicates=duplicates)
 
     def _commit(self, queued: list[tuple[Item, Future[dict[str, Any]]]]) -> None:
-        group = _convert(queued)
-        if not group:
+        try:
+            group = _convert(queued)
+        except BaseException as exc:  # a bug, not bad input (that is one batch's error): answer, never hang
+            for _, fut in queued:
+                if not fut.done():
+                    fut.set_exception(exc)
             return
         try:
             try:
