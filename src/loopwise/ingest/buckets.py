@@ -249,20 +249,28 @@ def compact(
 
 def fold(s: Session, row: BucketProfile) -> int:
     """Fold the pending parts of the bucket whose row ``row`` is (and must already be locked)."""
-    model_id, version, bucket = row.model_id, row.version, row.bucket
+    ids, merged = _with_parts(s, row.model_id, row.version, row.bucket, row.profile)
+    if merged is None:
+        return 0
+    row.n, row.profile, row.updated_at = merged.n, pack(s, merged), utcnow()
+    s.execute(delete(BucketPart).where(BucketPart.id.in_(ids)))
+    return len(ids)
+
+
+def _with_parts(
+    s: Session, model_id: int, version: str, bucket: dt.datetime, profile: bytes | None
+) -> tuple[list[int], Profile | None]:
+    """The ids of the bucket's pending parts, and its stored ``profile`` merged with them (None: no parts)."""
     parts = s.execute(
         select(BucketPart.id, BucketPart.profile)
         .where(BucketPart.model_id == model_id, BucketPart.version == version, BucketPart.bucket == bucket)
         .order_by(BucketPart.id)
     ).all()
     if not parts:
-        return 0
-    profiles = [unpack(s, row.profile)] if row.profile else []
+        return [], None
+    profiles = [unpack(s, profile)] if profile else []
     profiles += part_profiles(s, model_id, [blob for _, blob in parts])
-    merged = merge_profiles(profiles)
-    row.n, row.profile, row.updated_at = merged.n, pack(s, merged), utcnow()
-    s.execute(delete(BucketPart).where(BucketPart.id.in_([i for i, _ in parts])))
-    return len(parts)
+    return [i for i, _ in parts], merge_profiles(profiles)
 
 
 def pending(s: Session, limit: int = 1000) -> list[tuple[int, str, dt.datetime]]:
@@ -313,21 +321,11 @@ def _compact_merged(
     )
     with readers() as rs:
         before = rs.scalar(select(BucketProfile.profile).where(*where)) or b""
-        parts = rs.execute(
-            select(BucketPart.id, BucketPart.profile)
-            .where(
-                BucketPart.model_id == model_id, BucketPart.version == version, BucketPart.bucket == bucket
-            )
-            .order_by(BucketPart.id)
-        ).all()
-        if not parts:
-            return 0
-        profiles = [unpack(rs, before)] if before else []
-        profiles += part_profiles(rs, model_id, [blob for _, blob in parts])
-    merged = merge_profiles(profiles)
+        ids, merged = _with_parts(rs, model_id, version, bucket, before)
+    if merged is None:
+        return 0
     edges: dict[str, np.ndarray] = {}
     data = merged.to_bytes(edges_out=edges)
-    ids = [i for i, _ in parts]
     try:
         with transaction(factory) as s:
             row = lock_bucket(s, model_id, version, bucket, skip_locked=True)

@@ -6,7 +6,7 @@ import threading
 import weakref
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaError
@@ -61,20 +61,26 @@ _REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, Schema]]] = wea
 _registered_lock = threading.Lock()
 
 
+def remembered(bind: Engine, name: str) -> tuple[int, Schema] | None:
+    """What ``registered`` found before for ``name`` in ``bind``'s database, without a query; else None."""
+    with _registered_lock:
+        return _REGISTERED.get(bind.pool, {}).get(name)
+
+
 def registered(s: Session, name: str) -> tuple[int, Schema]:
     """The id and schema of the model named ``name`` (NotFoundError if none): a query the first time only.
 
-    For the write path, where the lookup was one of a write group's dozen round trips to the database.
+    For the write path, where the lookup was one of a write group's dozen round trips to the database, and
+    for the check of keys limited to one model.
     """
-    pool = s.get_bind().engine.pool
-    with _registered_lock:
-        hit = _REGISTERED.get(pool, {}).get(name)
+    engine = s.get_bind().engine
+    hit = remembered(engine, name)
     if hit is not None:
         return hit
     model = get_model(s, name)
     found = (model.id, model_schema(model))
     with _registered_lock:
-        known = _REGISTERED.setdefault(pool, {})
+        known = _REGISTERED.setdefault(engine.pool, {})
         if len(known) > 10_000:  # bounded: forget everything rather than grow
             known.clear()
         known[name] = found

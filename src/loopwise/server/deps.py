@@ -8,14 +8,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.ingest.errors import NotFoundError
+from loopwise.ingest.models import registered, remembered
 from loopwise.server.auth import POLICIES, Principal, authenticate
 from loopwise.server.errors import HTTPError
-from loopwise.store.tables import Model
 
 
 def factory(request: Request) -> sessionmaker[Session]:
@@ -37,38 +37,43 @@ def _token(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-#: Seconds a key's principal (and a model's id, for keys limited to a model) is remembered; a revoked key
-#: stops working within this time.
+#: Seconds a key's principal is remembered; a revoked key stops working within this time.
 AUTH_CACHE_SECONDS = 5.0
-_cache: dict[tuple[str, str], tuple[float, Any]] = {}
+# By database and token: one process may serve apps on several databases (the tests do).
+_cache: dict[tuple[Any, str], tuple[float, Principal]] = {}
 _cache_lock = threading.Lock()
 
 
-def _cached(kind: str, name: str) -> Any:
+def _engine(request: Request) -> Engine:
+    bind: Engine = read_factory(request).kw["bind"]
+    return bind.engine
+
+
+def _cached(request: Request, token: str) -> Principal | None:
     with _cache_lock:
-        hit = _cache.get((kind, name))
+        hit = _cache.get((_engine(request).url, token))
     if hit is not None and time.monotonic() - hit[0] < AUTH_CACHE_SECONDS:
         return hit[1]
     return None
 
 
-def _remember(kind: str, name: str, value: Any) -> Any:
-    if value is not None:
+def _principal(request: Request, token: str) -> Principal | None:
+    with read_factory(request)() as s:
+        principal = authenticate(s, token)
+    if principal is not None:
         with _cache_lock:
             if len(_cache) > 10_000:  # bounded: forget everything rather than grow
                 _cache.clear()
-            _cache[(kind, name)] = (time.monotonic(), value)
-    return value
-
-
-def _principal(request: Request, token: str) -> Principal | None:
-    with read_factory(request)() as s:
-        return _remember("key", token, authenticate(s, token))  # type: ignore[no-any-return]
+            _cache[(_engine(request).url, token)] = (time.monotonic(), principal)
+    return principal
 
 
 def _model_id(request: Request, name: str) -> int | None:
     with read_factory(request)() as s:
-        return _remember("model", name, s.scalar(select(Model.id).where(Model.name == name)))  # type: ignore[no-any-return]
+        try:
+            return registered(s, name)[0]
+        except NotFoundError:
+            return None
 
 
 def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
@@ -86,7 +91,7 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
         token = _token(request)
         principal: Principal | None = None
         if token:
-            principal = _cached("key", token) or await run_in_threadpool(_principal, request, token)
+            principal = _cached(request, token) or await run_in_threadpool(_principal, request, token)
         if principal is None:
             raise HTTPError(401, "a valid API key is required (Authorization: Bearer lw_...)")
         if principal.role not in POLICIES[policy]:
@@ -98,7 +103,11 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
         if (
             model is not None
             and principal.model_id is not None
-            and (_cached("model", model) or await run_in_threadpool(_model_id, request, model))
+            and (
+                known[0]
+                if (known := remembered(_engine(request), model)) is not None
+                else await run_in_threadpool(_model_id, request, model)
+            )
             != principal.model_id
         ):
             raise NotFoundError(f"no model named {model!r}")
