@@ -415,18 +415,25 @@ def test_only_one_process_runs_the_compactor_at_a_time(db: Sessions) -> None:
         assert again is True  # released at the end of the block
 
 
-def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions) -> None:
+@pytest.mark.parametrize("n", [250, 40])
+def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions, n: int) -> None:
     """On SQLite the index rows go in as multi-row INSERTs sized to the bound-parameter limit; lowered
-    here to 75 rows a statement, a 250-row batch takes four statements and every row is stored as sent."""
+    here to 75 rows a statement, a 250-row batch takes four statements and every row is stored as sent.
+    On PostgreSQL 250 rows go by COPY and 40 (under AT_ONCE_BELOW) in the batch's one statement, as
+    arrays: both must store every row, time (to the microsecond), hour and latency (some missing) as sent."""
     import sqlite3
 
+    from loopwise.ingest.predictions import AT_ONCE_BELOW
     from loopwise.store.tables import Event
 
+    assert (n < AT_ONCE_BELOW) == (n == 40)
     writers, readers = db
     with transaction(writers) as s:
         register_model(s, "credit", SCHEMA, "test")
-    df = traffic(250, seed=21)
+    df = traffic(n, seed=21)
+    df["ts"] += pd.to_timedelta(np.arange(n) * 1_234_567, unit="us")  # crosses hours; microseconds
     df["latency_ms"] = np.linspace(1.0, 50.0, len(df))
+    df.loc[df.index[::7], "latency_ms"] = np.nan  # sent as nulls
     with transaction(writers) as s:
         dbapi = s.connection().connection.dbapi_connection
         if isinstance(dbapi, sqlite3.Connection):
@@ -434,19 +441,32 @@ def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions)
         out = log_predictions(s, "credit", batch(df))
         if isinstance(dbapi, sqlite3.Connection):
             dbapi.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
-    assert out["accepted"] == 250
+    assert out["accepted"] == n
     with readers() as s:
-        rows = s.execute(select(Event.event_id, Event.row, Event.ts, Event.latency_ms, Event.batch_id)).all()
-    got = pd.DataFrame(rows, columns=["event_id", "row", "ts", "latency_ms", "batch_id"])
+        rows = s.execute(
+            select(Event.event_id, Event.row, Event.ts, Event.bucket, Event.latency_ms, Event.batch_id)
+        ).all()
+        parts = s.execute(select(BucketPart.bucket, BucketPart.n, BucketPart.batch_id)).all()
+    got = pd.DataFrame(rows, columns=["event_id", "row", "ts", "bucket", "latency_ms", "batch_id"])
     got = got.set_index("event_id")
-    assert len(got) == 250 and got["batch_id"].nunique() == 1
+    assert len(got) == n and got["batch_id"].nunique() == 1
     sent = df.set_index("request_id")
     got = got.loc[sent.index]
-    assert got["row"].tolist() == list(range(250))  # each row's position in the stored batch
-    np.testing.assert_allclose(got["latency_ms"].to_numpy(), sent["latency_ms"].to_numpy())
+    assert got["row"].tolist() == list(range(n))  # each row's position in the stored batch
+    np.testing.assert_allclose(got["latency_ms"].to_numpy(dtype=float), sent["latency_ms"].to_numpy())
+    times = pd.to_datetime(sent["ts"], utc=True)
     assert [t.replace(tzinfo=None) for t in got["ts"]] == [
-        t.to_pydatetime().replace(tzinfo=None) for t in pd.to_datetime(sent["ts"], utc=True)
+        t.to_pydatetime().replace(tzinfo=None) for t in times
     ]
+    hours = times.dt.floor("h")
+    assert [t.replace(tzinfo=None) for t in got["bucket"]] == [
+        t.to_pydatetime().replace(tzinfo=None) for t in hours
+    ]
+    # One part per hour the batch covers, of that hour's rows, naming the batch.
+    assert sorted((b.replace(tzinfo=None), k) for b, k, _ in parts) == sorted(
+        (h.to_pydatetime().replace(tzinfo=None), int(k)) for h, k in hours.value_counts().items()
+    )
+    assert {b for _, _, b in parts} == set(got["batch_id"])
 
 
 def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> None:
@@ -543,3 +563,64 @@ def test_a_model_found_once_is_remembered_per_database(tmp_path: object) -> None
         assert sorted(c.name for c in registered(s, "nope")[1].columns) == ["id", "ts", "x"]
     for engine in engines:
         engine.dispose()
+
+
+def test_the_write_path_remembers_an_anchor_briefly(
+    db: Sessions, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write path may use a model's anchor read up to ANCHOR_SECONDS before (saving a read per write
+    group). A reference set through this database handle anchors the next write at once; one set through
+    another handle (another process) within that time; an anchor claimed by a rolled-back write is not
+    remembered; and windows over parts of either anchor still count every row."""
+    import loopwise.ingest.predictions as predictions
+    from loopwise.ingest.predictions import own_edges
+
+    monkeypatch.setattr(predictions, "ANCHOR_SECONDS", 0.5)
+    writers, readers = db
+    schema = lw.Schema.from_dict(SCHEMA)
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    first = batch(traffic(500, seed=31, start="2026-11-20T08:00:00Z"))
+    with writers() as s:  # a first write that rolls back, its claimed anchor with it
+        log_predictions(s, "credit", batch(traffic(500, seed=30, start="2026-11-20T07:00:00Z")))
+        s.rollback()
+    with transaction(writers) as s:
+        log_predictions(s, "credit", first)
+    with transaction(writers) as s:  # reads the anchor claimed above: now remembered
+        log_predictions(s, "credit", batch(traffic(100, seed=36, start="2026-11-20T08:30:00Z")))
+
+    def edges(hour: str) -> dict[str, np.ndarray]:
+        start = pd.Timestamp(f"2026-11-20T{hour}:00:00Z").to_pydatetime()
+        with readers() as s:
+            w = window(s, "credit", start=start, end=start + pd.Timedelta(hours=1), cache=False)
+        out = {}
+        for c in NUMERIC:
+            col = w[c]
+            assert isinstance(col, NumericProfile) and col.hist is not None
+            out[c] = col.hist.edges
+        return out
+
+    own = own_edges(schema, first)
+    assert all(np.array_equal(edges("08")[c], own[c]) for c in NUMERIC)  # not the rolled-back batch's
+    refs = [lw.profile(pa.Table.from_pandas(traffic(5_000, seed=s)), schema=schema) for s in (32, 33)]
+    with transaction(writers) as s:  # this handle: anchors the next write at once
+        put_reference(s, "credit", refs[0])
+    with transaction(writers) as s:
+        log_predictions(s, "credit", batch(traffic(500, seed=34, start="2026-11-20T09:00:00Z")))
+    other = make_engine(db_url)  # another pool: what another process would see
+    try:
+        with transaction(session_factory(other)) as s:
+            put_reference(s, "credit", refs[1])
+        time.sleep(0.6)
+        with transaction(writers) as s:
+            log_predictions(s, "credit", batch(traffic(500, seed=35, start="2026-11-20T10:00:00Z")))
+    finally:
+        other.dispose()
+    for hour, ref in (("09", refs[0]), ("10", refs[1])):
+        got = edges(hour)
+        for c in NUMERIC:
+            col = ref[c]
+            assert isinstance(col, NumericProfile) and col.hist is not None
+            assert np.array_equal(got[c], col.hist.edges)
+    with readers() as s:
+        assert window(s, "credit", cache=False).n == 1_600

@@ -22,8 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -169,7 +172,31 @@ class ModelAnchor:
     edges: dict[str, np.ndarray]
 
 
-def get_anchor(s: Session, model_id: int) -> ModelAnchor | None:
+#: Seconds the write path may use a model's anchor as read before (``get_anchor(max_age=...)``): a write group
+#: then makes no read before its insert. A new default reference anchors another process's writes this much
+#: later; parts name their edges, so until then they are parts of the older anchor (see ``part_profiles``).
+ANCHOR_SECONDS = 1.0
+# (time read, anchor) by model id, per database (the engine's pool, shared by its read-only variants).
+_ANCHORS: weakref.WeakKeyDictionary[Any, dict[int, tuple[float, ModelAnchor]]] = weakref.WeakKeyDictionary()
+
+
+def get_anchor(s: Session, model_id: int, *, max_age: float = 0.0) -> ModelAnchor | None:
+    """The model's anchor (None if it has none yet); one read at most ``max_age`` seconds old will do."""
+    pool = s.get_bind().engine.pool
+    if max_age > 0:
+        with _lock:
+            hit = _ANCHORS.get(pool, {}).get(model_id)
+        if hit is not None and time.monotonic() - hit[0] < max_age:
+            return hit[1]
+    anchor = _read_anchor(s, model_id)
+    # Not remembered while this transaction has written (claim_anchor, set_anchor): it may roll back.
+    if anchor is not None and not (s.new or s.dirty or s.info.get("anchor_written")):
+        with _lock:
+            _ANCHORS.setdefault(pool, {})[model_id] = (time.monotonic(), anchor)
+    return anchor
+
+
+def _read_anchor(s: Session, model_id: int) -> ModelAnchor | None:
     row = s.execute(select(Anchor.serial, Anchor.edges).where(Anchor.model_id == model_id)).first()
     if row is None:
         return None
@@ -177,10 +204,17 @@ def get_anchor(s: Session, model_id: int) -> ModelAnchor | None:
     return ModelAnchor(int(row.serial), {c: lookup(fp) for c, fp in row.edges.items()})
 
 
+def _forget_anchor(s: Session, model_id: int) -> None:
+    s.info["anchor_written"] = True
+    with _lock:
+        _ANCHORS.get(s.get_bind().engine.pool, {}).pop(model_id, None)
+
+
 def set_anchor(s: Session, model_id: int, edges: Mapping[str, np.ndarray]) -> None:
     """Anchor the model's new profiles on ``edges`` (a new default reference's)."""
     fps = {c: fingerprint(e) for c, e in edges.items()}
     store_edges(s, {fps[c]: e for c, e in edges.items()})
+    _forget_anchor(s, model_id)
     row = s.get(Anchor, model_id, with_for_update=True, populate_existing=True)
     if row is None:
         s.add(Anchor(model_id=model_id, edges=fps, serial=1, updated_at=utcnow()))
@@ -192,6 +226,7 @@ def claim_anchor(s: Session, model_id: int, edges: Mapping[str, np.ndarray]) -> 
     """The model's anchor, made from ``edges`` if it has none yet (the first batch's own edges)."""
     fps = {c: fingerprint(e) for c, e in edges.items()}
     store_edges(s, {fps[c]: e for c, e in edges.items()})
+    _forget_anchor(s, model_id)
     insert_ignore(s, Anchor, {"model_id": model_id, "edges": fps, "serial": 1, "updated_at": utcnow()})
     anchor = get_anchor(s, model_id)
     assert anchor is not None
