@@ -256,24 +256,6 @@ def lock_bucket(
     )
 
 
-def add_part(
-    s: Session, model_id: int, version: str, bucket: dt.datetime, batch_id: int, n: int, profile: bytes
-) -> None:
-    """Append a part: ``profile`` packed by ``Profile.to_bytes(edges_out=...)`` (its edges stored), or
-    ``rows_part`` bytes."""
-    s.add(
-        BucketPart(
-            model_id=model_id,
-            version=version,
-            bucket=bucket,
-            batch_id=batch_id,
-            n=n,
-            profile=profile,
-            created_at=utcnow(),
-        )
-    )
-
-
 def compact(
     s: Session, model_id: int, version: str, bucket: dt.datetime, *, skip_locked: bool = False
 ) -> int:

@@ -30,7 +30,6 @@ from loopwise.ingest.buckets import (
     ANCHOR_SECONDS,
     ROWS_BELOW,
     ModelAnchor,
-    add_part,
     claim_anchor,
     fold,
     get_anchor,
@@ -488,17 +487,21 @@ def _write_model(
     if live and duplicates == "lookup":
         existing = _existing_ids(s, model_id, [e for i in live for e in _prep(writes[i]).ids])
         alone = _store_live(s, model_id, writes, live, out, existing, anchors, duplicates)
-    for i in live:
-        if i in alone:  # stored by itself, key and all
-            continue
-        w = writes[i]
-        result = out[i]
-        if w.idempotency_key is not None and isinstance(result, dict):
-            s.add(
-                Idempotency(
-                    model_id=model_id, key=w.idempotency_key, body_hash=w.body_hash or "", response=result
-                )
-            )
+    remembered = [
+        {
+            "model_id": model_id,
+            "key": w.idempotency_key,
+            "body_hash": w.body_hash or "",
+            "response": result,
+            "created_at": utcnow(),
+        }
+        for i in live
+        if i not in alone  # stored by itself, key and all
+        and (w := writes[i]).idempotency_key is not None
+        and isinstance(result := out[i], dict)
+    ]
+    if remembered:
+        s.execute(insert(Idempotency), remembered)
     for i, j in repeats:
         result = out[j]
         same = writes[i].body_hash == writes[j].body_hash
@@ -677,13 +680,31 @@ def _store(s: Session, model_id: int, m: Material) -> int:
     store_edges(s, m.edges)
     if m.n < AT_ONCE_BELOW and s.get_bind().dialect.name == "postgresql":
         return _store_at_once(s, model_id, m)
-    batch = Batch(model_id=model_id, n_rows=m.n, arrow=m.blob)
-    s.add(batch)
-    s.flush()
-    insert_index(s, model_id, batch.id, m.index)
-    for version, bucket, n, blob in m.parts:
-        add_part(s, model_id, version, bucket, batch.id, n, blob)
-    return batch.id
+    # Core statements, not the ORM's unit of work: flushing a Batch and its parts cost a write group of
+    # five single events a third of a millisecond of CPU more (decision 0009).
+    now = utcnow()
+    batch_id: int = s.execute(
+        insert(Batch).returning(Batch.id),
+        {"model_id": model_id, "received_at": now, "n_rows": m.n, "arrow": m.blob},
+    ).scalar_one()
+    insert_index(s, model_id, batch_id, m.index)
+    if m.parts:
+        s.execute(
+            insert(BucketPart),
+            [
+                {
+                    "model_id": model_id,
+                    "version": version,
+                    "bucket": bucket,
+                    "batch_id": batch_id,
+                    "n": n,
+                    "profile": blob,
+                    "created_at": now,
+                }
+                for version, bucket, n, blob in m.parts
+            ],
+        )
+    return batch_id
 
 
 #: Groups with fewer rows are stored on PostgreSQL by one statement (``_STORE_AT_ONCE``), larger ones by the
