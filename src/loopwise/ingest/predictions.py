@@ -707,14 +707,14 @@ def _store(s: Session, model_id: int, m: Material) -> int:
     return batch_id
 
 
-#: Groups with fewer rows are stored on PostgreSQL by one statement (``_STORE_AT_ONCE``), larger ones by the
-#: ORM's insert, a COPY and an insert per part: passed as arrays, 100 rows cost what the three statements do
-#: written one after another, 300 rows a millisecond more (decision 0009).
+#: Groups with fewer rows are stored on PostgreSQL by one statement (``_STORE_AT_ONCE``), larger ones by an
+#: insert of the batch, a COPY of its index rows and an insert of its parts: passed as arrays, 100 rows cost
+#: what those statements do, 300 rows a millisecond more (decision 0009).
 AT_ONCE_BELOW = 100
 
-# The batch, its index rows and its parts in one statement: one round trip where the ORM's insert, a COPY
-# and an insert per part took three or more, each a wait for the server and then for the GIL under load
-# (decision 0009). Times go as ISO 8601 text with a zone, as COPY took them.
+# The batch, its index rows and its parts in one statement: one round trip where the batch's insert, the
+# COPY (two) and the parts' insert took four, each a wait for the server and then for the GIL under load
+# (decision 0009). Times go as ISO 8601 text with a zone, as COPY takes them.
 _STORE_AT_ONCE = text(
     """
     WITH b AS (
