@@ -189,8 +189,8 @@ def get_anchor(s: Session, model_id: int, *, max_age: float = 0.0) -> ModelAncho
         if hit is not None and time.monotonic() - hit[0] < max_age:
             return hit[1]
     anchor = _read_anchor(s, model_id)
-    # Not remembered while this transaction has written (claim_anchor, set_anchor): it may roll back.
-    if anchor is not None and not (s.new or s.dirty or s.info.get("anchor_written")):
+    # Not remembered if this session wrote an anchor (claim_anchor, set_anchor): it may still roll back.
+    if anchor is not None and not s.info.get("anchor_written"):
         with _lock:
             _ANCHORS.setdefault(pool, {})[model_id] = (time.monotonic(), anchor)
     return anchor

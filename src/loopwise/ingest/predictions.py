@@ -29,7 +29,6 @@ from loopwise.errors import LoopwiseError, SchemaValidationError
 from loopwise.ingest.buckets import (
     ANCHOR_SECONDS,
     ROWS_BELOW,
-    ModelAnchor,
     claim_anchor,
     fold,
     get_anchor,
@@ -66,8 +65,6 @@ PROFILE_ALONE = ROWS_BELOW
 
 #: What a batch contributes to a bucket: its profile, or (few rows) the rows to profile later.
 Part: TypeAlias = Profile | pa.Table
-#: Models' anchors as read in the current transaction, by model id (None: the model has none yet).
-Anchors: TypeAlias = dict[int, ModelAnchor | None]
 
 
 def body_digest(body: bytes) -> str:
@@ -212,19 +209,15 @@ def prepare_predictions(
     version: str | None = None,
     max_rows: int = 100_000,
     profile: bool = True,
-    anchors: Anchors | None = None,
 ) -> Prepared:
     """Validate and profile a batch; reads only, so the server does it outside the write transaction.
 
     ``profile=False`` (or a batch under ``PROFILE_ALONE`` rows) leaves the profiling to ``write_group``.
-    ``anchors`` records the model's anchor as read here (see ``write_group``).
     """
     model_id, schema = registered(s, model_name)
     table, ids, ts = check_batch(schema, table, max_rows)
     versions = _versions(table, version)
     anchor = get_anchor(s, model_id, max_age=ANCHOR_SECONDS)
-    if anchors is not None:
-        anchors[model_id] = anchor
     edges = anchor.edges if anchor is not None else own_edges(schema, table)
     parts = None
     if profile and len(ids) >= PROFILE_ALONE:
@@ -245,9 +238,7 @@ class Raw:
     max_rows: int = 100_000
 
 
-def prepare_group(
-    s: Session, raws: list[Raw], *, profile: bool = False, anchors: Anchors | None = None
-) -> list[Prepared | LoopwiseError]:
+def prepare_group(s: Session, raws: list[Raw], *, profile: bool = False) -> list[Prepared | LoopwiseError]:
     """Prepare small batches together; each gets exactly the answer it would get alone.
 
     Batches of one model and version with the same Arrow schema are validated as one (a single-event request
@@ -275,7 +266,6 @@ def prepare_group(
                     version=version,
                     max_rows=combined.num_rows,
                     profile=False,
-                    anchors=anchors,
                 )
                 # Profiling checks what validation cannot see by column (scores in [0, 1], class scores
                 # summing to one): an error here is one batch's too, so each is then tried alone.
@@ -309,7 +299,6 @@ def prepare_group(
                     version=version,
                     max_rows=raws[i].max_rows,
                     profile=False,
-                    anchors=anchors,
                 )
                 if profile:
                     alone.parts = _profile(s, alone)
@@ -335,14 +324,11 @@ def _profile(s: Session, prep: Prepared) -> dict[tuple[str, dt.datetime], Part]:
     )
 
 
-def prepare_writes(
-    s: Session, writes: list[Write | LoopwiseError], *, anchors: Anchors | None = None
-) -> list[Write | LoopwiseError]:
+def prepare_writes(s: Session, writes: list[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
     """Validate and profile the raw batches among ``writes``, together; an error replaces a bad one.
 
     Then ``stage`` makes what each model's group would store. Reads only: the server's writer runs it
     before taking the write lock, so that on SQLite another process's writer can store its group meanwhile.
-    ``anchors`` records the anchors it read (see ``write_group``).
     """
     out = list(writes)
     raw = [i for i, w in enumerate(writes) if isinstance(w, Write) and isinstance(w.prep, Raw)]
@@ -351,7 +337,6 @@ def prepare_writes(
             s,
             [writes[i].prep for i in raw],  # type: ignore[union-attr,misc]
             profile=True,
-            anchors=anchors,
         )
         for i, p in zip(raw, preps, strict=True):
             w = writes[i]
@@ -396,7 +381,6 @@ def write_group(
     s: Session,
     writes: list[Write | LoopwiseError],
     *,
-    anchors: Anchors | None = None,
     duplicates: Duplicates = "savepoint",
 ) -> list[dict[str, Any] | Exception]:
     """Store prepared batches in the caller's transaction: one answer (or error) per batch, in order.
@@ -407,14 +391,12 @@ def write_group(
     that was too small to profile then) is profiled here. An idempotency key seen before answers with the
     stored result (or an error if the body differs) and stores nothing.
 
-    ``anchors``: the anchors ``prepare_writes`` read in this same transaction, used instead of reading them
-    again (a round trip per model). A new anchor committed meanwhile only means parts on the older edges,
-    which every part names; a re-read just before the commit would leave the same window open.
+    The model's anchor is the one the write path read within ``ANCHOR_SECONDS`` (usually while preparing):
+    a new anchor committed meanwhile only means parts on the older edges, which every part names.
     """
     out: list[dict[str, Any] | Exception | None] = [None] * len(writes)
     if any(isinstance(w, Write) and isinstance(w.prep, Raw) for w in writes):
-        anchors = {} if anchors is None else anchors
-        writes = prepare_writes(s, writes, anchors=anchors)
+        writes = prepare_writes(s, writes)
     by_model: dict[int, list[int]] = defaultdict(list)
     for i, w in enumerate(writes):
         if isinstance(w, Write):
@@ -423,7 +405,7 @@ def write_group(
             out[i] = w
     for model_id, idx in by_model.items():
         group = {i: w for i in idx if isinstance(w := writes[i], Write)}
-        _write_model(s, model_id, group, out, anchors, duplicates)
+        _write_model(s, model_id, group, out, duplicates)
     assert all(o is not None for o in out)
     return out  # type: ignore[return-value]
 
@@ -433,7 +415,6 @@ def _write_model(
     model_id: int,
     writes: dict[int, Write],
     out: list[dict[str, Any] | Exception | None],
-    anchors: Anchors | None = None,
     duplicates: Duplicates = "savepoint",
 ) -> None:
     idx = list(writes)
@@ -475,18 +456,18 @@ def _write_model(
     # (a retry, or another process racing), and then the group is stored again knowing which ids exist.
     # Looking them up first cost 4 ms per 1,000 events on PostgreSQL, for a case that is rare.
     if live and duplicates == "raise":
-        alone = _store_live(s, model_id, writes, live, out, set(), anchors, duplicates)
+        alone = _store_live(s, model_id, writes, live, out, set(), duplicates)
     elif live and duplicates == "savepoint":
         try:
             with s.begin_nested():
-                alone = _store_live(s, model_id, writes, live, out, set(), anchors, duplicates)
+                alone = _store_live(s, model_id, writes, live, out, set(), duplicates)
         except IntegrityError:
             for i in live:
                 out[i] = None
             duplicates = "lookup"
     if live and duplicates == "lookup":
         existing = _existing_ids(s, model_id, [e for i in live for e in _prep(writes[i]).ids])
-        alone = _store_live(s, model_id, writes, live, out, existing, anchors, duplicates)
+        alone = _store_live(s, model_id, writes, live, out, existing, duplicates)
     remembered = [
         {
             "model_id": model_id,
@@ -521,7 +502,6 @@ def _store_live(
     live: list[int],
     out: list[dict[str, Any] | Exception | None],
     existing: set[str],
-    anchors: Anchors | None = None,
     duplicates: Duplicates = "savepoint",
 ) -> set[int]:
     """Store the group's new rows (those whose ids are not in ``existing``) and answer each batch.
@@ -536,12 +516,8 @@ def _store_live(
         batch_ids = _prep(writes[i]).ids
         masks[i] = np.fromiter((e not in existing for e in batch_ids), dtype=bool, count=len(batch_ids))
         existing.update(batch_ids)  # a later batch of the group repeating these ids is a duplicate
-    # Read while preparing, or recently (its serial and edges; the edges from the process cache).
-    current = (
-        anchors[model_id]
-        if anchors is not None and model_id in anchors
-        else get_anchor(s, model_id, max_age=ANCHOR_SECONDS)
-    )
+    # As read while preparing, usually: no query (its edges come from the process cache either way).
+    current = get_anchor(s, model_id, max_age=ANCHOR_SECONDS)
     anchor = current if current is not None else claim_anchor(s, model_id, _prep(writes[live[0]]).edges)
     fps: dict[str, str] | None = None  # the anchor's fingerprints, for batches prepared without one
     kept = [i for i in live if masks[i].any()]
@@ -591,7 +567,7 @@ def _store_live(
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             # Batches whose columns do not unify (JSON typed one as int, another as text): one each.
             for i in kept:
-                _write_model(s, model_id, {i: writes[i]}, out, anchors, duplicates)
+                _write_model(s, model_id, {i: writes[i]}, out, duplicates)
             alone = set(kept)
             kept, tables = [], []
     if tables:

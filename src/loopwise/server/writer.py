@@ -22,7 +22,7 @@ import pyarrow as pa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from loopwise.ingest.predictions import Anchors, Duplicates, Raw, Write, prepare_writes, write_group
+from loopwise.ingest.predictions import Duplicates, Raw, Write, prepare_writes, write_group
 from loopwise.server.bodies import Shape, tables_of
 from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
@@ -124,10 +124,9 @@ class GroupWriter:
                 writes = prepare_writes(rs, [w for w, _ in group])
             with transaction(self.factory) as s:
                 return write_group(s, writes, duplicates=duplicates)
-        anchors: Anchors = {}  # read while preparing, in this transaction: not read again
         with transaction(self.factory) as s:
-            writes = prepare_writes(s, [w for w, _ in group], anchors=anchors)
-            return write_group(s, writes, anchors=anchors, duplicates=duplicates)
+            writes = prepare_writes(s, [w for w, _ in group])
+            return write_group(s, writes, duplicates=duplicates)
 
     def _commit(self, queued: list[tuple[Item, Future[dict[str, Any]]]]) -> None:
         try:
