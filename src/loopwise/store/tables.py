@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from loopwise.store.types import UTCDateTime, utcnow
@@ -45,14 +45,16 @@ class Batch(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key: its per-row check cost more than the row (decision 0010). Only the write path inserts
+    # here, with a model id it has just read; deleting a model would delete its events itself.
+    model_id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[str] = mapped_column(String(200))
     ts: Mapped[dt.datetime] = mapped_column()
     bucket: Mapped[dt.datetime] = mapped_column()
     batch_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     row: Mapped[int] = mapped_column(Integer)
-    latency_ms: Mapped[float | None] = mapped_column(nullable=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)  # as migration 0001 made it
     __table_args__ = (Index("ix_events_bucket", "model_id", "version", "bucket"),)
 
 
