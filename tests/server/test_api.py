@@ -393,3 +393,35 @@ def test_retried_events_in_a_group_of_new_ones_are_counted_once(server: Running)
     stored = pq.read_table(io.BytesIO(c.get("/v1/models/credit/export").content)).to_pandas()
     assert sorted(stored["request_id"]) == sorted(r["request_id"] for r in rows)
     assert c.get("/v1/models/credit/metrics").json()["window"]["n"] == 40
+
+
+def test_large_batches_racing_over_the_same_ids_are_counted_once(server: Running) -> None:
+    # Large batches are stored by their own requests side by side on PostgreSQL (by the writer on SQLite):
+    # overlapping batches sent at once must still store each event once, and say which were duplicates.
+    import threading
+
+    c = client(server)
+    register(c)
+    df = traffic(1500, seed=41)
+    rows = records(df)
+    spans = [(i * 150, i * 150 + 300) for i in range(9)]  # each overlaps the next by half
+    answers: dict[int, dict[str, Any]] = {}
+
+    def send(i: int) -> None:
+        start, end = spans[i]
+        with client(server) as cc:
+            r = cc.post("/v1/models/credit/predictions", json=rows[start:end])
+            assert r.status_code == 200, r.text
+            answers[i] = r.json()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(spans))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    unique = spans[-1][1]
+    assert sum(a["accepted"] for a in answers.values()) == unique
+    assert all(a["accepted"] + a["duplicates"] == 300 for a in answers.values())
+    stored = pq.read_table(io.BytesIO(c.get("/v1/models/credit/export").content)).to_pandas()
+    assert sorted(stored["request_id"]) == sorted(df["request_id"][:unique])
+    assert c.get("/v1/models/credit/metrics").json()["window"]["n"] == unique

@@ -90,7 +90,11 @@ async def predictions(
             try:
                 # A fresh Write each attempt: the writer stages what it would store on it.
                 item = queued if isinstance(queued, JsonBatch) else Write(queued, key, digest)
-                out: dict[str, Any] = await writer.write(item)
+                out: dict[str, Any]
+                if isinstance(queued, Prepared) and writer.side_by_side:
+                    out = await run_in_threadpool(writer.write_here, item)
+                else:
+                    out = await writer.write(item)
                 break
             except IntegrityError:
                 # Another process stored some of these ids (or this key) first; the retry sees them.
