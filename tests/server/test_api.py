@@ -207,7 +207,10 @@ def test_export_a_window_to_parquet(server: Running) -> None:
     hour = c.get(
         "/v1/models/credit/export", params={"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T09:00:00Z"}
     )
-    assert len(pq.read_table(io.BytesIO(hour.content))) == 1200
+    first = pq.read_table(io.BytesIO(hour.content)).to_pandas()  # the second batch cut at 09:00
+    assert list(first["request_id"]) == list(df["request_id"][:1200])
+    np.testing.assert_allclose(first["age"].to_numpy(dtype=float), df["age"][:1200].to_numpy(dtype=float))
+    assert (first["model_version"] == np.where(np.arange(1200) < 1000, "v1", "v2")).all()
     assert c.get("/v1/models/credit/export", params={"start": "2030-01-01T00:00:00Z"}).status_code == 404
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections import defaultdict
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
@@ -30,27 +30,40 @@ def export_window(
     """The window's events as one Parquet file (columns as logged, plus the current label and the version)."""
     model = get_model(s, model_name)
     q = in_window(
-        select(Event.event_id, Event.batch_id, Event.row, Event.version).where(Event.model_id == model.id),
+        select(Event.batch_id, Event.row, Event.event_id, Event.version).where(Event.model_id == model.id),
         Event,
         start,
         end,
         version,
     )
-    rows = list(s.execute(q.order_by(Event.batch_id, Event.row)))
-    if not rows:
+    # The driver's own tuples, columns by zip: SQLAlchemy's rows (and a loop over them) cost more than the
+    # query itself for 300,000 events, and these four columns (integers and text) need no conversion.
+    result = s.connection().execute(q.order_by(Event.batch_id, Event.row))
+    found = result.cursor.fetchall()
+    result.close()
+    if not found:
         raise NotFoundError(f"model {model_name!r} has no traffic in that window")
-    by_batch: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for e, b, r, v in rows:
-        by_batch[b].append((r, e, v))
+    batch_col, row_col, id_col, version_col = zip(*found, strict=True)
+    batch_ids = np.asarray(batch_col, dtype=np.int64)
+    positions = np.asarray(row_col, dtype=np.int64)
+    ids = list(id_col)
+    versions = list(version_col)
+    starts = np.flatnonzero(np.diff(batch_ids)) + 1
+    bounds = list(zip([0, *starts.tolist()], [*starts.tolist(), len(batch_ids)], strict=True))
+    wanted = [int(batch_ids[a]) for a, _ in bounds]
+    blobs: dict[int, bytes] = {}
+    for i in range(0, len(wanted), 100):  # a hundred blobs (about 40 MB) in memory at a time
+        blobs.update(
+            s.connection()
+            .execute(select(Batch.id, Batch.arrow).where(Batch.id.in_(wanted[i : i + 100])))
+            .all()
+        )
     parts: list[pa.Table] = []
-    ids: list[str] = []
-    versions: list[str] = []
-    for b, items in by_batch.items():
-        blob = s.scalar(select(Batch.arrow).where(Batch.id == b))
-        assert blob is not None
-        parts.append(read_ipc(blob).take(pa.array([r for r, _, _ in items])))
-        ids.extend(e for _, e, _ in items)
-        versions.extend(v for _, _, v in items)
+    for (a, z), b in zip(bounds, wanted, strict=True):
+        table = read_ipc(blobs.pop(b))
+        rows = positions[a:z]
+        whole = len(rows) == table.num_rows and bool((rows == np.arange(len(rows))).all())
+        parts.append(table if whole else table.take(pa.array(rows)))
     table = pa.concat_tables(parts, promote_options="permissive")
     schema = model_schema(model)
     target = schema.by_role(Role.TARGET)
@@ -62,5 +75,11 @@ def export_window(
     ts = schema.by_role(Role.TIMESTAMP)[0].name
     table = table.sort_by(ts)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    # Dictionary pages only where values may repeat: for each float column the writer built a dictionary up
+    # to its limit before falling back; a day's file (30 such columns) took 0.55 s, 0.26 s without, and came
+    # out 10% smaller.
+    dictionary = [
+        f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))
+    ]
+    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary)
     return buf.getvalue()
