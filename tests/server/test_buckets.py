@@ -46,6 +46,14 @@ def batch(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df.drop(columns=["repaid"]), preserve_index=False)
 
 
+def credit_with_first_rows(writers: sessionmaker[Session], df: pd.DataFrame) -> None:
+    """The credit model, with the first 100 rows of ``df`` stored."""
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    with transaction(writers) as s:
+        log_predictions(s, "credit", batch(df.iloc[0:100]))
+
+
 def summary(p: lw.Profile) -> dict[str, object]:
     out: dict[str, object] = {"n": p.n}
     for c in NUMERIC:
@@ -370,11 +378,8 @@ def test_a_group_staged_before_the_lock_stores_the_same_rows(db: Sessions) -> No
     from loopwise.ingest.predictions import Write, prepare_predictions, stage, write_group
 
     writers, readers = db
-    with transaction(writers) as s:
-        register_model(s, "credit", SCHEMA, "test")
     df = traffic(400, seed=8)
-    with transaction(writers) as s:
-        log_predictions(s, "credit", batch(df.iloc[0:100]))
+    credit_with_first_rows(writers, df)
 
     def group(*frames: pd.DataFrame) -> list[Write]:
         with readers() as s:
@@ -416,11 +421,8 @@ def test_a_group_meeting_a_stored_id_in_raise_mode_stores_nothing(db: Sessions) 
     from loopwise.store.tables import Batch, Event, Model
 
     writers, readers = db
-    with transaction(writers) as s:
-        register_model(s, "credit", SCHEMA, "test")
     df = traffic(700, seed=12)
-    with transaction(writers) as s:
-        log_predictions(s, "credit", batch(df.iloc[0:100]))
+    credit_with_first_rows(writers, df)
 
     def counts() -> tuple[int, int, int]:
         with readers() as s:
