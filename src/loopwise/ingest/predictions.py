@@ -14,6 +14,7 @@ import hashlib
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any, Literal, TypeAlias
@@ -324,7 +325,7 @@ def _profile(s: Session, prep: Prepared) -> dict[tuple[str, dt.datetime], Part]:
     )
 
 
-def prepare_writes(s: Session, writes: list[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
+def prepare_writes(s: Session, writes: Sequence[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
     """Validate and profile the raw batches among ``writes``, together; an error replaces a bad one.
 
     Then ``stage`` makes what each model's group would store. Reads only: the server's writer runs it

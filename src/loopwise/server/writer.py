@@ -123,24 +123,30 @@ class GroupWriter:
 
     def write_here(self, w: Write) -> dict[str, Any]:
         """Store one batch in the calling thread, in a transaction of its own (see ``side_by_side``)."""
-        try:
-            (answer,) = self._store([w], "raise")
-        except IntegrityError:  # as in ``_commit``
-            (answer,) = self._store([w], "lookup")
+        (answer,) = self._store([w])
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    def _store(self, group: list[Write], duplicates: Duplicates) -> list[dict[str, Any] | Exception]:
+    def _store(self, group: list[Write]) -> list[dict[str, Any] | Exception]:
+        try:
+            return self._store_once(group, "raise")
+        except IntegrityError:
+            # An event id stored before (a retried request) or by another process meanwhile: the group
+            # runs again in a new transaction, looking its ids up first. Without a savepoint around the
+            # optimistic insert, the usual group makes two round trips fewer.
+            return self._store_once(group, "lookup")
+
+    def _store_once(self, group: list[Write], duplicates: Duplicates) -> list[dict[str, Any] | Exception]:
         if self.prepare_apart:
             # Validation and profiling of the small batches only read: done before the write transaction,
             # so the other processes' writers store their groups meanwhile.
             with self.readers() as rs:
-                writes = prepare_writes(rs, list(group))
+                writes = prepare_writes(rs, group)
             with transaction(self.factory) as s:
                 return write_group(s, writes, duplicates=duplicates)
         with transaction(self.factory) as s:
-            writes = prepare_writes(s, list(group))
+            writes = prepare_writes(s, group)
             return write_group(s, writes, duplicates=duplicates)
 
     def _commit(self, queued: list[tuple[Item, Future[dict[str, Any]]]]) -> None:
@@ -152,13 +158,7 @@ class GroupWriter:
                     fut.set_exception(exc)
             return
         try:
-            try:
-                answers = self._store([w for w, _ in group], "raise")
-            except IntegrityError:
-                # An event id stored before (a retried request) or by another process meanwhile: the group
-                # runs again in a new transaction, looking its ids up first. Without a savepoint around the
-                # optimistic insert, the usual group makes two round trips fewer.
-                answers = self._store([w for w, _ in group], "lookup")
+            answers = self._store([w for w, _ in group])
         except BaseException as exc:  # nothing of the group is stored: every request gets the error
             for _, fut in group:
                 fut.set_exception(exc)
