@@ -1,0 +1,120 @@
+"""Thresholds calibrated on the spread of a statistic over the reference's own chunks.
+
+A p-value answers "is there any difference", which at a million rows is
+almost always yes, and on a reference that is not i.i.d. even for the
+reference itself. A monitor instead asks "is this chunk further from the
+reference than the reference's own chunks are from the rest of it?". Given
+the statistic of each of K reference chunks against the rest of the
+reference, the threshold for a stated false-alarm rate ``a`` is:
+
+- with enough chunks (K + 1 >= 1 / a): the k-th smallest of the K statistics,
+  k = ceil((K + 1)(1 - a)). For a new chunk exchangeable with the reference's
+  chunks, P(its statistic exceeds the k-th smallest) = (K + 1 - k) / (K + 1) <= a,
+  whatever the statistic's distribution (the conformal rank argument);
+- with fewer chunks: the one-sided (1 - a) prediction bound of a log-normal fit
+  to the K statistics, exp(mean + t(1 - a; K - 1) sd sqrt(1 + 1/K)) of their
+  logarithms (exact when the statistics are log-normal; distances between
+  samples are positive and right-skewed), and never below their largest.
+
+A chunk smaller than the calibration chunks has more sampling noise, so the
+threshold grows for it: times (n_cal / n) ** exponent, with ``exponent`` how
+the method's statistic shrinks with the sample size under no change (1/2 for
+distances such as KS or Jensen-Shannon, 1 for PSI and KL, 0 for test
+statistics). It is never lowered for a larger chunk: the part of the spread
+that comes from the reference not being i.i.d. does not shrink with the size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from loopwise.errors import DataError, ParameterError
+
+#: The false-alarm rate a calibrated threshold is set for, unless asked otherwise.
+DEFAULT_FALSE_ALARM_RATE = 0.01
+#: Fewer chunks than this cannot say how a statistic spreads.
+MIN_CHUNKS = 3
+_TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class CalibratedThreshold:
+    """A threshold set from K chunk statistics, and how it was set."""
+
+    value: float
+    rule: str
+    false_alarm_rate: float
+    n_chunks: int
+    chunk_max: float
+    chunk_median: float
+
+    def scaled(self, n_calibration: float, n_current: float, exponent: float) -> float:
+        """The threshold for a current of effective size ``n_current`` (see the module docstring)."""
+        if exponent <= 0 or n_current <= 0 or n_current >= n_calibration:
+            return self.value
+        return float(self.value * (n_calibration / n_current) ** exponent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "rule": self.rule,
+            "false_alarm_rate": self.false_alarm_rate,
+            "n_chunks": self.n_chunks,
+            "chunk_max": self.chunk_max,
+            "chunk_median": self.chunk_median,
+        }
+
+
+def calibrate(statistics: Any, false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> CalibratedThreshold:
+    """The threshold a chunk's statistic must exceed to be called drift, at ``false_alarm_rate``.
+
+    Example:
+        >>> import numpy as np
+        >>> calibrate(np.arange(1, 100) / 100, false_alarm_rate=0.05).value  # k = ceil(100 * 0.95) = 95
+        0.95
+        >>> t = calibrate([0.010, 0.012, 0.011, 0.013, 0.009], false_alarm_rate=0.05)
+        >>> t.rule.startswith("log-normal"), t.value > 0.013
+        (True, True)
+    """
+    if not 0 < false_alarm_rate < 1:
+        raise ParameterError("false_alarm_rate", false_alarm_rate, "a number between 0 and 1 (exclusive)")
+    s = np.asarray(statistics, dtype=np.float64)
+    s = np.sort(s[np.isfinite(s)])
+    k_all = int(s.size)
+    if k_all < MIN_CHUNKS:
+        raise DataError(
+            f"a calibrated threshold needs the statistic on at least {MIN_CHUNKS} reference chunks; "
+            f"there are {k_all} (profile the reference with a smaller chunk_size)"
+        )
+    k = math.ceil((k_all + 1) * (1 - false_alarm_rate))
+    if k <= k_all:
+        value = float(s[k - 1])
+        rule = (
+            f"conformal: the {k}th smallest of {k_all} reference chunk statistics "
+            f"(false-alarm rate at most {false_alarm_rate:g} for chunks like the reference's)"
+        )
+    else:
+        logs = np.log(np.maximum(s, _TINY))
+        sd = float(np.std(logs, ddof=1))
+        t = float(sps.t.ppf(1 - false_alarm_rate, k_all - 1))
+        value = max(float(np.exp(logs.mean() + t * sd * math.sqrt(1 + 1 / k_all))), float(s[-1]))
+        rule = (
+            f"log-normal: the one-sided {1 - false_alarm_rate:g} prediction bound of {k_all} reference "
+            f"chunk statistics (a rank rule at this rate needs {math.ceil(1 / false_alarm_rate) - 1} chunks)"
+        )
+    return CalibratedThreshold(
+        value=value,
+        rule=rule,
+        false_alarm_rate=false_alarm_rate,
+        n_chunks=k_all,
+        chunk_max=float(s[-1]),
+        chunk_median=float(np.median(s)),
+    )
+
+
+__all__ = ["DEFAULT_FALSE_ALARM_RATE", "CalibratedThreshold", "calibrate"]
