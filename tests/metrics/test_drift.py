@@ -114,17 +114,26 @@ def test_profiles_on_shared_edges_give_the_same_binned_distances(
         assert e.drift is not None
         for m in ("psi", "jensenshannon", "hellinger", "kl"):
             assert b.metrics[m] == pytest.approx(e.metrics[m], rel=1e-12, abs=1e-15)
-        # KS from the histogram is a lower bound within the stated error; the test stays conservative.
-        assert not b.drift.exact
-        assert b.drift.error_bound is not None
-        assert e.metrics["ks"] - b.drift.error_bound - 1e-12 <= b.metrics["ks"] <= e.metrics["ks"] + 1e-12
         assert b.drift.p_value is not None
         assert e.drift.p_value is not None
-        assert b.drift.p_value >= e.drift.p_value * (1 - 0.05)
+        if col == "ints":  # few distinct values: counted exactly, so the raw path's own result
+            assert b.drift.exact
+            assert (b.metrics["ks"], b.drift.p_value) == (e.metrics["ks"], e.drift.p_value)
+            continue
+        # KS at the edges is a lower bound, the raw statistic within the stated bound above it; tested as
+        # the raw path tests its statistic, so the p-value is never smaller than the raw one.
+        assert not b.drift.exact
+        assert b.drift.error_bound is not None
+        assert b.metrics["ks"] <= e.metrics["ks"] <= b.metrics["ks"] + b.drift.error_bound
+        assert b.drift.p_value >= e.drift.p_value
     wb = compare_data(ref, cur, method="wasserstein")
     for col in NUMERIC:
         d = wb[col].drift
         assert d is not None
+        if col == "ints":
+            assert d.exact
+            assert d.statistic == pytest.approx(exact[col].metrics["wasserstein"], rel=1e-12)
+            continue
         assert d.error_bound is not None
         assert abs(d.statistic - exact[col].metrics["wasserstein"]) <= d.error_bound  # type: ignore[operator]
 
@@ -133,7 +142,7 @@ def test_sketched_ks_stays_within_its_bound(
     ref_df: pd.DataFrame, cur_df: pd.DataFrame, exact: lw.metrics.Comparison
 ) -> None:
     sketched = compare_data(lw.profile(ref_df), lw.profile(cur_df))  # different edges: KLL path
-    for col in NUMERIC:
+    for col in ("normal", "lognormal", "with_nan"):  # "ints" has few values: compared exactly (discrete)
         d = sketched[col].drift
         assert d is not None
         assert not d.exact

@@ -414,12 +414,11 @@ def _numeric_display(pair: NumericPair) -> dict[str, Any]:
 
 
 def _small_integers(pair: NumericPair, lo: float, hi: float, most: int = 120) -> bool:
-    if hi - lo > most or pair.ref_sorted is None or pair.cur_sorted is None:
+    # Raw values, or the distinct values a profile of a column with few of them counts.
+    sides = pair.distinct_values()
+    if hi - lo > most or sides is None:
         return False
-    return all(
-        bool(np.all(np.mod(s[:: max(1, s.size // 10_000)], 1.0) == 0))
-        for s in (pair.ref_sorted, pair.cur_sorted)
-    )
+    return all(bool(np.all(np.mod(s[:: max(1, s.size // 10_000)], 1.0) == 0)) for s in sides)
 
 
 def _categorical_display(pair: CategoricalPair, top: int = 25) -> dict[str, Any]:

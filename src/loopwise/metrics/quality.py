@@ -83,7 +83,10 @@ def numeric_quality(pair: NumericPair, missing: tuple[float | None, float | None
     else:
         cp = pair.cur_profile
         assert cp is not None
-        if pair.mode == "binned" and cp.hist is not None:
+        if cp.atoms is not None:
+            outside = cp.atoms.below(np.array([lo]))[0] + cp.count - cp.atoms.at_or_below(np.array([hi]))[0]
+            share = rate(int(outside), cp.count)
+        elif pair.mode == "binned" and cp.hist is not None:
             below, above = cp.hist.out_of_range
             share = rate(below + above, cp.count)
         else:

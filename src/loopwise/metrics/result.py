@@ -24,10 +24,16 @@ class DriftResult:
 
     ``statistic`` is the method's value; ``p_value`` is set for test methods
     (ks, chisquare, z) and ``p_value_adjusted`` after the Benjamini-Hochberg
-    correction across columns. ``exact`` is false when a side was a sketch or
-    a histogram, and ``error_bound`` then bounds the statistic's error (for
-    tests, the p-value was computed from the statistic minus that bound, so it
-    errs towards "no drift"). ``effect_size`` is a distance that does not grow
+    correction across columns. ``exact`` is true when both sides were raw data
+    or both counted each of their few distinct values (equal to the raw
+    result), false when a side was a sketch or a histogram, and
+    ``error_bound`` then bounds the statistic's error. For KS on two
+    histograms on the same edges the statistic is the largest gap at the
+    edges, where both CDFs are exact: a lower bound, the true statistic lies
+    in [statistic, statistic + error_bound], and the p-value is computed at
+    the statistic as the raw path would compute it. For KS on sketches the
+    p-value is computed at the statistic minus the bound. Either way it errs
+    towards "no drift". ``effect_size`` is a distance that does not grow
     with the sample size, to set beside the p-value.
     """
 

@@ -28,6 +28,15 @@ def quantile_edges(sorted_finite: np.ndarray, bins: int = DEFAULT_BINS) -> np.nd
     coarser quantile binning whose bin count divides ``bins`` are edges too,
     and equal the cuts ``interior_quantiles`` takes from the raw data.
     The last edge is moved just above the maximum, which stays in range.
+    A value that repeats among the edges (it holds more than one bin's share
+    of the data, like the zeros of a mixed column) also gets an edge just
+    above it, so its own bin ``[v, nextafter(v))`` holds that value alone:
+    the CDF is then known on both sides of it, and the KS bound of two
+    histograms does not have to allow for its mass (see ``ks_bounds``).
+
+    Example:
+        >>> quantile_edges(np.array([0.0, 0.0, 0.0, 1.0, 2.0, 3.0]), bins=5).tolist()
+        [0.0, 0.0, 0.0, 5e-324, 1.0, 2.0, 3.0000000000000004]
     """
     n = sorted_finite.size
     if n == 0:
@@ -36,6 +45,10 @@ def quantile_edges(sorted_finite: np.ndarray, bins: int = DEFAULT_BINS) -> np.nd
     edges = sorted_finite[idx].astype(np.float64)
     with np.errstate(over="ignore"):  # the largest float steps up to inf, which still bounds it
         edges[-1] = np.nextafter(edges[-1], np.inf)
+        above = np.nextafter(np.unique(edges[:-1][edges[1:] == edges[:-1]]), np.inf)
+    above = above[~np.isin(above, edges)]
+    if above.size:
+        edges = np.sort(np.concatenate((edges, above)))
     return edges
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP, Atoms, merge_atoms
 from loopwise.profiles.histogram import DEFAULT_BINS, Histogram, quantile_edges
 from loopwise.profiles.moments import Moments
 from loopwise.schema.columns import Kind
@@ -40,7 +41,10 @@ class NumericProfile:
     ``hist`` holds exact counts on fixed edges: the reference's quantiles when
     the profile was made against a reference, else the column's own quantiles
     from its first batch. ``kll`` answers quantiles and CDFs within its rank
-    error for anything the histogram cannot.
+    error for anything the histogram cannot. ``atoms`` counts each distinct
+    finite value exactly while there are at most ``discrete_cap`` of them
+    (None once there were more, or when read from a file written before
+    they existed): the CDF of such a column is then known at every point.
     """
 
     kll_k: int = DEFAULT_KLL_K
@@ -53,6 +57,8 @@ class NumericProfile:
     moments: Moments = field(default_factory=Moments)
     kll: Any = None
     hist: Histogram | None = None
+    discrete_cap: int = DEFAULT_DISCRETE_CAP
+    atoms: Atoms | None = field(default_factory=Atoms.empty)
 
     kind = Kind.NUMERIC
 
@@ -67,10 +73,11 @@ class NumericProfile:
         *,
         kll_k: int = DEFAULT_KLL_K,
         bins: int = DEFAULT_BINS,
+        discrete_cap: int = DEFAULT_DISCRETE_CAP,
     ) -> NumericProfile:
         """An empty profile; with ``edges`` its histogram is anchored on them (a reference's)."""
         hist = Histogram.empty(edges) if edges is not None and edges.size else None
-        return cls(kll_k=kll_k, bins=bins, hist=hist)
+        return cls(kll_k=kll_k, bins=bins, hist=hist, discrete_cap=discrete_cap)
 
     def update(self, arr: pa.ChunkedArray | pa.Array | np.ndarray) -> None:
         values, nulls = as_float_array(arr)
@@ -97,6 +104,9 @@ class NumericProfile:
                 self.hist = self.hist.add_sorted(finite)
             elif first:
                 self.hist = Histogram.empty(quantile_edges(finite, self.bins)).add_sorted(finite)
+            if self.atoms is not None:
+                batch = Atoms.of_sorted(finite, self.discrete_cap)
+                self.atoms = merge_atoms([self.atoms, batch], self.discrete_cap)
 
     @classmethod
     def merge_all(cls, profiles: list[NumericProfile]) -> NumericProfile:
@@ -123,6 +133,8 @@ class NumericProfile:
         return NumericProfile(
             kll_k=first.kll_k,
             bins=first.bins,
+            discrete_cap=first.discrete_cap,
+            atoms=merge_atoms([p.atoms for p in profiles], first.discrete_cap),
             n=sum(p.n for p in profiles),
             missing=sum(p.missing for p in profiles),
             nan=sum(p.nan for p in profiles),
@@ -185,11 +197,18 @@ class NumericProfile:
             "neginf": self.neginf,
             "moments": self.moments.to_dict(),
             "hist": None,
+            "discrete_cap": self.discrete_cap,
+            "atoms": None,
         }
         if self.hist is not None:
             meta["hist"] = len(self.hist.edges)
             blobs.append(self.hist.edges.astype("<f8").tobytes())
             blobs.append(self.hist.counts.astype("<i8").tobytes())
+        # After the histogram's blobs, so that readers of the earlier layout find those where they were.
+        if self.atoms is not None:
+            meta["atoms"] = int(self.atoms.values.size)
+            blobs.append(self.atoms.values.astype("<f8").tobytes())
+            blobs.append(self.atoms.counts.astype("<i8").tobytes())
         return meta, blobs
 
     @classmethod
@@ -197,16 +216,28 @@ class NumericProfile:
         cls, meta: dict[str, Any], blobs: list[bytes], *, edges: np.ndarray | None = None
     ) -> NumericProfile:
         """Read ``to_state`` output; ``edges`` stands for the histogram edges when they were kept apart
-        (``blobs`` is then [kll, counts]); the array is used as is, not copied."""
+        (``blobs`` is then [kll, counts, ...]); the array is used as is, not copied.
+
+        Files written before atoms existed have no ``atoms`` entry: their atoms are unknown (None).
+        """
         hist = None
+        rest = blobs[1:]
         if meta.get("hist") is not None:
             if edges is None:
-                edges = np.frombuffer(blobs[1], dtype="<f8").astype(np.float64)
-                blobs = [blobs[0], *blobs[2:]]
-            counts = np.frombuffer(blobs[1], dtype="<i8").astype(np.int64)
+                edges = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
+                rest = rest[1:]
+            counts = np.frombuffer(rest[0], dtype="<i8").astype(np.int64)
+            rest = rest[1:]
             if edges.size != meta["hist"] or counts.size != edges.size + 1:
                 raise ValueError("histogram sizes do not match")
             hist = Histogram(edges, counts)
+        atoms = None
+        if meta.get("atoms") is not None:
+            values = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
+            atom_counts = np.frombuffer(rest[1], dtype="<i8").astype(np.int64)
+            if values.size != meta["atoms"] or atom_counts.size != values.size:
+                raise ValueError("atom sizes do not match")
+            atoms = Atoms(values, atom_counts)
         return cls(
             kll_k=int(meta["kll_k"]),
             bins=int(meta["bins"]),
@@ -218,4 +249,6 @@ class NumericProfile:
             moments=Moments.from_dict(meta["moments"]),
             kll=ds.kll_doubles_sketch.deserialize(blobs[0]),
             hist=hist,
+            discrete_cap=int(meta.get("discrete_cap", DEFAULT_DISCRETE_CAP)),
+            atoms=atoms,
         )

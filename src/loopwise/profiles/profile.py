@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopwise.errors import DataError, EmptyDataError, ParameterError
+from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.categorical import DEFAULT_CAP, CategoricalProfile
 from loopwise.profiles.histogram import DEFAULT_BINS
@@ -32,11 +33,16 @@ MISSING_SEGMENT = "(missing)"
 
 @dataclass(frozen=True)
 class ProfileOptions:
-    """Accuracy knobs, stored with the profile so merged profiles stay consistent."""
+    """Accuracy knobs, stored with the profile so merged profiles stay consistent.
+
+    ``discrete_cap``: a numeric column counts each distinct value exactly while it has at most this many
+    (0 turns it off); two such columns compare exactly through their profiles (docs/drift-methods.md).
+    """
 
     kll_k: int = DEFAULT_KLL_K
     bins: int = DEFAULT_BINS
     category_cap: int = DEFAULT_CAP
+    discrete_cap: int = DEFAULT_DISCRETE_CAP
 
     def __post_init__(self) -> None:
         if not 8 <= self.kll_k <= 65535:
@@ -45,6 +51,8 @@ class ProfileOptions:
             raise ParameterError("bins", self.bins, "an integer from 10 to 100000")
         if self.category_cap < 1:
             raise ParameterError("category_cap", self.category_cap, "a positive integer")
+        if not 0 <= self.discrete_cap <= 100_000:
+            raise ParameterError("discrete_cap", self.discrete_cap, "an integer from 0 to 100000")
 
 
 @dataclass
@@ -423,7 +431,9 @@ def update_task(task: TaskProfile, schema: Schema, table: pa.Table) -> None:
 
 def _empty_column(kind: Kind | None, edges: np.ndarray | None, options: ProfileOptions) -> ColumnProfile:
     if kind is Kind.NUMERIC:
-        return NumericProfile.empty(edges, kll_k=options.kll_k, bins=options.bins)
+        return NumericProfile.empty(
+            edges, kll_k=options.kll_k, bins=options.bins, discrete_cap=options.discrete_cap
+        )
     if kind is Kind.BOOLEAN:
         return BooleanProfile.empty()
     if kind is Kind.TEXT:

@@ -106,7 +106,7 @@ def _encode(
             key = col.hist.key
             edges_out[key] = col.hist.edges
             meta = meta | {"edges": key}
-            del col_blobs[1]  # [kll, edges, counts]: the edges are kept apart
+            del col_blobs[1]  # [kll, edges, counts, (atoms)]: the edges are kept apart
         columns[name] = {"kind": col.kind.value, "meta": meta, "blobs": [len(b) for b in col_blobs]}
         blobs.extend(col_blobs)
     task = None
@@ -123,7 +123,12 @@ def _encode(
         "task": task,
         "n": profile.n,
         "schema": profile.schema.to_dict(),
-        "options": {"kll_k": o.kll_k, "bins": o.bins, "category_cap": o.category_cap},
+        "options": {
+            "kll_k": o.kll_k,
+            "bins": o.bins,
+            "category_cap": o.category_cap,
+            "discrete_cap": o.discrete_cap,
+        },
         "columns": columns,
         "segment_columns": list(profile.segment_columns),
         "segments": segments,

@@ -3,8 +3,11 @@
 Which form a pair takes decides how exact the statistics are:
 
 - ``exact``: both sides are raw data; each is sorted once and every statistic is exact.
+- ``discrete``: both sides count each distinct value (profiles of columns with few values, see
+  ``profiles/atoms.py``); the CDFs are known everywhere and every statistic equals the raw path's.
 - ``binned``: both sides are profiles with histograms on the same (reference) edges;
-  binned distances are exact, KS and Wasserstein are bounded by the largest bin's mass.
+  binned distances are exact; the CDFs are exact at the edges, so the KS statistic read there is a
+  lower bound of the true one, and the bound says how much higher it can be inside the bins.
 - ``sketch``: anything else; KLL CDFs within their rank errors, folded into the bound.
 """
 
@@ -17,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP, Atoms
 from loopwise.profiles.canonical import value_counts
 from loopwise.profiles.categorical import CategoricalProfile
 from loopwise.profiles.histogram import counts_sorted, interior_quantiles
@@ -56,15 +60,46 @@ class NumericPair:
     def build(cls, ref: Any, cur: Any) -> NumericPair:
         if isinstance(ref, np.ndarray) and isinstance(cur, np.ndarray):
             return cls("exact", ref_sorted=ref, cur_sorted=cur)
-        rp = ref if isinstance(ref, NumericProfile) else _profile_sorted(ref, None)
+        # A raw side is profiled with the other side's cap, so that it gets atoms when they can be compared.
+        cap = next((s.discrete_cap for s in (ref, cur) if isinstance(s, NumericProfile)), DEFAULT_DISCRETE_CAP)
+        rp = ref if isinstance(ref, NumericProfile) else _profile_sorted(ref, None, cap)
         edges = rp.hist.edges if rp.hist is not None else None
-        cp = cur if isinstance(cur, NumericProfile) else _profile_sorted(cur, edges)
+        cp = cur if isinstance(cur, NumericProfile) else _profile_sorted(cur, edges, cap)
+        if rp.atoms is not None and cp.atoms is not None:
+            return cls("discrete", ref_profile=rp, cur_profile=cp)
         same = rp.hist is not None and cp.hist is not None and rp.hist.merge(cp.hist) is not None
         return cls("binned" if same else "sketch", ref_profile=rp, cur_profile=cp)
 
     @property
     def exact(self) -> bool:
-        return self.mode == "exact"
+        return self.mode in ("exact", "discrete")
+
+    @property
+    def _ra(self) -> Atoms:
+        assert self.ref_profile is not None and self.ref_profile.atoms is not None
+        return self.ref_profile.atoms
+
+    @property
+    def _ca(self) -> Atoms:
+        assert self.cur_profile is not None and self.cur_profile.atoms is not None
+        return self.cur_profile.atoms
+
+    def samples(self, most: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Both sides' sorted values when the statistics are exact and neither side has more than ``most``
+        (rebuilt from the counts in discrete mode), else (None, None)."""
+        if not self.exact or max(self.n_ref, self.n_cur) > most:
+            return None, None
+        if self.mode == "discrete":
+            return self._ra.samples(), self._ca.samples()
+        return self.ref_sorted, self.cur_sorted
+
+    def distinct_values(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Both sides' values (raw) or distinct values (discrete mode); None when neither is known."""
+        if self.ref_sorted is not None and self.cur_sorted is not None:
+            return self.ref_sorted, self.cur_sorted
+        if self.mode == "discrete":
+            return self._ra.values, self._ca.values
+        return None
 
     @property
     def n_ref(self) -> int:
@@ -113,6 +148,20 @@ class NumericPair:
                 0.0,
             )
         rp, cp = self._rp, self._cp
+        if self.mode == "discrete":
+            # interior_quantiles and counts_sorted, read from the counts: the same cuts and counts.
+            ra, ca = self._ra, self._ca
+            n = ra.n
+            if n == 0 or n_bins < 2:
+                cuts = np.empty(0, dtype=np.float64)
+            else:
+                cuts = np.unique(ra.value_at((np.arange(1, n_bins, dtype=np.int64) * (n - 1)) // n_bins))
+            return (
+                cuts,
+                np.diff(np.concatenate(([0], ra.below(cuts), [n]))),
+                np.diff(np.concatenate(([0], ca.below(cuts), [ca.n]))),
+                0.0,
+            )
         if self.mode == "binned":
             assert rp.hist is not None
             assert cp.hist is not None
@@ -124,7 +173,11 @@ class NumericPair:
         return cuts, ref_counts, cur_counts, rp.rank_error + cp.rank_error
 
     def ks_wasserstein(self) -> tuple[float, float, float, float]:
-        """KS statistic, Wasserstein-1 distance, and the error bound of each (0 when exact)."""
+        """KS statistic, Wasserstein-1 distance, and the error bound of each (0 when exact).
+
+        In binned mode the KS statistic is the largest gap at the edges, a lower bound, and its error
+        bound is one-sided: the true statistic lies in [statistic, statistic + bound].
+        """
         # Several methods ask; the merge behind the answer is the costliest step of a comparison.
         if self._kw is None:
             self._kw = self._ks_wasserstein()
@@ -137,23 +190,13 @@ class NumericPair:
             d, w = ks_wasserstein_sorted(self.ref_sorted, self.cur_sorted)
             return d, w, 0.0, 0.0
         rp, cp = self._rp, self._cp
+        if self.mode == "discrete":
+            return _ks_wasserstein_atoms(self._ra, self._ca)
         lo, hi = self.range()
         if self.mode == "binned":
             assert rp.hist is not None
             assert cp.hist is not None
-            p_ref, p_cur = rp.hist.counts / rp.count, cp.hist.counts / cp.count
-            f_ref, f_cur = np.cumsum(p_ref[:-1]), np.cumsum(p_cur[:-1])
-            gap = np.abs(f_ref - f_cur)
-            d = float(gap.max())
-            # Inside a bin either CDF moves by at most that bin's mass.
-            mass = np.maximum(p_ref, p_cur)
-            d_bound = float(mass[1:-1].max()) if mass.size > 2 else 0.0
-            e = rp.hist.edges
-            widths = np.diff(e)
-            under, over = max(e[0] - lo, 0.0), max(hi - e[-1], 0.0)
-            w = float(np.dot(widths, (gap[:-1] + gap[1:]) / 2) + under * gap[0] / 2 + over * gap[-1] / 2)
-            w_bound = float(np.dot(widths, mass[1:-1]) + under * mass[0] + over * mass[-1])
-            return d, w, d_bound, w_bound
+            return _ks_wasserstein_binned(rp.hist.edges, rp.hist.counts, cp.hist.counts, lo, hi)
         grid = np.unique(np.concatenate((rp.quantiles(_GRID), cp.quantiles(_GRID))))
         f_ref, f_cur = rp.cdf(grid), cp.cdf(grid)
         gap = np.abs(f_ref - f_cur)
@@ -174,6 +217,8 @@ class NumericPair:
         if s is not None:
             return np.searchsorted(s, points, side="left") / max(s.size, 1)
         assert p is not None
+        if p.atoms is not None and p.count:
+            return p.atoms.below(points) / p.count
         if p.hist is not None and p.count:
             below = np.concatenate(([0], np.cumsum(p.hist.counts[:-1]))) / p.count
             xs = np.concatenate(([p.moments.min], p.hist.edges))
@@ -181,10 +226,59 @@ class NumericPair:
         return p.cdf(points)
 
 
-def _profile_sorted(arr: Any, edges: np.ndarray | None) -> NumericProfile:
-    p = NumericProfile.empty(edges)
+def _profile_sorted(arr: Any, edges: np.ndarray | None, cap: int) -> NumericProfile:
+    p = NumericProfile.empty(edges, discrete_cap=cap)
     p.update(arr)
     return p
+
+
+def _ks_wasserstein_atoms(ra: Atoms, ca: Atoms) -> tuple[float, float, float, float]:
+    """KS and Wasserstein-1 of two step CDFs, by the raw path's own arithmetic (``ks_wasserstein_sorted``):
+    |n2 * #ref <= x - n1 * #cur <= x| in integers at each distinct value, divided by n1 * n2."""
+    n1, n2 = ra.n, ca.n
+    if n1 == 0 or n2 == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    u = np.union1d(ra.values, ca.values)
+    gaps = np.abs(ra.at_or_below(u) * n2 - ca.at_or_below(u) * n1)
+    d = float(gaps.max()) / (n1 * n2)
+    w = float(np.dot(gaps[:-1].astype(np.float64), np.diff(u))) / (n1 * n2)
+    return d, w, 0.0, 0.0
+
+
+def _ks_wasserstein_binned(
+    edges: np.ndarray, ref_counts: np.ndarray, cur_counts: np.ndarray, lo: float, hi: float
+) -> tuple[float, float, float, float]:
+    """KS at the edges (a lower bound) and its upper slack; Wasserstein by linear CDFs within bins, and
+    the largest distance from it that the bins allow.
+
+    Both CDFs are exact at every edge (G(e) = share of values below e). Inside a bin [a, b) each CDF lies
+    in [G(a), G(b)], so the gap lies between G_r(a) - G_c(b) and G_r(b) - G_c(a). A bin [v, nextafter(v))
+    holds the single value v (``quantile_edges`` gives repeated values one), and there each CDF equals
+    G(b): no slack. Counts are integers, and the gaps are compared as |n2 * below_r - n1 * below_c|, the
+    raw path's arithmetic, so the edge statistic never exceeds the raw statistic by a rounding.
+    """
+    n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
+    # G at -inf, at each edge, and at +inf: the bounds of the k + 2 bins (two outer ones).
+    g_r = np.concatenate(([0], np.cumsum(ref_counts[:-1]), [n1])).astype(np.int64)
+    g_c = np.concatenate(([0], np.cumsum(cur_counts[:-1]), [n2])).astype(np.int64)
+    gaps = np.abs(g_r * n2 - g_c * n1)
+    scale = n1 * n2
+    d_int = int(gaps.max())
+    upper = np.maximum(g_r[1:] * n2 - g_c[:-1] * n1, g_c[1:] * n1 - g_r[:-1] * n2)
+    with np.errstate(over="ignore"):
+        single = np.concatenate(([False], edges[1:] <= np.nextafter(edges[:-1], np.inf), [False]))
+    upper[single] = 0
+    d = d_int / scale
+    d_bound = max(int(upper.max()) - d_int, 0) / scale
+    under, over = max(edges[0] - lo, 0.0), max(hi - edges[-1], 0.0)
+    widths = np.concatenate(([under], np.diff(edges), [over]))
+    gap = gaps[1:-1] / scale  # at the edges
+    w = float(np.dot(widths[1:-1], (gap[:-1] + gap[1:]) / 2) + under * gap[0] / 2 + over * gap[-1] / 2)
+    lower = np.maximum(np.maximum(g_r[:-1] * n2 - g_c[1:] * n1, g_c[:-1] * n1 - g_r[1:] * n2), 0)
+    upper_w = np.maximum(upper, gaps[1:])  # a single-value bin: the gap at its upper edge
+    w_hi = float(np.dot(widths, upper_w / scale))
+    w_lo = float(np.dot(widths, lower / scale))
+    return d, w, d_bound, max(w_hi - w, w - w_lo, 0.0)
 
 
 @dataclass
