@@ -54,7 +54,7 @@ class Atoms:
         candidates = np.unique(probe)
         if candidates.size > cap:
             return None
-        # When the probe saw every value (the usual case for few values), a binary search per value counts them.
+        # When the probe saw every value (the usual case), a binary search per value counts them.
         lo = np.searchsorted(sorted_finite, candidates, side="left")
         hi = np.searchsorted(sorted_finite, candidates, side="right")
         if int((hi - lo).sum()) == n:
@@ -81,7 +81,7 @@ class Atoms:
         return np.asarray(cum[np.searchsorted(self.values, points, side="right")], dtype=np.int64)
 
     def value_at(self, positions: np.ndarray) -> np.ndarray:
-        """The values at these 0-based positions of the sorted data (what ``sorted_data[positions]`` gives)."""
+        """The values at these 0-based positions of the sorted data (``sorted_data[positions]``)."""
         return np.asarray(
             self.values[np.searchsorted(np.cumsum(self.counts), positions, side="right")], dtype=np.float64
         )

@@ -61,7 +61,8 @@ class NumericPair:
         if isinstance(ref, np.ndarray) and isinstance(cur, np.ndarray):
             return cls("exact", ref_sorted=ref, cur_sorted=cur)
         # A raw side is profiled with the other side's cap, so that it gets atoms when they can be compared.
-        cap = next((s.discrete_cap for s in (ref, cur) if isinstance(s, NumericProfile)), DEFAULT_DISCRETE_CAP)
+        caps = [s.discrete_cap for s in (ref, cur) if isinstance(s, NumericProfile)]
+        cap = caps[0] if caps else DEFAULT_DISCRETE_CAP
         rp = ref if isinstance(ref, NumericProfile) else _profile_sorted(ref, None, cap)
         edges = rp.hist.edges if rp.hist is not None else None
         cp = cur if isinstance(cur, NumericProfile) else _profile_sorted(cur, edges, cap)
