@@ -27,7 +27,7 @@ def _ks(pair: NumericPair, **_: Any) -> Outcome:
         ref, cur = pair.samples(stats.KS_EXACT_MAX_N)
         p, how = stats.ks_exact_or_asymptotic(d, ref, cur, pair.n_ref, pair.n_cur)
         return d, p, True, None, {"p_value_method": how}
-    if pair.mode == "binned":
+    if pair.mode in ("binned", "histograms"):
         # The edge statistic is exact and never above the raw one, so testing it as the raw path tests
         # its statistic raises no alarm the raw data would not; the bound says how much higher D can be.
         p, how = stats.ks_p_value(d, pair.n_ref, pair.n_cur)

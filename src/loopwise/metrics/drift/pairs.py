@@ -8,6 +8,9 @@ Which form a pair takes decides how exact the statistics are:
 - ``binned``: both sides are profiles with histograms on the same (reference) edges;
   binned distances are exact; the CDFs are exact at the edges, so the KS statistic read there is a
   lower bound of the true one, and the bound says how much higher it can be inside the bins.
+- ``histograms``: both sides have histograms, on different edges (a current not anchored on the
+  reference); KS and Wasserstein as in ``binned``, each side's CDF bracketed at the other's edges;
+  binned distances from the KLL sketches, as in ``sketch``.
 - ``sketch``: anything else; KLL CDFs within their rank errors, folded into the bound.
 """
 
@@ -68,8 +71,10 @@ class NumericPair:
         cp = cur if isinstance(cur, NumericProfile) else _profile_sorted(cur, edges, cap)
         if rp.atoms is not None and cp.atoms is not None:
             return cls("discrete", ref_profile=rp, cur_profile=cp)
-        same = rp.hist is not None and cp.hist is not None and rp.hist.merge(cp.hist) is not None
-        return cls("binned" if same else "sketch", ref_profile=rp, cur_profile=cp)
+        if rp.hist is None or cp.hist is None or not rp.count or not cp.count:
+            return cls("sketch", ref_profile=rp, cur_profile=cp)
+        same = rp.hist.merge(cp.hist) is not None
+        return cls("binned" if same else "histograms", ref_profile=rp, cur_profile=cp)
 
     @property
     def exact(self) -> bool:
@@ -194,10 +199,12 @@ class NumericPair:
         if self.mode == "discrete":
             return _ks_wasserstein_atoms(self._ra, self._ca)
         lo, hi = self.range()
-        if self.mode == "binned":
+        if self.mode in ("binned", "histograms"):
             assert rp.hist is not None
             assert cp.hist is not None
-            return _ks_wasserstein_binned(rp.hist.edges, rp.hist.counts, cp.hist.counts, lo, hi)
+            return _ks_wasserstein_histograms(
+                rp.hist.edges, rp.hist.counts, cp.hist.edges, cp.hist.counts, lo, hi
+            )
         grid = np.unique(np.concatenate((rp.quantiles(_GRID), cp.quantiles(_GRID))))
         f_ref, f_cur = rp.cdf(grid), cp.cdf(grid)
         gap = np.abs(f_ref - f_cur)
@@ -246,40 +253,58 @@ def _ks_wasserstein_atoms(ra: Atoms, ca: Atoms) -> tuple[float, float, float, fl
     return d, w, 0.0, 0.0
 
 
-def _ks_wasserstein_binned(
-    edges: np.ndarray, ref_counts: np.ndarray, cur_counts: np.ndarray, lo: float, hi: float
-) -> tuple[float, float, float, float]:
-    """KS at the edges (a lower bound) and its upper slack; Wasserstein by linear CDFs within bins, and
-    the largest distance from it that the bins allow.
+def _bracket(edges: np.ndarray, counts: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on how many values lie below each point: exact at an edge, else the counts below the edges
+    on either side of it."""
+    g = np.concatenate(([0], np.cumsum(counts[:-1]), [counts.sum()])).astype(np.int64)  # -inf, edges, +inf
+    j = np.searchsorted(edges, points, side="left")
+    on = edges[np.minimum(j, edges.size - 1)] == points
+    on &= j < edges.size
+    return np.where(on, g[j + 1], g[j]), g[j + 1]
 
-    Both CDFs are exact at every edge (G(e) = share of values below e). Inside a bin [a, b) each CDF lies
-    in [G(a), G(b)], so the gap lies between G_r(a) - G_c(b) and G_r(b) - G_c(a). A bin [v, nextafter(v))
-    holds the single value v (``quantile_edges`` gives repeated values one), and there each CDF equals
-    G(b): no slack. Counts are integers, and the gaps are compared as |n2 * below_r - n1 * below_c|, the
-    raw path's arithmetic, so the edge statistic never exceeds the raw statistic by a rounding.
+
+def _ks_wasserstein_histograms(
+    ref_edges: np.ndarray,
+    ref_counts: np.ndarray,
+    cur_edges: np.ndarray,
+    cur_counts: np.ndarray,
+    lo: float,
+    hi: float,
+) -> tuple[float, float, float, float]:
+    """KS read at the edges (a lower bound) and how much higher it can be; Wasserstein by linear CDFs
+    between edges, and the largest distance from it that the counts allow.
+
+    Each histogram's CDF is exact at its own edges (G(e) = share of values below e) and, at the other
+    side's edges, known to lie between the values at its own edges around them. The statistic is the
+    largest gap those brackets force, over every edge: never above the raw statistic. On shared edges
+    nothing is bracketed and it is the largest gap at the edges. Inside an interval [a, b) of the merged
+    edges each CDF lies in [G(a), G(b)], so the gap lies below max(G_r(b) - G_c(a), G_c(b) - G_r(a)).
+    An interval [v, nextafter(v)) holds the single value v (``quantile_edges`` gives repeated values one),
+    and there each CDF equals G(b): no room inside. Everything is in integers, |n2 * below_r - n1 *
+    below_c|, the raw path's arithmetic, so the edge statistic never exceeds the raw one by a rounding.
     """
     n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
-    # G at -inf, at each edge, and at +inf: the bounds of the k + 2 bins (two outer ones).
-    g_r = np.concatenate(([0], np.cumsum(ref_counts[:-1]), [n1])).astype(np.int64)
-    g_c = np.concatenate(([0], np.cumsum(cur_counts[:-1]), [n2])).astype(np.int64)
-    gaps = np.abs(g_r * n2 - g_c * n1)
     scale = n1 * n2
-    d_int = int(gaps.max())
-    upper = np.maximum(g_r[1:] * n2 - g_c[:-1] * n1, g_c[1:] * n1 - g_r[:-1] * n2)
+    points = np.union1d(ref_edges, cur_edges)
+    r_lo, r_hi = (x * n2 for x in _bracket(ref_edges, ref_counts, points))
+    c_lo, c_hi = (x * n1 for x in _bracket(cur_edges, cur_counts, points))
+    d_int = int(np.maximum(np.maximum(r_lo - c_hi, c_lo - r_hi), 0).max())
+    # The same with -inf and +inf added, where both shares are known (0 and 1): interval i is [p_i, p_i+1).
+    r_lo, r_hi, c_lo, c_hi = (np.concatenate(([0], x, [scale])) for x in (r_lo, r_hi, c_lo, c_hi))
+    upper = np.maximum(r_hi[1:] - c_lo[:-1], c_hi[1:] - r_lo[:-1])
     with np.errstate(over="ignore"):
-        single = np.concatenate(([False], edges[1:] <= np.nextafter(edges[:-1], np.inf), [False]))
-    upper[single] = 0
-    d = d_int / scale
+        single = np.concatenate(([False], points[1:] <= np.nextafter(points[:-1], np.inf), [False]))
+    at_b = np.maximum(r_hi[1:] - c_lo[1:], c_hi[1:] - r_lo[1:])
+    upper[single] = at_b[single]
+    lower = np.maximum(np.maximum(r_lo[:-1] - c_hi[1:], c_lo[:-1] - r_hi[1:]), 0)
     d_bound = max(int(upper.max()) - d_int, 0) / scale
-    under, over = max(edges[0] - lo, 0.0), max(hi - edges[-1], 0.0)
-    widths = np.concatenate(([under], np.diff(edges), [over]))
-    gap = gaps[1:-1] / scale  # at the edges
+    under, over = max(points[0] - lo, 0.0), max(hi - points[-1], 0.0)
+    widths = np.concatenate(([under], np.diff(points), [over]))
+    gap = np.abs((r_lo + r_hi) - (c_lo + c_hi))[1:-1] / (2 * scale)  # at the points, brackets' middles
     w = float(np.dot(widths[1:-1], (gap[:-1] + gap[1:]) / 2) + under * gap[0] / 2 + over * gap[-1] / 2)
-    lower = np.maximum(np.maximum(g_r[:-1] * n2 - g_c[1:] * n1, g_c[:-1] * n1 - g_r[1:] * n2), 0)
-    upper_w = np.maximum(upper, gaps[1:])  # a single-value bin: the gap at its upper edge
-    w_hi = float(np.dot(widths, upper_w / scale))
+    w_hi = float(np.dot(widths, upper / scale))
     w_lo = float(np.dot(widths, lower / scale))
-    return d, w, d_bound, max(w_hi - w, w - w_lo, 0.0)
+    return d_int / scale, w, d_bound, max(w_hi - w, w - w_lo, 0.0)
 
 
 @dataclass
