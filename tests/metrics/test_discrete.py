@@ -3,6 +3,8 @@ the raw rows (decision 0011)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,3 +144,12 @@ def test_profiles_of_integer_columns_draw_one_bar_per_value() -> None:
     for side, x in (("reference", ref), ("current", cur)):
         expected = np.array([np.mean(x == v) for v in values])
         assert np.allclose(shown[side], expected, rtol=0, atol=1e-12)
+
+
+def test_the_example_in_the_docs_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "drift-methods.md").read_text()
+    section = text[text.index("## Discrete numeric columns") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("```\n", start)]
+    exec(compile(code, "drift-methods.md", "exec"), {})  # its own asserts: equal to the raw path
+    assert capsys.readouterr().out.startswith("KS 0.0")
