@@ -156,3 +156,20 @@ def test_profiles_written_before_atoms_still_load_and_compare() -> None:
     # Merging old (unknown atoms) with new parts gives unknown atoms, and the merge still works.
     merged = old.merge(lw.profile(cur, reference=old))
     assert merged["doors"].atoms is None and merged.n == 3500  # type: ignore[union-attr]
+
+
+def test_atoms_round_trip_with_the_edges_kept_apart() -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    doors, x, s = rng.choice([2, 3, 4, 5], n), rng.normal(size=n), rng.choice(["a", "b"], n)
+    df = pd.DataFrame({"doors": doors, "x": x, "s": s})
+    p = lw.profile(df, segments=["s"])
+    edges: dict[str, np.ndarray] = {}
+    q = lw.Profile.from_bytes(p.to_bytes(edges_out=edges), edges=edges.__getitem__)
+    assert q.to_bytes() == p.to_bytes()
+    for prof, frame in ((q, df), (q.segment("s", "a"), df[df.s == "a"])):
+        doors = prof["doors"]
+        assert isinstance(doors, NumericProfile) and doors.atoms is not None
+        u, counts = np.unique(frame["doors"], return_counts=True)
+        assert doors.atoms.values.tolist() == u.tolist() and doors.atoms.counts.tolist() == counts.tolist()
+        assert prof["x"].atoms is None  # type: ignore[union-attr]
