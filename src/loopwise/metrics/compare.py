@@ -27,8 +27,8 @@ from loopwise.metrics.quality import (
 from loopwise.metrics.result import DriftResult
 from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE, calibrate
 from loopwise.profiles import Profile
-from loopwise.profiles.chunks import Chunks
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.chunks import Chunks
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate

@@ -36,7 +36,7 @@ from scipy import stats as sps
 from loopwise.errors import DataError, ParameterError
 
 #: The false-alarm rate a calibrated threshold is set for, unless asked otherwise.
-DEFAULT_FALSE_ALARM_RATE = 0.01
+DEFAULT_FALSE_ALARM_RATE = 0.05
 #: Fewer chunks than this cannot say how a statistic spreads.
 MIN_CHUNKS = 3
 _TINY = 1e-12

@@ -69,7 +69,7 @@ class ColumnChunks:
 
     def rest_counts(self) -> np.ndarray:
         """Row ``i``: the counts of every row of the reference outside chunk ``i``."""
-        return self.whole[None, :] - self.chunk_counts
+        return np.asarray(self.whole[None, :] - self.chunk_counts, dtype=np.int64)
 
 
 @dataclass

@@ -99,7 +99,9 @@ def loads(data: bytes, *, edges: Callable[[str], np.ndarray] | None = None) -> P
             raise ProfileFormatError("the profile's histogram edges are stored apart; pass edges= to read it")
         profile = _decode(header, body, cursor, edges)
         if header.get("chunks") is not None:
-            profile.chunks = chunk_state.from_state(header["chunks"], lambda sizes: _take(body, cursor, sizes))
+            profile.chunks = chunk_state.from_state(
+                header["chunks"], lambda sizes: _take(body, cursor, sizes)
+            )
             _check_chunks(profile)
     except ProfileFormatError:
         raise

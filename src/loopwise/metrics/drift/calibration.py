@@ -110,7 +110,7 @@ def _moments(row: np.ndarray) -> Moments:
 
 
 def _rest_moments(rows: np.ndarray) -> list[Moments]:
-    """For each chunk, the Moments of every other row (the remainder included), by prefix and suffix merges."""
+    """For each chunk, the Moments of every other row (the remainder too), by prefix and suffix merges."""
     ms = [_moments(r) for r in rows]
     k = len(ms) - 1
     prefix = [Moments()]
