@@ -182,7 +182,7 @@ def _false_alarm_share(seeds: int, k: int, m: int, rate: float) -> tuple[float, 
     return float(np.mean(alarms)), rules.pop()
 
 
-@pytest.mark.parametrize(("k", "rule"), [(40, "conformal"), (10, "log-normal")])
+@pytest.mark.parametrize(("k", "rule"), [(40, "conformal"), (10, "cube-root normal")])
 def test_the_stated_false_alarm_rate_holds_on_iid_chunks(k: int, rule: str) -> None:
     seeds, rate = 200, 0.05
     share, used = _false_alarm_share(seeds, k, 200, rate)
@@ -237,3 +237,20 @@ def test_calibrated_thresholds_need_a_chunked_reference_profile(frame: pd.DataFr
         lw.compare(frame, frame.iloc[:100], thresholds="strict")
     with pytest.raises(lw.ParameterError, match="false_alarm_rate"):
         lw.compare(frame, frame.iloc[:100], false_alarm_rate=1.5)
+
+
+def test_the_ks_of_all_chunks_at_once_equals_the_binned_pair_chunk_by_chunk(chunked: lw.Profile) -> None:
+    cc = chunked.chunks.columns["lognormal"]  # type: ignore[union-attr]
+    edges = chunked["lognormal"].hist.edges  # type: ignore[union-attr]
+    got = cal.chunk_statistics(chunked.chunks, "lognormal", chunked["lognormal"], "ks", 10)  # type: ignore[arg-type]
+    fn = registry.get("ks").numeric
+    assert fn is not None
+    rest = cc.rest_counts()
+    for i in range(cc.n_chunks):
+        rp, cp = NumericProfile.empty(edges), NumericProfile.empty(edges)
+        rp.hist, cp.hist = rp.hist.__class__(edges, rest[i]), cp.hist.__class__(edges, cc.chunk_counts[i])  # type: ignore[union-attr]
+        rp.moments = lw.profiles.Moments(int(rest[i].sum()))
+        cp.moments = lw.profiles.Moments(int(cc.chunk_counts[i].sum()))
+        assert got[i] == pytest.approx(
+            fn(NumericPair("binned", ref_profile=rp, cur_profile=cp))[0], abs=1e-12
+        )

@@ -25,7 +25,7 @@ from loopwise.metrics.quality import (
     rate,
 )
 from loopwise.metrics.result import DriftResult
-from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE, calibrate
+from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE
 from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.chunks import Chunks
@@ -377,12 +377,15 @@ def _compare_column(
     if chunks is not None:
         test = cal.plain_test(kind, n_cat)
         ref_col = ref.profile.columns[name] if ref.profile is not None else None
-        statistics = cal.chunk_statistics(chunks, name, ref_col, chosen, bins)
-        t = calibrate(statistics, false_alarm_rate)
-        cc = chunks.columns[name]
-        n_cal = cal.median_effective_size(cc)
+        t, n_cal = cal.threshold(chunks, name, ref_col, chosen, bins, false_alarm_rate)
         n_now = cal.effective_size(pair.n_ref, pair.n_cur)
-        threshold = t.scaled(n_cal, n_now, spec.null_exponent)
+        cells = n_cat if isinstance(pair, CategoricalPair) else int(details.get("n_bins", 0))
+        q_cal = cal.null_quantile(chosen, n_cal, false_alarm_rate, cells)
+        q_now = cal.null_quantile(chosen, n_now, false_alarm_rate, cells)
+        if q_cal is not None and q_now is not None:
+            threshold, size_rule = t.widened(q_cal, q_now), "plus the no-change quantile's growth"
+        else:
+            threshold, size_rule = t.scaled(n_cal, n_now, spec.null_exponent), "times the size ratio"
         drift = DriftResult(
             column=name,
             kind=kind,
@@ -405,8 +408,8 @@ def _compare_column(
                 "chunk_size": chunks.size,
                 "effective_size_calibration": n_cal,
                 "effective_size_current": n_now,
+                "size_adjustment": size_rule if threshold != t.value else None,
                 "scaled_by": threshold / t.value if t.value > 0 else 1.0,
-                "null_exponent": spec.null_exponent,
             },
         )
     else:

@@ -24,6 +24,7 @@ references is a different whole, and its chunks would mix two orders).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,14 +59,19 @@ class ColumnChunks:
     def n_chunks(self) -> int:
         return int(self.counts.shape[0] - 1)
 
-    @property
+    @functools.cached_property
     def whole(self) -> np.ndarray:
         """Counts of all rows (chunks and remainder)."""
-        return np.asarray(self.counts.sum(axis=0), dtype=np.int64)
+        return np.asarray(self.counts.sum(axis=0, dtype=np.int64))
 
-    @property
+    @functools.cached_property
     def chunk_counts(self) -> np.ndarray:
         return np.asarray(self.counts[:-1], dtype=np.int64)
+
+    @functools.cached_property
+    def chunk_sizes(self) -> np.ndarray:
+        """Values counted in each chunk."""
+        return np.asarray(self.counts[:-1].sum(axis=1, dtype=np.int64))
 
     def rest_counts(self) -> np.ndarray:
         """Row ``i``: the counts of every row of the reference outside chunk ``i``."""
@@ -79,8 +85,8 @@ class Chunks:
     size: int
     n_chunks: int
     columns: dict[str, ColumnChunks] = field(default_factory=dict)
-    #: Chunk statistics already computed, by (column, method, bins): a cache, never stored.
-    cache: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    #: What the metrics layer computed from the chunks (statistics, thresholds): a cache, never stored.
+    cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, name: str, kind: str, arr: pa.ChunkedArray | pa.Array, col: Any) -> None:
         """Count ``arr`` (the column's rows, in order) per chunk, against the whole profile ``col``."""

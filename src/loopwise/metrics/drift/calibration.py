@@ -16,15 +16,18 @@ through the registered method itself.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 from scipy import special
+from scipy import stats as sps
 
 from loopwise.metrics import registry
 from loopwise.metrics.drift import stats
 from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair
+from loopwise.metrics.thresholds import CalibratedThreshold, calibrate
 from loopwise.profiles.chunks import Chunks, ColumnChunks
 from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
@@ -54,10 +57,10 @@ def chunk_statistics(chunks: Chunks, name: str, whole: Any, method: str, bins: i
     ``whole`` is the reference profile's column (its histogram edges are the
     chunks' bins). Computed once per (column, method, bins) and kept on ``chunks``.
     """
-    key = (name, method, bins)
+    key = ("statistics", name, method, bins)
     cached = chunks.cache.get(key)
     if cached is not None:
-        return cached
+        return cached  # type: ignore[no-any-return]
     cc = chunks.columns[name]
     with np.errstate(divide="ignore", invalid="ignore"):
         if cc.kind in ("numeric", "text"):
@@ -70,17 +73,30 @@ def chunk_statistics(chunks: Chunks, name: str, whole: Any, method: str, bins: i
     return out
 
 
+def threshold(
+    chunks: Chunks, name: str, whole: Any, method: str, bins: int, rate: float
+) -> tuple[CalibratedThreshold, float]:
+    """The calibrated threshold of column ``name`` for ``method`` at false-alarm ``rate``, and the
+    calibration comparisons' effective size (median over chunks); computed once per reference."""
+    key = ("threshold", name, method, bins, rate)
+    cached = chunks.cache.get(key)
+    if cached is None:
+        stats_ = chunk_statistics(chunks, name, whole, method, bins)
+        cached = chunks.cache[key] = (calibrate(stats_, rate), median_effective_size(chunks.columns[name]))
+    return cached  # type: ignore[no-any-return]
+
+
 def chunk_sizes(cc: ColumnChunks) -> tuple[np.ndarray, np.ndarray]:
     """Values counted in each chunk, and in its rest."""
-    per_chunk = cc.chunk_counts.sum(axis=1).astype(np.float64)
+    per_chunk = cc.chunk_sizes.astype(np.float64)
     return per_chunk, float(cc.whole.sum()) - per_chunk
 
 
 # -- numeric ------------------------------------------------------------------------------------
 def _numeric(cc: ColumnChunks, edges: np.ndarray, method: str, bins: int) -> np.ndarray:
-    chunk, rest = cc.chunk_counts, cc.rest_counts()
     if method == "ks":
-        return ks_binned(rest, chunk)
+        return ks_chunks_against_rest(cc.counts[:-1], cc.whole)
+    chunk, rest = cc.chunk_counts, cc.rest_counts()
     assert cc.moments is not None
     fn = registry.get(method).numeric
     assert fn is not None
@@ -101,6 +117,16 @@ def ks_binned(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
     p_ref = ref / ref.sum(axis=1, keepdims=True)
     p_cur = cur / cur.sum(axis=1, keepdims=True)
     gap = np.abs(np.cumsum(p_ref[:, :-1], axis=1) - np.cumsum(p_cur[:, :-1], axis=1))
+    return np.asarray(gap.max(axis=1), dtype=np.float64)
+
+
+def ks_chunks_against_rest(chunks: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """``ks_binned(whole - chunks, chunks)``, from one cumulative sum of the chunks' counts."""
+    below = np.cumsum(chunks[:, :-1], axis=1, dtype=np.int64)
+    n_chunk = below[:, -1] + chunks[:, -1]
+    below_whole = np.cumsum(whole[:-1])
+    n_rest = whole.sum() - n_chunk
+    gap = np.abs((below_whole - below) / n_rest[:, None] - below / n_chunk[:, None])
     return np.asarray(gap.max(axis=1), dtype=np.float64)
 
 
@@ -188,6 +214,37 @@ _VECTORISED = {
 }
 
 
+def null_quantile(method: str, n_eff: float, rate: float, cells: int) -> float | None:
+    """The (1 - rate) quantile of ``method``'s statistic between two samples from one distribution,
+    at effective size ``n_eff`` over ``cells`` bins or categories (asymptotic); None when not known.
+
+    KS: the Kolmogorov distribution's quantile over sqrt(n_eff). The binned distances are, to first
+    order, Pearson's chi-square X over n_eff: Jensen-Shannon and Hellinger sqrt(X / 8 n_eff), PSI
+    X / n_eff, KL X / 2 n_eff, with X ~ chi-square(cells - 1).
+    """
+    if n_eff <= 0 or not math.isfinite(n_eff):
+        return None
+    if method == "ks":
+        return _quantile("kolmogorov", rate, 0) / math.sqrt(n_eff)
+    if cells < 2:
+        return None
+    if method in ("jensenshannon", "hellinger"):
+        return math.sqrt(_quantile("chi2", rate, cells - 1) / (8 * n_eff))
+    if method == "psi":
+        return _quantile("chi2", rate, cells - 1) / n_eff
+    if method == "kl":
+        return _quantile("chi2", rate, cells - 1) / (2 * n_eff)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _quantile(distribution: str, rate: float, dof: int) -> float:
+    # scipy's ppf costs tens of microseconds; a monitor asks for the same few, every window.
+    if distribution == "kolmogorov":
+        return float(sps.kstwobign.ppf(1 - rate))
+    return float(sps.chi2.ppf(1 - rate, dof))
+
+
 def effective_size(n_a: float, n_b: float) -> float:
     """The effective size n_a n_b / (n_a + n_b) of a two-sample statistic: its null spread goes with it."""
     return n_a * n_b / (n_a + n_b) if n_a > 0 and n_b > 0 else 0.0
@@ -196,8 +253,10 @@ def effective_size(n_a: float, n_b: float) -> float:
 def median_effective_size(cc: ColumnChunks) -> float:
     """The effective size of the calibration comparisons (chunk against rest), their median."""
     per_chunk, per_rest = chunk_sizes(cc)
-    sizes = [effective_size(a, b) for a, b in zip(per_chunk, per_rest, strict=True) if a > 0]
-    return float(np.median(sizes)) if sizes else math.nan
+    keep = (per_chunk > 0) & (per_rest > 0)
+    sizes = np.sort(per_chunk[keep] * per_rest[keep] / (per_chunk[keep] + per_rest[keep]))
+    k = sizes.size
+    return float(sizes[(k - 1) // 2] + sizes[k // 2]) / 2 if k else math.nan
 
 
 __all__ = [
@@ -208,7 +267,10 @@ __all__ = [
     "jensen_shannon_rows",
     "kl_rows",
     "ks_binned",
+    "ks_chunks_against_rest",
     "median_effective_size",
+    "null_quantile",
     "plain_test",
     "psi_rows",
+    "threshold",
 ]
