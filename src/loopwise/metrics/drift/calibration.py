@@ -83,7 +83,7 @@ def threshold(
     if cached is None:
         stats_ = chunk_statistics(chunks, name, whole, method, bins)
         cached = chunks.cache[key] = (calibrate(stats_, rate), median_effective_size(chunks.columns[name]))
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def chunk_sizes(cc: ColumnChunks) -> tuple[np.ndarray, np.ndarray]:
