@@ -153,7 +153,7 @@ def _side(
     if isinstance(data, Profile):
         if segment is not None:
             data = data.segment(*segment)
-        return _Side(data.n, data.schema, profile=data)
+        return _Side(data.n, _profiled_kinds(data), profile=data)
     table = to_table(data)
     if segment is not None:
         column, value = segment
@@ -171,6 +171,19 @@ def _side(
         raise EmptyDataError(f"the {which} dataset has no rows")
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
     return _Side(table.num_rows, sch, table=table)
+
+
+def _profiled_kinds(p: Profile) -> Schema:
+    """The profile's schema, with each kind left open (a server's model schema may) set to the kind its
+    column was profiled as (a pinned window's buckets are profiled on such a schema)."""
+    if all(c.kind is not None for c in p.schema):
+        return p.schema
+    return Schema(
+        tuple(
+            replace(c, kind=p.columns[c.name].kind) if c.kind is None and c.name in p.columns else c
+            for c in p.schema
+        )
+    )
 
 
 def compare_data(

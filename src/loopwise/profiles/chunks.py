@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from loopwise.errors import ParameterError
 from loopwise.profiles.canonical import canonical
+from loopwise.schema import DRIFT_ROLES
 
 #: Fewer chunks than this cannot say how a statistic spreads over the reference.
 MIN_CHUNKS = 3
@@ -104,6 +105,83 @@ class Chunks:
 
     def summary(self) -> dict[str, Any]:
         return {"size": self.size, "n_chunks": self.n_chunks, "columns": sorted(self.columns)}
+
+
+def from_parts(whole: Any, parts: list[Any], size: int) -> Chunks | None:
+    """Chunks of a profile that is the merge of ``parts`` (in time order, e.g. a window's hourly buckets):
+    consecutive parts are merged until they hold ``size`` rows, each such group a chunk; the rows left
+    after the last full group are the remainder. The chunks are then at least ``size`` rows (whole
+    buckets), not exactly. Numeric columns need every part on the whole's histogram edges (buckets
+    anchored on a reference are); a column whose parts are not is left out. None with fewer than
+    ``MIN_CHUNKS`` groups."""
+    from loopwise.profiles.profile import merge
+
+    groups: list[list[Any]] = [[]]
+    rows = 0
+    for part in parts:
+        groups[-1].append(part)
+        rows += part.n
+        if rows >= size:
+            groups.append([])
+            rows = 0
+    full = [merge(g) for g in groups if g and sum(p.n for p in g) >= size]
+    rest = [p for g in groups if g and sum(p.n for p in g) < size for p in g]
+    if len(full) < MIN_CHUNKS:
+        return None
+    rows_of = [*full, merge(rest) if rest else None]
+    out = Chunks(size, len(full))
+    drift_columns = {c.name for c in whole.schema if c.role in DRIFT_ROLES}
+    for name, col in whole.columns.items():
+        kind = col.kind.value
+        if kind not in ("numeric", "text", "categorical", "boolean") or name not in drift_columns:
+            continue
+        got = [_part_counts(kind, col, r.columns.get(name) if r is not None else None) for r in rows_of]
+        found = [g for g in got if g is not None]
+        if len(found) < len(got):
+            continue
+        counts = np.vstack([g[0] for g in found])
+        if not np.array_equal(counts.sum(axis=0), found[0][1]):
+            continue  # the parts do not add up to the whole (a column added later): leave it out
+        if kind in ("numeric", "text"):
+            moments = np.vstack([g[2] for g in found if g[2] is not None])
+            out.columns[name] = ColumnChunks(kind, _narrow(counts), None, moments)
+        else:
+            keys = list(col.frequencies()) if kind == "categorical" else ["true", "false"]
+            out.columns[name] = ColumnChunks(kind, _narrow(counts), keys)
+    return out
+
+
+Counted = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _part_counts(kind: str, whole: Any, part: Any) -> Counted | None:
+    """(part's counts, whole's counts, part's moments row) on the whole's bins or categories."""
+    if kind in ("numeric", "text"):
+        w = whole.lengths if kind == "text" else whole
+        if w.hist is None:
+            return None
+        if part is None:
+            return np.zeros_like(w.hist.counts), w.hist.counts, np.array([0.0, 0.0, 0.0, np.inf, -np.inf])
+        p = part.lengths if kind == "text" else part
+        if p.hist is None:
+            empty = p.moments.count == 0
+            return (np.zeros_like(w.hist.counts), w.hist.counts, _moments_row(p.moments)) if empty else None
+        if not np.array_equal(p.hist.edges, w.hist.edges):
+            return None
+        return p.hist.counts, w.hist.counts, _moments_row(p.moments)
+    if kind == "boolean":
+        whole_counts = np.array([whole.true, whole.false])
+        mine = np.array([part.true, part.false]) if part is not None else np.zeros(2, dtype=np.int64)
+        return mine, whole_counts, None
+    if not whole.exact or (part is not None and not part.exact):
+        return None
+    freq = whole.frequencies()
+    seen = part.frequencies() if part is not None else {}
+    return np.array([seen.get(k, 0) for k in freq]), np.array(list(freq.values())), None
+
+
+def _moments_row(m: Any) -> np.ndarray:
+    return np.array([m.count, m.mean if m.count else 0.0, m.m2, m.min, m.max], dtype=np.float64)
 
 
 def plan(n_rows: int, chunk_size: Any) -> int:
@@ -245,4 +323,4 @@ def from_state(meta: dict[str, Any], take: Any) -> Chunks:
     return out
 
 
-__all__ = ["MIN_CHUNKS", "OTHER", "Chunks", "ColumnChunks", "plan"]
+__all__ = ["MIN_CHUNKS", "OTHER", "Chunks", "ColumnChunks", "from_parts", "plan"]
