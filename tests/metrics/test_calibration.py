@@ -3,6 +3,9 @@ false-alarm rate by simulation, and the behaviour on a reference that is not i.i
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -254,3 +257,10 @@ def test_the_ks_of_all_chunks_at_once_equals_the_binned_pair_chunk_by_chunk(chun
         assert got[i] == pytest.approx(
             fn(NumericPair("binned", ref_profile=rp, cur_profile=cp))[0], abs=1e-12
         )
+
+
+def test_the_example_of_the_docs_runs_as_written() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "drift-methods.md").read_text()
+    section = text[text.index("## Calibrated thresholds") : text.index("## Exact, binned and sketched")]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    exec(compile(code, "docs/drift-methods.md", "exec"), {})

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from loopwise.errors import ParameterError
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.histogram import counts_sorted
 from loopwise.schema import DRIFT_ROLES
 
 #: Fewer chunks than this cannot say how a statistic spreads over the reference.
@@ -214,24 +215,27 @@ def _to_numpy(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def numeric_chunks(
     arr: pa.ChunkedArray | pa.Array, ids: np.ndarray, k: int, edges: np.ndarray, kind: str = "numeric"
 ) -> ColumnChunks:
-    """Histogram counts and moments of the finite values of each chunk (bins as ``Histogram``'s)."""
+    """Histogram counts and moments of the finite values of each chunk (bins as ``Histogram``'s).
+
+    Each chunk is sorted on its own (one call sorts the rows of the full chunks), then counted like
+    ``Histogram.add_sorted``: cheaper, and friendlier to the cache, than binning the unsorted column.
+    """
     values = _to_numpy(arr)
-    finite = np.isfinite(values)
-    v, c = values[finite], ids[finite]
-    n_bins = edges.size + 1
-    # Bin j holds e_(j-1) <= v < e_j: the number of edges at or below v, as Histogram counts them.
-    pos = np.searchsorted(edges, v, side="right")
-    counts = np.bincount(c * n_bins + pos, minlength=(k + 1) * n_bins).reshape(k + 1, n_bins)
-    count = np.bincount(c, minlength=k + 1).astype(np.float64)
-    safe = np.maximum(count, 1.0)
-    mean = np.bincount(c, weights=v, minlength=k + 1) / safe
-    dev = v - mean[c]
-    m2 = np.bincount(c, weights=dev * dev, minlength=k + 1)
-    lo = np.full(k + 1, np.inf)
-    hi = np.full(k + 1, -np.inf)
-    np.minimum.at(lo, c, v)
-    np.maximum.at(hi, c, v)
-    moments = np.column_stack((count, np.where(count > 0, mean, 0.0), m2, lo, hi))
+    size = int(np.searchsorted(ids, 1)) if k else values.size
+    full = np.sort(values[: k * size].reshape(k, size), axis=1)
+    rows = [*full, np.sort(values[k * size :])]
+    counts = np.zeros((k + 1, edges.size + 1), dtype=np.int64)
+    moments = np.zeros((k + 1, 5))
+    moments[:, 3], moments[:, 4] = np.inf, -np.inf
+    for i, row in enumerate(rows):
+        # Sorted: -inf first, then the finite values, then +inf and NaN.
+        finite = row[np.searchsorted(row, -np.inf, side="right") : np.searchsorted(row, np.inf, side="left")]
+        if not finite.size:
+            continue
+        counts[i] = counts_sorted(finite, edges)
+        mean = float(finite.mean())
+        dev = finite - mean
+        moments[i] = (finite.size, mean, float(np.dot(dev, dev)), finite[0], finite[-1])
     return ColumnChunks(kind, _narrow(counts), None, moments)
 
 
