@@ -92,16 +92,17 @@ class Chunks:
 
     def add(self, name: str, kind: str, arr: pa.ChunkedArray | pa.Array, col: Any) -> None:
         """Count ``arr`` (the column's rows, in order) per chunk, against the whole profile ``col``."""
-        ids = _chunk_ids(len(arr), self.size, self.n_chunks)
         if kind in ("numeric", "text"):
             hist = col.lengths.hist if kind == "text" else col.hist
             if hist is None:
                 return
             values = pc.utf8_length(arr) if kind == "text" else arr
-            self.columns[name] = numeric_chunks(values, ids, self.n_chunks, hist.edges, kind)
+            self.columns[name] = numeric_chunks(values, self.size, self.n_chunks, hist.edges, kind)
         elif kind == "boolean":
+            ids = _chunk_ids(len(arr), self.size, self.n_chunks)
             self.columns[name] = boolean_chunks(arr, ids, self.n_chunks)
         elif kind == "categorical":
+            ids = _chunk_ids(len(arr), self.size, self.n_chunks)
             self.columns[name] = categorical_chunks(arr, ids, self.n_chunks, col.frequencies(), col.cap)
 
     def summary(self) -> dict[str, Any]:
@@ -186,7 +187,15 @@ def _moments_row(m: Any) -> np.ndarray:
 
 
 def plan(n_rows: int, chunk_size: Any) -> int:
-    """The number of full chunks of ``chunk_size`` rows in ``n_rows`` (refused below ``MIN_CHUNKS``)."""
+    """The number of full chunks of ``chunk_size`` rows in ``n_rows`` (refused below ``MIN_CHUNKS``).
+
+    Example:
+        >>> plan(10_500, 1000)
+        10
+        >>> plan(2_500, 1000)
+        Traceback (most recent call last):
+        loopwise.errors.ParameterError: parameter 'chunk_size' must be at most 833 for 2500 rows: ...
+    """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ParameterError("chunk_size", chunk_size, "a positive integer (rows per reference chunk)")
     k = n_rows // int(chunk_size)
@@ -213,7 +222,7 @@ def _to_numpy(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def numeric_chunks(
-    arr: pa.ChunkedArray | pa.Array, ids: np.ndarray, k: int, edges: np.ndarray, kind: str = "numeric"
+    arr: pa.ChunkedArray | pa.Array, size: int, k: int, edges: np.ndarray, kind: str = "numeric"
 ) -> ColumnChunks:
     """Histogram counts and moments of the finite values of each chunk (bins as ``Histogram``'s).
 
@@ -221,7 +230,6 @@ def numeric_chunks(
     ``Histogram.add_sorted``: cheaper, and friendlier to the cache, than binning the unsorted column.
     """
     values = _to_numpy(arr)
-    size = int(np.searchsorted(ids, 1)) if k else values.size
     full = np.sort(values[: k * size].reshape(k, size), axis=1)
     rows = [*full, np.sort(values[k * size :])]
     counts = np.zeros((k + 1, edges.size + 1), dtype=np.int64)
