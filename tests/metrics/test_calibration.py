@@ -264,3 +264,23 @@ def test_the_example_of_the_docs_runs_as_written() -> None:
     section = text[text.index("## Calibrated thresholds") : text.index("## Exact, binned and sketched")]
     (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
     exec(compile(code, "docs/drift-methods.md", "exec"), {})
+
+
+@pytest.mark.parametrize("method", ["ks", "jensenshannon", "hellinger", "psi", "kl"])
+def test_no_change_quantiles_match_a_simulation(method: str) -> None:
+    rng = np.random.default_rng(8)
+    n1, n2, k = 3000, 1000, 6
+    p = np.array([0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
+    if method == "ks":
+        sims = [stats.ks_2samp(rng.normal(size=n1), rng.normal(size=n2)).statistic for _ in range(3000)]
+    else:
+        fn = getattr(
+            cal,
+            {"jensenshannon": "jensen_shannon_rows", "hellinger": "hellinger_rows"}.get(
+                method, f"{method}_rows"
+            ),
+        )
+        ref, cur = rng.multinomial(n1, p, size=3000), rng.multinomial(n2, p, size=3000)
+        sims = fn(ref.astype(float), cur.astype(float))
+    q = cal.null_quantile(method, cal.effective_size(n1, n2), 0.05, k)
+    assert q == pytest.approx(np.quantile(sims, 0.95), rel=0.08)
