@@ -110,3 +110,19 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert doc["dataset"]["n_reference"] == 20000
     assert "check gate:" in r.stdout
     assert "monitor (" in r.stdout
+
+
+def test_a_chunked_reference_profile_gives_calibrated_thresholds(files: Path) -> None:
+    ref = files / "chunked.lwp"
+    r = run("profile", str(files / "ref.parquet"), "-o", str(ref), "--chunk-size", "500")
+    assert r.returncode == 0, r.stderr
+    out = files / "cal.json"
+    r = run("compare", str(ref), str(files / "same.csv"), "--json", str(out), "--false-alarm-rate", "0.1")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["dataset"]["thresholds"] == "calibrated" and doc["dataset"]["false_alarm_rate"] == 0.1
+    assert {c["calibration"]["n_chunks"] for c in doc["columns"] if c["method"]} == {10}
+    r = run("compare", str(ref), str(files / "same.csv"), "--json", str(out), "--thresholds", "plain")
+    assert json.loads(out.read_text())["dataset"]["thresholds"] == "plain"
+    bad = run("profile", str(files / "ref.parquet"), "-o", str(ref), "--chunk-size", "2000")
+    assert bad.returncode != 0 and "chunk_size" in bad.stderr and "Traceback" not in bad.stderr

@@ -290,3 +290,47 @@ def test_a_parquet_path_is_read_column_by_column_to_the_same_profile(tmp_path: P
         assert lazy.task.confusion == in_memory.task.confusion  # type: ignore[union-attr]
     inferred = lw.profile(tmp_path / "one.parquet")
     assert inferred.schema == lw.Schema.infer(df)
+
+
+def test_chunks_round_trip_and_a_profile_without_them_is_still_written_as_format_1(tmp_path: Path) -> None:
+    from loopwise.profiles.serialize import _PREFIX
+
+    df = pd.DataFrame(
+        {
+            "x": np.random.default_rng(0).normal(size=5000),
+            "c": np.random.default_rng(1).choice(["a", "b"], 5000),
+            "t": ["some words here"] * 5000,
+        }
+    )
+    p = lw.profile(df, chunk_size=1000)
+    blob = p.to_bytes()
+    assert _PREFIX.unpack_from(blob)[1] == 2
+    assert _PREFIX.unpack_from(lw.profile(df).to_bytes())[1] == 1
+    back = lw.Profile.from_bytes(blob)
+    assert back.chunks is not None and p.chunks is not None
+    assert (back.chunks.size, back.chunks.n_chunks) == (1000, 5)
+    for name, cc in p.chunks.columns.items():
+        np.testing.assert_array_equal(back.chunks.columns[name].counts, cc.counts)
+        assert back.chunks.columns[name].keys == cc.keys
+        if cc.moments is not None:
+            np.testing.assert_array_equal(back.chunks.columns[name].moments, cc.moments)  # type: ignore[arg-type]
+    # Histogram edges kept apart (as the server stores them) work with chunks too.
+    edges: dict[str, np.ndarray] = {}
+    apart = lw.Profile.from_bytes(p.to_bytes(edges_out=edges), edges=edges.__getitem__)
+    assert apart.chunks is not None and set(apart.chunks.columns) == set(p.chunks.columns)
+    # A lazily read Parquet file gives the same chunks as the frame.
+    df.to_parquet(tmp_path / "d.parquet")
+    lazy = lw.profile(tmp_path / "d.parquet", chunk_size=1000)
+    assert lazy.chunks is not None
+    for name, cc in p.chunks.columns.items():
+        np.testing.assert_array_equal(lazy.chunks.columns[name].counts, cc.counts)
+
+
+def test_a_merged_profile_has_no_chunks_and_too_few_chunks_are_refused() -> None:
+    df = pd.DataFrame({"x": np.arange(3000.0)})
+    p = lw.profile(df, chunk_size=1000)
+    assert p.chunks is not None and p.merge(p).chunks is None
+    with pytest.raises(lw.ParameterError, match="at most 1000 for 3000 rows: it leaves 2 full chunk"):
+        lw.profile(df, chunk_size=1001)
+    with pytest.raises(lw.ParameterError, match="chunk_size"):
+        lw.profile(df, chunk_size=0)

@@ -53,3 +53,15 @@ def test_html_escapes_column_names() -> None:
     html = lw.compare(df, df).to_html()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_html_shows_a_calibrated_threshold_and_its_rule(ref_df: pd.DataFrame, cur_df: pd.DataFrame) -> None:
+    ref = lw.profile(ref_df, chunk_size=2000)
+    report = lw.compare(ref, cur_df.iloc[:2000])
+    doc = report.to_dict()
+    html = report.to_html()
+    assert "Calibrated thresholds" in html and "does not decide" in html
+    assert html.count("(calibrated)") == doc["dataset"]["n_columns_compared"]
+    rule = doc["columns"][0]["calibration"]["rule"]
+    assert rule.startswith("conformal") or rule.startswith("cube-root normal")
+    assert "calibrated on 10 reference chunks of 2,000 rows" in html

@@ -52,6 +52,10 @@ def profile(
     schema: SchemaOpt = None,
     reference: Annotated[Path | None, typer.Option(help="Reference profile to anchor histograms on.")] = None,
     segment: Annotated[list[str] | None, typer.Option(help="Segment column (repeatable).")] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(help="Also keep each chunk of this many rows, to calibrate drift thresholds on."),
+    ] = None,
 ) -> None:
     """Profile a dataset into a mergeable profile file."""
     import loopwise as lw
@@ -64,7 +68,9 @@ def profile(
             table = lw.to_table(data)
         n_cols = table.num_columns
         with column_progress(n_cols, "profiling") as advance:
-            p = lw.profile(table, schema=sch, segments=segment, reference=ref, on_column=advance)
+            p = lw.profile(
+                table, schema=sch, segments=segment, reference=ref, on_column=advance, chunk_size=chunk_size
+            )
         blob = p.to_bytes()
         output.write_bytes(blob)
     console.print(
@@ -85,6 +91,16 @@ def compare(
         typer.Option("--column-method", help="Per-column method, COLUMN=METHOD (repeatable)."),
     ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level for test methods.")] = 0.05,
+    thresholds: Annotated[
+        str,
+        typer.Option(
+            help="auto (calibrated when the reference profile has chunks), calibrated, or plain (tests)."
+        ),
+    ] = "auto",
+    false_alarm_rate: Annotated[
+        float | None,
+        typer.Option(help="False-alarm rate per column of calibrated thresholds (default 0.05)."),
+    ] = None,
     drift_share: Annotated[
         float, typer.Option(help="Share of drifted columns that means dataset drift.")
     ] = 0.5,
@@ -95,6 +111,7 @@ def compare(
 ) -> None:
     """Compare a current dataset with its reference and report drift and data quality."""
     import loopwise as lw
+    from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE
 
     with user_errors():
         methods = {}
@@ -121,6 +138,8 @@ def compare(
                 alpha=alpha,
                 drift_share=drift_share,
                 segment=seg,
+                thresholds=thresholds,
+                false_alarm_rate=false_alarm_rate or DEFAULT_FALSE_ALARM_RATE,
             )
         if html is not None:
             report.to_html(html)

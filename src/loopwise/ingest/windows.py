@@ -269,3 +269,42 @@ def series(
             }
         points.append(point)
     return {"model": model_name, "bucket": bucket, "points": points}
+
+
+def pinned(
+    s: Session,
+    model_name: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+    chunk_size: int | None = None,
+) -> Profile:
+    """A window to pin as a reference; with ``chunk_size``, with chunks for calibrated thresholds: its
+    hourly buckets, in time order, merged until each group holds at least ``chunk_size`` rows."""
+    prof = window(s, model_name, start, end, version, cache=False)
+    if chunk_size is None:
+        return prof
+    from loopwise.errors import ParameterError
+    from loopwise.profiles.chunks import MIN_CHUNKS, from_parts
+
+    model = get_model(s, model_name)
+    q = select(BucketProfile.version, BucketProfile.bucket).where(
+        BucketProfile.model_id == model.id, BucketProfile.n > 0
+    )
+    qp = select(BucketPart.version, BucketPart.bucket).where(BucketPart.model_id == model.id).distinct()
+    keys = {tuple(k) for k in s.execute(in_window(q, BucketProfile, start, end, version))}
+    keys |= {tuple(k) for k in s.execute(in_window(qp, BucketPart, start, end, version))}
+    hours: dict[dt.datetime, list[Profile]] = {}
+    for (_, b), p in bucket_profiles(s, model.id, keys).items():
+        hours.setdefault(b, []).append(p)
+    parts = [merge_profiles(ps) for _, ps in sorted(hours.items(), key=lambda kv: kv[0])]
+    chunks = from_parts(prof, parts, chunk_size) if chunk_size >= 1 else None
+    if chunks is None:
+        raise ParameterError(
+            "chunk_size",
+            chunk_size,
+            f"small enough that the window's {len(parts)} hourly buckets ({prof.n} rows) make at least "
+            f"{MIN_CHUNKS} chunks",
+        )
+    prof.chunks = chunks
+    return prof

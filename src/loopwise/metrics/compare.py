@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats as sps
 
-from loopwise.errors import EmptyDataError, ParameterError
+from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.metrics import registry
+from loopwise.metrics.drift import calibration as cal
 from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair, sorted_finite
 from loopwise.metrics.quality import (
     ColumnQuality,
@@ -24,8 +25,10 @@ from loopwise.metrics.quality import (
     rate,
 )
 from loopwise.metrics.result import DriftResult
+from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE
 from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.chunks import Chunks
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
@@ -33,6 +36,10 @@ from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table,
 #: Below this many values on either side a column's test has little power; the result says so.
 FEW_ROWS = 30
 DISPLAY_BINS = 40
+#: The string modes of ``thresholds`` (a mapping of overrides means "plain").
+THRESHOLD_MODES = ("auto", "calibrated", "plain")
+#: A current this many times larger or smaller than the calibration chunks gets a warning.
+SIZE_RATIO_WARNING = 2.0
 EFFECT_METHOD = {
     "numeric": "wasserstein",
     "text": "wasserstein",
@@ -77,6 +84,9 @@ class Comparison:
     new_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     duplicate_share: float | None = None
+    #: How drift was decided: "calibrated" (thresholds from the reference's chunks) or "plain".
+    thresholds: str = "plain"
+    false_alarm_rate: float | None = None
 
     @property
     def compared(self) -> list[ColumnComparison]:
@@ -143,7 +153,7 @@ def _side(
     if isinstance(data, Profile):
         if segment is not None:
             data = data.segment(*segment)
-        return _Side(data.n, data.schema, profile=data)
+        return _Side(data.n, _profiled_kinds(data), profile=data)
     table = to_table(data)
     if segment is not None:
         column, value = segment
@@ -163,6 +173,19 @@ def _side(
     return _Side(table.num_rows, sch, table=table)
 
 
+def _profiled_kinds(p: Profile) -> Schema:
+    """The profile's schema, with each kind left open (a server's model schema may) set to the kind its
+    column was profiled as (a pinned window's buckets are profiled on such a schema)."""
+    if all(c.kind is not None for c in p.schema):
+        return p.schema
+    return Schema(
+        tuple(
+            replace(c, kind=p.columns[c.name].kind) if c.kind is None and c.name in p.columns else c
+            for c in p.schema
+        )
+    )
+
+
 def compare_data(
     reference: DataLike | Profile,
     current: DataLike | Profile,
@@ -170,16 +193,21 @@ def compare_data(
     *,
     method: str | None = None,
     methods: Mapping[str, str] | None = None,
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Mapping[str, float] | str | None = None,
     alpha: float = 0.05,
     bins: int = 10,
     drift_share: float = 0.5,
     segment: tuple[str, Any] | None = None,
     workers: int | None = None,
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
 ) -> Comparison:
     """Compare ``current`` with ``reference`` (each raw data or a Profile); see ``loopwise.compare``."""
     if not 0 < alpha < 1:
         raise ParameterError("alpha", alpha, "a number between 0 and 1 (exclusive)")
+    if not 0 < false_alarm_rate < 1:
+        raise ParameterError("false_alarm_rate", false_alarm_rate, "a number between 0 and 1 (exclusive)")
+    if isinstance(thresholds, str) and thresholds not in THRESHOLD_MODES:
+        raise ParameterError("thresholds", thresholds, f"one of {', '.join(THRESHOLD_MODES)}, or a mapping")
     if not 0 < drift_share <= 1:
         raise ParameterError("drift_share", drift_share, "a number in (0, 1]")
     if bins < 2:
@@ -189,9 +217,18 @@ def compare_data(
     methods = dict(methods or {})
     for m in methods.values():
         registry.get(m)
-    thresholds = dict(thresholds or {})
+    mode = thresholds if isinstance(thresholds, str) else "plain" if thresholds else "auto"
+    overrides = dict(thresholds) if not isinstance(thresholds, str) and thresholds else {}
 
     ref, cur = _side(reference, schema, segment, "reference"), _side(current, schema, segment, "current")
+    chunks = ref.profile.chunks if ref.profile is not None else None
+    if mode == "calibrated" and chunks is None:
+        raise DataError(
+            "thresholds='calibrated' needs a reference profiled with chunk_size "
+            "(lw.profile(reference, chunk_size=N)); "
+            + ("segment sub-profiles have no chunks" if segment is not None else "this reference has none")
+        )
+    calibrated = chunks if mode != "plain" else None
     ref_names = {c.name for c in ref.schema if c.role in DRIFT_ROLES or c.role is Role.SEGMENT}
     cur_names = set(cur.schema.names)
     missing = sorted(ref_names - cur_names)
@@ -218,9 +255,11 @@ def compare_data(
             cur,
             method,
             methods.get(col.name),
-            thresholds,
+            overrides,
             alpha,
             bins,
+            calibrated,
+            false_alarm_rate,
         )
 
     n_workers = workers or min(4, os.cpu_count() or 1)
@@ -249,7 +288,31 @@ def compare_data(
     results = _adjust(results)
     if cur.table is not None:
         results = _attach_violations(results, ref.schema, cur.table)
-    return Comparison(results, ref.n, cur.n, alpha, drift_share, missing, new, warnings, dup)
+    if calibrated is not None:
+        ratio = cur.n / calibrated.size
+        if ratio > SIZE_RATIO_WARNING or ratio < 1 / SIZE_RATIO_WARNING:
+            warnings.append(
+                f"the current has {cur.n} rows and the reference's calibration chunks {calibrated.size}: "
+                + (
+                    "thresholds were raised for its extra sampling noise"
+                    if ratio < 1
+                    else "thresholds are not lowered for a larger current, so drift smaller than the "
+                    "reference's own chunk-to-chunk spread is not flagged"
+                )
+            )
+    return Comparison(
+        results,
+        ref.n,
+        cur.n,
+        alpha,
+        drift_share,
+        missing,
+        new,
+        warnings,
+        dup,
+        "calibrated" if calibrated is not None else "plain",
+        false_alarm_rate if calibrated is not None else None,
+    )
 
 
 def _compare_column(
@@ -263,6 +326,8 @@ def _compare_column(
     thresholds: Mapping[str, float],
     alpha: float,
     bins: int,
+    chunks: Chunks | None = None,
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
 ) -> ColumnComparison:
     kind = ref_col.kind.value
     role = ref_col.role.value
@@ -291,7 +356,10 @@ def _compare_column(
             warning=f"no usable values in the {side}; not compared",
         )
     n_cat = len(pair.keys) if isinstance(pair, CategoricalPair) else 0
-    chosen = column_method or method or default_method(kind, n_cat)
+    if chunks is not None and name not in chunks.columns:
+        chunks = None  # no chunk data for this column (added later, or no values): a plain threshold
+    fallback = cal.CALIBRATED_METHOD[kind] if chunks is not None else default_method(kind, n_cat)
+    chosen = column_method or method or fallback
     spec = registry.get(chosen)
     if kind not in spec.kinds or (chosen == "z" and n_cat > 2):
         if column_method is not None:
@@ -299,7 +367,7 @@ def _compare_column(
             raise ParameterError(
                 f"methods[{name!r}]", chosen, f"a method for {kind} columns ({', '.join(valid)})"
             )
-        chosen = default_method(kind, n_cat)
+        chosen = fallback
         spec = registry.get(chosen)
 
     all_metrics: dict[str, float | None] = {}
@@ -315,29 +383,70 @@ def _compare_column(
         if out[1] is not None:
             all_metrics[f"{m}_p_value"] = out[1]
     stat, p, exact, bound, details = outcomes[chosen]
-    threshold = thresholds.get(
-        name, thresholds.get(chosen, alpha if spec.is_test else spec.default_threshold)
-    )
     effect_name = EFFECT_METHOD[kind]
     warning = None
     if min(pair.n_ref, pair.n_cur) < FEW_ROWS:
         warning = f"few values ({min(pair.n_ref, pair.n_cur)}): the result has little power"
-    drift = DriftResult(
-        column=name,
-        kind=kind,
-        method=chosen,
-        statistic=float(stat),
-        threshold=float(threshold),
-        drift_detected=bool(p < threshold) if p is not None else bool(stat >= threshold),
-        n_reference=pair.n_ref,
-        n_current=pair.n_cur,
-        exact=bool(exact),
-        p_value=p,
-        error_bound=bound,
-        effect_size=all_metrics.get(effect_name),
-        effect_size_method=effect_name,
-        details=details,
-    )
+    if chunks is not None:
+        test = cal.plain_test(kind, n_cat)
+        ref_col = ref.profile.columns[name] if ref.profile is not None else None
+        t, n_cal = cal.threshold(chunks, name, ref_col, chosen, bins, false_alarm_rate)
+        n_now = cal.effective_size(pair.n_ref, pair.n_cur)
+        cells = n_cat if isinstance(pair, CategoricalPair) else int(details.get("n_bins", 0))
+        q_cal = cal.null_quantile(chosen, n_cal, false_alarm_rate, cells)
+        q_now = cal.null_quantile(chosen, n_now, false_alarm_rate, cells)
+        if q_cal is not None and q_now is not None:
+            threshold, size_rule = t.widened(q_cal, q_now), "plus the no-change quantile's growth"
+        else:
+            threshold, size_rule = t.scaled(n_cal, n_now, spec.null_exponent), "times the size ratio"
+        drift = DriftResult(
+            column=name,
+            kind=kind,
+            method=chosen,
+            statistic=float(stat),
+            threshold=float(threshold),
+            drift_detected=bool(stat > threshold),
+            n_reference=pair.n_ref,
+            n_current=pair.n_cur,
+            exact=bool(exact),
+            p_value=outcomes[test][1],
+            error_bound=bound,
+            effect_size=all_metrics.get(effect_name),
+            effect_size_method=effect_name,
+            details=details,
+            threshold_kind="calibrated",
+            test=test,
+            calibration={
+                **t.to_dict(),
+                "chunk_size": chunks.size,
+                "effective_size_calibration": n_cal,
+                "effective_size_current": n_now,
+                "size_adjustment": size_rule if threshold != t.value else None,
+                "scaled_by": threshold / t.value if t.value > 0 else 1.0,
+            },
+        )
+    else:
+        threshold = thresholds.get(
+            name, thresholds.get(chosen, alpha if spec.is_test else spec.default_threshold)
+        )
+        drift = DriftResult(
+            column=name,
+            kind=kind,
+            method=chosen,
+            statistic=float(stat),
+            threshold=float(threshold),
+            drift_detected=bool(p < threshold) if p is not None else bool(stat >= threshold),
+            n_reference=pair.n_ref,
+            n_current=pair.n_cur,
+            exact=bool(exact),
+            p_value=p,
+            error_bound=bound,
+            effect_size=all_metrics.get(effect_name),
+            effect_size_method=effect_name,
+            details=details,
+            threshold_kind="alpha" if p is not None else "fixed",
+            test=chosen if p is not None else None,
+        )
     if isinstance(pair, NumericPair):
         quality = numeric_quality(pair, missing)
         display = _numeric_display(pair)
@@ -378,10 +487,9 @@ def _adjust(results: list[ColumnComparison]) -> list[ColumnComparison]:
     for i, adj in zip(tested, adjusted, strict=True):
         d = out[i].drift
         assert d is not None
-        out[i] = replace(
-            out[i],
-            drift=replace(d, p_value_adjusted=float(adj), drift_detected=bool(adj < d.threshold)),
-        )
+        # A calibrated decision stands; its p-value (the plain test's) is adjusted for reading only.
+        detected = d.drift_detected if d.threshold_kind == "calibrated" else bool(adj < d.threshold)
+        out[i] = replace(out[i], drift=replace(d, p_value_adjusted=float(adj), drift_detected=detected))
     return out
 
 

@@ -20,6 +20,10 @@ class DriftMethod:
     description: str
     numeric: Callable[..., Any] | None = None
     categorical: Callable[..., Any] | None = None
+    #: How the statistic shrinks with the sample size n under no change (~ n ** -null_exponent):
+    #: 1/2 for distances such as KS or Jensen-Shannon, 1 for PSI and KL, 0 for test statistics.
+    #: A calibrated threshold grows by this power for a current smaller than the calibration chunks.
+    null_exponent: float = 0.5
 
 
 _REGISTRY: dict[str, DriftMethod] = {}

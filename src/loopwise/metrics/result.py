@@ -35,6 +35,14 @@ class DriftResult:
     p-value is computed at the statistic minus the bound. Either way it errs
     towards "no drift". ``effect_size`` is a distance that does not grow
     with the sample size, to set beside the p-value.
+
+    ``threshold_kind`` says how drift was decided: "alpha" (the p-value, after
+    Benjamini-Hochberg, below ``threshold``), "fixed" (a distance at or above a
+    fixed ``threshold``) or "calibrated" (``statistic`` above a threshold set
+    from the reference's own chunks; ``calibration`` holds the rule, the
+    false-alarm rate, the number and size of the chunks). ``test`` names the
+    test ``p_value`` comes from: with a calibrated threshold, the plain test
+    reported beside it (ks, chisquare or z), which does not decide.
     """
 
     column: str
@@ -52,6 +60,9 @@ class DriftResult:
     effect_size: float | None = None
     effect_size_method: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    threshold_kind: str = "alpha"
+    test: str | None = None
+    calibration: dict[str, Any] | None = None
 
     @property
     def is_test(self) -> bool:
@@ -68,6 +79,9 @@ class DriftResult:
                 "p_value": self.p_value,
                 "p_value_adjusted": self.p_value_adjusted,
                 "threshold": self.threshold,
+                "threshold_kind": self.threshold_kind,
+                "test": self.test,
+                "calibration": self.calibration,
                 "drift_detected": self.drift_detected,
                 "exact": self.exact,
                 "error_bound": self.error_bound,

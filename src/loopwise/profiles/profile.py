@@ -16,11 +16,12 @@ from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.categorical import DEFAULT_CAP, CategoricalProfile
+from loopwise.profiles.chunks import Chunks, plan
 from loopwise.profiles.histogram import DEFAULT_BINS
 from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
-from loopwise.schema import DataLike, Kind, Role, Schema, to_table
+from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
 
@@ -81,6 +82,8 @@ class Profile:
     anchors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     #: Performance of the model (when the schema has a prediction and a target).
     task: TaskProfile | None = None
+    #: The reference's own chunks, for calibrated thresholds (``profile(..., chunk_size=N)``; not merged).
+    chunks: Chunks | None = field(default=None, repr=False)
 
     @classmethod
     def empty(
@@ -123,12 +126,18 @@ class Profile:
         return out
 
     def update(
-        self, data: DataLike | ColumnSource, *, on_column: Callable[[str], None] | None = None
+        self,
+        data: DataLike | ColumnSource,
+        *,
+        on_column: Callable[[str], None] | None = None,
+        chunks: Chunks | None = None,
     ) -> None:
         """Add a batch of rows; segments get the rows whose segment column has their value.
 
         Work goes column by column (each column read once, then split by segment), so a
         lazily read Parquet source never holds more than one decoded column at a time.
+        With ``chunks`` (from ``profile(..., chunk_size=N)``), each drift column's rows are
+        also counted per chunk, against this profile once it holds the batch.
         """
         source = data if isinstance(data, ColumnSource) else TableSource(to_table(data))
         missing = [name for name in self.columns if name not in source.column_names]
@@ -138,9 +147,12 @@ class Profile:
         subs = {
             (seg, key): self._segment_profile(seg, key) for seg, parts in splits.items() for key, _ in parts
         }
+        drift_columns = {c.name for c in self.schema if c.role in DRIFT_ROLES}
         for name, col in self.columns.items():
             arr = source.column(name)
             col.update(arr)
+            if chunks is not None and name in drift_columns:
+                chunks.add(name, col.kind.value, arr, col)
             for seg, parts in splits.items():
                 for key, rows in parts:
                     subs[seg, key]._update_column(name, arr.filter(rows), col)
@@ -214,6 +226,7 @@ class Profile:
             "n": self.n,
             "columns": {name: col.summary() for name, col in self.columns.items()},
             "segments": {seg: {k: p.n for k, p in vals.items()} for seg, vals in self.segments.items()},
+            "chunks": self.chunks.summary() if self.chunks is not None else None,
         }
 
     def to_bytes(self, *, edges_out: dict[str, np.ndarray] | None = None) -> bytes:
@@ -296,17 +309,30 @@ def profile(
     *,
     options: ProfileOptions | None = None,
     on_column: Callable[[str], None] | None = None,
+    chunk_size: int | None = None,
 ) -> Profile:
     """Profile a dataset: pandas, Polars, Arrow, or a Parquet/CSV path.
 
     With a ``reference`` profile, numeric histograms use the reference's
     quantile edges, which makes comparisons with it exact per bin.
-    Segments default to the schema's segment columns.
+    Segments default to the schema's segment columns. With ``chunk_size``
+    the profile also keeps, per drift column, its data on each chunk of that
+    many rows (in row order), so that ``compare`` can calibrate thresholds on
+    them (docs/drift-methods.md, "Calibrated thresholds"); it needs at least
+    three full chunks.
+
+    Example:
+        >>> import numpy as np, pandas as pd, loopwise as lw
+        >>> df = pd.DataFrame({"x": np.random.default_rng(0).normal(size=1000)})
+        >>> ref = lw.profile(df, chunk_size=100)
+        >>> ref.chunks.n_chunks, ref.chunks.columns["x"].counts.shape
+        (10, (11, 1002))
     """
     lazy = parquet_source(data)
     source: ColumnSource = lazy if lazy is not None else TableSource(to_table(data))
     if source.num_rows == 0:
         raise EmptyDataError("the dataset has no rows")
+    chunks = Chunks(chunk_size, plan(source.num_rows, chunk_size)) if chunk_size is not None else None
     # Inference looks at the first rows only when the data is read lazily (see docs/schema.md).
     sample = lazy.head(INFER_ROWS) if lazy is not None else source.table  # type: ignore[attr-defined]
     if schema is None:
@@ -318,7 +344,8 @@ def profile(
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)
-    p.update(source, on_column=on_column)
+    p.update(source, on_column=on_column, chunks=chunks)
+    p.chunks = chunks
     return p
 
 

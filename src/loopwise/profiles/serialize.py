@@ -11,6 +11,11 @@ Flag bit 1: numeric histograms' edges are not in the body but named by their
 fingerprint (``meta["edges"]``); the reader is given them (``loads(data, edges=...)``).
 The server keeps each edge set once (a reference's 30 x 1,001 edges were about
 two thirds of every stored bucket), not once per bucket.
+
+Format version 2 adds the reference's chunks (``profile(..., chunk_size=N)``):
+``header["chunks"]``, with their blobs after all the others. A profile without
+chunks is still written as version 1, which every earlier reader reads; a
+version 1 file reads as a profile without chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from loopwise.errors import ProfileFormatError
+from loopwise.profiles import chunks as chunk_state
 from loopwise.profiles.categorical import CategoricalProfile
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
@@ -35,7 +41,9 @@ from loopwise.schema import Schema
 MAGIC = b"LWPF"
 ZSTD = 1
 EXTERNAL_EDGES = 2
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: What a profile without chunks is written as: readers before chunks existed read it.
+_PLAIN_VERSION = 1
 _PREFIX = struct.Struct("<4sHH")
 
 _KINDS: dict[str, type[Any]] = {
@@ -51,11 +59,16 @@ def dumps(profile: Profile, *, edges_out: dict[str, np.ndarray] | None = None) -
     """The profile's bytes; with ``edges_out``, histogram edges go there (by fingerprint) instead."""
     blobs: list[bytes] = []
     header = _encode(profile, blobs, edges_out)
+    version = _PLAIN_VERSION
+    if profile.chunks is not None:
+        header["chunks"], chunk_blobs = chunk_state.to_state(profile.chunks)
+        blobs.extend(chunk_blobs)
+        version = FORMAT_VERSION
     head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     body = struct.pack("<I", len(head)) + head + b"".join(blobs)
     packed: bytes = pa.compress(body, codec="zstd", asbytes=True)
     flags = ZSTD | (EXTERNAL_EDGES if edges_out is not None else 0)
-    return _PREFIX.pack(MAGIC, FORMAT_VERSION, flags) + struct.pack("<Q", len(body)) + packed
+    return _PREFIX.pack(MAGIC, version, flags) + struct.pack("<Q", len(body)) + packed
 
 
 def external_edges(data: bytes) -> bool:
@@ -85,6 +98,11 @@ def loads(data: bytes, *, edges: Callable[[str], np.ndarray] | None = None) -> P
         if flags & EXTERNAL_EDGES and edges is None:
             raise ProfileFormatError("the profile's histogram edges are stored apart; pass edges= to read it")
         profile = _decode(header, body, cursor, edges)
+        if header.get("chunks") is not None:
+            profile.chunks = chunk_state.from_state(
+                header["chunks"], lambda sizes: _take(body, cursor, sizes)
+            )
+            _check_chunks(profile)
     except ProfileFormatError:
         raise
     except Exception as exc:  # any failure below means the bytes are damaged
@@ -94,6 +112,19 @@ def loads(data: bytes, *, edges: Callable[[str], np.ndarray] | None = None) -> P
     if cursor[0] != len(body):
         raise ProfileFormatError("the profile has trailing bytes; it is corrupt")
     return profile
+
+
+def _check_chunks(profile: Profile) -> None:
+    """Chunk counts must fit the whole's histograms (they are counts on its edges)."""
+    assert profile.chunks is not None
+    for name, cc in profile.chunks.columns.items():
+        col = profile.columns.get(name)
+        if cc.kind in ("numeric", "text"):
+            num = col.lengths if isinstance(col, TextProfile) else col
+            if not isinstance(num, NumericProfile) or num.hist is None:
+                raise ProfileFormatError(f"chunks of column {name!r} have no histogram to belong to")
+            if cc.counts.shape[1] != num.hist.edges.size + 1:
+                raise ProfileFormatError(f"chunks of column {name!r} do not match its histogram")
 
 
 def _encode(

@@ -10,6 +10,7 @@ from typing import Any
 from loopwise.metrics.compare import Comparison, compare_data
 from loopwise.metrics.quality import QUALITY_THRESHOLDS
 from loopwise.metrics.result import _clean
+from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE
 from loopwise.profiles import Profile
 from loopwise.schema import DataLike, Schema
 
@@ -82,7 +83,9 @@ class Report:
                     "n_reference": c.n_reference,
                     "n_current": c.n_current,
                     "alpha": c.alpha,
-                    "correction": "benjamini-hochberg",
+                    "thresholds": c.thresholds,
+                    "false_alarm_rate": c.false_alarm_rate,
+                    "correction": "benjamini-hochberg" if c.thresholds == "plain" else "none",
                     "missing_columns": c.missing_columns,
                     "new_columns": c.new_columns,
                     "duplicate_share_current": c.duplicate_share,
@@ -124,18 +127,27 @@ def compare(
     *,
     method: str | None = None,
     methods: Mapping[str, str] | None = None,
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Mapping[str, float] | str | None = None,
     alpha: float = 0.05,
     bins: int = 10,
     drift_share: float = 0.5,
     segment: tuple[str, Any] | None = None,
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
 ) -> Report:
     """Compare ``current`` with ``reference``; each side is data (pandas, Polars, Arrow, a path) or a Profile.
 
     ``method`` sets the drift method for every column it applies to,
-    ``methods`` per column (``{"income": "psi"}``); ``thresholds`` overrides
-    a method's default threshold, by method or column name. Test methods are
-    corrected across columns with Benjamini-Hochberg at ``alpha``. The
+    ``methods`` per column (``{"income": "psi"}``).
+
+    ``thresholds`` says how drift is decided. ``"calibrated"``: each column's
+    statistic (ks for numeric, Jensen-Shannon for categorical columns, unless
+    a method is asked for) against a threshold set from its spread over the
+    reference's own chunks, for a ``false_alarm_rate`` per column; the
+    reference must be a Profile made with ``chunk_size``. ``"plain"``: test
+    methods' p-values, corrected across columns with Benjamini-Hochberg, at
+    ``alpha``, and distances against fixed thresholds; a mapping overrides
+    those, by method or column name. The default, ``"auto"``, is calibrated
+    when the reference carries chunks and plain otherwise. The
     dataset drifts when at least ``drift_share`` of the compared columns do.
     ``segment=("race", "group_b")`` compares only the rows of that segment
     (a profile's sub-profile, or the matching rows of raw data).
@@ -161,5 +173,6 @@ def compare(
             bins=bins,
             drift_share=drift_share,
             segment=segment,
+            false_alarm_rate=false_alarm_rate,
         )
     )

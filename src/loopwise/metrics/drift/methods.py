@@ -116,15 +116,24 @@ register(
         numeric=_wasserstein,
     )
 )
-for _name, _fn, _threshold, _doc in (
-    ("psi", stats.psi, 0.2, "Population stability index over reference-quantile bins"),
-    ("jensenshannon", stats.jensen_shannon, 0.1, "Jensen-Shannon distance (natural log)"),
-    ("hellinger", stats.hellinger, 0.1, "Hellinger distance"),
-    ("kl", stats.kl, 0.1, "Kullback-Leibler divergence KL(reference || current), in nats"),
+for _name, _fn, _threshold, _doc, _exponent in (
+    ("psi", stats.psi, 0.2, "Population stability index over reference-quantile bins", 1.0),
+    ("jensenshannon", stats.jensen_shannon, 0.1, "Jensen-Shannon distance (natural log)", 0.5),
+    ("hellinger", stats.hellinger, 0.1, "Hellinger distance", 0.5),
+    ("kl", stats.kl, 0.1, "Kullback-Leibler divergence KL(reference || current), in nats", 1.0),
 ):
     _num, _cat = _binned(_fn)
     register(
-        DriftMethod(_name, NUMERIC | CATEGORICAL, False, _threshold, _doc, numeric=_num, categorical=_cat)
+        DriftMethod(
+            _name,
+            NUMERIC | CATEGORICAL,
+            False,
+            _threshold,
+            _doc,
+            numeric=_num,
+            categorical=_cat,
+            null_exponent=_exponent,
+        )
     )
 register(
     DriftMethod(
@@ -134,6 +143,17 @@ register(
         0.05,
         "Pearson's chi-square test of homogeneity of category frequencies",
         categorical=_chisquare,
+        null_exponent=0.0,
     )
 )
-register(DriftMethod("z", CATEGORICAL, True, 0.05, "Two-proportion z-test (binary columns)", categorical=_z))
+register(
+    DriftMethod(
+        "z",
+        CATEGORICAL,
+        True,
+        0.05,
+        "Two-proportion z-test (binary columns)",
+        categorical=_z,
+        null_exponent=0.0,
+    )
+)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise.checks import Suite
 from loopwise.ingest import get_reference, metrics, put_reference, window
-from loopwise.ingest.windows import series
+from loopwise.ingest.windows import pinned, series
 from loopwise.profiles import Profile
 from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
 from loopwise.server.deps import Manager, Reader, factory, read_factory
@@ -94,8 +94,11 @@ def export(model: str, request: Request, who: Reader, w: WindowQuery) -> Respons
 
 @router.post("/references", status_code=201)
 async def upload_reference(
-    model: str, request: Request, who: Manager, name: str = "default"
+    model: str, request: Request, who: Manager, name: str = "default", chunk_size: int | None = None
 ) -> dict[str, Any]:
+    """A reference from Parquet (profiled here; with ``chunk_size``, its chunks of that many rows are kept
+    so that windows are compared with calibrated thresholds) or from a profile file (which carries its
+    chunks, if it was made with them)."""
     import loopwise as lw
 
     body = await read_body(request, request.app.state.settings.max_body_bytes)
@@ -111,13 +114,24 @@ async def upload_reference(
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                prof = lw.profile(pq.read_table(pa.BufferReader(body)), schema=schema)
+                prof = lw.profile(pq.read_table(pa.BufferReader(body)), schema=schema, chunk_size=chunk_size)
             else:
                 prof = Profile.from_bytes(body)
-            put_reference(s, model, prof, name, {"source": "upload", "rows": prof.n})
-            return {"name": name, "rows": prof.n}
+                if chunk_size is not None and (prof.chunks is None or prof.chunks.size != chunk_size):
+                    raise HTTPError(
+                        422,
+                        "a profile upload carries its own chunks; make it with "
+                        f"lw.profile(data, chunk_size={chunk_size}) and upload that",
+                    )
+            put_reference(s, model, prof, name, {"source": "upload", "rows": prof.n, **_chunk_meta(prof)})
+            return {"name": name, "rows": prof.n, **_chunk_meta(prof)}
 
     return await run_in_threadpool(work)
+
+
+def _chunk_meta(prof: Profile) -> dict[str, Any]:
+    c = prof.chunks
+    return {"chunk_size": c.size if c else None, "chunks": c.n_chunks if c else None}
 
 
 @router.post("/references/pin", status_code=201)
@@ -128,13 +142,16 @@ async def pin_reference(model: str, request: Request, who: Manager) -> dict[str,
     name = doc.get("name", "default")
     start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
 
+    chunk_size = doc.get("chunk_size")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)):
+        raise HTTPError(422, f"chunk_size must be a positive integer; got {chunk_size!r}")
+
     def work() -> dict[str, Any]:
         with transaction(factory(request)) as s:
-            prof = window(s, model, start, end, doc.get("version"), cache=False)
-            put_reference(
-                s, model, prof, name, {"source": "window", "start": doc.get("start"), "end": doc.get("end")}
-            )
-            return {"name": name, "rows": prof.n}
+            prof = pinned(s, model, start, end, doc.get("version"), chunk_size)
+            meta = {"source": "window", "start": doc.get("start"), "end": doc.get("end"), **_chunk_meta(prof)}
+            put_reference(s, model, prof, name, meta)
+            return {"name": name, "rows": prof.n, **_chunk_meta(prof)}
 
     return await run_in_threadpool(work)
 
