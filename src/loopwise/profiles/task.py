@@ -242,9 +242,9 @@ class ClassificationProfile:
     ) -> None:
         k, b = len(labels), EST_BINS
         lab = tc >= 0
-        for j, scored in enumerate(labels):
-            if scored not in named:
-                continue
+        # Every scored class, seen in this batch or not: a batch of one class still scores the others.
+        for scored in named:
+            j = labels.index(scored) if scored in labels else -1
             cell = pc_ * b + np.minimum((named[scored] * b).astype(np.int64), b - 1)
             rows = np.bincount(cell, minlength=k * b).reshape(k, b)
             labelled = np.bincount(cell[lab], minlength=k * b).reshape(k, b)

@@ -4,7 +4,8 @@ Read from a labelled reference's estimation histograms (``ClassificationProfile.
 Each (k, j) curve is the isotonic (monotone in the score) fit of the bins' hit rates,
 weighted by their labelled rows, after each bin borrows ``PRIOR`` pseudo-rows from the
 pooled curve P(y = j | s_j bin) over all predictions: a sparse (k, j) cell then leans
-on the pooled one, a well-filled one on its own rows. Posterior draws are per isotonic
+on the pooled one, a well-filled one on its own rows. A binary classifier uses the
+pooled curve itself (its prediction is a threshold on the score). Posterior draws are per isotonic
 block (the pooled-adjacent-violators blocks), centred on the fit with the block's real
 labelled rows (plus the prior's) as its weight: finite reference, stated as such.
 """
@@ -71,28 +72,39 @@ class Calibration:
         self._pooled: dict[str, np.ndarray] = {}
         self._curves: dict[tuple[str, str], Curve] = {}
 
-    def pooled(self, scored: str) -> np.ndarray:
+    def pooled(self, scored: str) -> Curve:
         """P(y = scored | its score bin) over every prediction, interpolated where no labelled row fell."""
         if scored not in self._pooled:
             keys = [k for k in self.reference.est_labeled if json.loads(k)[1] == scored]
             rows = sum((_get(self.reference.est_labeled, k) for k in keys), np.zeros(EST_BINS))
             hits = sum((_get(self.reference.est_hit, k) for k in keys), np.zeros(EST_BINS))
-            mid = (np.arange(EST_BINS) + 0.5) / EST_BINS
-            seen = rows > 0
-            if not seen.any():
+            seen = np.flatnonzero(rows > 0)
+            if not seen.size:
                 raise DataError(f"the reference has no labelled rows scored for class {scored!r}")
-            fit, _ = _isotonic(hits[seen], rows[seen])
-            self._pooled[scored] = np.interp(mid, mid[seen], fit)
+            fit, block = _isotonic(hits[seen], rows[seen])
+            mid = np.arange(EST_BINS, dtype=np.float64)
+            # A bin without labelled rows takes the interpolated fit and the block of its nearest seen bin.
+            nearest = np.clip(np.searchsorted(seen, mid), 0, seen.size - 1)
+            left = np.clip(nearest - 1, 0, seen.size - 1)
+            nearest = np.where(np.abs(seen[left] - mid) < np.abs(seen[nearest] - mid), left, nearest)
+            weight = np.bincount(block, weights=rows[seen])
+            self._pooled[scored] = Curve(np.interp(mid, seen, fit), block[nearest], weight, rows)
         return self._pooled[scored]
 
     def curve(self, predicted: str, scored: str) -> Curve:
         """P(y = scored | prediction = predicted, scored's score bin), smoothed towards the pooled curve."""
         key = (predicted, scored)
         if key not in self._curves:
+            pooled = self.pooled(scored)
+            if len(self.reference.labels) <= 2:
+                # Binary: the prediction is (nearly always) a threshold on the score, so the pooled curve is
+                # the per-prediction one, fitted over the whole score range at once (as NannyML's CBPE does).
+                self._curves[key] = pooled
+                return pooled
             k = est_key(predicted, scored)
             rows = _get(self.reference.est_labeled, k)
             hits = _get(self.reference.est_hit, k)
-            prior = self.pooled(scored)
+            prior = pooled.q
             q, block = _isotonic(hits + PRIOR * prior, rows + PRIOR)
             nblocks = int(block[-1]) + 1
             real = np.bincount(block, weights=rows, minlength=nblocks)
