@@ -33,7 +33,7 @@ MC_SCHEMA = lw.Schema.from_dict(
 
 
 def binary(n: int, shift: float, seed: int, concept: float = 0.0) -> pd.DataFrame:
-    """Scores calibrated by construction: the label is drawn from the score (plus ``concept`` on the logit)."""
+    """Scores calibrated by construction: the label is drawn from the score (``concept`` moves the logit)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(shift, 1, n)
     p = 1 / (1 + np.exp(-2 * x))
@@ -66,11 +66,15 @@ def expected_confusion(df: pd.DataFrame) -> np.ndarray:
 def test_realized_values_equal_scikit_learn() -> None:
     ref, cur = multiclass(20_000, 0.0, 1), multiclass(5_000, 0.3, 2)
     for average in ("macro", "micro", "weighted"):
-        est = lw.estimate_performance(ref, cur, MC_SCHEMA, average=average, metrics=["precision", "recall", "f1"])
+        est = lw.estimate_performance(
+            ref, cur, MC_SCHEMA, average=average, metrics=["precision", "recall", "f1"]
+        )
         assert est["precision"].realized == pytest.approx(
             precision_score(cur["label"], cur["prediction"], average=average)
         )
-        assert est["recall"].realized == pytest.approx(recall_score(cur["label"], cur["prediction"], average=average))
+        assert est["recall"].realized == pytest.approx(
+            recall_score(cur["label"], cur["prediction"], average=average)
+        )
         assert est["f1"].realized == pytest.approx(f1_score(cur["label"], cur["prediction"], average=average))
     est = lw.estimate_performance(ref, cur, MC_SCHEMA, metrics=["accuracy", "roc_auc", "confusion_matrix"])
     assert est["accuracy"].realized == pytest.approx(accuracy_score(cur["label"], cur["prediction"]))
@@ -139,7 +143,11 @@ def test_intervals_cover_the_realized_value_at_the_stated_rate() -> None:
     # must hold within a one-sided binomial margin (2.33 standard errors).
     ref = lw.profile(binary(20_000, 0.0, 11))
     est = lw.PerformanceEstimator(metrics=["accuracy", "f1", "roc_auc"]).fit(ref)
-    cells = [e.realized_within_interval for s in range(60) for e in est.estimate(binary(2_000, 0.3, 100 + s)).values()]
+    cells = [
+        e.realized_within_interval
+        for s in range(60)
+        for e in est.estimate(binary(2_000, 0.3, 100 + s)).values()
+    ]
     rate = float(np.mean(cells))
     assert rate >= 0.95 - 2.33 * np.sqrt(0.95 * 0.05 / len(cells))
 
@@ -149,7 +157,9 @@ def test_profiles_give_the_same_answer_as_raw_rows_and_merge_like_the_whole() ->
     blind = cur.assign(label=pd.Series([None] * len(cur), dtype=object))
     raw = lw.estimate_performance(ref, blind)
     schema = lw.Schema.infer(ref)
-    halves = lw.profile(blind.iloc[:4_000], schema=schema).merge(lw.profile(blind.iloc[4_000:], schema=schema))
+    halves = lw.profile(blind.iloc[:4_000], schema=schema).merge(
+        lw.profile(blind.iloc[4_000:], schema=schema)
+    )
     stored = loads(dumps(halves))
     from_profiles = lw.estimate_performance(lw.profile(ref, schema=schema), stored)
     for name, e in raw.items():
@@ -158,7 +168,10 @@ def test_profiles_give_the_same_answer_as_raw_rows_and_merge_like_the_whole() ->
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.integers(0, 2**31), min_size=3, max_size=3), st.lists(st.integers(1, 60), min_size=3, max_size=3))
+@given(
+    st.lists(st.integers(0, 2**31), min_size=3, max_size=3),
+    st.lists(st.integers(1, 60), min_size=3, max_size=3),
+)
 def test_estimation_histograms_merge_as_a_monoid(seeds: list[int], sizes: list[int]) -> None:
     parts = [multiclass(n, 0.0, s) for s, n in zip(seeds, sizes, strict=True)]
     profiles = []
@@ -223,7 +236,13 @@ def test_regression_by_direct_loss_estimation_with_heteroscedastic_noise() -> No
         return pd.DataFrame({"x": x, "prediction": pred, "target": pred + rng.normal(0, sd)})
 
     schema = lw.Schema.from_dict(
-        {"columns": {"x": {"kind": "numeric"}, "prediction": {"role": "prediction"}, "target": {"role": "target"}}}
+        {
+            "columns": {
+                "x": {"kind": "numeric"},
+                "prediction": {"role": "prediction"},
+                "target": {"role": "target"},
+            }
+        }
     )
     est = lw.PerformanceEstimator(schema, ["mae", "mse", "rmse"]).fit(rows(20_000, 0.0, 1.0))
     for lo, hi in ((0.0, 1.0), (0.6, 1.0), (0.0, 0.3)):
@@ -244,7 +263,7 @@ def test_bad_input_is_a_one_line_error_and_suites_see_every_metric() -> None:
     ref, cur = binary(20_000, 0.0, 21), binary(5_000, 1.0, 22)
     r = lw.Suite("s", [lw.Check("estimated_roc_auc", lw.checks.ge(0.8))]).run(cur, ref).results[0]
     assert r.status == "pass" and r.evidence["method"] == "confidence-based performance estimation"
-    with pytest.raises(lw.DataError, match="no score columns|estimation histograms"):
+    with pytest.raises(lw.DataError, match=r"no score columns|estimation histograms"):
         lw.estimate_performance(ref.drop(columns=["p_yes"]), cur.drop(columns=["p_yes"]))
     with pytest.raises(lw.ParameterError, match="'metrics'"):
         lw.estimate_performance(ref, cur, metrics=["r2"])

@@ -1,4 +1,4 @@
-"""Performance without labels: confidence-based estimation for classifiers, direct loss estimation for regressors.
+"""Performance without labels: confidence-based estimation (classifiers), direct loss estimation (regressors).
 
 Both assume no concept shift (P(y | x) as in the reference): they follow the
 inputs and the model's outputs as they move, not a change in what the inputs mean.

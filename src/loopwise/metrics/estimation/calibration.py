@@ -69,7 +69,7 @@ class Calibration:
                 "or without score columns): profile the reference again"
             )
         self.reference = reference
-        self._pooled: dict[str, np.ndarray] = {}
+        self._pooled: dict[str, Curve] = {}
         self._curves: dict[tuple[str, str], Curve] = {}
 
     def pooled(self, scored: str) -> Curve:

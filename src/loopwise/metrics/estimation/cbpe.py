@@ -123,15 +123,17 @@ class _Expected:
         self.not_vouched = 0.0
         self.n = 0.0
         for a, predicted in enumerate(labels):
-            counts = {j: cur.est_all.get(est_key(predicted, s)) for j, s in enumerate(labels)}
-            if counts[a] is None:
+            counts = {
+                j: cur.est_all[key]
+                for j, s in enumerate(labels)
+                if (key := est_key(predicted, s)) in cur.est_all
+            }
+            if a not in counts:
                 continue
             n_k = float(np.sum(counts[a]))
             self.n += n_k
-            for j, c in counts.items():
-                if c is None:
-                    continue
-                c = np.asarray(c, dtype=np.float64)
+            for j, raw in counts.items():
+                c = np.asarray(raw, dtype=np.float64)
                 curve = cal.curve(predicted, labels[j])
                 expected = c * curve.q
                 drawn = rng.binomial(c.astype(np.int64), curve.draws(rng, draws)).astype(np.float64)
@@ -179,7 +181,7 @@ def estimate_classification(
         raise ParameterError("pos_label", pos_label, f"one of {', '.join(labels)} for average='binary'")
     pos = labels.index(pos_key) if average == "binary" and pos_key is not None else None
     ex = _Expected(cal, cur, labels, SIMULATIONS, seed)
-    # The same estimator on the reference itself, scaled to the current's size: where the estimate starts from.
+    # The same estimator on the reference itself, scaled to the current's size: where estimates start from.
     at_ref = _Expected(cal, cal.reference, labels, 1, seed)
     at_ref.point = at_ref.point * (ex.n / at_ref.n)
     noise = np.random.default_rng(seed + 1).standard_normal(SIMULATIONS)
@@ -190,7 +192,7 @@ def estimate_classification(
         realized_m = np.zeros((len(labels), len(labels)))
         realized_m[np.ix_(idx, idx)] = real_m
     warnings = _warnings(cal, cur, ex, labels)
-    base = {
+    base: dict[str, Any] = {
         "label_coverage": cur.label_coverage,
         "n": int(ex.n),
         "method": CBPE,
@@ -227,7 +229,9 @@ def estimate_classification(
                         "ci_high": phi,
                         "realized": None if per_real is None else float(per_real[j]),
                     }
-            out[name] = Estimate(name, value, lo, hi, realized, None, per_class=per_class, details=details, **base)
+            out[name] = Estimate(
+                name, value, lo, hi, realized, None, per_class=per_class, details=details, **base
+            )
         elif name in RANKING_METRICS:
             fn = _auc if name == "roc_auc" else _ap
             classes = [pos] if pos is not None else list(range(len(labels)))
@@ -237,17 +241,42 @@ def estimate_classification(
             value = float(np.nanmean(per_point[classes]))
             start = float(np.nanmean(per_start[classes]))
             lo, hi = bounds(value, np.nanmean(per_sims[classes], axis=0), start)
-            r = perf.compute(name, cur, pos_label=pos_key if pos is not None else None, confidence=confidence)
+            realized, rci = _realized_ranking(name, cur, [labels[j] for j in classes], confidence)
             per_class = {
-                labels[j]: dict(zip(("estimate", "ci_low", "ci_high"), (float(per_point[j]), *bounds(float(per_point[j]), per_sims[j], float(per_start[j]))), strict=True))
+                labels[j]: dict(
+                    zip(
+                        ("estimate", "ci_low", "ci_high"),
+                        (float(per_point[j]), *bounds(float(per_point[j]), per_sims[j], float(per_start[j]))),
+                        strict=True,
+                    )
+                )
                 for j in range(len(labels))
             }
             details["average"] = "binary" if pos is not None else "macro one-vs-rest"
-            rci = (r.ci_low, r.ci_high) if r.ci_low is not None and r.ci_high is not None else None
-            out[name] = Estimate(name, value, lo, hi, r.value, rci, per_class=per_class, details=details, **base)
+            out[name] = Estimate(
+                name, value, lo, hi, realized, rci, per_class=per_class, details=details, **base
+            )
         elif name == "confusion_matrix":
             out.update(_confusion(ex, at_ref, labels, pos, realized_m, bounds, base))
     return out
+
+
+def _realized_ranking(
+    name: str, cur: ClassificationProfile, classes: list[str], confidence: float
+) -> tuple[float | None, tuple[float, float] | None]:
+    """The realized ROC AUC (with its interval) or average precision of the labelled rows, if any."""
+    if not cur.n_labeled:
+        return None, None
+    if name == "roc_auc":
+        r = perf.compute(
+            "roc_auc", cur, pos_label=classes[0] if len(classes) == 1 else None, confidence=confidence
+        )
+        ci = (r.ci_low, r.ci_high) if r.ci_low is not None and r.ci_high is not None else None
+        return r.value, ci
+    # Average precision without the realized metric's bootstrap: the point is what an estimate is judged by.
+    values = [perf._ap_from_hist(cur.pos_hist[c], cur.neg_hist[c]) for c in classes if c in cur.pos_hist]
+    found = [v for v in values if v is not None]
+    return (float(np.mean(found)) if found and len(found) == len(classes) else None), None
 
 
 def _confusion(
@@ -275,11 +304,15 @@ def _confusion(
         value = float(ex.point[t, p])
         lo, hi = bounds(value, ex.sims[:, t, p], float(at_ref.point[t, p]))
         realized = None if realized_m is None else float(realized_m[t, p])
-        out[name] = Estimate(name, value, lo, hi, realized, None, details={"true": labels[t], "predicted": labels[p]}, **base)
+        out[name] = Estimate(
+            name, value, lo, hi, realized, None, details={"true": labels[t], "predicted": labels[p]}, **base
+        )
     return out
 
 
-def _warnings(cal: Calibration, cur: ClassificationProfile, ex: _Expected, labels: list[str]) -> tuple[str, ...]:
+def _warnings(
+    cal: Calibration, cur: ClassificationProfile, ex: _Expected, labels: list[str]
+) -> tuple[str, ...]:
     out = []
     share = ex.not_vouched / ex.n if ex.n else 0.0
     if share > WARN_SHARE:

@@ -50,12 +50,14 @@ LEAF = 100
 def _loss(kind: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "abs":
-            return np.abs(y - p)
-        if kind == "sq":
-            return (y - p) ** 2
-        if kind == "ape":
-            return np.where(y != 0, np.abs(y - p) / np.abs(y), np.nan)
-        return (np.log1p(y) - np.log1p(p)) ** 2
+            out = np.abs(y - p)
+        elif kind == "sq":
+            out = (y - p) ** 2
+        elif kind == "ape":
+            out = np.where(y != 0, np.abs(y - p) / np.abs(y), np.nan)
+        else:
+            out = (np.log1p(y) - np.log1p(p)) ** 2
+    return np.asarray(out, dtype=np.float64)
 
 
 def _numbers(arr: Any) -> np.ndarray:
@@ -69,7 +71,11 @@ class _Encoder:
     """Features and prediction as a float matrix: numbers as they are, categories as reference codes."""
 
     def __init__(self, table: pa.Table, schema: Schema) -> None:
-        feats = [c for c in schema.by_role(Role.FEATURE) if c.kind in (Kind.NUMERIC, Kind.BOOLEAN, Kind.CATEGORICAL)]
+        feats = [
+            c
+            for c in schema.by_role(Role.FEATURE)
+            if c.kind in (Kind.NUMERIC, Kind.BOOLEAN, Kind.CATEGORICAL)
+        ]
         self.pred = schema.by_role(Role.PREDICTION)[0].name
         self.target = schema.by_role(Role.TARGET)[0].name
         self.columns = [c.name for c in feats]
@@ -95,7 +101,9 @@ class _Encoder:
             if name in self.categories:
                 codes = self.categories[name]
                 raw = pc.cast(table.column(name), pa.string()).to_pylist()
-                x = np.array([codes.get(v, np.nan) if v is not None else np.nan for v in raw], dtype=np.float64)
+                x = np.array(
+                    [codes.get(v, np.nan) if v is not None else np.nan for v in raw], dtype=np.float64
+                )
                 outside |= np.array([v is not None and v not in codes for v in raw])
             else:
                 x = _numbers(table.column(name))
@@ -141,7 +149,9 @@ class LossModels:
             loss = _loss(kind, y, p)
             ok = np.isfinite(loss)
             if ok.sum() < 100:
-                raise DataError(f"direct loss estimation needs at least 100 labelled reference rows, got {ok.sum()}")
+                raise DataError(
+                    f"direct loss estimation needs at least 100 labelled reference rows, got {ok.sum()}"
+                )
             self.models[kind] = _model(self.encoder.categorical, self.seed).fit(X[ok], loss[ok])
             self.at_reference[kind] = float(np.maximum(self.models[kind].predict(X[ok]), 0.0).mean())
             # Out-of-fold predictions (lighter models: they only size the interval) for the residuals.
@@ -151,7 +161,7 @@ class LossModels:
                 oof[~side] = m.predict(X[~side])
             resid2 = (loss - oof) ** 2
             self.spread[kind] = _model(self.encoder.categorical, self.seed, 50).fit(X[ok], resid2[ok])
-            # The model's own error: over consecutive reference chunks, realized minus estimated beyond sampling.
+            # The model's own error: realized minus estimated on reference chunks, beyond sampling.
             var_row = np.maximum(self.spread[kind].predict(X), 0.0)
             diffs, sampling = [], []
             for idx in np.array_split(np.flatnonzero(ok), CHUNKS):
@@ -203,7 +213,10 @@ class LossModels:
                 n,
                 method=DLE,
                 confidence=confidence,
-                details={"loss_model": "HistGradientBoostingRegressor", "model_error_sd": math.sqrt(self.model_error[kind])},
+                details={
+                    "loss_model": "HistGradientBoostingRegressor",
+                    "model_error_sd": math.sqrt(self.model_error[kind]),
+                },
                 warnings=tuple(warnings),
             )
         return out

@@ -34,7 +34,9 @@ def _task_of(side: DataLike | Profile, schema: Schema | None, which: str) -> tup
     sch = (schema or Schema.infer(table)).resolve(table)
     task = empty_task(sch)
     if task is None:
-        raise DataError(f"the {which} has no model outputs (one prediction and one target column in its schema)")
+        raise DataError(
+            f"the {which} has no model outputs (one prediction and one target column in its schema)"
+        )
     update_task(task, sch, table)
     return task, table, sch
 
@@ -126,7 +128,8 @@ class PerformanceEstimator:
             raise DataError(
                 "direct loss estimation needs the current's raw rows (features and prediction), not a profile"
             )
-        task, table, sch = _task_of(current, self.schema or self.losses_.schema, "current")
+        # The reference's resolved schema: a current without its target column still reads as a regressor's.
+        task, table, sch = _task_of(current, self.losses_.schema, "current")
         assert isinstance(task, RegressionProfile)
         return self.losses_.estimate(table, sch, task, confidence=self.confidence)
 
