@@ -227,8 +227,13 @@ def test_concept_shift_is_stated_and_extrapolation_is_warned() -> None:
     # Scores where the reference has (almost) no labelled rows: most current rows are not vouched for.
     narrow = binary(50_000, 0.0, 18)
     narrow = narrow[(narrow["p_yes"] > 0.3) & (narrow["p_yes"] < 0.7)]
-    far = lw.estimate_performance(narrow, binary(5_000, 2.5, 19))["accuracy"]
+    far_all = lw.estimate_performance(
+        narrow, binary(5_000, 2.5, 19), metrics=["accuracy", "specificity", "roc_auc"]
+    )
+    far = far_all["accuracy"]
     assert far.warnings and "fewer than 10 labelled rows" in far.warnings[0]
+    # Far from the reference the interval is wide, but stays within the metric's range.
+    assert all(0.0 <= e.ci_low <= e.estimate <= e.ci_high <= 1.0 for e in far_all.values())
 
 
 @pytest.fixture

@@ -200,11 +200,11 @@ def estimate_classification(
         "warnings": warnings,
     }
 
-    def bounds(point: float, draws: np.ndarray, start: float) -> tuple[float, float]:
+    def bounds(point: float, draws: np.ndarray, start: float, upper: float = 1.0) -> tuple[float, float]:
         # Calibration error: a normal term whose spread grows with how far the estimate moved (SHIFT_ERROR).
         spread = SHIFT_ERROR * abs(point - start) if np.isfinite(start) else 0.0
         lo, hi = perf.interval(draws + spread * noise, confidence)
-        return lo, hi
+        return max(lo, 0.0), min(hi, upper)
 
     out: dict[str, Estimate] = {}
     for name in metrics:
@@ -302,7 +302,7 @@ def _confusion(
     out = {}
     for name, (t, p) in cells.items():
         value = float(ex.point[t, p])
-        lo, hi = bounds(value, ex.sims[:, t, p], float(at_ref.point[t, p]))
+        lo, hi = bounds(value, ex.sims[:, t, p], float(at_ref.point[t, p]), upper=ex.n)
         realized = None if realized_m is None else float(realized_m[t, p])
         out[name] = Estimate(
             name, value, lo, hi, realized, None, details={"true": labels[t], "predicted": labels[p]}, **base
