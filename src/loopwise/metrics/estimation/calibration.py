@@ -58,7 +58,18 @@ def _get(d: dict[str, np.ndarray], key: str) -> np.ndarray:
 
 
 class Calibration:
-    """Calibration curves of a labelled reference, one per (predicted class, scored class)."""
+    """Calibration curves of a labelled reference, one per (predicted class, scored class).
+
+    Example:
+        >>> from loopwise.profiles.task import ClassificationProfile
+        >>> rng = np.random.default_rng(0)
+        >>> p = rng.random(20_000)
+        >>> ref = ClassificationProfile()
+        >>> ref.update(rng.random(p.size) < p ** 2, p >= 0.5, {"true": p})  # P(y | p) = p squared
+        >>> curve = Calibration(ref).curve("true", "true")
+        >>> round(float(curve.q[EST_BINS * 3 // 4]), 1)  # at p = 0.75: 0.75 ** 2
+        0.6
+    """
 
     def __init__(self, reference: ClassificationProfile) -> None:
         if reference.n_labeled == 0:

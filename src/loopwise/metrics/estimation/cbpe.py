@@ -68,7 +68,13 @@ def _per_class(m: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def count_metric(m: np.ndarray, name: str, average: str, pos: int | None) -> np.ndarray:
-    """A count metric of confusion matrices ``m[..., true, predicted]``, averaged as asked."""
+    """A count metric of confusion matrices ``m[..., true, predicted]``, averaged as asked.
+
+    Example:
+        >>> m = np.array([[50.0, 10.0], [5.0, 35.0]])  # rows: true class 0, 1
+        >>> float(count_metric(m, "recall", "binary", 1)), float(count_metric(m, "precision", "macro", None))
+        (0.875, 0.8434343434343434)
+    """
     total = m.sum(axis=(-2, -1))
     if name == "accuracy":
         with np.errstate(invalid="ignore", divide="ignore"):
