@@ -141,6 +141,19 @@ def test_multiclass_under_covariate_shift_follows_the_expected_confusion() -> No
         for j, p in enumerate(CLASSES):
             assert est[f"true_{t}_pred_{p}"].estimate == pytest.approx(m[i, j], rel=0.05, abs=30), (t, p)
     assert est["accuracy"].estimate == pytest.approx(np.trace(m) / m.sum(), abs=0.005)
+    # Business value: a linear function of the confusion matrix, as NannyML defines it.
+    worth = np.array([[5.0, -1.0, -2.0], [-1.0, 3.0, 0.0], [-4.0, -1.0, 8.0]])  # [true, predicted]
+    bv = lw.estimate_performance(
+        ref, cur, MC_SCHEMA, metrics=["business_value"], business_value_matrix=worth
+    )["business_value"]
+    assert bv.estimate == pytest.approx(np.sum(worth * m), rel=0.02)
+    cm = confusion_matrix(cur["label"], cur["prediction"], labels=CLASSES)
+    assert bv.realized == pytest.approx(np.sum(worth * cm))
+    assert bv.ci_low < bv.estimate < bv.ci_high
+    with pytest.raises(lw.ParameterError, match="business_value_matrix"):
+        lw.estimate_performance(
+            ref, cur, MC_SCHEMA, metrics=["business_value"], business_value_matrix=[[1, 2]]
+        )
 
 
 def test_intervals_cover_the_realized_value_at_the_stated_rate() -> None:

@@ -363,7 +363,7 @@ def build_catalog() -> dict[str, Entry]:
         cat[name] = Entry("dataset", "performance", _performance(name))
     for name in AGGREGATES:
         cat[name] = Entry("segment", "fairness", _fairness(name))
-    for name in (m for m in ESTIMABLE if m != "confusion_matrix"):
+    for name in (m for m in ESTIMABLE if m not in ("confusion_matrix", "business_value")):
         cat[f"estimated_{name}"] = Entry("dataset", "estimation", _estimated(name), on_reference=False)
     cat["challenger_difference"] = Entry(
         "dataset", "challenger", _challenger("difference"), on_reference=False

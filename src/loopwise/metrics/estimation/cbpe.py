@@ -31,7 +31,8 @@ from loopwise.profiles.task import EST_BINS, ClassificationProfile, est_key
 
 COUNT_METRICS = ("accuracy", "precision", "recall", "f1", "specificity")
 RANKING_METRICS = ("roc_auc", "average_precision")
-CLASSIFICATION = (*COUNT_METRICS, *RANKING_METRICS, "confusion_matrix")
+CLASSIFICATION = (*COUNT_METRICS, *RANKING_METRICS, "confusion_matrix", "business_value")
+NORMALIZATIONS = (None, "per_prediction")
 AVERAGES = ("binary", "macro", "micro", "weighted")
 SIMULATIONS = 1000
 #: The calibration error, as a share of how far the estimate moved from the reference's own estimate: the
@@ -170,10 +171,19 @@ def estimate_classification(
     average: str | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    business_value_matrix: Any = None,
+    normalize_business_value: str | None = None,
 ) -> dict[str, Estimate]:
-    """Estimates of ``metrics`` on the current profile, calibrated on the reference (see the module doc)."""
+    """Estimates of ``metrics`` on the current profile, calibrated on the reference (see the module doc).
+
+    ``business_value`` is the sum of ``business_value_matrix`` (rows: true class, columns: predicted
+    class, both in the sorted order of the labels, as NannyML's) times the confusion matrix; with
+    ``normalize_business_value="per_prediction"``, per row.
+    """
     if average is not None and average not in AVERAGES:
         raise ParameterError("average", average, AVERAGES)
+    if normalize_business_value not in NORMALIZATIONS:
+        raise ParameterError("normalize_business_value", normalize_business_value, NORMALIZATIONS)
     if not cur.est_all:
         raise DataError("the current has no estimation histograms: it needs score columns")
     labels = sorted(set(cal.reference.labels) | set(cur.labels))
@@ -206,11 +216,13 @@ def estimate_classification(
         "warnings": warnings,
     }
 
-    def bounds(point: float, draws: np.ndarray, start: float, upper: float = 1.0) -> tuple[float, float]:
+    def bounds(
+        point: float, draws: np.ndarray, start: float, upper: float = 1.0, lower: float = 0.0
+    ) -> tuple[float, float]:
         # Calibration error: a normal term whose spread grows with how far the estimate moved (SHIFT_ERROR).
         spread = SHIFT_ERROR * abs(point - start) if np.isfinite(start) else 0.0
         lo, hi = perf.interval(draws + spread * noise, confidence)
-        return max(lo, 0.0), min(hi, upper)
+        return max(lo, lower), min(hi, upper)
 
     out: dict[str, Estimate] = {}
     for name in metrics:
@@ -262,8 +274,37 @@ def estimate_classification(
             out[name] = Estimate(
                 name, value, lo, hi, realized, rci, per_class=per_class, details=details, **base
             )
+        elif name == "business_value":
+            weights = _value_matrix(business_value_matrix, labels)
+            per = ex.n if normalize_business_value == "per_prediction" else 1.0
+
+            def worth(m: np.ndarray, rows: float = per, weights: np.ndarray = weights) -> np.ndarray:
+                return np.asarray(np.sum(m * weights, axis=(-2, -1)) / rows)
+
+            value = float(worth(ex.point))
+            start = float(worth(at_ref.point))
+            lo, hi = bounds(value, worth(ex.sims), start, upper=np.inf, lower=-np.inf)
+            realized = None
+            if realized_m is not None:
+                realized = float(worth(realized_m, realized_m.sum() if per != 1.0 else 1.0))
+            details["normalize"] = normalize_business_value
+            out[name] = Estimate(name, value, lo, hi, realized, None, details=details, **base)
         elif name == "confusion_matrix":
             out.update(_confusion(ex, at_ref, labels, pos, realized_m, bounds, base))
+    return out
+
+
+def _value_matrix(matrix: Any, labels: list[str]) -> np.ndarray:
+    k = len(labels)
+    allowed = f"a {k} x {k} matrix of numbers (rows: true class, columns: predicted, in the order {labels})"
+    if matrix is None:
+        raise ParameterError("business_value_matrix", None, allowed)
+    try:
+        out = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError("business_value_matrix", matrix, allowed) from None
+    if out.shape != (k, k) or not np.isfinite(out).all():
+        raise ParameterError("business_value_matrix", matrix, allowed)
     return out
 
 

@@ -14,10 +14,11 @@ from loopwise.profiles import Profile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DataLike, Schema, to_table
 
-#: Every metric that can be estimated, by task; the defaults leave out the confusion matrix's cells.
+#: Every metric that can be estimated, by task; the defaults leave out the confusion matrix's cells and the
+#: business value (it needs a matrix of values).
 ESTIMABLE = (*CLASSIFICATION, *REGRESSION)
 DEFAULTS = {
-    "classification": tuple(m for m in CLASSIFICATION if m != "confusion_matrix"),
+    "classification": tuple(m for m in CLASSIFICATION if m not in ("confusion_matrix", "business_value")),
     "regression": REGRESSION,
 }
 
@@ -68,6 +69,8 @@ class PerformanceEstimator:
         average: str | None = None,
         confidence: float = 0.95,
         seed: int = 0,
+        business_value_matrix: Any = None,
+        normalize_business_value: str | None = None,
     ) -> None:
         for m in metrics or ():
             if m not in ESTIMABLE:
@@ -82,6 +85,8 @@ class PerformanceEstimator:
         self.average = average
         self.confidence = confidence
         self.seed = seed
+        self.business_value_matrix = business_value_matrix
+        self.normalize_business_value = normalize_business_value
 
     def fit(self, reference: DataLike | Profile) -> PerformanceEstimator:
         """Calibrate on the labelled reference (a profile will do for a classifier)."""
@@ -122,6 +127,8 @@ class PerformanceEstimator:
                 average=self.average,
                 confidence=self.confidence,
                 seed=self.seed,
+                business_value_matrix=self.business_value_matrix,
+                normalize_business_value=self.normalize_business_value,
             )
         assert self.losses_ is not None
         if isinstance(current, Profile):
@@ -144,6 +151,8 @@ def estimate_performance(
     average: str | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    business_value_matrix: Any = None,
+    normalize_business_value: str | None = None,
 ) -> dict[str, Estimate]:
     """Estimate ``current``'s performance from its model outputs, calibrated on a labelled ``reference``.
 
@@ -161,6 +170,13 @@ def estimate_performance(
         (0.84, None)
     """
     est = PerformanceEstimator(
-        schema, metrics, pos_label=pos_label, average=average, confidence=confidence, seed=seed
+        schema,
+        metrics,
+        pos_label=pos_label,
+        average=average,
+        confidence=confidence,
+        seed=seed,
+        business_value_matrix=business_value_matrix,
+        normalize_business_value=normalize_business_value,
     )
     return est.fit(reference).estimate(current)
