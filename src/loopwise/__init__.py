@@ -20,7 +20,13 @@ from loopwise.errors import (
     SchemaValidationError,
     UnknownNameError,
 )
-from loopwise.metrics import compare_models, compare_outputs, estimate_performance, fairness
+from loopwise.metrics import (
+    PerformanceEstimator,
+    compare_models,
+    compare_outputs,
+    estimate_performance,
+    fairness,
+)
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
@@ -34,6 +40,7 @@ __all__ = [
     "Kind",
     "LoopwiseError",
     "ParameterError",
+    "PerformanceEstimator",
     "Profile",
     "ProfileFormatError",
     "ProfileOptions",

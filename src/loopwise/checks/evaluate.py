@@ -330,10 +330,17 @@ def _estimated(name: str) -> Fn:
     def fn(ctx: Context, check: Any, which: str) -> Value:
         if which == "reference" or ctx.reference is None:
             raise NotComputableError("an estimate is calibrated on a labelled reference; give --reference")
-        key = ("estimate", repr(check.params.get("pos_label")))
+        pos_label, average = check.params.get("pos_label"), check.params.get("average")
+        key = ("estimate", repr(pos_label), repr(average), name)
         if key not in ctx.cache:
+            # One metric at a time: a classifier's and a regressor's metrics cannot be asked for together.
             ctx.cache[key] = estimate_performance(
-                ctx.reference.data, ctx.current.data, ctx.schema_hint, pos_label=check.params.get("pos_label")
+                ctx.reference.data,
+                ctx.current.data,
+                ctx.schema_hint,
+                metrics=[name],
+                pos_label=pos_label,
+                average=average,
             )
         est = ctx.cache[key][name]
         return est.estimate, est.to_dict()
@@ -356,7 +363,7 @@ def build_catalog() -> dict[str, Entry]:
         cat[name] = Entry("dataset", "performance", _performance(name))
     for name in AGGREGATES:
         cat[name] = Entry("segment", "fairness", _fairness(name))
-    for name in ESTIMABLE:
+    for name in (m for m in ESTIMABLE if m not in ("confusion_matrix", "business_value")):
         cat[f"estimated_{name}"] = Entry("dataset", "estimation", _estimated(name), on_reference=False)
     cat["challenger_difference"] = Entry(
         "dataset", "challenger", _challenger("difference"), on_reference=False

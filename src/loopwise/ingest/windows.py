@@ -167,7 +167,7 @@ def metrics(
     else:
         names = []
     out["performance"] = {n: perf.compute(n, task).to_dict() for n in names} if task is not None else None
-    if ref is not None and isinstance(task, ClassificationProfile) and task.conf_all and ref.task is not None:
+    if ref is not None and isinstance(task, ClassificationProfile) and task.est_all and ref.task is not None:
         try:
             out["estimated_performance"] = {
                 k: v.to_dict() for k, v in estimate_performance(ref, view).items()

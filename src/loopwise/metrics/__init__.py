@@ -2,7 +2,7 @@
 
 from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import ColumnComparison, Comparison, compare_data, default_method
-from loopwise.metrics.estimation import Estimate, estimate_performance
+from loopwise.metrics.estimation import Estimate, PerformanceEstimator, estimate_performance
 from loopwise.metrics.fairness import FairnessResult, fairness
 from loopwise.metrics.performance import MetricResult
 from loopwise.metrics.quality import ColumnQuality
@@ -21,6 +21,7 @@ __all__ = [
     "MetricResult",
     "ModelComparison",
     "OutputComparison",
+    "PerformanceEstimator",
     "compare_data",
     "compare_models",
     "compare_outputs",
