@@ -20,7 +20,14 @@ from loopwise.errors import (
     SchemaValidationError,
     UnknownNameError,
 )
-from loopwise.metrics import compare_models, compare_outputs, estimate_performance, fairness
+from loopwise.metrics import (
+    MultivariateDrift,
+    compare_models,
+    compare_outputs,
+    estimate_performance,
+    fairness,
+    multivariate_drift,
+)
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
 from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
@@ -33,6 +40,7 @@ __all__ = [
     "EmptyDataError",
     "Kind",
     "LoopwiseError",
+    "MultivariateDrift",
     "ParameterError",
     "Profile",
     "ProfileFormatError",
@@ -55,6 +63,7 @@ __all__ = [
     "estimate_performance",
     "fairness",
     "merge",
+    "multivariate_drift",
     "profile",
     "to_table",
     "validate",
