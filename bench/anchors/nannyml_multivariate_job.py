@@ -1,6 +1,7 @@
-"""NannyML's multivariate drift on its own datasets, chunks of 5,000 rows: per chunk value, thresholds, alert.
+"""NannyML's multivariate drift on its own datasets, chunks of 5,000 rows: value, thresholds, alert.
 
-Runs in NannyML's virtual environment; prints one RESULT line per dataset and method (see bench/multivariate.py).
+Runs in NannyML's virtual environment; prints a RESULT line per dataset and method
+(read by bench/multivariate.py).
 """
 
 import json
@@ -15,18 +16,39 @@ DATA = os.path.join(os.path.dirname(nml.__file__), "datasets", "data")
 FEATURES = {
     "car_loan": (
         "synthetic_car_loan",
-        ["car_value", "salary_range", "debt_to_income_ratio", "loan_length", "repaid_loan_on_prev_car",
-         "size_of_downpayment", "driver_tenure"],
+        [
+            "car_value",
+            "salary_range",
+            "debt_to_income_ratio",
+            "loan_length",
+            "repaid_loan_on_prev_car",
+            "size_of_downpayment",
+            "driver_tenure",
+        ],
     ),
     "synthetic_sample": (
         "synthetic_sample",
-        ["distance_from_office", "salary_range", "gas_price_per_litre", "public_transportation_cost",
-         "wfh_prev_workday", "workday", "tenure"],
+        [
+            "distance_from_office",
+            "salary_range",
+            "gas_price_per_litre",
+            "public_transportation_cost",
+            "wfh_prev_workday",
+            "workday",
+            "tenure",
+        ],
     ),
     "mc": (
         "mc",
-        ["acq_channel", "app_behavioral_score", "requested_credit_limit", "app_channel", "credit_bureau_score",
-         "stated_income", "is_customer"],
+        [
+            "acq_channel",
+            "app_behavioral_score",
+            "requested_credit_limit",
+            "app_channel",
+            "credit_bureau_score",
+            "stated_income",
+            "is_customer",
+        ],
     ),
 }
 CHUNK = 5000
@@ -36,13 +58,19 @@ def rows(result, column):
     d = result.to_df()
     out = []
     for _, r in d.iterrows():
-        out.append({
-            "period": r[("chunk", "period")],
-            "value": float(r[(column, "value")]),
-            "upper": None if pd.isna(r[(column, "upper_threshold")]) else float(r[(column, "upper_threshold")]),
-            "lower": None if pd.isna(r[(column, "lower_threshold")]) else float(r[(column, "lower_threshold")]),
-            "alert": bool(r[(column, "alert")]),
-        })
+        out.append(
+            {
+                "period": r[("chunk", "period")],
+                "value": float(r[(column, "value")]),
+                "upper": None
+                if pd.isna(r[(column, "upper_threshold")])
+                else float(r[(column, "upper_threshold")]),
+                "lower": None
+                if pd.isna(r[(column, "lower_threshold")])
+                else float(r[(column, "lower_threshold")]),
+                "alert": bool(r[(column, "alert")]),
+            }
+        )
     return out
 
 
@@ -56,13 +84,33 @@ for name, (stem, cols) in FEATURES.items():
         calc.fit(ref)
         res = calc.calculate(cur)
         secs = time.perf_counter() - t
-        print("RESULT " + json.dumps({"dataset": name, "method": "pca", "seconds": secs,
-                                       "chunks": rows(res, "reconstruction_error")}), flush=True)
+        print(
+            "RESULT "
+            + json.dumps(
+                {
+                    "dataset": name,
+                    "method": "pca",
+                    "seconds": secs,
+                    "chunks": rows(res, "reconstruction_error"),
+                }
+            ),
+            flush=True,
+        )
     if "classifier" in methods:
         t = time.perf_counter()
         calc = nml.DomainClassifierCalculator(feature_column_names=cols, chunk_size=CHUNK)
         calc.fit(ref)
         res = calc.calculate(cur)
         secs = time.perf_counter() - t
-        print("RESULT " + json.dumps({"dataset": name, "method": "classifier", "seconds": secs,
-                                       "chunks": rows(res, "domain_classifier_auroc")}), flush=True)
+        print(
+            "RESULT "
+            + json.dumps(
+                {
+                    "dataset": name,
+                    "method": "classifier",
+                    "seconds": secs,
+                    "chunks": rows(res, "domain_classifier_auroc"),
+                }
+            ),
+            flush=True,
+        )

@@ -1,4 +1,4 @@
-"""Multivariate drift against independent answers: numpy on the rows, scikit-learn's PCA and CV, scipy's KS."""
+"""Multivariate drift against independent answers: numpy on the rows, scikit-learn's PCA and CV, KS."""
 
 from __future__ import annotations
 
@@ -118,7 +118,9 @@ def test_raw_rows_are_required_where_they_are() -> None:
     ref = _correlated(rng, 3000)
     with pytest.raises(DataError, match="needs raw rows"):
         lw.multivariate_drift(lw.profile(ref), ref)
-    test = ClassifierDrift.fit(pa.Table.from_pandas(ref), ["a", "b"], ["numeric", "numeric"], cap=500, folds=3)
+    test = ClassifierDrift.fit(
+        pa.Table.from_pandas(ref), ["a", "b"], ["numeric", "numeric"], cap=500, folds=3
+    )
     assert test.compare(pa.Table.from_pandas(ref.iloc[:500])).needs_rows
     fitted = lw.MultivariateDrift("classifier", cap=500, folds=3).fit(ref)
     with pytest.raises(DataError, match="needs the current's raw rows"):
@@ -144,3 +146,13 @@ checks:
     direct = lw.multivariate_drift(ref, broken)
     assert bad.results[0].evidence["statistic"] == pytest.approx(direct.statistic)
     assert bad.results[1].actual > 0.6
+
+
+def test_report_section() -> None:
+    rng = np.random.default_rng(7)
+    ref, cur = _correlated(rng, 10_000), _correlated(rng, 2000, sign=-1.0)
+    report = lw.compare(ref, cur, multivariate=True)
+    (entry,) = report.to_dict()["multivariate"]
+    direct = lw.multivariate_drift(ref, cur)
+    assert entry["drift_detected"] and entry["statistic"] == pytest.approx(direct.statistic)
+    assert "Multivariate drift" in report.to_html() and lw.compare(ref, cur).to_dict()["multivariate"] == []

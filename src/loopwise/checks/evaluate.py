@@ -343,15 +343,14 @@ def _estimated(name: str) -> Fn:
 
 
 def _multivariate(what: str) -> Fn:
-    """multivariate_drift (1 when drifted by the calibrated rule, else 0), reconstruction_error, domain_classifier_auc."""
+    """multivariate_drift (1 when drifted by the calibrated rule, else 0) and the two statistics."""
 
     def fn(ctx: Context, check: Any, which: str) -> Value:
         if which == "reference" or ctx.reference is None:
             raise NotComputableError(f"{what} compares the current with a reference; give one")
         params = dict(check.params)
-        method = {"reconstruction_error": "pca", "domain_classifier_auc": "classifier"}.get(
-            what, params.pop("method", "pca")
-        )
+        fixed = {"reconstruction_error": "pca", "domain_classifier_auc": "classifier"}
+        method = str(fixed.get(what, params.pop("method", "pca")))
         params.pop("method", None)
         if ctx.reference.profile is not None or ctx.current.profile is not None:
             raise NotComputableError(f"{what} needs raw rows on both sides, not profiles")

@@ -40,7 +40,9 @@ _NO_PROFILES = (
 def select_columns(schema: Schema, columns: list[str] | None) -> tuple[list[str], list[str]]:
     """The columns to test and their kinds: ``columns``, or every numeric, boolean or categorical feature."""
     if columns is None:
-        chosen = [c for c in schema if c.role is Role.FEATURE and c.kind is not None and c.kind.value in ENCODABLE]
+        chosen = [
+            c for c in schema if c.role is Role.FEATURE and c.kind is not None and c.kind.value in ENCODABLE
+        ]
     else:
         chosen = []
         for name in columns:
@@ -48,11 +50,14 @@ def select_columns(schema: Schema, columns: list[str] | None) -> tuple[list[str]
                 raise ParameterError("columns", name, f"columns of the reference ({', '.join(schema.names)})")
             col = schema[name]
             if col.kind is None or col.kind.value not in ENCODABLE:
-                raise ParameterError(f"columns[{name!r}]", col.kind, f"a column of kind {', '.join(ENCODABLE)}")
+                raise ParameterError(
+                    f"columns[{name!r}]", col.kind, f"a column of kind {', '.join(ENCODABLE)}"
+                )
             chosen.append(col)
     if len(chosen) < 2:
         raise DataError(
-            f"multivariate drift needs at least 2 numeric, boolean or categorical columns; found {len(chosen)}"
+            "multivariate drift needs at least 2 numeric, boolean or categorical columns; "
+            f"found {len(chosen)}"
             + ("" if columns is not None else " feature column(s) (name them with columns=)")
         )
     return [c.name for c in chosen], [c.kind.value for c in chosen if c.kind is not None]
@@ -149,7 +154,7 @@ class MultivariateDrift:
         return self.test_
 
     def compare(self, current: DataLike | CoMoments) -> MultivariateDriftResult:
-        """Whether ``current`` drifted from the reference: rows, or (``"pca"``) co-moments from ``summarize``."""
+        """Whether ``current`` drifted: rows, or (``"pca"``) co-moments from ``summarize``."""
         test = self._fitted()
         if isinstance(current, Profile):
             raise DataError(_NO_PROFILES)

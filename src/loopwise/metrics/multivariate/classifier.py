@@ -38,7 +38,7 @@ from loopwise.errors import DataError, ParameterError
 from loopwise.metrics.multivariate.reconstruction import chunk_bounds
 from loopwise.metrics.multivariate.result import MultivariateDriftResult
 from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE, CalibratedThreshold, calibrate
-from loopwise.profiles.encoder import numeric_values, category_indices
+from loopwise.profiles.encoder import category_indices, numeric_values
 
 #: Rows used from each side at most (subsampled uniformly above it).
 DEFAULT_CAP = 10_000
@@ -132,7 +132,7 @@ class ClassifierDrift:
         return test
 
     def encode(self, table: pa.Table) -> np.ndarray:
-        """Rows as trees take them: numbers as they are, categories as codes (others share the last), NaN missing."""
+        """Rows as trees take them: numbers as they are, categories as codes, NaN for missing."""
         missing = [c for c in self.columns if c not in table.column_names]
         if missing:
             raise DataError(f"the data lacks column(s) of the reference: {', '.join(missing)}")
@@ -156,7 +156,7 @@ class ClassifierDrift:
         return cv_auc(x, y, self.categorical, self.folds, self.seed)
 
     def calibration(self, n_current: int) -> tuple[CalibratedThreshold, list[float]]:
-        """The threshold from reference chunks of ``n_current`` rows (at most half the reference) vs the rest."""
+        """The threshold from reference chunks of ``n_current`` rows against the rest of the reference."""
         n_ref = len(self.reference)
         size = max(2 * self.folds, min(n_current, n_ref // (self.n_chunks + 1)))
         if size not in self._calibrations:

@@ -156,7 +156,7 @@ class ReconstructionDrift:
         return list(self.encoder.columns)
 
     def summarize(self, data: pa.Table) -> CoMoments:
-        """The co-moments of ``data``'s rows in this test's encoding (store them; merge them; compare them)."""
+        """The co-moments of ``data``'s rows in this test's encoding (store, merge, compare them)."""
         return CoMoments.of(self.encoder.transform(data), self.encoder.columns, self.encoder.key)
 
     def _groups(self, n_current: int) -> list[list[int]]:
@@ -181,7 +181,7 @@ class ReconstructionDrift:
         return sum(self.error_sums[i] for i in idx) / sum(self.chunks[i].count for i in idx)
 
     def threshold(self, n_current: int) -> Calibration:
-        """The thresholds for a current of ``n_current`` rows, their rule, and the calibration chunks' statistics."""
+        """The thresholds for a current of ``n_current`` rows, their rule, and the chunks' statistics."""
         groups = self._groups(n_current)
         stats = [self._statistic(g) for g in groups]
         rows = int(np.median([sum(self.chunks[i].count for i in g) for g in groups]))
@@ -209,10 +209,13 @@ class ReconstructionDrift:
         if isinstance(current, CoMoments):
             if self.distance != "squared":
                 raise DataError(
-                    "the euclidean reconstruction error needs the current's rows; co-moments give distance='squared'"
+                    "the euclidean reconstruction error needs the current's rows; "
+                    "co-moments give distance='squared'"
                 )
             if current.anchor != self.encoder.key or current.columns != self.encoder.columns:
-                raise DataError("the co-moments were not made with this test's encoding (use its summarize())")
+                raise DataError(
+                    "the co-moments were not made with this test's encoding (use its summarize())"
+                )
             moments, exact = current, True
         else:
             x = self.encoder.transform(current)
@@ -249,7 +252,7 @@ class ReconstructionDrift:
                 "variance_explained": self.pca.explained,
                 "variance_target": self.variance,
                 "calibration": cal.threshold.to_dict(),
-                "encoding": {c: k for c, k in zip(self.encoder.columns, self.encoder.kinds, strict=True)},
+                "encoding": dict(zip(self.encoder.columns, self.encoder.kinds, strict=True)),
             },
             warnings=warnings,
         )

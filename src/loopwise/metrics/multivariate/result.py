@@ -1,4 +1,4 @@
-"""The result of a multivariate drift test: one statistic for all the columns, its threshold and how it was set."""
+"""The result of a multivariate drift test: one statistic for all columns, its threshold and its rule."""
 
 from __future__ import annotations
 
