@@ -21,11 +21,13 @@ from loopwise.errors import (
     UnknownNameError,
 )
 from loopwise.metrics import (
+    MultivariateDrift,
     PerformanceEstimator,
     compare_models,
     compare_outputs,
     estimate_performance,
     fairness,
+    multivariate_drift,
 )
 from loopwise.profiles import Profile, ProfileOptions, merge, profile
 from loopwise.report import Report, compare
@@ -39,6 +41,7 @@ __all__ = [
     "EmptyDataError",
     "Kind",
     "LoopwiseError",
+    "MultivariateDrift",
     "ParameterError",
     "PerformanceEstimator",
     "Profile",
@@ -62,6 +65,7 @@ __all__ = [
     "estimate_performance",
     "fairness",
     "merge",
+    "multivariate_drift",
     "profile",
     "to_table",
     "validate",

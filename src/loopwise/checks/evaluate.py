@@ -23,6 +23,7 @@ from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import Comparison, compare_data
 from loopwise.metrics.estimation import ESTIMABLE, estimate_performance
 from loopwise.metrics.fairness import AGGREGATES, FairnessResult, fairness
+from loopwise.metrics.multivariate import multivariate_drift
 from loopwise.metrics.quality import duplicate_share
 from loopwise.profiles import Profile
 from loopwise.profiles.numeric import NumericProfile
@@ -348,12 +349,38 @@ def _estimated(name: str) -> Fn:
     return fn
 
 
+def _multivariate(what: str) -> Fn:
+    """multivariate_drift (1 when drifted by the calibrated rule, else 0) and the two statistics."""
+
+    def fn(ctx: Context, check: Any, which: str) -> Value:
+        if which == "reference" or ctx.reference is None:
+            raise NotComputableError(f"{what} compares the current with a reference; give one")
+        params = dict(check.params)
+        fixed = {"reconstruction_error": "pca", "domain_classifier_auc": "classifier"}
+        method = str(fixed.get(what, params.pop("method", "pca")))
+        params.pop("method", None)
+        if ctx.reference.profile is not None or ctx.current.profile is not None:
+            raise NotComputableError(f"{what} needs raw rows on both sides, not profiles")
+        key = ("multivariate", method, tuple(sorted(params.items())))
+        if key not in ctx.cache:
+            ctx.cache[key] = multivariate_drift(
+                ctx.reference.data, ctx.current.data, ctx.schema_hint, method=method, **params
+            )
+        r = ctx.cache[key]
+        value = float(r.drift_detected) if what == "multivariate_drift" else r.statistic
+        return value, r.to_dict()
+
+    return fn
+
+
 def build_catalog() -> dict[str, Entry]:
     cat: dict[str, Entry] = {}
     for m in drift_registry.names():
         cat[m] = Entry("column", "drift", _drift_stat(m), on_reference=False)
     cat["drifted"] = Entry("column", "drift", _drifted, on_reference=False)
     cat["drift_share"] = Entry("dataset", "drift", _drift_share, on_reference=False)
+    for what in ("multivariate_drift", "reconstruction_error", "domain_classifier_auc"):
+        cat[what] = Entry("dataset", "drift", _multivariate(what), on_reference=False)
     cat["missing_rate"] = Entry("column", "quality", _missing_rate)
     for attr in ("missing_rate_change", "out_of_range_share", "new_category_share"):
         cat[attr] = Entry("column", "quality", _quality(attr), on_reference=False)

@@ -4,6 +4,7 @@ from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import ColumnComparison, Comparison, compare_data, default_method
 from loopwise.metrics.estimation import Estimate, PerformanceEstimator, estimate_performance
 from loopwise.metrics.fairness import FairnessResult, fairness
+from loopwise.metrics.multivariate import MultivariateDrift, MultivariateDriftResult, multivariate_drift
 from loopwise.metrics.performance import MetricResult
 from loopwise.metrics.quality import ColumnQuality
 from loopwise.metrics.registry import DriftMethod, get, names
@@ -20,6 +21,8 @@ __all__ = [
     "FairnessResult",
     "MetricResult",
     "ModelComparison",
+    "MultivariateDrift",
+    "MultivariateDriftResult",
     "OutputComparison",
     "PerformanceEstimator",
     "compare_data",
@@ -29,5 +32,6 @@ __all__ = [
     "estimate_performance",
     "fairness",
     "get",
+    "multivariate_drift",
     "names",
 ]

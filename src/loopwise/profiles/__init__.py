@@ -1,6 +1,8 @@
 """Mergeable column and dataset profiles, and their versioned serialization."""
 
 from loopwise.profiles.categorical import CategoricalProfile
+from loopwise.profiles.comoments import CoMoments
+from loopwise.profiles.encoder import FeatureEncoder
 from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
 from loopwise.profiles.numeric import NumericProfile
@@ -10,8 +12,10 @@ from loopwise.profiles.profile import ColumnProfile, Profile, ProfileOptions, me
 __all__ = [
     "BooleanProfile",
     "CategoricalProfile",
+    "CoMoments",
     "ColumnProfile",
     "DatetimeProfile",
+    "FeatureEncoder",
     "Histogram",
     "Moments",
     "NumericProfile",

@@ -326,7 +326,7 @@ def profile(
         >>> df = pd.DataFrame({"x": np.random.default_rng(0).normal(size=1000)})
         >>> ref = lw.profile(df, chunk_size=100)
         >>> ref.chunks.n_chunks, ref.chunks.columns["x"].counts.shape
-        (10, (11, 1002))
+        (10, (11, 1003))
     """
     lazy = parquet_source(data)
     source: ColumnSource = lazy if lazy is not None else TableSource(to_table(data))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from loopwise.metrics.compare import Comparison, compare_data
+from loopwise.metrics.multivariate import MultivariateDriftResult, multivariate_drift
 from loopwise.metrics.quality import QUALITY_THRESHOLDS
 from loopwise.metrics.result import _clean
 from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE
@@ -27,8 +28,12 @@ class Report:
     drift_detected, exact, ...).
     """
 
-    def __init__(self, comparison: Comparison) -> None:
+    def __init__(
+        self, comparison: Comparison, multivariate: list[MultivariateDriftResult] | None = None
+    ) -> None:
         self.comparison = comparison
+        #: Multivariate drift results, when ``compare(..., multivariate=...)`` asked for them.
+        self.multivariate = list(multivariate or [])
 
     @property
     def dataset_drift(self) -> bool:
@@ -93,6 +98,7 @@ class Report:
                     "warnings": c.warnings,
                 },
                 "columns": columns,
+                "multivariate": [m.to_dict() for m in self.multivariate],
             }
         )
         return doc
@@ -133,6 +139,7 @@ def compare(
     drift_share: float = 0.5,
     segment: tuple[str, Any] | None = None,
     false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+    multivariate: bool | str | Sequence[str] = False,
 ) -> Report:
     """Compare ``current`` with ``reference``; each side is data (pandas, Polars, Arrow, a path) or a Profile.
 
@@ -151,6 +158,9 @@ def compare(
     dataset drifts when at least ``drift_share`` of the compared columns do.
     ``segment=("race", "group_b")`` compares only the rows of that segment
     (a profile's sub-profile, or the matching rows of raw data).
+    ``multivariate=True`` (or ``"pca"``, ``"classifier"``, or both in a list)
+    adds multivariate drift (``lw.multivariate_drift``, default options; raw
+    rows needed) to the report.
 
     Example:
         >>> import numpy as np, pandas as pd, loopwise as lw
@@ -161,6 +171,14 @@ def compare(
         >>> r.drifted_columns, r.to_dict()["columns"][0]["method"]
         (['x'], 'ks')
     """
+    methods_mv = (
+        []
+        if multivariate is False
+        else ["pca"]
+        if multivariate is True
+        else ([multivariate] if isinstance(multivariate, str) else list(multivariate))
+    )
+    mv = [multivariate_drift(reference, current, schema, method=m) for m in methods_mv]
     return Report(
         compare_data(
             reference,
@@ -174,5 +192,6 @@ def compare(
             drift_share=drift_share,
             segment=segment,
             false_alarm_rate=false_alarm_rate,
-        )
+        ),
+        mv,
     )
