@@ -44,7 +44,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "anchors"))
 from nannyml_datasets import DATASETS, ESTIMATION_DATASETS, outputs  # noqa: E402
-from nml_scoring import Match, alert_share, coverage, match_alerts, mae, mean_width  # noqa: E402
+
+from nml_scoring import Match, alert_share, coverage, mae, match_alerts, mean_width  # noqa: E402
 
 OUT = HERE / ".out" / "nannyml"
 TIMEOUT = 1800
@@ -253,7 +254,7 @@ def supported_metrics(
     try:
         call(list(wanted))
         return list(wanted), {}
-    except Exception as exc:  # noqa: BLE001 - a missing feature is reported, not raised
+    except Exception as exc:  # a missing feature is reported, not raised
         if len(wanted) == 1:
             return [], {wanted[0]: _first_line(exc)}
     ok, missing = [], {}
@@ -261,7 +262,7 @@ def supported_metrics(
         try:
             call([m])
             ok.append(m)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             missing[m] = _first_line(exc)
     return ok, missing
 
@@ -315,7 +316,9 @@ def lw_ks_chi2(name: str, nml: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     spec = DATASETS[name]
     ks = nml["ks_chi2"]
     cols = list(ks["columns"])
-    methods = {c: "ks" if v["method"] == "kolmogorov_smirnov" else "chisquare" for c, v in ks["columns"].items()}
+    methods = {
+        c: "ks" if v["method"] == "kolmogorov_smirnov" else "chisquare" for c, v in ks["columns"].items()
+    }
     ref = _read(out_dir / "data" / name / "reference.parquet").select(cols)
     ana = _read(out_dir / "data" / name / "analysis.parquet").select(cols)
     schema = drift_schema(spec, ref)
@@ -348,7 +351,7 @@ def lw_calibration(name: str, nml: dict[str, Any], out_dir: Path) -> dict[str, A
     if has_calibration():
         try:
             ref_cal = lw.profile(tables["reference"], schema=schema, chunk_size=nml["chunk_size"])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out["calibrated_error"] = _first_line(exc)
     else:
         out["calibrated_error"] = "not available yet: lw.profile has no chunk_size"
@@ -393,7 +396,7 @@ def lw_multivariate(name: str, nml: dict[str, Any], out_dir: Path) -> dict[str, 
             for period in ("reference", "analysis"):
                 for s, e in nml["multivariate"][method]["chunks"][period]:
                     res[period].append(_mv_fields(fn(ref, tables[period].slice(s, e - s), method=method)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             res = {"error": _first_line(exc)}
         res["seconds"] = time.perf_counter() - t
         out[method] = res
@@ -605,8 +608,16 @@ def score_ks_chi2(nml: dict[str, Any], lw_res: dict[str, Any]) -> dict[str, Any]
         if "ks_chi2" not in entry or l_entry is None:
             continue
         cols = list(entry["ks_chi2"]["columns"])
-        anchor = [entry["ks_chi2"]["columns"][c]["alert"]["analysis"][i] for i in range(len(l_entry["profile"])) for c in cols]
-        row: dict[str, Any] = {"dataset": name, "cells": len(anchor), "nannyml_alerts": sum(map(bool, anchor))}
+        anchor = [
+            entry["ks_chi2"]["columns"][c]["alert"]["analysis"][i]
+            for i in range(len(l_entry["profile"]))
+            for c in cols
+        ]
+        row: dict[str, Any] = {
+            "dataset": name,
+            "cells": len(anchor),
+            "nannyml_alerts": sum(map(bool, anchor)),
+        }
         for path in ("profile", "raw"):
             for key, label in (("alert", ""), ("p_alert", "_p05")):
                 m = match_alerts(anchor, _cells(l_entry[path], cols, key))
@@ -734,16 +745,16 @@ def _share(pair: Sequence[int] | None) -> str:
 def report(res: dict[str, Any]) -> None:
     meta = res["meta"]
     print(
-        f"\n== loopwise {meta['loopwise_version']} vs NannyML {meta['nannyml_version']} on NannyML's datasets, "
-        f"{meta['date']}, {meta['machine']} =="
+        f"\n== loopwise {meta['loopwise_version']} vs NannyML {meta['nannyml_version']} on NannyML's "
+        f"datasets, {meta['date']}, {meta['machine']} =="
     )
     est = res.get("estimation")
     if est:
         print("\n-- 1. estimation without labels: per dataset and metric, over the analysis chunks --")
         print(
             "   MAE against the realized value (scikit-learn on the labels); cover: share of chunks whose "
-            "realized value is inside the band\n   (NannyML: its confidence band, +-3 sampling errors; loopwise: "
-            "its 95% interval); confusion-matrix cells as shares of the chunk's rows"
+            "realized value is inside the band\n   (NannyML: its confidence band, +-3 sampling errors; "
+            "loopwise: its 95% interval); confusion-matrix cells as shares of the chunk's rows"
         )
         head = f"{'dataset':<15} {'metric':<34} {'n':>3} | {'NannyML MAE':>11} {'cover':>5} {'width':>8} | "
         print(head + f"{'loopwise MAE':>12} {'cover':>5} {'width':>8}  no worse")
@@ -774,19 +785,23 @@ def report(res: dict[str, Any]) -> None:
         )
         print(
             f"   [{_verdict(est['pass_coverage'])}] loopwise's 95% intervals cover the realized value: "
-            f"{_pct(est['loopwise_coverage'])} of {est['loopwise_cells']} chunk/metric cells (target >= 88%); "
-            f"NannyML's band: {_pct(est['nannyml_coverage'])} of {est['nannyml_cells']}"
+            f"{_pct(est['loopwise_coverage'])} of {est['loopwise_cells']} chunk/metric cells "
+            f"(target >= 88%); NannyML's band: {_pct(est['nannyml_coverage'])} of {est['nannyml_cells']}"
         )
     ks = res.get("ks_chi2")
     if ks:
         print("\n-- 2. univariate drift: NannyML's KS / chi2 alerts against loopwise's (analysis chunks) --")
         print(
-            "   NannyML: KS alerts above mean + 3 sd of its reference chunks' KS; chi2 at p < 0.05. loopwise: "
-            "ks / chisquare,\n   its verdict (p-values BH-corrected across the columns at 0.05), and the "
-            "uncorrected p < 0.05 (p05)"
+            "   NannyML: KS alerts above mean + 3 sd of its reference chunks' KS; chi2 at p < 0.05. "
+            "loopwise: ks / chisquare,\n   its verdict (p-values BH-corrected across the columns at 0.05), "
+            "and the uncorrected p < 0.05 (p05)"
         )
-        print(f"{'dataset':<15} {'cells':>5} {'NannyML':>7} | " + " | ".join(f"{k:<19}" for k in (
-            "profile kept/extra", "profile p05", "raw kept/extra", "raw p05")))
+        print(
+            f"{'dataset':<15} {'cells':>5} {'NannyML':>7} | "
+            + " | ".join(
+                f"{k:<19}" for k in ("profile kept/extra", "profile p05", "raw kept/extra", "raw p05")
+            )
+        )
         for r in ks["rows"]:
             parts = [
                 f"{r[k]['kept']:>3}/{r['nannyml_alerts']:<3} +{r[k]['extra']:<3}      "
@@ -809,26 +824,26 @@ def report(res: dict[str, Any]) -> None:
         print("\n-- 3. calibrated thresholds: reference-period cells alerting, NannyML's JS alerts kept --")
         print(
             f"{'dataset':<19} {'chunk':>5} {'ref x col':>9} | {'NannyML JS ref':>14} {'plain ref':>16} "
-            f"{'calibrated ref':>16} | {'JS alerts':>9} {'kept':>12}"
+            f"{'calibrated ref':>16} | {'JS alerts':>9} {'kept':>10}  ref <= 5%"
         )
         for r in cal["rows"]:
             cells = r["reference_chunks"] * r["columns"]
             left = (
-                f"{r['dataset']:<19} {r['chunk_size']:>5} {cells:>9} | {_share(r['nannyml_js_reference']):>14} "
-                f"{_share(r['plain_reference']):>16} "
+                f"{r['dataset']:<19} {r['chunk_size']:>5} {cells:>9} | "
+                f"{_share(r['nannyml_js_reference']):>14} {_share(r['plain_reference']):>16} "
             )
             if "calibrated_reference" in r:
                 k = r["kept"]
                 print(
                     left + f"{_share(r['calibrated_reference']):>16} | {r['nannyml_js_analysis'][0]:>9} "
-                    f"{k['kept']:>4} ({_pct(k['kept_share'])})  [{_verdict(r['pass_reference'])}]"
+                    f"{k['kept']:>4} ({_pct(k['kept_share'])})  {_verdict(r['pass_reference'])}"
                 )
             else:
                 print(left + f"{'n/a':>16} | {r['nannyml_js_analysis'][0]:>9}   {r['calibrated'][:60]}")
         kt = cal["kept_total"]
         print(
-            f"   [{_verdict(cal['pass_reference'])}] calibrated thresholds alert on <= 5% of reference-period "
-            f"cells on every dataset"
+            f"   [{_verdict(cal['pass_reference'])}] calibrated thresholds alert on <= 5% of "
+            f"reference-period cells on every dataset"
         )
         print(
             f"   [{_verdict(cal['pass_kept'])}] they keep >= 90% of NannyML's JS alerts: "
@@ -849,12 +864,14 @@ def report(res: dict[str, Any]) -> None:
         if "seconds" in d:
             print(
                 f"   [{_verdict(sp['pass_dle'])}] direct loss estimation fitted on {d['rows']:,} rows: "
-                f"{d['seconds']:.2f} s (target < 20 s); NannyML DLE fit {_fmt(d['nannyml_dle_fit_seconds'], 2)} s"
+                f"{d['seconds']:.2f} s (target < 20 s); NannyML DLE fit "
+                f"{_fmt(d['nannyml_dle_fit_seconds'], 2)} s"
             )
         else:
             print(
-                f"   [n/a] direct loss estimation: not available yet ({', '.join(d.get('missing', []))} rejected); "
-                f"NannyML DLE fit on {d.get('rows', 0):,} rows {_fmt(d['nannyml_dle_fit_seconds'], 2)} s"
+                f"   [n/a] direct loss estimation: not available yet "
+                f"({', '.join(d.get('missing', []))} rejected); NannyML DLE fit on {d.get('rows', 0):,} rows "
+                f"{_fmt(d['nannyml_dle_fit_seconds'], 2)} s"
             )
         c = sp["compare"]
         cal_s = c.get("calibrated_seconds")
@@ -862,7 +879,11 @@ def report(res: dict[str, Any]) -> None:
             f"   [{_verdict(sp['pass_compare'])}] compare, {c.get('chunks')} chunks of the census analysis "
             f"({c.get('rows', 0):,} rows x {c.get('columns')} columns): calibrated "
             f"{_fmt(cal_s, 2) if cal_s else 'n/a'} s, plain {_fmt(c.get('plain_seconds'), 2)} s"
-            + (f" -> {c['calibrated_over_plain']:.2f}x (target <= 1.5x)" if c.get("calibrated_over_plain") else "")
+            + (
+                f" -> {c['calibrated_over_plain']:.2f}x (target <= 1.5x)"
+                if c.get("calibrated_over_plain")
+                else ""
+            )
             + f"; NannyML univariate calculate {_fmt(c['nannyml_univariate_calculate_seconds'], 2)} s "
             f"(fit {_fmt(c['nannyml_univariate_fit_seconds'], 2)} s)"
         )
@@ -893,15 +914,16 @@ def report(res: dict[str, Any]) -> None:
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
+    # Progress lines (stderr) pass through; stdout holds the RESULT line (and LightGBM's chatter).
     proc = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, check=False, env=env
+        cmd, cwd=cwd, stdout=subprocess.PIPE, text=True, timeout=TIMEOUT, check=False, env=env
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             out: dict[str, Any] = json.loads(line[7:])
             out["wall_seconds"] = time.perf_counter() - t
             return out
-    raise SystemExit(f"{cmd[1]} failed:\n{(proc.stderr or proc.stdout)[-3000:]}")
+    raise SystemExit(f"{cmd[1]} failed (exit {proc.returncode}); its output ends:\n{proc.stdout[-2000:]}")
 
 
 def _emit(path: Path, payload: dict[str, Any]) -> None:
@@ -913,10 +935,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--parts", default="estimation,drift,js,multivariate,speed")
-    ap.add_argument("--nannyml-python", help="an interpreter with NannyML installed (default: bench/.venvs/nannyml)")
+    ap.add_argument(
+        "--nannyml-python", help="an interpreter with NannyML installed (default: bench/.venvs/nannyml)"
+    )
     ap.add_argument("--reuse-nannyml", action="store_true", help="reuse OUT/nannyml.json from an earlier run")
     ap.add_argument("--save", action="store_true", help="also write the results to bench/results/")
-    ap.add_argument("--side", choices=["all", "loopwise", "loopwise-speed"], default="all", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--side", choices=["all", "loopwise", "loopwise-speed"], default="all", help=argparse.SUPPRESS
+    )
     a = ap.parse_args()
     out: Path = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -938,8 +964,11 @@ def main() -> None:
             py = venv_python("nannyml")
         print(f"[bench] NannyML ({py}) ...", flush=True)
         env = os.environ | {"NML_DISABLE_USAGE_LOGGING": "1"}
-        r = _run([str(py), str(HERE / "anchors" / "nannyml_compare_job.py"), str(out), "--parts", a.parts],
-                 HERE / "anchors", env)
+        r = _run(
+            [str(py), str(HERE / "anchors" / "nannyml_compare_job.py"), str(out), "--parts", a.parts],
+            HERE / "anchors",
+            env,
+        )
         print(f"    {r['wall_seconds']:.0f} s", flush=True)
     nml = json.loads((out / "nannyml.json").read_text())
     print("[bench] loopwise ...", flush=True)

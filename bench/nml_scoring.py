@@ -83,7 +83,9 @@ def match_alerts(anchor: Sequence[bool | None], candidate: Sequence[bool | None]
     """Compare two tools' alerts on the same cells; cells where either has no verdict are left out."""
     if len(anchor) != len(candidate):
         raise ValueError(f"{len(anchor)} anchor cells against {len(candidate)} candidate cells")
-    pairs = [(bool(a), bool(c)) for a, c in zip(anchor, candidate, strict=True) if a is not None and c is not None]
+    pairs = [
+        (bool(a), bool(c)) for a, c in zip(anchor, candidate, strict=True) if a is not None and c is not None
+    ]
     a = np.array([p[0] for p in pairs], dtype=bool)
     c = np.array([p[1] for p in pairs], dtype=bool)
     return Match(int(a.sum()), int(c.sum()), int((a & c).sum()), int((c & ~a).sum()), len(pairs))

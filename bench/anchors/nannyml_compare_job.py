@@ -26,22 +26,25 @@ from typing import Any
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 warnings.filterwarnings("ignore")
 
+import nannyml as nml  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-import nannyml as nml  # noqa: E402
 from nannyml.chunk import SizeBasedChunker  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit  # noqa: E402
 from nannyml_datasets import DATASETS, DLE_ROWS, ESTIMATED, ESTIMATION_DATASETS, SPEED_ROWS, outputs  # noqa: E402
 
+
 def load(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     spec = DATASETS[name]
     ref, ana, gt = getattr(nml.datasets, spec["loader"])()
     ana = ana.merge(gt, on="id", how="left")
     keep = ["id", "timestamp", *spec["features"], *outputs(spec), spec["target"]]
-    ref, ana = ref[[c for c in keep if c in ref.columns]].copy(), ana[[c for c in keep if c in ana.columns]].copy()
+    ref, ana = (
+        ref[[c for c in keep if c in ref.columns]].copy(),
+        ana[[c for c in keep if c in ana.columns]].copy(),
+    )
     for df in (ref, ana):
         for col in df.columns:
             if isinstance(df[col].dtype, pd.CategoricalDtype):
@@ -62,7 +65,7 @@ def _chunk(df: pd.DataFrame, field: str) -> pd.Series:
 def chunk_ranges(df: pd.DataFrame) -> dict[str, list[list[int]]]:
     """Row ranges [start, end) of each period's chunks (NannyML's end_index is inclusive)."""
     out: dict[str, list[list[int]]] = {"reference": [], "analysis": []}
-    for p, s, e in zip(_chunk(df, "period"), _chunk(df, "start_index"), _chunk(df, "end_index")):
+    for p, s, e in zip(_chunk(df, "period"), _chunk(df, "start_index"), _chunk(df, "end_index"), strict=True):
         out[str(p)].append([int(s), int(e) + 1])
     return out
 
@@ -128,9 +131,10 @@ def estimation(name: str, ref: pd.DataFrame, ana: pd.DataFrame) -> dict[str, Any
         )
     t = time.perf_counter()
     est.fit(ref)
-    est.estimate(ana.drop(columns=[spec["target"]]))
+    # The estimate reads predictions and scores only; with the labels present NannyML also reports its
+    # realized values, kept as a check on the scikit-learn ones.
+    df = est.estimate(ana).to_df()
     seconds = time.perf_counter() - t
-    df = est.estimate(ana).to_df()  # again with the labels, only for NannyML's own realized values
     df = df[df[("chunk", "period")] == "analysis"]
     metrics: dict[str, Any] = {}
     for top in dict.fromkeys(c[0] for c in df.columns if c[0] != "chunk"):
@@ -140,7 +144,10 @@ def estimation(name: str, ref: pd.DataFrame, ana: pd.DataFrame) -> dict[str, Any
             "upper": [_py(v) for v in df[(top, "upper_confidence_boundary")]],
             "realized": [_py(v) for v in df[(top, "realized")]] if (top, "realized") in df.columns else None,
         }
-    chunks = [[int(s), int(e) + 1] for s, e in zip(df[("chunk", "start_index")], df[("chunk", "end_index")])]
+    chunks = [
+        [int(s), int(e) + 1]
+        for s, e in zip(df[("chunk", "start_index")], df[("chunk", "end_index")], strict=True)
+    ]
     return {"seconds": seconds, "chunks": chunks, "metrics": metrics}
 
 

@@ -13,7 +13,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH / "anchors"))
 
-from nml_scoring import Match, alert_share, coverage, match_alerts, mae, mean_width  # noqa: E402
+from nml_scoring import Match, alert_share, coverage, mae, match_alerts, mean_width  # noqa: E402
 
 
 def test_mae_is_the_mean_absolute_difference_over_cells_where_both_exist() -> None:
@@ -35,7 +35,8 @@ def test_coverage_counts_the_ends_as_inside_and_a_missing_band_as_a_miss() -> No
     assert coverage(real, low, high) == pytest.approx(1 / 4)
     r = np.array([0.5, 0.6, 0.8])
     lo, hi = np.array([0.5, 0.4, 0.9]), np.array([0.6, 0.59, 1.0])
-    assert coverage([0.5, 0.6, 0.8], list(lo), list(hi)) == pytest.approx(float(np.mean((lo <= r) & (r <= hi))))
+    inside = (lo <= r) & (r <= hi)
+    assert coverage([0.5, 0.6, 0.8], list(lo), list(hi)) == pytest.approx(float(np.mean(inside)))
     assert coverage([None], [0.0], [1.0]) is None
 
 
@@ -74,12 +75,14 @@ def test_alert_share_leaves_out_cells_without_a_verdict() -> None:
 
 
 def test_multiclass_realized_specificity_is_the_mean_over_classes_of_tn_over_tn_plus_fp() -> None:
-    from nannyml_compare import realized
     from nannyml_datasets import DATASETS
 
+    from nannyml_compare import realized
+
     spec = DATASETS["multiclass"]
-    y = ["prepaid_card", "prepaid_card", "highstreet_card", "upmarket_card", "upmarket_card", "highstreet_card"]
-    pred = ["prepaid_card", "highstreet_card", "highstreet_card", "upmarket_card", "prepaid_card", "prepaid_card"]
+    P, H, U = "prepaid_card", "highstreet_card", "upmarket_card"
+    y = [P, P, H, U, U, H]
+    pred = [P, H, H, U, P, P]
     rng = np.random.default_rng(0)
     p = rng.dirichlet([1, 1, 1], size=len(y))
     cols = {"y_true": y, "y_pred": pred}
