@@ -756,11 +756,11 @@ def report(res: dict[str, Any]) -> None:
             "realized value is inside the band\n   (NannyML: its confidence band, +-3 sampling errors; "
             "loopwise: its 95% interval); confusion-matrix cells as shares of the chunk's rows"
         )
-        head = f"{'dataset':<15} {'metric':<34} {'n':>3} | {'NannyML MAE':>11} {'cover':>5} {'width':>8} | "
+        head = f"{'dataset':<15} {'metric':<40} {'n':>3} | {'NannyML MAE':>11} {'cover':>5} {'width':>8} | "
         print(head + f"{'loopwise MAE':>12} {'cover':>5} {'width':>8}  no worse")
         for r in est["rows"]:
             left = (
-                f"{r['dataset']:<15} {r['metric']:<34} {r['chunks']:>3} | {_fmt(r['nannyml_mae']):>11} "
+                f"{r['dataset']:<15} {r['metric']:<40} {r['chunks']:>3} | {_fmt(r['nannyml_mae']):>11} "
                 f"{_pct(r['nannyml_coverage']):>5} {_fmt(r['nannyml_width']):>8} | "
             )
             if "loopwise" in r:
@@ -913,6 +913,9 @@ def report(res: dict[str, Any]) -> None:
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    # OpenMP threads (LightGBM's, scikit-learn's) that spin while waiting multiply the CPU time on a
+    # shared machine; both sides get the same setting.
+    env = (env or dict(os.environ)) | {"OMP_WAIT_POLICY": "PASSIVE"}
     t = time.perf_counter()
     # Progress lines (stderr) pass through; stdout holds the RESULT line (and LightGBM's chatter).
     proc = subprocess.run(
@@ -939,7 +942,13 @@ def main() -> None:
         "--nannyml-python", help="an interpreter with NannyML installed (default: bench/.venvs/nannyml)"
     )
     ap.add_argument("--reuse-nannyml", action="store_true", help="reuse OUT/nannyml.json from an earlier run")
-    ap.add_argument("--save", action="store_true", help="also write the results to bench/results/")
+    ap.add_argument(
+        "--save",
+        nargs="?",
+        const="",
+        metavar="LABEL",
+        help="also write the results to bench/results/DATE-nannyml-compare[-LABEL].json",
+    )
     ap.add_argument(
         "--side", choices=["all", "loopwise", "loopwise-speed"], default="all", help=argparse.SUPPRESS
     )
@@ -1005,8 +1014,9 @@ def main() -> None:
     res["meta"]["wall_seconds"] = time.perf_counter() - start
     text = json.dumps(res, indent=1, default=str)
     (out / "results.json").write_text(text)
-    if a.save:
-        dest = HERE / "results" / f"{res['meta']['date']}-nannyml-compare.json"
+    if a.save is not None:
+        label = f"-{a.save}" if a.save else ""
+        dest = HERE / "results" / f"{res['meta']['date']}-nannyml-compare{label}.json"
         dest.write_text(text)
     report(res)
 
