@@ -581,7 +581,11 @@ def score_estimation(nml: dict[str, Any], lw_res: dict[str, Any]) -> dict[str, A
                 nml_cov += row["nannyml_coverage"] * len(real)
             rows.append(row)
     lw_cov = judged["lw_covered"] / judged["lw_cells"] if judged["lw_cells"] else None
+    both = [r for r in rows if r.get("loopwise_coverage") is not None and r["nannyml_coverage"] is not None]
+    n_both = sum(r["chunks"] for r in both)
+    same = sum(r["nannyml_coverage"] * r["chunks"] for r in both) / n_both if n_both else None
     return {
+        "nannyml_coverage_same_cells": same,
         "rows": rows,
         "nannyml_realized_max_difference": sanity,
         "loopwise_coverage": lw_cov,
@@ -786,7 +790,8 @@ def report(res: dict[str, Any]) -> None:
         print(
             f"   [{_verdict(est['pass_coverage'])}] loopwise's 95% intervals cover the realized value: "
             f"{_pct(est['loopwise_coverage'])} of {est['loopwise_cells']} chunk/metric cells "
-            f"(target >= 88%); NannyML's band: {_pct(est['nannyml_coverage'])} of {est['nannyml_cells']}"
+            f"(target >= 88%); NannyML's band: {_pct(est['nannyml_coverage_same_cells'])} of the same cells, "
+            f"{_pct(est['nannyml_coverage'])} of all its {est['nannyml_cells']}"
         )
     ks = res.get("ks_chi2")
     if ks:
