@@ -752,6 +752,8 @@ def report(res: dict[str, Any]) -> None:
         f"\n== loopwise {meta['loopwise_version']} vs NannyML {meta['nannyml_version']} on NannyML's "
         f"datasets, {meta['date']}, {meta['machine']} =="
     )
+    if meta.get("nannyml_reused"):
+        print("   (NannyML's results and times reused from an earlier run: the times are not from this run)")
     est = res.get("estimation")
     if est:
         print("\n-- 1. estimation without labels: per dataset and metric, over the analysis chunks --")
@@ -969,7 +971,8 @@ def main() -> None:
         return
 
     start = time.perf_counter()
-    if not (a.reuse_nannyml and (out / "nannyml.json").exists()):
+    reused = a.reuse_nannyml and (out / "nannyml.json").exists()
+    if not reused:
         if a.nannyml_python:
             py = Path(a.nannyml_python)
         else:
@@ -1004,6 +1007,7 @@ def main() -> None:
             "nannyml_version": nml["nannyml_version"],
             "loopwise_version": lw_res["loopwise_version"],
             "nannyml_seconds": nml["seconds"],
+            "nannyml_reused": bool(a.reuse_nannyml and reused),
         }
     }
     if "estimation" in parts:
