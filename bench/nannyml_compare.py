@@ -235,15 +235,26 @@ def _estimate_kwargs(problem: str) -> dict[str, Any]:
     return kw
 
 
+#: Other names a confusion-matrix cell may come back under, by NannyML's name for it.
+CELL_ALIASES = {"tp": "true_positive", "fp": "false_positive", "tn": "true_negative", "fn": "false_negative"}
+
+
 def _estimates_as_dict(result: Any) -> dict[str, dict[str, Any]]:
-    """{name: {estimate, ci_low, ci_high}} from what lw.estimate_performance returned."""
-    out = {}
+    """{name: {estimate, ci_low, ci_high}} from what lw.estimate_performance returned.
+
+    Estimates may be objects or dicts; a value that is itself a mapping of estimates (a confusion
+    matrix returned under one key) is read cell by cell.
+    """
+    out: dict[str, dict[str, Any]] = {}
     items = result.items() if isinstance(result, dict) else []
     for name, e in items:
         get = (lambda k, e=e: e.get(k)) if isinstance(e, dict) else (lambda k, e=e: getattr(e, k, None))
         est = get("estimate")
         if isinstance(est, (int, float)):
-            out[str(name)] = {"estimate": float(est), "ci_low": get("ci_low"), "ci_high": get("ci_high")}
+            key = CELL_ALIASES.get(str(name), str(name))
+            out[key] = {"estimate": float(est), "ci_low": get("ci_low"), "ci_high": get("ci_high")}
+        elif isinstance(e, dict):
+            out.update(_estimates_as_dict(e))
     return out
 
 

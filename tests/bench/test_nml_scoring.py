@@ -95,3 +95,30 @@ def test_multiclass_realized_specificity_is_the_mean_over_classes_of_tn_over_tn_
     assert got["specificity"] == pytest.approx((2 / 4 + 3 / 4 + 4 / 4) / 3)
     assert got["accuracy"] == pytest.approx(3 / 6)
     assert got["true_prepaid_card_pred_highstreet_card"] == pytest.approx(1 / 6)
+
+
+def test_estimates_are_read_from_objects_dicts_and_a_nested_confusion_matrix() -> None:
+    from dataclasses import dataclass
+
+    from nannyml_compare import _estimates_as_dict
+
+    @dataclass
+    class Est:
+        estimate: float
+        ci_low: float | None
+        ci_high: float | None
+
+    got = _estimates_as_dict(
+        {
+            "f1": Est(0.9, 0.85, 0.95),
+            "roc_auc": {"estimate": 0.97, "ci_low": None, "ci_high": 0.99},
+            "confusion_matrix": {"tp": Est(0.4, 0.38, 0.42), "true_negative": Est(0.5, 0.48, 0.52)},
+            "note": "not an estimate",
+        }
+    )
+    assert got == {
+        "f1": {"estimate": 0.9, "ci_low": 0.85, "ci_high": 0.95},
+        "roc_auc": {"estimate": 0.97, "ci_low": None, "ci_high": 0.99},
+        "true_positive": {"estimate": 0.4, "ci_low": 0.38, "ci_high": 0.42},
+        "true_negative": {"estimate": 0.5, "ci_low": 0.48, "ci_high": 0.52},
+    }
