@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench clean postgres
+.PHONY: demo test lint format bench bench-nannyml clean postgres
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(STAMP) postgres
 	$(BIN)/python bench/run.py --rows $(BENCH_ROWS) --anchors "$(ANCHORS)"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/window.py
+
+# loopwise against NannyML on NannyML's own datasets (issue 14); NannyML gets bench/.venvs/nannyml once.
+bench-nannyml: $(STAMP)
+	$(BIN)/python bench/nannyml_compare.py --save
 
 clean:
 	rm -rf $(VENV) demo-output bench/.out .mypy_cache .ruff_cache .pytest_cache

@@ -24,7 +24,7 @@ from gen import ensure  # noqa: E402
 PINS = {
     "whylogs": ["whylogs[viz]==1.6.4", "numpy<2", "pandas<3", "pyarrow<24"],
     "evidently": ["evidently>=0.7,<0.8", "pandas<3", "pyarrow"],
-    "nannyml": ["nannyml", "statsmodels", "pyarrow"],
+    "nannyml": ["nannyml", "statsmodels", "pandas<3", "pyarrow"],
     "alibi": ["alibi-detect", "numpy<2", "pyarrow<24", "pandas<3"],
 }
 LOOPWISE_JOBS = [
