@@ -33,6 +33,7 @@ from scipy import stats as sps
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from loopwise.errors import DataError, ParameterError
 from loopwise.metrics.multivariate.reconstruction import chunk_bounds
@@ -63,9 +64,12 @@ def cv_auc(x: np.ndarray, y: np.ndarray, categorical: np.ndarray, folds: int, se
     """ROC AUC of each stratified fold (shuffled, seeded) of a classifier separating y = 1 from y = 0."""
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     out = []
-    for train, test in split.split(x, y):
-        model = classifier(seed, categorical).fit(x[train], y[train])
-        out.append(float(roc_auc_score(y[test], model.predict_proba(x[test])[:, 1])))
+    # One OpenMP thread: on shared, busy cores OpenMP's spinning threads made these small fits several
+    # times slower (as for direct loss estimation, decision 0013); the folds are small and many.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for train, test in split.split(x, y):
+            model = classifier(seed, categorical).fit(x[train], y[train])
+            out.append(float(roc_auc_score(y[test], model.predict_proba(x[test])[:, 1])))
     return out
 
 
