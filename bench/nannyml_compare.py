@@ -345,13 +345,25 @@ def lw_ks_chi2(name: str, nml: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     ref_profile = lw.profile(ref, schema=schema)
     # A stored profile is stored: round-trip it through bytes as the server would.
     ref_profile = lw.Profile.from_bytes(ref_profile.to_bytes())
-    profile_path, raw_path = [], []
+    # The monitor's default: a reference stored with chunks (NannyML's chunk size), windows decided by
+    # calibrated thresholds with the calibrated default methods (ks numeric, Jensen-Shannon categorical).
+    ref_chunked = None
+    if has_calibration():
+        ref_chunked = lw.profile(ref, schema=schema, chunk_size=nml["chunk_size"])
+        ref_chunked = lw.Profile.from_bytes(ref_chunked.to_bytes())
+    profile_path, raw_path, calibrated_path = [], [], []
     for s, e in ks["chunks"]["analysis"]:
         chunk = ana.slice(s, e - s)
         cur = lw.Profile.from_bytes(lw.profile(chunk, schema=schema, reference=ref_profile).to_bytes())
         profile_path.append(verdicts(compare_plain(ref_profile, cur, methods=methods), cols))
         raw_path.append(verdicts(compare_plain(ref, chunk, schema, methods=methods), cols))
-    return {"methods": methods, "profile": profile_path, "raw": raw_path}
+        if ref_chunked is not None:
+            cur = lw.Profile.from_bytes(lw.profile(chunk, schema=schema, reference=ref_chunked).to_bytes())
+            calibrated_path.append(verdicts(lw.compare(ref_chunked, cur, thresholds="calibrated"), cols))
+    out = {"methods": methods, "profile": profile_path, "raw": raw_path}
+    if calibrated_path:
+        out["profile_calibrated"] = calibrated_path
+    return out
 
 
 def lw_calibration(name: str, nml: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -647,8 +659,12 @@ def score_ks_chi2(nml: dict[str, Any], lw_res: dict[str, Any]) -> dict[str, Any]
             "cells": len(anchor),
             "nannyml_alerts": sum(map(bool, anchor)),
         }
-        for path in ("profile", "raw"):
+        for path in ("profile", "raw", "profile_calibrated"):
+            if path not in l_entry:
+                continue
             for key, label in (("alert", ""), ("p_alert", "_p05")):
+                if path == "profile_calibrated" and key == "p_alert":
+                    continue  # the plain p-value beside a calibrated threshold is the profile path's
                 m = match_alerts(anchor, _cells(l_entry[path], cols, key))
                 totals[path + label] = totals.get(path + label, Match(0, 0, 0, 0, 0)) + m
                 row[path + label] = m.__dict__ | {"kept_share": m.kept_share, "extra_share": m.extra_share}
@@ -656,14 +672,19 @@ def score_ks_chi2(nml: dict[str, Any], lw_res: dict[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {"rows": rows, "totals": {}}
     for k, m in totals.items():
         out["totals"][k] = m.__dict__ | {"kept_share": m.kept_share, "extra_share": m.extra_share}
-    prof = totals.get("profile")
-    out["pass"] = (
-        prof is not None
-        and prof.kept_share is not None
-        and prof.extra_share is not None
-        and prof.kept_share >= TARGETS["kept_ks_chi2"]
-        and prof.extra_share <= TARGETS["extra_ks_chi2"]
-    )
+
+    def passes(m: Match | None) -> bool:
+        return (
+            m is not None
+            and m.kept_share is not None
+            and m.extra_share is not None
+            and m.kept_share >= TARGETS["kept_ks_chi2"]
+            and m.extra_share <= TARGETS["extra_ks_chi2"]
+        )
+
+    out["pass"] = passes(totals.get("profile"))
+    if "profile_calibrated" in totals:
+        out["pass_calibrated"] = passes(totals["profile_calibrated"])
     return out
 
 
@@ -840,8 +861,15 @@ def report(res: dict[str, Any]) -> None:
                 for k in ("profile", "profile_p05", "raw", "raw_p05")
             ]
             print(f"{r['dataset']:<15} {r['cells']:>5} {r['nannyml_alerts']:>7} | " + " | ".join(parts))
+        if any("profile_calibrated" in r for r in ks["rows"]):
+            print("   stored profiles, calibrated thresholds (reference in NannyML's chunks):")
+            for r in ks["rows"]:
+                m = r.get("profile_calibrated")
+                if m:
+                    kept = f"{m['kept']:>3}/{r['nannyml_alerts']:<3}"
+                    print(f"   {r['dataset']:<15} kept {kept} extra +{m['extra']}")
         t = ks["totals"]
-        for k in ("profile", "profile_p05", "raw", "raw_p05"):
+        for k in ("profile", "profile_p05", "raw", "raw_p05", "profile_calibrated"):
             if k in t:
                 print(
                     f"   {k:<12}: kept {t[k]['kept']}/{t[k]['anchor_alerts']} ({_pct(t[k]['kept_share'])}), "
@@ -851,6 +879,11 @@ def report(res: dict[str, Any]) -> None:
             f"   [{_verdict(ks['pass'])}] the stored-profile path raises >= 95% of NannyML's alerts with "
             f"<= 5% extra (its verdicts)"
         )
+        if "pass_calibrated" in ks:
+            print(
+                f"   [{_verdict(ks['pass_calibrated'])}] the same, stored profiles with calibrated "
+                f"thresholds (a monitor's default when the reference has chunks)"
+            )
     cal = res.get("calibration")
     if cal:
         print("\n-- 3. calibrated thresholds: reference-period cells alerting, NannyML's JS alerts kept --")
