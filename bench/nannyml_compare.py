@@ -621,7 +621,20 @@ def score_estimation(nml: dict[str, Any], lw_res: dict[str, Any]) -> dict[str, A
     both = [r for r in rows if r.get("loopwise_coverage") is not None and r["nannyml_coverage"] is not None]
     n_both = sum(r["chunks"] for r in both)
     same = sum(r["nannyml_coverage"] * r["chunks"] for r in both) / n_both if n_both else None
+    # Per dataset, the issue's reading: the mean over its metrics of loopwise's MAE over NannyML's (a ratio,
+    # since the regression metrics' scales differ by orders of magnitude), no worse means <= 1.
+    per_dataset: dict[str, float] = {}
+    for name in ESTIMATION_DATASETS:
+        ratios = [
+            r["loopwise_mae"] / r["nannyml_mae"]
+            for r in rows
+            if r["dataset"] == name and r.get("loopwise_mae") is not None and r["nannyml_mae"]
+        ]
+        if ratios:
+            per_dataset[name] = float(np.mean(ratios))
     return {
+        "mae_ratio_per_dataset": per_dataset,
+        "pass_mae_per_dataset": bool(per_dataset) and all(v <= 1.0 for v in per_dataset.values()),
         "nannyml_coverage_same_cells": same,
         "rows": rows,
         "nannyml_realized_max_difference": sanity,
@@ -835,6 +848,12 @@ def report(res: dict[str, Any]) -> None:
             f"metrics): worse on {', '.join(est['mae_worse']) or 'none'}"
             + (" (and missing metrics count as misses)" if est["metrics_missing"] else "")
         )
+        if est.get("mae_ratio_per_dataset"):
+            ratios = ", ".join(f"{k} {v:.3f}" for k, v in est["mae_ratio_per_dataset"].items())
+            print(
+                f"   [{_verdict(est['pass_mae_per_dataset'])}] per dataset, loopwise's MAE over NannyML's "
+                f"averaged over its metrics: {ratios}"
+            )
         print(
             f"   [{_verdict(est['pass_coverage'])}] loopwise's 95% intervals cover the realized value: "
             f"{_pct(est['loopwise_coverage'])} of {est['loopwise_cells']} chunk/metric cells "
