@@ -202,6 +202,42 @@ def test_calibrate_rank_rule_matches_the_order_statistic() -> None:
     assert t.value == np.sort(s)[int(np.ceil(200 * 0.95)) - 1]
 
 
+def test_a_bound_above_the_maximum_falls_back_to_the_largest_chunk_at_rate_1_over_k_plus_1() -> None:
+    # Statistics spread so widely that the normal bound of 11 passes 1: a new exchangeable draw exceeds
+    # the largest of K draws with probability exactly 1 / (K + 1), checked by simulation.
+    rng = np.random.default_rng(7)
+    k, trials = 11, 4000
+    draws = rng.beta(2, 1.2, size=(trials, k + 1))
+    hits, fallback = 0, 0
+    for row in draws:
+        t = calibrate(row[:k], false_alarm_rate=0.05, upper=1.0)
+        assert t.value < 1.0
+        if t.rule.startswith("the largest"):
+            fallback += 1
+            assert t.value == row[:k].max()
+        hits += bool(row[k] > t.value)
+    assert fallback > trials // 2
+    hi = stats.binom.ppf(0.9995, trials, 1 / (k + 1)) / trials
+    assert hits / trials <= hi
+
+
+def test_a_column_whose_reference_chunks_are_far_apart_still_alerts_on_a_disjoint_current() -> None:
+    # An ordered reference (as California housing's latitude): each chunk of 500 covers its own range.
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"lat": np.sort(rng.uniform(32, 42, 5500)) + rng.normal(0, 0.5, 5500)})
+    ref = lw.profile(reference, chunk_size=500)
+    outside = pd.DataFrame({"lat": rng.uniform(50, 60, 500)})  # no value in common with the reference
+    col = lw.compare(ref, outside).comparison.compared[0].drift
+    assert col is not None and col.calibration is not None
+    assert stats.ks_2samp(reference["lat"], outside["lat"]).statistic == 1.0
+    assert col.calibration["rule"].startswith("the largest of 11"), col.calibration["rule"]
+    assert col.drift_detected and col.threshold < 1.0
+    small = lw.compare(ref, outside.iloc[:20]).comparison.compared[0].drift
+    assert small is not None and small.threshold >= 1.0 and not small.drift_detected
+    warning = lw.compare(ref, outside.iloc[:20]).comparison.compared[0].warning
+    assert warning is not None and "cannot alert" in warning
+
+
 def test_compare_reports_the_calibrated_threshold_beside_the_plain_test(
     frame: pd.DataFrame, chunked: lw.Profile
 ) -> None:

@@ -399,6 +399,12 @@ def _compare_column(
             threshold, size_rule = t.widened(q_cal, q_now), "plus the no-change quantile's growth"
         else:
             threshold, size_rule = t.scaled(n_cal, n_now, spec.null_exponent), "times the size ratio"
+        if spec.upper is not None and threshold >= spec.upper:
+            cannot = (
+                f"this column cannot alert: its calibrated threshold ({threshold:.4g}) is at or above "
+                f"{chosen}'s largest value ({spec.upper:.4g}) for a current of this size"
+            )
+            warning = f"{warning}; {cannot}" if warning else cannot
         drift = DriftResult(
             column=name,
             kind=kind,

@@ -24,6 +24,9 @@ class DriftMethod:
     #: 1/2 for distances such as KS or Jensen-Shannon, 1 for PSI and KL, 0 for test statistics.
     #: A calibrated threshold grows by this power for a current smaller than the calibration chunks.
     null_exponent: float = 0.5
+    #: The largest value the statistic can take, if bounded (KS 1, Jensen-Shannon sqrt(ln 2)): a
+    #: calibrated threshold is kept below it, so that a column can still alert.
+    upper: float | None = None
 
 
 _REGISTRY: dict[str, DriftMethod] = {}

@@ -88,8 +88,16 @@ class CalibratedThreshold:
         }
 
 
-def calibrate(statistics: Any, false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> CalibratedThreshold:
+def calibrate(
+    statistics: Any, false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE, upper: float | None = None
+) -> CalibratedThreshold:
     """The threshold a chunk's statistic must exceed to be called drift, at ``false_alarm_rate``.
+
+    ``upper`` is the largest value the statistic can take (1 for KS), if it has one. When the
+    prediction bound of few chunks reaches it, a window could never alert, not even one with no
+    value in common with the reference; the threshold is then the largest chunk statistic, the
+    rank rule's answer with K chunks, whose false-alarm rate is at most 1 / (K + 1) (more than
+    asked for, and the rule says so).
 
     Example:
         >>> import numpy as np
@@ -125,6 +133,14 @@ def calibrate(statistics: Any, false_alarm_rate: float = DEFAULT_FALSE_ALARM_RAT
             f"cube-root normal: the one-sided {1 - false_alarm_rate:g} prediction bound of {k_all} reference "
             f"chunk statistics (a rank rule at this rate needs {math.ceil(1 / false_alarm_rate) - 1} chunks)"
         )
+        if upper is not None and value >= upper and s[-1] < upper:
+            rule = (
+                f"the largest of {k_all} reference chunk statistics (false-alarm rate at most "
+                f"1/{k_all + 1} = {1 / (k_all + 1):.3f}): the cube-root normal bound, {value:.4g}, is at or "
+                f"above the statistic's largest possible value ({upper:g}); more chunks would allow "
+                f"{false_alarm_rate:g}"
+            )
+            value = float(s[-1])
     return CalibratedThreshold(
         value=value,
         rule=rule,

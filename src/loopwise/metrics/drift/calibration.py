@@ -82,7 +82,11 @@ def threshold(
     cached = chunks.cache.get(key)
     if cached is None:
         stats_ = chunk_statistics(chunks, name, whole, method, bins)
-        cached = chunks.cache[key] = (calibrate(stats_, rate), median_effective_size(chunks.columns[name]))
+        upper = registry.get(method).upper
+        cached = chunks.cache[key] = (
+            calibrate(stats_, rate, upper),
+            median_effective_size(chunks.columns[name]),
+        )
     return cached
 
 

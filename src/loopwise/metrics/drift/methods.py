@@ -7,6 +7,7 @@ a distance method flags drift when the statistic reaches the threshold.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from loopwise.metrics.drift import stats
@@ -104,6 +105,7 @@ register(
         0.05,
         "Kolmogorov-Smirnov two-sample test: largest gap between the two CDFs",
         numeric=_ks,
+        upper=1.0,
     )
 )
 register(
@@ -116,11 +118,13 @@ register(
         numeric=_wasserstein,
     )
 )
-for _name, _fn, _threshold, _doc, _exponent in (
-    ("psi", stats.psi, 0.2, "Population stability index over reference-quantile bins", 1.0),
-    ("jensenshannon", stats.jensen_shannon, 0.1, "Jensen-Shannon distance (natural log)", 0.5),
-    ("hellinger", stats.hellinger, 0.1, "Hellinger distance", 0.5),
-    ("kl", stats.kl, 0.1, "Kullback-Leibler divergence KL(reference || current), in nats", 1.0),
+#: Jensen-Shannon distance (natural log) of two distributions with no value in common.
+_JS_MAX = math.sqrt(math.log(2))
+for _name, _fn, _threshold, _doc, _exponent, _upper in (
+    ("psi", stats.psi, 0.2, "Population stability index over reference-quantile bins", 1.0, None),
+    ("jensenshannon", stats.jensen_shannon, 0.1, "Jensen-Shannon distance (natural log)", 0.5, _JS_MAX),
+    ("hellinger", stats.hellinger, 0.1, "Hellinger distance", 0.5, 1.0),
+    ("kl", stats.kl, 0.1, "Kullback-Leibler divergence KL(reference || current), in nats", 1.0, None),
 ):
     _num, _cat = _binned(_fn)
     register(
@@ -133,6 +137,7 @@ for _name, _fn, _threshold, _doc, _exponent in (
             numeric=_num,
             categorical=_cat,
             null_exponent=_exponent,
+            upper=_upper,
         )
     )
 register(
