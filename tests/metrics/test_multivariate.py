@@ -183,3 +183,19 @@ def test_the_documented_suite_parses_with_the_multivariate_checks() -> None:
     suite = lw.Suite.from_yaml(text.split("```yaml\n", 1)[1].split("```", 1)[0], schema)
     names = [c.metric for c in suite.checks]
     assert "multivariate_drift" in names and "domain_classifier_auc" in names
+
+
+def test_two_uncorrelated_columns_keep_a_direction_to_reconstruct_and_do_not_alarm_on_noise() -> None:
+    # At 65% of the variance both components of two independent columns would be kept, leaving an error
+    # of zero up to rounding: every window then "drifted" (a user's trial). One direction is always left.
+    alarms = []
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        ref = pd.DataFrame({"a": rng.normal(size=10_000), "b": rng.normal(size=10_000)})
+        cur = pd.DataFrame({"a": rng.normal(size=1_000), "b": rng.normal(size=1_000)})
+        result = lw.multivariate_drift(ref, cur)
+        assert result.details["n_components"] == 1
+        assert result.statistic > 0.5  # the left-out direction's variance, about 1 in standard units
+        alarms.append(result.drift_detected)
+    hi = stats.binom.ppf(0.999, len(alarms), 0.05) / len(alarms)
+    assert np.mean(alarms) <= hi, np.mean(alarms)

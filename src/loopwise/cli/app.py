@@ -139,7 +139,7 @@ def compare(
                 drift_share=drift_share,
                 segment=seg,
                 thresholds=thresholds,
-                false_alarm_rate=false_alarm_rate or DEFAULT_FALSE_ALARM_RATE,
+                false_alarm_rate=DEFAULT_FALSE_ALARM_RATE if false_alarm_rate is None else false_alarm_rate,
             )
         if html is not None:
             report.to_html(html)

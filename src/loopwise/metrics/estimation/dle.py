@@ -208,13 +208,18 @@ class LossModels:
                 "unseen category: the loss model extrapolates there"
             )
         out: dict[str, Estimate] = {}
+        # Predictions on one OpenMP thread too: on busy shared cores a 5,000-row estimate took 6.1 s with
+        # OpenMP's threads and 0.37 s without (a user's trial).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            loss_pred = {k: np.maximum(m.predict(X), 0.0) for k, m in self.models.items()}
+            var_pred = {k: np.maximum(m.predict(X), 0.0) for k, m in self.spread.items()}
         for name in self.metrics:
             kind = LOSS[name]
-            pred = np.maximum(self.models[kind].predict(X), 0.0)
+            pred = loss_pred[kind]
             value = float(pred.mean())
             # Sampling, the model's error on the reference, and the error of its correction for the shift.
             shift = SHIFT_ERROR * (value - self.at_reference[kind])
-            sampling = float(np.maximum(self.spread[kind].predict(X), 0.0).sum()) / n**2
+            sampling = float(var_pred[kind].sum()) / n**2
             se = math.sqrt(sampling + self.model_error[kind] + shift**2)
             lo, hi = max(0.0, value - z * se), value + z * se
             loss = _loss(kind, y, X[:, -1])

@@ -70,7 +70,9 @@ class PCAModel:
         if total <= 0:
             raise DataError("every column is constant in the reference; there is no variance to model")
         ratio = np.cumsum(values / total)
-        k = min(int(np.searchsorted(ratio, variance, side="right")) + 1, values.size)
+        # At least one direction is left out: with every component kept the reconstruction error is zero
+        # up to rounding whatever the data, and its bounds flag noise (two uncorrelated columns at 65%).
+        k = min(int(np.searchsorted(ratio, variance, side="right")) + 1, values.size - 1)
         return cls(moments.mean.copy(), scale, vectors[:, :k].T.copy(), float(ratio[k - 1]), values)
 
     @property
