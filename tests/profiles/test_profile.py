@@ -334,3 +334,30 @@ def test_a_merged_profile_has_no_chunks_and_too_few_chunks_are_refused() -> None
         lw.profile(df, chunk_size=1001)
     with pytest.raises(lw.ParameterError, match="chunk_size"):
         lw.profile(df, chunk_size=0)
+
+
+def test_a_current_without_its_labels_is_profiled_with_the_reference_schema_as_all_missing_labels() -> None:
+    # Labels arrive weeks later: the current has no target column yet (a user's trial was refused here).
+    rng = np.random.default_rng(4)
+
+    def traffic(n: int) -> pd.DataFrame:
+        p = rng.random(n)
+        return pd.DataFrame(
+            {"x": rng.normal(size=n), "p_yes": p, "prediction": p >= 0.5, "label": rng.random(n) < p}
+        )
+
+    reference = lw.profile(traffic(20_000))
+    raw = traffic(5_000).drop(columns="label")
+    current = lw.profile(raw, schema=reference.schema, reference=reference)
+    assert current.columns["label"].n == raw.shape[0] and current.columns["label"].missing == raw.shape[0]
+    from_profile = lw.estimate_performance(reference, current, metrics=["accuracy"])["accuracy"]
+    from_rows = lw.estimate_performance(reference, raw, reference.schema, metrics=["accuracy"])["accuracy"]
+    assert from_profile.label_coverage == 0.0
+    assert from_profile.estimate == pytest.approx(from_rows.estimate, abs=1e-12)
+    # Raw frames with no schema: the current is read with the reference's (inference alone finds no target).
+    labelled = traffic(20_000)
+    inferred = lw.estimate_performance(labelled, raw, metrics=["accuracy"])["accuracy"]
+    explicit = lw.estimate_performance(labelled, raw, lw.Schema.infer(labelled), metrics=["accuracy"])
+    assert inferred.estimate == pytest.approx(explicit["accuracy"].estimate, abs=1e-12)
+    with pytest.raises(lw.DataError, match="missing from the data: x"):
+        lw.profile(raw.drop(columns="x"), schema=reference.schema)

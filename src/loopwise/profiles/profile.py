@@ -21,7 +21,7 @@ from loopwise.profiles.histogram import DEFAULT_BINS
 from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
-from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
+from loopwise.schema import DRIFT_ROLES, Column, DataLike, Kind, Role, Schema, to_table
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
 
@@ -339,7 +339,12 @@ def profile(
         schema = reference.schema if reference is not None else Schema.infer(sample)
     schema = schema.resolve(sample)
     missing = [c.name for c in schema if c.name not in source.column_names]
-    if missing:
+    labels = [c for c in schema if c.name in missing and c.role == Role.TARGET]
+    if labels and len(labels) == len(missing):
+        # Labels arrive later than predictions: a current without its target column is profiled as one
+        # whose labels are all missing (what the label-free estimation reads), not refused.
+        source = _with_missing_labels(source if lazy is None else TableSource(to_table(data)), schema, labels)
+    elif missing:
         raise DataError(f"column(s) of the schema missing from the data: {', '.join(missing)}")
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
@@ -347,6 +352,21 @@ def profile(
     p.update(source, on_column=on_column, chunks=chunks)
     p.chunks = chunks
     return p
+
+
+_LABEL_TYPES = {Kind.NUMERIC: pa.float64(), Kind.BOOLEAN: pa.bool_(), Kind.CATEGORICAL: pa.string()}
+
+
+def _with_missing_labels(source: ColumnSource, schema: Schema, labels: list[Column]) -> TableSource:
+    """The data with each absent target column added as all missing, of its kind's type (else the
+    prediction's: targets and predictions hold the same labels)."""
+    table = source.select(source.column_names)
+    predictions = [c.name for c in schema.by_role(Role.PREDICTION) if c.name in table.column_names]
+    fallback = table.schema.field(predictions[0]).type if predictions else pa.float64()
+    for col in labels:
+        typ = _LABEL_TYPES.get(col.kind, fallback) if col.kind is not None else fallback
+        table = table.append_column(col.name, pa.nulls(table.num_rows, typ))
+    return TableSource(table)
 
 
 class ColumnSource:

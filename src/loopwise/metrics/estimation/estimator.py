@@ -92,6 +92,9 @@ class PerformanceEstimator:
         """Calibrate on the labelled reference (a profile will do for a classifier)."""
         task, table, sch = _task_of(reference, self.schema, "reference")
         self.task_ = task.task
+        # A current is read with the reference's schema: it usually lacks the target, which inference
+        # on the current alone would then not find.
+        self.schema_ = self.schema or sch
         wanted = tuple(self.metrics) if self.metrics is not None else DEFAULTS[task.task]
         allowed = CLASSIFICATION if isinstance(task, ClassificationProfile) else REGRESSION
         for m in wanted:
@@ -116,7 +119,7 @@ class PerformanceEstimator:
         if not hasattr(self, "metrics_"):
             raise DataError("the estimator is not fitted: call fit(reference) first")
         if self.calibration_ is not None:
-            task, _table, _sch = _task_of(current, self.schema, "current")
+            task, _table, _sch = _task_of(current, self.schema_, "current")
             if not isinstance(task, ClassificationProfile):
                 raise DataError("the reference is a classifier's, the current a regressor's")
             return estimate_classification(
