@@ -19,14 +19,13 @@ from loopwise.ingest import (
 )
 from loopwise.ingest.buckets import compact_pending
 from loopwise.ingest.models import get_model
-from loopwise.store import make_engine, session_factory, transaction, upgrade
+from loopwise.store import open_database, session_factory, transaction
 from loopwise.store.tables import Model
 
 
 class LocalTransport:
-    def __init__(self, database_url: str) -> None:
-        self.engine = make_engine(database_url)
-        upgrade(self.engine)
+    def __init__(self, database_url: str, *, create: bool = True) -> None:
+        self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
 

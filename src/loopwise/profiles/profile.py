@@ -22,6 +22,7 @@ from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
+from loopwise.schema.conform import conform, missing_columns
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
 
@@ -338,9 +339,11 @@ def profile(
     if schema is None:
         schema = reference.schema if reference is not None else Schema.infer(sample)
     schema = schema.resolve(sample)
-    missing = [c.name for c in schema if c.name not in source.column_names]
-    if missing:
-        raise DataError(f"column(s) of the schema missing from the data: {', '.join(missing)}")
+    missing = missing_columns(schema, source.column_names, "data")
+    if missing is not None:
+        raise missing
+    if isinstance(source, TableSource):  # a lazy Parquet source is typed already; text is a CSV's
+        source = TableSource(conform(schema, source.table))
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)
