@@ -118,7 +118,7 @@ def list_keys_cmd(
             keys = list_keys(s)
     table = Table()
     for col in ("prefix", "role", "model", "name", "created", "last used", "revoked"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "prefix")
 
     def when(t: dt.datetime | None) -> str:
         return t.strftime("%Y-%m-%d %H:%M") if t else "never"
