@@ -125,8 +125,8 @@ def open_database(url: str, *, create: bool = False) -> Engine:
         if not database.startswith("file:") and not Path(database).exists():
             if not create:
                 raise DatabaseError(
-                    f"no database at {database}: check the path, or create one with "
-                    "`loopwise db upgrade --database-url ...` (or pass --create)"
+                    f"no database at {database}: check the path (only `loopwise serve`, "
+                    "`loopwise db upgrade` and --create make a new one)"
                 )
             Path(database).parent.mkdir(parents=True, exist_ok=True)
     try:
