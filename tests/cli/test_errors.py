@@ -50,14 +50,24 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_misspelt_schema_column_names_the_close_match(data: Path) -> None:
-    r = run("compare", str(data / "ref.parquet"), str(data / "cur.parquet"), "--schema", str(data / "misspelt.yaml"))
+    r = run(
+        "compare",
+        str(data / "ref.parquet"),
+        str(data / "cur.parquet"),
+        "--schema",
+        str(data / "misspelt.yaml"),
+    )
     one_line_error(r, "incme (did you mean 'income'?)", "reference")
 
 
 def test_text_in_a_numeric_column_is_named_with_its_row(data: Path) -> None:
-    r = run("compare", str(data / "ref.parquet"), str(data / "forty.csv"), "--schema", str(data / "schema.yaml"))
+    r = run(
+        "compare", str(data / "ref.parquet"), str(data / "forty.csv"), "--schema", str(data / "schema.yaml")
+    )
     one_line_error(r, "'income'", "'forty' (row 7)")
-    r = run("profile", str(data / "forty.csv"), "--schema", str(data / "schema.yaml"), "-o", str(data / "x.lwp"))
+    r = run(
+        "profile", str(data / "forty.csv"), "--schema", str(data / "schema.yaml"), "-o", str(data / "x.lwp")
+    )
     one_line_error(r, "'forty' (row 7)")
 
 
@@ -66,7 +76,14 @@ def test_blank_numbers_in_a_text_column_convert(data: Path, tmp_path: Path) -> N
     frame = pd.read_csv(data / "forty.csv")
     frame.loc[7, "income"] = ""
     frame.to_csv(tmp_path / "blank.csv", index=False)
-    r = run("profile", str(tmp_path / "blank.csv"), "--schema", str(data / "schema.yaml"), "-o", str(tmp_path / "b.lwp"))
+    r = run(
+        "profile",
+        str(tmp_path / "blank.csv"),
+        "--schema",
+        str(data / "schema.yaml"),
+        "-o",
+        str(tmp_path / "b.lwp"),
+    )
     assert r.returncode == 0, r.stderr
     import loopwise as lw
 
@@ -78,24 +95,46 @@ def test_blank_numbers_in_a_text_column_convert(data: Path, tmp_path: Path) -> N
 
 def test_an_unreachable_database_url(data: Path) -> None:
     url = "postgresql://loopwise@127.0.0.1:1/nowhere"
-    one_line_error(run("admin", "create-key", "--database-url", url), "cannot open the database", "127.0.0.1:1")
+    one_line_error(
+        run("admin", "create-key", "--database-url", url), "cannot open the database", "127.0.0.1:1"
+    )
     one_line_error(run("db", "upgrade", "--database-url", url), "cannot open the database")
 
 
 def test_a_server_that_is_down(data: Path) -> None:
-    r = run("log", str(data / "cur.parquet"), "--model", "credit", "--url", "http://127.0.0.1:1", "--api-key", "lw_a_b")
+    r = run(
+        "log",
+        str(data / "cur.parquet"),
+        "--model",
+        "credit",
+        "--url",
+        "http://127.0.0.1:1",
+        "--api-key",
+        "lw_a_b",
+    )
     one_line_error(r, "cannot reach the server at http://127.0.0.1:1")
 
 
 def test_a_missing_database_file_is_not_created(tmp_path: Path, data: Path) -> None:
     typo = tmp_path / "monitr.db"
     one_line_error(run("models", "list", "--local", str(typo)), "no database at", "monitr.db")
-    one_line_error(run("log", str(data / "cur.parquet"), "--model", "credit", "--local", str(typo)), "no database at")
+    one_line_error(
+        run("log", str(data / "cur.parquet"), "--model", "credit", "--local", str(typo)), "no database at"
+    )
     # admin create-key without --database-url: the default ./loopwise.db, which does not exist here.
     one_line_error(run("admin", "create-key", cwd=tmp_path), "no database at", "loopwise.db")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     # Created only when asked.
-    r = run("models", "register", "credit", "--schema", str(data / "schema.yaml"), "--local", str(typo), "--create")
+    r = run(
+        "models",
+        "register",
+        "credit",
+        "--schema",
+        str(data / "schema.yaml"),
+        "--local",
+        str(typo),
+        "--create",
+    )
     assert r.returncode == 0, r.stderr
     assert run("models", "--local", str(typo)).stdout.split() == ["credit"]
     assert run("db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'new.db'}").returncode == 0

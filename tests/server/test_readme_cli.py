@@ -31,7 +31,9 @@ def blocks() -> list[list[str]]:
     out = []
     for body in re.findall(r"```bash\n(.*?)```", section, re.S):
         joined = body.replace("\\\n", " ")
-        out.append([ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.strip().startswith("#")])
+        out.append(
+            [ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        )
     return out
 
 
@@ -44,15 +46,24 @@ def workdir(tmp_path: Path) -> Path:
     today.drop(columns=["repaid"]).to_parquet(tmp_path / "predictions.parquet", index=False)
     today[["request_id", "approved", "p_approve"]].to_parquet(tmp_path / "champ.parquet", index=False)
     rng = np.random.default_rng(0)
-    sharper = np.clip(today["p_approve"] + np.where(today["repaid"], 0.05, -0.05) * rng.random(len(today)), 0, 1)
-    today.assign(p_approve=sharper, approved=sharper >= 0.5).to_parquet(tmp_path / "chall.parquet", index=False)
+    sharper = np.clip(
+        today["p_approve"] + np.where(today["repaid"], 0.05, -0.05) * rng.random(len(today)), 0, 1
+    )
+    today.assign(p_approve=sharper, approved=sharper >= 0.5).to_parquet(
+        tmp_path / "chall.parquet", index=False
+    )
     shutil.copy(ROOT / "examples/ci/gate.yaml", tmp_path / "gate.yaml")
     return tmp_path
 
 
 def sh(line: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     bindir = Path(sys.executable).parent
-    full = {**os.environ, **(env or {}), "COLUMNS": "200", "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    full = {
+        **os.environ,
+        **(env or {}),
+        "COLUMNS": "200",
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+    }
     return subprocess.run(
         ["bash", "-c", line], cwd=cwd, env=full, capture_output=True, text=True, timeout=180, check=False
     )

@@ -43,9 +43,7 @@ def connect(url: str | None, key: str | None, local: Path | None, create: bool =
 
 
 @models_app.callback(invoke_without_command=True)
-def models(
-    ctx: typer.Context, url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None
-) -> None:
+def models(ctx: typer.Context, url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None) -> None:
     """List the registered models (``loopwise models`` alone is ``loopwise models list``)."""
     if ctx.invoked_subcommand is None:
         list_models(url, api_key, local)

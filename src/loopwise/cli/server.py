@@ -98,10 +98,9 @@ def create_key_cmd(
     from loopwise.server.auth import create_key
     from loopwise.store import transaction
 
-    with user_errors():
-        with transaction(_admin_db(database_url)) as s:
-            model_id = get_model(s, model).id if model else None
-            key = create_key(s, role, model_id=model_id, name=name, actor="cli")
+    with user_errors(), transaction(_admin_db(database_url)) as s:
+        model_id = get_model(s, model).id if model else None
+        key = create_key(s, role, model_id=model_id, name=name, actor="cli")
     out.print(key, highlight=False)
 
 
@@ -113,9 +112,8 @@ def list_keys_cmd(
     """List the API keys: prefix, role, model limit, name, created, last used (never the secrets)."""
     from loopwise.server.auth import list_keys
 
-    with user_errors():
-        with _admin_db(database_url)() as s:
-            keys = list_keys(s)
+    with user_errors(), _admin_db(database_url)() as s:
+        keys = list_keys(s)
     table = Table()
     for col in ("prefix", "role", "model", "name", "created", "last used", "revoked"):
         table.add_column(col, no_wrap=col == "prefix")
@@ -148,9 +146,8 @@ def revoke_key_cmd(
     from loopwise.server.deps import AUTH_CACHE_SECONDS
     from loopwise.store import transaction
 
-    with user_errors():
-        with transaction(_admin_db(database_url)) as s:
-            gone = revoke_key(s, key, actor="cli")
+    with user_errors(), transaction(_admin_db(database_url)) as s:
+        gone = revoke_key(s, key, actor="cli")
     console.print(
         f"revoked key {gone['prefix']} ({gone['role']}); servers refuse it within {AUTH_CACHE_SECONDS:g} s",
         highlight=False,

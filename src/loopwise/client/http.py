@@ -47,7 +47,9 @@ class HTTPTransport:
                 r = self.http.request(method, path, **kw)
             except httpx.TransportError as exc:
                 if attempt == RETRIES - 1:
-                    raise UnreachableError(str(self.http.base_url), str(exc) or type(exc).__name__, RETRIES) from None
+                    raise UnreachableError(
+                        str(self.http.base_url), str(exc) or type(exc).__name__, RETRIES
+                    ) from None
             else:
                 if r.status_code < 500 and r.status_code != 429:
                     if r.status_code >= 400:

@@ -121,7 +121,9 @@ def get_reference(s: Session, model_name: str, name: str = "default") -> Profile
 
 
 def reference_names(s: Session, model_id: int) -> list[str]:
-    return list(s.scalars(select(Reference.name).where(Reference.model_id == model_id).order_by(Reference.name)))
+    return list(
+        s.scalars(select(Reference.name).where(Reference.model_id == model_id).order_by(Reference.name))
+    )
 
 
 def metrics(

@@ -62,9 +62,7 @@ def conform(schema: Schema, table: pa.Table, which: str = "data", *, require: bo
             continue
         text = pc.utf8_trim_whitespace(arr)
         blank = pc.equal(text, "")
-        bad = pc.and_(
-            pc.invert(pc.match_substring_regex(text, _NUMBER, ignore_case=True)), pc.invert(blank)
-        )
+        bad = pc.and_(pc.invert(pc.match_substring_regex(text, _NUMBER, ignore_case=True)), pc.invert(blank))
         bad = pc.fill_null(bad, False)
         n_bad = pc.sum(bad).as_py() or 0
         if n_bad:

@@ -128,7 +128,10 @@ def revoke_key(s: Session, key_or_prefix: str, *, actor: str = "cli") -> dict[st
     row.revoked = True
     s.add(
         AuditEntry(
-            actor=actor, action="key.revoke", model_id=row.model_id, detail={"prefix": prefix, "role": row.role}
+            actor=actor,
+            action="key.revoke",
+            model_id=row.model_id,
+            detail={"prefix": prefix, "role": row.role},
         )
     )
     return {"prefix": prefix, "role": row.role, "name": row.name}

@@ -10,4 +10,12 @@ from loopwise.store.engine import (
     upgrade,
 )
 
-__all__ = ["insert_ignore", "make_engine", "open_database", "session_factory", "sqlite_url", "transaction", "upgrade"]
+__all__ = [
+    "insert_ignore",
+    "make_engine",
+    "open_database",
+    "session_factory",
+    "sqlite_url",
+    "transaction",
+    "upgrade",
+]

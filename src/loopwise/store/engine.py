@@ -136,7 +136,9 @@ def open_database(url: str, *, create: bool = False) -> Engine:
         upgrade(engine)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise DatabaseError(f"cannot open the database {shown}: {reason[0] if reason else type(exc).__name__}") from None
+        raise DatabaseError(
+            f"cannot open the database {shown}: {reason[0] if reason else type(exc).__name__}"
+        ) from None
     return engine
 
 
