@@ -74,7 +74,7 @@ def test_the_readme_cli_blocks_run_as_written(workdir: Path, server: Running) ->
     results = {}
     for line in local:
         r = sh(line, workdir)
-        # 1 is documented (drift with --fail-on-drift, a failing gate); 2 (a usage error) and tracebacks never.
+        # 1 is documented (drift with --fail-on-drift, a failing gate); 2 (usage error) and tracebacks never.
         assert r.returncode in (0, 1), (line, r.stderr)
         assert "Traceback" not in r.stderr, line
         results[line.split()[1] if line.split()[1] != "models" else "register"] = r

@@ -1,4 +1,5 @@
-"""The Typer application: ``loopwise profile | compare | schema | check | demo | models | log | metrics | serve | db | admin``."""
+"""The Typer application: ``loopwise profile | compare | schema | check | demo``, ``models | log | metrics``
+and ``serve | db | admin``."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def _tree_name(cls: type[Exception]) -> str:
 
     for c in cls.__mro__:
         if getattr(tree, c.__name__, None) is c:
-            return c.__name__
+            return str(c.__name__)
     return "LoopwiseError"
 
 

@@ -121,14 +121,14 @@ def open_database(url: str, *, create: bool = False) -> Engine:
         raise DatabaseError(f"not a database URL: {url!r}") from None
     shown = parsed.render_as_string(hide_password=True)
     database = parsed.database or ""
-    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:":
-        if not database.startswith("file:") and not Path(database).exists():
-            if not create:
-                raise DatabaseError(
-                    f"no database at {database}: check the path (only `loopwise serve`, "
-                    "`loopwise db upgrade` and --create make a new one)"
-                )
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    local_file = database not in ("", ":memory:") and not database.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and local_file and not Path(database).exists():
+        if not create:
+            raise DatabaseError(
+                f"no database at {database}: check the path (only `loopwise serve`, "
+                "`loopwise db upgrade` and --create make a new one)"
+            )
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = make_engine(url)
         with engine.connect() as conn:
