@@ -117,3 +117,39 @@ def test_the_cli_shows_the_servers_explanation_and_admin_keys(server: Running, t
     )
     missing = cli("admin", "revoke-key", "nope", *db)
     assert missing.returncode == 2 and "no API key with prefix 'nope'" in missing.stderr
+
+
+def test_the_key_admin_block_of_docs_server_md(tmp_path: Path) -> None:
+    """docs/server.md's key commands as written, in a folder holding its loopwise.db; the revoke line's
+    example prefix is replaced by the prefix of the key the first line created."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs/server.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(loopwise admin create-key.*?)```", text, re.S)
+    assert block is not None
+    lines = [ln.split("  #")[0].strip() for ln in block.group(1).splitlines() if ln.strip()]
+    lw.Client.local(tmp_path / "loopwise.db").register("credit", SCHEMA)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPWISE_")}
+
+    def sh(line: str) -> subprocess.CompletedProcess[str]:
+        args = [sys.executable, "-m", "loopwise.cli", *line.split()[1:]]
+        return subprocess.run(
+            args,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**env, "COLUMNS": "300"},
+        )
+
+    created = sh(lines[0])
+    assert created.returncode == 0, created.stderr
+    prefix = created.stdout.strip().split("_")[1]
+    listed = sh(lines[1])
+    row = next(ln for ln in listed.stdout.splitlines() if prefix in ln)
+    assert "ingest" in row and "credit" in row and "scorer" in row and "never" in row
+    example = lines[2].split()[3]
+    revoked = sh(lines[2].replace(example, prefix))
+    assert revoked.returncode == 0, revoked.stderr
+    assert prefix not in sh(lines[1]).stdout
