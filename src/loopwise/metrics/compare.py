@@ -32,7 +32,7 @@ from loopwise.profiles.chunks import Chunks
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
-from loopwise.schema.conform import conform
+from loopwise.schema.numbers import numbers_from_text
 
 #: Below this many values on either side a column's test has little power; the result says so.
 FEW_ROWS = 30
@@ -173,7 +173,7 @@ def _side(
     if schema is not None:
         # A column the current data lacks is a warning of the comparison; one the reference lacks is a
         # schema that does not describe this data (a typo, most often): refused, naming close matches.
-        table = conform(schema, table, f"{which} data", require=which == "reference")
+        table = numbers_from_text(schema, table, f"{which} data", require=which == "reference")
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
     return _Side(table.num_rows, sch, table=table)
 

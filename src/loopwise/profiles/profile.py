@@ -22,7 +22,7 @@ from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
-from loopwise.schema.conform import conform, missing_columns
+from loopwise.schema.numbers import missing_columns, numbers_from_text
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
 
@@ -343,7 +343,7 @@ def profile(
     if missing is not None:
         raise missing
     if isinstance(source, TableSource):  # a lazy Parquet source is typed already; text is a CSV's
-        source = TableSource(conform(schema, source.table))
+        source = TableSource(numbers_from_text(schema, source.table))
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)

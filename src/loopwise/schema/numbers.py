@@ -1,4 +1,4 @@
-"""Make raw data fit its Schema at the edge, or say in one line why it cannot.
+"""Numbers read as text, and schema columns missing from the data: fixed at the edge, or one line why not.
 
 ``validate`` reports every violation of a batch and coerces nothing; this is the other door, for the
 offline paths (``compare``, ``profile``) that read a user's files: a schema column missing from the data
@@ -37,18 +37,20 @@ def missing_columns(schema: Schema, names: list[str], which: str) -> DataError |
     return DataError(f"column(s) of the schema missing from the {which}: {', '.join(parts)}")
 
 
-def conform(schema: Schema, table: pa.Table, which: str = "data", *, require: bool = True) -> pa.Table:
+def numbers_from_text(
+    schema: Schema, table: pa.Table, which: str = "data", *, require: bool = True
+) -> pa.Table:
     """``table`` with numeric columns read as text converted to numbers; raises ``DataError`` for a schema
     column missing from the data (when ``require``) or text that is not a number.
 
     Example:
         >>> import pyarrow as pa, loopwise as lw
-        >>> from loopwise.schema.conform import conform
+        >>> from loopwise.schema.numbers import numbers_from_text
         >>> s = lw.Schema.from_dict({"columns": {"income": {"kind": "numeric"}}})
-        >>> conform(s, pa.table({"income": ["1.5", "", "2"]})).column("income").to_pylist()
+        >>> numbers_from_text(s, pa.table({"income": ["1.5", "", "2"]})).column("income").to_pylist()
         [1.5, None, 2.0]
         >>> try:
-        ...     conform(s, pa.table({"income": ["1.5", "forty"]}))
+        ...     numbers_from_text(s, pa.table({"income": ["1.5", "forty"]}))
         ... except lw.DataError as e:
         ...     print(str(e).split(": ", 1)[1])
         'forty' (row 1)
