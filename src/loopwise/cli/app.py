@@ -1,4 +1,5 @@
-"""The Typer application: ``loopwise profile | compare | schema | demo``."""
+"""The Typer application: ``loopwise profile | compare | schema | check | demo``, ``models | log | metrics``
+and ``serve | db | admin``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopwise.cli.check import check
-from loopwise.cli.client import log, metrics, models
+from loopwise.cli.client import log, metrics, models_app
 from loopwise.cli.common import (
     EXIT_FAIL,
     column_progress,
@@ -35,8 +36,8 @@ app = typer.Typer(
 app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(models_app, name="models")
 app.command(help="Run the loopwise server.")(serve)
-app.command(help="List the registered models.")(models)
 app.command(help="Log predictions from a file.")(log)
 app.command(help="Drift, performance and operations of a model's recent traffic.")(metrics)
 app.command(help="Generate a credit-risk dataset, drift it, and write a drift report.")(demo)

@@ -18,13 +18,21 @@ KeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="LOOPWISE_API_KE
 LocalOpt = Annotated[
     Path | None, typer.Option("--local", help="Use a local database file instead of a server.")
 ]
+CreateOpt = Annotated[
+    bool, typer.Option("--create", help="With --local: create the database file if it does not exist.")
+]
+
+models_app = typer.Typer(
+    help="Register, list and describe models (on a server, or a local database).", no_args_is_help=False
+)
 
 
-def connect(url: str | None, key: str | None, local: Path | None) -> Any:
+def connect(url: str | None, key: str | None, local: Path | None, create: bool = False) -> Any:
+    """A client: ``--local`` opens an existing database file (a new one only with ``--create``)."""
     import loopwise as lw
 
     if local is not None:
-        return lw.Client.local(local)
+        return lw.Client.local(local, create=create)
     if not url or not key:
         raise lw.ParameterError(
             "--url/--api-key",
@@ -34,11 +42,53 @@ def connect(url: str | None, key: str | None, local: Path | None) -> Any:
     return lw.Client(url, key)
 
 
-def models(url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None) -> None:
+@models_app.callback(invoke_without_command=True)
+def models(ctx: typer.Context, url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None) -> None:
+    """List the registered models (``loopwise models`` alone is ``loopwise models list``)."""
+    if ctx.invoked_subcommand is None:
+        list_models(url, api_key, local)
+
+
+@models_app.command("list")
+def list_models(url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None) -> None:
     """List the registered models."""
     with user_errors():
         for name in connect(url, api_key, local).models():
-            out.print(name, highlight=False)
+            out.print(name, highlight=False, markup=False)
+
+
+@models_app.command("register")
+def register(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    schema: Annotated[Path, typer.Option("--schema", "-s", help="Schema YAML file.")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+    create: CreateOpt = False,
+) -> None:
+    """Register a model with its schema (registering it again with the same schema changes nothing)."""
+    import loopwise as lw
+
+    with user_errors():
+        sch = lw.Schema.from_yaml(schema)
+        connect(url, api_key, local, create).register(name, sch)
+    console.print(f"model {name!r} registered with {len(sch)} columns", highlight=False, markup=False)
+
+
+@models_app.command("describe")
+def describe(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Print a model's schema as YAML (what ``loopwise models register`` was given, kinds filled in)."""
+    import loopwise as lw
+
+    with user_errors():
+        client = connect(url, api_key, local)
+        text = lw.Schema.from_dict(client.describe(name)["schema"]).to_yaml()
+    out.print(text, end="", highlight=False, markup=False)
 
 
 def log(
@@ -65,28 +115,62 @@ def _window(text: str) -> dt.timedelta:
     return {"h": dt.timedelta(hours=n), "d": dt.timedelta(days=n), "w": dt.timedelta(weeks=n)}[unit]
 
 
+def _time(text: str | None, name: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        import loopwise as lw
+
+        raise lw.ParameterError(
+            name, text, "an ISO 8601 date or time, e.g. 2026-01-31 or 2026-01-31T12:00Z"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def span(
+    window: str, start: str | None, end: str | None, now: dt.datetime | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """The hours to read: ``--start``/``--end`` where given; a missing end is now, a missing start is
+    ``--window`` before the end (so ``--end 2026-03-01 --window 7d`` is the week before March)."""
+    t0, t1 = _time(start, "--start"), _time(end, "--end")
+    t1 = t1 or now or dt.datetime.now(dt.UTC)
+    t0 = t0 or t1 - _window(window)
+    if t0 >= t1:
+        import loopwise as lw
+
+        raise lw.ParameterError("--start", start, f"a time before the end ({t1.isoformat()})")
+    return t0, t1
+
+
 def metrics(
     model: Annotated[str, typer.Option(help="The model's name.")],
-    window: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w.")] = "24h",
+    window: Annotated[str, typer.Option(help="How far back from the end: 24h, 7d, 2w.")] = "24h",
+    start: Annotated[
+        str | None, typer.Option(help="Start of the window (ISO 8601; else --window before the end).")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="End of the window (ISO 8601; else now).")] = None,
     reference: Annotated[str, typer.Option(help="Reference name.")] = "default",
     json: Annotated[Path | None, typer.Option("--json", help="Write the full result here.")] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     local: LocalOpt = None,
 ) -> None:
-    """Drift, performance and operations of the model's last WINDOW of traffic."""
+    """Drift, performance and operations of the model's traffic in a window (the last 24h by default)."""
     with user_errors():
-        end = dt.datetime.now(dt.UTC)
-        result = (
-            connect(url, api_key, local).model(model).metrics(end - _window(window), end, reference=reference)
-        )
+        t0, t1 = span(window, start, end)
+        result = connect(url, api_key, local).model(model).metrics(t0, t1, reference=reference)
     if json is not None:
         json.write_text(jsonlib.dumps(result, indent=2), encoding="utf-8")
-    out.print(
-        f"{model}: {result['window']['n']:,} predictions in the last {window}",
-        highlight=False,
-        soft_wrap=True,
+    when = (
+        f"in the last {window}"
+        if start is None and end is None
+        else f"from {t0.isoformat(timespec='minutes')} to {t1.isoformat(timespec='minutes')}"
     )
+    out.print(f"{model}: {result['window']['n']:,} predictions {when}", highlight=False, soft_wrap=True)
+    for w in result.get("warnings") or []:
+        console.print(f"warning: {w}", highlight=False, markup=False, soft_wrap=True)
     table = Table()
     table.add_column("what")
     table.add_column("value", justify="right")

@@ -1,10 +1,13 @@
-"""``loopwise serve``, ``loopwise db upgrade``, ``loopwise admin create-key``."""
+"""``loopwise serve``, ``loopwise db upgrade``, ``loopwise admin create-key | list-keys | revoke-key``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from loopwise.cli.common import console, out, user_errors
 
@@ -40,12 +43,11 @@ def serve(
     from loopwise.server.auth import create_key, has_keys
     from loopwise.server.settings import Settings
     from loopwise.server.workers import APP, reuse_port_supported, serve_workers
-    from loopwise.store import make_engine, session_factory, transaction, upgrade
+    from loopwise.store import open_database, session_factory, transaction
 
     settings = Settings(database_url=database_url) if database_url else Settings()
     with user_errors():
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
+        engine = open_database(settings.database_url, create=True)
         with transaction(session_factory(engine)) as s:
             if not has_keys(s):
                 key = create_key(s, "admin", name="first admin", actor="first start")
@@ -69,11 +71,19 @@ def serve(
 def db_upgrade(database_url: DbOpt = None) -> None:
     """Apply the database migrations (idempotent)."""
     from loopwise.server.settings import Settings
-    from loopwise.store import make_engine, upgrade
+    from loopwise.store import open_database
 
     with user_errors():
-        upgrade(make_engine(database_url or Settings().database_url))
+        open_database(database_url or Settings().database_url, create=True).dispose()
     console.print("database is up to date")
+
+
+def _admin_db(database_url: str | None) -> Any:
+    """The admin commands' database: it must exist (a mistyped URL or path creates nothing)."""
+    from loopwise.server.settings import Settings
+    from loopwise.store import open_database, session_factory
+
+    return session_factory(open_database(database_url or Settings().database_url))
 
 
 @admin_app.command("create-key")
@@ -86,13 +96,60 @@ def create_key_cmd(
     """Create an API key and print it (only its hash is stored)."""
     from loopwise.ingest import get_model
     from loopwise.server.auth import create_key
-    from loopwise.server.settings import Settings
-    from loopwise.store import make_engine, session_factory, transaction, upgrade
+    from loopwise.store import transaction
 
-    with user_errors():
-        engine = make_engine(database_url or Settings().database_url)
-        upgrade(engine)
-        with transaction(session_factory(engine)) as s:
-            model_id = get_model(s, model).id if model else None
-            key = create_key(s, role, model_id=model_id, name=name, actor="cli")
+    with user_errors(), transaction(_admin_db(database_url)) as s:
+        model_id = get_model(s, model).id if model else None
+        key = create_key(s, role, model_id=model_id, name=name, actor="cli")
     out.print(key, highlight=False)
+
+
+@admin_app.command("list-keys")
+def list_keys_cmd(
+    database_url: DbOpt = None,
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """List the API keys: prefix, role, model limit, name, created, last used (never the secrets)."""
+    from loopwise.server.auth import list_keys
+
+    with user_errors(), _admin_db(database_url)() as s:
+        keys = list_keys(s)
+    table = Table()
+    for col in ("prefix", "role", "model", "name", "created", "last used", "revoked"):
+        table.add_column(col, no_wrap=col == "prefix")
+
+    def when(t: dt.datetime | None) -> str:
+        return t.strftime("%Y-%m-%d %H:%M") if t else "never"
+
+    for k in keys:
+        if k["revoked"] and not all_keys:
+            continue
+        table.add_row(
+            k["prefix"],
+            k["role"],
+            escape(k["model"] or "(all)"),
+            escape(k["name"]),
+            when(k["created_at"]),
+            when(k["last_used_at"]),
+            "yes" if k["revoked"] else "",
+        )
+    out.print(table)
+
+
+@admin_app.command("revoke-key")
+def revoke_key_cmd(
+    key: Annotated[str, typer.Argument(help="The key's prefix (from list-keys), or the whole key.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Revoke an API key; servers refuse it within a few seconds."""
+    from loopwise.server.auth import revoke_key
+    from loopwise.server.deps import AUTH_CACHE_SECONDS
+    from loopwise.store import transaction
+
+    with user_errors(), transaction(_admin_db(database_url)) as s:
+        gone = revoke_key(s, key, actor="cli")
+    console.print(
+        f"revoked key {gone['prefix']} ({gone['role']}); servers refuse it within {AUTH_CACHE_SECONDS:g} s",
+        highlight=False,
+        markup=False,
+    )

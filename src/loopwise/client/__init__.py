@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from loopwise.client.base import BackgroundLogger, ModelHandle
-from loopwise.client.http import HTTPTransport, ServerError, id_column
+from loopwise.client.http import HTTPTransport, id_column
+from loopwise.errors import ServerError
 
 
 class Client:
@@ -23,19 +24,26 @@ class Client:
         self.transport: Any = HTTPTransport(url, api_key, timeout)
 
     @classmethod
-    def local(cls, path: str | Path) -> Client:
+    def local(cls, path: str | Path, *, create: bool = True) -> Client:
+        """The same services in-process on a SQLite file (or a database URL). With ``create=False`` a
+        missing file is a ``DatabaseError`` instead of a new, empty database (the CLI's default)."""
         from loopwise.client.local import LocalTransport
         from loopwise.store import sqlite_url
 
         self = cls.__new__(cls)
         target = str(path)
-        self.transport = LocalTransport(target if "://" in target else sqlite_url(target))
+        self.transport = LocalTransport(target if "://" in target else sqlite_url(target), create=create)
         return self
 
     def register(self, name: str, schema: Any) -> ModelHandle:
         spec = schema.to_dict() if hasattr(schema, "to_dict") else schema
         self.transport.register(name, spec)
         return self.model(name)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """The model as registered: ``name`` and ``schema`` (a dict, as ``Schema.to_dict`` writes it)."""
+        out: dict[str, Any] = self.transport.describe(name)
+        return out
 
     def models(self) -> list[str]:
         return [m["name"] for m in self.transport.models()]

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from loopwise.errors import ParameterError
 from loopwise.schema import DataLike, to_table
 
 #: Rows per request when logging a large frame.
@@ -26,6 +27,7 @@ class Transport(Protocol):
     def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]: ...
     def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def reference(self, model: str, profile_bytes: bytes, name: str) -> dict[str, Any]: ...
+    def describe(self, name: str) -> dict[str, Any]: ...
 
 
 def _iso(t: dt.datetime | str | None) -> str | None:
@@ -112,8 +114,20 @@ class ModelHandle:
             self.name, {"suite": spec, "start": _iso(start), "end": _iso(end), "reference": reference}
         )
 
-    def set_reference(self, profile: Any, name: str = "default") -> dict[str, Any]:
-        return self.transport.reference(self.name, profile.to_bytes(), name)
+    def set_reference(
+        self, reference: Any, name: str = "default", *, chunk_size: int | None = None
+    ) -> dict[str, Any]:
+        """Store a reference: a Profile, or data (a frame, table or path) profiled here with the model's
+        registered schema (and, with ``chunk_size``, its chunks, for calibrated drift thresholds)."""
+        from loopwise.profiles import Profile, profile
+        from loopwise.schema import Schema
+
+        if not isinstance(reference, Profile):
+            schema = Schema.from_dict(self.transport.describe(self.name)["schema"])
+            reference = profile(reference, schema=schema, chunk_size=chunk_size)
+        elif chunk_size is not None:
+            raise ParameterError("chunk_size", chunk_size, "None for a Profile (it carries its own chunks)")
+        return self.transport.reference(self.name, reference.to_bytes(), name)
 
     def background(self, max_queue: int = 100, version: str | None = None) -> BackgroundLogger:
         """A logger that never blocks the caller: a bounded queue, a thread, a flush at close."""

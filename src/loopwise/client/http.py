@@ -9,19 +9,29 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from loopwise.errors import LoopwiseError
+from loopwise.errors import LoopwiseError, SchemaValidationError, ServerError, UnreachableError, from_http
+from loopwise.schema import ValidationIssue
 
 RETRIES = 5
 BACKOFF = 0.2
 
 
-class ServerError(LoopwiseError, RuntimeError):
-    """Raised when the server answers with an error; ``status`` and ``body`` say which."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        msg = body.get("error") if isinstance(body, dict) else str(body)
-        super().__init__(f"HTTP {status}: {msg}")
-        self.status, self.body = status, body
+def raise_for(status: int, body: Any) -> None:
+    """Raise the class of loopwise.errors the answer stands for: the same one the local client raises."""
+    exc: LoopwiseError = from_http(status, body)
+    if isinstance(exc, SchemaValidationError) and isinstance(body, dict):
+        exc.issues = [
+            ValidationIssue(
+                i.get("column"),
+                str(i.get("problem", "")),
+                str(i.get("message", "")),
+                tuple(i.get("rows") or ()),
+                int(i.get("count") or 0),
+            )
+            for i in body.get("issues") or []
+            if isinstance(i, dict)
+        ]
+    raise exc
 
 
 class HTTPTransport:
@@ -35,13 +45,15 @@ class HTTPTransport:
         for attempt in range(RETRIES):
             try:
                 r = self.http.request(method, path, **kw)
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 if attempt == RETRIES - 1:
-                    raise
+                    raise UnreachableError(
+                        str(self.http.base_url), str(exc) or type(exc).__name__, RETRIES
+                    ) from None
             else:
                 if r.status_code < 500 and r.status_code != 429:
                     if r.status_code >= 400:
-                        raise ServerError(r.status_code, _json(r))
+                        raise_for(r.status_code, _json(r))
                     return r.json()
                 if attempt == RETRIES - 1:
                     raise ServerError(r.status_code, _json(r))

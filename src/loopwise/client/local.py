@@ -19,14 +19,21 @@ from loopwise.ingest import (
 )
 from loopwise.ingest.buckets import compact_pending
 from loopwise.ingest.models import get_model
-from loopwise.store import make_engine, session_factory, transaction, upgrade
+from loopwise.store import open_database, session_factory, transaction
 from loopwise.store.tables import Model
 
 
+def _time(v: str | None) -> dt.datetime | None:
+    """An ISO 8601 time as the server reads it: without a zone, UTC."""
+    if not v:
+        return None
+    out = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return out if out.tzinfo else out.replace(tzinfo=dt.UTC)
+
+
 class LocalTransport:
-    def __init__(self, database_url: str) -> None:
-        self.engine = make_engine(database_url)
-        upgrade(self.engine)
+    def __init__(self, database_url: str, *, create: bool = True) -> None:
+        self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
 
@@ -62,15 +69,12 @@ class LocalTransport:
             return log_feedback(s, model, records, "local")
 
     def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
-        def t(v: str | None) -> dt.datetime | None:
-            return dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
-
         with self.read_sessions() as s:
             return metrics(
                 s,
                 model,
-                t(params.get("start")),
-                t(params.get("end")),
+                _time(params.get("start")),
+                _time(params.get("end")),
                 params.get("version"),
                 params.get("reference", "default"),
                 params.get("segment"),
@@ -79,16 +83,13 @@ class LocalTransport:
     def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
         from loopwise.checks import Suite
 
-        def t(v: str | None) -> dt.datetime | None:
-            return dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
-
         suite = (
             Suite.from_dict(body["suite"])
             if isinstance(body["suite"], dict)
             else Suite.from_yaml(body["suite"])
         )
         with self.read_sessions() as s:
-            cur = window(s, model, t(body.get("start")), t(body.get("end")))
+            cur = window(s, model, _time(body.get("start")), _time(body.get("end")))
             ref = get_reference(s, model, body["reference"]) if body.get("reference") else None
         return suite.run(cur, ref).to_dict()
 

@@ -1,21 +1,7 @@
-"""Service errors (the server maps each to one HTTP status)."""
+"""Service errors (the server maps each to one HTTP status); they live in the one tree, loopwise.errors."""
 
 from __future__ import annotations
 
-from loopwise.errors import LoopwiseError
+from loopwise.errors import ConflictError, IdempotencyMismatchError, LimitError, NotFoundError
 
-
-class NotFoundError(LoopwiseError, LookupError):
-    """Raised when a model, reference or event does not exist."""
-
-
-class ConflictError(LoopwiseError, ValueError):
-    """Raised when a request conflicts with stored state (an idempotency key reused with another body)."""
-
-
-class LimitError(LoopwiseError, ValueError):
-    """Raised when a batch exceeds a configured limit (rows per batch)."""
-
-
-class IdempotencyMismatchError(LoopwiseError, ValueError):
-    """Raised when an idempotency key is sent again with a different body."""
+__all__ = ["ConflictError", "IdempotencyMismatchError", "LimitError", "NotFoundError"]

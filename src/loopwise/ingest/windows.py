@@ -114,8 +114,16 @@ def get_reference(s: Session, model_name: str, name: str = "default") -> Profile
     model = get_model(s, model_name)
     row = s.get(Reference, (model.id, name))
     if row is None:
-        raise NotFoundError(f"model {model_name!r} has no reference named {name!r}")
+        names = reference_names(s, model.id)
+        known = f"its references: {', '.join(map(repr, names))}" if names else "it has none yet"
+        raise NotFoundError(f"model {model_name!r} has no reference named {name!r}; {known}")
     return Profile.from_bytes(row.profile)
+
+
+def reference_names(s: Session, model_id: int) -> list[str]:
+    return list(
+        s.scalars(select(Reference.name).where(Reference.model_id == model_id).order_by(Reference.name))
+    )
 
 
 def metrics(
@@ -137,11 +145,13 @@ def metrics(
     view = cur.segment(*segment.split("=", 1)) if segment else cur
     ref = None
     if reference is not None:
-        try:
-            ref = get_reference(s, model_name, reference)
-        except NotFoundError:
+        # A model without any reference yet is answered without drift (and says so); a reference asked for
+        # by a name that does not exist is an error naming those that do, never a silently missing section.
+        if reference == "default" and not reference_names(s, model.id):
             out["drift"] = None
-            out["warnings"] = [f"no reference named {reference!r}: drift and estimation need one"]
+            out["warnings"] = ["the model has no reference yet: drift and estimation need one"]
+        else:
+            ref = get_reference(s, model_name, reference)
     if ref is not None:
         rview = (
             ref.segment(*segment.split("=", 1))

@@ -32,6 +32,7 @@ from loopwise.profiles.chunks import Chunks
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
+from loopwise.schema.numbers import numbers_from_text
 
 #: Below this many values on either side a column's test has little power; the result says so.
 FEW_ROWS = 30
@@ -169,6 +170,10 @@ def _side(
             raise EmptyDataError(f"no rows of the {which} data have {column} = {canonical(value)!r}")
     if table.num_rows == 0:
         raise EmptyDataError(f"the {which} dataset has no rows")
+    if schema is not None:
+        # A column the current data lacks is a warning of the comparison; one the reference lacks is a
+        # schema that does not describe this data (a typo, most often): refused, naming close matches.
+        table = numbers_from_text(schema, table, f"{which} data", require=which == "reference")
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
     return _Side(table.num_rows, sch, table=table)
 

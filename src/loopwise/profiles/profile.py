@@ -22,6 +22,7 @@ from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DRIFT_ROLES, Column, DataLike, Kind, Role, Schema, to_table
+from loopwise.schema.numbers import missing_columns, numbers_from_text
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
 
@@ -338,14 +339,16 @@ def profile(
     if schema is None:
         schema = reference.schema if reference is not None else Schema.infer(sample)
     schema = schema.resolve(sample)
-    missing = [c.name for c in schema if c.name not in source.column_names]
-    labels = [c for c in schema if c.name in missing and c.role == Role.TARGET]
-    if labels and len(labels) == len(missing):
+    labels = [c for c in schema if c.name not in source.column_names and c.role == Role.TARGET]
+    if labels and len(labels) == sum(c.name not in source.column_names for c in schema):
         # Labels arrive later than predictions: a current without its target column is profiled as one
         # whose labels are all missing (what the label-free estimation reads), not refused.
         source = _with_missing_labels(source if lazy is None else TableSource(to_table(data)), schema, labels)
-    elif missing:
-        raise DataError(f"column(s) of the schema missing from the data: {', '.join(missing)}")
+    missing = missing_columns(schema, source.column_names, "data")
+    if missing is not None:
+        raise missing
+    if isinstance(source, TableSource):  # a lazy Parquet source is typed already; text is a CSV's
+        source = TableSource(numbers_from_text(schema, source.table))
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)

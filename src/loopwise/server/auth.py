@@ -8,16 +8,22 @@ does not learn which models exist.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from loopwise.errors import ParameterError
-from loopwise.store.tables import ApiKey, AuditEntry
+from loopwise.errors import NotFoundError, ParameterError
+from loopwise.store.tables import ApiKey, AuditEntry, Model
+from loopwise.store.types import utcnow
+
+#: A key's last use is written when the stored one is older than this: a write a minute per key at most.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 ROLES = ("admin", "maintainer", "reviewer", "viewer", "ingest")
 #: Which roles each policy admits.
@@ -36,6 +42,7 @@ class Principal:
     role: str
     model_id: int | None
     name: str
+    last_used_at: dt.datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -70,7 +77,64 @@ def authenticate(s: Session, token: str | None) -> Principal | None:
     row = s.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if row is None or row.revoked or not hmac.compare_digest(row.digest, _digest(secret)):
         return None
-    return Principal(row.id, row.role, row.model_id, row.name)
+    return Principal(row.id, row.role, row.model_id, row.name, row.last_used_at)
+
+
+def needs_touch(p: Principal, now: dt.datetime | None = None) -> bool:
+    """Whether the key's recorded last use is stale enough to write again."""
+    return p.last_used_at is None or (now or utcnow()) - p.last_used_at >= LAST_USED_RESOLUTION
+
+
+def touch(s: Session, key_id: int, now: dt.datetime | None = None) -> None:
+    """Record a use of the key, unless another process recorded one less than a minute ago."""
+    now = now or utcnow()
+    s.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def list_keys(s: Session) -> list[dict[str, Any]]:
+    """Every key, newest first: its prefix (the part of the key that names it), role, model limit, name,
+    when it was created and last used, and whether it is revoked. Never the secret: only its hash is kept."""
+    q = select(ApiKey, Model.name).outerjoin(Model, Model.id == ApiKey.model_id).order_by(ApiKey.id.desc())
+    return [
+        {
+            "prefix": k.prefix,
+            "role": k.role,
+            "model": model,
+            "name": k.name,
+            "created_at": k.created_at,
+            "last_used_at": k.last_used_at,
+            "revoked": bool(k.revoked),
+        }
+        for k, model in s.execute(q)
+    ]
+
+
+def revoke_key(s: Session, key_or_prefix: str, *, actor: str = "cli") -> dict[str, Any]:
+    """Revoke a key, named by its prefix or given whole (``lw_<prefix>_<secret>``); returns what it was.
+
+    A server stops accepting it within ``AUTH_CACHE_SECONDS`` (each process remembers a key that long).
+    """
+    prefix = key_or_prefix.split("_")[1] if key_or_prefix.startswith("lw_") else key_or_prefix
+    row = s.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is None:
+        raise NotFoundError(f"no API key with prefix {prefix!r} (`loopwise admin list-keys` lists them)")
+    row.revoked = True
+    s.add(
+        AuditEntry(
+            actor=actor,
+            action="key.revoke",
+            model_id=row.model_id,
+            detail={"prefix": prefix, "role": row.role},
+        )
+    )
+    return {"prefix": prefix, "role": row.role, "name": row.name}
 
 
 def has_keys(s: Session) -> bool:

@@ -9,13 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.ingest.errors import NotFoundError
 from loopwise.ingest.models import registered, remembered
-from loopwise.server.auth import POLICIES, Principal, authenticate
+from loopwise.server.auth import POLICIES, Principal, authenticate, needs_touch, touch
 from loopwise.server.errors import HTTPError
+from loopwise.store import transaction
 
 
 def factory(request: Request) -> sessionmaker[Session]:
@@ -60,6 +62,14 @@ def _cached(request: Request, token: str) -> Principal | None:
 def _principal(request: Request, token: str) -> Principal | None:
     with read_factory(request)() as s:
         principal = authenticate(s, token)
+    if principal is not None and needs_touch(principal):
+        # Here only when this process has not seen the key for AUTH_CACHE_SECONDS, and written only when
+        # the stored last use is a minute old: a write per key per minute at most, never per request.
+        try:
+            with transaction(factory(request)) as s:
+                touch(s, principal.key_id)
+        except SQLAlchemyError:
+            pass  # a busy database must not refuse a valid key for the sake of a statistic
     if principal is not None:
         with _cache_lock:
             if len(_cache) > 10_000:  # bounded: forget everything rather than grow

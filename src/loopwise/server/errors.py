@@ -10,14 +10,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from loopwise.errors import (
+    ConflictError,
     DataError,
+    IdempotencyMismatchError,
+    LimitError,
+    NotFoundError,
     ParameterError,
     ProfileFormatError,
     SchemaError,
     SchemaValidationError,
     UnknownNameError,
 )
-from loopwise.ingest.errors import ConflictError, IdempotencyMismatchError, LimitError, NotFoundError
 
 
 class HTTPError(Exception):
@@ -56,6 +59,16 @@ def problem(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **_safe(extra)}, status_code=status)
 
 
+def _tree_name(cls: type[Exception]) -> str:
+    """The name of the nearest class of loopwise.errors (a subclass defined elsewhere names its parent)."""
+    import loopwise.errors as tree
+
+    for c in cls.__mro__:
+        if getattr(tree, c.__name__, None) is c:
+            return str(c.__name__)
+    return "LoopwiseError"
+
+
 async def handle(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, HTTPError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -67,6 +80,7 @@ async def handle(request: Request, exc: Exception) -> JSONResponse:
         return problem(
             422,
             f"{len(exc.issues)} problem(s) in the batch; nothing was stored",
+            type="SchemaValidationError",
             issues=[i.to_dict() for i in exc.issues[:100]],
         )
     if isinstance(exc, (OperationalError, DBAPIError)) and getattr(exc, "connection_invalidated", True):
@@ -75,7 +89,8 @@ async def handle(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, cls):
             # The first argument is the message as written (str() of a LookupError would add quotes).
             message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-            return problem(status, message)
+            # ``type`` lets the HTTP client raise the same class as the local one (loopwise.errors.from_http).
+            return problem(status, message, type=_tree_name(type(exc)))
     if isinstance(exc, DBAPIError):
         return problem(503, "the database refused the request; retry later (nothing was stored)")
     raise exc

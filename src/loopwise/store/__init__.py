@@ -3,10 +3,19 @@
 from loopwise.store.engine import (
     insert_ignore,
     make_engine,
+    open_database,
     session_factory,
     sqlite_url,
     transaction,
     upgrade,
 )
 
-__all__ = ["insert_ignore", "make_engine", "session_factory", "sqlite_url", "transaction", "upgrade"]
+__all__ = [
+    "insert_ignore",
+    "make_engine",
+    "open_database",
+    "session_factory",
+    "sqlite_url",
+    "transaction",
+    "upgrade",
+]

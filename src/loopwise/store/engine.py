@@ -102,6 +102,46 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def open_database(url: str, *, create: bool = False) -> Engine:
+    """An engine on a database that exists and answers, migrated to the newest schema.
+
+    Only ``create=True`` (``loopwise serve``, ``db upgrade``, ``--create``) makes a new SQLite file: a
+    mistyped path elsewhere is an error, not a new empty database that then has "no model named ...".
+    A database that cannot be reached is one ``DatabaseError`` naming it, not a driver traceback.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from loopwise.errors import DatabaseError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: {url!r}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    database = parsed.database or ""
+    local_file = database not in ("", ":memory:") and not database.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and local_file and not Path(database).exists():
+        if not create:
+            raise DatabaseError(
+                f"no database at {database}: check the path (only `loopwise serve`, "
+                "`loopwise db upgrade` and --create make a new one)"
+            )
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise DatabaseError(
+            f"cannot open the database {shown}: {reason[0] if reason else type(exc).__name__}"
+        ) from None
+    return engine
+
+
 def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
     """Sessions on ``engine``; ``readonly`` ones read one snapshot and never block writers.
 

@@ -145,6 +145,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: When the key last authenticated a request, to within a minute (None: never).
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class AuditEntry(Base):

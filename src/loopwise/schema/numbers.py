@@ -1,0 +1,81 @@
+"""Numbers read as text, and schema columns missing from the data: fixed at the edge, or one line why not.
+
+``validate`` reports every violation of a batch and coerces nothing; this is the other door, for the
+offline paths (``compare``, ``profile``) that read a user's files: a schema column missing from the data
+is named (with the close matches a typo leaves), and a numeric column read as text (a CSV with ``forty``
+in it) either converts, when every value is a number or blank, or is refused naming the values that are
+not. Without it both surfaced as pyarrow's ``KeyError`` and ``ArrowInvalid`` from deep inside a drift
+method.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loopwise.errors import DataError
+from loopwise.schema.columns import Kind
+from loopwise.schema.schema import Schema
+
+#: A decimal number as text (what float() reads, without the underscores), or a non-finite one.
+_NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
+#: How many offending values an error names.
+SHOWN = 3
+
+
+def missing_columns(schema: Schema, names: list[str], which: str) -> DataError | None:
+    """The error for schema columns absent from ``names`` (the data's columns), or None."""
+    missing = [c.name for c in schema if c.name not in names]
+    if not missing:
+        return None
+    parts = []
+    for name in missing:
+        close = difflib.get_close_matches(name, names, n=1)
+        parts.append(f"{name} (did you mean {close[0]!r}?)" if close else name)
+    return DataError(f"column(s) of the schema missing from the {which}: {', '.join(parts)}")
+
+
+def numbers_from_text(
+    schema: Schema, table: pa.Table, which: str = "data", *, require: bool = True
+) -> pa.Table:
+    """``table`` with numeric columns read as text converted to numbers; raises ``DataError`` for a schema
+    column missing from the data (when ``require``) or text that is not a number.
+
+    Example:
+        >>> import pyarrow as pa, loopwise as lw
+        >>> from loopwise.schema.numbers import numbers_from_text
+        >>> s = lw.Schema.from_dict({"columns": {"income": {"kind": "numeric"}}})
+        >>> numbers_from_text(s, pa.table({"income": ["1.5", "", "2"]})).column("income").to_pylist()
+        [1.5, None, 2.0]
+        >>> try:
+        ...     numbers_from_text(s, pa.table({"income": ["1.5", "forty"]}))
+        ... except lw.DataError as e:
+        ...     print(str(e).split(": ", 1)[1])
+        'forty' (row 1)
+    """
+    if require and (err := missing_columns(schema, table.column_names, which)) is not None:
+        raise err
+    for col in schema:
+        if col.kind is not Kind.NUMERIC or col.name not in table.column_names:
+            continue
+        arr = table.column(col.name)
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            continue
+        text = pc.utf8_trim_whitespace(arr)
+        blank = pc.equal(text, "")
+        bad = pc.and_(pc.invert(pc.match_substring_regex(text, _NUMBER, ignore_case=True)), pc.invert(blank))
+        bad = pc.fill_null(bad, False)
+        n_bad = pc.sum(bad).as_py() or 0
+        if n_bad:
+            rows = pc.indices_nonzero(bad).to_pylist()[:SHOWN]
+            shown = ", ".join(f"{arr[r].as_py()!r} (row {r})" for r in rows)
+            more = f" and {n_bad - len(rows)} more" if n_bad > len(rows) else ""
+            raise DataError(
+                f"column {col.name!r} of the {which} is declared numeric but holds text that is not a "
+                f"number: {shown}{more}"
+            )
+        numbers = pc.cast(pc.if_else(blank, pa.scalar(None, arr.type), text), pa.float64())
+        table = table.set_column(table.column_names.index(col.name), col.name, numbers)
+    return table

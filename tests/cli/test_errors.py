@@ -1,0 +1,141 @@
+"""Each input error the first-day trial hit is one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPWISE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "loopwise.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+        env={**env, "COLUMNS": "400"},
+    )
+
+
+def one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("errors")
+    make_credit(2000, seed=1).to_parquet(d / "ref.parquet")
+    cur = make_credit(1000, seed=2)
+    cur.to_parquet(d / "cur.parquet")
+    cur = cur.astype({"income": object})
+    cur.loc[7, "income"] = "forty"
+    cur.to_csv(d / "forty.csv", index=False)
+    (d / "schema.yaml").write_text(CREDIT_SCHEMA_YAML)
+    (d / "misspelt.yaml").write_text(CREDIT_SCHEMA_YAML.replace("income:", "incme:"))
+    return d
+
+
+def test_a_misspelt_schema_column_names_the_close_match(data: Path) -> None:
+    r = run(
+        "compare",
+        str(data / "ref.parquet"),
+        str(data / "cur.parquet"),
+        "--schema",
+        str(data / "misspelt.yaml"),
+    )
+    one_line_error(r, "incme (did you mean 'income'?)", "reference")
+
+
+def test_text_in_a_numeric_column_is_named_with_its_row(data: Path) -> None:
+    r = run(
+        "compare", str(data / "ref.parquet"), str(data / "forty.csv"), "--schema", str(data / "schema.yaml")
+    )
+    one_line_error(r, "'income'", "'forty' (row 7)")
+    r = run(
+        "profile", str(data / "forty.csv"), "--schema", str(data / "schema.yaml"), "-o", str(data / "x.lwp")
+    )
+    one_line_error(r, "'forty' (row 7)")
+
+
+def test_blank_numbers_in_a_text_column_convert(data: Path, tmp_path: Path) -> None:
+    # The same CSV with the bad cell blanked: text that is numbers or blank converts, as pandas reads it.
+    frame = pd.read_csv(data / "forty.csv")
+    frame.loc[7, "income"] = ""
+    frame.to_csv(tmp_path / "blank.csv", index=False)
+    r = run(
+        "profile",
+        str(tmp_path / "blank.csv"),
+        "--schema",
+        str(data / "schema.yaml"),
+        "-o",
+        str(tmp_path / "b.lwp"),
+    )
+    assert r.returncode == 0, r.stderr
+    import loopwise as lw
+
+    p = lw.Profile.from_bytes((tmp_path / "b.lwp").read_bytes())
+    income = pd.to_numeric(frame["income"], errors="coerce")
+    assert p.columns["income"].missing == int(income.isna().sum())
+    assert p.columns["income"].moments.mean == pytest.approx(income.mean())
+
+
+def test_an_unreachable_database_url(data: Path) -> None:
+    url = "postgresql://loopwise@127.0.0.1:1/nowhere"
+    one_line_error(
+        run("admin", "create-key", "--database-url", url), "cannot open the database", "127.0.0.1:1"
+    )
+    one_line_error(run("db", "upgrade", "--database-url", url), "cannot open the database")
+
+
+def test_a_server_that_is_down(data: Path) -> None:
+    r = run(
+        "log",
+        str(data / "cur.parquet"),
+        "--model",
+        "credit",
+        "--url",
+        "http://127.0.0.1:1",
+        "--api-key",
+        "lw_a_b",
+    )
+    one_line_error(r, "cannot reach the server at http://127.0.0.1:1")
+
+
+def test_a_missing_database_file_is_not_created(tmp_path: Path, data: Path) -> None:
+    typo = tmp_path / "monitr.db"
+    one_line_error(run("models", "list", "--local", str(typo)), "no database at", "monitr.db")
+    one_line_error(
+        run("log", str(data / "cur.parquet"), "--model", "credit", "--local", str(typo)), "no database at"
+    )
+    # admin create-key without --database-url: the default ./loopwise.db, which does not exist here.
+    one_line_error(run("admin", "create-key", cwd=tmp_path), "no database at", "loopwise.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # Created only when asked.
+    r = run(
+        "models",
+        "register",
+        "credit",
+        "--schema",
+        str(data / "schema.yaml"),
+        "--local",
+        str(typo),
+        "--create",
+    )
+    assert r.returncode == 0, r.stderr
+    assert run("models", "--local", str(typo)).stdout.split() == ["credit"]
+    assert run("db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'new.db'}").returncode == 0
+    assert (tmp_path / "new.db").exists()
