@@ -91,6 +91,10 @@ def status(text: str, good: bool | None) -> Safe:
 
 
 def _cell(x: Any) -> str:
+    if x is None:
+        return "<td></td>"
+    if isinstance(x, bool):
+        return f"<td>{num(x)}</td>"
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return f'<td class="n">{esc(num(x))}</td>'
     return f"<td>{esc(x)}</td>"

@@ -152,9 +152,9 @@ def compare(
             report.to_json(json)
     _print_report(report)
     if html is not None:
-        console.print(f"HTML report: {html} ({size_of(html)}, plotly.js {plotly})")
+        console.print(f"HTML report: {html} ({size_of(html)}, plotly.js {plotly})", soft_wrap=True)
     if json is not None:
-        console.print(f"JSON report: {json} ({size_of(json)})")
+        console.print(f"JSON report: {json} ({size_of(json)})", soft_wrap=True)
     if fail_on_drift and report.dataset_drift:
         raise typer.Exit(EXIT_FAIL)
 

@@ -82,7 +82,7 @@ def check(
             html.write_text(render_suite(result, plotly=plotly), encoding="utf-8")
     _print(result)
     if html is not None:
-        console.print(f"HTML report: {html} ({size_of(html)}, plotly.js {plotly})")
+        console.print(f"HTML report: {html} ({size_of(html)}, plotly.js {plotly})", soft_wrap=True)
     if result.status in ("fail", "error"):
         raise typer.Exit(EXIT_FAIL)
 

@@ -88,8 +88,8 @@ class FairnessResult:
             ],
         )
         metrics = table(
-            ["metric", "value", "interval"],
-            [(m.metric, m.value, interval(m.value, m.ci_low, m.ci_high)) for m in self.metrics.values()],
+            ["metric", "value"],
+            [(m.metric, interval(m.value, m.ci_low, m.ci_high)) for m in self.metrics.values()],
         )
         return block(
             f"Fairness across {self.segment}",
