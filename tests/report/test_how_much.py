@@ -1,4 +1,4 @@
-""" "By how much": reference and current side by side in each column's unit, one labelled measure per chart."""
+"""How much a column moved: both sides in its own unit, one labelled measure per chart."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import mixed_frame
 
 import loopwise as lw
 from loopwise.metrics.describe import QUANTILES
-from tests.conftest import mixed_frame
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +146,17 @@ def test_the_gate_names_the_drifted_columns(frames: tuple[pd.DataFrame, pd.DataF
     # No drift check, no line: the gate does not claim a comparison it did not make.
     quality = lw.Suite("q", [lw.Check("missing_rate", lw.checks.le(0.5), column="normal")]).run(cur, ref)
     assert quality.drifted_columns is None and "Drifted columns" not in to_markdown(quality)
+
+
+def test_the_documented_layout_has_the_keys_a_report_has(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "report-json.md").read_text(encoding="utf-8")
+    documented = json.loads(re.findall(r"```json\n(.*?)```", text, re.S)[0])
+    real = lw.compare(*frames).to_dict()
+    assert set(documented) <= set(real) and set(documented["dataset"]) <= set(real["dataset"])
+    (doc_col,) = documented["columns"]
+    real_col = next(c for c in real["columns"] if c["kind"] == "numeric")
+    assert set(doc_col) <= set(real_col)
+    assert set(doc_col["summary"]) == set(real_col["summary"])
+    assert set(doc_col["summary"]["reference"]) == set(real_col["summary"]["reference"])

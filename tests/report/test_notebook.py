@@ -1,4 +1,4 @@
-"""Reports in a notebook and as files: plotly.js once per notebook, a path back from to_html, the CDN choice."""
+"""Reports in notebooks and files: plotly.js once per notebook, to_html(path) gives the path, CDN."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 from plotly.offline import get_plotlyjs
+from tests.conftest import mixed_frame
 
 import loopwise as lw
 from loopwise.report import html as report_html
-from tests.conftest import mixed_frame
 
 PLOTLY_JS = get_plotlyjs()
 #: The first line of plotly.js after its licence: present once wherever the library itself is.
@@ -131,3 +131,31 @@ def test_the_report_of_a_gate_takes_the_same_choice(tmp_path: Path) -> None:
     )
     assert PLOTLY_MARK in render_suite(result)
     assert PLOTLY_MARK not in render_suite(result, plotly="cdn")
+
+
+DOC = Path(__file__).parents[2] / "docs" / "reports.md"
+
+
+def test_the_examples_of_the_docs_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(DOC), "exec"), {})
+    assert (tmp_path / "report.html").exists() and (tmp_path / "report-cdn.html").exists()
+    # The shell lines, on files of the names they use.
+    ref, cur = mixed_frame(3000, 1), mixed_frame(2000, 2, shift=0.3)
+    (tmp_path / "ref.lwp").write_bytes(lw.profile(ref).to_bytes())
+    cur.to_parquet(tmp_path / "today.parquet")
+    (block,) = re.findall(r"```bash\n(.*?)```", text, re.S)
+    for line in block.strip().splitlines():
+        command, comment = line.split("#", 1)
+        args = command.split()
+        assert args[0] == "loopwise"
+        r = subprocess.run(
+            [sys.executable, "-m", "loopwise.cli", *args[1:]],
+            capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        # The comment shows what the command prints, apart from the size.
+        said = re.sub(r"\([\d.]+ (kB|MB)", "(N", comment.strip())
+        assert re.sub(r"\([\d.]+ (kB|MB)", "(N", r.stderr).count(said) == 1, (said, r.stderr)
