@@ -65,24 +65,44 @@ def _detail(d: dict[str, Any]) -> str:
 
 
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
+#: Characters that mean something to (GitHub-flavoured) Markdown or to the HTML it lets through, written as
+#: character references: CommonMark reads a reference as the literal character, never as markup.
+_MD_SPECIAL = {c: f"&#{ord(c)};" for c in "&<>|`*_[]\\~#@!$"}
+_MD_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": " "}
+
+
+def md_text(x: object) -> str:
+    """``x`` as literal text in one Markdown table cell or heading: no markup, no HTML, no new line.
+
+    Example:
+        >>> print(md_text("a|b\\n# <img>"))
+        a&#124;b&#92;n&#35; &#60;img&#62;
+    """
+    text = "".join(_MD_CONTROL.get(ch, ch) for ch in str(x))
+    # Other control characters (a form feed, a NUL) are shown by their escape, not passed through.
+    text = "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+    return "".join(_MD_SPECIAL.get(ch, ch) for ch in text)
 
 
 def to_markdown(result: SuiteResult) -> str:
+    """A pull-request comment: the verdict, the drifted columns, a row per check (every value escaped)."""
     c = result.counts
     lines = [
-        f"### loopwise: {result.suite}: **{result.status.upper()}**",
+        f"### loopwise: {md_text(result.suite)}: **{result.status.upper()}**",
         "",
         f"{c['pass']} passed, {c['warn']} warned, {c['fail']} failed, {c['error']} could not be computed.",
         "",
-        "| | check | actual | condition | note |",
-        "|---|---|---|---|---|",
     ]
+    drifted = result.drifted_columns
+    if drifted is not None:
+        names = ", ".join(f"<code>{md_text(n)}</code>" for n in drifted) if drifted else "none"
+        lines += [f"Drifted columns ({len(drifted)}): {names}", ""]
+    lines += ["| | check | actual | condition | note |", "|---|---|---|---|---|"]
     order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
     for r in sorted(result.results, key=lambda r: order[r.status]):
         actual = "" if r.actual is None else f"{r.actual:.4g}"
-        note = (r.reason or "").replace("|", "\\|")
-        title = r.check.title.replace("|", "\\|")
         lines.append(
-            f"| {_ICON[r.status]} | `{title}` | {actual} | {r.condition.replace('|', '/')} | {note} |"
+            f"| {_ICON[r.status]} | <code>{md_text(r.check.title)}</code> | {actual} | "
+            f"{md_text(r.condition)} | {md_text(r.reason or '')} |"
         )
     return "\n".join(lines) + "\n"

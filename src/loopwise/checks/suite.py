@@ -43,14 +43,53 @@ class SuiteResult:
     def counts(self) -> dict[str, int]:
         return {s: sum(r.status == s for r in self.results) for s in ("pass", "warn", "fail", "error")}
 
+    @property
+    def drifted_columns(self) -> list[str] | None:
+        """The columns the drift comparison flagged, or None when no check compared drift."""
+        if self.comparison is None:
+            return None
+        return list(self.comparison.drifted_columns)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "suite": self.suite,
             "status": self.status,
             "counts": self.counts,
+            "drifted_columns": self.drifted_columns,
             "seconds": self.seconds,
             "checks": [r.to_dict() for r in self.results],
         }
+
+    def _repr_html_(self) -> str:
+        from loopwise._display import Safe, block, esc, status, table
+
+        order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
+        rows = [
+            (
+                status(r.status, r.status == "pass" if r.status != "warn" else None),
+                r.check.title,
+                "" if r.actual is None else f"{r.actual:.4g}",
+                r.condition,
+                r.reason or "",
+            )
+            for r in sorted(self.results, key=lambda r: order[r.status])
+        ]
+        c = self.counts
+        head = status(
+            f"{self.status.upper()}: {c['pass']} passed, {c['warn']} warned, {c['fail']} failed, "
+            f"{c['error']} could not be computed",
+            self.status == "pass" if self.status != "warn" else None,
+        )
+        drifted = self.drifted_columns
+        line = ""
+        if drifted is not None:
+            line = "<div>drifted columns: " + (esc(", ".join(drifted)) if drifted else "none") + "</div>"
+        return block(
+            f"Suite {self.suite}",
+            Safe(f"<div>{head}</div>{line}"),
+            table(["status", "check", "actual", "condition", "note"], rows),
+            subtitle=f"{len(self.results)} checks in {self.seconds:.2f} s",
+        )
 
 
 @dataclass(frozen=True)
@@ -211,6 +250,10 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
     where = f" [{c.column or c.segment}]" if (c.column or c.segment) else ""
     verdict = "meets" if ok else "does not meet"
     message = f"{c.metric}{where} = {actual:.6g} {verdict} {desc}"
+    drifted = evidence.get("drifted_columns") if isinstance(evidence, dict) else None
+    if isinstance(drifted, list):
+        # "By how much" is the value; "which" is what a reader acts on.
+        message += f"; drifted: {', '.join(map(str, drifted))}" if drifted else "; no column drifted"
     return CheckResult(c, status, float(actual), ref_value, desc, message, None, evidence)
 
 

@@ -14,11 +14,14 @@ from loopwise.cli.check import check
 from loopwise.cli.client import log, metrics, models_app
 from loopwise.cli.common import (
     EXIT_FAIL,
+    PLOTLY_HELP,
+    check_plotly,
     column_progress,
     console,
     load_schema,
     load_side,
     out,
+    size_of,
     spinner,
     user_errors,
 )
@@ -84,6 +87,7 @@ def compare(
     reference: Annotated[Path, typer.Argument(help="Reference: data path or profile file.")],
     current: Annotated[Path, typer.Argument(help="Current: data path or profile file.")],
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    plotly: Annotated[str, typer.Option(help=PLOTLY_HELP)] = "inline",
     json: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
     schema: SchemaOpt = None,
     method: Annotated[str | None, typer.Option(help="Drift method for every column it applies to.")] = None,
@@ -115,6 +119,7 @@ def compare(
     from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE
 
     with user_errors():
+        check_plotly(plotly)
         methods = {}
         for item in column_method or []:
             if "=" not in item:
@@ -143,14 +148,14 @@ def compare(
                 false_alarm_rate=DEFAULT_FALSE_ALARM_RATE if false_alarm_rate is None else false_alarm_rate,
             )
         if html is not None:
-            report.to_html(html)
+            report.to_html(html, plotly=plotly)
         if json is not None:
             report.to_json(json)
     _print_report(report)
     if html is not None:
-        console.print(f"HTML report: {html}")
+        console.print(f"HTML report: {html} ({size_of(html)}, plotly.js {plotly})", soft_wrap=True)
     if json is not None:
-        console.print(f"JSON report: {json}")
+        console.print(f"JSON report: {json} ({size_of(json)})", soft_wrap=True)
     if fail_on_drift and report.dataset_drift:
         raise typer.Exit(EXIT_FAIL)
 

@@ -10,7 +10,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from loopwise.cli.common import EXIT_FAIL, console, load_schema, load_side, out, spinner, user_errors
+from loopwise.cli.common import (
+    EXIT_FAIL,
+    PLOTLY_HELP,
+    check_plotly,
+    console,
+    load_schema,
+    load_side,
+    out,
+    size_of,
+    spinner,
+    user_errors,
+)
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
 
@@ -34,12 +45,14 @@ def check(
     json: Annotated[Path | None, typer.Option("--json", help="Write the JSON result here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write a Markdown summary here (PR comment).")] = None,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    plotly: Annotated[str, typer.Option(help=PLOTLY_HELP)] = "inline",
 ) -> None:
     """Run a Suite of Checks on a current dataset (against a reference) and gate on the result."""
     import loopwise as lw
     from loopwise.checks import presets, to_json, to_junit, to_markdown
 
     with user_errors():
+        check_plotly(plotly)
         if current is None:
             raise lw.ParameterError("--current", None, "a data path or profile file")
         sch = load_schema(schema)
@@ -66,8 +79,10 @@ def check(
         if html is not None:
             from loopwise.report.checks import render_suite
 
-            html.write_text(render_suite(result), encoding="utf-8")
+            html.write_text(render_suite(result, plotly=plotly), encoding="utf-8")
     _print(result)
+    if html is not None:
+        console.print(f"HTML report: {html} ({size_of(html)}, plotly.js {plotly})", soft_wrap=True)
     if result.status in ("fail", "error"):
         raise typer.Exit(EXIT_FAIL)
 

@@ -41,6 +41,27 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_USAGE) from None
 
 
+#: ``--plotly``: how an HTML report gets plotly.js (see loopwise.report.html.PLOTLY_CHOICES).
+PLOTLY_HELP = "How the HTML file gets plotly.js: inline (4.8 MB, works offline) or cdn (needs a network)."
+
+
+def check_plotly(plotly: str) -> None:
+    from loopwise.errors import ParameterError
+
+    if plotly not in ("inline", "cdn"):
+        raise ParameterError("--plotly", plotly, "inline or cdn")
+
+
+def size_of(path: Path) -> str:
+    """A file's size as a person reads it (1.2 MB, 340 kB)."""
+    n = path.stat().st_size
+    for unit in ("bytes", "kB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n:.1f} GB"
+
+
 def is_profile_file(path: Path) -> bool:
     if path.is_dir() or not path.exists():
         return False

@@ -67,6 +67,33 @@ class ModelComparison:
         better = (self.difference > 0) == self.higher_is_better
         return "challenger better" if better else "challenger worse"
 
+    def _repr_html_(self) -> str:
+        from loopwise._display import block, fields, interval, status
+
+        good = None if not self.significant else self.verdict == "challenger better"
+        return block(
+            f"Challenger vs champion: {self.metric}",
+            fields(
+                [
+                    ("verdict", status(self.verdict, good)),
+                    ("champion", self.champion),
+                    ("challenger", self.challenger),
+                    (
+                        f"difference (challenger - champion), {1 - self.alpha:.0%} CI",
+                        interval(self.difference, self.ci_low, self.ci_high),
+                    ),
+                    (f"p-value ({self.test})", self.p_value),
+                    (
+                        "non-inferior" + (f" (margin {self.margin:g})" if self.margin is not None else ""),
+                        self.non_inferior,
+                    ),
+                    ("minimum detectable effect", self.minimum_detectable_effect),
+                    ("rows", self.n),
+                ]
+            ),
+            notes=self.warnings,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _clean(
             {

@@ -15,6 +15,7 @@ from scipy import stats as sps
 
 from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.metrics import registry
+from loopwise.metrics.describe import categorical_sides, numeric_sides
 from loopwise.metrics.drift import calibration as cal
 from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair, sorted_finite
 from loopwise.metrics.quality import (
@@ -70,6 +71,8 @@ class ColumnComparison:
     quality: ColumnQuality | None = None
     warning: str | None = None
     display: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Reference and current side by side in the column's unit (``metrics.describe``).
+    summary: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -461,10 +464,12 @@ def _compare_column(
     if isinstance(pair, NumericPair):
         quality = numeric_quality(pair, missing)
         display = _numeric_display(pair)
+        summary = {"measure": "length (characters)" if kind == "text" else "value", **numeric_sides(pair)}
     else:
         quality = categorical_quality(pair, missing)
         display = _categorical_display(pair)
-    return ColumnComparison(name, kind, role, drift, all_metrics, quality, warning, display)
+        summary = {"measure": "share of values", **categorical_sides(pair)}
+    return ColumnComparison(name, kind, role, drift, all_metrics, quality, warning, display, summary)
 
 
 def _attach_violations(

@@ -75,6 +75,30 @@ class FairnessResult:
     def __getitem__(self, name: str) -> MetricResult:
         return self.metrics[name]
 
+    def _repr_html_(self) -> str:
+        from loopwise._display import block, interval, table
+
+        names = list(self.groups[0].rates) if self.groups else []
+        groups = table(
+            ["group", "rows", "labelled", "positives", *names],
+            [
+                [g.group + (" (few rows)" if g.too_small else ""), g.n, g.n_labeled, g.positives]
+                + [interval(*g.rates[k]) for k in names]
+                for g in self.groups
+            ],
+        )
+        metrics = table(
+            ["metric", "value"],
+            [(m.metric, interval(m.value, m.ci_low, m.ci_high)) for m in self.metrics.values()],
+        )
+        return block(
+            f"Fairness across {self.segment}",
+            groups,
+            metrics,
+            subtitle=f"positive class {self.positive}; rates with Wilson intervals",
+            notes=self.warnings,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "segment": self.segment,

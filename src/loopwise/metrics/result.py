@@ -93,3 +93,30 @@ class DriftResult:
             }
         )
         return out
+
+    def _repr_html_(self) -> str:
+        from loopwise._display import block, fields, status
+
+        verdict = "DRIFT" if self.drift_detected else "no drift"
+        how = {"alpha": "adjusted p-value below", "fixed": "statistic at or above"}.get(
+            self.threshold_kind, "statistic above (calibrated)"
+        )
+        return block(
+            f"Drift of {self.column}",
+            fields(
+                [
+                    ("verdict", status(verdict, not self.drift_detected)),
+                    (self.method, self.statistic),
+                    ("p-value" + (f" ({self.test})" if self.test else ""), self.p_value),
+                    ("adjusted p-value", self.p_value_adjusted),
+                    (f"threshold ({how})", self.threshold),
+                    (f"effect size ({self.effect_size_method})", self.effect_size),
+                    (
+                        "exact",
+                        self.exact if self.error_bound is None else f"no, error bound {self.error_bound:.3g}",
+                    ),
+                    ("values compared", f"{self.n_reference:,} reference, {self.n_current:,} current"),
+                ]
+            ),
+            subtitle=f"{self.kind} column",
+        )

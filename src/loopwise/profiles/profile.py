@@ -230,6 +230,11 @@ class Profile:
             "chunks": self.chunks.summary() if self.chunks is not None else None,
         }
 
+    def _repr_html_(self) -> str:
+        from loopwise.profiles.display import profile_html
+
+        return profile_html(self)
+
     def to_bytes(self, *, edges_out: dict[str, np.ndarray] | None = None) -> bytes:
         """The versioned binary form; with ``edges_out``, histogram edges go there (by fingerprint)."""
         from loopwise.profiles.serialize import dumps

@@ -18,16 +18,19 @@ def _section() -> jinja2.Template:
     return jinja2.Environment(autoescape=True).from_string(text)
 
 
-def render_suite(result: SuiteResult, title: str = "loopwise checks") -> str:
+def render_suite(result: SuiteResult, title: str = "loopwise checks", *, plotly: str = "inline") -> str:
+    """The checks (and the drifted columns) on top, and the drift report below when a check compared drift."""
     order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
     rows: list[dict[str, Any]] = sorted(
         (r.to_dict() for r in result.results), key=lambda d: order[d["status"]]
     )
-    section = _section().render(r=result, c=result.counts, rows=rows, colors=_COLORS)
+    section = _section().render(
+        r=result, c=result.counts, rows=rows, colors=_COLORS, drifted=result.drifted_columns
+    )
     if result.comparison is not None:
         from loopwise.report.html import render
         from loopwise.report.report import Report
 
-        return render(Report(result.comparison), title=title, checks_html=section)
+        return render(Report(result.comparison), title=title, checks_html=section, plotly=plotly)
     head = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{markupsafe.escape(title)}'
     return f"{head}</title></head><body>{section}</body></html>"

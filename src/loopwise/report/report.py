@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from loopwise.metrics.compare import Comparison, compare_data
 from loopwise.metrics.multivariate import MultivariateDriftResult, multivariate_drift
@@ -72,6 +72,7 @@ class Report:
                     }
                 )
             entry["metrics"] = col.metrics
+            entry["summary"] = col.summary or None
             entry["quality"] = col.quality.to_dict() if col.quality is not None else None
             entry["quality_issues"] = col.quality.issues() if col.quality is not None else []
             entry["warning"] = col.warning
@@ -109,18 +110,32 @@ class Report:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
 
-    def to_html(self, path: str | Path | None = None, *, title: str = "loopwise drift report") -> str:
+    @overload
+    def to_html(self, path: None = None, *, title: str = ..., plotly: str = ...) -> str: ...
+    @overload
+    def to_html(self, path: str | Path, *, title: str = ..., plotly: str = ...) -> Path: ...
+    def to_html(
+        self, path: str | Path | None = None, *, title: str = "loopwise drift report", plotly: str = "inline"
+    ) -> str | Path:
+        """The report as one HTML page: written to ``path`` (returning the path), or returned as a string.
+
+        ``plotly="inline"`` embeds plotly.js (4.8 MB; the page works offline), ``"cdn"`` loads it
+        from plotly's CDN (the page then needs a network to draw its charts).
+        """
         from loopwise.report.html import render
 
-        html = render(self, title=title)
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
-        return html
+        html = render(self, title=title, plotly=plotly)
+        if path is None:
+            return html
+        out = Path(path)
+        out.write_text(html, encoding="utf-8")
+        return out
 
     def _repr_html_(self) -> str:
         from loopwise.report.html import render
 
-        return render(self, title="loopwise drift report", standalone=False)
+        # plotly.js goes to the notebook once, with the first report shown; later ones use it.
+        return render(self, title="loopwise drift report", standalone=False, plotly="notebook")
 
     def __repr__(self) -> str:
         return f"<Report {self.headline()}>"

@@ -71,6 +71,15 @@ class Schema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def _repr_html_(self) -> str:
+        from loopwise._display import block, table
+
+        rows = [
+            (c.name, c.role.value, c.kind.value if c.kind is not None else "(from the data)", _extra(c))
+            for c in self.columns
+        ]
+        return block("Schema", table(["column", "role", "kind", ""], rows), subtitle=f"{len(self)} columns")
+
     def by_role(self, *roles: Role) -> list[Column]:
         """The columns that have one of ``roles``, in schema order."""
         return [c for c in self.columns if c.role in roles]
@@ -154,6 +163,22 @@ class Schema:
         """Read a schema from YAML text or a .yaml file path."""
         spec = load_yaml(text_or_path, "schema")
         return cls.from_dict(spec)
+
+
+def _extra(c: Column) -> str:
+    """What else a column declares, in a few words (for the notebook display)."""
+    parts = []
+    if c.label is not None:
+        parts.append(f"label {c.label}")
+    if c.values is not None:
+        parts.append("values " + ", ".join(c.values[:5]) + (", ..." if len(c.values) > 5 else ""))
+    if not c.nullable:
+        parts.append("not null")
+    if c.allow_infinite:
+        parts.append("infinite allowed")
+    if c.description:
+        parts.append(c.description)
+    return "; ".join(parts)
 
 
 def infer_kind(arr: pa.ChunkedArray | pa.Array) -> Kind:

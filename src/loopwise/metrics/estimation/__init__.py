@@ -7,7 +7,7 @@ inputs and the model's outputs as they move, not a change in what the inputs mea
 from loopwise.metrics.estimation.cbpe import CLASSIFICATION
 from loopwise.metrics.estimation.dle import REGRESSION
 from loopwise.metrics.estimation.estimator import ESTIMABLE, PerformanceEstimator, estimate_performance
-from loopwise.metrics.estimation.result import ASSUMPTION, Estimate
+from loopwise.metrics.estimation.result import ASSUMPTION, Estimate, Estimates
 
 __all__ = [
     "ASSUMPTION",
@@ -15,6 +15,7 @@ __all__ = [
     "ESTIMABLE",
     "REGRESSION",
     "Estimate",
+    "Estimates",
     "PerformanceEstimator",
     "estimate_performance",
 ]

@@ -9,7 +9,7 @@ from loopwise.errors import DataError, ParameterError
 from loopwise.metrics.estimation.calibration import Calibration
 from loopwise.metrics.estimation.cbpe import AVERAGES, CLASSIFICATION, estimate_classification
 from loopwise.metrics.estimation.dle import REGRESSION, LossModels
-from loopwise.metrics.estimation.result import Estimate
+from loopwise.metrics.estimation.result import Estimates
 from loopwise.profiles import Profile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DataLike, Schema, to_table
@@ -114,7 +114,7 @@ class PerformanceEstimator:
             self.losses_ = LossModels(wanted, seed=self.seed).fit(table, sch)
         return self
 
-    def estimate(self, current: DataLike | Profile) -> dict[str, Estimate]:
+    def estimate(self, current: DataLike | Profile) -> Estimates:
         """Estimates for the current (labels optional: where present, the realized value stands beside)."""
         if not hasattr(self, "metrics_"):
             raise DataError("the estimator is not fitted: call fit(reference) first")
@@ -122,16 +122,18 @@ class PerformanceEstimator:
             task, _table, _sch = _task_of(current, self.schema_, "current")
             if not isinstance(task, ClassificationProfile):
                 raise DataError("the reference is a classifier's, the current a regressor's")
-            return estimate_classification(
-                self.calibration_,
-                task,
-                self.metrics_,
-                pos_label=self.pos_label,
-                average=self.average,
-                confidence=self.confidence,
-                seed=self.seed,
-                business_value_matrix=self.business_value_matrix,
-                normalize_business_value=self.normalize_business_value,
+            return Estimates(
+                estimate_classification(
+                    self.calibration_,
+                    task,
+                    self.metrics_,
+                    pos_label=self.pos_label,
+                    average=self.average,
+                    confidence=self.confidence,
+                    seed=self.seed,
+                    business_value_matrix=self.business_value_matrix,
+                    normalize_business_value=self.normalize_business_value,
+                )
             )
         assert self.losses_ is not None
         if isinstance(current, Profile):
@@ -141,7 +143,7 @@ class PerformanceEstimator:
         # The reference's resolved schema: a current without its target column still reads as a regressor's.
         task, table, sch = _task_of(current, self.losses_.schema, "current")
         assert isinstance(task, RegressionProfile)
-        return self.losses_.estimate(table, sch, task, confidence=self.confidence)
+        return Estimates(self.losses_.estimate(table, sch, task, confidence=self.confidence))
 
 
 def estimate_performance(
@@ -156,7 +158,7 @@ def estimate_performance(
     seed: int = 0,
     business_value_matrix: Any = None,
     normalize_business_value: str | None = None,
-) -> dict[str, Estimate]:
+) -> Estimates:
     """Estimate ``current``'s performance from its model outputs, calibrated on a labelled ``reference``.
 
     Classifiers: from the scores (confidence-based estimation; profiles will do). Regressors: from the

@@ -40,6 +40,9 @@ class Estimate:
     warnings: tuple[str, ...] = ()
     assumption: str = ASSUMPTION
 
+    def _repr_html_(self) -> str:
+        return Estimates({self.metric: self})._repr_html_()
+
     @property
     def realized_within_interval(self) -> bool | None:
         return None if self.realized is None else self.ci_low <= self.realized <= self.ci_high
@@ -64,3 +67,33 @@ class Estimate:
             }
         )
         return out
+
+
+class Estimates(dict[str, Estimate]):
+    """The estimates of ``PerformanceEstimator.estimate`` by metric name: a dict, shown as one table."""
+
+    def _repr_html_(self) -> str:
+        from loopwise._display import block, interval, pct, status, table
+
+        rows = []
+        for e in self.values():
+            within = e.realized_within_interval
+            rows.append(
+                [
+                    e.metric,
+                    interval(e.estimate, e.ci_low, e.ci_high),
+                    "" if e.realized is None else e.realized,
+                    "" if within is None else status("yes" if within else "no", within),
+                    pct(e.label_coverage),
+                    e.n,
+                ]
+            )
+        first = next(iter(self.values()), None)
+        sub = f"{first.method}, {first.confidence:.0%} intervals" if first is not None else ""
+        notes = dict.fromkeys(w for e in self.values() for w in e.warnings)
+        return block(
+            "Estimated performance",
+            table(["metric", "estimate [interval]", "realized", "realized inside", "labelled", "rows"], rows),
+            subtitle=sub,
+            notes=[*notes, first.assumption] if first is not None else [],
+        )

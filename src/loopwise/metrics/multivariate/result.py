@@ -62,6 +62,27 @@ class MultivariateDriftResult:
         )
         return out
 
+    def _repr_html_(self) -> str:
+        from loopwise._display import block, fields, status
+
+        verdict = "DRIFT" if self.drift_detected else "no drift"
+        return block(
+            f"Multivariate drift ({self.method})",
+            fields(
+                [
+                    ("verdict", status(verdict, not self.drift_detected)),
+                    (self.statistic_name, self.statistic),
+                    ("threshold", self.threshold),
+                    ("lower threshold", self.lower_threshold),
+                    ("rule", self.threshold_rule),
+                    ("rows", f"{self.n_reference:,} reference, {self.n_current:,} current"),
+                    ("columns", ", ".join(self.columns)),
+                ]
+            ),
+            subtitle=f"{len(self.reference_chunks)} reference chunks of {self.chunk_size:,} rows",
+            notes=self.warnings,
+        )
+
     def __repr__(self) -> str:
         verdict = "DRIFT" if self.drift_detected else "no drift"
         return (
