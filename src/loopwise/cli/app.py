@@ -165,22 +165,38 @@ def _print_report(report: object, limit: int = 15) -> None:
 
     assert isinstance(report, Report)
     doc = report.to_dict()
-    table = Table(title=report.headline(), title_justify="left")
-    for name in ("column", "kind", "method", "statistic", "p (adj.)", "drift", "effect", "quality"):
+    calibrated = doc["dataset"].get("thresholds") == "calibrated"
+    title = report.headline()
+    if calibrated:
+        rate = doc["dataset"].get("false_alarm_rate")
+        title += f" (calibrated thresholds, false-alarm rate {rate:g} per column)" if rate else ""
+    table = Table(title=title, title_justify="left")
+    names = ["column", "kind", "method", "statistic"]
+    # With calibrated thresholds the statistic against its threshold decides; the plain p-value only informs.
+    names += ["threshold", "drift", "p (plain)"] if calibrated else ["p (adj.)", "drift"]
+    for name in (*names, "effect", "quality"):
         table.add_column(name, justify="left" if name in ("column", "kind", "method", "quality") else "right")
     cols = sorted(doc["columns"], key=lambda c: (not c["drift_detected"], -(c.get("effect_size") or 0)))
     for c in cols[:limit]:
-        p = c.get("p_value_adjusted")
-        table.add_row(
+        p = c.get("p_value") if calibrated else c.get("p_value_adjusted")
+        cells = [
             escape(c["name"]),
             c["kind"],
             c["method"] or "-",
             f"{c['statistic']:.4g}" if c["statistic"] is not None else "-",
-            f"{p:.3g}" if p is not None else "",
-            "[bold red]DRIFT[/]" if c["drift_detected"] else "",
+        ]
+        p_cell = f"{p:.3g}" if p is not None else ""
+        drift = "[bold red]DRIFT[/]" if c["drift_detected"] else ""
+        if calibrated:
+            t = c.get("threshold")
+            cells += [f"{t:.4g}" if t is not None else "", drift, p_cell]
+        else:
+            cells += [p_cell, drift]
+        cells += [
             f"{c['effect_size']:.3g}" if c.get("effect_size") is not None else "",
             escape("; ".join(c["quality_issues"]) or (c["warning"] or "")),
-        )
+        ]
+        table.add_row(*cells)
     if len(cols) > limit:
         table.caption = f"... {len(cols) - limit} more columns in the JSON/HTML report"
     out.print(table)
