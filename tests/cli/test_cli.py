@@ -122,6 +122,10 @@ def test_a_chunked_reference_profile_gives_calibrated_thresholds(files: Path) ->
     doc = json.loads(out.read_text())
     assert doc["dataset"]["thresholds"] == "calibrated" and doc["dataset"]["false_alarm_rate"] == 0.1
     assert {c["calibration"]["n_chunks"] for c in doc["columns"] if c["method"]} == {10}
+    assert "calibrated thresholds, false-alarm rate 0.1" in " ".join(r.stdout.split())
+    assert "threshold" in r.stdout and "p (adj.)" not in r.stdout
+    zero = run("compare", str(ref), str(files / "same.csv"), "--false-alarm-rate", "0")
+    assert zero.returncode == 2 and "false_alarm_rate" in zero.stderr and "Traceback" not in zero.stderr
     r = run("compare", str(ref), str(files / "same.csv"), "--json", str(out), "--thresholds", "plain")
     assert json.loads(out.read_text())["dataset"]["thresholds"] == "plain"
     bad = run("profile", str(files / "ref.parquet"), "-o", str(ref), "--chunk-size", "2000")
