@@ -42,14 +42,14 @@ from loopwise.ingest.buckets import (
     unpack,
 )
 from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
-from loopwise.ingest.models import model_schema, registered
+from loopwise.ingest.models import ensure_kinds, model_schema, registered
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.canonical import canonical, canonical_keys
 from loopwise.profiles.histogram import DEFAULT_BINS, fingerprint, quantile_edges
 from loopwise.profiles.numeric import as_float_array
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
-from loopwise.schema import Kind, Role, Schema, validate
+from loopwise.schema import Column, Kind, Role, Schema, validate
 from loopwise.schema.validate import ValidationIssue, row_issues
 from loopwise.store.tables import Batch, BucketPart, Event, Feedback, Idempotency, Model
 from loopwise.store.types import utcnow
@@ -216,6 +216,9 @@ def prepare_predictions(
     ``profile=False`` (or a batch under ``PROFILE_ALONE`` rows) leaves the profiling to ``write_group``.
     """
     model_id, schema = registered(s, model_name)
+    # A kind the schema left open is fixed by the first batch that holds the column, before validation,
+    # so that batch and every later one are profiled (and validated) as that kind.
+    schema = ensure_kinds(s, model_name, schema, table, "the first predictions batch holding the column")
     table, ids, ts = check_batch(schema, table, max_rows)
     versions = _versions(table, version)
     anchor = get_anchor(s, model_id, max_age=ANCHOR_SECONDS)
@@ -1070,7 +1073,8 @@ def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]
 
     The bucket's pending parts are folded first; then predictions, scores and segment values of the
     bucket's events come from their batches (only those columns are used) and labels from the feedback.
-    Column profiles are untouched: a late label changes performance, not the inputs' distributions.
+    The target's column profile is rebuilt from the labels too (target drift is the labels' distribution);
+    the other column profiles are untouched: a late label does not change the inputs' distributions.
     """
     schema = model_schema(model)
     pred, target = schema.by_role(Role.PREDICTION), schema.by_role(Role.TARGET)
@@ -1120,11 +1124,31 @@ def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]
             continue
         update_task(task, schema, index)
         profile.task = task
+        _relabel(profile, target[0], index)
         for seg, subs in profile.segments.items():
             keys = [canonical(v) if v is not None else MISSING_SEGMENT for v in index.column(seg).to_pylist()]
             for key, sub in subs.items():
                 sub_task = empty_task(schema)
                 assert sub_task is not None
-                update_task(sub_task, schema, index.filter(pa.array([k == key for k in keys])))
+                rows = index.filter(pa.array([k == key for k in keys]))
+                update_task(sub_task, schema, rows)
                 sub.task = sub_task
+                _relabel(sub, target[0], rows)
         row.profile, row.updated_at = pack(s, profile), utcnow()
+
+
+def _relabel(profile: Profile, target: Column, rows: pa.Table) -> None:
+    """Replace the target's column profile by one of the labels ``rows`` hold now (same kind as before)."""
+    old = profile.columns.get(target.name)
+    if old is None or target.kind is None:
+        return
+    values = rows.column(target.name)
+    fresh = Profile.empty(Schema((target,)), anchors=profile.anchors, options=profile.options)
+    column = fresh.columns[target.name]
+    if type(column) is not type(old):
+        return  # profiled as another kind before the kind was fixed: leave it as it was
+    try:
+        column.update(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError):
+        return  # labels of a type the column cannot hold: performance still counts them, drift does not
+    profile.columns[target.name] = column

@@ -21,7 +21,7 @@ from loopwise.profiles.histogram import DEFAULT_BINS
 from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
-from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table
+from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, Task, to_table
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
 
@@ -436,12 +436,15 @@ def _task_columns(schema: Schema) -> list[str]:
 def empty_task(schema: Schema) -> TaskProfile | None:
     """A task profile when the schema has one prediction and one target column.
 
-    Classification when the target (or prediction) is categorical or boolean, or
-    when there are score columns; regression when they are numeric and unscored.
+    The schema's task decides when it has one (declared, or inferred from the data);
+    otherwise classification when the target (or prediction) is categorical or boolean,
+    or when there are score columns, and regression when they are numeric and unscored.
     """
     preds, targets = schema.by_role(Role.PREDICTION), schema.by_role(Role.TARGET)
     if len(preds) != 1 or len(targets) != 1:
         return None
+    if schema.task is not None:
+        return RegressionProfile() if schema.task is Task.REGRESSION else ClassificationProfile()
     kinds = {targets[0].kind, preds[0].kind}
     if schema.by_role(Role.SCORE) or kinds & {Kind.CATEGORICAL, Kind.BOOLEAN}:
         return ClassificationProfile()
