@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-
-import pyarrow as pa
 
 from loopwise.errors import SchemaValidationError
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaError
 from loopwise.ingest.errors import ConflictError, NotFoundError
-from loopwise.schema import Kind, Role, Schema, infer_kind
+from loopwise.schema import Kind, Role, Schema, Task, infer_kind
 from loopwise.store.tables import AuditEntry, Event, Model
 from loopwise.store.types import utcnow
 
@@ -115,37 +115,48 @@ def kinds_in(table: pa.Table, schema: Schema, names: list[str]) -> dict[str, Kin
     return out
 
 
-def fix_kinds(s: Session, name: str, found: dict[str, Kind], source: str, actor: str = "system") -> Schema:
+def fix_kinds(
+    s: Session,
+    name: str,
+    found: dict[str, Kind],
+    source: str,
+    actor: str = "system",
+    task: tuple[Task, str | None] | None = None,
+) -> Schema:
     """Write kinds inferred from data into model ``name``'s stored schema, for columns still open; once.
 
     ``s`` must be a write session (the change commits with it). The model's row is locked first, so two
     writers fixing at once agree: the second finds the first's kinds. A model that already holds traffic
     profiled while a kind was open gets the kind its stored profiles have (categorical), so old and new
-    buckets still merge. Returns the stored schema, fixed or not.
+    buckets still merge. ``task`` (with its positive class) is fixed likewise when the schema has none.
+    Returns the stored schema, fixed or not.
     """
     model = s.scalar(select(Model).where(Model.name == name).with_for_update())
     if model is None:
         raise NotFoundError(f"no model named {name!r}")
     schema = Schema.from_dict(model.schema_json)
     todo = {c: k for c, k in found.items() if c in schema and schema[c].kind is None}
-    if not todo:
+    new_task = task if task is not None and schema.task is None else None
+    if not todo and new_task is None:
         return schema
-    if s.scalar(select(Event.event_id).where(Event.model_id == model.id).limit(1)) is not None:
+    kinds_from = source
+    if todo and s.scalar(select(Event.event_id).where(Event.model_id == model.id).limit(1)) is not None:
         todo = dict.fromkeys(todo, Kind.CATEGORICAL)
-        source = "the profiles stored before kinds were fixed (they hold categories)"
+        kinds_from = "the profiles stored before kinds were fixed (they hold categories)"
     at = utcnow().isoformat()
     columns = [replace(c, kind=todo[c.name]) if c.name in todo else c for c in schema]
-    record = {**schema.inferred, **{c: {"kind": k.value, "at": at, "from": source} for c, k in todo.items()}}
+    record = {
+        **schema.inferred,
+        **{c: {"kind": k.value, "at": at, "from": kinds_from} for c, k in todo.items()},
+    }
     fixed = replace(schema.with_columns(columns), inferred=record)
+    detail: dict[str, Any] = {"kinds": {c: k.value for c, k in todo.items()}, "from": kinds_from}
+    if new_task is not None:
+        record["task"] = {"task": new_task[0].value, "at": at, "from": source}
+        fixed = replace(fixed, task=new_task[0], positive=new_task[1], inferred=record)
+        detail["task"] = new_task[0].value
     model.schema_json = fixed.to_dict()
-    s.add(
-        AuditEntry(
-            actor=actor,
-            action="model.schema.kinds",
-            model_id=model.id,
-            detail={"kinds": {c: k.value for c, k in todo.items()}, "from": source},
-        )
-    )
+    s.add(AuditEntry(actor=actor, action="model.schema.inferred", model_id=model.id, detail=detail))
     s.flush()
     forget(s.get_bind().engine, name)
     return fixed

@@ -21,12 +21,11 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from loopwise.errors import LoopwiseError, SchemaValidationError
+from loopwise.errors import DataError, LoopwiseError, SchemaValidationError
 from loopwise.ingest.buckets import (
     ANCHOR_SECONDS,
     ROWS_BELOW,
@@ -50,6 +49,7 @@ from loopwise.profiles.histogram import DEFAULT_BINS, fingerprint, quantile_edge
 from loopwise.profiles.numeric import as_float_array
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
 from loopwise.schema import Column, Kind, Role, Schema, validate
+from loopwise.schema.timestamps import to_utc_us
 from loopwise.schema.validate import ValidationIssue, row_issues
 from loopwise.store.tables import Batch, BucketPart, Event, Feedback, Idempotency, Model
 from loopwise.store.types import utcnow
@@ -76,45 +76,27 @@ def _bucket(ts: np.ndarray) -> np.ndarray:
     return ts.astype("datetime64[h]").astype("datetime64[us]")
 
 
-def _ts_column(table: pa.Table, name: str) -> np.ndarray:
-    arr = table.column(name)
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        try:
-            arr = pc.cast(
-                pc.strptime(arr, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=False),
-                pa.timestamp("us", tz="UTC"),
-            )
-        except pa.ArrowInvalid:
-            try:
-                arr = pc.cast(arr, pa.timestamp("us", tz="UTC"))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise SchemaValidationError(
-                    [
-                        ValidationIssue(
-                            name,
-                            "wrong_type",
-                            "timestamps must be ISO 8601 with a zone, e.g. 2026-01-01T12:00:00Z",
-                        )
-                    ]
-                ) from None
-    if not pa.types.is_timestamp(arr.type):
-        raise SchemaValidationError(
-            [ValidationIssue(name, "wrong_type", f"expected timestamps, got {arr.type}")]
-        )
-    # Sub-microsecond digits are dropped: event times are kept to the microsecond.
-    us = pc.cast(arr, pa.timestamp("us", tz=getattr(arr.type, "tz", None)), safe=False)
-    return np.asarray(us.to_numpy(zero_copy_only=False)).astype("datetime64[us]")
+def _ts_column(table: pa.Table, name: str, unit: str | None = None) -> np.ndarray:
+    """The event times as UTC microseconds, by the one conversion rule (``loopwise.schema.timestamps``)."""
+    try:
+        arr = to_utc_us(table.column(name), name, unit)
+    except DataError as exc:
+        problem = "out_of_range" if "outside the years" in str(exc) else "wrong_type"
+        message = str(exc).removeprefix(f"column {name!r}: ")
+        raise SchemaValidationError([ValidationIssue(name, problem, message)]) from None
+    return np.asarray(arr.to_numpy()).astype("datetime64[us]")
 
 
 def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Table, list[str], np.ndarray]:
     """Every problem of a batch at once (raises SchemaValidationError), else the batch, its ids and times.
 
-    JSON has no timestamp type, so ISO 8601 strings in the timestamp column are parsed (a bad one is an
-    issue naming its rows); nothing else is converted.
+    JSON has no timestamp type, so the timestamp column's ISO 8601 strings and epoch numbers are converted
+    (``loopwise.schema.timestamps``: a bad or ambiguous one is an issue naming the column); nothing else is.
     """
-    ts_name = schema.by_role(Role.TIMESTAMP)[0].name
-    if ts_name in table.column_names and pa.types.is_string(table.column(ts_name).type):
-        parsed = _ts_column(table, ts_name)
+    ts_column = schema.by_role(Role.TIMESTAMP)[0]
+    ts_name = ts_column.name
+    if ts_name in table.column_names and not pa.types.is_timestamp(table.column(ts_name).type):
+        parsed = _ts_column(table, ts_name, ts_column.unit)
         table = table.set_column(
             table.column_names.index(ts_name),
             ts_name,
@@ -166,7 +148,7 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
                 seen.add(e)
             issues += row_issues(dup_mask, id_col, "duplicate_id", "an event id appears twice in the batch")
     if ts_col in table.column_names and not any(i.column == ts_col for i in issues):
-        ts = _ts_column(table, ts_col)
+        ts = _ts_column(table, ts_col, ts_column.unit)
         now = np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE, "us")
         low = np.datetime64(MIN_TS.replace(tzinfo=None), "us")
         bad = np.isnat(ts) | (ts < low) | (ts > now)

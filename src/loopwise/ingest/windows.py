@@ -109,8 +109,9 @@ def put_reference(
         for c in schema.open_kinds
         if c in profile.columns and profile.columns[c].kind is not None
     }
-    if found:
-        fix_kinds(s, model_name, {c: Kind(k) for c, k in found.items()}, f"the reference {name!r}")
+    task = (profile.schema.task, profile.schema.positive) if profile.schema.task is not None else None
+    if found or (task is not None and schema.task is None):
+        fix_kinds(s, model_name, {c: Kind(k) for c, k in found.items()}, f"the reference {name!r}", task=task)
     row = s.get(Reference, (model.id, name))
     if row is None:
         s.add(Reference(model_id=model.id, name=name, profile=profile.to_bytes(), meta=meta or {}))
@@ -187,6 +188,11 @@ def metrics(
     out["performance"] = (
         {n: perf.compute(n, task, schema).to_dict() for n in names} if task is not None else None
     )
+    if isinstance(task, RegressionProfile) and schema.task is None:
+        out.setdefault("warnings", []).append(
+            "monitored as regression because prediction and target are numbers; if they are classes, "
+            "declare 'task: binary' or 'task: multiclass' in the model's schema"
+        )
     if ref is not None and isinstance(task, ClassificationProfile) and task.est_all and ref.task is not None:
         try:
             out["estimated_performance"] = {

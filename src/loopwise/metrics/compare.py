@@ -179,7 +179,7 @@ def _side(
     if table.num_rows == 0:
         raise EmptyDataError(f"the {which} dataset has no rows")
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
-    return _Side(table.num_rows, sch, table=table)
+    return _Side(table.num_rows, sch, table=sch.conform(table))
 
 
 def _profiled_kinds(p: Profile) -> Schema:

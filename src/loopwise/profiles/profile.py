@@ -338,9 +338,15 @@ def profile(
     if schema is None:
         schema = reference.schema if reference is not None else Schema.infer(sample)
     schema = schema.resolve(sample)
+    outputs = [c.name for c in schema.by_role(Role.PREDICTION, Role.TARGET) if c.name in source.column_names]
+    if schema.task is None and lazy is not None and outputs:
+        # The lazy sample holds typed nulls for booleans and numbers; the task needs the outputs' values.
+        schema = schema.with_task(source.select(outputs).slice(0, INFER_ROWS))
     missing = [c.name for c in schema if c.name not in source.column_names]
     if missing:
         raise DataError(f"column(s) of the schema missing from the data: {', '.join(missing)}")
+    if isinstance(source, TableSource):
+        source = TableSource(schema.conform(source.table))  # times as strings or epoch numbers
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)

@@ -8,6 +8,7 @@ stored schema the first time data arrives, so the guess is made once.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -120,6 +121,30 @@ def _looks_like_text(arr: pa.ChunkedArray | pa.Array) -> bool:
     return distinct >= TEXT_DISTINCT_SHARE * len(valid) and mean_len >= TEXT_MEAN_LENGTH
 
 
+def looks_like_time(name: str, arr: pa.ChunkedArray) -> bool:
+    """A string or number column named like a time (``ts``, ``*_time``, ...) whose values convert as times
+    (ISO 8601 strings, epoch numbers of an unambiguous unit: see ``loopwise.schema.timestamps``)."""
+    low = name.lower()
+    if low not in TIME_NAMES and not low.endswith(("_ts", "_time", "_timestamp", "_at")):
+        return False
+    t = arr.type
+    if not (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+    ):
+        return False
+    from loopwise.errors import DataError
+    from loopwise.schema.timestamps import to_utc_us
+
+    try:
+        to_utc_us(arr.slice(0, 10_000), name)
+    except DataError:
+        return False
+    return True
+
+
 def infer_role(name: str, kind: Kind, arr: pa.ChunkedArray) -> Role:
     """The role a column's name suggests (see docs/schema.md for the lists); a feature by default."""
     low = name.lower()
@@ -127,7 +152,7 @@ def infer_role(name: str, kind: Kind, arr: pa.ChunkedArray) -> Role:
         n_valid = len(arr) - arr.null_count
         if n_valid and len(pc.unique(arr)) == len(arr):
             return Role.ID
-    if kind is Kind.DATETIME and (low in TIME_NAMES or low.endswith(("_ts", "_time", "_timestamp"))):
+    if kind is Kind.DATETIME and (low in TIME_NAMES or low.endswith(("_ts", "_time", "_timestamp", "_at"))):
         return Role.TIMESTAMP
     if low in PREDICTION_NAMES:
         return Role.PREDICTION
@@ -228,3 +253,24 @@ def _few_integers(values: pa.Array | pa.ChunkedArray) -> bool:
     elif not pa.types.is_integer(t):
         return False
     return len(pc.unique(values)) <= MAX_CLASSES
+
+
+def missing_outputs_message(what: str, schema: Sequence[Column], declared: bool) -> str:
+    """One line for an API that needs a prediction and a target and did not find them: what it found, and
+    the Python argument that says which columns they are (not a CLI flag: this is the library)."""
+    found = {
+        role: [c.name for c in schema if c.role is role]
+        for role in (Role.PREDICTION, Role.TARGET, Role.SCORE)
+    }
+    listed = "; ".join(f"{role.value}: {', '.join(names) or 'none'}" for role, names in found.items())
+    how = (
+        "the schema passed"
+        if declared
+        else "roles inferred from the column names (docs/schema.md lists them)"
+    )
+    fix = (
+        "give exactly one column role: prediction and one role: target in it"
+        if declared
+        else "pass schema=lw.Schema.from_yaml(...) naming them (role: prediction, role: target)"
+    )
+    return f"{what} needs one prediction and one target column; {how} has {listed}: {fix}"

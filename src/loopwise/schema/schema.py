@@ -17,9 +17,11 @@ from loopwise.schema.inference import (
     infer_kind,
     infer_role,
     infer_task,
+    looks_like_time,
     output_classes,
     score_labels,
 )
+from loopwise.schema.timestamps import to_utc_us
 from loopwise.schema.yamlfile import load_yaml
 
 _TOP_KEYS = ("version", "task", "positive", "columns", "inferred")
@@ -122,7 +124,11 @@ class Schema:
         for name in table.column_names:
             arr = table.column(name)
             kind = infer_kind(arr)
+            if kind is not Kind.DATETIME and name not in segment_set and looks_like_time(name, arr):
+                kind = Kind.DATETIME
             role = Role.SEGMENT if name in segment_set else infer_role(name, kind, arr)
+            if role is Role.TIMESTAMP and any(c.role is Role.TIMESTAMP for c in cols):
+                role = Role.FEATURE  # one event time; other times are datetime features
             if role is Role.SEGMENT and kind is Kind.NUMERIC:
                 kind = Kind.CATEGORICAL
             cols.append(Column(name=name, role=role, kind=kind))
@@ -160,6 +166,17 @@ class Schema:
                 col = replace(col, kind=kind or Kind.CATEGORICAL)
             cols.append(col)
         return self.with_columns(cols).with_task(table)
+
+    def conform(self, table: pa.Table) -> pa.Table:
+        """``table`` with the times of its timestamp and datetime columns as UTC microseconds, converted
+        from strings or epoch numbers by the one rule (``loopwise.schema.timestamps``); else unchanged."""
+        for col in self.columns:
+            if (col.role is Role.TIMESTAMP or col.kind is Kind.DATETIME) and col.name in table.column_names:
+                t = table.column(col.name).type
+                if not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+                    converted = to_utc_us(table.column(col.name), col.name, col.unit)
+                    table = table.set_column(table.column_names.index(col.name), col.name, converted)
+        return table
 
     # -- files --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
