@@ -139,18 +139,21 @@ def fix_kinds(
     new_task = task if task is not None and schema.task is None else None
     if not todo and new_task is None:
         return schema
-    kinds_from = source
-    if todo and s.scalar(select(Event.event_id).where(Event.model_id == model.id).limit(1)) is not None:
-        todo = dict.fromkeys(todo, Kind.CATEGORICAL)
-        kinds_from = "the profiles stored before kinds were fixed (they hold categories)"
+    sources = dict.fromkeys(todo, source)
+    # Inputs (prediction, segment) already profiled with an open kind hold categories; a target's column
+    # holds only the labels known at ingest, rebuilt from all labels when more come (``rebuild_tasks``).
+    legacy = [c for c in todo if schema[c].role is not Role.TARGET]
+    if legacy and s.scalar(select(Event.event_id).where(Event.model_id == model.id).limit(1)) is not None:
+        todo.update(dict.fromkeys(legacy, Kind.CATEGORICAL))
+        sources.update(dict.fromkeys(legacy, "the profiles stored before kinds were fixed (categories)"))
     at = utcnow().isoformat()
     columns = [replace(c, kind=todo[c.name]) if c.name in todo else c for c in schema]
     record = {
         **schema.inferred,
-        **{c: {"kind": k.value, "at": at, "from": kinds_from} for c, k in todo.items()},
+        **{c: {"kind": k.value, "at": at, "from": sources[c]} for c, k in todo.items()},
     }
     fixed = replace(schema.with_columns(columns), inferred=record)
-    detail: dict[str, Any] = {"kinds": {c: k.value for c, k in todo.items()}, "from": kinds_from}
+    detail: dict[str, Any] = {"kinds": {c: k.value for c, k in todo.items()}, "from": sources}
     if new_task is not None:
         record["task"] = {"task": new_task[0].value, "at": at, "from": source}
         fixed = replace(fixed, task=new_task[0], positive=new_task[1], inferred=record)

@@ -1125,10 +1125,10 @@ def _relabel(profile: Profile, target: Column, rows: pa.Table) -> None:
     if old is None or target.kind is None:
         return
     values = rows.column(target.name)
+    # Built anew from every label the bucket's events have, so a bucket profiled before the labels fixed
+    # the target's kind (all missing then, of no kind) gets the fixed one.
     fresh = Profile.empty(Schema((target,)), anchors=profile.anchors, options=profile.options)
     column = fresh.columns[target.name]
-    if type(column) is not type(old):
-        return  # profiled as another kind before the kind was fixed: leave it as it was
     try:
         column.update(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError):

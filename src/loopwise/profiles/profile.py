@@ -262,9 +262,8 @@ def merge(profiles: Iterable[Profile]) -> Profile:
     columns: dict[str, ColumnProfile] = {}
     for name in dict.fromkeys(name for p in ps for name in p.columns):
         cols = [p.columns[name] for p in ps if name in p.columns]
-        odd = next((c for c in cols if type(c) is not type(cols[0])), None)
-        if odd is not None:
-            raise DataError(f"column {name!r} is {cols[0].kind} in one profile and {odd.kind} in another")
+        if any(type(c) is not type(cols[0]) for c in cols):
+            cols = _align_empty(name, cols, options)
         columns[name] = _merge_columns(cols)
     segments: dict[str, dict[str, Profile]] = {}
     for seg in dict.fromkeys(seg for p in ps for seg in p.segment_columns):
@@ -288,6 +287,41 @@ def merge(profiles: Iterable[Profile]) -> Profile:
             task = task.merge(p.task)  # type: ignore[arg-type]
     anchors = next((p.anchors for p in ps if p.anchors), ps[0].anchors)
     return Profile(schema, columns, sum(p.n for p in ps), tuple(segments), segments, options, anchors, task)
+
+
+#: An Arrow type of each kind, for a column of nothing but missing values.
+_NULL_TYPES = {
+    Kind.NUMERIC: pa.float64(),
+    Kind.BOOLEAN: pa.bool_(),
+    Kind.CATEGORICAL: pa.string(),
+    Kind.TEXT: pa.string(),
+    Kind.DATETIME: pa.timestamp("us", tz="UTC"),
+}
+
+
+def _align_empty(name: str, cols: list[ColumnProfile], options: ProfileOptions) -> list[ColumnProfile]:
+    """Profiles of one column made as different kinds merge only when all but one kind hold nothing but
+    missing values (a served model's target, profiled before its labels fixed its kind): those become
+    the other kind's, with the same count of missing values. Otherwise the kinds really differ: an error."""
+    with_values = [c for c in cols if c.n > _missing(c)]
+    kinds = {type(c) for c in with_values}
+    if len(kinds) > 1:
+        a, b = with_values[0], next(c for c in with_values if type(c) is not type(with_values[0]))
+        raise DataError(f"column {name!r} is {a.kind} in one profile and {b.kind} in another")
+    model = with_values[0] if with_values else cols[0]
+    edges = model.hist.edges if isinstance(model, NumericProfile) and model.hist is not None else None
+    out = []
+    for c in cols:
+        if type(c) is not type(model):
+            empty = _empty_column(model.kind, edges, options)
+            empty.update(pa.nulls(c.n, _NULL_TYPES[model.kind]))
+            c = empty
+        out.append(c)
+    return out
+
+
+def _missing(c: ColumnProfile) -> int:
+    return int(c.missing) + int(getattr(c, "nan", 0) or 0)
 
 
 def _merge_columns(cols: list[ColumnProfile]) -> ColumnProfile:

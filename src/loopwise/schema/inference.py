@@ -273,4 +273,4 @@ def missing_outputs_message(what: str, schema: Sequence[Column], declared: bool)
         if declared
         else "pass schema=lw.Schema.from_yaml(...) naming them (role: prediction, role: target)"
     )
-    return f"{what} needs one prediction and one target column; {how} has {listed}: {fix}"
+    return f"{what} needs a prediction and target column (one of each); {how} has {listed}: {fix}"
