@@ -65,11 +65,11 @@ def test_unknown_presets_in_a_file_are_named_at_load() -> None:
 @pytest.mark.parametrize("call", ["fairness", "estimate_performance"])
 def test_raw_frames_without_outputs_suggest_schema(call: str) -> None:
     df = make_credit(500, seed=1).rename(columns={"approved": "decision_made", "repaid": "paid_back"})
+    run = (
+        (lambda: lw.fairness(df, "race")) if call == "fairness" else (lambda: lw.estimate_performance(df, df))
+    )
     with pytest.raises(lw.DataError) as err:
-        if call == "fairness":
-            lw.fairness(df, "race")
-        else:
-            lw.estimate_performance(df, df)
+        run()
     message = str(err.value)
     assert "schema=" in message and "--" not in message and "\n" not in message
     assert "prediction: none" in message and "score: p_approve" in message

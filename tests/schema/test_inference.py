@@ -105,7 +105,8 @@ def test_the_declared_task_decides_what_f1_means_whatever_the_encoding() -> None
     words = np.array(["no", "yes"])
     df = pd.DataFrame({"prediction": words[pred], "target": words[y]})
     binary = lw.Schema.from_yaml(
-        "task: binary\npositive: 'yes'\ncolumns:\n  prediction: {role: prediction}\n  target: {role: target}\n"
+        "task: binary\npositive: 'yes'\n"
+        "columns:\n  prediction: {role: prediction}\n  target: {role: target}\n"
     )
     f1 = _evidence(lw.Suite("s", [Check("f1", ge(0))]).run(df, schema=binary), "f1")
     # Same F1 as the 0/1 encoding of the same outcomes: the task decides, not the labels' spelling.

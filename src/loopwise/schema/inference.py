@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -186,13 +187,9 @@ def score_labels(columns: list[Column], classes: set[str]) -> list[Column]:
         if c in scores:
             found = score_class(c.name)
             if found is not None and (len(scores) > 1 or canonical_label(found) in classes):
-                c = Column(**{**_fields(c), "label": canonical_label(found)})
+                c = replace(c, label=canonical_label(found))
         out.append(c)
     return out
-
-
-def _fields(c: Column) -> dict[str, object]:
-    return {k: getattr(c, k) for k in c.__dataclass_fields__}
 
 
 def output_classes(table: pa.Table, columns: list[Column]) -> set[str]:

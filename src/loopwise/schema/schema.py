@@ -120,7 +120,7 @@ class Schema:
         missing = segment_set - set(table.column_names)
         if missing:
             raise SchemaError(f"segment column(s) not in the data: {', '.join(sorted(missing))}")
-        cols = []
+        cols: list[Column] = []
         for name in table.column_names:
             arr = table.column(name)
             kind = infer_kind(arr)

@@ -99,7 +99,9 @@ def _from_strings(chunked: pa.ChunkedArray, column: str) -> pa.ChunkedArray:
     if has_zone and not pc.all(zoned).as_py():
         first = valid.filter(pc.invert(zoned))[0].as_py()
         if not _parses(first, pa.timestamp("us")):
-            raise DataError(f"column {column!r}: {first!r} is not an ISO 8601 time (like 2026-03-01T12:00:00Z)")
+            raise DataError(
+                f"column {column!r}: {first!r} is not an ISO 8601 time (like 2026-03-01T12:00:00Z)"
+            )
         raise DataError(
             f"column {column!r}: some times have a zone offset and some do not (first without: {first!r}); "
             "give every time a zone, or none (then they are UTC)"
