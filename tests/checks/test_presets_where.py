@@ -73,3 +73,20 @@ def test_raw_frames_without_outputs_suggest_schema(call: str) -> None:
     message = str(err.value)
     assert "schema=" in message and "--" not in message and "\n" not in message
     assert "prediction: none" in message and "score: p_approve" in message
+
+
+def test_the_documented_preset_snippet_runs(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "checks.md").read_text(encoding="utf-8")
+    section = text[text.index("## Presets") :]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    schema = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
+    cur = make_credit(1000, seed=2)
+    cur["ts"] = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1)
+    model = lw.Client.local(tmp_path / "m.db").register("credit", yaml.safe_load(CREDIT_SCHEMA_YAML))
+    model.set_reference(lw.profile(make_credit(2000, seed=1), schema=schema))
+    model.log(cur.drop(columns=["repaid"]))
+    model.log_feedback(cur.request_id[:300], cur.repaid[:300])
+    env = {"today_df": cur, "ref_df": make_credit(2000, seed=1), "schema": schema, "model": model}
+    exec(block, env)
+    assert env["result"].counts["error"] == 0  # type: ignore[attr-defined]
+    assert env["served"]["counts"]["error"] == 0  # type: ignore[index]
