@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -149,3 +153,22 @@ def test_a_profile_keeps_the_task_for_stored_comparisons() -> None:
     p = lw.profile(df)
     assert p.schema.task is Task.BINARY
     assert lw.Profile.from_bytes(p.to_bytes()).schema.task is Task.BINARY
+
+
+def test_the_cli_prints_the_inferred_task_with_its_reason(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 300)
+    pd.DataFrame({"x": rng.normal(size=300), "y_pred": y, "y_true": y[::-1]}).to_parquet(
+        tmp_path / "d.parquet"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "loopwise.cli", "schema", "infer", str(tmp_path / "d.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first == "task: binary  # inferred: prediction and target hold at most 10 distinct integers"
+    assert lw.Schema.from_yaml(out.stdout).task is Task.BINARY

@@ -50,17 +50,21 @@ def to_utc_us(arr: pa.Array | pa.ChunkedArray, column: str, unit: str | None = N
         t = t.value_type
     if pa.types.is_null(t):
         return pa.chunked_array([pa.nulls(len(chunked), UTC_US)])
+    # Only microsecond timestamps and numbers can reach past the year 9999 without an error on the way:
+    # a coarser unit's overflow fails its cast, nanoseconds end in 2262, ISO strings have four-digit years.
     if pa.types.is_timestamp(t):
         out = _from_timestamps(chunked, column)
-    elif pa.types.is_date(t):
-        out = pc.cast(pc.cast(chunked, pa.timestamp("us")), UTC_US)
-    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        out = _from_strings(chunked, column)
-    elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        out = _from_numbers(chunked, column, unit)
-    else:
-        raise DataError(f"column {column!r}: expected times, got Arrow type {t}")
-    return _in_range(out, column)
+        return _in_range(out, column) if t.unit == "us" else out
+    if pa.types.is_date(t):
+        try:
+            return pc.cast(pc.cast(chunked, pa.timestamp("us")), UTC_US)
+        except pa.ArrowInvalid:
+            raise DataError(f"column {column!r}: times outside the years 1-9999 cannot be stored") from None
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return _from_strings(chunked, column)
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return _in_range(_from_numbers(chunked, column, unit), column)
+    raise DataError(f"column {column!r}: expected times, got Arrow type {t}")
 
 
 def epoch_unit(values: np.ndarray, column: str) -> str:
@@ -81,12 +85,14 @@ def epoch_unit(values: np.ndarray, column: str) -> str:
 
 def _from_timestamps(chunked: pa.ChunkedArray, column: str) -> pa.ChunkedArray:
     t = chunked.type
+    if t == UTC_US:
+        return chunked
     try:
-        # Finer units lose digits (kept to the microsecond); coarser ones may not fit: refuse those.
-        us = pc.cast(chunked, pa.timestamp("us", tz=t.tz), safe=t.unit != "ns")
+        # One cast: a zone converts and naive times are taken as UTC (Arrow keeps UTC values either way);
+        # finer units lose digits (kept to the microsecond); coarser ones may not fit: refuse those.
+        return pc.cast(chunked, UTC_US, safe=t.unit != "ns")
     except pa.ArrowInvalid:
         raise DataError(f"column {column!r}: times outside the years 1-9999 cannot be stored") from None
-    return pc.cast(us, UTC_US)  # a zone converts; naive times are taken as UTC
 
 
 def _from_strings(chunked: pa.ChunkedArray, column: str) -> pa.ChunkedArray:
@@ -159,8 +165,7 @@ def _from_numbers(chunked: pa.ChunkedArray, column: str, unit: str | None) -> pa
 def _in_range(out: pa.ChunkedArray, column: str) -> pa.ChunkedArray:
     if len(out) == out.null_count:
         return out
-    raw = pc.cast(out, pa.int64())
-    low, high = pc.min_max(raw).values()
-    if low.as_py() < MIN_US or high.as_py() > MAX_US:
+    bounds = pc.min_max(out)
+    if bounds["min"].value < MIN_US or bounds["max"].value > MAX_US:
         raise DataError(f"column {column!r}: times outside the years 1-9999 cannot be stored")
     return out

@@ -112,9 +112,11 @@ def row_issues(mask: np.ndarray, col: str, problem: str, message: str) -> list[V
 
 
 def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
-    if col.kind is Kind.DATETIME:
+    fine = pa.types.is_timestamp(arr.type) and arr.type.unit in ("us", "ns")
+    if col.kind is Kind.DATETIME and not fine:
         # Times may come as ISO strings or epoch numbers (converted at the edge, by one rule), and a
-        # coarse timestamp type may hold times no microsecond timestamp can: those are refused.
+        # coarse timestamp type may hold times no microsecond timestamp can: those are refused. (Micro-
+        # and nanosecond timestamps always fit; the usual case, left without a pass over the values.)
         try:
             arr = to_utc_us(arr, col.name, col.unit)
         except DataError as exc:
