@@ -172,3 +172,13 @@ def test_the_cli_prints_the_inferred_task_with_its_reason(tmp_path: Path) -> Non
     first = out.stdout.splitlines()[0]
     assert first == "task: binary  # inferred: prediction and target hold at most 10 distinct integers"
     assert lw.Schema.from_yaml(out.stdout).task is Task.BINARY
+
+
+def test_a_declared_schema_with_several_scores_takes_their_classes_from_the_names() -> None:
+    s = lw.Schema.from_yaml(
+        "columns:\n  y: {role: target}\n  yhat: {role: prediction}\n"
+        "  proba_cat: {role: score}\n  dog_proba: {role: score}\n  p_owl: {role: score, label: bird}\n"
+    )
+    assert [s[c].label for c in ("proba_cat", "dog_proba", "p_owl")] == ["cat", "dog", "bird"]
+    # A lone score stays the positive class's probability.
+    assert lw.Schema.from_yaml("columns:\n  p_approve: {role: score}\n")["p_approve"].label is None

@@ -206,8 +206,10 @@ class Schema:
         inferred = spec.get("inferred") or {}
         if not isinstance(inferred, Mapping):
             raise SchemaError(f"'inferred' must be a mapping; got {type(inferred).__name__}")
+        cols = [Column.from_dict(str(name), body) for name, body in columns.items()]
+        # Several score columns without 'label:' name their classes (proba_<class>, <class>_proba, ...).
         return cls(
-            tuple(Column.from_dict(str(name), body) for name, body in columns.items()),
+            tuple(score_labels(cols, set())),
             task=None if spec.get("task") is None else _task(spec["task"]),
             positive=None if spec.get("positive") is None else canonical_label(spec["positive"]),
             inferred=dict(inferred),
