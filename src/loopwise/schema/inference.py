@@ -21,6 +21,8 @@ TEXT_DISTINCT_SHARE = 0.5
 TEXT_MEAN_LENGTH = 20.0
 #: Integer outputs with at most this many distinct values (in prediction and target both) are classes.
 MAX_CLASSES = 10
+#: The task, and score columns' classes, are inferred from the first rows only.
+TASK_ROWS = 10_000
 
 ID_NAMES = {"id", "event_id", "request_id", "uuid", "row_id", "prediction_id", "identifier"}
 TIME_NAMES = {
@@ -197,7 +199,7 @@ def output_classes(table: pa.Table, columns: list[Column]) -> set[str]:
     out: set[str] = set()
     for c in columns:
         if c.role in (Role.PREDICTION, Role.TARGET) and c.name in table.column_names:
-            values = pc.unique(table.column(c.name).slice(0, 100_000)).drop_null()
+            values = pc.unique(table.column(c.name).slice(0, TASK_ROWS)).drop_null()
             if len(values) <= 1000:
                 out |= {canonical_label(v) for v in values.to_pylist()}
     return out
@@ -217,21 +219,21 @@ def infer_task(table: pa.Table, columns: list[Column]) -> tuple[Task | None, str
     if len(preds) != 1 or len(targets) != 1:
         return None, None, "no single prediction and target column"
     outputs = [c for c in (preds[0], targets[0]) if c.name in table.column_names]
-    values = [table.column(c.name).slice(0, 100_000).drop_null() for c in outputs]
+    values = [table.column(c.name).slice(0, TASK_ROWS).drop_null() for c in outputs]
     if not values or any(len(v) == 0 for v in values):
         return None, None, "the prediction or target has no values to infer the task from"
-    classes: set[str] = set()
-    for v in values:
-        classes |= {canonical_label(x) for x in pc.unique(v).to_pylist()[: MAX_CLASSES * 100]}
     kinds = {c.kind for c in outputs}
     if kinds & {Kind.BOOLEAN, Kind.CATEGORICAL, Kind.TEXT}:
         reason = "the outputs are categories"
     elif scores:
         reason = "there are score columns"
-    elif all(_few_integers(v) for v in values) and len(values) == 2:
+    elif len(values) == 2 and all(_few_integers(v) for v in values):
         reason = f"prediction and target hold at most {MAX_CLASSES} distinct integers"
     else:
         return Task.REGRESSION, None, "prediction and target are numbers"
+    classes: set[str] = set()
+    for v in values:
+        classes |= {canonical_label(x) for x in pc.unique(v).slice(0, MAX_CLASSES * 100).to_pylist()}
     binary = len(classes) <= 2 and (not scores or len(scores) == 1)
     positive = None
     if binary:
