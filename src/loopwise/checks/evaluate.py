@@ -285,7 +285,7 @@ def _row_count(ctx: Context, check: Any, which: str) -> Value:
 def _performance(name: str) -> Fn:
     def fn(ctx: Context, check: Any, which: str) -> Value:
         task = ctx.side(which).task
-        r = perf.compute(name, task, **check.params)
+        r = perf.compute(name, task, ctx.side(which).schema, **check.params)
         if r.value is None:
             raise NotComputableError(r.warning or f"{name} could not be computed")
         return r.value, r.to_dict()

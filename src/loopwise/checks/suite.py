@@ -106,13 +106,20 @@ class Suite:
     name: str
     checks: list[Check] = field(default_factory=list)
     description: str | None = None
+    #: Presets to generate when the suite runs, from the schema it runs with (or the data's own), and
+    #: fitted to where it runs: raw data, or a server's window of profiles (see ``preset_suite``).
+    presets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for i, c in enumerate(self.checks):
             validate_check(c, f"checks[{i}]")
+        for p in self.presets:
+            if p not in PRESETS:
+                raise UnknownNameError("preset", p, PRESETS)
 
     def __add__(self, other: Suite) -> Suite:
-        return Suite(self.name, self.checks + other.checks, self.description)
+        presets = tuple(dict.fromkeys(self.presets + other.presets))
+        return Suite(self.name, self.checks + other.checks, self.description, presets)
 
     # -- running ------------------------------------------------------------------------------
     def run(
@@ -128,7 +135,12 @@ class Suite:
         """Run every check; a check that cannot be computed is an ``error`` with the reason."""
         t0 = time.perf_counter()
         ctx = Context(current, reference, schema, champion, challenger, labels)
-        results = [run_check(c, ctx) for c in self.checks]
+        checks = list(self.checks)
+        if self.presets:
+            where = "window" if isinstance(current, Profile) else "data"
+            for p in self.presets:
+                checks += preset_suite(p, schema or ctx.current.schema, where).checks
+        results = [run_check(c, ctx) for c in checks]
         comparison = ctx.__dict__.get("comparison")  # only if a check computed it
         return SuiteResult(self.name, results, time.perf_counter() - t0, comparison)
 
@@ -146,6 +158,8 @@ class Suite:
                 d["params"] = dict(c.params)
             checks.append(d)
         out: dict[str, Any] = {"suite": self.name, "checks": checks}
+        if self.presets:
+            out["presets"] = list(self.presets)
         if self.description:
             out["description"] = self.description
         return out
@@ -155,6 +169,7 @@ class Suite:
 
     @classmethod
     def from_dict(cls, spec: Any, schema: Schema | None = None) -> Suite:
+        """Read a suite; its ``presets`` are generated now from ``schema`` if given, else when it runs."""
         if not isinstance(spec, dict):
             raise SchemaError(
                 f"a suite must be a mapping with 'suite' and 'checks'; got {type(spec).__name__}"
@@ -169,18 +184,25 @@ class Suite:
         if not isinstance(name, str) or not name:
             raise SchemaError("the suite needs a name: 'suite: my-gate'")
         checks: list[Check] = []
-        for preset in spec.get("presets") or []:
+        presets = spec.get("presets") or []
+        if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+            raise SchemaError(f"'presets' must be a list of preset names ({', '.join(PRESETS)})")
+        deferred: list[str] = []
+        for preset in presets:
             if schema is None:
-                raise SchemaError(f"preset {preset!r} is generated from a schema: pass --schema")
-            checks.extend(preset_suite(preset, schema).checks)
+                if preset not in PRESETS:
+                    raise UnknownNameError("preset", preset, PRESETS)
+                deferred.append(preset)
+            else:
+                checks.extend(preset_suite(preset, schema).checks)
         raw = spec.get("checks") or []
         if not isinstance(raw, list):
             raise SchemaError("'checks' must be a list of checks")
         for i, item in enumerate(raw):
             checks.append(_check_from_dict(item, f"checks[{i}]"))
-        if not checks:
+        if not checks and not deferred:
             raise SchemaError("the suite has no checks (give 'checks' or 'presets')")
-        return cls(name, checks, spec.get("description"))
+        return cls(name, checks, spec.get("description"), tuple(deferred))
 
     @classmethod
     def from_yaml(cls, text_or_path: str | Path, schema: Schema | None = None) -> Suite:
@@ -261,10 +283,22 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
 PRESETS = ("data_drift", "data_quality", "classification", "regression", "fairness", "challenger_gate")
 
 
-def preset_suite(name: str, schema: Schema) -> Suite:
-    """A Suite generated from a Schema; see docs/checks.md for what each preset checks."""
+#: Where a suite runs: on raw data (offline, CI), or on a window of a served model's stored profiles.
+WHERE = ("data", "window")
+
+
+def preset_suite(name: str, schema: Schema, where: str = "data") -> Suite:
+    """A Suite generated from a Schema; see docs/checks.md for what each preset checks.
+
+    ``where="window"`` fits it to a served model's windows: labels arrive after their predictions, so a
+    target's missing rate says how many labels are still to come, not a data problem, and duplicate rows
+    cannot be counted from profiles; those checks are left out.
+    """
     if name not in PRESETS:
         raise UnknownNameError("preset", name, PRESETS)
+    if where not in WHERE:
+        raise ParameterError("where", where, WHERE)
+    window = where == "window"
     compared = [
         c
         for c in schema
@@ -279,14 +313,15 @@ def preset_suite(name: str, schema: Schema) -> Suite:
         checks.append(Check("drift_share", le(0.3)))
     elif name == "data_quality":
         for c in schema:
-            if c.role in (Role.ID, Role.TIMESTAMP):
+            if c.role in (Role.ID, Role.TIMESTAMP) or (window and c.role is Role.TARGET):
                 continue
             checks.append(Check("missing_rate", le(Reference(absolute=0.05)), column=c.name))
             if c.kind is Kind.NUMERIC:
                 checks.append(Check("out_of_range_share", le(0.01), column=c.name, severity="warn"))
             if c.kind is Kind.CATEGORICAL:
                 checks.append(Check("new_category_share", le(0.01), column=c.name, severity="warn"))
-        checks.append(Check("duplicate_share", le(0.05), severity="warn"))
+        if not window:
+            checks.append(Check("duplicate_share", le(0.05), severity="warn"))
     elif name == "classification":
         checks = [
             Check("accuracy", ge(Reference(absolute=-0.02))),
@@ -330,9 +365,12 @@ def preset_suite(name: str, schema: Schema) -> Suite:
     return Suite(name, checks)
 
 
-def presets(names: Iterable[str], schema: Schema) -> Suite:
+def presets(names: Iterable[str], schema: Schema | None = None, where: str = "data") -> Suite:
+    """The named presets as one Suite: generated now from ``schema``, or, without one, when it runs."""
     names = list(names)
+    if schema is None:
+        return Suite("+".join(names), [], presets=tuple(names))
     out = Suite("+".join(names), [])
     for n in names:
-        out = out + preset_suite(n, schema)
+        out = out + preset_suite(n, schema, where)
     return out

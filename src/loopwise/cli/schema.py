@@ -26,7 +26,7 @@ def infer(
     with user_errors():
         text = Schema.infer(data, segments=segment or ()).to_yaml()
     if output is None:
-        out.print(text, end="", highlight=False, markup=False)
+        out.print(text, end="", highlight=False, markup=False, soft_wrap=True)  # YAML: never wrapped
     else:
         output.write_text(text, encoding="utf-8")
         console.print(f"schema written to {output}")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
-from loopwise.ingest.models import get_model
+from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.ingest.predictions import rebuild_tasks
+from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.tables import AuditEntry, Event, Feedback
 from loopwise.store.types import utcnow
@@ -94,6 +96,7 @@ def log_feedback(
     """Store feedback; returns {stored, replaced, joined} (joined: its prediction is already stored)."""
     model = get_model(s, model_name)
     rows = _check(records, max_rows)
+    _fix_target_kind(s, model_name, model_schema(model), rows, actor)
     ids = sorted({r["event_id"] for r in rows})
     existing: dict[tuple[str, str, str], Feedback] = {}
     events: dict[str, tuple[str, Any]] = {}
@@ -153,3 +156,21 @@ def log_feedback(
         rebuild_tasks(s, model, touched)
     joined = sum(1 for r in rows if r["event_id"] in events)
     return {"stored": stored, "replaced": replaced, "joined": joined}
+
+
+def _fix_target_kind(s: Session, name: str, schema: Schema, rows: list[dict[str, Any]], actor: str) -> None:
+    """The first labels fix the target's kind when the schema left it open (see ``fix_kinds``)."""
+    open_targets = [c.name for c in schema.by_role(Role.TARGET) if c.kind is None]
+    if not open_targets:
+        return
+    labels = [r["value"]["label"] for r in rows if r["kind"] in ("label", "correction")]
+    if not labels:
+        return
+    try:
+        values = pa.array(labels)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return  # mixed types (say 1 and "yes"): nothing sure to fix yet
+    table = pa.table({open_targets[0]: values})
+    found = kinds_in(table, schema, open_targets)
+    if found:
+        fix_kinds(s, name, found, "the first labels", actor)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import weakref
+from dataclasses import replace
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaError
 from loopwise.ingest.errors import ConflictError, NotFoundError
-from loopwise.schema import Role, Schema
-from loopwise.store.tables import AuditEntry, Model
+from loopwise.schema import Kind, Role, Schema, Task, infer_kind
+from loopwise.store.tables import AuditEntry, Event, Model
+from loopwise.store.types import utcnow
 
 
 def register_model(s: Session, name: str, schema_spec: dict[str, Any], actor: str) -> Model:
@@ -39,13 +42,19 @@ def get_model(s: Session, name: str) -> Model:
     return model
 
 
-#: Parsed schemas by (model id, registration time): a model's schema never changes once registered, and
-#: parsing 44 columns took a third of a single-event request.
-_SCHEMAS: dict[tuple[int, str], Schema] = {}
+#: Parsed schemas by (model id, registration time, revision): parsing 44 columns took a third of a
+#: single-event request. A schema changes only by kinds left open being fixed, once each (``fix_kinds``),
+#: so the number of columns with a kind is its revision.
+_SCHEMAS: dict[tuple[int, str, int], Schema] = {}
+
+
+def _revision(spec: dict[str, Any]) -> int:
+    columns = spec.get("columns") or {}
+    return sum(1 for c in columns.values() if isinstance(c, dict) and c.get("kind") is not None)
 
 
 def model_schema(model: Model) -> Schema:
-    key = (model.id, model.created_at.isoformat())
+    key = (model.id, model.created_at.isoformat(), _revision(model.schema_json))
     schema = _SCHEMAS.get(key)
     if schema is None:
         if len(_SCHEMAS) > 10_000:  # bounded: forget everything rather than grow
@@ -55,8 +64,10 @@ def model_schema(model: Model) -> Schema:
 
 
 #: (id, schema) of registered models, per database (keyed by the engine's connection pool, which its
-#: read-only variants share and which dies with it). A model is never renamed, changed or deleted once
-#: registered, so what was found stays true; a name not found is not remembered.
+#: read-only variants share and which dies with it). A model is never renamed or deleted once registered,
+#: and its schema changes only when ``fix_kinds`` fixes a kind left open, which forgets the entry here
+#: (other processes notice on their own: a batch holding a column whose kind looks open asks the
+#: database); a name not found is not remembered.
 _REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, Schema]]] = weakref.WeakKeyDictionary()
 _registered_lock = threading.Lock()
 
@@ -85,3 +96,99 @@ def registered(s: Session, name: str) -> tuple[int, Schema]:
             known.clear()
         known[name] = found
     return found
+
+
+#: Roles whose kind a schema may leave open; values of these roles are never free text.
+OPEN_ROLES = (Role.PREDICTION, Role.TARGET, Role.SEGMENT)
+
+
+def kinds_in(table: pa.Table, schema: Schema, names: list[str]) -> dict[str, Kind]:
+    """The kinds ``names`` would get from ``table``, by the rule ``Schema.resolve`` uses offline."""
+    out: dict[str, Kind] = {}
+    for name in names:
+        if name not in table.column_names or pa.types.is_null(table.column(name).type):
+            continue  # all values missing: nothing to infer from yet
+        kind = infer_kind(table.column(name))
+        if kind is Kind.TEXT or (kind is Kind.NUMERIC and schema[name].role is Role.SEGMENT):
+            kind = Kind.CATEGORICAL
+        out[name] = kind
+    return out
+
+
+def fix_kinds(
+    s: Session,
+    name: str,
+    found: dict[str, Kind],
+    source: str,
+    actor: str = "system",
+    task: tuple[Task, str | None] | None = None,
+) -> Schema:
+    """Write kinds inferred from data into model ``name``'s stored schema, for columns still open; once.
+
+    ``s`` must be a write session (the change commits with it). The model's row is locked first, so two
+    writers fixing at once agree: the second finds the first's kinds. A model that already holds traffic
+    profiled while a kind was open gets the kind its stored profiles have (categorical), so old and new
+    buckets still merge. ``task`` (with its positive class) is fixed likewise when the schema has none.
+    Returns the stored schema, fixed or not.
+    """
+    model = s.scalar(select(Model).where(Model.name == name).with_for_update())
+    if model is None:
+        raise NotFoundError(f"no model named {name!r}")
+    schema = Schema.from_dict(model.schema_json)
+    todo = {c: k for c, k in found.items() if c in schema and schema[c].kind is None}
+    new_task = task if task is not None and schema.task is None else None
+    if not todo and new_task is None:
+        return schema
+    sources = dict.fromkeys(todo, source)
+    # Inputs (prediction, segment) already profiled with an open kind hold categories; a target's column
+    # holds only the labels known at ingest, rebuilt from all labels when more come (``rebuild_tasks``).
+    legacy = [c for c in todo if schema[c].role is not Role.TARGET]
+    if legacy and s.scalar(select(Event.event_id).where(Event.model_id == model.id).limit(1)) is not None:
+        todo.update(dict.fromkeys(legacy, Kind.CATEGORICAL))
+        sources.update(dict.fromkeys(legacy, "the profiles stored before kinds were fixed (categories)"))
+    at = utcnow().isoformat()
+    columns = [replace(c, kind=todo[c.name]) if c.name in todo else c for c in schema]
+    record = {
+        **schema.inferred,
+        **{c: {"kind": k.value, "at": at, "from": sources[c]} for c, k in todo.items()},
+    }
+    fixed = replace(schema.with_columns(columns), inferred=record)
+    detail: dict[str, Any] = {"kinds": {c: k.value for c, k in todo.items()}, "from": sources}
+    if new_task is not None:
+        record["task"] = {"task": new_task[0].value, "at": at, "from": source}
+        fixed = replace(fixed, task=new_task[0], positive=new_task[1], inferred=record)
+        detail["task"] = new_task[0].value
+    model.schema_json = fixed.to_dict()
+    s.add(AuditEntry(actor=actor, action="model.schema.inferred", model_id=model.id, detail=detail))
+    s.flush()
+    forget(s.get_bind().engine, name)
+    return fixed
+
+
+def ensure_kinds(s: Session, name: str, schema: Schema, table: pa.Table, source: str) -> Schema:
+    """``schema`` with the kinds it leaves open for ``table``'s columns fixed (see ``fix_kinds``).
+
+    From a read-only session (the server prepares batches outside its write transaction) the fix is its
+    own short write transaction; from a write session it joins that one.
+    """
+    open_here = [c for c in schema.open_kinds if c in table.column_names]
+    if not open_here:
+        return schema
+    fresh = Schema.from_dict(get_model(s, name).schema_json)  # another process may have fixed them
+    found = kinds_in(table, fresh, [c for c in fresh.open_kinds if c in table.column_names])
+    bind = s.get_bind()
+    if not found:
+        forget(bind.engine, name)
+        return fresh
+    if not bind.get_execution_options().get("loopwise_readonly"):
+        return fix_kinds(s, name, found, source)
+    from loopwise.store import session_factory, transaction
+
+    with transaction(session_factory(bind.engine)) as w:
+        return fix_kinds(w, name, found, source)
+
+
+def forget(bind: Engine, name: str) -> None:
+    """Drop what ``registered`` remembered about ``name`` (its schema changed)."""
+    with _registered_lock:
+        _REGISTERED.get(bind.pool, {}).pop(name, None)

@@ -21,12 +21,11 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from loopwise.errors import LoopwiseError, SchemaValidationError
+from loopwise.errors import DataError, LoopwiseError, SchemaValidationError
 from loopwise.ingest.buckets import (
     ANCHOR_SECONDS,
     ROWS_BELOW,
@@ -42,14 +41,15 @@ from loopwise.ingest.buckets import (
     unpack,
 )
 from loopwise.ingest.errors import IdempotencyMismatchError, LimitError
-from loopwise.ingest.models import model_schema, registered
+from loopwise.ingest.models import ensure_kinds, model_schema, registered
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.canonical import canonical, canonical_keys
 from loopwise.profiles.histogram import DEFAULT_BINS, fingerprint, quantile_edges
 from loopwise.profiles.numeric import as_float_array
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
-from loopwise.schema import Kind, Role, Schema, validate
+from loopwise.schema import Column, Kind, Role, Schema, validate
+from loopwise.schema.timestamps import to_utc_us
 from loopwise.schema.validate import ValidationIssue, row_issues
 from loopwise.store.tables import Batch, BucketPart, Event, Feedback, Idempotency, Model
 from loopwise.store.types import utcnow
@@ -76,45 +76,27 @@ def _bucket(ts: np.ndarray) -> np.ndarray:
     return ts.astype("datetime64[h]").astype("datetime64[us]")
 
 
-def _ts_column(table: pa.Table, name: str) -> np.ndarray:
-    arr = table.column(name)
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        try:
-            arr = pc.cast(
-                pc.strptime(arr, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=False),
-                pa.timestamp("us", tz="UTC"),
-            )
-        except pa.ArrowInvalid:
-            try:
-                arr = pc.cast(arr, pa.timestamp("us", tz="UTC"))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise SchemaValidationError(
-                    [
-                        ValidationIssue(
-                            name,
-                            "wrong_type",
-                            "timestamps must be ISO 8601 with a zone, e.g. 2026-01-01T12:00:00Z",
-                        )
-                    ]
-                ) from None
-    if not pa.types.is_timestamp(arr.type):
-        raise SchemaValidationError(
-            [ValidationIssue(name, "wrong_type", f"expected timestamps, got {arr.type}")]
-        )
-    # Sub-microsecond digits are dropped: event times are kept to the microsecond.
-    us = pc.cast(arr, pa.timestamp("us", tz=getattr(arr.type, "tz", None)), safe=False)
-    return np.asarray(us.to_numpy(zero_copy_only=False)).astype("datetime64[us]")
+def _ts_column(table: pa.Table, name: str, unit: str | None = None) -> np.ndarray:
+    """The event times as UTC microseconds, by the one conversion rule (``loopwise.schema.timestamps``)."""
+    try:
+        arr = to_utc_us(table.column(name), name, unit)
+    except DataError as exc:
+        problem = "out_of_range" if "outside the years" in str(exc) else "wrong_type"
+        message = str(exc).removeprefix(f"column {name!r}: ")
+        raise SchemaValidationError([ValidationIssue(name, problem, message)]) from None
+    return np.asarray(arr.to_numpy()).astype("datetime64[us]")
 
 
 def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Table, list[str], np.ndarray]:
     """Every problem of a batch at once (raises SchemaValidationError), else the batch, its ids and times.
 
-    JSON has no timestamp type, so ISO 8601 strings in the timestamp column are parsed (a bad one is an
-    issue naming its rows); nothing else is converted.
+    JSON has no timestamp type, so the timestamp column's ISO 8601 strings and epoch numbers are converted
+    (``loopwise.schema.timestamps``: a bad or ambiguous one is an issue naming the column); nothing else is.
     """
-    ts_name = schema.by_role(Role.TIMESTAMP)[0].name
-    if ts_name in table.column_names and pa.types.is_string(table.column(ts_name).type):
-        parsed = _ts_column(table, ts_name)
+    ts_column = schema.by_role(Role.TIMESTAMP)[0]
+    ts_name = ts_column.name
+    if ts_name in table.column_names and not pa.types.is_timestamp(table.column(ts_name).type):
+        parsed = _ts_column(table, ts_name, ts_column.unit)
         table = table.set_column(
             table.column_names.index(ts_name),
             ts_name,
@@ -166,7 +148,7 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
                 seen.add(e)
             issues += row_issues(dup_mask, id_col, "duplicate_id", "an event id appears twice in the batch")
     if ts_col in table.column_names and not any(i.column == ts_col for i in issues):
-        ts = _ts_column(table, ts_col)
+        ts = _ts_column(table, ts_col, ts_column.unit)
         now = np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE, "us")
         low = np.datetime64(MIN_TS.replace(tzinfo=None), "us")
         bad = np.isnat(ts) | (ts < low) | (ts > now)
@@ -216,6 +198,9 @@ def prepare_predictions(
     ``profile=False`` (or a batch under ``PROFILE_ALONE`` rows) leaves the profiling to ``write_group``.
     """
     model_id, schema = registered(s, model_name)
+    # A kind the schema left open is fixed by the first batch that holds the column, before validation,
+    # so that batch and every later one are profiled (and validated) as that kind.
+    schema = ensure_kinds(s, model_name, schema, table, "the first predictions batch holding the column")
     table, ids, ts = check_batch(schema, table, max_rows)
     versions = _versions(table, version)
     anchor = get_anchor(s, model_id, max_age=ANCHOR_SECONDS)
@@ -1070,7 +1055,8 @@ def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]
 
     The bucket's pending parts are folded first; then predictions, scores and segment values of the
     bucket's events come from their batches (only those columns are used) and labels from the feedback.
-    Column profiles are untouched: a late label changes performance, not the inputs' distributions.
+    The target's column profile is rebuilt from the labels too (target drift is the labels' distribution);
+    the other column profiles are untouched: a late label does not change the inputs' distributions.
     """
     schema = model_schema(model)
     pred, target = schema.by_role(Role.PREDICTION), schema.by_role(Role.TARGET)
@@ -1120,11 +1106,31 @@ def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]
             continue
         update_task(task, schema, index)
         profile.task = task
+        _relabel(profile, target[0], index)
         for seg, subs in profile.segments.items():
             keys = [canonical(v) if v is not None else MISSING_SEGMENT for v in index.column(seg).to_pylist()]
             for key, sub in subs.items():
                 sub_task = empty_task(schema)
                 assert sub_task is not None
-                update_task(sub_task, schema, index.filter(pa.array([k == key for k in keys])))
+                rows = index.filter(pa.array([k == key for k in keys]))
+                update_task(sub_task, schema, rows)
                 sub.task = sub_task
+                _relabel(sub, target[0], rows)
         row.profile, row.updated_at = pack(s, profile), utcnow()
+
+
+def _relabel(profile: Profile, target: Column, rows: pa.Table) -> None:
+    """Replace the target's column profile by one of the labels ``rows`` hold now (same kind as before)."""
+    old = profile.columns.get(target.name)
+    if old is None or target.kind is None:
+        return
+    values = rows.column(target.name)
+    # Built anew from every label the bucket's events have, so a bucket profiled before the labels fixed
+    # the target's kind (all missing then, of no kind) gets the fixed one.
+    fresh = Profile.empty(Schema((target,)), anchors=profile.anchors, options=profile.options)
+    column = fresh.columns[target.name]
+    try:
+        column.update(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError):
+        return  # labels of a type the column cannot hold: performance still counts them, drift does not
+    profile.columns[target.name] = column

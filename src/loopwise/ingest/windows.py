@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.ingest.buckets import bucket_profiles, pack, set_anchor, unpack
 from loopwise.ingest.errors import NotFoundError
-from loopwise.ingest.models import get_model
+from loopwise.ingest.models import fix_kinds, get_model, model_schema
 from loopwise.metrics import performance as perf
 from loopwise.metrics.estimation import estimate_performance
 from loopwise.metrics.fairness import fairness
@@ -19,7 +19,7 @@ from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 from loopwise.report import Report, compare
-from loopwise.schema import Role
+from loopwise.schema import Kind, Role
 from loopwise.store.tables import BucketPart, BucketProfile, Event, Feedback, Reference, Rollup
 from loopwise.store.types import utcnow
 
@@ -101,6 +101,17 @@ def put_reference(
 ) -> None:
     """Store a reference; the default one also anchors the histograms of the model's new profiles."""
     model = get_model(s, model_name)
+    schema = model_schema(model)
+    # A kind the model's schema left open is fixed by the reference when it comes first: its columns
+    # were profiled as some kind, and the traffic must be profiled as the same to be compared with it.
+    found = {
+        c: profile.columns[c].kind
+        for c in schema.open_kinds
+        if c in profile.columns and profile.columns[c].kind is not None
+    }
+    task = (profile.schema.task, profile.schema.positive) if profile.schema.task is not None else None
+    if found or (task is not None and schema.task is None):
+        fix_kinds(s, model_name, {c: Kind(k) for c, k in found.items()}, f"the reference {name!r}", task=task)
     row = s.get(Reference, (model.id, name))
     if row is None:
         s.add(Reference(model_id=model.id, name=name, profile=profile.to_bytes(), meta=meta or {}))
@@ -158,8 +169,16 @@ def metrics(
             if segment and segment.split("=", 1)[0] in ref.segments
             else ref
         )
-        out["drift"] = Report(compare(rview, view).comparison).to_dict()
+        comparison = compare(rview, view).comparison
+        out["drift"] = Report(comparison).to_dict()
+        out.setdefault("warnings", []).extend(comparison.not_compared_warnings())
     task = view.task
+    schema = model_schema(model)
+    out["task"] = {
+        "task": schema.task.value if schema.task is not None else (task.task if task is not None else None),
+        "positive": schema.positive,
+        "source": schema.task_source,
+    }
     if isinstance(task, ClassificationProfile):
         names = [
             "accuracy",
@@ -176,7 +195,14 @@ def metrics(
         names = ["mae", "rmse", "mape", "r2", "mean_error"]
     else:
         names = []
-    out["performance"] = {n: perf.compute(n, task).to_dict() for n in names} if task is not None else None
+    out["performance"] = (
+        {n: perf.compute(n, task, schema).to_dict() for n in names} if task is not None else None
+    )
+    if isinstance(task, RegressionProfile) and schema.task is None:
+        out.setdefault("warnings", []).append(
+            "monitored as regression because prediction and target are numbers; if they are classes, "
+            "declare 'task: binary' or 'task: multiclass' in the model's schema"
+        )
     if ref is not None and isinstance(task, ClassificationProfile) and task.est_all and ref.task is not None:
         try:
             out["estimated_performance"] = {

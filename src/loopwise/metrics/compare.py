@@ -109,6 +109,15 @@ class Comparison:
     def dataset_drift(self) -> bool:
         return bool(self.compared) and self.drift_share >= self.drift_share_threshold
 
+    @property
+    def not_compared(self) -> list[ColumnComparison]:
+        """Columns that should have been compared and could not be (each says why in its warning)."""
+        return [c for c in self.columns if c.drift is None and c.kind != Kind.DATETIME.value]
+
+    def not_compared_warnings(self) -> list[str]:
+        """One line per column that could not be compared, for answers that list warnings."""
+        return [f"column {c.name!r} not compared: {c.warning}" for c in self.not_compared]
+
     def __getitem__(self, name: str) -> ColumnComparison:
         for c in self.columns:
             if c.name == name:
@@ -178,7 +187,7 @@ def _side(
         # schema that does not describe this data (a typo, most often): refused, naming close matches.
         table = numbers_from_text(schema, table, f"{which} data", require=which == "reference")
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
-    return _Side(table.num_rows, sch, table=table)
+    return _Side(table.num_rows, sch, table=sch.conform(table))
 
 
 def _profiled_kinds(p: Profile) -> Schema:
@@ -294,6 +303,13 @@ def compare_data(
                 "they use their default method"
             )
     results = _adjust(results)
+    skipped_columns = [r.name for r in results if r.drift is None and r.kind != Kind.DATETIME.value]
+    if skipped_columns:
+        # Never a silent omission: the verdict counts only the columns compared, so say which were not.
+        warnings.append(
+            f"{len(skipped_columns)} column(s) not compared, so not in the drift count: "
+            f"{', '.join(skipped_columns)} (each column's warning says why)"
+        )
     if cur.table is not None:
         results = _attach_violations(results, ref.schema, cur.table)
     if calibrated is not None:

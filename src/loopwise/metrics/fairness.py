@@ -24,6 +24,7 @@ from loopwise.profiles.canonical import canonical
 from loopwise.profiles.profile import empty_task
 from loopwise.profiles.task import ClassificationProfile, grouped_classification
 from loopwise.schema import DataLike, Role, Schema, to_table
+from loopwise.schema.inference import missing_outputs_message
 
 #: A group with fewer rows (or fewer positives, for TPR/FNR) than this is too small to judge.
 MIN_GROUP = 30
@@ -244,13 +245,11 @@ def fairness(
     for c in cols:
         if c not in table.column_names:
             raise ParameterError("segment", c, f"a column of the data ({', '.join(table.column_names)})")
+    declared = schema is not None
     schema = (schema or Schema.infer(table)).resolve(table)
     # Fairness is a classification question: 0/1 integer labels count as classes here.
     if empty_task(schema) is None:
-        raise DataError(
-            "fairness needs a classifier's prediction and target columns; "
-            f"roles found: {', '.join(f'{c.name}={c.role}' for c in schema)}"
-        )
+        raise DataError(missing_outputs_message("fairness", list(schema), declared))
     keys = _group_keys(table, cols)
     enc = pc.dictionary_encode(keys)
     idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)

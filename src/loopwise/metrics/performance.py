@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from loopwise.errors import ParameterError, UnknownNameError
 from loopwise.metrics.result import _clean
 from loopwise.metrics.stability import wilson
 from loopwise.profiles.task import CAL_BINS, SCORE_BINS, ClassificationProfile, RegressionProfile
+from loopwise.schema import Schema, Task
 
 #: Bootstrap resamples of the confusion counts for metrics without an analytic interval.
 BOOTSTRAP = 400
@@ -89,12 +90,51 @@ def get(name: str) -> tuple[str, MetricFn]:
         raise UnknownNameError("performance metric", name, _REGISTRY) from None
 
 
-def compute(name: str, profile: ClassificationProfile | RegressionProfile, **params: Any) -> MetricResult:
-    """Compute a registered metric on a task profile."""
+def compute(
+    name: str,
+    profile: ClassificationProfile | RegressionProfile,
+    schema: Schema | None = None,
+    **params: Any,
+) -> MetricResult:
+    """Compute a registered metric on a task profile.
+
+    With the ``schema``, its task decides what precision, recall, F1 and ROC AUC average (binary on the
+    positive class, or macro over the classes), whatever the labels look like; ``params`` still win.
+    """
     task, fn = get(name)
     if task != profile.task:
         raise ParameterError("metric", name, f"a {profile.task} metric ({', '.join(names(profile.task))})")
-    return fn(profile, **params)
+    note = None
+    if schema is not None and isinstance(profile, ClassificationProfile):
+        implied, note = task_params(schema, profile)
+        params = {**implied, **params}
+    result = fn(profile, **params)
+    if note and name in AVERAGED and result.warning is None:
+        result = replace(result, warning=note)
+    return result
+
+
+#: Metrics whose meaning depends on an average (binary, macro, ...): the task decides it.
+AVERAGED = ("precision", "recall", "f1", "roc_auc", "average_precision")
+
+
+def task_params(schema: Schema, profile: ClassificationProfile) -> tuple[dict[str, Any], str | None]:
+    """The averaging a schema's task implies, and a note when the task leaves it ambiguous."""
+    if schema.task is Task.MULTICLASS:
+        return {"average": "macro"}, None
+    if schema.task is Task.BINARY:
+        if schema.positive is not None:
+            if schema.positive in profile.labels:
+                return {"pos_label": schema.positive}, None
+            return {"average": "macro"}, (
+                f"the positive class {schema.positive!r} is not among the labels seen; macro average"
+            )
+        if positive_label(profile) is None and profile.labels:
+            return {"average": "macro"}, (
+                "a binary task whose labels are not 0/1 or booleans, and no positive class: macro average "
+                "(declare 'positive:' in the schema for the binary one)"
+            )
+    return {}, None
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from loopwise.profiles.histogram import DEFAULT_BINS
 from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
-from loopwise.schema import DRIFT_ROLES, Column, DataLike, Kind, Role, Schema, to_table
+from loopwise.schema import DRIFT_ROLES, Column, DataLike, Kind, Role, Schema, Task, to_table
 from loopwise.schema.numbers import missing_columns, numbers_from_text
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
@@ -268,9 +268,8 @@ def merge(profiles: Iterable[Profile]) -> Profile:
     columns: dict[str, ColumnProfile] = {}
     for name in dict.fromkeys(name for p in ps for name in p.columns):
         cols = [p.columns[name] for p in ps if name in p.columns]
-        odd = next((c for c in cols if type(c) is not type(cols[0])), None)
-        if odd is not None:
-            raise DataError(f"column {name!r} is {cols[0].kind} in one profile and {odd.kind} in another")
+        if any(type(c) is not type(cols[0]) for c in cols):
+            cols = _align_empty(name, cols, options)
         columns[name] = _merge_columns(cols)
     segments: dict[str, dict[str, Profile]] = {}
     for seg in dict.fromkeys(seg for p in ps for seg in p.segment_columns):
@@ -294,6 +293,41 @@ def merge(profiles: Iterable[Profile]) -> Profile:
             task = task.merge(p.task)  # type: ignore[arg-type]
     anchors = next((p.anchors for p in ps if p.anchors), ps[0].anchors)
     return Profile(schema, columns, sum(p.n for p in ps), tuple(segments), segments, options, anchors, task)
+
+
+#: An Arrow type of each kind, for a column of nothing but missing values.
+_NULL_TYPES = {
+    Kind.NUMERIC: pa.float64(),
+    Kind.BOOLEAN: pa.bool_(),
+    Kind.CATEGORICAL: pa.string(),
+    Kind.TEXT: pa.string(),
+    Kind.DATETIME: pa.timestamp("us", tz="UTC"),
+}
+
+
+def _align_empty(name: str, cols: list[ColumnProfile], options: ProfileOptions) -> list[ColumnProfile]:
+    """Profiles of one column made as different kinds merge only when all but one kind hold nothing but
+    missing values (a served model's target, profiled before its labels fixed its kind): those become
+    the other kind's, with the same count of missing values. Otherwise the kinds really differ: an error."""
+    with_values = [c for c in cols if c.n > _missing(c)]
+    kinds = {type(c) for c in with_values}
+    if len(kinds) > 1:
+        a, b = with_values[0], next(c for c in with_values if type(c) is not type(with_values[0]))
+        raise DataError(f"column {name!r} is {a.kind} in one profile and {b.kind} in another")
+    model = with_values[0] if with_values else cols[0]
+    edges = model.hist.edges if isinstance(model, NumericProfile) and model.hist is not None else None
+    out = []
+    for c in cols:
+        if type(c) is not type(model):
+            empty = _empty_column(model.kind, edges, options)
+            empty.update(pa.nulls(c.n, _NULL_TYPES[model.kind]))
+            c = empty
+        out.append(c)
+    return out
+
+
+def _missing(c: ColumnProfile) -> int:
+    return int(c.missing) + int(getattr(c, "nan", 0) or 0)
 
 
 def _merge_columns(cols: list[ColumnProfile]) -> ColumnProfile:
@@ -344,6 +378,10 @@ def profile(
     if schema is None:
         schema = reference.schema if reference is not None else Schema.infer(sample)
     schema = schema.resolve(sample)
+    outputs = [c.name for c in schema.by_role(Role.PREDICTION, Role.TARGET) if c.name in source.column_names]
+    if schema.task is None and lazy is not None and outputs:
+        # The lazy sample holds typed nulls for booleans and numbers; the task needs the outputs' values.
+        schema = schema.with_task(source.select(outputs).slice(0, INFER_ROWS))
     labels = [c for c in schema if c.name not in source.column_names and c.role == Role.TARGET]
     if labels and len(labels) == sum(c.name not in source.column_names for c in schema):
         # Labels arrive later than predictions: a current without its target column is profiled as one
@@ -352,8 +390,8 @@ def profile(
     missing = missing_columns(schema, source.column_names, "data")
     if missing is not None:
         raise missing
-    if isinstance(source, TableSource):  # a lazy Parquet source is typed already; text is a CSV's
-        source = TableSource(numbers_from_text(schema, source.table))
+    if isinstance(source, TableSource):  # times as strings or epoch numbers; numbers as a CSV's text
+        source = TableSource(schema.conform(numbers_from_text(schema, source.table)))
     if segments is None:
         segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     p = Profile.empty(schema, reference=reference, segments=segments, options=options)
@@ -464,12 +502,15 @@ def _task_columns(schema: Schema) -> list[str]:
 def empty_task(schema: Schema) -> TaskProfile | None:
     """A task profile when the schema has one prediction and one target column.
 
-    Classification when the target (or prediction) is categorical or boolean, or
-    when there are score columns; regression when they are numeric and unscored.
+    The schema's task decides when it has one (declared, or inferred from the data);
+    otherwise classification when the target (or prediction) is categorical or boolean,
+    or when there are score columns, and regression when they are numeric and unscored.
     """
     preds, targets = schema.by_role(Role.PREDICTION), schema.by_role(Role.TARGET)
     if len(preds) != 1 or len(targets) != 1:
         return None
+    if schema.task is not None:
+        return RegressionProfile() if schema.task is Task.REGRESSION else ClassificationProfile()
     kinds = {targets[0].kind, preds[0].kind}
     if schema.by_role(Role.SCORE) or kinds & {Kind.CATEGORICAL, Kind.BOOLEAN}:
         return ClassificationProfile()

@@ -46,9 +46,11 @@ class Report:
     def headline(self) -> str:
         c = self.comparison
         verdict = "DATASET DRIFT" if c.dataset_drift else "no dataset drift"
+        skipped = len(c.not_compared)
         return (
             f"{verdict}: {len(c.drifted_columns)} of {len(c.compared)} columns drifted "
             f"({c.drift_share:.0%}; dataset drift at >= {c.drift_share_threshold:.0%})"
+            + (f"; {skipped} column(s) could not be compared" if skipped else "")
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Column roles and kinds, the Schema, and validation of incoming data."""
 
-from loopwise.schema.columns import DRIFT_ROLES, Column, Kind, Role
+from loopwise.schema.columns import DRIFT_ROLES, Column, Kind, Role, Task
 from loopwise.schema.frames import DataLike, read_path, to_table
-from loopwise.schema.schema import Schema, infer_kind
+from loopwise.schema.inference import infer_kind
+from loopwise.schema.schema import Schema
 from loopwise.schema.validate import ValidationIssue, check, validate
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Kind",
     "Role",
     "Schema",
+    "Task",
     "ValidationIssue",
     "check",
     "infer_kind",

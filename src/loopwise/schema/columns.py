@@ -31,10 +31,20 @@ class Kind(StrEnum):
     DATETIME = "datetime"
 
 
+class Task(StrEnum):
+    """What the model predicts; decides which performance metrics apply and what F1 averages."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
 #: Roles whose columns are compared for drift (ids and timestamps change by design).
 DRIFT_ROLES = frozenset({Role.FEATURE, Role.PREDICTION, Role.SCORE, Role.TARGET, Role.SEGMENT})
 
-_KEYS = ("role", "kind", "nullable", "allow_infinite", "values", "label", "description")
+_KEYS = ("role", "kind", "nullable", "allow_infinite", "values", "label", "unit", "description")
+#: Units an epoch-number timestamp column may declare (see loopwise.schema.timestamps).
+UNITS = ("s", "ms", "us", "ns")
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class Column:
     values: tuple[str, ...] | None = None
     #: For a score column: the class whose probability it holds.
     label: str | None = None
+    #: For a timestamp given as epoch numbers: their unit (s, ms, us, ns); else inferred from magnitude.
+    unit: str | None = None
     description: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +75,10 @@ class Column:
             raise SchemaError(
                 f"column {self.name!r}: 'values' fixes a categorical domain, "
                 f"but the column's kind is {self.kind!s}"
+            )
+        if self.unit is not None and self.unit not in UNITS:
+            raise SchemaError(
+                f"column {self.name!r}: unit must be one of {', '.join(UNITS)}; got {self.unit!r}"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +96,8 @@ class Column:
             out["values"] = list(self.values)
         if self.label is not None:
             out["label"] = self.label
+        if self.unit is not None:
+            out["unit"] = self.unit
         if self.description:
             out["description"] = self.description
         return out
@@ -110,12 +128,13 @@ class Column:
             nullable=_bool(spec.get("nullable", True), name, "nullable"),
             allow_infinite=_bool(spec.get("allow_infinite", False), name, "allow_infinite"),
             values=values,
-            label=None if spec.get("label") is None else _canonical(spec["label"]),
+            label=None if spec.get("label") is None else canonical_label(spec["label"]),
+            unit=spec.get("unit"),
             description=spec.get("description"),
         )
 
 
-def _canonical(value: Any) -> str:
+def canonical_label(value: Any) -> str:
     # Same canonical form as profiles use, so label: 1 and label: "1" name one class.
     if isinstance(value, bool):
         return "true" if value else "false"

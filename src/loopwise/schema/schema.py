@@ -8,24 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 
 from loopwise.errors import SchemaError
-from loopwise.schema.columns import Column, Kind, Role
+from loopwise.schema.columns import Column, Kind, Role, Task, canonical_label
 from loopwise.schema.frames import DataLike, to_table
+from loopwise.schema.inference import (
+    infer_kind,
+    infer_role,
+    infer_task,
+    looks_like_time,
+    output_classes,
+    score_labels,
+)
+from loopwise.schema.timestamps import to_utc_us
 from loopwise.schema.yamlfile import load_yaml
 
-_ID_NAMES = {"id", "event_id", "request_id", "uuid", "row_id"}
-_TIME_NAMES = {"ts", "timestamp", "time", "event_time", "created_at", "datetime"}
-_PRED_NAMES = {"prediction", "pred", "y_pred", "predicted", "predicted_label", "yhat"}
-_SCORE_NAMES = {"score", "proba", "probability", "y_score", "y_proba"}
-_TARGET_NAMES = {"target", "label", "y", "y_true", "ground_truth", "actual"}
-_TOP_KEYS = ("version", "columns")
-
-#: Strings with at least this share of distinct values and this mean length are text, not categories.
-TEXT_DISTINCT_SHARE = 0.5
-TEXT_MEAN_LENGTH = 20.0
+_TOP_KEYS = ("version", "task", "positive", "columns", "inferred")
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,12 @@ class Schema:
     """
 
     columns: tuple[Column, ...]
+    #: binary, multiclass or regression; None: decided from the kinds (docs/schema.md, "The task").
+    task: Task | None = None
+    #: For a binary task: the positive class (canonical form, as labels are compared).
+    positive: str | None = None
+    #: What was inferred rather than declared, and when: name -> {"kind"/"task": ..., "at": ..., "from": ...}.
+    inferred: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False, hash=False)
     # Membership is asked per column of every ingested batch; a scan of 44 columns each time showed up.
     _names: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
@@ -50,6 +55,14 @@ class Schema:
                 raise SchemaError(f"column {col.name!r} is declared twice")
             seen.add(col.name)
         object.__setattr__(self, "_names", frozenset(seen))
+        if self.task is not None and not isinstance(self.task, Task):
+            object.__setattr__(self, "task", _task(self.task))
+        if self.positive is not None:
+            if self.task not in (Task.BINARY, None):
+                raise SchemaError(
+                    f"'positive' names the positive class of a binary task; the task is {self.task}"
+                )
+            object.__setattr__(self, "positive", canonical_label(self.positive))
 
     # -- access -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Column]:
@@ -89,6 +102,15 @@ class Schema:
     def from_columns(cls, columns: Iterable[Column]) -> Schema:
         return cls(tuple(columns))
 
+    def with_columns(self, columns: Iterable[Column]) -> Schema:
+        """The same schema (task, positive class, record of inference) with other columns."""
+        return replace(self, columns=tuple(columns))
+
+    @property
+    def open_kinds(self) -> list[str]:
+        """Columns whose kind is left open for the data to decide."""
+        return [c.name for c in self.columns if c.kind is None]
+
     @classmethod
     def infer(cls, data: DataLike, segments: Iterable[str] = ()) -> Schema:
         """Infer kinds from the data's types and roles from common column names.
@@ -97,28 +119,53 @@ class Schema:
         and floats ``numeric``; dates and timestamps ``datetime``; strings
         ``categorical``, or ``text`` when most values are distinct and long.
         Roles come from names (``id``/``*_id`` with unique values, ``ts``,
-        ``prediction``, ``score``/``p_*``, ``target``/``label``); protected
-        attributes cannot be guessed, so ``segments`` names them.
+        ``prediction``, ``score``/``p_*``/``*_proba``, ``target``/``label``; the
+        full lists are in docs/schema.md); protected attributes cannot be
+        guessed, so ``segments`` names them. The task (binary, multiclass or
+        regression) is inferred from the prediction and target values.
         """
         table = to_table(data)
         segment_set = set(segments)
         missing = segment_set - set(table.column_names)
         if missing:
             raise SchemaError(f"segment column(s) not in the data: {', '.join(sorted(missing))}")
-        cols = []
+        cols: list[Column] = []
         for name in table.column_names:
             arr = table.column(name)
             kind = infer_kind(arr)
-            role = Role.SEGMENT if name in segment_set else _infer_role(name, kind, arr)
+            if kind is not Kind.DATETIME and name not in segment_set and looks_like_time(name, arr):
+                kind = Kind.DATETIME
+            role = Role.SEGMENT if name in segment_set else infer_role(name, kind, arr)
+            if role is Role.TIMESTAMP and any(c.role is Role.TIMESTAMP for c in cols):
+                role = Role.FEATURE  # one event time; other times are datetime features
             if role is Role.SEGMENT and kind is Kind.NUMERIC:
                 kind = Kind.CATEGORICAL
             cols.append(Column(name=name, role=role, kind=kind))
-        return cls(tuple(cols))
+        cols = score_labels(cols, output_classes(table, cols))
+        return cls(tuple(cols)).with_task(table)
+
+    def with_task(self, table: pa.Table) -> Schema:
+        """The schema with its task inferred from ``table`` when it declares none (else itself)."""
+        if self.task is not None:
+            return self
+        task, positive, reason = infer_task(table, list(self.columns))
+        if task is None:
+            return self
+        record = {**self.inferred, "task": {"task": task.value, "from": reason}}
+        return replace(self, task=task, positive=positive, inferred=record)
+
+    @property
+    def task_source(self) -> str:
+        """Why the task is what it is: declared, inferred (with the reason), or decided by the kinds."""
+        if self.task is None:
+            return "not declared; decided by the kinds of the prediction, target and score columns"
+        record = self.inferred.get("task")
+        return f"inferred: {record['from']}" if record else "declared"
 
     def resolve(self, table: pa.Table) -> Schema:
-        """Fill in kinds the schema left open (prediction, target, segment) from the data."""
+        """Fill in kinds the schema left open (prediction, target, segment) and the task from the data."""
         if all(c.kind is not None for c in self.columns):
-            return self
+            return self.with_task(table)
         cols = []
         for col in self.columns:
             if col.kind is None:
@@ -127,11 +174,30 @@ class Schema:
                     kind = Kind.CATEGORICAL
                 col = replace(col, kind=kind or Kind.CATEGORICAL)
             cols.append(col)
-        return Schema(tuple(cols))
+        return self.with_columns(cols).with_task(table)
+
+    def conform(self, table: pa.Table) -> pa.Table:
+        """``table`` with the times of its timestamp and datetime columns as UTC microseconds, converted
+        from strings or epoch numbers by the one rule (``loopwise.schema.timestamps``); else unchanged."""
+        for col in self.columns:
+            if (col.role is Role.TIMESTAMP or col.kind is Kind.DATETIME) and col.name in table.column_names:
+                t = table.column(col.name).type
+                if not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+                    converted = to_utc_us(table.column(col.name), col.name, col.unit)
+                    table = table.set_column(table.column_names.index(col.name), col.name, converted)
+        return table
 
     # -- files --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"columns": {c.name: c.to_dict() for c in self.columns}}
+        out: dict[str, Any] = {}
+        if self.task is not None:
+            out["task"] = self.task.value
+        if self.positive is not None:
+            out["positive"] = self.positive
+        out["columns"] = {c.name: c.to_dict() for c in self.columns}
+        if self.inferred:
+            out["inferred"] = {k: dict(v) for k, v in self.inferred.items()}
+        return out
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> Schema:
@@ -146,12 +212,28 @@ class Schema:
         columns = spec.get("columns")
         if not isinstance(columns, Mapping) or not columns:
             raise SchemaError("a schema needs a non-empty 'columns' mapping of name -> {role, kind}")
-        return cls(tuple(Column.from_dict(str(name), body) for name, body in columns.items()))
+        inferred = spec.get("inferred") or {}
+        if not isinstance(inferred, Mapping):
+            raise SchemaError(f"'inferred' must be a mapping; got {type(inferred).__name__}")
+        cols = [Column.from_dict(str(name), body) for name, body in columns.items()]
+        # Several score columns without 'label:' name their classes (proba_<class>, <class>_proba, ...).
+        return cls(
+            tuple(score_labels(cols, set())),
+            task=None if spec.get("task") is None else _task(spec["task"]),
+            positive=None if spec.get("positive") is None else canonical_label(spec["positive"]),
+            inferred=dict(inferred),
+        )
 
     def to_yaml(self) -> str:
         """The schema as a YAML file a person would write: one line per column."""
         width = max(len(c.name) for c in self.columns) + 1
-        lines = ["columns:"]
+        lines = []
+        if self.task is not None:
+            how = self.inferred.get("task")
+            lines.append(f"task: {self.task.value}" + (f"  # inferred: {how['from']}" if how else ""))
+        if self.positive is not None:
+            lines.append(f"positive: {yaml.safe_dump(self.positive).strip().removesuffix('...').strip()}")
+        lines.append("columns:")
         for col in self.columns:
             body = yaml.safe_dump(col.to_dict(), default_flow_style=True, width=10_000).strip()
             key = yaml.safe_dump(col.name, default_style=None).strip().removesuffix("...").strip()
@@ -181,48 +263,8 @@ def _extra(c: Column) -> str:
     return "; ".join(parts)
 
 
-def infer_kind(arr: pa.ChunkedArray | pa.Array) -> Kind:
-    """The kind of one Arrow column, from its type (and, for strings, its values)."""
-    t = arr.type
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_boolean(t):
-        return Kind.BOOLEAN
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return Kind.NUMERIC
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return Kind.DATETIME
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return Kind.TEXT if _looks_like_text(arr) else Kind.CATEGORICAL
-    return Kind.CATEGORICAL
-
-
-def _looks_like_text(arr: pa.ChunkedArray | pa.Array) -> bool:
-    sample = arr.slice(0, 10_000)
-    valid = sample.drop_null() if hasattr(sample, "drop_null") else sample
-    if len(valid) < 50:
-        return False
-    distinct = len(pc.unique(valid))
-    mean_len = pc.mean(pc.utf8_length(valid)).as_py() or 0.0
-    return distinct >= TEXT_DISTINCT_SHARE * len(valid) and mean_len >= TEXT_MEAN_LENGTH
-
-
-def _infer_role(name: str, kind: Kind, arr: pa.ChunkedArray) -> Role:
-    low = name.lower()
-    if (low in _ID_NAMES or low.endswith("_id")) and kind in (
-        Kind.CATEGORICAL,
-        Kind.NUMERIC,
-        Kind.TEXT,
-    ):
-        n_valid = len(arr) - arr.null_count
-        if n_valid and len(pc.unique(arr)) == len(arr):
-            return Role.ID
-    if kind is Kind.DATETIME and low in _TIME_NAMES:
-        return Role.TIMESTAMP
-    if low in _PRED_NAMES:
-        return Role.PREDICTION
-    if low in _SCORE_NAMES or low.startswith(("p_", "proba_", "score_")):
-        return Role.SCORE
-    if low in _TARGET_NAMES:
-        return Role.TARGET
-    return Role.FEATURE
+def _task(value: Any) -> Task:
+    try:
+        return Task(value)
+    except ValueError:
+        raise SchemaError(f"task must be one of {', '.join(t.value for t in Task)}; got {value!r}") from None

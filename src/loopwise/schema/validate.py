@@ -1,7 +1,8 @@
 """Validate a batch against a Schema: every problem at once, each naming column and rows.
 
-Nothing is coerced: a string column where the schema says numeric is a type
-violation, not a parse attempt.
+Nothing is coerced but times: a string column where the schema says numeric is
+a type violation, not a parse attempt; a datetime column may hold ISO 8601
+strings or epoch numbers (``loopwise.schema.timestamps`` says which).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loopwise.errors import SchemaValidationError
+from loopwise.errors import DataError, SchemaValidationError
 from loopwise.schema.columns import Column, Kind
 from loopwise.schema.frames import DataLike, to_table
 from loopwise.schema.schema import Schema
+from loopwise.schema.timestamps import to_utc_us
 
 #: How many offending row numbers an issue lists (its ``count`` has them all).
 MAX_ROWS_LISTED = 10
@@ -110,6 +112,17 @@ def row_issues(mask: np.ndarray, col: str, problem: str, message: str) -> list[V
 
 
 def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
+    fine = pa.types.is_timestamp(arr.type) and arr.type.unit in ("us", "ns")
+    if col.kind is Kind.DATETIME and not fine:
+        # Times may come as ISO strings or epoch numbers (converted at the edge, by one rule), and a
+        # coarse timestamp type may hold times no microsecond timestamp can: those are refused. (Micro-
+        # and nanosecond timestamps always fit; the usual case, left without a pass over the values.)
+        try:
+            arr = to_utc_us(arr, col.name, col.unit)
+        except DataError as exc:
+            message = str(exc).removeprefix(f"column {col.name!r}: ")
+            problem = "out_of_range" if "outside the years" in message else "wrong_type"
+            return [ValidationIssue(col.name, problem, message)]
     if not _type_ok(col.kind, arr.type):
         return [
             ValidationIssue(

@@ -13,6 +13,7 @@ from loopwise.metrics.estimation.result import Estimates
 from loopwise.profiles import Profile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DataLike, Schema, to_table
+from loopwise.schema.inference import missing_outputs_message
 
 #: Every metric that can be estimated, by task; the defaults leave out the confusion matrix's cells and the
 #: business value (it needs a matrix of values).
@@ -35,9 +36,7 @@ def _task_of(side: DataLike | Profile, schema: Schema | None, which: str) -> tup
     sch = (schema or Schema.infer(table)).resolve(table)
     task = empty_task(sch)
     if task is None:
-        raise DataError(
-            f"the {which} has no model outputs (one prediction and one target column in its schema)"
-        )
+        raise DataError(missing_outputs_message(f"estimation (the {which})", list(sch), schema is not None))
     update_task(task, sch, table)
     return task, table, sch
 
