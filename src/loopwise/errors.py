@@ -10,7 +10,8 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     │   └── SchemaValidationError          a batch that breaks its Schema; carries every issue found
     ├── SchemaError (ValueError)           a Schema (or schema file) that is itself malformed
     ├── ProfileFormatError (ValueError)    profile bytes that are corrupt, truncated, or of a newer format
-    └── UnknownNameError (LookupError)     a registry lookup with an unknown name; lists the valid names
+    ├── UnknownNameError (LookupError)     a registry lookup with an unknown name; lists the valid names
+    └── DatabaseVersionError (RuntimeError) a database whose schema is not the one this loopwise needs
 """
 
 from __future__ import annotations
@@ -76,3 +77,15 @@ class UnknownNameError(LoopwiseError, LookupError):
 
     def __str__(self) -> str:  # KeyError-style quoting would hide the message
         return str(self.args[0])
+
+
+class DatabaseVersionError(LoopwiseError, RuntimeError):
+    """Raised when a server started without migrating finds its database at another schema revision."""
+
+    def __init__(self, url: str, current: str | None, head: str) -> None:
+        at = f"at schema revision {current}" if current else "empty (no loopwise tables)"
+        super().__init__(
+            f"the database {url} is {at}, this loopwise needs {head}: run `loopwise db upgrade` "
+            "(or start with LOOPWISE_MIGRATE=1)"
+        )
+        self.current, self.head = current, head

@@ -40,12 +40,12 @@ def serve(
     from loopwise.server.auth import create_key, has_keys
     from loopwise.server.settings import Settings
     from loopwise.server.workers import APP, reuse_port_supported, serve_workers
-    from loopwise.store import make_engine, session_factory, transaction, upgrade
+    from loopwise.store import ensure_schema, make_engine, session_factory, transaction
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
     with user_errors():
+        settings = Settings(database_url=database_url) if database_url else Settings()
         engine = make_engine(settings.database_url)
-        upgrade(engine)
+        ensure_schema(engine, migrate=settings.migrate)
         with transaction(session_factory(engine)) as s:
             if not has_keys(s):
                 key = create_key(s, "admin", name="first admin", actor="first start")
@@ -53,6 +53,8 @@ def serve(
                 out.print(key, highlight=False)
         engine.dispose()
     os.environ["LOOPWISE_DATABASE_URL"] = settings.database_url
+    # Migrated above, once: the server processes only check the revision (decision 0015).
+    os.environ["LOOPWISE_MIGRATE"] = "0"
     if reuse_port_supported():
         # A listening socket per worker process, so connections spread over them, and the compactor in a
         # process of its own (see loopwise.server.workers).
