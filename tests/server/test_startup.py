@@ -124,6 +124,8 @@ def test_api_docs_answer_without_a_key_and_can_be_turned_off(tmp_path: Path) -> 
                 spec = httpx.get(url + "/openapi.json", timeout=10).json()
                 assert spec["info"] == {"title": "loopwise", "version": loopwise.__version__}
                 assert "/v1/models" in spec["paths"]
+                # As docs/server.md says: the page's scripts come from a CDN, so offline it is blank.
+                assert "https://cdn.jsdelivr.net/" in httpx.get(url + "/docs", timeout=10).text
             # The API itself still wants a key.
             assert httpx.get(url + "/v1/models", timeout=10).status_code == 401
         finally:
