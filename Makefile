@@ -53,4 +53,4 @@ bench-nannyml: $(STAMP)
 	$(BIN)/python bench/nannyml_compare.py --save
 
 clean:
-	rm -rf $(VENV) demo-output bench/.out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) demo-output dist bench/.out .mypy_cache .ruff_cache .pytest_cache
