@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench bench-nannyml clean postgres
+.PHONY: demo test lint format wheel-check bench bench-nannyml clean postgres
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Builds the wheel (`pip wheel .`) and the sdist into dist/, installs the wheel into a new virtual environment
+# in a temporary folder and runs `loopwise demo` and a server round trip from there (.ci/wheel_check.py).
+wheel-check: $(STAMP)
+	$(BIN)/python .ci/wheel_check.py
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
@@ -48,4 +53,4 @@ bench-nannyml: $(STAMP)
 	$(BIN)/python bench/nannyml_compare.py --save
 
 clean:
-	rm -rf $(VENV) demo-output bench/.out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) demo-output dist bench/.out .mypy_cache .ruff_cache .pytest_cache

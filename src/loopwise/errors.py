@@ -16,6 +16,7 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     ├── LimitError (ValueError)            a request over a configured limit                          (413)
     ├── IdempotencyMismatchError (ValueError)  an idempotency key sent again with another body         (422)
     ├── DatabaseError (RuntimeError)       the database cannot be reached or opened
+    │   └── DatabaseVersionError           a database at another schema revision than this loopwise needs
     └── ServerError (RuntimeError)         a server's answer no other class describes (401, 403, 5xx)
         └── UnreachableError (ConnectionError)  no answer from the server at all
 
@@ -204,3 +205,15 @@ def from_http(status: int, body: Any) -> LoopwiseError:
         exc.issues = []
     exc.status, exc.body = status, body  # type: ignore[attr-defined]
     return exc
+
+
+class DatabaseVersionError(DatabaseError):
+    """Raised when a server started without migrating finds its database at another schema revision."""
+
+    def __init__(self, url: str, current: str | None, head: str) -> None:
+        at = f"at schema revision {current}" if current else "empty (no loopwise tables)"
+        super().__init__(
+            f"the database {url} is {at}, this loopwise needs {head}: run `loopwise db upgrade` "
+            "(or start with LOOPWISE_MIGRATE=1)"
+        )
+        self.current, self.head = current, head

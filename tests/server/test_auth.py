@@ -14,7 +14,7 @@ from .test_api import client, register
 
 
 def _routes() -> list[tuple[str, str, str]]:
-    app = create_app(Settings(database_url="sqlite://", migrate=False))
+    app = create_app(Settings(database_url="sqlite://"))  # migrates the in-memory database
     out = []
     for route in app.routes:
         if not isinstance(route, APIRoute):

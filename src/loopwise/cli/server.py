@@ -45,9 +45,9 @@ def serve(
     from loopwise.server.workers import APP, reuse_port_supported, serve_workers
     from loopwise.store import open_database, session_factory, transaction
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
     with user_errors():
-        engine = open_database(settings.database_url, create=True)
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        engine = open_database(settings.database_url, create=True, migrate=settings.migrate)
         with transaction(session_factory(engine)) as s:
             if not has_keys(s):
                 key = create_key(s, "admin", name="first admin", actor="first start")
@@ -55,6 +55,8 @@ def serve(
                 out.print(key, highlight=False)
         engine.dispose()
     os.environ["LOOPWISE_DATABASE_URL"] = settings.database_url
+    # Migrated above, once: the server processes only check the revision (decision 0015).
+    os.environ["LOOPWISE_MIGRATE"] = "0"
     if reuse_port_supported():
         # A listening socket per worker process, so connections spread over them, and the compactor in a
         # process of its own (see loopwise.server.workers).

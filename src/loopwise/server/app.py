@@ -19,14 +19,17 @@ from loopwise.server.routers import events, models, monitoring
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
-from loopwise.store import make_engine, session_factory, upgrade
+from loopwise.store import ensure_schema, make_engine, session_factory
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
-    if settings.migrate:
-        upgrade(engine)
+    try:
+        ensure_schema(engine, migrate=settings.migrate)  # decision 0015
+    except BaseException:
+        engine.dispose()
+        raise
     sessions, read_sessions = session_factory(engine), session_factory(engine, readonly=True)
     compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
     writer = GroupWriter(sessions, read_sessions, max_rows=max(settings.max_rows, 10_000))
@@ -44,7 +47,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compactor.stop()
         engine.dispose()
 
-    app = FastAPI(title="loopwise", version=__version__, lifespan=lifespan)
+    # The pages load Swagger UI and ReDoc from a CDN (FastAPI's defaults; no package loopwise depends on
+    # ships their files), so offline they are blank; /openapi.json itself needs nothing from outside.
+    docs = settings.api_docs
+    app = FastAPI(
+        title="loopwise",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loopwise.errors import ParameterError
 from loopwise.store import sqlite_url
 
 
@@ -19,6 +20,17 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ParameterError(name, value, "1 or 0 (true/false, yes/no, on/off)")
+
+
 # Each default reads the environment when a Settings is made, not when this module is imported: a server
 # worker sets LOOPWISE_COMPACT_SECONDS=0 after the package is imported, and a default fixed at import time
 # left every worker running a compactor of its own beside the compactor process.
@@ -29,8 +41,12 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_BODY_BYTES", 64 * 2**20))
     #: Most rows (predictions or feedback records) in one batch.
     max_rows: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_ROWS", 100_000))
-    #: Create the schema at start-up (Alembic upgrade to head).
-    migrate: bool = True
+    #: Bring the database to the newest schema at start-up (Alembic upgrade to head; decision 0015). Off
+    #: (``LOOPWISE_MIGRATE=0``), a database at another revision stops the start with a one-line message.
+    migrate: bool = field(default_factory=lambda: _env_flag("LOOPWISE_MIGRATE", True))
+    #: Serve the OpenAPI description (``/openapi.json``) and its pages (``/docs``, ``/redoc``), which answer
+    #: without a key; ``LOOPWISE_API_DOCS=0`` turns all three off (404).
+    api_docs: bool = field(default_factory=lambda: _env_flag("LOOPWISE_API_DOCS", True))
     #: Seconds between passes of the job that folds bucket parts into buckets (0: no background job).
     compact_seconds: float = field(
         default_factory=lambda: float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))

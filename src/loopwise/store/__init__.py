@@ -1,9 +1,11 @@
 """Storage: SQLAlchemy tables, engine set-up (SQLite, PostgreSQL), Alembic migrations."""
 
 from loopwise.store.engine import (
+    ensure_schema,
     insert_ignore,
     make_engine,
     open_database,
+    schema_revision,
     session_factory,
     sqlite_url,
     transaction,
@@ -11,9 +13,11 @@ from loopwise.store.engine import (
 )
 
 __all__ = [
+    "ensure_schema",
     "insert_ignore",
     "make_engine",
     "open_database",
+    "schema_revision",
     "session_factory",
     "sqlite_url",
     "transaction",

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 
+from loopwise.errors import DatabaseVersionError
+
 try:
     import fcntl
 except ImportError:  # Windows: SQLite's own busy handler does the queueing
@@ -90,19 +92,34 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("the pooled connection is gone") from exc
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest schema with Alembic (idempotent)."""
-    from alembic import command
+def _alembic_config() -> Any:
     from alembic.config import Config
 
     cfg = Config()
+    # Found inside the installed package (a wheel holds the migrations as package files), never by a path
+    # relative to a source tree.
     cfg.set_main_option("script_location", str(resources.files("loopwise.store") / "migrations"))
-    with engine.begin() as conn:
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest schema with Alembic (idempotent; safe to run from several processes).
+
+    Every entry point runs it at start-up (decision 0015). Processes starting together (uvicorn's
+    ``--workers``) take turns: on SQLite the transaction begins IMMEDIATE and the writer file lock is held,
+    on PostgreSQL a transaction-scoped advisory lock is, so the second finds the schema made and does nothing.
+    """
+    from alembic import command
+
+    cfg = _alembic_config()
+    with writer_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
-def open_database(url: str, *, create: bool = False) -> Engine:
+def open_database(url: str, *, create: bool = False, migrate: bool = True) -> Engine:
     """An engine on a database that exists and answers, migrated to the newest schema.
 
     Only ``create=True`` (``loopwise serve``, ``db upgrade``, ``--create``) makes a new SQLite file: a
@@ -133,13 +150,44 @@ def open_database(url: str, *, create: bool = False) -> Engine:
         engine = make_engine(url)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        upgrade(engine)
+        ensure_schema(engine, migrate=migrate)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise DatabaseError(
             f"cannot open the database {shown}: {reason[0] if reason else type(exc).__name__}"
         ) from None
     return engine
+
+
+def ensure_schema(engine: Engine, *, migrate: bool = True) -> None:
+    """At start-up: migrate to the newest schema, or (``migrate=False``) refuse one at another revision.
+
+    Not migrating is an operator's choice (a release step migrates); such a database is then refused once,
+    with a one-line :class:`DatabaseVersionError`, rather than answering 500 and failing the compactor every
+    second.
+    """
+    if migrate:
+        upgrade(engine)
+        return
+    current, head = schema_revision(engine)
+    if current != head:
+        raise DatabaseVersionError(engine.url.render_as_string(hide_password=True), current, head)
+
+
+#: The PostgreSQL advisory lock key migrations hold ("lw-migr" as a number).
+MIGRATION_LOCK_KEY = int.from_bytes(b"lw-migr", "big")
+
+
+def schema_revision(engine: Engine) -> tuple[str | None, str]:
+    """(the database's Alembic revision or None when it has no loopwise tables, the newest revision)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None  # the package ships its migrations
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head
 
 
 def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
