@@ -78,6 +78,7 @@ class LocalTransport:
 
     def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
         from loopwise.checks import Suite
+        from loopwise.schema.yamlfile import load_yaml_text
 
         def t(v: str | None) -> dt.datetime | None:
             return dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
@@ -85,7 +86,7 @@ class LocalTransport:
         suite = (
             Suite.from_dict(body["suite"])
             if isinstance(body["suite"], dict)
-            else Suite.from_yaml(body["suite"])
+            else Suite.from_dict(load_yaml_text(body["suite"], "suite"))
         )
         with self.read_sessions() as s:
             cur = window(s, model, t(body.get("start")), t(body.get("end")))

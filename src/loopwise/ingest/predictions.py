@@ -77,33 +77,95 @@ def _bucket(ts: np.ndarray) -> np.ndarray:
 
 
 def _ts_column(table: pa.Table, name: str) -> np.ndarray:
+    """The event times of ``table[name]`` as UTC microseconds (``datetime64[us]``; NaT where missing).
+
+    The one place a server batch's times are normalised (decision 0016): ISO 8601 strings (with a zone)
+    and Arrow timestamps of any unit and zone. A time that does not exist (30 February), or that the cast
+    to microseconds would overflow (a seconds value past year 294,247 used to wrap silently to a time
+    in range), is an issue naming its rows; so is one outside [2000, now + 1 day].
+    """
     arr = table.column(name)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        try:
-            arr = pc.cast(
-                pc.strptime(arr, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=False),
-                pa.timestamp("us", tz="UTC"),
-            )
-        except pa.ArrowInvalid:
-            try:
-                arr = pc.cast(arr, pa.timestamp("us", tz="UTC"))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise SchemaValidationError(
-                    [
-                        ValidationIssue(
-                            name,
-                            "wrong_type",
-                            "timestamps must be ISO 8601 with a zone, e.g. 2026-01-01T12:00:00Z",
-                        )
-                    ]
-                ) from None
+        arr = _parse_iso(arr, name)
+    elif pa.types.is_date(arr.type):
+        arr = pc.cast(arr, pa.timestamp("s"))
     if not pa.types.is_timestamp(arr.type):
         raise SchemaValidationError(
             [ValidationIssue(name, "wrong_type", f"expected timestamps, got {arr.type}")]
         )
+    # Arrow keeps every timestamp as a count of its unit since the epoch in UTC, whatever its zone: the
+    # range is checked on that count, in the column's own unit, before anything is multiplied.
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[arr.type.unit]
+    counts = np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False))
+    missing = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    low = int(MIN_TS.timestamp()) * per_second
+    high = int((dt.datetime.now(dt.UTC) + MAX_FUTURE).timestamp()) * per_second
+    with np.errstate(invalid="ignore"):
+        bad = missing | (np.nan_to_num(counts.astype(np.float64), nan=low) < low) | (counts > high)
+    if bad.any():
+        raise SchemaValidationError(
+            row_issues(bad, name, "out_of_range", "time missing, before 2000 or more than a day ahead")
+        )
     # Sub-microsecond digits are dropped: event times are kept to the microsecond.
-    us = pc.cast(arr, pa.timestamp("us", tz=getattr(arr.type, "tz", None)), safe=False)
-    return np.asarray(us.to_numpy(zero_copy_only=False)).astype("datetime64[us]")
+    counts = counts.astype(np.int64)
+    us = counts * (10**6 // per_second) if per_second <= 10**6 else counts // (per_second // 10**6)
+    return us.astype("datetime64[us]")
+
+
+def _parse_iso(arr: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    try:
+        parsed = pc.cast(
+            pc.strptime(arr, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=False),
+            pa.timestamp("us", tz="UTC"),
+        )
+    except pa.ArrowInvalid:
+        try:
+            parsed = pc.cast(arr, pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise SchemaValidationError(
+                [
+                    ValidationIssue(
+                        name,
+                        "wrong_type",
+                        "timestamps must be ISO 8601 with a zone, e.g. 2026-01-01T12:00:00Z",
+                    )
+                ]
+            ) from None
+    # strptime rolls a day or hour that does not exist over into the next (30 February is 2 March): the
+    # date and time as written must come back from their own parse.
+    local = pc.utf8_slice_codeunits(arr, 0, 19)
+    again = pc.strftime(
+        pc.strptime(local, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True), "%Y-%m-%dT%H:%M:%S"
+    )
+    rolled = pc.fill_null(pc.not_equal(again, local), False)
+    if pc.any(rolled).as_py():
+        raise SchemaValidationError(
+            row_issues(
+                np.asarray(rolled.to_numpy(zero_copy_only=False), dtype=bool),
+                name,
+                "out_of_range",
+                "no such date or time (e.g. 30 February, hour 24)",
+            )
+        )
+    return parsed
+
+
+def _version_column(table: pa.Table) -> tuple[pa.Table, list[ValidationIssue]]:
+    """``model_version`` as strings (integers are converted); another type is an issue."""
+    if "model_version" not in table.column_names:
+        return table, []
+    col = table.column("model_version")
+    t = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
+    if not (
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_null(t)
+    ):
+        return table, [
+            ValidationIssue("model_version", "wrong_type", f"model_version must be a string; got {t}")
+        ]
+    i = table.column_names.index("model_version")
+    return table.set_column(i, "model_version", col.cast(pa.string())), []
 
 
 def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Table, list[str], np.ndarray]:
@@ -112,14 +174,6 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     JSON has no timestamp type, so ISO 8601 strings in the timestamp column are parsed (a bad one is an
     issue naming its rows); nothing else is converted.
     """
-    ts_name = schema.by_role(Role.TIMESTAMP)[0].name
-    if ts_name in table.column_names and pa.types.is_string(table.column(ts_name).type):
-        parsed = _ts_column(table, ts_name)
-        table = table.set_column(
-            table.column_names.index(ts_name),
-            ts_name,
-            pa.array(parsed, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-        )
     if table.num_rows == 0:
         raise SchemaValidationError([ValidationIssue(None, "empty", "the batch has no rows")])
     if table.num_rows > max_rows:
@@ -127,7 +181,36 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     served = Schema(tuple(c for c in schema if c.role is not Role.TARGET))
     reserved = [c for c in RESERVED if c in table.column_names]
     extra = sorted(set(table.column_names) - set(served.names) - set(RESERVED))
+    if len(extra) > 20:  # dropping thousands of columns costs their square; the list alone says enough
+        raise SchemaValidationError(
+            [
+                ValidationIssue(
+                    ", ".join(extra[:20]) + f" and {len(extra) - 20} more",
+                    "unknown_column",
+                    "column(s) not in the model's schema (targets go to /feedback)",
+                )
+            ]
+        )
+    ts_name = schema.by_role(Role.TIMESTAMP)[0].name
+    times: np.ndarray | None = None
+    if ts_name in table.column_names:
+        try:
+            times = _ts_column(table, ts_name)
+        except SchemaValidationError as exc:
+            time_issues = exc.issues
+        else:
+            time_issues = []
+            # Stored as UTC microseconds whatever was sent, so every batch of a model reads back as one type.
+            table = table.set_column(
+                table.column_names.index(ts_name),
+                ts_name,
+                pa.array(times, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
+            )
+    table, version_issues = _version_column(table)
     issues = validate(served, table.drop_columns(reserved + extra), allow_extra_columns=False)
+    issues += version_issues
+    if ts_name in table.column_names:
+        issues = [i for i in issues if i.column != ts_name] + time_issues
     if extra:
         issues.append(
             ValidationIssue(
@@ -144,7 +227,6 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
             ValidationIssue("latency_ms", "wrong_type", "latency_ms must be a number of milliseconds")
         )
     id_col = schema.by_role(Role.ID)[0].name
-    ts_col = schema.by_role(Role.TIMESTAMP)[0].name
     ids: list[str] = []
     ts = np.array([], dtype="datetime64[us]")
     if id_col in table.column_names:
@@ -165,14 +247,8 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
                 dup_mask[i] = e in seen
                 seen.add(e)
             issues += row_issues(dup_mask, id_col, "duplicate_id", "an event id appears twice in the batch")
-    if ts_col in table.column_names and not any(i.column == ts_col for i in issues):
-        ts = _ts_column(table, ts_col)
-        now = np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE, "us")
-        low = np.datetime64(MIN_TS.replace(tzinfo=None), "us")
-        bad = np.isnat(ts) | (ts < low) | (ts > now)
-        issues += row_issues(
-            bad, ts_col, "out_of_range", "time missing, before 2000 or more than a day ahead"
-        )
+    if times is not None:
+        ts = times
     if issues:
         raise SchemaValidationError(issues)
     return table, ids, ts

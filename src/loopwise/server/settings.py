@@ -29,6 +29,23 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_BODY_BYTES", 64 * 2**20))
     #: Most rows (predictions or feedback records) in one batch.
     max_rows: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_ROWS", 100_000))
+    # What a request may cost once decoded, checked before the work (decision 0016): a body's size alone
+    # does not bound it (compressed Arrow buffers, Parquet pages and profiles inflate a thousandfold).
+    #: Most columns in one batch (JSON keys, Arrow or Parquet fields).
+    max_columns: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_COLUMNS", 1_000))
+    #: Most values (rows x columns) an Arrow or Parquet body may decode to.
+    max_cells: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_CELLS", 20_000_000))
+    #: Most bytes an Arrow, Parquet or profile body may decode to (dictionaries counted as plain values).
+    max_decoded_bytes: int = field(
+        default_factory=lambda: _env_int("LOOPWISE_MAX_DECODED_BYTES", 512 * 2**20)
+    )
+    #: Most distinct model versions in one batch of predictions (each costs a profile per hour it touches).
+    max_versions_per_batch: int = field(
+        default_factory=lambda: _env_int("LOOPWISE_MAX_VERSIONS_PER_BATCH", 100)
+    )
+    #: Largest suite sent to /checks/run (YAML text or JSON), and most checks in it.
+    max_suite_bytes: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_BYTES", 256 * 2**10))
+    max_suite_checks: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_CHECKS", 500))
     #: Create the schema at start-up (Alembic upgrade to head).
     migrate: bool = True
     #: Seconds between passes of the job that folds bucket parts into buckets (0: no background job).

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from loopwise.errors import LoopwiseError, SchemaValidationError
 from loopwise.ingest import body_digest, log_feedback
-from loopwise.ingest.predictions import PROFILE_ALONE, Prepared, Raw, Write, prepare_predictions
+from loopwise.ingest.errors import LimitError
+from loopwise.ingest.models import registered, remembered
+from loopwise.ingest.predictions import PROFILE_ALONE, RESERVED, Prepared, Raw, Write, prepare_predictions
+from loopwise.schema import Schema
+from loopwise.schema.validate import ValidationIssue
 from loopwise.server.bodies import (
     Shape,
     body_to_table,
@@ -23,6 +29,7 @@ from loopwise.server.bodies import (
 )
 from loopwise.server.deps import FeedbackGiver, Ingester, factory, read_factory
 from loopwise.server.errors import HTTPError
+from loopwise.server.limits import check_versions, json_columns
 from loopwise.server.telemetry import INGEST_ERRORS, INGESTED
 from loopwise.server.writer import JsonBatch
 from loopwise.store import transaction
@@ -54,12 +61,25 @@ async def predictions(
         body = await read_body(request, settings.max_body_bytes)
         if is_json(ctype):
             rows, envelope = records(parse_json(body))
+            if len(rows) > settings.max_rows:
+                raise LimitError(
+                    f"the batch has {len(rows)} rows; the limit is {settings.max_rows} per batch"
+                )
+            # Unknown columns are refused before anything is built: Arrow's cost grows with the square of
+            # the number of columns it is given (100,000 keys took minutes).
+            await _known_columns(request, model, json_columns(rows, settings))
+            check_versions(
+                len({r.get("model_version") for r in rows if isinstance(r, dict)} - {None}), settings
+            )
             # A small batch of uniform rows goes to the writer as it is: it converts the group's together.
             shape = shape_of(rows) if len(rows) < PROFILE_ALONE else None
             table = None if shape is not None else records_to_table(rows)
         else:
-            table, envelope = body_to_table(body, ctype)
-    except HTTPError:
+            table, envelope = body_to_table(body, ctype, settings)
+            await _known_columns(request, model, table.column_names)
+            if "model_version" in table.column_names:
+                check_versions(pc.count_distinct(table.column("model_version")).as_py(), settings)
+    except (HTTPError, LoopwiseError):
         INGEST_ERRORS.labels(kind="predictions").inc()
         raise
     ver = version or envelope.get("version")
@@ -106,6 +126,29 @@ async def predictions(
     if not out.get("replayed"):
         INGESTED.labels(kind="predictions").inc(out["accepted"])
     return out
+
+
+async def _known_columns(request: Request, model: str, names: list[str]) -> None:
+    """Refuse column names the model's schema does not have, naming them (as validation would, later)."""
+    hit = remembered(request.app.state.engine, model)
+    if hit is None:
+
+        def look() -> tuple[int, Schema]:
+            with read_factory(request)() as s:
+                return registered(s, model)
+
+        hit = await run_in_threadpool(look)
+    known = set(hit[1].names) | set(RESERVED)
+    extra = [n for n in names if n not in known]
+    if extra:
+        shown = ", ".join(extra[:20]) + (f" and {len(extra) - 20} more" if len(extra) > 20 else "")
+        raise SchemaValidationError(
+            [
+                ValidationIssue(
+                    shown, "unknown_column", "column(s) not in the model's schema (targets go to /feedback)"
+                )
+            ]
+        )
 
 
 @router.post("/feedback")
