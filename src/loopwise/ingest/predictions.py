@@ -207,6 +207,8 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
                 pa.array(times, type=pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
             )
     table, version_issues = _version_column(table)
+    # A frame's pandas metadata would restore the zone it was sent in (and types it no longer has) on export.
+    table = table.replace_schema_metadata(None)
     issues = validate(served, table.drop_columns(reserved + extra), allow_extra_columns=False)
     issues += version_issues
     if ts_name in table.column_names:
