@@ -194,7 +194,7 @@ def test_no_5xx_as_an_admin(server: Running) -> None:
     _fuzz_as(server, "admin")
 
 
-# --- whatever a client's accepted batch holds, later reads answer ----------------------------------------------
+# --- whatever a client's accepted batch holds, later reads answer ---------
 
 UNITS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 NOW = int(dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC).timestamp())

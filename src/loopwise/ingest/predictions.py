@@ -133,22 +133,32 @@ def _parse_iso(arr: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
                     )
                 ]
             ) from None
-    # strptime rolls a day or hour that does not exist over into the next (30 February is 2 March): the
-    # date and time as written must come back from their own parse.
-    local = pc.utf8_slice_codeunits(arr, 0, 19)
-    again = pc.strftime(
-        pc.strptime(local, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True), "%Y-%m-%dT%H:%M:%S"
-    )
-    rolled = pc.fill_null(pc.not_equal(again, local), False)
-    if pc.any(rolled).as_py():
-        raise SchemaValidationError(
-            row_issues(
-                np.asarray(rolled.to_numpy(zero_copy_only=False), dtype=bool),
-                name,
-                "out_of_range",
-                "no such date or time (e.g. 30 February, hour 24)",
-            )
+
+    # strptime rolls a day that does not exist over into the next month (30 February is 2 March): the day
+    # as written must be in its month. (An hour, minute or second out of range fails to parse.)
+    def part(a: int, b: int) -> np.ndarray:
+        sliced = pc.utf8_slice_codeunits(arr, a, b)
+        return np.asarray(
+            pc.cast(sliced, pa.int64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64
         )
+
+    try:
+        day = part(8, 10)
+        late = day >= 29
+        if late.any():
+            year, month = part(0, 4)[late], part(5, 7)[late]
+            leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+            last = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[month.astype(np.int64) - 1] + (
+                (month == 2) & leap
+            )
+            rolled = np.zeros(len(day), dtype=bool)
+            rolled[np.flatnonzero(late)] = day[late] > last
+            if rolled.any():
+                raise SchemaValidationError(
+                    row_issues(rolled, name, "out_of_range", "no such date (e.g. 30 February)")
+                )
+    except (pa.ArrowInvalid, IndexError):
+        pass  # not the YYYY-MM-DD layout strptime was given: what parsed is what was meant
     return parsed
 
 

@@ -77,7 +77,9 @@ async def predictions(
         else:
             table, envelope = body_to_table(body, ctype, settings)
             await _known_columns(request, model, table.column_names)
-            if "model_version" in table.column_names and table.column("model_version").null_count < len(table):
+            if "model_version" in table.column_names and table.column("model_version").null_count < len(
+                table
+            ):
                 check_versions(pc.count_distinct(table.column("model_version")).as_py(), settings)
     except (HTTPError, LoopwiseError):
         INGEST_ERRORS.labels(kind="predictions").inc()
