@@ -426,3 +426,26 @@ def test_arrow_costs_are_read_from_headers_exactly() -> None:
         )
         assert rows == 50_000
         assert decoded == pytest.approx(buffers, rel=0.01), compression
+
+
+def test_the_api_description_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/openapi.json, /docs and /redoc answer without a key (they hold no data); an operator may drop them."""
+    import asyncio
+
+    import httpx
+
+    from loopwise.server import Settings, create_app
+
+    monkeypatch.setenv("LOOPWISE_OPENAPI", "0")
+    off = create_app(Settings(database_url="sqlite://", migrate=False))
+    on = create_app(Settings(database_url="sqlite://", migrate=False, openapi=True))
+
+    async def status(app: Any, path: str) -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return (await c.get(path)).status_code
+
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert asyncio.run(status(off, path)) == 404
+        assert asyncio.run(status(on, path)) == 200
+    assert asyncio.run(status(off, "/health")) == 200

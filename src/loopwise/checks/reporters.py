@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -67,10 +69,29 @@ def _detail(d: dict[str, Any]) -> str:
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(text: object) -> str:
+    """Text as it reads, whatever it holds: on one line, no HTML, no Markdown syntax (a column name with a
+    newline and a ``#`` must not make a heading, nor a ``<script>`` pass through to a pull request)."""
+    one_line = " ".join(str(text).split())
+    return _MARKUP.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
 def to_markdown(result: SuiteResult) -> str:
+    """A pull-request comment: a heading, the counts, one table row per check (failures first).
+
+    Example:
+        >>> from loopwise.checks import Check, Suite, lt
+        >>> import pandas as pd
+        >>> suite = Suite("gate", [Check("missing_rate", lt(0.5), column="a\\n# <b>x</b>")])
+        >>> print(to_markdown(suite.run(pd.DataFrame({"a\\n# <b>x</b>": [1.0, None, 3.0]}))).splitlines()[-1])
+        | ✅ | missing\\_rate\\[a # &lt;b&gt;x&lt;/b&gt;\\] lt(0.5) | 0.3333 | &lt; 0.5 |  |
+    """
     c = result.counts
     lines = [
-        f"### loopwise: {result.suite}: **{result.status.upper()}**",
+        f"### loopwise: {_md(result.suite)}: **{result.status.upper()}**",
         "",
         f"{c['pass']} passed, {c['warn']} warned, {c['fail']} failed, {c['error']} could not be computed.",
         "",
@@ -80,9 +101,6 @@ def to_markdown(result: SuiteResult) -> str:
     order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
     for r in sorted(result.results, key=lambda r: order[r.status]):
         actual = "" if r.actual is None else f"{r.actual:.4g}"
-        note = (r.reason or "").replace("|", "\\|")
-        title = r.check.title.replace("|", "\\|")
-        lines.append(
-            f"| {_ICON[r.status]} | `{title}` | {actual} | {r.condition.replace('|', '/')} | {note} |"
-        )
+        cells = (_ICON[r.status], _md(r.check.title), actual, _md(r.condition), _md(r.reason or ""))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -44,7 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compactor.stop()
         engine.dispose()
 
-    app = FastAPI(title="loopwise", version=__version__, lifespan=lifespan)
+    docs = settings.openapi
+    app = FastAPI(
+        title="loopwise",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions

@@ -238,5 +238,5 @@ def check_profile(body: bytes, settings: Settings) -> None:
     if size > settings.max_decoded_bytes:
         raise HTTPError(
             413,
-            f"the profile decompresses to {size} bytes; the limit is {settings.max_decoded_bytes}",
+            f"the profile decompresses to more than {settings.max_decoded_bytes} bytes; that is the limit",
         )

@@ -46,6 +46,10 @@ class Settings:
     #: Largest suite sent to /checks/run (YAML text or JSON), and most checks in it.
     max_suite_bytes: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_BYTES", 256 * 2**10))
     max_suite_checks: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_CHECKS", 500))
+    #: Serve /openapi.json, /docs and /redoc (they answer without a key: they describe the API, hold no data).
+    openapi: bool = field(
+        default_factory=lambda: os.environ.get("LOOPWISE_OPENAPI", "1").lower() not in ("0", "false", "no")
+    )
     #: Create the schema at start-up (Alembic upgrade to head).
     migrate: bool = True
     #: Seconds between passes of the job that folds bucket parts into buckets (0: no background job).
