@@ -449,3 +449,29 @@ def test_the_api_description_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) 
         assert asyncio.run(status(off, path)) == 404
         assert asyncio.run(status(on, path)) == 200
     assert asyncio.run(status(off, "/health")) == 200
+
+
+@pytest.fixture
+def five_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPWISE_MAX_VERSIONS_PER_MODEL", "5")
+
+
+def test_versions_per_model_are_bounded(five_versions: None, server: Running) -> None:
+    c = client(server)
+    register(c)
+
+    def batch(versions: list[str | None], tag: str) -> list[dict[str, Any]]:
+        rows = records(traffic(len(versions), seed=len(tag)))
+        for i, (r, v) in enumerate(zip(rows, versions, strict=True)):
+            r["request_id"], r["model_version"] = f"{tag}{i}", v
+        return rows
+
+    assert c.post(P, json=batch(["v1", "v2", None], "a")).status_code == 200  # None: the default version
+    assert c.post(P + "?version=v3", json=batch([None, "v4"], "b")).status_code == 200
+    r = c.post(P, json=batch(["v5", "v6"], "c"))
+    assert r.status_code == 413 and "7 versions" in r.text and "limit is 5" in r.text
+    assert c.post(P, json=batch(["v1", "v4", "v2"], "d")).status_code == 200  # known ones cost nothing
+    r = c.post(P, content=arrow(pa.Table.from_pylist(batch(["v9"], "f"))), headers=ARROW)
+    assert r.status_code == 413 and "6 versions" in r.text
+    got = pq.read_table(io.BytesIO(c.get("/v1/models/credit/export").content))
+    assert set(got.column("model_version").to_pylist()) == {"default", "v1", "v2", "v3", "v4"}

@@ -43,6 +43,10 @@ class Settings:
     max_versions_per_batch: int = field(
         default_factory=lambda: _env_int("LOOPWISE_MAX_VERSIONS_PER_BATCH", 100)
     )
+    #: Most distinct model versions one model may have (new versions beyond are refused).
+    max_versions_per_model: int = field(
+        default_factory=lambda: _env_int("LOOPWISE_MAX_VERSIONS_PER_MODEL", 1_000)
+    )
     #: Largest suite sent to /checks/run (YAML text or JSON), and most checks in it.
     max_suite_bytes: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_BYTES", 256 * 2**10))
     max_suite_checks: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_CHECKS", 500))
