@@ -278,3 +278,19 @@ def test_an_empty_segment_is_an_error_with_a_reason(schema: lw.Schema, cur: pd.D
     )
     assert r.status == "error"
     assert "fewer than two groups" in (r.reason or "")
+
+
+def test_markdown_escapes_what_goes_into_it() -> None:
+    """A column name with a newline and a heading, or with HTML, renders as text (markdown-it, CommonMark
+    with tables, is the independent reader: what GitHub shows a pull request)."""
+    from markdown_it import MarkdownIt
+
+    evil = ["a\n# Injected heading", "<script>alert(1)</script>", "x|y`z*w_[l](http://e.x)"]
+    data = pd.DataFrame({name: [1.0, None, 3.0] for name in evil})
+    suite = lw.Suite("gate <b>", [lw.Check("missing_rate", lt(0.5), column=name) for name in evil])
+    md = to_markdown(suite.run(data))
+    rendered = MarkdownIt("commonmark").enable("table").render(md)
+    assert rendered.count("<h") == 1 and "<h3>" in rendered  # the summary's own heading, and no other
+    assert "<script>" not in rendered and "<b>" not in rendered and "<a href" not in rendered
+    assert rendered.count("<tr>") == len(evil) + 1  # the header row, and one row per check: no cell split
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered and "a # Injected heading" in rendered

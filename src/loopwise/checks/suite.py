@@ -221,6 +221,11 @@ def _check_from_dict(item: Any, where: str) -> Check:
     for key in ("metric", "condition"):
         if key not in item:
             raise SchemaError(f"{where}: '{key}' is required")
+    params = item.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise SchemaError(
+            f"{where}: 'params' must be a mapping of names to values; got {type(params).__name__}"
+        )
     try:
         condition = from_spec(item["condition"], where)
         return Check(

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -110,6 +111,11 @@ class ModelHandle:
         from loopwise.checks import Suite
 
         spec = suite.to_dict() if isinstance(suite, Suite) else suite
+        if isinstance(spec, Path) or (
+            isinstance(spec, str) and "\n" not in spec and spec.endswith((".yaml", ".yml"))
+        ):
+            # A suite file is read here, by the caller; the server reads no file a request names.
+            spec = Path(spec).read_text(encoding="utf-8")
         return self.transport.check(
             self.name, {"suite": spec, "start": _iso(start), "end": _iso(end), "reference": reference}
         )

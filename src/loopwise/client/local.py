@@ -82,11 +82,12 @@ class LocalTransport:
 
     def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
         from loopwise.checks import Suite
+        from loopwise.schema.yamlfile import load_yaml_text
 
         suite = (
             Suite.from_dict(body["suite"])
             if isinstance(body["suite"], dict)
-            else Suite.from_yaml(body["suite"])
+            else Suite.from_dict(load_yaml_text(body["suite"], "suite"))
         )
         with self.read_sessions() as s:
             cur = window(s, model, _time(body.get("start")), _time(body.get("end")))

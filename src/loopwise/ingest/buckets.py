@@ -24,14 +24,14 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import delete, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.ingest.models import model_schema
@@ -301,22 +301,40 @@ def pending(s: Session, limit: int = 1000) -> list[tuple[int, str, dt.datetime]]
     return [(int(m), str(v), b) for m, v, b in s.execute(q)]
 
 
-def compact_pending(factory: sessionmaker[Session], readers: sessionmaker[Session] | None = None) -> int:
+#: A bucket's (model id, version, hour).
+BucketKey = tuple[int, str, dt.datetime]
+
+
+def compact_pending(
+    factory: sessionmaker[Session],
+    readers: sessionmaker[Session] | None = None,
+    failed: dict[BucketKey, Exception] | None = None,
+    skip: Container[BucketKey] = (),
+) -> int:
     """Fold every pending bucket, one transaction each; buckets another replica holds are skipped.
 
     With ``readers``, the parts are merged in a read snapshot first and the write transaction only checks
     that the bucket is as read and swaps it in: the merge (most of the cost) holds no write lock, so on
-    SQLite ingestion is not stalled behind it.
+    SQLite ingestion is not stalled behind it. With ``failed``, a bucket that cannot be folded (anything
+    but the database being unreachable) is recorded there and the pass goes on to the others: one bad
+    bucket must not stop compaction for every model. Buckets in ``skip`` are left for later.
     """
     with (readers or factory)() as s:
-        todo = pending(s)
+        todo = [k for k in pending(s, 1000 + len(skip) if isinstance(skip, Sized) else 1000) if k not in skip]
     done = 0
     for model_id, version, bucket in todo:
-        if readers is None:
-            with transaction(factory) as s:
-                done += compact(s, model_id, version, bucket, skip_locked=True)
-        else:
-            done += _compact_merged(factory, readers, model_id, version, bucket)
+        try:
+            if readers is None:
+                with transaction(factory) as s:
+                    done += compact(s, model_id, version, bucket, skip_locked=True)
+            else:
+                done += _compact_merged(factory, readers, model_id, version, bucket)
+        except OperationalError:
+            raise  # the database, not the bucket: the whole pass waits for it
+        except Exception as exc:
+            if failed is None:
+                raise
+            failed[(model_id, version, bucket)] = exc
     return done
 
 
@@ -415,6 +433,10 @@ class Compactor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.folded = 0
+        #: Buckets that failed to fold: (failures in a row, monotonic time of the next try, last error).
+        #: Each is retried after a back-off that doubles (1 minute to 1 hour); the others go on meanwhile.
+        self.failing: dict[BucketKey, tuple[int, float, str]] = {}
+        self.failures = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -429,22 +451,48 @@ class Compactor:
             self.run_once()
 
     def run_once(self) -> int:
+        now = time.monotonic()
+        skip = {k for k, (_, retry_at, _) in self.failing.items() if retry_at > now}
+        failed: dict[BucketKey, Exception] = {}
         try:
             # One server process compacts at a time: two would merge the same parts and one would drop
             # its merge (see _compact_merged), or, on SQLite, wait for the other's write lock.
             with exclusive(self.factory, "compactor") as mine:
                 if not mine:
                     return 0
-                n = compact_pending(self.factory, self.readers)
+                n = compact_pending(self.factory, self.readers, failed, skip)
                 bind = self.factory.kw.get("bind")
                 if bind is not None:
                     checkpoint(bind)
             self.folded += n
+            # A bucket that was failing and was folded now (or has nothing pending) is well again.
+            for k in [k for k in self.failing if k not in skip and k not in failed]:
+                del self.failing[k]
             return n
         except DBAPIError as exc:
             log.warning("compaction failed, will retry: %s", exc.__class__.__name__)
         except Exception:
             log.exception("compaction failed, will retry")
+        finally:
+            for key, error in failed.items():
+                count = self.failing.get(key, (0, 0.0, ""))[0] + 1
+                delay = min(60.0 * 2 ** (count - 1), 3600.0)
+                self.failing[key] = (
+                    count,
+                    time.monotonic() + delay,
+                    f"{type(error).__name__}: {error}"[:500],
+                )
+                self.failures += 1
+                log.error(
+                    "bucket (model %s, version %r, %s) cannot be folded (%s: %s); the others go on, "
+                    "it is retried in %.0f s",
+                    key[0],
+                    key[1],
+                    key[2].isoformat(),
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
         return 0
 
     def _run(self) -> None:

@@ -70,8 +70,10 @@ def export_window(
     if target:
         labels = labels_for(s, model.id, ids)
         table = table.append_column(target[0].name, pa.array([labels.get(e) for e in ids], from_pandas=True))
-    if "model_version" not in table.column_names:
-        table = table.append_column("model_version", pa.array(versions, pa.string()))
+    # The version each event was stored under (a batch may have named it per row, by envelope, or not at all).
+    if "model_version" in table.column_names:
+        table = table.drop_columns(["model_version"])
+    table = table.append_column("model_version", pa.array(versions, pa.string()))
     ts = schema.by_role(Role.TIMESTAMP)[0].name
     table = table.sort_by(ts)
     buf = io.BytesIO()

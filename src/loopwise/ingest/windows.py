@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from loopwise.errors import ParameterError
 from loopwise.ingest.buckets import bucket_profiles, pack, set_anchor, unpack
 from loopwise.ingest.errors import NotFoundError
 from loopwise.ingest.models import fix_kinds, get_model, model_schema
@@ -153,7 +154,12 @@ def metrics(
         "model": model_name,
         "window": {"start": _iso(start), "end": _iso(end), "version": version, "n": cur.n},
     }
-    view = cur.segment(*segment.split("=", 1)) if segment else cur
+    if segment is not None and "=" not in segment:
+        raise ParameterError("segment", segment, "column=value, e.g. purpose=car")
+    try:
+        view = cur.segment(*segment.split("=", 1)) if segment else cur
+    except KeyError as exc:  # an unknown segment column or value: Profile.segment's message names both
+        raise NotFoundError(str(exc.args[0])) from None
     ref = None
     if reference is not None:
         # A model without any reference yet is answered without drift (and says so); a reference asked for
@@ -164,11 +170,14 @@ def metrics(
         else:
             ref = get_reference(s, model_name, reference)
     if ref is not None:
-        rview = (
-            ref.segment(*segment.split("=", 1))
-            if segment and segment.split("=", 1)[0] in ref.segments
-            else ref
-        )
+        try:
+            rview = (
+                ref.segment(*segment.split("=", 1))
+                if segment and segment.split("=", 1)[0] in ref.segments
+                else ref
+            )
+        except KeyError:  # the reference has no rows of that value: compare with it whole
+            rview = ref
         comparison = compare(rview, view).comparison
         out["drift"] = Report(comparison).to_dict()
         out.setdefault("warnings", []).extend(comparison.not_compared_warnings())

@@ -76,6 +76,31 @@ def external_edges(data: bytes) -> bool:
     return len(data) >= _PREFIX.size and bool(_PREFIX.unpack_from(data)[2] & EXTERNAL_EDGES)
 
 
+def decompressed_size(data: bytes, cap: int) -> int:
+    """The size of ``data``'s body once decompressed, or ``cap + 1`` if more: read before ``loads`` by one
+    who must bound what a profile from outside costs (a megabyte of zstd declares gigabytes).
+
+    Example:
+        >>> import loopwise as lw
+        >>> import pandas as pd
+        >>> data = lw.profile(pd.DataFrame({"x": [1.0, 2.0]})).to_bytes()
+        >>> 0 < decompressed_size(data, 10**9) <= 10**9
+        True
+    """
+    if len(data) < _PREFIX.size or data[:4] != MAGIC:
+        return 0  # not a profile: ``loads`` says so
+    flags = _PREFIX.unpack_from(data)[2]
+    if flags & ZSTD:
+        if len(data) < _PREFIX.size + 8:
+            return 0
+        return min(int(struct.unpack_from("<Q", data, _PREFIX.size)[0]), cap + 1)
+    d = zlib.decompressobj()
+    try:
+        return len(d.decompress(data[_PREFIX.size :], cap + 1))
+    except zlib.error:
+        return 0
+
+
 def loads(data: bytes, *, edges: Callable[[str], np.ndarray] | None = None) -> Profile:
     """The profile in ``data``; ``edges`` gives the edge set of a fingerprint when the edges are external."""
     if len(data) < _PREFIX.size or data[:4] != MAGIC:

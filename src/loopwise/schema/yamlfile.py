@@ -18,7 +18,23 @@ def load_yaml(text_or_path: str | Path, what: str) -> Any:
         if not path.exists():
             raise SchemaError(f"no such {what} file: {path}")
         text = path.read_text(encoding="utf-8")
+    return load_yaml_text(text, what)
+
+
+def load_yaml_text(text: str, what: str) -> Any:
+    """Parse YAML text, and only text: what a server is sent must never name a file it would read.
+
+    Example:
+        >>> load_yaml_text("suite: gate", "suite")
+        {'suite': 'gate'}
+        >>> load_yaml_text("/etc/secrets.yml", "suite")  # a string, not a file that was read
+        '/etc/secrets.yml'
+    """
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SchemaError(f"the {what} is not valid YAML: {exc}") from None
+        # The parser's message quotes the text it failed on; for a one-line document that is the document.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "a syntax error"
+        raise SchemaError(f"the {what} is not valid YAML{where}: {problem}") from None

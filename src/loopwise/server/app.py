@@ -17,7 +17,7 @@ from loopwise.server.deps import Public
 from loopwise.server.errors import HTTPError, handle
 from loopwise.server.routers import events, models, monitoring
 from loopwise.server.settings import Settings
-from loopwise.server.telemetry import REGISTRY, ModelCollector, RequestMetrics
+from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
 from loopwise.store import ensure_schema, make_engine, session_factory
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     per_model = CollectorRegistry()
     per_model.register(ModelCollector(app.state.read_sessions))
+    per_model.register(CompactorCollector(compactor))
 
     @app.get("/metrics")
     def prometheus(_: Public) -> Response:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from fastapi import Request
 
 from loopwise.server.errors import HTTPError
+from loopwise.server.limits import read_arrow, read_parquet
+from loopwise.server.settings import Settings
 
 ARROW_TYPES = ("application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file")
 PARQUET_TYPES = ("application/x-parquet", "application/vnd.apache.parquet", "application/parquet")
@@ -45,11 +47,34 @@ def parse_json(body: bytes) -> Any:
         raise HTTPError(400, f"{name} is not valid JSON; send null for a missing value")
 
     try:
-        return json.loads(text, parse_constant=constant)
+        doc = json.loads(text, parse_constant=constant)
     except RecursionError:
         raise HTTPError(400, "the JSON is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise HTTPError(400, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if _SURROGATE.search(text):
+        _no_lone_surrogate(doc)
+    return doc
+
+
+# JSON may escape half a UTF-16 pair ("\ud800"); Python decodes it to a string no UTF-8 encoder takes.
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_lone_surrogate(doc: Any) -> None:
+    stack = [doc]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError:
+                raise HTTPError(400, f"the JSON holds a lone UTF-16 surrogate in {x[:40]!r}") from None
+        elif isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
 
 
 def records(doc: Any, field: str = "records") -> tuple[list[Any], dict[str, Any]]:
@@ -165,23 +190,14 @@ def is_json(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in ("application/json", "")
 
 
-def body_to_table(body: bytes, content_type: str) -> tuple[pa.Table, dict[str, Any]]:
+def body_to_table(body: bytes, content_type: str, settings: Settings) -> tuple[pa.Table, dict[str, Any]]:
+    """An Arrow or Parquet body as a table, refused (413) before decoding if it would cost past the limits;
+    a JSON body as its records' table and the envelope's other fields."""
     ctype = content_type.split(";")[0].strip().lower()
     if ctype in ARROW_TYPES:
-        try:
-            reader = (
-                pa.ipc.open_stream(pa.py_buffer(body))
-                if ctype.endswith("stream")
-                else pa.ipc.open_file(pa.py_buffer(body))
-            )
-            return reader.read_all(), {}
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise HTTPError(400, f"the body is not valid Arrow IPC: {exc}") from None
+        return read_arrow(body, ctype.endswith("stream"), settings), {}
     if ctype in PARQUET_TYPES:
-        try:
-            return pq.read_table(pa.BufferReader(body)), {}
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise HTTPError(400, f"the body is not valid Parquet: {exc}") from None
+        return read_parquet(body, settings), {}
     if is_json(ctype):
         rows, envelope = records(parse_json(body))
         return records_to_table(rows), envelope

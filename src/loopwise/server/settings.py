@@ -47,6 +47,27 @@ class Settings:
     #: Serve the OpenAPI description (``/openapi.json``) and its pages (``/docs``, ``/redoc``), which answer
     #: without a key; ``LOOPWISE_API_DOCS=0`` turns all three off (404).
     api_docs: bool = field(default_factory=lambda: _env_flag("LOOPWISE_API_DOCS", True))
+    # What a request may cost once decoded, checked before the work (decision 0016): a body's size alone
+    # does not bound it (compressed Arrow buffers, Parquet pages and profiles inflate a thousandfold).
+    #: Most columns in one batch (JSON keys, Arrow or Parquet fields).
+    max_columns: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_COLUMNS", 1_000))
+    #: Most values (rows x columns) an Arrow or Parquet body may decode to.
+    max_cells: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_CELLS", 20_000_000))
+    #: Most bytes an Arrow, Parquet or profile body may decode to (dictionaries counted as plain values).
+    max_decoded_bytes: int = field(
+        default_factory=lambda: _env_int("LOOPWISE_MAX_DECODED_BYTES", 512 * 2**20)
+    )
+    #: Most distinct model versions in one batch of predictions (each costs a profile per hour it touches).
+    max_versions_per_batch: int = field(
+        default_factory=lambda: _env_int("LOOPWISE_MAX_VERSIONS_PER_BATCH", 100)
+    )
+    #: Most distinct model versions one model may have (new versions beyond are refused).
+    max_versions_per_model: int = field(
+        default_factory=lambda: _env_int("LOOPWISE_MAX_VERSIONS_PER_MODEL", 1_000)
+    )
+    #: Largest suite sent to /checks/run (YAML text or JSON), and most checks in it.
+    max_suite_bytes: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_BYTES", 256 * 2**10))
+    max_suite_checks: int = field(default_factory=lambda: _env_int("LOOPWISE_MAX_SUITE_CHECKS", 500))
     #: Seconds between passes of the job that folds bucket parts into buckets (0: no background job).
     compact_seconds: float = field(
         default_factory=lambda: float(os.environ.get("LOOPWISE_COMPACT_SECONDS", 1.0))

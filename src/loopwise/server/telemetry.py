@@ -137,3 +137,25 @@ class ModelCollector:
         ):  # a scrape must not fail because the database is away; the request metrics still go out
             return
         yield from (preds, fb, delay, lat)
+
+
+class CompactorCollector:
+    """The compactor's health: buckets it cannot fold (set aside and retried with a back-off while the
+    others go on), and failures counted since start. Alert on the first being above zero."""
+
+    def __init__(self, compactor: Any) -> None:
+        self.compactor = compactor
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        failing = GaugeMetricFamily(
+            "loopwise_compaction_failing_buckets", "Buckets that could not be folded and wait for a retry"
+        )
+        failing.add_metric([], len(self.compactor.failing))
+        failures = CounterMetricFamily("loopwise_compaction_failures", "Bucket folds that failed")
+        failures.add_metric([], self.compactor.failures)
+        yield from (failing, failures)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -13,17 +14,21 @@ from loopwise.checks import Suite
 from loopwise.ingest import get_reference, metrics, put_reference, window
 from loopwise.ingest.windows import pinned, series
 from loopwise.profiles import Profile
+from loopwise.schema.yamlfile import load_yaml_text
 from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
 from loopwise.server.deps import Manager, Reader, factory, read_factory
 from loopwise.server.errors import HTTPError
+from loopwise.server.limits import check_profile, read_parquet
 from loopwise.store import transaction
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["monitoring"])
 
 
-def _time(value: str | None, name: str) -> dt.datetime | None:
+def _time(value: Any, name: str) -> dt.datetime | None:
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise HTTPError(422, f'{name} must be an ISO 8601 time as a string, e.g. "2026-01-01T00:00:00Z"')
     try:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -31,6 +36,12 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
             422, f"{name} must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z; got {value!r}"
         ) from None
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _segment(value: str | None) -> str | None:
+    if value is not None and "=" not in value:
+        raise HTTPError(422, f"segment must be column=value, e.g. purpose=car; got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,7 @@ def get_metrics(
     segment: str | None = None,
 ) -> dict[str, Any]:
     with read_factory(request)() as s:
-        return metrics(s, model, w.start, w.end, w.version, reference, segment)
+        return metrics(s, model, w.start, w.end, w.version, reference, _segment(segment))
 
 
 @router.get("/series")
@@ -86,10 +97,18 @@ def export(model: str, request: Request, who: Reader, w: WindowQuery) -> Respons
     with read_factory(request)() as s:
         data = export_window(s, model, w.start, w.end, w.version)
     return Response(
-        data,
-        media_type="application/x-parquet",
-        headers={"Content-Disposition": f'attachment; filename="{model}.parquet"'},
+        data, media_type="application/x-parquet", headers={"Content-Disposition": _attachment(model)}
     )
+
+
+def _attachment(model: str) -> str:
+    """A Content-Disposition naming ``<model>.parquet``: headers are Latin-1, so a name that is not gets an
+    ASCII fallback beside its UTF-8 form (RFC 6266 and RFC 5987's ``filename*``)."""
+    name = f"{model}.parquet"
+    ascii_name = name.encode("ascii", "replace").decode("ascii").replace('"', "_")
+    if ascii_name == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @router.post("/references", status_code=201)
@@ -101,8 +120,15 @@ async def upload_reference(
     chunks, if it was made with them)."""
     import loopwise as lw
 
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
-    ctype = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    settings = request.app.state.settings
+    body = await read_body(request, settings.max_body_bytes)
+    ctype = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+    if chunk_size is not None and chunk_size < 1:
+        raise HTTPError(422, f"chunk_size must be a positive integer; got {chunk_size}")
+    if ctype in PARQUET_TYPES:
+        table = read_parquet(body, settings)
+    else:
+        check_profile(body, settings)
 
     def work() -> dict[str, Any]:
         with transaction(factory(request)) as s:
@@ -111,10 +137,7 @@ async def upload_reference(
 
             schema = model_schema(get_model(s, model))
             if ctype in PARQUET_TYPES:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                prof = lw.profile(pq.read_table(pa.BufferReader(body)), schema=schema, chunk_size=chunk_size)
+                prof = lw.profile(table, schema=schema, chunk_size=chunk_size)
             else:
                 prof = Profile.from_bytes(body)
                 if chunk_size is not None and (prof.chunks is None or prof.chunks.size != chunk_size):
@@ -143,7 +166,13 @@ async def pin_reference(model: str, request: Request, who: Manager) -> dict[str,
     start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
 
     chunk_size = doc.get("chunk_size")
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)):
+    if not isinstance(name, str) or not name:
+        raise HTTPError(422, f"name must be a non-empty string; got {name!r}")
+    if doc.get("version") is not None and not isinstance(doc.get("version"), str):
+        raise HTTPError(422, "version must be a string")
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
         raise HTTPError(422, f"chunk_size must be a positive integer; got {chunk_size!r}")
 
     def work() -> dict[str, Any]:
@@ -158,18 +187,59 @@ async def pin_reference(model: str, request: Request, who: Manager) -> dict[str,
 
 @router.post("/checks/run")
 async def run_checks(model: str, request: Request, who: Reader) -> dict[str, Any]:
-    doc = parse_json(await read_body(request, 1 << 20))
+    """Run a suite sent as YAML text or as a JSON object; never a file name (decision 0016)."""
+    settings = request.app.state.settings
+    doc = parse_json(await read_body(request, settings.max_suite_bytes + 4096))
     if not isinstance(doc, dict) or "suite" not in doc:
         raise HTTPError(422, 'expected {"suite": <suite YAML text or object>, "start": ..., "end": ...}')
-    spec = doc["suite"]
-    suite = Suite.from_yaml(spec) if isinstance(spec, str) else Suite.from_dict(spec)
+    suite = _suite(doc["suite"], settings)
     start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
+    version, ref_name = doc.get("version"), doc.get("reference", "default")
+    if version is not None and not isinstance(version, str):
+        raise HTTPError(422, "version must be a string")
+    if ref_name is not None and not isinstance(ref_name, str):
+        raise HTTPError(422, "reference must be a string (a reference's name) or null")
 
     def work() -> dict[str, Any]:
         with read_factory(request)() as s:
-            cur = window(s, model, start, end, doc.get("version"))
-            ref_name = doc.get("reference", "default")
+            cur = window(s, model, start, end, version)
             ref = get_reference(s, model, ref_name) if ref_name else None
         return suite.run(cur, ref).to_dict()
 
     return await run_in_threadpool(work)
+
+
+def _suite(spec: Any, settings: Any) -> Suite:
+    """A suite from YAML text or a JSON object, refused past ``max_suite_bytes`` or ``max_suite_checks``.
+
+    YAML aliases can make a small text a huge document (each ``*a`` repeats what ``&a`` names), so the
+    parsed document's size is counted too, by visiting it with a budget.
+    """
+    if isinstance(spec, str):
+        if len(spec.encode("utf-8", "replace")) > settings.max_suite_bytes:
+            raise HTTPError(413, f"the suite is over the limit of {settings.max_suite_bytes} bytes")
+        spec = load_yaml_text(spec, "suite")
+        if not isinstance(spec, dict):
+            raise HTTPError(
+                422, "the suite must be YAML text of a mapping or a JSON object; a file name is never read"
+            )
+    elif not isinstance(spec, dict):
+        raise HTTPError(422, "the suite must be YAML text or a JSON object (never a file name)")
+    _bounded(spec, settings.max_suite_bytes // 4)
+    checks = spec.get("checks") if isinstance(spec, dict) else None
+    if isinstance(checks, list) and len(checks) > settings.max_suite_checks:
+        raise HTTPError(413, f"the suite has {len(checks)} checks; the limit is {settings.max_suite_checks}")
+    return Suite.from_dict(spec)
+
+
+def _bounded(doc: Any, budget: int) -> None:
+    stack, seen = [doc], 0
+    while stack:
+        x = stack.pop()
+        seen += 1
+        if seen > budget:
+            raise HTTPError(413, f"the suite holds more than {budget} values; that is the limit")
+        if isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
