@@ -1196,9 +1196,14 @@ def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]
         pieces.sort(key=lambda p: p[0])
         index = pa.concat_tables([p for _, p in pieces], promote_options="permissive")
         labels = labels_for(s, model.id, [e for e, _, _ in events])
-        index = index.append_column(
-            target[0].name, pa.array([labels.get(e) for e, _, _ in events], from_pandas=True)
-        )
+        values = [labels.get(e) for e, _, _ in events]
+        try:
+            label_array = pa.array(values, from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            # Labels of mixed JSON types (true and "yes" for one model) were each accepted: read them as text,
+            # so that the hour still profiles (and the kinds' warning says why it compares badly).
+            label_array = pa.array([None if v is None else str(v) for v in values], pa.string())
+        index = index.append_column(target[0].name, label_array)
         task = empty_task(schema)
         if task is None:
             continue
