@@ -199,3 +199,21 @@ def test_two_uncorrelated_columns_keep_a_direction_to_reconstruct_and_do_not_ala
         alarms.append(result.drift_detected)
     hi = stats.binom.ppf(0.999, len(alarms), 0.05) / len(alarms)
     assert np.mean(alarms) <= hi, np.mean(alarms)
+
+
+def test_stored_co_moments_and_tests_refuse_damaged_or_newer_bytes_in_one_error() -> None:
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000), "c": rng.normal(size=3000)})
+    blobs = {
+        "co-moments": CoMoments.of(ref.to_numpy(), COLS).to_bytes(),
+        "reconstruction drift test": lw.MultivariateDrift("pca").fit(ref).to_bytes(),
+    }
+    for what, blob in blobs.items():
+        newer = blob[:4] + (99).to_bytes(2, "little") + blob[6:]
+        for bad, message in (
+            (b"XXXX" + blob[4:], "do not start"),
+            (newer, "newer loopwise"),
+            (blob[:-3], "truncated|corrupt"),
+        ):
+            with pytest.raises(lw.ProfileFormatError, match=message):
+                (CoMoments if what == "co-moments" else lw.MultivariateDrift).from_bytes(bad)

@@ -13,18 +13,16 @@ count, the encoder key), then the mean and the matrix as little-endian float64.
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from loopwise.errors import DataError, ProfileFormatError
+from loopwise.profiles.framing import damaged, frame, unframe
 
 MAGIC = b"LWCM"
 FORMAT_VERSION = 1
-_PREFIX = struct.Struct("<4sHI")
 
 
 @dataclass
@@ -125,37 +123,20 @@ class CoMoments:
         return out
 
     def to_bytes(self) -> bytes:
-        head = json.dumps(
-            {"columns": list(self.columns), "count": self.count, "anchor": self.anchor},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode("utf-8")
+        head = {"columns": list(self.columns), "count": self.count, "anchor": self.anchor}
         body = self.mean.astype("<f8").tobytes() + self.m2.astype("<f8").tobytes()
-        return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head + body
+        return frame(MAGIC, FORMAT_VERSION, head, body)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CoMoments:
-        if len(data) < _PREFIX.size or data[:4] != MAGIC:
-            raise ProfileFormatError("not loopwise co-moments (the bytes do not start with LWCM)")
-        _magic, version, head_len = _PREFIX.unpack_from(data)
-        if version > FORMAT_VERSION:
-            raise ProfileFormatError(
-                f"co-moments format version {version} was written by a newer loopwise; "
-                f"this version reads formats up to {FORMAT_VERSION}"
-            )
-        try:
-            head = json.loads(data[_PREFIX.size : _PREFIX.size + head_len].decode("utf-8"))
+        head, body = unframe(data, MAGIC, FORMAT_VERSION, "loopwise co-moments")
+        with damaged("loopwise co-moments"):
             d = len(head["columns"])
-            start = _PREFIX.size + head_len
-            if len(data) != start + 8 * (d + d * d):
+            if len(body) != 8 * (d + d * d):
                 raise ProfileFormatError("the co-moments are truncated or have trailing bytes")
-            mean = np.frombuffer(data, "<f8", d, start).astype(np.float64)
-            m2 = np.frombuffer(data, "<f8", d * d, start + 8 * d).astype(np.float64).reshape(d, d)
+            mean = np.frombuffer(body, "<f8", d, 0).astype(np.float64)
+            m2 = np.frombuffer(body, "<f8", d * d, 8 * d).astype(np.float64).reshape(d, d)
             return cls(tuple(head["columns"]), int(head["count"]), mean, m2, str(head["anchor"]))
-        except ProfileFormatError:
-            raise
-        except Exception as exc:  # any failure here means the bytes are damaged
-            raise ProfileFormatError(f"the co-moments are corrupt ({type(exc).__name__}: {exc})") from None
 
     def __repr__(self) -> str:
         return f"<CoMoments of {len(self.columns)} columns, {self.count:,} rows>"

@@ -18,11 +18,8 @@ merged ``CoMoments`` of stored buckets (``summarize`` makes them).
 
 from __future__ import annotations
 
-import json
 import math
-import struct
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +30,7 @@ from loopwise.metrics.multivariate.result import MultivariateDriftResult
 from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE, CalibratedThreshold, calibrate
 from loopwise.profiles.comoments import CoMoments, merge_all
 from loopwise.profiles.encoder import FeatureEncoder
+from loopwise.profiles.framing import damaged, frame, unframe
 
 #: Chunks the reference is cut into when no chunk size is given (calibration merges runs of them).
 BASE_CHUNKS = 100
@@ -40,7 +38,6 @@ BASE_CHUNKS = 100
 MIN_CALIBRATION_CHUNKS = 10
 MAGIC = b"LWMR"
 FORMAT_VERSION = 1
-_PREFIX = struct.Struct("<4sHI")
 _NAMES = {
     "squared": "mean squared reconstruction error",
     "euclidean": "mean reconstruction error (Euclidean)",
@@ -260,39 +257,28 @@ class ReconstructionDrift:
     def to_bytes(self) -> bytes:
         """The fitted test (encoding, parameters and each reference chunk's co-moments), versioned."""
         blobs = [c.to_bytes() for c in self.chunks]
-        head = json.dumps(
-            {
-                "encoder": self.encoder.to_dict(),
-                "chunk_size": self.chunk_size,
-                "fixed": self.fixed,
-                "variance": self.variance,
-                "distance": self.distance,
-                "false_alarm_rate": self.false_alarm_rate,
-                "error_sums": self.error_sums,
-                "chunks": [len(b) for b in blobs],
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
-        return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head + b"".join(blobs)
+        head = {
+            "encoder": self.encoder.to_dict(),
+            "chunk_size": self.chunk_size,
+            "fixed": self.fixed,
+            "variance": self.variance,
+            "distance": self.distance,
+            "false_alarm_rate": self.false_alarm_rate,
+            "error_sums": self.error_sums,
+            "chunks": [len(b) for b in blobs],
+        }
+        return frame(MAGIC, FORMAT_VERSION, head, b"".join(blobs))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ReconstructionDrift:
-        if len(data) < _PREFIX.size or data[:4] != MAGIC:
-            raise ProfileFormatError("not a loopwise reconstruction drift test (no LWMR magic bytes)")
-        _magic, version, head_len = _PREFIX.unpack_from(data)
-        if version > FORMAT_VERSION:
-            raise ProfileFormatError(
-                f"reconstruction drift format version {version} was written by a newer loopwise; "
-                f"this version reads formats up to {FORMAT_VERSION}"
-            )
-        try:
-            head: dict[str, Any] = json.loads(data[_PREFIX.size : _PREFIX.size + head_len].decode("utf-8"))
-            pos = _PREFIX.size + head_len
-            chunks = []
+        what = "a loopwise reconstruction drift test"
+        head, body = unframe(data, MAGIC, FORMAT_VERSION, what)
+        with damaged(what):
+            pos, chunks = 0, []
             for size in head["chunks"]:
-                chunks.append(CoMoments.from_bytes(data[pos : pos + size]))
+                chunks.append(CoMoments.from_bytes(body[pos : pos + size]))
                 pos += size
-            if pos != len(data):
+            if pos != len(body):
                 raise ProfileFormatError("the reconstruction drift test has trailing bytes")
             return cls(
                 FeatureEncoder.from_dict(head["encoder"]),
@@ -304,12 +290,6 @@ class ReconstructionDrift:
                 false_alarm_rate=float(head["false_alarm_rate"]),
                 error_sums=head["error_sums"],
             )
-        except ProfileFormatError:
-            raise
-        except Exception as exc:  # any failure here means the bytes are damaged
-            raise ProfileFormatError(
-                f"the reconstruction drift test is corrupt ({type(exc).__name__}: {exc})"
-            ) from None
 
 
 __all__ = ["BASE_CHUNKS", "MIN_CALIBRATION_CHUNKS", "ReconstructionDrift", "chunk_bounds"]
