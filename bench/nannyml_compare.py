@@ -43,7 +43,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "anchors"))
-from nannyml_datasets import DATASETS, ESTIMATION_DATASETS, outputs  # noqa: E402
+from nannyml_datasets import CLASSIFICATION_METRICS, DATASETS, ESTIMATION_DATASETS, outputs  # noqa: E402
 
 from nml_scoring import Match, alert_share, coverage, mae, match_alerts, mean_width  # noqa: E402
 
@@ -51,15 +51,7 @@ OUT = HERE / ".out" / "nannyml"
 TIMEOUT = 1800
 #: An estimate within this of NannyML's error, on a metric bounded by [0, 1], is as good as it.
 TIE = 1e-4
-BOUNDED = {
-    "roc_auc",
-    "average_precision",
-    "f1",
-    "precision",
-    "recall",
-    "specificity",
-    "accuracy",
-}
+BOUNDED = set(CLASSIFICATION_METRICS)
 TARGETS = {
     "coverage": 0.88,
     "kept_ks_chi2": 0.95,

@@ -134,27 +134,19 @@ DATASETS: dict[str, dict[str, Any]] = {
         "chunk_size": 5000,
     },
 }
+#: The bounded metrics NannyML's CBPE estimates (binary and multiclass alike).
+CLASSIFICATION_METRICS = (
+    "roc_auc",
+    "average_precision",
+    "f1",
+    "precision",
+    "recall",
+    "specificity",
+    "accuracy",
+)
 ESTIMATED = {
-    "classification_binary": [
-        "roc_auc",
-        "average_precision",
-        "f1",
-        "precision",
-        "recall",
-        "specificity",
-        "accuracy",
-        "confusion_matrix",
-    ],
-    "classification_multiclass": [
-        "roc_auc",
-        "average_precision",
-        "f1",
-        "precision",
-        "recall",
-        "specificity",
-        "accuracy",
-        "confusion_matrix",
-    ],
+    "classification_binary": [*CLASSIFICATION_METRICS, "confusion_matrix"],
+    "classification_multiclass": [*CLASSIFICATION_METRICS, "confusion_matrix"],
     "regression": ["mae", "mape", "mse", "msle", "rmse", "rmsle"],
 }
 ESTIMATION_DATASETS = ("work_from_home", "car_loan", "multiclass", "car_price")

@@ -37,42 +37,26 @@ def rows(result, column):
 
 
 methods = sys.argv[1].split(",") if len(sys.argv) > 1 else ["pca"]
+CALCULATORS = {
+    "pca": (
+        lambda cols: nml.DataReconstructionDriftCalculator(column_names=cols, chunk_size=CHUNK),
+        "reconstruction_error",
+    ),
+    "classifier": (
+        lambda cols: nml.DomainClassifierCalculator(feature_column_names=cols, chunk_size=CHUNK),
+        "domain_classifier_auroc",
+    ),
+}
+
 for name, (stem, cols) in FEATURES.items():
     ref = pd.read_csv(os.path.join(DATA, f"{stem}_reference.csv"))
     cur = pd.read_csv(os.path.join(DATA, f"{stem}_analysis.csv"))
-    if "pca" in methods:
+    for method in methods:
+        make, column = CALCULATORS[method]
         t = time.perf_counter()
-        calc = nml.DataReconstructionDriftCalculator(column_names=cols, chunk_size=CHUNK)
+        calc = make(cols)
         calc.fit(ref)
         res = calc.calculate(cur)
         secs = time.perf_counter() - t
-        print(
-            "RESULT "
-            + json.dumps(
-                {
-                    "dataset": name,
-                    "method": "pca",
-                    "seconds": secs,
-                    "chunks": rows(res, "reconstruction_error"),
-                }
-            ),
-            flush=True,
-        )
-    if "classifier" in methods:
-        t = time.perf_counter()
-        calc = nml.DomainClassifierCalculator(feature_column_names=cols, chunk_size=CHUNK)
-        calc.fit(ref)
-        res = calc.calculate(cur)
-        secs = time.perf_counter() - t
-        print(
-            "RESULT "
-            + json.dumps(
-                {
-                    "dataset": name,
-                    "method": "classifier",
-                    "seconds": secs,
-                    "chunks": rows(res, "domain_classifier_auroc"),
-                }
-            ),
-            flush=True,
-        )
+        result = {"dataset": name, "method": method, "seconds": secs, "chunks": rows(res, column)}
+        print("RESULT " + json.dumps(result), flush=True)
