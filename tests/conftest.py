@@ -1,8 +1,28 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``loopwise ARGS`` in a fresh process, as a user runs it: no LOOPWISE_ settings of the test run, a wide
+    terminal (Rich wraps tables at the terminal's width)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPWISE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "loopwise.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=cwd,
+        env={**env, "COLUMNS": "400"},
+    )
 
 
 def mixed_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:

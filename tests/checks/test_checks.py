@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 from fairlearn.metrics import demographic_parity_difference
 from junitparser import Error, Failure, JUnitXml
 from sklearn.metrics import accuracy_score
+from tests.conftest import run_cli as run
 
 import loopwise as lw
 from loopwise.checks import (
@@ -181,16 +180,6 @@ def test_junit_is_valid_for_ci_tools(
     assert failures == result.counts["fail"] and errors == result.counts["error"] == 1
     md = to_markdown(result)
     assert md.count("\n| ") == len(result.results) + 1 and "💥" in md
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loopwise.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def test_cli_gate_with_a_challenger(tmp_path: Path, schema: lw.Schema, ref: pd.DataFrame) -> None:

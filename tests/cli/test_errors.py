@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import run_cli as run
 
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPWISE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "loopwise.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env={**env, "COLUMNS": "400"},
-    )
 
 
 def one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:

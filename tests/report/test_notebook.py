@@ -14,6 +14,7 @@ import plotly.io as pio
 import pytest
 from plotly.offline import get_plotlyjs
 from tests.conftest import mixed_frame
+from tests.conftest import run_cli as _cli
 
 import loopwise as lw
 from loopwise.report import html as report_html
@@ -81,16 +82,6 @@ def test_an_unknown_plotly_choice_is_refused(report: lw.Report, tmp_path: Path) 
     with pytest.raises(lw.ParameterError, match="plotly"):
         report.to_html(tmp_path / "x.html", plotly="require")
     assert not (tmp_path / "x.html").exists()
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loopwise.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def test_cli_writes_inline_or_cdn_and_reports_the_size(tmp_path: Path) -> None:

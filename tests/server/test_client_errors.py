@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import run_cli as cli
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
@@ -17,18 +18,6 @@ from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
 from .conftest import Running
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPWISE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "loopwise.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**env, "COLUMNS": "300"},
-    )
 
 
 def _errors(c: lw.Client) -> dict[str, BaseException]:

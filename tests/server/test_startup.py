@@ -16,16 +16,13 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
 
 import loopwise
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction
-from loopwise.store.tables import BucketPart, BucketProfile
 
 from .conftest import free_port
-from .test_api import SCHEMA, records, traffic
-from .test_workers import wait_healthy
+from .test_workers import post_and_wait_folded, wait_healthy
 
 
 def uvicorn(db: Path, port: int, log: Path, *extra: str, **env: str) -> subprocess.Popen[bytes]:
@@ -75,22 +72,7 @@ def test_uvicorn_migrates_a_new_database_and_the_compactor_folds(tmp_path: Path)
         engine = make_engine(sqlite_url(db))
         with transaction(session_factory(engine)) as s:
             key = create_key(s, "admin", name="startup")
-        df = traffic(200, seed=11)
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-            assert c.post("/v1/models", json={"name": "credit", "schema": SCHEMA}).status_code == 201
-            for i in range(2):
-                r = c.post("/v1/models/credit/predictions", json=records(df.iloc[i * 100 : (i + 1) * 100]))
-                assert r.status_code == 200, r.text
-        # The compactor (a thread of each process here) folds the parts: it found its tables.
-        deadline = time.time() + 30
-        while True:
-            with session_factory(engine, readonly=True)() as s:
-                parts = s.scalar(select(func.count()).select_from(BucketPart))
-                folded = s.scalar(select(func.sum(BucketProfile.n)))
-            if parts == 0 and folded == 200:
-                break
-            assert time.time() < deadline, (parts, folded)
-            time.sleep(0.2)
+        post_and_wait_folded(url, key, engine, batches=2, seed=11)
         engine.dispose()
         time.sleep(1.5)  # more than one compaction pass after the fold
     finally:

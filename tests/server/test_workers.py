@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
@@ -83,6 +83,26 @@ def start(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     )
 
 
+def post_and_wait_folded(url: str, key: str, engine: Engine, batches: int, seed: int) -> None:
+    """Register "credit", log ``batches`` batches of 100 predictions, and wait until the compactor has folded
+    every part into the hourly profiles (30 s at most)."""
+    df = traffic(100 * batches, seed=seed)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        assert c.post("/v1/models", json={"name": "credit", "schema": SCHEMA}).status_code == 201
+        for i in range(batches):
+            r = c.post("/v1/models/credit/predictions", json=records(df.iloc[i * 100 : (i + 1) * 100]))
+            assert r.status_code == 200, r.text
+    deadline = time.time() + 30
+    while True:
+        with session_factory(engine, readonly=True)() as s:
+            parts = s.scalar(select(func.count()).select_from(BucketPart))
+            folded = s.scalar(select(func.sum(BucketProfile.n)))
+        if parts == 0 and folded == 100 * batches:
+            return
+        assert time.time() < deadline, (parts, folded)
+        time.sleep(0.2)
+
+
 def wait_healthy(url: str, seconds: float = 60) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -105,21 +125,7 @@ def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) ->
     try:
         wait_healthy(url)
         # The workers do not fold bucket parts; the compactor process does, for all of them.
-        df = traffic(300, seed=5)
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-            assert c.post("/v1/models", json={"name": "credit", "schema": SCHEMA}).status_code == 201
-            for i in range(3):
-                r = c.post("/v1/models/credit/predictions", json=records(df.iloc[i * 100 : (i + 1) * 100]))
-                assert r.status_code == 200, r.text
-        deadline = time.time() + 30
-        while True:
-            with session_factory(engine, readonly=True)() as s:
-                parts = s.scalar(select(func.count()).select_from(BucketPart))
-                folded = s.scalar(select(func.sum(BucketProfile.n)))
-            if parts == 0 and folded == 300:
-                break
-            assert time.time() < deadline, (parts, folded)
-            time.sleep(0.2)
+        post_and_wait_folded(url, key, engine, batches=3, seed=5)
         deadline = time.time() + 30
         while len(kids := children(proc.pid)) < 3 and time.time() < deadline:
             time.sleep(0.1)
