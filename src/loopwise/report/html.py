@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from loopwise._display import num
 from loopwise.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -75,24 +76,12 @@ def _template() -> jinja2.Template:
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    env.filters["num"] = _num
+    env.filters["num"] = num
     # A p-value that underflowed to 0 is "below the smallest double", not zero.
-    env.filters["pval"] = lambda x: "< 1e-300" if x == 0 else _num(x)
+    env.filters["pval"] = lambda x: "< 1e-300" if x == 0 else num(x)
     env.filters["pct"] = lambda x: "" if x is None else f"{x:.1%}"
     text = resources.files("loopwise.report").joinpath("templates/report.html.j2").read_text("utf-8")
     return env.from_string(text)
-
-
-def _num(x: Any) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
-        return f"{x:.3g}"
-    return f"{x:.4f}"
 
 
 def _column_figure(col: Any) -> dict[str, Any]:
@@ -207,7 +196,7 @@ def _change(summary: dict[str, Any]) -> str:
         r, c = summary["reference"], summary["current"]
         unit = " (length)" if summary["measure"].startswith("length") else ""
         return "; ".join(
-            f"{k}{unit} {_num(r[k])} → {_num(c[k])} ({_signed(c[k] - r[k])})"
+            f"{k}{unit} {num(r[k])} → {num(c[k])} ({_signed(c[k] - r[k])})"
             for k in ("mean", "median")
             if r.get(k) is not None and c.get(k) is not None
         )
@@ -222,7 +211,7 @@ def _change(summary: dict[str, Any]) -> str:
 
 
 def _signed(x: float) -> str:
-    return ("+" if x >= 0 else "−") + _num(abs(x))
+    return ("+" if x >= 0 else "−") + num(abs(x))
 
 
 def _sides_table(summary: dict[str, Any]) -> list[list[str]]:
@@ -232,7 +221,7 @@ def _sides_table(summary: dict[str, Any]) -> list[list[str]]:
     if "statistics" in summary:
         r, c = summary["reference"], summary["current"]
         return [
-            [k, _num(r[k]), _num(c[k]), _signed(c[k] - r[k]) if r[k] is not None and c[k] is not None else ""]
+            [k, num(r[k]), num(c[k]), _signed(c[k] - r[k]) if r[k] is not None and c[k] is not None else ""]
             for k in summary["statistics"]
         ]
     return [
