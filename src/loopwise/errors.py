@@ -217,3 +217,8 @@ class DatabaseVersionError(DatabaseError):
             "(or start with LOOPWISE_MIGRATE=1)"
         )
         self.current, self.head = current, head
+
+
+class UntrustedArtifactError(DataError):
+    """Raised when a model artifact could run code on load: a pickle or joblib file the operator has not
+    trusted, or an skops file naming a type outside the operator's allow-list (the message names it)."""

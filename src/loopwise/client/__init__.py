@@ -24,15 +24,18 @@ class Client:
         self.transport: Any = HTTPTransport(url, api_key, timeout)
 
     @classmethod
-    def local(cls, path: str | Path, *, create: bool = True) -> Client:
+    def local(cls, path: str | Path, *, create: bool = True, registry: Any = None) -> Client:
         """The same services in-process on a SQLite file (or a database URL). With ``create=False`` a
-        missing file is a ``DatabaseError`` instead of a new, empty database (the CLI's default)."""
+        missing file is a ``DatabaseError`` instead of a new, empty database (the CLI's default).
+        ``registry``: the registry's ``RegistrySettings`` (artifact directory, size limit, trusted types)."""
         from loopwise.client.local import LocalTransport
         from loopwise.store import sqlite_url
 
         self = cls.__new__(cls)
         target = str(path)
-        self.transport = LocalTransport(target if "://" in target else sqlite_url(target), create=create)
+        self.transport = LocalTransport(
+            target if "://" in target else sqlite_url(target), create=create, registry=registry
+        )
         return self
 
     def register(self, name: str, schema: Any) -> ModelHandle:

@@ -19,6 +19,7 @@ from loopwise.ingest import (
 )
 from loopwise.ingest.buckets import compact_pending
 from loopwise.ingest.models import get_model
+from loopwise.registry import ArtifactStore, RegistrySettings
 from loopwise.store import open_database, session_factory, transaction
 from loopwise.store.tables import Model
 
@@ -32,10 +33,16 @@ def _time(v: str | None) -> dt.datetime | None:
 
 
 class LocalTransport:
-    def __init__(self, database_url: str, *, create: bool = True) -> None:
+    def __init__(
+        self, database_url: str, *, create: bool = True, registry: RegistrySettings | None = None
+    ) -> None:
         self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
+        self.registry = registry or RegistrySettings()
+        self.artifacts = ArtifactStore(
+            self.registry.directory_for(database_url), self.registry.max_artifact_bytes
+        )
 
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
@@ -101,3 +108,65 @@ class LocalTransport:
         with transaction(self.sessions) as s:
             put_reference(s, model, prof, name, {"source": "upload", "rows": prof.n})
         return {"name": name, "rows": prof.n}
+
+    # The registry. Whoever opens the database file directly owns it: they act as an admin (decision 0025).
+
+    def register_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.registry import register_version
+
+        with transaction(self.sessions) as s:
+            out = register_version(
+                s,
+                self.registry,
+                self.artifacts,
+                model,
+                version,
+                flavor=body["flavor"],
+                artifact=body["artifact"],
+                uri=body.get("uri"),
+                sha256=body.get("sha256"),
+                lineage=body.get("lineage"),
+                sample=body.get("sample"),
+                actor=LOCAL_ACTOR,
+                admin=True,
+            )
+        return out.to_dict()
+
+    def versions(self, model: str) -> list[dict[str, Any]]:
+        from loopwise.registry import list_versions
+
+        with self.read_sessions() as s:
+            return [v.to_dict() for v in list_versions(s, model)]
+
+    def set_alias(
+        self, model: str, alias: str, version: str | None, evidence: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        from loopwise.registry import set_alias
+
+        with transaction(self.sessions) as s:
+            moves = set_alias(s, model, alias, version, actor=LOCAL_ACTOR, evidence=evidence)
+        return [m.to_dict() for m in moves]
+
+    def alias_history(self, model: str, alias: str | None) -> list[dict[str, Any]]:
+        from loopwise.registry import alias_history
+
+        with self.read_sessions() as s:
+            return [m.to_dict() for m in alias_history(s, model, alias)]
+
+    def version_at(self, model: str, alias: str, when: str) -> str | None:
+        from loopwise.registry import version_at
+
+        at = _time(when)
+        assert at is not None
+        with self.read_sessions() as s:
+            return version_at(s, model, alias, at)
+
+    def load_version(self, model: str, version: str) -> Any:
+        from loopwise.registry import load_version
+
+        with self.read_sessions() as s:
+            return load_version(s, self.registry, self.artifacts, model, version)
+
+
+#: Who the local client is in the audit log and the alias history.
+LOCAL_ACTOR = "local"
