@@ -180,6 +180,7 @@ def error_class(status: int, name: str | None) -> type[LoopwiseError]:
                 ConflictError,
                 LimitError,
                 IdempotencyMismatchError,
+                UntrustedArtifactError,
             )
         )
         _BY_STATUS.update({404: NotFoundError, 409: ConflictError, 413: LimitError, 422: DataError})

@@ -11,8 +11,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-# The SQLite/PostgreSQL fixtures live with the server's tests (a real throwaway PostgreSQL cluster).
-from tests.server.conftest import db_url, postgres  # noqa: F401
+# The SQLite/PostgreSQL and server fixtures live with the server's tests (a real throwaway PostgreSQL
+# cluster, a real server on loopback).
+from tests.server.conftest import db_url, postgres, server  # noqa: F401
 
 import loopwise as lw
 from loopwise.client.base import ModelHandle

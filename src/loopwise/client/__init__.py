@@ -20,8 +20,8 @@ class Client:
         []
     """
 
-    def __init__(self, url: str, api_key: str, *, timeout: float = 60.0) -> None:
-        self.transport: Any = HTTPTransport(url, api_key, timeout)
+    def __init__(self, url: str, api_key: str, *, timeout: float = 60.0, registry: Any = None) -> None:
+        self.transport: Any = HTTPTransport(url, api_key, timeout, registry=registry)
 
     @classmethod
     def local(cls, path: str | Path, *, create: bool = True, registry: Any = None) -> Client:

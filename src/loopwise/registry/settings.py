@@ -32,6 +32,27 @@ class RegistrySettings:
         if isinstance(self.trusted_types, str) or not all(isinstance(t, str) for t in self.trusted_types):
             raise ParameterError("trusted_types", self.trusted_types, "a sequence of type names (strings)")
 
+    @classmethod
+    def from_env(cls) -> RegistrySettings:
+        """From ``LOOPWISE_ARTIFACT_DIR``, ``LOOPWISE_MAX_ARTIFACT_BYTES``, ``LOOPWISE_TRUSTED_TYPES``
+        (comma-separated) and ``LOOPWISE_TRUST_PICKLE`` (1/0), each optional."""
+        directory = os.environ.get("LOOPWISE_ARTIFACT_DIR")
+        size = os.environ.get("LOOPWISE_MAX_ARTIFACT_BYTES")
+        types = os.environ.get("LOOPWISE_TRUSTED_TYPES", "")
+        flag = os.environ.get("LOOPWISE_TRUST_PICKLE", "").lower()
+        if flag not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
+            raise ParameterError("LOOPWISE_TRUST_PICKLE", flag, "1 or 0 (true/false, yes/no, on/off)")
+        try:
+            limit = int(size) if size else DEFAULT_MAX_BYTES
+        except ValueError:
+            raise ParameterError("LOOPWISE_MAX_ARTIFACT_BYTES", size, "a number of bytes") from None
+        return cls(
+            artifact_dir=Path(directory) if directory else None,
+            max_artifact_bytes=limit,
+            trusted_types=tuple(t.strip() for t in types.split(",") if t.strip()),
+            trust_pickle=flag in ("1", "true", "yes", "on"),
+        )
+
     def directory_for(self, database_url: str) -> Path:
         """The artifact directory for a database: the setting, else next to the database."""
         if self.artifact_dir is not None:

@@ -15,7 +15,7 @@ from loopwise.errors import LoopwiseError
 from loopwise.ingest.buckets import Compactor
 from loopwise.server.deps import Public
 from loopwise.server.errors import HTTPError, handle
-from loopwise.server.routers import events, models, monitoring
+from loopwise.server.routers import events, models, monitoring, registry
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
@@ -83,6 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             generate_latest(REGISTRY) + generate_latest(per_model), media_type=CONTENT_TYPE_LATEST
         )
 
-    for r in (models.router, events.router, monitoring.router):
+    for r in (models.router, events.router, monitoring.router, registry.router):
         app.include_router(r)
     return app

@@ -1,0 +1,192 @@
+"""/v1/models/{model}/versions and /aliases: the registry over HTTP (docs/registry.md, decision 0024).
+
+Registering a version and moving an alias need the maintainer or admin role; a pickle artifact, when the
+operator trusts pickles at all, an admin's key (decision 0025). Reading needs a viewer's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from loopwise.errors import DataError
+from loopwise.registry import (
+    ArtifactStore,
+    Lineage,
+    RegistrySettings,
+    alias_history,
+    aliases,
+    describe,
+    list_versions,
+    register_version,
+    set_alias,
+    version_at,
+)
+from loopwise.server.bodies import read_body
+from loopwise.server.deps import Manager, Reader, factory, read_factory
+from loopwise.server.errors import HTTPError
+from loopwise.store import transaction
+from loopwise.wire.registry import (
+    AliasList,
+    AliasMoveOut,
+    AliasMoves,
+    RegisterVersion,
+    SetAlias,
+    VersionAt,
+    VersionList,
+    VersionOut,
+)
+
+router = APIRouter(prefix="/v1/models/{model}", tags=["registry"])
+
+
+def _settings(request: Request) -> tuple[RegistrySettings, ArtifactStore]:
+    settings = request.app.state.settings
+    registry: RegistrySettings = settings.registry
+    return registry, ArtifactStore(registry.directory_for(settings.database_url), registry.max_artifact_bytes)
+
+
+def _base64(value: str, name: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPError(422, f"{name} is not valid base64") from None
+
+
+def _lineage(body: RegisterVersion) -> Lineage:
+    from loopwise.profiles import Profile
+
+    if body.lineage is None:
+        return Lineage()
+    spec = body.lineage.model_dump()
+    if spec["reference"] is not None:
+        spec["reference"] = Profile.from_bytes(_base64(spec["reference"], "lineage.reference"))
+    return Lineage.from_dict(spec)
+
+
+def _invalid(exc: ValidationError) -> HTTPError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return HTTPError(422, f"{where}: {first['msg']}", type="ParameterError")
+
+
+@router.post("/versions", status_code=201, response_model=VersionOut)
+async def register(model: str, request: Request, who: Manager) -> VersionOut:
+    """Register a version: its artifact is stored by digest, loaded under the operator's trust rules and
+    run on the sample; one that does not fit the model's schema is refused, naming the column."""
+    registry, store = _settings(request)
+    # The artifact travels base64-encoded (4 bytes for 3) beside the rest of the body.
+    limit = request.app.state.settings.max_body_bytes + (registry.max_artifact_bytes * 4) // 3 + 4
+    raw = await read_body(request, limit)
+    try:
+        body = RegisterVersion.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    artifact = _base64(body.artifact, "artifact") if body.artifact is not None else None
+    lineage = _lineage(body)
+    sample = pd.DataFrame.from_records(body.sample) if body.sample is not None else None
+    if sample is not None and sample.empty:
+        raise DataError("the sample has no rows")
+
+    def work() -> VersionOut:
+        with transaction(factory(request)) as s:
+            v = register_version(
+                s,
+                registry,
+                store,
+                model,
+                body.name,
+                flavor=body.flavor,
+                artifact=artifact,
+                uri=body.uri,
+                sha256=body.sha256,
+                lineage=lineage,
+                sample=sample,
+                actor=who.actor,
+                admin=who.role == "admin",
+            )
+        return VersionOut.model_validate(v.to_dict())
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/versions", response_model=VersionList)
+def versions(model: str, request: Request, who: Reader) -> VersionList:
+    with read_factory(request)() as s:
+        return VersionList(versions=[VersionOut.model_validate(v.to_dict()) for v in list_versions(s, model)])
+
+
+@router.get("/versions/{version}", response_model=VersionOut)
+def version(model: str, version: str, request: Request, who: Reader) -> VersionOut:
+    with read_factory(request)() as s:
+        return VersionOut.model_validate(describe(s, model, version).to_dict())
+
+
+@router.get("/versions/{version}/artifact", response_class=FileResponse)
+def artifact(model: str, version: str, request: Request, who: Reader) -> FileResponse:
+    """The version's artifact file, as stored (its digest in ``X-Loopwise-Sha256``)."""
+    _, store = _settings(request)
+    with read_factory(request)() as s:
+        v = describe(s, model, version)
+    if v.flavor == "external" or v.sha256 is None:
+        raise DataError(f"version {version!r} is external ({v.uri}): loopwise holds no artifact for it")
+    return FileResponse(
+        store.path(v.sha256),
+        media_type="application/octet-stream",
+        headers={"X-Loopwise-Sha256": v.sha256, "X-Loopwise-Format": v.format or ""},
+    )
+
+
+@router.get("/aliases", response_model=AliasList)
+def list_aliases(model: str, request: Request, who: Reader) -> AliasList:
+    with read_factory(request)() as s:
+        return AliasList(aliases=aliases(s, model))
+
+
+def _moves(moves: list[Any]) -> AliasMoves:
+    return AliasMoves(moves=[AliasMoveOut.model_validate(m.to_dict()) for m in moves])
+
+
+@router.put("/aliases/{alias}", response_model=AliasMoves)
+async def move_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
+    """Point the alias at a version; the move is recorded with the key's name, the time and the evidence."""
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        body = SetAlias.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+    def work() -> AliasMoves:
+        with transaction(factory(request)) as s:
+            return _moves(set_alias(s, model, alias, body.version, actor=who.actor, evidence=body.evidence))
+
+    return await run_in_threadpool(work)
+
+
+@router.delete("/aliases/{alias}", response_model=AliasMoves)
+def unset_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
+    with transaction(factory(request)) as s:
+        return _moves(set_alias(s, model, alias, None, actor=who.actor))
+
+
+@router.get("/aliases/history", response_model=AliasMoves)
+def history(model: str, request: Request, who: Reader, alias: str | None = None) -> AliasMoves:
+    """Every recorded move of ``alias`` (all aliases without it), oldest first."""
+    with read_factory(request)() as s:
+        return _moves(alias_history(s, model, alias))
+
+
+@router.get("/aliases/{alias}/at", response_model=VersionAt)
+def at(model: str, alias: str, time: dt.datetime, request: Request, who: Reader) -> VersionAt:
+    """The version the alias pointed at, at ``time`` (ISO 8601; without a zone, UTC)."""
+    when = time if time.tzinfo else time.replace(tzinfo=dt.UTC)
+    with read_factory(request)() as s:
+        return VersionAt(alias=alias, at=when, version=version_at(s, model, alias, when))
