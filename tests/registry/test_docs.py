@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import run_cli
 
 DOC = Path(__file__).parents[2] / "docs" / "registry.md"
@@ -22,7 +21,9 @@ def _blocks(lang: str) -> list[str]:
 
 def _said(block: str) -> list[str]:
     """What the block's ``print(...)  # comment`` lines say they print."""
-    return [line.split("#", 1)[1].strip() for line in block.splitlines() if line.lstrip().startswith("print(")]
+    return [
+        line.split("#", 1)[1].strip() for line in block.splitlines() if line.lstrip().startswith("print(")
+    ]
 
 
 def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -222,3 +222,44 @@ def test_an_external_version_is_recorded_and_never_loaded(model: ModelHandle) ->
         model.load_version("v9")
     with pytest.raises(NotFoundError, match="no version named 'v8'"):
         model.load_version("v8")
+
+
+def test_an_onnx_model_cannot_read_files_beside_it(model: ModelHandle, tmp_path: Path) -> None:
+    # ONNX keeps large tensors in "external data" files named relative to the model; the store opens each
+    # model alone in a folder of its own, so such a reference finds nothing, whatever lies beside the file.
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.array([[0.1], [0.02]], dtype=np.float32), name="w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "w"], ["y"])],
+        "linear",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        [weights],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save_model(
+        proto,
+        str(tmp_path / "model.onnx"),
+        save_as_external_data=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    assert (tmp_path / "weights.bin").is_file()
+    X, _ = applicants(20, 14)
+    # In place, beside its weights file, the model loads and runs.
+    beside = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, {"X": X.to_numpy(np.float32)})[0]
+    np.testing.assert_allclose(beside[:, 0], X.income * 0.1 + X.age * 0.02, rtol=1e-5)
+    with pytest.raises(DataError, match=r"not an ONNX model onnxruntime can load: .*weights\.bin"):
+        model.register_version("v1", tmp_path / "model.onnx", flavor="onnx", sample=X)
+    assert stored_files(tmp_path / "artifacts") == []
+
+
+def test_names_from_the_caller_never_reach_the_filesystem(model: ModelHandle, pipeline: Pipeline) -> None:
+    X, _ = applicants(50, 15)
+    for bad in ("../../x", "a/b", "..", "", "v1\x00", "v\u0131"):
+        with pytest.raises(ValueError, match="'version' must be 1-200 ASCII letters"):
+            model.register_version(bad, pipeline, sample=X)
+    assert model.versions() == []

@@ -111,13 +111,30 @@ def load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
 
 
 def load_onnx(path: Path) -> Any:
+    """An InferenceSession of the file, opened from a folder of its own.
+
+    An ONNX model may keep tensors in "external data" files named relative to the model's folder; opened in
+    place, one artifact could read another's bytes (onnxruntime already refuses paths that leave the folder).
+    Alone in a new folder it can read nothing: such a model is refused as one that does not load.
+    """
+    import os
+    import shutil
+    import tempfile
+
     import onnxruntime as ort
 
-    try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own classes for a file that is not a model
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"not an ONNX model onnxruntime can load: {first}") from None
+    with tempfile.TemporaryDirectory(prefix="lw-onnx-") as folder:
+        alone = Path(folder) / "model.onnx"
+        try:
+            os.link(path, alone)  # no copy when on the same filesystem
+        except OSError:
+            shutil.copyfile(path, alone)
+        try:
+            # The session reads the whole model now; the folder may go when the block ends.
+            return ort.InferenceSession(str(alone), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own classes for a file that is not a model
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"not an ONNX model onnxruntime can load: {first}") from None
 
 
 def _onnx_features(session: Any, features: Sequence[str]) -> list[str]:

@@ -53,13 +53,18 @@ class ModelVersion:
 
 
 def valid_name(kind: str, name: str) -> str:
+    """A version's or an alias's name: 1-200 ASCII letters, digits, ``-_.``, the first a letter or digit."""
     if (
         not isinstance(name, str)
         or not name
         or len(name) > 200
+        or not name.isascii()
+        or not name[0].isalnum()
         or not all(ch.isalnum() or ch in "-_." for ch in name)
     ):
-        raise ParameterError(kind, name, "1-200 letters, digits, '-', '_' or '.'")
+        raise ParameterError(
+            kind, name, "1-200 ASCII letters, digits, '-', '_' or '.', the first a letter or digit"
+        )
     return name
 
 

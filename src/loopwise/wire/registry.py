@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Names of versions and aliases: what a model's name may hold too.
-NAME = r"^[A-Za-z0-9._-]{1,200}$"
+#: Names of versions and aliases (``registry.versions.valid_name``).
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 SHA256 = r"^[0-9a-fA-F]{64}$"
 
 
