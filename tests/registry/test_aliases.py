@@ -131,3 +131,34 @@ def test_the_time_without_a_zone_is_utc(versioned: ModelHandle) -> None:
     versioned.set_alias("champion", "v3")
     later = pd.Timestamp.now(tz="UTC").tz_localize(None).to_pydatetime() + dt.timedelta(seconds=1)
     assert versioned.version_at("champion", later) == "v3"
+
+
+def test_two_registrations_of_one_name_at_once_store_one(
+    db_url: str, tmp_path: Path, pipeline: Pipeline
+) -> None:
+    import threading
+
+    from loopwise.errors import ConflictError
+
+    models = [open_model(db_url, tmp_path / "artifacts") for _ in range(2)]  # two clients, two connections
+    X, _ = applicants(50, 21)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def register(m: ModelHandle) -> None:
+        start.wait()
+        try:
+            m.register_version("v1", pipeline, sample=X)
+            outcomes.append("stored")
+        except ConflictError as exc:
+            outcomes.append(f"conflict: {exc}")
+
+    threads = [threading.Thread(target=register, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes)[1] == "stored", outcomes
+    assert "already has a version named 'v1'" in sorted(outcomes)[0]
+    assert [v.name for v in models[0].versions()] == ["v1"]
+    assert len([p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]) == 1

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loopwise.errors import ConflictError, DataError, NotFoundError, ParameterError, UntrustedArtifactError
@@ -20,8 +21,10 @@ from loopwise.registry.flavors import FLAVORS, PICKLE_REFUSED, Predictor, load
 from loopwise.registry.lineage import Lineage
 from loopwise.registry.settings import RegistrySettings
 from loopwise.schema import Role, Schema
+from loopwise.store import insert_ignore
 from loopwise.store.tables import Alias, Artifact, AuditEntry, Event
 from loopwise.store.tables import ModelVersion as VersionRow
+from loopwise.store.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,9 @@ def register_version(
         predictor = load(incoming.path, fmt, flavor, version, features, settings)
         rows = sample if sample is not None else recent_rows(s, model_name, schema)
         checked = dry_run(model_name, schema, predictor, rows)
-        if s.get(Artifact, incoming.artifact.sha256) is None:
-            s.add(Artifact(sha256=incoming.artifact.sha256, size=incoming.artifact.size, format=fmt))
+        # Two registrations of the same bytes at once both find no row: the second insert does nothing.
+        stored = {"sha256": incoming.artifact.sha256, "size": incoming.artifact.size, "format": fmt}
+        insert_ignore(s, Artifact.__table__, {**stored, "created_at": utcnow()})
         row = _add(s, model.id, version, flavor, incoming.artifact.sha256, None, lineage, actor, checked)
         _finish(s, model_name, model.id, row, lineage, schema, actor)
         s.flush()  # a constraint the database refuses is refused before the file is kept
@@ -175,8 +179,12 @@ def _add(
         created_by=actor,
         meta={"dry_run": checked} if checked else {},
     )
-    s.add(row)
-    s.flush()
+    try:
+        with s.begin_nested():  # a savepoint: the name taken by a registration that committed meanwhile
+            s.add(row)
+            s.flush()
+    except IntegrityError:
+        raise ConflictError(f"this model already has a version named {version!r}") from None
     return row
 
 
