@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -162,3 +163,32 @@ def test_two_registrations_of_one_name_at_once_store_one(
     assert "already has a version named 'v1'" in sorted(outcomes)[0]
     assert [v.name for v in models[0].versions()] == ["v1"]
     assert len([p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]) == 1
+
+
+def served_frame(pipeline: Pipeline) -> pd.DataFrame:
+    """300 events from 10:00 to 12:00, served by v1 until 10:50 and by v2 after."""
+    X, _ = applicants(300, 22)
+    ts = pd.Timestamp("2026-12-01 10:00", tz="UTC") + pd.to_timedelta(np.arange(300) * 24, unit="s")
+    return X.assign(
+        id=[f"e{i}" for i in range(300)],
+        ts=ts,
+        approved=pipeline.predict(X),
+        p_approved=pipeline.predict_proba(X)[:, 1],
+        model_version=np.where(ts < pd.Timestamp("2026-12-01 10:50", tz="UTC"), "v1", "v2"),
+    )
+
+
+def test_what_served_is_counted_from_the_events_own_versions(
+    db_url: str, tmp_path: Path, pipeline: Pipeline
+) -> None:
+    model = open_model(db_url, tmp_path / "artifacts")
+    frame = served_frame(pipeline)
+    model.log(frame)
+    start, end = pd.Timestamp("2026-12-01 10:30", tz="UTC"), pd.Timestamp("2026-12-01 11:10", tz="UTC")
+    inside = frame[(frame.ts >= start) & (frame.ts < end)]
+    expected = inside.model_version.value_counts().to_dict()
+    assert model.served(start.to_pydatetime(), end.to_pydatetime()) == expected
+    assert model.served("2026-12-01T10:30:00", "2026-12-01T11:10:00") == expected  # no zone: UTC
+    assert model.served("2026-12-01T08:00:00Z", "2026-12-01T09:00:00Z") == {}
+    with pytest.raises(ParameterError, match="'end' must be a time after start"):
+        model.served(end.to_pydatetime(), start.to_pydatetime())

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 from tests.registry.conftest import SCHEMA, applicants, stored_files
+from tests.registry.test_aliases import served_frame
 from tests.server.conftest import Running
 
 import loopwise as lw
@@ -74,6 +75,13 @@ def test_register_load_and_move_aliases_over_http(
     with pytest.raises(UntrustedArtifactError, match="pickle or joblib"):
         maintainer.register_version("v3", joblib_bytes(pipeline, artifacts.parent), sample=X)
     assert [x.name for x in viewer.versions()] == ["v1"]
+
+    # What served: the events' own versions, counted by the server as pandas counts them here.
+    frame = served_frame(pipeline)
+    maintainer.log(frame)
+    inside = frame[(frame.ts >= "2026-12-01 10:30Z") & (frame.ts < "2026-12-01 11:10Z")]
+    expected = inside.model_version.value_counts().to_dict()
+    assert viewer.served("2026-12-01T10:30:00Z", "2026-12-01T11:10:00Z") == expected
 
 
 def joblib_bytes(pipeline: Pipeline, folder: Path) -> bytes:

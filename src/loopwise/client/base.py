@@ -40,6 +40,7 @@ class Transport(Protocol):
     def alias_history(self, model: str, alias: str | None) -> list[dict[str, Any]]: ...
     def version_at(self, model: str, alias: str, when: str) -> str | None: ...
     def load_version(self, model: str, version: str) -> Any: ...
+    def served(self, model: str, start: str, end: str) -> dict[str, int]: ...
 
 
 def _iso(t: dt.datetime | str | None) -> str | None:
@@ -218,6 +219,13 @@ class ModelHandle:
         iso = _iso(when)
         assert iso is not None
         return self.transport.version_at(self.name, alias, iso)
+
+    def served(self, start: dt.datetime | str, end: dt.datetime | str) -> dict[str, int]:
+        """What actually served in [start, end): events per version, from the versions the events carry
+        (times without a zone are UTC)."""
+        a, b = _iso(start), _iso(end)
+        assert a is not None and b is not None
+        return self.transport.served(self.name, a, b)
 
     def aliases(self) -> dict[str, str]:
         """The model's aliases now: alias -> version."""

@@ -164,6 +164,10 @@ class HTTPTransport:
         found = self._send("GET", f"/v1/models/{model}/aliases/{alias}/at", params={"time": when})
         return None if found["version"] is None else str(found["version"])
 
+    def served(self, model: str, start: str, end: str) -> dict[str, int]:
+        found = self._send("GET", f"/v1/models/{model}/served", params={"start": start, "end": end})
+        return {str(k): int(v) for k, v in found["versions"].items()}
+
     def load_version(self, model: str, version: str) -> Any:
         """Download the artifact and load it here, under this client's own trust settings."""
         import tempfile

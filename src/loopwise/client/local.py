@@ -167,6 +167,14 @@ class LocalTransport:
         with self.read_sessions() as s:
             return load_version(s, self.registry, self.artifacts, model, version)
 
+    def served(self, model: str, start: str, end: str) -> dict[str, int]:
+        from loopwise.registry import served
+
+        a, b = _time(start), _time(end)
+        assert a is not None and b is not None
+        with self.read_sessions() as s:
+            return served(s, model, a, b)
+
 
 #: Who the local client is in the audit log and the alias history.
 LOCAL_ACTOR = "local"

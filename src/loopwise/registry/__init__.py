@@ -7,6 +7,7 @@ from loopwise.registry.aliases import AliasMove, alias_history, aliases, set_ali
 from loopwise.registry.artifacts import ArtifactStore, StoredArtifact, sniff
 from loopwise.registry.flavors import FLAVORS, Predictor
 from loopwise.registry.lineage import Lineage
+from loopwise.registry.served import served
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import (
     ModelVersion,
@@ -33,6 +34,7 @@ __all__ = [
     "load_version",
     "reference_name",
     "register_version",
+    "served",
     "set_alias",
     "sniff",
     "version_at",

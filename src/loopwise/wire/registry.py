@@ -92,3 +92,11 @@ class VersionAt(BaseModel):
     alias: str
     at: dt.datetime
     version: str | None
+
+
+class Served(BaseModel):
+    """Events per version among the model's events with a time in [start, end)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    versions: dict[str, int]

@@ -27,6 +27,7 @@ from loopwise.registry import (
     describe,
     list_versions,
     register_version,
+    served,
     set_alias,
     version_at,
 )
@@ -39,6 +40,7 @@ from loopwise.wire.registry import (
     AliasMoveOut,
     AliasMoves,
     RegisterVersion,
+    Served,
     SetAlias,
     VersionAt,
     VersionList,
@@ -187,6 +189,20 @@ def history(model: str, request: Request, who: Reader, alias: str | None = None)
 @router.get("/aliases/{alias}/at", response_model=VersionAt)
 def at(model: str, alias: str, time: dt.datetime, request: Request, who: Reader) -> VersionAt:
     """The version the alias pointed at, at ``time`` (ISO 8601; without a zone, UTC)."""
-    when = time if time.tzinfo else time.replace(tzinfo=dt.UTC)
+    when = _utc(time)
     with read_factory(request)() as s:
         return VersionAt(alias=alias, at=when, version=version_at(s, model, alias, when))
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@router.get("/served", response_model=Served)
+def served_versions(
+    model: str, start: dt.datetime, end: dt.datetime, request: Request, who: Reader
+) -> Served:
+    """What actually served in [start, end): events per version, from the versions the events carry."""
+    a, b = _utc(start), _utc(end)
+    with read_factory(request)() as s:
+        return Served(start=a, end=b, versions=served(s, model, a, b))
