@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +51,30 @@ def pipeline(train: tuple[pd.DataFrame, pd.Series]) -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
 
 
+#: Clients a test opened, closed after it (their engines' pooled connections, their HTTP connections).
+OPENED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while OPENED:
+        transport = OPENED.pop().transport
+        if hasattr(transport, "engine"):
+            transport.engine.dispose()
+        if hasattr(transport, "http"):
+            transport.http.close()
+
+
+def http_client(url: str, key: str, **kw: Any) -> Any:
+    client = lw.Client(url, key, **kw)
+    OPENED.append(client)
+    return client
+
+
 def open_model(url: str, artifacts: Path, **settings: object) -> ModelHandle:
     client = lw.Client.local(url, registry=RegistrySettings(artifact_dir=artifacts, **settings))  # type: ignore[arg-type]
+    OPENED.append(client)
     if "credit" not in client.models():
         client.register("credit", SCHEMA)
     return client.model("credit")

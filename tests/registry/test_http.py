@@ -10,12 +10,12 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
-from tests.registry.conftest import SCHEMA, applicants, stored_files
+from tests.registry.conftest import SCHEMA, applicants, http_client, stored_files
 from tests.registry.test_aliases import served_frame
 from tests.server.conftest import Running
 
-import loopwise as lw
 from loopwise.errors import DataError, ServerError, UntrustedArtifactError
+from loopwise.registry import RegistrySettings
 
 
 @pytest.fixture
@@ -37,10 +37,10 @@ def trusting(
 def test_register_load_and_move_aliases_over_http(
     artifacts: Path, server: Running, pipeline: Pipeline
 ) -> None:
-    admin = lw.Client(server.url, server.admin_key)
+    admin = http_client(server.url, server.admin_key)
     admin.register("credit", SCHEMA)
-    maintainer = lw.Client(server.url, server.key("maintainer")).model("credit")
-    viewer = lw.Client(server.url, server.key("viewer")).model("credit")
+    maintainer = http_client(server.url, server.key("maintainer")).model("credit")
+    viewer = http_client(server.url, server.key("viewer")).model("credit")
     X, y = applicants(300, 30)
     v = maintainer.register_version(
         "v1", pipeline, sample=X, lineage={"reference": X.assign(approved=y), "code_version": "abc"}
@@ -90,9 +90,9 @@ def joblib_bytes(pipeline: Pipeline, folder: Path) -> bytes:
 
 
 def test_a_trusted_pickle_needs_an_admin_key(trusting: Running, pipeline: Pipeline, artifacts: Path) -> None:
-    admin = lw.Client(trusting.url, trusting.admin_key)
+    admin = http_client(trusting.url, trusting.admin_key)
     admin.register("credit", SCHEMA)
-    maintainer = lw.Client(trusting.url, trusting.key("maintainer")).model("credit")
+    maintainer = http_client(trusting.url, trusting.key("maintainer")).model("credit")
     X, _ = applicants(100, 31)
     data = joblib_bytes(pipeline, artifacts.parent)
     with pytest.raises(UntrustedArtifactError, match="from admins only"):
@@ -103,8 +103,8 @@ def test_a_trusted_pickle_needs_an_admin_key(trusting: Running, pipeline: Pipeli
     # The client loads what it downloads under its own rules: by default it trusts no pickle either.
     with pytest.raises(UntrustedArtifactError, match="pickle or joblib"):
         maintainer.load_version("v1")
-    trusting_client = lw.Client(
-        trusting.url, trusting.key("viewer"), registry=lw.registry.RegistrySettings(trust_pickle=True)
+    trusting_client = http_client(
+        trusting.url, trusting.key("viewer"), registry=RegistrySettings(trust_pickle=True)
     )
     loaded = trusting_client.model("credit").load_version("v1")
     assert np.array_equal(loaded.predict(X), pipeline.predict(X))

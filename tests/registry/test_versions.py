@@ -263,3 +263,20 @@ def test_names_from_the_caller_never_reach_the_filesystem(model: ModelHandle, pi
         with pytest.raises(ValueError, match="'version' must be 1-200 ASCII letters"):
             model.register_version(bad, pipeline, sample=X)
     assert model.versions() == []
+
+
+def test_an_estimator_fitted_on_an_array_takes_the_features_in_schema_order(model: ModelHandle) -> None:
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = applicants(400, 16)
+    est = LogisticRegression().fit(X[["income", "age"]].to_numpy(), y)  # no column names recorded
+    shuffled = X[["age", "income"]]  # the frame's own order does not matter, the schema's does
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warns when an estimator fitted without names gets them
+        model.register_version("v1", est, sample=shuffled)
+        loaded = model.load_version("v1")
+        assert np.array_equal(
+            loaded.predict_proba(shuffled), est.predict_proba(X[["income", "age"]].to_numpy())
+        )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from loopwise.errors import DataError, ParameterError, UntrustedArtifactError
 from loopwise.registry.artifacts import PICKLE, SKOPS
+from loopwise.registry.settings import RegistrySettings
 
 FLAVORS = ("sklearn", "onnx", "external")
 
@@ -34,9 +35,13 @@ class Predictor:
     object itself (the estimator, or the onnxruntime session).
     """
 
-    def __init__(self, version: str, flavor: str, model: Any, features: Sequence[str]) -> None:
+    def __init__(
+        self, version: str, flavor: str, model: Any, features: Sequence[str], *, by_name: bool = True
+    ) -> None:
         self.version, self.flavor, self.model = version, flavor, model
         self.features = list(features)
+        #: Whether the model takes a DataFrame (it was fitted on named columns) or an array in order.
+        self.by_name = by_name
 
     def __repr__(self) -> str:
         return (
@@ -51,11 +56,13 @@ class Predictor:
         found = getattr(self.model, "classes_", None)
         return None if found is None else list(found)
 
-    def inputs(self, X: pd.DataFrame) -> pd.DataFrame:
+    def inputs(self, X: pd.DataFrame) -> Any:
+        """``X``'s feature columns as the model takes them: a DataFrame, or an array in the schema's order
+        for an estimator fitted without column names (which warns when given names)."""
         missing = [c for c in self.features if c not in X.columns]
         if missing:
             raise DataError(f"the input has no column {missing[0]!r}, which version {self.version!r} takes")
-        return X[self.features]
+        return X[self.features] if self.by_name or self.flavor == "onnx" else X[self.features].to_numpy()
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.flavor == "onnx":
@@ -71,8 +78,10 @@ class Predictor:
         return np.asarray(self.model.predict_proba(self.inputs(X)))
 
 
-def load(path: Path, fmt: str, flavor: str, version: str, features: Sequence[str], trust: Any) -> Predictor:
-    """The predictor of an artifact on disk; ``trust`` is the operator's RegistrySettings."""
+def load(
+    path: Path, fmt: str, flavor: str, version: str, features: Sequence[str], trust: RegistrySettings
+) -> Predictor:
+    """The predictor of an artifact on disk, under the operator's trust rules (``trust``)."""
     if flavor == "sklearn":
         if fmt == PICKLE:
             if not trust.trust_pickle:
@@ -87,7 +96,9 @@ def load(path: Path, fmt: str, flavor: str, version: str, features: Sequence[str
                 f"a sklearn artifact must be an skops file (skops.io.dump); got {fmt or 'unknown'}"
             )
         names = getattr(model, "feature_names_in_", None)
-        return Predictor(version, flavor, model, list(names) if names is not None else features)
+        if names is None:
+            return Predictor(version, flavor, model, features, by_name=False)
+        return Predictor(version, flavor, model, [str(n) for n in names])
     if flavor == "onnx":
         session = load_onnx(path)
         return Predictor(version, flavor, session, _onnx_features(session, features))
