@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import DataError
+from loopwise.errors import DataError, NotFoundError
 from loopwise.registry import (
     ArtifactStore,
     Lineage,
@@ -140,8 +140,11 @@ def artifact(model: str, version: str, request: Request, who: Reader) -> FileRes
         v = describe(s, model, version)
     if v.flavor == "external" or v.sha256 is None:
         raise DataError(f"version {version!r} is external ({v.uri}): loopwise holds no artifact for it")
+    path = store.path(v.sha256)
+    if not path.is_file():
+        raise NotFoundError(f"the artifact of version {version!r} ({v.sha256}) is not in the artifact folder")
     return FileResponse(
-        store.path(v.sha256),
+        path,
         media_type="application/octet-stream",
         headers={"X-Loopwise-Sha256": v.sha256, "X-Loopwise-Format": v.format or ""},
     )
