@@ -22,7 +22,6 @@ from loopwise.client.base import ModelHandle
 from loopwise.errors import ConflictError, DataError, LimitError, NotFoundError, UntrustedArtifactError
 from loopwise.registry import Lineage, RegistrySettings, register_version
 from loopwise.registry.artifacts import ArtifactStore
-from loopwise.store import transaction
 
 
 def test_a_pipeline_loaded_back_predicts_what_the_original_predicts(
@@ -104,12 +103,11 @@ def test_a_trusted_pickle_is_loaded_for_an_admin_only(pipeline: Pipeline, tmp_pa
     transport = trusting.transport
     with (
         pytest.raises(UntrustedArtifactError, match="from admins only"),
-        transaction(transport.sessions) as s,  # type: ignore[attr-defined]
         (tmp_path / "model.joblib").open("rb") as f,
     ):
         register_version(
-            s, settings, ArtifactStore(tmp_path / "artifacts"), "credit", "v1",
-            flavor="sklearn", artifact=f, sample=X, actor="key:7", admin=False,
+            transport.sessions, transport.read_sessions, settings, ArtifactStore(tmp_path / "artifacts"),
+            "credit", "v1", flavor="sklearn", artifact=f, sample=X, actor="key:7", admin=False,
         )  # fmt: skip
     assert stored_files(tmp_path / "artifacts") == []
     v = trusting.register_version("v1", tmp_path / "model.joblib", sample=X)  # the local client is an admin

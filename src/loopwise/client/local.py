@@ -114,22 +114,22 @@ class LocalTransport:
     def register_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
         from loopwise.registry import register_version
 
-        with transaction(self.sessions) as s:
-            out = register_version(
-                s,
-                self.registry,
-                self.artifacts,
-                model,
-                version,
-                flavor=body["flavor"],
-                artifact=body["artifact"],
-                uri=body.get("uri"),
-                sha256=body.get("sha256"),
-                lineage=body.get("lineage"),
-                sample=body.get("sample"),
-                actor=LOCAL_ACTOR,
-                admin=True,
-            )
+        out = register_version(
+            self.sessions,
+            self.read_sessions,
+            self.registry,
+            self.artifacts,
+            model,
+            version,
+            flavor=body["flavor"],
+            artifact=body["artifact"],
+            uri=body.get("uri"),
+            sha256=body.get("sha256"),
+            lineage=body.get("lineage"),
+            sample=body.get("sample"),
+            actor=LOCAL_ACTOR,
+            admin=True,
+        )
         return out.to_dict()
 
     def versions(self, model: str) -> list[dict[str, Any]]:

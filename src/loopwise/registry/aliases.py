@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from loopwise.errors import NotFoundError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.registry.versions import valid_name
-from loopwise.store.tables import Alias, AliasEvent, AuditEntry
+from loopwise.store.tables import Alias, AliasEvent, AuditEntry, Model
 from loopwise.store.tables import ModelVersion as VersionRow
 from loopwise.store.types import utcnow
 
@@ -99,9 +99,9 @@ def set_alias(
         raise ParameterError("evidence", str(exc), "a JSON object (numbers, strings, lists, dicts)") from None
     model = get_model(s, model_name)
     # Lock the model's row: two moves of one model's aliases take turns (SQLite's writer lock does already).
-    s.execute(select(type(model).id).where(type(model).id == model.id).with_for_update())
+    s.execute(select(Model.id).where(Model.id == model.id).with_for_update())
     current = s.get(Alias, (model.id, alias))
-    old = s.get(VersionRow, current.version_id).name if current is not None else None  # type: ignore[union-attr]
+    old = s.scalar(select(VersionRow.name).where(VersionRow.id == current.version_id)) if current else None
     if old == version:
         return []
     at = utcnow()

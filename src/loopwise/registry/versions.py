@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.errors import ConflictError, DataError, NotFoundError, ParameterError, UntrustedArtifactError
 from loopwise.ingest import get_model, put_reference
@@ -21,7 +21,7 @@ from loopwise.registry.flavors import FLAVORS, PICKLE_REFUSED, Predictor, load
 from loopwise.registry.lineage import Lineage
 from loopwise.registry.settings import RegistrySettings
 from loopwise.schema import Role, Schema
-from loopwise.store import insert_ignore
+from loopwise.store import insert_ignore, transaction
 from loopwise.store.tables import Alias, Artifact, AuditEntry, Event
 from loopwise.store.tables import ModelVersion as VersionRow
 from loopwise.store.types import utcnow
@@ -77,7 +77,8 @@ def reference_name(version: str) -> str:
 
 
 def register_version(
-    s: Session,
+    sessions: sessionmaker[Session],
+    read_sessions: sessionmaker[Session],
     settings: RegistrySettings,
     store: ArtifactStore,
     model_name: str,
@@ -97,25 +98,28 @@ def register_version(
     ``sklearn`` and ``onnx`` take the artifact's bytes (a stream, read under the size limit); ``external``
     takes ``uri`` and ``sha256`` only. The version is loaded (under the trust rules of decision 0025) and
     run on ``sample`` (else on the model's most recent logged rows); one that does not fit the model's
-    Schema is refused, naming the column, and nothing is stored. ``s`` is a write session.
+    Schema is refused, naming the column, and nothing is stored. The upload, the load and the dry run happen
+    before the write transaction (``sessions``), which only inserts the rows: on SQLite a write holds the one
+    writer lock, and ingestion must not wait for a model to load.
     """
     valid_name("version", version)
     if flavor not in FLAVORS:
         raise ParameterError("flavor", flavor, FLAVORS)
-    model = get_model(s, model_name)
-    if s.scalar(select(VersionRow.id).where(VersionRow.model_id == model.id, VersionRow.name == version)):
-        raise ConflictError(f"model {model_name!r} already has a version named {version!r}")
     lineage = lineage or Lineage()
-    schema = Schema.from_dict(model.schema_json)
+    with read_sessions() as s:
+        model = get_model(s, model_name)
+        _refuse_taken(s, model.id, model_name, version)
+        schema = Schema.from_dict(model.schema_json)
     if flavor == "external":
         if artifact is not None:
             raise ParameterError("artifact", "bytes", "None for an external version (give uri and sha256)")
         if not uri or not sha256:
             raise ParameterError("uri and sha256", (uri, sha256), "both given for an external version")
         store.path(sha256.lower())  # checks the digest's form
-        row = _add(s, model.id, version, flavor, sha256.lower(), uri, lineage, actor, {})
-        _finish(s, model_name, model.id, row, lineage, schema, actor)
-        return describe(s, model_name, version)
+        with transaction(sessions) as s:
+            row = _add(s, model.id, version, flavor, sha256.lower(), uri, lineage, actor, {})
+            _finish(s, model_name, model.id, row, lineage, actor)
+            return describe(s, model_name, version)
     if artifact is None:
         raise ParameterError("artifact", None, f"the artifact's bytes for a {flavor} version")
     if uri is not None:
@@ -126,16 +130,24 @@ def register_version(
         fmt = _check_format(incoming, flavor, settings, admin)
         features = [c.name for c in schema.by_role(Role.FEATURE)]
         predictor = load(incoming.path, fmt, flavor, version, features, settings)
-        rows = sample if sample is not None else recent_rows(s, model_name, schema)
-        checked = dry_run(model_name, schema, predictor, rows)
-        # Two registrations of the same bytes at once both find no row: the second insert does nothing.
-        stored = {"sha256": incoming.artifact.sha256, "size": incoming.artifact.size, "format": fmt}
-        insert_ignore(s, Artifact.__table__, {**stored, "created_at": utcnow()})
-        row = _add(s, model.id, version, flavor, incoming.artifact.sha256, None, lineage, actor, checked)
-        _finish(s, model_name, model.id, row, lineage, schema, actor)
-        s.flush()  # a constraint the database refuses is refused before the file is kept
-        incoming.keep()
-    return describe(s, model_name, version)
+        if sample is None:
+            with read_sessions() as s:
+                sample = recent_rows(s, model_name)
+        checked = dry_run(model_name, schema, predictor, sample)
+        with transaction(sessions) as s:
+            # Two registrations of the same bytes at once both find no row: the second insert does nothing.
+            stored = {"sha256": incoming.artifact.sha256, "size": incoming.artifact.size, "format": fmt}
+            insert_ignore(s, Artifact.__table__, {**stored, "created_at": utcnow()})
+            row = _add(s, model.id, version, flavor, incoming.artifact.sha256, None, lineage, actor, checked)
+            _finish(s, model_name, model.id, row, lineage, actor)
+            s.flush()  # a constraint the database refuses is refused before the file is kept
+            incoming.keep()
+            return describe(s, model_name, version)
+
+
+def _refuse_taken(s: Session, model_id: int, model_name: str, version: str) -> None:
+    if s.scalar(select(VersionRow.id).where(VersionRow.model_id == model_id, VersionRow.name == version)):
+        raise ConflictError(f"model {model_name!r} already has a version named {version!r}")
 
 
 def _check_format(incoming: Incoming, flavor: str, settings: RegistrySettings, admin: bool) -> str:
@@ -189,7 +201,7 @@ def _add(
 
 
 def _finish(
-    s: Session, model_name: str, model_id: int, row: VersionRow, lineage: Lineage, schema: Schema, actor: str
+    s: Session, model_name: str, model_id: int, row: VersionRow, lineage: Lineage, actor: str
 ) -> None:
     if lineage.reference is not None:
         ref = reference_name(row.name)
@@ -205,7 +217,7 @@ def _finish(
     )
 
 
-def recent_rows(s: Session, model_name: str, schema: Schema) -> pd.DataFrame:
+def recent_rows(s: Session, model_name: str) -> pd.DataFrame:
     """The model's most recent logged rows (those of its latest hour), for a dry prediction."""
     from loopwise.ingest.export import export_window
 

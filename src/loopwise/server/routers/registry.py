@@ -99,22 +99,22 @@ async def register(model: str, request: Request, who: Manager) -> VersionOut:
         raise DataError("the sample has no rows")
 
     def work() -> VersionOut:
-        with transaction(factory(request)) as s:
-            v = register_version(
-                s,
-                registry,
-                store,
-                model,
-                body.name,
-                flavor=body.flavor,
-                artifact=artifact,
-                uri=body.uri,
-                sha256=body.sha256,
-                lineage=lineage,
-                sample=sample,
-                actor=who.actor,
-                admin=who.role == "admin",
-            )
+        v = register_version(
+            factory(request),
+            read_factory(request),
+            registry,
+            store,
+            model,
+            body.name,
+            flavor=body.flavor,
+            artifact=artifact,
+            uri=body.uri,
+            sha256=body.sha256,
+            lineage=lineage,
+            sample=sample,
+            actor=who.actor,
+            admin=who.role == "admin",
+        )
         return VersionOut.model_validate(v.to_dict())
 
     return await run_in_threadpool(work)
