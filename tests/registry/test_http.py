@@ -14,7 +14,7 @@ from tests.registry.conftest import SCHEMA, applicants, http_client, stored_file
 from tests.registry.test_aliases import served_frame
 from tests.server.conftest import Running
 
-from loopwise.errors import DataError, ServerError, UntrustedArtifactError
+from loopwise.errors import DataError, ParameterError, ServerError, UntrustedArtifactError
 from loopwise.registry import RegistrySettings
 
 
@@ -74,7 +74,11 @@ def test_register_load_and_move_aliases_over_http(
         maintainer.register_version("v3", pipeline, sample=X.drop(columns="age"))
     with pytest.raises(UntrustedArtifactError, match="pickle or joblib"):
         maintainer.register_version("v3", joblib_bytes(pipeline, artifacts.parent), sample=X)
+    for bad in ("../../x", "a/b", ".."):  # a name cannot choose where anything is written
+        with pytest.raises(ParameterError, match="name"):
+            maintainer.register_version(bad, pipeline, sample=X)
     assert [x.name for x in viewer.versions()] == ["v1"]
+    assert [p.name for p in stored_files(artifacts)] == [v.sha256]
 
     # What served: the events' own versions, counted by the server as pandas counts them here.
     frame = served_frame(pipeline)
