@@ -219,7 +219,7 @@ def _finish(
 
 def recent_rows(s: Session, model_name: str) -> pd.DataFrame:
     """The model's most recent logged rows (those of its latest hour), for a dry prediction."""
-    from loopwise.ingest.export import export_window
+    from loopwise.ingest import export_window
 
     model = get_model(s, model_name)
     latest = s.scalar(select(func.max(Event.bucket)).where(Event.model_id == model.id))
