@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loopwise.errors import DataError
+from loopwise.errors import DataError, NotComputableError
 from loopwise.metrics import performance as perf
 from loopwise.metrics import registry as drift_registry
 from loopwise.metrics.champion import ModelComparison, compare_models
@@ -32,10 +32,6 @@ from loopwise.profiles.task import TaskProfile
 from loopwise.schema import DataLike, Role, Schema, to_table
 
 Value = tuple[float | None, dict[str, Any]]
-
-
-class NotComputableError(LookupError):
-    """Raised when a metric cannot be computed from the inputs given (the check's status is error)."""
 
 
 @dataclass

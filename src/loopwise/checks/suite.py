@@ -12,8 +12,8 @@ import yaml
 
 from loopwise.checks.check import Check, CheckResult
 from loopwise.checks.conditions import Reference, eq, from_spec, ge, le
-from loopwise.checks.evaluate import CATALOG, Context, NotComputableError
-from loopwise.errors import LoopwiseError, ParameterError, SchemaError, UnknownNameError
+from loopwise.checks.evaluate import CATALOG, Context
+from loopwise.errors import LoopwiseError, NotComputableError, ParameterError, SchemaError, UnknownNameError
 from loopwise.profiles import Profile
 from loopwise.schema import DataLike, Kind, Role, Schema
 from loopwise.schema.yamlfile import load_yaml
@@ -265,7 +265,9 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
             raise NotComputableError("no value")
         desc = c.condition.describe(ref_value)
         ok = c.condition(actual, ref_value)
-    except (NotComputableError, LookupError, LoopwiseError, ValueError) as exc:
+    except LoopwiseError as exc:
+        # Only what the tree names (data that cannot answer, a bad parameter, a name not registered) makes
+        # a check "error"; anything else is a bug, and a gate must not pass or fail on it silently.
         return CheckResult(
             c,
             "error",

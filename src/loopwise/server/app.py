@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import DBAPIError
 
@@ -14,7 +15,7 @@ from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.ingest.buckets import Compactor
 from loopwise.server.deps import Public
-from loopwise.server.errors import HTTPError, handle
+from loopwise.server.errors import handle
 from loopwise.server.routers import events, models, monitoring
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessions = read_sessions
     app.state.compactor = compactor
     app.state.writer = writer
-    for exc in (HTTPError, LoopwiseError, DBAPIError):
+    for exc in (LoopwiseError, RequestValidationError, DBAPIError):
         app.add_exception_handler(exc, handle)
 
     app.add_middleware(RequestMetrics)

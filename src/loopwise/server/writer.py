@@ -25,9 +25,9 @@ import pyarrow as pa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise.errors import LoopwiseError
 from loopwise.ingest.predictions import Duplicates, Raw, Write, prepare_writes, write_group
 from loopwise.server.bodies import Shape, tables_of
-from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
 
 
@@ -181,7 +181,7 @@ def _convert(queued: list[tuple[Item, Future[dict[str, Any]]]]) -> list[tuple[Wr
     for item, _ in queued:
         if isinstance(item, JsonBatch):
             shapes[(item.model, item.version, item.shape)].append(item)
-    tables: dict[int, pa.Table | HTTPError] = {}  # by id() of the batch
+    tables: dict[int, pa.Table | LoopwiseError] = {}  # by id() of the batch
     for batches in shapes.values():
         for b, table in zip(batches, tables_of([b.rows for b in batches]), strict=True):
             tables[id(b)] = table
@@ -191,7 +191,7 @@ def _convert(queued: list[tuple[Item, Future[dict[str, Any]]]]) -> list[tuple[Wr
             out.append((item, fut))
             continue
         table = tables[id(item)]
-        if isinstance(table, HTTPError):
+        if isinstance(table, LoopwiseError):
             fut.set_exception(table)
         else:
             raw = Raw(item.model, table, item.version, item.max_rows)

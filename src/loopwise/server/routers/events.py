@@ -12,9 +12,8 @@ from sqlalchemy import select, union
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import LoopwiseError, SchemaValidationError
+from loopwise.errors import ConflictError, DataError, LimitError, LoopwiseError, SchemaValidationError
 from loopwise.ingest import body_digest, log_feedback
-from loopwise.ingest.errors import LimitError
 from loopwise.ingest.models import registered, remembered
 from loopwise.ingest.predictions import (
     DEFAULT_VERSION,
@@ -38,7 +37,6 @@ from loopwise.server.bodies import (
     shape_of,
 )
 from loopwise.server.deps import FeedbackGiver, Ingester, factory, read_factory
-from loopwise.server.errors import HTTPError
 from loopwise.server.limits import check_versions, json_columns
 from loopwise.server.telemetry import INGEST_ERRORS, INGESTED
 from loopwise.server.writer import JsonBatch
@@ -57,7 +55,7 @@ def _with_retries(fn: Any) -> Any:
             return fn()
         except IntegrityError:
             if attempt == RETRIES - 1:
-                raise HTTPError(409, "the batch conflicted with a concurrent one; retry it") from None
+                raise ConflictError("the batch conflicted with a concurrent one; retry it") from None
     return None
 
 
@@ -96,9 +94,9 @@ async def predictions(
                 versions = {str(v) for v in pc.unique(col).to_pylist() if v is not None}
         ver = version or envelope.get("version")
         if ver is not None and not isinstance(ver, str):
-            raise HTTPError(422, "version must be a string")
+            raise DataError("version must be a string")
         await _versions_of_model(request, model, versions | ({ver or DEFAULT_VERSION} if unnamed else set()))
-    except (HTTPError, LoopwiseError):
+    except LoopwiseError:
         INGEST_ERRORS.labels(kind="predictions").inc()
         raise
     key = request.headers.get("idempotency-key")
@@ -135,7 +133,7 @@ async def predictions(
             except IntegrityError:
                 # Another process stored some of these ids (or this key) first; the retry sees them.
                 if attempt == RETRIES - 1:
-                    raise HTTPError(409, "the batch conflicted with a concurrent one; retry it") from None
+                    raise ConflictError("the batch conflicted with a concurrent one; retry it") from None
     except Exception:
         INGEST_ERRORS.labels(kind="predictions").inc()
         raise
@@ -195,8 +193,7 @@ async def _versions_of_model(request: Request, model: str, names: set[str]) -> N
         known = await run_in_threadpool(stored)
     total = known | names
     if len(total) > limit:
-        raise HTTPError(
-            413,
+        raise LimitError(
             f"model {model!r} would have {len(total)} versions; the limit is {limit} per model "
             "(LOOPWISE_MAX_VERSIONS_PER_MODEL)",
         )

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
+from loopwise.errors import DataError, ForbiddenError
 from loopwise.ingest import get_model, register_model
 from loopwise.server.bodies import parse_json, read_body
 from loopwise.server.deps import Manager, Reader, factory, read_factory
-from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
 from loopwise.store.tables import Event, Model
 
@@ -30,9 +30,9 @@ async def create(request: Request, who: Manager) -> dict[str, Any]:
         or not isinstance(doc.get("name"), str)
         or not isinstance(doc.get("schema"), dict)
     ):
-        raise HTTPError(422, 'expected {"name": ..., "schema": {"columns": {...}}}')
+        raise DataError('expected {"name": ..., "schema": {"columns": {...}}}')
     if who.model_id is not None:
-        raise HTTPError(403, "a key limited to one model cannot register models")
+        raise ForbiddenError("a key limited to one model cannot register models")
     from starlette.concurrency import run_in_threadpool
 
     def work() -> dict[str, Any]:

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.checks import Suite
+from loopwise.errors import DataError, LimitError
 from loopwise.ingest import get_reference, metrics, put_reference, window
 from loopwise.ingest.windows import pinned, series
 from loopwise.profiles import Profile
 from loopwise.schema.yamlfile import load_yaml_text
 from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
 from loopwise.server.deps import Manager, Reader, factory, read_factory
-from loopwise.server.errors import HTTPError
 from loopwise.server.limits import check_profile, read_parquet
 from loopwise.store import transaction
 
@@ -28,19 +28,19 @@ def _time(value: Any, name: str) -> dt.datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise HTTPError(422, f'{name} must be an ISO 8601 time as a string, e.g. "2026-01-01T00:00:00Z"')
+        raise DataError(f'{name} must be an ISO 8601 time as a string, e.g. "2026-01-01T00:00:00Z"')
     try:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPError(
-            422, f"{name} must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z; got {value!r}"
+        raise DataError(
+            f"{name} must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z; got {value!r}"
         ) from None
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _segment(value: str | None) -> str | None:
     if value is not None and "=" not in value:
-        raise HTTPError(422, f"segment must be column=value, e.g. purpose=car; got {value!r}")
+        raise DataError(f"segment must be column=value, e.g. purpose=car; got {value!r}")
     return value
 
 
@@ -124,7 +124,7 @@ async def upload_reference(
     body = await read_body(request, settings.max_body_bytes)
     ctype = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
     if chunk_size is not None and chunk_size < 1:
-        raise HTTPError(422, f"chunk_size must be a positive integer; got {chunk_size}")
+        raise DataError(f"chunk_size must be a positive integer; got {chunk_size}")
     if ctype in PARQUET_TYPES:
         table = read_parquet(body, settings)
     else:
@@ -141,8 +141,7 @@ async def upload_reference(
             else:
                 prof = Profile.from_bytes(body)
                 if chunk_size is not None and (prof.chunks is None or prof.chunks.size != chunk_size):
-                    raise HTTPError(
-                        422,
+                    raise DataError(
                         "a profile upload carries its own chunks; make it with "
                         f"lw.profile(data, chunk_size={chunk_size}) and upload that",
                     )
@@ -161,19 +160,19 @@ def _chunk_meta(prof: Profile) -> dict[str, Any]:
 async def pin_reference(model: str, request: Request, who: Manager) -> dict[str, Any]:
     doc = parse_json(await read_body(request, 1 << 20))
     if not isinstance(doc, dict):
-        raise HTTPError(422, 'expected {"name": ..., "start": ..., "end": ...}')
+        raise DataError('expected {"name": ..., "start": ..., "end": ...}')
     name = doc.get("name", "default")
     start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
 
     chunk_size = doc.get("chunk_size")
     if not isinstance(name, str) or not name:
-        raise HTTPError(422, f"name must be a non-empty string; got {name!r}")
+        raise DataError(f"name must be a non-empty string; got {name!r}")
     if doc.get("version") is not None and not isinstance(doc.get("version"), str):
-        raise HTTPError(422, "version must be a string")
+        raise DataError("version must be a string")
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
-        raise HTTPError(422, f"chunk_size must be a positive integer; got {chunk_size!r}")
+        raise DataError(f"chunk_size must be a positive integer; got {chunk_size!r}")
 
     def work() -> dict[str, Any]:
         with transaction(factory(request)) as s:
@@ -191,14 +190,14 @@ async def run_checks(model: str, request: Request, who: Reader) -> dict[str, Any
     settings = request.app.state.settings
     doc = parse_json(await read_body(request, settings.max_suite_bytes + 4096))
     if not isinstance(doc, dict) or "suite" not in doc:
-        raise HTTPError(422, 'expected {"suite": <suite YAML text or object>, "start": ..., "end": ...}')
+        raise DataError('expected {"suite": <suite YAML text or object>, "start": ..., "end": ...}')
     suite = _suite(doc["suite"], settings)
     start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
     version, ref_name = doc.get("version"), doc.get("reference", "default")
     if version is not None and not isinstance(version, str):
-        raise HTTPError(422, "version must be a string")
+        raise DataError("version must be a string")
     if ref_name is not None and not isinstance(ref_name, str):
-        raise HTTPError(422, "reference must be a string (a reference's name) or null")
+        raise DataError("reference must be a string (a reference's name) or null")
 
     def work() -> dict[str, Any]:
         with read_factory(request)() as s:
@@ -217,18 +216,18 @@ def _suite(spec: Any, settings: Any) -> Suite:
     """
     if isinstance(spec, str):
         if len(spec.encode("utf-8", "replace")) > settings.max_suite_bytes:
-            raise HTTPError(413, f"the suite is over the limit of {settings.max_suite_bytes} bytes")
+            raise LimitError(f"the suite is over the limit of {settings.max_suite_bytes} bytes")
         spec = load_yaml_text(spec, "suite")
         if not isinstance(spec, dict):
-            raise HTTPError(
-                422, "the suite must be YAML text of a mapping or a JSON object; a file name is never read"
+            raise DataError(
+                "the suite must be YAML text of a mapping or a JSON object; a file name is never read"
             )
     elif not isinstance(spec, dict):
-        raise HTTPError(422, "the suite must be YAML text or a JSON object (never a file name)")
+        raise DataError("the suite must be YAML text or a JSON object (never a file name)")
     _bounded(spec, settings.max_suite_bytes // 4)
     checks = spec.get("checks") if isinstance(spec, dict) else None
     if isinstance(checks, list) and len(checks) > settings.max_suite_checks:
-        raise HTTPError(413, f"the suite has {len(checks)} checks; the limit is {settings.max_suite_checks}")
+        raise LimitError(f"the suite has {len(checks)} checks; the limit is {settings.max_suite_checks}")
     return Suite.from_dict(spec)
 
 
@@ -238,7 +237,7 @@ def _bounded(doc: Any, budget: int) -> None:
         x = stack.pop()
         seen += 1
         if seen > budget:
-            raise HTTPError(413, f"the suite holds more than {budget} values; that is the limit")
+            raise LimitError(f"the suite holds more than {budget} values; that is the limit")
         if isinstance(x, dict):
             stack.extend(x.values())
         elif isinstance(x, list):
