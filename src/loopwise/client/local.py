@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from loopwise.ingest import (
     body_digest,
+    compact_pending,
     get_reference,
     log_feedback,
     log_predictions,
@@ -17,10 +18,18 @@ from loopwise.ingest import (
     register_model,
     window,
 )
-from loopwise.ingest.buckets import compact_pending
-from loopwise.ingest.models import get_model
 from loopwise.store import open_database, session_factory, transaction
-from loopwise.store.tables import Model
+from loopwise.store.catalog import ModelSummary, model_summaries, model_summary
+
+
+def _info(m: ModelSummary) -> dict[str, Any]:
+    """A model as the server describes it (``loopwise.wire.ModelInfo``)."""
+    return {
+        "name": m.name,
+        "schema": m.schema,
+        "created_at": m.created_at.isoformat(),
+        "predictions": m.predictions,
+    }
 
 
 def _time(v: str | None) -> dt.datetime | None:
@@ -39,22 +48,16 @@ class LocalTransport:
 
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
-            m = register_model(s, name, schema, "local")
-            return {"name": m.name, "schema": m.schema_json}
+            register_model(s, name, schema, "local")
+            return _info(model_summary(s, name))
 
     def models(self) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
         with self.read_sessions() as s:
-            return [
-                {"name": m.name, "schema": m.schema_json}
-                for m in s.scalars(select(Model).order_by(Model.name))
-            ]
+            return [_info(m) for m in model_summaries(s)]
 
     def describe(self, name: str) -> dict[str, Any]:
         with self.read_sessions() as s:
-            m = get_model(s, name)
-            return {"name": m.name, "schema": m.schema_json}
+            return _info(model_summary(s, name))
 
     def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
         digest = body_digest(key.encode())

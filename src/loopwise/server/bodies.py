@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import Request
 
 from loopwise.errors import (
@@ -16,11 +18,9 @@ from loopwise.errors import (
     RequestFormatError,
     UnsupportedMediaTypeError,
 )
-from loopwise.server.limits import read_arrow, read_parquet
+from loopwise.server.limits import check_versions, json_columns, read_arrow, read_parquet
 from loopwise.server.settings import Settings
-
-ARROW_TYPES = ("application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file")
-PARQUET_TYPES = ("application/x-parquet", "application/vnd.apache.parquet", "application/parquet")
+from loopwise.wire import ARROW_TYPES, PARQUET_TYPES
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -28,10 +28,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            if int(declared) > limit:
-                raise LimitError(f"the body is {int(declared)} bytes; the limit is {limit}")
+            size = int(declared)
         except ValueError:
             raise RequestFormatError("Content-Length is not a number") from None
+        if size > limit:
+            raise LimitError(f"the body is {size} bytes; the limit is {limit}")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -211,3 +212,53 @@ def body_to_table(body: bytes, content_type: str, settings: Settings) -> tuple[p
     raise UnsupportedMediaTypeError(
         f"unsupported content type {ctype!r}; send application/json, {ARROW_TYPES[0]} or {PARQUET_TYPES[0]}",
     )
+
+
+@dataclass
+class Decoded:
+    """A batch of predictions as the body held it, before any look at the model: JSON ``rows`` (with their
+    ``shape`` when few and uniform: the writer converts a group's together), or an Arrow ``table``; the
+    ``version`` the envelope names, the versions its rows name, and whether some row names none.
+
+    JSON rows become a table only once their columns are known to be the model's (``as_table``).
+    """
+
+    columns: list[str]
+    version: Any
+    versions: set[str]
+    unnamed: bool
+    rows: list[Any] | None = None
+    shape: Shape | None = None
+    table: pa.Table | None = None
+
+    def as_table(self) -> pa.Table:
+        if self.table is None:
+            assert self.rows is not None
+            self.table = records_to_table(self.rows)
+        return self.table
+
+
+def decode_predictions(body: bytes, content_type: str, settings: Settings, small: int) -> Decoded:
+    """A predictions body (JSON, Arrow IPC or Parquet) decoded within the limits; JSON batches of fewer
+    than ``small`` uniform rows are left as records."""
+    if not is_json(content_type):
+        table, _ = body_to_table(body, content_type, settings)
+        col = table.column("model_version") if "model_version" in table.column_names else None
+        versions: set[str] = set()
+        if col is not None and col.null_count < len(table):
+            check_versions(pc.count_distinct(col).as_py(), settings)
+            versions = {str(v) for v in pc.unique(col).to_pylist() if v is not None}
+        unnamed = col is None or col.null_count > 0
+        return Decoded(table.column_names, None, versions, unnamed, table=table)
+    rows, envelope = records(parse_json(body))
+    if len(rows) > settings.max_rows:
+        raise LimitError(f"the batch has {len(rows)} rows; the limit is {settings.max_rows} per batch")
+    # Counted (and capped) before anything is built: Arrow's cost grows with the square of the number of
+    # columns it is given (100,000 keys took minutes).
+    columns = json_columns(rows, settings)
+    named = {r.get("model_version") for r in rows if isinstance(r, dict)} - {None}
+    check_versions(len(named), settings)
+    versions = {str(v) for v in named if isinstance(v, (str, int)) and not isinstance(v, bool)}
+    unnamed = any(not isinstance(r, dict) or r.get("model_version") is None for r in rows)
+    shape = shape_of(rows) if len(rows) < small else None
+    return Decoded(columns, envelope.get("version"), versions, unnamed, rows=rows, shape=shape)

@@ -13,9 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import AuthenticationError, ForbiddenError
-from loopwise.ingest.errors import NotFoundError
-from loopwise.ingest.models import registered, remembered
+from loopwise.errors import AuthenticationError, ForbiddenError, NotFoundError
+from loopwise.ingest import registered, remembered
 from loopwise.server.auth import POLICIES, Principal, authenticate, needs_touch, touch
 from loopwise.store import transaction
 

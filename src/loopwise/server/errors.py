@@ -28,7 +28,7 @@ def HTTPError(status: int, message: str, **detail: Any) -> LoopwiseError:  # noq
     cls = error_class(status, None)
     if not 400 <= status < 500 or cls is ServerError:
         raise ValueError(f"no class of loopwise.errors answers {status}")
-    return cls(message).with_detail(**detail)  # type: ignore[call-arg]
+    return cls(message).with_detail(**detail)
 
 
 def _safe(x: Any) -> Any:

@@ -95,6 +95,8 @@ def traffic(s: Session, max_pairs: int = 100_000, max_latencies: int = 200_000) 
             .limit(max_latencies)
         )
         for mid, version, v in rows:
+            if v is None:
+                continue
             out.latencies_ms.setdefault((names[mid], version), []).append(float(v))
         for values in out.latencies_ms.values():
             values.sort()

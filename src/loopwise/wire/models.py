@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,7 +46,7 @@ class ModelInfo(BaseModel):
 
     name: str
     schema_: SchemaSpec = Field(alias="schema")
-    created_at: dt.datetime
+    created_at: str = Field(description="ISO 8601, UTC")
     predictions: int
 
 
