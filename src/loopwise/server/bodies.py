@@ -256,9 +256,15 @@ def decode_predictions(body: bytes, content_type: str, settings: Settings, small
     # Counted (and capped) before anything is built: Arrow's cost grows with the square of the number of
     # columns it is given (100,000 keys took minutes).
     columns = json_columns(rows, settings)
-    named = {r.get("model_version") for r in rows if isinstance(r, dict)} - {None}
+    named = {r.get("model_version") for r in rows if isinstance(r, dict) and _scalar(r.get("model_version"))}
+    named.discard(None)
     check_versions(len(named), settings)
     versions = {str(v) for v in named if isinstance(v, (str, int)) and not isinstance(v, bool)}
     unnamed = any(not isinstance(r, dict) or r.get("model_version") is None for r in rows)
     shape = shape_of(rows) if len(rows) < small else None
     return Decoded(columns, envelope.get("version"), versions, unnamed, rows=rows, shape=shape)
+
+
+def _scalar(value: Any) -> bool:
+    """Whether a JSON value is a scalar (a nested one, refused by validation later, cannot be counted)."""
+    return not isinstance(value, (dict, list))
