@@ -226,6 +226,12 @@ def _check_from_dict(item: Any, where: str) -> Check:
         raise SchemaError(
             f"{where}: 'params' must be a mapping of names to values; got {type(params).__name__}"
         )
+    for name, value in (params or {}).items():
+        if value is not None and not isinstance(value, (str, int, float)):
+            raise SchemaError(
+                f"{where}: params.{name} must be a number, a string, true/false or null; "
+                f"got {type(value).__name__}"
+            )
     try:
         condition = from_spec(item["condition"], where)
         return Check(
@@ -272,8 +278,8 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
             c,
             "error",
             condition=repr(c.condition),
-            reason=str(exc).strip("'\""),
-            message=f"{c.title}: cannot be computed: {str(exc).strip(chr(39))}",
+            reason=str(exc),
+            message=f"{c.title}: cannot be computed: {exc}",
         )
     status = "pass" if ok else c.severity
     where = f" [{c.column or c.segment}]" if (c.column or c.segment) else ""

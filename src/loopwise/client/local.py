@@ -41,7 +41,8 @@ def _time(v: str | None) -> dt.datetime | None:
 
 
 class LocalTransport:
-    def __init__(self, database_url: str, *, create: bool = True) -> None:
+    def __init__(self, database_url: str, *, create: bool = True, max_rows: int = 100_000) -> None:
+        self.max_rows = max_rows
         self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
@@ -62,14 +63,22 @@ class LocalTransport:
     def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
         digest = body_digest(key.encode())
         with transaction(self.sessions) as s:
-            out = log_predictions(s, model, table, version=version, idempotency_key=key, body_hash=digest)
+            out = log_predictions(
+                s,
+                model,
+                table,
+                version=version,
+                idempotency_key=key,
+                body_hash=digest,
+                max_rows=self.max_rows,
+            )
         # No background job in-process: fold the new parts now, so the file stays compact between runs.
         compact_pending(self.sessions, self.read_sessions)
         return out
 
     def feedback(self, model: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
-            return log_feedback(s, model, records, "local")
+            return log_feedback(s, model, records, "local", max_rows=self.max_rows)
 
     def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.read_sessions() as s:
