@@ -109,7 +109,7 @@ class Context:
         self.reference = Side(reference, schema, "reference") if reference is not None else None
         self.champion, self.challenger, self.labels = champion, challenger, labels
         self._fairness: dict[tuple[str, str, str], FairnessResult] = {}
-        self._models: dict[tuple[str, tuple[tuple[str, Any], ...]], ModelComparison] = {}
+        self._models: dict[tuple[str, str], ModelComparison] = {}
         self.cache: dict[Any, Any] = {}
 
     def side(self, which: str) -> Side:

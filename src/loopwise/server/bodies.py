@@ -244,6 +244,10 @@ def decode_predictions(body: bytes, content_type: str, settings: Settings, small
     if not is_json(content_type):
         table, _ = body_to_table(body, content_type, settings)
         col = table.column("model_version") if "model_version" in table.column_names else None
+        if col is not None and _not_a_name(col.type):
+            raise DataError(
+                f"model_version holds Arrow type {col.type}; a version is text (or a number)"
+            ).with_detail(column="model_version")
         versions: set[str] = set()
         if col is not None and col.null_count < len(table):
             check_versions(pc.count_distinct(col).as_py(), settings)
@@ -268,3 +272,15 @@ def decode_predictions(body: bytes, content_type: str, settings: Settings, small
 def _scalar(value: Any) -> bool:
     """Whether a JSON value is a scalar (a nested one, refused by validation later, cannot be counted)."""
     return not isinstance(value, (dict, list))
+
+
+def _not_a_name(t: pa.DataType) -> bool:
+    """Whether values of Arrow type ``t`` cannot name a version (times, nested values, bytes)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return bool(
+        pa.types.is_temporal(t)
+        or pa.types.is_nested(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    )

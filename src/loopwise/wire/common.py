@@ -36,9 +36,8 @@ class Problem(BaseModel):
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` entries of error answers a route may give, each with the Problem body."""
-    return {
-        s: {"model": Problem, "description": _REASONS.get(s, "error")} for s in sorted({401, 422, 503, *statuses})
-    }
+    codes = sorted({401, 422, 503, *statuses})
+    return {s: {"model": Problem, "description": _REASONS.get(s, "error")} for s in codes}
 
 
 _REASONS = {
