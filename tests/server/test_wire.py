@@ -4,6 +4,7 @@ the one error tree answers with its one status, and both clients raise the same 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -163,3 +164,38 @@ def test_both_clients_raise_the_same_class_for_the_same_mistake(server: Running,
     # And the server answered each with its class's one status.
     for what, exc in remote.items():
         assert exc.status == type(exc).http_status, what  # type: ignore[attr-defined]
+
+
+def test_the_error_answer_in_docs_server_md(server: Running) -> None:
+    """docs/server.md shows the error body of an unknown model; the server answers exactly that."""
+    text = (Path(__file__).resolve().parents[2] / "docs/server.md").read_text(encoding="utf-8")
+    block = re.search(r"## API description.*?```json\n(.*?)```", text, re.S)
+    assert block is not None
+    r = httpx.get(server.url + "/v1/models/nope", headers={"Authorization": f"Bearer {server.admin_key}"})
+    assert r.status_code == 404 and r.json() == json.loads(block.group(1))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_times_past_year_9999_in_any_column_are_refused(server: Running) -> None:
+    """schemathesis found an Arrow batch whose id column held times past year 9999 answering 500: Python
+    cannot hold them (pyarrow's own ``to_pylist`` fails on them, as the assertion shows)."""
+    import io
+
+    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.admin_key}"})
+    assert c.post("/v1/models", json={"name": "credit", "schema": SCHEMA}).status_code == 201
+    frame = make_credit(3, seed=1).drop(columns=["repaid", "request_id"])
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    ids = pa.array([2**62, 1, 2]).cast(pa.timestamp("s"))
+    with pytest.raises(OverflowError):
+        ids.to_pylist()
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, (t := table.append_column("request_id", ids)).schema) as w:
+        w.write_table(t)
+    r = c.post(
+        "/v1/models/credit/predictions",
+        content=sink.getvalue(),
+        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["issues"][0]["column"] == "request_id"
+    assert c.get("/v1/models/credit").json()["predictions"] == 0

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loopwise.errors import DataError, LimitError, RequestFormatError
+from loopwise.errors import DataError, LimitError, RequestFormatError, SchemaValidationError
+from loopwise.schema.validate import ValidationIssue
 from loopwise.server.settings import Settings
 
 
@@ -90,7 +91,7 @@ def read_parquet(body: bytes, settings: Settings) -> pa.Table:
         table = pq.ParquetFile(pa.BufferReader(body), read_dictionary=strings).read()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise RequestFormatError(f"the body is not valid Parquet: {exc}") from None
-    return decode_dictionaries(table, settings, only=strings)
+    return check_times(decode_dictionaries(table, settings, only=strings))
 
 
 def decode_dictionaries(table: pa.Table, settings: Settings, only: list[str] | None = None) -> pa.Table:
@@ -220,7 +221,7 @@ def read_arrow(body: bytes, stream: bool, settings: Settings) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise RequestFormatError(f"the body is not valid Arrow IPC: {exc}") from None
     check_cells(table.num_rows, table.num_columns, 0, settings)  # what the headers said, now for sure
-    return decode_dictionaries(table, settings)
+    return check_times(decode_dictionaries(table, settings))
 
 
 def check_profile(body: bytes, settings: Settings) -> None:
@@ -232,3 +233,35 @@ def check_profile(body: bytes, settings: Settings) -> None:
         raise LimitError(
             f"the profile decompresses to more than {settings.max_decoded_bytes} bytes; that is the limit",
         )
+
+
+#: Seconds from 1970 to the first and past the last instant Python's datetime holds (years 1 to 9999).
+_FIRST, _PAST = -62_135_596_800, 253_402_300_800
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def check_times(table: pa.Table) -> pa.Table:
+    """Refuse (422, naming the column) times and dates outside years 1-9999, in any column: every later
+    step that reads them as Python values (ids, categories, export) would fail on them, long after the
+    batch was accepted. The timestamp column's own range (2000 to a day ahead) is validation's."""
+    issues = []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        t = col.type
+        if pa.types.is_timestamp(t):
+            per_second = _PER_SECOND[t.unit]
+            ints = col.cast(pa.int64())
+        elif pa.types.is_date32(t):
+            per_second, ints = 1, pc.multiply(col.cast(pa.int32()).cast(pa.int64()), 86_400)
+        elif pa.types.is_date64(t):
+            per_second, ints = 1000, col.cast(pa.int64())
+        else:
+            continue
+        low, high = (v.as_py() for v in pc.min_max(ints).values())
+        if low is None or (low >= _FIRST * per_second and high < _PAST * per_second):
+            continue
+        issues.append(
+            ValidationIssue(name, "out_of_range", "holds a time outside the years 1 to 9999 (wrong unit?)")
+        )
+    if issues:
+        raise SchemaValidationError(issues)
+    return table
