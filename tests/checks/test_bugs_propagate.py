@@ -68,6 +68,8 @@ def test_a_parameter_that_is_not_a_scalar_is_refused_when_the_suite_is_read() ->
         lw.Suite.from_dict(
             {
                 "suite": "s",
-                "checks": [{"metric": "accuracy", "condition": {"ge": 0}, "params": {"confidence": [1]}}],
+                "checks": [
+                    {"metric": "accuracy", "condition": {"ge": 0}, "params": {"confidence": {"x": 1}}}
+                ],
             }
         )

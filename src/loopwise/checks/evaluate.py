@@ -24,7 +24,7 @@ from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import Comparison, compare_data
 from loopwise.metrics.estimation import ESTIMABLE, estimate_performance
 from loopwise.metrics.fairness import AGGREGATES, FairnessResult, fairness
-from loopwise.metrics.multivariate import multivariate_drift
+from loopwise.metrics.multivariate import MultivariateDrift, multivariate_drift
 from loopwise.metrics.quality import duplicate_share
 from loopwise.profiles import Profile
 from loopwise.profiles.numeric import NumericProfile
@@ -230,13 +230,15 @@ def fits(fn: Callable[..., Any], params: dict[str, Any], what: str) -> None:
         if default is inspect.Parameter.empty or default is None or value is None:
             continue
         if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok, wanted = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, wanted = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, float):
+            ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
         else:
-            ok = isinstance(value, type(default))
+            ok, wanted = isinstance(value, type(default)), f"a {type(default).__name__}"
         if not ok:
-            raise ParameterError(f"params.{name} of {what}", value, f"a {type(default).__name__}")
+            raise ParameterError(f"params.{name} of {what}", value, wanted)
 
 
 # -- the catalog --------------------------------------------------------------------------------
@@ -388,7 +390,7 @@ def _multivariate(what: str) -> Fn:
         if ctx.reference.profile is not None or ctx.current.profile is not None:
             raise NotComputableError(f"{what} needs raw rows on both sides, not profiles")
         key = ("multivariate", method, repr(sorted(params.items())))
-        fits(multivariate_drift, params, what)
+        fits(MultivariateDrift, params, what)
         if key not in ctx.cache:
             ctx.cache[key] = multivariate_drift(
                 ctx.reference.data, ctx.current.data, ctx.schema_hint, method=method, **params

@@ -227,10 +227,10 @@ def _check_from_dict(item: Any, where: str) -> Check:
             f"{where}: 'params' must be a mapping of names to values; got {type(params).__name__}"
         )
     for name, value in (params or {}).items():
-        if value is not None and not isinstance(value, (str, int, float)):
+        if not all(v is None or isinstance(v, (str, int, float)) for v in _scalars(value)):
             raise SchemaError(
-                f"{where}: params.{name} must be a number, a string, true/false or null; "
-                f"got {type(value).__name__}"
+                f"{where}: params.{name} must be a number, a string, true/false, null or a list of those; "
+                f"got {value!r}"[:300]
             )
     try:
         condition = from_spec(item["condition"], where)
@@ -245,6 +245,11 @@ def _check_from_dict(item: Any, where: str) -> Check:
         )
     except ParameterError as exc:
         raise SchemaError(f"{where}: {exc}") from None
+
+
+def _scalars(value: Any) -> list[Any]:
+    """A parameter's values: a list's items (``columns: [a, b]``), else the value itself."""
+    return list(value) if isinstance(value, list) else [value]
 
 
 def validate_check(c: Check, where: str) -> None:
