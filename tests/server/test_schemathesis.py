@@ -90,7 +90,7 @@ def test_every_route_answers_below_500_and_as_documented(server: Running, role: 
     doc = httpx.get(server.url + "/openapi.json", timeout=30).json()
     schema = schemathesis.openapi.from_dict(doc)
     operations = [op.ok() for op in schema.get_all_operations()]
-    assert len(operations) == 13  # every route
+    assert len(operations) >= 13  # every route
     key = server.key(role)
     cases = st.one_of(
         *(
