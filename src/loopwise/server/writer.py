@@ -28,10 +28,10 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import ConflictError, LoopwiseError
 from loopwise.ingest import (
-    PROFILE_ALONE,
+    ROW_PARTS_BELOW,
     Duplicates,
     Prepared,
-    Raw,
+    UnvalidatedBatch,
     Write,
     body_digest,
     prepare_predictions,
@@ -128,12 +128,12 @@ class GroupWriter:
         is prepared by its request (beside the writer) and stored in the group, or alone on PostgreSQL.
         """
         digest = body_digest(body) if idempotency_key else None
-        queued: Prepared | Raw | JsonBatch
+        queued: Prepared | UnvalidatedBatch | JsonBatch
         if batch.shape is not None:
             assert batch.rows is not None
             queued = JsonBatch(model, batch.rows, batch.shape, version, max_rows, idempotency_key, digest)
-        elif (table := batch.as_table()).num_rows < PROFILE_ALONE:
-            queued = Raw(model, table, version, max_rows)
+        elif (table := batch.as_table()).num_rows < ROW_PARTS_BELOW:
+            queued = UnvalidatedBatch(model, table, version, max_rows)
         else:
             queued = await run_in_threadpool(self._prepare, model, table, version, max_rows)
         for attempt in range(RETRIES):
@@ -249,6 +249,6 @@ def _convert(queued: list[tuple[Item, Future[dict[str, Any]]]]) -> list[tuple[Wr
         if isinstance(table, LoopwiseError):
             fut.set_exception(table)
         else:
-            raw = Raw(item.model, table, item.version, item.max_rows)
+            raw = UnvalidatedBatch(item.model, table, item.version, item.max_rows)
             out.append((Write(raw, item.idempotency_key, item.body_hash), fut))
     return out

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import ConflictError, DataError
-from loopwise.ingest import DEFAULT_VERSION, PROFILE_ALONE, log_feedback
+from loopwise.ingest import DEFAULT_VERSION, ROW_PARTS_BELOW, log_feedback
 from loopwise.server.admission import known_columns, versions_within
 from loopwise.server.bodies import decode_predictions, parse_json, read_body, records
 from loopwise.server.deps import FeedbackGiver, Ingester, factory
@@ -60,7 +60,7 @@ async def predictions(model: str, request: Request, who: Ingester, version: str 
     try:
         body = await read_body(request, settings.max_body_bytes)
         ctype = request.headers.get("content-type", "application/json")
-        batch = decode_predictions(body, ctype, settings, small=PROFILE_ALONE)
+        batch = decode_predictions(body, ctype, settings, small=ROW_PARTS_BELOW)
         ver = version or batch.version
         if ver is not None and not isinstance(ver, str):
             raise DataError("version must be a string")
