@@ -140,24 +140,27 @@ def main() -> None:
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 results.append(r)
                 via = "http " if http else "local"
+                p, lab = r["predictions"], r["labels"]
                 print(
-                    f"{via} {db:10s} {spread:4s}  predictions {r['predictions']['rows_per_s']:>10,.0f} rows/s "
-                    f"({r['predictions']['rows']:,} in {r['predictions']['seconds']:.1f} s)   labels "
-                    f"{r['labels']['rows_per_s']:>10,.0f} rows/s ({r['labels']['rows']:,} in "
-                    f"{r['labels']['seconds']:.1f} s)",
+                    f"{via} {db:10s} {spread:4s}  predictions {p['rows_per_s']:>10,.0f} rows/s "
+                    f"({p['rows']:,} in {p['seconds']:.1f} s)   labels {lab['rows_per_s']:>10,.0f} rows/s "
+                    f"({lab['rows']:,} in {lab['seconds']:.1f} s)",
                     flush=True,
                 )
     ratios = {}
     for r in results:
         if r["spread"] != "year":
             continue
-        hour = next(h for h in results if h["spread"] == "hour" and h["db"] == r["db"] and h["http"] == r["http"])
+        hour = next(
+            h for h in results if h["spread"] == "hour" and h["db"] == r["db"] and h["http"] == r["http"]
+        )
         key = f"{'http' if r['http'] else 'local'}/{r['db']}"
         ratios[key] = {
             phase: round(r[phase]["rows_per_s"] / hour[phase]["rows_per_s"], 3)
             for phase in ("predictions", "labels")
         }
-        print(f"{key}: year / hour  predictions {ratios[key]['predictions']:.2f}  labels {ratios[key]['labels']:.2f}")
+        got = ratios[key]
+        print(f"{key}: year / hour  predictions {got['predictions']:.2f}  labels {got['labels']:.2f}")
     if args.save:
         import loopwise
 

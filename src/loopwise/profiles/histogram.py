@@ -45,8 +45,16 @@ def quantile_edges(sorted_finite: np.ndarray, bins: int = DEFAULT_BINS) -> np.nd
     edges = sorted_finite[idx].astype(np.float64)
     with np.errstate(over="ignore"):  # the largest float steps up to inf, which still bounds it
         edges[-1] = np.nextafter(edges[-1], np.inf)
-        above = np.nextafter(np.unique(edges[:-1][edges[1:] == edges[:-1]]), np.inf)
-    above = above[~np.isin(above, edges)]
+        repeated = edges[:-1][edges[1:] == edges[:-1]]  # sorted: distinct where it changes
+        if not repeated.size:
+            return edges
+        first = np.ones(repeated.size, dtype=bool)
+        first[1:] = repeated[1:] != repeated[:-1]
+        above = np.nextafter(repeated[first], np.inf)
+    # Those not among the edges already (the edges are sorted: a binary search, not a set operation; a few
+    # hundred values of a bucket made a thousand edges, and np.isin on them was most of a bucket's profile).
+    at = np.minimum(np.searchsorted(edges, above), edges.size - 1)
+    above = above[edges[at] != above]
     if above.size:
         edges = np.sort(np.concatenate((edges, above)))
     return edges

@@ -125,6 +125,15 @@ class ClassificationProfile:
         tmap = np.array([labels.index(x) for x in true_labels] + [-1], dtype=np.int64)
         pc_ = pmap[pred_codes]
         tc = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
+        self.add_codes(labels, tc, pc_, scores)
+
+    def add_codes(
+        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: dict[str, Any] | None = None
+    ) -> None:
+        """Add rows already encoded: ``labels`` (sorted canonical labels, every one among the rows' labels or
+        predictions), true label and prediction codes into them (-1: no label yet), scores as for ``update``.
+        (Profiles of many groups of one batch encode the batch once and add each group's codes.)"""
+        n = pc_.size
         k = len(labels)
         self.n += n
         for i, c in enumerate(np.bincount(pc_, minlength=k)):
