@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
-from loopwise.ingest.predictions import rebuild_tasks
+from loopwise.ingest.relabel import relabel
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.tables import AuditEntry, Event, Feedback
@@ -164,7 +164,7 @@ def log_feedback(
         if r["kind"] in ("label", "correction") and r["event_id"] in events
     }
     if touched:
-        rebuild_tasks(s, model, touched)
+        relabel(s, model, touched)
     joined = sum(1 for r in rows if r["event_id"] in events)
     return {"stored": stored, "replaced": replaced, "joined": joined}
 

@@ -13,6 +13,7 @@ the fingerprint of the edges makes that check cheap.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,21 @@ def counts_sorted(sorted_values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 
 def fingerprint(edges: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(edges, dtype="<f8").tobytes(), digest_size=8).hexdigest()
+    """The edge set's name: a hash of its values. Remembered for read-only arrays (a model's anchor edges,
+    shared by every profile of its buckets), which cannot change under the name."""
+    if not edges.flags.writeable:
+        hit = _FINGERPRINTS.get(id(edges))
+        if hit is not None and hit[0]() is edges:
+            return hit[1]
+    fp = hashlib.blake2b(np.ascontiguousarray(edges, dtype="<f8").tobytes(), digest_size=8).hexdigest()
+    if not edges.flags.writeable and edges.base is None:
+        if len(_FINGERPRINTS) >= 4096:
+            _FINGERPRINTS.clear()
+        _FINGERPRINTS[id(edges)] = (weakref.ref(edges), fp)
+    return fp
+
+
+_FINGERPRINTS: dict[int, tuple[weakref.ref[np.ndarray], str]] = {}
 
 
 @dataclass(frozen=True)

@@ -157,12 +157,13 @@ def _encode(
 ) -> dict[str, Any]:
     columns = {}
     for name, col in profile.columns.items():
-        meta, col_blobs = col.to_state()
         if edges_out is not None and isinstance(col, NumericProfile) and col.hist is not None:
+            meta, col_blobs = col.to_state(edges=False)  # the edges are kept apart
             key = col.hist.key
             edges_out[key] = col.hist.edges
             meta = meta | {"edges": key}
-            del col_blobs[1]  # [kll, edges, counts, (atoms)]: the edges are kept apart
+        else:
+            meta, col_blobs = col.to_state()
         columns[name] = {"kind": col.kind.value, "meta": meta, "blobs": [len(b) for b in col_blobs]}
         blobs.extend(col_blobs)
     task = None
@@ -178,7 +179,7 @@ def _encode(
     return {
         "task": task,
         "n": profile.n,
-        "schema": profile.schema.to_dict(),
+        "schema": _schema_dict(profile.schema),
         "options": {
             "kll_k": o.kll_k,
             "bins": o.bins,
@@ -192,6 +193,18 @@ def _encode(
 
 
 _SCHEMAS: dict[str, Schema] = {}
+_SCHEMA_DICTS: dict[int, tuple[Schema, dict[str, Any]]] = {}
+
+
+def _schema_dict(schema: Schema) -> dict[str, Any]:
+    """``schema.to_dict()``, remembered per schema object (immutable): a bucket's profile and each of its
+    segments write the same one, a backfill thousands of times."""
+    hit = _SCHEMA_DICTS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        if len(_SCHEMA_DICTS) >= 64:
+            _SCHEMA_DICTS.clear()
+        hit = _SCHEMA_DICTS[id(schema)] = (schema, schema.to_dict())
+    return hit[1]
 
 
 def _schema(spec: dict[str, Any]) -> Schema:
