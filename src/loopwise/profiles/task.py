@@ -58,6 +58,19 @@ def encode_labels(arr: Any) -> tuple[np.ndarray, list[str], np.ndarray]:
     return remap[idx], labels, missing
 
 
+#: The other class of a binary problem whose labels are booleans or 0/1, known even when unseen.
+_COMPLEMENT = {"true": "false", "false": "true", "1": "0", "0": "1"}
+
+
+def _with_label(
+    labels: list[str], tc: np.ndarray, pc_: np.ndarray, label: str
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``labels`` with one more (kept sorted), and the codes into them moved to match."""
+    wider = sorted([*labels, label])
+    remap = np.array([wider.index(x) for x in labels] or [0], dtype=np.int64)
+    return wider, np.where(tc >= 0, remap[np.maximum(tc, 0)], -1), remap[pc_] if pc_.size else pc_
+
+
 def _hist(values: np.ndarray, bins: int) -> np.ndarray:
     idx = np.minimum((values * bins).astype(np.int64), bins - 1)
     return np.bincount(idx, minlength=bins).astype(np.int64)
@@ -185,6 +198,14 @@ class ClassificationProfile:
         named: dict[str, np.ndarray] = {str(k): v for k, v in cols.items()}
         if len(named) == 1 and len(labels) <= 2:
             ((positive_label, p_positive),) = named.items()
+            pair = (positive_label, _COMPLEMENT.get(positive_label, positive_label))
+            if positive_label in _COMPLEMENT and set(labels) <= set(pair):
+                # Rows of one class (a quiet hour's bucket) still score both: without the class they lack,
+                # their Brier score lost its half, and a window of such buckets differed from its rows
+                # profiled at once (tests/server/test_backfill.py found it).
+                for label in pair:
+                    if label not in labels:
+                        labels, tc, pc_ = _with_label(labels, tc, pc_, label)
             others = [x for x in labels if x != positive_label]
             if others:
                 named[others[0]] = 1.0 - p_positive
