@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,7 @@ def _narrow(schema: Schema) -> Schema:
 
 
 def _events_table(
-    s: Session, narrow: Schema, events: list[Any], live: list[dt.datetime]
+    s: Session, narrow: Schema, events: Sequence[Any], live: list[dt.datetime]
 ) -> tuple[pa.Table, np.ndarray]:
     """The events' prediction, scores and segment values from their batches (each read once), in order,
     and each event's bucket as an index into ``live``."""

@@ -183,7 +183,8 @@ def _tasks(schema: Schema, table: pa.Table, cells: _Cells, tasks: dict[int, Task
 
 def _rows(cells: _Cells, i: int) -> np.ndarray:
     """The batch rows of cell ``i``, in order."""
-    return cells.rows[cells.order[cells.starts[i] : cells.starts[i + 1]]]
+    rows: np.ndarray = cells.rows[cells.order[cells.starts[i] : cells.starts[i + 1]]]
+    return rows
 
 
 def _one_by_one(

@@ -12,6 +12,7 @@ moments (for R²).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,7 +142,7 @@ class ClassificationProfile:
         self.add_codes(labels, tc, pc_, scores)
 
     def add_codes(
-        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: dict[str, Any] | None = None
+        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: Mapping[Any, Any] | None = None
     ) -> None:
         """Add rows already encoded: ``labels`` (sorted canonical labels, every one among the rows' labels or
         predictions), true label and prediction codes into them (-1: no label yet), scores as for ``update``.
@@ -162,7 +163,7 @@ class ClassificationProfile:
             self._update_scores(labels, tc, pc_, scores, n)
 
     def _update_scores(
-        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: dict[str, Any], n: int
+        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: Mapping[Any, Any], n: int
     ) -> None:
         cols: dict[str | None, np.ndarray] = {}
         for label, col in scores.items():
