@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.histogram import fingerprint
 from loopwise.schema import Role
-from loopwise.store.engine import checkpoint, exclusive, insert_ignore, transaction
+from loopwise.store.engine import checkpoint, exclusive, insert_ignore, insert_ignore_many, transaction
 from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet, Model
 from loopwise.store.types import utcnow
 
@@ -362,10 +363,6 @@ def compact_pending(
 FOLD_TOGETHER = 200
 
 
-class _ChangedError(Exception):
-    """The bucket changed between the read and the write: roll back, fold it on the next pass."""
-
-
 def _compact_merged(
     factory: sessionmaker[Session],
     readers: sessionmaker[Session],
@@ -393,28 +390,57 @@ def _compact_merged(
     if not merged:
         return 0
     done = 0
+    by_version: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+    for m, v, b in merged:
+        by_version[(m, v)].append(b)
     with transaction(factory) as s:
-        for (model_id, version, bucket), (before, ids, folded) in merged.items():
-            try:
-                with s.begin_nested():  # a bucket that changed meanwhile is left as it is, the others go on
-                    row = lock_bucket(s, model_id, version, bucket, skip_locked=True)
-                    if row is None or (row.profile or b"") != before:
-                        continue
-                    gone = s.execute(delete(BucketPart).where(BucketPart.id.in_(ids))).rowcount  # type: ignore[attr-defined]
-                    if gone != len(ids):
-                        raise _ChangedError
-                    store_edges(s, folded.edges)
-                    row.n, row.profile, row.updated_at = folded.n, folded.data, utcnow()
-                done += len(ids)
-            except _ChangedError:
-                continue
-            except OperationalError:
-                raise
-            except Exception as exc:
-                if failed is None:
-                    raise
-                failed[(model_id, version, bucket)] = exc
+        for (model_id, version), buckets in by_version.items():
+            # The rows, created empty where missing and locked, a statement each for all the buckets (one
+            # savepoint and two statements per bucket were most of a backfill's compaction).
+            rows = _lock_buckets(s, model_id, version, buckets)
+            ready = []
+            for b in buckets:
+                before, ids, folded = merged[(model_id, version, b)]
+                row = rows.get(b)
+                if row is not None and (row.profile or b"") == before:  # else: changed meanwhile, next pass
+                    ready.append((row, ids, folded))
+            wanted = [i for _, ids, _ in ready for i in ids]
+            present: set[int] = set()
+            for i in range(0, len(wanted), 500):
+                present.update(s.scalars(select(BucketPart.id).where(BucketPart.id.in_(wanted[i : i + 500]))))
+            gone: list[int] = []
+            now = utcnow()
+            for row, ids, folded in ready:
+                if not present.issuperset(ids):
+                    continue  # another replica folded some of its parts: the bucket changed, next pass
+                store_edges(s, folded.edges)
+                row.n, row.profile, row.updated_at = folded.n, folded.data, now
+                gone += ids
+            for i in range(0, len(gone), 500):
+                s.execute(delete(BucketPart).where(BucketPart.id.in_(gone[i : i + 500])))
+            done += len(gone)
     return done
+
+
+def _lock_buckets(
+    s: Session, model_id: int, version: str, buckets: list[dt.datetime]
+) -> dict[dt.datetime, BucketProfile]:
+    """The buckets' rows, created empty where missing and locked; those another holds are left out."""
+    values = [
+        {"model_id": model_id, "version": version, "bucket": b, "n": 0, "profile": b""} for b in buckets
+    ]
+    insert_ignore_many(s, BucketProfile, values)
+    locked = s.scalars(
+        select(BucketProfile)
+        .where(
+            BucketProfile.model_id == model_id,
+            BucketProfile.version == version,
+            BucketProfile.bucket.in_(buckets),
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return {row.bucket: row for row in locked}
 
 
 def _stored_and_parts(
