@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from loopwise.datasets import CREDIT_SCHEMA_YAML
-from loopwise.ingest.buckets import compact_pending
+from loopwise.ingest import compact_pending
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile, Event

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text, update
 
 import loopwise as lw
-from loopwise.ingest.buckets import Compactor
+from loopwise.server.jobs import Compactor
 from loopwise.store import make_engine, session_factory
 from loopwise.store.tables import BucketPart
 

@@ -9,6 +9,8 @@ import pyarrow as pa
 
 from loopwise.ingest import (
     body_digest,
+    compact_pending,
+    get_model,
     get_reference,
     log_feedback,
     log_predictions,
@@ -17,8 +19,6 @@ from loopwise.ingest import (
     register_model,
     window,
 )
-from loopwise.ingest.buckets import compact_pending
-from loopwise.ingest.models import get_model
 from loopwise.store import open_database, session_factory, transaction
 from loopwise.store.tables import Model
 

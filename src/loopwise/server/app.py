@@ -12,9 +12,9 @@ from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
-from loopwise.ingest.buckets import Compactor
 from loopwise.server.deps import Public
 from loopwise.server.errors import HTTPError, handle
+from loopwise.server.jobs import Compactor
 from loopwise.server.routers import events, models, monitoring
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics

@@ -13,8 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.ingest.errors import NotFoundError
-from loopwise.ingest.models import registered, remembered
+from loopwise.ingest import NotFoundError, registered, remembered
 from loopwise.server.auth import POLICIES, Principal, authenticate, needs_touch, touch
 from loopwise.server.errors import HTTPError
 from loopwise.store import transaction

@@ -25,7 +25,7 @@ import pyarrow as pa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from loopwise.ingest.predictions import Duplicates, Raw, Write, prepare_writes, write_group
+from loopwise.ingest import Duplicates, UnvalidatedBatch, Write, prepare_writes, write_group
 from loopwise.server.bodies import Shape, tables_of
 from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
@@ -194,6 +194,6 @@ def _convert(queued: list[tuple[Item, Future[dict[str, Any]]]]) -> list[tuple[Wr
         if isinstance(table, HTTPError):
             fut.set_exception(table)
         else:
-            raw = Raw(item.model, table, item.version, item.max_rows)
+            raw = UnvalidatedBatch(item.model, table, item.version, item.max_rows)
             out.append((Write(raw, item.idempotency_key, item.body_hash), fut))
     return out

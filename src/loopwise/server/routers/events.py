@@ -13,17 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import LoopwiseError, SchemaValidationError
-from loopwise.ingest import body_digest, log_feedback
-from loopwise.ingest.errors import LimitError
-from loopwise.ingest.models import registered, remembered
-from loopwise.ingest.predictions import (
+from loopwise.ingest import (
     DEFAULT_VERSION,
-    PROFILE_ALONE,
     RESERVED,
+    ROW_PARTS_BELOW,
+    LimitError,
     Prepared,
-    Raw,
+    UnvalidatedBatch,
     Write,
+    body_digest,
+    log_feedback,
     prepare_predictions,
+    registered,
+    remembered,
 )
 from loopwise.schema import Schema
 from loopwise.schema.validate import ValidationIssue
@@ -84,7 +86,7 @@ async def predictions(
             versions = {str(v) for v in named if isinstance(v, (str, int)) and not isinstance(v, bool)}
             unnamed = any(not isinstance(r, dict) or r.get("model_version") is None for r in rows)
             # A small batch of uniform rows goes to the writer as it is: it converts the group's together.
-            shape = shape_of(rows) if len(rows) < PROFILE_ALONE else None
+            shape = shape_of(rows) if len(rows) < ROW_PARTS_BELOW else None
             table = None if shape is not None else records_to_table(rows)
         else:
             table, envelope = body_to_table(body, ctype, settings)
@@ -113,12 +115,12 @@ async def predictions(
     try:
         # A small batch is validated and profiled by the writer together with the others queued with it:
         # per-column overhead dominates a one-event request, and thirty cost about what one does.
-        queued: Prepared | Raw | JsonBatch
+        queued: Prepared | UnvalidatedBatch | JsonBatch
         if table is None:
             assert shape is not None
             queued = JsonBatch(model, rows, shape, ver, settings.max_rows, key, digest)
-        elif table.num_rows < PROFILE_ALONE:
-            queued = Raw(model, table, ver, settings.max_rows)
+        elif table.num_rows < ROW_PARTS_BELOW:
+            queued = UnvalidatedBatch(model, table, ver, settings.max_rows)
         else:
             queued = await run_in_threadpool(prepare, table)
         writer = request.app.state.writer

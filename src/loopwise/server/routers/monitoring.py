@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.checks import Suite
-from loopwise.ingest import get_reference, metrics, put_reference, window
-from loopwise.ingest.windows import pinned, series
+from loopwise.ingest import get_reference, metrics, pinned, put_reference, series, window
 from loopwise.profiles import Profile
 from loopwise.schema.yamlfile import load_yaml_text
 from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
@@ -92,7 +91,7 @@ def get_series(
 @router.get("/export")
 def export(model: str, request: Request, who: Reader, w: WindowQuery) -> Response:
     """The window's raw events and their current labels, as Parquet."""
-    from loopwise.ingest.export import export_window
+    from loopwise.ingest import export_window
 
     with read_factory(request)() as s:
         data = export_window(s, model, w.start, w.end, w.version)
@@ -132,8 +131,7 @@ async def upload_reference(
 
     def work() -> dict[str, Any]:
         with transaction(factory(request)) as s:
-            from loopwise.ingest import get_model
-            from loopwise.ingest.models import model_schema
+            from loopwise.ingest import get_model, model_schema
 
             schema = model_schema(get_model(s, model))
             if ctype in PARQUET_TYPES:
