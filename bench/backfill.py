@@ -1,7 +1,8 @@
 """Backfilling history: predictions spread over a year, then their labels, vs the same events within one hour.
 
 Run: python bench/backfill.py [--rows 1000000] [--db sqlite,postgresql] [--http] [--budget 600]
-[--save NAME].
+[--before PATH] [--save NAME]. With ``--before`` (another checkout's ``src/``, e.g. from ``git worktree add``),
+each configuration runs with that code and then with this one, back to back, so both see the same load.
 
 The demo's credit data (``loopwise.datasets.make_credit``: 15 columns with a score, a prediction, a segment
 and a later label), its times replaced by ``--rows`` instants evenly spaced over 365 days ("year": about 114
@@ -11,7 +12,8 @@ reads them. Each (database, spread) runs in a fresh process on a fresh database:
 timed alone (data generation and start-up excluded). SQLite is a file in a temporary folder; PostgreSQL a
 throwaway cluster (bench/ingest.py's, as the tests do); ``--http`` adds a run through ``loopwise serve`` on
 loopback. A phase that passes ``--budget`` seconds stops after the chunk (50,000 rows) under way and reports
-the rate over the rows it did (the "before" code needs hours for a million spread rows).
+the rate over the rows it did (the "before" code needs hours for a million spread rows). Labels are checked
+every 10,000.
 
 Prints rows/s for each phase and the ratio year / hour; ``--save NAME`` writes bench/results/NAME.json.
 """
@@ -37,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 HERE = Path(__file__).parent
 END = np.datetime64("2026-11-30T00:00:00", "us")
 SPANS = {"hour": np.timedelta64(3600, "s"), "year": np.timedelta64(365 * 86_400, "s")}
-CHUNK = 50_000
+CHUNK = 50_000  # predictions per budget check
+LABEL_CHUNK = 10_000  # labels per budget check (the slowest rebuild took 595 s per 50,000 before)
 
 
 def frame(rows: int, spread: str) -> pd.DataFrame:
@@ -50,11 +53,11 @@ def frame(rows: int, spread: str) -> pd.DataFrame:
     return df
 
 
-def _timed(step: Any, n: int, budget: float) -> dict[str, Any]:
+def _timed(step: Any, n: int, budget: float, chunk: int = CHUNK) -> dict[str, Any]:
     """Run ``step(start, stop)`` over [0, n) in chunks until done or past ``budget`` seconds."""
     done, t0 = 0, time.perf_counter()
     while done < n:
-        stop = min(n, done + CHUNK)
+        stop = min(n, done + chunk)
         step(done, stop)
         done = stop
         if time.perf_counter() - t0 > budget:
@@ -96,7 +99,7 @@ def one(db: str, spread: str, rows: int, budget: float, http: bool) -> dict[str,
             n = logged["rows"]
             ids = rest["request_id"].iloc[:n]
             labelled = _timed(
-                lambda a, b: model.log_feedback(ids.iloc[a:b], rest_labels.iloc[a:b]), n, budget
+                lambda a, b: model.log_feedback(ids.iloc[a:b], rest_labels.iloc[a:b]), n, budget, LABEL_CHUNK
             )
         finally:
             for f in cleanup:
@@ -124,6 +127,11 @@ def main() -> None:
     ap.add_argument("--http", action="store_true", help="also through `loopwise serve` on loopback")
     ap.add_argument("--budget", type=float, default=600.0, help="seconds per phase at most")
     ap.add_argument("--save", help="write bench/results/NAME.json")
+    ap.add_argument(
+        "--before",
+        help="also run each configuration, right before, with the loopwise source at this path (e.g. a "
+        "worktree's src/): both codes under the same load",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)  # db,spread,http: run one in this process
     args = ap.parse_args()
     if args.one:
@@ -131,30 +139,42 @@ def main() -> None:
         print(json.dumps(one(db, spread, args.rows, args.budget, http == "1")))
         return
     results = []
+    codes = [("before", args.before), ("after", None)] if args.before else [("this", None)]
     for http in [False, True] if args.http else [False]:
         for db in args.db.split(","):
             for spread in ("hour", "year"):
-                cmd = [sys.executable, __file__, "--rows", str(args.rows), "--budget", str(args.budget)]
-                cmd += ["--one", f"{db},{spread},{int(http)}"]
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ)
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                results.append(r)
-                via = "http " if http else "local"
-                p, lab = r["predictions"], r["labels"]
-                print(
-                    f"{via} {db:10s} {spread:4s}  predictions {p['rows_per_s']:>10,.0f} rows/s "
-                    f"({p['rows']:,} in {p['seconds']:.1f} s)   labels {lab['rows_per_s']:>10,.0f} rows/s "
-                    f"({lab['rows']:,} in {lab['seconds']:.1f} s)",
-                    flush=True,
-                )
+                for code, path in codes:
+                    cmd = [sys.executable, __file__, "--rows", str(args.rows), "--budget", str(args.budget)]
+                    cmd += ["--one", f"{db},{spread},{int(http)}"]
+                    env = dict(os.environ)
+                    if path:
+                        env["PYTHONPATH"] = path
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    r["code"] = code
+                    r["load_average"] = os.getloadavg()
+                    results.append(r)
+                    via = "http " if http else "local"
+                    p, lab = r["predictions"], r["labels"]
+                    print(
+                        f"{code:6s} {via} {db:10s} {spread:4s} predictions {p['rows_per_s']:>9,.0f} rows/s "
+                        f"({p['rows']:,} in {p['seconds']:.1f} s)  labels {lab['rows_per_s']:>9,.0f} rows/s "
+                        f"({lab['rows']:,} in {lab['seconds']:.1f} s)",
+                        flush=True,
+                    )
     ratios = {}
     for r in results:
         if r["spread"] != "year":
             continue
         hour = next(
-            h for h in results if h["spread"] == "hour" and h["db"] == r["db"] and h["http"] == r["http"]
+            h
+            for h in results
+            if h["spread"] == "hour"
+            and h["db"] == r["db"]
+            and h["http"] == r["http"]
+            and h["code"] == r["code"]
         )
-        key = f"{'http' if r['http'] else 'local'}/{r['db']}"
+        key = f"{r['code']}/{'http' if r['http'] else 'local'}/{r['db']}"
         ratios[key] = {
             phase: round(r[phase]["rows_per_s"] / hour[phase]["rows_per_s"], 3)
             for phase in ("predictions", "labels")

@@ -58,9 +58,8 @@ class _Cells:
     cell: np.ndarray
     order: np.ndarray
     starts: np.ndarray  # cell c's rows are order[starts[c]:starts[c + 1]]
-    segments: list[
-        tuple[str, list[str], int]
-    ]  # (column, keys, first cell): cell = first + group * len(keys) + key
+    #: (column, keys, first cell) per segment column: cell = first + group * len(keys) + key.
+    segments: list[tuple[str, list[str], int]]
 
 
 def profile_groups(
@@ -230,13 +229,15 @@ def _segment_codes(arr: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     enc = pc.dictionary_encode(arr.combine_chunks())
     raw = [canonical(v) for v in enc.dictionary.to_pylist()]
     keys = list(dict.fromkeys(raw))
-    remap = np.array([keys.index(k) for k in raw] + [len(keys)], dtype=np.int64)
     null = enc.indices.is_null().to_numpy(zero_copy_only=False)
+    if null.any() and MISSING_SEGMENT not in keys:
+        keys.append(MISSING_SEGMENT)
+    # The index past the values' stands for a missing value, which shares the key of a value written
+    # "(missing)" (``Profile.update`` adds both to one segment profile).
+    last = [keys.index(MISSING_SEGMENT)] if null.any() else [0]
+    remap = np.array([keys.index(k) for k in raw] + last, dtype=np.int64)
     idx = enc.indices.fill_null(len(raw)).to_numpy(zero_copy_only=False).astype(np.int64)
-    codes = remap[idx]
-    if null.any():
-        keys.append(MISSING_SEGMENT)  # codes of missing values already point past the values' keys
-    return codes, keys
+    return remap[idx], keys
 
 
 def _column(
