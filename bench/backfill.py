@@ -1,8 +1,8 @@
 """Backfilling history: predictions spread over a year, then their labels, vs the same events within one hour.
 
 Run: python bench/backfill.py [--rows 1000000] [--db sqlite,postgresql] [--http] [--budget 600]
-[--before PATH] [--save NAME]. With ``--before`` (another checkout's ``src/``, e.g. from ``git worktree add``),
-each configuration runs with that code and then with this one, back to back, so both see the same load.
+[--before PATH] [--save NAME]. With ``--before`` (another checkout's ``src/``, say from ``git worktree
+add``), each configuration runs with that code and then with this one, back to back, under the same load.
 
 The demo's credit data (``loopwise.datasets.make_credit``: 15 columns with a score, a prediction, a segment
 and a later label), its times replaced by ``--rows`` instants evenly spaced over 365 days ("year": about 114
