@@ -39,6 +39,7 @@ from loopwise.ingest.models import model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.histogram import fingerprint
+from loopwise.profiles.serialize import check as check_profile
 from loopwise.schema import Role
 from loopwise.store.engine import insert_ignore, insert_ignore_many, transaction
 from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet, Model
@@ -298,6 +299,8 @@ def _folded(s: Session, model_id: int, stored: bytes | None, parts: list[tuple[i
     if not stored and len(parts) == 1 and parts[0][1][:4] != ROWS:
         # The usual bucket of a backfill: empty, with one packed part. The part's bytes are the bucket's
         # (same format, edges stored with the part): decoding and encoding them again cost 6 ms per bucket.
+        # Checked, not decoded: damaged bytes must fail here, where one bucket's failure is isolated.
+        check_profile(parts[0][1])
         return _Folded(parts[0][0], parts[0][1], {})
     profiles = [unpack(s, stored)] if stored else []
     profiles += part_profiles(s, model_id, [blob for _, blob in parts])
