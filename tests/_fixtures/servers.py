@@ -10,7 +10,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import uvicorn
 from loopwise.server import Settings, create_app
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction
+from tests._fixtures.waits import wait_for
 
 
 def free_port() -> int:
@@ -125,11 +125,7 @@ def server(db_url: str) -> Iterator[Running]:
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.time() + 20
-    while not srv.started:
-        if time.time() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
+    wait_for(lambda: srv.started, "the test server to start", timeout=20)
     try:
         yield Running(f"http://127.0.0.1:{port}", admin, db_url)
     finally:

@@ -9,13 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import accuracy_score
+from tests._fixtures import Running
+from tests._fixtures.http import traffic
 
 import loopwise as lw
 from loopwise.client.base import ModelHandle
 from loopwise.datasets import CREDIT_SCHEMA_YAML
-
-from .conftest import Running
-from .test_api import traffic
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 

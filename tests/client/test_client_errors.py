@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import run_cli as cli
+from tests._fixtures import Running
+from tests._fixtures import run_cli as cli
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 

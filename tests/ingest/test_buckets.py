@@ -13,6 +13,7 @@ import yaml
 from sklearn.metrics import accuracy_score
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from tests._fixtures.http import traffic
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML
@@ -23,8 +24,6 @@ from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.task import ClassificationProfile
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile
-
-from .test_api import traffic
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 NUMERIC = ["income", "debt_to_income", "age", "loan_amount"]
@@ -200,11 +199,11 @@ def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
 
 def test_small_batches_validated_together_get_each_its_own_answer(db: Sessions) -> None:
     """The writer validates queued small batches as one; every answer must equal the batch's answer alone."""
+    from tests._fixtures.http import records
+
     from loopwise.errors import LoopwiseError
     from loopwise.ingest.predictions import Raw, Write, prepare_group, prepare_predictions, write_group
     from loopwise.server.bodies import records_to_table
-
-    from .test_api import records
 
     writers, readers = db
     with transaction(writers) as s:
@@ -531,12 +530,12 @@ def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> N
     """Groups of single events store their rows as parts (profiled when read or folded): windows over them,
     pending or folded, must equal the raw rows; labels known at write time count; a bad score is refused
     alone, its group-mates stored."""
+    from tests._fixtures.http import records
+
     from loopwise.errors import DataError
     from loopwise.ingest.buckets import ROWS
     from loopwise.ingest.predictions import Raw, Write, write_group
     from loopwise.server.bodies import records_to_table
-
-    from .test_api import records
 
     writers, readers = db
     with transaction(writers) as s:

@@ -12,8 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import stats
-
-from .conftest import Running
+from tests._fixtures import Running
 
 SCHEMA = {
     "columns": {

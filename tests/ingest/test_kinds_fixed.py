@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests._fixtures import Running
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 ROLES_ONLY = {

@@ -16,15 +16,14 @@ import httpx
 import yaml
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
+from tests._fixtures import free_port
+from tests._fixtures.http import records, traffic
 
 from loopwise.datasets import CREDIT_SCHEMA_YAML
 from loopwise.ingest.buckets import compact_pending
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile, Event
-
-from .conftest import free_port
-from .test_api import records, traffic
 
 
 def profiled_rows(s: Session) -> int:
@@ -175,8 +174,7 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
 
 def test_postgresql_outage_is_503_and_recovers(postgres: object, tmp_path: Path) -> None:
     import psycopg
-
-    from .conftest import Cluster
+    from tests._fixtures import Cluster
 
     assert isinstance(postgres, Cluster)
     name = f"lw_{uuid.uuid4().hex[:12]}"

@@ -18,14 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text, update
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
 import loopwise as lw
 from loopwise.ingest.buckets import Compactor
 from loopwise.store import make_engine, session_factory
 from loopwise.store.tables import BucketPart
-
-from .conftest import Running
-from .test_api import client, records, register, traffic
 
 P = "/v1/models/credit/predictions"
 SUITE = {"suite": "s", "checks": [{"metric": "row_count", "condition": {"ge": 0}}]}

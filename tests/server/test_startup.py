@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import httpx
+from tests._fixtures import free_port
 
 import loopwise
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction
 
-from .conftest import free_port
 from .test_workers import post_and_wait_folded, wait_healthy
 
 

@@ -16,13 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine, func, select
+from tests._fixtures import free_port
+from tests._fixtures.http import SCHEMA, records, traffic
 
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile
-
-from .conftest import free_port
-from .test_api import SCHEMA, records, traffic
 
 
 def children(pid: int) -> list[int]:

@@ -8,11 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from tests._fixtures import Cluster
 
 from loopwise.store import engine as engine_module
 from loopwise.store import make_engine
-
-from .conftest import Cluster
 
 
 def _backend_of(engine: object) -> int:
