@@ -15,3 +15,11 @@ import pytest
 pytest.register_assert_rewrite("tests._fixtures")
 
 pytest_plugins = ["tests._fixtures.servers", "tests._fixtures.data"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/report/golden/*.json from the current code (review the diff before committing)",
+    )
