@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
 from tests._fixtures.servers import Running
 
@@ -33,8 +34,18 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def client(server: Running, key: str | None = None) -> httpx.Client:
+    """An authenticated client (the admin's key by default), closed when the test's server stops."""
     headers = {"Authorization": f"Bearer {key or server.admin_key}"}
-    return httpx.Client(base_url=server.url, headers=headers, timeout=60)
+    c = httpx.Client(base_url=server.url, headers=headers, timeout=60)
+    server.clients.append(c)
+    return c
+
+
+def sdk(server: Running, key: str | None = None) -> lw.Client:
+    """``lw.Client`` on the test server (the admin's key by default), closed when the server stops."""
+    c = lw.Client(server.url, key or server.admin_key)
+    server.clients.append(c)
+    return c
 
 
 def register(c: httpx.Client, name: str = "credit") -> None:

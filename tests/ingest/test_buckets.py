@@ -348,7 +348,9 @@ def test_sqlite_writers_of_two_processes_queue_on_the_file_lock(tmp_path: object
     assert writer.is_alive()
     holder.stdin.write("go\n")
     holder.stdin.flush()
+    holder.stdin.close()
     assert holder.wait(30) == 0
+    holder.stdout.close()
     wait_for(wrote.is_set, "the queued writer to write once the lock is released", timeout=30)
     writer.join(5)
     with engine.connect() as conn:

@@ -25,13 +25,14 @@ from .test_workers import post_and_wait_folded, wait_healthy
 
 
 def uvicorn(db: Path, port: int, log: Path, *extra: str, **env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "loopwise.server.asgi:app", "--port", str(port), *extra],
-        env={**os.environ, "LOOPWISE_DATABASE_URL": sqlite_url(db), **env},
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        start_new_session=True,
-    )
+    with log.open("wb") as err:  # the child writes to its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "loopwise.server.asgi:app", "--port", str(port), *extra],
+            env={**os.environ, "LOOPWISE_DATABASE_URL": sqlite_url(db), **env},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -65,20 +65,21 @@ def established(pid: int, port: int, state: str = "01") -> int:
 
 def start(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOOPWISE_DATABASE_URL": sqlite_url(tmp_path / "w.db")}
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "loopwise"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "serve.log").open("wb"),
-        start_new_session=True,
-    )
+    with (tmp_path / "serve.log").open("wb") as err:  # the child writes to its own copy of the descriptor
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "loopwise"),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
 
 
 def _folded(engine: Engine) -> tuple[int, int]:

@@ -37,6 +37,9 @@ class LocalTransport:
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
             m = register_model(s, name, schema, "local")
