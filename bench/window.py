@@ -21,8 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import loopwise as lw
 from gen import make
 from ingest import SCHEMA
-from loopwise.ingest import log_predictions, metrics, put_reference, register_model
-from loopwise.ingest.export import export_window
+from loopwise.ingest import export_window, log_predictions, metrics, put_reference, register_model
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
 from loopwise.store.tables import BucketProfile, Model
 

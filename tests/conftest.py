@@ -14,7 +14,7 @@ import pytest
 # Before the package is first imported, so that its asserts (e.g. in the HTTP helpers) explain themselves.
 pytest.register_assert_rewrite("tests._fixtures")
 
-pytest_plugins = ["tests._fixtures.servers", "tests._fixtures.data"]
+pytest_plugins = ["tests._fixtures.servers", "tests._fixtures.data", "tests._fixtures.registry"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -99,6 +99,11 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert doc["dataset"]["n_reference"] == 20000
     assert "check gate:" in r.stdout
     assert "monitor (" in r.stdout
+    # Each file is listed with its size, as os.stat sees it (the HTML report is the one people open).
+    html = tmp_path / "report.html"
+    size = html.stat().st_size
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+    assert f"{html} ({shown})" in " ".join(r.stdout.split())
 
 
 def test_a_chunked_reference_profile_gives_calibrated_thresholds(files: Path) -> None:

@@ -19,11 +19,18 @@ from tests._fixtures.http import traffic
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML
-from loopwise.ingest import log_feedback, log_predictions, put_reference, register_model, window
-from loopwise.ingest.buckets import Compactor, compact_pending
+from loopwise.ingest import (
+    compact_pending,
+    log_feedback,
+    log_predictions,
+    put_reference,
+    register_model,
+    window,
+)
 from loopwise.metrics import performance
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.task import ClassificationProfile
+from loopwise.server.jobs import Compactor
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile
 
@@ -156,8 +163,7 @@ def test_the_background_job_folds_parts(db: Sessions) -> None:
 
 
 def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
-    from loopwise.ingest.errors import IdempotencyMismatchError
-    from loopwise.ingest.predictions import Prepared, Write, prepare_predictions, write_group
+    from loopwise.ingest import IdempotencyMismatchError, Prepared, Write, prepare_predictions, write_group
     from loopwise.store.tables import Batch, Event
 
     writers, readers = db
@@ -204,7 +210,7 @@ def test_small_batches_validated_together_get_each_its_own_answer(db: Sessions) 
     from tests._fixtures.http import records
 
     from loopwise.errors import LoopwiseError
-    from loopwise.ingest.predictions import Raw, Write, prepare_group, prepare_predictions, write_group
+    from loopwise.ingest import UnvalidatedBatch, Write, prepare_group, prepare_predictions, write_group
     from loopwise.server.bodies import records_to_table
 
     writers, readers = db
@@ -227,7 +233,9 @@ def test_small_batches_validated_together_get_each_its_own_answer(db: Sessions) 
     as_int = records(df.iloc[46:47])  # another Arrow schema (an int): validated apart, still stored
     as_int[0]["income"] = int(as_int[0]["income"])
     bodies = [*good[:20], bad_type, bad_time, unknown, twice, repeated, missing, inf, as_int, *good[20:]]
-    raws = [Raw("credit", records_to_table(b)) for b in bodies] + [Raw("nope", records_to_table(good[0]))]
+    raws = [UnvalidatedBatch("credit", records_to_table(b)) for b in bodies] + [
+        UnvalidatedBatch("nope", records_to_table(good[0]))
+    ]
 
     def answer(x: object) -> object:
         if isinstance(x, LoopwiseError):
@@ -394,7 +402,7 @@ def test_compressed_blobs_are_stored_as_they_are(db_url: str) -> None:
 
 def test_a_group_staged_before_the_lock_stores_the_same_rows(db: Sessions) -> None:
     """What the writer makes before its lock is used only if it still holds; the result is the same."""
-    from loopwise.ingest.predictions import Write, prepare_predictions, stage, write_group
+    from loopwise.ingest import Write, prepare_predictions, stage, write_group
 
     writers, readers = db
     df = traffic(400, seed=8)
@@ -436,7 +444,7 @@ def test_a_group_meeting_a_stored_id_in_raise_mode_stores_nothing(db: Sessions) 
     stores the new rows once. The connection then begins and rolls back transactions as before."""
     from sqlalchemy.exc import IntegrityError
 
-    from loopwise.ingest.predictions import Write, prepare_predictions, stage, write_group
+    from loopwise.ingest import Write, prepare_predictions, stage, write_group
     from loopwise.store.tables import Batch, Event, Model
 
     writers, readers = db
@@ -496,14 +504,14 @@ def test_only_one_process_runs_the_compactor_at_a_time(db: Sessions) -> None:
 def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions, n: int) -> None:
     """On SQLite the index rows go in as multi-row INSERTs sized to the bound-parameter limit; lowered
     here to 75 rows a statement, a 250-row batch takes four statements and every row is stored as sent.
-    On PostgreSQL 250 rows go by COPY and 40 (under AT_ONCE_BELOW) in the batch's one statement, as
+    On PostgreSQL 250 rows go by COPY and 40 (under ONE_STATEMENT_BELOW) in the batch's one statement, as
     arrays: both must store every row, time (to the microsecond), hour and latency (some missing) as sent."""
     import sqlite3
 
-    from loopwise.ingest.predictions import AT_ONCE_BELOW
+    from loopwise.store.bulk import ONE_STATEMENT_BELOW
     from loopwise.store.tables import Event
 
-    assert (n < AT_ONCE_BELOW) == (n == 40)
+    assert (n < ONE_STATEMENT_BELOW) == (n == 40)
     writers, readers = db
     with transaction(writers) as s:
         register_model(s, "credit", SCHEMA, "test")
@@ -553,8 +561,7 @@ def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> N
     from tests._fixtures.http import records
 
     from loopwise.errors import DataError
-    from loopwise.ingest.buckets import ROWS
-    from loopwise.ingest.predictions import Raw, Write, write_group
+    from loopwise.ingest import ROWS, UnvalidatedBatch, Write, write_group
     from loopwise.server.bodies import records_to_table
 
     writers, readers = db
@@ -574,9 +581,9 @@ def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> N
     bad[0]["p_approve"] = 1.5
     answers = []
     for g in range(0, len(bodies), 8):
-        group = [Raw("credit", records_to_table(b)) for b in bodies[g : g + 8]]
+        group = [UnvalidatedBatch("credit", records_to_table(b)) for b in bodies[g : g + 8]]
         if g == 80:
-            group.insert(3, Raw("credit", records_to_table(bad)))
+            group.insert(3, UnvalidatedBatch("credit", records_to_table(bad)))
         with transaction(writers) as s:
             answers += write_group(s, [Write(r) for r in group])
     refused = [a for a in answers if isinstance(a, Exception)]
@@ -615,8 +622,7 @@ def test_a_model_found_once_is_remembered_per_database(tmp_path: object) -> None
     # (as here, and in these tests) may hold models of the same name with different schemas.
     from pathlib import Path
 
-    from loopwise.ingest.errors import NotFoundError
-    from loopwise.ingest.models import registered
+    from loopwise.ingest import NotFoundError, registered
     from loopwise.store import sqlite_url
 
     assert isinstance(tmp_path, Path)
@@ -649,10 +655,12 @@ def test_the_write_path_remembers_an_anchor_briefly(
     group). A reference set through this database handle anchors the next write at once; one set through
     another handle (another process) within that time; an anchor claimed by a rolled-back write is not
     remembered; and windows over parts of either anchor still count every row."""
-    import loopwise.ingest.predictions as predictions
-    from loopwise.ingest.predictions import own_edges
+    import loopwise.ingest.preparation as preparation
+    import loopwise.ingest.writes as writes
+    from loopwise.ingest import own_edges
 
-    monkeypatch.setattr(predictions, "ANCHOR_SECONDS", 0.5)
+    monkeypatch.setattr(preparation, "ANCHOR_SECONDS", 0.5)
+    monkeypatch.setattr(writes, "ANCHOR_SECONDS", 0.5)
     writers, readers = db
     schema = lw.Schema.from_dict(SCHEMA)
     with transaction(writers) as s:
@@ -692,7 +700,7 @@ def test_the_write_path_remembers_an_anchor_briefly(
         # This handle read the anchor at the latest by `read_by`; the write path takes a new read once the one
         # it remembers is ANCHOR_SECONDS old.
         wait_for(
-            lambda: time.monotonic() - read_by > predictions.ANCHOR_SECONDS,
+            lambda: time.monotonic() - read_by > writes.ANCHOR_SECONDS,
             "the anchor this handle remembers to be older than ANCHOR_SECONDS",
             every=0.01,
         )

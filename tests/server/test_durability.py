@@ -21,7 +21,7 @@ from tests._fixtures import free_port, wait_for
 from tests._fixtures.http import records, traffic
 
 from loopwise.datasets import CREDIT_SCHEMA_YAML
-from loopwise.ingest.buckets import compact_pending
+from loopwise.ingest import compact_pending
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile, Event

@@ -1,6 +1,7 @@
 """Bounded fuzzing: no request answers 5xx, and whatever a batch holds, once accepted, every read answers.
 
-schemathesis is not installable here, so this does what its run per role did, from the same OpenAPI
+The hand-rolled fuzzing from before schemathesis was installable (test_schemathesis.py now runs it over the
+typed document); kept, because its generators reach shapes schemathesis' do not, from the same OpenAPI
 document: every route of ``/openapi.json``, called with each role's key (viewer, ingest, admin) and with
 generated path, query and body values (JSON of any shape, bytes, Arrow and Parquet), must answer below 500.
 """

@@ -21,7 +21,7 @@ from sqlalchemy import text, update
 from tests._fixtures import Running
 from tests._fixtures.http import client, records, register, sdk, traffic
 
-from loopwise.ingest.buckets import Compactor
+from loopwise.server.jobs import Compactor
 from loopwise.store import make_engine, session_factory
 from loopwise.store.tables import BucketPart
 

@@ -28,6 +28,7 @@ from loopwise.cli.common import (
 from loopwise.cli.demo import demo
 from loopwise.cli.schema import schema_app
 from loopwise.cli.server import admin_app, db_app, serve
+from loopwise.cli.versions import versions_app
 
 app = typer.Typer(
     name="loopwise",
@@ -40,6 +41,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
+models_app.add_typer(versions_app, name="versions")
 app.command(help="Run the loopwise server.")(serve)
 app.command(help="Log predictions from a file.")(log)
 app.command(help="Drift, performance and operations of a model's recent traffic.")(metrics)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from loopwise.cli.common import console, out
+from loopwise.cli.common import console, out, size_of
 
 
 def demo(
@@ -96,5 +96,5 @@ def demo(
         "gate.xml",
         "monitor.db",
     ):
-        out.print(f"  {out_dir / name}")
+        out.print(f"  {out_dir / name} ({size_of(out_dir / name)})", highlight=False, soft_wrap=True)
     out.print(f"done in {time.perf_counter() - t0:.1f} s. Open {out_dir / 'report.html'} in a browser.")

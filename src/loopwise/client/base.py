@@ -9,12 +9,15 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 import pyarrow as pa
 
 from loopwise.errors import ParameterError
 from loopwise.schema import DataLike, to_table
+
+if TYPE_CHECKING:
+    from loopwise.registry import ModelVersion
 
 #: Rows per request when logging a large frame.
 BATCH_ROWS = 5000
@@ -29,6 +32,15 @@ class Transport(Protocol):
     def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def reference(self, model: str, profile_bytes: bytes, name: str) -> dict[str, Any]: ...
     def describe(self, name: str) -> dict[str, Any]: ...
+    def register_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def versions(self, model: str) -> list[dict[str, Any]]: ...
+    def set_alias(
+        self, model: str, alias: str, version: str | None, evidence: dict[str, Any]
+    ) -> list[dict[str, Any]]: ...
+    def alias_history(self, model: str, alias: str | None) -> list[dict[str, Any]]: ...
+    def version_at(self, model: str, alias: str, when: str) -> str | None: ...
+    def load_version(self, model: str, version: str) -> Any: ...
+    def served(self, model: str, start: str, end: str) -> dict[str, int]: ...
 
 
 def _iso(t: dt.datetime | str | None) -> str | None:
@@ -135,9 +147,138 @@ class ModelHandle:
             raise ParameterError("chunk_size", chunk_size, "None for a Profile (it carries its own chunks)")
         return self.transport.reference(self.name, reference.to_bytes(), name)
 
+    # The registry (docs/registry.md): versions, aliases and what held them when.
+
+    def register_version(
+        self,
+        version: str,
+        artifact: Any = None,
+        *,
+        flavor: str = "sklearn",
+        lineage: Any = None,
+        sample: DataLike | None = None,
+        uri: str | None = None,
+        sha256: str | None = None,
+    ) -> ModelVersion:
+        """Register a trained version: its artifact, checked by a dry prediction on ``sample`` (else on the
+        model's recent traffic), and its lineage.
+
+        ``artifact``: for ``sklearn``, a fitted estimator or Pipeline (saved here with skops) or an skops
+        file's path or bytes; for ``onnx``, an ONNX ModelProto or a file's path or bytes; for ``external``,
+        None with ``uri`` and ``sha256``. ``lineage``: a ``Lineage`` or a dict of its fields, whose
+        ``reference`` (the training data, a frame or a Profile) becomes the model's reference
+        ``version:<version>``.
+        """
+        from loopwise.registry import Lineage, ModelVersion
+
+        if not isinstance(lineage, Lineage):
+            spec = dict(lineage or {})
+            if spec.get("reference") is not None:
+                spec["reference"] = self._as_profile(spec["reference"])
+            lineage = Lineage.from_dict(spec)
+        source = artifact_source(artifact, flavor)
+        body = {
+            "flavor": flavor,
+            "artifact": source,
+            "lineage": lineage,
+            "sample": None if sample is None else to_table(sample).to_pandas(),
+            "uri": uri,
+            "sha256": sha256,
+        }
+        try:
+            return ModelVersion.from_dict(self.transport.register_version(self.name, version, body))
+        finally:
+            if isinstance(artifact, str | Path) and source is not None and not isinstance(source, bytes):
+                source.close()  # the file this call opened
+
+    def versions(self) -> list[ModelVersion]:
+        """The model's registered versions, oldest first, each with the aliases it holds now."""
+        from loopwise.registry import ModelVersion
+
+        return [ModelVersion.from_dict(d) for d in self.transport.versions(self.name)]
+
+    def set_alias(
+        self, alias: str, version: str | None, *, evidence: dict[str, Any] | None = None
+    ) -> list[Any]:
+        """Point ``alias`` at ``version`` (None: unset it); the move is recorded with who, when and
+        ``evidence`` (a JSON object). Returns the recorded moves (an alias the version held before moves off
+        it too)."""
+        from loopwise.registry import AliasMove
+
+        moves = self.transport.set_alias(self.name, alias, version, dict(evidence or {}))
+        return [AliasMove.from_dict(m) for m in moves]
+
+    def alias_history(self, alias: str | None = None) -> list[Any]:
+        """Every move of ``alias`` (all aliases when None), oldest first."""
+        from loopwise.registry import AliasMove
+
+        return [AliasMove.from_dict(m) for m in self.transport.alias_history(self.name, alias)]
+
+    def version_at(self, alias: str, when: dt.datetime | str) -> str | None:
+        """The version ``alias`` pointed at, at ``when`` (a time without a zone is UTC); None: none did."""
+        iso = _iso(when)
+        assert iso is not None
+        return self.transport.version_at(self.name, alias, iso)
+
+    def served(self, start: dt.datetime | str, end: dt.datetime | str) -> dict[str, int]:
+        """What actually served in [start, end): events per version, from the versions the events carry
+        (times without a zone are UTC)."""
+        a, b = _iso(start), _iso(end)
+        assert a is not None and b is not None
+        return self.transport.served(self.name, a, b)
+
+    def aliases(self) -> dict[str, str]:
+        """The model's aliases now: alias -> version."""
+        return {a: v.name for v in self.versions() for a in v.aliases}
+
+    def load_version(self, version: str) -> Any:
+        """The version's Predictor (``predict``, ``predict_proba`` on a DataFrame), loaded under the
+        operator's trust rules."""
+        return self.transport.load_version(self.name, version)
+
+    def _as_profile(self, reference: Any) -> Any:
+        from loopwise.profiles import Profile, profile
+        from loopwise.schema import Schema
+
+        if isinstance(reference, Profile):
+            return reference
+        from loopwise.errors import DataError
+        from loopwise.schema import Role
+
+        schema = Schema.from_dict(self.transport.describe(self.name)["schema"])
+        table = to_table(reference)
+        for column in schema.by_role(Role.FEATURE):
+            if column.name not in table.column_names:
+                raise DataError(
+                    f"the training data (lineage 'reference') has no feature column {column.name!r}"
+                )
+        # Training data has no event ids, times or logged scores: profile the schema's columns it holds.
+        held = schema.with_columns(c for c in schema if c.name in table.column_names)
+        return profile(table, schema=held)
+
     def background(self, max_queue: int = 100, version: str | None = None) -> BackgroundLogger:
         """A logger that never blocks the caller: a bounded queue, a thread, a flush at close."""
         return BackgroundLogger(self, max_queue=max_queue, version=version)
+
+
+def artifact_source(artifact: Any, flavor: str) -> BinaryIO | bytes | None:
+    """The artifact's bytes as the transports take them: an open file for a path (read in chunks, never
+    whole into memory), bytes as given, an estimator saved with skops, an ONNX ModelProto serialised."""
+    if artifact is None or isinstance(artifact, bytes):
+        return artifact
+    if isinstance(artifact, str | Path):
+        return Path(artifact).open("rb")
+    if hasattr(artifact, "read"):
+        return cast("BinaryIO", artifact)
+    if flavor == "onnx" and hasattr(artifact, "SerializeToString"):
+        return bytes(artifact.SerializeToString())
+    if flavor == "sklearn":
+        import skops.io as sio
+
+        return bytes(sio.dumps(artifact))
+    raise ParameterError(
+        "artifact", type(artifact).__name__, f"a path, bytes or a model for flavor {flavor!r}"
+    )
 
 
 def _plain(v: Any) -> Any:

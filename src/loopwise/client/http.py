@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import time
 from typing import Any
 
@@ -35,7 +37,9 @@ def raise_for(status: int, body: Any) -> None:
 
 
 class HTTPTransport:
-    def __init__(self, url: str, api_key: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, api_key: str, timeout: float = 60.0, registry: Any = None) -> None:
+        #: The trust rules for artifacts this client loads (``load_version``): its own, not the server's.
+        self.registry = registry
         self.http = httpx.Client(
             base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
         )
@@ -111,6 +115,86 @@ class HTTPTransport:
             headers={"Content-Type": "application/octet-stream"},
         )
         return out
+
+    # The registry (docs/registry.md).
+
+    def register_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        source = body["artifact"]
+        data = source if source is None or isinstance(source, bytes) else source.read()
+        lineage = body.get("lineage")
+        spec = lineage.to_dict() if lineage is not None else {}
+        if lineage is not None and lineage.reference is not None:
+            spec["reference"] = base64.b64encode(lineage.reference.to_bytes()).decode()
+        sample = body.get("sample")
+        doc = {
+            "name": version,
+            "flavor": body["flavor"],
+            "artifact": None if data is None else base64.b64encode(data).decode(),
+            "uri": body.get("uri"),
+            "sha256": body.get("sha256"),
+            "lineage": spec,
+            # Records as JSON writes them (NaN as null, times as ISO text): what the server reads back.
+            "sample": None
+            if sample is None
+            else json.loads(sample.to_json(orient="records", date_format="iso")),
+        }
+        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions", json=doc)
+        return out
+
+    def versions(self, model: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/versions")["versions"]
+        return out
+
+    def set_alias(
+        self, model: str, alias: str, version: str | None, evidence: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if version is None:
+            moves = self._send("DELETE", f"/v1/models/{model}/aliases/{alias}")
+        else:
+            body = {"version": version, "evidence": evidence}
+            moves = self._send("PUT", f"/v1/models/{model}/aliases/{alias}", json=body)
+        out: list[dict[str, Any]] = moves["moves"]
+        return out
+
+    def alias_history(self, model: str, alias: str | None) -> list[dict[str, Any]]:
+        params = {"alias": alias} if alias is not None else None
+        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/aliases/history", params=params)[
+            "moves"
+        ]
+        return out
+
+    def version_at(self, model: str, alias: str, when: str) -> str | None:
+        found = self._send("GET", f"/v1/models/{model}/aliases/{alias}/at", params={"time": when})
+        return None if found["version"] is None else str(found["version"])
+
+    def served(self, model: str, start: str, end: str) -> dict[str, int]:
+        found = self._send("GET", f"/v1/models/{model}/served", params={"start": start, "end": end})
+        return {str(k): int(v) for k, v in found["versions"].items()}
+
+    def load_version(self, model: str, version: str) -> Any:
+        """Download the artifact and load it here, under this client's own trust settings."""
+        import tempfile
+        from pathlib import Path
+
+        from loopwise.registry import RegistrySettings
+        from loopwise.registry.flavors import load
+        from loopwise.schema import Role, Schema
+
+        info = self._send("GET", f"/v1/models/{model}/versions/{version}")
+        if info["flavor"] == "external":
+            from loopwise.errors import DataError
+
+            raise DataError(f"version {version!r} is external ({info['uri']}): loopwise never loads it")
+        r = self.http.get(f"/v1/models/{model}/versions/{version}/artifact")
+        if r.status_code >= 400:
+            raise_for(r.status_code, _json(r))
+        schema = Schema.from_dict(self.describe(model)["schema"])
+        features = [c.name for c in schema.by_role(Role.FEATURE)]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "artifact"
+            path.write_bytes(r.content)
+            settings = self.registry or RegistrySettings()
+            return load(path, info["format"], info["flavor"], version, features, settings)
 
 
 def _json(r: httpx.Response) -> Any:

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from loopwise.ingest import (
     body_digest,
+    compact_pending,
     get_reference,
     log_feedback,
     log_predictions,
@@ -17,10 +18,19 @@ from loopwise.ingest import (
     register_model,
     window,
 )
-from loopwise.ingest.buckets import compact_pending
-from loopwise.ingest.models import get_model
+from loopwise.registry import ArtifactStore, RegistrySettings
 from loopwise.store import open_database, session_factory, transaction
-from loopwise.store.tables import Model
+from loopwise.store.catalog import ModelSummary, model_summaries, model_summary
+
+
+def _info(m: ModelSummary) -> dict[str, Any]:
+    """A model as the server describes it (``loopwise.wire.ModelInfo``)."""
+    return {
+        "name": m.name,
+        "schema": m.schema,
+        "created_at": m.created_at.isoformat(),
+        "predictions": m.predictions,
+    }
 
 
 def _time(v: str | None) -> dt.datetime | None:
@@ -32,44 +42,58 @@ def _time(v: str | None) -> dt.datetime | None:
 
 
 class LocalTransport:
-    def __init__(self, database_url: str, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        create: bool = True,
+        max_rows: int = 100_000,
+        registry: RegistrySettings | None = None,
+    ) -> None:
+        self.max_rows = max_rows
         self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
+        self.registry = registry or RegistrySettings()
+        self.artifacts = ArtifactStore(
+            self.registry.directory_for(database_url), self.registry.max_artifact_bytes
+        )
 
     def close(self) -> None:
         self.engine.dispose()
 
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
-            m = register_model(s, name, schema, "local")
-            return {"name": m.name, "schema": m.schema_json}
+            register_model(s, name, schema, "local")
+            return _info(model_summary(s, name))
 
     def models(self) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
         with self.read_sessions() as s:
-            return [
-                {"name": m.name, "schema": m.schema_json}
-                for m in s.scalars(select(Model).order_by(Model.name))
-            ]
+            return [_info(m) for m in model_summaries(s)]
 
     def describe(self, name: str) -> dict[str, Any]:
         with self.read_sessions() as s:
-            m = get_model(s, name)
-            return {"name": m.name, "schema": m.schema_json}
+            return _info(model_summary(s, name))
 
     def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
         digest = body_digest(key.encode())
         with transaction(self.sessions) as s:
-            out = log_predictions(s, model, table, version=version, idempotency_key=key, body_hash=digest)
+            out = log_predictions(
+                s,
+                model,
+                table,
+                version=version,
+                idempotency_key=key,
+                body_hash=digest,
+                max_rows=self.max_rows,
+            )
         # No background job in-process: fold the new parts now, so the file stays compact between runs.
         compact_pending(self.sessions, self.read_sessions)
         return out
 
     def feedback(self, model: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
-            return log_feedback(s, model, records, "local")
+            return log_feedback(s, model, records, "local", max_rows=self.max_rows)
 
     def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.read_sessions() as s:
@@ -104,3 +128,73 @@ class LocalTransport:
         with transaction(self.sessions) as s:
             put_reference(s, model, prof, name, {"source": "upload", "rows": prof.n})
         return {"name": name, "rows": prof.n}
+
+    # The registry. Whoever opens the database file directly owns it: they act as an admin (decision 0025).
+
+    def register_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.registry import register_version
+
+        out = register_version(
+            self.sessions,
+            self.read_sessions,
+            self.registry,
+            self.artifacts,
+            model,
+            version,
+            flavor=body["flavor"],
+            artifact=body["artifact"],
+            uri=body.get("uri"),
+            sha256=body.get("sha256"),
+            lineage=body.get("lineage"),
+            sample=body.get("sample"),
+            actor=LOCAL_ACTOR,
+            admin=True,
+        )
+        return out.to_dict()
+
+    def versions(self, model: str) -> list[dict[str, Any]]:
+        from loopwise.registry import list_versions
+
+        with self.read_sessions() as s:
+            return [v.to_dict() for v in list_versions(s, model)]
+
+    def set_alias(
+        self, model: str, alias: str, version: str | None, evidence: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        from loopwise.registry import set_alias
+
+        with transaction(self.sessions) as s:
+            moves = set_alias(s, model, alias, version, actor=LOCAL_ACTOR, evidence=evidence)
+        return [m.to_dict() for m in moves]
+
+    def alias_history(self, model: str, alias: str | None) -> list[dict[str, Any]]:
+        from loopwise.registry import alias_history
+
+        with self.read_sessions() as s:
+            return [m.to_dict() for m in alias_history(s, model, alias)]
+
+    def version_at(self, model: str, alias: str, when: str) -> str | None:
+        from loopwise.registry import version_at
+
+        at = _time(when)
+        assert at is not None
+        with self.read_sessions() as s:
+            return version_at(s, model, alias, at)
+
+    def load_version(self, model: str, version: str) -> Any:
+        from loopwise.registry import load_version
+
+        with self.read_sessions() as s:
+            return load_version(s, self.registry, self.artifacts, model, version)
+
+    def served(self, model: str, start: str, end: str) -> dict[str, int]:
+        from loopwise.registry import served
+
+        a, b = _time(start), _time(end)
+        assert a is not None and b is not None
+        with self.read_sessions() as s:
+            return served(s, model, a, b)
+
+
+#: Who the local client is in the audit log and the alias history.
+LOCAL_ACTOR = "local"

@@ -3,7 +3,8 @@
 Decision 0004 (docs/decisions/0004-ingestion-write-path.md): a batch appends the profile of its rows in each
 (model, version, hour) bucket as a *part*, in the batch's own transaction; nothing is locked or rewritten on
 the ingestion path. ``compact`` later merges a bucket's parts into its profile and deletes them, in one
-transaction, so every acknowledged row is counted once whether a reader finds it in a part or in the bucket.
+transaction (the server's compactor, ``loopwise.server.jobs``, folds every pending bucket each second), so
+every acknowledged row is counted once whether a reader finds it in a part or in the bucket.
 Readers merge the bucket with its pending parts inside one snapshot.
 
 A part is either a packed profile or, for a handful of rows, the rows themselves (``ROWS``: Arrow IPC of the
@@ -20,7 +21,6 @@ reference's edges, or else the edges of its first batch), so parts, buckets and 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 import time
 import weakref
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import delete, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.ingest.models import model_schema
@@ -39,11 +39,9 @@ from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.histogram import fingerprint
 from loopwise.schema import Role
-from loopwise.store.engine import checkpoint, exclusive, insert_ignore, transaction
+from loopwise.store.engine import insert_ignore, transaction
 from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet, Model
 from loopwise.store.types import utcnow
-
-log = logging.getLogger("loopwise.compactor")
 
 # Edge sets are content-addressed (a fingerprint names one array forever), so this cache is never stale.
 _EDGES: dict[str, np.ndarray] = {}
@@ -74,15 +72,16 @@ def unpack(s: Session, blob: bytes) -> Profile:
     return Profile.from_bytes(blob, edges=edge_lookup(s))
 
 
-#: Write groups with fewer rows than this store rows as their parts, not profiles (see the module docstring).
-ROWS_BELOW = 100
+#: Write groups (and batches prepared alone) with fewer rows than this store rows as their parts, not
+#: profiles: a profile costs about 2 ms whatever its size (40 columns); see the module docstring.
+ROW_PARTS_BELOW = 100
 ROWS = b"LWRP"
 
 
 def to_ipc(table: pa.Table) -> bytes:
-    """Arrow IPC stream bytes; zstd only from ``ROWS_BELOW`` rows (for a few rows a compression context per
-    column buffer, ~1 ms for 44 columns, costs more than the bytes it saves; readers take either form)."""
-    compression = "zstd" if table.num_rows >= ROWS_BELOW else None
+    """Arrow IPC stream bytes; zstd only from ``ROW_PARTS_BELOW`` rows (for a few rows a compression context
+    per column buffer, ~1 ms for 44 columns, costs more than the bytes it saves; readers take either form)."""
+    compression = "zstd" if table.num_rows >= ROW_PARTS_BELOW else None
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
         w.write_table(table)
@@ -414,87 +413,3 @@ def bucket_profiles(
             for b, blobs in pending.items():
                 out.setdefault((v, b), []).extend(part_profiles(s, model_id, blobs))
     return {k: merge_profiles(ps) for k, ps in out.items()}
-
-
-class Compactor:
-    """A background thread that folds pending parts into buckets every ``interval`` seconds.
-
-    Errors are logged and the loop goes on (a database outage only delays compaction: readers merge the
-    parts meanwhile). ``stop`` finishes the pass under way and folds what is left once more.
-    """
-
-    def __init__(
-        self,
-        factory: sessionmaker[Session],
-        readers: sessionmaker[Session] | None = None,
-        interval: float = 1.0,
-    ) -> None:
-        self.factory, self.readers, self.interval = factory, readers, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.folded = 0
-        #: Buckets that failed to fold: (failures in a row, monotonic time of the next try, last error).
-        #: Each is retried after a back-off that doubles (1 minute to 1 hour); the others go on meanwhile.
-        self.failing: dict[BucketKey, tuple[int, float, str]] = {}
-        self.failures = 0
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="loopwise-compactor", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-            self.run_once()
-
-    def run_once(self) -> int:
-        now = time.monotonic()
-        skip = {k for k, (_, retry_at, _) in self.failing.items() if retry_at > now}
-        failed: dict[BucketKey, Exception] = {}
-        try:
-            # One server process compacts at a time: two would merge the same parts and one would drop
-            # its merge (see _compact_merged), or, on SQLite, wait for the other's write lock.
-            with exclusive(self.factory, "compactor") as mine:
-                if not mine:
-                    return 0
-                n = compact_pending(self.factory, self.readers, failed, skip)
-                bind = self.factory.kw.get("bind")
-                if bind is not None:
-                    checkpoint(bind)
-            self.folded += n
-            # A bucket that was failing and was folded now (or has nothing pending) is well again.
-            for k in [k for k in self.failing if k not in skip and k not in failed]:
-                del self.failing[k]
-            return n
-        except DBAPIError as exc:
-            log.warning("compaction failed, will retry: %s", exc.__class__.__name__)
-        except Exception:
-            log.exception("compaction failed, will retry")
-        finally:
-            for key, error in failed.items():
-                count = self.failing.get(key, (0, 0.0, ""))[0] + 1
-                delay = min(60.0 * 2 ** (count - 1), 3600.0)
-                self.failing[key] = (
-                    count,
-                    time.monotonic() + delay,
-                    f"{type(error).__name__}: {error}"[:500],
-                )
-                self.failures += 1
-                log.error(
-                    "bucket (model %s, version %r, %s) cannot be folded (%s: %s); the others go on, "
-                    "it is retried in %.0f s",
-                    key[0],
-                    key[1],
-                    key[2].isoformat(),
-                    type(error).__name__,
-                    error,
-                    delay,
-                )
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.run_once()

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from loopwise.ingest.buckets import read_ipc
 from loopwise.ingest.errors import NotFoundError
+from loopwise.ingest.labels import labels_for
 from loopwise.ingest.models import get_model, model_schema
-from loopwise.ingest.predictions import labels_for
 from loopwise.ingest.windows import in_window
 from loopwise.schema import Role
 from loopwise.store.tables import Batch, Event

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
+from loopwise.ingest.labels import rebuild_tasks
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
-from loopwise.ingest.predictions import rebuild_tasks
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.tables import AuditEntry, Event, Feedback

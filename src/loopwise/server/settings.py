@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loopwise.errors import ParameterError
+from loopwise.registry import RegistrySettings
 from loopwise.store import sqlite_url
 
 
@@ -80,3 +81,6 @@ class Settings:
     switch_interval: float = field(
         default_factory=lambda: float(os.environ.get("LOOPWISE_SWITCH_INTERVAL", 0.001))
     )
+    #: The registry's artifacts: where, how large, what is trusted (LOOPWISE_ARTIFACT_DIR,
+    #: LOOPWISE_MAX_ARTIFACT_BYTES, LOOPWISE_TRUSTED_TYPES, LOOPWISE_TRUST_PICKLE; decision 0025).
+    registry: RegistrySettings = field(default_factory=RegistrySettings.from_env)

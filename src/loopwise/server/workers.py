@@ -82,7 +82,7 @@ def _worker(host: str, port: int, access_log: bool, parent: int) -> None:
 def _compactor(parent: int, interval: float) -> None:
     """Fold bucket parts in a process of its own: in a worker, a pass held the GIL for 100-300 ms a second
     under single-event load, and the requests of that worker waited behind it."""
-    from loopwise.ingest.buckets import Compactor
+    from loopwise.server.jobs import Compactor
     from loopwise.server.settings import Settings
     from loopwise.store import make_engine, session_factory
 

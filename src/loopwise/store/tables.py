@@ -31,6 +31,14 @@ class ModelVersion(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The registry's columns (migration 0008; decision 0024): how the version is loaded, from which bytes.
+    flavor: Mapped[str] = mapped_column(String(20), default="external", server_default="external")
+    #: The artifact's digest: a stored file (``artifacts``), or for ``external`` the digest recorded.
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Where an ``external`` artifact lives (recorded, never fetched).
+    uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
     __table_args__ = (Index("ux_model_versions", "model_id", "name", unique=True),)
 
 
@@ -165,4 +173,62 @@ class Idempotency(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     body_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Artifact(Base):
+    """A stored artifact file, by content: the path is derived from the digest (decision 0025)."""
+
+    __tablename__ = "artifacts"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: ``skops``, ``onnx`` or ``pickle``, as the bytes showed.
+    format: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Alias(Base):
+    """A named pointer to one version of a model; a version holds at most one of its model's aliases."""
+
+    __tablename__ = "aliases"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ux_aliases_version", "model_id", "version_id", unique=True),)
+
+
+class AliasEvent(Base):
+    """One move of an alias (appended, never changed): what held it before, what holds it after, who and why.
+
+    ``version_at`` answers from these rows alone; version names (not ids) keep them readable on their own.
+    """
+
+    __tablename__ = "alias_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(200))
+    from_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    to_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (Index("ix_alias_events_at", "model_id", "alias", "at"),)
+
+
+class OtherOutput(Base):
+    """What a version that did not serve an event answered for it (DESIGN.md decision 9): replayed through
+    its artifact, or logged by live shadow traffic. Paired comparisons join it with the served outputs."""
+
+    __tablename__ = "other_outputs"
+    # No foreign key, as for events (decision 0010): only the registry's replay and shadow writes insert.
+    model_id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[str] = mapped_column(String(200), primary_key=True)
+    prediction: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: Class probabilities (a list in the version's class order), or None.
+    scores: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: ``replay`` or ``shadow``.
+    source: Mapped[str] = mapped_column(String(10))
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

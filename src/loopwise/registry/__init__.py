@@ -1,0 +1,41 @@
+"""The registry service: model versions with safe artifacts, lineage, and aliases with their history.
+
+Decisions 0024 (versions, aliases, what served when) and 0025 (artifacts and what is trusted).
+"""
+
+from loopwise.registry.aliases import AliasMove, alias_history, aliases, set_alias, version_at
+from loopwise.registry.artifacts import ArtifactStore, StoredArtifact, sniff
+from loopwise.registry.flavors import FLAVORS, Predictor
+from loopwise.registry.lineage import Lineage
+from loopwise.registry.served import served
+from loopwise.registry.settings import RegistrySettings
+from loopwise.registry.versions import (
+    ModelVersion,
+    describe,
+    list_versions,
+    load_version,
+    reference_name,
+    register_version,
+)
+
+__all__ = [
+    "FLAVORS",
+    "AliasMove",
+    "ArtifactStore",
+    "Lineage",
+    "ModelVersion",
+    "Predictor",
+    "RegistrySettings",
+    "StoredArtifact",
+    "alias_history",
+    "aliases",
+    "describe",
+    "list_versions",
+    "load_version",
+    "reference_name",
+    "register_version",
+    "served",
+    "set_alias",
+    "sniff",
+    "version_at",
+]

@@ -1,0 +1,120 @@
+"""The dry prediction a registration runs: does a version take the model's inputs and give its outputs?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopwise.errors import DataError
+from loopwise.registry.flavors import Predictor
+from loopwise.schema import Kind, Role, Schema, Task
+
+#: Rows of a sample used for the dry prediction (more are ignored: the run checks shapes, not quality).
+SAMPLE_ROWS = 200
+
+
+def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFrame) -> dict[str, Any]:
+    """Run ``predictor`` on ``sample`` and refuse it, naming the column, when the version does not fit.
+
+    Checked: the sample holds every feature of the schema; the version takes no column the schema does not
+    have as a feature; it predicts one value a row, of the prediction column's kind (and within its
+    ``values``); it gives probabilities when the schema has score columns, one column a score. Returns
+    what was checked (stored with the version).
+    """
+    v = predictor.version
+    if sample.empty:
+        raise DataError(f"the sample for version {v!r} has no rows")
+    features = [c.name for c in schema.by_role(Role.FEATURE)]
+    for name in features:
+        if name not in sample.columns:
+            raise DataError(f"the sample has no column {name!r}, a feature of model {model!r}'s schema")
+    for name in predictor.features:
+        if name not in features:
+            raise DataError(
+                f"version {v!r} takes column {name!r}, which is not a feature of model {model!r}'s schema"
+            )
+    rows = sample.head(SAMPLE_ROWS).reset_index(drop=True)
+    try:
+        predicted = predictor.predict(rows)
+        proba = predictor.predict_proba(rows) if schema.by_role(Role.SCORE) else None
+    except DataError:
+        raise
+    except Exception as exc:  # the team's model failing on the sample: say how, in one line
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise DataError(
+            f"the dry prediction of version {v!r} failed: {type(exc).__name__}: {first}"
+        ) from None
+    if predicted.ndim != 1 or len(predicted) != len(rows):
+        raise DataError(
+            f"version {v!r} predicted an array of shape {predicted.shape} for {len(rows)} rows; "
+            "one value a row expected"
+        )
+    for column in schema.by_role(Role.PREDICTION):
+        _fits_kind(model, v, column.name, column.kind, column.values, predicted, schema.task)
+    scores = schema.by_role(Role.SCORE)
+    if scores:
+        if proba is None:
+            raise DataError(
+                f"model {model!r}'s schema has score column {scores[0].name!r}, "
+                f"but version {v!r} gives no probabilities (predict_proba)"
+            )
+        _fits_scores(model, v, [c.name for c in scores], [c.label for c in scores], proba, predictor)
+    return {"rows": len(rows), "features": features, "output": str(predicted.dtype)}
+
+
+def _fits_kind(
+    model: str,
+    v: str,
+    name: str,
+    kind: Kind | None,
+    values: tuple[str, ...] | None,
+    predicted: np.ndarray,
+    task: Task | None,
+) -> None:
+    numeric = np.issubdtype(predicted.dtype, np.number) or predicted.dtype == np.bool_
+    if (kind is Kind.NUMERIC or task is Task.REGRESSION) and not numeric:
+        raise DataError(
+            f"version {v!r} predicts {predicted.dtype} values, but prediction column {name!r} of model "
+            f"{model!r} is numeric"
+        )
+    if kind is Kind.BOOLEAN:
+        found = {str(x).lower() for x in pd.unique(predicted)}
+        if not found <= {"true", "false", "0", "1"}:
+            raise DataError(
+                f"version {v!r} predicts {sorted(found)[:3]}, but prediction column {name!r} of model "
+                f"{model!r} is boolean"
+            )
+    if values is not None:
+        outside = sorted({str(x) for x in pd.unique(predicted)} - set(values))
+        if outside:
+            raise DataError(
+                f"version {v!r} predicts {outside[0]!r}, which is not among the values of prediction "
+                f"column {name!r} of model {model!r} ({', '.join(values)})"
+            )
+
+
+def _fits_scores(
+    model: str, v: str, names: list[str], labels: list[str | None], proba: np.ndarray, predictor: Predictor
+) -> None:
+    width = proba.shape[1] if proba.ndim == 2 else 1
+    classes = predictor.classes
+    if classes is not None:
+        known = {str(c) for c in classes}
+        for name, label in zip(names, labels, strict=True):
+            if label is not None and label not in known:
+                raise DataError(
+                    f"score column {name!r} of model {model!r} holds the probability of {label!r}, "
+                    f"which version {v!r} does not predict (its classes: {', '.join(sorted(known))})"
+                )
+    if len(names) == 1 and labels[0] is None:
+        if width > 2:
+            raise DataError(
+                f"model {model!r} has one score column ({names[0]!r}), for a binary task, but version {v!r} "
+                f"gives {width} class probabilities"
+            )
+    elif width < len(names):
+        raise DataError(
+            f"model {model!r} has {len(names)} score columns, but version {v!r} gives {width} probabilities"
+        )

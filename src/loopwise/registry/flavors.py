@@ -1,0 +1,199 @@
+"""Flavors: how an artifact becomes a predictor, and what must hold before it is loaded (decision 0025).
+
+``sklearn``: an skops file, loaded only when every type ``skops.io.get_untrusted_types`` lists is in the
+operator's allow-list (or a pickle/joblib file, only when the operator trusts pickles). ``onnx``: an
+onnxruntime ``InferenceSession``, which runs no Python code from the file. ``external``: recorded, never
+loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopwise.errors import DataError, ParameterError, UntrustedArtifactError
+from loopwise.registry.artifacts import PICKLE, SKOPS
+from loopwise.registry.settings import RegistrySettings
+
+FLAVORS = ("sklearn", "onnx", "external")
+
+PICKLE_REFUSED = (
+    "refused: the artifact is a pickle or joblib file, and loading one runs whatever code it holds; "
+    "save the model with skops (skops.io.dump) or export it to ONNX, or have the operator set "
+    "trust_pickle (LOOPWISE_TRUST_PICKLE=1) and register it with an admin key"
+)
+
+
+class Predictor:
+    """A loaded version: ``predict(X)`` and, when the model has it, ``predict_proba(X)`` on a DataFrame.
+
+    ``features`` are the input columns, in the order the artifact takes them; ``model`` is the loaded
+    object itself (the estimator, or the onnxruntime session).
+    """
+
+    def __init__(
+        self, version: str, flavor: str, model: Any, features: Sequence[str], *, by_name: bool = True
+    ) -> None:
+        self.version, self.flavor, self.model = version, flavor, model
+        self.features = list(features)
+        #: Whether the model takes a DataFrame (it was fitted on named columns) or an array in order.
+        self.by_name = by_name
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor(version={self.version!r}, flavor={self.flavor!r}, model={type(self.model).__name__})"
+        )
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The class labels in ``predict_proba``'s column order (None: a regressor, or not known)."""
+        if self.flavor == "onnx":
+            return _onnx_classes(self.model)
+        found = getattr(self.model, "classes_", None)
+        return None if found is None else list(found)
+
+    def inputs(self, X: pd.DataFrame) -> Any:
+        """``X``'s feature columns as the model takes them: a DataFrame, or an array in the schema's order
+        for an estimator fitted without column names (which warns when given names)."""
+        missing = [c for c in self.features if c not in X.columns]
+        if missing:
+            raise DataError(f"the input has no column {missing[0]!r}, which version {self.version!r} takes")
+        return X[self.features] if self.by_name or self.flavor == "onnx" else X[self.features].to_numpy()
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.flavor == "onnx":
+            return np.asarray(_onnx_run(self.model, self.inputs(X))[0]).ravel()
+        return np.asarray(self.model.predict(self.inputs(X)))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
+        if self.flavor == "onnx":
+            outputs = _onnx_run(self.model, self.inputs(X))
+            return _probabilities(outputs[1]) if len(outputs) > 1 else None
+        if not hasattr(self.model, "predict_proba"):
+            return None
+        return np.asarray(self.model.predict_proba(self.inputs(X)))
+
+
+def load(
+    path: Path, fmt: str, flavor: str, version: str, features: Sequence[str], trust: RegistrySettings
+) -> Predictor:
+    """The predictor of an artifact on disk, under the operator's trust rules (``trust``)."""
+    if flavor == "sklearn":
+        if fmt == PICKLE:
+            if not trust.trust_pickle:
+                raise UntrustedArtifactError(PICKLE_REFUSED)
+            import joblib
+
+            model = joblib.load(path)  # the operator trusts pickles: decision 0025
+        elif fmt == SKOPS:
+            model = load_skops(path, trust.trusted_types)
+        else:
+            raise DataError(
+                f"a sklearn artifact must be an skops file (skops.io.dump); got {fmt or 'unknown'}"
+            )
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            return Predictor(version, flavor, model, features, by_name=False)
+        return Predictor(version, flavor, model, [str(n) for n in names])
+    if flavor == "onnx":
+        session = load_onnx(path)
+        return Predictor(version, flavor, session, _onnx_features(session, features))
+    raise ParameterError("flavor", flavor, "'sklearn' or 'onnx' (an external artifact is never loaded)")
+
+
+def load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # a zip holding schema.json, but not one skops can read
+        raise DataError(f"the skops file cannot be read: {type(exc).__name__}: {exc}") from None
+    refused = [t for t in untrusted if t not in set(trusted_types)]
+    if refused:
+        raise UntrustedArtifactError(
+            f"refused: the skops file holds type(s) outside the allow-list: {', '.join(refused)}; "
+            "if you trust them, the operator adds them to trusted_types (LOOPWISE_TRUSTED_TYPES)"
+        )
+    return sio.load(path, trusted=list(untrusted))
+
+
+def load_onnx(path: Path) -> Any:
+    """An InferenceSession of the file, opened from a folder of its own.
+
+    An ONNX model may keep tensors in "external data" files named relative to the model's folder; opened in
+    place, one artifact could read another's bytes (onnxruntime already refuses paths that leave the folder).
+    Alone in a new folder it can read nothing: such a model is refused as one that does not load.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="lw-onnx-") as folder:
+        alone = Path(folder) / "model.onnx"
+        try:
+            os.link(path, alone)  # no copy when on the same filesystem
+        except OSError:
+            shutil.copyfile(path, alone)
+        try:
+            # The session reads the whole model now; the folder may go when the block ends.
+            return ort.InferenceSession(str(alone), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own classes for a file that is not a model
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"not an ONNX model onnxruntime can load: {first}") from None
+
+
+def _onnx_features(session: Any, features: Sequence[str]) -> list[str]:
+    inputs = session.get_inputs()
+    if len(inputs) == 1 and len(inputs[0].shape) == 2 and inputs[0].shape[1] not in (1, None):
+        # One matrix input: the schema's feature columns, in the schema's order (docs/registry.md).
+        width = inputs[0].shape[1]
+        if isinstance(width, int) and width != len(features):
+            raise DataError(
+                f"the ONNX model takes {width} inputs in one tensor, the schema has {len(features)} features"
+            )
+        return list(features)
+    return [i.name for i in inputs]
+
+
+_ONNX_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": object,
+}
+
+
+def _onnx_run(session: Any, X: pd.DataFrame) -> list[Any]:
+    inputs = session.get_inputs()
+    if len(inputs) == 1 and len(inputs[0].shape) == 2 and inputs[0].shape[1] not in (1, None):
+        dtype = _ONNX_TYPES.get(inputs[0].type, np.float32)
+        feed = {inputs[0].name: X.to_numpy(dtype=dtype)}
+    else:
+        feed = {
+            i.name: X[i.name].to_numpy(dtype=_ONNX_TYPES.get(i.type, np.float32)).reshape(-1, 1)
+            for i in inputs
+        }
+    out: list[Any] = session.run(None, feed)
+    return out
+
+
+def _probabilities(out: Any) -> np.ndarray:
+    if isinstance(out, list) and out and isinstance(out[0], dict):  # skl2onnx's ZipMap: one dict a row
+        keys = list(out[0])
+        return np.array([[row[k] for k in keys] for row in out], dtype=np.float64)
+    return np.asarray(out)
+
+
+def _onnx_classes(session: Any) -> list[Any] | None:
+    meta = session.get_modelmeta().custom_metadata_map
+    if "classes" in meta:
+        return list(meta["classes"].split(","))
+    return None

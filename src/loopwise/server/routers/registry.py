@@ -1,0 +1,233 @@
+"""/v1/models/{model}/versions and /aliases: the registry over HTTP (docs/registry.md, decision 0024).
+
+Registering a version and moving an alias need the maintainer or admin role; a pickle artifact, when the
+operator trusts pickles at all, an admin's key (decision 0025). Reading needs a viewer's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from loopwise.errors import DataError, LoopwiseError, NotFoundError, ParameterError
+from loopwise.registry import (
+    ArtifactStore,
+    Lineage,
+    RegistrySettings,
+    alias_history,
+    aliases,
+    describe,
+    list_versions,
+    register_version,
+    served,
+    set_alias,
+    version_at,
+)
+from loopwise.server.bodies import read_body
+from loopwise.server.deps import Manager, Reader, factory, read_factory
+from loopwise.store import transaction
+from loopwise.wire.common import errors, json_body
+from loopwise.wire.registry import (
+    AliasList,
+    AliasMoveOut,
+    AliasMoves,
+    RegisterVersion,
+    Served,
+    SetAlias,
+    VersionAt,
+    VersionList,
+    VersionOut,
+)
+
+router = APIRouter(prefix="/v1/models/{model}", tags=["registry"])
+
+
+def _settings(request: Request) -> tuple[RegistrySettings, ArtifactStore]:
+    settings = request.app.state.settings
+    registry: RegistrySettings = settings.registry
+    return registry, ArtifactStore(registry.directory_for(settings.database_url), registry.max_artifact_bytes)
+
+
+def _base64(value: str, name: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise DataError(f"{name} is not valid base64") from None
+
+
+def _lineage(body: RegisterVersion) -> Lineage:
+    from loopwise.profiles import Profile
+
+    if body.lineage is None:
+        return Lineage()
+    spec = body.lineage.model_dump()
+    if spec["reference"] is not None:
+        spec["reference"] = Profile.from_bytes(_base64(spec["reference"], "lineage.reference"))
+    return Lineage.from_dict(spec)
+
+
+def _invalid(exc: ValidationError) -> LoopwiseError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    # The same class the local client raises for the same value (ParameterError), naming the field.
+    return ParameterError(where, first.get("input"), first["msg"].lower())
+
+
+@router.post(
+    "/versions",
+    status_code=201,
+    response_model=VersionOut,
+    responses=errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=json_body(RegisterVersion),
+)
+async def register(model: str, request: Request, who: Manager) -> VersionOut:
+    """Register a version: its artifact is stored by digest, loaded under the operator's trust rules and
+    run on the sample; one that does not fit the model's schema is refused, naming the column."""
+    registry, store = _settings(request)
+    # The artifact travels base64-encoded (4 bytes for 3) beside the rest of the body.
+    limit = request.app.state.settings.max_body_bytes + (registry.max_artifact_bytes * 4) // 3 + 4
+    raw = await read_body(request, limit)
+    try:
+        body = RegisterVersion.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    artifact = _base64(body.artifact, "artifact") if body.artifact is not None else None
+    lineage = _lineage(body)
+    sample = pd.DataFrame.from_records(body.sample) if body.sample is not None else None
+    if sample is not None and sample.empty:
+        raise DataError("the sample has no rows")
+
+    def work() -> VersionOut:
+        v = register_version(
+            factory(request),
+            read_factory(request),
+            registry,
+            store,
+            model,
+            body.name,
+            flavor=body.flavor,
+            artifact=artifact,
+            uri=body.uri,
+            sha256=body.sha256,
+            lineage=lineage,
+            sample=sample,
+            actor=who.actor,
+            admin=who.role == "admin",
+        )
+        return VersionOut.model_validate(v.to_dict())
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/versions", response_model=VersionList, responses=errors(403, 404))
+def versions(model: str, request: Request, who: Reader) -> VersionList:
+    with read_factory(request)() as s:
+        return VersionList(versions=[VersionOut.model_validate(v.to_dict()) for v in list_versions(s, model)])
+
+
+@router.get("/versions/{version}", response_model=VersionOut, responses=errors(403, 404))
+def version(model: str, version: str, request: Request, who: Reader) -> VersionOut:
+    with read_factory(request)() as s:
+        return VersionOut.model_validate(describe(s, model, version).to_dict())
+
+
+@router.get(
+    "/versions/{version}/artifact",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "the artifact's bytes as stored (its sha256 in X-Loopwise-Sha256)",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors(403, 404, 422),
+    },
+)
+def artifact(model: str, version: str, request: Request, who: Reader) -> FileResponse:
+    """The version's artifact file, as stored (its digest in ``X-Loopwise-Sha256``)."""
+    _, store = _settings(request)
+    with read_factory(request)() as s:
+        v = describe(s, model, version)
+    if v.flavor == "external" or v.sha256 is None:
+        raise DataError(f"version {version!r} is external ({v.uri}): loopwise holds no artifact for it")
+    path = store.path(v.sha256)
+    if not path.is_file():
+        raise NotFoundError(f"the artifact of version {version!r} ({v.sha256}) is not in the artifact folder")
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        headers={"X-Loopwise-Sha256": v.sha256, "X-Loopwise-Format": v.format or ""},
+    )
+
+
+@router.get("/aliases", response_model=AliasList, responses=errors(403, 404))
+def list_aliases(model: str, request: Request, who: Reader) -> AliasList:
+    with read_factory(request)() as s:
+        return AliasList(aliases=aliases(s, model))
+
+
+def _moves(moves: list[Any]) -> AliasMoves:
+    return AliasMoves(moves=[AliasMoveOut.model_validate(m.to_dict()) for m in moves])
+
+
+@router.put(
+    "/aliases/{alias}",
+    response_model=AliasMoves,
+    responses=errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=json_body(SetAlias),
+)
+async def move_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
+    """Point the alias at a version; the move is recorded with the key's name, the time and the evidence."""
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        body = SetAlias.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+    def work() -> AliasMoves:
+        with transaction(factory(request)) as s:
+            return _moves(set_alias(s, model, alias, body.version, actor=who.actor, evidence=body.evidence))
+
+    return await run_in_threadpool(work)
+
+
+@router.delete("/aliases/{alias}", response_model=AliasMoves, responses=errors(403, 404, 422))
+def unset_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
+    with transaction(factory(request)) as s:
+        return _moves(set_alias(s, model, alias, None, actor=who.actor))
+
+
+@router.get("/aliases/history", response_model=AliasMoves, responses=errors(403, 404, 422))
+def history(model: str, request: Request, who: Reader, alias: str | None = None) -> AliasMoves:
+    """Every recorded move of ``alias`` (all aliases without it), oldest first."""
+    with read_factory(request)() as s:
+        return _moves(alias_history(s, model, alias))
+
+
+@router.get("/aliases/{alias}/at", response_model=VersionAt, responses=errors(403, 404, 422))
+def at(model: str, alias: str, time: dt.datetime, request: Request, who: Reader) -> VersionAt:
+    """The version the alias pointed at, at ``time`` (ISO 8601; without a zone, UTC)."""
+    when = _utc(time)
+    with read_factory(request)() as s:
+        return VersionAt(alias=alias, at=when, version=version_at(s, model, alias, when))
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@router.get("/served", response_model=Served, responses=errors(403, 404, 422))
+def served_versions(
+    model: str, start: dt.datetime, end: dt.datetime, request: Request, who: Reader
+) -> Served:
+    """What actually served in [start, end): events per version, from the versions the events carry."""
+    a, b = _utc(start), _utc(end)
+    with read_factory(request)() as s:
+        return Served(start=a, end=b, versions=served(s, model, a, b))

@@ -1,0 +1,102 @@
+"""The registry's requests and answers: versions, aliases and their history (docs/registry.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Names of versions and aliases (``registry.versions.valid_name``).
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+SHA256 = r"^[0-9a-fA-F]{64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LineageBody(Strict):
+    """A version's lineage; ``reference`` is a Profile's bytes (``Profile.to_bytes``), base64-encoded."""
+
+    training_window: tuple[dt.datetime, dt.datetime] | None = None
+    data_fingerprint: str | None = Field(None, max_length=500)
+    reference: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    code_version: str | None = Field(None, max_length=200)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RegisterVersion(Strict):
+    """A version to register. ``artifact``: the file's bytes, base64-encoded (``sklearn``: an skops file;
+    ``onnx``: an ONNX model); none for ``external``, which gives ``uri`` and ``sha256``. ``sample``: rows
+    (records) for the dry prediction; without it, the model's most recent logged rows are used."""
+
+    name: str = Field(pattern=NAME)
+    flavor: Literal["sklearn", "onnx", "external"]
+    artifact: str | None = None
+    uri: str | None = Field(None, max_length=2000)
+    sha256: str | None = Field(None, pattern=SHA256)
+    lineage: LineageBody | None = None
+    sample: list[dict[str, Any]] | None = None
+
+
+class VersionOut(BaseModel):
+    model: str
+    name: str
+    flavor: str
+    sha256: str | None
+    size: int | None
+    format: str | None
+    uri: str | None
+    lineage: dict[str, Any]
+    aliases: list[str]
+    created_at: dt.datetime
+    created_by: str
+    dry_run: dict[str, Any]
+
+
+class VersionList(BaseModel):
+    versions: list[VersionOut]
+
+
+class SetAlias(Strict):
+    """Point the alias at ``version``; ``evidence`` (any JSON object) is recorded with the move."""
+
+    version: str = Field(pattern=NAME)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class AliasMoveOut(BaseModel):
+    id: int
+    alias: str
+    from_version: str | None
+    to_version: str | None
+    actor: str
+    at: dt.datetime
+    evidence: dict[str, Any]
+
+
+class AliasMoves(BaseModel):
+    moves: list[AliasMoveOut]
+
+
+class AliasList(BaseModel):
+    aliases: dict[str, str]
+
+
+class VersionAt(BaseModel):
+    """The version ``alias`` pointed at, at ``at`` (None: none did)."""
+
+    alias: str
+    at: dt.datetime
+    version: str | None
+
+
+class Served(BaseModel):
+    """Events per version among the model's events with a time in [start, end)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    versions: dict[str, int]
