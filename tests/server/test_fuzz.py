@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
-from .conftest import Running
-from .test_api import client, records, register, traffic
 from .test_hardening import ARROW, PARQUET, arrow, reads_answer
 
 FUZZ = settings(

@@ -25,9 +25,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
-from .conftest import Running
-from .test_api import client, records, register, traffic
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
 EXAMPLES = int(os.environ.get("LOOPWISE_FUZZ_EXAMPLES", "300"))  # per role: about 8 s each
 

@@ -14,12 +14,11 @@ import httpx
 import pyarrow as pa
 import pytest
 import yaml
+from tests._fixtures import Running
 
 import loopwise as lw
 import loopwise.errors as tree
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 

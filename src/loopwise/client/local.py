@@ -59,6 +59,9 @@ class LocalTransport:
             self.registry.directory_for(database_url), self.registry.max_artifact_bytes
         )
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
             register_model(s, name, schema, "local")
