@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from sklearn.metrics import accuracy_score
+from tests._fixtures import Running, sdk
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
@@ -25,7 +26,6 @@ from loopwise.profiles import BooleanProfile, CategoricalProfile, DatetimeProfil
 from loopwise.store.tables import Model
 
 from ..profiles.test_grouped import same
-from .conftest import Running
 
 SCHEMA = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
 END = pd.Timestamp("2026-11-30", tz="UTC")
@@ -137,11 +137,12 @@ def _progress_is_real(client: lw.Client) -> None:
 
 
 def test_progress_embedded(tmp_path: Path) -> None:
-    _progress_is_real(lw.Client.local(tmp_path / "lw.db"))
+    with lw.Client.local(tmp_path / "lw.db") as client:
+        _progress_is_real(client)
 
 
 def test_progress_over_http(server: Running) -> None:
-    _progress_is_real(lw.Client(server.url, server.admin_key))
+    _progress_is_real(sdk(server))
 
 
 def test_loopwise_log_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
