@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from sklearn.metrics import accuracy_score
-from tests._fixtures import Running, sdk
+from tests._fixtures import Running
+from tests._fixtures.http import sdk
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
