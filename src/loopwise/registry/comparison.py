@@ -167,7 +167,7 @@ def compare_versions(
     ]
     labelled = [i for i, e in enumerate(ids) if labels.get(e) is not None]
     ms = outputs[b].ms
-    base = {
+    base: dict[str, Any] = {
         "model": model_name,
         "champion": a,
         "challenger": b,

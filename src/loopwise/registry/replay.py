@@ -12,11 +12,11 @@ import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import exists, func, select
+from sqlalchemy import Table, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.errors import DataError, ParameterError
@@ -247,7 +247,7 @@ def _insert(s: Session, rows: list[dict[str, Any]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    s.execute(insert(OtherOutput.__table__).on_conflict_do_nothing(), rows)
+    s.execute(insert(cast(Table, OtherOutput.__table__)).on_conflict_do_nothing(), rows)
 
 
 def positive_class(schema: Schema) -> str | None:
