@@ -204,3 +204,53 @@ def test_log_shadow_refuses_unknown_events_and_unregistered_versions(
     assert set(got.source) == {"shadow"}
     # Replay skips what shadow traffic already answered.
     assert model.evaluate_version("v2", start=START, end=END).evaluated == 595
+
+
+def test_per_segment_changes_equal_pandas_groupby(
+    tmp_path: Path, pipeline: Pipeline, challenger: Pipeline, train: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    from tests.registry.conftest import OPENED, SCHEMA
+
+    import loopwise as lw
+    from loopwise.registry import RegistrySettings
+    from loopwise.store import sqlite_url
+
+    client = lw.Client.local(
+        sqlite_url(tmp_path / "seg.db"), registry=RegistrySettings(artifact_dir=tmp_path / "a")
+    )
+    OPENED.append(client)
+    schema = {"columns": {**SCHEMA["columns"], "region": {"role": "segment", "kind": "categorical"}}}
+    model = client.register("credit", schema)
+    model.register_version("v1", pipeline, sample=train[0].head(50))
+    model.register_version("v2", challenger, sample=train[0].head(50))
+    frame, y = traffic(400, 4, 0, pipeline)
+    frame["region"] = np.where(frame.income > 50, "north", "south")
+    model.log(frame, version="v1")
+    model.evaluate_version("v2", start=START, end=END)
+    model.log_feedback(frame.id, y[frame.id])
+    found = model.compare_versions(champion="v1", challenger="v2", start=START, end=END)
+
+    features = frame[["income", "age"]]
+    right = pd.DataFrame(
+        {
+            "region": frame.region.to_numpy(),
+            "champion": pipeline.predict(features) == y.to_numpy(),
+            "challenger": challenger.predict(features) == y.to_numpy(),
+        }
+    )
+    expected = right.groupby("region").agg(["mean", "size"])
+    for region, row in expected.iterrows():
+        got = found.segments["region"][str(region)]
+        assert got["n"] == row[("champion", "size")]
+        assert got["champion"] == pytest.approx(row[("champion", "mean")])
+        assert got["challenger"] == pytest.approx(row[("challenger", "mean")])
+        assert got["change"] == pytest.approx(row[("challenger", "mean")] - row[("champion", "mean")])
+    # Fairness across the segment, before and after: the library's deltas, as fairlearn computes them.
+    from fairlearn.metrics import demographic_parity_difference
+
+    deltas = found.comparisons[0]["deltas"]["demographic_parity_difference"]
+    for who, estimator in (("champion", pipeline), ("challenger", challenger)):
+        expected_dpd = demographic_parity_difference(
+            y.to_numpy(), estimator.predict(features), sensitive_features=frame.region.to_numpy()
+        )
+        assert deltas[who] == pytest.approx(expected_dpd)

@@ -189,7 +189,8 @@ def compare_versions(
     for name in names:
         if name not in CLASSIFICATION + REGRESSION:
             raise ParameterError("metrics", name, CLASSIFICATION + REGRESSION)
-    seg = table.column(segment_cols[0]).to_pylist() if segment_cols and schema.task == Task.BINARY else None
+    # Fairness across the first segment (the library's deltas) needs the positive class of a classifier.
+    seg = table.column(segment_cols[0]).to_pylist() if segment_cols and not regression and pos else None
     results: list[ModelComparison] = []
     for name in names:
         scored = name == "roc_auc"
