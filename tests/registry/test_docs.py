@@ -28,7 +28,7 @@ def _said(block: str) -> list[str]:
 
 def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the snippets write credit.db, model.skops and sample.parquet here
-    register, onnx, refusals, aliases, served = _blocks("python")
+    register, onnx, refusals, aliases, served, replay, shadow = _blocks("python")
     env: dict[str, Any] = {}
     for block in (register, onnx, refusals):
         out = io.StringIO()
@@ -44,6 +44,11 @@ def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: p
     with contextlib.redirect_stdout(out):
         exec(compile(served, str(DOC), "exec"), env)
     assert out.getvalue().splitlines() == _said(served)
+    for block in (replay, shadow):  # "Evaluating a challenger on real traffic"
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, str(DOC), "exec"), env)
+        assert out.getvalue().splitlines() == _said(block)
 
     for line in _blocks("bash")[0].strip().splitlines():
         args = shlex.split(line)
