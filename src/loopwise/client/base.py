@@ -49,7 +49,13 @@ class Transport(Protocol):
 def _json_list(values: Any) -> list[Any]:
     import numpy as np
 
-    return [v if isinstance(v, dict) else float(v) for v in np.asarray(values, dtype=object).tolist()]
+    from loopwise.profiles.canonical import canonical
+
+    # Class keys in the canonical form (True and "true" are one class), NumPy numbers as Python ones.
+    return [
+        {canonical(k): float(p) for k, p in v.items()} if isinstance(v, dict) else float(v)
+        for v in (values.tolist() if isinstance(values, np.ndarray) else values)
+    ]
 
 
 def _iso(t: dt.datetime | str | None) -> str | None:
@@ -303,7 +309,7 @@ class ModelHandle:
 
         body = {
             "event_ids": [str(e) for e in event_ids],
-            "predictions": np.asarray(list(predictions), dtype=object).tolist(),
+            "predictions": [v.item() if isinstance(v, np.generic) else v for v in predictions],
             "scores": None if scores is None else _json_list(scores),
         }
         return self.transport.log_shadow(self.name, version, body)

@@ -9,6 +9,7 @@ between two samples of traffic.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -217,9 +218,15 @@ def compare_versions(
         **base,
         verdict=verdict,
         needed=needed,
-        comparisons=[r.to_dict() for r in results],
+        comparisons=[_plain(r.to_dict()) for r in results],
         segments=segments,
     )
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """The result with NumPy numbers as Python ones (it travels as JSON)."""
+    out: dict[str, Any] = json.loads(json.dumps(d, default=float))
+    return out
 
 
 def _default_metrics(regression: bool, sa: list[Any], sb: list[Any], y: list[Any]) -> list[str]:
