@@ -57,3 +57,13 @@ def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: p
         assert r.returncode == 0, (line, r.stderr)
     listed = run_cli("models", "versions", "list", "credit", "--json", "--local", "credit.db", cwd=tmp_path)
     assert '"shadow"' in listed.stdout and '"v3"' in listed.stdout
+
+    evaluated, compared = (shlex.split(line) for line in _blocks("bash")[1].strip().splitlines())
+    r = run_cli(*evaluated[1:], cwd=tmp_path)
+    assert r.returncode == 0 and "v3: 2000 events evaluated, 0 already stored" in r.stdout, r.stderr
+    r = run_cli(*compared[1:], cwd=tmp_path)
+    assert r.returncode == 0 and "2000 paired events, 2000 labelled" in r.stdout, r.stderr
+    r = run_cli(*[a.replace("v3", "v9") for a in compared[1:]], cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: model 'credit' has no version or alias named 'v9'"
+    ]
