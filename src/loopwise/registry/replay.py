@@ -188,6 +188,7 @@ def evaluate(
         seconds = time.perf_counter() - began
         per_row = seconds * 1000 / len(chunk)
         timings.append(BatchTiming(len(chunk), seconds, len(chunk) / seconds if seconds else 0.0, per_row))
+        now = utcnow()  # one clock read per batch: per row it cost 0.5 s of 100,000 rows
         rows = [
             {
                 "model_id": model.id,
@@ -197,7 +198,7 @@ def evaluate(
                 "scores": sc,
                 "source": "replay",
                 "latency_ms": per_row,
-                "created_at": utcnow(),
+                "created_at": now,
             }
             for (event_id, _, _), p, sc in zip(chunk, predictions, scores, strict=True)
         ]
