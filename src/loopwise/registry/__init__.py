@@ -1,6 +1,7 @@
 """The registry service: model versions with safe artifacts, lineage, and aliases with their history.
 
-Decisions 0024 (versions, aliases, what served when) and 0025 (artifacts and what is trusted).
+Decisions 0024 (versions, aliases, what served when), 0025 (artifacts and what is trusted) and 0026 (other
+versions' outputs: replay on logged traffic, live shadow, the paired comparison).
 """
 
 from loopwise.registry.aliases import AliasMove, alias_history, aliases, set_alias, version_at

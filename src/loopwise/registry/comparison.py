@@ -166,7 +166,10 @@ def compare_versions(
     agree = [
         canonical(x) == canonical(y) for x, y in zip(pa_, pb, strict=True) if x is not None and y is not None
     ]
-    labelled = [i for i, e in enumerate(ids) if labels.get(e) is not None]
+    # An event logged without a prediction has nothing to compare: it is left out, as an unpaired one.
+    labelled = [
+        i for i, e in enumerate(ids) if labels.get(e) is not None and pa_[i] is not None and pb[i] is not None
+    ]
     ms = outputs[b].ms
     base: dict[str, Any] = {
         "model": model_name,
