@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -150,8 +151,14 @@ def test_the_comparison_matches_statsmodels_and_grows_with_labels(
     expected = mcnemar(table.to_numpy(), exact=discordant <= 25, correction=True)
     assert accuracy["metric"] == "accuracy"
     assert accuracy["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
-    assert small.verdict == f"inconclusive: 40 labels, needs about {small.needed}"
-    assert small.needed is not None and small.needed > 40
+    # "needs about m": McNemar's standard error of the difference on these 40 pairs, the effect detectable
+    # at 80% power, and the labels at which it shrinks to the difference observed (se ~ 1/sqrt(n)).
+    b, c = int(table.loc[True, False]), int(table.loc[False, True])
+    se = np.sqrt(b + c - (c - b) ** 2 / 40) / 40
+    mde = (norm.ppf(0.975) + norm.ppf(0.8)) * se
+    needed = int(np.ceil(40 * (mde / abs((c - b) / 40)) ** 2))
+    assert small.needed == needed and needed > 40
+    assert small.verdict == f"inconclusive: 40 labels, needs about {needed}"
 
     model.log_feedback(frame.id, y[frame.id])
     full = model.compare_versions(champion="v1", challenger="v2", start=START, end=END)
