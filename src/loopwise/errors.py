@@ -1,56 +1,66 @@
-"""The whole exception tree of loopwise.
+"""The whole exception tree of loopwise, and the one HTTP status of each class.
 
 Every error loopwise raises on purpose is a ``LoopwiseError`` and also the
 built-in exception it behaves like, so ``except ValueError`` keeps working::
 
-    LoopwiseError
-    ├── ParameterError (ValueError)        a bad argument: names it, what is allowed, what was given
-    ├── DataError (ValueError)             input data that cannot be read or used
-    │   ├── EmptyDataError                 a dataset with no rows (or no usable values)
-    │   └── SchemaValidationError          a batch that breaks its Schema; carries every issue found
-    ├── SchemaError (ValueError)           a Schema (or schema file) that is itself malformed
-    ├── ProfileFormatError (ValueError)    profile bytes that are corrupt, truncated, or of a newer format
-    ├── UnknownNameError (LookupError)     a registry lookup with an unknown name; lists the valid names
-    ├── NotFoundError (LookupError)        a model, reference, key or event that does not exist      (404)
+    LoopwiseError                                                                                    (500)
+    ├── DataError (ValueError)             input data that cannot be read or used                     (422)
+    │   ├── EmptyDataError                 a dataset with no rows (or no usable values)               (422)
+    │   ├── SchemaValidationError          a batch that breaks its Schema; carries every issue found  (422)
+    │   ├── UntrustedArtifactError         a model artifact that could run code when loaded           (422)
+    │   └── RequestFormatError             a request body that is not JSON, Arrow or Parquet as sent  (400)
+    │       └── UnsupportedMediaTypeError  a body of a media type the route does not take             (415)
+    ├── ParameterError (ValueError)        a bad argument: names it, what is allowed, what was given  (422)
+    ├── SchemaError (ValueError)           a Schema (or schema file) that is itself malformed         (422)
+    ├── ProfileFormatError (ValueError)    profile bytes that are corrupt, truncated, or newer        (422)
+    ├── NotComputableError (LookupError)   a metric the inputs given cannot answer (a check "error")  (422)
+    ├── UnknownNameError (LookupError)     a registry lookup with an unknown name; lists valid names  (422)
+    ├── NotFoundError (LookupError)        a model, reference, key or event that does not exist       (404)
     ├── ConflictError (ValueError)         a request that conflicts with stored state                 (409)
     ├── LimitError (ValueError)            a request over a configured limit                          (413)
-    ├── IdempotencyMismatchError (ValueError)  an idempotency key sent again with another body         (422)
-    ├── DatabaseError (RuntimeError)       the database cannot be reached or opened
-    │   └── DatabaseVersionError           a database at another schema revision than this loopwise needs
-    └── ServerError (RuntimeError)         a server's answer no other class describes (401, 403, 5xx)
-        └── UnreachableError (ConnectionError)  no answer from the server at all
+    ├── IdempotencyMismatchError (ValueError)  an idempotency key sent again with another body        (422)
+    ├── DatabaseError (RuntimeError)       the database cannot be reached or opened                   (503)
+    │   └── DatabaseVersionError           a database at another schema revision than this one needs  (503)
+    └── ServerError (RuntimeError)         a server's answer no other class describes                 (500)
+        ├── AuthenticationError (PermissionError)  no valid API key came with the request             (401)
+        ├── ForbiddenError (PermissionError)       the key's role may not do this                     (403)
+        └── UnreachableError (ConnectionError)     no answer from the server at all                   (500)
 
-The HTTP client raises the class the server named (every error body carries ``type``), so
-``Client(url)`` and ``Client.local(path)`` raise the same classes; ``status`` and ``body`` say what the
-server answered. ``error_class`` is that one mapping from names back to classes.
+Each class's status is its ``http_status`` (a subclass inherits its parent's); the server answers with it
+(``loopwise.server.errors``) and a test holds this drawing to the classes. The HTTP client raises the class
+the server named (every error body carries ``type``), so ``Client(url)`` and ``Client.local(path)`` raise the
+same classes; ``status`` and ``body`` say what the server answered. ``error_class`` is that one mapping from
+names (or, when an answer names none, statuses) back to classes, derived from the tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from loopwise.schema.validate import ValidationIssue
 
 
 class LoopwiseError(Exception):
-    """Raised by loopwise for any error it detects itself."""
+    """Raised by loopwise for any error it detects itself.
 
+    ``detail`` holds fields an HTTP error body carries beside the message (``column``, ``row``).
+    """
 
-class ParameterError(LoopwiseError, ValueError):
-    """Raised when an argument has a value outside what the function accepts."""
+    http_status: ClassVar[int] = 500
+    detail: dict[str, Any] = {}  # noqa: RUF012 (never mutated: ``with_detail`` gives an instance its own)
 
-    def __init__(self, name: str, value: Any, allowed: str | Iterable[Any]) -> None:
-        if not isinstance(allowed, str):
-            allowed = ", ".join(repr(a) for a in allowed)
-        super().__init__(f"parameter {name!r} must be {allowed}; got {value!r}")
-        self.name = name
-        self.value = value
+    def with_detail(self, **detail: Any) -> LoopwiseError:
+        """This error, carrying ``detail`` into its HTTP body (say which column and row)."""
+        self.detail = {**self.detail, **detail}
+        return self
 
 
 class DataError(LoopwiseError, ValueError):
     """Raised when input data cannot be read, converted or used."""
+
+    http_status = 422
 
 
 class EmptyDataError(DataError):
@@ -69,16 +79,62 @@ class SchemaValidationError(DataError):
         super().__init__(f"{len(self.issues)} schema violation(s):\n  " + "\n  ".join(lines))
 
 
+class UntrustedArtifactError(DataError):
+    """Raised when a model artifact could run code on load: a pickle or joblib file the operator has not
+    trusted, or an skops file naming a type outside the operator's allow-list (the message names it)."""
+
+
+class RequestFormatError(DataError):
+    """Raised when a request's body cannot be read as what it says it is (JSON, Arrow IPC, Parquet), or its
+    envelope has the wrong shape."""
+
+    http_status = 400
+
+
+class UnsupportedMediaTypeError(RequestFormatError):
+    """Raised when a request's body is of a media type the route does not take; names those it does."""
+
+    http_status = 415
+
+
+class ParameterError(LoopwiseError, ValueError):
+    """Raised when an argument has a value outside what the function accepts."""
+
+    http_status = 422
+
+    def __init__(self, name: str, value: Any, allowed: str | Iterable[Any]) -> None:
+        if not isinstance(allowed, str):
+            allowed = ", ".join(repr(a) for a in allowed)
+        super().__init__(f"parameter {name!r} must be {allowed}; got {value!r}")
+        self.name = name
+        self.value = value
+
+
 class SchemaError(LoopwiseError, ValueError):
     """Raised when a Schema, or a schema file, is itself malformed."""
+
+    http_status = 422
 
 
 class ProfileFormatError(LoopwiseError, ValueError):
     """Raised when profile bytes are corrupt, truncated, or of an unknown format version."""
 
+    http_status = 422
+
+
+class NotComputableError(LoopwiseError, LookupError):
+    """Raised when a metric cannot be computed from the inputs given (a check's status is then "error")."""
+
+    http_status = 422
+
+    def __str__(self) -> str:  # KeyError-style quoting would hide the message
+        return str(self.args[0]) if self.args else ""
+
 
 class UnknownNameError(LoopwiseError, LookupError):
     """Raised when a registry is asked for a name it does not have; lists the valid names."""
+
+    http_status = 422
 
     def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
         valid_list = sorted(valid)
@@ -93,6 +149,8 @@ class UnknownNameError(LoopwiseError, LookupError):
 class NotFoundError(LoopwiseError, LookupError):
     """Raised when a model, reference, key or event does not exist."""
 
+    http_status = 404
+
     def __str__(self) -> str:  # KeyError-style quoting would hide the message
         return str(self.args[0]) if self.args else ""
 
@@ -100,26 +158,66 @@ class NotFoundError(LoopwiseError, LookupError):
 class ConflictError(LoopwiseError, ValueError):
     """Raised when a request conflicts with stored state (a model registered again with another schema)."""
 
+    http_status = 409
+
 
 class LimitError(LoopwiseError, ValueError):
     """Raised when a request exceeds a configured limit (rows per batch, body size)."""
+
+    http_status = 413
 
 
 class IdempotencyMismatchError(LoopwiseError, ValueError):
     """Raised when an idempotency key is sent again with a different body."""
 
+    http_status = 422
+
 
 class DatabaseError(LoopwiseError, RuntimeError):
     """Raised when the database cannot be reached or opened (a wrong URL, a missing file, a server down)."""
 
+    http_status = 503
+
+
+class DatabaseVersionError(DatabaseError):
+    """Raised when a server started without migrating finds its database at another schema revision."""
+
+    def __init__(self, url: str, current: str | None, head: str) -> None:
+        at = f"at schema revision {current}" if current else "empty (no loopwise tables)"
+        super().__init__(
+            f"the database {url} is {at}, this loopwise needs {head}: run `loopwise db upgrade` "
+            "(or start with LOOPWISE_MIGRATE=1)"
+        )
+        self.current, self.head = current, head
+
 
 class ServerError(LoopwiseError, RuntimeError):
     """Raised when a server answers with an error no other class describes; ``status`` and ``body`` say
-    which (401 and 403: the key; 5xx: the server)."""
+    which (5xx: the server; its subclasses: the key)."""
 
     def __init__(self, status: int, body: Any) -> None:
         super().__init__(f"HTTP {status}: {describe_body(body)}")
         self.status, self.body = status, body
+
+
+class AuthenticationError(ServerError, PermissionError):
+    """Raised when a request carries no API key, or one that is unknown or revoked."""
+
+    http_status = 401
+
+    def __init__(self, message: str) -> None:
+        LoopwiseError.__init__(self, message)
+        self.status, self.body = self.http_status, None
+
+
+class ForbiddenError(ServerError, PermissionError):
+    """Raised when the key's role may not do what the request asks (a viewer registering a model)."""
+
+    http_status = 403
+
+    def __init__(self, message: str) -> None:
+        LoopwiseError.__init__(self, message)
+        self.status, self.body = self.http_status, None
 
 
 class UnreachableError(ServerError, ConnectionError):
@@ -151,40 +249,52 @@ def _issue_text(issue: Any) -> str:
     return f"{where}: {issue.get('message', '')}"
 
 
-#: The classes an error body's ``type`` may name, and the class for a status when it names none.
-_BY_NAME: dict[str, type[LoopwiseError]] = {}
-_BY_STATUS: dict[int, type[LoopwiseError]] = {}
+def tree() -> Iterator[type[LoopwiseError]]:
+    """Every class of the tree, depth first in the order the module defines them (the docstring's order)."""
+    stack: list[type[LoopwiseError]] = [LoopwiseError]
+    seen: set[type[LoopwiseError]] = set()
+    while stack:
+        cls = stack.pop()
+        if cls in seen or cls.__module__ != __name__:
+            continue
+        seen.add(cls)
+        yield cls
+        stack.extend(reversed(cls.__subclasses__()))
+
+
+def http_status(exc: BaseException) -> int:
+    """The status an HTTP answer to ``exc`` has: its class's, inherited from the nearest class of the tree."""
+    return exc.http_status if isinstance(exc, LoopwiseError) else 500
+
+
+def tree_name(cls: type[BaseException]) -> str:
+    """The name of ``cls``'s nearest class in the tree (a subclass defined elsewhere names its parent)."""
+    for c in cls.__mro__:
+        if c.__module__ == __name__ and issubclass(c, LoopwiseError):
+            return c.__name__
+    return "LoopwiseError"
 
 
 def error_class(status: int, name: str | None) -> type[LoopwiseError]:
-    """The class for an HTTP error answer: the one its body names, else the one for its status.
+    """The class for an HTTP error answer: the one its body names, else the first of the tree with its
+    status (its most general), else ``ServerError``.
 
     Example:
         >>> error_class(404, None).__name__, error_class(422, "SchemaError").__name__
         ('NotFoundError', 'SchemaError')
-        >>> error_class(503, None).__name__
-        'ServerError'
+        >>> error_class(422, None).__name__, error_class(503, None).__name__
+        ('DataError', 'ServerError')
     """
-    if not _BY_NAME:
-        _BY_NAME.update(
-            (c.__name__, c)
-            for c in (
-                ParameterError,
-                DataError,
-                EmptyDataError,
-                SchemaValidationError,
-                SchemaError,
-                ProfileFormatError,
-                UnknownNameError,
-                NotFoundError,
-                ConflictError,
-                LimitError,
-                IdempotencyMismatchError,
-                UntrustedArtifactError,
-            )
-        )
-        _BY_STATUS.update({404: NotFoundError, 409: ConflictError, 413: LimitError, 422: DataError})
-    return _BY_NAME.get(name or "") or _BY_STATUS.get(status) or ServerError
+    by_name = {c.__name__: c for c in tree() if c is not LoopwiseError}
+    cls = by_name.get(name or "")
+    if cls is not None:
+        return cls
+    # A name this version does not know (a newer server), or none: the status decides.
+    if 400 <= status < 500:
+        for c in tree():
+            if c.http_status == status and c is not LoopwiseError:
+                return c
+    return ServerError
 
 
 def from_http(status: int, body: Any) -> LoopwiseError:
@@ -199,7 +309,7 @@ def from_http(status: int, body: Any) -> LoopwiseError:
     cls = error_class(status, body.get("type") if isinstance(body, dict) else None)
     if cls is ServerError:
         return ServerError(status, body)
-    exc = cls.__new__(cls)
+    exc = _blank(cls)
     # Built from the message, not the class's own arguments: the server already wrote it.
     LoopwiseError.__init__(exc, describe_body(body))
     if isinstance(exc, SchemaValidationError):
@@ -208,18 +318,13 @@ def from_http(status: int, body: Any) -> LoopwiseError:
     return exc
 
 
-class DatabaseVersionError(DatabaseError):
-    """Raised when a server started without migrating finds its database at another schema revision."""
-
-    def __init__(self, url: str, current: str | None, head: str) -> None:
-        at = f"at schema revision {current}" if current else "empty (no loopwise tables)"
-        super().__init__(
-            f"the database {url} is {at}, this loopwise needs {head}: run `loopwise db upgrade` "
-            "(or start with LOOPWISE_MIGRATE=1)"
-        )
-        self.current, self.head = current, head
-
-
-class UntrustedArtifactError(DataError):
-    """Raised when a model artifact could run code on load: a pickle or joblib file the operator has not
-    trusted, or an skops file naming a type outside the operator's allow-list (the message names it)."""
+def _blank(cls: type[LoopwiseError]) -> LoopwiseError:
+    """An instance of ``cls`` without its ``__init__``: made by the built-in base that lays it out (for a
+    PermissionError, OSError's; Python refuses any other)."""
+    for base in cls.__mro__:
+        if base.__module__ == "builtins":
+            try:
+                return base.__new__(cls)  # type: ignore[no-any-return,call-overload]
+            except TypeError:
+                continue
+    raise TypeError(f"cannot make a {cls.__name__}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import run_cli
+from tests._fixtures import run_cli
 
 DOC = Path(__file__).parents[2] / "docs" / "registry.md"
 

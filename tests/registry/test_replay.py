@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sqlalchemy import func, select
 from statsmodels.stats.contingency_tables import mcnemar
-from tests.registry.conftest import OPENED, SCHEMA, applicants, http_client, open_model
-from tests.server.conftest import Running
+from tests._fixtures import Running
+from tests._fixtures.registry import OPENED, SCHEMA, applicants, http_client, open_model
 
 import loopwise as lw
 from loopwise.client.base import ModelHandle
@@ -219,10 +219,6 @@ def test_log_shadow_refuses_unknown_events_and_unregistered_versions(
 def test_per_segment_changes_equal_pandas_groupby(
     tmp_path: Path, pipeline: Pipeline, challenger: Pipeline, train: tuple[pd.DataFrame, pd.Series]
 ) -> None:
-    from tests.registry.conftest import OPENED, SCHEMA
-
-    import loopwise as lw
-    from loopwise.registry import RegistrySettings
     from loopwise.store import sqlite_url
 
     client = lw.Client.local(

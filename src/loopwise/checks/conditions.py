@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from loopwise.errors import ParameterError
+from loopwise.errors import NotComputableError, ParameterError
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ class Reference:
 
     def resolve(self, reference_value: float | None) -> float:
         if reference_value is None or (isinstance(reference_value, float) and math.isnan(reference_value)):
-            raise LookupError("the condition is relative to the reference, and the reference has no value")
+            raise NotComputableError(
+                "the condition is relative to the reference, and the reference has no value"
+            )
         if self.absolute is not None:
             return reference_value + self.absolute
         assert self.relative is not None

@@ -8,6 +8,7 @@ Work is done lazily and once per run: one comparison, one task profile per side.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,14 +17,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loopwise.errors import DataError
+from loopwise.errors import DataError, NotComputableError, ParameterError
 from loopwise.metrics import performance as perf
 from loopwise.metrics import registry as drift_registry
 from loopwise.metrics.champion import ModelComparison, compare_models
 from loopwise.metrics.compare import Comparison, compare_data
 from loopwise.metrics.estimation import ESTIMABLE, estimate_performance
 from loopwise.metrics.fairness import AGGREGATES, FairnessResult, fairness
-from loopwise.metrics.multivariate import multivariate_drift
+from loopwise.metrics.multivariate import MultivariateDrift, multivariate_drift
 from loopwise.metrics.quality import duplicate_share
 from loopwise.profiles import Profile
 from loopwise.profiles.numeric import NumericProfile
@@ -32,10 +33,6 @@ from loopwise.profiles.task import TaskProfile
 from loopwise.schema import DataLike, Role, Schema, to_table
 
 Value = tuple[float | None, dict[str, Any]]
-
-
-class NotComputableError(LookupError):
-    """Raised when a metric cannot be computed from the inputs given (the check's status is error)."""
 
 
 @dataclass
@@ -112,7 +109,7 @@ class Context:
         self.reference = Side(reference, schema, "reference") if reference is not None else None
         self.champion, self.challenger, self.labels = champion, challenger, labels
         self._fairness: dict[tuple[str, str, str], FairnessResult] = {}
-        self._models: dict[tuple[str, tuple[tuple[str, Any], ...]], ModelComparison] = {}
+        self._models: dict[tuple[str, str], ModelComparison] = {}
         self.cache: dict[Any, Any] = {}
 
     def side(self, which: str) -> Side:
@@ -147,11 +144,11 @@ class Context:
         return self._fairness[key]
 
     def models(self, metric: str, params: dict[str, Any]) -> ModelComparison:
-        key = (metric, tuple(sorted(params.items())))
-        if key in self._models:
-            return self._models[key]
         if self.champion is None or self.challenger is None:
             raise NotComputableError("challenger checks need --champion and --challenger predictions")
+        key = (repr(metric), repr(sorted(params.items())))
+        if key in self._models:
+            return self._models[key]
         schema = self.current.schema
         preds, scores = schema.by_role(Role.PREDICTION), schema.by_role(Role.SCORE)
         targets = schema.by_role(Role.TARGET)
@@ -172,6 +169,7 @@ class Context:
             if col not in t.column_names:
                 raise DataError(f"the {what} data has no column {col!r}")
         kw: dict[str, Any] = {k: v for k, v in params.items() if k in ("margin", "alpha", "pos_label")}
+        fits(compare_models, kw, "challenger")
         if metric == "roc_auc":
             if len(scores) != 1:
                 raise NotComputableError("roc_auc needs one score column in the schema")
@@ -212,6 +210,35 @@ def _align(schema: Schema, *tables: pa.Table) -> tuple[pa.Table, ...]:
             "give them the same rows (or an id column to join on)"
         )
     return tables
+
+
+def fits(fn: Callable[..., Any], params: dict[str, Any], what: str) -> None:
+    """Refuse ``params`` that ``fn`` would refuse with a TypeError, before it runs: a name it does not take
+    (unless it takes any), or a value of another type than the parameter's default (numbers for numbers,
+    text for text, true/false for flags). What ``fn`` raises after that is its own: a bug is not a check's
+    "error"."""
+    sig = inspect.signature(fn)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    for name, value in params.items():
+        p = sig.parameters.get(name)
+        if p is None or p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            if takes_any:
+                continue
+            valid = [n for n, q in sig.parameters.items() if q.default is not inspect.Parameter.empty]
+            raise ParameterError(f"params.{name} of {what}", value, f"one of {', '.join(valid)}")
+        default = p.default
+        if default is inspect.Parameter.empty or default is None or value is None:
+            continue
+        if isinstance(default, bool):
+            ok, wanted = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, wanted = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, float):
+            ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        else:
+            ok, wanted = isinstance(value, type(default)), f"a {type(default).__name__}"
+        if not ok:
+            raise ParameterError(f"params.{name} of {what}", value, wanted)
 
 
 # -- the catalog --------------------------------------------------------------------------------
@@ -285,6 +312,7 @@ def _row_count(ctx: Context, check: Any, which: str) -> Value:
 def _performance(name: str) -> Fn:
     def fn(ctx: Context, check: Any, which: str) -> Value:
         task = ctx.side(which).task
+        fits(perf.get(name)[1], check.params, name)
         r = perf.compute(name, task, ctx.side(which).schema, **check.params)
         if r.value is None:
             raise NotComputableError(r.warning or f"{name} could not be computed")
@@ -361,7 +389,8 @@ def _multivariate(what: str) -> Fn:
         params.pop("method", None)
         if ctx.reference.profile is not None or ctx.current.profile is not None:
             raise NotComputableError(f"{what} needs raw rows on both sides, not profiles")
-        key = ("multivariate", method, tuple(sorted(params.items())))
+        key = ("multivariate", method, repr(sorted(params.items())))
+        fits(MultivariateDrift, params, what)
         if key not in ctx.cache:
             ctx.cache[key] = multivariate_drift(
                 ctx.reference.data, ctx.current.data, ctx.schema_hint, method=method, **params

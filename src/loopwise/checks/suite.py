@@ -12,8 +12,8 @@ import yaml
 
 from loopwise.checks.check import Check, CheckResult
 from loopwise.checks.conditions import Reference, eq, from_spec, ge, le
-from loopwise.checks.evaluate import CATALOG, Context, NotComputableError
-from loopwise.errors import LoopwiseError, ParameterError, SchemaError, UnknownNameError
+from loopwise.checks.evaluate import CATALOG, Context
+from loopwise.errors import LoopwiseError, NotComputableError, ParameterError, SchemaError, UnknownNameError
 from loopwise.profiles import Profile
 from loopwise.schema import DataLike, Kind, Role, Schema
 from loopwise.schema.yamlfile import load_yaml
@@ -226,6 +226,12 @@ def _check_from_dict(item: Any, where: str) -> Check:
         raise SchemaError(
             f"{where}: 'params' must be a mapping of names to values; got {type(params).__name__}"
         )
+    for name, value in (params or {}).items():
+        if not all(v is None or isinstance(v, (str, int, float)) for v in _scalars(value)):
+            raise SchemaError(
+                f"{where}: params.{name} must be a number, a string, true/false, null or a list of those; "
+                f"got {value!r}"[:300]
+            )
     try:
         condition = from_spec(item["condition"], where)
         return Check(
@@ -239,6 +245,11 @@ def _check_from_dict(item: Any, where: str) -> Check:
         )
     except ParameterError as exc:
         raise SchemaError(f"{where}: {exc}") from None
+
+
+def _scalars(value: Any) -> list[Any]:
+    """A parameter's values: a list's items (``columns: [a, b]``), else the value itself."""
+    return list(value) if isinstance(value, list) else [value]
 
 
 def validate_check(c: Check, where: str) -> None:
@@ -265,13 +276,15 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
             raise NotComputableError("no value")
         desc = c.condition.describe(ref_value)
         ok = c.condition(actual, ref_value)
-    except (NotComputableError, LookupError, LoopwiseError, ValueError) as exc:
+    except LoopwiseError as exc:
+        # Only what the tree names (data that cannot answer, a bad parameter, a name not registered) makes
+        # a check "error"; anything else is a bug, and a gate must not pass or fail on it silently.
         return CheckResult(
             c,
             "error",
             condition=repr(c.condition),
-            reason=str(exc).strip("'\""),
-            message=f"{c.title}: cannot be computed: {str(exc).strip(chr(39))}",
+            reason=str(exc),
+            message=f"{c.title}: cannot be computed: {exc}",
         )
     status = "pass" if ok else c.severity
     where = f" [{c.column or c.segment}]" if (c.column or c.segment) else ""

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loopwise.cli.common import console, out, user_errors
+from loopwise.cli.common import console, out, row_progress, user_errors
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="LOOPWISE_URL", help="Server URL.")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="LOOPWISE_API_KEY", help="API key.")]
@@ -100,8 +100,8 @@ def log(
     local: LocalOpt = None,
 ) -> None:
     """Log predictions from a file (in batches, idempotently)."""
-    with user_errors():
-        result = connect(url, api_key, local).model(model).log(data, version=version)
+    with user_errors(), row_progress(f"logging {data.name}") as progress:
+        result = connect(url, api_key, local).model(model).log(data, version=version, progress=progress)
     console.print(f"accepted {result['accepted']:,}, already stored {result['duplicates']:,}")
 
 

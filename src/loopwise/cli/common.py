@@ -18,6 +18,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from loopwise.errors import LoopwiseError
@@ -110,3 +111,26 @@ def column_progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
             progress.update(task, advance=1, description=f"{what}: {name}")
 
         yield advance
+
+
+@contextmanager
+def row_progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over rows, on a terminal only; yields the SDK's ``progress(done, total)`` callback."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update

@@ -18,25 +18,40 @@ class Client:
         >>> c = lw.Client.local(tempfile.mkdtemp() + "/lw.db")
         >>> c.models()
         []
+        >>> c.close()
+
+    ``close()`` (or ``with lw.Client(...) as c:``) releases its connections: the HTTP client's sockets, the
+    embedded client's database pool.
     """
 
     def __init__(self, url: str, api_key: str, *, timeout: float = 60.0, registry: Any = None) -> None:
         self.transport: Any = HTTPTransport(url, api_key, timeout, registry=registry)
 
     @classmethod
-    def local(cls, path: str | Path, *, create: bool = True, registry: Any = None) -> Client:
+    def local(
+        cls, path: str | Path, *, create: bool = True, max_rows: int = 100_000, registry: Any = None
+    ) -> Client:
         """The same services in-process on a SQLite file (or a database URL). With ``create=False`` a
         missing file is a ``DatabaseError`` instead of a new, empty database (the CLI's default).
-        ``registry``: the registry's ``RegistrySettings`` (artifact directory, size limit, trusted types)."""
+        ``max_rows`` is the rows a batch may hold, as the server's ``LOOPWISE_MAX_ROWS``; ``registry``:
+        the registry's ``RegistrySettings`` (artifact directory, size limit, trusted types)."""
         from loopwise.client.local import LocalTransport
         from loopwise.store import sqlite_url
 
         self = cls.__new__(cls)
         target = str(path)
-        self.transport = LocalTransport(
-            target if "://" in target else sqlite_url(target), create=create, registry=registry
-        )
+        url = target if "://" in target else sqlite_url(target)
+        self.transport = LocalTransport(url, create=create, max_rows=max_rows, registry=registry)
         return self
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def register(self, name: str, schema: Any) -> ModelHandle:
         spec = schema.to_dict() if hasattr(schema, "to_dict") else schema

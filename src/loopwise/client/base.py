@@ -6,7 +6,7 @@ import datetime as dt
 import queue
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 #: Rows per request when logging a large frame.
 BATCH_ROWS = 5000
+
+#: A progress callback: called with (rows acknowledged so far, rows in all), once with 0 before the first
+#: request and then after each acknowledged request; its return value is ignored.
+Progress = Callable[[int, int], object]
 
 
 class Transport(Protocol):
@@ -72,8 +76,11 @@ class ModelHandle:
     transport: Transport
     id_column: str | None = None
 
-    def log(self, data: DataLike, *, version: str | None = None) -> dict[str, int]:
-        """Log predictions in batches; each batch carries an idempotency key, so a retry never counts twice.
+    def log(
+        self, data: DataLike, *, version: str | None = None, progress: Progress | None = None
+    ) -> dict[str, int]:
+        """Log predictions in batches of ``BATCH_ROWS``; each carries an idempotency key, so a retry never
+        counts twice. ``progress(done_rows, total_rows)`` is called before the first batch and after each.
 
         Rows without an event id get a generated one (a UUID) when the schema names the id column.
         """
@@ -82,10 +89,14 @@ class ModelHandle:
             ids = pa.array([str(uuid.uuid4()) for _ in range(table.num_rows)])
             table = table.append_column(self.id_column, ids)
         total = {"accepted": 0, "duplicates": 0}
+        if progress is not None:
+            progress(0, table.num_rows)
         for start in range(0, table.num_rows, BATCH_ROWS):
             out = self.transport.log(self.name, table.slice(start, BATCH_ROWS), version, str(uuid.uuid4()))
             total["accepted"] += int(out["accepted"])
             total["duplicates"] += int(out["duplicates"])
+            if progress is not None:
+                progress(min(start + BATCH_ROWS, table.num_rows), table.num_rows)
         return total
 
     def log_feedback(
@@ -95,7 +106,9 @@ class ModelHandle:
         *,
         source: str = "ground_truth",
         kind: str = "label",
+        progress: Progress | None = None,
     ) -> dict[str, int]:
+        """Log feedback in batches of ``BATCH_ROWS`` records; ``progress`` as for ``log``."""
         field_name = {"label": "label", "correction": "label", "rating": "rating", "comment": "comment"}.get(
             kind, "label"
         )
@@ -104,10 +117,14 @@ class ModelHandle:
             for e, v in zip(event_ids, labels, strict=True)
         ]
         total = {"stored": 0, "replaced": 0, "joined": 0}
+        if progress is not None:
+            progress(0, len(recs))
         for start in range(0, len(recs), BATCH_ROWS):
             out = self.transport.feedback(self.name, recs[start : start + BATCH_ROWS])
             for k in total:
                 total[k] += int(out[k])
+            if progress is not None:
+                progress(min(start + BATCH_ROWS, len(recs)), len(recs))
         return total
 
     def metrics(

@@ -44,6 +44,9 @@ class HTTPTransport:
             base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
         )
 
+    def close(self) -> None:
+        self.http.close()
+
     def _send(self, method: str, path: str, **kw: Any) -> Any:
         delay = BACKOFF
         for attempt in range(RETRIES):

@@ -10,7 +10,6 @@ import pyarrow as pa
 from loopwise.ingest import (
     body_digest,
     compact_pending,
-    get_model,
     get_reference,
     log_feedback,
     log_predictions,
@@ -21,7 +20,17 @@ from loopwise.ingest import (
 )
 from loopwise.registry import ArtifactStore, RegistrySettings
 from loopwise.store import open_database, session_factory, transaction
-from loopwise.store.tables import Model
+from loopwise.store.catalog import ModelSummary, model_summaries, model_summary
+
+
+def _info(m: ModelSummary) -> dict[str, Any]:
+    """A model as the server describes it (``loopwise.wire.ModelInfo``)."""
+    return {
+        "name": m.name,
+        "schema": m.schema,
+        "created_at": m.created_at.isoformat(),
+        "predictions": m.predictions,
+    }
 
 
 def _time(v: str | None) -> dt.datetime | None:
@@ -34,8 +43,14 @@ def _time(v: str | None) -> dt.datetime | None:
 
 class LocalTransport:
     def __init__(
-        self, database_url: str, *, create: bool = True, registry: RegistrySettings | None = None
+        self,
+        database_url: str,
+        *,
+        create: bool = True,
+        max_rows: int = 100_000,
+        registry: RegistrySettings | None = None,
     ) -> None:
+        self.max_rows = max_rows
         self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
@@ -44,36 +59,41 @@ class LocalTransport:
             self.registry.directory_for(database_url), self.registry.max_artifact_bytes
         )
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
-            m = register_model(s, name, schema, "local")
-            return {"name": m.name, "schema": m.schema_json}
+            register_model(s, name, schema, "local")
+            return _info(model_summary(s, name))
 
     def models(self) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
         with self.read_sessions() as s:
-            return [
-                {"name": m.name, "schema": m.schema_json}
-                for m in s.scalars(select(Model).order_by(Model.name))
-            ]
+            return [_info(m) for m in model_summaries(s)]
 
     def describe(self, name: str) -> dict[str, Any]:
         with self.read_sessions() as s:
-            m = get_model(s, name)
-            return {"name": m.name, "schema": m.schema_json}
+            return _info(model_summary(s, name))
 
     def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
         digest = body_digest(key.encode())
         with transaction(self.sessions) as s:
-            out = log_predictions(s, model, table, version=version, idempotency_key=key, body_hash=digest)
+            out = log_predictions(
+                s,
+                model,
+                table,
+                version=version,
+                idempotency_key=key,
+                body_hash=digest,
+                max_rows=self.max_rows,
+            )
         # No background job in-process: fold the new parts now, so the file stays compact between runs.
         compact_pending(self.sessions, self.read_sessions)
         return out
 
     def feedback(self, model: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
-            return log_feedback(s, model, records, "local")
+            return log_feedback(s, model, records, "local", max_rows=self.max_rows)
 
     def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.read_sessions() as s:

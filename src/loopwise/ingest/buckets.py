@@ -24,6 +24,7 @@ import datetime as dt
 import threading
 import time
 import weakref
+from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +39,9 @@ from loopwise.ingest.models import model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
 from loopwise.profiles.histogram import fingerprint
+from loopwise.profiles.serialize import check as check_profile
 from loopwise.schema import Role
-from loopwise.store.engine import insert_ignore, transaction
+from loopwise.store.engine import insert_ignore, insert_ignore_many, transaction
 from loopwise.store.tables import Anchor, BucketPart, BucketProfile, EdgeSet, Model
 from loopwise.store.types import utcnow
 
@@ -265,28 +267,47 @@ def compact(
 
 def fold(s: Session, row: BucketProfile) -> int:
     """Fold the pending parts of the bucket whose row ``row`` is (and must already be locked)."""
-    ids, merged = _with_parts(s, row.model_id, row.version, row.bucket, row.profile)
-    if merged is None:
-        return 0
-    row.n, row.profile, row.updated_at = merged.n, pack(s, merged), utcnow()
-    s.execute(delete(BucketPart).where(BucketPart.id.in_(ids)))
-    return len(ids)
-
-
-def _with_parts(
-    s: Session, model_id: int, version: str, bucket: dt.datetime, profile: bytes | None
-) -> tuple[list[int], Profile | None]:
-    """The ids of the bucket's pending parts, and its stored ``profile`` merged with them (None: no parts)."""
     parts = s.execute(
-        select(BucketPart.id, BucketPart.profile)
-        .where(BucketPart.model_id == model_id, BucketPart.version == version, BucketPart.bucket == bucket)
+        select(BucketPart.id, BucketPart.n, BucketPart.profile)
+        .where(
+            BucketPart.model_id == row.model_id,
+            BucketPart.version == row.version,
+            BucketPart.bucket == row.bucket,
+        )
         .order_by(BucketPart.id)
     ).all()
     if not parts:
-        return [], None
-    profiles = [unpack(s, profile)] if profile else []
+        return 0
+    folded = _folded(s, row.model_id, row.profile, [(int(n), blob) for _, n, blob in parts])
+    row.n, row.profile, row.updated_at = folded.n, folded.data, utcnow()
+    store_edges(s, folded.edges)
+    s.execute(delete(BucketPart).where(BucketPart.id.in_([i for i, _, _ in parts])))
+    return len(parts)
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """A bucket's stored profile merged with its parts: rows, packed bytes and the edge sets they name."""
+
+    n: int
+    data: bytes
+    edges: dict[str, np.ndarray]
+
+
+def _folded(s: Session, model_id: int, stored: bytes | None, parts: list[tuple[int, bytes]]) -> _Folded:
+    """The bucket's ``stored`` profile merged with its ``parts`` ((rows, blob), oldest first)."""
+    if not stored and len(parts) == 1 and parts[0][1][:4] != ROWS:
+        # The usual bucket of a backfill: empty, with one packed part. The part's bytes are the bucket's
+        # (same format, edges stored with the part): decoding and encoding them again cost 6 ms per bucket.
+        # Checked, not decoded: damaged bytes must fail here, where one bucket's failure is isolated.
+        check_profile(parts[0][1])
+        return _Folded(parts[0][0], parts[0][1], {})
+    profiles = [unpack(s, stored)] if stored else []
     profiles += part_profiles(s, model_id, [blob for _, blob in parts])
-    return [i for i, _ in parts], merge_profiles(profiles)
+    merged = merge_profiles(profiles)
+    edges: dict[str, np.ndarray] = {}
+    data = merged.to_bytes(edges_out=edges)
+    return _Folded(merged.n, data, edges)
 
 
 def pending(s: Session, limit: int = 1000) -> list[tuple[int, str, dt.datetime]]:
@@ -310,24 +331,26 @@ def compact_pending(
     failed: dict[BucketKey, Exception] | None = None,
     skip: Container[BucketKey] = (),
 ) -> int:
-    """Fold every pending bucket, one transaction each; buckets another replica holds are skipped.
+    """Fold every pending bucket; buckets another replica holds are skipped.
 
-    With ``readers``, the parts are merged in a read snapshot first and the write transaction only checks
-    that the bucket is as read and swaps it in: the merge (most of the cost) holds no write lock, so on
-    SQLite ingestion is not stalled behind it. With ``failed``, a bucket that cannot be folded (anything
-    but the database being unreachable) is recorded there and the pass goes on to the others: one bad
-    bucket must not stop compaction for every model. Buckets in ``skip`` are left for later.
+    With ``readers``, the parts of up to ``FOLD_TOGETHER`` buckets are merged in one read snapshot first and
+    the write transaction only checks that each bucket is as read and swaps it in: the merge (most of the
+    cost) holds no write lock, so on SQLite ingestion is not stalled behind it. Without, one transaction per
+    bucket. With ``failed``, a bucket that cannot be folded (anything but the database being unreachable)
+    is recorded there and the pass goes on to the others: one bad bucket must not stop compaction for every
+    model. Buckets in ``skip`` are left for later.
     """
     with (readers or factory)() as s:
         todo = [k for k in pending(s, 1000 + len(skip) if isinstance(skip, Sized) else 1000) if k not in skip]
     done = 0
+    if readers is not None:
+        for i in range(0, len(todo), FOLD_TOGETHER):
+            done += _compact_merged(factory, readers, todo[i : i + FOLD_TOGETHER], failed)
+        return done
     for model_id, version, bucket in todo:
         try:
-            if readers is None:
-                with transaction(factory) as s:
-                    done += compact(s, model_id, version, bucket, skip_locked=True)
-            else:
-                done += _compact_merged(factory, readers, model_id, version, bucket)
+            with transaction(factory) as s:
+                done += compact(s, model_id, version, bucket, skip_locked=True)
         except OperationalError:
             raise  # the database, not the bucket: the whole pass waits for it
         except Exception as exc:
@@ -337,41 +360,114 @@ def compact_pending(
     return done
 
 
-class _ChangedError(Exception):
-    """The bucket changed between the read and the write: roll back, fold it on the next pass."""
+#: Buckets folded in one read snapshot and one write transaction: a backfill leaves thousands, each with a
+#: part or two, and a transaction each cost more than the fold (decision 0021).
+FOLD_TOGETHER = 200
 
 
 def _compact_merged(
     factory: sessionmaker[Session],
     readers: sessionmaker[Session],
-    model_id: int,
-    version: str,
-    bucket: dt.datetime,
+    keys: list[BucketKey],
+    failed: dict[BucketKey, Exception] | None,
 ) -> int:
-    where = (
-        BucketProfile.model_id == model_id,
-        BucketProfile.version == version,
-        BucketProfile.bucket == bucket,
-    )
+    merged: dict[BucketKey, tuple[bytes, list[int], _Folded]] = {}
     with readers() as rs:
-        before = rs.scalar(select(BucketProfile.profile).where(*where)) or b""
-        ids, merged = _with_parts(rs, model_id, version, bucket, before)
-    if merged is None:
+        stored, parts = _stored_and_parts(rs, keys)
+        for key in keys:
+            found = parts.get(key)
+            if not found:
+                continue
+            try:
+                before = stored.get(key) or b""
+                folded = _folded(rs, key[0], before, [(n, blob) for _, n, blob in found])
+            except OperationalError:
+                raise
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed[key] = exc
+                continue
+            merged[key] = (before, [i for i, _, _ in found], folded)
+    if not merged:
         return 0
-    edges: dict[str, np.ndarray] = {}
-    data = merged.to_bytes(edges_out=edges)
-    try:
-        with transaction(factory) as s:
-            row = lock_bucket(s, model_id, version, bucket, skip_locked=True)
-            if row is None or (row.profile or b"") != before:
-                return 0
-            if s.execute(delete(BucketPart).where(BucketPart.id.in_(ids))).rowcount != len(ids):  # type: ignore[attr-defined]
-                raise _ChangedError
-            store_edges(s, edges)
-            row.n, row.profile, row.updated_at = merged.n, data, utcnow()
-    except _ChangedError:
-        return 0
-    return len(ids)
+    done = 0
+    by_version: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+    for m, v, b in merged:
+        by_version[(m, v)].append(b)
+    with transaction(factory) as s:
+        for (model_id, version), buckets in by_version.items():
+            # The rows, created empty where missing and locked, a statement each for all the buckets (one
+            # savepoint and two statements per bucket were most of a backfill's compaction).
+            rows = _lock_buckets(s, model_id, version, buckets)
+            ready = []
+            for b in buckets:
+                before, ids, folded = merged[(model_id, version, b)]
+                row = rows.get(b)
+                if row is not None and (row.profile or b"") == before:  # else: changed meanwhile, next pass
+                    ready.append((row, ids, folded))
+            wanted = [i for _, ids, _ in ready for i in ids]
+            present: set[int] = set()
+            for i in range(0, len(wanted), 500):
+                present.update(s.scalars(select(BucketPart.id).where(BucketPart.id.in_(wanted[i : i + 500]))))
+            gone: list[int] = []
+            now = utcnow()
+            for row, ids, folded in ready:
+                if not present.issuperset(ids):
+                    continue  # another replica folded some of its parts: the bucket changed, next pass
+                store_edges(s, folded.edges)
+                row.n, row.profile, row.updated_at = folded.n, folded.data, now
+                gone += ids
+            for i in range(0, len(gone), 500):
+                s.execute(delete(BucketPart).where(BucketPart.id.in_(gone[i : i + 500])))
+            done += len(gone)
+    return done
+
+
+def _lock_buckets(
+    s: Session, model_id: int, version: str, buckets: list[dt.datetime]
+) -> dict[dt.datetime, BucketProfile]:
+    """The buckets' rows, created empty where missing and locked; those another holds are left out."""
+    values = [
+        {"model_id": model_id, "version": version, "bucket": b, "n": 0, "profile": b""} for b in buckets
+    ]
+    insert_ignore_many(s, BucketProfile, values)
+    locked = s.scalars(
+        select(BucketProfile)
+        .where(
+            BucketProfile.model_id == model_id,
+            BucketProfile.version == version,
+            BucketProfile.bucket.in_(buckets),
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return {row.bucket: row for row in locked}
+
+
+def _stored_and_parts(
+    s: Session, keys: list[BucketKey]
+) -> tuple[dict[BucketKey, bytes], dict[BucketKey, list[tuple[int, int, bytes]]]]:
+    """The stored profiles of ``keys``' buckets, and their parts ((id, rows, blob), oldest first)."""
+    by_version: dict[tuple[int, str], list[dt.datetime]] = {}
+    for m, v, b in keys:
+        by_version.setdefault((m, v), []).append(b)
+    stored: dict[BucketKey, bytes] = {}
+    parts: dict[BucketKey, list[tuple[int, int, bytes]]] = {}
+    for (m, v), buckets in by_version.items():
+        for b, blob in s.execute(
+            select(BucketProfile.bucket, BucketProfile.profile).where(
+                BucketProfile.model_id == m, BucketProfile.version == v, BucketProfile.bucket.in_(buckets)
+            )
+        ):
+            stored[(m, v, b)] = blob
+        for i, b, n, blob in s.execute(
+            select(BucketPart.id, BucketPart.bucket, BucketPart.n, BucketPart.profile)
+            .where(BucketPart.model_id == m, BucketPart.version == v, BucketPart.bucket.in_(buckets))
+            .order_by(BucketPart.id)
+        ):
+            parts.setdefault((m, v, b), []).append((int(i), int(n), blob))
+    return stored, parts
 
 
 def bucket_profiles(

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from loopwise.profiles import Profile
+from loopwise.profiles.grouped import profile_groups
 from loopwise.profiles.histogram import DEFAULT_BINS, fingerprint, quantile_edges
 from loopwise.profiles.numeric import as_float_array
 from loopwise.profiles.profile import empty_task, update_task
@@ -68,6 +69,12 @@ def profile_parts(
     segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     keep = [c for c in table.column_names if c in schema.names]
     out: dict[tuple[str, dt.datetime], Part] = {}
+    if not rows:
+        profiles = _profile_buckets(schema, table.select(keep), ids, groups, edges, labels)
+        if profiles is not None:
+            for (version, bucket), profile in zip(groups, profiles, strict=True):
+                out[(version, bucket.astype(dt.datetime).replace(tzinfo=dt.UTC))] = profile
+            return out
     for (version, bucket), members in groups.items():
         part = table if len(members) == table.num_rows else table.take(pa.array(members))
         part = part.select(keep)
@@ -88,6 +95,31 @@ def profile_parts(
             profile.update(part)
             out[key] = profile
     return out
+
+
+def _profile_buckets(
+    schema: Schema,
+    table: pa.Table,
+    ids: list[str],
+    groups: dict[tuple[str, np.datetime64], list[int]],
+    edges: dict[str, np.ndarray],
+    labels: dict[str, Any],
+) -> list[Profile] | None:
+    """The profile of each group's rows, all built at once (``profiles.grouped``: a batch spread over a year
+    touches a bucket per hour, and profiling each alone cost ~0.3 ms per column and segment); None when the
+    known labels do not make one column (types mixed across buckets): then bucket by bucket, as before."""
+    target = schema.by_role(Role.TARGET)
+    if target:
+        try:
+            known = pa.array([labels.get(e) for e in ids], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        table = table.append_column(target[0].name, known)
+    codes = np.empty(len(ids), dtype=np.int64)
+    for g, members in enumerate(groups.values()):
+        codes[members] = g
+    segments = [c.name for c in schema.by_role(Role.SEGMENT)]
+    return profile_groups(schema, table, codes, len(groups), anchors=edges, segments=segments)
 
 
 def concat_tables(tables: list[pa.Table]) -> pa.Table:

@@ -13,6 +13,7 @@ the fingerprint of the edges makes that check cheap.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +46,16 @@ def quantile_edges(sorted_finite: np.ndarray, bins: int = DEFAULT_BINS) -> np.nd
     edges = sorted_finite[idx].astype(np.float64)
     with np.errstate(over="ignore"):  # the largest float steps up to inf, which still bounds it
         edges[-1] = np.nextafter(edges[-1], np.inf)
-        above = np.nextafter(np.unique(edges[:-1][edges[1:] == edges[:-1]]), np.inf)
-    above = above[~np.isin(above, edges)]
+        repeated = edges[:-1][edges[1:] == edges[:-1]]  # sorted: distinct where it changes
+        if not repeated.size:
+            return edges
+        first = np.ones(repeated.size, dtype=bool)
+        first[1:] = repeated[1:] != repeated[:-1]
+        above = np.nextafter(repeated[first], np.inf)
+    # Those not among the edges already (the edges are sorted: a binary search, not a set operation; a few
+    # hundred values of a bucket made a thousand edges, and np.isin on them was most of a bucket's profile).
+    at = np.minimum(np.searchsorted(edges, above), edges.size - 1)
+    above = above[edges[at] != above]
     if above.size:
         edges = np.sort(np.concatenate((edges, above)))
     return edges
@@ -68,7 +77,21 @@ def counts_sorted(sorted_values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 
 def fingerprint(edges: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(edges, dtype="<f8").tobytes(), digest_size=8).hexdigest()
+    """The edge set's name: a hash of its values. Remembered for read-only arrays (a model's anchor edges,
+    shared by every profile of its buckets), which cannot change under the name."""
+    if not edges.flags.writeable:
+        hit = _FINGERPRINTS.get(id(edges))
+        if hit is not None and hit[0]() is edges:
+            return hit[1]
+    fp = hashlib.blake2b(np.ascontiguousarray(edges, dtype="<f8").tobytes(), digest_size=8).hexdigest()
+    if not edges.flags.writeable and edges.base is None:
+        if len(_FINGERPRINTS) >= 4096:
+            _FINGERPRINTS.clear()
+        _FINGERPRINTS[id(edges)] = (weakref.ref(edges), fp)
+    return fp
+
+
+_FINGERPRINTS: dict[int, tuple[weakref.ref[np.ndarray], str]] = {}
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,9 @@ class NumericProfile:
         }
 
     # -- serialization ------------------------------------------------------------------------
-    def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
+    def to_state(self, *, edges: bool = True) -> tuple[dict[str, Any], list[bytes]]:
+        """Meta and blobs [kll, edges, counts, (atoms values, atoms counts)]; without ``edges``, no edges
+        blob (the caller names the edge set instead)."""
         blobs = [bytes(self.kll.serialize())]
         meta: dict[str, Any] = {
             "kll_k": self.kll_k,
@@ -202,7 +204,8 @@ class NumericProfile:
         }
         if self.hist is not None:
             meta["hist"] = len(self.hist.edges)
-            blobs.append(self.hist.edges.astype("<f8").tobytes())
+            if edges:
+                blobs.append(self.hist.edges.astype("<f8").tobytes())
             blobs.append(self.hist.counts.astype("<i8").tobytes())
         # After the histogram's blobs, so that readers of the earlier layout find those where they were.
         if self.atoms is not None:

@@ -12,6 +12,7 @@ moments (for R²).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,19 @@ def encode_labels(arr: Any) -> tuple[np.ndarray, list[str], np.ndarray]:
     remap = np.array([labels.index(r) for r in raw] + [-1], dtype=np.int64)
     idx = enc.indices.fill_null(len(raw)).to_numpy(zero_copy_only=False)
     return remap[idx], labels, missing
+
+
+#: The other class of a binary problem whose labels are booleans or 0/1, known even when unseen.
+_COMPLEMENT = {"true": "false", "false": "true", "1": "0", "0": "1"}
+
+
+def _with_label(
+    labels: list[str], tc: np.ndarray, pc_: np.ndarray, label: str
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``labels`` with one more (kept sorted), and the codes into them moved to match."""
+    wider = sorted([*labels, label])
+    remap = np.array([wider.index(x) for x in labels] or [0], dtype=np.int64)
+    return wider, np.where(tc >= 0, remap[np.maximum(tc, 0)], -1), remap[pc_] if pc_.size else pc_
 
 
 def _hist(values: np.ndarray, bins: int) -> np.ndarray:
@@ -125,6 +139,15 @@ class ClassificationProfile:
         tmap = np.array([labels.index(x) for x in true_labels] + [-1], dtype=np.int64)
         pc_ = pmap[pred_codes]
         tc = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
+        self.add_codes(labels, tc, pc_, scores)
+
+    def add_codes(
+        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: Mapping[Any, Any] | None = None
+    ) -> None:
+        """Add rows already encoded: ``labels`` (sorted canonical labels, every one among the rows' labels or
+        predictions), true label and prediction codes into them (-1: no label yet), scores as for ``update``.
+        (Profiles of many groups of one batch encode the batch once and add each group's codes.)"""
+        n = pc_.size
         k = len(labels)
         self.n += n
         for i, c in enumerate(np.bincount(pc_, minlength=k)):
@@ -140,7 +163,7 @@ class ClassificationProfile:
             self._update_scores(labels, tc, pc_, scores, n)
 
     def _update_scores(
-        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: dict[str, Any], n: int
+        self, labels: list[str], tc: np.ndarray, pc_: np.ndarray, scores: Mapping[Any, Any], n: int
     ) -> None:
         cols: dict[str | None, np.ndarray] = {}
         for label, col in scores.items():
@@ -176,6 +199,14 @@ class ClassificationProfile:
         named: dict[str, np.ndarray] = {str(k): v for k, v in cols.items()}
         if len(named) == 1 and len(labels) <= 2:
             ((positive_label, p_positive),) = named.items()
+            pair = (positive_label, _COMPLEMENT.get(positive_label, positive_label))
+            if positive_label in _COMPLEMENT and set(labels) <= set(pair):
+                # Rows of one class (a quiet hour's bucket) still score both: without the class they lack,
+                # their Brier score lost its half, and a window of such buckets differed from its rows
+                # profiled at once (tests/server/test_backfill.py found it).
+                for label in pair:
+                    if label not in labels:
+                        labels, tc, pc_ = _with_label(labels, tc, pc_, label)
             others = [x for x in labels if x != positive_label]
             if others:
                 named[others[0]] = 1.0 - p_positive
@@ -422,7 +453,7 @@ class RegressionProfile:
         if bad.any():
             raise DataError(
                 f"predictions must be finite numbers; row {int(np.flatnonzero(bad)[0])} "
-                f"holds {p[bad][0]!r} ({int(bad.sum())} such rows)"
+                f"holds {float(p[bad][0])!r} ({int(bad.sum())} such rows)"
             )
         self.n += p.size
         lab = np.isfinite(t)

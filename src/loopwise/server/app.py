@@ -5,21 +5,24 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.server.deps import Public
-from loopwise.server.errors import HTTPError, handle
+from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor
 from loopwise.server.routers import events, models, monitoring, registry
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
 from loopwise.store import ensure_schema, make_engine, session_factory
+from loopwise.wire import Health, with_request_bodies
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,20 +67,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessions = read_sessions
     app.state.compactor = compactor
     app.state.writer = writer
-    for exc in (HTTPError, LoopwiseError, DBAPIError):
+    for exc in (LoopwiseError, RequestValidationError, DBAPIError):
         app.add_exception_handler(exc, handle)
 
     app.add_middleware(RequestMetrics)
 
-    @app.get("/health")
-    def health(_: Public) -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    @app.get("/health", response_model=Health)
+    def health(_: Public) -> Health:
+        return Health(status="ok", version=__version__)
 
     per_model = CollectorRegistry()
     per_model.register(ModelCollector(app.state.read_sessions))
     per_model.register(CompactorCollector(compactor))
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"description": "Prometheus' text format", "content": {CONTENT_TYPE_LATEST: {}}}},
+    )
     def prometheus(_: Public) -> Response:
         return Response(
             generate_latest(REGISTRY) + generate_latest(per_model), media_type=CONTENT_TYPE_LATEST
@@ -85,4 +92,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for r in (models.router, events.router, monitoring.router, registry.router):
         app.include_router(r)
+    _document_bodies(app)
     return app
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """/openapi.json with the request bodies the routes read themselves (``loopwise.wire.openapi``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_request_bodies(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -13,9 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.ingest import NotFoundError, registered, remembered
+from loopwise.errors import AuthenticationError, ForbiddenError, NotFoundError
+from loopwise.ingest import registered, remembered
 from loopwise.server.auth import POLICIES, Principal, authenticate, needs_touch, touch
-from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
 
 
@@ -102,10 +102,9 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
         if token:
             principal = _cached(request, token) or await run_in_threadpool(_principal, request, token)
         if principal is None:
-            raise HTTPError(401, "a valid API key is required (Authorization: Bearer lw_...)")
+            raise AuthenticationError("a valid API key is required (Authorization: Bearer lw_...)")
         if principal.role not in POLICIES[policy]:
-            raise HTTPError(
-                403,
+            raise ForbiddenError(
                 f"role {principal.role!r} may not {policy} (allowed: {', '.join(sorted(POLICIES[policy]))})",
             )
         model = request.path_params.get("model")

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loopwise.server.errors import HTTPError
+from loopwise.errors import DataError, LimitError, RequestFormatError, SchemaValidationError
+from loopwise.schema.validate import ValidationIssue
 from loopwise.server.settings import Settings
 
 
@@ -26,10 +27,10 @@ def check_names(names: Iterable[str], settings: Settings) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise HTTPError(422, f"column {name!r} appears twice in the body", column=name)
+            raise DataError(f"column {name!r} appears twice in the body").with_detail(column=name)
         seen.add(name)
         if len(seen) > settings.max_columns:
-            raise HTTPError(413, f"the body has more than {settings.max_columns} columns; that is the limit")
+            raise LimitError(f"the body has more than {settings.max_columns} columns; that is the limit")
 
 
 def json_columns(rows: list[Any], settings: Settings) -> list[str]:
@@ -39,30 +40,25 @@ def json_columns(rows: list[Any], settings: Settings) -> list[str]:
         if isinstance(r, dict):
             keys.update(dict.fromkeys(r))
             if len(keys) > settings.max_columns:
-                raise HTTPError(
-                    413, f"the batch has more than {settings.max_columns} columns; that is the limit"
-                )
+                raise LimitError(f"the batch has more than {settings.max_columns} columns; that is the limit")
     return list(keys)
 
 
 def check_cells(rows: int, columns: int, decoded: int, settings: Settings) -> None:
     if rows * columns > settings.max_cells:
-        raise HTTPError(
-            413,
+        raise LimitError(
             f"the body decodes to {rows} rows x {columns} columns = {rows * columns} values; "
             f"the limit is {settings.max_cells}",
         )
     if decoded > settings.max_decoded_bytes:
-        raise HTTPError(
-            413,
+        raise LimitError(
             f"the body decodes to {decoded} bytes; the limit is {settings.max_decoded_bytes}",
         )
 
 
 def check_versions(distinct: int, settings: Settings) -> None:
     if distinct > settings.max_versions_per_batch:
-        raise HTTPError(
-            413,
+        raise LimitError(
             f"the batch names {distinct} model versions; the limit is {settings.max_versions_per_batch} "
             "per batch",
         )
@@ -73,7 +69,7 @@ def check_parquet(body: bytes, settings: Settings) -> pq.ParquetFile:
     try:
         f = pq.ParquetFile(pa.BufferReader(body))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise HTTPError(400, f"the body is not valid Parquet: {exc}") from None
+        raise RequestFormatError(f"the body is not valid Parquet: {exc}") from None
     md = f.metadata
     check_names(f.schema_arrow.names, settings)
     size = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
@@ -94,8 +90,8 @@ def read_parquet(body: bytes, settings: Settings) -> pa.Table:
     try:
         table = pq.ParquetFile(pa.BufferReader(body), read_dictionary=strings).read()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-        raise HTTPError(400, f"the body is not valid Parquet: {exc}") from None
-    return decode_dictionaries(table, settings, only=strings)
+        raise RequestFormatError(f"the body is not valid Parquet: {exc}") from None
+    return check_times(decode_dictionaries(table, settings, only=strings))
 
 
 def decode_dictionaries(table: pa.Table, settings: Settings, only: list[str] | None = None) -> pa.Table:
@@ -117,11 +113,9 @@ def decode_dictionaries(table: pa.Table, settings: Settings, only: list[str] | N
                 with contextlib.suppress(ValueError):
                     total += len(chunk) * max(values.type.bit_width // 8, 1)
         if total > settings.max_decoded_bytes:
-            raise HTTPError(
-                413,
+            raise LimitError(
                 f"column {name!r} decodes to more than {settings.max_decoded_bytes} bytes; that is the limit",
-                column=name,
-            )
+            ).with_detail(column=name)
     if only is None:
         return table
     for name in only:
@@ -213,7 +207,7 @@ def arrow_cost(body: bytes) -> tuple[int, int]:
                 else:
                     decoded += max(size, 0)
     except (struct.error, IndexError):
-        raise HTTPError(400, "the body is not valid Arrow IPC: its message headers are damaged") from None
+        raise RequestFormatError("the body is not valid Arrow IPC: its message headers are damaged") from None
     return rows, decoded
 
 
@@ -225,9 +219,9 @@ def read_arrow(body: bytes, stream: bool, settings: Settings) -> pa.Table:
         check_cells(rows, len(reader.schema), decoded, settings)
         table = reader.read_all()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-        raise HTTPError(400, f"the body is not valid Arrow IPC: {exc}") from None
+        raise RequestFormatError(f"the body is not valid Arrow IPC: {exc}") from None
     check_cells(table.num_rows, table.num_columns, 0, settings)  # what the headers said, now for sure
-    return decode_dictionaries(table, settings)
+    return check_times(decode_dictionaries(table, settings))
 
 
 def check_profile(body: bytes, settings: Settings) -> None:
@@ -236,7 +230,38 @@ def check_profile(body: bytes, settings: Settings) -> None:
 
     size = decompressed_size(body, settings.max_decoded_bytes)
     if size > settings.max_decoded_bytes:
-        raise HTTPError(
-            413,
+        raise LimitError(
             f"the profile decompresses to more than {settings.max_decoded_bytes} bytes; that is the limit",
         )
+
+
+#: Seconds from 1970 to the first and past the last instant Python's datetime holds (years 1 to 9999).
+_FIRST, _PAST = -62_135_596_800, 253_402_300_800
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def check_times(table: pa.Table) -> pa.Table:
+    """Refuse (422, naming the column) times and dates outside years 1-9999, in any column: every later
+    step that reads them as Python values (ids, categories, export) would fail on them, long after the
+    batch was accepted. The timestamp column's own range (2000 to a day ahead) is validation's."""
+    issues = []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        t = col.type
+        if pa.types.is_timestamp(t):
+            per_second = _PER_SECOND[t.unit]
+            ints = col.cast(pa.int64())
+        elif pa.types.is_date32(t):
+            per_second, ints = 1, pc.multiply(col.cast(pa.int32()).cast(pa.int64()), 86_400)
+        elif pa.types.is_date64(t):
+            per_second, ints = 1000, col.cast(pa.int64())
+        else:
+            continue
+        low, high = (v.as_py() for v in pc.min_max(ints).values())
+        if low is None or (low >= _FIRST * per_second and high < _PAST * per_second):
+            continue
+        issues.append(
+            ValidationIssue(name, "out_of_range", "holds a time outside the years 1 to 9999 (wrong unit?)")
+        )
+    if issues:
+        raise SchemaValidationError(issues)
+    return table

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -75,9 +74,8 @@ class ModelCollector:
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-        from sqlalchemy import func, select
 
-        from loopwise.store.tables import Event, Feedback, Model
+        from loopwise.store.catalog import traffic
 
         preds = CounterMetricFamily(
             "loopwise_model_predictions", "Predictions stored", labels=["model", "version"]
@@ -93,49 +91,20 @@ class ModelCollector:
         )
         try:
             with self.sessions() as s:
-                names = dict(s.execute(select(Model.id, Model.name)).all())
-                for mid, version, n in s.execute(
-                    select(Event.model_id, Event.version, func.count()).group_by(
-                        Event.model_id, Event.version
-                    )
-                ):
-                    preds.add_metric([names[mid], version], n)
-                for mid, n in s.execute(select(Feedback.model_id, func.count()).group_by(Feedback.model_id)):
-                    fb.add_metric([names[mid]], n)
-                pairs = s.execute(
-                    select(Feedback.model_id, Feedback.created_at, Event.ts)
-                    .join(
-                        Event, (Event.model_id == Feedback.model_id) & (Event.event_id == Feedback.event_id)
-                    )
-                    .where(Feedback.kind.in_(("label", "correction")))
-                    .limit(100_000)
-                ).all()
-                by_model: dict[int, list[float]] = {}
-                for mid, got, ts in pairs:
-                    by_model.setdefault(mid, []).append((got - ts).total_seconds())
-                for mid, values in by_model.items():
-                    delay.add_metric([names[mid]], sum(values) / len(values))
-                newest = s.scalar(select(func.max(Event.ts)))
-                if newest is not None:
-                    rows = s.execute(
-                        select(Event.model_id, Event.version, Event.latency_ms)
-                        .where(Event.ts >= newest - dt.timedelta(hours=1), Event.latency_ms.is_not(None))
-                        .limit(200_000)
-                    )
-                    groups: dict[tuple[int, str], list[float]] = {}
-                    for mid, version, v in rows:
-                        groups.setdefault((mid, version), []).append(float(v))
-                    for (mid, version), values in groups.items():
-                        values.sort()
-                        for q in (0.5, 0.9, 0.99):
-                            lat.add_metric(
-                                [names[mid], version, str(q)],
-                                values[min(len(values) - 1, int(q * len(values)))],
-                            )
+                seen = traffic(s)
         except (
             Exception
         ):  # a scrape must not fail because the database is away; the request metrics still go out
             return
+        for (model, version), n in seen.predictions.items():
+            preds.add_metric([model, version], n)
+        for model, n in seen.feedback.items():
+            fb.add_metric([model], n)
+        for model, seconds in seen.label_delay_seconds.items():
+            delay.add_metric([model], seconds)
+        for (model, version), values in seen.latencies_ms.items():
+            for q in (0.5, 0.9, 0.99):
+                lat.add_metric([model, version, str(q)], values[min(len(values) - 1, int(q * len(values)))])
         yield from (preds, fb, delay, lat)
 
 

@@ -24,10 +24,21 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
-from loopwise.ingest import Duplicates, UnvalidatedBatch, Write, prepare_writes, write_group
-from loopwise.server.bodies import Shape, tables_of
-from loopwise.server.errors import HTTPError
+from loopwise.errors import ConflictError, LoopwiseError
+from loopwise.ingest import (
+    ROW_PARTS_BELOW,
+    Duplicates,
+    Prepared,
+    UnvalidatedBatch,
+    Write,
+    body_digest,
+    prepare_predictions,
+    prepare_writes,
+    write_group,
+)
+from loopwise.server.bodies import Decoded, Shape, tables_of
 from loopwise.store import transaction
 
 
@@ -52,6 +63,8 @@ class JsonBatch:
 Item: TypeAlias = Write | JsonBatch
 
 _STOP = object()
+#: Attempts at storing a batch whose event ids (or key) another request stored meanwhile.
+RETRIES = 3
 
 
 class GroupWriter:
@@ -98,6 +111,48 @@ class GroupWriter:
         fut: Future[dict[str, Any]] = Future()
         self._queue.put((w, fut))
         return await asyncio.wrap_future(fut)
+
+    async def submit(
+        self,
+        model: str,
+        batch: Decoded,
+        version: str | None,
+        max_rows: int,
+        idempotency_key: str | None = None,
+        body: bytes = b"",
+    ) -> dict[str, Any]:
+        """Store a decoded batch of predictions; its answer once committed.
+
+        A small batch is validated and profiled by the writer together with the others queued with it:
+        per-column overhead dominates a one-event request, and thirty cost about what one does. A large one
+        is prepared by its request (beside the writer) and stored in the group, or alone on PostgreSQL.
+        """
+        digest = body_digest(body) if idempotency_key else None
+        queued: Prepared | UnvalidatedBatch | JsonBatch
+        if batch.shape is not None:
+            assert batch.rows is not None
+            queued = JsonBatch(model, batch.rows, batch.shape, version, max_rows, idempotency_key, digest)
+        elif (table := batch.as_table()).num_rows < ROW_PARTS_BELOW:
+            queued = UnvalidatedBatch(model, table, version, max_rows)
+        else:
+            queued = await run_in_threadpool(self._prepare, model, table, version, max_rows)
+        for attempt in range(RETRIES):
+            try:
+                # A fresh Write each attempt: the writer stages what it would store on it.
+                item = queued if isinstance(queued, JsonBatch) else Write(queued, idempotency_key, digest)
+                if isinstance(item, Write) and isinstance(queued, Prepared) and self.side_by_side:
+                    return await run_in_threadpool(self.write_here, item)
+                return await self.write(item)
+            except IntegrityError:
+                # Another process stored some of these ids (or this key) first; the retry sees them.
+                if attempt == RETRIES - 1:
+                    raise ConflictError("the batch conflicted with a concurrent one; retry it") from None
+        raise AssertionError("unreachable")
+
+    def _prepare(self, model: str, table: pa.Table, version: str | None, max_rows: int) -> Prepared:
+        # Validation and profiling only read, so they run beside the writer (one at a time: ``preparing``).
+        with self.preparing, self.readers() as s:
+            return prepare_predictions(s, model, table, version=version, max_rows=max_rows)
 
     def _run(self) -> None:
         while True:
@@ -181,7 +236,7 @@ def _convert(queued: list[tuple[Item, Future[dict[str, Any]]]]) -> list[tuple[Wr
     for item, _ in queued:
         if isinstance(item, JsonBatch):
             shapes[(item.model, item.version, item.shape)].append(item)
-    tables: dict[int, pa.Table | HTTPError] = {}  # by id() of the batch
+    tables: dict[int, pa.Table | LoopwiseError] = {}  # by id() of the batch
     for batches in shapes.values():
         for b, table in zip(batches, tables_of([b.rows for b in batches]), strict=True):
             tables[id(b)] = table
@@ -191,7 +246,7 @@ def _convert(queued: list[tuple[Item, Future[dict[str, Any]]]]) -> list[tuple[Wr
             out.append((item, fut))
             continue
         table = tables[id(item)]
-        if isinstance(table, HTTPError):
+        if isinstance(table, LoopwiseError):
             fut.set_exception(table)
         else:
             raw = UnvalidatedBatch(item.model, table, item.version, item.max_rows)

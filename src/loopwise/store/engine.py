@@ -218,6 +218,20 @@ def insert_ignore(session: Session, table: Any, values: dict[str, Any]) -> None:
         session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
 
 
+def insert_ignore_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows whose keys do not exist yet, in one statement (ON CONFLICT DO NOTHING)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).values(rows).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).values(rows).on_conflict_do_nothing())
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back on any error.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from loopwise.errors import DataError
 from loopwise.metrics.drift import stats
 from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair
 from loopwise.metrics.registry import DriftMethod, register
@@ -80,7 +81,7 @@ def _chisquare(pair: CategoricalPair, **_: Any) -> Outcome:
 
 def _z(pair: CategoricalPair, **_: Any) -> Outcome:
     if len(pair.keys) > 2:
-        raise ValueError(f"the z-test compares two proportions; this column has {len(pair.keys)} categories")
+        raise DataError(f"the z-test compares two proportions; this column has {len(pair.keys)} categories")
     key = "true" if "true" in pair.keys else pair.keys[0]
     i = pair.keys.index(key)
     z, p = stats.two_proportion_z(pair.ref_counts[i], pair.n_ref, pair.cur_counts[i], pair.n_cur)

@@ -2,57 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
-from loopwise.ingest import get_model, register_model
+from loopwise.errors import ForbiddenError
+from loopwise.ingest import register_model
 from loopwise.server.bodies import parse_json, read_body
 from loopwise.server.deps import Manager, Reader, factory, read_factory
-from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
-from loopwise.store.tables import Event, Model
+from loopwise.store.catalog import ModelSummary, model_summaries, model_summary
+from loopwise.wire import ModelInfo, ModelList, RegisterModel, errors, json_body, parse
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-def _describe(s: Any, m: Model) -> dict[str, Any]:
-    n = s.scalar(select(func.count()).select_from(Event).where(Event.model_id == m.id))
-    return {"name": m.name, "schema": m.schema_json, "created_at": m.created_at.isoformat(), "predictions": n}
+def _info(m: ModelSummary) -> ModelInfo:
+    return ModelInfo.model_validate(
+        {
+            "name": m.name,
+            "schema": m.schema,
+            "created_at": m.created_at.isoformat(),
+            "predictions": m.predictions,
+        }
+    )
 
 
-@router.post("", status_code=201)
-async def create(request: Request, who: Manager) -> dict[str, Any]:
+@router.post(
+    "",
+    status_code=201,
+    response_model=ModelInfo,
+    response_model_exclude_unset=True,
+    responses=errors(400, 403, 409, 413, 422),
+    openapi_extra=json_body(RegisterModel),
+)
+async def create(request: Request, who: Manager) -> ModelInfo:
     doc = parse_json(await read_body(request, request.app.state.settings.max_body_bytes))
-    if (
-        not isinstance(doc, dict)
-        or not isinstance(doc.get("name"), str)
-        or not isinstance(doc.get("schema"), dict)
-    ):
-        raise HTTPError(422, 'expected {"name": ..., "schema": {"columns": {...}}}')
+    parse(RegisterModel, doc)
     if who.model_id is not None:
-        raise HTTPError(403, "a key limited to one model cannot register models")
-    from starlette.concurrency import run_in_threadpool
+        raise ForbiddenError("a key limited to one model cannot register models")
 
-    def work() -> dict[str, Any]:
+    def work() -> ModelInfo:
         with transaction(factory(request)) as s:
-            m = register_model(s, doc["name"], doc["schema"], who.actor)
-            return _describe(s, m)
+            # The schema as sent: Schema.from_dict checks it, with messages naming the column.
+            register_model(s, doc["name"], doc["schema"], who.actor)
+            return _info(model_summary(s, doc["name"]))
 
     return await run_in_threadpool(work)
 
 
-@router.get("")
-def list_models(request: Request, who: Reader) -> dict[str, Any]:
+@router.get("", response_model=ModelList, response_model_exclude_unset=True, responses=errors(403))
+def list_models(request: Request, who: Reader) -> ModelList:
     with read_factory(request)() as s:
-        q = select(Model).order_by(Model.name)
-        if who.model_id is not None:
-            q = q.where(Model.id == who.model_id)
-        return {"models": [_describe(s, m) for m in s.scalars(q)]}
+        return ModelList(models=[_info(m) for m in model_summaries(s, who.model_id)])
 
 
-@router.get("/{model}")
-def describe(model: str, request: Request, who: Reader) -> dict[str, Any]:
+@router.get(
+    "/{model}", response_model=ModelInfo, response_model_exclude_unset=True, responses=errors(403, 404)
+)
+def describe(model: str, request: Request, who: Reader) -> ModelInfo:
     with read_factory(request)() as s:
-        return _describe(s, get_model(s, model))
+        return _info(model_summary(s, model))

@@ -11,14 +11,37 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.checks import Suite
-from loopwise.ingest import get_reference, metrics, pinned, put_reference, series, window
+from loopwise.errors import DataError, LimitError
+from loopwise.ingest import (
+    export_window,
+    get_model,
+    get_reference,
+    metrics,
+    model_schema,
+    pinned,
+    put_reference,
+    series,
+    window,
+)
 from loopwise.profiles import Profile
 from loopwise.schema.yamlfile import load_yaml_text
-from loopwise.server.bodies import PARQUET_TYPES, parse_json, read_body
+from loopwise.server.bodies import parse_json, read_body
 from loopwise.server.deps import Manager, Reader, factory, read_factory
-from loopwise.server.errors import HTTPError
 from loopwise.server.limits import check_profile, read_parquet
 from loopwise.store import transaction
+from loopwise.wire import (
+    PARQUET_TYPES,
+    Metrics,
+    PinReference,
+    ReferenceStored,
+    RunChecks,
+    Series,
+    SuiteOutcome,
+    binary_body,
+    errors,
+    json_body,
+    parse,
+)
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["monitoring"])
 
@@ -27,19 +50,19 @@ def _time(value: Any, name: str) -> dt.datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise HTTPError(422, f'{name} must be an ISO 8601 time as a string, e.g. "2026-01-01T00:00:00Z"')
+        raise DataError(f'{name} must be an ISO 8601 time as a string, e.g. "2026-01-01T00:00:00Z"')
     try:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPError(
-            422, f"{name} must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z; got {value!r}"
+        raise DataError(
+            f"{name} must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z; got {value!r}"
         ) from None
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _segment(value: str | None) -> str | None:
     if value is not None and "=" not in value:
-        raise HTTPError(422, f"segment must be column=value, e.g. purpose=car; got {value!r}")
+        raise DataError(f"segment must be column=value, e.g. purpose=car; got {value!r}")
     return value
 
 
@@ -60,7 +83,9 @@ def _span(start: str | None = None, end: str | None = None, version: str | None 
 WindowQuery = Annotated[Span, Depends(_span)]
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics", response_model=Metrics, response_model_exclude_unset=True, responses=errors(403, 404, 422)
+)
 def get_metrics(
     model: str,
     request: Request,
@@ -68,12 +93,16 @@ def get_metrics(
     w: WindowQuery,
     reference: str | None = "default",
     segment: str | None = None,
-) -> dict[str, Any]:
+) -> Metrics:
     with read_factory(request)() as s:
-        return metrics(s, model, w.start, w.end, w.version, reference, _segment(segment))
+        return Metrics.model_validate(
+            metrics(s, model, w.start, w.end, w.version, reference, _segment(segment))
+        )
 
 
-@router.get("/series")
+@router.get(
+    "/series", response_model=Series, response_model_exclude_unset=True, responses=errors(403, 404, 422)
+)
 def get_series(
     model: str,
     request: Request,
@@ -81,18 +110,26 @@ def get_series(
     w: WindowQuery,
     bucket: str = "hour",
     columns: str | None = None,
-) -> dict[str, Any]:
+) -> Series:
     """Per-bucket values for charts: volume, label coverage, accuracy or MAE, and chosen columns' means."""
     cols = [c for c in (columns or "").split(",") if c]
     with read_factory(request)() as s:
-        return series(s, model, w.start, w.end, w.version, bucket, cols)
+        return Series.model_validate(series(s, model, w.start, w.end, w.version, bucket, cols))
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the window's events and their labels, one row each, as Parquet",
+            "content": {"application/x-parquet": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors(403, 404, 422),
+    },
+)
 def export(model: str, request: Request, who: Reader, w: WindowQuery) -> Response:
     """The window's raw events and their current labels, as Parquet."""
-    from loopwise.ingest import export_window
-
     with read_factory(request)() as s:
         data = export_window(s, model, w.start, w.end, w.version)
     return Response(
@@ -110,10 +147,20 @@ def _attachment(model: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.post("/references", status_code=201)
+@router.post(
+    "/references",
+    status_code=201,
+    response_model=ReferenceStored,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=binary_body(
+        (*PARQUET_TYPES, "application/octet-stream"),
+        "Data as Parquet (profiled here with the model's schema), or a profile file "
+        "(`Profile.to_bytes()`) as application/octet-stream",
+    ),
+)
 async def upload_reference(
     model: str, request: Request, who: Manager, name: str = "default", chunk_size: int | None = None
-) -> dict[str, Any]:
+) -> ReferenceStored:
     """A reference from Parquet (profiled here; with ``chunk_size``, its chunks of that many rows are kept
     so that windows are compared with calibrated thresholds) or from a profile file (which carries its
     chunks, if it was made with them)."""
@@ -123,29 +170,26 @@ async def upload_reference(
     body = await read_body(request, settings.max_body_bytes)
     ctype = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
     if chunk_size is not None and chunk_size < 1:
-        raise HTTPError(422, f"chunk_size must be a positive integer; got {chunk_size}")
+        raise DataError(f"chunk_size must be a positive integer; got {chunk_size}")
     if ctype in PARQUET_TYPES:
         table = read_parquet(body, settings)
     else:
         check_profile(body, settings)
 
-    def work() -> dict[str, Any]:
+    def work() -> ReferenceStored:
         with transaction(factory(request)) as s:
-            from loopwise.ingest import get_model, model_schema
-
             schema = model_schema(get_model(s, model))
             if ctype in PARQUET_TYPES:
                 prof = lw.profile(table, schema=schema, chunk_size=chunk_size)
             else:
                 prof = Profile.from_bytes(body)
                 if chunk_size is not None and (prof.chunks is None or prof.chunks.size != chunk_size):
-                    raise HTTPError(
-                        422,
+                    raise DataError(
                         "a profile upload carries its own chunks; make it with "
                         f"lw.profile(data, chunk_size={chunk_size}) and upload that",
                     )
             put_reference(s, model, prof, name, {"source": "upload", "rows": prof.n, **_chunk_meta(prof)})
-            return {"name": name, "rows": prof.n, **_chunk_meta(prof)}
+            return ReferenceStored(name=name, rows=prof.n, **_chunk_meta(prof))
 
     return await run_in_threadpool(work)
 
@@ -155,54 +199,47 @@ def _chunk_meta(prof: Profile) -> dict[str, Any]:
     return {"chunk_size": c.size if c else None, "chunks": c.n_chunks if c else None}
 
 
-@router.post("/references/pin", status_code=201)
-async def pin_reference(model: str, request: Request, who: Manager) -> dict[str, Any]:
+@router.post(
+    "/references/pin",
+    status_code=201,
+    response_model=ReferenceStored,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(PinReference),
+)
+async def pin_reference(model: str, request: Request, who: Manager) -> ReferenceStored:
     doc = parse_json(await read_body(request, 1 << 20))
-    if not isinstance(doc, dict):
-        raise HTTPError(422, 'expected {"name": ..., "start": ..., "end": ...}')
-    name = doc.get("name", "default")
-    start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
+    pin = parse(PinReference, doc)
+    start, end = _time(pin.start, "start"), _time(pin.end, "end")
 
-    chunk_size = doc.get("chunk_size")
-    if not isinstance(name, str) or not name:
-        raise HTTPError(422, f"name must be a non-empty string; got {name!r}")
-    if doc.get("version") is not None and not isinstance(doc.get("version"), str):
-        raise HTTPError(422, "version must be a string")
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
-        raise HTTPError(422, f"chunk_size must be a positive integer; got {chunk_size!r}")
-
-    def work() -> dict[str, Any]:
+    def work() -> ReferenceStored:
         with transaction(factory(request)) as s:
-            prof = pinned(s, model, start, end, doc.get("version"), chunk_size)
-            meta = {"source": "window", "start": doc.get("start"), "end": doc.get("end"), **_chunk_meta(prof)}
-            put_reference(s, model, prof, name, meta)
-            return {"name": name, "rows": prof.n, **_chunk_meta(prof)}
+            prof = pinned(s, model, start, end, pin.version, pin.chunk_size)
+            meta = {"source": "window", "start": pin.start, "end": pin.end, **_chunk_meta(prof)}
+            put_reference(s, model, prof, pin.name, meta)
+            return ReferenceStored(name=pin.name, rows=prof.n, **_chunk_meta(prof))
 
     return await run_in_threadpool(work)
 
 
-@router.post("/checks/run")
-async def run_checks(model: str, request: Request, who: Reader) -> dict[str, Any]:
+@router.post(
+    "/checks/run",
+    response_model=SuiteOutcome,
+    response_model_exclude_unset=True,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(RunChecks),
+)
+async def run_checks(model: str, request: Request, who: Reader) -> SuiteOutcome:
     """Run a suite sent as YAML text or as a JSON object; never a file name (decision 0016)."""
     settings = request.app.state.settings
-    doc = parse_json(await read_body(request, settings.max_suite_bytes + 4096))
-    if not isinstance(doc, dict) or "suite" not in doc:
-        raise HTTPError(422, 'expected {"suite": <suite YAML text or object>, "start": ..., "end": ...}')
-    suite = _suite(doc["suite"], settings)
-    start, end = _time(doc.get("start"), "start"), _time(doc.get("end"), "end")
-    version, ref_name = doc.get("version"), doc.get("reference", "default")
-    if version is not None and not isinstance(version, str):
-        raise HTTPError(422, "version must be a string")
-    if ref_name is not None and not isinstance(ref_name, str):
-        raise HTTPError(422, "reference must be a string (a reference's name) or null")
+    run = parse(RunChecks, parse_json(await read_body(request, settings.max_suite_bytes + 4096)))
+    suite = _suite(run.suite, settings)
+    start, end = _time(run.start, "start"), _time(run.end, "end")
 
-    def work() -> dict[str, Any]:
+    def work() -> SuiteOutcome:
         with read_factory(request)() as s:
-            cur = window(s, model, start, end, version)
-            ref = get_reference(s, model, ref_name) if ref_name else None
-        return suite.run(cur, ref).to_dict()
+            cur = window(s, model, start, end, run.version)
+            ref = get_reference(s, model, run.reference) if run.reference else None
+        return SuiteOutcome.model_validate(suite.run(cur, ref).to_dict())
 
     return await run_in_threadpool(work)
 
@@ -215,18 +252,18 @@ def _suite(spec: Any, settings: Any) -> Suite:
     """
     if isinstance(spec, str):
         if len(spec.encode("utf-8", "replace")) > settings.max_suite_bytes:
-            raise HTTPError(413, f"the suite is over the limit of {settings.max_suite_bytes} bytes")
+            raise LimitError(f"the suite is over the limit of {settings.max_suite_bytes} bytes")
         spec = load_yaml_text(spec, "suite")
         if not isinstance(spec, dict):
-            raise HTTPError(
-                422, "the suite must be YAML text of a mapping or a JSON object; a file name is never read"
+            raise DataError(
+                "the suite must be YAML text of a mapping or a JSON object; a file name is never read"
             )
     elif not isinstance(spec, dict):
-        raise HTTPError(422, "the suite must be YAML text or a JSON object (never a file name)")
+        raise DataError("the suite must be YAML text or a JSON object (never a file name)")
     _bounded(spec, settings.max_suite_bytes // 4)
     checks = spec.get("checks") if isinstance(spec, dict) else None
     if isinstance(checks, list) and len(checks) > settings.max_suite_checks:
-        raise HTTPError(413, f"the suite has {len(checks)} checks; the limit is {settings.max_suite_checks}")
+        raise LimitError(f"the suite has {len(checks)} checks; the limit is {settings.max_suite_checks}")
     return Suite.from_dict(spec)
 
 
@@ -236,7 +273,7 @@ def _bounded(doc: Any, budget: int) -> None:
         x = stack.pop()
         seen += 1
         if seen > budget:
-            raise HTTPError(413, f"the suite holds more than {budget} values; that is the limit")
+            raise LimitError(f"the suite holds more than {budget} values; that is the limit")
         if isinstance(x, dict):
             stack.extend(x.values())
         elif isinstance(x, list):

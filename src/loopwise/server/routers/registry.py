@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import DataError, NotFoundError
+from loopwise.errors import DataError, LoopwiseError, NotFoundError, ParameterError
 from loopwise.registry import (
     ArtifactStore,
     Lineage,
@@ -38,8 +38,8 @@ from loopwise.registry import (
 )
 from loopwise.server.bodies import read_body
 from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
-from loopwise.server.errors import HTTPError
 from loopwise.store import transaction
+from loopwise.wire.common import errors, json_body
 from loopwise.wire.registry import (
     AliasList,
     AliasMoveOut,
@@ -70,7 +70,7 @@ def _base64(value: str, name: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise HTTPError(422, f"{name} is not valid base64") from None
+        raise DataError(f"{name} is not valid base64") from None
 
 
 def _lineage(body: RegisterVersion) -> Lineage:
@@ -84,13 +84,20 @@ def _lineage(body: RegisterVersion) -> Lineage:
     return Lineage.from_dict(spec)
 
 
-def _invalid(exc: ValidationError) -> HTTPError:
+def _invalid(exc: ValidationError) -> LoopwiseError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
-    return HTTPError(422, f"{where}: {first['msg']}", type="ParameterError")
+    # The same class the local client raises for the same value (ParameterError), naming the field.
+    return ParameterError(where, first.get("input"), first["msg"].lower())
 
 
-@router.post("/versions", status_code=201, response_model=VersionOut)
+@router.post(
+    "/versions",
+    status_code=201,
+    response_model=VersionOut,
+    responses=errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=json_body(RegisterVersion),
+)
 async def register(model: str, request: Request, who: Manager) -> VersionOut:
     """Register a version: its artifact is stored by digest, loaded under the operator's trust rules and
     run on the sample; one that does not fit the model's schema is refused, naming the column."""
@@ -130,19 +137,29 @@ async def register(model: str, request: Request, who: Manager) -> VersionOut:
     return await run_in_threadpool(work)
 
 
-@router.get("/versions", response_model=VersionList)
+@router.get("/versions", response_model=VersionList, responses=errors(403, 404))
 def versions(model: str, request: Request, who: Reader) -> VersionList:
     with read_factory(request)() as s:
         return VersionList(versions=[VersionOut.model_validate(v.to_dict()) for v in list_versions(s, model)])
 
 
-@router.get("/versions/{version}", response_model=VersionOut)
+@router.get("/versions/{version}", response_model=VersionOut, responses=errors(403, 404))
 def version(model: str, version: str, request: Request, who: Reader) -> VersionOut:
     with read_factory(request)() as s:
         return VersionOut.model_validate(describe(s, model, version).to_dict())
 
 
-@router.get("/versions/{version}/artifact", response_class=FileResponse)
+@router.get(
+    "/versions/{version}/artifact",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "the artifact's bytes as stored (its sha256 in X-Loopwise-Sha256)",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors(403, 404, 422),
+    },
+)
 def artifact(model: str, version: str, request: Request, who: Reader) -> FileResponse:
     """The version's artifact file, as stored (its digest in ``X-Loopwise-Sha256``)."""
     _, store = _settings(request)
@@ -160,7 +177,7 @@ def artifact(model: str, version: str, request: Request, who: Reader) -> FileRes
     )
 
 
-@router.get("/aliases", response_model=AliasList)
+@router.get("/aliases", response_model=AliasList, responses=errors(403, 404))
 def list_aliases(model: str, request: Request, who: Reader) -> AliasList:
     with read_factory(request)() as s:
         return AliasList(aliases=aliases(s, model))
@@ -170,7 +187,12 @@ def _moves(moves: list[Any]) -> AliasMoves:
     return AliasMoves(moves=[AliasMoveOut.model_validate(m.to_dict()) for m in moves])
 
 
-@router.put("/aliases/{alias}", response_model=AliasMoves)
+@router.put(
+    "/aliases/{alias}",
+    response_model=AliasMoves,
+    responses=errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=json_body(SetAlias),
+)
 async def move_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
     """Point the alias at a version; the move is recorded with the key's name, the time and the evidence."""
     raw = await read_body(request, request.app.state.settings.max_body_bytes)
@@ -186,20 +208,20 @@ async def move_alias(model: str, alias: str, request: Request, who: Manager) -> 
     return await run_in_threadpool(work)
 
 
-@router.delete("/aliases/{alias}", response_model=AliasMoves)
+@router.delete("/aliases/{alias}", response_model=AliasMoves, responses=errors(403, 404, 422))
 def unset_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
     with transaction(factory(request)) as s:
         return _moves(set_alias(s, model, alias, None, actor=who.actor))
 
 
-@router.get("/aliases/history", response_model=AliasMoves)
+@router.get("/aliases/history", response_model=AliasMoves, responses=errors(403, 404, 422))
 def history(model: str, request: Request, who: Reader, alias: str | None = None) -> AliasMoves:
     """Every recorded move of ``alias`` (all aliases without it), oldest first."""
     with read_factory(request)() as s:
         return _moves(alias_history(s, model, alias))
 
 
-@router.get("/aliases/{alias}/at", response_model=VersionAt)
+@router.get("/aliases/{alias}/at", response_model=VersionAt, responses=errors(403, 404, 422))
 def at(model: str, alias: str, time: dt.datetime, request: Request, who: Reader) -> VersionAt:
     """The version the alias pointed at, at ``time`` (ISO 8601; without a zone, UTC)."""
     when = _utc(time)
@@ -211,7 +233,7 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-@router.get("/served", response_model=Served)
+@router.get("/served", response_model=Served, responses=errors(403, 404, 422))
 def served_versions(
     model: str, start: dt.datetime, end: dt.datetime, request: Request, who: Reader
 ) -> Served:
@@ -224,7 +246,12 @@ def served_versions(
 # Challengers on real traffic (decision 0026).
 
 
-@router.post("/versions/{version}/evaluate", response_model=EvaluationOut)
+@router.post(
+    "/versions/{version}/evaluate",
+    response_model=EvaluationOut,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(EvaluateVersion),
+)
 async def evaluate_version(model: str, version: str, request: Request, who: Manager) -> EvaluationOut:
     """Run the version on the events logged in [start, end) that it has not answered yet, and store its
     outputs beside the served ones; evaluating a window twice stores nothing twice."""
@@ -254,7 +281,12 @@ async def evaluate_version(model: str, version: str, request: Request, who: Mana
     return await run_in_threadpool(work)
 
 
-@router.post("/versions/{version}/shadow", response_model=ShadowStored)
+@router.post(
+    "/versions/{version}/shadow",
+    response_model=ShadowStored,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(ShadowOutputs),
+)
 async def shadow(model: str, version: str, request: Request, who: Ingester) -> ShadowStored:
     """Store a shadow version's outputs for events the model has logged; unknown event ids are refused,
     naming a few, and nothing is stored."""
@@ -273,7 +305,7 @@ async def shadow(model: str, version: str, request: Request, who: Ingester) -> S
     return await run_in_threadpool(work)
 
 
-@router.get("/compare", response_model=ComparisonOut)
+@router.get("/compare", response_model=ComparisonOut, responses=errors(403, 404, 422))
 def compare(
     model: str,
     champion: str,

@@ -1,0 +1,203 @@
+"""Backfilling history: predictions spread over a year, then their labels, vs the same events within one hour.
+
+Run: python bench/backfill.py [--rows 1000000] [--db sqlite,postgresql] [--http] [--budget 600]
+[--before PATH] [--save NAME]. With ``--before`` (another checkout's ``src/``, say from ``git worktree
+add``), each configuration runs with that code and then with this one, back to back, under the same load.
+
+The demo's credit data (``loopwise.datasets.make_credit``: 15 columns with a score, a prediction, a segment
+and a later label), its times replaced by ``--rows`` instants evenly spaced over 365 days ("year": about 114
+events per hourly bucket, 8,760 buckets) or over one hour ("hour": one bucket), in time order as a backfill
+reads them. Each (database, spread) runs in a fresh process on a fresh database: the SDK's
+``model.log(frame)`` of every prediction, then ``model.log_feedback(ids, labels)`` of every label, each
+timed alone (data generation and start-up excluded). SQLite is a file in a temporary folder; PostgreSQL a
+throwaway cluster (bench/ingest.py's, as the tests do); ``--http`` adds a run through ``loopwise serve`` on
+loopback. A phase that passes ``--budget`` seconds stops after the chunk (50,000 rows) under way and reports
+the rate over the rows it did (the "before" code needs hours for a million spread rows). Labels are checked
+every 10,000.
+
+Prints rows/s for each phase and the ratio year / hour; ``--save NAME`` writes bench/results/NAME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+HERE = Path(__file__).parent
+END = np.datetime64("2026-11-30T00:00:00", "us")
+SPANS = {"hour": np.timedelta64(3600, "s"), "year": np.timedelta64(365 * 86_400, "s")}
+CHUNK = 50_000  # predictions per budget check
+LABEL_CHUNK = 10_000  # labels per budget check (the slowest rebuild took 595 s per 50,000 before)
+
+
+def frame(rows: int, spread: str) -> pd.DataFrame:
+    from loopwise.datasets import make_credit
+
+    df = make_credit(rows, seed=7)
+    span = SPANS[spread].astype("timedelta64[us]").astype(np.int64)
+    offsets = (np.arange(rows, dtype=np.int64) * span) // rows
+    df["ts"] = pd.to_datetime(END - span + offsets.astype("timedelta64[us]"), utc=True)
+    return df
+
+
+def _timed(step: Any, n: int, budget: float, chunk: int = CHUNK) -> dict[str, Any]:
+    """Run ``step(start, stop)`` over [0, n) in chunks until done or past ``budget`` seconds."""
+    done, t0 = 0, time.perf_counter()
+    while done < n:
+        stop = min(n, done + chunk)
+        step(done, stop)
+        done = stop
+        if time.perf_counter() - t0 > budget:
+            break
+    seconds = time.perf_counter() - t0
+    return {"rows": done, "seconds": round(seconds, 3), "rows_per_s": round(done / seconds, 1)}
+
+
+def one(db: str, spread: str, rows: int, budget: float, http: bool) -> dict[str, Any]:
+    """One (database, spread) in this process: fresh database, predictions then labels."""
+    import loopwise as lw
+    from loopwise.datasets import CREDIT_SCHEMA_YAML
+
+    df = frame(rows, spread)
+    labels = df.pop("repaid")
+    with tempfile.TemporaryDirectory(prefix="lw-backfill-") as tmp:
+        cleanup: list[Any] = []
+        try:
+            if db == "sqlite":
+                url = f"sqlite:///{tmp}/lw.db"
+            else:
+                from ingest import start_postgres
+
+                url, bindir, root = start_postgres()
+                cleanup.append(lambda: _stop_postgres(bindir, root))
+            if http:
+                from ingest import run_server
+
+                proc, base, key = run_server(url)
+                cleanup.insert(0, lambda: (proc.terminate(), proc.wait(30)))
+                client = lw.Client(base, key, timeout=600)
+            else:
+                client = lw.Client.local(url)
+            model = client.register("credit", lw.Schema.from_yaml(CREDIT_SCHEMA_YAML))
+            model.log(df.iloc[:100])  # warm-up: the model's anchor, imports, connections
+            model.log_feedback(df["request_id"].iloc[:100], labels.iloc[:100])
+            rest, rest_labels = df.iloc[100:], labels.iloc[100:]
+            logged = _timed(lambda a, b: model.log(rest.iloc[a:b]), len(rest), budget)
+            n = logged["rows"]
+            ids = rest["request_id"].iloc[:n]
+            labelled = _timed(
+                lambda a, b: model.log_feedback(ids.iloc[a:b], rest_labels.iloc[a:b]), n, budget, LABEL_CHUNK
+            )
+        finally:
+            for f in cleanup:
+                f()
+    return {"db": db, "spread": spread, "http": http, "predictions": logged, "labels": labelled}
+
+
+def _stop_postgres(bindir: Path, root: Path) -> None:
+    import shutil
+
+    from ingest import as_pg
+
+    subprocess.run(
+        as_pg([str(bindir / "pg_ctl"), "-D", str(root / "d"), "-m", "immediate", "stop"]),
+        capture_output=True,
+        check=False,
+    )
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--db", default="sqlite,postgresql")
+    ap.add_argument("--http", action="store_true", help="also through `loopwise serve` on loopback")
+    ap.add_argument("--budget", type=float, default=600.0, help="seconds per phase at most")
+    ap.add_argument("--save", help="write bench/results/NAME.json")
+    ap.add_argument(
+        "--before",
+        help="also run each configuration, right before, with the loopwise source at this path (e.g. a "
+        "worktree's src/): both codes under the same load",
+    )
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # db,spread,http: run one in this process
+    args = ap.parse_args()
+    if args.one:
+        db, spread, http = args.one.split(",")
+        print(json.dumps(one(db, spread, args.rows, args.budget, http == "1")))
+        return
+    results = []
+    codes = [("before", args.before), ("after", None)] if args.before else [("this", None)]
+    for http in [False, True] if args.http else [False]:
+        for db in args.db.split(","):
+            for spread in ("hour", "year"):
+                for code, path in codes:
+                    cmd = [sys.executable, __file__, "--rows", str(args.rows), "--budget", str(args.budget)]
+                    cmd += ["--one", f"{db},{spread},{int(http)}"]
+                    env = dict(os.environ)
+                    if path:
+                        env["PYTHONPATH"] = path
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    r["code"] = code
+                    r["load_average"] = os.getloadavg()
+                    results.append(r)
+                    via = "http " if http else "local"
+                    p, lab = r["predictions"], r["labels"]
+                    print(
+                        f"{code:6s} {via} {db:10s} {spread:4s} predictions {p['rows_per_s']:>9,.0f} rows/s "
+                        f"({p['rows']:,} in {p['seconds']:.1f} s)  labels {lab['rows_per_s']:>9,.0f} rows/s "
+                        f"({lab['rows']:,} in {lab['seconds']:.1f} s)",
+                        flush=True,
+                    )
+    ratios = {}
+    for r in results:
+        if r["spread"] != "year":
+            continue
+        hour = next(
+            h
+            for h in results
+            if h["spread"] == "hour"
+            and h["db"] == r["db"]
+            and h["http"] == r["http"]
+            and h["code"] == r["code"]
+        )
+        key = f"{r['code']}/{'http' if r['http'] else 'local'}/{r['db']}"
+        ratios[key] = {
+            phase: round(r[phase]["rows_per_s"] / hour[phase]["rows_per_s"], 3)
+            for phase in ("predictions", "labels")
+        }
+        got = ratios[key]
+        print(f"{key}: year / hour  predictions {got['predictions']:.2f}  labels {got['labels']:.2f}")
+    if args.save:
+        import loopwise
+
+        out = {
+            "rows": args.rows,
+            "budget_s": args.budget,
+            "loopwise": str(Path(loopwise.__file__).parent),
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "load_average": os.getloadavg(),
+            "results": results,
+            "ratios": ratios,
+        }
+        path = HERE / "results" / f"{args.save}.json"
+        path.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,416 @@
+"""The profiles of many groups of one batch's rows at once (a backfill's hourly buckets), column by column.
+
+``profile_groups(schema, table, groups, ...)[g]`` holds what ``Profile.empty(...)`` updated with the rows of
+group ``g`` holds: the same counts, histograms, atoms, sketches and segments, with moments equal to rounding
+(summed per group in one pass instead of NumPy's pairwise sum). Profiling group by group cost about 0.3 ms per
+column and segment whatever the rows, so a batch spread over a year (5,000 rows in 44 hours, four segments)
+paid it 220 times per column; here each column is converted, sorted and counted once for every group and
+segment together (decision 0021). What does not vectorise stays per group: a KLL sketch takes each group's
+sorted values in one call (as ``NumericProfile.update`` gives them, so the sketches are the same), text and
+datetime columns and task profiles are updated with each group's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import datasketches as ds
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loopwise.errors import DataError
+from loopwise.profiles.atoms import Atoms
+from loopwise.profiles.canonical import canonical
+from loopwise.profiles.categorical import CategoricalProfile
+from loopwise.profiles.histogram import Histogram
+from loopwise.profiles.moments import Moments
+from loopwise.profiles.numeric import NumericProfile, as_float_array
+from loopwise.profiles.others import BooleanProfile, DatetimeProfile, epoch_seconds
+from loopwise.profiles.profile import (
+    MISSING_SEGMENT,
+    ColumnProfile,
+    Profile,
+    ProfileOptions,
+    _empty_column,
+    _task_columns,
+    empty_task,
+    update_task,
+)
+from loopwise.profiles.task import ClassificationProfile, TaskProfile, encode_labels
+from loopwise.schema import Kind, Role, Schema
+
+#: Histogram counts made in one ``bincount`` at most (cells x bins), so memory stays bounded.
+_BLOCK = 4_000_000
+
+
+@dataclass
+class _Cells:
+    """Every profile to build: one per group (the wholes), then one per (group, segment value).
+
+    ``rows`` and ``cell`` list, for each profile, the batch rows it takes (a row is in its group's whole and
+    in one cell of each segment column); ``order`` sorts them by cell, keeping row order within a cell.
+    """
+
+    count: int
+    rows: np.ndarray
+    cell: np.ndarray
+    order: np.ndarray
+    starts: np.ndarray  # cell c's rows are order[starts[c]:starts[c + 1]]
+    #: (column, keys, first cell) per segment column: cell = first + group * len(keys) + key.
+    segments: list[tuple[str, list[str], int]]
+
+
+def profile_groups(
+    schema: Schema,
+    table: pa.Table,
+    groups: np.ndarray,
+    n_groups: int,
+    *,
+    anchors: Mapping[str, np.ndarray],
+    segments: Iterable[str] = (),
+    options: ProfileOptions | None = None,
+) -> list[Profile]:
+    """The profile of each group's rows (``groups[i]`` is row i's group, in ``range(n_groups)``), anchored on
+    ``anchors``; a group without rows gets an empty profile. Falls back to group by group when a numeric
+    column has no anchor edges (its first profile would take its own edges from its rows)."""
+    options = options or ProfileOptions()
+    segs = tuple(segments)
+    groups = np.asarray(groups, dtype=np.int64)
+    names = [c.name for c in schema if c.role is not Role.ID]
+    missing = [name for name in names if name not in table.column_names]
+    if missing:
+        raise DataError(f"the batch lacks column(s) of the profile: {', '.join(missing)}")
+    numeric = [c.name for c in schema if c.role is not Role.ID and c.kind is Kind.NUMERIC]
+    if any(anchors.get(name) is None or not anchors[name].size for name in numeric):
+        return _one_by_one(schema, table, groups, n_groups, anchors, segs, options)
+    cells = _cells(table, groups, n_groups, segs)
+    sizes = np.diff(cells.starts)
+    live = np.flatnonzero(sizes)
+    columns: list[dict[str, ColumnProfile]] = [{} for _ in range(cells.count)]
+    for c in schema:
+        if c.role is Role.ID:
+            continue
+        arr = table.column(c.name).combine_chunks()
+        built = _column(c.kind, arr, cells, live, anchors.get(c.name), options)
+        for i, col in zip(live.tolist(), built, strict=True):
+            columns[i][c.name] = col
+    for g in np.flatnonzero(sizes[:n_groups] == 0).tolist():  # a group without rows: an empty profile
+        columns[g] = {
+            c.name: _empty_column(c.kind, anchors.get(c.name), options)
+            for c in schema
+            if c.role is not Role.ID
+        }
+    shared = dict(anchors)
+    wholes = [
+        Profile(
+            schema,
+            columns[g],
+            int(sizes[g]),
+            segs,
+            {s: {} for s in segs},
+            options,
+            shared,
+            empty_task(schema),
+        )
+        for g in range(n_groups)
+    ]
+    subs: dict[int, Profile] = {}
+    for seg, keys, first in cells.segments:
+        for g in range(n_groups):
+            base = first + g * len(keys)
+            present = [k for k in range(len(keys)) if sizes[base + k]]
+            # The order ``Profile.update`` adds them in: by first row, the missing value last.
+            present.sort(key=lambda k: (keys[k] == MISSING_SEGMENT, cells.order[cells.starts[base + k]]))
+            for k in present:
+                sub = Profile(
+                    schema, columns[base + k], int(sizes[base + k]), options=options, anchors=shared
+                )
+                sub.task = empty_task(schema)
+                wholes[g].segments[seg][keys[k]] = sub
+                subs[base + k] = sub
+    tasks = {i: p.task for i, p in enumerate(wholes) if p.task is not None and sizes[i]}
+    tasks |= {i: p.task for i, p in subs.items() if p.task is not None}
+    if tasks:
+        _tasks(schema, table.select(_task_columns(schema)), cells, tasks)
+    return wholes
+
+
+def _tasks(schema: Schema, table: pa.Table, cells: _Cells, tasks: dict[int, TaskProfile]) -> None:
+    """Update each cell's task profile with its rows. A classifier's labels and predictions are encoded once
+    for the batch and each cell adds its codes, under the labels it holds itself (as ``update`` would)."""
+    first = next(iter(tasks.values()))
+    if not isinstance(first, ClassificationProfile):
+        for i, task in tasks.items():
+            update_task(task, schema, table.take(pa.array(_rows(cells, i))))
+        return
+    pred = schema.by_role(Role.PREDICTION)[0].name
+    target = schema.by_role(Role.TARGET)[0].name
+    y_true = table.column(target) if target in table.column_names else pa.nulls(table.num_rows)
+    pred_codes, pred_labels, pred_missing = encode_labels(table.column(pred))
+    if pred_missing.any():
+        raise DataError(
+            f"predictions are missing in {int(pred_missing.sum())} row(s), "
+            f"first row {int(np.flatnonzero(pred_missing)[0])}"
+        )
+    true_codes, true_labels, true_missing = encode_labels(y_true)
+    every = sorted(set(pred_labels) | set(true_labels))
+    pmap = np.array([every.index(x) for x in pred_labels], dtype=np.int64)
+    tmap = np.array([every.index(x) for x in true_labels] + [-1], dtype=np.int64)
+    gp = pmap[pred_codes]
+    gt = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
+    scores = {
+        c.label: np.asarray(table.column(c.name).to_numpy(zero_copy_only=False), dtype=np.float64)
+        for c in schema.by_role(Role.SCORE)
+    }
+    local = np.full(len(every) + 1, -1, dtype=np.int64)  # the last stays -1: where a label is missing
+    for i, task in tasks.items():
+        assert isinstance(task, ClassificationProfile)
+        rows = _rows(cells, i)
+        p, t = gp[rows], gt[rows]
+        present = np.flatnonzero(np.bincount(np.concatenate((p, t[t >= 0])), minlength=len(every)))
+        local[present] = np.arange(present.size)
+        task.add_codes(
+            [every[j] for j in present.tolist()],
+            local[t],
+            local[p],
+            {label: v[rows] for label, v in scores.items()} or None,
+        )
+        local[present] = -1
+
+
+def _rows(cells: _Cells, i: int) -> np.ndarray:
+    """The batch rows of cell ``i``, in order."""
+    rows: np.ndarray = cells.rows[cells.order[cells.starts[i] : cells.starts[i + 1]]]
+    return rows
+
+
+def _one_by_one(
+    schema: Schema,
+    table: pa.Table,
+    groups: np.ndarray,
+    n_groups: int,
+    anchors: Mapping[str, np.ndarray],
+    segs: tuple[str, ...],
+    options: ProfileOptions,
+) -> list[Profile]:
+    order = np.argsort(groups, kind="stable")
+    starts = np.searchsorted(groups[order], np.arange(n_groups + 1))
+    out = []
+    for g in range(n_groups):
+        p = Profile.empty(schema, anchors=anchors, segments=segs, options=options)
+        if starts[g + 1] > starts[g]:
+            p.update(table.take(pa.array(order[starts[g] : starts[g + 1]])))
+        out.append(p)
+    return out
+
+
+def _cells(table: pa.Table, groups: np.ndarray, n_groups: int, segs: tuple[str, ...]) -> _Cells:
+    n = table.num_rows
+    rows = [np.arange(n, dtype=np.int64)]
+    cell = [groups]
+    segments = []
+    first = n_groups
+    for seg in segs:
+        codes, keys = _segment_codes(table.column(seg))
+        segments.append((seg, keys, first))
+        rows.append(np.arange(n, dtype=np.int64))
+        cell.append(first + groups * len(keys) + codes)
+        first += n_groups * len(keys)
+    all_rows, all_cells = np.concatenate(rows), np.concatenate(cell)
+    order = np.argsort(all_cells, kind="stable")
+    starts = np.searchsorted(all_cells[order], np.arange(first + 1))
+    return _Cells(first, all_rows, all_cells, order, starts, segments)
+
+
+def _segment_codes(arr: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Each row's segment key as an index into the keys (canonical values; equal keys share one index)."""
+    enc = pc.dictionary_encode(arr.combine_chunks())
+    raw = [canonical(v) for v in enc.dictionary.to_pylist()]
+    keys = list(dict.fromkeys(raw))
+    null = enc.indices.is_null().to_numpy(zero_copy_only=False)
+    if null.any() and MISSING_SEGMENT not in keys:
+        keys.append(MISSING_SEGMENT)
+    # The index past the values' stands for a missing value, which shares the key of a value written
+    # "(missing)" (``Profile.update`` adds both to one segment profile).
+    last = [keys.index(MISSING_SEGMENT)] if null.any() else [0]
+    remap = np.array([keys.index(k) for k in raw] + last, dtype=np.int64)
+    idx = enc.indices.fill_null(len(raw)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return remap[idx], keys
+
+
+def _column(
+    kind: Kind | None,
+    arr: pa.Array,
+    cells: _Cells,
+    live: np.ndarray,
+    edges: np.ndarray | None,
+    options: ProfileOptions,
+) -> list[ColumnProfile]:
+    """The column's profile in each of the ``live`` cells (those with rows)."""
+    if kind is Kind.NUMERIC:
+        assert edges is not None
+        return _numeric(arr, cells, live, edges, options)
+    if kind is Kind.BOOLEAN:
+        return _boolean(arr, cells, live)
+    if kind is Kind.DATETIME:
+        return _datetime(arr, cells, live)
+    if kind is Kind.TEXT:
+        out = []
+        for i in live.tolist():
+            col = _empty_column(kind, None, options)
+            col.update(arr.take(pa.array(cells.rows[cells.order[cells.starts[i] : cells.starts[i + 1]]])))
+            out.append(col)
+        return out
+    return _categorical(arr, cells, live, options)
+
+
+def _per_cell(values: np.ndarray, cells: _Cells) -> np.ndarray:
+    """How many of each cell's rows ``values`` (a mask over the batch's rows) holds."""
+    return np.bincount(cells.cell[values[cells.rows]], minlength=cells.count)
+
+
+def _numeric(
+    arr: pa.Array, cells: _Cells, live: np.ndarray, edges: np.ndarray, options: ProfileOptions
+) -> list[ColumnProfile]:
+    values, _ = as_float_array(arr)
+    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    nan = np.isnan(values)
+    size = np.diff(cells.starts)
+    missing = _per_cell(null, cells)
+    nans = _per_cell(nan & ~null, cells)
+    posinf = _per_cell(values == np.inf, cells)
+    neginf = _per_cell(values == -np.inf, cells)
+    fc, fv, fstarts = _sorted_finite(values, cells)
+    count = np.diff(fstarts)
+    has = count > 0
+    sums = np.zeros(cells.count)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums[has] = np.add.reduceat(fv, fstarts[:-1][has])
+        mean = np.where(has, sums / np.maximum(count, 1), 0.0)
+        dev = fv - mean[fc]
+        m2 = np.zeros(cells.count)
+        m2[has] = np.add.reduceat(dev * dev, fstarts[:-1][has])
+    bins = edges.size + 1
+    bin_of = np.searchsorted(edges, fv, side="right")
+    hist = np.zeros((cells.count, bins), dtype=np.int64)
+    step = max(1, _BLOCK // bins)
+    for c0 in range(0, cells.count, step):
+        c1 = min(cells.count, c0 + step)
+        a, b = fstarts[c0], fstarts[c1]
+        hist[c0:c1] = np.bincount((fc[a:b] - c0) * bins + bin_of[a:b], minlength=(c1 - c0) * bins).reshape(
+            c1 - c0, bins
+        )
+    # Atoms: a new distinct value wherever the cell or the value changes along the sorted values.
+    new = np.ones(fv.size, dtype=bool)
+    new[1:] = (fc[1:] != fc[:-1]) | (fv[1:] != fv[:-1])
+    firsts = np.flatnonzero(new)
+    distinct = np.bincount(fc[firsts], minlength=cells.count)
+    dstarts = np.concatenate(([0], np.cumsum(distinct)))
+    run_ends = np.append(firsts[1:], fv.size)
+    atom_values = fv[firsts] + 0.0  # ``+ 0.0`` folds -0.0 into 0.0, as ``Atoms.of_sorted`` does
+    atom_counts = (run_ends - firsts).astype(np.int64)
+    cap = options.discrete_cap
+    out: list[ColumnProfile] = []
+    for c in live.tolist():
+        kll = ds.kll_doubles_sketch(options.kll_k)
+        atoms: Atoms | None = Atoms.empty()
+        moments = Moments()
+        if count[c]:
+            part = fv[fstarts[c] : fstarts[c + 1]]
+            kll.update(part)
+            moments = Moments(int(count[c]), float(mean[c]), float(m2[c]), float(part[0]), float(part[-1]))
+            if cap <= 0 or distinct[c] > cap:
+                atoms = None
+            else:
+                d0, d1 = dstarts[c], dstarts[c + 1]
+                atoms = Atoms(atom_values[d0:d1], atom_counts[d0:d1])
+        out.append(
+            NumericProfile(
+                kll_k=options.kll_k,
+                bins=options.bins,
+                n=int(size[c]),
+                missing=int(missing[c]),
+                nan=int(nans[c]),
+                posinf=int(posinf[c]),
+                neginf=int(neginf[c]),
+                moments=moments,
+                kll=kll,
+                hist=Histogram(edges, hist[c]),
+                discrete_cap=cap,
+                atoms=atoms,
+            )
+        )
+    return out
+
+
+def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every cell's finite values sorted by cell, then value: cells, values, and where each cell starts."""
+    keep = np.isfinite(values)[cells.rows]
+    fc, fv = cells.cell[keep], values[cells.rows[keep]]
+    order = np.lexsort((fv, fc))
+    fc, fv = fc[order], np.ascontiguousarray(fv[order])
+    return fc, fv, np.searchsorted(fc, np.arange(cells.count + 1))
+
+
+def _datetime(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfile]:
+    """As ``DatetimeProfile.update``: each cell's seconds are a numeric profile on edges of their own."""
+    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    seconds = np.full(len(arr), np.nan)
+    seconds[~null] = epoch_seconds(arr)
+    size = np.diff(cells.starts)
+    missing = _per_cell(null, cells)
+    _, fv, fstarts = _sorted_finite(seconds, cells)
+    out: list[ColumnProfile] = []
+    for c in live.tolist():
+        col = DatetimeProfile(int(size[c]), int(missing[c]))
+        col.seconds.update_sorted(fv[fstarts[c] : fstarts[c + 1]])
+        out.append(col)
+    return out
+
+
+def _boolean(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfile]:
+    if not pa.types.is_boolean(arr.type):
+        arr = pc.cast(arr, pa.bool_())
+    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    true = np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    size = np.diff(cells.starts)
+    missing, trues = _per_cell(null, cells), _per_cell(true, cells)
+    return [BooleanProfile(int(size[c]), int(missing[c]), int(trues[c])) for c in live.tolist()]
+
+
+def _categorical(
+    arr: pa.Array, cells: _Cells, live: np.ndarray, options: ProfileOptions
+) -> list[ColumnProfile]:
+    size = np.diff(cells.starts)
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    missing = _per_cell(null, cells)
+    out: dict[int, CategoricalProfile] = {
+        c: CategoricalProfile(cap=options.category_cap, n=int(size[c]), missing=int(missing[c]))
+        for c in live.tolist()
+    }
+    if null.all():
+        return list(out.values())
+    enc = pc.dictionary_encode(arr)
+    values = enc.dictionary
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        raw = values.to_pylist()
+    else:
+        raw = [canonical(v) for v in values.to_pylist()]
+    keys = list(dict.fromkeys(raw))  # floats 1.0 and 1 are one key
+    remap = np.array([keys.index(k) for k in raw] if len(keys) != len(raw) else range(len(raw)), np.int64)
+    codes = remap[enc.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)]
+    take = ~null[cells.rows]
+    pairs, counts = np.unique(cells.cell[take] * len(keys) + codes[cells.rows[take]], return_counts=True)
+    cell_of, key_of = np.divmod(pairs, len(keys))
+    bounds = np.searchsorted(cell_of, np.arange(cells.count + 1))
+    for c in np.flatnonzero(np.diff(bounds)).tolist():
+        prof = out[c]
+        ks = [keys[k] for k in key_of[bounds[c] : bounds[c + 1]].tolist()]
+        for k in ks:
+            prof.hll.update(k)
+        prof._add(ks, counts[bounds[c] : bounds[c + 1]].tolist())
+    return list(out.values())

@@ -1,0 +1,39 @@
+"""The request bodies' schemas, added to the document FastAPI generates.
+
+The server reads request bodies itself (a size limit while reading, strict JSON, Arrow and Parquet), so
+FastAPI never sees them as parameters and would leave them out; each route declares its body with
+``json_body``/``binary_body`` (a ``$ref`` to a component), and this adds the components.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from loopwise.wire.events import FeedbackBatch, PredictionBatch
+from loopwise.wire.models import RegisterModel
+from loopwise.wire.monitoring import PinReference, RunChecks
+from loopwise.wire.registry import RegisterVersion, SetAlias
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    RegisterModel,
+    PredictionBatch,
+    FeedbackBatch,
+    PinReference,
+    RunChecks,
+    RegisterVersion,
+    SetAlias,
+)
+
+
+def with_request_bodies(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the schemas of ``REQUEST_MODELS`` (and the models they use) among its components."""
+    _, top = models_json_schema(
+        [(m, "validation") for m in REQUEST_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in top.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    return doc

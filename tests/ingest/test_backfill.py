@@ -1,0 +1,203 @@
+"""Backfilling history: a year of traffic and its labels, the windows it answers, the progress callback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from sklearn.metrics import accuracy_score
+from tests._fixtures import Running
+from tests._fixtures.http import sdk
+
+import loopwise as lw
+from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
+from loopwise.ingest import window
+from loopwise.ingest.buckets import get_anchor
+from loopwise.profiles import BooleanProfile, CategoricalProfile, DatetimeProfile, NumericProfile, Profile
+from loopwise.store.tables import Model
+
+from ..profiles.test_grouped import same
+
+SCHEMA = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
+END = pd.Timestamp("2026-11-30", tz="UTC")
+
+
+def year_of(n: int, seed: int = 3, days: int = 365) -> pd.DataFrame:
+    """The demo's traffic, its times evenly spread over the ``days`` before END, in time order."""
+    df = make_credit(n, seed=seed)
+    span = days * 86_400 * 10**6
+    df["ts"] = END - pd.Timedelta(days=days) + pd.to_timedelta((np.arange(n) * span) // n, unit="us")
+    return df
+
+
+def test_a_backfilled_year_answers_each_month_as_its_rows_profiled_directly(tmp_path: Path) -> None:
+    df = year_of(3_000)  # one event in about every third hourly bucket
+    client = lw.Client.local(tmp_path / "lw.db")
+    model = client.register("credit", SCHEMA)
+    model.log(df.drop(columns=["repaid"]))
+    model.log_feedback(df["request_id"][::2], df["repaid"][::2])  # half the labels, in two passes
+    model.log_feedback(df["request_id"][1::2], df["repaid"][1::2])
+    sessions = client.transport.read_sessions
+    with sessions() as s:
+        model_id = s.query(Model.id).filter(Model.name == "credit").scalar()
+        anchor = get_anchor(s, model_id)
+    assert anchor is not None
+    schema = lw.Schema.from_dict(client.describe("credit")["schema"])  # kinds as the first batch fixed them
+    for month in range(12):
+        start = (END - pd.Timedelta(days=365) + pd.DateOffset(months=month)).to_pydatetime()
+        end = min(start + pd.DateOffset(months=1), END.to_pydatetime())
+        rows = df[(df["ts"] >= start) & (df["ts"] < end)]
+        direct = Profile.empty(schema, anchors=anchor.edges, segments=["race"])
+        direct.update(pa.Table.from_pandas(rows, preserve_index=False))
+        with sessions() as s:
+            stored = window(s, "credit", start, end, cache=False)
+        assert stored.n == len(rows) > 0
+        same(comparable(direct), comparable(stored), f"month {month}")
+        got = model.metrics(start, end)["performance"]["accuracy"]["value"]
+        assert got == pytest.approx(accuracy_score(rows["repaid"], rows["approved"]), abs=1e-12)
+
+
+def comparable(p: Profile) -> dict[str, Any]:
+    """What a window must hold exactly as the same rows profiled in one pass: every count, histogram and
+    atom; moments and the task's float sums to rounding; KLL sketches by count and range (a merge of
+    sketches is not the sketch of the union, by design); a datetime column by its range (each bucket took
+    its own histogram edges, which do not merge)."""
+    columns: dict[str, Any] = {}
+    for name, col in p.columns.items():
+        if isinstance(col, NumericProfile):
+            m = col.moments
+            columns[name] = {
+                "counts": [col.n, col.missing, col.nan, col.posinf, col.neginf],
+                "moments": [m.count, m.mean, m.m2, m.min, m.max],
+                "hist": col.hist.counts.tolist() if col.hist is not None else None,
+                "atoms": None
+                if col.atoms is None
+                else [col.atoms.values.tolist(), col.atoms.counts.tolist()],
+                "kll": [col.kll.n, col.kll.get_min_value(), col.kll.get_max_value()] if col.kll.n else [0],
+            }
+        elif isinstance(col, CategoricalProfile):
+            columns[name] = {"counts": [col.n, col.missing], "values": col.counts}
+        elif isinstance(col, BooleanProfile):
+            columns[name] = [col.n, col.missing, col.true]
+        elif isinstance(col, DatetimeProfile):
+            m = col.seconds.moments
+            columns[name] = [col.n, col.missing, m.count, m.min, m.max]
+        else:
+            raise AssertionError(f"no comparison for {type(col).__name__}")
+    task = None
+    if p.task is not None:
+        meta, blobs = p.task.to_state()
+        task = [meta, [np.frombuffer(b, "<f8").tolist() for b in blobs]]
+    return {
+        "n": p.n,
+        "columns": columns,
+        "task": task,
+        "segments": {
+            seg: {k: comparable(sub) for k, sub in subs.items()} for seg, subs in p.segments.items()
+        },
+    }
+
+
+def _recorder(model: Any, calls: list[tuple[int, int, int]]) -> Any:
+    """A progress callback noting (done, total, rows the service holds at that moment)."""
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total, int(model.metrics()["window"]["n"]) if done else 0))
+
+    return progress
+
+
+def _progress_is_real(client: lw.Client) -> None:
+    df = year_of(12_000, seed=8, days=2)
+    model = client.register("credit", SCHEMA)
+    calls: list[tuple[int, int, int]] = []
+    model.log(df.drop(columns=["repaid"]), progress=_recorder(model, calls))
+    # Before the first batch, then after each acknowledged batch of 5,000: the rows are stored by then.
+    assert calls == [
+        (0, 12_000, 0),
+        (5_000, 12_000, 5_000),
+        (10_000, 12_000, 10_000),
+        (12_000, 12_000, 12_000),
+    ]
+    seen: list[tuple[int, int]] = []
+    out = model.log_feedback(df["request_id"], df["repaid"], progress=lambda d, t: seen.append((d, t)))
+    assert out["stored"] == 12_000
+    assert seen == [(0, 12_000), (5_000, 12_000), (10_000, 12_000), (12_000, 12_000)]
+    accuracy = model.metrics()["performance"]["accuracy"]["value"]
+    assert accuracy == pytest.approx(accuracy_score(df["repaid"], df["approved"]), abs=1e-12)
+
+
+def test_progress_embedded(tmp_path: Path) -> None:
+    with lw.Client.local(tmp_path / "lw.db") as client:
+        _progress_is_real(client)
+
+
+def test_progress_over_http(server: Running) -> None:
+    _progress_is_real(sdk(server))
+
+
+def test_loopwise_log_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """Rich draws the bar only on a terminal: run the CLI on a pseudo-terminal and read what it drew."""
+    df = year_of(12_000, seed=9, days=2).drop(columns=["repaid"])
+    df.to_parquet(tmp_path / "history.parquet")
+    db = tmp_path / "lw.db"
+    lw.Client.local(db).register("credit", SCHEMA)
+    exe = str(Path(sys.executable).parent / "loopwise")
+    main, child = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
+    proc = subprocess.Popen(
+        [exe, "log", str(tmp_path / "history.parquet"), "--model", "credit", "--local", str(db)],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        close_fds=True,
+    )
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(120) == 0
+    os.close(main)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert "logging history.parquet" in text
+    assert re.search(r"5,?000/12,?000|5000/12000", text), text[-2000:]
+    assert "accepted 12,000" in text
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "server.md"
+
+
+def test_the_progress_block_of_docs_server_md(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    block = text.split("### Backfilling history", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(block, str(DOC), "exec"), {})
+    finally:
+        os.chdir(cwd)
+    printed = capsys.readouterr().out
+    assert "20,000 of 20,000 rows" in printed
+    client = lw.Client.local(tmp_path / "backfill.db")
+    m = client.model("credit").metrics(
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    )
+    assert m["window"]["n"] == 20_000
+    assert m["performance"]["accuracy"]["value"] is not None

@@ -1,0 +1,157 @@
+"""profile_groups against the profile of each group's rows made alone with Profile.update."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import loopwise as lw
+from loopwise.profiles import CategoricalProfile, DatetimeProfile, NumericProfile, Profile, TextProfile
+from loopwise.profiles.grouped import profile_groups
+from loopwise.profiles.histogram import quantile_edges
+
+SCHEMA = lw.Schema.from_dict(
+    {
+        "columns": {
+            "id": {"role": "id"},
+            "x": {"kind": "numeric"},
+            "steps": {"kind": "numeric"},
+            "wide": {"kind": "numeric"},
+            "colour": {"kind": "categorical"},
+            "size": {"kind": "categorical"},
+            "flag": {"kind": "boolean"},
+            "note": {"kind": "text"},
+            "seen": {"kind": "datetime"},
+            "region": {"role": "segment", "kind": "categorical"},
+            "score": {"role": "score"},
+            "pred": {"role": "prediction", "kind": "boolean"},
+            "label": {"role": "target", "kind": "boolean"},
+        }
+    }
+)
+
+
+def frame(n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    x[rng.random(n) < 0.05] = np.nan
+    x[rng.random(n) < 0.01] = np.inf
+    x[rng.random(n) < 0.01] = -np.inf
+    x[rng.random(n) < 0.01] = -0.0
+    score = rng.random(n)
+    label = pd.array(rng.random(n) < score, dtype="boolean")
+    label[rng.random(n) < 0.5] = pd.NA  # half the labels not known yet
+    df = pd.DataFrame(
+        {
+            "id": [f"e{i}" for i in range(n)],
+            "x": x,
+            "steps": rng.integers(0, 6, n).astype(float),  # few distinct values: exact atoms
+            "wide": rng.exponential(1.0, n),  # more distinct values than the cap: no atoms
+            "colour": pd.array(rng.choice(["red", "green", "blue", None], n), dtype="string"),
+            "size": rng.integers(1, 4, n),  # integer categories: canonical keys
+            "flag": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+            "note": rng.choice(["", "ok", "late payment", None], n),
+            "seen": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"),
+            "region": rng.choice(["north", "south", "east", None], n),
+            "score": score,
+            "pred": score >= 0.5,
+            "label": label,
+        }
+    )
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def anchors_of(table: pa.Table) -> dict[str, np.ndarray]:
+    out = {}
+    for name in ("x", "steps", "wide", "score"):
+        v = table.column(name).to_numpy(zero_copy_only=False).astype(float)
+        out[name] = quantile_edges(np.sort(v[np.isfinite(v)]), 100)
+    return out
+
+
+def same(a: Any, b: Any, where: str) -> None:
+    """Equal states: numbers to rounding (moments), everything else exactly."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), where
+        for k in a:
+            same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and not math.isnan(a):
+        assert b == pytest.approx(a, rel=1e-12, abs=1e-12), where
+    else:
+        assert a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)), where
+
+
+def kll_state(kll: Any) -> Any:
+    """A KLL sketch's bytes while it holds every value; past k its compaction is random (same n and range)."""
+    if not kll.is_estimation_mode():
+        return bytes(kll.serialize())
+    return (kll.n, kll.get_min_value(), kll.get_max_value())
+
+
+def state(p: Profile) -> dict[str, Any]:
+    cols = {name: col.to_state() for name, col in p.columns.items()}
+    # Counts of categories in any order; the HLL sketches by their estimate (same keys, same registers).
+    out: dict[str, Any] = {"n": p.n, "columns": {}, "task": p.task.to_state() if p.task else None}
+    for name, (meta, blobs) in cols.items():
+        out["columns"][name] = {"meta": meta, "blobs": blobs}
+        col = p.columns[name]
+        if isinstance(col, NumericProfile):
+            out["columns"][name]["blobs"] = [kll_state(col.kll), *blobs[1:]]
+        elif isinstance(col, DatetimeProfile):
+            out["columns"][name]["blobs"] = [kll_state(col.seconds.kll), *blobs[1:]]
+        elif isinstance(col, TextProfile):
+            out["columns"][name]["blobs"] = [kll_state(col.lengths.kll), *blobs[2:]]
+        elif isinstance(col, CategoricalProfile):  # the counts in any order
+            out["columns"][name]["blobs"] = [json.loads(blobs[1])] if col.counts is not None else blobs[1:]
+        if hasattr(col, "hll"):
+            out["columns"][name]["distinct"] = float(col.hll.get_estimate())
+    out["segments"] = {
+        seg: {key: state(sub) for key, sub in subs.items()} for seg, subs in p.segments.items()
+    }
+    out["segment_order"] = {seg: list(subs) for seg, subs in p.segments.items()}
+    return out
+
+
+@pytest.mark.parametrize("n_groups", [1, 7, 40])
+def test_each_group_as_if_profiled_alone(n_groups: int) -> None:
+    table = frame(3000, seed=n_groups)
+    anchors = anchors_of(frame(2000, seed=99))
+    groups = np.random.default_rng(5).integers(0, n_groups, table.num_rows)
+    groups[groups == n_groups - 1] = 0 if n_groups > 1 else groups[groups == n_groups - 1]  # one may be empty
+    got = profile_groups(SCHEMA, table, groups, n_groups, anchors=anchors, segments=["region"])
+    for g in range(n_groups):
+        alone = Profile.empty(SCHEMA, anchors=anchors, segments=["region"])
+        rows = np.flatnonzero(groups == g)
+        if rows.size:
+            alone.update(table.take(pa.array(rows)))
+        same(state(alone), state(got[g]), f"group {g}")
+        # And as stored: the bytes read back to the same profile.
+        again = Profile.from_bytes(got[g].to_bytes())
+        same(state(alone), state(again), f"group {g} read back")
+
+
+def test_without_anchor_edges_groups_are_profiled_one_by_one() -> None:
+    table = frame(500, seed=3)
+    groups = np.arange(table.num_rows) % 3
+    got = profile_groups(SCHEMA, table, groups, 3, anchors={}, segments=["region"])
+    for g in range(3):
+        alone = Profile.empty(SCHEMA, segments=["region"])
+        alone.update(table.take(pa.array(np.flatnonzero(groups == g))))
+        same(state(alone), state(got[g]), f"group {g}")
+
+
+def test_a_missing_column_is_named() -> None:
+    table = frame(50, seed=4).drop_columns(["flag"])
+    with pytest.raises(lw.DataError, match="flag"):
+        profile_groups(SCHEMA, table, np.zeros(50, dtype=np.int64), 1, anchors={})
