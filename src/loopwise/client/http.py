@@ -171,6 +171,20 @@ class HTTPTransport:
         found = self._send("GET", f"/v1/models/{model}/served", params={"start": start, "end": end})
         return {str(k): int(v) for k, v in found["versions"].items()}
 
+    def evaluate_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        doc = {k: v for k, v in body.items() if v is not None}
+        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions/{version}/evaluate", json=doc)
+        return out
+
+    def compare_versions(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/compare", params=query)
+        return out
+
+    def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]:
+        out: dict[str, int] = self._send("POST", f"/v1/models/{model}/versions/{version}/shadow", json=body)
+        return out
+
     def load_version(self, model: str, version: str) -> Any:
         """Download the artifact and load it here, under this client's own trust settings."""
         import tempfile
