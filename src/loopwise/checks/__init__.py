@@ -3,6 +3,7 @@
 from loopwise.checks.check import Check, CheckResult
 from loopwise.checks.conditions import Condition, Reference, between, eq, ge, gt, le, lt
 from loopwise.checks.evaluate import CATALOG
+from loopwise.checks.gate import fairness_budget, latency_budget, non_inferior, superior
 from loopwise.checks.reporters import to_json, to_junit, to_markdown
 from loopwise.checks.suite import PRESETS, Suite, SuiteResult, preset_suite, presets
 
@@ -17,12 +18,16 @@ __all__ = [
     "SuiteResult",
     "between",
     "eq",
+    "fairness_budget",
     "ge",
     "gt",
+    "latency_budget",
     "le",
     "lt",
+    "non_inferior",
     "preset_suite",
     "presets",
+    "superior",
     "to_json",
     "to_junit",
     "to_markdown",

@@ -103,8 +103,11 @@ class Context:
         champion: DataLike | None = None,
         challenger: DataLike | None = None,
         labels: DataLike | None = None,
+        challenger_latency: dict[str, float] | None = None,
     ) -> None:
         self.schema_hint = schema
+        #: The challenger's own speed ({"p50_ms", "p99_ms", "mean_ms"}), for latency budgets.
+        self.challenger_latency = dict(challenger_latency or {})
         self.current = Side(current, schema, "current")
         self.reference = Side(reference, schema, "reference") if reference is not None else None
         self.champion, self.challenger, self.labels = champion, challenger, labels
@@ -161,6 +164,7 @@ class Context:
                 "challenger checks need labels (--labels, or raw current data with the target)"
             )
         champ, chall, lab = _align(schema, champ, chall, lab)
+        self.cache["aligned"] = (champ, chall, lab)
         for t, what, col in (
             (champ, "champion", preds[0].name),
             (chall, "challenger", preds[0].name),
@@ -355,6 +359,85 @@ def _challenger(what: str) -> Fn:
     return fn
 
 
+def _segment_change(ctx: Context, check: Any, which: str) -> Value:
+    """The worst change of a metric within a segment's groups (challenger - champion, signed so that
+    negative is worse): a fairness budget is ``ge(-budget)``. Groups with fewer than ``min_n`` labelled
+    rows (default 30) are left out, and listed."""
+    if which == "reference":
+        raise NotComputableError("challenger metrics have no reference value")
+    params = dict(check.params)
+    metric = str(params.pop("metric", "accuracy"))
+    min_n = int(params.pop("min_n", 30))
+    if params:
+        raise ParameterError(f"params of {check.metric}", sorted(params), "metric, min_n")
+    if metric not in ("accuracy", "mae"):
+        raise ParameterError(f"params.metric of {check.metric}", metric, "accuracy or mae")
+    ctx.models("accuracy" if metric == "accuracy" else "mae", {})  # the same checks on the inputs
+    champ, chall, lab = ctx.cache["aligned"]
+    schema = ctx.current.schema
+    pred, target = schema.by_role(Role.PREDICTION)[0].name, schema.by_role(Role.TARGET)[0].name
+    if check.segment not in lab.column_names:
+        raise NotComputableError(f"the labelled rows have no segment column {check.segment!r}")
+    import numpy as np
+
+    from loopwise.profiles.canonical import canonical
+
+    seg = lab.column(check.segment).combine_chunks().dictionary_encode()
+    names = [canonical(v) for v in seg.dictionary.to_pylist()]
+    codes = seg.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    groups = np.asarray(names + ["(missing)"], dtype=object)[codes]
+    a, b, y = (t.column(c) for t, c in ((champ, pred), (chall, pred), (lab, target)))
+    if metric == "accuracy":
+        ga, gb, sign = _hits(a, y), _hits(b, y), 1.0
+    else:
+        ya = y.to_numpy(zero_copy_only=False).astype(float)
+        ga = np.abs(a.to_numpy(zero_copy_only=False).astype(float) - ya)
+        gb, sign = np.abs(b.to_numpy(zero_copy_only=False).astype(float) - ya), -1.0
+    found: dict[str, Any] = {}
+    small: list[str] = []
+    for g in sorted(set(groups.tolist())):
+        rows = groups == g
+        n = int(rows.sum())
+        if n < min_n:
+            small.append(str(g))
+            continue
+        ca, cb = float(ga[rows].mean()), float(gb[rows].mean())
+        found[str(g)] = {"n": n, "champion": ca, "challenger": cb, "change": sign * (cb - ca)}
+    if not found:
+        raise NotComputableError(f"no group of {check.segment!r} has {min_n} labelled rows")
+    worst = min(found, key=lambda g: found[g]["change"])
+    evidence = {"metric": metric, "groups": found, "worst": worst, "too_small": small, "min_n": min_n}
+    return found[worst]["change"], evidence
+
+
+def _hits(pred: Any, y: Any) -> Any:
+    """1.0 where the prediction equals the label, compared in canonical form (True and "true" are one)."""
+    import numpy as np
+
+    from loopwise.profiles.canonical import canonical
+
+    if pred.type == y.type:
+        return pc.equal(pred, y).fill_null(False).to_numpy(zero_copy_only=False).astype(float)
+    return np.array(
+        [canonical(p) == canonical(q) for p, q in zip(pred.to_pylist(), y.to_pylist(), strict=True)], float
+    )
+
+
+def _latency(ctx: Context, check: Any, which: str) -> Value:
+    """The challenger's own time per prediction, in milliseconds: ``stat`` p99 (default), p50 or mean."""
+    if which == "reference":
+        raise NotComputableError("challenger metrics have no reference value")
+    stat = str(check.params.get("stat", "p99"))
+    if set(check.params) - {"stat"} or stat not in ("p50", "p99", "mean"):
+        raise ParameterError(f"params of {check.metric}", dict(check.params), "stat: p50, p99 or mean")
+    value = ctx.challenger_latency.get(f"{stat}_ms")
+    if value is None:
+        raise NotComputableError(
+            f"no {stat} latency of the challenger was measured (evaluate the version on the window first)"
+        )
+    return float(value), dict(ctx.challenger_latency)
+
+
 def _estimated(name: str) -> Fn:
     def fn(ctx: Context, check: Any, which: str) -> Value:
         if which == "reference" or ctx.reference is None:
@@ -428,6 +511,8 @@ def build_catalog() -> dict[str, Entry]:
         "dataset", "challenger", _challenger("lower"), on_reference=False
     )
     cat["challenger_p_value"] = Entry("dataset", "challenger", _challenger("p_value"), on_reference=False)
+    cat["challenger_segment_change"] = Entry("segment", "challenger", _segment_change, on_reference=False)
+    cat["challenger_latency_ms"] = Entry("dataset", "challenger", _latency, on_reference=False)
     return cat
 
 

@@ -131,10 +131,14 @@ class Suite:
         champion: DataLike | None = None,
         challenger: DataLike | None = None,
         labels: DataLike | None = None,
+        challenger_latency: dict[str, float] | None = None,
     ) -> SuiteResult:
-        """Run every check; a check that cannot be computed is an ``error`` with the reason."""
+        """Run every check; a check that cannot be computed is an ``error`` with the reason.
+
+        ``challenger_latency``: the challenger's measured speed (``p50_ms``, ``p99_ms``, ``mean_ms``), for
+        ``challenger_latency_ms`` checks."""
         t0 = time.perf_counter()
-        ctx = Context(current, reference, schema, champion, challenger, labels)
+        ctx = Context(current, reference, schema, champion, challenger, labels, challenger_latency)
         checks = list(self.checks)
         if self.presets:
             where = "window" if isinstance(current, Profile) else "data"

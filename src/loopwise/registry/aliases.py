@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import NotFoundError, ParameterError
 from loopwise.ingest import get_model
+from loopwise.registry.audit import append
 from loopwise.registry.versions import valid_name
-from loopwise.store.tables import Alias, AliasEvent, AuditEntry, Model
+from loopwise.store.tables import Alias, AliasEvent, Model
 from loopwise.store.tables import ModelVersion as VersionRow
 from loopwise.store.types import utcnow
 
@@ -64,14 +65,14 @@ def _move(
         evidence=evidence,
     )
     s.add(event)
-    s.add(
-        AuditEntry(
-            actor=actor,
-            action="alias.move",
-            model_id=model_id,
-            detail={"alias": alias, "from": old, "to": new},
-            at=at,
-        )
+    s.flush()  # its id is the audit entry's evidence
+    append(
+        s,
+        model_id,
+        actor,
+        "alias.move",
+        {"alias": alias, "from": old, "to": new, "alias_event": event.id, "evidence": evidence},
+        at,
     )
     return event
 

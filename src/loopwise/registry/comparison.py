@@ -88,29 +88,49 @@ class _Outputs:
     ms: list[float] = field(default_factory=list)
 
 
-def compare_versions(
+@dataclass
+class Paired:
+    """The window's events both versions answered, in batch order, with their outputs and current labels."""
+
+    champion: str
+    challenger: str
+    schema: Schema
+    ids: list[str]
+    champion_predictions: list[Any]
+    challenger_predictions: list[Any]
+    champion_scores: list[float | None]
+    challenger_scores: list[float | None]
+    labels: dict[str, Any]
+    #: The paired events' logged columns asked for (segments, and features for a gate's data checks).
+    table: Any
+    #: The challenger's replay time per row, per replayed event.
+    challenger_ms: list[float]
+    positive: str | None
+
+    def labelled(self) -> list[int]:
+        """Positions of the events with a label and both predictions (an event logged without a prediction
+        has nothing to compare: it is left out, as an unpaired one)."""
+        a, b = self.champion_predictions, self.challenger_predictions
+        return [
+            i
+            for i, e in enumerate(self.ids)
+            if self.labels.get(e) is not None and a[i] is not None and b[i] is not None
+        ]
+
+
+def pair(
     s: Session,
     model_name: str,
     champion: str,
     challenger: str,
     start: dt.datetime,
     end: dt.datetime,
-    *,
-    metrics: Sequence[str] | None = None,
-    margin: float | None = None,
-    alpha: float = 0.05,
-    min_effect: float | None = None,
-) -> VersionComparison:
-    """Compare ``challenger`` with ``champion`` (versions or aliases) on the window's events both answered.
-
-    ``metrics``: the library's metric names (``loopwise.metrics.champion``); by default accuracy (McNemar)
-    and, when both versions have scores, roc_auc (DeLong) for a classifier, mae and rmse for a regressor.
-    ``min_effect``: the smallest difference that matters, for "inconclusive" (default: ``margin``, else
-    the observed difference).
-    """
+    columns: Sequence[str] = (),
+) -> Paired:
+    """Pair the two versions' outputs (names or aliases) on the window's events both answered, and join
+    the labels that have arrived; ``columns``: logged columns to read for those events besides the
+    segments."""
     check_window(start, end)
-    if min_effect is not None and min_effect <= 0:
-        raise ParameterError("min_effect", min_effect, "a positive difference")
     model = get_model(s, model_name)
     schema = Schema.from_dict(model.schema_json)
     a, b = resolve(s, model_name, champion), resolve(s, model_name, challenger)
@@ -149,11 +169,8 @@ def compare_versions(
     paired = [
         e for e in events if all(e.event_id in outputs[v].predictions or e.version == v for v in (a, b))
     ]
-    table = read_rows(
-        s,
-        [(e.batch_id, e.row) for e in paired],
-        [pred_col[0].name, *segment_cols] + ([score_col] if score_col else []),
-    )
+    wanted = list(dict.fromkeys([pred_col[0].name, *segment_cols, *columns] + ([score_col] if score_col else [])))
+    table = read_rows(s, [(e.batch_id, e.row) for e in paired], wanted)
     served_pred = table.column(pred_col[0].name).to_pylist() if paired else []
     served_score = table.column(score_col).to_pylist() if paired and score_col in table.column_names else None
     for i, e in enumerate(paired):
@@ -161,20 +178,57 @@ def compare_versions(
             outputs[e.version].predictions[e.event_id] = served_pred[i]
             outputs[e.version].scores[e.event_id] = None if served_score is None else served_score[i]
     ids = [e.event_id for e in paired]
-    labels = labels_for(s, model.id, ids)
-    pa_, pb = ([outputs[v].predictions[e] for e in ids] for v in (a, b))
+    return Paired(
+        champion=a,
+        challenger=b,
+        schema=schema,
+        ids=ids,
+        champion_predictions=[outputs[a].predictions[e] for e in ids],
+        challenger_predictions=[outputs[b].predictions[e] for e in ids],
+        champion_scores=[outputs[a].scores.get(e) for e in ids],
+        challenger_scores=[outputs[b].scores.get(e) for e in ids],
+        labels=labels_for(s, model.id, ids),
+        table=table,
+        challenger_ms=outputs[b].ms,
+        positive=pos,
+    )
+
+
+def compare_versions(
+    s: Session,
+    model_name: str,
+    champion: str,
+    challenger: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    metrics: Sequence[str] | None = None,
+    margin: float | None = None,
+    alpha: float = 0.05,
+    min_effect: float | None = None,
+) -> VersionComparison:
+    """Compare ``challenger`` with ``champion`` (versions or aliases) on the window's events both answered.
+
+    ``metrics``: the library's metric names (``loopwise.metrics.champion``); by default accuracy (McNemar)
+    and, when both versions have scores, roc_auc (DeLong) for a classifier, mae and rmse for a regressor.
+    ``min_effect``: the smallest difference that matters, for "inconclusive" (default: ``margin``, else
+    the observed difference).
+    """
+    if min_effect is not None and min_effect <= 0:
+        raise ParameterError("min_effect", min_effect, "a positive difference")
+    p = pair(s, model_name, champion, challenger, start, end)
+    schema, table, ids, pos = p.schema, p.table, p.ids, p.positive
+    segment_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
+    pa_, pb = p.champion_predictions, p.challenger_predictions
     agree = [
         canonical(x) == canonical(y) for x, y in zip(pa_, pb, strict=True) if x is not None and y is not None
     ]
-    # An event logged without a prediction has nothing to compare: it is left out, as an unpaired one.
-    labelled = [
-        i for i, e in enumerate(ids) if labels.get(e) is not None and pa_[i] is not None and pb[i] is not None
-    ]
-    ms = outputs[b].ms
+    labelled = p.labelled()
+    ms = p.challenger_ms
     base: dict[str, Any] = {
         "model": model_name,
-        "champion": a,
-        "challenger": b,
+        "champion": p.champion,
+        "challenger": p.challenger,
         "start": start,
         "end": end,
         "paired": len(ids),
@@ -184,10 +238,10 @@ def compare_versions(
     }
     if not labelled:
         return VersionComparison(**base, verdict="inconclusive: 0 labels", needed=None)
-    y = [labels[ids[i]] for i in labelled]
+    y = [p.labels[ids[i]] for i in labelled]
     ya, yb = [pa_[i] for i in labelled], [pb[i] for i in labelled]
-    sa = [outputs[a].scores.get(ids[i]) for i in labelled]
-    sb = [outputs[b].scores.get(ids[i]) for i in labelled]
+    sa = [p.champion_scores[i] for i in labelled]
+    sb = [p.challenger_scores[i] for i in labelled]
     regression = schema.task == Task.REGRESSION
     names = list(metrics) if metrics else _default_metrics(regression, sa, sb, y)
     for name in names:

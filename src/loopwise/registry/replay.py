@@ -23,12 +23,13 @@ from loopwise.errors import DataError, ParameterError
 from loopwise.ingest import get_model, read_ipc
 from loopwise.profiles.canonical import canonical
 from loopwise.registry.artifacts import ArtifactStore
+from loopwise.registry.audit import append
 from loopwise.registry.flavors import Predictor
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, load_version
 from loopwise.schema import Kind, Role, Schema
 from loopwise.store import transaction
-from loopwise.store.tables import AuditEntry, Batch, Event, OtherOutput
+from loopwise.store.tables import Batch, Event, OtherOutput
 from loopwise.store.types import utcnow
 
 #: Events per replay batch: the features of one batch are in memory at a time.
@@ -210,7 +211,7 @@ def evaluate(
     )
     with transaction(sessions) as s:
         detail = {k: v for k, v in result.to_dict().items() if k != "model"}
-        s.add(AuditEntry(actor=actor, action="version.evaluate", model_id=model.id, detail=detail))
+        append(s, model.id, actor, "version.evaluate", detail)
     return result
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.errors import ConflictError, DataError, NotFoundError, ParameterError, UntrustedArtifactError
 from loopwise.ingest import get_model, put_reference
+from loopwise.registry.audit import append
 from loopwise.registry.artifacts import PICKLE, SKOPS, ArtifactStore, Incoming
 from loopwise.registry.dryrun import SAMPLE_ROWS, dry_run
 from loopwise.registry.flavors import FLAVORS, PICKLE_REFUSED, Predictor, load
@@ -22,7 +23,7 @@ from loopwise.registry.lineage import Lineage
 from loopwise.registry.settings import RegistrySettings
 from loopwise.schema import Role, Schema
 from loopwise.store import insert_ignore, transaction
-from loopwise.store.tables import Alias, Artifact, AuditEntry, Event
+from loopwise.store.tables import Alias, Artifact, Event
 from loopwise.store.tables import ModelVersion as VersionRow
 from loopwise.store.types import utcnow
 
@@ -207,13 +208,8 @@ def _finish(
         ref = reference_name(row.name)
         put_reference(s, model_name, lineage.reference, ref, {"source": "lineage", "version": row.name})
         row.lineage = {**row.lineage, "reference": ref}
-    s.add(
-        AuditEntry(
-            actor=actor,
-            action="version.register",
-            model_id=model_id,
-            detail={"version": row.name, "flavor": row.flavor, "sha256": row.sha256},
-        )
+    append(
+        s, model_id, actor, "version.register", {"version": row.name, "flavor": row.flavor, "sha256": row.sha256}
     )
 
 

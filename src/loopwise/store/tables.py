@@ -165,6 +165,23 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     model_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The hash chain (migration 0009; decision 0028): entries appended through ``registry.audit.append``
+    # carry their chain (one per model), their number in it, the previous entry's hash and their own.
+    chain: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    __table_args__ = (Index("ux_audit_log_chain", "chain", "seq", unique=True),)
+
+
+class AuditHead(Base):
+    """A chain's last entry: its number and hash. Appending locks this row, so a chain never forks; it also
+    shows an entry deleted from the end of a chain."""
+
+    __tablename__ = "audit_heads"
+    chain: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Idempotency(Base):
@@ -232,3 +249,53 @@ class OtherOutput(Base):
     source: Mapped[str] = mapped_column(String(10))
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GateResult(Base):
+    """One run of a gate (decision 0027): a challenger against the champion on a window's paired events."""
+
+    __tablename__ = "gate_results"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    champion: Mapped[str] = mapped_column(String(200))
+    #: ``pass``, ``fail`` or ``inconclusive``.
+    status: Mapped[str] = mapped_column(String(20))
+    verdict: Mapped[str] = mapped_column(String(500))
+    suite: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The window, the versions, the paired and labelled event counts, the evaluations it read.
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The SuiteResult (every check's outcome).
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON)
+    comparisons: Mapped[Any] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_gate_results_version", "model_id", "version", "id"),)
+
+
+class Promotion(Base):
+    """A request to move an alias onto a version: pending approval, or done (promoted, approved, forced)."""
+
+    __tablename__ = "promotions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    gate_result_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    __table_args__ = (Index("ix_promotions_model", "model_id", "status"),)
+
+
+class PromotionPolicy(Base):
+    """How a model's versions are promoted: ``gate``, ``gate+approval`` or ``approval`` (decision 0027)."""
+
+    __tablename__ = "promotion_policies"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(20))
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,370 @@
+"""The gate: a Suite with challenger conditions, run on a window's paired events (the champion's served
+outputs and the challenger's replayed or shadow ones) and their labels; each run is stored as a GateResult
+and appended to the audit chain (decision 0027).
+
+A gate's status is ``pass``, ``fail`` or ``inconclusive``. A test of the difference between the versions
+that does not pass, on a sample too small to show the effect that matters (its minimum detectable effect at
+80% power is larger), is inconclusive, with the labels it needs (n * (mde / effect)^2, as
+``compare_versions`` says); with enough labels it is a failure. Any other failing check fails the gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from loopwise.checks import Check, Suite, SuiteResult
+from loopwise.checks.conditions import Condition
+from loopwise.checks.evaluate import CATALOG
+from loopwise.checks.gate import TESTED
+from loopwise.errors import NotFoundError, ParameterError
+from loopwise.ingest import get_model, get_reference
+from loopwise.registry.audit import append
+from loopwise.registry.comparison import Paired, pair
+from loopwise.registry.versions import describe, reference_name
+from loopwise.schema import Column, Kind, Role, Schema
+from loopwise.store import transaction
+from loopwise.store.tables import AuditEntry
+from loopwise.store.tables import GateResult as GateRow
+
+STATUSES = ("pass", "fail", "inconclusive")
+#: Column names of the gate's own tables (the model's own names for prediction, score, segments, features).
+EVENT_ID, LABEL = "_event_id", "_label"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One run of a gate: its inputs (window, versions, paired and labelled events, the evaluation it read)
+    and every check's outcome (``checks``: the SuiteResult as JSON), the tested comparisons, and the status.
+    """
+
+    id: int
+    model: str
+    version: str
+    champion: str
+    status: str
+    verdict: str
+    needed: int | None
+    inputs: dict[str, Any]
+    checks: dict[str, Any]
+    comparisons: list[dict[str, Any]]
+    suite: dict[str, Any]
+    actor: str
+    created_at: dt.datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["created_at"] = self.created_at.isoformat()
+        out.pop("extra")
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GateResult:
+        at = d["created_at"]
+        return cls(**{**d, "created_at": dt.datetime.fromisoformat(at) if isinstance(at, str) else at})
+
+    def suite_result(self) -> SuiteResult:
+        """The checks as a SuiteResult again (for the reporters: JUnit, Markdown, HTML)."""
+        from loopwise.checks.check import CheckResult
+        from loopwise.checks.suite import _check_from_dict
+
+        results = []
+        for d in self.checks.get("checks", []):
+            spec = {k: d[k] for k in ("metric", "params", "severity") if d.get(k) is not None}
+            cond = d.get("condition_spec") or {"ge": 0}
+            check = _check_from_dict(
+                {**spec, "condition": cond, "name": d["name"], "column": d.get("column"), "segment": d.get("segment")},
+                "gate",
+            )
+            results.append(
+                CheckResult(
+                    check,
+                    d["status"],
+                    d.get("actual"),
+                    d.get("reference_value"),
+                    d.get("condition") or "",
+                    d.get("message") or "",
+                    d.get("reason"),
+                    d.get("evidence") or {},
+                )
+            )
+        return SuiteResult(self.checks.get("suite", "gate"), results, float(self.checks.get("seconds", 0.0)))
+
+
+def as_suite(suite: Suite | dict[str, Any] | str | None, schema: Schema) -> Suite:
+    """A Suite from a Suite, its dict, or YAML text; None is the ``challenger_gate`` preset."""
+    from loopwise.checks import preset_suite
+    from loopwise.schema.yamlfile import load_yaml_text
+
+    if suite is None:
+        return preset_suite("challenger_gate", schema)
+    if isinstance(suite, Suite):
+        return suite
+    if isinstance(suite, str):
+        return Suite.from_dict(load_yaml_text(suite, "suite"), schema)
+    if isinstance(suite, dict):
+        return Suite.from_dict(suite, schema)
+    raise ParameterError("suite", type(suite).__name__, "a Suite, a dict or YAML text")
+
+
+def _needs_data(suite: Suite) -> bool:
+    return any(CATALOG[c.metric].kind in ("drift", "quality") for c in suite.checks)
+
+
+def gate_tables(
+    p: Paired, features: list[str]
+) -> tuple[Schema, pa.Table, pa.Table, pa.Table, pa.Table]:
+    """The gate's schema and tables: ``current`` (every paired event: features, segments, the champion's
+    prediction and the label, null where none came), and the champion's, the challenger's and the labels'
+    tables of the labelled events, row for row."""
+    schema = p.schema
+    pred = schema.by_role(Role.PREDICTION)[0]
+    scores = schema.by_role(Role.SCORE)
+    score = scores[0].name if len(scores) == 1 else None
+    segments = [c for c in schema.by_role(Role.SEGMENT)]
+    labelled = np.asarray(p.labelled(), dtype=np.int64)
+    ids = pa.array(p.ids, pa.string())
+    y = pa.array([p.labels.get(e) for e in p.ids])
+    kind = pred.kind if pred.kind is not None else Kind.CATEGORICAL
+    cols = [Column(EVENT_ID, Role.ID), Column(pred.name, Role.PREDICTION, kind)]
+    cols += [Column(score, Role.SCORE, Kind.NUMERIC, label=p.positive)] if score else []
+    cols += [Column(LABEL, Role.TARGET, kind)]
+    cols += [Column(c.name, Role.SEGMENT, c.kind) for c in segments]
+    cols += [schema[f] for f in features]
+    gate_schema = Schema(tuple(cols), task=schema.task, positive=schema.positive)
+
+    def outputs(preds: list[Any], sc: list[float | None]) -> pa.Table:
+        data: dict[str, Any] = {EVENT_ID: ids, pred.name: pa.array(preds)}
+        if score:
+            data[score] = pa.array(sc, pa.float64())
+        return pa.table(data).take(pa.array(labelled))
+
+    champion = outputs(p.champion_predictions, p.champion_scores)
+    challenger = outputs(p.challenger_predictions, p.challenger_scores)
+    labels = {EVENT_ID: ids, LABEL: y}
+    for c in segments:
+        labels[c.name] = p.table.column(c.name) if c.name in p.table.column_names else pa.nulls(len(p.ids))
+    label_table = pa.table(labels)
+    current = label_table.append_column(pred.name, pa.array(p.champion_predictions))
+    for f in features:
+        if f in p.table.column_names:
+            current = current.append_column(f, p.table.column(f))
+    return gate_schema, current, champion, challenger, label_table.take(pa.array(labelled))
+
+
+def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
+    """The gate's status, verdict and the labels it needs (inconclusive only): see the module's doc."""
+    hard: list[str] = []
+    needed: list[int] = []
+    for r in result.results:
+        if r.status in ("pass", "warn"):
+            continue
+        if r.check.metric in TESTED:
+            if labels == 0:
+                needed.append(0)
+                continue
+            more = _labels_needed(r.check, r.evidence)
+            if more is not None:
+                needed.append(more)
+                continue
+        hard.append(r.message or r.check.title)
+    if hard:
+        return "fail", f"fail: {hard[0]}", None
+    if needed:
+        if labels == 0:
+            return "inconclusive", "inconclusive: 0 labels", None
+        m = max(needed)
+        return "inconclusive", f"inconclusive: {labels} labels, needs about {m}", m
+    c = result.counts
+    return "pass", f"pass: {c['pass'] + c['warn']} checks passed ({c['warn']} warned)", None
+
+
+def _labels_needed(check: Check, evidence: dict[str, Any]) -> int | None:
+    """The labels at which the test could show the effect that matters, when it cannot yet (else None).
+
+    The effect that matters is the margin of a non-inferiority condition (``ge(-margin)``), else
+    ``params.min_effect``, else the difference observed so far."""
+    mde, n = evidence.get("minimum_detectable_effect"), evidence.get("n")
+    if mde is None or not n:
+        return None
+    cond: Condition = check.condition
+    threshold = cond.threshold if isinstance(cond.threshold, (int, float)) else None
+    effect = float(check.params.get("min_effect") or 0.0)
+    if not effect and threshold is not None and check.metric == "challenger_difference_lower":
+        effect = abs(float(threshold))
+    if not effect:
+        effect = abs(float(evidence.get("difference") or 0.0))
+    if effect <= 0 or mde <= effect:
+        return None
+    return math.ceil(int(n) * (float(mde) / effect) ** 2)
+
+
+def run_gate(
+    sessions: sessionmaker[Session],
+    read_sessions: sessionmaker[Session],
+    model_name: str,
+    version: str,
+    suite: Suite | dict[str, Any] | str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    champion: str = "champion",
+    actor: str,
+) -> GateResult:
+    """Run the gate ``suite`` on ``version`` against ``champion`` (a version or an alias) over the window's
+    paired events, store the GateResult and append it to the audit chain."""
+    with read_sessions() as s:
+        model = get_model(s, model_name)
+        schema = Schema.from_dict(model.schema_json)
+        gate = as_suite(suite, schema)
+        describe(s, model_name, version)
+        data = _needs_data(gate)
+        features = [c.name for c in schema.by_role(Role.FEATURE)] if data else []
+        p = pair(s, model_name, champion, version, start, end, features)
+        evaluation = _latest_evaluation(s, model.id, version)
+        reference = _reference(s, model_name, version) if data else None
+    gate_schema, current, champ, chall, labels = gate_tables(p, features)
+    latency = dict(evaluation[1]) if evaluation else {}
+    if p.challenger_ms:
+        latency["mean_ms"] = float(np.mean(p.challenger_ms))
+    result = gate.run(
+        current,
+        reference,
+        schema=gate_schema,
+        champion=champ,
+        challenger=chall,
+        labels=labels,
+        challenger_latency=latency,
+    )
+    status, verdict, needed = judge(result, labels.num_rows)
+    comparisons = [
+        {"check": r.check.title, **r.evidence}
+        for r in result.results
+        if r.check.metric in TESTED and r.evidence.get("test")
+    ]
+    checks = result.to_dict()
+    for d, c in zip(checks["checks"], result.results, strict=True):
+        d["condition_spec"] = c.check.condition.to_dict()  # so that the result can be read back as checks
+    inputs = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "champion": p.champion,
+        "challenger": p.challenger,
+        "paired": len(p.ids),
+        "labels": labels.num_rows,
+        "evaluation": None if evaluation is None else evaluation[0],
+        "reference": reference[0] if reference else None,
+        "latency": latency,
+    }
+    with transaction(sessions) as s:
+        row = GateRow(
+            model_id=model.id,
+            version=p.challenger,
+            champion=p.champion,
+            status=status,
+            verdict=verdict[:500],
+            suite=gate.to_dict(),
+            inputs=inputs,
+            checks=_json(checks),
+            comparisons=_json(comparisons),
+            actor=actor,
+        )
+        s.add(row)
+        s.flush()
+        append(
+            s,
+            model.id,
+            actor,
+            "gate.result",
+            {
+                "gate_result": row.id,
+                "version": p.challenger,
+                "champion": p.champion,
+                "status": status,
+                "labels": labels.num_rows,
+                "evaluation": inputs["evaluation"],
+            },
+        )
+        return public(model_name, row)
+
+
+def _json(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=float, allow_nan=True).replace("NaN", "null"))
+
+
+def _latest_evaluation(s: Session, model_id: int, version: str) -> tuple[int, dict[str, float]] | None:
+    """The latest evaluation of the version (its audit entry's id and its one-row latency)."""
+    q = (
+        select(AuditEntry.id, AuditEntry.detail)
+        .where(AuditEntry.model_id == model_id, AuditEntry.action == "version.evaluate")
+        .order_by(AuditEntry.id.desc())
+        .limit(200)
+    )
+    for entry_id, detail in s.execute(q):
+        if (detail or {}).get("version") == version:
+            lat = detail.get("latency") or {}
+            return int(entry_id), {k: float(v) for k, v in lat.items() if k in ("p50_ms", "p99_ms")}
+    return None
+
+
+def _reference(s: Session, model_name: str, version: str) -> tuple[str, Any] | None:
+    """The reference for a gate's data checks: the challenger's training data, else the model's default."""
+    for name in (reference_name(version), "default"):
+        try:
+            return name, get_reference(s, model_name, name)
+        except NotFoundError:
+            continue
+    return None
+
+
+def public(model_name: str, row: GateRow) -> GateResult:
+    inputs = dict(row.inputs or {})
+    needed = None
+    if row.status == "inconclusive" and "needs about" in row.verdict:
+        needed = int(row.verdict.rsplit(" ", 1)[1])
+    return GateResult(
+        id=row.id,
+        model=model_name,
+        version=row.version,
+        champion=row.champion,
+        status=row.status,
+        verdict=row.verdict,
+        needed=needed,
+        inputs=inputs,
+        checks=dict(row.checks or {}),
+        comparisons=list(row.comparisons or []),
+        suite=dict(row.suite or {}),
+        actor=row.actor,
+        created_at=row.created_at,
+    )
+
+
+def gate_result(s: Session, model_name: str, gate_id: int) -> GateResult:
+    model = get_model(s, model_name)
+    row = s.get(GateRow, gate_id)
+    if row is None or row.model_id != model.id:
+        raise NotFoundError(f"model {model_name!r} has no gate result {gate_id}")
+    return public(model_name, row)
+
+
+def gate_results(s: Session, model_name: str, version: str | None = None) -> list[GateResult]:
+    """The model's gate results (of one version), newest first."""
+    model = get_model(s, model_name)
+    q = select(GateRow).where(GateRow.model_id == model.id)
+    if version is not None:
+        q = q.where(GateRow.version == version)
+    return [public(model_name, r) for r in s.scalars(q.order_by(GateRow.id.desc()))]
