@@ -29,19 +29,27 @@ class Client:
 
     @classmethod
     def local(
-        cls, path: str | Path, *, create: bool = True, max_rows: int = 100_000, registry: Any = None
+        cls,
+        path: str | Path,
+        *,
+        create: bool = True,
+        max_rows: int = 100_000,
+        registry: Any = None,
+        actor: str | None = None,
     ) -> Client:
         """The same services in-process on a SQLite file (or a database URL). With ``create=False`` a
         missing file is a ``DatabaseError`` instead of a new, empty database (the CLI's default).
         ``max_rows`` is the rows a batch may hold, as the server's ``LOOPWISE_MAX_ROWS``; ``registry``:
-        the registry's ``RegistrySettings`` (artifact directory, size limit, trusted types)."""
+        the registry's ``RegistrySettings`` (artifact directory, size limit, trusted types); ``actor``: who
+        this client is in the audit trail (default ``local``; an approval needs another actor than the
+        request's)."""
         from loopwise.client.local import LocalTransport
         from loopwise.store import sqlite_url
 
         self = cls.__new__(cls)
         target = str(path)
         url = target if "://" in target else sqlite_url(target)
-        self.transport = LocalTransport(url, create=create, max_rows=max_rows, registry=registry)
+        self.transport = LocalTransport(url, create=create, max_rows=max_rows, registry=registry, actor=actor)
         return self
 
     def close(self) -> None:

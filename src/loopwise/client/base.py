@@ -17,7 +17,15 @@ from loopwise.errors import ParameterError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
-    from loopwise.registry import Evaluation, ModelVersion, VersionComparison
+    from loopwise.registry import (
+        AliasMove,
+        Evaluation,
+        GateResult,
+        History,
+        ModelVersion,
+        PromotionRequest,
+        VersionComparison,
+    )
 
 #: Rows per request when logging a large frame.
 BATCH_ROWS = 5000
@@ -48,6 +56,18 @@ class Transport(Protocol):
     def evaluate_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def compare_versions(self, model: str, params: dict[str, Any]) -> dict[str, Any]: ...
     def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]: ...
+    # The gate, promotion and the audit trail (decisions 0027, 0028).
+    def gate(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def gate_results(self, model: str, version: str | None) -> list[dict[str, Any]]: ...
+    def promote(self, model: str, version: str, alias: str) -> dict[str, Any]: ...
+    def force(self, model: str, version: str, alias: str, reason: str) -> dict[str, Any]: ...
+    def approve(self, model: str, request_id: int) -> dict[str, Any]: ...
+    def promotions(self, model: str, status: str | None) -> list[dict[str, Any]]: ...
+    def rollback(self, model: str, alias: str, reason: str | None) -> list[dict[str, Any]]: ...
+    def promotion_policy(self, model: str, mode: str | None) -> str: ...
+    def history(self, model: str, params: dict[str, Any]) -> dict[str, Any]: ...
+    def audit(self, model: str) -> list[dict[str, Any]]: ...
+    def verify_audit(self, model: str) -> dict[str, Any]: ...
 
 
 def _json_list(values: Any) -> list[Any]:
@@ -330,6 +350,98 @@ class ModelHandle:
             "scores": None if scores is None else _json_list(scores),
         }
         return self.transport.log_shadow(self.name, version, body)
+
+    # The gate, promotion, rollback and the audit trail (docs/registry.md, decisions 0027 and 0028).
+
+    def gate(
+        self,
+        version: str,
+        suite: Any = None,
+        *,
+        start: dt.datetime | str,
+        end: dt.datetime | str,
+        champion: str = "champion",
+    ) -> GateResult:
+        """Run a gate ``suite`` (a Suite, its dict, YAML text or a .yaml file's path; None: the
+        ``challenger_gate`` preset) on ``version`` against ``champion`` over the events logged in [start, end)
+        that both answered, with their labels. The result is stored: ``status`` pass, fail or inconclusive
+        (with the labels it needs), every check's outcome, and its id, which a promotion cites."""
+        from loopwise.checks import Suite
+        from loopwise.registry import GateResult
+
+        spec = suite.to_dict() if isinstance(suite, Suite) else suite
+        if isinstance(spec, Path) or (
+            isinstance(spec, str) and "\n" not in spec and spec.endswith((".yaml", ".yml"))
+        ):
+            spec = Path(spec).read_text(encoding="utf-8")  # read here: the server reads no file a body names
+        body = {"suite": spec, "champion": champion, "start": _iso(start), "end": _iso(end)}
+        return GateResult.from_dict(self.transport.gate(self.name, version, body))
+
+    def gate_results(self, version: str | None = None) -> list[GateResult]:
+        """The stored gate results (of one version), newest first."""
+        from loopwise.registry import GateResult
+
+        return [GateResult.from_dict(d) for d in self.transport.gate_results(self.name, version)]
+
+    def promote(
+        self, version: str, alias: str = "champion", *, force: bool = False, reason: str | None = None
+    ) -> PromotionRequest:
+        """Promote ``version`` to ``alias`` as the model's policy allows: moved now when its latest gate result
+        passed (``status`` promoted), else a ``pending`` request another maintainer or admin approves. With
+        ``force=True`` (an admin's key) the gate and approval are skipped; ``reason`` is then required and
+        recorded."""
+        from loopwise.registry import PromotionRequest
+
+        if force:
+            if not reason or not str(reason).strip():
+                raise ParameterError("reason", reason, "a reason for forcing the promotion (it is recorded)")
+            return PromotionRequest.from_dict(self.transport.force(self.name, version, alias, str(reason)))
+        if reason is not None:
+            raise ParameterError("reason", reason, "None unless force=True")
+        return PromotionRequest.from_dict(self.transport.promote(self.name, version, alias))
+
+    def approve(self, request_id: int) -> PromotionRequest:
+        """Approve a pending promotion (not one's own) and move the alias."""
+        from loopwise.registry import PromotionRequest
+
+        return PromotionRequest.from_dict(self.transport.approve(self.name, int(request_id)))
+
+    def promotions(self, status: str | None = None) -> list[PromotionRequest]:
+        """The model's promotions (``pending``, ``promoted``, ``approved``, ``forced``), newest first."""
+        from loopwise.registry import PromotionRequest
+
+        return [PromotionRequest.from_dict(d) for d in self.transport.promotions(self.name, status)]
+
+    def rollback(self, alias: str = "champion", *, reason: str | None = None) -> list[AliasMove]:
+        """Move ``alias`` back to the version that held it before its last move; returns the moves."""
+        from loopwise.registry import AliasMove
+
+        return [AliasMove.from_dict(m) for m in self.transport.rollback(self.name, alias, reason)]
+
+    def promotion_policy(self, mode: str | None = None) -> str:
+        """The model's promotion policy; with ``mode`` (an admin's key), set it first: ``gate``,
+        ``gate+approval`` or ``approval``."""
+        return self.transport.promotion_policy(self.name, mode)
+
+    def history(
+        self, at: dt.datetime | str, *, alias: str = "champion", around: dt.timedelta | None = None
+    ) -> History:
+        """What held ``alias`` at ``at``, who promoted it, the promotion and gate result that allowed it, and
+        the events served around then (``around`` either side; an hour by default)."""
+        from loopwise.registry import History
+
+        params: dict[str, Any] = {"at": _iso(at), "alias": alias}
+        if around is not None:
+            params["around_minutes"] = around.total_seconds() / 60
+        return History.from_dict(self.transport.history(self.name, params))
+
+    def audit(self) -> list[dict[str, Any]]:
+        """The model's audit entries, oldest first, each with its place in the hash chain."""
+        return self.transport.audit(self.name)
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Recompute the model's audit chain: ``ok``, and the first entry that breaks it (``problem``)."""
+        return self.transport.verify_audit(self.name)
 
     def _as_profile(self, reference: Any) -> Any:
         from loopwise.profiles import Profile, profile

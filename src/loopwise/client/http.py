@@ -185,6 +185,59 @@ class HTTPTransport:
         out: dict[str, int] = self._send("POST", f"/v1/models/{model}/versions/{version}/shadow", json=body)
         return out
 
+    # The gate, promotion and the audit trail (decisions 0027, 0028).
+
+    def gate(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions/{version}/gate", json=body)
+        return out
+
+    def gate_results(self, model: str, version: str | None) -> list[dict[str, Any]]:
+        params = {"version": version} if version is not None else None
+        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/gates", params=params)["gates"]
+        return out
+
+    def promote(self, model: str, version: str, alias: str) -> dict[str, Any]:
+        path = f"/v1/models/{model}/versions/{version}/promote"
+        out: dict[str, Any] = self._send("POST", path, json={"alias": alias})
+        return out
+
+    def force(self, model: str, version: str, alias: str, reason: str) -> dict[str, Any]:
+        path = f"/v1/models/{model}/versions/{version}/force"
+        out: dict[str, Any] = self._send("POST", path, json={"alias": alias, "reason": reason})
+        return out
+
+    def approve(self, model: str, request_id: int) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/promotions/{request_id}/approve")
+        return out
+
+    def promotions(self, model: str, status: str | None) -> list[dict[str, Any]]:
+        params = {"status": status} if status is not None else None
+        found = self._send("GET", f"/v1/models/{model}/promotions", params=params)
+        out: list[dict[str, Any]] = found["promotions"]
+        return out
+
+    def rollback(self, model: str, alias: str, reason: str | None) -> list[dict[str, Any]]:
+        body = {"alias": alias, **({"reason": reason} if reason is not None else {})}
+        out: list[dict[str, Any]] = self._send("POST", f"/v1/models/{model}/rollback", json=body)["moves"]
+        return out
+
+    def promotion_policy(self, model: str, mode: str | None) -> str:
+        path = f"/v1/models/{model}/promotion-policy"
+        found = self._send("GET", path) if mode is None else self._send("PUT", path, json={"mode": mode})
+        return str(found["mode"])
+
+    def history(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/history", params=params)
+        return out
+
+    def audit(self, model: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/audit")["entries"]
+        return out
+
+    def verify_audit(self, model: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/audit/verify")
+        return out
+
     def load_version(self, model: str, version: str) -> Any:
         """Download the artifact and load it here, under this client's own trust settings."""
         import tempfile

@@ -49,8 +49,11 @@ class LocalTransport:
         create: bool = True,
         max_rows: int = 100_000,
         registry: RegistrySettings | None = None,
+        actor: str | None = None,
     ) -> None:
         self.max_rows = max_rows
+        #: Who this client is in the audit trail and the registry's records (``local`` by default).
+        self.actor = actor or LOCAL_ACTOR
         self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
@@ -147,7 +150,7 @@ class LocalTransport:
             sha256=body.get("sha256"),
             lineage=body.get("lineage"),
             sample=body.get("sample"),
-            actor=LOCAL_ACTOR,
+            actor=self.actor,
             admin=True,
         )
         return out.to_dict()
@@ -164,7 +167,7 @@ class LocalTransport:
         from loopwise.registry import set_alias
 
         with transaction(self.sessions) as s:
-            moves = set_alias(s, model, alias, version, actor=LOCAL_ACTOR, evidence=evidence)
+            moves = set_alias(s, model, alias, version, actor=self.actor, evidence=evidence)
         return [m.to_dict() for m in moves]
 
     def alias_history(self, model: str, alias: str | None) -> list[dict[str, Any]]:
@@ -210,7 +213,7 @@ class LocalTransport:
             version,
             a,
             b,
-            actor=LOCAL_ACTOR,
+            actor=self.actor,
             **extra,
         )
         return found.to_dict()
@@ -240,6 +243,92 @@ class LocalTransport:
 
         with transaction(self.sessions) as s:
             return log_shadow(s, model, version, body["event_ids"], body["predictions"], body.get("scores"))
+
+    # The gate, promotion and the audit trail (decisions 0027, 0028); the local client is an admin.
+
+    def gate(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.registry import run_gate
+
+        a, b = _time(body["start"]), _time(body["end"])
+        assert a is not None and b is not None
+        found = run_gate(
+            self.sessions,
+            self.read_sessions,
+            model,
+            version,
+            body.get("suite"),
+            a,
+            b,
+            champion=body.get("champion", "champion"),
+            actor=self.actor,
+        )
+        return found.to_dict()
+
+    def gate_results(self, model: str, version: str | None) -> list[dict[str, Any]]:
+        from loopwise.registry import gate_results
+
+        with self.read_sessions() as s:
+            return [g.to_dict() for g in gate_results(s, model, version)]
+
+    def promote(self, model: str, version: str, alias: str) -> dict[str, Any]:
+        from loopwise.registry import promote
+
+        with transaction(self.sessions) as s:
+            return promote(s, model, version, alias, actor=self.actor).to_dict()
+
+    def force(self, model: str, version: str, alias: str, reason: str) -> dict[str, Any]:
+        from loopwise.registry import force
+
+        with transaction(self.sessions) as s:
+            return force(s, model, version, alias, reason=reason, actor=self.actor).to_dict()
+
+    def approve(self, model: str, request_id: int) -> dict[str, Any]:
+        from loopwise.registry import approve
+
+        with transaction(self.sessions) as s:
+            return approve(s, model, request_id, actor=self.actor).to_dict()
+
+    def promotions(self, model: str, status: str | None) -> list[dict[str, Any]]:
+        from loopwise.registry import promotions
+
+        with self.read_sessions() as s:
+            return [p.to_dict() for p in promotions(s, model, status)]
+
+    def rollback(self, model: str, alias: str, reason: str | None) -> list[dict[str, Any]]:
+        from loopwise.registry import rollback
+
+        with transaction(self.sessions) as s:
+            return [m.to_dict() for m in rollback(s, model, alias, actor=self.actor, reason=reason)]
+
+    def promotion_policy(self, model: str, mode: str | None) -> str:
+        from loopwise.registry import policy, set_policy
+
+        if mode is None:
+            with self.read_sessions() as s:
+                return policy(s, model)
+        with transaction(self.sessions) as s:
+            return set_policy(s, model, mode, actor=self.actor)
+
+    def history(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.registry import history_at
+
+        at = _time(params["at"])
+        assert at is not None
+        around = dt.timedelta(minutes=float(params.get("around_minutes", 60.0)))
+        with self.read_sessions() as s:
+            return history_at(s, model, at, params.get("alias", "champion"), around).to_dict()
+
+    def audit(self, model: str) -> list[dict[str, Any]]:
+        from loopwise.registry.audit import entries
+
+        with self.read_sessions() as s:
+            return list(entries(s, model))
+
+    def verify_audit(self, model: str) -> dict[str, Any]:
+        from loopwise.registry import verify
+
+        with self.read_sessions() as s:
+            return verify(s, model).to_dict()
 
 
 #: Who the local client is in the audit log and the alias history.

@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from loopwise.wire.events import FeedbackBatch, PredictionBatch
 from loopwise.wire.models import RegisterModel
 from loopwise.wire.monitoring import PinReference, RunChecks
+from loopwise.wire.gate import Force, PolicyBody, Promote, Rollback, RunGate
 from loopwise.wire.registry import RegisterVersion, SetAlias
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -25,6 +26,11 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RunChecks,
     RegisterVersion,
     SetAlias,
+    RunGate,
+    Promote,
+    Force,
+    Rollback,
+    PolicyBody,
 )
 
 

@@ -1,0 +1,198 @@
+"""``loopwise versions gate|promote|approve|rollback`` (also under ``loopwise models versions``),
+``loopwise history`` and ``loopwise audit verify|export``: the gate, promotion and the audit trail from the
+shell. A gate that does not pass (fail or inconclusive) and an audit chain that does not verify exit 1;
+errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from loopwise.cli.client import KeyOpt, LocalOpt, UrlOpt
+from loopwise.cli.common import EXIT_FAIL, PLOTLY_HELP, check_plotly, console, out, user_errors
+from loopwise.cli.versions import EndOpt, ModelArg, StartOpt, _client, versions_app
+
+VersionArg = Annotated[str, typer.Argument(help="The version (the challenger).")]
+AliasOpt = Annotated[str, typer.Option("--alias", help="The alias to move.")]
+
+
+@versions_app.command("gate")
+def gate(
+    model: ModelArg,
+    version: VersionArg,
+    start: StartOpt,
+    end: EndOpt,
+    suite: Annotated[
+        Path | None, typer.Option("--suite", help="The gate suite (YAML); default: the challenger_gate preset.")
+    ] = None,
+    champion: Annotated[str, typer.Option("--champion", help="A version or an alias.")] = "champion",
+    html: Annotated[Path | None, typer.Option("--html", help="Write the gate's HTML report here.")] = None,
+    plotly: Annotated[str, typer.Option(help=PLOTLY_HELP)] = "inline",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Run a gate on a version against the champion over [start, end): exit 0 when it passes, 1 when it
+    fails or is inconclusive."""
+    with user_errors():
+        check_plotly(plotly)
+        spec = suite.read_text(encoding="utf-8") if suite is not None else None
+        found = _client(url, api_key, local).model(model).gate(
+            version, spec, start=start, end=end, champion=champion
+        )
+        if html is not None:
+            from loopwise.report.gate import render_gate
+
+            html.write_text(render_gate(found, plotly=plotly), encoding="utf-8")
+    if as_json:
+        out.print_json(jsonlib.dumps(found.to_dict()))
+    else:
+        table = Table("status", "check", "actual", "condition", "note")
+        for c in found.checks.get("checks", []):
+            actual = "" if c.get("actual") is None else f"{c['actual']:.4g}"
+            table.add_row(c["status"], c["name"], actual, c.get("condition") or "", c.get("reason") or "")
+        out.print(table)
+        i = found.inputs
+        out.print(
+            f"gate {found.id}: {found.version} vs {found.champion}, {i['paired']} paired events, "
+            f"{i['labels']} labelled: {found.verdict}",
+            highlight=False,
+            markup=False,
+        )
+    if not found.passed:
+        raise typer.Exit(EXIT_FAIL)
+
+
+@versions_app.command("promote")
+def promote(
+    model: ModelArg,
+    version: VersionArg,
+    alias: AliasOpt = "champion",
+    force: Annotated[bool, typer.Option("--force", help="An admin's promotion without the gate.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (required with --force).")] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Promote a version as the model's policy allows (its latest gate result must pass), or record a
+    request for another maintainer to approve."""
+    with user_errors():
+        p = _client(url, api_key, local).model(model).promote(version, alias, force=force, reason=reason)
+    if p.status == "pending":
+        out.print(
+            f"promotion {p.id} of {version} to {alias} is pending: another maintainer or admin approves it "
+            f"(loopwise versions approve {model} {p.id})",
+            highlight=False,
+            markup=False,
+        )
+        return
+    gate = f" (gate result {p.gate_result})" if p.gate_result is not None else ""
+    out.print(f"{alias}: {version}, {p.status}{gate}", highlight=False, markup=False)
+
+
+@versions_app.command("approve")
+def approve(
+    model: ModelArg,
+    request_id: Annotated[int, typer.Argument(help="The promotion request's id.")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Approve a pending promotion (not your own) and move the alias."""
+    with user_errors():
+        p = _client(url, api_key, local).model(model).approve(request_id)
+    out.print(f"{p.alias}: {p.version}, approved by {p.decided_by}", highlight=False, markup=False)
+
+
+@versions_app.command("rollback")
+def rollback(
+    model: ModelArg,
+    alias: AliasOpt = "champion",
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded).")] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Move the alias back to the version that held it before its last move."""
+    with user_errors():
+        moves = _client(url, api_key, local).model(model).rollback(alias, reason=reason)
+    for m in moves:
+        out.print(f"{m.alias}: {m.from_version or '-'} -> {m.to_version or '-'}", highlight=False, markup=False)
+
+
+def history(
+    model: ModelArg,
+    at: Annotated[str, typer.Option("--at", help="The time (ISO 8601; no zone: UTC).")],
+    alias: AliasOpt = "champion",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """What held an alias at a time, who promoted it, the gate result that allowed it, what served then."""
+    with user_errors():
+        h = _client(url, api_key, local).model(model).history(at, alias=alias)
+    if as_json:
+        out.print_json(jsonlib.dumps(h.to_dict()))
+        return
+    lines = [f"{alias} at {h.at.isoformat()}: {h.version or '-'}"]
+    if h.move is not None:
+        lines.append(f"moved there by {h.move.actor} at {h.move.at.isoformat()} ({jsonlib.dumps(h.move.evidence)})")
+    if h.promotion is not None:
+        p = h.promotion
+        lines.append(
+            f"promotion {p.get('id')}: {p.get('status')}, requested by {p.get('requested_by')}, "
+            f"decided by {p.get('decided_by')}" + (f", reason: {p['reason']}" if p.get("reason") else "")
+        )
+    if h.gate_result is not None:
+        g = h.gate_result
+        lines.append(f"gate result {g.get('id')}: {g.get('verdict')}")
+    served = ", ".join(f"{v}: {n}" for v, n in h.served.items()) or "none"
+    lines.append(f"events served around then: {served}; the last one by {h.served_version or '-'}")
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
+
+
+audit_app = typer.Typer(help="The tamper-evident audit trail: verify its hash chain, export it.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def verify(
+    model: ModelArg,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Recompute the model's audit chain; exit 1 naming the first edited or deleted entry."""
+    with user_errors():
+        found = _client(url, api_key, local).model(model).verify_audit()
+    if found["ok"]:
+        out.print(f"audit chain intact: {found['entries']} entries", highlight=False, markup=False)
+        return
+    console.print(f"audit chain broken: {found['problem']['text']}", highlight=False, markup=False)
+    raise typer.Exit(EXIT_FAIL)
+
+
+@audit_app.command("export")
+def export(
+    model: ModelArg,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The JSON Lines file (default: stdout).")] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Write the model's audit entries as JSON Lines, with their hashes (for a compliance archive)."""
+    with user_errors():
+        rows = _client(url, api_key, local).model(model).audit()
+        text = "".join(jsonlib.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+    if output is not None:
+        console.print(f"{len(rows)} entries written to {output}", highlight=False, markup=False)

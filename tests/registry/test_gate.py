@@ -1,0 +1,232 @@
+"""The gate on generated traffic with two scikit-learn models of known accuracy, checked against the test's
+own statsmodels/scipy computation on the raw labels; the stored GateResult; the HTML view; history(at=T)
+against the versions the events carry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from statsmodels.stats.contingency_tables import mcnemar
+from tests._fixtures.registry import applicants, open_model
+
+from loopwise.checks import Suite, fairness_budget, latency_budget, non_inferior, superior
+from loopwise.client.base import ModelHandle
+from loopwise.errors import ConflictError
+from loopwise.report.gate import render_gate
+
+DAY = {"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}
+T0 = pd.Timestamp("2026-12-01 08:00", tz="UTC")
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def weak(train: tuple[pd.DataFrame, pd.Series]) -> Pipeline:
+    """A version that sees income only: clearly less accurate than the pipeline on both features."""
+    X, y = train
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(X.assign(age=0.0), y)
+
+
+def setup(model: ModelHandle, good: Pipeline, weak: Pipeline) -> tuple[pd.DataFrame, pd.Series, list[str]]:
+    """v1 (weak) is champion and served the day's traffic; v2 (good) is replayed on it."""
+    X, y = applicants(N, 7)
+    model.register_version("v1", weak, sample=X.head(50))
+    model.register_version("v2", good, sample=X.head(50))
+    model.set_alias("champion", "v1")
+    ids = [f"e{i}" for i in range(N)]
+    model.log(
+        X.assign(
+            id=ids,
+            ts=T0 + pd.to_timedelta(np.arange(N) * 5, unit="s"),
+            approved=weak.predict(X),
+            p_approved=weak.predict_proba(X)[:, 1],
+        ),
+        version="v1",
+    )
+    model.evaluate_version("v2", **DAY)
+    return X, y, ids
+
+
+def independent(a: np.ndarray, b: np.ndarray, y: np.ndarray, alpha: float) -> dict[str, float]:
+    """McNemar's p-value (statsmodels) and the one-sided lower bound of the paired difference in accuracy
+    (Wald, scipy's normal quantile), from the raw predictions and labels."""
+    ok_a, ok_b = a == y, b == y
+    n01, n10 = int(np.sum(ok_a & ~ok_b)), int(np.sum(~ok_a & ok_b))
+    table = [[int(np.sum(ok_a & ok_b)), n01], [n10, int(np.sum(~ok_a & ~ok_b))]]
+    p = mcnemar(table, exact=n01 + n10 <= 25, correction=True).pvalue
+    n = y.size
+    diff = (n10 - n01) / n
+    se = math.sqrt(n10 + n01 - (n10 - n01) ** 2 / n) / n
+    return {"p": float(p), "diff": diff, "se": se, "lower": diff - norm.ppf(1 - alpha) * se}
+
+
+def test_the_gate_passes_a_better_challenger_refuses_a_worse_and_waits_for_labels(
+    tmp_path: Path, db_url: str, pipeline: Pipeline, weak: Pipeline
+) -> None:
+    model = open_model(db_url, tmp_path / "artifacts")
+    X, y, ids = setup(model, pipeline, weak)
+    good_pred, weak_pred = pipeline.predict(X), weak.predict(X)
+    truth = y.to_numpy()
+    gate = Suite("gate", [superior("accuracy", alpha=0.05), non_inferior("accuracy", margin=0.01)])
+
+    # No labels yet: inconclusive.
+    first = model.gate("v2", gate, **DAY)
+    assert (first.status, first.verdict, first.inputs["labels"], first.inputs["paired"]) == (
+        "inconclusive",
+        "inconclusive: 0 labels",
+        0,
+        N,
+    )
+
+    # 40 labels: too few to show a difference of the margin; the labels needed follow from the test's
+    # minimum detectable effect at 80% power, computed here from the raw labels.
+    few = 40
+    model.log_feedback(ids[:few], truth[:few])
+    early = model.gate("v2", Suite("gate", [non_inferior("accuracy", margin=0.01)]), **DAY)
+    ours = independent(weak_pred[:few], good_pred[:few], truth[:few], 0.05)
+    assert ours["lower"] <= -0.01  # not shown non-inferior yet
+    mde = (norm.ppf(0.975) + norm.ppf(0.8)) * (ours["se"] if ours["se"] > 0 else 1 / few)
+    assert mde > 0.01
+    assert early.status == "inconclusive"
+    assert early.needed == math.ceil(few * (mde / 0.01) ** 2)
+    assert early.verdict == f"inconclusive: {few} labels, needs about {early.needed}"
+
+    # Every label: the better challenger passes, and the figures are statsmodels' and scipy's.
+    model.log_feedback(ids, truth)
+    better = model.gate("v2", gate, **DAY)
+    ours = independent(weak_pred, good_pred, truth, 0.05)
+    assert ours["lower"] > 0  # the data make the challenger better: the gate must say so
+    assert better.status == "pass", better.verdict
+    tested = better.comparisons[0]
+    assert tested["p_value"] == pytest.approx(ours["p"], rel=1e-9)
+    assert tested["difference"] == pytest.approx(ours["diff"], abs=1e-12)
+    actual = [c["actual"] for c in better.checks["checks"]]
+    assert actual == pytest.approx([ours["lower"], ours["lower"]], abs=1e-9)
+    assert better.inputs["labels"] == N and better.inputs["champion"] == "v1"
+
+    # The reverse: the weak version against the good one as champion is refused (enough labels to say so).
+    worse = model.gate("v1", gate, champion="v2", **DAY)
+    rev = independent(good_pred, weak_pred, truth, 0.05)
+    assert rev["lower"] < -0.01
+    assert worse.status == "fail" and worse.verdict.startswith("fail: ")
+    assert [c["actual"] for c in worse.checks["checks"]] == pytest.approx([rev["lower"]] * 2, abs=1e-9)
+
+    # Stored: the results read back, newest first, each with its inputs and every check's outcome.
+    stored = model.gate_results("v2")
+    assert [g.id for g in stored] == [better.id, early.id, first.id]
+    assert stored[0].checks == better.checks
+    assert better.inputs["evaluation"] is not None  # the evaluation it read is its evidence
+
+
+def test_fairness_and_latency_budgets(tmp_path: Path, db_url: str, pipeline: Pipeline, weak: Pipeline) -> None:
+    model = open_model(db_url, tmp_path / "artifacts")
+    X, y, ids = setup(model, pipeline, weak)
+    model.log_feedback(ids, y.to_numpy())
+    # No segment column in this schema: a fairness budget on one cannot be computed, and fails the gate.
+    result = model.gate("v2", Suite("g", [fairness_budget("region"), latency_budget(10_000)]), **DAY)
+    by_metric = {c["metric"]: c for c in result.checks["checks"]}
+    assert by_metric["challenger_segment_change"]["status"] == "error"
+    assert by_metric["challenger_latency_ms"]["status"] == "pass"
+    assert result.status == "fail"
+    tight = model.gate("v2", Suite("g", [latency_budget(0.000001, stat="p50")]), **DAY)
+    assert tight.status == "fail"
+    assert tight.checks["checks"][0]["actual"] == pytest.approx(tight.inputs["latency"]["p50_ms"])
+
+
+def test_the_segment_change_equals_pandas_groupby(pipeline: Pipeline, weak: Pipeline) -> None:
+    X, y = applicants(4000, 11)
+    region = np.where(X.income > 50, "north", "south")
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(len(X))], "region": region})
+    champ = frame.assign(approved=weak.predict(X))
+    chall = frame.assign(approved=pipeline.predict(X))
+    labels = frame.assign(approved_true=y.to_numpy())
+    from loopwise.schema import Schema
+
+    schema = Schema.from_dict(
+        {
+            "columns": {
+                "id": {"role": "id"},
+                "region": {"role": "segment", "kind": "categorical"},
+                "approved": {"role": "prediction", "kind": "boolean"},
+                "approved_true": {"role": "target", "kind": "boolean"},
+            }
+        }
+    )
+    result = Suite("g", [fairness_budget("region", budget=0.5, min_n=10)]).run(
+        labels, schema=schema, champion=champ, challenger=chall, labels=labels
+    )
+    r = result.results[0]
+    hits = pd.DataFrame(
+        {"g": region, "a": champ.approved == labels.approved_true, "b": chall.approved == labels.approved_true}
+    )
+    change = hits.groupby("g").b.mean() - hits.groupby("g").a.mean()
+    assert r.actual == pytest.approx(change.min(), abs=1e-12)
+    assert {g: v["change"] for g, v in r.evidence["groups"].items()} == pytest.approx(change.to_dict())
+
+
+def test_the_html_view_draws_the_intervals(tmp_path: Path, pipeline: Pipeline, weak: Pipeline) -> None:
+    from tests._fixtures.registry import lw_url
+
+    model = open_model(lw_url(tmp_path), tmp_path / "artifacts")
+    _, y, ids = setup(model, pipeline, weak)
+    model.log_feedback(ids, y.to_numpy())
+    g = model.gate("v2", Suite("g", [non_inferior("accuracy", margin=0.02)]), **DAY)
+    page = render_gate(g, plotly="cdn")
+    figures = json.loads(re.search(r'id="lw\w+-figures">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    trace = figures["difference"]["data"][0]
+    c = g.comparisons[0]
+    assert trace["x"] == [pytest.approx(c["difference"])]
+    assert trace["error_x"]["arrayminus"] == [pytest.approx(c["difference"] - c["ci_low"])]
+    assert trace["error_x"]["array"] == [pytest.approx(c["ci_high"] - c["difference"])]
+    assert [s["x0"] for s in figures["difference"]["layout"]["shapes"]] == [0, -0.02]
+    assert "Plotly.newPlot" in page and g.verdict in page
+
+
+def test_history_at_equals_what_the_events_say_served(
+    tmp_path: Path, db_url: str, pipeline: Pipeline, weak: Pipeline
+) -> None:
+    model = open_model(db_url, tmp_path / "artifacts")
+    X, y = applicants(200, 3)
+    model.register_version("v1", weak, sample=X.head(50))
+    model.register_version("v2", pipeline, sample=X.head(50))
+    model.set_alias("champion", "v1")
+    times: dict[str, dt.datetime] = {}
+
+    def serve(version: str, est: Pipeline, first: int) -> None:
+        now = pd.Timestamp(dt.datetime.now(dt.UTC))
+        part = X.iloc[first : first + 50]
+        model.log(
+            part.assign(
+                id=[f"h{first + i}" for i in range(50)],
+                ts=now,
+                approved=est.predict(part),
+                p_approved=est.predict_proba(part)[:, 1],
+            ),
+            version=version,
+        )
+        times[version] = now.to_pydatetime()
+
+    serve("v1", weak, 0)
+    with pytest.raises(ConflictError, match="no gate result"):
+        model.promote("v2")
+    forced = model.promote("v2", force=True, reason="incident 7: v1 misprices")
+    serve("v2", pipeline, 50)
+    for version, at in times.items():
+        h = model.history(at)
+        assert h.version == version == h.served_version
+        assert h.served[version] >= 50
+    h = model.history(times["v2"])
+    assert h.promoted_by == "local" and h.promotion is not None
+    assert h.promotion["id"] == forced.id and h.promotion["status"] == "forced"
+    assert h.promotion["reason"] == "incident 7: v1 misprices"
+    assert model.history(times["v1"]).promotion is None  # moved by hand: no promotion to cite
