@@ -128,9 +128,11 @@ def test_the_gate_passes_a_better_challenger_refuses_a_worse_and_waits_for_label
     assert better.inputs["evaluation"] is not None  # the evaluation it read is its evidence
 
 
-def test_fairness_and_latency_budgets(tmp_path: Path, db_url: str, pipeline: Pipeline, weak: Pipeline) -> None:
+def test_fairness_and_latency_budgets(
+    tmp_path: Path, db_url: str, pipeline: Pipeline, weak: Pipeline
+) -> None:
     model = open_model(db_url, tmp_path / "artifacts")
-    X, y, ids = setup(model, pipeline, weak)
+    _X, y, ids = setup(model, pipeline, weak)
     model.log_feedback(ids, y.to_numpy())
     # No segment column in this schema: a fairness budget on one cannot be computed, and fails the gate.
     result = model.gate("v2", Suite("g", [fairness_budget("region"), latency_budget(10_000)]), **DAY)
@@ -167,7 +169,11 @@ def test_the_segment_change_equals_pandas_groupby(pipeline: Pipeline, weak: Pipe
     )
     r = result.results[0]
     hits = pd.DataFrame(
-        {"g": region, "a": champ.approved == labels.approved_true, "b": chall.approved == labels.approved_true}
+        {
+            "g": region,
+            "a": champ.approved == labels.approved_true,
+            "b": chall.approved == labels.approved_true,
+        }
     )
     change = hits.groupby("g").b.mean() - hits.groupby("g").a.mean()
     assert r.actual == pytest.approx(change.min(), abs=1e-12)
@@ -196,7 +202,7 @@ def test_history_at_equals_what_the_events_say_served(
     tmp_path: Path, db_url: str, pipeline: Pipeline, weak: Pipeline
 ) -> None:
     model = open_model(db_url, tmp_path / "artifacts")
-    X, y = applicants(200, 3)
+    X, _y = applicants(200, 3)
     model.register_version("v1", weak, sample=X.head(50))
     model.register_version("v2", pipeline, sample=X.head(50))
     model.set_alias("champion", "v1")

@@ -78,7 +78,13 @@ def test_approval_force_and_rollback_over_http(server: Running, tmp_path: Path, 
     assert statuses == ["forced", "approved"]
 
     actions = [e["action"] for e in m.audit()]
-    for action in ("promotion.request", "promotion.approve", "promotion.force", "promotion.rollback", "alias.move"):
+    for action in (
+        "promotion.request",
+        "promotion.approve",
+        "promotion.force",
+        "promotion.rollback",
+        "alias.move",
+    ):
         assert action in actions
     assert m.verify_audit()["ok"]
 
@@ -88,7 +94,9 @@ def _tamper(db_url: str, how: str) -> int:
     engine = make_engine(db_url)
     try:
         with transaction(session_factory(engine)) as s:
-            ids = list(s.scalars(select(AuditEntry.id).where(AuditEntry.chain.is_not(None)).order_by(AuditEntry.id)))
+            ids = list(
+                s.scalars(select(AuditEntry.id).where(AuditEntry.chain.is_not(None)).order_by(AuditEntry.id))
+            )
             target = ids[len(ids) // 2] if how != "last" else ids[-1]
             if how == "edit":
                 s.execute(update(AuditEntry).where(AuditEntry.id == target).values(actor="mallory"))
@@ -110,9 +118,12 @@ def test_an_edited_or_deleted_audit_row_is_named(
     model.set_alias("champion", "v1")
     model.promote("v2", force=True, reason="test")
     model.rollback()
-    assert model.verify_audit() == {"ok": True, "chains": 1, "entries": len(
-        [e for e in model.audit() if e["chain"] is not None]
-    ), "problem": None}
+    assert model.verify_audit() == {
+        "ok": True,
+        "chains": 1,
+        "entries": len([e for e in model.audit() if e["chain"] is not None]),
+        "problem": None,
+    }
     entries = {e["id"]: e for e in model.audit()}
     target = _tamper(db_url, how)
     found = model.verify_audit()
@@ -159,7 +170,13 @@ def test_concurrent_appends_never_fork_a_chain(db_url: str) -> None:
         try:
             for j in range(15):
                 with transaction(sessions) as s:
-                    append(s, None, f"writer-{i}", "test.append", {"writer": i, "n": j, "x": np.float64(0.5).item()})
+                    append(
+                        s,
+                        None,
+                        f"writer-{i}",
+                        "test.append",
+                        {"writer": i, "n": j, "x": np.float64(0.5).item()},
+                    )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -171,7 +188,9 @@ def test_concurrent_appends_never_fork_a_chain(db_url: str) -> None:
     try:
         assert not errors, errors
         with session_factory(engine, readonly=True)() as s:
-            seqs = list(s.scalars(select(AuditEntry.seq).where(AuditEntry.chain == "global").order_by(AuditEntry.seq)))
+            seqs = list(
+                s.scalars(select(AuditEntry.seq).where(AuditEntry.chain == "global").order_by(AuditEntry.seq))
+            )
             assert seqs == list(range(1, 61))
             assert s.get(AuditHead, "global").seq == 60  # type: ignore[union-attr]
             assert verify(s).ok

@@ -385,7 +385,7 @@ def _segment_change(ctx: Context, check: Any, which: str) -> Value:
     seg = lab.column(check.segment).combine_chunks().dictionary_encode()
     names = [canonical(v) for v in seg.dictionary.to_pylist()]
     codes = seg.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    groups = np.asarray(names + ["(missing)"], dtype=object)[codes]
+    groups = np.asarray([*names, "(missing)"], dtype=object)[codes]
     a, b, y = (t.column(c) for t, c in ((champ, pred), (chall, pred), (lab, target)))
     if metric == "accuracy":
         ga, gb, sign = _hits(a, y), _hits(b, y), 1.0

@@ -26,9 +26,9 @@ from loopwise.cli.common import (
     user_errors,
 )
 from loopwise.cli.demo import demo
+from loopwise.cli.gate import audit_app, history
 from loopwise.cli.schema import schema_app
 from loopwise.cli.server import admin_app, db_app, serve
-from loopwise.cli.gate import audit_app, history
 from loopwise.cli.versions import versions_app
 
 app = typer.Typer(
@@ -43,7 +43,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 models_app.add_typer(versions_app, name="versions")
-# The spelling, ``loopwise versions ...``, is the same group (gate, promote, approve, rollback: cli/gate.py).
+# ``loopwise versions ...`` (the spelling) is the same group; gate, promote, approve, rollback:
+# cli/gate.py.
 app.add_typer(versions_app, name="versions")
 app.add_typer(audit_app, name="audit")
 app.command("history")(history)

@@ -27,7 +27,8 @@ def gate(
     start: StartOpt,
     end: EndOpt,
     suite: Annotated[
-        Path | None, typer.Option("--suite", help="The gate suite (YAML); default: the challenger_gate preset.")
+        Path | None,
+        typer.Option("--suite", help="The gate suite (YAML); default: the challenger_gate preset."),
     ] = None,
     champion: Annotated[str, typer.Option("--champion", help="A version or an alias.")] = "champion",
     html: Annotated[Path | None, typer.Option("--html", help="Write the gate's HTML report here.")] = None,
@@ -42,8 +43,10 @@ def gate(
     with user_errors():
         check_plotly(plotly)
         spec = suite.read_text(encoding="utf-8") if suite is not None else None
-        found = _client(url, api_key, local).model(model).gate(
-            version, spec, start=start, end=end, champion=champion
+        found = (
+            _client(url, api_key, local)
+            .model(model)
+            .gate(version, spec, start=start, end=end, champion=champion)
         )
         if html is not None:
             from loopwise.report.gate import render_gate
@@ -122,7 +125,9 @@ def rollback(
     with user_errors():
         moves = _client(url, api_key, local).model(model).rollback(alias, reason=reason)
     for m in moves:
-        out.print(f"{m.alias}: {m.from_version or '-'} -> {m.to_version or '-'}", highlight=False, markup=False)
+        out.print(
+            f"{m.alias}: {m.from_version or '-'} -> {m.to_version or '-'}", highlight=False, markup=False
+        )
 
 
 def history(
@@ -142,7 +147,9 @@ def history(
         return
     lines = [f"{alias} at {h.at.isoformat()}: {h.version or '-'}"]
     if h.move is not None:
-        lines.append(f"moved there by {h.move.actor} at {h.move.at.isoformat()} ({jsonlib.dumps(h.move.evidence)})")
+        lines.append(
+            f"moved there by {h.move.actor} at {h.move.at.isoformat()} ({jsonlib.dumps(h.move.evidence)})"
+        )
     if h.promotion is not None:
         p = h.promotion
         lines.append(
@@ -158,7 +165,9 @@ def history(
         out.print(line, highlight=False, markup=False)
 
 
-audit_app = typer.Typer(help="The tamper-evident audit trail: verify its hash chain, export it.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The tamper-evident audit trail: verify its hash chain, export it.", no_args_is_help=True
+)
 
 
 @audit_app.command("verify")
@@ -181,7 +190,9 @@ def verify(
 @audit_app.command("export")
 def export(
     model: ModelArg,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="The JSON Lines file (default: stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The JSON Lines file (default: stdout).")
+    ] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     local: LocalOpt = None,

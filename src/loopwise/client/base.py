@@ -386,10 +386,10 @@ class ModelHandle:
     def promote(
         self, version: str, alias: str = "champion", *, force: bool = False, reason: str | None = None
     ) -> PromotionRequest:
-        """Promote ``version`` to ``alias`` as the model's policy allows: moved now when its latest gate result
-        passed (``status`` promoted), else a ``pending`` request another maintainer or admin approves. With
-        ``force=True`` (an admin's key) the gate and approval are skipped; ``reason`` is then required and
-        recorded."""
+        """Promote ``version`` to ``alias`` as the model's policy allows: moved now when its latest gate
+        result passed (``status`` promoted), else a ``pending`` request another maintainer or admin
+        approves. With ``force=True`` (an admin's key) the gate and approval are skipped; ``reason`` is then
+        required and recorded."""
         from loopwise.registry import PromotionRequest
 
         if force:

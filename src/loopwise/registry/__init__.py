@@ -9,8 +9,10 @@ from loopwise.registry.aliases import AliasMove, alias_history, aliases, set_ali
 from loopwise.registry.artifacts import ArtifactStore, StoredArtifact, sniff
 from loopwise.registry.audit import Verification, verify
 from loopwise.registry.comparison import VersionComparison, compare_versions, pair
+from loopwise.registry.flavors import FLAVORS, Predictor
 from loopwise.registry.gate import GateResult, gate_result, gate_results, run_gate
 from loopwise.registry.history import History, history_at
+from loopwise.registry.lineage import Lineage
 from loopwise.registry.promotion import (
     PromotionRequest,
     approve,
@@ -22,8 +24,6 @@ from loopwise.registry.promotion import (
     rollback,
     set_policy,
 )
-from loopwise.registry.flavors import FLAVORS, Predictor
-from loopwise.registry.lineage import Lineage
 from loopwise.registry.replay import BatchTiming, Evaluation, evaluate, log_shadow
 from loopwise.registry.served import served
 from loopwise.registry.settings import RegistrySettings
@@ -44,40 +44,40 @@ __all__ = [
     "Evaluation",
     "GateResult",
     "History",
+    "Lineage",
+    "ModelVersion",
+    "Predictor",
     "PromotionRequest",
+    "RegistrySettings",
+    "StoredArtifact",
     "Verification",
+    "VersionComparison",
+    "alias_history",
+    "aliases",
     "approve",
+    "compare_versions",
+    "describe",
+    "evaluate",
     "force",
     "gate_result",
     "gate_results",
     "history_at",
+    "list_versions",
+    "load_version",
+    "log_shadow",
     "pair",
     "policy",
     "promote",
     "promotion",
     "promotions",
-    "rollback",
-    "run_gate",
-    "set_policy",
-    "verify",
-    "Lineage",
-    "ModelVersion",
-    "Predictor",
-    "RegistrySettings",
-    "StoredArtifact",
-    "VersionComparison",
-    "alias_history",
-    "aliases",
-    "compare_versions",
-    "describe",
-    "evaluate",
-    "list_versions",
-    "load_version",
-    "log_shadow",
     "reference_name",
     "register_version",
+    "rollback",
+    "run_gate",
     "served",
     "set_alias",
+    "set_policy",
     "sniff",
+    "verify",
     "version_at",
 ]

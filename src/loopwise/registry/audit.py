@@ -143,7 +143,13 @@ class Verification:
             "entries": self.entries,
             "problem": None
             if p is None
-            else {"chain": p.chain, "seq": p.seq, "entry_id": p.entry_id, "problem": p.problem, "text": str(p)},
+            else {
+                "chain": p.chain,
+                "seq": p.seq,
+                "entry_id": p.entry_id,
+                "problem": p.problem,
+                "text": str(p),
+            },
         }
 
 
@@ -171,23 +177,36 @@ def verify(s: Session, model_name: str | None = None) -> Verification:
                 return Verification(
                     len(chains),
                     entries,
-                    Problem(chain, expected, None, f"{missing} deleted (the chain goes from entry {last_id} "
-                            f"to entry {e.id}, #{e.seq})"),
+                    Problem(
+                        chain,
+                        expected,
+                        None,
+                        f"{missing} deleted (the chain goes from entry {last_id} to entry {e.id}, #{e.seq})",
+                    ),
                 )
             if e.prev_hash != prev:
                 return Verification(
                     len(chains),
                     entries,
-                    Problem(chain, e.seq - 1, last_id, f"edited or replaced: entry {e.id} (#{e.seq}) links "
-                            "to another hash than it has now"),
+                    Problem(
+                        chain,
+                        e.seq - 1,
+                        last_id,
+                        f"edited or replaced: entry {e.id} (#{e.seq}) links to another hash than it has now",
+                    ),
                 )
             digest = entry_hash(chain, e.seq, prev, e.at, e.actor, e.action, e.model_id, dict(e.detail or {}))
             if digest != e.hash:
                 return Verification(
                     len(chains),
                     entries,
-                    Problem(chain, e.seq, e.id, f"edited: its content ({e.action} by {e.actor} at "
-                            f"{_time(e.at)}) does not match its hash"),
+                    Problem(
+                        chain,
+                        e.seq,
+                        e.id,
+                        f"edited: its content ({e.action} by {e.actor} at "
+                        f"{_time(e.at)}) does not match its hash",
+                    ),
                 )
             prev, expected, last_id = digest, expected + 1, e.id
         if head is not None and (head.seq != expected - 1 or head.hash != prev):

@@ -169,7 +169,9 @@ def pair(
     paired = [
         e for e in events if all(e.event_id in outputs[v].predictions or e.version == v for v in (a, b))
     ]
-    wanted = list(dict.fromkeys([pred_col[0].name, *segment_cols, *columns] + ([score_col] if score_col else [])))
+    wanted = list(
+        dict.fromkeys([pred_col[0].name, *segment_cols, *columns] + ([score_col] if score_col else []))
+    )
     table = read_rows(s, [(e.batch_id, e.row) for e in paired], wanted)
     served_pred = table.column(pred_col[0].name).to_pylist() if paired else []
     served_score = table.column(score_col).to_pylist() if paired and score_col in table.column_names else None

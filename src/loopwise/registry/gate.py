@@ -85,7 +85,13 @@ class GateResult:
             spec = {k: d[k] for k in ("metric", "params", "severity") if d.get(k) is not None}
             cond = d.get("condition_spec") or {"ge": 0}
             check = _check_from_dict(
-                {**spec, "condition": cond, "name": d["name"], "column": d.get("column"), "segment": d.get("segment")},
+                {
+                    **spec,
+                    "condition": cond,
+                    "name": d["name"],
+                    "column": d.get("column"),
+                    "segment": d.get("segment"),
+                },
                 "gate",
             )
             results.append(
@@ -123,9 +129,7 @@ def _needs_data(suite: Suite) -> bool:
     return any(CATALOG[c.metric].kind in ("drift", "quality") for c in suite.checks)
 
 
-def gate_tables(
-    p: Paired, features: list[str]
-) -> tuple[Schema, pa.Table, pa.Table, pa.Table, pa.Table]:
+def gate_tables(p: Paired, features: list[str]) -> tuple[Schema, pa.Table, pa.Table, pa.Table, pa.Table]:
     """The gate's schema and tables: ``current`` (every paired event: features, segments, the champion's
     prediction and the label, null where none came), and the champion's, the challenger's and the labels'
     tables of the labelled events, row for row."""
@@ -133,7 +137,7 @@ def gate_tables(
     pred = schema.by_role(Role.PREDICTION)[0]
     scores = schema.by_role(Role.SCORE)
     score = scores[0].name if len(scores) == 1 else None
-    segments = [c for c in schema.by_role(Role.SEGMENT)]
+    segments = list(schema.by_role(Role.SEGMENT))
     labelled = np.asarray(p.labelled(), dtype=np.int64)
     ids = pa.array(p.ids, pa.string())
     y = pa.array([p.labels.get(e) for e in p.ids])
@@ -248,7 +252,7 @@ def run_gate(
         labels=labels,
         challenger_latency=latency,
     )
-    status, verdict, needed = judge(result, labels.num_rows)
+    status, verdict, _needed = judge(result, labels.num_rows)
     comparisons = [
         {"check": r.check.title, **r.evidence}
         for r in result.results

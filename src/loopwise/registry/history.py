@@ -104,7 +104,13 @@ def history_at(
     move = None
     if last is not None and last.to_version is not None:
         move = AliasMove(
-            last.id, last.alias, last.from_version, last.to_version, last.actor, last.at, dict(last.evidence or {})
+            last.id,
+            last.alias,
+            last.from_version,
+            last.to_version,
+            last.actor,
+            last.at,
+            dict(last.evidence or {}),
         )
     found_promotion = found_gate = None
     if move is not None:
@@ -117,8 +123,20 @@ def history_at(
         if isinstance(evidence.get("gate_result"), int):
             try:
                 g = gate_result(s, model_name, evidence["gate_result"]).to_dict()
-                found_gate = {k: g[k] for k in ("id", "version", "champion", "status", "verdict", "inputs",
-                                                "comparisons", "created_at", "actor")}
+                found_gate = {
+                    k: g[k]
+                    for k in (
+                        "id",
+                        "version",
+                        "champion",
+                        "status",
+                        "verdict",
+                        "inputs",
+                        "comparisons",
+                        "created_at",
+                        "actor",
+                    )
+                }
             except NotFoundError:
                 found_gate = {"id": evidence["gate_result"], "missing": True}
     recent = s.execute(

@@ -37,7 +37,7 @@ STATUSES = ("pending", "promoted", "approved", "forced")
 
 @dataclass(frozen=True)
 class PromotionRequest:
-    """A promotion of ``version`` to ``alias``: who asked, on which gate result, who decided, and the moves."""
+    """A promotion of ``version`` to ``alias``: who asked, on which gate result, who decided, the moves."""
 
     id: int
     model: str
@@ -157,7 +157,9 @@ def _move(
     return moves
 
 
-def promote(s: Session, model_name: str, version: str, alias: str = "champion", *, actor: str) -> PromotionRequest:
+def promote(
+    s: Session, model_name: str, version: str, alias: str = "champion", *, actor: str
+) -> PromotionRequest:
     """Promote ``version`` to ``alias`` as the model's policy allows: moved now when the gate passed (policy
     ``gate``), else a pending request for another maintainer or admin to approve. ``s``: a write session."""
     valid_name("alias", alias)

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.errors import ConflictError, DataError, NotFoundError, ParameterError, UntrustedArtifactError
 from loopwise.ingest import get_model, put_reference
-from loopwise.registry.audit import append
 from loopwise.registry.artifacts import PICKLE, SKOPS, ArtifactStore, Incoming
+from loopwise.registry.audit import append
 from loopwise.registry.dryrun import SAMPLE_ROWS, dry_run
 from loopwise.registry.flavors import FLAVORS, PICKLE_REFUSED, Predictor, load
 from loopwise.registry.lineage import Lineage
@@ -209,7 +209,11 @@ def _finish(
         put_reference(s, model_name, lineage.reference, ref, {"source": "lineage", "version": row.name})
         row.lineage = {**row.lineage, "reference": ref}
     append(
-        s, model_id, actor, "version.register", {"version": row.name, "flavor": row.flavor, "sha256": row.sha256}
+        s,
+        model_id,
+        actor,
+        "version.register",
+        {"version": row.name, "flavor": row.flavor, "sha256": row.sha256},
     )
 
 

@@ -16,7 +16,7 @@ from loopwise.report.html import CUR_COLOR, REF_COLOR, plotly_tag
 _STATUS_COLORS = {"pass": _COLORS["pass"], "fail": _COLORS["fail"], "inconclusive": _COLORS["warn"]}
 
 
-def _difference_figure(comparisons: list[dict[str, Any]], margins: list[float | None]) -> dict[str, Any]:
+def _difference_figure(comparisons: list[dict[str, Any]], margins: list[float]) -> dict[str, Any]:
     """One row per tested comparison: the difference (challenger - champion, signed so that right is
     better) with its interval as an error bar; zero and each margin as dashed lines."""
     labels, diffs, lo, hi = [], [], [], []
@@ -28,7 +28,9 @@ def _difference_figure(comparisons: list[dict[str, Any]], margins: list[float | 
         diffs.append(d)
         lo.append(d - a)
         hi.append(b - d)
-    shapes = [{"type": "line", "x0": 0, "x1": 0, "yref": "paper", "y0": 0, "y1": 1, "line": {"color": "#555"}}]
+    shapes = [
+        {"type": "line", "x0": 0, "x1": 0, "yref": "paper", "y0": 0, "y1": 1, "line": {"color": "#555"}}
+    ]
     for m in {m for m in margins if m}:
         shapes.append(
             {
@@ -49,7 +51,13 @@ def _difference_figure(comparisons: list[dict[str, Any]], margins: list[float | 
                 "x": diffs,
                 "y": labels,
                 "marker": {"color": CUR_COLOR, "size": 11},
-                "error_x": {"type": "data", "symmetric": False, "array": hi, "arrayminus": lo, "thickness": 2},
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": hi,
+                    "arrayminus": lo,
+                    "thickness": 2,
+                },
                 "name": "challenger - champion",
             }
         ],
@@ -58,7 +66,10 @@ def _difference_figure(comparisons: list[dict[str, Any]], margins: list[float | 
             "height": 160 + 50 * len(labels),
             "margin": {"l": 260, "r": 20, "t": 50, "b": 50},
             "shapes": shapes,
-            "xaxis": {"zeroline": False, "title": {"text": "difference (dashed: the non-inferiority margin)"}},
+            "xaxis": {
+                "zeroline": False,
+                "title": {"text": "difference (dashed: the non-inferiority margin)"},
+            },
         },
     }
 
@@ -68,10 +79,20 @@ def _values_figure(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
     metrics = [c["metric"] for c in comparisons]
     return {
         "data": [
-            {"type": "bar", "x": metrics, "y": [c["champion"] for c in comparisons], "name": "champion",
-             "marker": {"color": REF_COLOR}},
-            {"type": "bar", "x": metrics, "y": [c["challenger"] for c in comparisons], "name": "challenger",
-             "marker": {"color": CUR_COLOR}},
+            {
+                "type": "bar",
+                "x": metrics,
+                "y": [c["champion"] for c in comparisons],
+                "name": "champion",
+                "marker": {"color": REF_COLOR},
+            },
+            {
+                "type": "bar",
+                "x": metrics,
+                "y": [c["challenger"] for c in comparisons],
+                "name": "challenger",
+                "marker": {"color": CUR_COLOR},
+            },
         ],
         "layout": {"barmode": "group", "height": 300, "margin": {"l": 60, "r": 20, "t": 30, "b": 40}},
     }
@@ -89,7 +110,11 @@ def _segment_figure(checks: list[dict[str, Any]]) -> dict[str, Any] | None:
                         "type": "bar",
                         "x": names,
                         "y": [groups[g]["change"] for g in names],
-                        "marker": {"color": [REF_COLOR if groups[g]["change"] >= 0 else _COLORS["fail"] for g in names]},
+                        "marker": {
+                            "color": [
+                                REF_COLOR if groups[g]["change"] >= 0 else _COLORS["fail"] for g in names
+                            ]
+                        },
                         "text": [f"n={groups[g]['n']}" for g in names],
                     }
                 ],
@@ -109,7 +134,8 @@ def render_gate(gate: Any, *, title: str | None = None, plotly: str = "inline") 
     margins = [
         -float(c["condition_spec"]["ge"])
         for c in checks
-        if c.get("metric") == "challenger_difference_lower" and isinstance((c.get("condition_spec") or {}).get("ge"), (int, float))
+        if c.get("metric") == "challenger_difference_lower"
+        and isinstance((c.get("condition_spec") or {}).get("ge"), (int, float))
     ]
     figures: dict[str, Any] = {}
     if gate.comparisons:
@@ -147,6 +173,7 @@ def render_gate(gate: Any, *, title: str | None = None, plotly: str = "inline") 
         f"{rows}</table>{divs}</div>{section}"
         f'<script type="application/json" id="{uid}-figures">{data}</script>'
         f'<script>(function(){{var f=JSON.parse(document.getElementById("{uid}-figures").textContent);'
-        f'for(var k in f){{Plotly.newPlot("{uid}-"+k,f[k].data,f[k].layout,{{displaylogo:false}});}}}})();</script>'
+        f'for(var k in f){{Plotly.newPlot("{uid}-"+k,f[k].data,f[k].layout,{{displaylogo:false}});}}'
+        "})();</script>"
         "</body></html>"
     )

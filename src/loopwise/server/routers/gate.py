@@ -148,9 +148,7 @@ async def force_version(model: str, version: str, request: Request, who: Admin) 
     return await run_in_threadpool(work)
 
 
-@router.post(
-    "/promotions/{request_id}/approve", response_model=PromotionOut, responses=errors(403, 404, 409)
-)
+@router.post("/promotions/{request_id}/approve", response_model=PromotionOut, responses=errors(403, 404, 409))
 def approve_request(model: str, request_id: int, request: Request, who: Manager) -> PromotionOut:
     """Approve a pending promotion (not the requester's own key) and move the alias."""
     with transaction(factory(request)) as s:
