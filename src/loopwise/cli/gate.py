@@ -102,13 +102,14 @@ def promote(
 def approve(
     model: ModelArg,
     request_id: Annotated[int, typer.Argument(help="The promotion request's id.")],
+    comment: Annotated[str | None, typer.Option("--comment", help="Recorded with the approval.")] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     local: LocalOpt = None,
 ) -> None:
     """Approve a pending promotion (not your own) and move the alias."""
     with user_errors():
-        p = _client(url, api_key, local).model(model).approve(request_id)
+        p = _client(url, api_key, local).model(model).approve(request_id, comment=comment)
     out.print(f"{p.alias}: {p.version}, approved by {p.decided_by}", highlight=False, markup=False)
 
 

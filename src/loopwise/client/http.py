@@ -206,8 +206,9 @@ class HTTPTransport:
         out: dict[str, Any] = self._send("POST", path, json={"alias": alias, "reason": reason})
         return out
 
-    def approve(self, model: str, request_id: int) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/promotions/{request_id}/approve")
+    def approve(self, model: str, request_id: int, comment: str | None) -> dict[str, Any]:
+        path = f"/v1/models/{model}/promotions/{request_id}/approve"
+        out: dict[str, Any] = self._send("POST", path, json={"comment": comment})
         return out
 
     def promotions(self, model: str, status: str | None) -> list[dict[str, Any]]:

@@ -282,11 +282,11 @@ class LocalTransport:
         with transaction(self.sessions) as s:
             return force(s, model, version, alias, reason=reason, actor=self.actor).to_dict()
 
-    def approve(self, model: str, request_id: int) -> dict[str, Any]:
+    def approve(self, model: str, request_id: int, comment: str | None) -> dict[str, Any]:
         from loopwise.registry import approve
 
         with transaction(self.sessions) as s:
-            return approve(s, model, request_id, actor=self.actor).to_dict()
+            return approve(s, model, request_id, actor=self.actor, comment=comment).to_dict()
 
     def promotions(self, model: str, status: str | None) -> list[dict[str, Any]]:
         from loopwise.registry import promotions

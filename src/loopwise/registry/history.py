@@ -94,6 +94,10 @@ def history_at(
         raise ParameterError("at", at, "a timezone-aware datetime")
     if around <= dt.timedelta(0):
         raise ParameterError("around", around, "a positive time span")
+    try:
+        lo, hi = at - around, at + around
+    except OverflowError:
+        raise ParameterError("at", at.isoformat(), "a time at least `around` inside years 1-9999") from None
     model = get_model(s, model_name)
     last = s.scalar(
         select(AliasEvent)
@@ -143,10 +147,10 @@ def history_at(
         select(Event.event_id, Event.ts, Event.version)
         .where(
             Event.model_id == model.id,
-            Event.bucket >= (at - around).replace(minute=0, second=0, microsecond=0),
+            Event.bucket >= lo.replace(minute=0, second=0, microsecond=0),
             Event.bucket <= at,
             Event.ts <= at,
-            Event.ts > at - around,
+            Event.ts > lo,
         )
         .order_by(Event.ts.desc(), Event.event_id.desc())
         .limit(EVENTS)
@@ -159,6 +163,6 @@ def history_at(
         move=move,
         promotion=found_promotion,
         gate_result=found_gate,
-        served=served(s, model_name, at - around, at + around),
+        served=served(s, model_name, lo, hi),
         events=[{"event_id": e, "ts": t.isoformat(), "version": v} for e, t, v in recent],
     )

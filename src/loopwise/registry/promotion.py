@@ -198,9 +198,12 @@ def promote(
     return _public(model_name, row, moves)
 
 
-def approve(s: Session, model_name: str, request_id: int, *, actor: str) -> PromotionRequest:
+def approve(
+    s: Session, model_name: str, request_id: int, *, actor: str, comment: str | None = None
+) -> PromotionRequest:
     """Approve a pending promotion and move the alias. The requester cannot approve their own; under
-    ``gate+approval`` the version's latest gate result must still pass against the alias's holder."""
+    ``gate+approval`` the version's latest gate result must still pass against the alias's holder.
+    ``comment`` is recorded with the approval."""
     model = get_model(s, model_name)
     _lock(s, model.id)
     row = s.get(Promotion, request_id)
@@ -230,6 +233,7 @@ def approve(s: Session, model_name: str, request_id: int, *, actor: str) -> Prom
             "alias": row.alias,
             "requested_by": row.requested_by,
             "gate_result": row.gate_result_id,
+            "comment": comment,
             "alias_events": [m.id for m in moves],
         },
     )

@@ -58,6 +58,12 @@ class Force(Strict):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class Approve(Strict):
+    """Approve a pending promotion; ``comment`` is recorded with the approval."""
+
+    comment: str | None = Field(None, max_length=2000)
+
+
 class Rollback(Strict):
     """Move ``alias`` back to the version that held it before its last move."""
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from loopwise.wire.events import FeedbackBatch, PredictionBatch
-from loopwise.wire.gate import Force, PolicyBody, Promote, Rollback, RunGate
+from loopwise.wire.gate import Approve, Force, PolicyBody, Promote, Rollback, RunGate
 from loopwise.wire.models import RegisterModel
 from loopwise.wire.monitoring import PinReference, RunChecks
 from loopwise.wire.registry import RegisterVersion, SetAlias
@@ -31,6 +31,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     Force,
     Rollback,
     PolicyBody,
+    Approve,
 )
 
 

@@ -36,6 +36,7 @@ from loopwise.server.routers.registry import _invalid, _moves, _utc
 from loopwise.store import transaction
 from loopwise.wire.common import errors, json_body
 from loopwise.wire.gate import (
+    Approve,
     AuditEntryOut,
     AuditList,
     Force,
@@ -114,7 +115,7 @@ def one_gate(model: str, gate_id: int, request: Request, who: Reader) -> GateOut
     "/versions/{version}/promote",
     response_model=PromotionOut,
     responses=errors(400, 403, 404, 409, 413, 422),
-    openapi_extra=json_body(Promote, required=False),
+    openapi_extra=json_body(Promote),
 )
 async def promote_version(model: str, version: str, request: Request, who: Manager) -> PromotionOut:
     """Promote the version as the model's policy allows: moved now when its latest gate result passed, or
@@ -148,12 +149,23 @@ async def force_version(model: str, version: str, request: Request, who: Admin) 
     return await run_in_threadpool(work)
 
 
-@router.post("/promotions/{request_id}/approve", response_model=PromotionOut, responses=errors(403, 404, 409))
-def approve_request(model: str, request_id: int, request: Request, who: Manager) -> PromotionOut:
+@router.post(
+    "/promotions/{request_id}/approve",
+    response_model=PromotionOut,
+    responses=errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=json_body(Approve),
+)
+async def approve_request(model: str, request_id: int, request: Request, who: Manager) -> PromotionOut:
     """Approve a pending promotion (not the requester's own key) and move the alias."""
-    with transaction(factory(request)) as s:
-        out: PromotionOut = _out(PromotionOut, approve(s, model, request_id, actor=who.actor))
-        return out
+    body: Approve = await _body(request, Approve)
+
+    def work() -> PromotionOut:
+        with transaction(factory(request)) as s:
+            found = approve(s, model, request_id, actor=who.actor, comment=body.comment)
+            out: PromotionOut = _out(PromotionOut, found)
+            return out
+
+    return await run_in_threadpool(work)
 
 
 @router.get("/promotions", response_model=PromotionList, responses=errors(403, 404))
@@ -166,7 +178,7 @@ def list_promotions(model: str, request: Request, who: Reader, status: str | Non
     "/rollback",
     response_model=AliasMoves,
     responses=errors(400, 403, 404, 409, 413, 422),
-    openapi_extra=json_body(Rollback, required=False),
+    openapi_extra=json_body(Rollback),
 )
 async def rollback_alias(model: str, request: Request, who: Manager) -> AliasMoves:
     """Move the alias (champion by default) back to the version that held it before its last move."""
