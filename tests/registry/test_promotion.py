@@ -196,3 +196,51 @@ def test_concurrent_appends_never_fork_a_chain(db_url: str) -> None:
             assert verify(s).ok
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("record", ["alias_event", "gate_result"])
+def test_an_edited_evidence_record_is_named(
+    tmp_path: Path, db_url: str, pipeline: Pipeline, record: str
+) -> None:
+    """The audit entry of an alias move and of a gate result holds what the record said: editing the
+    record (the history of what served when, a gate's outcome) fails verification, naming both."""
+    from loopwise.store.tables import AliasEvent, GateResult
+
+    model = open_model(db_url, tmp_path / "artifacts")
+    X, _ = applicants(200, 2)
+    model.register_version("v1", pipeline, sample=X.head(20))
+    model.register_version("v2", pipeline, sample=X.head(20))
+    model.set_alias("champion", "v1")
+    model.log(
+        X.assign(
+            id=[f"a{i}" for i in range(200)],
+            ts=pd.Timestamp("2026-12-01 09:00", tz="UTC"),
+            approved=pipeline.predict(X),
+            p_approved=pipeline.predict_proba(X)[:, 1],
+        ),
+        version="v1",
+    )
+    model.evaluate_version("v2", start="2026-12-01", end="2026-12-02")
+    gate = model.gate("v2", start="2026-12-01", end="2026-12-02")
+    assert model.verify_audit()["ok"]
+    engine = make_engine(db_url)
+    try:
+        with transaction(session_factory(engine)) as s:
+            if record == "alias_event":
+                target = s.scalars(select(AliasEvent.id).order_by(AliasEvent.id)).first()
+                s.execute(update(AliasEvent).where(AliasEvent.id == target).values(to_version="v2"))
+            else:
+                target = gate.id
+                s.execute(update(GateResult).where(GateResult.id == target).values(status="pass"))
+    finally:
+        engine.dispose()
+    found = model.verify_audit()
+    assert not found["ok"]
+    label = "alias event" if record == "alias_event" else "gate result"
+    assert f"({label} {target}) was edited" in found["problem"]["text"]
+    entry = next(
+        e
+        for e in model.audit()
+        if e["detail"].get(record) == target and e["action"] in ("alias.move", "gate.result")
+    )
+    assert found["problem"]["entry_id"] == entry["id"]

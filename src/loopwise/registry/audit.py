@@ -208,6 +208,9 @@ def verify(s: Session, model_name: str | None = None) -> Verification:
                         f"{_time(e.at)}) does not match its hash",
                     ),
                 )
+            evidence = _evidence_problem(s, e)
+            if evidence is not None:
+                return Verification(len(chains), entries, Problem(chain, e.seq, e.id, evidence))
             prev, expected, last_id = digest, expected + 1, e.id
         if head is not None and (head.seq != expected - 1 or head.hash != prev):
             if head.seq >= expected:
@@ -220,6 +223,57 @@ def verify(s: Session, model_name: str | None = None) -> Verification:
                 Problem(chain, expected - 1, last_id, "edited: the chain's head records another hash for it"),
             )
     return Verification(len(chains), entries)
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """The SHA-256 of a stored record's canonical JSON (a gate result's), kept in its audit entry."""
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+
+
+def _evidence_problem(s: Session, e: AuditEntry) -> str | None:
+    """Whether the record an entry stands for still says what the entry says: an alias move's row (the
+    history of what served when is read from those rows), a gate result's content (by its digest)."""
+    from loopwise.store.tables import AliasEvent, GateResult
+
+    detail = e.detail or {}
+    if e.action == "alias.move" and isinstance(detail.get("alias_event"), int):
+        row = s.get(AliasEvent, detail["alias_event"])
+        if row is None:
+            return f"the record it stands for (alias event {detail['alias_event']}) was deleted"
+        seen = (row.alias, row.from_version, row.to_version, row.actor, _time(row.at), row.evidence or {})
+        said = (
+            detail.get("alias"),
+            detail.get("from"),
+            detail.get("to"),
+            e.actor,
+            _time(e.at),
+            detail.get("evidence", {}),
+        )
+        if seen != said:
+            return f"the record it stands for (alias event {row.id}) was edited"
+    if e.action == "gate.result" and isinstance(detail.get("gate_result"), int) and detail.get("digest"):
+        gate = s.get(GateResult, detail["gate_result"])
+        if gate is None:
+            return f"the record it stands for (gate result {detail['gate_result']}) was deleted"
+        if record_digest(gate_record(gate)) != detail["digest"]:
+            return f"the record it stands for (gate result {gate.id}) was edited"
+    return None
+
+
+def gate_record(row: Any) -> dict[str, Any]:
+    """What a gate result's digest covers: everything it says, not its id."""
+    return {
+        "model_id": row.model_id,
+        "version": row.version,
+        "champion": row.champion,
+        "status": row.status,
+        "verdict": row.verdict,
+        "suite": row.suite,
+        "inputs": row.inputs,
+        "checks": row.checks,
+        "comparisons": row.comparisons,
+        "actor": row.actor,
+    }
 
 
 def entries(s: Session, model_name: str | None = None) -> Iterator[dict[str, Any]]:

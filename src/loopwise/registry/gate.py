@@ -26,7 +26,7 @@ from loopwise.checks.evaluate import CATALOG
 from loopwise.checks.gate import TESTED
 from loopwise.errors import NotFoundError, ParameterError
 from loopwise.ingest import get_model, get_reference
-from loopwise.registry.audit import append
+from loopwise.registry.audit import append, gate_record, record_digest
 from loopwise.registry.comparison import Paired, pair
 from loopwise.registry.versions import describe, reference_name
 from loopwise.schema import Column, Kind, Role, Schema
@@ -279,8 +279,8 @@ def run_gate(
             champion=p.champion,
             status=status,
             verdict=verdict[:500],
-            suite=gate.to_dict(),
-            inputs=inputs,
+            suite=_json(gate.to_dict()),
+            inputs=_json(inputs),
             checks=_json(checks),
             comparisons=_json(comparisons),
             actor=actor,
@@ -299,15 +299,18 @@ def run_gate(
                 "status": status,
                 "labels": labels.num_rows,
                 "evaluation": inputs["evaluation"],
+                "digest": record_digest(gate_record(row)),
             },
         )
         return public(model_name, row)
 
 
 def _json(value: Any) -> Any:
+    """``value`` as JSON reads it back (NumPy numbers as Python ones, NaN and infinities as null), so that
+    what is stored, and its digest, are one."""
     import json
 
-    return json.loads(json.dumps(value, default=float, allow_nan=True).replace("NaN", "null"))
+    return json.loads(json.dumps(value, default=float), parse_constant=lambda _: None)
 
 
 def _latest_evaluation(s: Session, model_id: int, version: str) -> tuple[int, dict[str, float]] | None:
