@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shlex
 from pathlib import Path
@@ -28,7 +29,7 @@ def _said(block: str) -> list[str]:
 
 def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the snippets write credit.db, model.skops and sample.parquet here
-    register, onnx, refusals, aliases, served, replay, shadow = _blocks("python")
+    register, onnx, refusals, aliases, served, replay, shadow, gate, promotion, audit = _blocks("python")
     env: dict[str, Any] = {}
     for block in (register, onnx, refusals):
         out = io.StringIO()
@@ -44,7 +45,7 @@ def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: p
     with contextlib.redirect_stdout(out):
         exec(compile(served, str(DOC), "exec"), env)
     assert out.getvalue().splitlines() == _said(served)
-    for block in (replay, shadow):  # "Evaluating a challenger on real traffic"
+    for block in (replay, shadow, gate, promotion, audit):  # evaluation, the gate, the audit trail
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             exec(compile(block, str(DOC), "exec"), env)
@@ -67,3 +68,26 @@ def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: p
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         "error: model 'credit' has no version or alias named 'v9'"
     ]
+
+    # "The audit trail", from the shell: the gate passes (and draws its HTML), the promotion and the
+    # rollback move champion, history and verify answer, the export holds every entry.
+    for line in _blocks("bash")[2].strip().splitlines():
+        r = run_cli(*shlex.split(line)[1:], cwd=tmp_path)
+        assert r.returncode == 0, (line, r.stdout, r.stderr)
+    assert "Plotly.newPlot" in (tmp_path / "gate.html").read_text(encoding="utf-8")
+    exported = (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["action"] for x in exported][-2:] == ["alias.move", "promotion.rollback"]
+    worse = run_cli(
+        "versions",
+        "gate",
+        "credit",
+        "v4",
+        "--start",
+        "2026-12-05",
+        "--end",
+        "2026-12-06",
+        "--local",
+        "credit.db",
+        cwd=tmp_path,
+    )
+    assert worse.returncode == 1 and "fail: " in worse.stdout, worse.stderr

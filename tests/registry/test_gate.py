@@ -95,6 +95,7 @@ def test_the_gate_passes_a_better_challenger_refuses_a_worse_and_waits_for_label
     early = model.gate("v2", Suite("gate", [non_inferior("accuracy", margin=0.01)]), **DAY)
     ours = independent(weak_pred[:few], good_pred[:few], truth[:few], 0.05)
     assert ours["lower"] <= -0.01  # not shown non-inferior yet
+    assert ours["diff"] + norm.ppf(0.95) * ours["se"] > -0.01  # nor shown inferior
     mde = (norm.ppf(0.975) + norm.ppf(0.8)) * (ours["se"] if ours["se"] > 0 else 1 / few)
     assert mde > 0.01
     assert early.status == "inconclusive"

@@ -3,9 +3,10 @@ outputs and the challenger's replayed or shadow ones) and their labels; each run
 and appended to the audit chain (decision 0027).
 
 A gate's status is ``pass``, ``fail`` or ``inconclusive``. A test of the difference between the versions
-that does not pass, on a sample too small to show the effect that matters (its minimum detectable effect at
-80% power is larger), is inconclusive, with the labels it needs (n * (mde / effect)^2, as
-``compare_versions`` says); with enough labels it is a failure. Any other failing check fails the gate.
+that does not pass is a failure when the data show it (the interval lies wholly on the failing side of the
+threshold) or when the sample could have shown the effect that matters (its minimum detectable effect at
+80% power is no larger); otherwise it is inconclusive, with the labels it needs (n * (mde / effect)^2, as
+``compare_versions`` says). Any other failing check fails the gate.
 """
 
 from __future__ import annotations
@@ -183,7 +184,10 @@ def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
             if more is not None:
                 needed.append(more)
                 continue
-        hard.append(r.message or r.check.title)
+        if r.actual is None:
+            hard.append(f"{r.check.title}: cannot be computed: {r.reason}")
+        else:
+            hard.append(f"{r.check.title}: {r.actual:.4g} does not meet {r.condition}")
     if hard:
         return "fail", f"fail: {hard[0]}", None
     if needed:
@@ -196,15 +200,27 @@ def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
 
 
 def _labels_needed(check: Check, evidence: dict[str, Any]) -> int | None:
-    """The labels at which the test could show the effect that matters, when it cannot yet (else None).
+    """The labels at which the test could show the effect that matters, when it cannot yet (else None: the
+    failure stands).
 
-    The effect that matters is the margin of a non-inferiority condition (``ge(-margin)``), else
-    ``params.min_effect``, else the difference observed so far."""
+    A bound condition whose one-sided upper bound is on the failing side too has shown its failure. Else the
+    effect that matters is the margin of a non-inferiority condition (``ge(-margin)``), else
+    ``params.min_effect``, else the difference observed so far; the sample can show it when its minimum
+    detectable effect is no larger."""
     mde, n = evidence.get("minimum_detectable_effect"), evidence.get("n")
     if mde is None or not n:
         return None
     cond: Condition = check.condition
     threshold = cond.threshold if isinstance(cond.threshold, (int, float)) else None
+    if threshold is not None and check.metric == "challenger_difference_lower":
+        # Shown to fail: even the one-sided upper bound of the improvement is on the failing side.
+        from scipy import stats
+
+        alpha = float(evidence.get("alpha", 0.05))
+        se = (evidence["ci_high"] - evidence["ci_low"]) / (2 * stats.norm.ppf(1 - alpha / 2))
+        sign = 1.0 if evidence.get("higher_is_better", True) else -1.0
+        if sign * evidence["difference"] + stats.norm.ppf(1 - alpha) * se <= threshold:
+            return None
     effect = float(check.params.get("min_effect") or 0.0)
     if not effect and threshold is not None and check.metric == "challenger_difference_lower":
         effect = abs(float(threshold))
@@ -314,7 +330,7 @@ def _json(value: Any) -> Any:
 
 
 def _latest_evaluation(s: Session, model_id: int, version: str) -> tuple[int, dict[str, float]] | None:
-    """The latest evaluation of the version (its audit entry's id and its one-row latency)."""
+    """The version's latest evaluation that measured its speed (its audit entry's id, its one-row latency)."""
     q = (
         select(AuditEntry.id, AuditEntry.detail)
         .where(AuditEntry.model_id == model_id, AuditEntry.action == "version.evaluate")
@@ -322,8 +338,9 @@ def _latest_evaluation(s: Session, model_id: int, version: str) -> tuple[int, di
         .limit(200)
     )
     for entry_id, detail in s.execute(q):
-        if (detail or {}).get("version") == version:
-            lat = detail.get("latency") or {}
+        # A run that found nothing new to answer measured nothing: the latest one that did counts.
+        if (detail or {}).get("version") == version and detail.get("latency"):
+            lat = detail["latency"]
             return int(entry_id), {k: float(v) for k, v in lat.items() if k in ("p50_ms", "p99_ms")}
     return None
 
