@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.stats.contingency_tables import mcnemar
+from tests._fixtures import Running
 from tests._fixtures.registry import applicants, open_model
 
 from loopwise.checks import Suite, fairness_budget, latency_budget, non_inferior, superior
@@ -237,3 +238,35 @@ def test_history_at_equals_what_the_events_say_served(
     assert h.promotion["id"] == forced.id and h.promotion["status"] == "forced"
     assert h.promotion["reason"] == "incident 7: v1 misprices"
     assert model.history(times["v1"]).promotion is None  # moved by hand: no promotion to cite
+
+
+def test_the_gate_over_http_equals_the_local_one(
+    server: Running, tmp_path: Path, pipeline: Pipeline, weak: Pipeline
+) -> None:
+    from tests._fixtures.registry import SCHEMA, http_client
+
+    import loopwise as lw
+    from loopwise.errors import ForbiddenError
+    from loopwise.registry import RegistrySettings
+
+    admin = http_client(server.url, server.admin_key)
+    admin.register("credit", SCHEMA)
+    maintainer = http_client(server.url, server.key("maintainer")).model("credit")
+    X, y, ids = setup(admin.model("credit"), pipeline, weak)
+    maintainer.log_feedback(ids, y.to_numpy())
+    gate = Suite("gate", [superior("accuracy"), latency_budget(10_000)])
+    with pytest.raises(ForbiddenError):
+        http_client(server.url, server.key("viewer")).model("credit").gate("v2", gate, **DAY)
+    remote = maintainer.gate("v2", gate, **DAY)
+    local = lw.Client.local(server.db_url, registry=RegistrySettings(artifact_dir=tmp_path / "unused"))
+    try:
+        here = local.model("credit").gate("v2", gate, **DAY)
+    finally:
+        local.close()
+    assert remote.status == here.status == "pass"
+    assert remote.comparisons == here.comparisons and remote.inputs == here.inputs
+    assert [c["actual"] for c in remote.checks["checks"]] == [c["actual"] for c in here.checks["checks"]]
+    assert remote.actor.startswith("key:") and here.actor == "local"
+    done = maintainer.promote("v2")
+    assert (done.status, done.gate_result) == ("promoted", here.id)  # the latest gate result is the evidence
+    assert admin.model("credit").aliases()["champion"] == "v2"

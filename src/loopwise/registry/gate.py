@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,6 @@ class GateResult:
     suite: dict[str, Any]
     actor: str
     created_at: dt.datetime
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -68,7 +67,6 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["created_at"] = self.created_at.isoformat()
-        out.pop("extra")
         return out
 
     @classmethod
