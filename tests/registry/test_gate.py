@@ -252,7 +252,7 @@ def test_the_gate_over_http_equals_the_local_one(
     admin = http_client(server.url, server.admin_key)
     admin.register("credit", SCHEMA)
     maintainer = http_client(server.url, server.key("maintainer")).model("credit")
-    X, y, ids = setup(admin.model("credit"), pipeline, weak)
+    _, y, ids = setup(admin.model("credit"), pipeline, weak)
     maintainer.log_feedback(ids, y.to_numpy())
     gate = Suite("gate", [superior("accuracy"), latency_budget(10_000)])
     with pytest.raises(ForbiddenError):
