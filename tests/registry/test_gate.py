@@ -270,3 +270,45 @@ def test_the_gate_over_http_equals_the_local_one(
     done = maintainer.promote("v2")
     assert (done.status, done.gate_result) == ("promoted", here.id)  # the latest gate result is the evidence
     assert admin.model("credit").aliases()["champion"] == "v2"
+
+
+def test_a_gates_data_checks_compare_the_window_with_the_challengers_training_data(
+    tmp_path: Path, pipeline: Pipeline, weak: Pipeline, train: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """A drift check in a gate compares the window's paired events with the challenger's training data
+    (its lineage reference): traffic whose income moved by three standard deviations fails it, naming
+    income; traffic like the training data passes."""
+    from tests._fixtures.registry import lw_url
+
+    from loopwise.checks import Check, eq
+
+    X_train, _ = train
+    results = {}
+    for shift in (0.0, 30.0):
+        folder = tmp_path / f"shift{int(shift)}"
+        model = open_model(lw_url(folder), folder / "artifacts")
+        X, y = applicants(2000, 5)
+        X = X.assign(income=X.income + shift)
+        model.register_version("v1", weak, sample=X.head(50))
+        model.register_version("v2", pipeline, sample=X.head(50), lineage={"reference": X_train})
+        model.set_alias("champion", "v1")
+        ids = [f"d{i}" for i in range(len(X))]
+        model.log(
+            X.assign(
+                id=ids,
+                ts=T0 + pd.to_timedelta(np.arange(len(X)), unit="s"),
+                approved=weak.predict(X),
+                p_approved=weak.predict_proba(X)[:, 1],
+            ),
+            version="v1",
+        )
+        model.evaluate_version("v2", **DAY)
+        model.log_feedback(ids, y.to_numpy())
+        gate = Suite("g", [Check("drifted", eq(0), column="income"), Check("drifted", eq(0), column="age")])
+        results[shift] = model.gate("v2", gate, **DAY)
+    calm, moved = results[0.0], results[30.0]
+    assert calm.inputs["reference"] == moved.inputs["reference"] == "version:v2"
+    assert calm.status == "pass", calm.verdict
+    assert moved.status == "fail" and moved.verdict.startswith("fail: drifted[income]")
+    by_column = {c["column"]: c["status"] for c in moved.checks["checks"]}
+    assert by_column == {"income": "fail", "age": "pass"}

@@ -259,7 +259,7 @@ def run_gate(
         latency["mean_ms"] = float(np.mean(p.challenger_ms))
     result = gate.run(
         current,
-        reference,
+        None if reference is None else reference[1],
         schema=gate_schema,
         champion=champ,
         challenger=chall,
