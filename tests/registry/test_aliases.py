@@ -17,7 +17,7 @@ from tests._fixtures.registry import applicants, open_model
 from tests.store.test_migrations import _config
 
 from loopwise.client.base import ModelHandle
-from loopwise.errors import NotFoundError, ParameterError
+from loopwise.errors import ConflictError, NotFoundError, ParameterError
 from loopwise.store import make_engine, upgrade
 
 
@@ -43,7 +43,7 @@ def versioned(db_url: str, tmp_path: Path, pipeline: Pipeline) -> ModelHandle:
 
 def test_alias_moves_are_recorded_and_answer_what_held_them_when(versioned: ModelHandle) -> None:
     m = versioned
-    seen: list[tuple[dt.datetime, dict[str, str | None]]] = [(_now(), {"champion": None, "challenger": None})]
+    seen: list[tuple[dt.datetime, dict[str, str | None]]] = [(_now(), {"production": None, "challenger": None})]
 
     def move(alias: str, version: str | None, **evidence: object) -> None:
         m.set_alias(alias, version, evidence=dict(evidence))
@@ -53,20 +53,20 @@ def test_alias_moves_are_recorded_and_answer_what_held_them_when(versioned: Mode
         state[alias] = version
         seen.append((_now(), state))
 
-    move("champion", "v1", gate=None, note="first")
+    move("production", "v1", gate=None, note="first")
     move("challenger", "v2", note="trained on November")
-    move("champion", "v2", gate_result=17)  # the promotion: v2 leaves challenger
+    move("production", "v2", gate_result=17)  # the promotion: v2 leaves challenger
     move("challenger", "v3")
-    move("champion", "v1", reason="rollback")
+    move("production", "v1", reason="rollback")
     move("challenger", None)
 
     for at, state in seen:
         for alias, version in state.items():
             assert m.version_at(alias, at) == version, (alias, at)
-    assert m.aliases() == {"champion": "v1"}
-    assert {v.name: v.aliases for v in m.versions()} == {"v1": ["champion"], "v2": [], "v3": []}
+    assert m.aliases() == {"production": "v1"}
+    assert {v.name: v.aliases for v in m.versions()} == {"v1": ["production"], "v2": [], "v3": []}
 
-    history = m.alias_history("champion")
+    history = m.alias_history("production")
     assert [(h.from_version, h.to_version) for h in history] == [(None, "v1"), ("v1", "v2"), ("v2", "v1")]
     assert [h.evidence for h in history] == [
         {"gate": None, "note": "first"},
@@ -81,23 +81,46 @@ def test_alias_moves_are_recorded_and_answer_what_held_them_when(versioned: Mode
         assert before < h.at < after
     displaced = [h for h in m.alias_history("challenger") if h.evidence.get("displaced_by")]
     assert [(h.from_version, h.to_version, h.evidence) for h in displaced] == [
-        ("v2", None, {"displaced_by": "champion"})
+        ("v2", None, {"displaced_by": "production"})
     ]
 
 
 def test_bad_moves_change_nothing(versioned: ModelHandle) -> None:
     m = versioned
-    m.set_alias("champion", "v1")
-    assert m.set_alias("champion", "v1") == []  # already there: nothing to record
+    m.set_alias("production", "v1")
+    assert m.set_alias("production", "v1") == []  # already there: nothing to record
     with pytest.raises(NotFoundError, match="no version named 'v7'"):
-        m.set_alias("champion", "v7")
+        m.set_alias("production", "v7")
     with pytest.raises(ParameterError, match="alias"):
         m.set_alias("../champion", "v2")
     with pytest.raises(ParameterError, match="evidence"):
-        m.set_alias("champion", "v2", evidence={"p": float("nan")})
-    assert m.aliases() == {"champion": "v1"}
+        m.set_alias("production", "v2", evidence={"p": float("nan")})
+    assert m.aliases() == {"production": "v1"}
     assert len(m.alias_history()) == 1
-    assert m.version_at("champion", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) is None
+    assert m.version_at("production", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) is None
+
+
+def test_champion_once_held_moves_only_through_promotion(versioned: ModelHandle) -> None:
+    m = versioned
+    m.set_alias("champion", "v1")  # the first champion: nothing to gate it against
+    m.set_alias("challenger", "v2")
+    refused = [
+        lambda: m.set_alias("champion", "v2"),  # a plain move would step around the gate
+        lambda: m.set_alias("champion", None),
+        lambda: m.set_alias("challenger", "v1"),  # would take champion off v1
+    ]
+    for attempt in refused:
+        with pytest.raises(ConflictError, match="champion"):
+            attempt()
+    with pytest.raises(NotFoundError, match="no version named 'v7'"):
+        m.set_alias("champion", "v7")
+    assert m.aliases() == {"champion": "v1", "challenger": "v2"}
+    assert len(m.alias_history()) == 2
+    forced = m.promote("v2", force=True, reason="v1 refuses new products")
+    assert forced.status == "forced"
+    assert m.aliases() == {"champion": "v2"}
+    m.rollback()
+    assert m.aliases() == {"champion": "v1"}
 
 
 def test_the_migration_keeps_versions_written_before_it(db_url: str) -> None:
@@ -135,9 +158,9 @@ def test_the_migration_keeps_versions_written_before_it(db_url: str) -> None:
 
 
 def test_the_time_without_a_zone_is_utc(versioned: ModelHandle) -> None:
-    versioned.set_alias("champion", "v3")
+    versioned.set_alias("production", "v3")
     later = pd.Timestamp.now(tz="UTC").tz_localize(None).to_pydatetime() + dt.timedelta(seconds=1)
-    assert versioned.version_at("champion", later) == "v3"
+    assert versioned.version_at("production", later) == "v3"
 
 
 def test_two_registrations_of_one_name_at_once_store_one(

@@ -14,7 +14,7 @@ from tests._fixtures import Running
 from tests._fixtures.registry import SCHEMA, applicants, http_client, stored_files
 from tests.registry.test_aliases import served_frame
 
-from loopwise.errors import DataError, ParameterError, ServerError, UntrustedArtifactError
+from loopwise.errors import ConflictError, DataError, ParameterError, ServerError, UntrustedArtifactError
 from loopwise.registry import RegistrySettings
 
 
@@ -67,8 +67,9 @@ def test_register_load_and_move_aliases_over_http(
     assert viewer.version_at("champion", before) is None
     assert viewer.version_at("champion", after) == "v1"
     assert viewer.aliases() == {"champion": "v1"}
-    assert [m.to_version for m in maintainer.set_alias("champion", None)] == [None]
-    assert viewer.aliases() == {}
+    with pytest.raises(ConflictError, match="held by 'v1': move it with promote"):
+        maintainer.set_alias("champion", None)  # the served alias moves only through promotion
+    assert viewer.aliases() == {"champion": "v1"}
 
     with pytest.raises(DataError, match="the sample has no column 'age'"):
         maintainer.register_version("v3", pipeline, sample=X.drop(columns="age"))

@@ -12,16 +12,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from loopwise.errors import NotFoundError, ParameterError
+from loopwise.errors import ConflictError, NotFoundError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.registry.audit import append
 from loopwise.registry.versions import valid_name
 from loopwise.store.tables import Alias, AliasEvent, Model
 from loopwise.store.tables import ModelVersion as VersionRow
 from loopwise.store.types import utcnow
+
+#: The alias that serves: once held, it moves only through promotion, force or rollback.
+GUARDED = "champion"
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,16 @@ def set_alias(
     *,
     actor: str,
     evidence: dict[str, Any] | None = None,
+    promoted: bool = False,
 ) -> list[AliasMove]:
     """Point ``alias`` at ``version`` (None: unset it) and record the move with its ``evidence`` (JSON).
 
     A version holds one alias at a time: an alias it held before moves off it, recorded as its own move
     (evidence ``{"displaced_by": alias}``). Returns the moves made, none when the alias already points
     there. ``s`` is a write session.
+
+    Once a version holds ``champion``, only promotion, a forced promotion or a rollback (``promoted=True``)
+    moves, unsets or displaces it: a plain move would step around the gate (decision 0027).
     """
     valid_name("alias", alias)
     evidence = dict(evidence or {})
@@ -105,6 +112,13 @@ def set_alias(
     old = s.scalar(select(VersionRow.name).where(VersionRow.id == current.version_id)) if current else None
     if old == version:
         return []
+    if not promoted and alias == GUARDED and old is not None:
+        if version is not None and s.scalar(_version_id(model.id, version)) is None:
+            raise NotFoundError(f"model {model_name!r} has no version named {version!r}")
+        raise ConflictError(
+            f"{GUARDED!r} of model {model_name!r} is held by {old!r}: move it with promote "
+            "(through the gate or an approval), force or rollback"
+        )
     at = utcnow()
     moves: list[AliasEvent] = []
     if version is None:
@@ -117,6 +131,11 @@ def set_alias(
         if target is None:
             raise NotFoundError(f"model {model_name!r} has no version named {version!r}")
         held = s.scalar(select(Alias).where(Alias.model_id == model.id, Alias.version_id == target.id))
+        if held is not None and held.name == GUARDED and not promoted:
+            raise ConflictError(
+                f"version {version!r} holds {GUARDED!r} of model {model_name!r}: giving it {alias!r} would "
+                f"take {GUARDED!r} off it; promote another version instead"
+            )
         if held is not None:
             moves.append(_move(s, model.id, held.name, version, None, actor, {"displaced_by": alias}, at))
             s.delete(held)
@@ -128,6 +147,10 @@ def set_alias(
         moves.append(_move(s, model.id, alias, old, version, actor, evidence, at))
     s.flush()
     return [_public(e) for e in moves]
+
+
+def _version_id(model_id: int, version: str) -> Select[int]:
+    return select(VersionRow.id).where(VersionRow.model_id == model_id, VersionRow.name == version)
 
 
 def _public(e: AliasEvent) -> AliasMove:

@@ -151,6 +151,7 @@ def _move(
         row.version,
         actor=actor,
         evidence={"promotion": row.id, "gate_result": row.gate_result_id, **evidence},
+        promoted=True,
     )
     if not moves:
         raise ConflictError(f"{row.alias!r} already points at {row.version!r}")
@@ -302,7 +303,9 @@ def rollback(
     evidence: dict[str, Any] = {"rollback": True, "from": last.to_version, "undoes": last.id}
     if reason:
         evidence["reason"] = reason[:2000]
-    done = set_alias(s, model_name, alias, last.from_version, actor=actor, evidence=evidence)
+    done = set_alias(
+        s, model_name, alias, last.from_version, actor=actor, evidence=evidence, promoted=True
+    )
     append(
         s,
         model.id,

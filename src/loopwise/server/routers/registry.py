@@ -208,7 +208,7 @@ async def move_alias(model: str, alias: str, request: Request, who: Manager) -> 
     return await run_in_threadpool(work)
 
 
-@router.delete("/aliases/{alias}", response_model=AliasMoves, responses=errors(403, 404, 422))
+@router.delete("/aliases/{alias}", response_model=AliasMoves, responses=errors(403, 404, 409, 422))
 def unset_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
     with transaction(factory(request)) as s:
         return _moves(set_alias(s, model, alias, None, actor=who.actor))
