@@ -43,7 +43,9 @@ def versioned(db_url: str, tmp_path: Path, pipeline: Pipeline) -> ModelHandle:
 
 def test_alias_moves_are_recorded_and_answer_what_held_them_when(versioned: ModelHandle) -> None:
     m = versioned
-    seen: list[tuple[dt.datetime, dict[str, str | None]]] = [(_now(), {"production": None, "challenger": None})]
+    seen: list[tuple[dt.datetime, dict[str, str | None]]] = [
+        (_now(), {"production": None, "challenger": None})
+    ]
 
     def move(alias: str, version: str | None, **evidence: object) -> None:
         m.set_alias(alias, version, evidence=dict(evidence))
