@@ -17,7 +17,9 @@ from loopwise.errors import ParameterError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
+    from loopwise.client.serving import Job, LoadedModel
     from loopwise.registry import Evaluation, ModelVersion, VersionComparison
+    from loopwise.registry.serving import Served
 
 #: Rows per request when logging a large frame.
 BATCH_ROWS = 5000
@@ -48,6 +50,11 @@ class Transport(Protocol):
     def evaluate_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def compare_versions(self, model: str, params: dict[str, Any]) -> dict[str, Any]: ...
     def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]: ...
+    # Serving (decision 0029).
+    def alias_version(self, model: str, alias: str, etag: str | None) -> tuple[str | None, str] | None: ...
+    def predict(self, model: str, table: pa.Table, key: str) -> dict[str, Any]: ...
+    def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def job(self, model: str, job_id: str) -> dict[str, Any]: ...
 
 
 def _json_list(values: Any) -> list[Any]:
@@ -354,6 +361,45 @@ class ModelHandle:
     def background(self, max_queue: int = 100, version: str | None = None) -> BackgroundLogger:
         """A logger that never blocks the caller: a bounded queue, a thread, a flush at close."""
         return BackgroundLogger(self, max_queue=max_queue, version=version)
+
+    # Serving (docs/registry.md, "Serving"; decision 0029).
+
+    def load(self, alias: str = "champion", *, check_every: float = 5.0) -> LoadedModel:
+        """The version ``alias`` points at, loaded here (under this client's trust rules), reloaded when the
+        alias moves: checked at most every ``check_every`` seconds, cheaply. Its ``log`` records the version
+        that answered."""
+        from loopwise.client.serving import LoadedModel
+
+        return LoadedModel(self, alias, check_every)
+
+    def predict(self, data: DataLike) -> Served:
+        """Run the champion on the rows (feature columns; an id and a time are generated when missing), log
+        them with its answers under its version, and return the answers with the event ids. The version
+        holding ``shadow`` answers the same events beside it (over HTTP, after the response)."""
+        from loopwise.registry.serving import Served
+
+        return Served(**self.transport.predict(self.name, to_table(data), str(uuid.uuid4())))
+
+    def start_evaluation(
+        self,
+        version: str,
+        *,
+        start: dt.datetime | str,
+        end: dt.datetime | str,
+        batch_rows: int | None = None,
+    ) -> Job:
+        """``evaluate_version`` as a background job: returns at once with the job; ``job.wait()`` gives the
+        Evaluation, ``job.refresh()`` its progress."""
+        from loopwise.client.serving import Job
+
+        body = {"start": _iso(start), "end": _iso(end), "batch_rows": batch_rows}
+        return Job.from_dict(self, self.transport.start_evaluation(self.name, version, body))
+
+    def job(self, job_id: str) -> Job:
+        """A background job of this model, as it is now."""
+        from loopwise.client.serving import Job
+
+        return Job.from_dict(self, self.transport.job(self.name, job_id))
 
 
 def artifact_source(artifact: Any, flavor: str) -> BinaryIO | bytes | None:

@@ -15,7 +15,8 @@ from pydantic.json_schema import models_json_schema
 from loopwise.wire.events import FeedbackBatch, PredictionBatch
 from loopwise.wire.models import RegisterModel
 from loopwise.wire.monitoring import PinReference, RunChecks
-from loopwise.wire.registry import RegisterVersion, SetAlias
+from loopwise.wire.registry import EvaluateVersion, RegisterVersion, SetAlias, ShadowOutputs
+from loopwise.wire.serving import PredictRows
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RegisterModel,
@@ -25,6 +26,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RunChecks,
     RegisterVersion,
     SetAlias,
+    EvaluateVersion,
+    ShadowOutputs,
+    PredictRows,
 )
 
 
