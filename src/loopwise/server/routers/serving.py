@@ -13,17 +13,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pyarrow as pa
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import DataError, LoopwiseError
+from loopwise.errors import LimitError, LoopwiseError
 from loopwise.registry import ArtifactStore, RegistrySettings, aliases
 from loopwise.registry.jobs import describe_job, run_evaluation, run_in_thread, start_evaluation
 from loopwise.registry.serving import PredictorCache, predict, shadow
-from loopwise.server.bodies import body_to_table, read_body
+from loopwise.server.bodies import body_to_table, parse_json, read_body, records, records_to_table
 from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
+from loopwise.server.limits import json_columns
 from loopwise.server.routers.registry import _invalid, _settings, _utc
 from loopwise.store import transaction
 from loopwise.wire import ARROW_TYPES
@@ -88,13 +88,11 @@ async def predict_rows(model: str, request: Request, background: BackgroundTasks
     body = await read_body(request, settings.max_body_bytes)
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            rows = PredictRows.model_validate_json(body).rows
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        rows, _ = records(parse_json(body), "rows")
         if len(rows) > settings.max_rows:
-            raise DataError(f"the batch has {len(rows)} rows; the limit is {settings.max_rows} per batch")
-        table = pa.Table.from_pylist(rows)
+            raise LimitError(f"the batch has {len(rows)} rows; the limit is {settings.max_rows} per batch")
+        json_columns(rows, settings)  # counted and capped before Arrow sees them, as for /predictions
+        table = records_to_table(rows)
     else:
         table, _ = body_to_table(body, ctype, settings)
     cache = _cache(request)
