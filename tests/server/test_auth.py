@@ -29,6 +29,14 @@ def test_every_route_has_a_policy() -> None:
     routes = _routes()
     assert {p for _, _, p in routes} <= set(POLICIES) | {"public"}
     assert ("GET", "/health", "public") in routes
+    # Serving (decision 0029): predicting logs, as ingesting does; a background evaluation manages, as the
+    # synchronous one; reading an alias or a job, a viewer's. The matrix below tries each with every role.
+    assert {
+        ("POST", "/v1/models/{model}/predict", "ingest"),
+        ("GET", "/v1/models/{model}/aliases/{alias}", "read"),
+        ("POST", "/v1/models/{model}/versions/{version}/evaluations", "manage"),
+        ("GET", "/v1/models/{model}/jobs/{job}", "read"),
+    } <= set(routes)
 
 
 def test_role_by_route_matrix(server: Running) -> None:

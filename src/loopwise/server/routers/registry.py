@@ -288,7 +288,11 @@ def at(model: str, alias: str, time: dt.datetime, request: Request, who: Reader)
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    """``t`` in UTC (without a zone, taken as UTC); one that leaves the calendar in UTC is refused."""
+    try:
+        return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise ParameterError("time", t.isoformat(), "a time within years 1-9999 in UTC") from None
 
 
 @router.get("/served", response_model=Served, responses=errors(403, 404, 422))
