@@ -68,7 +68,9 @@ def test_openapi_describes_every_body(server: Running) -> None:
     assert media["/v1/models/{model}/predict"] == {"application/json", "application/vnd.apache.arrow.stream"}
     assert media["/v1/models/{model}/versions"] == {"application/json", "application/octet-stream"}
     started = doc["paths"]["/v1/models/{model}/versions/{version}/evaluations"]["post"]["responses"]
-    assert "202" in started and "304" in doc["paths"]["/v1/models/{model}/aliases/{alias}"]["get"]["responses"]
+    assert (
+        "202" in started and "304" in doc["paths"]["/v1/models/{model}/aliases/{alias}"]["get"]["responses"]
+    )
     export = doc["paths"]["/v1/models/{model}/export"]["get"]["responses"]["200"]["content"]
     assert set(export) == {"application/x-parquet"}
     # The request models are components: today's count, with the ones they use.
