@@ -1,6 +1,6 @@
 """Replay overhead: evaluating a version on logged events vs the model's bare predict_proba on the same rows.
 
-Run: python bench/replay.py [--rows 1000000] [--batch-rows 20000] [--db sqlite,postgresql].
+Run: python bench/replay.py [--rows 1000000] [--batch-rows N] [--db sqlite,postgresql]
 Per database, logs ``rows`` events (40 numeric features, a binary prediction and its score) through the
 local client, registers a HistGradientBoostingClassifier, and times ``evaluate_version`` (reading the events'
 features back from their stored batches, the model, storing the outputs) against the bare ``predict_proba``
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 FEATURES = [f"x{i:02d}" for i in range(40)]
 
 
-def run(db: str, rows: int, batch_rows: int) -> dict[str, Any]:
+def run(db: str, rows: int, batch_rows: int | None) -> dict[str, Any]:
     import skops.io as sio
 
     rng = np.random.default_rng(0)
@@ -106,7 +106,7 @@ def run(db: str, rows: int, batch_rows: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--batch-rows", type=int, default=20_000)
+    ap.add_argument("--batch-rows", type=int, default=None)
     ap.add_argument("--db", default="sqlite,postgresql")
     args = ap.parse_args()
     for db in args.db.split(","):

@@ -323,3 +323,45 @@ def test_a_raw_upload_is_streamed_and_an_oversized_one_is_refused_before_it_is_s
     assert [x.name for x in maintainer.versions()] == ["v1"]
     with pytest.raises(LimitError):
         maintainer.register_version("v2", b"\0" * 300_000)
+
+
+def test_bulk_outputs_keep_the_first_answer_and_odd_ids_round_trip(db_url: str, tmp_path: Path) -> None:
+    """The bulk write (COPY on PostgreSQL, one JSON statement on SQLite): ids with tabs, newlines,
+    backslashes and quotes come back as they were; a second write of some stored keys keeps their first
+    answers and adds the rest (on PostgreSQL, the COPY's conflict falls back to the skipping statement)."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from loopwise.registry.outputs import insert_outputs
+    from loopwise.store import transaction
+    from loopwise.store.tables import OtherOutput
+
+    model = open_model(db_url, tmp_path / "artifacts")
+    sessions = model.transport.sessions  # type: ignore[attr-defined]
+    ids = ["a\tb", "c\\d", 'e"f\ng', "h\ri", "plain"]
+    now = dt.datetime.now(dt.UTC)
+    proba = np.array([[0.1, 0.9], [0.5, 0.5], [0.7, 0.3], [1.0, 0.0], [0.25, 0.75]])
+    with transaction(sessions) as s:
+        insert_outputs(
+            s,
+            1,
+            "v",
+            "replay",
+            ids,
+            encode(np.array(["x\\y", "z", "x\\y", "q\tr", "z"], dtype=object)),
+            encode_scores(["no", "yes"], proba),
+            0.5,
+            now,
+        )
+    more = [*ids[:2], "new"]
+    with transaction(sessions) as s:
+        insert_outputs(s, 1, "v", "shadow", more, encode(np.array([1, 2, 3])), None, None, now)
+    with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
+        got = {r.event_id: r for r in s.scalars(select(OtherOutput))}
+    assert sorted(got) == sorted([*ids, "new"])
+    assert [got[e].prediction for e in ids] == ["x\\y", "z", "x\\y", "q\tr", "z"]
+    assert [got[e].scores for e in ids] == [{"no": p[0], "yes": p[1]} for p in proba.tolist()]
+    assert [got[e].source for e in ids] == ["replay"] * 5 and got["new"].source == "shadow"
+    assert (got["new"].prediction, got["new"].scores, got["new"].latency_ms) == (3, None, None)
+    assert got["plain"].latency_ms == 0.5

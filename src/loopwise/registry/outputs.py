@@ -5,7 +5,8 @@ SQLAlchemy's per-row path cost a replay of 1,000,000 events about 20 s: two ``js
 the JSON type's bind processor, and the parameters built row by row. Here a batch becomes one JSON document
 (an array of ``[event id, prediction, scores]``), built with Arrow's string kernels, and the database takes
 it apart itself: ``json_each`` on SQLite, ``json_array_elements`` on PostgreSQL. The statement keeps the
-table's rule: an (event, version) stored before keeps its first answer.
+table's rule: an (event, version) stored before keeps its first answer. PostgreSQL gets the batch by COPY
+first, the statement only when a key turns out to be stored already.
 """
 
 from __future__ import annotations
@@ -90,6 +91,48 @@ def document(event_ids: Sequence[str], predictions: pa.Array, scores: pa.Array |
     return "[" + (joined[0].as_py() or "") + "]"
 
 
+_COPY = (
+    "COPY other_outputs (model_id, event_id, version, prediction, scores, source, latency_ms, created_at) "
+    "FROM STDIN"
+)
+
+
+def _copy_escaped(texts: pa.Array) -> pa.Array:
+    """Text as COPY's text format reads it: backslash, tab, newline and carriage return escaped."""
+    for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        texts = pc.replace_substring(texts, raw, escaped)
+    return texts
+
+
+def copy_text(
+    model_id: int,
+    version: str,
+    source: str,
+    event_ids: Sequence[str],
+    predictions: pa.Array,
+    scores: pa.Array | None,
+    latency_ms: float | None,
+    now: dt.datetime,
+) -> str:
+    """A batch's rows in PostgreSQL COPY's text format, built without a row loop."""
+    constant = [_copy_escaped(pa.array([v]))[0].as_py() for v in (version, source)]
+    latency = "\\N" if latency_ms is None else repr(float(latency_ms))
+    rows = pc.binary_join_element_wise(
+        f"{model_id}\t",
+        _copy_escaped(pa.array(event_ids, pa.string())),
+        f"\t{constant[0]}\t",
+        _copy_escaped(predictions),
+        "\t",
+        "\\N" if scores is None else _copy_escaped(scores),
+        f"\t{constant[1]}\t{latency}\t{now.astimezone(dt.UTC).isoformat()}\n",
+        "",
+    )
+    return (
+        pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows), "")[0].as_py()
+        or ""
+    )
+
+
 def insert_outputs(
     s: Session,
     model_id: int,
@@ -105,11 +148,25 @@ def insert_outputs(
     they are."""
     if not event_ids:
         return
-    doc = document(event_ids, predictions, scores)
     conn = s.connection()
     if dialect_of(conn) == "postgresql":
-        conn.exec_driver_sql(_POSTGRESQL, (model_id, version, source, latency_ms, now, doc))
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        text = copy_text(model_id, version, source, event_ids, predictions, scores, latency_ms, now)
+        cur: Any = dbapi.cursor()
+        try:
+            # COPY: 1.7 s for 300,000 rows where the JSON statement took 2.8. It cannot skip a stored key,
+            # so one stored meanwhile (a concurrent run: the pending set excluded those before) makes the
+            # savepoint roll back and the statement that skips it run instead.
+            with conn.begin_nested(), cur.copy(_COPY) as copy:
+                copy.write(text)
+        except conn.dialect.dbapi.IntegrityError:  # type: ignore[union-attr]
+            doc = document(event_ids, predictions, scores)
+            conn.exec_driver_sql(_POSTGRESQL, (model_id, version, source, latency_ms, now, doc))
+        finally:
+            cur.close()
     else:
+        doc = document(event_ids, predictions, scores)
         # SQLAlchemy's own text form of a time on SQLite (UTC, no zone), which it reads back.
         stamp = now.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         conn.exec_driver_sql(_SQLITE, (model_id, version, source, latency_ms, stamp, doc))
