@@ -365,3 +365,36 @@ def test_bulk_outputs_keep_the_first_answer_and_odd_ids_round_trip(db_url: str, 
     assert [got[e].source for e in ids] == ["replay"] * 5 and got["new"].source == "shadow"
     assert (got["new"].prediction, got["new"].scores, got["new"].latency_ms) == (3, None, None)
     assert got["plain"].latency_ms == 0.5
+
+
+def test_a_running_job_whose_heartbeat_stopped_is_reported_stalled(
+    db_url: str, tmp_path: Path, pipeline: Pipeline, train: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    import datetime as dt
+
+    from loopwise.registry.jobs import STALLED_AFTER, start_evaluation
+    from loopwise.store import transaction
+    from loopwise.store.tables import Job
+
+    model = open_model(db_url, tmp_path / "artifacts")
+    model.register_version("v1", pipeline, sample=train[0].head(20))
+    sessions = model.transport.sessions  # type: ignore[attr-defined]
+    with transaction(sessions) as s:  # a job as a process that stopped mid-run leaves it
+        job_id = start_evaluation(
+            s,
+            "credit",
+            "v1",
+            dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+            dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
+            actor="local",
+        )
+    with transaction(sessions) as s:
+        row = s.get(Job, job_id)
+        assert row is not None
+        row.state, row.heartbeat_at = "running", dt.datetime.now(dt.UTC) - STALLED_AFTER / 2
+    assert (model.job(job_id).state, model.job(job_id).stalled) == ("running", False)
+    with transaction(sessions) as s:
+        row = s.get(Job, job_id)
+        assert row is not None
+        row.heartbeat_at = dt.datetime.now(dt.UTC) - STALLED_AFTER * 2
+    assert (model.job(job_id).state, model.job(job_id).stalled) == ("running", True)

@@ -52,7 +52,7 @@ class Transport(Protocol):
     def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]: ...
     # Serving (decision 0029).
     def alias_version(self, model: str, alias: str, etag: str | None) -> tuple[str | None, str] | None: ...
-    def predict(self, model: str, table: pa.Table, key: str) -> dict[str, Any]: ...
+    def predict(self, model: str, table: pa.Table) -> dict[str, Any]: ...
     def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def job(self, model: str, job_id: str) -> dict[str, Any]: ...
 
@@ -378,7 +378,13 @@ class ModelHandle:
         holding ``shadow`` answers the same events beside it (over HTTP, after the response)."""
         from loopwise.registry.serving import Served
 
-        return Served(**self.transport.predict(self.name, to_table(data), str(uuid.uuid4())))
+        table = to_table(data)
+        if self.id_column and self.id_column not in table.column_names:
+            # Ids made here, as ``log`` does: a retried request then logs its rows once (counted duplicates).
+            table = table.append_column(
+                self.id_column, pa.array([uuid.uuid4().hex for _ in range(table.num_rows)])
+            )
+        return Served(**self.transport.predict(self.name, table))
 
     def start_evaluation(
         self,

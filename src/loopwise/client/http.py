@@ -231,7 +231,7 @@ class HTTPTransport:
         found = r.json()
         return found["version"], r.headers.get("etag", "")
 
-    def predict(self, model: str, table: pa.Table, key: str) -> dict[str, Any]:
+    def predict(self, model: str, table: pa.Table) -> dict[str, Any]:
         sink = io.BytesIO()
         with pa.ipc.new_stream(sink, table.schema) as w:
             w.write_table(table)
@@ -239,7 +239,7 @@ class HTTPTransport:
             "POST",
             f"/v1/models/{model}/predict",
             content=sink.getvalue(),
-            headers={"Content-Type": "application/vnd.apache.arrow.stream", "Idempotency-Key": key},
+            headers={"Content-Type": "application/vnd.apache.arrow.stream"},
         )
         return out
 

@@ -251,7 +251,7 @@ class LocalTransport:
         tag = version or "-"
         return None if tag == etag else (version, tag)
 
-    def predict(self, model: str, table: pa.Table, key: str) -> dict[str, Any]:
+    def predict(self, model: str, table: pa.Table) -> dict[str, Any]:
         from loopwise.registry.serving import PredictorCache, predict, shadow
 
         if not hasattr(self, "predictors"):
@@ -265,7 +265,6 @@ class LocalTransport:
             model,
             table,
             max_rows=self.max_rows,
-            idempotency_key=key,
         )
         compact_pending(self.sessions, self.read_sessions)
         if served.shadow is not None and served.accepted:

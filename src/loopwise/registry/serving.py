@@ -94,7 +94,7 @@ def champion_and_shadow(s: Session, model_name: str) -> tuple[str, str | None]:
     return held["champion"], shadow if shadow != held["champion"] else None
 
 
-def outputs(predictor: Predictor, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+def answer(predictor: Predictor, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     """The predictor's labels and probabilities, with one model call once it is known to give the same."""
     if predictor.label_from_scores is None:
         predictor.check_label_from_scores(frame.head(CHECK_ROWS))
@@ -111,7 +111,6 @@ def predict(
     table: pa.Table,
     *,
     max_rows: int = 100_000,
-    idempotency_key: str | None = None,
 ) -> tuple[Served, pd.DataFrame]:
     """Run the champion on the rows (their feature columns; an id and a time are added when missing), log
     the rows with its prediction and scores under its version, and return what it answered with the logged
@@ -136,7 +135,7 @@ def predict(
         if c.role == Role.FEATURE or (c.name in table.column_names and c.name not in outputs_of)
     )
     frame = check(inputs, table, allow_extra_columns=False).to_pandas()
-    labels, proba = outputs(predictor, frame)
+    labels, proba = answer(predictor, frame)
     classes = predictor.classes
     scores = _score_dicts(classes, proba)
     logged = _with_outputs(schema, frame, labels, proba, classes)
@@ -146,7 +145,6 @@ def predict(
             model_name,
             pa.Table.from_pandas(logged, preserve_index=False),
             version=version,
-            idempotency_key=idempotency_key,
             max_rows=max_rows,
         )
     ids = [str(e) for e in logged[_id_column(schema)]]
@@ -179,7 +177,7 @@ def shadow(
     with read_sessions() as s:
         model_id = get_model(s, model_name).id
         predictor = cache.get(s, settings, store, model_name, version)
-    labels, proba = outputs(predictor, frame)
+    labels, proba = answer(predictor, frame)
     classes = predictor.classes
     scores = None if proba is None or classes is None else encode_scores(classes, np.asarray(proba, float))
     with transaction(sessions) as s:

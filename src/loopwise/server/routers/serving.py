@@ -17,7 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import LimitError, LoopwiseError
+from loopwise.errors import LimitError
 from loopwise.registry import ArtifactStore, RegistrySettings, aliases
 from loopwise.registry.jobs import describe_job, run_evaluation, run_in_thread, start_evaluation
 from loopwise.registry.serving import PredictorCache, predict, shadow
@@ -96,7 +96,6 @@ async def predict_rows(model: str, request: Request, background: BackgroundTasks
     else:
         table, _ = body_to_table(body, ctype, settings)
     cache = _cache(request)
-    key = request.headers.get("idempotency-key")
 
     def work() -> Any:
         return predict(
@@ -108,7 +107,6 @@ async def predict_rows(model: str, request: Request, background: BackgroundTasks
             model,
             table,
             max_rows=settings.max_rows,
-            idempotency_key=key,
         )
 
     served, logged = await run_in_threadpool(work)
@@ -134,8 +132,10 @@ def _shadow(
         shadow(
             factory(request), read_factory(request), registry, store, cache, model, version, event_ids, logged
         )
-    except LoopwiseError as exc:
-        log.warning("shadow version %r of model %r did not answer: %s", version, model, exc)
+    except Exception as exc:  # the estimator's own errors too: the response is sent, only the log can say
+        log.warning(
+            "shadow version %r of model %r did not answer: %s: %s", version, model, type(exc).__name__, exc
+        )
 
 
 @router.post(
