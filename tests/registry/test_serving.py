@@ -29,6 +29,20 @@ from loopwise.errors import DataError, LimitError, NotFoundError
 from loopwise.registry.outputs import document, encode, encode_scores
 
 
+@pytest.fixture
+def _artifact_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "served-artifacts"
+    monkeypatch.setenv("LOOPWISE_ARTIFACT_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def server(_artifact_env: Path, server: Running) -> Running:
+    """The shared server, started after its artifact folder is set to the test's own (read at start-up;
+    else a server on PostgreSQL would store under ./artifacts)."""
+    return server
+
+
 @pytest.fixture(scope="module")
 def challenger(train: tuple[pd.DataFrame, pd.Series]) -> Pipeline:
     X, y = train
@@ -165,7 +179,6 @@ def test_predict_logs_the_champions_answers_and_the_shadow_answers_beside(
     pipeline: Pipeline,
     challenger: Pipeline,
 ) -> None:
-    monkeypatch.setenv("LOOPWISE_ARTIFACT_DIR", str(tmp_path / "served-artifacts"))
     admin = http_client(server.url, server.admin_key)
     admin.register("credit", SCHEMA)
     maintainer = http_client(server.url, server.key("maintainer")).model("credit")
@@ -231,7 +244,6 @@ def test_predict_in_process_logs_and_shadows(
 def test_an_evaluation_job_runs_in_the_background_to_its_result(
     server: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: Pipeline, challenger: Pipeline
 ) -> None:
-    monkeypatch.setenv("LOOPWISE_ARTIFACT_DIR", str(tmp_path / "served-artifacts"))
     admin = http_client(server.url, server.admin_key)
     admin.register("credit", SCHEMA)
     maintainer = http_client(server.url, server.key("maintainer")).model("credit")
