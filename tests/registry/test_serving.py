@@ -239,6 +239,10 @@ def test_predict_in_process_logs_and_shadows(
     assert model.served(START, END) == {"v1": 100}
     got = stored(model, "v2").loc[out.event_ids]
     np.testing.assert_array_equal(got.prediction.to_numpy(bool), challenger.predict(X))
+    # The same rows again (a retried request: the ids were made by the client): logged once.
+    again = model.predict(X.assign(id=out.event_ids, ts=pd.Timestamp("2026-12-01 11:00", tz="UTC")))
+    assert (again.accepted, again.duplicates, again.event_ids) == (0, 100, out.event_ids)
+    assert model.served(START, END) == {"v1": 100}
 
 
 def test_an_evaluation_job_runs_in_the_background_to_its_result(

@@ -58,6 +58,8 @@ class LocalTransport:
         self.artifacts = ArtifactStore(
             self.registry.directory_for(database_url), self.registry.max_artifact_bytes
         )
+        #: Versions loaded by ``predict`` (decision 0029), made on its first call.
+        self.predictors: Any = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -254,7 +256,7 @@ class LocalTransport:
     def predict(self, model: str, table: pa.Table) -> dict[str, Any]:
         from loopwise.registry.serving import PredictorCache, predict, shadow
 
-        if not hasattr(self, "predictors"):
+        if self.predictors is None:
             self.predictors = PredictorCache()
         served, logged = predict(
             self.sessions,
