@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import httpx
 from fastapi.routing import APIRoute
 from tests._fixtures import Running
@@ -12,12 +15,21 @@ from loopwise.server.auth import POLICIES, ROLES
 from loopwise.server.deps import policy_of
 
 
+def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute, those of included routers too: FastAPI 0.165 keeps an included router as one
+    ``_IncludedRouter`` entry of ``app.routes`` (its routes in ``original_router``), so a flat walk saw only
+    /health and /metrics."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _api_routes(route.original_router.routes)
+
+
 def _routes() -> list[tuple[str, str, str]]:
     app = create_app(Settings(database_url="sqlite://"))  # migrates the in-memory database
     out = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
+    for route in _api_routes(app.routes):
         policy = policy_of([d.call for d in route.dependant.dependencies])
         assert policy is not None, f"route {route.path} declares no policy"
         for method in route.methods:
@@ -29,6 +41,15 @@ def test_every_route_has_a_policy() -> None:
     routes = _routes()
     assert {p for _, _, p in routes} <= set(POLICIES) | {"public"}
     assert ("GET", "/health", "public") in routes
+    assert len(routes) >= 30, routes  # the included routers' routes are walked too
+    # Serving (decision 0029): predicting logs, as ingesting does; a background evaluation manages, as the
+    # synchronous one; reading an alias or a job, a viewer's. The matrix below tries each with every role.
+    assert {
+        ("POST", "/v1/models/{model}/predict", "ingest"),
+        ("GET", "/v1/models/{model}/aliases/{alias}", "read"),
+        ("POST", "/v1/models/{model}/versions/{version}/evaluations", "manage"),
+        ("GET", "/v1/models/{model}/jobs/{job}", "read"),
+    } <= set(routes)
 
 
 def test_role_by_route_matrix(server: Running) -> None:

@@ -91,6 +91,15 @@ def test_every_route_answers_below_500_and_as_documented(server: Running, role: 
     schema = schemathesis.openapi.from_dict(doc)
     operations = [op.ok() for op in schema.get_all_operations()]
     assert len(operations) >= 13  # every route
+    # The serving routes (decision 0029) are among them, with their bodies (JSON and Arrow rows to predict,
+    # a raw artifact, an evaluation job's window).
+    labels = {op.label for op in operations}
+    assert {
+        "POST /v1/models/{model}/predict",
+        "GET /v1/models/{model}/aliases/{alias}",
+        "POST /v1/models/{model}/versions/{version}/evaluations",
+        "GET /v1/models/{model}/jobs/{job}",
+    } <= labels, labels
     key = server.key(role)
     cases = st.one_of(
         *(

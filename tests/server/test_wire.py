@@ -36,7 +36,7 @@ def test_openapi_describes_every_body(server: Running) -> None:
     assert len(operations) >= 13
     media: dict[str, set[str]] = {}
     for method, path, op in operations:
-        success = next(op["responses"][s] for s in ("200", "201") if s in op["responses"])
+        success = next(op["responses"][s] for s in ("200", "201", "202") if s in op["responses"])
         # Every success answer names its media type and, for JSON, a schema with named fields.
         assert success.get("content"), (method, path)
         for mtype, body in success["content"].items():
@@ -64,6 +64,13 @@ def test_openapi_describes_every_body(server: Running) -> None:
         "application/parquet",
     }
     assert "application/x-parquet" in media["/v1/models/{model}/references"]
+    # Serving (decision 0029): rows as JSON or Arrow; an artifact as base64 JSON or the raw body.
+    assert media["/v1/models/{model}/predict"] == {"application/json", "application/vnd.apache.arrow.stream"}
+    assert media["/v1/models/{model}/versions"] == {"application/json", "application/octet-stream"}
+    started = doc["paths"]["/v1/models/{model}/versions/{version}/evaluations"]["post"]["responses"]
+    assert (
+        "202" in started and "304" in doc["paths"]["/v1/models/{model}/aliases/{alias}"]["get"]["responses"]
+    )
     export = doc["paths"]["/v1/models/{model}/export"]["get"]["responses"]["200"]["content"]
     assert set(export) == {"application/x-parquet"}
     # The request models are components: today's count, with the ones they use.

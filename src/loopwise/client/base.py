@@ -17,6 +17,7 @@ from loopwise.errors import ParameterError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
+    from loopwise.client.serving import Job, LoadedModel
     from loopwise.registry import (
         AliasMove,
         Evaluation,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         PromotionRequest,
         VersionComparison,
     )
+    from loopwise.registry.serving import Served
 
 #: Rows per request when logging a large frame.
 BATCH_ROWS = 5000
@@ -68,6 +70,11 @@ class Transport(Protocol):
     def history(self, model: str, params: dict[str, Any]) -> dict[str, Any]: ...
     def audit(self, model: str) -> list[dict[str, Any]]: ...
     def verify_audit(self, model: str) -> dict[str, Any]: ...
+    # Serving (decision 0029).
+    def alias_version(self, model: str, alias: str, etag: str | None) -> tuple[str | None, str] | None: ...
+    def predict(self, model: str, table: pa.Table) -> dict[str, Any]: ...
+    def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def job(self, model: str, job_id: str) -> dict[str, Any]: ...
 
 
 def _json_list(values: Any) -> list[Any]:
@@ -466,6 +473,51 @@ class ModelHandle:
     def background(self, max_queue: int = 100, version: str | None = None) -> BackgroundLogger:
         """A logger that never blocks the caller: a bounded queue, a thread, a flush at close."""
         return BackgroundLogger(self, max_queue=max_queue, version=version)
+
+    # Serving (docs/registry.md, "Serving"; decision 0029).
+
+    def load(self, alias: str = "champion", *, check_every: float = 5.0) -> LoadedModel:
+        """The version ``alias`` points at, loaded here (under this client's trust rules), reloaded when the
+        alias moves: checked at most every ``check_every`` seconds, cheaply. Its ``log`` records the version
+        that answered."""
+        from loopwise.client.serving import LoadedModel
+
+        return LoadedModel(self, alias, check_every)
+
+    def predict(self, data: DataLike) -> Served:
+        """Run the champion on the rows (feature columns; an id and a time are generated when missing), log
+        them with its answers under its version, and return the answers with the event ids. The version
+        holding ``shadow`` answers the same events beside it (over HTTP, after the response)."""
+        from loopwise.registry.serving import Served
+
+        table = to_table(data)
+        if self.id_column and self.id_column not in table.column_names:
+            # Ids made here, as ``log`` does: a retried request then logs its rows once (counted duplicates).
+            table = table.append_column(
+                self.id_column, pa.array([uuid.uuid4().hex for _ in range(table.num_rows)])
+            )
+        return Served(**self.transport.predict(self.name, table))
+
+    def start_evaluation(
+        self,
+        version: str,
+        *,
+        start: dt.datetime | str,
+        end: dt.datetime | str,
+        batch_rows: int | None = None,
+    ) -> Job:
+        """``evaluate_version`` as a background job: returns at once with the job; ``job.wait()`` gives the
+        Evaluation, ``job.refresh()`` its progress."""
+        from loopwise.client.serving import Job
+
+        body = {"start": _iso(start), "end": _iso(end), "batch_rows": batch_rows}
+        return Job.from_dict(self, self.transport.start_evaluation(self.name, version, body))
+
+    def job(self, job_id: str) -> Job:
+        """A background job of this model, as it is now."""
+        from loopwise.client.serving import Job
+
+        return Job.from_dict(self, self.transport.job(self.name, job_id))
 
 
 def artifact_source(artifact: Any, flavor: str) -> BinaryIO | bytes | None:

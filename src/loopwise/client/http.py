@@ -48,25 +48,7 @@ class HTTPTransport:
         self.http.close()
 
     def _send(self, method: str, path: str, **kw: Any) -> Any:
-        delay = BACKOFF
-        for attempt in range(RETRIES):
-            try:
-                r = self.http.request(method, path, **kw)
-            except httpx.TransportError as exc:
-                if attempt == RETRIES - 1:
-                    raise UnreachableError(
-                        str(self.http.base_url), str(exc) or type(exc).__name__, RETRIES
-                    ) from None
-            else:
-                if r.status_code < 500 and r.status_code != 429:
-                    if r.status_code >= 400:
-                        raise_for(r.status_code, _json(r))
-                    return r.json()
-                if attempt == RETRIES - 1:
-                    raise ServerError(r.status_code, _json(r))
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+        return self._request(method, path, **kw).json()
 
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = self._send("POST", "/v1/models", json={"name": name, "schema": schema})
@@ -120,6 +102,13 @@ class HTTPTransport:
 
     def register_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
         source = body["artifact"]
+        lineage = body.get("lineage")
+        if (
+            source is not None
+            and body.get("sample") is None
+            and (lineage is None or lineage.reference is None)
+        ):
+            return self._register_raw(model, version, body, source)
         data = source if source is None or isinstance(source, bytes) else source.read()
         lineage = body.get("lineage")
         spec = lineage.to_dict() if lineage is not None else {}
@@ -139,6 +128,27 @@ class HTTPTransport:
             else json.loads(sample.to_json(orient="records", date_format="iso")),
         }
         out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions", json=doc)
+        return out
+
+    def _register_raw(self, model: str, version: str, body: dict[str, Any], source: Any) -> dict[str, Any]:
+        """The artifact as the raw body, streamed from its file (no base64, no copy in memory); one attempt,
+        since a stream read once cannot be sent again."""
+        lineage = body.get("lineage")
+        params = {"name": version, "flavor": body["flavor"]}
+        if body.get("sha256"):
+            params["sha256"] = body["sha256"]
+        headers = {"Content-Type": "application/octet-stream"}
+        if lineage is not None:
+            headers["X-Loopwise-Lineage"] = json.dumps(lineage.to_dict())
+        try:
+            r = self.http.post(f"/v1/models/{model}/versions", params=params, content=source, headers=headers)
+        except httpx.TransportError as exc:
+            raise UnreachableError(str(self.http.base_url), str(exc) or type(exc).__name__, 1) from None
+        if r.status_code >= 500:
+            raise ServerError(r.status_code, _json(r))
+        if r.status_code >= 400:
+            raise_for(r.status_code, _json(r))
+        out: dict[str, Any] = r.json()
         return out
 
     def versions(self, model: str) -> list[dict[str, Any]]:
@@ -263,6 +273,62 @@ class HTTPTransport:
             path.write_bytes(r.content)
             settings = self.registry or RegistrySettings()
             return load(path, info["format"], info["flavor"], version, features, settings)
+
+    # Serving (decision 0029).
+
+    def alias_version(self, model: str, alias: str, etag: str | None) -> tuple[str | None, str] | None:
+        """Where the alias points, or None when it has not moved since ``etag`` (the server's 304)."""
+        headers = {"If-None-Match": etag} if etag else None
+        r = self._request("GET", f"/v1/models/{model}/aliases/{alias}", headers=headers)
+        if r.status_code == 304:
+            return None
+        found = r.json()
+        return found["version"], r.headers.get("etag", "")
+
+    def predict(self, model: str, table: pa.Table) -> dict[str, Any]:
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        out: dict[str, Any] = self._send(
+            "POST",
+            f"/v1/models/{model}/predict",
+            content=sink.getvalue(),
+            headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+        )
+        return out
+
+    def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        doc = {k: v for k, v in body.items() if v is not None}
+        out: dict[str, Any] = self._send(
+            "POST", f"/v1/models/{model}/versions/{version}/evaluations", json=doc
+        )
+        return out
+
+    def job(self, model: str, job_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/jobs/{job_id}")
+        return out
+
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """One request with ``_send``'s retries, the response itself (a 304 is an answer, not an error)."""
+        delay = BACKOFF
+        for attempt in range(RETRIES):
+            try:
+                r = self.http.request(method, path, **kw)
+            except httpx.TransportError as exc:
+                if attempt == RETRIES - 1:
+                    raise UnreachableError(
+                        str(self.http.base_url), str(exc) or type(exc).__name__, RETRIES
+                    ) from None
+            else:
+                if r.status_code < 500 and r.status_code != 429:
+                    if r.status_code >= 400:
+                        raise_for(r.status_code, _json(r))
+                    return r
+                if attempt == RETRIES - 1:
+                    raise ServerError(r.status_code, _json(r))
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
 
 
 def _json(r: httpx.Response) -> Any:

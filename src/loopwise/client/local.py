@@ -61,6 +61,8 @@ class LocalTransport:
         self.artifacts = ArtifactStore(
             self.registry.directory_for(database_url), self.registry.max_artifact_bytes
         )
+        #: Versions loaded by ``predict`` (decision 0029), made on its first call.
+        self.predictors: Any = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -329,6 +331,68 @@ class LocalTransport:
 
         with self.read_sessions() as s:
             return verify(s, model).to_dict()
+
+    # Serving (decision 0029): in-process, so the alias is read directly and jobs run in a thread here.
+
+    def alias_version(self, model: str, alias: str, etag: str | None) -> tuple[str | None, str] | None:
+        from loopwise.registry import aliases
+
+        with self.read_sessions() as s:
+            version = aliases(s, model).get(alias)
+        tag = version or "-"
+        return None if tag == etag else (version, tag)
+
+    def predict(self, model: str, table: pa.Table) -> dict[str, Any]:
+        from loopwise.registry.serving import PredictorCache, predict, shadow
+
+        if self.predictors is None:
+            self.predictors = PredictorCache()
+        served, logged = predict(
+            self.sessions,
+            self.read_sessions,
+            self.registry,
+            self.artifacts,
+            self.predictors,
+            model,
+            table,
+            max_rows=self.max_rows,
+        )
+        compact_pending(self.sessions, self.read_sessions)
+        if served.shadow is not None and served.accepted:
+            # No response to send first in-process: the shadow answers before the call returns.
+            shadow(
+                self.sessions,
+                self.read_sessions,
+                self.registry,
+                self.artifacts,
+                self.predictors,
+                model,
+                served.shadow,
+                served.event_ids,
+                logged,
+            )
+        return served.to_dict()
+
+    def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.registry.jobs import describe_job, run_evaluation, run_in_thread, start_evaluation
+
+        a, b = _time(body["start"]), _time(body["end"])
+        assert a is not None and b is not None
+        with transaction(self.sessions) as s:
+            job_id = start_evaluation(
+                s, model, version, a, b, actor=LOCAL_ACTOR, batch_rows=body.get("batch_rows")
+            )
+        run_in_thread(
+            run_evaluation, self.sessions, self.read_sessions, self.registry, self.artifacts, model, job_id
+        )
+        with self.read_sessions() as s:
+            return describe_job(s, model, job_id).to_dict()
+
+    def job(self, model: str, job_id: str) -> dict[str, Any]:
+        from loopwise.registry.jobs import describe_job
+
+        with self.read_sessions() as s:
+            return describe_job(s, model, job_id).to_dict()
 
 
 #: Who the local client is in the audit log and the alias history.

@@ -42,6 +42,9 @@ class Predictor:
         self.features = list(features)
         #: Whether the model takes a DataFrame (it was fitted on named columns) or an array in order.
         self.by_name = by_name
+        #: Whether ``outputs`` may take the label as the most probable class (one model call, not two):
+        #: None until ``check_label_from_scores`` looked.
+        self.label_from_scores: bool | None = None
 
     def __repr__(self) -> str:
         return (
@@ -76,6 +79,51 @@ class Predictor:
         if not hasattr(self.model, "predict_proba"):
             return None
         return np.asarray(self.model.predict_proba(self.inputs(X)))
+
+    def outputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """``predict`` and ``predict_proba`` together, with one model call where that gives the same answer:
+        an ONNX session's one run returns both; a scikit-learn classifier checked by
+        ``check_label_from_scores`` gives its label as the most probable class."""
+        if self.flavor == "onnx":
+            out = _onnx_run(self.model, self.inputs(X))
+            return np.asarray(out[0]).ravel(), _probabilities(out[1]) if len(out) > 1 else None
+        proba = self.predict_proba(X)
+        classes = self.classes
+        if proba is None or classes is None or not self.label_from_scores:
+            return self.predict(X), proba
+        return np.asarray(classes)[proba.argmax(axis=1)], proba
+
+    def check_label_from_scores(self, X: pd.DataFrame) -> bool:
+        """Whether the label may be taken from the probabilities: the estimator (a Pipeline's last step) is
+        one whose ``predict`` is defined as the most probable class, and on ``X`` the two agree."""
+        final = self.model.steps[-1][1] if hasattr(self.model, "steps") else self.model
+        kind = type(final)
+        known = kind.__module__.startswith("sklearn.") and kind.__name__ in LABEL_IS_ARGMAX
+        if self.flavor != "sklearn" or not known or self.classes is None or not len(X):
+            self.label_from_scores = False
+            return False
+        proba = self.predict_proba(X)
+        assert proba is not None
+        derived = np.asarray(self.classes)[proba.argmax(axis=1)]
+        self.label_from_scores = bool(np.array_equal(derived, self.predict(X)))
+        return self.label_from_scores
+
+
+#: scikit-learn classifiers whose ``predict`` is the class of the largest ``predict_proba`` (read in their
+#: source: an argmax of the probabilities, or of a decision function the probabilities are monotone in).
+LABEL_IS_ARGMAX = frozenset(
+    {
+        "HistGradientBoostingClassifier",
+        "GradientBoostingClassifier",
+        "RandomForestClassifier",
+        "ExtraTreesClassifier",
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+        "LogisticRegression",
+        "GaussianNB",
+        "MLPClassifier",
+    }
+)
 
 
 def load(

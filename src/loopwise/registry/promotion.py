@@ -303,9 +303,7 @@ def rollback(
     evidence: dict[str, Any] = {"rollback": True, "from": last.to_version, "undoes": last.id}
     if reason:
         evidence["reason"] = reason[:2000]
-    done = set_alias(
-        s, model_name, alias, last.from_version, actor=actor, evidence=evidence, promoted=True
-    )
+    done = set_alias(s, model_name, alias, last.from_version, actor=actor, evidence=evidence, promoted=True)
     append(
         s,
         model.id,

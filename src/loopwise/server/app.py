@@ -17,7 +17,7 @@ from loopwise.errors import LoopwiseError
 from loopwise.server.deps import Public
 from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor
-from loopwise.server.routers import events, gate, models, monitoring, registry
+from loopwise.server.routers import events, gate, models, monitoring, registry, serving
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             generate_latest(REGISTRY) + generate_latest(per_model), media_type=CONTENT_TYPE_LATEST
         )
 
-    for r in (models.router, events.router, monitoring.router, registry.router, gate.router):
+    for r in (models.router, events.router, monitoring.router, registry.router, gate.router, serving.router):
         app.include_router(r)
     _document_bodies(app)
     return app

@@ -299,3 +299,26 @@ class PromotionPolicy(Base):
     mode: Mapped[str] = mapped_column(String(20))
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A registry job run in the background (an evaluation over HTTP, decision 0029): its state, progress
+    and, once done, its result or the error that ended it. A running job writes ``heartbeat_at`` after each
+    batch, so a reader can tell a job whose process stopped (the row stays ``running``)."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    #: ``queued``, ``running``, ``done`` or ``failed``.
+    state: Mapped[str] = mapped_column(String(10))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: ``{"done": rows, "total": rows}``.
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (Index("ix_jobs_model", "model_id", "created_at"),)

@@ -16,7 +16,8 @@ from loopwise.wire.events import FeedbackBatch, PredictionBatch
 from loopwise.wire.gate import Approve, Force, PolicyBody, Promote, Rollback, RunGate
 from loopwise.wire.models import RegisterModel
 from loopwise.wire.monitoring import PinReference, RunChecks
-from loopwise.wire.registry import RegisterVersion, SetAlias
+from loopwise.wire.registry import EvaluateVersion, RegisterVersion, SetAlias, ShadowOutputs
+from loopwise.wire.serving import PredictRows
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RegisterModel,
@@ -32,6 +33,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     Rollback,
     PolicyBody,
     Approve,
+    EvaluateVersion,
+    ShadowOutputs,
+    PredictRows,
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 import pandas as pd
@@ -84,6 +85,14 @@ def _lineage(body: RegisterVersion) -> Lineage:
     return Lineage.from_dict(spec)
 
 
+def _register_body() -> dict[str, Any]:
+    doc = json_body(RegisterVersion)
+    doc["requestBody"]["content"]["application/octet-stream"] = {
+        "schema": {"type": "string", "format": "binary"}
+    }
+    return doc
+
+
 def _invalid(exc: ValidationError) -> LoopwiseError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -96,12 +105,17 @@ def _invalid(exc: ValidationError) -> LoopwiseError:
     status_code=201,
     response_model=VersionOut,
     responses=errors(400, 403, 404, 409, 413, 422),
-    openapi_extra=json_body(RegisterVersion),
+    openapi_extra=_register_body(),
 )
 async def register(model: str, request: Request, who: Manager) -> VersionOut:
     """Register a version: its artifact is stored by digest, loaded under the operator's trust rules and
-    run on the sample; one that does not fit the model's schema is refused, naming the column."""
+    run on the sample; one that does not fit the model's schema is refused, naming the column.
+
+    The artifact may also come as the raw body (``application/octet-stream``, ``name`` and ``flavor`` in
+    the query, the lineage as JSON in ``X-Loopwise-Lineage``): streamed into the store (decision 0029)."""
     registry, store = _settings(request)
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/octet-stream":
+        return await _register_raw(model, request, who, registry, store)
     # The artifact travels base64-encoded (4 bytes for 3) beside the rest of the body.
     limit = request.app.state.settings.max_body_bytes + (registry.max_artifact_bytes * 4) // 3 + 4
     raw = await read_body(request, limit)
@@ -129,6 +143,50 @@ async def register(model: str, request: Request, who: Manager) -> VersionOut:
             sha256=body.sha256,
             lineage=lineage,
             sample=sample,
+            actor=who.actor,
+            admin=who.role == "admin",
+        )
+        return VersionOut.model_validate(v.to_dict())
+
+    return await run_in_threadpool(work)
+
+
+async def _register_raw(
+    model: str, request: Request, who: Any, registry: RegistrySettings, store: ArtifactStore
+) -> VersionOut:
+    from loopwise.server.uploads import RequestStream, declared_within
+
+    declared_within(request, registry.max_artifact_bytes)
+    query = request.query_params
+    try:
+        body = RegisterVersion.model_validate(
+            {
+                "name": query.get("name"),
+                "flavor": query.get("flavor", "sklearn"),
+                "sha256": query.get("sha256"),
+                "lineage": json.loads(request.headers.get("x-loopwise-lineage") or "null"),
+            }
+        )
+    except json.JSONDecodeError:
+        raise DataError("X-Loopwise-Lineage is not valid JSON") from None
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if body.flavor == "external":
+        raise DataError("an external version has no artifact: register it with JSON (uri and sha256)")
+    lineage = _lineage(body)
+
+    def work() -> VersionOut:
+        v = register_version(
+            factory(request),
+            read_factory(request),
+            registry,
+            store,
+            model,
+            body.name,
+            flavor=body.flavor,
+            artifact=RequestStream(request),  # type: ignore[arg-type]
+            sha256=body.sha256,
+            lineage=lineage,
             actor=who.actor,
             admin=who.role == "admin",
         )
@@ -230,7 +288,11 @@ def at(model: str, alias: str, time: dt.datetime, request: Request, who: Reader)
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    """``t`` in UTC (without a zone, taken as UTC); one that leaves the calendar in UTC is refused."""
+    try:
+        return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise ParameterError("time", t.isoformat(), "a time within years 1-9999 in UTC") from None
 
 
 @router.get("/served", response_model=Served, responses=errors(403, 404, 422))
@@ -261,7 +323,7 @@ async def evaluate_version(model: str, version: str, request: Request, who: Mana
         body = EvaluateVersion.model_validate_json(raw)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    extra = {"batch_rows": body.batch_rows} if body.batch_rows is not None else {}
+    extra: dict[str, Any] = {"batch_rows": body.batch_rows} if body.batch_rows is not None else {}
 
     def work() -> EvaluationOut:
         found = evaluate(
