@@ -138,7 +138,7 @@ def test_load_follows_the_alias_and_logs_the_version_that_served(
     loaded = model.load("champion", check_every=0)
     assert loaded.version == "v1"
     np.testing.assert_array_equal(loaded.predict(X), pipeline.predict(X))
-    model.set_alias("champion", "v2")
+    model.promote("v2", force=True, reason="the test moves the alias")
     wait_for(lambda: loaded.refresh() == "v2", "the loaded model to follow the alias to v2")
     np.testing.assert_array_equal(loaded.predict_proba(X), challenger.predict_proba(X))
     frame, _ = traffic(40, 21, 0, challenger)
@@ -165,7 +165,7 @@ def test_over_http_load_checks_with_an_etag_and_reloads_after_a_move(
     unchanged = httpx.get(url, headers={**auth, "If-None-Match": first.headers["etag"]})
     assert (unchanged.status_code, unchanged.content) == (304, b"")
 
-    maintainer.set_alias("champion", "v2")
+    admin.model("credit").promote("v2", force=True, reason="the test moves the alias")
     moved = httpx.get(url, headers={**auth, "If-None-Match": first.headers["etag"]})
     assert (moved.status_code, moved.json()["version"]) == (200, "v2")
     wait_for(lambda: loaded.refresh() == "v2", "the loaded model to reload v2")
