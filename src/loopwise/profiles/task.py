@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import datasketches as ds
@@ -312,6 +312,13 @@ class ClassificationProfile:
             est_labeled=_dict_add(self.est_labeled, other.est_labeled),
             est_hit=_dict_add(self.est_hit, other.est_hit),
         )
+
+    def label_part(self) -> ClassificationProfile:
+        """What labelling these rows adds to a profile that already holds them without labels: every count
+        and sum over labelled rows, and none over all rows (their number, predictions, confidence and
+        estimation bins), which were counted when the rows came. A first label is then a merge, not a
+        rebuild of the bucket from all its events (decision 0021, "First labels")."""
+        return replace(self, n=0, predicted={}, conf_all={}, est_all={})
 
     # -- reading ------------------------------------------------------------------------------
     @property
