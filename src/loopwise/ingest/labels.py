@@ -255,18 +255,12 @@ def _add_some(
 ) -> set[dt.datetime]:
     left: set[dt.datetime] = set()
     rows, profiles = {}, {}
-    kind = _COUNTED[target.kind] if target.kind is not None else None
     for b in first:
         row = lock_bucket(s, model.id, version, b)
         assert row is not None
         fold(s, row)
         profile = unpack(s, row.profile) if row.profile else None
-        column = profile.columns.get(target.name) if profile is not None else None
-        if (
-            profile is None
-            or not isinstance(profile.task, ClassificationProfile)
-            or not (column is None or type(column) is kind)
-        ):
+        if profile is None or not isinstance(profile.task, ClassificationProfile):
             left.add(b)
             continue
         rows[b], profiles[b] = row, profile
@@ -346,7 +340,12 @@ def _can_add(old: Profile | None, add: Profile, target: Column) -> bool:
     if old is None or not isinstance(old.task, ClassificationProfile):
         return False
     column = old.columns.get(target.name)
-    return column is None or int(getattr(column, "missing", -1)) >= add.n
+    if column is None:
+        return True
+    missing, n = int(getattr(column, "missing", -1)), int(getattr(column, "n", -1))
+    # A column of another kind (profiled before the first labels fixed the target's kind) is taken over
+    # when it holds nothing but missing rows, as the rebuild would give it.
+    return missing >= add.n and (isinstance(column, _COUNTED[target.kind]) or missing == n)  # type: ignore[index]
 
 
 def _add_labelled(old: Profile, add: Profile, target: Column) -> None:
@@ -354,12 +353,22 @@ def _add_labelled(old: Profile, add: Profile, target: Column) -> None:
     assert isinstance(old.task, ClassificationProfile) and isinstance(add.task, ClassificationProfile)
     old.task = old.task.merge(add.task.label_part())
     column = old.columns.get(target.name)
-    if column is not None:
+    if column is None:
+        return
+    labelled = add.columns[target.name]
+    assert isinstance(column, (BooleanProfile, CategoricalProfile))
+    assert isinstance(labelled, (BooleanProfile, CategoricalProfile))
+    if type(column) is not type(labelled):  # nothing but missing rows (``_can_add``): the same, of its kind
+        missing = column.missing
+        column = Profile.empty(Schema((target,)), anchors=old.anchors, options=old.options).columns[
+            target.name
+        ]
         assert isinstance(column, (BooleanProfile, CategoricalProfile))
-        # The rows were counted as missing labels; now they are the labels' own rows.
-        column.n -= add.n
-        column.missing -= add.n
-        old.columns[target.name] = column.merge(add.columns[target.name])  # type: ignore[arg-type]
+        column.n = column.missing = missing
+    # The rows were counted as missing labels; now they are the labels' own rows.
+    column.n -= add.n
+    column.missing -= add.n
+    old.columns[target.name] = column.merge(labelled)  # type: ignore[arg-type]
 
 
 def _take(profile: Profile, new: Profile, target: Column, with_column: bool) -> None:
