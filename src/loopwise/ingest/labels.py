@@ -291,11 +291,18 @@ def _add_some(
     )
     events: list[Any] = []
     for i in range(0, len(ids), 500):
-        events += s.execute(
-            select(Event.event_id, Event.bucket, Event.batch_id, Event.row).where(
-                Event.model_id == model.id, Event.version == version, Event.event_id.in_(ids[i : i + 500])
+        # By the primary key alone: with the version too, SQLite's planner took the (model, version, bucket)
+        # index and scanned every event of the version for each 500 ids (4x slower over a year).
+        events += [
+            e
+            for e in s.execute(
+                select(Event.event_id, Event.bucket, Event.batch_id, Event.row, Event.version).where(
+                    Event.model_id == model.id, Event.event_id.in_(ids[i : i + 500])
+                )
             )
-        ).all()
+            if e[4] == version
+        ]
+    events = [e[:4] for e in events]
     for _, b, batch_id, _ in events:
         if (b, batch_id) in pending:  # not in the bucket's profile yet: its part comes with what it held
             left.add(b)
