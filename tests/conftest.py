@@ -1,53 +1,25 @@
+"""The one conftest. Every fixture a test in any folder may ask for is defined once in tests/_fixtures and
+registered here; tests import the helpers (``Running``, ``wait_for``, ``run_cli``, ...) from
+``tests._fixtures``.
+
+- ``postgres``: a throwaway PostgreSQL cluster for the session; ``db_url``: each test on SQLite and on it;
+  ``server``: a real server on loopback over ``db_url`` (tests/_fixtures/servers.py).
+- ``ref_df``, ``cur_df``: generated frames of mixed column kinds (tests/_fixtures/data.py).
+"""
+
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
 import pytest
 
+# Before the package is first imported, so that its asserts (e.g. in the HTTP helpers) explain themselves.
+pytest.register_assert_rewrite("tests._fixtures")
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``loopwise ARGS`` in a fresh process, as a user runs it: no LOOPWISE_ settings of the test run, a wide
-    terminal (Rich wraps tables at the terminal's width)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPWISE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "loopwise.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        cwd=cwd,
-        env={**env, "COLUMNS": "400"},
+pytest_plugins = ["tests._fixtures.servers", "tests._fixtures.data", "tests._fixtures.registry"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/report/golden/*.json from the current code (review the diff before committing)",
     )
-
-
-def mixed_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    """Numeric columns of several shapes (with NaN), categoricals, a boolean and a segment."""
-    rng = np.random.default_rng(seed)
-    x_nan = rng.normal(shift, 1, n)
-    x_nan[rng.random(n) < 0.05] = np.nan
-    return pd.DataFrame(
-        {
-            "normal": rng.normal(shift, 1, n),
-            "lognormal": rng.lognormal(0, 0.5 + shift / 4, n),
-            "ints": rng.poisson(3 + shift, n),
-            "with_nan": x_nan,
-            "cat": rng.choice(["a", "b", "c", "d"], n, p=[0.4 - shift / 10, 0.3, 0.2, 0.1 + shift / 10]),
-            "flag": rng.random(n) < 0.3 + shift / 10,
-            "group": rng.choice(["g1", "g2", "g3"], n),
-        }
-    )
-
-
-@pytest.fixture(scope="session")
-def ref_df() -> pd.DataFrame:
-    return mixed_frame(20_000, 1)
-
-
-@pytest.fixture(scope="session")
-def cur_df() -> pd.DataFrame:
-    return mixed_frame(15_000, 2, shift=0.1)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from loopwise.datasets import make_credit
-from tests.conftest import run_cli
+from tests._fixtures import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -68,3 +68,30 @@ def test_the_decisions_the_changelog_names_exist() -> None:
     named |= {int(n) for n in re.findall(r"\b(\d{4})\b(?=[,;)])", (ROOT / "CHANGELOG.md").read_text())}
     written = {int(p.name[:4]) for p in (ROOT / "docs" / "decisions").glob("[0-9]*.md")}
     assert named and named <= written, named - written
+
+
+def test_the_tests_mirror_src_and_contributing_maps_them() -> None:
+    packages = {p.name for p in (ROOT / "src" / "loopwise").iterdir() if (p / "__init__.py").exists()}
+    folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    # Every folder of tests/ is a package of src/loopwise/, or the shared fixtures, or bench/'s own tests.
+    assert folders - {"_fixtures", "bench"} <= packages, folders - packages
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    tests_map = contributing[contributing.index("\ntests/\n") : contributing.index("Contract tests run over")]
+    unmapped = sorted(name for name in folders if f" {name}/" not in tests_map)
+    assert not unmapped, f"add {unmapped} to the map of tests/ in CONTRIBUTING.md"
+    # One conftest: the fixtures are registered once, for every folder.
+    assert [p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("conftest.py")] == [
+        "tests/conftest.py"
+    ]
+
+
+def test_tests_wait_by_condition_not_by_fixed_sleeps() -> None:
+    waits = ROOT / "tests" / "_fixtures" / "waits.py"
+    sleeping = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in (ROOT / "tests").rglob("*.py")
+        if p != waits
+        for i, line in enumerate(p.read_text().splitlines(), start=1)
+        if re.search(r"\bsleep\(", line)
+    ]
+    assert not sleeping, f"use tests._fixtures.wait_for(predicate, what) instead of a sleep: {sleeping}"

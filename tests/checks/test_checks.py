@@ -11,7 +11,7 @@ import pytest
 from fairlearn.metrics import demographic_parity_difference
 from junitparser import Error, Failure, JUnitXml
 from sklearn.metrics import accuracy_score
-from tests.conftest import run_cli as run
+from tests._fixtures import run_cli as run
 
 import loopwise as lw
 from loopwise.checks import (

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import mixed_frame
-from tests.conftest import run_cli as run
+from tests._fixtures import mixed_frame
+from tests._fixtures import run_cli as run
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import run_cli as run
+from tests._fixtures import run_cli as run
 
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
 

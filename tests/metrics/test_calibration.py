@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
-from tests.conftest import mixed_frame
+from tests._fixtures import mixed_frame
 
 import loopwise as lw
 from loopwise.metrics import registry

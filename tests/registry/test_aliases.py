@@ -4,7 +4,6 @@ from those records, matching the times the test itself saw around each move."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from sklearn.pipeline import Pipeline
-from tests.registry.conftest import applicants, open_model
-from tests.server.test_migrations import _config
+from tests._fixtures import wait_for
+from tests._fixtures.registry import applicants, open_model
+from tests.store.test_migrations import _config
 
 from loopwise.client.base import ModelHandle
 from loopwise.errors import NotFoundError, ParameterError
@@ -22,8 +22,14 @@ from loopwise.store import make_engine, upgrade
 
 
 def _now() -> dt.datetime:
-    time.sleep(0.002)  # the database keeps microseconds; keep the test's own clock readings apart from them
-    return dt.datetime.now(dt.UTC)
+    # The database keeps microseconds: keep the test's own clock readings apart from them.
+    start = dt.datetime.now(dt.UTC)
+
+    def later() -> dt.datetime | None:
+        now = dt.datetime.now(dt.UTC)
+        return now if now - start >= dt.timedelta(milliseconds=2) else None
+
+    return wait_for(later, "the clock to move on by 2 ms", every=0.0005)
 
 
 @pytest.fixture

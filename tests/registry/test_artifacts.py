@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
-from tests.registry.conftest import applicants, stored_files
+from tests._fixtures.registry import applicants, stored_files
 
 from loopwise.errors import LimitError, ParameterError
 from loopwise.registry import ArtifactStore, sniff

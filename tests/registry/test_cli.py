@@ -10,8 +10,8 @@ from pathlib import Path
 import skops.io as sio
 import yaml
 from sklearn.pipeline import Pipeline
-from tests.conftest import run_cli
-from tests.registry.conftest import SCHEMA, applicants
+from tests._fixtures import run_cli
+from tests._fixtures.registry import SCHEMA, applicants
 
 
 def test_register_list_alias_and_history_from_the_shell(tmp_path: Path, pipeline: Pipeline) -> None:

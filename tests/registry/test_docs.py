@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import run_cli
+from tests._fixtures import run_cli
 
 DOC = Path(__file__).parents[2] / "docs" / "registry.md"
 
@@ -28,7 +28,7 @@ def _said(block: str) -> list[str]:
 
 def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the snippets write credit.db, model.skops and sample.parquet here
-    register, onnx, refusals, aliases, served = _blocks("python")
+    register, onnx, refusals, aliases, served, replay, shadow = _blocks("python")
     env: dict[str, Any] = {}
     for block in (register, onnx, refusals):
         out = io.StringIO()
@@ -44,6 +44,11 @@ def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: p
     with contextlib.redirect_stdout(out):
         exec(compile(served, str(DOC), "exec"), env)
     assert out.getvalue().splitlines() == _said(served)
+    for block in (replay, shadow):  # "Evaluating a challenger on real traffic"
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, str(DOC), "exec"), env)
+        assert out.getvalue().splitlines() == _said(block)
 
     for line in _blocks("bash")[0].strip().splitlines():
         args = shlex.split(line)
@@ -52,3 +57,13 @@ def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: p
         assert r.returncode == 0, (line, r.stderr)
     listed = run_cli("models", "versions", "list", "credit", "--json", "--local", "credit.db", cwd=tmp_path)
     assert '"shadow"' in listed.stdout and '"v3"' in listed.stdout
+
+    evaluated, compared = (shlex.split(line) for line in _blocks("bash")[1].strip().splitlines())
+    r = run_cli(*evaluated[1:], cwd=tmp_path)
+    assert r.returncode == 0 and "v3: 2000 events evaluated, 0 already stored" in r.stdout, r.stderr
+    r = run_cli(*compared[1:], cwd=tmp_path)
+    assert r.returncode == 0 and "2000 paired events, 2000 labelled" in r.stdout, r.stderr
+    r = run_cli(*[a.replace("v3", "v9") for a in compared[1:]], cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: model 'credit' has no version or alias named 'v9'"
+    ]

@@ -10,9 +10,9 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
-from tests.registry.conftest import SCHEMA, applicants, http_client, stored_files
+from tests._fixtures import Running
+from tests._fixtures.registry import SCHEMA, applicants, http_client, stored_files
 from tests.registry.test_aliases import served_frame
-from tests.server.conftest import Running
 
 from loopwise.errors import DataError, ParameterError, ServerError, UntrustedArtifactError
 from loopwise.registry import RegistrySettings

@@ -15,7 +15,7 @@ import skops.io as sio
 from skl2onnx import to_onnx
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.pipeline import Pipeline
-from tests.registry.conftest import applicants, lw_url, open_model, stored_files
+from tests._fixtures.registry import applicants, lw_url, open_model, stored_files
 from tests.registry.custom_model import IncomeRule
 
 from loopwise.client.base import ModelHandle

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import mixed_frame
+from tests._fixtures import mixed_frame
 
 import loopwise as lw
 from loopwise.metrics.describe import QUANTILES

@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 from plotly.offline import get_plotlyjs
-from tests.conftest import mixed_frame
-from tests.conftest import run_cli as _cli
+from tests._fixtures import mixed_frame
+from tests._fixtures import run_cli as _cli
 
 import loopwise as lw
 from loopwise.report import html as report_html

@@ -11,40 +11,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from sklearn.metrics import accuracy_score
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
-from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
-
-SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
-
-
-def traffic(n: int, seed: int, start: str = "2026-11-20T08:00:00Z") -> pd.DataFrame:
-    df = make_credit(n, seed=seed)
-    df["ts"] = pd.Timestamp(start) + pd.to_timedelta(np.arange(n) * 3, unit="s")
-    return df
-
-
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    out = df.drop(columns=["repaid"]).assign(ts=df["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    recs: list[dict[str, Any]] = out.to_dict(orient="records")
-    for r in recs:  # JSON has no NaN: missing is null
-        for k, v in r.items():
-            if isinstance(v, float) and np.isnan(v):
-                r[k] = None
-    return recs
-
-
-def client(server: Running, key: str | None = None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {key or server.admin_key}"}
-    return httpx.Client(base_url=server.url, headers=headers, timeout=60)
-
-
-def register(c: httpx.Client, name: str = "credit") -> None:
-    r = c.post("/v1/models", json={"name": name, "schema": SCHEMA})
-    assert r.status_code == 201, r.text
+from loopwise.datasets import make_credit
 
 
 def test_ingest_feedback_and_metrics(server: Running) -> None:

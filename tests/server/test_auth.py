@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import httpx
 from fastapi.routing import APIRoute
+from tests._fixtures import Running
+from tests._fixtures.http import client, register
 
 from loopwise.server import Settings, create_app
 from loopwise.server.auth import POLICIES, ROLES
 from loopwise.server.deps import policy_of
-
-from .conftest import Running
-from .test_api import client, register
 
 
 def _routes() -> list[tuple[str, str, str]]:

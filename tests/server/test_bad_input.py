@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 import httpx
-
-from .conftest import Running
-from .test_api import client, records, register, traffic
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
 
 def _base() -> list[dict[str, Any]]:

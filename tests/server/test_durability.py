@@ -13,18 +13,18 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import yaml
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
+from tests._fixtures import free_port, wait_for
+from tests._fixtures.http import records, traffic
 
 from loopwise.datasets import CREDIT_SCHEMA_YAML
 from loopwise.ingest import compact_pending
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile, Event
-
-from .conftest import free_port
-from .test_api import records, traffic
 
 
 def profiled_rows(s: Session) -> int:
@@ -80,14 +80,16 @@ class Server:
                 stderr=fh,
                 start_new_session=True,
             )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"the server did not start: {self.log.read_text()[-2000:]}")
+        try:
+            wait_for(self.healthy, f"the server at {self.url} to answer /health", timeout=30)
+        except TimeoutError as e:
+            raise RuntimeError(f"{e}: {self.log.read_text()[-2000:]}") from None
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -126,7 +128,8 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
             idem = str(uuid.uuid4())
             with lock:
                 sent.update(df["request_id"])
-            while time.time() < t_end:
+
+            def accepted(body: dict[str, object] = body, idem: str = idem) -> bool:
                 try:
                     resp = httpx.post(
                         server.url + "/v1/models/credit/predictions",
@@ -135,22 +138,36 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
                         headers={**headers, "Idempotency-Key": idem},
                     )
                 except httpx.TransportError:
-                    time.sleep(0.1)  # the server is down: retry the same batch with the same key
-                    continue
-                if resp.status_code == 200:
-                    with lock:
-                        acked.update(df["request_id"])
-                    break
+                    return False  # the server is down: retry the same batch with the same key
                 if resp.status_code >= 500 and resp.status_code != 503:
                     server_errors.append(f"{resp.status_code}: {resp.text[:200]}")
-                time.sleep(0.1)
+                return resp.status_code == 200
+
+            with contextlib.suppress(TimeoutError):  # past the deadline: `acked == sent` below says so
+                wait_for(
+                    accepted,
+                    f"batch {b} of client {n} to be accepted",
+                    timeout=t_end - time.time(),
+                    every=0.1,
+                )
+                with lock:
+                    acked.update(df["request_id"])
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
     for t in threads:
         t.start()
     kills = 0
     while any(t.is_alive() for t in threads) and kills < KILLS and time.time() < t_end:
-        time.sleep(0.4 + 0.2 * kills)
+        # Killed once the clients have had batches accepted since the last start, so each kill lands while
+        # writes are in flight, whatever the machine's speed.
+        with lock:
+            before = len(acked)
+        with contextlib.suppress(TimeoutError):
+            wait_for(
+                lambda before=before: len(acked) > before or not any(t.is_alive() for t in threads),
+                "a batch accepted since the last start",
+                timeout=30,
+            )
         server.kill()
         kills += 1
         server.start()
@@ -175,8 +192,7 @@ def test_sigkill_during_ingestion(db_url: str, tmp_path: Path) -> None:
 
 def test_postgresql_outage_is_503_and_recovers(postgres: object, tmp_path: Path) -> None:
     import psycopg
-
-    from .conftest import Cluster
+    from tests._fixtures import Cluster
 
     assert isinstance(postgres, Cluster)
     name = f"lw_{uuid.uuid4().hex[:12]}"
@@ -213,7 +229,8 @@ def test_postgresql_outage_is_503_and_recovers(postgres: object, tmp_path: Path)
             df["request_id"] = [f"o-{b}-{i}" for i in range(100)]
             sent.update(df["request_id"])
             idem = str(uuid.uuid4())
-            for _ in range(200):
+
+            def answered(b: int = b, df: pd.DataFrame = df, idem: str = idem) -> int | None:
                 r = httpx.post(
                     server.url + "/v1/models/credit/predictions",
                     json={"records": records(df)},
@@ -221,12 +238,12 @@ def test_postgresql_outage_is_503_and_recovers(postgres: object, tmp_path: Path)
                     timeout=30,
                 )
                 statuses.append(r.status_code)
-                if r.status_code == 200:
-                    acked.update(df["request_id"])
-                    break
-                if b in (3, 4, 5) and r.status_code == 503:
-                    break  # during the outage: 503 is the answer; the batch is retried after it
-                time.sleep(0.1)
+                # During the outage 503 is the answer (the batch is sent again after it); else retry to a 200.
+                done = r.status_code == 200 or (b in (3, 4, 5) and r.status_code == 503)
+                return r.status_code if done else None
+
+            if wait_for(answered, f"batch {b} to be answered", timeout=60, every=0.1) == 200:
+                acked.update(df["request_id"])
         # The batches refused during the outage, sent again once PostgreSQL is back.
         for b in (3, 4, 5):
             df = traffic(100, seed=500 + b)

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
-from .conftest import Running
-from .test_api import client, records, register, traffic
 from .test_hardening import ARROW, PARQUET, arrow, reads_answer
 
 FUZZ = settings(
@@ -231,7 +231,7 @@ def batches(draw: Any) -> tuple[bytes, dict[str, str]]:
     unit = draw(st.sampled_from(list(UNITS)))
     zone = draw(st.sampled_from([None, "UTC", "Europe/Paris", "Asia/Kolkata"]))
     near = (NOW + draw(st.integers(-(10**9), 10**5))) * UNITS[unit]
-    far = draw(st.integers(-(2**63) + 1, 2**63 - 1))
+    far = draw(st.integers(-(2**63) + 1, 2**63 - 1 - n))  # room for the batch's n consecutive counts
     count = draw(st.sampled_from([near, far]))
     counts = pa.array([count + i for i in range(n)], pa.int64())
     table = pa.Table.from_pandas(df.drop(columns=["ts", "repaid"]), preserve_index=False).append_column(

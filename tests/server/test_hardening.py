@@ -18,14 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text, update
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, sdk, traffic
 
-import loopwise as lw
 from loopwise.server.jobs import Compactor
 from loopwise.store import make_engine, session_factory
 from loopwise.store.tables import BucketPart
-
-from .conftest import Running
-from .test_api import client, records, register, traffic
 
 P = "/v1/models/credit/predictions"
 SUITE = {"suite": "s", "checks": [{"metric": "row_count", "condition": {"ge": 0}}]}
@@ -122,7 +120,7 @@ def test_the_sdk_reads_a_suite_file_on_the_callers_side(server: Running, tmp_pat
     gate.write_text(
         "suite: gate\nchecks:\n  - metric: row_count\n    condition: {ge: 20}\n", encoding="utf-8"
     )
-    model = lw.Client(server.url, server.admin_key).model("credit")
+    model = sdk(server).model("credit")
     for spec in (str(gate), gate):
         out = model.check(spec, reference=None)
         assert out["suite"] == "gate" and out["status"] == "pass"
@@ -178,8 +176,8 @@ def test_zones_and_numeric_versions_are_normalised(server: Running) -> None:
     paris = traffic(40, seed=7).drop(columns=["repaid"])
     paris["ts"] = paris["ts"].dt.tz_convert("Europe/Paris")
     paris["request_id"] = [f"p{i}" for i in range(40)]
-    sdk = lw.Client(server.url, server.admin_key).model("credit")
-    assert sdk.log(paris)["accepted"] == 40
+    handle = sdk(server).model("credit")
+    assert handle.log(paris)["accepted"] == 40
     utc = records(traffic(10, seed=8))
     for i, r in enumerate(utc):
         r["request_id"], r["model_version"] = f"u{i}", 3

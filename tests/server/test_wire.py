@@ -14,12 +14,12 @@ import httpx
 import pyarrow as pa
 import pytest
 import yaml
+from tests._fixtures import Running
+from tests._fixtures.http import client, sdk
 
 import loopwise as lw
 import loopwise.errors as tree
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 
@@ -74,7 +74,7 @@ def test_openapi_describes_every_body(server: Running) -> None:
 
 
 def test_a_body_of_the_wrong_shape_is_a_422_naming_the_field(server: Running) -> None:
-    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.admin_key}"})
+    c = client(server)
     r = c.post("/v1/models", json={"name": 7, "schema": SCHEMA})
     assert r.status_code == 422 and r.json()["type"] == "DataError"
     assert "RegisterModel" in r.json()["error"] and "name:" in r.json()["error"]
@@ -151,8 +151,9 @@ def _mistakes(c: lw.Client) -> dict[str, BaseException]:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_both_clients_raise_the_same_class_for_the_same_mistake(server: Running, tmp_path: Path) -> None:
-    remote = _mistakes(lw.Client(server.url, server.admin_key))
-    local = _mistakes(lw.Client.local(tmp_path / "lw.db", max_rows=5000))
+    remote = _mistakes(sdk(server))
+    with lw.Client.local(tmp_path / "lw.db", max_rows=5000) as embedded:
+        local = _mistakes(embedded)
     assert set(remote) == set(local)
     for what in local:
         assert type(remote[what]) is type(local[what]), (what, remote[what], local[what])
@@ -181,7 +182,7 @@ def test_times_past_year_9999_in_any_column_are_refused(server: Running) -> None
     cannot hold them (pyarrow's own ``to_pylist`` fails on them, as the assertion shows)."""
     import io
 
-    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.admin_key}"})
+    c = client(server)
     assert c.post("/v1/models", json={"name": "credit", "schema": SCHEMA}).status_code == 201
     frame = make_credit(3, seed=1).drop(columns=["repaid", "request_id"])
     table = pa.Table.from_pandas(frame, preserve_index=False)

@@ -10,19 +10,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine, func, select
+from tests._fixtures import free_port, wait_for
+from tests._fixtures.http import SCHEMA, records, traffic
 
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile
-
-from .conftest import free_port
-from .test_api import SCHEMA, records, traffic
 
 
 def children(pid: int) -> list[int]:
@@ -67,51 +65,58 @@ def established(pid: int, port: int, state: str = "01") -> int:
 
 def start(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOOPWISE_DATABASE_URL": sqlite_url(tmp_path / "w.db")}
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "loopwise"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "serve.log").open("wb"),
-        start_new_session=True,
+    with (tmp_path / "serve.log").open("wb") as err:  # the child writes to its own copy of the descriptor
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "loopwise"),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+
+
+def _folded(engine: Engine) -> tuple[int, int]:
+    """(bucket parts not yet folded, rows in the folded hourly profiles)."""
+    with session_factory(engine, readonly=True)() as s:
+        parts = s.scalar(select(func.count()).select_from(BucketPart)) or 0
+        folded = s.scalar(select(func.sum(BucketProfile.n))) or 0
+    return int(parts), int(folded)
+
+
+def post_and_wait_folded(
+    url: str, key: str, engine: Engine, batches: int, seed: int, model: str = "credit"
+) -> None:
+    """Register ``model``, log ``batches`` batches of 100 predictions, and wait until the compactor has folded
+    every part into the hourly profiles (30 s at most)."""
+    df = traffic(100 * batches, seed=seed)
+    before = _folded(engine)[1]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        assert c.post("/v1/models", json={"name": model, "schema": SCHEMA}).status_code == 201
+        for i in range(batches):
+            r = c.post(f"/v1/models/{model}/predictions", json=records(df.iloc[i * 100 : (i + 1) * 100]))
+            assert r.status_code == 200, r.text
+    wait_for(
+        lambda: _folded(engine) == (0, before + 100 * batches),
+        f"the compactor to fold the {batches} batches of {model!r}",
+        timeout=30,
+        every=0.2,
     )
 
 
-def post_and_wait_folded(url: str, key: str, engine: Engine, batches: int, seed: int) -> None:
-    """Register "credit", log ``batches`` batches of 100 predictions, and wait until the compactor has folded
-    every part into the hourly profiles (30 s at most)."""
-    df = traffic(100 * batches, seed=seed)
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-        assert c.post("/v1/models", json={"name": "credit", "schema": SCHEMA}).status_code == 201
-        for i in range(batches):
-            r = c.post("/v1/models/credit/predictions", json=records(df.iloc[i * 100 : (i + 1) * 100]))
-            assert r.status_code == 200, r.text
-    deadline = time.time() + 30
-    while True:
-        with session_factory(engine, readonly=True)() as s:
-            parts = s.scalar(select(func.count()).select_from(BucketPart))
-            folded = s.scalar(select(func.sum(BucketProfile.n)))
-        if parts == 0 and folded == 100 * batches:
-            return
-        assert time.time() < deadline, (parts, folded)
-        time.sleep(0.2)
-
-
 def wait_healthy(url: str, seconds: float = 60) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
+    wait_for(
+        lambda: httpx.get(url + "/health", timeout=1).status_code == 200,
+        f"{url} to answer /health",
+        timeout=seconds,
+        every=0.1,
+    )
 
 
 def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) -> None:
@@ -126,32 +131,41 @@ def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) ->
         wait_healthy(url)
         # The workers do not fold bucket parts; the compactor process does, for all of them.
         post_and_wait_folded(url, key, engine, batches=3, seed=5)
-        deadline = time.time() + 30
-        while len(kids := children(proc.pid)) < 3 and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
+
         # Two workers, each listening on a socket of its own, and the compactor, listening on none.
-        workers = [k for k in kids if established(k, port, state="0A") == 1]
-        assert len(kids) == 3 and len(workers) == 2, (kids, workers)
+        def listening() -> tuple[list[int], list[int]] | None:
+            kids = children(proc.pid)
+            workers = [k for k in kids if established(k, port, state="0A") == 1]
+            return (kids, workers) if len(kids) == 3 and len(workers) == 2 else None
+
+        kids, workers = wait_for(
+            listening, "three children: two workers listening, one compactor", timeout=30, every=0.1
+        )
         # Sixteen keep-alive connections opened together: with one shared socket they all went to whichever
         # worker woke first; here the kernel hashes each to a worker's own socket (all on one worker: 2^-15).
         clients = [httpx.Client(base_url=url, timeout=30) for _ in range(16)]
         try:
             for c in clients:
                 assert c.get("/health").status_code == 200
-            time.sleep(0.5)
-            per_worker = [established(w, port) for w in workers]
-            assert sum(per_worker) == 16 and min(per_worker) >= 1, per_worker
+
+            def spread() -> list[int] | None:
+                counts = [established(w, port) for w in workers]
+                return counts if sum(counts) == 16 else None
+
+            per_worker = wait_for(spread, "the 16 connections to show as established in /proc", timeout=10)
+            assert min(per_worker) >= 1, per_worker
         finally:
             for c in clients:
                 c.close()
         # The supervisor killed outright: its workers notice and stop by themselves.
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        deadline = time.time() + 20
-        while any(Path(f"/proc/{k}").exists() and "zombie" not in _state(k) for k in kids):
-            assert time.time() < deadline, "workers outlived their supervisor"
-            time.sleep(0.2)
+        wait_for(
+            lambda: not any(Path(f"/proc/{k}").exists() and "zombie" not in _state(k) for k in kids),
+            "the workers to stop after their supervisor was killed",
+            timeout=20,
+            every=0.2,
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

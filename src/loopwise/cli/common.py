@@ -15,6 +15,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -91,19 +92,25 @@ def spinner(text: str) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def column_progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
-    """A progress bar over columns; yields the callback that advances it."""
-    progress = Progress(
+def _bar(*extra: ProgressColumn) -> Progress:
+    """The CLI's progress bar: drawn on a terminal only, gone when done."""
+    return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        *extra,
         console=console,
         disable=not sys.stderr.isatty(),
         transient=True,
     )
+
+
+@contextmanager
+def column_progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar over columns; yields the callback that advances it."""
+    progress = _bar()
     with progress:
         task = progress.add_task(what, total=total)
 
@@ -116,17 +123,7 @@ def column_progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
 @contextmanager
 def row_progress(what: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar over rows, on a terminal only; yields the SDK's ``progress(done, total)`` callback."""
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not sys.stderr.isatty(),
-        transient=True,
-    )
+    progress = _bar(TimeRemainingColumn())
     with progress:
         task = progress.add_task(what, total=None)
 

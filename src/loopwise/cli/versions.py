@@ -1,4 +1,5 @@
-"""``loopwise models versions``: register, list and alias versions, and read what held an alias when."""
+"""``loopwise models versions``: register, list and alias versions, read what held an alias when, evaluate a
+version on logged traffic and compare two."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect
 from loopwise.cli.common import console, out, user_errors
 
 versions_app = typer.Typer(
-    help="Model versions: register (with an artifact and lineage), list, move aliases, read their history.",
+    help=(
+        "Model versions: register (with an artifact and lineage), list, move aliases, read their history, "
+        "evaluate on logged traffic, compare."
+    ),
     no_args_is_help=True,
 )
 
@@ -197,3 +201,90 @@ def history(
             jsonlib.dumps(m.evidence),
         )
     out.print(table)
+
+
+StartOpt = Annotated[str, typer.Option("--start", help="The window's start (ISO 8601; no zone: UTC).")]
+EndOpt = Annotated[str, typer.Option("--end", help="The window's end, excluded (ISO 8601; no zone: UTC).")]
+
+
+@versions_app.command("evaluate")
+def evaluate(
+    model: ModelArg,
+    version: Annotated[str, typer.Argument(help="The version to run on the logged events.")],
+    start: StartOpt,
+    end: EndOpt,
+    batch_rows: Annotated[int | None, typer.Option("--batch-rows", help="Events per batch.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Run a version on the events logged in [start, end) it has not answered yet; store its outputs."""
+    with user_errors():
+        run = (
+            _client(url, api_key, local)
+            .model(model)
+            .evaluate_version(version, start=start, end=end, batch_rows=batch_rows)
+        )
+    if as_json:
+        out.print_json(jsonlib.dumps(run.to_dict()))
+        return
+    speed = f", {run.rows_per_second:,.0f} rows/s" if run.rows_per_second else ""
+    probe = (
+        f", one row: p50 {run.latency['p50_ms']:.2f} ms, p99 {run.latency['p99_ms']:.2f} ms"
+        if run.latency
+        else ""
+    )
+    out.print(
+        f"{version}: {run.evaluated} events evaluated, {run.already} already stored, "
+        f"{run.served_by_version} served by it ({run.events} in the window){speed}{probe}",
+        highlight=False,
+        markup=False,
+    )
+
+
+@versions_app.command("compare")
+def compare(
+    model: ModelArg,
+    start: StartOpt,
+    end: EndOpt,
+    champion: Annotated[str, typer.Option("--champion", help="A version or an alias.")] = "champion",
+    challenger: Annotated[str, typer.Option("--challenger", help="A version or an alias.")] = "challenger",
+    margin: Annotated[float | None, typer.Option("--margin", help="Non-inferiority margin.")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Challenger vs champion on the events both answered in [start, end), with the labels that arrived."""
+    with user_errors():
+        found = (
+            _client(url, api_key, local)
+            .model(model)
+            .compare_versions(
+                champion=champion, challenger=challenger, start=start, end=end, margin=margin, alpha=alpha
+            )
+        )
+    if as_json:
+        out.print_json(jsonlib.dumps(found.to_dict()))
+        return
+    table = Table("metric", found.champion, found.challenger, "difference", "interval", "p-value", "test")
+    for c in found.comparisons:
+        table.add_row(
+            c["metric"],
+            f"{c['champion']:.4f}",
+            f"{c['challenger']:.4f}",
+            f"{c['difference']:+.4f}",
+            f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+            f"{c['p_value']:.4g}",
+            c["test"],
+        )
+    if found.comparisons:
+        out.print(table)
+    agreement = "-" if found.agreement is None else f"{found.agreement:.1%}"
+    out.print(
+        f"{found.paired} paired events, {found.labels} labelled, agreement {agreement}: {found.verdict}",
+        highlight=False,
+        markup=False,
+    )

@@ -18,6 +18,10 @@ class Client:
         >>> c = lw.Client.local(tempfile.mkdtemp() + "/lw.db")
         >>> c.models()
         []
+        >>> c.close()
+
+    ``close()`` (or ``with lw.Client(...) as c:``) releases its connections: the HTTP client's sockets, the
+    embedded client's database pool.
     """
 
     def __init__(self, url: str, api_key: str, *, timeout: float = 60.0, registry: Any = None) -> None:
@@ -39,6 +43,15 @@ class Client:
         url = target if "://" in target else sqlite_url(target)
         self.transport = LocalTransport(url, create=create, max_rows=max_rows, registry=registry)
         return self
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def register(self, name: str, schema: Any) -> ModelHandle:
         spec = schema.to_dict() if hasattr(schema, "to_dict") else schema

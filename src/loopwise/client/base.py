@@ -17,7 +17,7 @@ from loopwise.errors import ParameterError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
-    from loopwise.registry import ModelVersion
+    from loopwise.registry import Evaluation, ModelVersion, VersionComparison
 
 #: Rows per request when logging a large frame.
 BATCH_ROWS = 5000
@@ -45,6 +45,21 @@ class Transport(Protocol):
     def version_at(self, model: str, alias: str, when: str) -> str | None: ...
     def load_version(self, model: str, version: str) -> Any: ...
     def served(self, model: str, start: str, end: str) -> dict[str, int]: ...
+    def evaluate_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def compare_versions(self, model: str, params: dict[str, Any]) -> dict[str, Any]: ...
+    def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]: ...
+
+
+def _json_list(values: Any) -> list[Any]:
+    import numpy as np
+
+    from loopwise.profiles.canonical import canonical
+
+    # Class keys in the canonical form (True and "true" are one class), NumPy numbers as Python ones.
+    return [
+        {canonical(k): float(p) for k, p in v.items()} if isinstance(v, dict) else float(v)
+        for v in (values.tolist() if isinstance(values, np.ndarray) else values)
+    ]
 
 
 def _iso(t: dt.datetime | str | None) -> str | None:
@@ -252,6 +267,69 @@ class ModelHandle:
         """The version's Predictor (``predict``, ``predict_proba`` on a DataFrame), loaded under the
         operator's trust rules."""
         return self.transport.load_version(self.name, version)
+
+    # Challengers on real traffic (docs/registry.md, "Evaluating a challenger on real traffic").
+
+    def evaluate_version(
+        self,
+        version: str,
+        *,
+        start: dt.datetime | str,
+        end: dt.datetime | str,
+        batch_rows: int | None = None,
+    ) -> Evaluation:
+        """Run ``version`` on the events logged in [start, end) that it has not answered yet and store its
+        outputs beside the served ones; returns the counts and the version's own speed (per batch, and
+        p50/p99 of one-row calls). Running it again stores nothing twice."""
+        from loopwise.registry import Evaluation
+
+        a, b = _iso(start), _iso(end)
+        body = {"start": a, "end": b, "batch_rows": batch_rows}
+        return Evaluation.from_dict(self.transport.evaluate_version(self.name, version, body))
+
+    def compare_versions(
+        self,
+        *,
+        champion: str = "champion",
+        challenger: str = "challenger",
+        start: dt.datetime | str,
+        end: dt.datetime | str,
+        metrics: list[str] | None = None,
+        margin: float | None = None,
+        alpha: float = 0.05,
+        min_effect: float | None = None,
+    ) -> VersionComparison:
+        """Compare two versions (names or aliases) on the window's events both answered, with the labels
+        that have arrived: the library's paired tests (``compare_models``), prediction agreement, and
+        per-segment changes. With too few labels the verdict says how many it needs."""
+        from loopwise.registry import VersionComparison
+
+        params = {
+            "champion": champion,
+            "challenger": challenger,
+            "start": _iso(start),
+            "end": _iso(end),
+            "metrics": metrics,
+            "margin": margin,
+            "alpha": alpha,
+            "min_effect": min_effect,
+        }
+        return VersionComparison.from_dict(self.transport.compare_versions(self.name, params))
+
+    def log_shadow(
+        self, version: str, event_ids: Iterable[Any], predictions: Iterable[Any], scores: Any = None
+    ) -> dict[str, int]:
+        """Store a shadow version's outputs for events the model has logged. ``scores``: per event, the
+        positive class's probability or a {class: probability} dict. Unknown event ids are refused (naming a
+        few) and nothing is stored."""
+        import numpy as np
+
+        body = {
+            "event_ids": [str(e) for e in event_ids],
+            "predictions": [v.item() if isinstance(v, np.generic) else v for v in predictions],
+            "scores": None if scores is None else _json_list(scores),
+        }
+        return self.transport.log_shadow(self.name, version, body)
 
     def _as_profile(self, reference: Any) -> Any:
         from loopwise.profiles import Profile, profile

@@ -44,6 +44,9 @@ class HTTPTransport:
             base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
         )
 
+    def close(self) -> None:
+        self.http.close()
+
     def _send(self, method: str, path: str, **kw: Any) -> Any:
         delay = BACKOFF
         for attempt in range(RETRIES):
@@ -167,6 +170,20 @@ class HTTPTransport:
     def served(self, model: str, start: str, end: str) -> dict[str, int]:
         found = self._send("GET", f"/v1/models/{model}/served", params={"start": start, "end": end})
         return {str(k): int(v) for k, v in found["versions"].items()}
+
+    def evaluate_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        doc = {k: v for k, v in body.items() if v is not None}
+        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions/{version}/evaluate", json=doc)
+        return out
+
+    def compare_versions(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/compare", params=query)
+        return out
+
+    def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]:
+        out: dict[str, int] = self._send("POST", f"/v1/models/{model}/versions/{version}/shadow", json=body)
+        return out
 
     def load_version(self, model: str, version: str) -> Any:
         """Download the artifact and load it here, under this client's own trust settings."""

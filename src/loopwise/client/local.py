@@ -59,6 +59,9 @@ class LocalTransport:
             self.registry.directory_for(database_url), self.registry.max_artifact_bytes
         )
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
             register_model(s, name, schema, "local")
@@ -191,6 +194,52 @@ class LocalTransport:
         assert a is not None and b is not None
         with self.read_sessions() as s:
             return served(s, model, a, b)
+
+    def evaluate_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.registry import evaluate
+
+        a, b = _time(body["start"]), _time(body["end"])
+        assert a is not None and b is not None
+        extra = {"batch_rows": body["batch_rows"]} if body.get("batch_rows") is not None else {}
+        found = evaluate(
+            self.sessions,
+            self.read_sessions,
+            self.registry,
+            self.artifacts,
+            model,
+            version,
+            a,
+            b,
+            actor=LOCAL_ACTOR,
+            **extra,
+        )
+        return found.to_dict()
+
+    def compare_versions(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        from loopwise.registry import compare_versions
+
+        a, b = _time(params["start"]), _time(params["end"])
+        assert a is not None and b is not None
+        with self.read_sessions() as s:
+            found = compare_versions(
+                s,
+                model,
+                params["champion"],
+                params["challenger"],
+                a,
+                b,
+                metrics=params.get("metrics"),
+                margin=params.get("margin"),
+                alpha=params.get("alpha", 0.05),
+                min_effect=params.get("min_effect"),
+            )
+        return found.to_dict()
+
+    def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]:
+        from loopwise.registry import log_shadow
+
+        with transaction(self.sessions) as s:
+            return log_shadow(s, model, version, body["event_ids"], body["predictions"], body.get("scores"))
 
 
 #: Who the local client is in the audit log and the alias history.

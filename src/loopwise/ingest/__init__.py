@@ -15,11 +15,12 @@ A predictions batch flows through one module per step (decisions 0003, 0004, 000
                                                     (loopwise.server.jobs), read by windows
 """
 
-from loopwise.ingest.buckets import ROW_PARTS_BELOW, ROWS, BucketKey, compact_pending
+from loopwise.ingest.buckets import ROW_PARTS_BELOW, ROWS, BucketKey, compact_pending, read_ipc
 from loopwise.ingest.errors import ConflictError, IdempotencyMismatchError, LimitError, NotFoundError
 from loopwise.ingest.export import export_window
 from loopwise.ingest.feedback import log_feedback
 from loopwise.ingest.idempotency import body_digest
+from loopwise.ingest.labels import labels_for
 from loopwise.ingest.models import get_model, model_schema, register_model, registered, remembered
 from loopwise.ingest.parts import own_edges
 from loopwise.ingest.preparation import Prepared, UnvalidatedBatch, prepare_group, prepare_predictions
@@ -47,6 +48,7 @@ __all__ = [
     "export_window",
     "get_model",
     "get_reference",
+    "labels_for",
     "log_feedback",
     "log_predictions",
     "metrics",
@@ -57,6 +59,7 @@ __all__ = [
     "prepare_predictions",
     "prepare_writes",
     "put_reference",
+    "read_ipc",
     "register_model",
     "registered",
     "remembered",

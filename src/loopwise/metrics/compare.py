@@ -387,10 +387,12 @@ def _compare_column(
     spec = registry.get(chosen)
     if kind not in spec.kinds or (chosen == "z" and n_cat > 2):
         if column_method is not None:
-            valid = [m for m in registry.names() if kind in registry.get(m).kinds]
-            raise ParameterError(
-                f"methods[{name!r}]", chosen, f"a method for {kind} columns ({', '.join(valid)})"
-            )
+            # z compares two proportions: on more categories it is not among the valid ones.
+            valid = [
+                m for m in registry.names() if kind in registry.get(m).kinds and (m != "z" or n_cat <= 2)
+            ]
+            which = f"{kind} columns" + (f" of {n_cat} categories" if n_cat > 2 else "")
+            raise ParameterError(f"methods[{name!r}]", chosen, f"a method for {which} ({', '.join(valid)})")
         chosen = fallback
         spec = registry.get(chosen)
 

@@ -460,7 +460,7 @@ class RegressionProfile:
         if bad.any():
             raise DataError(
                 f"predictions must be finite numbers; row {int(np.flatnonzero(bad)[0])} "
-                f"holds {p[bad][0]!r} ({int(bad.sum())} such rows)"
+                f"holds {float(p[bad][0])!r} ({int(bad.sum())} such rows)"
             )
         self.n += p.size
         lab = np.isfinite(t)

@@ -21,6 +21,8 @@ from loopwise.schema.schema import Schema
 
 #: A decimal number as text (what float() reads, without the underscores), or a non-finite one.
 _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
+#: Text Arrow casts to a boolean, in any case (no blanks, no spaces around).
+_BOOLEAN_TEXT = pa.array(["true", "false", "1", "0"])
 #: How many offending values an error names.
 SHOWN = 3
 
@@ -41,7 +43,8 @@ def numbers_from_text(
     schema: Schema, table: pa.Table, which: str = "data", *, require: bool = True
 ) -> pa.Table:
     """``table`` with numeric columns read as text converted to numbers; raises ``DataError`` for a schema
-    column missing from the data (when ``require``) or text that is not a number.
+    column missing from the data (when ``require``), text that is not a number in a numeric column, or text
+    Arrow cannot read as a boolean in a boolean column.
 
     Example:
         >>> import pyarrow as pa, loopwise as lw
@@ -58,24 +61,36 @@ def numbers_from_text(
     if require and (err := missing_columns(schema, table.column_names, which)) is not None:
         raise err
     for col in schema:
-        if col.kind is not Kind.NUMERIC or col.name not in table.column_names:
+        if col.name not in table.column_names:
             continue
         arr = table.column(col.name)
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             continue
+        if col.kind is Kind.BOOLEAN:
+            # Arrow reads true/false/1/0 as booleans; anything else surfaced as pyarrow's ArrowInvalid.
+            known = pc.is_in(pc.utf8_lower(arr), value_set=_BOOLEAN_TEXT)
+            _refuse(col.name, which, "boolean", "true or false", arr, pc.invert(known))
+            continue
+        if col.kind is not Kind.NUMERIC:
+            continue
         text = pc.utf8_trim_whitespace(arr)
         blank = pc.equal(text, "")
         bad = pc.and_(pc.invert(pc.match_substring_regex(text, _NUMBER, ignore_case=True)), pc.invert(blank))
-        bad = pc.fill_null(bad, False)
-        n_bad = pc.sum(bad).as_py() or 0
-        if n_bad:
-            rows = pc.indices_nonzero(bad).to_pylist()[:SHOWN]
-            shown = ", ".join(f"{arr[r].as_py()!r} (row {r})" for r in rows)
-            more = f" and {n_bad - len(rows)} more" if n_bad > len(rows) else ""
-            raise DataError(
-                f"column {col.name!r} of the {which} is declared numeric but holds text that is not a "
-                f"number: {shown}{more}"
-            )
+        _refuse(col.name, which, "numeric", "a number", arr, bad)
         numbers = pc.cast(pc.if_else(blank, pa.scalar(None, arr.type), text), pa.float64())
         table = table.set_column(table.column_names.index(col.name), col.name, numbers)
     return table
+
+
+def _refuse(name: str, which: str, kind: str, what: str, arr: pa.ChunkedArray, bad: pa.ChunkedArray) -> None:
+    """Raise ``DataError`` naming the first few values flagged in ``bad`` (nulls are missing, not bad)."""
+    bad = pc.fill_null(bad, False)
+    n_bad = pc.sum(bad).as_py() or 0
+    if n_bad:
+        rows = pc.indices_nonzero(bad).to_pylist()[:SHOWN]
+        shown = ", ".join(f"{arr[r].as_py()!r} (row {r})" for r in rows)
+        more = f" and {n_bad - len(rows)} more" if n_bad > len(rows) else ""
+        raise DataError(
+            f"column {name!r} of the {which} is declared {kind} but holds text that is not {what}: "
+            f"{shown}{more}"
+        )

@@ -226,7 +226,7 @@ class OtherOutput(Base):
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[str] = mapped_column(String(200), primary_key=True)
     prediction: Mapped[Any] = mapped_column(JSON, nullable=True)
-    #: Class probabilities (a list in the version's class order), or None.
+    #: Class probabilities, ``{class: probability}`` with classes in canonical form (decision 0026), or None.
     scores: Mapped[Any] = mapped_column(JSON, nullable=True)
     #: ``replay`` or ``shadow``.
     source: Mapped[str] = mapped_column(String(10))

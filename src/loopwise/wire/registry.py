@@ -100,3 +100,73 @@ class Served(BaseModel):
     start: dt.datetime
     end: dt.datetime
     versions: dict[str, int]
+
+
+# Challengers on real traffic (decision 0026).
+
+
+class EvaluateVersion(Strict):
+    """Run the version on the events logged in [start, end) it has not answered yet (times without a zone
+    are UTC); ``batch_rows`` events at a time."""
+
+    start: dt.datetime
+    end: dt.datetime
+    batch_rows: int | None = Field(None, ge=1, le=1_000_000)
+
+
+class BatchTimingOut(BaseModel):
+    rows: int
+    seconds: float
+    rows_per_second: float
+    ms_per_row: float
+
+
+class EvaluationOut(BaseModel):
+    """What one evaluation did: the window's events, those answered now, those already stored, and the
+    version's own speed (per batch; p50/p99 of one-row calls in ``latency``)."""
+
+    model: str
+    version: str
+    start: dt.datetime
+    end: dt.datetime
+    events: int
+    evaluated: int
+    already: int
+    served_by_version: int
+    batches: list[BatchTimingOut]
+    latency: dict[str, float]
+    rows_per_second: float | None
+
+
+class ShadowOutputs(Strict):
+    """A shadow version's outputs for events the model has logged; ``scores`` per event: the positive
+    class's probability, or a {class: probability} object."""
+
+    event_ids: list[str] = Field(min_length=1, max_length=100_000)
+    predictions: list[Any] = Field(max_length=100_000)
+    scores: list[float | dict[str, float]] | None = Field(None, max_length=100_000)
+
+
+class ShadowStored(BaseModel):
+    stored: int
+    already: int
+
+
+class ComparisonOut(BaseModel):
+    """Challenger vs champion on the events both answered in [start, end), with the labels that have
+    arrived. ``comparisons``: one ``compare_models`` result per metric; ``segments``: column -> value ->
+    {n, metric, champion, challenger, change}."""
+
+    model: str
+    champion: str
+    challenger: str
+    start: dt.datetime
+    end: dt.datetime
+    paired: int
+    labels: int
+    agreement: float | None
+    verdict: str
+    needed: int | None
+    comparisons: list[dict[str, Any]]
+    segments: dict[str, dict[str, dict[str, Any]]]
+    challenger_ms_per_row: float | None

@@ -1,7 +1,9 @@
 """/v1/models/{model}/versions and /aliases: the registry over HTTP (docs/registry.md, decision 0024).
 
-Registering a version and moving an alias need the maintainer or admin role; a pickle artifact, when the
-operator trusts pickles at all, an admin's key (decision 0025). Reading needs a viewer's.
+Registering a version, evaluating it on logged traffic and moving an alias need the maintainer or admin
+role; a pickle artifact, when the operator trusts pickles at all, an admin's key (decision 0025); logging a
+shadow version's outputs, an ingest key (as logging the served ones). Reading and comparing need a
+viewer's.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -24,24 +26,32 @@ from loopwise.registry import (
     RegistrySettings,
     alias_history,
     aliases,
+    compare_versions,
     describe,
+    evaluate,
     list_versions,
+    log_shadow,
     register_version,
     served,
     set_alias,
     version_at,
 )
 from loopwise.server.bodies import read_body
-from loopwise.server.deps import Manager, Reader, factory, read_factory
+from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
 from loopwise.store import transaction
 from loopwise.wire.common import errors, json_body
 from loopwise.wire.registry import (
     AliasList,
     AliasMoveOut,
     AliasMoves,
+    ComparisonOut,
+    EvaluateVersion,
+    EvaluationOut,
     RegisterVersion,
     Served,
     SetAlias,
+    ShadowOutputs,
+    ShadowStored,
     VersionAt,
     VersionList,
     VersionOut,
@@ -231,3 +241,97 @@ def served_versions(
     a, b = _utc(start), _utc(end)
     with read_factory(request)() as s:
         return Served(start=a, end=b, versions=served(s, model, a, b))
+
+
+# Challengers on real traffic (decision 0026).
+
+
+@router.post(
+    "/versions/{version}/evaluate",
+    response_model=EvaluationOut,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(EvaluateVersion),
+)
+async def evaluate_version(model: str, version: str, request: Request, who: Manager) -> EvaluationOut:
+    """Run the version on the events logged in [start, end) that it has not answered yet, and store its
+    outputs beside the served ones; evaluating a window twice stores nothing twice."""
+    registry, store = _settings(request)
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        body = EvaluateVersion.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    extra = {"batch_rows": body.batch_rows} if body.batch_rows is not None else {}
+
+    def work() -> EvaluationOut:
+        found = evaluate(
+            factory(request),
+            read_factory(request),
+            registry,
+            store,
+            model,
+            version,
+            _utc(body.start),
+            _utc(body.end),
+            actor=who.actor,
+            **extra,
+        )
+        return EvaluationOut.model_validate(found.to_dict())
+
+    return await run_in_threadpool(work)
+
+
+@router.post(
+    "/versions/{version}/shadow",
+    response_model=ShadowStored,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(ShadowOutputs),
+)
+async def shadow(model: str, version: str, request: Request, who: Ingester) -> ShadowStored:
+    """Store a shadow version's outputs for events the model has logged; unknown event ids are refused,
+    naming a few, and nothing is stored."""
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        body = ShadowOutputs.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+    def work() -> ShadowStored:
+        with transaction(factory(request)) as s:
+            return ShadowStored.model_validate(
+                log_shadow(s, model, version, body.event_ids, body.predictions, body.scores)
+            )
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/compare", response_model=ComparisonOut, responses=errors(403, 404, 422))
+def compare(
+    model: str,
+    champion: str,
+    challenger: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    request: Request,
+    who: Reader,
+    metrics: Annotated[list[str] | None, Query()] = None,
+    margin: float | None = None,
+    alpha: float = 0.05,
+    min_effect: float | None = None,
+) -> ComparisonOut:
+    """Challenger vs champion (versions or aliases) on the window's events both answered, with the labels
+    that have arrived: the library's paired tests, agreement, per-segment changes."""
+    with read_factory(request)() as s:
+        found = compare_versions(
+            s,
+            model,
+            champion,
+            challenger,
+            _utc(start),
+            _utc(end),
+            metrics=metrics,
+            margin=margin,
+            alpha=alpha,
+            min_effect=min_effect,
+        )
+    return ComparisonOut.model_validate(found.to_dict())

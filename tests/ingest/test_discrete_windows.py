@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import stats
-
-from .conftest import Running
+from tests._fixtures import Running
+from tests._fixtures.http import client
 
 SCHEMA = {
     "columns": {
@@ -53,7 +53,7 @@ def _post(c: httpx.Client, path: str, df: pd.DataFrame) -> None:
 
 
 def test_a_drifted_loan_length_is_flagged_by_windows_as_on_the_raw_rows(server: Running) -> None:
-    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=60)
+    c = client(server)
     ref = _frame(20_000, 1, drift=False)
     traffic = _frame(4_000, 2, drift=True)
     for model, reference_first in (("anchored", True), ("late-reference", False)):

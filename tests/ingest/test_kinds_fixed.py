@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests._fixtures import Running
+from tests._fixtures.http import sdk
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 ROLES_ONLY = {
@@ -84,7 +84,7 @@ def test_the_demo_through_the_server_finds_what_the_offline_report_finds(
 def test_a_roles_only_schema_compares_its_outputs_over_http(server: Running) -> None:
     ref, cur = _demo_data()
     offline = _offline(ref, cur, ROLES_ONLY)
-    served = _serve(lw.Client(server.url, server.admin_key), ROLES_ONLY, ref, cur, reference_first=False)
+    served = _serve(sdk(server), ROLES_ONLY, ref, cur, reference_first=False)
     drifted, compared = _drifted(served)
     assert compared == len(offline.comparison.compared) == 4  # race, p_approve, approved, repaid
     assert drifted == sorted(offline.drifted_columns) and drifted

@@ -10,17 +10,19 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
+from loopwise.client import Client
 from loopwise.server import Settings, create_app
 from loopwise.server.auth import create_key
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction
+from tests._fixtures.waits import wait_for
 
 
 def free_port() -> int:
@@ -101,6 +103,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 class Running:
     def __init__(self, url: str, admin_key: str, db_url: str) -> None:
         self.url, self.admin_key, self.db_url = url, admin_key, db_url
+        #: Clients opened on this server (``tests._fixtures.http.client`` and ``sdk``), closed with it.
+        self.clients: list[httpx.Client | Client] = []
 
     def key(self, role: str, model: str | None = None) -> str:
         from loopwise.ingest import get_model
@@ -125,14 +129,13 @@ def server(db_url: str) -> Iterator[Running]:
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.time() + 20
-    while not srv.started:
-        if time.time() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
+    wait_for(lambda: srv.started, "the test server to start", timeout=20)
+    running = Running(f"http://127.0.0.1:{port}", admin, db_url)
     try:
-        yield Running(f"http://127.0.0.1:{port}", admin, db_url)
+        yield running
     finally:
+        for c in running.clients:
+            c.close()
         srv.should_exit = True
         thread.join(10)
         app.state.writer.stop()  # lifespan is off here: stop the group writer the app started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -13,6 +14,8 @@ import yaml
 from sklearn.metrics import accuracy_score
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from tests._fixtures import wait_for
+from tests._fixtures.http import traffic
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML
@@ -30,8 +33,6 @@ from loopwise.profiles.task import ClassificationProfile
 from loopwise.server.jobs import Compactor
 from loopwise.store import make_engine, session_factory, transaction, upgrade
 from loopwise.store.tables import BucketPart, BucketProfile
-
-from .test_api import traffic
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 NUMERIC = ["income", "debt_to_income", "age", "loan_amount"]
@@ -146,12 +147,12 @@ def test_the_background_job_folds_parts(db: Sessions) -> None:
         for i in range(0, 2000, 250):
             with transaction(writers) as s:
                 log_predictions(s, "credit", batch(df.iloc[i : i + 250]))
-        deadline = time.time() + 20
-        while time.time() < deadline:
+
+        def no_parts_left() -> bool:
             with readers() as s:
-                if not s.scalar(select(func.count()).select_from(BucketPart)):
-                    break
-            time.sleep(0.05)
+                return not s.scalar(select(func.count()).select_from(BucketPart))
+
+        wait_for(no_parts_left, "the background job to fold every bucket part", timeout=20, every=0.05)
     finally:
         job.stop()
     with readers() as s:
@@ -206,11 +207,11 @@ def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
 
 def test_small_batches_validated_together_get_each_its_own_answer(db: Sessions) -> None:
     """The writer validates queued small batches as one; every answer must equal the batch's answer alone."""
+    from tests._fixtures.http import records
+
     from loopwise.errors import LoopwiseError
     from loopwise.ingest import UnvalidatedBatch, Write, prepare_group, prepare_predictions, write_group
     from loopwise.server.bodies import records_to_table
-
-    from .test_api import records
 
     writers, readers = db
     with transaction(writers) as s:
@@ -324,24 +325,42 @@ def test_sqlite_writers_of_two_processes_queue_on_the_file_lock(tmp_path: object
         [
             sys.executable,
             "-c",
-            "import sys, time\n"
+            "import sys\n"
             "from loopwise.store import make_engine, session_factory, sqlite_url, transaction\n"
             "from sqlalchemy import text\n"
             f"f = session_factory(make_engine(sqlite_url({str(path)!r})))\n"
             "with transaction(f) as s:\n"
+            "    s.execute(text(\"INSERT INTO marks (who) VALUES ('first')\"))\n"
             "    print('holding', flush=True)\n"
-            "    time.sleep(1.0)\n"
-            "    s.execute(text(\"INSERT INTO marks (who) VALUES ('first')\"))\n",
+            "    sys.stdin.readline()  # holds the write lock until the test says go\n",
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdout.readline().strip() == "holding"
     writers = session_factory(engine)
-    with transaction(writers) as s, transaction(writers) as inner:  # re-entrant in one thread
-        s.execute(text("INSERT INTO marks (who) VALUES ('second')"))
-        assert inner is not s
+    wrote = threading.Event()
+
+    def second() -> None:
+        with transaction(writers) as s, transaction(writers) as inner:  # re-entrant in one thread
+            s.execute(text("INSERT INTO marks (who) VALUES ('second')"))
+            assert inner is not s
+        wrote.set()
+
+    writer = threading.Thread(target=second)
+    writer.start()
+    # While the other process holds the lock the writer waits: it neither fails nor writes.
+    assert not wrote.wait(0.5)
+    assert writer.is_alive()
+    holder.stdin.write("go\n")
+    holder.stdin.flush()
+    holder.stdin.close()
     assert holder.wait(30) == 0
+    holder.stdout.close()
+    wait_for(wrote.is_set, "the queued writer to write once the lock is released", timeout=30)
+    writer.join(5)
     with engine.connect() as conn:
         order = [r[0] for r in conn.exec_driver_sql("SELECT who FROM marks ORDER BY id")]
     assert order == ["first", "second"]
@@ -539,11 +558,11 @@ def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> N
     """Groups of single events store their rows as parts (profiled when read or folded): windows over them,
     pending or folded, must equal the raw rows; labels known at write time count; a bad score is refused
     alone, its group-mates stored."""
+    from tests._fixtures.http import records
+
     from loopwise.errors import DataError
     from loopwise.ingest import ROWS, UnvalidatedBatch, Write, write_group
     from loopwise.server.bodies import records_to_table
-
-    from .test_api import records
 
     writers, readers = db
     with transaction(writers) as s:
@@ -673,11 +692,18 @@ def test_the_write_path_remembers_an_anchor_briefly(
         put_reference(s, "credit", refs[0])
     with transaction(writers) as s:
         log_predictions(s, "credit", batch(traffic(500, seed=34, start="2026-11-20T09:00:00Z")))
+    read_by = time.monotonic()
     other = make_engine(db_url)  # another pool: what another process would see
     try:
         with transaction(session_factory(other)) as s:
             put_reference(s, "credit", refs[1])
-        time.sleep(0.6)
+        # This handle read the anchor at the latest by `read_by`; the write path takes a new read once the one
+        # it remembers is ANCHOR_SECONDS old.
+        wait_for(
+            lambda: time.monotonic() - read_by > writes.ANCHOR_SECONDS,
+            "the anchor this handle remembers to be older than ANCHOR_SECONDS",
+            every=0.01,
+        )
         with transaction(writers) as s:
             log_predictions(s, "credit", batch(traffic(500, seed=35, start="2026-11-20T10:00:00Z")))
     finally:

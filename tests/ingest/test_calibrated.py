@@ -7,12 +7,11 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
-from .test_api import client, records, register, traffic
 
 
 def _parquet(df: object) -> bytes:

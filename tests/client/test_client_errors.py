@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import run_cli as cli
+from tests._fixtures import Running
+from tests._fixtures import run_cli as cli
+from tests._fixtures.http import sdk
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-
-from .conftest import Running
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 
@@ -49,7 +49,7 @@ def _errors(c: lw.Client) -> dict[str, BaseException]:
 
 
 def test_the_http_and_local_clients_raise_the_same_errors(server: Running, tmp_path: Path) -> None:
-    remote = _errors(lw.Client(server.url, server.admin_key))
+    remote = _errors(sdk(server))
     local = _errors(lw.Client.local(tmp_path / "lw.db"))
     for what in local:
         assert type(remote[what]) is type(local[what]), what
@@ -64,7 +64,7 @@ def test_the_http_and_local_clients_raise_the_same_errors(server: Running, tmp_p
 
 
 def test_the_cli_shows_the_servers_explanation_and_admin_keys(server: Running, tmp_path: Path) -> None:
-    lw.Client(server.url, server.admin_key).register("credit", SCHEMA)
+    sdk(server).register("credit", SCHEMA)
     frame = make_credit(200, seed=4)
     frame.to_parquet(tmp_path / "with_target.parquet")
     conn = ["--url", server.url, "--api-key", server.admin_key]
@@ -84,7 +84,7 @@ def test_the_cli_shows_the_servers_explanation_and_admin_keys(server: Running, t
     # Keys: a model-limited maintainer may not register models (403); revoked keys stop working.
     limited = server.key("maintainer", "credit")
     with pytest.raises(lw.ServerError) as err:
-        lw.Client(server.url, limited).register("other", SCHEMA)
+        sdk(server, limited).register("other", SCHEMA)
     assert err.value.status == 403
     viewer = server.key("viewer")
     prefix = viewer.split("_")[1]
@@ -98,7 +98,7 @@ def test_the_cli_shows_the_servers_explanation_and_admin_keys(server: Running, t
     r = cli("admin", "revoke-key", prefix, *db)
     assert r.returncode == 0, r.stderr
     with pytest.raises(lw.ServerError) as err:
-        lw.Client(server.url, viewer).models()
+        sdk(server, viewer).models()
     assert err.value.status == 401
     assert prefix not in cli("admin", "list-keys", *db).stdout
     assert "yes" in next(

@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from sklearn.metrics import accuracy_score
+from tests._fixtures import Running
+from tests._fixtures.http import sdk
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
@@ -25,7 +27,6 @@ from loopwise.profiles import BooleanProfile, CategoricalProfile, DatetimeProfil
 from loopwise.store.tables import Model
 
 from ..profiles.test_grouped import same
-from .conftest import Running
 
 SCHEMA = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
 END = pd.Timestamp("2026-11-30", tz="UTC")
@@ -137,11 +138,12 @@ def _progress_is_real(client: lw.Client) -> None:
 
 
 def test_progress_embedded(tmp_path: Path) -> None:
-    _progress_is_real(lw.Client.local(tmp_path / "lw.db"))
+    with lw.Client.local(tmp_path / "lw.db") as client:
+        _progress_is_real(client)
 
 
 def test_progress_over_http(server: Running) -> None:
-    _progress_is_real(lw.Client(server.url, server.admin_key))
+    _progress_is_real(sdk(server))
 
 
 def test_loopwise_log_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
@@ -208,36 +210,37 @@ def test_labels_added_to_an_hours_bucket_request_by_request_answer_as_the_rows_p
     df = make_credit(3_000, seed=5)
     start = END - pd.Timedelta(hours=1)
     df["ts"] = start + pd.to_timedelta(np.arange(len(df)) * 1_000, unit="ms")  # 50 minutes, one bucket
-    client = lw.Client.local(db_url)
-    model = client.register("credit", SCHEMA)
-    model.log(df.drop(columns=["repaid"]))
-    held: pd.Series = pd.Series([None] * len(df), index=df.index, dtype=object)
-    truth = df["repaid"].astype(object)
-    flipped = (~df["repaid"].astype(bool)).astype(object)
-    thirds = [df.index[i::3] for i in range(3)]
-    steps = [
-        (thirds[0], truth, 1_000),  # first labels
-        (thirds[0], truth, 0),  # the same request again: nothing new
-        (thirds[1], truth, 1_000),
-        (thirds[0][:200], flipped, 0),  # replacements: the bucket is rebuilt
-        (thirds[2], truth, 1_000),
-    ]
-    for step, (rows, labels, stored) in enumerate(steps):
-        out = model.log_feedback(df.loc[rows, "request_id"], labels[rows].astype(bool))
-        assert out["stored"] == stored, step
-        held[rows] = labels[rows]
-        with client.transport.read_sessions() as s:
-            model_id = s.query(Model.id).filter(Model.name == "credit").scalar()
-            anchor = get_anchor(s, model_id)
-            stored_window = window(s, "credit", start.to_pydatetime(), END.to_pydatetime(), cache=False)
-        assert anchor is not None
-        schema = lw.Schema.from_dict(client.describe("credit")["schema"])
-        now = df.assign(repaid=held)
-        direct = Profile.empty(schema, anchors=anchor.edges, segments=["race"])
-        direct.update(pa.Table.from_pandas(now, preserve_index=False))
-        assert stored_window.n == len(df)
-        same(comparable(direct), comparable(stored_window), f"step {step}")
-        labelled = held.notna()
-        got = model.metrics(start.to_pydatetime(), END.to_pydatetime())["performance"]["accuracy"]["value"]
-        expected = accuracy_score(held[labelled].astype(bool), df.loc[labelled, "approved"])
-        assert got == pytest.approx(expected, abs=1e-12), step
+    with lw.Client.local(db_url) as client:  # a PostgreSQL connection left open warns when collected
+        model = client.register("credit", SCHEMA)
+        model.log(df.drop(columns=["repaid"]))
+        held: pd.Series = pd.Series([None] * len(df), index=df.index, dtype=object)
+        truth = df["repaid"].astype(object)
+        flipped = (~df["repaid"].astype(bool)).astype(object)
+        thirds = [df.index[i::3] for i in range(3)]
+        steps = [
+            (thirds[0], truth, 1_000),  # first labels
+            (thirds[0], truth, 0),  # the same request again: nothing new
+            (thirds[1], truth, 1_000),
+            (thirds[0][:200], flipped, 0),  # replacements: the bucket is rebuilt
+            (thirds[2], truth, 1_000),
+        ]
+        for step, (rows, labels, stored) in enumerate(steps):
+            out = model.log_feedback(df.loc[rows, "request_id"], labels[rows].astype(bool))
+            assert out["stored"] == stored, step
+            held[rows] = labels[rows]
+            with client.transport.read_sessions() as s:
+                model_id = s.query(Model.id).filter(Model.name == "credit").scalar()
+                anchor = get_anchor(s, model_id)
+                stored_window = window(s, "credit", start.to_pydatetime(), END.to_pydatetime(), cache=False)
+            assert anchor is not None
+            schema = lw.Schema.from_dict(client.describe("credit")["schema"])
+            now = df.assign(repaid=held)
+            direct = Profile.empty(schema, anchors=anchor.edges, segments=["race"])
+            direct.update(pa.Table.from_pandas(now, preserve_index=False))
+            assert stored_window.n == len(df)
+            same(comparable(direct), comparable(stored_window), f"step {step}")
+            labelled = held.notna()
+            metrics = model.metrics(start.to_pydatetime(), END.to_pydatetime())
+            got = metrics["performance"]["accuracy"]["value"]
+            expected = accuracy_score(held[labelled].astype(bool), df.loc[labelled, "approved"])
+            assert got == pytest.approx(expected, abs=1e-12), step

@@ -8,11 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from tests._fixtures import Cluster, wait_for
 
 from loopwise.store import engine as engine_module
 from loopwise.store import make_engine
-
-from .conftest import Cluster
 
 
 def _backend_of(engine: object) -> int:
@@ -25,7 +24,10 @@ def _terminate(url: str, pid: int) -> None:
 
     with psycopg.connect(url, autocommit=True) as admin:
         assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
-    time.sleep(0.1)  # the backend is gone once the signal is handled
+        gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+        wait_for(
+            lambda: admin.execute(gone, (pid,)).fetchone() == (0,), f"backend {pid} to be gone", timeout=10
+        )
 
 
 @pytest.fixture
@@ -45,8 +47,14 @@ def test_a_connection_idle_past_the_limit_is_replaced_before_use(
     engine = make_engine(pg_url)
     try:
         first = _backend_of(engine)  # the pool's one connection
+        idle_since = time.monotonic()  # back in the pool, idle from (at the latest) here
         _terminate(pg_url, first)
-        time.sleep(0.3)  # idle past the limit: tested at checkout, found dead, replaced
+        # Idle past the limit: tested at checkout, found dead, replaced.
+        wait_for(
+            lambda: time.monotonic() - idle_since > engine_module.PING_IDLE_SECONDS,
+            "the pooled connection to be idle past PING_IDLE_SECONDS",
+            every=0.01,
+        )
         second = _backend_of(engine)
         assert second != first
     finally:

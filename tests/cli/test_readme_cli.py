@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests._fixtures import Running
 
 import loopwise as lw
 from loopwise.datasets import make_credit
-
-from .conftest import Running
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The registry's fixtures: a model with a schema, a fitted pipeline, and tests/server's databases."""
+"""The registry's fixtures: a model with a schema, a fitted pipeline (databases and servers: servers.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,6 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-# The SQLite/PostgreSQL and server fixtures live with the server's tests (a real throwaway PostgreSQL
-# cluster, a real server on loopback).
-from tests.server.conftest import db_url, postgres, server  # noqa: F401
 
 import loopwise as lw
 from loopwise.client.base import ModelHandle

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from .conftest import Running
-from .test_api import client, records, register, traffic
+from tests._fixtures import Running
+from tests._fixtures.http import client, records, register, traffic
 
 P = "/v1/models/credit/predictions"
 

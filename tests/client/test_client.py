@@ -9,13 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import accuracy_score
+from tests._fixtures import Running
+from tests._fixtures.http import sdk, traffic
 
 import loopwise as lw
 from loopwise.client.base import ModelHandle
 from loopwise.datasets import CREDIT_SCHEMA_YAML
-
-from .conftest import Running
-from .test_api import traffic
 
 SCHEMA = yaml.safe_load(CREDIT_SCHEMA_YAML)
 
@@ -49,11 +48,11 @@ def test_embedded(tmp_path: Path) -> None:
 
 
 def test_http(server: Running) -> None:
-    _exercise(lw.Client(server.url, server.admin_key))
+    _exercise(sdk(server))
 
 
 def test_a_retried_batch_counts_once(server: Running) -> None:
-    c = lw.Client(server.url, server.admin_key)
+    c = sdk(server)
     model = c.register("credit", SCHEMA)
     df = traffic(500, seed=6).drop(columns=["repaid"])
     t = lw.to_table(df)

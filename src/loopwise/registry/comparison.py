@@ -1,0 +1,285 @@
+"""Champion vs challenger on the same events: served outputs and other versions' outputs joined with the
+labels that have arrived, compared with the library's paired tests (decision 0026).
+
+Each event counts only when both versions answered it (one may have served it, the other replayed or
+shadowed it): the comparison is paired, so the tests see the difference between the versions, not
+between two samples of traffic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loopwise.errors import DataError, NotFoundError, ParameterError
+from loopwise.ingest import get_model, labels_for
+from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
+from loopwise.profiles.canonical import canonical
+from loopwise.registry.aliases import aliases
+from loopwise.registry.replay import check_window, in_range, positive_class, read_rows
+from loopwise.registry.versions import describe
+from loopwise.schema import Role, Schema, Task
+from loopwise.store.tables import Event, OtherOutput
+
+
+@dataclass(frozen=True)
+class VersionComparison:
+    """The paired comparison of two versions over a window's events.
+
+    ``paired``: events both versions answered; ``labels``: those of them with a label now. ``verdict``:
+    ``challenger better``, ``challenger worse``, ``challenger non-inferior``, ``no significant difference``,
+    or ``inconclusive: n labels, needs about m`` (m: the labels at which the first metric's minimum
+    detectable effect reaches the effect that matters).
+    """
+
+    model: str
+    champion: str
+    challenger: str
+    start: dt.datetime
+    end: dt.datetime
+    paired: int
+    labels: int
+    agreement: float | None
+    verdict: str
+    needed: int | None
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    segments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    challenger_ms_per_row: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["start"], out["end"] = self.start.isoformat(), self.end.isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VersionComparison:
+        return cls(**{**d, "start": _time(d["start"]), "end": _time(d["end"])})
+
+
+def _time(t: dt.datetime | str) -> dt.datetime:
+    return dt.datetime.fromisoformat(t) if isinstance(t, str) else t
+
+
+def resolve(s: Session, model_name: str, name: str) -> str:
+    """A version's name, or the version an alias of the model points at now."""
+    try:
+        return describe(s, model_name, name).name
+    except NotFoundError:
+        held = aliases(s, model_name)
+        if name in held:
+            return held[name]
+        raise NotFoundError(f"model {model_name!r} has no version or alias named {name!r}") from None
+
+
+@dataclass
+class _Outputs:
+    """One version's predictions and positive-class scores, per event id."""
+
+    predictions: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=dict)
+    ms: list[float] = field(default_factory=list)
+
+
+def compare_versions(
+    s: Session,
+    model_name: str,
+    champion: str,
+    challenger: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    metrics: Sequence[str] | None = None,
+    margin: float | None = None,
+    alpha: float = 0.05,
+    min_effect: float | None = None,
+) -> VersionComparison:
+    """Compare ``challenger`` with ``champion`` (versions or aliases) on the window's events both answered.
+
+    ``metrics``: the library's metric names (``loopwise.metrics.champion``); by default accuracy (McNemar)
+    and, when both versions have scores, roc_auc (DeLong) for a classifier, mae and rmse for a regressor.
+    ``min_effect``: the smallest difference that matters, for "inconclusive" (default: ``margin``, else
+    the observed difference).
+    """
+    check_window(start, end)
+    if min_effect is not None and min_effect <= 0:
+        raise ParameterError("min_effect", min_effect, "a positive difference")
+    model = get_model(s, model_name)
+    schema = Schema.from_dict(model.schema_json)
+    a, b = resolve(s, model_name, champion), resolve(s, model_name, challenger)
+    if a == b:
+        raise ParameterError("challenger", challenger, f"a version other than the champion ({a})")
+    pred_col = schema.by_role(Role.PREDICTION)
+    if not pred_col:
+        raise DataError(f"model {model_name!r}'s schema has no prediction column to compare")
+    pos = positive_class(schema)
+    score_cols = schema.by_role(Role.SCORE)
+    score_col = score_cols[0].name if len(score_cols) == 1 else None
+    segment_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
+
+    events = s.execute(
+        in_range(
+            select(Event.event_id, Event.version, Event.batch_id, Event.row), model.id, start, end
+        ).order_by(Event.batch_id, Event.row)
+    ).all()
+    outputs = {a: _Outputs(), b: _Outputs()}
+    others = s.execute(
+        in_range(
+            select(OtherOutput.event_id, OtherOutput.version, OtherOutput.prediction, OtherOutput.scores)
+            .add_columns(OtherOutput.latency_ms, OtherOutput.source)
+            .join(Event, (Event.model_id == OtherOutput.model_id) & (Event.event_id == OtherOutput.event_id)),
+            model.id,
+            start,
+            end,
+        ).where(OtherOutput.model_id == model.id, OtherOutput.version.in_((a, b)))
+    ).all()
+    for event_id, version, prediction, scores, ms, source in others:
+        out = outputs[version]
+        out.predictions[event_id] = prediction
+        out.scores[event_id] = None if not scores or pos is None else scores.get(pos)
+        if ms is not None and source == "replay":
+            out.ms.append(float(ms))
+    paired = [
+        e for e in events if all(e.event_id in outputs[v].predictions or e.version == v for v in (a, b))
+    ]
+    table = read_rows(
+        s,
+        [(e.batch_id, e.row) for e in paired],
+        [pred_col[0].name, *segment_cols] + ([score_col] if score_col else []),
+    )
+    served_pred = table.column(pred_col[0].name).to_pylist() if paired else []
+    served_score = table.column(score_col).to_pylist() if paired and score_col in table.column_names else None
+    for i, e in enumerate(paired):
+        if e.version in outputs:
+            outputs[e.version].predictions[e.event_id] = served_pred[i]
+            outputs[e.version].scores[e.event_id] = None if served_score is None else served_score[i]
+    ids = [e.event_id for e in paired]
+    labels = labels_for(s, model.id, ids)
+    pa_, pb = ([outputs[v].predictions[e] for e in ids] for v in (a, b))
+    agree = [
+        canonical(x) == canonical(y) for x, y in zip(pa_, pb, strict=True) if x is not None and y is not None
+    ]
+    # An event logged without a prediction has nothing to compare: it is left out, as an unpaired one.
+    labelled = [
+        i for i, e in enumerate(ids) if labels.get(e) is not None and pa_[i] is not None and pb[i] is not None
+    ]
+    ms = outputs[b].ms
+    base: dict[str, Any] = {
+        "model": model_name,
+        "champion": a,
+        "challenger": b,
+        "start": start,
+        "end": end,
+        "paired": len(ids),
+        "labels": len(labelled),
+        "agreement": float(np.mean(agree)) if agree else None,
+        "challenger_ms_per_row": float(np.mean(ms)) if ms else None,
+    }
+    if not labelled:
+        return VersionComparison(**base, verdict="inconclusive: 0 labels", needed=None)
+    y = [labels[ids[i]] for i in labelled]
+    ya, yb = [pa_[i] for i in labelled], [pb[i] for i in labelled]
+    sa = [outputs[a].scores.get(ids[i]) for i in labelled]
+    sb = [outputs[b].scores.get(ids[i]) for i in labelled]
+    regression = schema.task == Task.REGRESSION
+    names = list(metrics) if metrics else _default_metrics(regression, sa, sb, y)
+    for name in names:
+        if name not in CLASSIFICATION + REGRESSION:
+            raise ParameterError("metrics", name, CLASSIFICATION + REGRESSION)
+    # Fairness across the first segment (the library's deltas) needs the positive class of a classifier.
+    seg = table.column(segment_cols[0]).to_pylist() if segment_cols and not regression and pos else None
+    results: list[ModelComparison] = []
+    for name in names:
+        scored = name == "roc_auc"
+        results.append(
+            compare_models(
+                ya,
+                yb,
+                y,
+                metric=name,
+                champion_scores=sa if scored else None,
+                challenger_scores=sb if scored else None,
+                pos_label=pos if not regression else None,
+                margin=margin,
+                alpha=alpha,
+                segment=None if seg is None else [seg[i] for i in labelled],
+            )
+        )
+    verdict, needed = _verdict(results[0], margin, min_effect)
+    segments = {
+        col: _by_segment(table.column(col).to_pylist(), labelled, ya, yb, y, regression)
+        for col in segment_cols
+    }
+    return VersionComparison(
+        **base,
+        verdict=verdict,
+        needed=needed,
+        comparisons=[_plain(r.to_dict()) for r in results],
+        segments=segments,
+    )
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """The result with NumPy numbers as Python ones (it travels as JSON)."""
+    out: dict[str, Any] = json.loads(json.dumps(d, default=float))
+    return out
+
+
+def _default_metrics(regression: bool, sa: list[Any], sb: list[Any], y: list[Any]) -> list[str]:
+    if regression:
+        return ["mae", "rmse"]
+    scored = all(v is not None for v in sa) and all(v is not None for v in sb)
+    both = len({canonical(v) for v in y}) == 2
+    return ["accuracy", "roc_auc"] if scored and both else ["accuracy"]
+
+
+def _verdict(r: ModelComparison, margin: float | None, min_effect: float | None) -> tuple[str, int | None]:
+    """The first metric's verdict, or "inconclusive" with the labels its test would need.
+
+    The minimum detectable effect shrinks as 1/sqrt(n) (the standard error does), so the labels at which it
+    reaches the effect that matters are n * (mde / effect)^2.
+    """
+    if r.significant:
+        return r.verdict, None
+    if margin is not None and r.non_inferior:
+        return "challenger non-inferior", None
+    effect = min_effect if min_effect is not None else margin if margin else abs(r.difference)
+    mde = r.minimum_detectable_effect
+    if mde is not None and effect > 0 and mde > effect:
+        needed = math.ceil(r.n * (mde / effect) ** 2)
+        return f"inconclusive: {r.n} labels, needs about {needed}", needed
+    return "no significant difference", None
+
+
+def _by_segment(
+    values: list[Any], labelled: list[int], ya: list[Any], yb: list[Any], y: list[Any], regression: bool
+) -> dict[str, dict[str, Any]]:
+    """Each segment value's labelled events: both versions' accuracy (mean absolute error for a regressor)
+    and the change (challenger - champion)."""
+    groups: dict[str, list[int]] = {}
+    for j, i in enumerate(labelled):
+        groups.setdefault("(missing)" if values[i] is None else canonical(values[i]), []).append(j)
+    out: dict[str, dict[str, Any]] = {}
+    for key, rows in sorted(groups.items()):
+        if regression:
+            ea = float(np.mean([abs(float(ya[j]) - float(y[j])) for j in rows]))
+            eb = float(np.mean([abs(float(yb[j]) - float(y[j])) for j in rows]))
+            out[key] = {"n": len(rows), "metric": "mae", "champion": ea, "challenger": eb, "change": eb - ea}
+        else:
+            ca = float(np.mean([canonical(ya[j]) == canonical(y[j]) for j in rows]))
+            cb = float(np.mean([canonical(yb[j]) == canonical(y[j]) for j in rows]))
+            out[key] = {
+                "n": len(rows),
+                "metric": "accuracy",
+                "champion": ca,
+                "challenger": cb,
+                "change": cb - ca,
+            }
+    return out

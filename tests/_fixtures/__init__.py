@@ -1,0 +1,9 @@
+"""What tests in any folder share: a throwaway PostgreSQL, a real server on loopback, generated data, the CLI
+in a fresh process, and waiting for a condition. tests/conftest.py (the one conftest) registers the fixtures;
+tests import the helpers from here."""
+
+from tests._fixtures.data import mixed_frame, run_cli
+from tests._fixtures.servers import Cluster, Running, free_port
+from tests._fixtures.waits import wait_for
+
+__all__ = ["Cluster", "Running", "free_port", "mixed_frame", "run_cli", "wait_for"]
