@@ -161,9 +161,10 @@ def _task_frame(variant: str, n: int, seed: int) -> tuple[lw.Schema, pa.Table]:
     """A task of each shape ``profiles.grouped_tasks`` tells apart, with some labels missing."""
     rng = np.random.default_rng(seed)
     p = rng.random(n)
-    known = rng.random(n) < 0.6
+    region = rng.choice(["north", "south", None], n)
+    known = (rng.random(n) < 0.6) & (region != "south")  # the south's rows not labelled yet: no such arrays
     columns: dict[str, Any] = {"region": {"role": "segment", "kind": "categorical"}}
-    data: dict[str, Any] = {"region": rng.choice(["north", "south", None], n)}
+    data: dict[str, Any] = {"region": region}
     if variant == "zero-one":  # integer classes with one score column: the binary path, positive class "1"
         columns |= {"s": {"role": "score"}, "y_hat": {"role": "prediction"}, "y": {"role": "target"}}
         y = (rng.random(n) < p).astype(int)
@@ -188,14 +189,14 @@ def _task_frame(variant: str, n: int, seed: int) -> tuple[lw.Schema, pa.Table]:
         data |= {f"p_{c}": probs[:, i] for i, c in enumerate("abc")}
         data |= {
             "y_hat": np.array(list("abc"))[probs.argmax(axis=1)],
-            "y": rng.choice(["a", "b", "c", None], n),
+            "y": np.where(known, rng.choice(["a", "b", "c"], n), None),
         }
     elif variant == "unscored":
         columns |= {
             "y_hat": {"role": "prediction", "kind": "categorical"},
             "y": {"role": "target", "kind": "categorical"},
         }
-        data |= {"y_hat": rng.choice(["a", "b"], n), "y": rng.choice(["a", "b", None], n)}
+        data |= {"y_hat": rng.choice(["a", "b"], n), "y": np.where(known, rng.choice(["a", "b"], n), None)}
     else:  # a regressor
         columns |= {
             "y_hat": {"role": "prediction", "kind": "numeric"},

@@ -233,9 +233,37 @@ def _numeric(
 ) -> list[ColumnProfile]:
     values, _ = as_float_array(arr)
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return list(
+        _numbers(
+            values,
+            np.diff(cells.starts),
+            _per_cell(null, cells),
+            null,
+            cells,
+            live,
+            edges,
+            options.kll_k,
+            options.bins,
+            options.discrete_cap,
+        )
+    )
+
+
+def _numbers(
+    values: np.ndarray,
+    size: np.ndarray,
+    missing: np.ndarray,
+    null: np.ndarray,
+    cells: _Cells,
+    live: np.ndarray,
+    edges: np.ndarray | None,
+    kll_k: int,
+    bins: int,
+    cap: int,
+) -> list[NumericProfile]:
+    """A numeric profile of each live cell's ``values`` (NaN where ``null``), ``size`` rows and ``missing``
+    of them each; with ``edges`` a histogram on them, without none (a datetime column's seconds)."""
     nan = np.isnan(values)
-    size = np.diff(cells.starts)
-    missing = _per_cell(null, cells)
     nans = _per_cell(nan & ~null, cells)
     posinf = _per_cell(values == np.inf, cells)
     neginf = _per_cell(values == -np.inf, cells)
@@ -249,16 +277,7 @@ def _numeric(
         dev = fv - mean[fc]
         m2 = np.zeros(cells.count)
         m2[has] = np.add.reduceat(dev * dev, fstarts[:-1][has])
-    bins = edges.size + 1
-    bin_of = np.searchsorted(edges, fv, side="right")
-    hist = np.zeros((cells.count, bins), dtype=np.int64)
-    step = max(1, _BLOCK // bins)
-    for c0 in range(0, cells.count, step):
-        c1 = min(cells.count, c0 + step)
-        a, b = fstarts[c0], fstarts[c1]
-        hist[c0:c1] = np.bincount((fc[a:b] - c0) * bins + bin_of[a:b], minlength=(c1 - c0) * bins).reshape(
-            c1 - c0, bins
-        )
+    hist = None if edges is None else _histograms(fc, fv, fstarts, cells.count, edges)
     # Atoms: a new distinct value wherever the cell or the value changes along the sorted values.
     new = np.ones(fv.size, dtype=bool)
     new[1:] = (fc[1:] != fc[:-1]) | (fv[1:] != fv[:-1])
@@ -268,10 +287,9 @@ def _numeric(
     run_ends = np.append(firsts[1:], fv.size)
     atom_values = fv[firsts] + 0.0  # ``+ 0.0`` folds -0.0 into 0.0, as ``Atoms.of_sorted`` does
     atom_counts = (run_ends - firsts).astype(np.int64)
-    cap = options.discrete_cap
-    out: list[ColumnProfile] = []
+    out: list[NumericProfile] = []
     for c in live.tolist():
-        kll = ds.kll_doubles_sketch(options.kll_k)
+        kll = ds.kll_doubles_sketch(kll_k)
         atoms: Atoms | None = Atoms.empty()
         moments = Moments()
         if count[c]:
@@ -285,8 +303,8 @@ def _numeric(
                 atoms = Atoms(atom_values[d0:d1], atom_counts[d0:d1])
         out.append(
             NumericProfile(
-                kll_k=options.kll_k,
-                bins=options.bins,
+                kll_k=kll_k,
+                bins=bins,
                 n=int(size[c]),
                 missing=int(missing[c]),
                 nan=int(nans[c]),
@@ -294,12 +312,29 @@ def _numeric(
                 neginf=int(neginf[c]),
                 moments=moments,
                 kll=kll,
-                hist=Histogram(edges, hist[c]),
+                hist=None if hist is None or edges is None else Histogram(edges, hist[c]),
                 discrete_cap=cap,
                 atoms=atoms,
             )
         )
     return out
+
+
+def _histograms(
+    fc: np.ndarray, fv: np.ndarray, fstarts: np.ndarray, count: int, edges: np.ndarray
+) -> np.ndarray:
+    """Each cell's histogram counts on ``edges`` (one row per cell), from its sorted finite values."""
+    bins = edges.size + 1
+    bin_of = np.searchsorted(edges, fv, side="right")
+    hist = np.zeros((count, bins), dtype=np.int64)
+    step = max(1, _BLOCK // bins)
+    for c0 in range(0, count, step):
+        c1 = min(count, c0 + step)
+        a, b = fstarts[c0], fstarts[c1]
+        hist[c0:c1] = np.bincount((fc[a:b] - c0) * bins + bin_of[a:b], minlength=(c1 - c0) * bins).reshape(
+            c1 - c0, bins
+        )
+    return hist
 
 
 def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,19 +347,29 @@ def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.nd
 
 
 def _datetime(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfile]:
-    """As ``DatetimeProfile.update``: each cell's seconds are a numeric profile on edges of their own."""
+    """As ``DatetimeProfile.update``: each cell's seconds are a numeric profile without a histogram."""
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     seconds = np.full(len(arr), np.nan)
     seconds[~null] = epoch_seconds(arr)
     size = np.diff(cells.starts)
     missing = _per_cell(null, cells)
-    _, fv, fstarts = _sorted_finite(seconds, cells)
-    out: list[ColumnProfile] = []
-    for c in live.tolist():
-        col = DatetimeProfile(int(size[c]), int(missing[c]))
-        col.seconds.update_sorted(fv[fstarts[c] : fstarts[c + 1]])
-        out.append(col)
-    return out
+    empty = DatetimeProfile().seconds  # the seconds' settings
+    inner = _numbers(
+        seconds,
+        size - missing,  # the seconds hold the values that are there
+        np.zeros_like(missing),
+        null,
+        cells,
+        live,
+        None,
+        empty.kll_k,
+        empty.bins,
+        empty.discrete_cap,
+    )
+    return [
+        DatetimeProfile(int(size[c]), int(missing[c]), seconds)
+        for c, seconds in zip(live.tolist(), inner, strict=True)
+    ]
 
 
 def _boolean(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfile]:

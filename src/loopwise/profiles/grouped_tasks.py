@@ -154,7 +154,7 @@ class _Binary:
         for k in np.flatnonzero(cm).tolist():
             row = task.confusion.setdefault(labels[k // 2], {})
             row[labels[k % 2]] = row.get(labels[k % 2], 0) + int(cm[k])
-        for x in self.named:
+        for x in self.named if n_lab else ():  # keys where labelled rows are, as ``_update_scores``
             pos = lab & (tc == labels.index(x))
             neg = lab & ~pos
             hist = self.score_bin[x][rows]
@@ -180,6 +180,7 @@ class _Binary:
                 np.bincount(cal[labelled], weights=conf[labelled], minlength=CAL_BINS),
                 np.float64,
             )
+        labelled_predicted = np.bincount(pc[lab], minlength=2)
         for x in self.named:
             at = pc * b + self.est_bin[x][rows]
             every = np.bincount(at, minlength=2 * b).reshape(2, b)
@@ -188,8 +189,9 @@ class _Binary:
             for i in np.flatnonzero(predicted).tolist():
                 key = self.est_keys[(i, x)]
                 _add(task.est_all, key, every[i])
-                _add(task.est_labeled, key, labelled_at[i])
-                _add(task.est_hit, key, hit[i])
+                if labelled_predicted[i]:
+                    _add(task.est_labeled, key, labelled_at[i])
+                    _add(task.est_hit, key, hit[i])
 
 
 def _add(
