@@ -201,3 +201,46 @@ def test_the_progress_block_of_docs_server_md(tmp_path: Path, capsys: pytest.Cap
     )
     assert m["window"]["n"] == 20_000
     assert m["performance"]["accuracy"]["value"] is not None
+
+
+def test_labels_added_to_an_hours_bucket_request_by_request_answer_as_the_rows_profiled(db_url: str) -> None:
+    """First labels are added to the bucket that counts their events (not a rebuild of it); a request sent
+    again changes nothing, and a replaced label rebuilds the bucket: after each, the hour answers as its rows
+    with the labels they hold then, profiled in one pass, and accuracy is scikit-learn's over those rows."""
+    df = make_credit(3_000, seed=5)
+    start = END - pd.Timedelta(hours=1)
+    df["ts"] = start + pd.to_timedelta(np.arange(len(df)) * 1_000, unit="ms")  # 50 minutes, one bucket
+    with lw.Client.local(db_url) as client:  # a PostgreSQL connection left open warns when collected
+        model = client.register("credit", SCHEMA)
+        model.log(df.drop(columns=["repaid"]))
+        held: pd.Series = pd.Series([None] * len(df), index=df.index, dtype=object)
+        truth = df["repaid"].astype(object)
+        flipped = (~df["repaid"].astype(bool)).astype(object)
+        thirds = [df.index[i::3] for i in range(3)]
+        steps = [
+            (thirds[0], truth, 1_000),  # first labels
+            (thirds[0], truth, 0),  # the same request again: nothing new
+            (thirds[1], truth, 1_000),
+            (thirds[0][:200], flipped, 0),  # replacements: the bucket is rebuilt
+            (thirds[2], truth, 1_000),
+        ]
+        for step, (rows, labels, stored) in enumerate(steps):
+            out = model.log_feedback(df.loc[rows, "request_id"], labels[rows].astype(bool))
+            assert out["stored"] == stored, step
+            held[rows] = labels[rows]
+            with client.transport.read_sessions() as s:
+                model_id = s.query(Model.id).filter(Model.name == "credit").scalar()
+                anchor = get_anchor(s, model_id)
+                stored_window = window(s, "credit", start.to_pydatetime(), END.to_pydatetime(), cache=False)
+            assert anchor is not None
+            schema = lw.Schema.from_dict(client.describe("credit")["schema"])
+            now = df.assign(repaid=held)
+            direct = Profile.empty(schema, anchors=anchor.edges, segments=["race"])
+            direct.update(pa.Table.from_pandas(now, preserve_index=False))
+            assert stored_window.n == len(df)
+            same(comparable(direct), comparable(stored_window), f"step {step}")
+            labelled = held.notna()
+            metrics = model.metrics(start.to_pydatetime(), END.to_pydatetime())
+            got = metrics["performance"]["accuracy"]["value"]
+            expected = accuracy_score(held[labelled].astype(bool), df.loc[labelled, "approved"])
+            assert got == pytest.approx(expected, abs=1e-12), step

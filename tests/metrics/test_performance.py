@@ -66,6 +66,36 @@ def test_binary_metrics_match_sklearn(binary: tuple[np.ndarray, np.ndarray, np.n
     assert ap.value == pytest.approx(skm.average_precision_score(y, quantized), rel=1e-9)
 
 
+def test_rows_labelled_later_add_up_to_the_rows_labelled_at_once(
+    binary: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """A backfill's shape: every prediction first without its label, the labels later (``label_part`` adds
+    what they add). Unlabelled rows make no histogram of labelled rows (no zeros to store per bucket), and
+    the result is the profile of the labelled rows made at once: every array and count, AUC and AP as
+    scikit-learn's to their bound."""
+    y, pred, s = binary
+    unlabelled = _profile(np.full(len(y), None), pred, {True: s})
+    assert not unlabelled.pos_hist and not unlabelled.neg_hist
+    assert not unlabelled.est_labeled and not unlabelled.est_hit
+    assert set(unlabelled.est_all) == {
+        '["false", "true"]',
+        '["true", "true"]',
+        '["false", "false"]',
+        '["true", "false"]',
+    }
+    later = unlabelled.merge(_profile(y, pred, {True: s}).label_part())
+    at_once = _profile(y, pred, {True: s})
+    meta, blobs = later.to_state()
+    want_meta, want_blobs = at_once.to_state()
+    for key in ("n", "n_labeled", "confusion", "predicted", "n_scored", "arrays"):
+        assert meta[key] == want_meta[key], key
+    assert blobs == want_blobs
+    assert perf.compute("roc_auc", later).value == perf.compute("roc_auc", at_once).value
+    auc = perf.compute("roc_auc", later)
+    assert abs(auc.value - skm.roc_auc_score(y, s)) <= auc.error_bound  # type: ignore[operator]
+    assert perf.compute("roc_auc", unlabelled).warning == "no labelled rows"
+
+
 def test_intervals_against_statsmodels(binary: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     y, pred, _s = binary
     p = _profile(y, pred, None)

@@ -68,9 +68,9 @@ def frame(n: int, seed: int) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
-def anchors_of(table: pa.Table) -> dict[str, np.ndarray]:
+def anchors_of(table: pa.Table, names: Any = ("x", "steps", "wide", "score")) -> dict[str, np.ndarray]:
     out = {}
-    for name in ("x", "steps", "wide", "score"):
+    for name in names:
         v = table.column(name).to_numpy(zero_copy_only=False).astype(float)
         out[name] = quantile_edges(np.sort(v[np.isfinite(v)]), 100)
     return out
@@ -155,3 +155,68 @@ def test_a_missing_column_is_named() -> None:
     table = frame(50, seed=4).drop_columns(["flag"])
     with pytest.raises(lw.DataError, match="flag"):
         profile_groups(SCHEMA, table, np.zeros(50, dtype=np.int64), 1, anchors={})
+
+
+def _task_frame(variant: str, n: int, seed: int) -> tuple[lw.Schema, pa.Table]:
+    """A task of each shape ``profiles.grouped_tasks`` tells apart, with some labels missing."""
+    rng = np.random.default_rng(seed)
+    p = rng.random(n)
+    region = rng.choice(["north", "south", None], n)
+    known = (rng.random(n) < 0.6) & (region != "south")  # the south's rows not labelled yet: no such arrays
+    columns: dict[str, Any] = {"region": {"role": "segment", "kind": "categorical"}}
+    data: dict[str, Any] = {"region": region}
+    if variant == "zero-one":  # integer classes with one score column: the binary path, positive class "1"
+        columns |= {"s": {"role": "score"}, "y_hat": {"role": "prediction"}, "y": {"role": "target"}}
+        y = (rng.random(n) < p).astype(int)
+        data |= {"s": p, "y_hat": (p >= 0.5).astype(int), "y": pd.array(np.where(known, y, 0), "Int64")}
+        data["y"][~known] = pd.NA
+    elif variant == "named-score":  # the score names its class: the binary path, positive class "false"
+        columns |= {
+            "s": {"role": "score", "label": "false"},
+            "y_hat": {"role": "prediction", "kind": "boolean"},
+            "y": {"role": "target", "kind": "boolean"},
+        }
+        data |= {
+            "s": p,
+            "y_hat": p < 0.5,
+            "y": pd.array(np.where(known, rng.random(n) >= p, False), "boolean"),
+        }
+        data["y"][~known] = pd.NA
+    elif variant == "three-classes":  # a score per class: each cell decides alone
+        probs = rng.dirichlet([1, 1, 1], n)
+        columns |= {f"p_{c}": {"role": "score", "label": c} for c in "abc"}
+        columns |= {"y_hat": {"role": "prediction"}, "y": {"role": "target"}}
+        data |= {f"p_{c}": probs[:, i] for i, c in enumerate("abc")}
+        data |= {
+            "y_hat": np.array(list("abc"))[probs.argmax(axis=1)],
+            "y": np.where(known, rng.choice(["a", "b", "c"], n), None),
+        }
+    elif variant == "unscored":
+        columns |= {
+            "y_hat": {"role": "prediction", "kind": "categorical"},
+            "y": {"role": "target", "kind": "categorical"},
+        }
+        data |= {"y_hat": rng.choice(["a", "b"], n), "y": np.where(known, rng.choice(["a", "b"], n), None)}
+    else:  # a regressor
+        columns |= {
+            "y_hat": {"role": "prediction", "kind": "numeric"},
+            "y": {"role": "target", "kind": "numeric"},
+        }
+        data |= {"y_hat": p * 10, "y": np.where(known, p * 10 + rng.normal(0, 1, n), np.nan)}
+    schema = lw.Schema.from_dict({"columns": columns})
+    return schema, pa.Table.from_pandas(pd.DataFrame(data), preserve_index=False)
+
+
+@pytest.mark.parametrize("variant", ["zero-one", "named-score", "three-classes", "unscored", "regressor"])
+def test_each_kind_of_task_per_group_as_if_profiled_alone(variant: str) -> None:
+    """Every task of each group and segment equals its rows' own ``update``: arrays to the bit, the float sums
+    to rounding (the binary path shares per-row terms across cells; the others decide cell by cell)."""
+    schema, table = _task_frame(variant, 2_000, seed=11)
+    n_groups = 30
+    groups = np.random.default_rng(1).integers(0, n_groups, table.num_rows)
+    anchors = anchors_of(table, [c.name for c in schema if c.kind is lw.Kind.NUMERIC])
+    got = profile_groups(schema, table, groups, n_groups, anchors=anchors, segments=["region"])
+    for g in range(n_groups):
+        alone = Profile.empty(schema, anchors=anchors, segments=["region"])
+        alone.update(table.take(pa.array(np.flatnonzero(groups == g))))
+        same(state(alone), state(got[g]), f"{variant}, group {g}")

@@ -9,9 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import loopwise as lw
-from loopwise.profiles import CategoricalProfile, NumericProfile
+from loopwise.profiles import CategoricalProfile, DatetimeProfile, NumericProfile
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.moments import Moments
+
+from .test_atoms import _pre_atoms_frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -361,3 +363,27 @@ def test_a_current_without_its_labels_is_profiled_with_the_reference_schema_as_a
     assert inferred.estimate == pytest.approx(explicit["accuracy"].estimate, abs=1e-12)
     with pytest.raises(lw.DataError, match="missing from the data: x"):
         lw.profile(raw.drop(columns="x"), schema=reference.schema)
+
+
+def test_a_datetime_column_keeps_no_histogram_and_one_written_with_it_still_merges() -> None:
+    """A datetime column's seconds have no histogram of their own edges (none merged with another's and no
+    reader used one); a profile written with one (before) reads, and merges with a new one into one without,
+    its counts, range and moments those of the rows together."""
+    old = lw.Profile.from_bytes((FIXTURES / "profile_pre_atoms.lwp").read_bytes())  # 2,000 rows, seed 7
+    old_ts = old["ts"]
+    assert isinstance(old_ts, DatetimeProfile) and old_ts.seconds.hist is not None
+    rng = np.random.default_rng(8)
+    ts = pd.Timestamp("2026-02-01") + pd.to_timedelta(rng.integers(0, 86400, 500), unit="s")
+    new = lw.profile(pd.DataFrame({"ts": ts}))
+    new_ts = new["ts"]
+    assert isinstance(new_ts, DatetimeProfile) and new_ts.seconds.hist is None
+    again = lw.Profile.from_bytes(new.to_bytes())["ts"]
+    assert isinstance(again, DatetimeProfile) and again.seconds.hist is None
+    merged = DatetimeProfile.merge_all([old_ts, new_ts])
+    assert merged.seconds.hist is None
+    raw = pd.concat([_pre_atoms_frame(2000, 7)["ts"], pd.Series(ts)])  # what the fixture profiled, then ts
+    seconds = raw.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+    m = merged.seconds.moments
+    assert merged.n == 2500 and m.count == 2500
+    assert (m.min, m.max) == (seconds.min(), seconds.max())
+    assert m.mean == pytest.approx(seconds.mean(), rel=1e-12)

@@ -7,7 +7,9 @@ events received a label get their task profiles rebuilt from the event index in 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from collections import Counter, defaultdict
 from typing import Any
 
 import pyarrow as pa
@@ -15,7 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
-from loopwise.ingest.labels import relabel
+from loopwise.ingest.labels import add_first_labels, relabel
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
@@ -158,15 +160,39 @@ def log_feedback(
     if audit:
         s.execute(insert(AuditEntry), audit)
     stored, replaced = len(new), len(changed)
-    touched = {
-        events[r["event_id"]]
-        for r in rows
-        if r["kind"] in ("label", "correction") and r["event_id"] in events
-    }
+    touched, first = _touched(rows, existing, events)
+    touched |= add_first_labels(s, model, {k: v for k, v in first.items() if k not in touched})
     if touched:
         relabel(s, model, touched)
     joined = sum(1 for r in rows if r["event_id"] in events)
     return {"stored": stored, "replaced": replaced, "joined": joined}
+
+
+def _touched(
+    rows: list[dict[str, Any]],
+    existing: dict[tuple[str, str, str], tuple[int, dict[str, Any]]],
+    events: dict[str, tuple[str, Any]],
+) -> tuple[set[tuple[str, dt.datetime]], dict[tuple[str, dt.datetime], list[str]]]:
+    """The (version, bucket)s to rebuild, and the first labels of events per (version, bucket) to add.
+
+    A label sent again unchanged (a retried request) changes nothing: its bucket already counts it. A first
+    label (the event had none, and the request holds one) is added to its bucket; a label replacing or
+    joining another one rebuilds the bucket from all the labels its events hold."""
+    labels = [r for r in rows if r["kind"] in ("label", "correction") and r["event_id"] in events]
+    had = {e for e, _, kind in existing if kind in ("label", "correction")}
+    per_event = Counter(r["event_id"] for r in labels)
+    touched: set[tuple[str, dt.datetime]] = set()
+    first: dict[tuple[str, dt.datetime], list[str]] = defaultdict(list)
+    for r in labels:
+        e = r["event_id"]
+        prev = existing.get((e, r["source"], r["kind"]))
+        if prev is not None and prev[1] == r["value"]:
+            continue
+        if prev is None and e not in had and per_event[e] == 1:
+            first[events[e]].append(e)
+        else:
+            touched.add(events[e])
+    return touched, first
 
 
 def _fix_target_kind(s: Session, name: str, schema: Schema, rows: list[dict[str, Any]], actor: str) -> None:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
-from loopwise.ingest.buckets import rows_part, store_edges, to_ipc
+from loopwise.ingest.buckets import packed_here, rows_part, store_edges, to_ipc
 from loopwise.ingest.parts import Part, concat_tables
 from loopwise.ingest.preparation import GroupProfile, Prepared, UnvalidatedBatch, prepare_group
 from loopwise.profiles import Profile
@@ -95,7 +95,7 @@ def pack_group(
         rows = [t for t in items if isinstance(t, pa.Table)]
         if profiles:
             merged = merge_profiles(profiles)
-            parts.append((version, bucket, merged.n, merged.to_bytes(edges_out=edges)))
+            parts.append((version, bucket, merged.n, packed_here(merged.to_bytes(edges_out=edges))))
         if rows:  # a bucket may get both: a large batch's profile and small batches' rows
             together = rows[0] if len(rows) == 1 else concat_tables(rows)
             parts.append((version, bucket, together.num_rows, rows_part(together)))

@@ -6,8 +6,8 @@ group ``g`` holds: the same counts, histograms, atoms, sketches and segments, wi
 column and segment whatever the rows, so a batch spread over a year (5,000 rows in 44 hours, four segments)
 paid it 220 times per column; here each column is converted, sorted and counted once for every group and
 segment together (decision 0021). What does not vectorise stays per group: a KLL sketch takes each group's
-sorted values in one call (as ``NumericProfile.update`` gives them, so the sketches are the same), text and
-datetime columns and task profiles are updated with each group's rows.
+sorted values in one call (as ``NumericProfile.update`` gives them, so the sketches are the same), text
+columns are updated with each group's rows, and task profiles come from ``profiles.grouped_tasks``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from loopwise.errors import DataError
 from loopwise.profiles.atoms import Atoms
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.categorical import CategoricalProfile
+from loopwise.profiles.grouped_tasks import update_tasks
 from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
 from loopwise.profiles.numeric import NumericProfile, as_float_array
@@ -36,9 +37,8 @@ from loopwise.profiles.profile import (
     _empty_column,
     _task_columns,
     empty_task,
-    update_task,
 )
-from loopwise.profiles.task import ClassificationProfile, TaskProfile, encode_labels
+from loopwise.profiles.task import TaskProfile
 from loopwise.schema import Kind, Role, Schema
 
 #: Histogram counts made in one ``bincount`` at most (cells x bins), so memory stays bounded.
@@ -103,6 +103,11 @@ def profile_groups(
             if c.role is not Role.ID
         }
     shared = dict(anchors)
+    kind = type(task) if (task := empty_task(schema)) is not None else None
+
+    def new_task() -> TaskProfile | None:  # the kind decided once, not from the schema's roles per cell
+        return kind() if kind is not None else None
+
     wholes = [
         Profile(
             schema,
@@ -112,7 +117,7 @@ def profile_groups(
             {s: {} for s in segs},
             options,
             shared,
-            empty_task(schema),
+            new_task(),
         )
         for g in range(n_groups)
     ]
@@ -127,63 +132,15 @@ def profile_groups(
                 sub = Profile(
                     schema, columns[base + k], int(sizes[base + k]), options=options, anchors=shared
                 )
-                sub.task = empty_task(schema)
+                sub.task = new_task()
                 wholes[g].segments[seg][keys[k]] = sub
                 subs[base + k] = sub
     tasks = {i: p.task for i, p in enumerate(wholes) if p.task is not None and sizes[i]}
     tasks |= {i: p.task for i, p in subs.items() if p.task is not None}
     if tasks:
-        _tasks(schema, table.select(_task_columns(schema)), cells, tasks)
+        task_table = table.select(_task_columns(schema))
+        update_tasks(schema, task_table, cells.rows[cells.order], cells.starts, tasks)
     return wholes
-
-
-def _tasks(schema: Schema, table: pa.Table, cells: _Cells, tasks: dict[int, TaskProfile]) -> None:
-    """Update each cell's task profile with its rows. A classifier's labels and predictions are encoded once
-    for the batch and each cell adds its codes, under the labels it holds itself (as ``update`` would)."""
-    first = next(iter(tasks.values()))
-    if not isinstance(first, ClassificationProfile):
-        for i, task in tasks.items():
-            update_task(task, schema, table.take(pa.array(_rows(cells, i))))
-        return
-    pred = schema.by_role(Role.PREDICTION)[0].name
-    target = schema.by_role(Role.TARGET)[0].name
-    y_true = table.column(target) if target in table.column_names else pa.nulls(table.num_rows)
-    pred_codes, pred_labels, pred_missing = encode_labels(table.column(pred))
-    if pred_missing.any():
-        raise DataError(
-            f"predictions are missing in {int(pred_missing.sum())} row(s), "
-            f"first row {int(np.flatnonzero(pred_missing)[0])}"
-        )
-    true_codes, true_labels, true_missing = encode_labels(y_true)
-    every = sorted(set(pred_labels) | set(true_labels))
-    pmap = np.array([every.index(x) for x in pred_labels], dtype=np.int64)
-    tmap = np.array([every.index(x) for x in true_labels] + [-1], dtype=np.int64)
-    gp = pmap[pred_codes]
-    gt = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
-    scores = {
-        c.label: np.asarray(table.column(c.name).to_numpy(zero_copy_only=False), dtype=np.float64)
-        for c in schema.by_role(Role.SCORE)
-    }
-    local = np.full(len(every) + 1, -1, dtype=np.int64)  # the last stays -1: where a label is missing
-    for i, task in tasks.items():
-        assert isinstance(task, ClassificationProfile)
-        rows = _rows(cells, i)
-        p, t = gp[rows], gt[rows]
-        present = np.flatnonzero(np.bincount(np.concatenate((p, t[t >= 0])), minlength=len(every)))
-        local[present] = np.arange(present.size)
-        task.add_codes(
-            [every[j] for j in present.tolist()],
-            local[t],
-            local[p],
-            {label: v[rows] for label, v in scores.items()} or None,
-        )
-        local[present] = -1
-
-
-def _rows(cells: _Cells, i: int) -> np.ndarray:
-    """The batch rows of cell ``i``, in order."""
-    rows: np.ndarray = cells.rows[cells.order[cells.starts[i] : cells.starts[i + 1]]]
-    return rows
 
 
 def _one_by_one(
@@ -276,9 +233,37 @@ def _numeric(
 ) -> list[ColumnProfile]:
     values, _ = as_float_array(arr)
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return list(
+        _numbers(
+            values,
+            np.diff(cells.starts),
+            _per_cell(null, cells),
+            null,
+            cells,
+            live,
+            edges,
+            options.kll_k,
+            options.bins,
+            options.discrete_cap,
+        )
+    )
+
+
+def _numbers(
+    values: np.ndarray,
+    size: np.ndarray,
+    missing: np.ndarray,
+    null: np.ndarray,
+    cells: _Cells,
+    live: np.ndarray,
+    edges: np.ndarray | None,
+    kll_k: int,
+    bins: int,
+    cap: int,
+) -> list[NumericProfile]:
+    """A numeric profile of each live cell's ``values`` (NaN where ``null``), ``size`` rows and ``missing``
+    of them each; with ``edges`` a histogram on them, without none (a datetime column's seconds)."""
     nan = np.isnan(values)
-    size = np.diff(cells.starts)
-    missing = _per_cell(null, cells)
     nans = _per_cell(nan & ~null, cells)
     posinf = _per_cell(values == np.inf, cells)
     neginf = _per_cell(values == -np.inf, cells)
@@ -292,16 +277,7 @@ def _numeric(
         dev = fv - mean[fc]
         m2 = np.zeros(cells.count)
         m2[has] = np.add.reduceat(dev * dev, fstarts[:-1][has])
-    bins = edges.size + 1
-    bin_of = np.searchsorted(edges, fv, side="right")
-    hist = np.zeros((cells.count, bins), dtype=np.int64)
-    step = max(1, _BLOCK // bins)
-    for c0 in range(0, cells.count, step):
-        c1 = min(cells.count, c0 + step)
-        a, b = fstarts[c0], fstarts[c1]
-        hist[c0:c1] = np.bincount((fc[a:b] - c0) * bins + bin_of[a:b], minlength=(c1 - c0) * bins).reshape(
-            c1 - c0, bins
-        )
+    hist = None if edges is None else _histograms(fc, fv, fstarts, cells.count, edges)
     # Atoms: a new distinct value wherever the cell or the value changes along the sorted values.
     new = np.ones(fv.size, dtype=bool)
     new[1:] = (fc[1:] != fc[:-1]) | (fv[1:] != fv[:-1])
@@ -311,10 +287,9 @@ def _numeric(
     run_ends = np.append(firsts[1:], fv.size)
     atom_values = fv[firsts] + 0.0  # ``+ 0.0`` folds -0.0 into 0.0, as ``Atoms.of_sorted`` does
     atom_counts = (run_ends - firsts).astype(np.int64)
-    cap = options.discrete_cap
-    out: list[ColumnProfile] = []
+    out: list[NumericProfile] = []
     for c in live.tolist():
-        kll = ds.kll_doubles_sketch(options.kll_k)
+        kll = ds.kll_doubles_sketch(kll_k)
         atoms: Atoms | None = Atoms.empty()
         moments = Moments()
         if count[c]:
@@ -328,8 +303,8 @@ def _numeric(
                 atoms = Atoms(atom_values[d0:d1], atom_counts[d0:d1])
         out.append(
             NumericProfile(
-                kll_k=options.kll_k,
-                bins=options.bins,
+                kll_k=kll_k,
+                bins=bins,
                 n=int(size[c]),
                 missing=int(missing[c]),
                 nan=int(nans[c]),
@@ -337,12 +312,29 @@ def _numeric(
                 neginf=int(neginf[c]),
                 moments=moments,
                 kll=kll,
-                hist=Histogram(edges, hist[c]),
+                hist=None if hist is None or edges is None else Histogram(edges, hist[c]),
                 discrete_cap=cap,
                 atoms=atoms,
             )
         )
     return out
+
+
+def _histograms(
+    fc: np.ndarray, fv: np.ndarray, fstarts: np.ndarray, count: int, edges: np.ndarray
+) -> np.ndarray:
+    """Each cell's histogram counts on ``edges`` (one row per cell), from its sorted finite values."""
+    bins = edges.size + 1
+    bin_of = np.searchsorted(edges, fv, side="right")
+    hist = np.zeros((count, bins), dtype=np.int64)
+    step = max(1, _BLOCK // bins)
+    for c0 in range(0, count, step):
+        c1 = min(count, c0 + step)
+        a, b = fstarts[c0], fstarts[c1]
+        hist[c0:c1] = np.bincount((fc[a:b] - c0) * bins + bin_of[a:b], minlength=(c1 - c0) * bins).reshape(
+            c1 - c0, bins
+        )
+    return hist
 
 
 def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -355,19 +347,29 @@ def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.nd
 
 
 def _datetime(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfile]:
-    """As ``DatetimeProfile.update``: each cell's seconds are a numeric profile on edges of their own."""
+    """As ``DatetimeProfile.update``: each cell's seconds are a numeric profile without a histogram."""
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     seconds = np.full(len(arr), np.nan)
     seconds[~null] = epoch_seconds(arr)
     size = np.diff(cells.starts)
     missing = _per_cell(null, cells)
-    _, fv, fstarts = _sorted_finite(seconds, cells)
-    out: list[ColumnProfile] = []
-    for c in live.tolist():
-        col = DatetimeProfile(int(size[c]), int(missing[c]))
-        col.seconds.update_sorted(fv[fstarts[c] : fstarts[c + 1]])
-        out.append(col)
-    return out
+    empty = DatetimeProfile().seconds  # the seconds' settings
+    inner = _numbers(
+        seconds,
+        size - missing,  # the seconds hold the values that are there
+        np.zeros_like(missing),
+        null,
+        cells,
+        live,
+        None,
+        empty.kll_k,
+        empty.bins,
+        empty.discrete_cap,
+    )
+    return [
+        DatetimeProfile(int(size[c]), int(missing[c]), seconds)
+        for c, seconds in zip(live.tolist(), inner, strict=True)
+    ]
 
 
 def _boolean(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfile]:

@@ -39,8 +39,8 @@ class NumericProfile:
     """Mergeable summary of a numeric column.
 
     ``hist`` holds exact counts on fixed edges: the reference's quantiles when
-    the profile was made against a reference, else the column's own quantiles
-    from its first batch. ``kll`` answers quantiles and CDFs within its rank
+    the profile was made against a reference, else the column's own ``bins``
+    quantiles from its first batch (none with ``bins`` 0). ``kll`` answers quantiles and CDFs within its rank
     error for anything the histogram cannot. ``atoms`` counts each distinct
     finite value exactly while there are at most ``discrete_cap`` of them
     (None once there were more, or when read from a file written before
@@ -102,7 +102,7 @@ class NumericProfile:
             self.kll.update(finite)
             if self.hist is not None:
                 self.hist = self.hist.add_sorted(finite)
-            elif first:
+            elif first and self.bins:  # no bins: no histogram of its own (a datetime column's seconds)
                 self.hist = Histogram.empty(quantile_edges(finite, self.bins)).add_sorted(finite)
             if self.atoms is not None:
                 batch = Atoms.of_sorted(finite, self.discrete_cap)

@@ -146,13 +146,24 @@ def epoch_seconds(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(ns.to_numpy(zero_copy_only=False), dtype=np.float64) / 1e9
 
 
+def _seconds() -> NumericProfile:
+    return NumericProfile(bins=0)
+
+
 @dataclass
 class DatetimeProfile:
-    """Timestamps as seconds since the epoch (UTC), summarised as a numeric profile."""
+    """Timestamps as seconds since the epoch (UTC), summarised as a numeric profile without a histogram.
+
+    Its range, moments, quantile sketch and (few distinct times) exact counts. Not a histogram: its edges
+    would be the column's own quantiles, which no other profile's merge with (a window of two hourly
+    buckets dropped them), and no reader used one (datetime columns are not compared for drift); a
+    backfilled bucket spent a third of its profiling on them, and 84 KB of each one's bytes (decision 0021).
+    Profiles written with one still read, and merge with these into one without.
+    """
 
     n: int = 0
     missing: int = 0
-    seconds: NumericProfile = field(default_factory=NumericProfile)
+    seconds: NumericProfile = field(default_factory=_seconds)
 
     kind = Kind.DATETIME
 

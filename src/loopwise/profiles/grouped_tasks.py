@@ -1,0 +1,206 @@
+"""The task profiles of many cells of one batch at once (``profiles.grouped``: a backfill's buckets and their
+segments), each as ``update`` with the cell's rows alone would make it.
+
+A classifier's labels and predictions are encoded once for the batch. A binary classifier with one score
+column (booleans or 0/1, the usual case) also computes once per batch what ``_update_scores`` computed per
+cell: each row's confidence, its bins, its log loss and Brier terms; a cell then only counts its slice of
+them. ``_update_scores`` cost about 0.45 ms per cell whatever its rows, most of a backfilled bucket's task
+(decision 0021). Every array is the same to the bit as the cell's own ``update`` gives (the same values
+added in the same order), the float sums too (each cell's slice summed as ``update`` sums it). Other
+classifiers (several score columns, labels of other names, bad scores) add each cell's codes with
+``ClassificationProfile.add_codes``, which decides per cell as ``update`` does; regressors update per cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from loopwise.errors import DataError
+from loopwise.profiles.canonical import canonical
+from loopwise.profiles.profile import update_task
+from loopwise.profiles.task import (
+    _COMPLEMENT,
+    CAL_BINS,
+    EST_BINS,
+    LOG_EPS,
+    SCORE_BINS,
+    ClassificationProfile,
+    TaskProfile,
+    encode_labels,
+    est_key,
+)
+from loopwise.schema import Role, Schema
+
+
+def update_tasks(
+    schema: Schema, table: pa.Table, rows: np.ndarray, starts: np.ndarray, tasks: Mapping[int, TaskProfile]
+) -> None:
+    """Update each cell's task profile with its rows: cell ``i``'s are ``rows[starts[i]:starts[i + 1]]`` (in
+    row order), ``table`` holds the task's columns (prediction, target, scores)."""
+    first = next(iter(tasks.values()))
+    if not isinstance(first, ClassificationProfile):
+        for i, task in tasks.items():
+            update_task(task, schema, table.take(pa.array(rows[starts[i] : starts[i + 1]])))
+        return
+    pred = schema.by_role(Role.PREDICTION)[0].name
+    target = schema.by_role(Role.TARGET)[0].name
+    y_true = table.column(target) if target in table.column_names else pa.nulls(table.num_rows)
+    pred_codes, pred_labels, pred_missing = encode_labels(table.column(pred))
+    if pred_missing.any():
+        raise DataError(
+            f"predictions are missing in {int(pred_missing.sum())} row(s), "
+            f"first row {int(np.flatnonzero(pred_missing)[0])}"
+        )
+    true_codes, true_labels, true_missing = encode_labels(y_true)
+    every = sorted(set(pred_labels) | set(true_labels))
+    pmap = np.array([every.index(x) for x in pred_labels], dtype=np.int64)
+    tmap = np.array([every.index(x) for x in true_labels] + [-1], dtype=np.int64)
+    gp = pmap[pred_codes]
+    gt = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
+    scores = {
+        c.label: np.asarray(table.column(c.name).to_numpy(zero_copy_only=False), dtype=np.float64)
+        for c in schema.by_role(Role.SCORE)
+    }
+    binary = _Binary.of(every, gp, gt, scores)
+    if binary is not None:
+        for i, task in tasks.items():
+            assert isinstance(task, ClassificationProfile)
+            binary.add(task, rows[starts[i] : starts[i + 1]])
+        return
+    local = np.full(len(every) + 1, -1, dtype=np.int64)  # the last stays -1: where a label is missing
+    for i, task in tasks.items():
+        assert isinstance(task, ClassificationProfile)
+        cell = rows[starts[i] : starts[i + 1]]
+        p, t = gp[cell], gt[cell]
+        present = np.flatnonzero(np.bincount(np.concatenate((p, t[t >= 0])), minlength=len(every)))
+        local[present] = np.arange(present.size)
+        task.add_codes(
+            [every[j] for j in present.tolist()],
+            local[t],
+            local[p],
+            {label: v[cell] for label, v in scores.items()} or None,
+        )
+        local[present] = -1
+
+
+class _Binary:
+    """Per row of a batch, what ``ClassificationProfile._update_scores`` derives from a binary classifier's
+    one score column; ``add`` gives a cell its rows' share, as ``update`` of those rows alone would."""
+
+    def __init__(self, pair: list[str], named: list[str], p: np.ndarray, tc: np.ndarray, pc: np.ndarray):
+        self.labels = pair  # both classes, sorted: every cell scores both (``task._COMPLEMENT``)
+        self.named = named  # the scored classes in the order ``_update_scores`` adds them: positive first
+        self.tc, self.pc = tc, pc
+        self.lab = tc >= 0
+        n = p.size
+        by_label = {named[0]: p, named[1]: 1.0 - p}
+        mat = np.vstack([by_label[x] for x in pair])
+        self.conf = mat[pc, np.arange(n)]
+        self.cal_bin = _bins(self.conf, CAL_BINS)
+        self.correct = self.lab & (tc == pc)
+        true = np.maximum(tc, 0)  # rows without a label get values they never add
+        self.log_loss = -np.log(np.clip(mat[true, np.arange(n)], LOG_EPS, 1 - LOG_EPS))
+        onehot = np.zeros((2, n))
+        onehot[true, np.arange(n)] = 1.0
+        self.brier = np.sum((mat - onehot) ** 2, axis=0) / 2  # binary Brier: (p - y)^2 of one class
+        self.score_bin = {
+            x: np.minimum((v * SCORE_BINS).astype(np.int64), SCORE_BINS - 1) for x, v in by_label.items()
+        }
+        self.est_bin = {
+            x: np.minimum((v * EST_BINS).astype(np.int64), EST_BINS - 1) for x, v in by_label.items()
+        }
+        self.est_keys = {(i, x): est_key(pair[i], x) for i in range(2) for x in named}
+
+    @classmethod
+    def of(
+        cls, every: list[str], gp: np.ndarray, gt: np.ndarray, scores: Mapping[str | None, np.ndarray]
+    ) -> _Binary | None:
+        """None unless one score column scores a class of booleans or 0/1 and every row's score is a
+        probability (otherwise each cell decides, and names a bad row, as ``update`` does)."""
+        if len(scores) != 1:
+            return None
+        ((label, p),) = scores.items()
+        if label is not None:
+            positive: str | None = str(canonical(label))
+        elif set(every) <= {"false", "true"}:
+            positive = "true"
+        elif set(every) <= {"0", "1"}:
+            positive = "1"
+        else:
+            return None
+        if positive not in _COMPLEMENT:
+            return None
+        named = [positive, _COMPLEMENT[positive]]
+        pair = sorted(named)
+        if not set(every) <= set(pair) or not bool(np.all((p >= 0) & (p <= 1))):  # NaN fails both
+            return None
+        remap = np.array([pair.index(x) for x in every], dtype=np.int64)
+        tc = np.where(gt >= 0, remap[np.maximum(gt, 0)], -1)
+        return cls(pair, named, p, tc, remap[gp])
+
+    def add(self, task: ClassificationProfile, rows: np.ndarray) -> None:
+        labels, b = self.labels, EST_BINS
+        pc, tc, lab = self.pc[rows], self.tc[rows], self.lab[rows]
+        task.n += rows.size
+        predicted = np.bincount(pc, minlength=2)
+        for i in np.flatnonzero(predicted).tolist():
+            task.predicted[labels[i]] = task.predicted.get(labels[i], 0) + int(predicted[i])
+        n_lab = int(lab.sum())
+        task.n_labeled += n_lab
+        cm = np.bincount(tc[lab] * 2 + pc[lab], minlength=4)
+        for k in np.flatnonzero(cm).tolist():
+            row = task.confusion.setdefault(labels[k // 2], {})
+            row[labels[k % 2]] = row.get(labels[k % 2], 0) + int(cm[k])
+        for x in self.named if n_lab else ():  # keys where labelled rows are, as ``_update_scores``
+            pos = lab & (tc == labels.index(x))
+            neg = lab & ~pos
+            hist = self.score_bin[x][rows]
+            _add(task.pos_hist, x, np.bincount(hist[pos], minlength=SCORE_BINS))
+            _add(task.neg_hist, x, np.bincount(hist[neg], minlength=SCORE_BINS))
+        if n_lab:
+            ll, br = self.log_loss[rows][lab], self.brier[rows][lab]
+            task.n_scored += n_lab
+            task.log_loss_sum += float(ll.sum())
+            task.log_loss_sumsq += float(np.dot(ll, ll))
+            task.brier_sum += float(br.sum())
+            task.brier_sumsq += float(np.dot(br, br))
+        cal, conf, correct = self.cal_bin[rows], self.conf[rows], self.correct[rows]
+        for i in np.flatnonzero(predicted).tolist():
+            mine = pc == i
+            labelled = mine & lab
+            _add(task.conf_all, labels[i], np.bincount(cal[mine], minlength=CAL_BINS))
+            _add(task.conf_labeled, labels[i], np.bincount(cal[labelled], minlength=CAL_BINS))
+            _add(task.conf_correct, labels[i], np.bincount(cal[mine & correct], minlength=CAL_BINS))
+            _add(
+                task.conf_sum,
+                labels[i],
+                np.bincount(cal[labelled], weights=conf[labelled], minlength=CAL_BINS),
+                np.float64,
+            )
+        labelled_predicted = np.bincount(pc[lab], minlength=2)
+        for x in self.named:
+            at = pc * b + self.est_bin[x][rows]
+            every = np.bincount(at, minlength=2 * b).reshape(2, b)
+            labelled_at = np.bincount(at[lab], minlength=2 * b).reshape(2, b)
+            hit = np.bincount(at[lab & (tc == labels.index(x))], minlength=2 * b).reshape(2, b)
+            for i in np.flatnonzero(predicted).tolist():
+                key = self.est_keys[(i, x)]
+                _add(task.est_all, key, every[i])
+                if labelled_predicted[i]:
+                    _add(task.est_labeled, key, labelled_at[i])
+                    _add(task.est_hit, key, hit[i])
+
+
+def _add(
+    into: dict[str, np.ndarray], key: str, counts: np.ndarray, dtype: type[np.generic] = np.int64
+) -> None:
+    """``into[key] += counts`` as ``_update_scores`` adds them: to zeros of ``dtype`` when new."""
+    into[key] = into.get(key, np.zeros(counts.size, dtype)) + counts
+
+
+def _bins(p: np.ndarray, bins: int) -> np.ndarray:
+    """Each probability's bin of ``bins`` equal ones on [0, 1] (1.0 in the last), as ``task`` bins them."""
+    return np.minimum((p * bins).astype(np.int64), bins - 1)
