@@ -142,3 +142,39 @@ def test_the_key_admin_block_of_docs_server_md(tmp_path: Path) -> None:
     revoked = sh(lines[2].replace(example, prefix))
     assert revoked.returncode == 0, revoked.stderr
     assert prefix not in sh(lines[1]).stdout
+
+
+def test_an_ingest_key_logs_through_the_sdk_and_the_cli(server: Running, tmp_path: Path) -> None:
+    """The key docs/server.md gives a scorer (role ingest, limited to its model) logs predictions and
+    feedback; in the trial `client.model()` first read the model, which that role may not, so both clients
+    refused."""
+    sdk(server).register("credit", SCHEMA)
+    key = server.key("ingest", "credit")
+    frame = make_credit(200, seed=5)
+    labels = frame.pop("repaid")
+    model = sdk(server, key).model("credit")
+    assert model.log(frame.iloc[:100]) == {"accepted": 100, "duplicates": 0}
+    assert model.log_feedback(frame["request_id"][:100], labels[:100])["joined"] == 100
+    with pytest.raises(lw.errors.ForbiddenError):  # it still may not read
+        model.metrics("2026-01-01", "2026-02-01")
+    frame.iloc[100:].to_parquet(tmp_path / "rest.parquet")
+    r = cli("log", str(tmp_path / "rest.parquet"), "--model", "credit", "--url", server.url, "--api-key", key)
+    assert r.returncode == 0, r.stderr
+    assert "accepted 100" in r.stderr
+    admin = sdk(server).model("credit")
+    assert admin.metrics("2026-01-01", "2026-02-01")["window"]["n"] == 200
+
+
+def test_sdk_mistakes_are_loopwise_errors(server: Running, tmp_path: Path) -> None:
+    """A schema file's path registers (as `model.check("gate.yaml")` reads a suite file); ids and labels of
+    different lengths, a missing suite file and a missing schema are one-line loopwise errors."""
+    (tmp_path / "schema.yaml").write_text(CREDIT_SCHEMA_YAML)
+    c = sdk(server)
+    model = c.register("credit", tmp_path / "schema.yaml")
+    assert c.describe("credit")["schema"]["columns"]["request_id"] == {"role": "id", "kind": "categorical"}
+    with pytest.raises(lw.ParameterError, match="schema"):
+        c.register("other", None)
+    with pytest.raises(lw.DataError, match="3 event id"):
+        model.log_feedback(["a", "b", "c"], [True])
+    with pytest.raises(lw.SchemaError, match=r"no such suite file: gaet\.yaml"):
+        model.check("gaet.yaml")

@@ -165,13 +165,20 @@ def _side(
 ) -> _Side:
     if isinstance(data, Profile):
         if segment is not None:
-            data = data.segment(*segment)
+            try:
+                data = data.segment(*segment)
+            except KeyError as exc:  # Profile.segment's message names the segment columns or values
+                raise ParameterError(
+                    "segment", segment, f"a segment of the {which} profile ({exc.args[0]})"
+                ) from None
         return _Side(data.n, _profiled_kinds(data), profile=data)
     table = to_table(data)
     if segment is not None:
         column, value = segment
         if column not in table.column_names:
-            raise ParameterError("segment", segment, f"a column of the {which} data")
+            raise ParameterError(
+                "segment", segment, f"a column of the {which} data ({', '.join(table.column_names)})"
+            )
         keys = (
             pc.cast(table.column(column), pa.string())
             if not pa.types.is_string(table.column(column).type)
