@@ -178,3 +178,25 @@ def test_sdk_mistakes_are_loopwise_errors(server: Running, tmp_path: Path) -> No
         model.log_feedback(["a", "b", "c"], [True])
     with pytest.raises(lw.SchemaError, match=r"no such suite file: gaet\.yaml"):
         model.check("gaet.yaml")
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_the_feedback_hint_names_only_a_target(where: str, server: Running, tmp_path: Path) -> None:
+    """A misspelt feature was answered "(targets go to /feedback)"; only a target column gets that hint."""
+    c = lw.Client.local(tmp_path / "m.db") if where == "local" else sdk(server)
+    model = c.register("credit", SCHEMA)
+    frame = make_credit(50, seed=4)
+    with pytest.raises(lw.SchemaValidationError) as err:
+        model.log(frame.drop(columns="repaid").rename(columns={"income": "incme"}))
+    assert "column 'incme': column(s) not in the model's schema" in str(err.value)
+    assert "/feedback" not in str(err.value)
+    with pytest.raises(lw.SchemaValidationError, match=r"column 'repaid': .*\(targets go to /feedback\)"):
+        model.log(frame)
+    if where == "local":
+        c.close()
+
+
+def test_a_missing_api_key_is_named_as_such(server: Running) -> None:
+    r = cli("models", "list", "--url", server.url)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "parameter '--api-key' must be an API key for http://127.0.0.1" in r.stderr

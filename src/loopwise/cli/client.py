@@ -33,12 +33,10 @@ def connect(url: str | None, key: str | None, local: Path | None, create: bool =
 
     if local is not None:
         return lw.Client.local(local, create=create)
-    if not url or not key:
-        raise lw.ParameterError(
-            "--url/--api-key",
-            url,
-            "a server URL and API key (or LOOPWISE_URL and LOOPWISE_API_KEY), or --local PATH",
-        )
+    if not url:
+        raise lw.ParameterError("--url", url, "a server URL (or LOOPWISE_URL), or --local PATH")
+    if not key:
+        raise lw.ParameterError("--api-key", key, f"an API key for {url} (or LOOPWISE_API_KEY)")
     return lw.Client(url, key)
 
 
