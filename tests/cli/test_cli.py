@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +131,34 @@ def test_a_chunked_reference_profile_gives_calibrated_thresholds(files: Path) ->
     assert json.loads(out.read_text())["dataset"]["thresholds"] == "plain"
     bad = run("profile", str(files / "ref.parquet"), "-o", str(ref), "--chunk-size", "2000")
     assert bad.returncode != 0 and "chunk_size" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_tables_keep_whole_column_names_when_the_output_is_not_a_terminal(tmp_path: Path) -> None:
+    """The trial's `make demo` in a log showed `p_appr…`, `debt_t…`: Rich cut tables at 80 characters when
+    stdout was a pipe and COLUMNS unset."""
+    for name, seed in (("ref.parquet", 1), ("cur.parquet", 2)):
+        frame = mixed_frame(2000, seed, shift=0.3 * seed)
+        frame.columns = [f"{c}_as_a_long_descriptive_name" for c in frame.columns]
+        frame.to_parquet(tmp_path / name)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES") and not k.startswith("LOOPWISE_")
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loopwise.cli",
+            "compare",
+            str(tmp_path / "ref.parquet"),
+            str(tmp_path / "cur.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    for name in pd.read_parquet(tmp_path / "ref.parquet").columns:
+        assert f"│ {name} " in r.stdout, name
+    assert "…" not in r.stdout
