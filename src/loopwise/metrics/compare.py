@@ -263,6 +263,12 @@ def compare_data(
             "methods", unknown, f"column names of the reference ({', '.join(ref.schema.names)})"
         )
     warnings = []
+    if ref_names and not ref_names & cur_names:
+        # Nothing to compare is not "no drift": two unrelated files (or a renamed export) say so at once.
+        raise DataError(
+            f"the current data has none of the reference's columns ({', '.join(sorted(ref_names))}); "
+            f"its columns: {', '.join(cur.schema.names) or 'none'}"
+        )
     if missing:
         warnings.append(f"column(s) missing from the current data: {', '.join(missing)}")
     if new:
