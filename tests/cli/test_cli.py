@@ -162,3 +162,22 @@ def test_tables_keep_whole_column_names_when_the_output_is_not_a_terminal(tmp_pa
     for name in pd.read_parquet(tmp_path / "ref.parquet").columns:
         assert f"│ {name} " in r.stdout, name
     assert "…" not in r.stdout
+
+
+def test_models_describe_shows_when_a_kind_was_inferred(tmp_path: Path) -> None:
+    """docs/schema.md says `loopwise models describe` shows the record of a kind fixed from the first data;
+    the trial saw only the kind."""
+    import loopwise as lw
+    from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
+
+    db = tmp_path / "m.db"
+    with lw.Client.local(db) as c:
+        c.register("credit", lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)).log(
+            make_credit(50, seed=1).drop(columns="repaid")
+        )
+    r = run("models", "describe", "credit", "--local", str(db))
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("approved:"))
+    assert "{kind: boolean, role: prediction}  # inferred 20" in line
+    assert "from the first predictions batch holding the column" in line
+    assert lw.Schema.from_yaml(r.stdout)["approved"].kind.value == "boolean"  # the comment leaves YAML intact
