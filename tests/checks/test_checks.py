@@ -283,3 +283,21 @@ def test_markdown_escapes_what_goes_into_it() -> None:
     assert "<script>" not in rendered and "<b>" not in rendered and "<a href" not in rendered
     assert rendered.count("<tr>") == len(evil) + 1  # the header row, and one row per check: no cell split
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered and "Injected heading" in rendered
+
+
+def test_a_challenger_check_in_python_says_how_to_pass_the_models() -> None:
+    """The trial ran checks.md's suite with `Suite.run` and read "needs --champion and --challenger": a CLI
+    flag inside the Python API. The reason names run's arguments; with them, the check is McNemar's."""
+    schema = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
+    today = make_credit(3000, seed=2)
+    suite = lw.Suite(
+        "gate", [lw.Check("challenger_difference", lw.checks.ge(-1.0), params={"metric": "accuracy"})]
+    )
+    missing = suite.run(today, schema=schema).results[0]
+    assert missing.status == "error" and "Suite.run(..., champion=, challenger=)" in (missing.reason or "")
+    challenger = today.assign(approved=today["p_approve"] >= 0.45)
+    result = suite.run(today, schema=schema, champion=today, challenger=challenger).results[0]
+    expected = accuracy_score(today["repaid"], challenger["approved"]) - accuracy_score(
+        today["repaid"], today["approved"]
+    )
+    assert result.status == "pass" and result.actual == pytest.approx(expected, abs=1e-12)

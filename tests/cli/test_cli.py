@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -100,10 +103,14 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "check gate:" in r.stdout
     assert "monitor (" in r.stdout
     # Each file is listed with its size, as os.stat sees it (the HTML report is the one people open).
-    html = tmp_path / "report.html"
-    size = html.stat().st_size
-    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
-    assert f"{html} ({shown})" in " ".join(r.stdout.split())
+    # The monitor's database too: the trial saw "monitor.db (4.1 kB)" for a 21.9 MB file, its size taken
+    # before the embedded client was closed (the rows were still in the write-ahead log).
+    for name in ("report.html", "monitor.db"):
+        path = tmp_path / name
+        size = path.stat().st_size
+        shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+        assert f"{path} ({shown})" in " ".join(r.stdout.split()), name
+    assert not (tmp_path / "monitor.db-wal").exists() or (tmp_path / "monitor.db-wal").stat().st_size == 0
 
 
 def test_a_chunked_reference_profile_gives_calibrated_thresholds(files: Path) -> None:
@@ -124,3 +131,53 @@ def test_a_chunked_reference_profile_gives_calibrated_thresholds(files: Path) ->
     assert json.loads(out.read_text())["dataset"]["thresholds"] == "plain"
     bad = run("profile", str(files / "ref.parquet"), "-o", str(ref), "--chunk-size", "2000")
     assert bad.returncode != 0 and "chunk_size" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_tables_keep_whole_column_names_when_the_output_is_not_a_terminal(tmp_path: Path) -> None:
+    """The trial's `make demo` in a log showed `p_appr…`, `debt_t…`: Rich cut tables at 80 characters when
+    stdout was a pipe and COLUMNS unset."""
+    for name, seed in (("ref.parquet", 1), ("cur.parquet", 2)):
+        frame = mixed_frame(2000, seed, shift=0.3 * seed)
+        frame.columns = [f"{c}_as_a_long_descriptive_name" for c in frame.columns]
+        frame.to_parquet(tmp_path / name)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES") and not k.startswith("LOOPWISE_")
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loopwise.cli",
+            "compare",
+            str(tmp_path / "ref.parquet"),
+            str(tmp_path / "cur.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    for name in pd.read_parquet(tmp_path / "ref.parquet").columns:
+        assert f"│ {name} " in r.stdout, name
+    assert "…" not in r.stdout
+
+
+def test_models_describe_shows_when_a_kind_was_inferred(tmp_path: Path) -> None:
+    """docs/schema.md says `loopwise models describe` shows the record of a kind fixed from the first data;
+    the trial saw only the kind."""
+    import loopwise as lw
+    from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
+
+    db = tmp_path / "m.db"
+    with lw.Client.local(db) as c:
+        c.register("credit", lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)).log(
+            make_credit(50, seed=1).drop(columns="repaid")
+        )
+    r = run("models", "describe", "credit", "--local", str(db))
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("approved:"))
+    assert "{kind: boolean, role: prediction}  # inferred 20" in line
+    assert "from the first predictions batch holding the column" in line
+    assert lw.Schema.from_yaml(r.stdout)["approved"].kind.value == "boolean"  # the comment leaves YAML intact

@@ -125,3 +125,21 @@ def test_a_missing_database_file_is_not_created(tmp_path: Path, data: Path) -> N
     assert run("models", "--local", str(typo)).stdout.split() == ["credit"]
     assert run("db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'new.db'}").returncode == 0
     assert (tmp_path / "new.db").exists()
+
+
+def test_a_misspelt_segment_against_a_profile_is_one_line(data: Path) -> None:
+    """The trial's `compare ref.lwp today.parquet --segment rase=group_b` was a KeyError traceback, exit 1."""
+    ref = data / "seg.lwp"
+    r = run("profile", str(data / "ref.parquet"), "--schema", str(data / "schema.yaml"), "-o", str(ref))
+    assert r.returncode == 0, r.stderr
+    r = run("compare", str(ref), str(data / "cur.parquet"), "--segment", "rase=group_b")
+    one_line_error(r, "'rase' is not a segment column; segments: race")
+    r = run("compare", str(ref), str(data / "cur.parquet"), "--segment", "race=group_z")
+    one_line_error(r, "no rows with race = 'group_z'", "group_a")
+
+
+def test_serve_refuses_a_port_that_does_not_exist() -> None:
+    """`serve --port 99999` listened on 34463 (the port number wrapped) and said nothing."""
+    r = run("serve", "--port", "99999")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--port" in r.stderr and "65535" in r.stderr

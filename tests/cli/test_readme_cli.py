@@ -43,6 +43,7 @@ def workdir(tmp_path: Path) -> Path:
     train.to_parquet(tmp_path / "train.parquet", index=False)
     today.to_parquet(tmp_path / "today.parquet", index=False)
     today.drop(columns=["repaid"]).to_parquet(tmp_path / "predictions.parquet", index=False)
+    today[["request_id", "repaid"]].iloc[:1000].to_parquet(tmp_path / "labels.parquet", index=False)
     today[["request_id", "approved", "p_approve"]].to_parquet(tmp_path / "champ.parquet", index=False)
     rng = np.random.default_rng(0)
     sharper = np.clip(
@@ -76,10 +77,16 @@ def test_the_readme_cli_blocks_run_as_written(workdir: Path, server: Running) ->
         # 1 is documented (drift with --fail-on-drift, a failing gate); 2 (usage error) and tracebacks never.
         assert r.returncode in (0, 1), (line, r.stderr)
         assert "Traceback" not in r.stderr, line
-        results[line.split()[1] if line.split()[1] != "models" else "register"] = r
+        words = line.split()
+        results[words[2] if words[1] == "models" else words[1]] = r
     assert results["register"].returncode == 0 and results["log"].returncode == 0
     assert "accepted 3,000" in results["log"].stderr
+    # The CLI alone gives the monitored model a reference and its labels, so drift and performance show.
+    assert "reference 'default' of 'credit': 6,000 rows" in results["reference"].stderr
+    assert "stored 1,000 label(s), replaced 0, joined to a prediction 1,000" in results["feedback"].stderr
     assert "3,000 predictions" in results["metrics"].stdout
+    assert "drifted columns" in results["metrics"].stdout
+    assert "accuracy" in results["metrics"].stdout and "label coverage 33%" in results["metrics"].stdout
     assert lw.Client.local(workdir / "monitor.db", create=False).models() == ["credit"]
 
     # The server block: one fresh model name space on the fixture's server.
@@ -95,8 +102,9 @@ def test_the_readme_cli_blocks_run_as_written(workdir: Path, server: Running) ->
     described = lw.Schema.from_yaml(outputs[1].stdout)
     assert described.names == lw.Schema.from_yaml(workdir / "schema.yaml").names
     assert "accepted 3,000" in outputs[2].stderr
-    assert "3,000 predictions" in outputs[3].stdout
-    assert outputs[4].stdout.startswith("lw_")
-    listing = outputs[5].stdout
-    assert "ingest" in listing and "credit" in listing and outputs[4].stdout.split("_")[1] in listing
+    assert "reference 'default'" in outputs[3].stderr and "joined to a prediction 1,000" in outputs[4].stderr
+    assert "3,000 predictions" in outputs[5].stdout and "label coverage 33%" in outputs[5].stdout
+    assert outputs[6].stdout.startswith("lw_")
+    listing = outputs[7].stdout
+    assert "ingest" in listing and "credit" in listing and outputs[6].stdout.split("_")[1] in listing
     assert pd.read_parquet(workdir / "predictions.parquet").shape[0] == 3000

@@ -142,3 +142,61 @@ def test_the_key_admin_block_of_docs_server_md(tmp_path: Path) -> None:
     revoked = sh(lines[2].replace(example, prefix))
     assert revoked.returncode == 0, revoked.stderr
     assert prefix not in sh(lines[1]).stdout
+
+
+def test_an_ingest_key_logs_through_the_sdk_and_the_cli(server: Running, tmp_path: Path) -> None:
+    """The key docs/server.md gives a scorer (role ingest, limited to its model) logs predictions and
+    feedback; in the trial `client.model()` first read the model, which that role may not, so both clients
+    refused."""
+    sdk(server).register("credit", SCHEMA)
+    key = server.key("ingest", "credit")
+    frame = make_credit(200, seed=5)
+    labels = frame.pop("repaid")
+    model = sdk(server, key).model("credit")
+    assert model.log(frame.iloc[:100]) == {"accepted": 100, "duplicates": 0}
+    assert model.log_feedback(frame["request_id"][:100], labels[:100])["joined"] == 100
+    with pytest.raises(lw.errors.ForbiddenError):  # it still may not read
+        model.metrics("2026-01-01", "2026-02-01")
+    frame.iloc[100:].to_parquet(tmp_path / "rest.parquet")
+    r = cli("log", str(tmp_path / "rest.parquet"), "--model", "credit", "--url", server.url, "--api-key", key)
+    assert r.returncode == 0, r.stderr
+    assert "accepted 100" in r.stderr
+    admin = sdk(server).model("credit")
+    assert admin.metrics("2026-01-01", "2026-02-01")["window"]["n"] == 200
+
+
+def test_sdk_mistakes_are_loopwise_errors(server: Running, tmp_path: Path) -> None:
+    """A schema file's path registers (as `model.check("gate.yaml")` reads a suite file); ids and labels of
+    different lengths, a missing suite file and a missing schema are one-line loopwise errors."""
+    (tmp_path / "schema.yaml").write_text(CREDIT_SCHEMA_YAML)
+    c = sdk(server)
+    model = c.register("credit", tmp_path / "schema.yaml")
+    assert c.describe("credit")["schema"]["columns"]["request_id"] == {"role": "id", "kind": "categorical"}
+    with pytest.raises(lw.ParameterError, match="schema"):
+        c.register("other", None)
+    with pytest.raises(lw.DataError, match="3 event id"):
+        model.log_feedback(["a", "b", "c"], [True])
+    with pytest.raises(lw.SchemaError, match=r"no such suite file: gaet\.yaml"):
+        model.check("gaet.yaml")
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_the_feedback_hint_names_only_a_target(where: str, server: Running, tmp_path: Path) -> None:
+    """A misspelt feature was answered "(targets go to /feedback)"; only a target column gets that hint."""
+    c = lw.Client.local(tmp_path / "m.db") if where == "local" else sdk(server)
+    model = c.register("credit", SCHEMA)
+    frame = make_credit(50, seed=4)
+    with pytest.raises(lw.SchemaValidationError) as err:
+        model.log(frame.drop(columns="repaid").rename(columns={"income": "incme"}))
+    assert "column 'incme': column(s) not in the model's schema" in str(err.value)
+    assert "/feedback" not in str(err.value)
+    with pytest.raises(lw.SchemaValidationError, match=r"column 'repaid': .*\(targets go to /feedback\)"):
+        model.log(frame)
+    if where == "local":
+        c.close()
+
+
+def test_a_missing_api_key_is_named_as_such(server: Running) -> None:
+    r = cli("models", "list", "--url", server.url)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "parameter '--api-key' must be an API key for http://127.0.0.1" in r.stderr

@@ -235,3 +235,17 @@ def test_one_segment_from_raw_data_and_from_profiles(ref_df: pd.DataFrame, cur_d
     assert np.all(np.abs(below - np.arange(1, 10) / 10) <= widest + 1 / r.size)
     with pytest.raises(lw.EmptyDataError, match="no rows of the reference data have group = 'g9'"):
         compare_data(ref_df, cur_df, segment=("group", "g9"))
+
+
+def test_data_sharing_no_column_with_the_reference_is_an_error(ref_df: pd.DataFrame) -> None:
+    """The trial's `lw.compare(train[["age"]], today[["income"]])` answered "no dataset drift: 0 of 0
+    columns drifted": nothing compared read as a clean bill."""
+    other = pd.DataFrame({"unrelated": np.arange(100.0)})
+    with pytest.raises(
+        lw.DataError, match=r"none of the reference's columns \(.*normal.*\); its columns: unrelated"
+    ):
+        lw.compare(ref_df, other)
+    with pytest.raises(lw.DataError, match="none of the reference's columns"):
+        lw.compare(lw.profile(ref_df), other)
+    one = lw.compare(ref_df, ref_df[["normal"]])  # one column in common still compares it
+    assert one.to_dict()["dataset"]["n_columns_compared"] == 1

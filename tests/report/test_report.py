@@ -23,8 +23,9 @@ REQUIRED = {
 def test_json_layout_is_stable(ref_df: pd.DataFrame, cur_df: pd.DataFrame, tmp_path: object) -> None:
     report = lw.compare(ref_df, cur_df)
     path = tmp_path / "r.json"  # type: ignore[operator]
-    report.to_json(path)
+    assert report.to_json(path) == path  # the path, as to_html: the trial's REPL printed the whole document
     doc = json.loads(path.read_text())
+    assert json.loads(report.to_json()) == doc
     assert {"drift_share", "drifted_columns", "n_reference", "n_current"} <= set(doc["dataset"])
     assert doc["dataset"]["n_reference"] == len(ref_df)
     assert doc["dataset"]["n_current"] == len(cur_df)

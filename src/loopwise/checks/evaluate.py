@@ -148,7 +148,10 @@ class Context:
 
     def models(self, metric: str, params: dict[str, Any]) -> ModelComparison:
         if self.champion is None or self.challenger is None:
-            raise NotComputableError("challenger checks need --champion and --challenger predictions")
+            raise NotComputableError(
+                "challenger checks need both models' predictions on the same rows: Suite.run(..., "
+                "champion=, challenger=), or loopwise check --champion --challenger"
+            )
         key = (repr(metric), repr(sorted(params.items())))
         if key in self._models:
             return self._models[key]
@@ -161,7 +164,7 @@ class Context:
         lab = to_table(self.labels) if self.labels is not None else self.current.table
         if lab is None:
             raise NotComputableError(
-                "challenger checks need labels (--labels, or raw current data with the target)"
+                "challenger checks need labels (labels=, --labels; or raw current data with the target)"
             )
         champ, chall, lab = _align(schema, champ, chall, lab)
         self.cache["aligned"] = (champ, chall, lab)

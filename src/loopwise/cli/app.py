@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopwise.cli.check import check
-from loopwise.cli.client import log, metrics, models_app
+from loopwise.cli.client import feedback, log, metrics, models_app
 from loopwise.cli.common import (
     EXIT_FAIL,
     PLOTLY_HELP,
@@ -50,6 +50,7 @@ app.add_typer(audit_app, name="audit")
 app.command("history")(history)
 app.command(help="Run the loopwise server.")(serve)
 app.command(help="Log predictions from a file.")(log)
+app.command(help="Log labels (ground truth) from a file, joined to predictions by event id.")(feedback)
 app.command(help="Drift, performance and operations of a model's recent traffic.")(metrics)
 app.command(help="Generate a credit-risk dataset, drift it, and write a drift report.")(demo)
 app.command(help="Run a Suite of Checks as a CI/CD gate (exit 1 when a check fails).")(check)

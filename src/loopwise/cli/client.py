@@ -33,12 +33,10 @@ def connect(url: str | None, key: str | None, local: Path | None, create: bool =
 
     if local is not None:
         return lw.Client.local(local, create=create)
-    if not url or not key:
-        raise lw.ParameterError(
-            "--url/--api-key",
-            url,
-            "a server URL and API key (or LOOPWISE_URL and LOOPWISE_API_KEY), or --local PATH",
-        )
+    if not url:
+        raise lw.ParameterError("--url", url, "a server URL (or LOOPWISE_URL), or --local PATH")
+    if not key:
+        raise lw.ParameterError("--api-key", key, f"an API key for {url} (or LOOPWISE_API_KEY)")
     return lw.Client(url, key)
 
 
@@ -187,3 +185,74 @@ def metrics(
     ops = result.get("operations") or {}
     table.add_row("feedback", f"{ops.get('feedback', 0):,}")
     out.print(table)
+
+
+def feedback(
+    data: Annotated[Path, typer.Argument(help="Parquet or CSV file of event ids and their labels.")],
+    model: Annotated[str, typer.Option(help="The model's name.")],
+    id_column: Annotated[
+        str | None, typer.Option(help="Column of event ids (default: the model's id column).")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column of labels (default: the model's target column).")
+    ] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Log ground truth from a file: each row's label joins the prediction with its event id."""
+    import loopwise as lw
+
+    with user_errors(), row_progress(f"logging {data.name}") as progress:
+        table = lw.to_table(data)
+        handle = connect(url, api_key, local).model(model)
+        if id_column is None or label_column is None:
+            # Only a key that may read the model learns its columns; an ingest key names them.
+            roles = lw.Schema.from_dict(handle.transport.describe(model)["schema"])
+            id_column = id_column or next((c.name for c in roles.columns if c.role.value == "id"), None)
+            label_column = label_column or next(
+                (c.name for c in roles.columns if c.role.value == "target"), None
+            )
+        for option, column in (("--id-column", id_column), ("--label-column", label_column)):
+            if column is None or column not in table.column_names:
+                raise lw.ParameterError(
+                    option, column, f"a column of {data.name} ({', '.join(table.column_names)})"
+                )
+        assert id_column is not None and label_column is not None
+        result = handle.log_feedback(
+            table.column(id_column).to_pylist(), table.column(label_column).to_pylist(), progress=progress
+        )
+    console.print(
+        f"stored {result['stored']:,} label(s), replaced {result['replaced']:,}, "
+        f"joined to a prediction {result['joined']:,}"
+    )
+
+
+@models_app.command("reference")
+def reference(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    data: Annotated[Path, typer.Argument(help="A profile file (.lwp) or Parquet/CSV training data.")],
+    ref_name: Annotated[str, typer.Option("--name", help="The reference's name.")] = "default",
+    chunk_size: Annotated[
+        int | None, typer.Option(help="With data: rows per chunk, for calibrated drift thresholds.")
+    ] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Store a model's reference: drift and estimation compare each window with it."""
+    import loopwise as lw
+
+    with user_errors():
+        ref: Any = data
+        if data.suffix == ".lwp":
+            if not data.is_file():
+                raise lw.DataError(f"no such file or directory: {data}")
+            ref = lw.Profile.from_bytes(data.read_bytes())
+        stored = connect(url, api_key, local).model(name).set_reference(ref, ref_name, chunk_size=chunk_size)
+    console.print(
+        f"reference {stored['name']!r} of {name!r}: {stored['rows']:,} rows"
+        + (f", {stored['chunks']} chunks of {stored['chunk_size']:,}" if stored.get("chunks") else ""),
+        highlight=False,
+        markup=False,
+    )

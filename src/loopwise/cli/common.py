@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,8 +28,17 @@ from loopwise.profiles import Profile
 from loopwise.profiles.serialize import MAGIC
 from loopwise.schema import Schema, to_table
 
-console = Console(stderr=True)
-out = Console()
+
+def _width(stream: Any) -> int | None:
+    """Rich's width on a terminal (or COLUMNS); otherwise (a CI log, a pipe) wide enough that tables keep
+    whole column names instead of cutting them at Rich's default of 80 characters."""
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    return 200
+
+
+console = Console(stderr=True, width=_width(sys.stderr))
+out = Console(width=_width(sys.stdout))
 
 EXIT_FAIL, EXIT_USAGE = 1, 2
 

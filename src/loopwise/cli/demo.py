@@ -84,6 +84,7 @@ def demo(
         f"{len(m['drift']['dataset']['drifted_columns'])} drifted columns",
         soft_wrap=True,
     )
+    client.close()  # folds the write-ahead log into monitor.db, so the size listed below is the file's
     out.print(f"\n[bold]{report.headline()}[/]")
     for name in (
         "reference.parquet",

@@ -26,7 +26,7 @@ DbOpt = Annotated[
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
     database_url: DbOpt = None,
     workers: Annotated[
         int, typer.Option(min=1, help="Server processes (a listening socket each on Linux; 2 on two cores).")

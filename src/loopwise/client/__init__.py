@@ -7,7 +7,7 @@ from typing import Any
 
 from loopwise.client.base import BackgroundLogger, ModelHandle
 from loopwise.client.http import HTTPTransport, id_column
-from loopwise.errors import ServerError
+from loopwise.errors import ForbiddenError, ParameterError, ServerError
 
 
 class Client:
@@ -62,6 +62,14 @@ class Client:
         self.close()
 
     def register(self, name: str, schema: Any) -> ModelHandle:
+        """Register a model with its schema: a ``Schema``, a dict as ``Schema.to_dict`` writes it, or a
+        schema file's path or YAML text (read here, on the caller's side)."""
+        if isinstance(schema, str | Path):
+            from loopwise.schema import Schema
+
+            schema = Schema.from_yaml(schema)
+        if schema is None:
+            raise ParameterError("schema", schema, "a Schema, a dict, or a schema file's path or YAML text")
         spec = schema.to_dict() if hasattr(schema, "to_dict") else schema
         self.transport.register(name, spec)
         return self.model(name)
@@ -75,7 +83,12 @@ class Client:
         return [m["name"] for m in self.transport.models()]
 
     def model(self, name: str) -> ModelHandle:
-        described = self.transport.describe(name)
+        """A handle on a registered model. A key that may log but not read (role ``ingest``) gets one too:
+        the schema is only needed to generate missing event ids, so its frames must then carry them."""
+        try:
+            described = self.transport.describe(name)
+        except ForbiddenError:
+            return ModelHandle(name, self.transport)
         return ModelHandle(name, self.transport, id_column(described["schema"]))
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 import pyarrow as pa
 
-from loopwise.errors import ParameterError
+from loopwise.errors import DataError, ParameterError, SchemaError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
@@ -139,9 +139,12 @@ class ModelHandle:
         field_name = {"label": "label", "correction": "label", "rating": "rating", "comment": "comment"}.get(
             kind, "label"
         )
+        ids, values = list(event_ids), list(labels)
+        if len(ids) != len(values):
+            raise DataError(f"{len(ids)} event id(s) but {len(values)} label(s): they must pair one to one")
         recs = [
             {"event_id": str(e), "kind": kind, "source": source, field_name: _plain(v)}
-            for e, v in zip(event_ids, labels, strict=True)
+            for e, v in zip(ids, values, strict=True)
         ]
         total = {"stored": 0, "replaced": 0, "joined": 0}
         if progress is not None:
@@ -186,6 +189,8 @@ class ModelHandle:
             isinstance(spec, str) and "\n" not in spec and spec.endswith((".yaml", ".yml"))
         ):
             # A suite file is read here, by the caller; the server reads no file a request names.
+            if not Path(spec).is_file():
+                raise SchemaError(f"no such suite file: {spec}")
             spec = Path(spec).read_text(encoding="utf-8")
         return self.transport.check(
             self.name, {"suite": spec, "start": _iso(start), "end": _iso(end), "reference": reference}

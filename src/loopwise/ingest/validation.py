@@ -170,7 +170,12 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
             ValidationIssue(
                 ", ".join(extra),
                 "unknown_column",
-                "column(s) not in the model's schema (targets go to /feedback)",
+                "column(s) not in the model's schema"
+                + (
+                    " (targets go to /feedback)"
+                    if any(c.name in extra for c in schema.by_role(Role.TARGET))
+                    else ""
+                ),
             )
         )
     if "latency_ms" in reserved and not (

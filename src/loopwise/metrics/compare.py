@@ -165,13 +165,20 @@ def _side(
 ) -> _Side:
     if isinstance(data, Profile):
         if segment is not None:
-            data = data.segment(*segment)
+            try:
+                data = data.segment(*segment)
+            except KeyError as exc:  # Profile.segment's message names the segment columns or values
+                raise ParameterError(
+                    "segment", segment, f"a segment of the {which} profile ({exc.args[0]})"
+                ) from None
         return _Side(data.n, _profiled_kinds(data), profile=data)
     table = to_table(data)
     if segment is not None:
         column, value = segment
         if column not in table.column_names:
-            raise ParameterError("segment", segment, f"a column of the {which} data")
+            raise ParameterError(
+                "segment", segment, f"a column of the {which} data ({', '.join(table.column_names)})"
+            )
         keys = (
             pc.cast(table.column(column), pa.string())
             if not pa.types.is_string(table.column(column).type)
@@ -256,6 +263,12 @@ def compare_data(
             "methods", unknown, f"column names of the reference ({', '.join(ref.schema.names)})"
         )
     warnings = []
+    if ref_names and not ref_names & cur_names:
+        # Nothing to compare is not "no drift": two unrelated files (or a renamed export) say so at once.
+        raise DataError(
+            f"the current data has none of the reference's columns ({', '.join(sorted(ref_names))}); "
+            f"its columns: {', '.join(cur.schema.names) or 'none'}"
+        )
     if missing:
         warnings.append(f"column(s) missing from the current data: {', '.join(missing)}")
     if new:

@@ -106,11 +106,18 @@ class Report:
         )
         return doc
 
-    def to_json(self, path: str | Path | None = None) -> str:
+    @overload
+    def to_json(self, path: None = None) -> str: ...
+    @overload
+    def to_json(self, path: str | Path) -> Path: ...
+    def to_json(self, path: str | Path | None = None) -> str | Path:
+        """The JSON document; with ``path``, written there and the path returned (as ``to_html``), so a
+        notebook cell ending in it shows the path, not the document."""
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
+        if path is None:
+            return text
+        Path(path).write_text(text + "\n", encoding="utf-8")
+        return Path(path)
 
     @overload
     def to_html(self, path: None = None, *, title: str = ..., plotly: str = ...) -> str: ...

@@ -237,7 +237,15 @@ class Schema:
         for col in self.columns:
             body = yaml.safe_dump(col.to_dict(), default_flow_style=True, width=10_000).strip()
             key = yaml.safe_dump(col.name, default_style=None).strip().removesuffix("...").strip()
-            lines.append(f"  {(key + ':').ljust(width)} {body}")
+            line = f"  {(key + ':').ljust(width)} {body}"
+            how = self.inferred.get(col.name)
+            if (
+                how
+            ):  # a served model fixed this kind from its first data (docs/schema.md): say when, from what
+                line += f"  # inferred {how.get('at', '')} from {how.get('from', 'the data')}".replace(
+                    "  from", " from"
+                )
+            lines.append(line)
         return "\n".join(lines) + "\n"
 
     @classmethod

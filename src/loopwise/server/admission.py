@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import LimitError, SchemaValidationError
 from loopwise.ingest import RESERVED, registered, remembered
-from loopwise.schema import Schema
+from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.catalog import stored_versions
 
@@ -29,12 +29,11 @@ async def known_columns(readers: sessionmaker[Session], model: str, names: list[
     extra = [n for n in names if n not in known]
     if extra:
         shown = ", ".join(extra[:20]) + (f" and {len(extra) - 20} more" if len(extra) > 20 else "")
+        targets = {c.name for c in hit[1].by_role(Role.TARGET)}
+        # The hint only where it applies: a misspelt feature is not a label sent to the wrong route.
+        hint = " (targets go to /feedback)" if targets & set(extra) else ""
         raise SchemaValidationError(
-            [
-                ValidationIssue(
-                    shown, "unknown_column", "column(s) not in the model's schema (targets go to /feedback)"
-                )
-            ]
+            [ValidationIssue(shown, "unknown_column", f"column(s) not in the model's schema{hint}")]
         )
 
 
