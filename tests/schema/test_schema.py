@@ -65,7 +65,7 @@ def test_infer_kinds_and_roles() -> None:
     assert lw.Schema.from_yaml(s.to_yaml()) == s
 
 
-@pytest.mark.parametrize("kind", ["pandas", "polars", "arrow", "batch", "parquet", "csv", "dir"])
+@pytest.mark.parametrize("kind", ["pandas", "polars", "lazy", "arrow", "batch", "parquet", "csv", "dir"])
 def test_every_input_form_gives_the_same_profile(kind: str, tmp_path: object, ref_df: pd.DataFrame) -> None:
     df = ref_df[["normal", "cat", "ints"]]
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -75,6 +75,8 @@ def test_every_input_form_gives_the_same_profile(kind: str, tmp_path: object, re
         data = df
     elif kind == "polars":
         data = pl.from_pandas(df)
+    elif kind == "lazy":  # a Polars LazyFrame is collected
+        data = pl.from_pandas(df).lazy()
     elif kind == "arrow":
         data = table
     elif kind == "batch":

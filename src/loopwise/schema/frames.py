@@ -36,6 +36,9 @@ def to_table(data: DataLike) -> pa.Table:
     if module == "pandas":
         return _from_pandas(data)
     if module == "polars":
+        if type(data).__name__ == "LazyFrame":
+            # A profile needs every row: collecting is what the user would do next, so do it for them.
+            data = data.collect()
         table = data.to_arrow()
         return table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
     raise DataError(
