@@ -129,6 +129,7 @@ def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) ->
     proc = start(tmp_path, port, 2)
     try:
         wait_healthy(url)
+        assert f"loopwise serving on {url} (2 workers" in (tmp_path / "serve.log").read_text()
         # The workers do not fold bucket parts; the compactor process does, for all of them.
         post_and_wait_folded(url, key, engine, batches=3, seed=5)
 

@@ -57,6 +57,8 @@ def serve(
     os.environ["LOOPWISE_DATABASE_URL"] = settings.database_url
     # Migrated above, once: the server processes only check the revision (decision 0015).
     os.environ["LOOPWISE_MIGRATE"] = "0"
+    plural = "s" if workers != 1 else ""
+    console.print(f"loopwise serving on http://{host}:{port} ({workers} worker{plural}; Ctrl-C stops it)")
     if reuse_port_supported():
         # A listening socket per worker process, so connections spread over them, and the compactor in a
         # process of its own (see loopwise.server.workers).
