@@ -84,7 +84,7 @@ def main() -> None:
         env["LOOPWISE_HOME"] = str(work)
         run([str(cli), "demo", "--out", "demo", "--rows", "20000"], cwd=work, env=env)
         made = sorted(p.name for p in (work / "demo").iterdir())
-        for name in ("report.html", "report.json", "gate.xml", "gate.md", "monitor.db", "reference.lwp"):
+        for name in ("report.html", "report.json", "gate.xml", "gate.md", "monitor.db", "ref.lwp"):
             if name not in made:
                 sys.exit(f"loopwise demo made no {name} (it made {', '.join(made)})")
         print(f"loopwise demo from the install made {', '.join(made)}")

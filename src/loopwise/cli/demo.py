@@ -4,11 +4,36 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from loopwise.cli.common import console, out, size_of
+
+#: The demo's gate: the data-quality, classification and fairness presets for the credit schema.
+DEMO_GATE_YAML = """suite: credit-risk-demo-gate
+presets: [data_quality, classification, fairness]
+"""
+
+
+def _model_files(out_dir: Path, today: Any) -> None:
+    """What the README's monitoring and champion-vs-challenger commands read: today's served predictions
+    without labels, the labels of a third of them, and two versions' outputs on the same requests (the
+    challenger's scores a little sharper)."""
+    import numpy as np
+
+    today.drop(columns=["repaid"]).to_parquet(out_dir / "predictions.parquet", index=False)
+    today[["request_id", "repaid"]].iloc[: len(today) // 3].to_parquet(
+        out_dir / "labels.parquet", index=False
+    )
+    today[["request_id", "approved", "p_approve"]].to_parquet(out_dir / "champ.parquet", index=False)
+    rng = np.random.default_rng(0)
+    sharper = np.clip(
+        today["p_approve"] + np.where(today["repaid"], 0.05, -0.05) * rng.random(len(today)), 0, 1
+    )
+    today.assign(p_approve=sharper, approved=sharper >= 0.5).to_parquet(
+        out_dir / "chall.parquet", index=False
+    )
 
 
 def demo(
@@ -31,13 +56,16 @@ def demo(
         "(the economy has turned: incomes fall, more medical loans)"
     )
     ref, cur = make_credit(rows, seed=7), make_credit(int(rows * 0.4), seed=7, drift=True)
-    ref.to_parquet(out_dir / "reference.parquet", index=False)
-    cur.to_parquet(out_dir / "current.parquet", index=False)
+    # The files carry the names README.md's Python and command-line blocks use, so that those blocks run
+    # as written from this folder.
+    ref.to_parquet(out_dir / "train.parquet", index=False)
+    cur.to_parquet(out_dir / "today.parquet", index=False)
     (out_dir / "schema.yaml").write_text(CREDIT_SCHEMA_YAML, encoding="utf-8")
+    _model_files(out_dir, cur)
     schema = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
-    ref_profile = lw.profile(out_dir / "reference.parquet", schema=schema)
-    (out_dir / "reference.lwp").write_bytes(ref_profile.to_bytes())
-    report = lw.compare(out_dir / "reference.parquet", out_dir / "current.parquet", schema=schema)
+    ref_profile = lw.profile(out_dir / "train.parquet", schema=schema)
+    (out_dir / "ref.lwp").write_bytes(ref_profile.to_bytes())
+    report = lw.compare(out_dir / "train.parquet", out_dir / "today.parquet", schema=schema)
     report.to_html(out_dir / "report.html")
     report.to_json(out_dir / "report.json")
     _print_report(report)
@@ -45,9 +73,10 @@ def demo(
     out.print(f"\nreference profile per segment 'race': {by_group}")
 
     # A CI gate on the same data: quality, model quality against the reference, fairness.
-    from loopwise.checks import presets, to_junit, to_markdown
+    from loopwise.checks import Suite, to_junit, to_markdown
 
-    gate = presets(["data_quality", "classification", "fairness"], schema).run(cur, ref, schema=schema)
+    (out_dir / "gate.yaml").write_text(DEMO_GATE_YAML, encoding="utf-8")
+    gate = Suite.from_yaml(out_dir / "gate.yaml", schema).run(cur, ref, schema=schema)
     (out_dir / "gate.md").write_text(to_markdown(gate), encoding="utf-8")
     (out_dir / "gate.xml").write_text(to_junit(gate), encoding="utf-8")
     c = gate.counts
@@ -73,7 +102,7 @@ def demo(
         + pd.to_timedelta(np.arange(len(traffic)) * (3 * 3600 / len(traffic)), unit="s")
     )
     model.log(traffic.drop(columns=["repaid"]))
-    labelled = traffic.iloc[: len(traffic) // 3]
+    labelled = traffic.iloc[: len(traffic) // 3]  # as labels.parquet holds
     model.log_feedback(labelled["request_id"], labelled["repaid"])
     m = model.metrics()
     acc, est = m["performance"]["accuracy"], m["estimated_performance"]["accuracy"]
@@ -87,12 +116,17 @@ def demo(
     client.close()  # folds the write-ahead log into monitor.db, so the size listed below is the file's
     out.print(f"\n[bold]{report.headline()}[/]")
     for name in (
-        "reference.parquet",
-        "current.parquet",
+        "train.parquet",
+        "today.parquet",
         "schema.yaml",
-        "reference.lwp",
+        "predictions.parquet",
+        "labels.parquet",
+        "champ.parquet",
+        "chall.parquet",
+        "ref.lwp",
         "report.html",
         "report.json",
+        "gate.yaml",
         "gate.md",
         "gate.xml",
         "monitor.db",
