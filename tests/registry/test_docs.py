@@ -66,7 +66,7 @@ def test_the_snippets_run_and_print_what_they_say(tmp_path: Path, monkeypatch: p
     assert r.returncode == 0 and "2000 paired events, 2000 labelled" in r.stdout, r.stderr
     r = run_cli(*[a.replace("v3", "v9") for a in compared[1:]], cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        "error: model 'credit' has no version or alias named 'v9'"
+        "error: model 'credit' has no version, alias or logged version named 'v9'"
     ]
 
     # "The audit trail", from the shell: the gate passes (and draws its HTML), the promotion and the

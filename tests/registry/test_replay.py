@@ -188,6 +188,31 @@ def test_the_comparison_matches_statsmodels_and_grows_with_labels(
     assert full.challenger_ms_per_row is not None and full.challenger_ms_per_row > 0
 
 
+def test_a_version_logged_before_it_was_registered_is_compared_by_its_label(
+    db_url: str,
+    tmp_path: Path,
+    pipeline: Pipeline,
+    challenger: Pipeline,
+    train: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    """The trial: events logged with version="legacy" (never registered) answered "no version or alias
+    named 'legacy'"; their served outputs are what a challenger should be compared with."""
+    model = open_model(db_url, tmp_path / "artifacts")
+    model.register_version("v2", challenger, sample=train[0].head(50))
+    frame, y = traffic(300, 7, 0, pipeline)
+    model.log(frame, version="legacy")
+    model.evaluate_version("v2", start=START, end=END)
+    model.log_feedback(frame.id, y[frame.id])
+    found = model.compare_versions(champion="legacy", challenger="v2", start=START, end=END)
+    features = frame[["income", "age"]]
+    assert (found.champion, found.paired, found.labels) == ("legacy", 300, 300)
+    assert found.agreement == pytest.approx(
+        np.mean(frame.approved.to_numpy() == challenger.predict(features))
+    )
+    with pytest.raises(NotFoundError, match="no version, alias or logged version named 'legasy'"):
+        model.compare_versions(champion="legasy", challenger="v2", start=START, end=END)
+
+
 def test_log_shadow_refuses_unknown_events_and_unregistered_versions(
     served: tuple[ModelHandle, pd.DataFrame, pd.Series], challenger: Pipeline
 ) -> None:

@@ -69,14 +69,22 @@ def _time(t: dt.datetime | str) -> dt.datetime:
 
 
 def resolve(s: Session, model_name: str, name: str) -> str:
-    """A version's name, or the version an alias of the model points at now."""
+    """A version's name, the version an alias of the model points at now, or a version label the model's
+    events were logged with (a version that served before the registry knew it: its served outputs can be
+    compared, though it cannot be replayed)."""
     try:
         return describe(s, model_name, name).name
     except NotFoundError:
         held = aliases(s, model_name)
         if name in held:
             return held[name]
-        raise NotFoundError(f"model {model_name!r} has no version or alias named {name!r}") from None
+        model = get_model(s, model_name)
+        logged = select(Event.version).where(Event.model_id == model.id, Event.version == name).limit(1)
+        if s.scalar(logged) is not None:  # ix_events_bucket starts with (model_id, version): one probe
+            return name
+        raise NotFoundError(
+            f"model {model_name!r} has no version, alias or logged version named {name!r}"
+        ) from None
 
 
 @dataclass
