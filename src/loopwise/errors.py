@@ -35,6 +35,7 @@ names (or, when an answer names none, statuses) back to classes, derived from th
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -328,3 +329,10 @@ def _blank(cls: type[LoopwiseError]) -> LoopwiseError:
             except TypeError:
                 continue
     raise TypeError(f"cannot make a {cls.__name__}")
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when one of ``choices`` is close to ``name`` (a typo), else ``""``: for
+    messages that name a column or value the user probably misspelt."""
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

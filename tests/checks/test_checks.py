@@ -137,6 +137,10 @@ def test_uncomputable_checks_are_errors_with_a_reason(schema: lw.Schema, cur: pd
     assert "no reference" in (result.results[0].reason or "")
     assert "needs a reference" in (result.results[1].reason or "")
     assert "not_a_column" in (result.results[2].reason or "")
+    both = suite.run(cur, cur, schema=schema).results  # a typo in a check's column names the close one
+    typo = lw.Suite("s", [lw.Check("psi", lt(0.2), column="incme")]).run(cur, cur, schema=schema).results[0]
+    assert typo.status == "error" and "(did you mean 'income'?)" in (typo.reason or ""), typo.reason
+    assert both[2].status == "error" and "did you mean" not in (both[2].reason or "")
     unlabeled = cur.assign(repaid=pd.Series([None] * len(cur), dtype=object))
     r = lw.Suite("s", [lw.Check("accuracy", ge(0.5))]).run(unlabeled, schema=schema).results[0]
     assert r.status == "error" and "no labelled rows" in (r.reason or "")

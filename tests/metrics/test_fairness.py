@@ -84,5 +84,7 @@ def test_small_groups_warn_and_bad_input_is_named(frame: pd.DataFrame) -> None:
     assert "too small" in (r["demographic_parity_difference"].warning or "")
     with pytest.raises(lw.ParameterError, match="'nope'"):
         lw.fairness(frame, "nope")
+    with pytest.raises(lw.ParameterError, match=r"\(did you mean 'sex'\?\)"):
+        lw.fairness(frame, "sez")  # a typo is answered with the column it is close to
     with pytest.raises(lw.DataError, match="prediction and target"):
         lw.fairness(frame[["g", "sex"]], "g")

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loopwise.errors import DataError, NotComputableError, ParameterError
+from loopwise.errors import DataError, NotComputableError, ParameterError, did_you_mean
 from loopwise.metrics import performance as perf
 from loopwise.metrics import registry as drift_registry
 from loopwise.metrics.champion import ModelComparison, compare_models
@@ -132,7 +132,10 @@ class Context:
         try:
             col = self.comparison[column]
         except KeyError:
-            raise NotComputableError(f"column {column!r} was not compared (not in both datasets)") from None
+            hint = did_you_mean(column, [c.name for c in self.comparison.columns])
+            raise NotComputableError(
+                f"column {column!r} was not compared (not in both datasets){hint}"
+            ) from None
         if col.drift is None:
             raise NotComputableError(col.warning or f"column {column!r} could not be compared")
         return col

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loopwise.errors import DataError, EmptyDataError, ParameterError
+from loopwise.errors import DataError, EmptyDataError, ParameterError, did_you_mean
 from loopwise.metrics.performance import MetricResult, positive_label
 from loopwise.metrics.result import _clean
 from loopwise.metrics.stability import wilson
@@ -244,7 +244,10 @@ def fairness(
     table = to_table(data)
     for c in cols:
         if c not in table.column_names:
-            raise ParameterError("segment", c, f"a column of the data ({', '.join(table.column_names)})")
+            names = table.column_names
+            raise ParameterError(
+                "segment", c, f"a column of the data ({', '.join(names)}){did_you_mean(c, names)}"
+            )
     declared = schema is not None
     schema = (schema or Schema.infer(table)).resolve(table)
     # Fairness is a classification question: 0/1 integer labels count as classes here.

@@ -10,12 +10,10 @@ method.
 
 from __future__ import annotations
 
-import difflib
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loopwise.errors import DataError
+from loopwise.errors import DataError, did_you_mean
 from loopwise.schema.columns import Kind
 from loopwise.schema.schema import Schema
 
@@ -34,8 +32,7 @@ def missing_columns(schema: Schema, names: list[str], which: str) -> DataError |
         return None
     parts = []
     for name in missing:
-        close = difflib.get_close_matches(name, names, n=1)
-        parts.append(f"{name} (did you mean {close[0]!r}?)" if close else name)
+        parts.append(name + did_you_mean(name, names))
     return DataError(f"column(s) of the schema missing from the {which}: {', '.join(parts)}")
 
 
