@@ -127,6 +127,9 @@ columns:
     with pytest.raises(lw.SchemaValidationError) as err:
         lw.check(schema, df)
     assert "column 'x', row 1" in str(err.value)
+    (wrong,) = [i for i in issues if i.problem == "wrong_type"]  # the whole column: counted, not listed
+    assert wrong.count == 4  # pandas' strings arrive as string or large_string: the message names which
+    assert str(wrong).startswith("column 'z', all 4 values: expected numeric values, got Arrow type ")
     assert len(err.value.issues) == 5
 
 

@@ -39,6 +39,8 @@ class ValidationIssue:
             shown = ", ".join(map(str, self.rows))
             more = f" (+{self.count - len(self.rows)} more)" if self.count > len(self.rows) else ""
             where += f", row {shown}{more}" if self.count == 1 else f", rows {shown}{more}"
+        elif self.count:
+            where += f", all {self.count} values"
         return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, object]:
@@ -111,6 +113,10 @@ def row_issues(mask: np.ndarray, col: str, problem: str, message: str) -> list[V
     return [ValidationIssue(col, problem, message, listed, int(idx.size))]
 
 
+def _present(arr: pa.ChunkedArray) -> int:
+    return len(arr) - arr.null_count
+
+
 def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
     fine = pa.types.is_timestamp(arr.type) and arr.type.unit in ("us", "ns")
     if col.kind is Kind.DATETIME and not fine:
@@ -122,13 +128,15 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
         except DataError as exc:
             message = str(exc).removeprefix(f"column {col.name!r}: ")
             problem = "out_of_range" if "outside the years" in message else "wrong_type"
-            return [ValidationIssue(col.name, problem, message)]
+            return [ValidationIssue(col.name, problem, message, count=_present(arr))]
     if not _type_ok(col.kind, arr.type):
+        # The whole column is at fault: no row numbers, but a count that does not read as "no rows".
         return [
             ValidationIssue(
                 col.name,
                 "wrong_type",
                 f"expected {col.kind} values, got Arrow type {arr.type}",
+                count=_present(arr),
             )
         ]
     issues: list[ValidationIssue] = []
