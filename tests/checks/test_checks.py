@@ -305,3 +305,25 @@ def test_a_challenger_check_in_python_says_how_to_pass_the_models() -> None:
         today["repaid"], today["approved"]
     )
     assert result.status == "pass" and result.actual == pytest.approx(expected, abs=1e-12)
+
+
+def test_an_explicit_check_overrides_the_presets_check_of_the_same_measurement(
+    schema: lw.Schema, ref: pd.DataFrame, cur: pd.DataFrame
+) -> None:
+    """docs/checks.md's example suite gave missing_rate[income] twice: once from its preset, once its own."""
+    spec = {
+        "suite": "s",
+        "presets": ["data_quality"],
+        "checks": [{"metric": "missing_rate", "column": "income", "condition": {"le": 0.5}}],
+    }
+    preset_only = lw.Suite.from_dict({"suite": "p", "presets": ["data_quality"]}).run(cur, ref, schema=schema)
+    assert [r.check.column for r in preset_only.results if r.check.metric == "missing_rate"].count(
+        "income"
+    ) == 1
+    for suite in (lw.Suite.from_dict(spec), lw.Suite.from_dict(spec, schema)):  # presets at run time, or now
+        result = suite.run(cur, ref, schema=schema)
+        income = [
+            r for r in result.results if r.check.metric == "missing_rate" and r.check.column == "income"
+        ]
+        assert [r.check.condition.to_dict() for r in income] == [{"le": 0.5}]
+        assert len(result.results) == len(preset_only.results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -143,7 +144,7 @@ class Suite:
         if self.presets:
             where = "window" if isinstance(current, Profile) else "data"
             for p in self.presets:
-                checks += preset_suite(p, schema or ctx.current.schema, where).checks
+                checks += not_overridden(preset_suite(p, schema or ctx.current.schema, where).checks, checks)
         results = [run_check(c, ctx) for c in checks]
         comparison = ctx.__dict__.get("comparison")  # only if a check computed it
         return SuiteResult(self.name, results, time.perf_counter() - t0, comparison)
@@ -187,7 +188,7 @@ class Suite:
         name = spec.get("suite")
         if not isinstance(name, str) or not name:
             raise SchemaError("the suite needs a name: 'suite: my-gate'")
-        checks: list[Check] = []
+        generated: list[Check] = []
         presets = spec.get("presets") or []
         if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
             raise SchemaError(f"'presets' must be a list of preset names ({', '.join(PRESETS)})")
@@ -198,12 +199,12 @@ class Suite:
                     raise UnknownNameError("preset", preset, PRESETS)
                 deferred.append(preset)
             else:
-                checks.extend(preset_suite(preset, schema).checks)
+                generated.extend(preset_suite(preset, schema).checks)
         raw = spec.get("checks") or []
         if not isinstance(raw, list):
             raise SchemaError("'checks' must be a list of checks")
-        for i, item in enumerate(raw):
-            checks.append(_check_from_dict(item, f"checks[{i}]"))
+        explicit = [_check_from_dict(item, f"checks[{i}]") for i, item in enumerate(raw)]
+        checks = not_overridden(generated, explicit) + explicit
         if not checks and not deferred:
             raise SchemaError("the suite has no checks (give 'checks' or 'presets')")
         return cls(name, checks, spec.get("description"), tuple(deferred))
@@ -212,6 +213,18 @@ class Suite:
     def from_yaml(cls, text_or_path: str | Path, schema: Schema | None = None) -> Suite:
         spec = load_yaml(text_or_path, "suite")
         return cls.from_dict(spec, schema)
+
+
+def not_overridden(preset_checks: Iterable[Check], explicit: Iterable[Check]) -> list[Check]:
+    """The preset's checks that measure nothing an explicit check measures (same metric, column, segment
+    and parameters): a suite's own check states the condition the team wants, and two results for one
+    measurement would read as two findings."""
+
+    def key(c: Check) -> tuple[str, str | None, str | None, str]:
+        return (c.metric, c.column, c.segment, json.dumps(c.params, sort_keys=True, default=str))
+
+    taken = {key(c) for c in explicit}
+    return [c for c in preset_checks if key(c) not in taken]
 
 
 def _check_from_dict(item: Any, where: str) -> Check:
