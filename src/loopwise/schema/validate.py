@@ -114,7 +114,7 @@ def row_issues(mask: np.ndarray, col: str, problem: str, message: str) -> list[V
 
 
 def _present(arr: pa.ChunkedArray) -> int:
-    return len(arr) - arr.null_count
+    return len(arr) - int(arr.null_count)
 
 
 def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
