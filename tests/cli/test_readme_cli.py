@@ -86,6 +86,10 @@ def test_the_readme_cli_blocks_run_as_written(workdir: Path, server: Running) ->
     assert "stored 1,000 label(s), replaced 0, joined to a prediction 1,000" in results["feedback"].stderr
     assert "3,000 predictions" in results["metrics"].stdout
     assert "drifted columns" in results["metrics"].stdout
+    with lw.Client.local(workdir / "monitor.db", create=False) as here:  # and which, as the SDK says
+        drifted = here.model("credit").metrics(start="2026-01-01", end="2026-02-01")["drift"]["dataset"]
+    shown = " ".join(results["metrics"].stdout.split())
+    assert drifted["drifted_columns"] and all(c in shown for c in drifted["drifted_columns"])
     assert "accuracy" in results["metrics"].stdout and "label coverage 33%" in results["metrics"].stdout
     assert lw.Client.local(workdir / "monitor.db", create=False).models() == ["credit"]
 

@@ -176,6 +176,8 @@ def metrics(
     if drift:
         d = drift["dataset"]
         table.add_row("drifted columns", f"{len(d['drifted_columns'])} of {d['n_columns_compared']}")
+        if d["drifted_columns"]:  # which ones: the first thing a person asks next
+            table.add_row("drifted", ", ".join(map(str, d["drifted_columns"])))
     for name, r in (result.get("performance") or {}).items():
         if r.get("value") is not None:
             table.add_row(name, f"{r['value']:.4g} (label coverage {r['label_coverage']:.0%})")
