@@ -129,6 +129,8 @@ def test_a_chunked_reference_profile_gives_calibrated_thresholds(files: Path) ->
     ref = files / "chunked.lwp"
     r = run("profile", str(files / "ref.parquet"), "-o", str(ref), "--chunk-size", "500")
     assert r.returncode == 0, r.stderr
+    # The size in the units every other command uses (it said KiB where the demo says kB).
+    assert f"({ref.stat().st_size / 1e3:.1f} kB)" in " ".join(r.stderr.split())
     out = files / "cal.json"
     r = run("compare", str(ref), str(files / "same.csv"), "--json", str(out), "--false-alarm-rate", "0.1")
     assert r.returncode == 0, r.stderr

@@ -87,7 +87,7 @@ def profile(
         blob = p.to_bytes()
         output.write_bytes(blob)
     console.print(
-        f"profiled {p.n:,} rows x {len(p.columns)} columns -> {output} ({len(blob) / 1024:.0f} KiB)"
+        f"profiled {p.n:,} rows x {len(p.columns)} columns -> {output} ({size_of(output)})"
     )
 
 
