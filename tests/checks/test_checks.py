@@ -327,3 +327,21 @@ def test_an_explicit_check_overrides_the_presets_check_of_the_same_measurement(
         ]
         assert [r.check.condition.to_dict() for r in income] == [{"le": 0.5}]
         assert len(result.results) == len(preset_only.results)
+
+
+def test_print_shows_the_verdict_and_a_line_per_check_failures_first(
+    schema: lw.Schema, ref: pd.DataFrame, cur: pd.DataFrame
+) -> None:
+    """print(result) was one line of dataclass repr, kilobytes of evidence dicts (the trial)."""
+    result = lw.checks.presets(["data_quality", "classification"], schema).run(cur, ref, schema=schema)
+    lines = str(result).splitlines()
+    c = {s: sum(r.status == s for r in result.results) for s in ("pass", "warn", "fail", "error")}
+    assert lines[0].startswith(f"suite {result.suite}: {result.status.upper()} ({c['pass']} passed, ")
+    assert lines[1] == "drifted columns: " + (", ".join(result.drifted_columns or []) or "none")
+    checks = lines[2:]
+    assert len(checks) == len(result.results)
+    order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
+    statuses = [line.split()[0] for line in checks]
+    assert statuses == sorted(statuses, key=order.__getitem__)
+    for r in result.results:
+        assert any(line.split(None, 1)[1].startswith(r.check.title) for line in checks), r.check.title

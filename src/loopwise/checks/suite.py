@@ -61,6 +61,23 @@ class SuiteResult:
             "checks": [r.to_dict() for r in self.results],
         }
 
+    def __str__(self) -> str:
+        """What ``print(result)`` shows: the verdict, the drifted columns, then a line per check, the
+        failures first (the dataclass's repr, every evidence dict on one line, stays ``repr``)."""
+        c = self.counts
+        lines = [
+            f"suite {self.suite}: {self.status.upper()} ({c['pass']} passed, {c['warn']} warned, "
+            f"{c['fail']} failed, {c['error']} could not be computed; {self.seconds:.2f} s)"
+        ]
+        if self.drifted_columns is not None:
+            lines.append("drifted columns: " + (", ".join(self.drifted_columns) or "none"))
+        for r in sorted(self.results, key=lambda r: -_ORDER[r.status]):
+            found = "" if r.actual is None else f": {r.actual:.4g}"
+            against = f" against {r.condition}" if r.condition else ""
+            note = f" ({r.reason})" if r.reason else ""
+            lines.append(f"  {r.status:<5} {r.check.title}{found}{against}{note}")
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         from loopwise._display import Safe, block, esc, status, table
 

@@ -86,9 +86,7 @@ def profile(
             )
         blob = p.to_bytes()
         output.write_bytes(blob)
-    console.print(
-        f"profiled {p.n:,} rows x {len(p.columns)} columns -> {output} ({size_of(output)})"
-    )
+    console.print(f"profiled {p.n:,} rows x {len(p.columns)} columns -> {output} ({size_of(output)})")
 
 
 @app.command()
