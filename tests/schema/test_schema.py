@@ -156,3 +156,17 @@ def test_bad_inputs_get_clear_errors(tmp_path: object) -> None:
         lw.to_table([1, 2, 3])
     with pytest.raises(lw.EmptyDataError, match="no rows"):
         lw.profile(pd.DataFrame({"x": pd.Series([], dtype=float)}))
+
+
+def test_print_shows_a_schema_as_its_yaml_and_a_profile_in_a_few_lines(ref_df: pd.DataFrame) -> None:
+    """print(schema) and print(profile) were kilobytes of dataclass repr on one line (the trial)."""
+    schema = lw.Schema.infer(ref_df)
+    assert str(schema) == schema.to_yaml().rstrip("\n")
+    assert lw.Schema.from_yaml(str(schema)) == schema
+    df = ref_df.assign(g=np.where(np.arange(len(ref_df)) % 3 == 0, "a", "b"))
+    p = lw.profile(df, segments=["g"], chunk_size=1000)
+    lines = str(p).splitlines()
+    assert lines[0] == f"Profile of {len(df):,} rows, {len(p.columns)} columns: {', '.join(p.columns)}"
+    counts = df["g"].value_counts()
+    assert lines[1] == f"segment g: a: {counts['a']:,}, b: {counts['b']:,}"
+    assert lines[2].startswith(f"profiled in {-(-len(df) // 1000)} chunks of 1,000 rows")

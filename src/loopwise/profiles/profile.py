@@ -230,6 +230,19 @@ class Profile:
             "chunks": self.chunks.summary() if self.chunks is not None else None,
         }
 
+    def __str__(self) -> str:
+        """What ``print(profile)`` shows: rows, columns and segments on a few lines, not the whole state."""
+        lines = [f"Profile of {self.n:,} rows, {len(self.columns)} columns: {', '.join(self.columns)}"]
+        for seg, values in self.segments.items():
+            counts = ", ".join(f"{k}: {p.n:,}" for k, p in sorted(values.items(), key=lambda kv: str(kv[0])))
+            lines.append(f"segment {seg}: {counts}")
+        if self.chunks is not None:
+            chunks = self.chunks.summary()
+            lines.append(
+                f"profiled in {chunks['n_chunks']} chunks of {chunks['size']:,} rows (calibrated thresholds)"
+            )
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         from loopwise.profiles.display import profile_html
 

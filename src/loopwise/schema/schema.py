@@ -224,6 +224,11 @@ class Schema:
             inferred=dict(inferred),
         )
 
+    def __str__(self) -> str:
+        """What ``print(schema)`` shows: its YAML, a column a line (the repr lists every field of every
+        column on one line)."""
+        return self.to_yaml().rstrip("\n")
+
     def to_yaml(self) -> str:
         """The schema as a YAML file a person would write: one line per column."""
         width = max(len(c.name) for c in self.columns) + 1
