@@ -17,6 +17,15 @@ pytest.register_assert_rewrite("tests._fixtures")
 pytest_plugins = ["tests._fixtures.servers", "tests._fixtures.data", "tests._fixtures.registry"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _loopwise_home(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Artifacts of databases with no file (PostgreSQL) go under $LOOPWISE_HOME, never the checkout."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LOOPWISE_HOME", str(tmp_path_factory.mktemp("loopwise-home")))
+    yield
+    mp.undo()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

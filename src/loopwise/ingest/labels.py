@@ -181,21 +181,7 @@ def _relabel_some(
     ).all()
     narrow = _narrow(schema)
     try:
-        table, groups = _events_table(s, narrow, events, live)
-        labels = labels_for(s, model.id, [e for e, _, _, _ in events])
-        values = [labels.get(e) for e, _, _, _ in events]
-        table = table.append_column(target.name, pa.array(values, from_pandas=True))
-        first = profiles[live[0]]
-        anchors = {c.name: first.anchors[c.name] for c in narrow if c.name in first.anchors}
-        fresh = profile_groups(
-            narrow,
-            table,
-            groups,
-            len(live),
-            anchors=anchors,
-            segments=[c.name for c in narrow.by_role(Role.SEGMENT)],
-            options=first.options,
-        )
+        fresh = _labelled_profiles(s, model.id, narrow, target.name, events, live, profiles[live[0]])
     except (pa.ArrowException, ValueError, TypeError):
         # Labels of mixed JSON types, or of a type the target's column cannot hold: bucket by bucket, as
         # before, which reads them as text or leaves that column as it was.
@@ -204,7 +190,9 @@ def _relabel_some(
     numeric_target = target.kind is Kind.NUMERIC
     for g, b in enumerate(live):
         profile, new = profiles[b], fresh[g]
-        same_edges = not numeric_target or _same(profile.anchors.get(target.name), anchors.get(target.name))
+        same_edges = not numeric_target or _same(
+            profile.anchors.get(target.name), profiles[live[0]].anchors.get(target.name)
+        )
         _take(profile, new, target, same_edges)
         for seg, subs in profile.segments.items():
             for key, sub in subs.items():
@@ -312,20 +300,7 @@ def _add_some(
         return left | set(live)
     narrow = _narrow(schema)
     try:
-        table, groups = _events_table(s, narrow, events, live)
-        labels = labels_for(s, model.id, [e for e, _, _, _ in events])
-        table = table.append_column(target.name, pa.array([labels.get(e) for e, _, _, _ in events]))
-        first_profile = profiles[live[0]]
-        anchors = {c.name: first_profile.anchors[c.name] for c in narrow if c.name in first_profile.anchors}
-        added = profile_groups(
-            narrow,
-            table,
-            groups,
-            len(live),
-            anchors=anchors,
-            segments=[c.name for c in narrow.by_role(Role.SEGMENT)],
-            options=first_profile.options,
-        )
+        added = _labelled_profiles(s, model.id, narrow, target.name, events, live, profiles[live[0]])
     except (pa.ArrowException, ValueError, TypeError):
         return left | set(live)  # labels of mixed types, say: the rebuild reads them as text
     for g, b in enumerate(live):
@@ -394,6 +369,33 @@ def _narrow(schema: Schema) -> Schema:
     """The schema's columns a task rebuild reads: prediction, scores, segments and target (same task)."""
     keep = (Role.PREDICTION, Role.SCORE, Role.SEGMENT, Role.TARGET)
     return dataclasses.replace(schema, columns=tuple(c for c in schema if c.role in keep))
+
+
+def _labelled_profiles(
+    s: Session,
+    model_id: int,
+    narrow: Schema,
+    target: str,
+    events: Sequence[Any],
+    live: list[dt.datetime],
+    first: Profile,
+) -> list[Profile]:
+    """Profiles of ``events`` (event id, bucket, batch, row; sorted by bucket) with their labels joined, one
+    per bucket of ``live``, anchored and optioned as ``first`` (a live bucket's stored profile) so that they
+    merge with the stored ones. Raises what Arrow raises for labels of mixed types."""
+    table, groups = _events_table(s, narrow, events, live)
+    labels = labels_for(s, model_id, [e for e, _, _, _ in events])
+    values = [labels.get(e) for e, _, _, _ in events]
+    table = table.append_column(target, pa.array(values, from_pandas=True))
+    return profile_groups(
+        narrow,
+        table,
+        groups,
+        len(live),
+        anchors={c.name: first.anchors[c.name] for c in narrow if c.name in first.anchors},
+        segments=[c.name for c in narrow.by_role(Role.SEGMENT)],
+        options=first.options,
+    )
 
 
 def _events_table(

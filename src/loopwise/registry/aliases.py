@@ -170,14 +170,18 @@ def version_at(s: Session, model_name: str, alias: str, when: dt.datetime) -> st
     """The version ``alias`` pointed at, at time ``when`` (None: it pointed nowhere then)."""
     if when.tzinfo is None:
         raise ParameterError("when", when, "a timezone-aware datetime")
-    model = get_model(s, model_name)
-    last = s.scalar(
+    last = last_move(s, get_model(s, model_name).id, alias, when)
+    return None if last is None else last.to_version
+
+
+def last_move(s: Session, model_id: int, alias: str, when: dt.datetime) -> AliasEvent | None:
+    """The alias's last recorded move at or before ``when`` (None: it had not moved by then)."""
+    return s.scalar(
         select(AliasEvent)
-        .where(AliasEvent.model_id == model.id, AliasEvent.alias == alias, AliasEvent.at <= when)
+        .where(AliasEvent.model_id == model_id, AliasEvent.alias == alias, AliasEvent.at <= when)
         .order_by(AliasEvent.at.desc(), AliasEvent.id.desc())
         .limit(1)
     )
-    return None if last is None else last.to_version
 
 
 def aliases(s: Session, model_name: str) -> dict[str, str]:

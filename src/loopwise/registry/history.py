@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import NotFoundError, ParameterError
 from loopwise.ingest import get_model
-from loopwise.registry.aliases import AliasMove
+from loopwise.registry.aliases import AliasMove, last_move
 from loopwise.registry.gate import gate_result
 from loopwise.registry.promotion import promotion
 from loopwise.registry.served import served
-from loopwise.store.tables import AliasEvent, Event
+from loopwise.store.tables import Event
 
 #: Events listed around the time asked (the last ones at or before it).
 EVENTS = 5
@@ -99,12 +99,7 @@ def history_at(
     except OverflowError:
         raise ParameterError("at", at.isoformat(), "a time at least `around` inside years 1-9999") from None
     model = get_model(s, model_name)
-    last = s.scalar(
-        select(AliasEvent)
-        .where(AliasEvent.model_id == model.id, AliasEvent.alias == alias, AliasEvent.at <= at)
-        .order_by(AliasEvent.at.desc(), AliasEvent.id.desc())
-        .limit(1)
-    )
+    last = last_move(s, model.id, alias, at)
     move = None
     if last is not None and last.to_version is not None:
         move = AliasMove(

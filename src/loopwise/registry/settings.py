@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,12 +14,20 @@ from loopwise.errors import ParameterError
 from loopwise.registry.artifacts import DEFAULT_MAX_BYTES
 
 
+@functools.cache
+def _memory_artifacts() -> Path:
+    """One temporary directory per process for in-memory databases, removed at exit."""
+    directory = Path(tempfile.mkdtemp(prefix="loopwise-artifacts-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
 @dataclass(frozen=True)
 class RegistrySettings:
     """The registry's settings (decision 0025); the defaults trust nothing that could run code on load.
 
     ``artifact_dir``: where artifacts are stored (default: ``<database>-artifacts`` beside a SQLite file,
-    ``$LOOPWISE_HOME/artifacts`` for a database server). ``max_artifact_bytes``: the largest artifact
+    a temporary directory for an in-memory one, ``$LOOPWISE_HOME/artifacts`` for a database server). ``max_artifact_bytes``: the largest artifact
     accepted. ``trusted_types``: type names (as ``skops.io.get_untrusted_types`` lists them) an skops
     artifact may hold beyond the ones skops trusts itself. ``trust_pickle``: accept pickle and joblib
     artifacts, from an admin only.
@@ -61,11 +73,11 @@ class RegistrySettings:
 
         url = make_url(database_url)
         database = url.database or ""
-        if (
-            url.get_backend_name() == "sqlite"
-            and database not in ("", ":memory:")
-            and "file:" not in database
-        ):
-            path = Path(database)
-            return path.with_name(f"{path.name}-artifacts")
+        if url.get_backend_name() == "sqlite":
+            if database in ("", ":memory:") or "mode=memory" in database:
+                # A database that vanishes with the process keeps its artifacts no longer either.
+                return _memory_artifacts()
+            if not database.startswith("file:"):
+                path = Path(database)
+                return path.with_name(f"{path.name}-artifacts")
         return Path(os.environ.get("LOOPWISE_HOME", ".")) / "artifacts"

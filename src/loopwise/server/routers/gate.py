@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.registry import (
@@ -30,9 +30,9 @@ from loopwise.registry import (
     verify,
 )
 from loopwise.registry.audit import entries
-from loopwise.server.bodies import read_body
+from loopwise.server.bodies import read_model
 from loopwise.server.deps import Admin, Manager, Reader, factory, read_factory
-from loopwise.server.routers.registry import _invalid, _moves, _utc
+from loopwise.server.routers.registry import as_utc, moves_out
 from loopwise.store import transaction
 from loopwise.wire.common import errors, json_body
 from loopwise.wire.gate import (
@@ -56,14 +56,6 @@ from loopwise.wire.registry import AliasMoves
 router = APIRouter(prefix="/v1/models/{model}", tags=["gate"])
 
 
-async def _body(request: Request, model: type[Any]) -> Any:
-    raw = await read_body(request, request.app.state.settings.max_body_bytes)
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-
-
 def _out(model: type[BaseModel], value: Any) -> Any:
     return model.model_validate(value.to_dict())
 
@@ -77,7 +69,7 @@ def _out(model: type[BaseModel], value: Any) -> Any:
 async def run(model: str, version: str, request: Request, who: Manager) -> GateOut:
     """Run a gate suite on the version against the champion over a window's paired events; the result is
     stored (its id is the evidence a promotion cites) and appended to the audit trail."""
-    body: RunGate = await _body(request, RunGate)
+    body = await read_model(request, RunGate, empty=True)
 
     def work() -> GateOut:
         found = run_gate(
@@ -86,8 +78,8 @@ async def run(model: str, version: str, request: Request, who: Manager) -> GateO
             model,
             version,
             body.suite,
-            _utc(body.start),
-            _utc(body.end),
+            as_utc(body.start),
+            as_utc(body.end),
             champion=body.champion,
             actor=who.actor,
         )
@@ -120,7 +112,7 @@ def one_gate(model: str, gate_id: int, request: Request, who: Reader) -> GateOut
 async def promote_version(model: str, version: str, request: Request, who: Manager) -> PromotionOut:
     """Promote the version as the model's policy allows: moved now when its latest gate result passed, or
     a pending request another maintainer or admin approves."""
-    body: Promote = await _body(request, Promote)
+    body = await read_model(request, Promote, empty=True)
 
     def work() -> PromotionOut:
         with transaction(factory(request)) as s:
@@ -138,7 +130,7 @@ async def promote_version(model: str, version: str, request: Request, who: Manag
 )
 async def force_version(model: str, version: str, request: Request, who: Admin) -> PromotionOut:
     """An admin's promotion without the gate or an approval; the reason is required and recorded."""
-    body: Force = await _body(request, Force)
+    body = await read_model(request, Force, empty=True)
 
     def work() -> PromotionOut:
         with transaction(factory(request)) as s:
@@ -157,7 +149,7 @@ async def force_version(model: str, version: str, request: Request, who: Admin) 
 )
 async def approve_request(model: str, request_id: int, request: Request, who: Manager) -> PromotionOut:
     """Approve a pending promotion (not the requester's own key) and move the alias."""
-    body: Approve = await _body(request, Approve)
+    body = await read_model(request, Approve, empty=True)
 
     def work() -> PromotionOut:
         with transaction(factory(request)) as s:
@@ -182,11 +174,11 @@ def list_promotions(model: str, request: Request, who: Reader, status: str | Non
 )
 async def rollback_alias(model: str, request: Request, who: Manager) -> AliasMoves:
     """Move the alias (champion by default) back to the version that held it before its last move."""
-    body: Rollback = await _body(request, Rollback)
+    body = await read_model(request, Rollback, empty=True)
 
     def work() -> AliasMoves:
         with transaction(factory(request)) as s:
-            return _moves(rollback(s, model, body.alias, actor=who.actor, reason=body.reason))
+            return moves_out(rollback(s, model, body.alias, actor=who.actor, reason=body.reason))
 
     return await run_in_threadpool(work)
 
@@ -205,7 +197,7 @@ def get_policy(model: str, request: Request, who: Reader) -> PolicyBody:
 )
 async def put_policy(model: str, request: Request, who: Admin) -> PolicyBody:
     """Set what a promotion needs (an admin's decision: it can lift the need for an approval)."""
-    body: PolicyBody = await _body(request, PolicyBody)
+    body = await read_model(request, PolicyBody, empty=True)
 
     def work() -> PolicyBody:
         with transaction(factory(request)) as s:
@@ -230,7 +222,7 @@ def history(
     if not 0 < around_minutes <= 60 * 24 * 366:
         raise ParameterError("around_minutes", around_minutes, "a number of minutes above 0, at most a year")
     with read_factory(request)() as s:
-        found = history_at(s, model, _utc(at), alias, dt.timedelta(minutes=around_minutes))
+        found = history_at(s, model, as_utc(at), alias, dt.timedelta(minutes=around_minutes))
         out: HistoryOut = _out(HistoryOut, found)
         return out
 

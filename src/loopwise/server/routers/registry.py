@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import DataError, LoopwiseError, NotFoundError, ParameterError
+from loopwise.errors import DataError, NotFoundError, ParameterError
 from loopwise.registry import (
     ArtifactStore,
     Lineage,
@@ -37,7 +37,7 @@ from loopwise.registry import (
     set_alias,
     version_at,
 )
-from loopwise.server.bodies import read_body
+from loopwise.server.bodies import field_error, read_model
 from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
 from loopwise.store import transaction
 from loopwise.wire.common import errors, json_body
@@ -61,7 +61,7 @@ from loopwise.wire.registry import (
 router = APIRouter(prefix="/v1/models/{model}", tags=["registry"])
 
 
-def _settings(request: Request) -> tuple[RegistrySettings, ArtifactStore]:
+def registry_settings(request: Request) -> tuple[RegistrySettings, ArtifactStore]:
     settings = request.app.state.settings
     registry: RegistrySettings = settings.registry
     return registry, ArtifactStore(registry.directory_for(settings.database_url), registry.max_artifact_bytes)
@@ -93,13 +93,6 @@ def _register_body() -> dict[str, Any]:
     return doc
 
 
-def _invalid(exc: ValidationError) -> LoopwiseError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    # The same class the local client raises for the same value (ParameterError), naming the field.
-    return ParameterError(where, first.get("input"), first["msg"].lower())
-
-
 @router.post(
     "/versions",
     status_code=201,
@@ -113,16 +106,12 @@ async def register(model: str, request: Request, who: Manager) -> VersionOut:
 
     The artifact may also come as the raw body (``application/octet-stream``, ``name`` and ``flavor`` in
     the query, the lineage as JSON in ``X-Loopwise-Lineage``): streamed into the store (decision 0029)."""
-    registry, store = _settings(request)
+    registry, store = registry_settings(request)
     if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/octet-stream":
         return await _register_raw(model, request, who, registry, store)
     # The artifact travels base64-encoded (4 bytes for 3) beside the rest of the body.
     limit = request.app.state.settings.max_body_bytes + (registry.max_artifact_bytes * 4) // 3 + 4
-    raw = await read_body(request, limit)
-    try:
-        body = RegisterVersion.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    body = await read_model(request, RegisterVersion, limit)
     artifact = _base64(body.artifact, "artifact") if body.artifact is not None else None
     lineage = _lineage(body)
     sample = pd.DataFrame.from_records(body.sample) if body.sample is not None else None
@@ -170,7 +159,7 @@ async def _register_raw(
     except json.JSONDecodeError:
         raise DataError("X-Loopwise-Lineage is not valid JSON") from None
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise field_error(exc) from None
     if body.flavor == "external":
         raise DataError("an external version has no artifact: register it with JSON (uri and sha256)")
     lineage = _lineage(body)
@@ -220,7 +209,7 @@ def version(model: str, version: str, request: Request, who: Reader) -> VersionO
 )
 def artifact(model: str, version: str, request: Request, who: Reader) -> FileResponse:
     """The version's artifact file, as stored (its digest in ``X-Loopwise-Sha256``)."""
-    _, store = _settings(request)
+    _, store = registry_settings(request)
     with read_factory(request)() as s:
         v = describe(s, model, version)
     if v.flavor == "external" or v.sha256 is None:
@@ -241,7 +230,7 @@ def list_aliases(model: str, request: Request, who: Reader) -> AliasList:
         return AliasList(aliases=aliases(s, model))
 
 
-def _moves(moves: list[Any]) -> AliasMoves:
+def moves_out(moves: list[Any]) -> AliasMoves:
     return AliasMoves(moves=[AliasMoveOut.model_validate(m.to_dict()) for m in moves])
 
 
@@ -253,15 +242,13 @@ def _moves(moves: list[Any]) -> AliasMoves:
 )
 async def move_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
     """Point the alias at a version; the move is recorded with the key's name, the time and the evidence."""
-    raw = await read_body(request, request.app.state.settings.max_body_bytes)
-    try:
-        body = SetAlias.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    body = await read_model(request, SetAlias)
 
     def work() -> AliasMoves:
         with transaction(factory(request)) as s:
-            return _moves(set_alias(s, model, alias, body.version, actor=who.actor, evidence=body.evidence))
+            return moves_out(
+                set_alias(s, model, alias, body.version, actor=who.actor, evidence=body.evidence)
+            )
 
     return await run_in_threadpool(work)
 
@@ -269,25 +256,25 @@ async def move_alias(model: str, alias: str, request: Request, who: Manager) -> 
 @router.delete("/aliases/{alias}", response_model=AliasMoves, responses=errors(403, 404, 409, 422))
 def unset_alias(model: str, alias: str, request: Request, who: Manager) -> AliasMoves:
     with transaction(factory(request)) as s:
-        return _moves(set_alias(s, model, alias, None, actor=who.actor))
+        return moves_out(set_alias(s, model, alias, None, actor=who.actor))
 
 
 @router.get("/aliases/history", response_model=AliasMoves, responses=errors(403, 404, 422))
 def history(model: str, request: Request, who: Reader, alias: str | None = None) -> AliasMoves:
     """Every recorded move of ``alias`` (all aliases without it), oldest first."""
     with read_factory(request)() as s:
-        return _moves(alias_history(s, model, alias))
+        return moves_out(alias_history(s, model, alias))
 
 
 @router.get("/aliases/{alias}/at", response_model=VersionAt, responses=errors(403, 404, 422))
 def at(model: str, alias: str, time: dt.datetime, request: Request, who: Reader) -> VersionAt:
     """The version the alias pointed at, at ``time`` (ISO 8601; without a zone, UTC)."""
-    when = _utc(time)
+    when = as_utc(time)
     with read_factory(request)() as s:
         return VersionAt(alias=alias, at=when, version=version_at(s, model, alias, when))
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
+def as_utc(t: dt.datetime) -> dt.datetime:
     """``t`` in UTC (without a zone, taken as UTC); one that leaves the calendar in UTC is refused."""
     try:
         return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
@@ -300,7 +287,7 @@ def served_versions(
     model: str, start: dt.datetime, end: dt.datetime, request: Request, who: Reader
 ) -> Served:
     """What actually served in [start, end): events per version, from the versions the events carry."""
-    a, b = _utc(start), _utc(end)
+    a, b = as_utc(start), as_utc(end)
     with read_factory(request)() as s:
         return Served(start=a, end=b, versions=served(s, model, a, b))
 
@@ -317,12 +304,8 @@ def served_versions(
 async def evaluate_version(model: str, version: str, request: Request, who: Manager) -> EvaluationOut:
     """Run the version on the events logged in [start, end) that it has not answered yet, and store its
     outputs beside the served ones; evaluating a window twice stores nothing twice."""
-    registry, store = _settings(request)
-    raw = await read_body(request, request.app.state.settings.max_body_bytes)
-    try:
-        body = EvaluateVersion.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    registry, store = registry_settings(request)
+    body = await read_model(request, EvaluateVersion)
     extra: dict[str, Any] = {"batch_rows": body.batch_rows} if body.batch_rows is not None else {}
 
     def work() -> EvaluationOut:
@@ -333,8 +316,8 @@ async def evaluate_version(model: str, version: str, request: Request, who: Mana
             store,
             model,
             version,
-            _utc(body.start),
-            _utc(body.end),
+            as_utc(body.start),
+            as_utc(body.end),
             actor=who.actor,
             **extra,
         )
@@ -352,11 +335,7 @@ async def evaluate_version(model: str, version: str, request: Request, who: Mana
 async def shadow(model: str, version: str, request: Request, who: Ingester) -> ShadowStored:
     """Store a shadow version's outputs for events the model has logged; unknown event ids are refused,
     naming a few, and nothing is stored."""
-    raw = await read_body(request, request.app.state.settings.max_body_bytes)
-    try:
-        body = ShadowOutputs.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    body = await read_model(request, ShadowOutputs)
 
     def work() -> ShadowStored:
         with transaction(factory(request)) as s:
@@ -389,8 +368,8 @@ def compare(
             model,
             champion,
             challenger,
-            _utc(start),
-            _utc(end),
+            as_utc(start),
+            as_utc(end),
             metrics=metrics,
             margin=margin,
             alpha=alpha,

@@ -14,17 +14,16 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import LimitError
 from loopwise.registry import ArtifactStore, RegistrySettings, aliases
 from loopwise.registry.jobs import describe_job, run_evaluation, run_in_thread, start_evaluation
 from loopwise.registry.serving import PredictorCache, predict, shadow
-from loopwise.server.bodies import body_to_table, parse_json, read_body, records, records_to_table
+from loopwise.server.bodies import body_to_table, parse_json, read_body, read_model, records, records_to_table
 from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
 from loopwise.server.limits import json_columns
-from loopwise.server.routers.registry import _invalid, _settings, _utc
+from loopwise.server.routers.registry import as_utc, registry_settings
 from loopwise.store import transaction
 from loopwise.wire import ARROW_TYPES
 from loopwise.wire.common import errors, json_body
@@ -84,7 +83,7 @@ async def predict_rows(model: str, request: Request, background: BackgroundTasks
     """Run the champion on the rows, log them with its answers under its version, and return the answers
     with the events' ids; the version holding ``shadow`` answers the same events in the background."""
     settings = request.app.state.settings
-    registry, store = _settings(request)
+    registry, store = registry_settings(request)
     body = await read_body(request, settings.max_body_bytes)
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype == "application/json":
@@ -148,12 +147,8 @@ def _shadow(
 async def start(model: str, version: str, request: Request, response: Response, who: Manager) -> JobOut:
     """Start evaluating the version on the events logged in [start, end) in the background; the answer is
     the queued job (its URL in Location): ``GET /jobs/{id}`` shows progress and, once done, the result."""
-    registry, store = _settings(request)
-    raw = await read_body(request, request.app.state.settings.max_body_bytes)
-    try:
-        body = EvaluateVersion.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    registry, store = registry_settings(request)
+    body = await read_model(request, EvaluateVersion)
 
     def work() -> JobOut:
         with transaction(factory(request)) as s:
@@ -161,8 +156,8 @@ async def start(model: str, version: str, request: Request, response: Response, 
                 s,
                 model,
                 version,
-                _utc(body.start),
-                _utc(body.end),
+                as_utc(body.start),
+                as_utc(body.end),
                 actor=who.actor,
                 batch_rows=body.batch_rows,
             )
