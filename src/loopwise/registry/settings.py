@@ -26,11 +26,11 @@ def _memory_artifacts() -> Path:
 class RegistrySettings:
     """The registry's settings (decision 0025); the defaults trust nothing that could run code on load.
 
-    ``artifact_dir``: where artifacts are stored (default: ``<database>-artifacts`` beside a SQLite file,
-    a temporary directory for an in-memory one, ``$LOOPWISE_HOME/artifacts`` for a database server).
-    ``max_artifact_bytes``: the largest artifact accepted. ``trusted_types``: type names (as ``skops.io.get_untrusted_types`` lists them) an skops
-    artifact may hold beyond the ones skops trusts itself. ``trust_pickle``: accept pickle and joblib
-    artifacts, from an admin only.
+    ``artifact_dir``: where artifacts are stored (default: ``<database>-artifacts`` beside a SQLite
+    file, a temporary directory for an in-memory one, ``$LOOPWISE_HOME/artifacts`` for a database
+    server). ``max_artifact_bytes``: the largest artifact accepted. ``trusted_types``: type names (as
+    ``skops.io.get_untrusted_types`` lists them) an skops artifact may hold beyond the ones skops trusts
+    itself. ``trust_pickle``: accept pickle and joblib artifacts, from an admin only.
     """
 
     artifact_dir: Path | None = None
