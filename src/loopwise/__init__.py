@@ -7,9 +7,11 @@ The pure library works without a server::
     report = lw.compare(ref, live_df)
 """
 
+# The package's names load on first use (PEP 562): `import loopwise` and `loopwise --help` stay quick, and
+# SciPy, scikit-learn and pandas load only when a function that needs them is called.
+from typing import TYPE_CHECKING
+
 from loopwise._version import __version__
-from loopwise.checks import Check, Reference, Suite, SuiteResult
-from loopwise.client import Client
 from loopwise.errors import (
     ConflictError,
     DatabaseError,
@@ -26,18 +28,65 @@ from loopwise.errors import (
     UnknownNameError,
     UnreachableError,
 )
-from loopwise.metrics import (
-    MultivariateDrift,
-    PerformanceEstimator,
-    compare_models,
-    compare_outputs,
-    estimate_performance,
-    fairness,
-    multivariate_drift,
-)
-from loopwise.profiles import Profile, ProfileOptions, merge, profile
-from loopwise.report import Report, compare
-from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
+
+if TYPE_CHECKING:
+    from loopwise.checks import Check, Reference, Suite, SuiteResult
+    from loopwise.client import Client
+    from loopwise.metrics import (
+        MultivariateDrift,
+        PerformanceEstimator,
+        compare_models,
+        compare_outputs,
+        estimate_performance,
+        multivariate_drift,
+    )
+    from loopwise.metrics.fairness import fairness
+    from loopwise.profiles import Profile, ProfileOptions, merge, profile
+    from loopwise.report import Report, compare
+    from loopwise.schema import Column, Kind, Role, Schema, ValidationIssue, check, to_table, validate
+
+_LAZY = {
+    "loopwise.checks": ("Check", "Reference", "Suite", "SuiteResult"),
+    "loopwise.client": ("Client",),
+    "loopwise.metrics": (
+        "MultivariateDrift",
+        "PerformanceEstimator",
+        "compare_models",
+        "compare_outputs",
+        "estimate_performance",
+        "fairness",
+        "multivariate_drift",
+    ),
+    "loopwise.profiles": ("Profile", "ProfileOptions", "merge", "profile"),
+    "loopwise.report": ("Report", "compare"),
+    "loopwise.schema": (
+        "Column",
+        "Kind",
+        "Role",
+        "Schema",
+        "ValidationIssue",
+        "check",
+        "to_table",
+        "validate",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopwise' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Check",

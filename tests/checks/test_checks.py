@@ -345,3 +345,18 @@ def test_print_shows_the_verdict_and_a_line_per_check_failures_first(
     assert statuses == sorted(statuses, key=order.__getitem__)
     for r in result.results:
         assert any(line.split(None, 1)[1].startswith(r.check.title) for line in checks), r.check.title
+
+
+def test_a_result_read_back_from_its_dict_prints_and_reruns_the_same(
+    schema: lw.Schema, ref: pd.DataFrame, cur: pd.DataFrame
+) -> None:
+    """model.check returned the server's dict while suite.run returns a SuiteResult (the trial): the client
+    now rebuilds the SuiteResult from the answer, each check from its rule."""
+    suite = lw.checks.presets(["data_quality", "classification"], schema)
+    result = suite.run(cur, ref, schema=schema)
+    back = lw.SuiteResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert back.to_dict() == result.to_dict()
+    assert str(back).splitlines()[1:] == str(result).splitlines()[1:]  # the first line has the seconds
+    # The rebuilt checks are checks: run again as a suite, they give the same statuses.
+    again = lw.Suite("again", [r.check for r in back.results]).run(cur, ref, schema=schema)
+    assert [r.status for r in again.results] == [r.status for r in result.results]

@@ -39,8 +39,8 @@ def test_a_suite_file_with_presets_runs_on_a_served_model(tmp_path: Path) -> Non
     model.log(cur.drop(columns=["repaid"]))
     model.log_feedback(cur.request_id[:500], cur.repaid[:500])  # labels for a quarter, the rest to come
     out = model.check(lw.Suite.from_yaml(GATE))
-    names = [c["name"] for c in out["checks"]]
-    assert out["counts"]["error"] == 0, [c for c in out["checks"] if c["status"] == "error"]
+    names = [r.check.title for r in out.results]
+    assert out.counts["error"] == 0, [r for r in out.results if r.status == "error"]
     # Fitted to a window: no missing rate for the target (labels arrive later), no duplicate count
     # (profiles cannot count duplicate rows); every other data-quality check is there.
     assert not any("repaid" in n and "missing_rate" in n for n in names)
@@ -89,4 +89,4 @@ def test_the_documented_preset_snippet_runs(tmp_path: Path) -> None:
     env = {"today_df": cur, "ref_df": make_credit(2000, seed=1), "schema": schema, "model": model}
     exec(block, env)
     assert env["result"].counts["error"] == 0  # type: ignore[attr-defined]
-    assert env["served"]["counts"]["error"] == 0  # type: ignore[index]
+    assert env["served"].counts["error"] == 0  # type: ignore[attr-defined]

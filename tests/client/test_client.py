@@ -37,7 +37,7 @@ def _exercise(c: lw.Client) -> None:
     ref = lw.profile(df, schema=lw.Schema.from_yaml(CREDIT_SCHEMA_YAML))
     model.set_reference(ref)
     suite = lw.Suite.from_yaml("suite: s\nchecks:\n  - metric: accuracy\n    condition: {ge: 0.5}\n")
-    assert model.check(suite)["checks"][0]["status"] == "pass"
+    assert model.check(suite).results[0].status == "pass"
     # Event ids are generated when the frame has none.
     no_ids = traffic(10, seed=5).drop(columns=["repaid", "request_id"])
     assert model.log(no_ids)["accepted"] == 10

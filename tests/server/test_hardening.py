@@ -123,8 +123,8 @@ def test_the_sdk_reads_a_suite_file_on_the_callers_side(server: Running, tmp_pat
     model = sdk(server).model("credit")
     for spec in (str(gate), gate):
         out = model.check(spec, reference=None)
-        assert out["suite"] == "gate" and out["status"] == "pass"
-        assert out["checks"][0]["actual"] == 20  # the events logged above
+        assert out.suite == "gate" and out.status == "pass"
+        assert out.results[0].actual == 20  # the events logged above
 
 
 # --- 2. whatever was accepted reads back -------------------------------------------------------------------

@@ -74,9 +74,35 @@ class CheckResult:
                 "actual": self.actual,
                 "reference_value": self.reference_value,
                 "condition": self.condition,
+                "rule": self.check.condition.to_dict(),
                 "message": self.message,
                 "reason": self.reason,
                 "evidence": self.evidence,
             }
         )
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CheckResult:
+        """A result from its ``to_dict`` form (a server's answer), its check rebuilt from ``rule``."""
+        from loopwise.checks.conditions import from_spec
+
+        check = Check(
+            d["metric"],
+            from_spec(d["rule"], d["name"]),
+            severity=d.get("severity") or "fail",
+            column=d.get("column"),
+            segment=d.get("segment"),
+            params=d.get("params") or {},
+            name=d["name"],
+        )
+        return cls(
+            check,
+            d["status"],
+            actual=d.get("actual"),
+            reference_value=d.get("reference_value"),
+            condition=d.get("condition") or "",
+            message=d.get("message") or "",
+            reason=d.get("reason"),
+            evidence=d.get("evidence") or {},
+        )

@@ -33,6 +33,8 @@ class SuiteResult:
     seconds: float = 0.0
     #: The drift comparison the checks used, if any (for the HTML report).
     comparison: Any = field(default=None, repr=False, compare=False)
+    #: The drifted columns of a result read back from its dict (a server's answer), which has no comparison.
+    drifted: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -48,7 +50,7 @@ class SuiteResult:
     def drifted_columns(self) -> list[str] | None:
         """The columns the drift comparison flagged, or None when no check compared drift."""
         if self.comparison is None:
-            return None
+            return None if self.drifted is None else list(self.drifted)
         return list(self.comparison.drifted_columns)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +62,17 @@ class SuiteResult:
             "seconds": self.seconds,
             "checks": [r.to_dict() for r in self.results],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SuiteResult:
+        """A result from its ``to_dict`` form: what ``model.check`` turns the server's answer into."""
+        drifted = d.get("drifted_columns")
+        return cls(
+            d["suite"],
+            [CheckResult.from_dict(c) for c in d["checks"]],
+            seconds=d.get("seconds", 0.0),
+            drifted=None if drifted is None else tuple(drifted),
+        )
 
     def __str__(self) -> str:
         """What ``print(result)`` shows: the verdict, the drifted columns, then a line per check, the

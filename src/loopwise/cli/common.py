@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -24,9 +24,11 @@ from rich.progress import (
 )
 
 from loopwise.errors import LoopwiseError
-from loopwise.profiles import Profile
-from loopwise.profiles.serialize import MAGIC
-from loopwise.schema import Schema, to_table
+
+if TYPE_CHECKING:
+    from loopwise.schema import Schema
+
+# The commands import the library inside their bodies, so `loopwise --help` does not load pandas or SciPy.
 
 
 def _width(stream: Any) -> int | None:
@@ -77,12 +79,17 @@ def size_of(path: Path) -> str:
 def is_profile_file(path: Path) -> bool:
     if path.is_dir() or not path.exists():
         return False
+    from loopwise.profiles.serialize import MAGIC
+
     with path.open("rb") as fh:
         return fh.read(4) == MAGIC
 
 
 def load_side(path: Path, schema: Schema | None) -> Any:
     """A profile file as a Profile, anything else as an Arrow table."""
+    from loopwise.profiles import Profile
+    from loopwise.schema import to_table
+
     if is_profile_file(path):
         return Profile.from_bytes(path.read_bytes())
     with spinner(f"reading {path}"):
@@ -90,6 +97,8 @@ def load_side(path: Path, schema: Schema | None) -> Any:
 
 
 def load_schema(path: Path | None) -> Schema | None:
+    from loopwise.schema import Schema
+
     return Schema.from_yaml(path) if path is not None else None
 
 

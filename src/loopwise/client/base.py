@@ -17,6 +17,7 @@ from loopwise.errors import DataError, ParameterError, SchemaError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
+    from loopwise.checks import SuiteResult
     from loopwise.client.serving import Job, LoadedModel
     from loopwise.registry import (
         AliasMove,
@@ -181,8 +182,10 @@ class ModelHandle:
         start: dt.datetime | str | None = None,
         end: dt.datetime | str | None = None,
         reference: str | None = "default",
-    ) -> dict[str, Any]:
-        from loopwise.checks import Suite
+    ) -> SuiteResult:
+        """Run a suite (a Suite, its YAML text or a suite file) on the model's window on the server; the
+        SuiteResult prints and renders as one run locally does."""
+        from loopwise.checks import Suite, SuiteResult
 
         spec = suite.to_dict() if isinstance(suite, Suite) else suite
         if isinstance(spec, Path) or (
@@ -192,9 +195,10 @@ class ModelHandle:
             if not Path(spec).is_file():
                 raise SchemaError(f"no such suite file: {spec}")
             spec = Path(spec).read_text(encoding="utf-8")
-        return self.transport.check(
+        answer = self.transport.check(
             self.name, {"suite": spec, "start": _iso(start), "end": _iso(end), "reference": reference}
         )
+        return SuiteResult.from_dict(answer)
 
     def set_reference(
         self, reference: Any, name: str = "default", *, chunk_size: int | None = None

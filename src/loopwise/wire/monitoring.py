@@ -121,6 +121,8 @@ class CheckOutcome(BaseModel):
     actual: float | None = None
     reference_value: float | None = None
     condition: str | None = None
+    #: The condition as YAML writes it (``{"lt": 0.2}``), so a client can rebuild the check.
+    rule: dict[str, Any] | None = None
     message: str | None = None
     reason: str | None = None
     evidence: dict[str, Any] | None = None
