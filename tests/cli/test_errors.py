@@ -57,6 +57,20 @@ def test_text_in_a_numeric_column_is_named_with_its_row(data: Path) -> None:
     one_line_error(r, "'forty' (row 7)")
 
 
+def test_logging_text_in_a_numeric_column_names_its_row(data: Path, tmp_path: Path) -> None:
+    """`loopwise log` said "all 1000 values: expected numeric values, got Arrow type string" (the trial)."""
+    db = str(tmp_path / "m.db")
+    r = run("models", "register", "credit", "--schema", str(data / "schema.yaml"), "--local", db, "--create")
+    assert r.returncode == 0, r.stderr
+    one_line_error(run("log", str(data / "forty.csv"), "--model", "credit", "--local", db), "'forty' (row 7)")
+    # Nothing was stored: with the bad cell blanked the numbers in text convert and every row is accepted.
+    frame = pd.read_csv(data / "forty.csv").drop(columns=["repaid"])  # targets go to feedback
+    frame.loc[7, "income"] = ""
+    frame.to_csv(tmp_path / "blank.csv", index=False)
+    r = run("log", str(tmp_path / "blank.csv"), "--model", "credit", "--local", db)
+    assert r.returncode == 0 and f"accepted {len(frame):,}, already stored 0" in r.stderr, r.stdout + r.stderr
+
+
 def test_blank_numbers_in_a_text_column_convert(data: Path, tmp_path: Path) -> None:
     # The same CSV with the bad cell blanked: text that is numbers or blank converts, as pandas reads it.
     frame = pd.read_csv(data / "forty.csv")

@@ -89,7 +89,8 @@ class Client:
             described = self.transport.describe(name)
         except ForbiddenError:
             return ModelHandle(name, self.transport)
-        return ModelHandle(name, self.transport, id_column(described["schema"]))
+        schema = described["schema"]
+        return ModelHandle(name, self.transport, id_column(schema), schema)
 
 
 __all__ = ["BackgroundLogger", "Client", "ModelHandle", "ServerError"]

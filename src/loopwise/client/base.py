@@ -103,6 +103,8 @@ class ModelHandle:
     name: str
     transport: Transport
     id_column: str | None = None
+    #: The model's schema as the server describes it (None for a key that may not read it).
+    schema_spec: dict[str, Any] | None = None
 
     def log(
         self, data: DataLike, *, version: str | None = None, progress: Progress | None = None
@@ -113,6 +115,13 @@ class ModelHandle:
         Rows without an event id get a generated one (a UUID) when the schema names the id column.
         """
         table = to_table(data)
+        if self.schema_spec is not None:
+            # A CSV column with a word among its numbers reads as text: converted here when every value is
+            # a number or blank, else refused naming the rows (the server would refuse the whole column).
+            from loopwise.schema import Schema
+            from loopwise.schema.numbers import numbers_from_text
+
+            table = numbers_from_text(Schema.from_dict(self.schema_spec), table, "predictions", require=False)
         if self.id_column and self.id_column not in table.column_names:
             ids = pa.array([str(uuid.uuid4()) for _ in range(table.num_rows)])
             table = table.append_column(self.id_column, ids)
