@@ -5,7 +5,7 @@ This is the pure part (no database, no web): selection over a frame of logged ev
 """
 
 from loopwise.review.estimates import ReviewEstimate, estimate, estimate_by_segment, gap, naive_mean
-from loopwise.review.novelty import novelty
+from loopwise.review.novelty import novelty_scores
 from loopwise.review.selection import MIN_RANDOM_SHARE, Policy, Selection
 from loopwise.review.selectors import (
     Disagreement,
@@ -35,5 +35,5 @@ __all__ = [
     "make",
     "naive_mean",
     "names",
-    "novelty",
+    "novelty_scores",
 ]

@@ -4,7 +4,9 @@ Per column, a row's value gets a tail probability under the reference: the share
 values that are at most as typical as it. "Typical" is the reference's density: for a numeric column,
 the density of the fine histogram bin the value falls in (the reference Profile's quantile bins, each
 holding about 0.1% of its values, so a wide bin is a sparse region, in the tails or in a gap between two
-modes); for a categorical or boolean column, the category's share. A value outside the reference's range,
+modes; the density is averaged over five neighbouring bins to steady it); for a numeric column of few
+distinct values (counted exactly by the Profile), a categorical or a boolean column, the value's share,
+so a value the reference never had is novel even inside its range. A value outside the reference's range,
 or a category the reference never saw, has tail 0; a value in the densest region has tail 1.
 
 A row's novelty combines its columns as Fisher's method combines p-values: Σ -log(tail'), with
@@ -24,6 +26,9 @@ from loopwise.errors import DataError, ParameterError, did_you_mean
 from loopwise.profiles import BooleanProfile, CategoricalProfile, NumericProfile, Profile
 from loopwise.profiles.canonical import canonical_keys
 from loopwise.schema import Role
+
+#: Fine bins on each side of a value's bin over which the reference's density is taken.
+SMOOTH = 2
 
 
 def numbers(table: pa.Table, name: str) -> np.ndarray:
@@ -66,12 +71,23 @@ def _numeric_tails(col: NumericProfile, x: np.ndarray) -> tuple[np.ndarray, int]
     lo, hi = col.moments.min, col.moments.max
     outside = finite & ((x < lo) | (x > hi))
     inside = finite & ~outside
-    if col.hist is not None and col.hist.edges.size >= 2:
+    atoms = col.atoms
+    if atoms is not None and atoms.values.size > 0:  # few distinct values, counted exactly: as categories
+        value_tails = _density_tails(atoms.counts.astype(np.float64), atoms.counts.astype(np.float64))
+        at = np.clip(np.searchsorted(atoms.values, x[inside]), 0, atoms.values.size - 1)
+        tails[inside] = np.where(atoms.values[at] == x[inside], value_tails[at], 0.0)
+    elif col.hist is not None and col.hist.edges.size >= 2:
         edges, counts = col.hist.edges, col.hist.counts.astype(np.float64)
-        interior = counts[1:-1]
-        density = interior / np.diff(edges)
+        widths = np.diff(edges)
+        kept = widths > 0  # quantile edges repeat where values pile up; such empty bins hold nothing
+        interior, widths, left = counts[1:-1][kept], widths[kept], edges[:-1][kept]
+        # One fine bin holds about 0.1% of the reference, too few values for a steady density (at 50,000
+        # rows the lowest counted bins are mostly unlucky ones, which makes fresh data look novel): the
+        # density is taken over a bin and its neighbours, SMOOTH on each side.
+        window = np.ones(min(2 * SMOOTH + 1, interior.size))
+        density = np.convolve(interior, window, "same") / np.convolve(widths, window, "same")
         bin_tails = _density_tails(density, interior)
-        j = np.clip(np.searchsorted(edges, x[inside], side="right") - 1, 0, interior.size - 1)
+        j = np.clip(np.searchsorted(left, x[inside], side="right") - 1, 0, interior.size - 1)
         tails[inside] = bin_tails[j]
     else:  # no histogram (a merged profile without anchors): the two-sided quantile tail instead
         cdf = np.asarray(col.cdf(x[inside]), dtype=np.float64)
@@ -89,7 +105,7 @@ def _category_tails(counts: dict[str, int], keys: list[str | None]) -> tuple[np.
     return tails, n
 
 
-def novelty(table: pa.Table, reference: Profile, columns: Sequence[str] | None = None) -> np.ndarray:
+def novelty_scores(table: pa.Table, reference: Profile, columns: Sequence[str] | None = None) -> np.ndarray:
     """Each row's novelty against ``reference`` (higher is further; see the module docstring).
 
     ``columns``: the columns to compare, by default the reference's feature columns present in ``table``

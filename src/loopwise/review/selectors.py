@@ -29,7 +29,7 @@ from loopwise.errors import ParameterError, UnknownNameError
 from loopwise.profiles import Profile
 from loopwise.profiles.canonical import canonical_keys
 from loopwise.profiles.profile import MISSING_SEGMENT
-from loopwise.review.novelty import novelty, numbers, require
+from loopwise.review.novelty import novelty_scores, numbers, require
 
 
 class Selector(Protocol):
@@ -161,7 +161,7 @@ class Novelty:
 
     def probabilities(self, table: pa.Table, budget: float) -> np.ndarray:
         """The most novel rows, up to the budget."""
-        return top(novelty(table, self.reference, self.columns), budget)
+        return top(novelty_scores(table, self.reference, self.columns), budget)
 
 
 @dataclass(frozen=True)
