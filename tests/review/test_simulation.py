@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import loopwise as lw
+from loopwise.metrics.sampled import hajek
 from loopwise.review import Novelty, Policy, Random, Segment, Uncertainty, estimate, estimate_by_segment, gap
 
 RUNS = 400
@@ -60,6 +61,9 @@ def run(policy: Policy, seed: int) -> dict[str, float]:
         "naive": accuracy.naive.value,
         "random": accuracy.random.value,
         "naive_covered": accuracy.naive.covers(truth["accuracy"]),
+        "normal_covered": hajek(
+            1 - reviewed_error, sel.rows["inclusion_probability"], interval="normal"
+        ).covers(truth["accuracy"]),
         "covered": accuracy.combined.covers(truth["accuracy"]),
         "ht_covered": accuracy.horvitz_thompson.covers(truth["accuracy"]) if accuracy.horvitz_thompson else 0,
         "random_covered": accuracy.random.covers(truth["accuracy"]),
@@ -120,6 +124,7 @@ if __name__ == "__main__":  # the figures docs/review.md quotes: python tests/re
     for key in (
         "covered",
         "ht_covered",
+        "normal_covered",
         "random_covered",
         "minority_covered",
         "gap_covered",

@@ -27,10 +27,10 @@ Intervals (``interval=``): ``"normal"`` is the Wald interval, estimate ± z·SE.
 for any mean, but for a proportion (every y in {0, 1}) it builds the interval on the logit scale and maps
 it back (SE/(p(1-p)) there, as R's ``survey::svyciprop(method="logit")`` does): an accuracy near 1 has a
 skewed sampling distribution, and with weighted samples the symmetric interval misses high estimates
-more often than low ones (over 1,000 windows of tests/review/test_simulation.py's world, the normal
-interval covered the true accuracy in 94.8% and the logit one in 95.5%; docs/review.md). At an estimate of exactly 0 or 1 it is the Wilson interval at Kish's effective
-sample size (Σw)²/Σw², so it never collapses to a point; a Horvitz–Thompson estimate of a proportion can
-fall outside [0, 1], and then gets the normal interval, clipped to [0, 1]. Two segments are disjoint
+more often than low ones (docs/review.md compares the two in the review simulation). At an estimate of
+exactly 0 or 1 it is the Wilson interval at Kish's effective sample size (Σw)²/Σw², so it never
+collapses to a point. A Horvitz–Thompson estimate of a proportion can fall outside [0, 1], and then gets
+the normal interval, clipped to [0, 1]. Two segments are disjoint
 sets of rows, so under Poisson sampling their Hájek rates are independent and the variance of their
 difference is the sum of the two variances.
 """
