@@ -34,7 +34,7 @@ def test_equal_probabilities_give_the_plain_mean_and_the_binomial_interval() -> 
     rng = np.random.default_rng(3)
     y = (rng.random(500) < 0.8).astype(float)
     f = 0.05  # the sampling fraction
-    e = hajek(y, np.full(500, f))
+    e = hajek(y, np.full(500, f), interval="normal")
     assert e.value == pytest.approx(y.mean(), abs=1e-12)
     assert e.population == pytest.approx(500 / f)
     # Poisson variance with equal probabilities: the binomial p(1-p)/n times the finite-population
@@ -48,6 +48,35 @@ def test_equal_probabilities_give_the_plain_mean_and_the_binomial_interval() -> 
     # Horvitz-Thompson with the window's size divides by the expected sample size, not the one drawn.
     ht = horvitz_thompson(y, np.full(500, f), population=500 / f)
     assert ht.value == pytest.approx(y.sum() / 500, abs=1e-12)
+
+
+def test_a_proportion_s_interval_is_built_on_the_logit_scale_and_wilson_at_the_edges() -> None:
+    correct, _, pi = _population(2)
+    take = _draws(pi, 1, 3)[0]
+    e = hajek(correct[take], pi[take])
+    normal = hajek(correct[take], pi[take], interval="normal")
+    assert (e.value, e.std_error) == (normal.value, normal.std_error)
+    p, half = e.value, 1.959963984540054 * e.std_error / (e.value * (1 - e.value))
+    expit = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    assert (e.ci_low, e.ci_high) == pytest.approx(
+        (expit(np.log(p / (1 - p)) - half), expit(np.log(p / (1 - p)) + half)), rel=1e-12
+    )
+    assert e.interval == "logit" and normal.interval == "normal"
+    # Every reviewed row right, equal weights: Wilson's interval at n, as statsmodels computes it.
+    edge = hajek(np.ones(40), np.full(40, 0.1))
+    assert (edge.ci_low, edge.ci_high) == pytest.approx(
+        proportion_confint(40, 40, method="wilson"), rel=1e-12
+    )
+    # Unequal weights: the Wilson interval at Kish's effective sample size (sum w)^2 / sum w^2.
+    w = 1 / pi[take]
+    edge = hajek(np.zeros(int(take.sum())), pi[take])
+    n_eff = w.sum() ** 2 / (w**2).sum()
+    z2 = 1.959963984540054**2
+    assert edge.ci_low == 0.0
+    assert edge.ci_high == pytest.approx(2 * (z2 / (2 * n_eff)) / (1 + z2 / n_eff), rel=1e-12)
+    # A mean that is not a proportion keeps the normal interval.
+    m = hajek([0.5, 2.0, 3.5], [0.5, 0.5, 0.5])
+    assert m.interval == "normal" and m.ci_high - m.value == pytest.approx(m.value - m.ci_low)
 
 
 def test_hajek_is_the_weighted_mean_statsmodels_computes() -> None:
@@ -142,12 +171,14 @@ def test_bad_input_is_named() -> None:
         horvitz_thompson([1], [0.5], population=0)
     with pytest.raises(ParameterError, match="'variance'"):
         hajek([1], [0.5], variance="bootstrap")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="'interval'"):
+        hajek([1], [0.5], interval="exact")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="'confidence'"):
         hajek([1], [0.5], confidence=95)
     with pytest.raises(NotComputableError, match="at least two"):
         hajek([1], [0.5], variance="with_replacement")
     with pytest.raises(DataError, match="segment b='c' has no sampled rows"):
         rate_gap([1, 0], [0.5, 0.5], ["a", "b"], "a", "c")
-    # A proportion's interval stays within [0, 1].
-    e = hajek([1, 1, 1, 0], [0.1, 0.1, 0.1, 0.1])
+    # A proportion's normal interval stays within [0, 1].
+    e = hajek([1, 1, 1, 0], [0.1, 0.1, 0.1, 0.1], interval="normal")
     assert e.ci_low >= 0 and e.ci_high == 1.0

@@ -23,8 +23,14 @@ Variances (``variance=``):
   conservative; it also treats n as fixed, so for Horvitz–Thompson under Poisson sampling (where n is
   random) it can understate the variance: keep ``"poisson"`` for a Policy's samples.
 
-Intervals are normal (Wald) at the given confidence on the estimate's standard error; for a proportion
-(every y in {0, 1}) they are clipped to [0, 1], which can only add coverage. Two segments are disjoint
+Intervals (``interval=``): ``"normal"`` is the Wald interval, estimate ± z·SE. ``"auto"`` (default) uses it
+for any mean, but for a proportion (every y in {0, 1}) it builds the interval on the logit scale and maps
+it back (SE/(p(1-p)) there, as R's ``survey::svyciprop(method="logit")`` does): an accuracy near 1 has a
+skewed sampling distribution, and with weighted samples the symmetric interval misses high estimates
+more often than low ones (docs/review.md compares the two in the review simulation). At an estimate of
+exactly 0 or 1 it is the Wilson interval at Kish's effective sample size (Σw)²/Σw², so it never
+collapses to a point. A Horvitz–Thompson estimate of a proportion can fall outside [0, 1], and then gets
+the normal interval, clipped to [0, 1]. Two segments are disjoint
 sets of rows, so under Poisson sampling their Hájek rates are independent and the variance of their
 difference is the sum of the two variances.
 """
@@ -36,12 +42,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from loopwise.errors import DataError, EmptyDataError, NotComputableError, ParameterError
 
 Variance = Literal["poisson", "with_replacement"]
 VARIANCES = ("poisson", "with_replacement")
+Interval = Literal["auto", "normal"]
+INTERVALS = ("auto", "normal")
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class SampledEstimate:
     n: int
     population: float
     variance: str
+    interval: str = "normal"
 
     def __float__(self) -> float:
         return self.value
@@ -81,6 +90,7 @@ class SampledEstimate:
             "n": self.n,
             "population": self.population,
             "variance": self.variance,
+            "interval": self.interval,
         }
 
 
@@ -101,23 +111,49 @@ def _inputs(values: Any, probabilities: Any) -> tuple[np.ndarray, np.ndarray]:
     return y, pi
 
 
-def _check(variance: str, confidence: float) -> float:
+def _check(variance: str, confidence: float, interval: str = "normal") -> float:
     if variance not in VARIANCES:
         raise ParameterError("variance", variance, VARIANCES)
+    if interval not in INTERVALS:
+        raise ParameterError("interval", interval, INTERVALS)
     if not 0 < confidence < 1:
         raise ParameterError("confidence", confidence, "a number between 0 and 1")
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
 def _result(
-    method: str, value: float, var: float, y: np.ndarray, population: float, variance: str, confidence: float
+    method: str,
+    value: float,
+    var: float,
+    y: np.ndarray,
+    pi: np.ndarray,
+    population: float,
+    variance: str,
+    confidence: float,
+    interval: str,
 ) -> SampledEstimate:
-    z = _check(variance, confidence)
+    z = _check(variance, confidence, interval)
     se = float(np.sqrt(max(var, 0.0)))
-    lo, hi = value - z * se, value + z * se
-    if np.all((y == 0) | (y == 1)):
-        lo, hi = max(lo, 0.0), min(hi, 1.0)
-    return SampledEstimate(method, value, se, lo, hi, confidence, int(y.size), population, variance)
+    proportion = bool(np.all((y == 0) | (y == 1)))
+    if interval == "auto" and proportion and 0.0 < value < 1.0:
+        kind = "logit"
+        centre, half = np.log(value / (1.0 - value)), z * se / (value * (1.0 - value))
+        lo, hi = special.expit(centre - half), special.expit(centre + half)
+    elif interval == "auto" and proportion and value in (0.0, 1.0):
+        kind = "wilson_effective_n"
+        w = 1.0 / pi
+        n = float(w.sum() ** 2 / np.sum(w**2))
+        mid = (value + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(value * (1 - value) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        lo, hi = (0.0, mid + half) if value == 0.0 else (mid - half, 1.0)
+    else:
+        kind = "normal"
+        lo, hi = value - z * se, value + z * se
+        if proportion:
+            lo, hi = max(lo, 0.0), min(hi, 1.0)
+    return SampledEstimate(
+        method, value, se, float(lo), float(hi), confidence, int(y.size), population, variance, kind
+    )
 
 
 def _spread(z: np.ndarray, pi: np.ndarray, variance: str) -> float:
@@ -138,11 +174,13 @@ def horvitz_thompson(
     *,
     variance: Variance = "poisson",
     confidence: float = 0.95,
+    interval: Interval = "auto",
 ) -> SampledEstimate:
     """The Horvitz–Thompson estimate of the mean of a window of ``population`` rows.
 
     ``values``: one per sampled row (e.g. 1 where the reviewer found the model right);
-    ``probabilities``: each row's inclusion probability. See the module docstring for the variances.
+    ``probabilities``: each row's inclusion probability. See the module docstring for the variances and
+    intervals.
 
     Example:
         >>> e = horvitz_thompson([1, 0, 1, 1], [0.5, 0.5, 0.25, 1.0], population=10)
@@ -150,12 +188,12 @@ def horvitz_thompson(
         0.7
     """
     y, pi = _inputs(values, probabilities)
-    _check(variance, confidence)
+    _check(variance, confidence, interval)
     if not population > 0:
         raise ParameterError("population", population, "a positive number of rows")
     value = float(np.sum(y / pi) / population)
     var = _spread(y, pi, variance) / population**2
-    return _result("horvitz_thompson", value, var, y, float(population), variance, confidence)
+    return _result("horvitz_thompson", value, var, y, pi, float(population), variance, confidence, interval)
 
 
 def hajek(
@@ -164,6 +202,7 @@ def hajek(
     *,
     variance: Variance = "poisson",
     confidence: float = 0.95,
+    interval: Interval = "auto",
 ) -> SampledEstimate:
     """The Hájek (weighted-mean) estimate of a window's mean, with its linearised variance.
 
@@ -175,11 +214,11 @@ def hajek(
         (0.7778, 9.0)
     """
     y, pi = _inputs(values, probabilities)
-    _check(variance, confidence)
+    _check(variance, confidence, interval)
     population = float(np.sum(1.0 / pi))
     value = float(np.sum(y / pi) / population)
     var = _spread(y - value, pi, variance) / population**2
-    return _result("hajek", value, var, y, population, variance, confidence)
+    return _result("hajek", value, var, y, pi, population, variance, confidence, interval)
 
 
 def by_segment(
@@ -189,6 +228,7 @@ def by_segment(
     *,
     variance: Variance = "poisson",
     confidence: float = 0.95,
+    interval: Interval = "auto",
 ) -> dict[Hashable, SampledEstimate]:
     """The Hájek estimate of each segment's mean (e.g. its error rate), keyed by segment value.
 
@@ -202,7 +242,7 @@ def by_segment(
     out: dict[Hashable, SampledEstimate] = {}
     for key in dict.fromkeys(seg.tolist()):
         mask = seg == key
-        out[key] = hajek(y[mask], pi[mask], variance=variance, confidence=confidence)
+        out[key] = hajek(y[mask], pi[mask], variance=variance, confidence=confidence, interval=interval)
     return out
 
 
@@ -239,4 +279,5 @@ def rate_gap(
         ea.n + eb.n,
         ea.population + eb.population,
         variance,
+        "normal",
     )
