@@ -1,0 +1,9 @@
+"""Streaming change detectors, river-shaped: ``update(x)``, ``drift_detected``, ``change_point``, ``reset()``,
+a vectorised ``update_many`` and a versioned state (``to_bytes`` / ``Detector.from_bytes``). Pure library:
+no I/O. See docs/detectors.md."""
+
+from loopwise.detectors.base import Detector
+from loopwise.detectors.cusum import CUSUM
+from loopwise.detectors.page_hinkley import PageHinkley
+
+__all__ = ["CUSUM", "Detector", "PageHinkley"]
