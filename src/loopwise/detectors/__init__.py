@@ -2,8 +2,9 @@
 a vectorised ``update_many`` and a versioned state (``to_bytes`` / ``Detector.from_bytes``). Pure library:
 no I/O. See docs/detectors.md."""
 
+from loopwise.detectors.adwin import ADWIN
 from loopwise.detectors.base import Detector
 from loopwise.detectors.cusum import CUSUM
 from loopwise.detectors.page_hinkley import PageHinkley
 
-__all__ = ["CUSUM", "Detector", "PageHinkley"]
+__all__ = ["ADWIN", "CUSUM", "Detector", "PageHinkley"]
