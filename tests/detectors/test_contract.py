@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from tests._fixtures import bernoulli, piecewise
 
-from loopwise.detectors import ADWIN, CUSUM, Detector, PageHinkley
+from loopwise.detectors import ADWIN, CUSUM, DDM, EDDM, HDDM_A, HDDM_W, KSWIN, Detector, PageHinkley
 from loopwise.errors import DataError
 
-#: Each detector with parameters that make it fire several times on ``STREAM`` (a detector that never
+#: Each detector with parameters that make it fire several times on their stream (a detector that never
 #: fires would pass these tests without showing anything).
 FACTORIES: dict[str, Callable[[], Detector]] = {
     "page_hinkley": lambda: PageHinkley(threshold=8.0, delta=0.05),
@@ -22,7 +22,17 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
     "cusum_fixed": lambda: CUSUM(target=0.0, sigma=1.0, h=6.0),
     "adwin": ADWIN,
     "adwin_fast": lambda: ADWIN(delta=0.05, clock=4),
+    "kswin": lambda: KSWIN(alpha=0.001),
 }
+
+#: The error-stream detectors take 0/1 values: a stream of errors whose rate rises and falls.
+ERROR_FACTORIES: dict[str, Callable[[], Detector]] = {
+    "ddm": DDM,
+    "eddm": EDDM,
+    "hddm_a": lambda: HDDM_A(two_sided_test=True),
+    "hddm_w": lambda: HDDM_W(two_sided_test=True),
+}
+FACTORIES.update(ERROR_FACTORIES)
 
 #: Detectors whose ``update_many`` adds in another order than ``update`` (the module docstring says why):
 #: the same detections, and states equal to 1e-9 rather than to the bit.
@@ -41,9 +51,14 @@ def assert_same_state(name: str, a: Detector, b: Detector) -> None:
     assert (a.n, a.change_point, a.drift_detected) == (b.n, b.change_point, b.drift_detected)
 
 
-STREAM = np.concatenate(
+NUMBERS = np.concatenate(
     [piecewise(11, [0, 1, -1, 0.5, 2], length=900), bernoulli(12, [0.2, 0.5], length=900)]
 )
+ERRORS = bernoulli(13, [0.1, 0.3, 0.05, 0.4, 0.1], length=700)
+
+
+def stream(name: str) -> np.ndarray:
+    return ERRORS if name in ERROR_FACTORIES else NUMBERS
 
 
 def detections(detector: Detector, values: np.ndarray) -> tuple[list[int], list[int | None]]:
@@ -58,18 +73,19 @@ def detections(detector: Detector, values: np.ndarray) -> tuple[list[int], list[
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_update_many_is_a_loop_of_update(name: str) -> None:
+    values = stream(name)
     looped = FACTORIES[name]()
-    hits, points = detections(looped, STREAM)
+    hits, points = detections(looped, values)
     assert len(hits) >= 2
     batched = FACTORIES[name]()
-    idx, cps = batched.update_many(STREAM, with_change_points=True)
+    idx, cps = batched.update_many(values, with_change_points=True)
     assert idx.tolist() == hits and cps.tolist() == points
     assert_same_state(name, batched, looped)
     # In uneven pieces, each answered relative to its own start.
     pieced = FACTORIES[name]()
     got = []
-    for lo, hi in [(0, 1), (1, 700), (700, 701), (701, 2500), (2500, len(STREAM))]:
-        got += (pieced.update_many(STREAM[lo:hi]) + lo).tolist()
+    for lo, hi in [(0, 1), (1, 700), (700, 701), (701, 2500), (2500, len(values))]:
+        got += (pieced.update_many(values[lo:hi]) + lo).tolist()
     assert got == hits
     assert_same_state(name, pieced, looped)
 
@@ -77,21 +93,23 @@ def test_update_many_is_a_loop_of_update(name: str) -> None:
 @pytest.mark.parametrize("name", FACTORIES)
 @pytest.mark.parametrize("stop", [0, 17, 1234, 2000])
 def test_a_state_written_mid_stream_resumes_to_the_same_detections(name: str, stop: int) -> None:
+    values = stream(name)
     whole = FACTORIES[name]()
-    hits, points = detections(whole, STREAM)
+    hits, points = detections(whole, values)
     first = FACTORIES[name]()
-    first.update_many(STREAM[:stop])
+    first.update_many(values[:stop])
     resumed = Detector.from_bytes(first.to_bytes())
     assert type(resumed) is type(first) and resumed.params() == first.params() and resumed.n == stop
-    later, later_points = detections(resumed, STREAM[stop:])
+    later, later_points = detections(resumed, values[stop:])
     assert [h + stop for h in later] == [h for h in hits if h >= stop]
     assert later_points == [p for h, p in zip(hits, points, strict=True) if h >= stop]
 
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_reset_gives_a_fresh_detector(name: str) -> None:
+    values = stream(name)
     used = FACTORIES[name]()
-    used.update_many(STREAM[:1500])
+    used.update_many(values[:1500])
     used.reset()
     assert used.n == 0 and used.change_point is None and not used.drift_detected
     assert_same_state(name, used, FACTORIES[name]())
