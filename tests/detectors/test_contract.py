@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tests._fixtures import bernoulli, piecewise
 
-from loopwise.detectors import ADWIN, CUSUM, DDM, EDDM, HDDM_A, HDDM_W, KSWIN, Detector, PageHinkley
+from loopwise.detectors import ADWIN, BOCPD, CUSUM, DDM, EDDM, HDDM_A, HDDM_W, KSWIN, Detector, PageHinkley
 from loopwise.errors import DataError
 
 #: Each detector with parameters that make it fire several times on their stream (a detector that never
@@ -23,6 +23,7 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
     "adwin": ADWIN,
     "adwin_fast": lambda: ADWIN(delta=0.05, clock=4),
     "kswin": lambda: KSWIN(alpha=0.001),
+    "bocpd": BOCPD,
 }
 
 #: The error-stream detectors take 0/1 values: a stream of errors whose rate rises and falls.

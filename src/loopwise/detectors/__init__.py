@@ -4,10 +4,11 @@ no I/O. See docs/detectors.md."""
 
 from loopwise.detectors.adwin import ADWIN
 from loopwise.detectors.base import Detector
+from loopwise.detectors.bocpd import BOCPD
 from loopwise.detectors.cusum import CUSUM
 from loopwise.detectors.ddm import DDM, EDDM
 from loopwise.detectors.hddm import HDDM_A, HDDM_W
 from loopwise.detectors.kswin import KSWIN
 from loopwise.detectors.page_hinkley import PageHinkley
 
-__all__ = ["ADWIN", "CUSUM", "DDM", "EDDM", "HDDM_A", "HDDM_W", "KSWIN", "Detector", "PageHinkley"]
+__all__ = ["ADWIN", "BOCPD", "CUSUM", "DDM", "EDDM", "HDDM_A", "HDDM_W", "KSWIN", "Detector", "PageHinkley"]

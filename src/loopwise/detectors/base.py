@@ -82,7 +82,7 @@ class Detector(abc.ABC):
         """Feed one value."""
         v = self._check_value(x)
         if self._drift_detected:
-            self._restart()
+            self._after_detection()
             self._drift_detected = False
         self._drift_detected = self._step(v)
         self._n += 1
@@ -109,7 +109,7 @@ class Detector(abc.ABC):
         pos, size = 0, _FIRST_SLICE
         while pos < len(arr):
             if self._drift_detected:
-                self._restart()
+                self._after_detection()
                 self._drift_detected = False
             chunk = arr[pos : pos + size]
             used = self._run(chunk)
@@ -141,6 +141,10 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def _restart(self) -> None:
         """Forget the statistics (not ``n`` nor ``change_point``): after a detection, and at construction."""
+
+    def _after_detection(self) -> None:
+        """What the value after a detection finds first: by default (river's) the statistics start again."""
+        self._restart()
 
     @abc.abstractmethod
     def _step(self, x: float) -> bool:
