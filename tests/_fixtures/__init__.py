@@ -4,7 +4,7 @@ tests import the helpers from here."""
 
 from tests._fixtures.data import mixed_frame, run_cli
 from tests._fixtures.servers import Cluster, Running, free_port
-from tests._fixtures.streams import bernoulli, loop_detections, piecewise
+from tests._fixtures.streams import bernoulli, loop_detections, piecewise, same_parameters
 from tests._fixtures.waits import wait_for
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "mixed_frame",
     "piecewise",
     "run_cli",
+    "same_parameters",
     "wait_for",
 ]

@@ -53,3 +53,13 @@ def loop_detections(detector: Any, values: Floats, fired: Callable[[Any], bool] 
         if fired(detector) if fired else detector.drift_detected:
             hits.append(i)
     return hits
+
+
+def same_parameters(river_detector: Any, ours: Callable[..., Any], **extra: Any) -> Any:
+    """A loopwise detector with the parameters of ``river_detector`` (river's defaults included: loopwise's
+    defaults differ, docs/detectors.md), plus ``extra``."""
+    import inspect
+
+    accepted = inspect.signature(ours).parameters
+    params = {k: v for k, v in river_detector._get_params().items() if k in accepted and v is not None}
+    return ours(**params, **extra)

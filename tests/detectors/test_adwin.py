@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from river import drift
-from tests._fixtures import bernoulli, piecewise
+from tests._fixtures import bernoulli, piecewise, same_parameters
 
 from loopwise.detectors import ADWIN
 from loopwise.errors import ParameterError
@@ -47,7 +47,7 @@ def river_run(params: dict[str, Any], values: np.ndarray) -> tuple[list[int], li
 def test_adwin_fires_where_rivers_does_and_cuts_where_it_cuts(name: str, params: dict[str, Any]) -> None:
     values = STREAMS[name]
     hits, starts = river_run(params, values)
-    looped = ADWIN(**params)
+    looped = same_parameters(drift.ADWIN(**params), ADWIN, locate="native")
     got, points = [], []
     for i, x in enumerate(values.tolist()):
         looped.update(x)
@@ -55,7 +55,8 @@ def test_adwin_fires_where_rivers_does_and_cuts_where_it_cuts(name: str, params:
             got.append(i)
             points.append(looped.change_point)
     assert (got, points) == (hits, starts)
-    idx, cps = ADWIN(**params).update_many(values, with_change_points=True)
+    batched = same_parameters(drift.ADWIN(**params), ADWIN, locate="native")
+    idx, cps = batched.update_many(values, with_change_points=True)
     assert (idx.tolist(), cps.tolist()) == (hits, starts)
     if name != "variance":
         assert hits

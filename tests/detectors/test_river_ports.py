@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from river import drift
 from river.drift import binary
-from tests._fixtures import bernoulli, loop_detections, piecewise
+from tests._fixtures import bernoulli, loop_detections, piecewise, same_parameters
 
 from loopwise import detectors
 from loopwise.detectors import Detector
@@ -60,15 +60,16 @@ def test_the_same_detections_as_river(
     total = 0
     for values in streams.values():
         expected = loop_detections(theirs(**params), values)
-        assert loop_detections(ours(**params), values) == expected, name
-        assert ours(**params).update_many(values).tolist() == expected, name
+        assert loop_detections(same_parameters(theirs(**params), ours), values) == expected, name
+        assert same_parameters(theirs(**params), ours).update_many(values).tolist() == expected, name
         total += len(expected)
     assert total >= 3  # the comparison is about detections, not about silence
 
 
 def test_kswin_draws_rivers_samples_and_p_values() -> None:
     values = NUMBERS["mean"][:400]
-    theirs, ours = drift.KSWIN(seed=3), detectors.KSWIN(seed=3)
+    theirs = drift.KSWIN(seed=3)
+    ours = same_parameters(theirs, detectors.KSWIN)
     for x in values.tolist():
         theirs.update(x)
         ours.update(x)
@@ -77,10 +78,14 @@ def test_kswin_draws_rivers_samples_and_p_values() -> None:
 
 def test_the_warnings_follow_rivers() -> None:
     values = ERRORS["rises and falls"]
-    for theirs, ours in [
-        (binary.DDM(), detectors.DDM()),
-        (binary.HDDMA(two_sided_test=True), detectors.HDDM_A(two_sided_test=True)),
-    ]:
+    pairs: list[tuple[Any, Callable[..., Detector]]] = [
+        (binary.DDM(), detectors.DDM),
+        (binary.HDDMA(two_sided_test=True), detectors.HDDM_A),
+        (binary.HDDMW(two_sided_test=True), detectors.HDDM_W),
+        (binary.EDDM(), detectors.EDDM),
+    ]
+    for theirs, cls in pairs:
+        ours: Any = same_parameters(theirs, cls)
         flags = []
         for x in values.tolist():
             theirs.update(x)

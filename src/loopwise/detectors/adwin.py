@@ -41,8 +41,8 @@ class ADWIN(Detector):
     >>> adwin = ADWIN()
     >>> adwin.update_many(x)
     array([1055])
-    >>> adwin.change_point
-    768
+    >>> adwin.change_point  # the best split of the window (ADWIN's own cut, locate="native": 768)
+    1000
     """
 
     kind = "adwin"
@@ -54,6 +54,7 @@ class ADWIN(Detector):
         max_buckets: int = 5,
         min_window_length: int = 5,
         grace_period: int = 10,
+        locate: str = "split",
     ) -> None:
         in_open_unit("delta", delta)
         positive("clock", clock, integer=True)
@@ -65,6 +66,7 @@ class ADWIN(Detector):
         self.max_buckets = int(max_buckets)
         self.min_window_length = int(min_window_length)
         self.grace_period = int(grace_period)
+        self.locate = locate
         super().__init__()
 
     def params(self) -> dict[str, Any]:
@@ -75,6 +77,7 @@ class ADWIN(Detector):
             "max_buckets": self.max_buckets,
             "min_window_length": self.min_window_length,
             "grace_period": self.grace_period,
+            "locate": self.locate,
         }
 
     @property
@@ -200,7 +203,7 @@ class ADWIN(Detector):
         ps = np.concatenate(([0.0], np.cumsum(s)))
         pv = np.concatenate(([0.0], np.cumsum(np.concatenate((old_v, np.zeros(k))))))
         pq = np.concatenate(([0.0], np.cumsum(s * s / n)))
-        prefix = _Prefix(pn, ps, pv, pq)
+        prefix = _Prefix(pn, ps, pv, pq, len(old_n), t_start)
 
         first = t_start + 1
         first_check = max(-(-first // self.clock), self.grace_period // self.clock + 1) * self.clock
@@ -317,7 +320,9 @@ class ADWIN(Detector):
 
 
 class _Prefix:
-    """Prefix sums over atoms (buckets carried in, then single values), read at value counts."""
+    """Prefix sums over atoms (buckets carried in, then single values), read at value counts on a bucket
+    boundary: a count past the carried buckets is an atom index by arithmetic, one inside them is found by a
+    binary search among the few carried boundaries."""
 
     def __init__(
         self,
@@ -325,16 +330,26 @@ class _Prefix:
         ps: npt.NDArray[np.float64],
         pv: npt.NDArray[np.float64],
         pq: npt.NDArray[np.float64],
+        carried: int,
+        t_start: int,
     ) -> None:
         self.pn, self.ps, self.pv, self.pq = pn, ps, pv, pq
+        self.carried, self.t_start = carried, t_start
+
+    def _index(self, count: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        idx = count - self.t_start + self.carried
+        inside = count < self.t_start
+        if inside.any():
+            idx[inside] = np.searchsorted(self.pn[: self.carried + 1], count[inside])
+        return idx
 
     def sum(self, count: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        """Shifted sum of the first ``count`` values (``count`` on a bucket boundary)."""
-        result: npt.NDArray[np.float64] = self.ps[np.searchsorted(self.pn, count)]
+        """Shifted sum of the first ``count`` values."""
+        result: npt.NDArray[np.float64] = self.ps[self._index(count)]
         return result
 
     def squares(self, count: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """Squared deviations inside the atoms plus their ``n * mean**2`` (shifted), up to ``count``."""
-        i = np.searchsorted(self.pn, count)
+        i = self._index(count)
         result: npt.NDArray[np.float64] = self.pv[i] + self.pq[i]
         return result

@@ -29,6 +29,14 @@ _PREFIX = struct.Struct(">4sHI")
 _FIRST_SLICE = 1024
 _LARGEST_SLICE = 1 << 20
 
+#: How a detector says where a change began: its own estimate (river's: ADWIN's cut, CUSUM's last reset, ...)
+#: or the best split of the values since its last restart (see ``Detector.locate``).
+LOCATES = ("split", "native")
+#: Values kept for ``locate="split"``: the most recent of the current segment.
+SEGMENT_CAP = 10_000
+#: Fewest values on either side of a split.
+MIN_SIDE = 5
+
 Indices = npt.NDArray[np.int64]
 
 
@@ -43,6 +51,10 @@ class Detector(abc.ABC):
     #: The name a detector's class is stored under in ``to_bytes`` (and found by in ``from_bytes``).
     kind: ClassVar[str] = ""
     _kinds: ClassVar[dict[str, type[Detector]]] = {}
+    #: "split": at an alarm, ``change_point`` is the split of the values since the last restart (at most the
+    #: last ``SEGMENT_CAP``) that best separates two means (the largest ``k (n - k) / n (mean₁ - mean₂)²``,
+    #: at least ``MIN_SIDE`` values a side); "native": the detector's own estimate. Detections are the same.
+    locate: str = "native"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -50,9 +62,12 @@ class Detector(abc.ABC):
             Detector._kinds[cls.kind] = cls
 
     def __init__(self) -> None:
+        if self.locate not in LOCATES:
+            raise ParameterError("locate", self.locate, LOCATES)
         self._n = 0
         self._drift_detected = False
         self._change_point: int | None = None
+        self._clear_segment()
         self._restart()
 
     # -- what a caller reads -------------------------------------------------------------------------------
@@ -83,9 +98,16 @@ class Detector(abc.ABC):
         v = self._check_value(x)
         if self._drift_detected:
             self._after_detection()
+            self._clear_segment()
             self._drift_detected = False
         self._drift_detected = self._step(v)
         self._n += 1
+        if self.locate == "split":
+            self._tail.append(v)
+            if len(self._tail) >= 1024:
+                self._flush()
+            if self._drift_detected:
+                self._split()
 
     @overload
     def update_many(self, values: npt.ArrayLike, *, with_change_points: Literal[False] = ...) -> Indices: ...
@@ -110,11 +132,16 @@ class Detector(abc.ABC):
         while pos < len(arr):
             if self._drift_detected:
                 self._after_detection()
+                self._clear_segment()
                 self._drift_detected = False
             chunk = arr[pos : pos + size]
             used = self._run(chunk)
+            if self.locate == "split":
+                self._flush(chunk[:used])
             pos += used
             if self._drift_detected:
+                if self.locate == "split":
+                    self._split()
                 hits.append(pos - 1)
                 points.append(-1 if self._change_point is None else self._change_point - start)
                 size = max(_FIRST_SLICE, 2 * used)
@@ -130,7 +157,35 @@ class Detector(abc.ABC):
         self._n = 0
         self._drift_detected = False
         self._change_point = None
+        self._clear_segment()
         self._restart()
+
+    # -- where a change began ------------------------------------------------------------------------------
+
+    def _clear_segment(self) -> None:
+        self._segment = np.empty(0)
+        self._tail: list[float] = []
+
+    def _flush(self, more: npt.NDArray[np.float64] | None = None) -> None:
+        parts = [self._segment, np.asarray(self._tail, dtype=np.float64)]
+        if more is not None:
+            parts.append(more)
+        self._segment = np.concatenate(parts)[-SEGMENT_CAP:]
+        self._tail = []
+
+    def _split(self) -> None:
+        """Set ``change_point`` to the best split of the segment (kept as it is when the segment is short)."""
+        self._flush()
+        x = self._segment
+        n = len(x)
+        if n < 2 * MIN_SIDE:
+            return
+        sums = np.cumsum(x - x[0])
+        k = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
+        left = sums[k - 1]
+        gap = left / k - (sums[-1] - left) / (n - k)
+        best = int(k[int(np.argmax(k * (n - k) / n * gap * gap))])
+        self._change_point = self._n - n + best
 
     # -- what a detector implements ------------------------------------------------------------------------
 
@@ -208,7 +263,8 @@ class Detector(abc.ABC):
         scalars["change_point"] = self._change_point
         arrays: list[dict[str, Any]] = []
         blobs: list[bytes] = []
-        for name, value in self._state().items():
+        self._flush()
+        for name, value in {**self._state(), "_segment": self._segment}.items():
             if isinstance(value, np.ndarray):
                 a = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
                 arrays.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape)})
@@ -254,6 +310,7 @@ class Detector(abc.ABC):
         detector._drift_detected = bool(state.pop("drift_detected"))
         cp = state.pop("change_point")
         detector._change_point = None if cp is None else int(cp)
+        detector._segment = np.asarray(state.pop("_segment", np.empty(0)), dtype=np.float64)
         detector._load_state(state)
         return detector
 

@@ -36,20 +36,20 @@ class BOCPD(Detector):
     >>> x = np.concatenate([rng.normal(0, 1, 300), rng.normal(2, 1, 300)])
     >>> bocpd = BOCPD()
     >>> bocpd.update_many(x, with_change_points=True)
-    (array([304, 305, 594]), array([297, 300, 586]))
+    (array([329]), array([300]))
     """
 
     kind = "bocpd"
 
     def __init__(
         self,
-        expected_run_length: float = 250.0,
+        expected_run_length: float = 4000.0,
         mu0: float | None = None,
-        kappa0: float = 1.0,
+        kappa0: float = 0.01,
         alpha0: float = 1.0,
         beta0: float | None = None,
         warm_up: int = 20,
-        min_run: int = 5,
+        min_run: int = 30,
         prune: float = 1e-8,
         max_hypotheses: int = 500,
     ) -> None:

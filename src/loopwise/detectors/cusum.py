@@ -29,7 +29,7 @@ class CUSUM(Detector):
     >>> import numpy as np
     >>> rng = np.random.default_rng(1)
     >>> x = np.concatenate([rng.normal(0, 1, 500), rng.normal(1, 1, 500)])
-    >>> cusum = CUSUM(h=8.0, warm_up=100)
+    >>> cusum = CUSUM(warm_up=100, locate="native")  # native: the change begins after the last reset
     >>> cusum.update_many(x)
     array([512])
     >>> cusum.change_point
@@ -41,10 +41,11 @@ class CUSUM(Detector):
     def __init__(
         self,
         k: float = 0.5,
-        h: float = 5.0,
+        h: float = 8.0,
         target: float | None = None,
         sigma: float | None = None,
-        warm_up: int = 30,
+        warm_up: int = 50,
+        locate: str = "split",
     ) -> None:
         positive("k", k, zero=True)
         positive("h", h)
@@ -60,11 +61,19 @@ class CUSUM(Detector):
         self.target = None if target is None else float(target)
         self.sigma = None if sigma is None else float(sigma)
         self.warm_up = int(warm_up)
+        self.locate = locate
         super().__init__()
 
     def params(self) -> dict[str, Any]:
         """The constructor's arguments."""
-        return {"k": self.k, "h": self.h, "target": self.target, "sigma": self.sigma, "warm_up": self.warm_up}
+        return {
+            "k": self.k,
+            "h": self.h,
+            "target": self.target,
+            "sigma": self.sigma,
+            "warm_up": self.warm_up,
+            "locate": self.locate,
+        }
 
     def _restart(self) -> None:
         self._buffer: list[float] = []

@@ -40,14 +40,18 @@ class HDDM_A(ErrorStreamDetector):  # noqa: N801 (river's name)
     >>> hddm.update_many(errors)
     array([2072])
     >>> hddm.change_point
-    1945
+    2000
     """
 
     kind = "hddm_a"
     bounded = True
 
     def __init__(
-        self, drift_confidence: float = 0.001, warning_confidence: float = 0.005, two_sided_test: bool = False
+        self,
+        drift_confidence: float = 0.001,
+        warning_confidence: float = 0.005,
+        two_sided_test: bool = True,
+        locate: str = "split",
     ) -> None:
         _confidences(drift_confidence, warning_confidence)
         self.drift_confidence = float(drift_confidence)
@@ -57,6 +61,7 @@ class HDDM_A(ErrorStreamDetector):  # noqa: N801 (river's name)
         self._log_bound = math.log(1.0 / self.drift_confidence)
         self._log_drift = math.log(2.0 / self.drift_confidence)
         self._log_warning = math.log(2.0 / self.warning_confidence)
+        self.locate = locate
         super().__init__()
 
     def params(self) -> dict[str, Any]:
@@ -65,6 +70,7 @@ class HDDM_A(ErrorStreamDetector):  # noqa: N801 (river's name)
             "drift_confidence": self.drift_confidence,
             "warning_confidence": self.warning_confidence,
             "two_sided_test": self.two_sided_test,
+            "locate": self.locate,
         }
 
     @property
@@ -197,7 +203,7 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
     >>> rng = np.random.default_rng(1)
     >>> errors = np.concatenate([rng.random(2000) < 0.1, rng.random(2000) < 0.3]).astype(float)
     >>> HDDM_W().update_many(errors)
-    array([2101, 3773])
+    array([2066])
     """
 
     kind = "hddm_w"
@@ -208,8 +214,9 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
         self,
         drift_confidence: float = 0.001,
         warning_confidence: float = 0.005,
-        lambda_val: float = 0.05,
-        two_sided_test: bool = False,
+        lambda_val: float = 0.02,
+        two_sided_test: bool = True,
+        locate: str = "split",
     ) -> None:
         _confidences(drift_confidence, warning_confidence)
         in_open_unit("lambda_val", lambda_val)
@@ -219,6 +226,7 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
         self.two_sided_test = bool(two_sided_test)
         lam = self.lambda_val
         self._coef = (lam, 1.0 - lam, lam * lam, (1 - lam) ** 2)
+        self.locate = locate
         super().__init__()
 
     def params(self) -> dict[str, Any]:
@@ -228,6 +236,7 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
             "warning_confidence": self.warning_confidence,
             "lambda_val": self.lambda_val,
             "two_sided_test": self.two_sided_test,
+            "locate": self.locate,
         }
 
     @property

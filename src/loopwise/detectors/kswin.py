@@ -48,16 +48,21 @@ class KSWIN(Detector):
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(1)
-    >>> x = np.concatenate([rng.normal(0, 1, 1000), rng.normal(1, 1, 1000)])
-    >>> kswin = KSWIN(seed=1)
-    >>> kswin.update_many(x)
-    array([1028])
+    >>> x = np.concatenate([rng.normal(0, 1, 1000), rng.normal(3, 1, 1000)])
+    >>> kswin = KSWIN()
+    >>> kswin.update_many(x, with_change_points=True)
+    (array([1022]), array([1000]))
     """
 
     kind = "kswin"
 
     def __init__(
-        self, alpha: float = 0.005, window_size: int = 100, stat_size: int = 30, seed: int | None = 0
+        self,
+        alpha: float = 1e-6,
+        window_size: int = 100,
+        stat_size: int = 30,
+        seed: int | None = 0,
+        locate: str = "split",
     ) -> None:
         in_open_unit("alpha", alpha)
         positive("window_size", window_size, integer=True)
@@ -74,6 +79,7 @@ class KSWIN(Detector):
         self.window_size = int(window_size)
         self.stat_size = int(stat_size)
         self.seed = seed
+        self.locate = locate
         super().__init__()
 
     def params(self) -> dict[str, Any]:
@@ -83,6 +89,7 @@ class KSWIN(Detector):
             "window_size": self.window_size,
             "stat_size": self.stat_size,
             "seed": self.seed,
+            "locate": self.locate,
         }
 
     @property

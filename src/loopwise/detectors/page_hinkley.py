@@ -31,8 +31,8 @@ class PageHinkley(Detector):
     >>> rng = np.random.default_rng(1)
     >>> x = np.concatenate([rng.normal(0, 1, 500), rng.normal(3, 1, 500)])
     >>> ph = PageHinkley()
-    >>> ph.update_many(x)
-    array([506])
+    >>> ph.update_many(x, with_change_points=True)
+    (array([520]), array([500]))
     """
 
     kind = "page_hinkley"
@@ -40,10 +40,11 @@ class PageHinkley(Detector):
     def __init__(
         self,
         min_instances: int = 30,
-        delta: float = 0.005,
+        delta: float = 0.5,
         threshold: float = 50.0,
         alpha: float = 1 - 0.0001,
         mode: str = "both",
+        locate: str = "split",
     ) -> None:
         positive("min_instances", min_instances, integer=True)
         positive("delta", delta, zero=True)
@@ -56,6 +57,7 @@ class PageHinkley(Detector):
         self.threshold = float(threshold)
         self.alpha = float(alpha)
         self.mode = mode
+        self.locate = locate
         super().__init__()
 
     def params(self) -> dict[str, Any]:
@@ -66,6 +68,7 @@ class PageHinkley(Detector):
             "threshold": self.threshold,
             "alpha": self.alpha,
             "mode": self.mode,
+            "locate": self.locate,
         }
 
     def _restart(self) -> None:
