@@ -4,6 +4,18 @@ tests import the helpers from here."""
 
 from tests._fixtures.data import mixed_frame, run_cli
 from tests._fixtures.servers import Cluster, Running, free_port
+from tests._fixtures.streams import bernoulli, loop_detections, piecewise, same_parameters
 from tests._fixtures.waits import wait_for
 
-__all__ = ["Cluster", "Running", "free_port", "mixed_frame", "run_cli", "wait_for"]
+__all__ = [
+    "Cluster",
+    "Running",
+    "bernoulli",
+    "free_port",
+    "loop_detections",
+    "mixed_frame",
+    "piecewise",
+    "run_cli",
+    "same_parameters",
+    "wait_for",
+]

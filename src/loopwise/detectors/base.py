@@ -1,0 +1,353 @@
+"""The shape every change detector shares: river's (``update``, ``drift_detected``, ``reset``), plus the index
+where the change is thought to begin, a vectorised ``update_many`` and a versioned, pickle-free state.
+
+Samples are numbered from 0 in the order a detector saw them since it was made or ``reset()``; a detection
+restarts the detector's statistics on the next sample (as river's detectors do) but never that count, so a
+``change_point`` read after a restart from ``to_bytes`` still names the same sample.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import struct
+from typing import Any, ClassVar, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from loopwise.errors import DataError, LoopwiseError, ParameterError, UnknownNameError
+
+#: The first bytes of a detector's state, then the format version (big-endian u16) and the header's length.
+MAGIC = b"LWDT"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct(">4sHI")
+
+#: First and largest slice ``update_many`` hands a vectorised detector: the work past a detection in a
+#: slice is thrown away, so slices start small and double while nothing fires.
+_FIRST_SLICE = 1024
+_LARGEST_SLICE = 1 << 20
+
+#: How a detector says where a change began: its own estimate (river's: ADWIN's cut, CUSUM's last reset, ...)
+#: or the best split of the values since its last restart (see ``Detector.locate``).
+LOCATES = ("split", "native")
+#: Values kept for ``locate="split"``: the most recent of the current segment.
+SEGMENT_CAP = 10_000
+#: Fewest values on either side of a split.
+MIN_SIDE = 5
+
+Indices = npt.NDArray[np.int64]
+
+
+class Detector(abc.ABC):
+    """A streaming change detector: feed values one at a time (``update``) or as an array (``update_many``).
+
+    ``drift_detected`` is true right after the value that raised the alarm and false again after the next
+    ``update`` (which first restarts the detector's statistics); ``change_point`` is the index of the sample
+    where the detector thinks the change began (kept until the next detection); ``n`` counts the samples seen.
+    """
+
+    #: The name a detector's class is stored under in ``to_bytes`` (and found by in ``from_bytes``).
+    kind: ClassVar[str] = ""
+    _kinds: ClassVar[dict[str, type[Detector]]] = {}
+    #: "split": at an alarm, ``change_point`` is the split of the values since the last restart (at most the
+    #: last ``SEGMENT_CAP``) that best separates two means (the largest ``k (n - k) / n (mean₁ - mean₂)²``,
+    #: at least ``MIN_SIDE`` values a side); "native": the detector's own estimate. Detections are the same.
+    locate: str = "native"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):
+            Detector._kinds[cls.kind] = cls
+
+    def __init__(self) -> None:
+        if self.locate not in LOCATES:
+            raise ParameterError("locate", self.locate, LOCATES)
+        self._n = 0
+        self._drift_detected = False
+        self._change_point: int | None = None
+        self._clear_segment()
+        self._restart()
+
+    # -- what a caller reads -------------------------------------------------------------------------------
+
+    @property
+    def drift_detected(self) -> bool:
+        """Whether the last value seen raised an alarm."""
+        return self._drift_detected
+
+    @property
+    def change_point(self) -> int | None:
+        """Index of the sample where the last detected change is thought to begin (None before any)."""
+        return self._change_point
+
+    @property
+    def n(self) -> int:
+        """Samples seen since the detector was made or ``reset()``."""
+        return self._n
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- feeding -------------------------------------------------------------------------------------------
+
+    def update(self, x: float) -> None:
+        """Feed one value."""
+        v = self._check_value(x)
+        if self._drift_detected:
+            self._after_detection()
+            self._clear_segment()
+            self._drift_detected = False
+        self._drift_detected = self._step(v)
+        self._n += 1
+        if self.locate == "split":
+            self._tail.append(v)
+            if len(self._tail) >= 1024:
+                self._flush()
+            if self._drift_detected:
+                self._split()
+
+    @overload
+    def update_many(self, values: npt.ArrayLike, *, with_change_points: Literal[False] = ...) -> Indices: ...
+
+    @overload
+    def update_many(
+        self, values: npt.ArrayLike, *, with_change_points: Literal[True]
+    ) -> tuple[Indices, Indices]: ...
+
+    def update_many(self, values: npt.ArrayLike, *, with_change_points: bool = False) -> Any:
+        """Feed every value of a 1-d array, in order; the same as ``update`` on each, only faster.
+
+        Returns the positions in ``values`` at which ``drift_detected`` became true; with
+        ``with_change_points=True`` also each detection's ``change_point``, counted from the same start (so
+        negative when the change began before ``values``).
+        """
+        arr = self._check_values(values)
+        start = self._n
+        hits: list[int] = []
+        points: list[int] = []
+        pos, size = 0, _FIRST_SLICE
+        while pos < len(arr):
+            if self._drift_detected:
+                self._after_detection()
+                self._clear_segment()
+                self._drift_detected = False
+            chunk = arr[pos : pos + size]
+            used = self._run(chunk)
+            if self.locate == "split":
+                self._flush(chunk[:used])
+            pos += used
+            if self._drift_detected:
+                if self.locate == "split":
+                    self._split()
+                hits.append(pos - 1)
+                points.append(-1 if self._change_point is None else self._change_point - start)
+                size = max(_FIRST_SLICE, 2 * used)
+            else:
+                size = min(2 * size, _LARGEST_SLICE)
+        idx = np.asarray(hits, dtype=np.int64)
+        if with_change_points:
+            return idx, np.asarray(points, dtype=np.int64)
+        return idx
+
+    def reset(self) -> None:
+        """Forget everything seen: the same detector as a new one with the same parameters."""
+        self._n = 0
+        self._drift_detected = False
+        self._change_point = None
+        self._clear_segment()
+        self._restart()
+
+    # -- where a change began ------------------------------------------------------------------------------
+
+    def _clear_segment(self) -> None:
+        self._segment = np.empty(0)
+        self._tail: list[float] = []
+
+    def _flush(self, more: npt.NDArray[np.float64] | None = None) -> None:
+        parts = [self._segment, np.asarray(self._tail, dtype=np.float64)]
+        if more is not None:
+            parts.append(more)
+        self._segment = np.concatenate(parts)[-SEGMENT_CAP:]
+        self._tail = []
+
+    def _split(self) -> None:
+        """Set ``change_point`` to the best split of the segment (kept as it is when the segment is short)."""
+        self._flush()
+        x = self._segment
+        n = len(x)
+        if n < 2 * MIN_SIDE:
+            return
+        sums = np.cumsum(x - x[0])
+        k = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
+        left = sums[k - 1]
+        gap = left / k - (sums[-1] - left) / (n - k)
+        best = int(k[int(np.argmax(k * (n - k) / n * gap * gap))])
+        self._change_point = self._n - n + best
+
+    # -- what a detector implements ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def params(self) -> dict[str, Any]:
+        """The constructor's arguments: ``type(d)(**d.params())`` is a fresh detector like ``d``."""
+
+    @abc.abstractmethod
+    def _restart(self) -> None:
+        """Forget the statistics (not ``n`` nor ``change_point``): after a detection, and at construction."""
+
+    def _after_detection(self) -> None:
+        """What the value after a detection finds first: by default (river's) the statistics start again."""
+        self._restart()
+
+    @abc.abstractmethod
+    def _step(self, x: float) -> bool:
+        """Take sample number ``self._n``; return whether it raises an alarm (then set ``_change_point``)."""
+
+    def _run(self, chunk: npt.NDArray[np.float64]) -> int:
+        """Take a prefix of ``chunk`` up to and including the first alarm; return its length.
+
+        Sets ``_drift_detected`` and advances ``_n``. This default loops over ``_step``; a detector whose
+        recursion allows it does the same with array operations (and must reach the same state).
+        """
+        for i, x in enumerate(chunk.tolist()):
+            fired = self._step(x)
+            self._n += 1
+            if fired:
+                self._drift_detected = True
+                return i + 1
+        return len(chunk)
+
+    @abc.abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """The statistics as JSON-able scalars (floats may be inf) and NumPy arrays."""
+
+    @abc.abstractmethod
+    def _load_state(self, state: dict[str, Any]) -> None:
+        """Set the statistics from what ``_state`` gave (arrays come back as NumPy arrays)."""
+
+    # -- input checks --------------------------------------------------------------------------------------
+
+    def _check_value(self, x: Any) -> float:
+        try:
+            v = float(x)
+        except (TypeError, ValueError):
+            raise DataError(f"{type(self).__name__} takes numbers; got {x!r}") from None
+        if not math.isfinite(v):
+            raise DataError(f"{type(self).__name__} takes finite numbers; got {v}")
+        return v
+
+    def _check_values(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{type(self).__name__}.update_many takes an array of numbers") from None
+        if arr.ndim != 1:
+            raise DataError(f"{type(self).__name__}.update_many takes a 1-d array; got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise DataError(f"{type(self).__name__} takes finite numbers; got {arr[bad]} at position {bad}")
+        return arr
+
+    # -- state on disk -------------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The detector (parameters and state) as bytes that ``Detector.from_bytes`` reads back.
+
+        Layout: ``LWDT``, the format version (u16) and the header's length (u32), big-endian; a UTF-8 JSON
+        header (kind, parameters, scalar state, and the dtype and shape of each array); the arrays' raw
+        little-endian bytes in the header's order. No pickle: reading runs no code from the bytes.
+        """
+        scalars: dict[str, Any] = {"n": self._n, "drift_detected": self._drift_detected}
+        scalars["change_point"] = self._change_point
+        arrays: list[dict[str, Any]] = []
+        blobs: list[bytes] = []
+        self._flush()
+        for name, value in {**self._state(), "_segment": self._segment}.items():
+            if isinstance(value, np.ndarray):
+                a = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+                arrays.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape)})
+                blobs.append(a.tobytes())
+            else:
+                scalars[name] = value
+        header = {"kind": self.kind, "params": self.params(), "state": scalars, "arrays": arrays}
+        head = json.dumps(header, separators=(",", ":")).encode()
+        return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head + b"".join(blobs)
+
+    @staticmethod
+    def from_bytes(data: bytes) -> Detector:
+        """The detector ``to_bytes`` wrote, ready to take the next value where it stopped."""
+        if len(data) < _PREFIX.size or data[:4] != MAGIC:
+            raise DataError("not a loopwise detector state (it does not start with LWDT)")
+        _, version, length = _PREFIX.unpack_from(data)
+        if version > FORMAT_VERSION:
+            raise DataError(f"detector state of format {version} is newer than this loopwise reads")
+        try:
+            header = json.loads(data[_PREFIX.size : _PREFIX.size + length])
+            cls = Detector._kinds.get(header["kind"])
+            if cls is None:
+                raise UnknownNameError("detector", header["kind"], sorted(Detector._kinds))
+            detector = cls(**header["params"])
+            state = dict(header["state"])
+            pos = _PREFIX.size + length
+            for spec in header["arrays"]:
+                dtype = np.dtype(spec["dtype"])
+                count = int(np.prod(spec["shape"], dtype=np.int64))
+                end = pos + count * dtype.itemsize
+                if end > len(data):
+                    raise DataError("detector state is truncated")
+                raw = np.frombuffer(data[pos:end], dtype=dtype).reshape(spec["shape"])
+                state[spec["name"]] = raw.astype(dtype.newbyteorder("="))
+                pos = end
+            if pos != len(data):
+                raise DataError("detector state has bytes after its last array")
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, LoopwiseError):
+                raise
+            raise DataError(f"detector state is corrupt: {exc}") from None
+        detector._n = int(state.pop("n"))
+        detector._drift_detected = bool(state.pop("drift_detected"))
+        cp = state.pop("change_point")
+        detector._change_point = None if cp is None else int(cp)
+        detector._segment = np.asarray(state.pop("_segment", np.empty(0)), dtype=np.float64)
+        detector._load_state(state)
+        return detector
+
+
+def running_extreme(
+    values: npt.NDArray[np.float64],
+    start: float,
+    start_at: int,
+    at: npt.NDArray[np.int64],
+    better: Any,
+    accumulate: Any,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The running extremum of ``values`` after ``start``, and the index of the sample that set it.
+
+    A value sets a new extremum when ``better`` (``np.less``: strictly, the first of equal values keeps it, as
+    a loop with ``if v < best`` would; ``np.less_equal``: the last of them).
+    """
+    best = accumulate.accumulate(np.concatenate(([start], values)))
+    new = better(values, best[:-1])
+    where = np.maximum.accumulate(np.where(new, at, -1))
+    return best[1:], np.where(where >= 0, where, start_at)
+
+
+def positive(name: str, value: float, *, integer: bool = False, zero: bool = False) -> None:
+    """Raise ParameterError unless ``value`` is a positive (or, with ``zero``, non-negative) finite number."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value >= 0 if zero else value > 0)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok:
+        kind = "integer" if integer else "number"
+        raise ParameterError(name, value, f"a {'non-negative' if zero else 'positive'} {kind}")
+
+
+def in_open_unit(name: str, value: float, *, closed_right: bool = False) -> None:
+    """Raise ParameterError unless ``0 < value < 1`` (``<= 1`` with ``closed_right``)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = ok and value > 0 and (value <= 1 if closed_right else value < 1)
+    if not ok:
+        raise ParameterError(name, value, f"a number in (0, 1{']' if closed_right else ')'}")

@@ -1,0 +1,22 @@
+"""docs/detectors.md's Python blocks run as written, and say what they print."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_detectors_page_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "detectors.md").read_text(), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "docs/detectors.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    # What the comments claim.
+    assert out[0].endswith("[3000]")
+    assert out[1] == "error rate changed at value 4013 (alarm at 4224)"
+    assert out[2] == "(array([3029]), array([3000]))"
