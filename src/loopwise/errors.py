@@ -73,6 +73,10 @@ class SchemaValidationError(DataError):
 
     def __init__(self, issues: Sequence[ValidationIssue]) -> None:
         self.issues = list(issues)
+        if len(self.issues) == 1:
+            # One problem reads on one line, as the CLI prints it.
+            super().__init__(f"schema violation: {self.issues[0]}")
+            return
         lines = [str(i) for i in self.issues[:20]]
         more = len(self.issues) - len(lines)
         if more > 0:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loopwise.errors import DataError, did_you_mean
+from loopwise.errors import DataError, SchemaValidationError, did_you_mean
 from loopwise.schema.columns import Kind
 from loopwise.schema.schema import Schema
+from loopwise.schema.validate import ValidationIssue
 
 #: A decimal number as text (what float() reads, without the underscores), or a non-finite one.
 _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
@@ -52,7 +53,7 @@ def numbers_from_text(
         >>> try:
         ...     numbers_from_text(s, pa.table({"income": ["1.5", "forty"]}))
         ... except lw.DataError as e:
-        ...     print(str(e).split(": ", 1)[1])
+        ...     print(str(e).rsplit(": ", 1)[1])
         'forty' (row 1)
     """
     if require and (err := missing_columns(schema, table.column_names, which)) is not None:
@@ -80,14 +81,14 @@ def numbers_from_text(
 
 
 def _refuse(name: str, which: str, kind: str, what: str, arr: pa.ChunkedArray, bad: pa.ChunkedArray) -> None:
-    """Raise ``DataError`` naming the first few values flagged in ``bad`` (nulls are missing, not bad)."""
+    """Raise ``SchemaValidationError`` (a ``DataError``) naming the first few values flagged in ``bad``
+    (nulls are missing, not bad): the class the server's validation raises for the same batch."""
     bad = pc.fill_null(bad, False)
     n_bad = pc.sum(bad).as_py() or 0
     if n_bad:
         rows = pc.indices_nonzero(bad).to_pylist()[:SHOWN]
         shown = ", ".join(f"{arr[r].as_py()!r} (row {r})" for r in rows)
         more = f" and {n_bad - len(rows)} more" if n_bad > len(rows) else ""
-        raise DataError(
-            f"column {name!r} of the {which} is declared {kind} but holds text that is not {what}: "
-            f"{shown}{more}"
-        )
+        message = f"declared {kind} in the schema, but the {which} hold text that is not {what}: {shown}{more}"
+        issue = ValidationIssue(name, "wrong_type", message)
+        raise SchemaValidationError([issue]).with_detail(column=name)
