@@ -94,9 +94,8 @@ def test_a_fill_stores_what_the_policy_draws(db: tuple[sessionmaker[Session], pd
         assert pi == pytest.approx(row["inclusion_probability"])
         assert pred == bool(row["approved"])
     assert direct.probabilities.sum() == pytest.approx(30)  # the budget, in expectation
-    with pytest.raises(ConflictError, match="may not overlap"):
-        with transaction(sessions) as s:
-            rv.fill(s, "credit", T0 + dt.timedelta(hours=1), T1, "admin")
+    with pytest.raises(ConflictError, match="may not overlap"), transaction(sessions) as s:
+        rv.fill(s, "credit", T0 + dt.timedelta(hours=1), T1, "admin")
 
 
 def test_single_reviews_become_feedback_as_label_or_correction(
@@ -149,12 +148,10 @@ def test_overlap_is_blind_resolves_by_majority_and_ties_go_to_an_adjudicator(
         assert again is not None and again["task_id"] == c["task_id"]
         rv.submit(s, "credit", "user:ana", c["task_id"], True, "user:ana")
     assert _feedback(sessions)[(c["event_id"], "review:consensus")][1] is True
-    with pytest.raises(ConflictError, match="already submitted"):
-        with transaction(sessions) as s:
-            rv.submit(s, "credit", "user:ana", a["task_id"], True, "user:ana")  # type: ignore[index]
-    with pytest.raises(NotFoundError):  # a task never handed to ana
-        with transaction(sessions) as s:
-            rv.submit(s, "credit", "user:ben", c["task_id"], True, "user:ben")
+    with pytest.raises(ConflictError, match="already submitted"), transaction(sessions) as s:
+        rv.submit(s, "credit", "user:ana", a["task_id"], True, "user:ana")  # type: ignore[index]
+    with pytest.raises(NotFoundError), transaction(sessions) as s:  # a task never handed to ben
+        rv.submit(s, "credit", "user:ben", c["task_id"], True, "user:ben")
 
 
 def test_wilson_interval_is_statsmodels() -> None:
