@@ -48,6 +48,9 @@ class Gold:
     rate: float = 0.0
     threshold: float = 0.8
     confidence: float = 0.95
+    #: Makes the gold draws reproducible (tests, demos); unset, they come from the OS's entropy, so that
+    #: nobody can tell in advance which of their tasks will be gold.
+    seed: int | None = None
 
 
 def _number(name: str, value: Any, lo: float, hi: float, what: str) -> float:
@@ -68,12 +71,16 @@ def overlap_of(spec: dict[str, Any]) -> Overlap:
 
 def gold_of(spec: dict[str, Any]) -> Gold:
     g = spec.get("gold") or {}
-    if not isinstance(g, dict) or set(g) - {"rate", "threshold", "confidence"}:
-        raise ParameterError("gold", g, "an object with rate, threshold and confidence")
+    if not isinstance(g, dict) or set(g) - {"rate", "threshold", "confidence", "seed"}:
+        raise ParameterError("gold", g, "an object with rate, threshold, confidence (and seed)")
+    seed = g.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ParameterError("gold.seed", seed, "a non-negative integer, or none")
     return Gold(
         _number("gold.rate", g.get("rate", 0.0), 0, 1, "a share of handed-out tasks in [0, 1]"),
         _number("gold.threshold", g.get("threshold", 0.8), 0, 1, "an accuracy in [0, 1]"),
         _number("gold.confidence", g.get("confidence", 0.95), 0.5, 0.999, "a confidence in [0.5, 0.999]"),
+        seed,
     )
 
 

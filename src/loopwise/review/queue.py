@@ -14,6 +14,7 @@ tasks to reviewers one at a time, blind.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import secrets
 from typing import Any
@@ -224,13 +225,19 @@ def next_task(
         ReviewLabel.model_id == model.id, ReviewLabel.reviewer == reviewer
     )
     gold = gold_of(_spec(s, model))
+    if rng is None and gold.seed is not None:
+        answered = s.scalar(
+            select(func.count()).where(ReviewLabel.model_id == model.id, ReviewLabel.reviewer == reviewer)
+        )
+        who = int.from_bytes(hashlib.sha256(reviewer.encode()).digest()[:8], "big")
+        rng = np.random.default_rng([gold.seed, who, int(answered or 0)])
     rng = rng or np.random.default_rng()
     if gold.rate > 0 and rng.random() < gold.rate:
         golds = list(
             s.scalars(
-                select(ReviewTask).where(
-                    ReviewTask.model_id == model.id, ReviewTask.state == GOLD, ReviewTask.id.not_in(seen)
-                )
+                select(ReviewTask)
+                .where(ReviewTask.model_id == model.id, ReviewTask.state == GOLD, ReviewTask.id.not_in(seen))
+                .order_by(ReviewTask.position)
             )
         )
         if golds:
