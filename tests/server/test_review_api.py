@@ -82,7 +82,8 @@ def test_a_reviewer_signs_in_and_works_with_the_cookie_and_its_csrf_token(server
     assert mine["labels"][0]["reviewer"] == "user:ana" and mine["labels"][0]["label"] is True
     audit = admin.get("/v1/models/credit/audit").json()["entries"]
     assert any(e["action"] == "review.submit" and e["actor"] == "user:ana" for e in audit)
-    assert httpx.post(server.url + "/v1/auth/logout", cookies=r.cookies).status_code == 204
+    out = httpx.post(server.url + "/v1/auth/logout", cookies=r.cookies)
+    assert out.json() == {"signed_out": True} and 'lw_session=""' in out.headers["set-cookie"]
     assert httpx.get(server.url + "/v1/auth/me", cookies=r.cookies).status_code == 401
 
 

@@ -321,14 +321,17 @@ def submit(
     return {"task_id": task.id, "status": "submitted"}
 
 
-def skip(s: Session, model_name: str, reviewer: str, task_id: str, actor: str) -> dict[str, Any]:
+def skip(
+    s: Session, model_name: str, reviewer: str, task_id: str, actor: str, reason: str | None = None
+) -> dict[str, Any]:
     """Give a held task back: another reviewer gets it, this one never again."""
     model = get_model(s, model_name)
     task, lab = _held(s, model, task_id, reviewer)
     lab.state, lab.submitted_at = "skipped", utcnow()
     if task.selector != GOLD:
         task.assigned -= 1
-    s.add(AuditEntry(actor=actor, action="review.skip", model_id=model.id, detail={"task_id": task.id}))
+    detail = {"task_id": task.id, "reason": reason}
+    s.add(AuditEntry(actor=actor, action="review.skip", model_id=model.id, detail=detail))
     return {"task_id": task.id, "status": "skipped"}
 
 

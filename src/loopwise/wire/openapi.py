@@ -20,10 +20,13 @@ from loopwise.wire.registry import EvaluateVersion, RegisterVersion, SetAlias, S
 from loopwise.wire.review import (
     AddGold,
     Adjudicate,
+    ClaimTask,
     Login,
     ResumeReviewer,
     ReviewFillBody,
     ReviewPolicySpec,
+    SignOut,
+    SkipTask,
     SubmitReview,
 )
 from loopwise.wire.serving import PredictRows
@@ -52,6 +55,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     AddGold,
     ResumeReviewer,
     Login,
+    ClaimTask,
+    SkipTask,
+    SignOut,
 )
 
 

@@ -56,6 +56,24 @@ class ReviewTaskView(BaseModel):
     scores: dict[str, Any]
 
 
+class ClaimTask(Strict):
+    """Ask for the next task (an empty object; the body may be left out)."""
+
+
+class SkipTask(Strict):
+    """Give a held task back; ``reason`` goes to the audit log (the body may be left out)."""
+
+    reason: str | None = Field(None, max_length=2000)
+
+
+class SignOut(Strict):
+    """End the session of the cookie sent (an empty object; the body may be left out)."""
+
+
+class SignedOut(BaseModel):
+    signed_out: bool
+
+
 class NextReviewTask(BaseModel):
     """The reviewer's next task; ``task`` is null when the queue holds nothing for them."""
 

@@ -12,7 +12,7 @@ from loopwise.server.sessions import SESSION_COOKIE, set_cookie, sign_in
 from loopwise.store import transaction
 from loopwise.store.users import close_session
 from loopwise.wire.common import errors, json_body
-from loopwise.wire.review import Login, SignedIn
+from loopwise.wire.review import Login, SignedIn, SignedOut, SignOut
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -32,15 +32,22 @@ async def login(request: Request, response: Response, _: Public) -> SignedIn:
     return SignedIn(user=user.name, role=user.role, models=list(user.models), csrf_token=csrf)
 
 
-@router.post("/logout", status_code=204, response_class=Response)
-def logout(request: Request, _: Public) -> Response:
+@router.post(
+    "/logout", response_model=SignedOut, responses=errors(400, 413, 422), openapi_extra=json_body(SignOut)
+)
+async def logout(request: Request, response: Response, _: Public) -> SignedOut:
+    """End the session of the cookie sent (if any) and clear the cookie."""
+    await read_model(request, SignOut, empty=True)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        with transaction(factory(request)) as s:
-            close_session(s, token)
-    response = Response(status_code=204)
+
+        def work() -> None:
+            with transaction(factory(request)) as s:
+                close_session(s, token)
+
+        await run_in_threadpool(work)
     response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+    return SignedOut(signed_out=bool(token))
 
 
 @router.get("/me", response_model=SignedIn, responses=errors(401, 403))

@@ -35,6 +35,7 @@ from loopwise.wire.common import errors, json_body
 from loopwise.wire.review import (
     AddGold,
     Adjudicate,
+    ClaimTask,
     GoldAdded,
     NextReviewTask,
     ResumeReviewer,
@@ -46,6 +47,7 @@ from loopwise.wire.review import (
     ReviewStats,
     ReviewTaskList,
     ReviewTaskOut,
+    SkipTask,
     SubmitReview,
 )
 
@@ -93,11 +95,21 @@ async def fill_queue(model: str, request: Request, who: Manager) -> Any:
     return await run_in_threadpool(work)
 
 
-@router.post("/tasks/next", response_model=NextReviewTask, responses=errors(403, 404))
-def claim(model: str, request: Request, who: Reviewer) -> NextReviewTask:
+@router.post(
+    "/tasks/next",
+    response_model=NextReviewTask,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(ClaimTask),
+)
+async def claim(model: str, request: Request, who: Reviewer) -> NextReviewTask:
     """The caller's next task (the one they hold, if any); blind to every other label."""
-    with transaction(factory(request)) as s:
-        return NextReviewTask.model_validate({"task": next_task(s, model, who.actor)})
+    await read_model(request, ClaimTask, empty=True)
+
+    def work() -> NextReviewTask:
+        with transaction(factory(request)) as s:
+            return NextReviewTask.model_validate({"task": next_task(s, model, who.actor)})
+
+    return await run_in_threadpool(work)
 
 
 @router.post(
@@ -118,10 +130,21 @@ async def submit_task(model: str, task: str, request: Request, who: Reviewer) ->
     return await run_in_threadpool(work)
 
 
-@router.post("/tasks/{task}/skip", response_model=ReviewDone, responses=errors(403, 404, 409))
-def skip_task(model: str, task: str, request: Request, who: Reviewer) -> ReviewDone:
-    with transaction(factory(request)) as s:
-        return ReviewDone.model_validate(skip(s, model, who.actor, task, who.actor))
+@router.post(
+    "/tasks/{task}/skip",
+    response_model=ReviewDone,
+    responses=errors(400, 403, 404, 409, 413, 422),
+    openapi_extra=json_body(SkipTask),
+)
+async def skip_task(model: str, task: str, request: Request, who: Reviewer) -> ReviewDone:
+    """Give a held task back: another reviewer gets it, the caller never again."""
+    body = await read_model(request, SkipTask, empty=True)
+
+    def work() -> ReviewDone:
+        with transaction(factory(request)) as s:
+            return ReviewDone.model_validate(skip(s, model, who.actor, task, who.actor, reason=body.reason))
+
+    return await run_in_threadpool(work)
 
 
 @router.post(
