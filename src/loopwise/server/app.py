@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (models, events, monitoring, registry, gate, serving, review, auth)
     for r in (m.router for m in routers):
         app.include_router(r)
+    from loopwise.ui import router as ui  # the reviewer workspace (pages, not API)
+
+    app.include_router(ui)
     _document_bodies(app)
     return app
 
