@@ -18,6 +18,7 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     ├── NotFoundError (LookupError)        a model, reference, key or event that does not exist       (404)
     ├── ConflictError (ValueError)         a request that conflicts with stored state                 (409)
     ├── LimitError (ValueError)            a request over a configured limit                          (413)
+    │   └── RateLimitError                 too many attempts (sign-ins) in a short time; retry later  (429)
     ├── IdempotencyMismatchError (ValueError)  an idempotency key sent again with another body        (422)
     ├── DatabaseError (RuntimeError)       the database cannot be reached or opened                   (503)
     │   └── DatabaseVersionError           a database at another schema revision than this one needs  (503)
@@ -170,6 +171,12 @@ class LimitError(LoopwiseError, ValueError):
     """Raised when a request exceeds a configured limit (rows per batch, body size)."""
 
     http_status = 413
+
+
+class RateLimitError(LimitError):
+    """Raised when a client tries too often in a short time (failed sign-ins); ``retry_after`` seconds."""
+
+    http_status = 429
 
 
 class IdempotencyMismatchError(LoopwiseError, ValueError):

@@ -27,6 +27,7 @@ from loopwise.cli.common import (
 )
 from loopwise.cli.demo import demo
 from loopwise.cli.gate import audit_app, history
+from loopwise.cli.review import review_app, users_app
 from loopwise.cli.schema import schema_app
 from loopwise.cli.server import admin_app, db_app, serve
 from loopwise.cli.serving import job as _job  # noqa: F401  (registers predict, start-evaluation, job)
@@ -48,6 +49,8 @@ models_app.add_typer(versions_app, name="versions")
 # cli/gate.py.
 app.add_typer(versions_app, name="versions")
 app.add_typer(audit_app, name="audit")
+app.add_typer(review_app, name="review")
+app.add_typer(users_app, name="users")
 app.command("history")(history)
 app.command(help="Run the loopwise server.")(serve)
 app.command(help="Log predictions from a file.")(log)

@@ -76,6 +76,18 @@ class Transport(Protocol):
     def predict(self, model: str, table: pa.Table) -> dict[str, Any]: ...
     def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def job(self, model: str, job_id: str) -> dict[str, Any]: ...
+    # The review queue (decision 0036).
+    def set_review_policy(self, model: str, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def review_policy(self, model: str) -> dict[str, Any]: ...
+    def fill_review(self, model: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def next_review_task(self, model: str) -> dict[str, Any] | None: ...
+    def submit_review(self, model: str, task_id: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def skip_review(self, model: str, task_id: str) -> dict[str, Any]: ...
+    def adjudicate_review(self, model: str, task_id: str, label: Any) -> dict[str, Any]: ...
+    def add_gold(self, model: str, items: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def review_tasks(self, model: str, state: str | None, limit: int) -> list[dict[str, Any]]: ...
+    def resume_reviewer(self, model: str, reviewer: str, clear: bool) -> dict[str, Any]: ...
+    def review_stats(self, model: str) -> dict[str, Any]: ...
 
 
 def _json_list(values: Any) -> list[Any]:
@@ -551,6 +563,55 @@ class ModelHandle:
         from loopwise.client.serving import Job
 
         return Job.from_dict(self, self.transport.job(self.name, job_id))
+
+    # The review queue (docs/review.md; decision 0036).
+    def set_review_policy(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Set the model's review policy: budget, selectors, ``overlap`` and ``gold`` (docs/review.md)."""
+        return self.transport.set_review_policy(self.name, spec)
+
+    def review_policy(self) -> dict[str, Any]:
+        return self.transport.review_policy(self.name)
+
+    def fill_review(
+        self, start: dt.datetime | str, end: dt.datetime | str, *, seed: int | None = None
+    ) -> dict[str, Any]:
+        """Run the review policy over the events logged in [start, end) and queue the tasks it draws."""
+        return self.transport.fill_review(
+            self.name, {"start": _iso(start, "start"), "end": _iso(end, "end"), "seed": seed}
+        )
+
+    def next_review(self) -> dict[str, Any] | None:
+        """This client's next review task (features, prediction, scores), or None when there is none."""
+        return self.transport.next_review_task(self.name)
+
+    def submit_review(self, task_id: str, label: Any, *, comment: str | None = None) -> dict[str, Any]:
+        """Answer a task this client holds; the label becomes Feedback once the task resolves."""
+        body = {"label": _plain(label), **({"comment": comment} if comment is not None else {})}
+        return self.transport.submit_review(self.name, task_id, body)
+
+    def skip_review(self, task_id: str) -> dict[str, Any]:
+        return self.transport.skip_review(self.name, task_id)
+
+    def adjudicate_review(self, task_id: str, label: Any) -> dict[str, Any]:
+        """Decide a tied or suspect task (maintainers)."""
+        return self.transport.adjudicate_review(self.name, task_id, _plain(label))
+
+    def add_gold(self, items: dict[str, Any]) -> dict[str, Any]:
+        """Gold items: ``{event_id: known label}``."""
+        return self.transport.add_gold(
+            self.name, [{"event_id": str(k), "label": _plain(v)} for k, v in items.items()]
+        )
+
+    def review_tasks(self, state: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The queue's tasks with every label (maintainers)."""
+        return self.transport.review_tasks(self.name, state, limit)
+
+    def resume_reviewer(self, reviewer: str, *, clear: bool = False) -> dict[str, Any]:
+        return self.transport.resume_reviewer(self.name, reviewer, clear)
+
+    def review_stats(self) -> dict[str, Any]:
+        """Backlog, throughput, budget used, agreement, gold accuracy per reviewer, the weighted estimate."""
+        return self.transport.review_stats(self.name)
 
 
 def artifact_source(artifact: Any, flavor: str) -> BinaryIO | bytes | None:

@@ -17,8 +17,8 @@ A predictions batch flows through one module per step (decisions 0003, 0004, 000
 
 from loopwise.ingest.buckets import ROW_PARTS_BELOW, ROWS, BucketKey, compact_pending, read_ipc
 from loopwise.ingest.errors import ConflictError, IdempotencyMismatchError, LimitError, NotFoundError
-from loopwise.ingest.export import export_window
-from loopwise.ingest.feedback import log_feedback
+from loopwise.ingest.export import export_window, window_table
+from loopwise.ingest.feedback import log_feedback, retract_feedback
 from loopwise.ingest.idempotency import body_digest
 from loopwise.ingest.labels import labels_for
 from loopwise.ingest.models import get_model, model_schema, register_model, registered, remembered
@@ -63,9 +63,11 @@ __all__ = [
     "register_model",
     "registered",
     "remembered",
+    "retract_feedback",
     "series",
     "stage",
     "window",
+    "window_table",
     "write_group",
     "write_predictions",
 ]

@@ -28,6 +28,26 @@ def export_window(
     version: str | None = None,
 ) -> bytes:
     """The window's events as one Parquet file (columns as logged, plus the current label and the version)."""
+    table = window_table(s, model_name, start, end, version)
+    buf = io.BytesIO()
+    # Dictionary pages only where values may repeat: for each float column the writer built a dictionary up
+    # to its limit before falling back; a day's file (30 such columns) took 0.55 s, 0.26 s without, and came
+    # out 10% smaller.
+    dictionary = [
+        f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))
+    ]
+    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary)
+    return buf.getvalue()
+
+
+def window_table(
+    s: Session,
+    model_name: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+) -> pa.Table:
+    """The window's events as one table, by time (columns as logged, the current label, the version)."""
     model = get_model(s, model_name)
     q = in_window(
         select(Event.batch_id, Event.row, Event.event_id, Event.version).where(Event.model_id == model.id),
@@ -75,13 +95,4 @@ def export_window(
         table = table.drop_columns(["model_version"])
     table = table.append_column("model_version", pa.array(versions, pa.string()))
     ts = schema.by_role(Role.TIMESTAMP)[0].name
-    table = table.sort_by(ts)
-    buf = io.BytesIO()
-    # Dictionary pages only where values may repeat: for each float column the writer built a dictionary up
-    # to its limit before falling back; a day's file (30 such columns) took 0.55 s, 0.26 s without, and came
-    # out 10% smaller.
-    dictionary = [
-        f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))
-    ]
-    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary)
-    return buf.getvalue()
+    return table.sort_by(ts)

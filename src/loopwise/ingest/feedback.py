@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
@@ -205,3 +205,45 @@ def _fix_target_kind(s: Session, name: str, schema: Schema, rows: list[dict[str,
     found = kinds_in(table, schema, open_targets)
     if found:
         fix_kinds(s, name, found, "the first labels", actor)
+
+
+def retract_feedback(
+    s: Session, model_name: str, keys: list[tuple[str, str, str]], actor: str, reason: str
+) -> int:
+    """Remove feedback rows, each named by (event id, source, kind), and rebuild the task profiles of the
+    buckets whose events lose a label; each removal is in the audit log. Returns how many were removed.
+
+    Review uses it when a reviewer's labels turn suspect (decision 0036): they leave performance and
+    training sets until an adjudicator clears them, which stores them again through ``log_feedback``."""
+    model = get_model(s, model_name)
+    removed: list[tuple[int, str, str, str, dict[str, Any]]] = []
+    for event_id, source, kind in keys:
+        found = s.execute(
+            select(Feedback.id, Feedback.value).where(
+                Feedback.model_id == model.id,
+                Feedback.event_id == event_id,
+                Feedback.source == source,
+                Feedback.kind == kind,
+            )
+        ).first()
+        if found is not None:
+            removed.append((found[0], event_id, source, kind, found[1]))
+    if not removed:
+        return 0
+    s.execute(delete(Feedback).where(Feedback.id.in_([r[0] for r in removed])))
+    details = [
+        {"event_id": e, "source": src, "kind": k, "old": v, "reason": reason} for _, e, src, k, v in removed
+    ]
+    append_many(s, model.id, actor, "feedback.retract", details)
+    labelled = sorted({e for _, e, _, k, _ in removed if k in ("label", "correction")})
+    touched = {
+        (v, b)
+        for v, b in s.execute(
+            select(Event.version, Event.bucket).where(
+                Event.model_id == model.id, Event.event_id.in_(labelled)
+            )
+        )
+    }
+    if touched:
+        relabel(s, model, touched)
+    return len(removed)

@@ -1,11 +1,16 @@
 """Human review: a Policy picks which predictions people should see under a label budget, with known
 inclusion probabilities, and their labels are weighted back into estimates of the whole traffic.
 
-This is the pure part (no database, no web): selection over a frame of logged events and the estimates.
+The pure part (no database, no web): selection over a frame of logged events and the estimates. The
+service part (decision 0036): stored policies, the queue (fill, next task, submit, skip, adjudicate, gold),
+reviewer quality (gold accuracy, pausing, resuming) and the queue's statistics.
 """
 
 from loopwise.review.estimates import ReviewEstimate, estimate, estimate_by_segment, gap, naive_mean
 from loopwise.review.novelty import novelty_scores
+from loopwise.review.policies import get_policy, set_policy
+from loopwise.review.quality import resume, wilson
+from loopwise.review.queue import add_gold, adjudicate, fill, list_tasks, next_task, skip, submit
 from loopwise.review.selection import MIN_RANDOM_SHARE, Policy, Selection
 from loopwise.review.selectors import (
     Disagreement,
@@ -17,6 +22,7 @@ from loopwise.review.selectors import (
     make,
     names,
 )
+from loopwise.review.stats import review_stats
 
 __all__ = [
     "MIN_RANDOM_SHARE",
@@ -29,11 +35,23 @@ __all__ = [
     "Selection",
     "Selector",
     "Uncertainty",
+    "add_gold",
+    "adjudicate",
     "estimate",
     "estimate_by_segment",
+    "fill",
     "gap",
+    "get_policy",
+    "list_tasks",
     "make",
     "naive_mean",
     "names",
+    "next_task",
     "novelty_scores",
+    "resume",
+    "review_stats",
+    "set_policy",
+    "skip",
+    "submit",
+    "wilson",
 ]

@@ -17,7 +17,8 @@ from loopwise.errors import LoopwiseError
 from loopwise.server.deps import Public
 from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor
-from loopwise.server.routers import events, gate, models, monitoring, registry, serving
+from loopwise.server.routers import auth, events, gate, models, monitoring, registry, review, serving
+from loopwise.server.sessions import LoginLimiter
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
@@ -90,8 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             generate_latest(REGISTRY) + generate_latest(per_model), media_type=CONTENT_TYPE_LATEST
         )
 
-    for r in (models.router, events.router, monitoring.router, registry.router, gate.router, serving.router):
+    app.state.login_limiter = LoginLimiter()
+    routers = (models, events, monitoring, registry, gate, serving, review, auth)
+    for r in (m.router for m in routers):
         app.include_router(r)
+    from loopwise.ui import router as ui  # the reviewer workspace (pages, not API)
+
+    app.include_router(ui)
     _document_bodies(app)
     return app
 

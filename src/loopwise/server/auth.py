@@ -41,6 +41,8 @@ POLICIES: dict[str, frozenset[str]] = {
     "read": frozenset({"admin", "maintainer", "reviewer", "viewer"}),
     "ingest": frozenset({"admin", "maintainer", "ingest"}),
     "feedback": frozenset({"admin", "maintainer", "reviewer", "ingest"}),
+    # Taking and answering review tasks (decision 0036).
+    "review": frozenset({"admin", "maintainer", "reviewer"}),
     "manage": frozenset({"admin", "maintainer"}),
     "admin": frozenset({"admin"}),
 }
@@ -48,15 +50,29 @@ POLICIES: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Principal:
+    """Who made a request: an API key, or a user signed in with a session cookie (``user`` set; their
+    granted models in ``model_ids``, None for a user not limited to some; ``csrf`` the session's token)."""
+
     key_id: int
     role: str
     model_id: int | None
     name: str
     last_used_at: dt.datetime | None = None
+    user: str | None = None
+    model_ids: frozenset[int] | None = None
+    csrf: str | None = None
 
     @property
     def actor(self) -> str:
+        if self.user is not None:
+            return f"user:{self.user}"
         return f"key:{self.key_id}:{self.name}" if self.name else f"key:{self.key_id}"
+
+    def may_see(self, model_id: int | None) -> bool:
+        """Whether the principal may work on the model (None: a model that does not exist)."""
+        if self.model_id is not None and model_id != self.model_id:
+            return False
+        return self.model_ids is None or model_id in self.model_ids
 
 
 def authenticate(s: Session, token: str | None) -> Principal | None:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from loopwise.errors import AuthenticationError, ForbiddenError, NotFoundError
 from loopwise.ingest import registered, remembered
 from loopwise.server.auth import POLICIES, Principal, authenticate, needs_touch, touch
+from loopwise.server.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf, session_principal
 from loopwise.store import transaction
 
 
@@ -101,6 +102,10 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
         principal: Principal | None = None
         if token:
             principal = _cached(request, token) or await run_in_threadpool(_principal, request, token)
+        elif request.cookies.get(SESSION_COOKIE):
+            principal = await run_in_threadpool(session_principal, request)
+            if principal is not None and request.method not in SAFE_METHODS:
+                check_csrf(principal, request.headers.get(CSRF_HEADER))
         if principal is None:
             raise AuthenticationError("a valid API key is required (Authorization: Bearer lw_...)")
         if principal.role not in POLICIES[policy]:
@@ -111,13 +116,12 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
         model = request.path_params.get("model")
         if (
             model is not None
-            and principal.model_id is not None
-            and (
+            and (principal.model_id is not None or principal.model_ids is not None)
+            and not principal.may_see(
                 known[0]
                 if (known := remembered(_engine(request), model)) is not None
                 else await run_in_threadpool(_model_id, request, model)
             )
-            != principal.model_id
         ):
             raise NotFoundError(f"no model named {model!r}")
         return principal
@@ -148,4 +152,5 @@ Reader = Annotated[Principal, Depends(require("read"))]
 Ingester = Annotated[Principal, Depends(require("ingest"))]
 FeedbackGiver = Annotated[Principal, Depends(require("feedback"))]
 Manager = Annotated[Principal, Depends(require("manage"))]
+Reviewer = Annotated[Principal, Depends(require("review"))]
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -322,3 +322,134 @@ class Job(Base):
     heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     __table_args__ = (Index("ix_jobs_model", "model_id", "created_at"),)
+
+
+class User(Base):
+    """A person who signs in with a password (decision 0036): a reviewer, or a maintainer who adjudicates.
+
+    Only the argon2 hash of the password is stored (``loopwise.store.users``); there is no default user."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class UserModel(Base):
+    """A model a user may work on; a reviewer sees no other (another model's task is a 404)."""
+
+    __tablename__ = "user_models"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+
+
+class UserSession(Base):
+    """A signed-in browser: the SHA-256 of the cookie's token (never the token), the session's CSRF token."""
+
+    __tablename__ = "user_sessions"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ReviewPolicy(Base):
+    """A model's review policy as given (selectors, budget, overlap, gold): ``loopwise.review.policies``."""
+
+    __tablename__ = "review_policies"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ReviewFill(Base):
+    """One run of the policy over a window: its size, budget and the policy it ran, so that the tasks'
+    inclusion probabilities can be weighted back into estimates of that window."""
+
+    __tablename__ = "review_fills"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    start: Mapped[dt.datetime] = mapped_column()
+    end: Mapped[dt.datetime] = mapped_column()
+    window_rows: Mapped[int] = mapped_column(Integer)
+    budget: Mapped[float] = mapped_column(Float)
+    tasks: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_review_fills_model", "model_id", "start"),)
+
+
+class ReviewTask(Base):
+    """A Prediction selected for review (a fill's task), or a gold item (``selector`` ``gold``, a known
+    ``gold_label``, no fill). The id is random, so ids say nothing about a task's kind or order."""
+
+    __tablename__ = "review_tasks"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    fill_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_fills.id", ondelete="CASCADE"), nullable=True
+    )
+    event_id: Mapped[str] = mapped_column(String(200))
+    selector: Mapped[str] = mapped_column(String(100))
+    inclusion_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    selector_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The order tasks are handed out in.
+    position: Mapped[int] = mapped_column(BigInteger)
+    #: Labels wanted (1, or k for an overlap task; 0 for gold: every reviewer answers it once).
+    needed: Mapped[int] = mapped_column(Integer)
+    #: Reviewers holding or having answered it (skips give their place back).
+    assigned: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``open``, ``adjudication`` (a tie), ``resolved``, ``suspect`` (its label now suspect), ``gold``.
+    state: Mapped[str] = mapped_column(String(20))
+    #: The model's prediction for the event, as logged (what a label is compared with).
+    prediction: Mapped[Any] = mapped_column(JSON, nullable=True)
+    gold_label: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: The resolved label, ``{"label": value}``, and the Feedback source it was stored under.
+    label: Mapped[Any] = mapped_column(JSON, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (
+        Index("ix_review_tasks_queue", "model_id", "state", "position"),
+        Index("ix_review_tasks_event", "model_id", "event_id"),
+    )
+
+
+class ReviewLabel(Base):
+    """One reviewer's part in one task: assigned, then submitted (or skipped). ``suspect``: given while the
+    reviewer's gold accuracy was failing; kept and shown, out of consensus and estimates until cleared."""
+
+    __tablename__ = "review_labels"
+    task_id: Mapped[str] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_id: Mapped[int] = mapped_column(Integer)
+    #: ``assigned``, ``submitted``, ``skipped`` or ``discarded``.
+    state: Mapped[str] = mapped_column(String(20))
+    label: Mapped[Any] = mapped_column(JSON, nullable=True)
+    comment: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: On a gold task: whether the label was the known answer.
+    correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    suspect: Mapped[bool] = mapped_column(Boolean, default=False)
+    assigned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (Index("ix_review_labels_reviewer", "model_id", "reviewer", "state"),)
+
+
+class ReviewerState(Base):
+    """A reviewer's standing on one model: paused when their gold accuracy fails; since when gold counts."""
+
+    __tablename__ = "reviewer_states"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    #: The last gold answer after which the reviewer passed: labels after it turn suspect on a pause.
+    passed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    #: Gold answers before this (a resume) no longer count.
+    counted_from: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -17,6 +17,18 @@ from loopwise.wire.gate import Approve, Force, PolicyBody, Promote, Rollback, Ru
 from loopwise.wire.models import RegisterModel
 from loopwise.wire.monitoring import PinReference, RunChecks
 from loopwise.wire.registry import EvaluateVersion, RegisterVersion, SetAlias, ShadowOutputs
+from loopwise.wire.review import (
+    AddGold,
+    Adjudicate,
+    ClaimTask,
+    Login,
+    ResumeReviewer,
+    ReviewFillBody,
+    ReviewPolicySpec,
+    SignOut,
+    SkipTask,
+    SubmitReview,
+)
 from loopwise.wire.serving import PredictRows
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -36,6 +48,16 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     EvaluateVersion,
     ShadowOutputs,
     PredictRows,
+    ReviewPolicySpec,
+    ReviewFillBody,
+    SubmitReview,
+    Adjudicate,
+    AddGold,
+    ResumeReviewer,
+    Login,
+    ClaimTask,
+    SkipTask,
+    SignOut,
 )
 
 

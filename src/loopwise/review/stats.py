@@ -1,0 +1,171 @@
+"""``review/stats``: throughput, backlog, budget used, agreement between reviewers, gold accuracy per
+reviewer, and the latest fill's accuracy estimated from its resolved tasks (weighted by 1/π)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loopwise.errors import LoopwiseError
+from loopwise.ingest import get_model
+from loopwise.metrics.agreement import Agreement, cohen_kappa, fleiss_kappa, krippendorff_alpha
+from loopwise.metrics.sampled import hajek
+from loopwise.profiles.canonical import canonical
+from loopwise.review.consensus import same
+from loopwise.review.policies import gold_of
+from loopwise.review.quality import score
+from loopwise.store.tables import ReviewerState, ReviewFill, ReviewLabel, ReviewPolicy, ReviewTask
+from loopwise.store.types import utcnow
+
+
+def _agreement(f: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+    try:
+        a: Agreement = f(*args, **kw)
+    except LoopwiseError as e:
+        return {"value": None, "reason": str(e)}
+    return {"value": a.value, "items": a.items, "ratings": a.ratings}
+
+
+def agreement(s: Session, model_id: int) -> dict[str, Any]:
+    """Agreement over overlap tasks' counted labels: Cohen's κ per reviewer pair, Fleiss' κ and
+    Krippendorff's α (nominal) over all."""
+    rows = s.execute(
+        select(ReviewLabel.task_id, ReviewLabel.reviewer, ReviewLabel.label)
+        .join(ReviewTask, ReviewTask.id == ReviewLabel.task_id)
+        .where(
+            ReviewLabel.model_id == model_id,
+            ReviewLabel.state == "submitted",
+            ReviewLabel.suspect.is_(False),
+            ReviewTask.needed > 1,
+        )
+    ).all()
+    by_task: dict[str, dict[str, str]] = defaultdict(dict)
+    for task, reviewer, label in rows:
+        by_task[task][reviewer] = canonical(label["label"])
+    reviewers = sorted({r for labels in by_task.values() for r in labels})
+    tasks = sorted(by_task)
+    table = [[by_task[t].get(r) for r in reviewers] for t in tasks]
+    pairs = []
+    for a, b in itertools.combinations(reviewers, 2):
+        both = [(by_task[t][a], by_task[t][b]) for t in tasks if a in by_task[t] and b in by_task[t]]
+        if both:
+            pairs.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "tasks": len(both),
+                    "cohen_kappa": _agreement(cohen_kappa, *zip(*both, strict=True)),
+                }
+            )
+    return {
+        "tasks": len(tasks),
+        "pairs": pairs,
+        "fleiss_kappa": _agreement(fleiss_kappa, table)
+        if tasks
+        else {"value": None, "reason": "no overlap tasks yet"},
+        "krippendorff_alpha": _agreement(krippendorff_alpha, table, level="nominal")
+        if tasks
+        else {"value": None, "reason": "no overlap tasks yet"},
+    }
+
+
+def estimate(s: Session, fill: ReviewFill) -> dict[str, Any] | None:
+    """The fill window's accuracy from its resolved tasks: Hájek over all (combined), over the random
+    slice alone, and the naive mean; None before any task of the fill is resolved."""
+    rows = s.execute(
+        select(
+            ReviewTask.selector,
+            ReviewTask.inclusion_probability,
+            ReviewTask.selector_probability,
+            ReviewTask.prediction,
+            ReviewTask.label,
+        ).where(ReviewTask.fill_id == fill.id, ReviewTask.state == "resolved")
+    ).all()
+    rows = [r for r in rows if r.prediction is not None and r.label is not None]
+    if not rows:
+        return None
+    y = np.array([1.0 if same(r.prediction, r.label["label"]) else 0.0 for r in rows])
+    pi = np.array([r.inclusion_probability for r in rows])
+    random = [(v, r.selector_probability) for v, r in zip(y, rows, strict=True) if r.selector == "random"]
+    out: dict[str, Any] = {
+        "metric": "accuracy",
+        "reviewed": len(rows),
+        "combined": hajek(y, pi).to_dict(),
+        "random": hajek(*zip(*random, strict=True)).to_dict() if random else None,
+        "naive": float(y.mean()),
+    }
+    return out
+
+
+def review_stats(s: Session, model_name: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    model = get_model(s, model_name)
+    now = now or utcnow()
+    states = dict(
+        s.execute(
+            select(ReviewTask.state, func.count())
+            .where(ReviewTask.model_id == model.id)
+            .group_by(ReviewTask.state)
+        ).all()
+    )
+    throughput = {}
+    for name, span in (("last_hour", dt.timedelta(hours=1)), ("last_day", dt.timedelta(days=1))):
+        throughput[name] = int(
+            s.scalar(
+                select(func.count()).where(
+                    ReviewLabel.model_id == model.id,
+                    ReviewLabel.state == "submitted",
+                    ReviewLabel.submitted_at >= now - span,
+                )
+            )
+            or 0
+        )
+    per_reviewer = dict(
+        s.execute(
+            select(ReviewLabel.reviewer, func.count())
+            .where(ReviewLabel.model_id == model.id, ReviewLabel.state == "submitted")
+            .group_by(ReviewLabel.reviewer)
+        ).all()
+    )
+    fill = s.scalar(
+        select(ReviewFill).where(ReviewFill.model_id == model.id).order_by(ReviewFill.start.desc()).limit(1)
+    )
+    budget = None
+    if fill is not None:
+        resolved = int(
+            s.scalar(
+                select(func.count()).where(ReviewTask.fill_id == fill.id, ReviewTask.state == "resolved")
+            )
+            or 0
+        )
+        budget = {
+            "fill_id": fill.id,
+            "start": fill.start.isoformat(),
+            "end": fill.end.isoformat(),
+            "window_rows": fill.window_rows,
+            "budget": fill.budget,
+            "tasks": fill.tasks,
+            "resolved": resolved,
+            "used": resolved / fill.budget if fill.budget else None,
+        }
+    policy = s.get(ReviewPolicy, model.id)
+    gold = gold_of(dict(policy.spec) if policy else {})
+    reviewers = sorted(
+        set(per_reviewer)
+        | set(s.scalars(select(ReviewerState.reviewer).where(ReviewerState.model_id == model.id)))
+    )
+    return {
+        "backlog": {k: int(states.get(k, 0)) for k in ("open", "adjudication", "suspect")},
+        "resolved": int(states.get("resolved", 0)),
+        "gold_items": int(states.get("gold", 0)),
+        "throughput": {**throughput, "by_reviewer": {k: int(v) for k, v in per_reviewer.items()}},
+        "budget": budget,
+        "agreement": agreement(s, model.id),
+        "gold": [score(s, model, r, gold).to_dict() for r in reviewers],
+        "estimate": estimate(s, fill) if fill is not None else None,
+    }

@@ -1,0 +1,98 @@
+"""``loopwise users`` and ``loopwise review`` in a fresh process, on a local database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from tests._fixtures import run_cli
+
+import loopwise as lw
+from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
+from loopwise.store import sqlite_url
+
+
+def test_users_and_the_review_queue_from_the_command_line(tmp_path: Path) -> None:
+    db = tmp_path / "lw.db"
+    c = lw.Client.local(db, create=True)
+    c.register("credit", yaml.safe_load(CREDIT_SCHEMA_YAML))
+    df = make_credit(800, seed=2).drop(columns=["repaid"])
+    df["ts"] = pd.Timestamp("2026-11-20T08:00:00Z") + pd.to_timedelta(np.arange(len(df)) * 3, unit="s")
+    c.model("credit").log(df)
+    c.close()
+    url = sqlite_url(db)
+    add = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loopwise.cli",
+            "users",
+            "add",
+            "ana",
+            "--model",
+            "credit",
+            "--password-stdin",
+            "--database-url",
+            url,
+        ],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert add.returncode == 0, add.stderr
+    assert "user ana (reviewer; models: credit)" in add.stdout
+    listed = run_cli("users", "list", "--database-url", url)
+    assert listed.stdout.split() == ["ana", "reviewer", "credit"]
+    short = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loopwise.cli",
+            "users",
+            "add",
+            "ben",
+            "--model",
+            "credit",
+            "--password-stdin",
+            "--database-url",
+            url,
+        ],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr + short.stdout
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "tasks: 20\nselectors:\n  - {kind: uncertainty, share: 0.7}\n  - {kind: random, share: 0.3}\n"
+    )
+    assert run_cli("review", "policy", "credit", "--set", str(policy), "--local", str(db)).returncode == 0
+    filled = run_cli(
+        "review",
+        "fill",
+        "credit",
+        "--start",
+        "2026-11-20",
+        "--end",
+        "2026-11-21",
+        "--seed",
+        "1",
+        "--local",
+        str(db),
+    )
+    assert filled.returncode == 0, filled.stderr
+    n = int(filled.stdout.split(": ")[1].split(" ")[0])
+    queue = run_cli("review", "queue", "credit", "--local", str(db), "--limit", "500")
+    assert f"{n} task(s)" in queue.stdout and "uncertainty" in queue.stdout
+    stats = run_cli("review", "stats", "credit", "--local", str(db))
+    assert f'"open": {n}' in stats.stdout
+    bad = run_cli("review", "policy", "other", "--local", str(db))
+    assert bad.returncode == 2 and "no model named 'other'" in bad.stderr + bad.stdout
