@@ -59,6 +59,7 @@ def test_a_reviewer_signs_in_and_works_with_the_cookie_and_its_csrf_token(server
     csrf = r.json()["csrf_token"]
     ana = httpx.Client(base_url=server.url, cookies=r.cookies, timeout=30)
     server.clients.append(ana)
+    assert ana.get("/v1/auth/me").json()["models"] == ["credit"]  # the models granted
     assert ana.post("/v1/models/credit/review/tasks/next").status_code == 403  # no CSRF token
     task = ana.post("/v1/models/credit/review/tasks/next", headers={"X-CSRF-Token": csrf}).json()["task"]
     assert set(task) == {"task_id", "model", "event_id", "features", "prediction", "scores"}

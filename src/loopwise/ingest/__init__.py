@@ -21,7 +21,14 @@ from loopwise.ingest.export import export_window, window_table
 from loopwise.ingest.feedback import log_feedback, retract_feedback
 from loopwise.ingest.idempotency import body_digest
 from loopwise.ingest.labels import labels_for
-from loopwise.ingest.models import get_model, model_schema, register_model, registered, remembered
+from loopwise.ingest.models import (
+    get_model,
+    model_names,
+    model_schema,
+    register_model,
+    registered,
+    remembered,
+)
 from loopwise.ingest.parts import own_edges
 from loopwise.ingest.preparation import Prepared, UnvalidatedBatch, prepare_group, prepare_predictions
 from loopwise.ingest.staging import Write, prepare_writes, stage
@@ -52,6 +59,7 @@ __all__ = [
     "log_feedback",
     "log_predictions",
     "metrics",
+    "model_names",
     "model_schema",
     "own_edges",
     "pinned",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -52,6 +53,14 @@ _SCHEMAS: dict[tuple[int, str, int], Schema] = {}
 def _revision(spec: dict[str, Any]) -> int:
     columns = spec.get("columns") or {}
     return sum(1 for c in columns.values() if isinstance(c, dict) and c.get("kind") is not None)
+
+
+def model_names(s: Session, ids: Iterable[int] | None) -> list[str]:
+    """The names of the models with ``ids``, sorted; None (not limited to some): every model's."""
+    q = select(Model.name)
+    if ids is not None:
+        q = q.where(Model.id.in_(list(ids)))
+    return sorted(s.scalars(q))
 
 
 def model_schema(model: Model) -> Schema:

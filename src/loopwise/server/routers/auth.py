@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import AuthenticationError
+from loopwise.ingest import model_names
 from loopwise.server.bodies import read_model
-from loopwise.server.deps import Public, Reader, factory
+from loopwise.server.deps import Public, Reader, factory, read_factory
 from loopwise.server.sessions import SESSION_COOKIE, set_cookie, sign_in
 from loopwise.store import transaction
 from loopwise.store.users import close_session
@@ -52,5 +53,9 @@ async def logout(request: Request, response: Response, _: Public) -> SignedOut:
 
 @router.get("/me", response_model=SignedIn, responses=errors(401, 403))
 def me(request: Request, who: Reader) -> SignedIn:
-    """The signed-in user (or the API key) and, for a session, its CSRF token."""
-    return SignedIn(user=who.user or who.actor, role=who.role, models=[], csrf_token=who.csrf or "")
+    """The signed-in user (or the API key), the models it may work on (every model's name when it is not
+    limited to some) and, for a session, its CSRF token."""
+    ids = who.model_ids if who.user is not None else (None if who.model_id is None else {who.model_id})
+    with read_factory(request)() as s:
+        models = model_names(s, ids)
+    return SignedIn(user=who.user or who.actor, role=who.role, models=models, csrf_token=who.csrf or "")
