@@ -7,6 +7,7 @@ from loopwise.alerts.guard import checked_addresses, internal
 from loopwise.alerts.incidents import CheckState, apply_run, incidents
 from loopwise.alerts.messages import RunContext
 from loopwise.alerts.settings import AlertSettings
+from loopwise.alerts.targets import check_targets
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -16,6 +17,7 @@ __all__ = [
     "RunContext",
     "apply_run",
     "backoff",
+    "check_targets",
     "checked_addresses",
     "deliver_pending",
     "deliveries",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 import pyarrow as pa
 
+from loopwise.client.monitors import MonitorMethods
 from loopwise.errors import DataError, ParameterError, SchemaError
 from loopwise.schema import DataLike, to_table
 
@@ -76,6 +77,12 @@ class Transport(Protocol):
     def predict(self, model: str, table: pa.Table) -> dict[str, Any]: ...
     def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def job(self, model: str, job_id: str) -> dict[str, Any]: ...
+    # Monitors (decision 0035).
+    def put_monitor(self, model: str, spec: dict[str, Any], replace: bool) -> dict[str, Any]: ...
+    def monitors(self, model: str) -> list[dict[str, Any]]: ...
+    def delete_monitor(self, model: str, name: str) -> None: ...
+    def run_monitor(self, model: str, name: str, deliver: bool) -> dict[str, Any]: ...
+    def monitor_get(self, model: str, name: str, what: str, params: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def _json_list(values: Any) -> list[Any]:
@@ -97,7 +104,7 @@ def _iso(t: dt.datetime | str | None) -> str | None:
 
 
 @dataclass
-class ModelHandle:
+class ModelHandle(MonitorMethods):
     """One model, through either client: ``log``, ``log_feedback``, ``metrics``, ``check``."""
 
     name: str

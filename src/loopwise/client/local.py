@@ -7,6 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from loopwise.client.monitors import LocalMonitors
 from loopwise.ingest import (
     body_digest,
     compact_pending,
@@ -41,7 +42,7 @@ def _time(v: str | None) -> dt.datetime | None:
     return out if out.tzinfo else out.replace(tzinfo=dt.UTC)
 
 
-class LocalTransport:
+class LocalTransport(LocalMonitors):
     def __init__(
         self,
         database_url: str,

@@ -14,10 +14,11 @@ from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
+from loopwise.loop import MonitorLoop
 from loopwise.server.deps import Public
 from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor
-from loopwise.server.routers import events, gate, models, monitoring, registry, serving
+from loopwise.server.routers import events, gate, models, monitoring, monitors, registry, serving
 from loopwise.server.settings import Settings
 from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
 from loopwise.server.writer import GroupWriter
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sessions, read_sessions = session_factory(engine), session_factory(engine, readonly=True)
     compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
     writer = GroupWriter(sessions, read_sessions, max_rows=max(settings.max_rows, 10_000))
+    scheduler = MonitorLoop(sessions, read_sessions, settings.alerts, settings.monitor_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         if settings.compact_seconds > 0:
             compactor.start()
+        if settings.monitor_seconds > 0:
+            scheduler.start()
         yield
+        scheduler.stop()
         writer.stop()
         compactor.stop()
         engine.dispose()
@@ -66,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.read_sessions = read_sessions
     app.state.compactor = compactor
+    app.state.scheduler = scheduler
     app.state.writer = writer
     for exc in (LoopwiseError, RequestValidationError, DBAPIError):
         app.add_exception_handler(exc, handle)
@@ -90,8 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             generate_latest(REGISTRY) + generate_latest(per_model), media_type=CONTENT_TYPE_LATEST
         )
 
-    for r in (models.router, events.router, monitoring.router, registry.router, gate.router, serving.router):
-        app.include_router(r)
+    routers = (models, events, monitoring, monitors, registry, gate, serving)
+    for r in routers:
+        app.include_router(r.router)
     _document_bodies(app)
     return app
 
