@@ -21,9 +21,7 @@ def database(url: str) -> tuple[Engine, sessionmaker[Session], sessionmaker[Sess
     return engine, session_factory(engine), session_factory(engine, readonly=True)
 
 
-def monitored(
-    sessions: sessionmaker[Session], *, step: int = 3600, anchor: dt.datetime, **spec: Any
-) -> int:
+def monitored(sessions: sessionmaker[Session], *, step: int = 3600, anchor: dt.datetime, **spec: Any) -> int:
     """Register the credit model (once) and a monitor on it; the monitor's id."""
     with transaction(sessions) as s:
         register_model(s, "credit", SCHEMA, "test")
