@@ -1,6 +1,7 @@
-"""One alert per incident, end to end on SQLite and PostgreSQL: traffic with a drift injected for three hours
-of twelve alerts once when it starts and once ("resolved") when it ends; thirty clean days alert never; a
-receiver that is down leaves the deliveries retrying while monitoring goes on, and they arrive once it is up."""
+"""One alert per incident, end to end on SQLite and PostgreSQL: traffic with a drift injected for three
+hours of twelve alerts once when it starts and once ("resolved") when it ends; thirty clean days alert
+never; a receiver that is down leaves the deliveries retrying while monitoring goes on; they arrive once it
+is up."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+from tests._fixtures import free_port
+from tests._fixtures.http import SCHEMA, traffic
+from tests.alerts.receiver import receiver
 
 import loopwise as lw
 from loopwise.alerts import AlertSettings, deliver_pending
 from loopwise.alerts.deliver import MAX_ATTEMPTS
 from loopwise.client.base import ModelHandle
-from tests._fixtures import free_port
-from tests._fixtures.http import SCHEMA, traffic
-from tests.alerts.receiver import receiver
 
 T0 = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 SUITE = {

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from tests._fixtures.http import SCHEMA
 
 from loopwise.ingest import register_model
 from loopwise.monitors import MonitorSpec, put_monitor
 from loopwise.store import open_database, session_factory, transaction
-from tests._fixtures.http import SCHEMA
 
 SUITE = {"suite": "watch", "checks": [{"metric": "row_count", "condition": {"ge": 1}}]}
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.monitors._helpers import database, monitored
 
 from loopwise.monitors import Claim, claim, due_ends, enqueue_due, finish
 from loopwise.store import transaction
 from loopwise.store.tables import MonitorRun
-from tests.monitors._helpers import database, monitored
 
 T0 = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
