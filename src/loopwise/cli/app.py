@@ -27,6 +27,7 @@ from loopwise.cli.common import (
 )
 from loopwise.cli.demo import demo
 from loopwise.cli.gate import audit_app, history
+from loopwise.cli.monitors import monitors_app
 from loopwise.cli.schema import schema_app
 from loopwise.cli.server import admin_app, db_app, serve
 from loopwise.cli.versions import versions_app
@@ -47,6 +48,7 @@ models_app.add_typer(versions_app, name="versions")
 # cli/gate.py.
 app.add_typer(versions_app, name="versions")
 app.add_typer(audit_app, name="audit")
+app.add_typer(monitors_app, name="monitors")
 app.command("history")(history)
 app.command(help="Run the loopwise server.")(serve)
 app.command(help="Log predictions from a file.")(log)

@@ -186,9 +186,21 @@ def run_pass(
     """One pass: offer due windows, run what can be claimed, apply the runs to incidents, send alerts."""
     owner = owner or new_owner()
     result = PassResult()
-    with transaction(sessions) as s:
-        result.offered = enqueue_due(s, now, monitor_ids=monitor_ids)
-    result.runs = run_claimed(sessions, read_sessions, owner, monitor_ids=monitor_ids, lease=lease)
+    # A monitor behind by more than CATCH_UP windows is offered them in rounds, up to MAX_RUNS_PER_PASS.
+    while len(result.runs) < MAX_RUNS_PER_PASS:
+        with transaction(sessions) as s:
+            offered = enqueue_due(s, now, monitor_ids=monitor_ids)
+        result.offered += offered
+        result.runs += run_claimed(
+            sessions,
+            read_sessions,
+            owner,
+            monitor_ids=monitor_ids,
+            lease=lease,
+            limit=MAX_RUNS_PER_PASS - len(result.runs),
+        )
+        if not offered:
+            break
     apply_alerts(sessions, settings, monitor_ids)
     if deliver:
         result.deliveries = deliver_pending(sessions, settings)

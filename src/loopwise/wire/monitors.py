@@ -50,6 +50,13 @@ class MonitorOut(BaseModel):
     last_window_end: str | None
 
 
+class MonitorDeleted(BaseModel):
+    """The monitor deleted, with its runs, incidents and delivery log."""
+
+    model: str
+    deleted: str
+
+
 class MonitorList(BaseModel):
     monitors: list[MonitorOut]
 

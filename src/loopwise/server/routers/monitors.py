@@ -3,7 +3,7 @@ delivery log (decision 0035). Declaring, changing, deleting and running is ``man
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.alerts import check_targets, deliveries, incidents
@@ -29,6 +29,7 @@ from loopwise.wire.monitors import (
     DeliveryList,
     IncidentList,
     MonitorBody,
+    MonitorDeleted,
     MonitorList,
     MonitorOut,
     MonitorSeries,
@@ -90,12 +91,12 @@ async def replace_monitor(model: str, name: str, request: Request, who: Manager)
     return await run_in_threadpool(_put, request, model, spec, who.actor, True)
 
 
-@router.delete("/{name}", status_code=204, response_class=Response, responses=errors(403, 404))
-def remove_monitor(model: str, name: str, request: Request, who: Manager) -> Response:
+@router.delete("/{name}", response_model=MonitorDeleted, responses=errors(403, 404))
+def remove_monitor(model: str, name: str, request: Request, who: Manager) -> MonitorDeleted:
     """Delete a monitor with its runs, incidents and delivery log."""
     with transaction(factory(request)) as s:
         delete_monitor(s, model, name)
-    return Response(status_code=204)
+    return MonitorDeleted(model=model, deleted=name)
 
 
 @router.get("", response_model=MonitorList, responses=errors(403, 404))
@@ -114,7 +115,7 @@ def read_monitor(model: str, name: str, request: Request, who: Reader) -> Monito
     "/{name}/run",
     response_model=RunReport,
     responses=errors(400, 403, 404, 422),
-    openapi_extra=json_body(RunMonitors, required=False),
+    openapi_extra=json_body(RunMonitors),
 )
 async def run_monitor(model: str, name: str, request: Request, who: Manager) -> RunReport:
     """Run the monitor's due windows now (those no process has run), apply them to the incidents and, with
