@@ -52,8 +52,6 @@ def build(
             f"{incident['check']}{where} {check['status']}s: value {_value(check.get('actual'))} against "
             f"{against}."
         )
-        if check.get("message"):
-            line += f" {check['message']}"
     lines = [
         subject,
         line,

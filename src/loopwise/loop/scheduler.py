@@ -130,7 +130,7 @@ def apply_alerts(
 ) -> int:
     """Apply finished runs to the incidents, per monitor in window order; the deliveries queued."""
     queued = 0
-    with sessions() as s:
+    with transaction(sessions) as s:
         todo = monitors_to_alert(s, monitor_ids)
     for mid in todo:
         with transaction(sessions) as s:
