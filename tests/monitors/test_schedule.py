@@ -114,16 +114,17 @@ def test_an_expired_lease_is_taken_over_and_the_first_claimer_stores_nothing(db_
 
 
 SCHEDULER = """
-import sys, time, datetime as dt
+import sys, threading, datetime as dt
 from loopwise.alerts import AlertSettings
 from loopwise.loop import MonitorLoop
 from loopwise.store import make_engine, session_factory
 engine = make_engine(sys.argv[1])
 loop = MonitorLoop(session_factory(engine), session_factory(engine, readonly=True), AlertSettings(), 0.2)
 stop = dt.datetime.fromisoformat(sys.argv[2])
+pause = threading.Event()
 while dt.datetime.now(dt.UTC) < stop:
     loop.run_once()
-    time.sleep(0.2)
+    pause.wait(0.2)
 print(loop.owner, loop.ran, loop.failures)
 """
 
