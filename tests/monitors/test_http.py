@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 import yaml
@@ -86,6 +87,7 @@ def test_monitors_over_http(server: Running) -> None:
     }
     assert detail["result"]["all"]["checks"][0]["actual"] == 900.0
 
+    _check_metrics(server)
     first = m.monitor_history("hourly", limit=1000)
     again = m.run_monitors()  # nothing new is due (unless an hour ended meanwhile): no window runs twice
     assert not {r["window_end"] for r in again} & {r["window_end"] for r in first}
@@ -154,3 +156,22 @@ def test_the_cli(server: Running, tmp_path: Path) -> None:
     assert r.returncode == 0 and "PASS (1,200 rows)" in r.stdout and "FAIL (900 rows)" in r.stdout
     r = run_cli("monitors", "history", "credit", "nope", *auth)
     assert r.returncode == 2 and "no monitor named 'nope'" in r.stderr
+
+
+def _check_metrics(server: Running) -> None:
+    """/metrics: each check of the latest window that ran (the third hour: 1,200 rows, every check passes)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(server.url + "/metrics", timeout=30).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name.startswith(("loopwise_monitor", "loopwise_alert"))
+    }
+    key = (("check", "row_count ge(1000.0)"), ("model", "credit"), ("monitor", "hourly"), ("segment", ""))
+    assert samples[("loopwise_monitor_check_status", key)] == 0
+    assert samples[("loopwise_monitor_check_value", key)] == 1200
+    end = samples[("loopwise_monitor_window_end_seconds", (("model", "credit"), ("monitor", "hourly")))]
+    assert end == (T0 + dt.timedelta(hours=3)).timestamp()
+    assert samples[("loopwise_alert_deliveries", (("state", "failed"),))] == 0

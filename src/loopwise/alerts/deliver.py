@@ -96,6 +96,14 @@ def deliver_pending(
     return counts
 
 
+def delivery_counts(s: Session) -> dict[str, int]:
+    """How many deliveries are in each state (every state listed, zero included)."""
+    from sqlalchemy import func
+
+    found = dict(s.execute(select(AlertDelivery.state, func.count()).group_by(AlertDelivery.state)).all())
+    return {k: int(found.get(k, 0)) for k in ("pending", "sending", "sent", "failed")}
+
+
 def deliveries(s: Session, monitor_id: int, limit: int = 200) -> list[dict[str, Any]]:
     """The monitor's delivery log, newest first (messages without their channel's settings)."""
     q = (

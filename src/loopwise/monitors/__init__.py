@@ -11,7 +11,15 @@ from loopwise.monitors.catalog import (
     put_monitor,
 )
 from loopwise.monitors.execute import Outcome, run_window
-from loopwise.monitors.history import check_series, failed_checks, get_run, run_dict, runs
+from loopwise.monitors.history import (
+    STATUS_CODES,
+    check_series,
+    failed_checks,
+    get_run,
+    latest_statuses,
+    run_dict,
+    runs,
+)
 from loopwise.monitors.schedule import (
     LEASE,
     Claim,
@@ -26,6 +34,7 @@ from loopwise.monitors.spec import MonitorSpec, seconds
 
 __all__ = [
     "LEASE",
+    "STATUS_CODES",
     "Claim",
     "MonitorInfo",
     "MonitorSpec",
@@ -39,6 +48,7 @@ __all__ = [
     "finish",
     "get_monitor",
     "get_run",
+    "latest_statuses",
     "list_monitors",
     "monitor_row",
     "monitors_to_alert",

@@ -101,3 +101,46 @@ def check_series(s: Session, model_name: str, name: str, limit: int = MAX_RUNS) 
         "monitor": name,
         "checks": [{"check": k[0], "segment": k[1], "points": v} for k, v in sorted(series.items())],
     }
+
+
+#: A check's status as a number, for a Prometheus gauge (an alert rule compares it with 2: fail).
+STATUS_CODES = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+
+
+def latest_statuses(s: Session) -> list[dict[str, Any]]:
+    """Per enabled monitor, its latest window that ran: each check's status and value, whole and per
+    segment (what ``/metrics`` exports)."""
+    from sqlalchemy import func
+
+    from loopwise.store.tables import Model, Monitor
+
+    last = (
+        select(MonitorRun.monitor_id, func.max(MonitorRun.window_end).label("end"))
+        .where(MonitorRun.state == "done")
+        .group_by(MonitorRun.monitor_id)
+        .subquery()
+    )
+    q = (
+        select(Model.name, Monitor.name, MonitorRun.window_end, MonitorRun.result)
+        .join(Monitor, Monitor.model_id == Model.id)
+        .join(last, last.c.monitor_id == Monitor.id)
+        .join(MonitorRun, (MonitorRun.monitor_id == Monitor.id) & (MonitorRun.window_end == last.c.end))
+        .where(Monitor.enabled.is_(True))
+    )
+    out = []
+    for model, monitor, end, result in s.execute(q):
+        parts = [("", result["all"]), *sorted(result.get("segments", {}).items())]
+        for segment, suite in parts:
+            for c in suite["checks"]:
+                out.append(
+                    {
+                        "model": model,
+                        "monitor": monitor,
+                        "check": c["name"],
+                        "segment": segment,
+                        "status": c["status"],
+                        "value": c.get("actual"),
+                        "window_end": end,
+                    }
+                )
+    return out

@@ -20,7 +20,13 @@ from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor
 from loopwise.server.routers import events, gate, models, monitoring, monitors, registry, serving
 from loopwise.server.settings import Settings
-from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
+from loopwise.server.telemetry import (
+    REGISTRY,
+    CompactorCollector,
+    ModelCollector,
+    MonitorCollector,
+    RequestMetrics,
+)
 from loopwise.server.writer import GroupWriter
 from loopwise.store import ensure_schema, make_engine, session_factory
 from loopwise.wire import Health, with_request_bodies
@@ -85,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     per_model = CollectorRegistry()
     per_model.register(ModelCollector(app.state.read_sessions))
     per_model.register(CompactorCollector(compactor))
+    per_model.register(MonitorCollector(app.state.read_sessions))
 
     @app.get(
         "/metrics",
