@@ -28,6 +28,7 @@ from loopwise.monitors import (
     claim,
     enqueue_due,
     finish,
+    mark_late,
     monitors_to_alert,
     ready_to_alert,
     run_dict,
@@ -52,6 +53,8 @@ class PassResult:
     """What one pass did: the windows offered, the runs it ran (as ``run_dict``s), deliveries' outcomes."""
 
     offered: int = 0
+    #: Past windows set back to pending because rows arrived late.
+    rerun: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
     deliveries: dict[str, int] = field(default_factory=dict)
 
@@ -186,6 +189,8 @@ def run_pass(
     """One pass: offer due windows, run what can be claimed, apply the runs to incidents, send alerts."""
     owner = owner or new_owner()
     result = PassResult()
+    with transaction(sessions) as s:
+        result.rerun = len(mark_late(s, now))
     # A monitor behind by more than CATCH_UP windows is offered them in rounds, up to MAX_RUNS_PER_PASS.
     while len(result.runs) < MAX_RUNS_PER_PASS:
         with transaction(sessions) as s:

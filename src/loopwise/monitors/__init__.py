@@ -20,6 +20,7 @@ from loopwise.monitors.history import (
     run_dict,
     runs,
 )
+from loopwise.monitors.late import LATE_HORIZON, mark_late
 from loopwise.monitors.schedule import (
     LEASE,
     Claim,
@@ -33,6 +34,7 @@ from loopwise.monitors.schedule import (
 from loopwise.monitors.spec import MonitorSpec, seconds
 
 __all__ = [
+    "LATE_HORIZON",
     "LEASE",
     "STATUS_CODES",
     "Claim",
@@ -50,6 +52,7 @@ __all__ = [
     "get_run",
     "latest_statuses",
     "list_monitors",
+    "mark_late",
     "monitor_row",
     "monitors_to_alert",
     "put_monitor",
