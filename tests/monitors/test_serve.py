@@ -19,7 +19,7 @@ from loopwise.alerts import CheckState, RunContext, apply_run, incidents
 from loopwise.server import Settings, create_app
 from loopwise.server.auth import create_key
 from loopwise.store import transaction
-from loopwise.store.tables import AlertDelivery
+from loopwise.store.tables import AlertDelivery, Incident
 
 
 @pytest.fixture
@@ -88,4 +88,37 @@ def test_renotify_alerts_a_still_failing_check_again(db_url: str) -> None:
     with sessions() as s:
         (incident,) = incidents(s, mid)
     assert (incident["state"], incident["failures"], incident["last_run_id"]) == ("resolved", 3, 5)
+    engine.dispose()
+
+
+def test_silences_and_severity_routing(db_url: str) -> None:
+    """A silence until t+2h logs the opening alert as ``silenced`` (never sent) and lets the resolution at
+    t+3h through; a channel for ``fail`` hears nothing of a ``warn`` check, one for ``warn`` does."""
+    engine, sessions, _ = database(db_url)
+    t0 = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    mid = monitored(sessions, anchor=t0)
+    channels = [
+        {"type": "webhook", "name": "pager", "url": "http://x", "severity": ["fail"]},
+        {"type": "webhook", "name": "chat", "url": "http://y", "severity": ["warn"]},
+    ]
+    silences = [{"until": (t0 + dt.timedelta(hours=2)).isoformat(), "check": "psi", "reason": "migration"}]
+    got: list[tuple[str, str, str, str]] = []
+    outcomes = [("fail", "warn"), ("fail", "warn"), ("fail", "pass"), ("pass", "pass")]
+    for h, (psi, rows) in enumerate(outcomes):
+        ctx = RunContext("credit", "m", t0.isoformat(), t0.isoformat(), h + 1, None)
+        checks = [CheckState("psi", "", psi, 0.3, "< 0.2"), CheckState("rows", "", rows, 10.0, ">= 100")]
+        with transaction(sessions) as s:
+            ids = apply_run(s, mid, checks, channels, ctx, silences=silences, now=t0 + dt.timedelta(hours=h))
+            for i in ids:
+                d = s.get(AlertDelivery, i)
+                assert d is not None
+                inc = s.get(Incident, d.incident_id)
+                assert inc is not None
+                got.append((inc.check_name, d.channel, d.event, d.state))
+    assert got == [
+        ("psi", "pager", "opened", "silenced"),
+        ("rows", "chat", "opened", "pending"),
+        ("rows", "chat", "resolved", "pending"),
+        ("psi", "pager", "resolved", "pending"),
+    ]
     engine.dispose()

@@ -101,7 +101,7 @@ def delivery_counts(s: Session) -> dict[str, int]:
     from sqlalchemy import func
 
     found = dict(s.execute(select(AlertDelivery.state, func.count()).group_by(AlertDelivery.state)).all())
-    return {k: int(found.get(k, 0)) for k in ("pending", "sending", "sent", "failed")}
+    return {k: int(found.get(k, 0)) for k in ("pending", "sending", "sent", "failed", "silenced")}
 
 
 def deliveries(s: Session, monitor_id: int, limit: int = 200) -> list[dict[str, Any]]:

@@ -58,9 +58,11 @@ def apply_run(
     ctx: RunContext,
     *,
     renotify: int | None = None,
+    silences: list[dict[str, Any]] | None = None,
     now: dt.datetime | None = None,
 ) -> list[int]:
-    """Apply one run's check outcomes to the monitor's incidents; the ids of the deliveries queued."""
+    """Apply one run's check outcomes to the monitor's incidents; the ids of the deliveries queued. A delivery
+    that a silence covers is logged as ``silenced`` and never sent."""
     now = now or utcnow()
     open_rows = {
         (r.check_name, r.segment): r
@@ -119,7 +121,7 @@ def apply_run(
                 incident_id=row.id,
                 channel=ch["name"],
                 event=event,
-                state="pending",
+                state="silenced" if silenced(silences or [], c, now) else "pending",
                 attempts=0,
                 next_attempt_at=now,
                 message={**message, "channel": ch},
@@ -129,6 +131,17 @@ def apply_run(
             s.flush()
             ids.append(d.id)
     return ids
+
+
+def silenced(silences: list[dict[str, Any]], c: CheckState, now: dt.datetime) -> bool:
+    """Whether a silence covers check ``c`` at ``now`` (no ``check``/``segment`` in a silence: all)."""
+    for x in silences:
+        if dt.datetime.fromisoformat(x["until"]) <= now:
+            continue
+        if x.get("check") not in (None, c.check) or x.get("segment") not in (None, c.segment):
+            continue
+        return True
+    return False
 
 
 def incidents(s: Session, monitor_id: int, state: str | None = None) -> list[dict[str, Any]]:

@@ -160,6 +160,7 @@ def apply_alerts(
                             list(monitor.channels or ()),
                             ctx,
                             renotify=monitor.renotify_seconds,
+                            silences=list(monitor.silences or ()),
                         )
                     )
                 run.alerted = True

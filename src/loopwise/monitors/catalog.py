@@ -60,6 +60,7 @@ def spec_of(row: Monitor) -> MonitorSpec:
         segments=tuple(row.segments or ()),
         channels=tuple(row.channels or ()),
         renotify=row.renotify_seconds,
+        silences=tuple(row.silences or ()),
         anchor=row.anchor,
         enabled=row.enabled,
     )
@@ -92,6 +93,7 @@ def put_monitor(
     row.reference = spec.reference
     row.segments, row.channels, row.detectors = list(spec.segments), [dict(c) for c in spec.channels], []
     row.renotify_seconds, row.enabled, row.updated_at = spec.renotify, spec.enabled, now
+    row.silences = [dict(x) for x in spec.silences]
     s.flush()
     return _info(s, model_name, row)
 

@@ -25,6 +25,7 @@ MONITOR_KEYS = (
     "channels",
     "detectors",
     "renotify",
+    "silences",
     "anchor",
     "enabled",
 )
@@ -127,6 +128,32 @@ def check_channel(spec: Any, where: str) -> dict[str, Any]:
     return out
 
 
+def check_silence(spec: Any, where: str) -> dict[str, Any]:
+    """A silence: ``until`` (ISO 8601), optionally the ``check`` and ``segment`` it covers, a ``reason``."""
+    if not isinstance(spec, dict) or "until" not in spec:
+        raise SchemaError(f"{where} must be a mapping with 'until' (and optionally check, segment, reason)")
+    unknown = sorted(set(spec) - {"until", "check", "segment", "reason"})
+    if unknown:
+        raise SchemaError(f"unknown key(s) {', '.join(map(repr, unknown))} in {where}")
+    until = spec["until"]
+    try:
+        t = (
+            until
+            if isinstance(until, dt.datetime)
+            else dt.datetime.fromisoformat(str(until).replace("Z", "+00:00"))
+        )
+    except ValueError:
+        raise ParameterError(f"{where}.until", until, "an ISO 8601 time") from None
+    t = t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    out: dict[str, Any] = {"until": t.astimezone(dt.UTC).isoformat()}
+    for key in ("check", "segment", "reason"):
+        if spec.get(key) is not None:
+            if not isinstance(spec[key], str):
+                raise ParameterError(f"{where}.{key}", spec[key], "text")
+            out[key] = spec[key][:500]
+    return out
+
+
 @dataclass(frozen=True)
 class MonitorSpec:
     """What a monitor runs and when: ``suite`` on each window of ``window`` seconds, every ``step`` seconds,
@@ -141,6 +168,8 @@ class MonitorSpec:
     segments: tuple[str, ...] = ()
     channels: tuple[dict[str, Any], ...] = ()
     renotify: int | None = None
+    #: Silences: alerts for the checks they cover are logged as ``silenced`` instead of sent, until then.
+    silences: tuple[dict[str, Any], ...] = ()
     anchor: dt.datetime | None = None
     enabled: bool = True
     detectors: tuple[dict[str, Any], ...] = field(default=())
@@ -201,6 +230,9 @@ class MonitorSpec:
         if not isinstance(enabled, bool):
             raise ParameterError("enabled", enabled, "true or false")
         detectors = spec.get("detectors") or []
+        silences = spec.get("silences") or []
+        if not isinstance(silences, list):
+            raise SchemaError("'silences' must be a list of silences")
         return cls(
             name=spec["name"],
             suite=suite,
@@ -210,6 +242,7 @@ class MonitorSpec:
             segments=tuple(dict.fromkeys(segments)),
             channels=tuple(check_channel(c, f"channels[{i}]") for i, c in enumerate(channels)),
             renotify=None if renotify is None else seconds(renotify, "renotify"),
+            silences=tuple(check_silence(x, f"silences[{i}]") for i, x in enumerate(silences)),
             anchor=anchor,
             enabled=enabled,
             detectors=tuple(detectors) if isinstance(detectors, list) else (detectors,),
@@ -231,6 +264,7 @@ class MonitorSpec:
             "segments": list(self.segments),
             "channels": [dict(c) for c in self.channels],
             "renotify": None if self.renotify is None else duration_text(self.renotify),
+            "silences": [dict(x) for x in self.silences],
             "anchor": None if self.anchor is None else self.anchor.isoformat(),
             "enabled": self.enabled,
         }

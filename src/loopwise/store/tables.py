@@ -343,6 +343,8 @@ class Monitor(Base):
     #: Reserved for detectors on streams (decision 0035, not done yet).
     detectors: Mapped[Any] = mapped_column(JSON, default=list)
     renotify_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: ``[{"until": ISO time, "check": name or None, "segment": value or None, "reason": text}]``.
+    silences: Mapped[Any] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

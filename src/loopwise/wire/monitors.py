@@ -24,6 +24,9 @@ class MonitorBody(BaseModel):
     segments: list[str] = Field(default_factory=list)
     channels: list[dict[str, Any]] = Field(default_factory=list)
     renotify: int | str | None = None
+    silences: list[dict[str, Any]] = Field(
+        default_factory=list, description="[{until, check?, segment?, reason?}]: alerts logged, not sent"
+    )
     anchor: str | None = Field(None, description="the first window's end (ISO 8601); default: now, floored")
     enabled: bool = True
 
@@ -41,6 +44,7 @@ class MonitorOut(BaseModel):
     segments: list[str]
     channels: list[dict[str, Any]]
     renotify: str | None
+    silences: list[dict[str, Any]]
     anchor: str
     enabled: bool
     created_by: str

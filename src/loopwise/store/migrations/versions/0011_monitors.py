@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("channels", sa.JSON, nullable=False),
         sa.Column("detectors", sa.JSON, nullable=False),
         sa.Column("renotify_seconds", sa.Integer, nullable=True),
+        sa.Column("silences", sa.JSON, nullable=False),
         sa.Column("enabled", sa.Boolean, nullable=False),
         sa.Column("created_by", sa.String(200), nullable=False),
         sa.Column("created_at", TS, nullable=False),
