@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format wheel-check bench bench-nannyml clean postgres
+.PHONY: demo test lint format wheel-check bench bench-nannyml clean postgres chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ postgres:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-test: $(STAMP) postgres
+# The reviewer workspace's tests drive Debian's Chromium through Playwright (never `playwright install`).
+chromium:
+	@if ! test -x /usr/bin/chromium; then \
+	  echo "installing Chromium for the UI tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: $(STAMP) postgres chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -43,18 +43,27 @@ NUMERIC_KINDS = [
 ERROR_KIND = "error rate / 0-1"
 
 
+#: Values of each series' reference: its first regime drawn again, apart (a monitor's reference window).
+REFERENCE = 2000
+
+
 def generated(seed: int, per_kind: int = 20, length: int = 2000) -> dict[str, list[Series]]:
-    """``per_kind`` series of each kind, with 2 to 6 changes each (one annotator: the truth)."""
+    """``per_kind`` series of each kind, with 2 to 6 changes each (one annotator: the truth).
+
+    ``REFERENCES[kind][i]``: the reference of series i, its first regime drawn again from a generator of its
+    own (so the series are those of a run without references)."""
     rng = np.random.default_rng(seed)
+    ref_rng = np.random.default_rng(seed + 1_000_003)
     out: dict[str, list[Series]] = {}
     for kind in [*NUMERIC_KINDS, ERROR_KIND]:
         shift, noise = kind.split(" / ")
-        series = []
+        series, refs = [], []
         for _ in range(per_kind):
             cps = _change_points(rng, length, int(rng.integers(2, 7)))
             bounds = [0, *cps, length]
             if shift == "error rate":
                 rate, parts = rng.uniform(0.05, 0.2), []
+                refs.append((ref_rng.random(REFERENCE) < rate).astype(np.float64))
                 for a, b in itertools.pairwise(bounds):
                     parts.append((rng.random(b - a) < rate).astype(np.float64))
                     rate = float(
@@ -64,6 +73,7 @@ def generated(seed: int, per_kind: int = 20, length: int = 2000) -> dict[str, li
             else:
                 e = _noise(rng, noise, length)
                 level, scale, x = rng.normal(0, 5), 1.0, np.empty(length)
+                refs.append(level + scale * _noise(ref_rng, noise, REFERENCE))
                 for a, b in itertools.pairwise(bounds):
                     x[a:b] = level + scale * e[a:b]
                     if shift == "mean":
@@ -72,7 +82,11 @@ def generated(seed: int, per_kind: int = 20, length: int = 2000) -> dict[str, li
                         scale *= rng.choice([1 / 3, 3]) * rng.uniform(0.8, 1.2)
             series.append((x, {"truth": cps}))
         out[kind] = series
+        REFERENCES[kind] = refs
     return out
+
+
+REFERENCES: dict[str, list[np.ndarray]] = {}
 
 
 def _change_points(rng: np.random.Generator, length: int, k: int, gap: int = 150) -> list[int]:
@@ -118,6 +132,18 @@ def river_points(make: Callable[[], Any]) -> Points:
     return run
 
 
+def calibrated_points(
+    cls: type[lw.Detector], false_alarms: float = 1.0
+) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """The detector with its threshold calibrated on the series' reference (``lw.calibrate``)."""
+
+    def run(x: np.ndarray, reference: np.ndarray) -> tuple[list[int], list[int]]:
+        made = lw.calibrate(cls, reference, false_alarms=false_alarms, resamples=10).detector()
+        return loopwise_points(lambda: made)(x)
+
+    return run
+
+
 def nothing(x: np.ndarray) -> tuple[list[int], list[int]]:
     """The trivial prediction: no change point."""
     return [], []
@@ -134,10 +160,13 @@ def score_tcpd(points: Points, series: dict[str, Series]) -> dict[str, float]:
     return {"f1": float(np.mean(f1)), "covering": float(np.mean(cover))}
 
 
-def score_generated(points: Points, series: Iterable[Series]) -> dict[str, float]:
+def score_generated(
+    points: Points, series: Iterable[Series], references: list[np.ndarray] | None = None
+) -> dict[str, float]:
+    """``references``: one per series, for detectors calibrated on them (``points(x, reference)``)."""
     f1, cover, hits, changes, false, n = [], [], 0, 0, 0, 0
-    for x, truth in series:
-        alarms, found = points(x)
+    for i, (x, truth) in enumerate(series):
+        alarms, found = points(x) if references is None else points(x, references[i])  # type: ignore[call-arg]
         f1.append(f_measure(truth, found))
         cover.append(covering(truth, found, len(x)))
         view = monitor_view(truth["truth"], alarms, delay=100)
@@ -161,6 +190,16 @@ NUMERIC: dict[str, Points] = {
     "loopwise PageHinkley": loopwise_points(lw.PageHinkley),
     "loopwise ADWIN": loopwise_points(lw.ADWIN),
     "loopwise KSWIN": loopwise_points(lw.KSWIN),
+}
+CALIBRATED_NUMERIC = {
+    "loopwise CUSUM calibrated": calibrated_points(lw.CUSUM),
+    "loopwise PageHinkley calibrated": calibrated_points(lw.PageHinkley),
+    "loopwise ADWIN calibrated": calibrated_points(lw.ADWIN),
+}
+CALIBRATED_ERRORS = {
+    "loopwise DDM calibrated": calibrated_points(lw.DDM),
+    "loopwise EDDM calibrated": calibrated_points(lw.EDDM),
+    "loopwise HDDM_A calibrated": calibrated_points(lw.HDDM_A),
 }
 ERRORS: dict[str, Points] = {
     "loopwise DDM": loopwise_points(lw.DDM),
@@ -212,8 +251,11 @@ def main() -> None:
             pool |= {**ERRORS, **river_errors}
         print(f"generated, {kind} ({len(series)} series): F1, covering, hits within 100, false alarms / 10k")
         results["generated"][kind] = {}
-        for name, points in pool.items():
-            r = score_generated(points, series)
+        calibrated = CALIBRATED_NUMERIC if numeric else {**CALIBRATED_NUMERIC, **CALIBRATED_ERRORS}
+        runs = [(name, points, None) for name, points in pool.items()]
+        runs += [(name, points, REFERENCES[kind]) for name, points in calibrated.items()]
+        for name, points, refs in runs:
+            r = score_generated(points, series, refs)  # type: ignore[arg-type]
             results["generated"][kind][name] = r
             print(
                 f"  {name:24s} F1 {r['f1']:.3f}  covering {r['covering']:.3f}  hits {r['hit_rate']:.2f}"

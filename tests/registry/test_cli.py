@@ -85,3 +85,32 @@ def test_register_list_alias_and_history_from_the_shell(tmp_path: Path, pipeline
         ).stdout.strip()
         == "v1"
     )
+
+
+def test_bad_times_and_a_gate_before_evaluation_are_one_line_errors(
+    tmp_path: Path, pipeline: Pipeline
+) -> None:
+    """The trial: a bad --at, --start or --end printed a traceback and exited 1, `history` required --at, and
+    a gate before an evaluation printed "zip() argument 2 is longer than argument 1"."""
+    from tests._fixtures.registry import lw_url, open_model
+
+    model = open_model(lw_url(tmp_path), tmp_path / "artifacts")
+    X, _ = applicants(100, 2)
+    model.register_version("v1", pipeline, sample=X.head(20))
+    model.register_version("v2", pipeline, sample=X.head(20))
+    model.set_alias("champion", "v1")
+    db = str(tmp_path / "lw.db")
+    window = ["--start", "2026-12-01", "--end", "2026-12-02"]
+    for args, needle in [
+        (["history", "credit", "--at", "yesterday"], "parameter 'at' must be an ISO 8601 time"),
+        (["versions", "gate", "credit", "v2", "--start", "nope", "--end", "2026-12-02"], "parameter 'start'"),
+        (["versions", "evaluate", "credit", "v2", "--start", "2026-12-01", "--end", "2026-13-01"], "'end'"),
+        (["versions", "gate", "credit", "v2", *window], "no events were logged in [2026-12-01"),
+    ]:
+        r = run_cli(*args, "--local", db)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        (line,) = r.stderr.strip().splitlines()
+        assert line.startswith("error: ") and needle in line, (args, line)
+    now = run_cli("history", "credit", "--local", db)  # --at defaults to now
+    assert now.returncode == 0, now.stderr
+    assert now.stdout.startswith("champion at ") and ": v1" in now.stdout.splitlines()[0]

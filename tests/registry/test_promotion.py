@@ -40,7 +40,11 @@ def test_approval_force_and_rollback_over_http(server: Running, tmp_path: Path, 
         alice.model("credit").promote("v2")  # the gate comes first under this policy
     assert m.promotion_policy("approval") == "approval"
 
-    with pytest.raises(ForbiddenError):
+    # The refusal names what was asked, not the policy behind it (the trial read "may not manage").
+    refused = (
+        r"role 'viewer' may not promote version \(POST /v1/models/credit/versions/v2/promote\): it needs"
+    )
+    with pytest.raises(ForbiddenError, match=refused + " the role admin or maintainer$"):
         viewer.model("credit").promote("v2")
     asked = alice.model("credit").promote("v2")
     assert asked.status == "pending" and asked.moves == []
@@ -65,7 +69,7 @@ def test_approval_force_and_rollback_over_http(server: Running, tmp_path: Path, 
         headers={"Authorization": f"Bearer {server.admin_key}"},
     )
     assert r.status_code == 422 and r.json()["type"] == "ParameterError"
-    with pytest.raises(ForbiddenError):
+    with pytest.raises(ForbiddenError, match=r"role 'maintainer' may not force version .* the role admin$"):
         alice.model("credit").promote("v3", force=True, reason="in a hurry")
     assert m.aliases() == {"champion": "v2"}
     forced = m.promote("v3", force=True, reason="v2 fails on new products")
@@ -198,13 +202,13 @@ def test_concurrent_appends_never_fork_a_chain(db_url: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("record", ["alias_event", "gate_result"])
+@pytest.mark.parametrize("record", ["alias_event", "gate_result", "promotion"])
 def test_an_edited_evidence_record_is_named(
     tmp_path: Path, db_url: str, pipeline: Pipeline, record: str
 ) -> None:
     """The audit entry of an alias move and of a gate result holds what the record said: editing the
     record (the history of what served when, a gate's outcome) fails verification, naming both."""
-    from loopwise.store.tables import AliasEvent, GateResult
+    from loopwise.store.tables import AliasEvent, GateResult, Promotion
 
     model = open_model(db_url, tmp_path / "artifacts")
     X, _ = applicants(200, 2)
@@ -222,25 +226,33 @@ def test_an_edited_evidence_record_is_named(
     )
     model.evaluate_version("v2", start="2026-12-01", end="2026-12-02")
     gate = model.gate("v2", start="2026-12-01", end="2026-12-02")
+    forced = model.promote("v2", force=True, reason="the committee said so")
     assert model.verify_audit()["ok"]
+    # Every entry is in the chain: the model's registration and the promotion's decision included.
+    assert all(e["chain"] is not None for e in model.audit())
+    assert {"model.register", "promotion.force"} <= {e["action"] for e in model.audit()}
     engine = make_engine(db_url)
     try:
         with transaction(session_factory(engine)) as s:
             if record == "alias_event":
                 target = s.scalars(select(AliasEvent.id).order_by(AliasEvent.id)).first()
                 s.execute(update(AliasEvent).where(AliasEvent.id == target).values(to_version="v2"))
-            else:
+            elif record == "gate_result":
                 target = gate.id
                 s.execute(update(GateResult).where(GateResult.id == target).values(status="pass"))
+            else:  # who decided the promotion is what an auditor asks first
+                target = forced.id
+                s.execute(update(Promotion).where(Promotion.id == target).values(decided_by="mallory"))
     finally:
         engine.dispose()
     found = model.verify_audit()
     assert not found["ok"]
-    label = "alias event" if record == "alias_event" else "gate result"
+    label = {"alias_event": "alias event", "gate_result": "gate result", "promotion": "promotion"}[record]
     assert f"({label} {target}) was edited" in found["problem"]["text"]
     entry = next(
         e
         for e in model.audit()
-        if e["detail"].get(record) == target and e["action"] in ("alias.move", "gate.result")
+        if e["detail"].get(record) == target
+        and e["action"] in ("alias.move", "gate.result", "promotion.force")
     )
     assert found["problem"]["entry_id"] == entry["id"]

@@ -414,3 +414,46 @@ def test_a_running_job_whose_heartbeat_stopped_is_reported_stalled(
         assert row is not None
         row.heartbeat_at = dt.datetime.now(dt.UTC) - STALLED_AFTER * 2
     assert (model.job(job_id).state, model.job(job_id).stalled) == ("running", True)
+
+
+def test_the_shell_predicts_starts_an_evaluation_and_follows_its_job(
+    server: Running, tmp_path: Path, pipeline: Pipeline, challenger: Pipeline
+) -> None:
+    """The trial found no command for `predict` or for a background evaluation's job."""
+    from tests._fixtures import run_cli
+
+    admin = http_client(server.url, server.admin_key)
+    admin.register("credit", SCHEMA)
+    maintainer = http_client(server.url, server.key("maintainer")).model("credit")
+    X, _ = applicants(120, 70)
+    _champion_and_shadow(maintainer, pipeline, challenger, X)
+    key = ["--url", server.url, "--api-key", server.key("maintainer")]
+    X.assign(ts=pd.Timestamp("2026-12-01 12:00", tz="UTC")).to_csv(tmp_path / "rows.csv", index=False)
+
+    r = run_cli(
+        "versions", "predict", "credit", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "a.parquet"), *key
+    )
+    assert r.returncode == 0, r.stderr
+    assert "120 rows answered by 'v1' and logged (120 new, 0 already stored)" in r.stderr
+    answers = pd.read_parquet(tmp_path / "a.parquet")
+    np.testing.assert_array_equal(answers.prediction.to_numpy(bool), pipeline.predict(X))
+    np.testing.assert_allclose(answers.p_true, pipeline.predict_proba(X)[:, 1], rtol=1e-12)
+    assert set(answers.version) == {"v1"} and maintainer.served(START, END) == {"v1": 120}
+
+    r = run_cli("versions", "start-evaluation", "credit", "v2", "--start", START, "--end", END, *key)
+    assert r.returncode == 0, r.stderr
+    job_id = r.stdout.strip()
+    r = run_cli("versions", "job", "credit", job_id, "--wait", *key)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"job {job_id}: done, 120 of 120 events"
+    local = open_model(server.db_url, tmp_path / "unused")
+    np.testing.assert_array_equal(
+        stored(local, "v2").loc[answers.event_id].prediction.to_numpy(bool), challenger.predict(X)
+    )
+    # One-line errors, exit 2: an unknown job, a local start (its process would end with the command).
+    for args in (
+        ["versions", "job", "credit", "nope", *key],
+        ["versions", "start-evaluation", "credit", "v2", "--start", START, "--end", END],
+    ):
+        r = run_cli(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)

@@ -47,12 +47,19 @@ def non_inferior(metric: str = "accuracy", margin: float = 0.01, alpha: float = 
     )
 
 
-def superior(metric: str = "accuracy", alpha: float = 0.05) -> Check:
-    """The challenger is better than the champion (one-sided, level alpha)."""
+def superior(metric: str = "accuracy", alpha: float = 0.05, min_effect: float | None = None) -> Check:
+    """The challenger is better than the champion (one-sided, level alpha); with ``min_effect`` (the smallest
+    improvement that matters), a pass also needs a sample able to detect it (80% power), else the gate is
+    inconclusive."""
+    params: dict[str, float | str] = {"metric": metric, "alpha": _alpha(alpha)}
+    if min_effect is not None:
+        if not min_effect > 0:
+            raise ParameterError("min_effect", min_effect, "a positive difference")
+        params["min_effect"] = float(min_effect)
     return Check(
         "challenger_difference_lower",
         gt(0.0),
-        params={"metric": metric, "alpha": _alpha(alpha)},
+        params=params,
         name=f"{metric}: challenger better (alpha {alpha:g})",
     )
 

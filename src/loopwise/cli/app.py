@@ -30,6 +30,7 @@ from loopwise.cli.gate import audit_app, history
 from loopwise.cli.monitors import monitors_app
 from loopwise.cli.schema import schema_app
 from loopwise.cli.server import admin_app, db_app, serve
+from loopwise.cli.serving import job as _job  # noqa: F401  (registers predict, start-evaluation, job)
 from loopwise.cli.versions import versions_app
 
 app = typer.Typer(

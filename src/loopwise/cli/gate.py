@@ -133,7 +133,9 @@ def rollback(
 
 def history(
     model: ModelArg,
-    at: Annotated[str, typer.Option("--at", help="The time (ISO 8601; no zone: UTC).")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="The time (ISO 8601; no zone: UTC); default now.")
+    ] = None,
     alias: AliasOpt = "champion",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     url: UrlOpt = None,

@@ -97,9 +97,18 @@ def _json_list(values: Any) -> list[Any]:
     ]
 
 
-def _iso(t: dt.datetime | str | None) -> str | None:
-    if t is None or isinstance(t, str):
-        return t
+def _iso(t: dt.datetime | str | None, name: str) -> str | None:
+    """``t`` as ISO 8601 text with its zone (none given: UTC); text that is not a time is refused here,
+    naming the parameter, on both clients alike."""
+    if t is None:
+        return None
+    if isinstance(t, str):
+        try:
+            t = dt.datetime.fromisoformat(t.strip())
+        except ValueError:
+            raise ParameterError(
+                name, t, "an ISO 8601 time such as 2026-03-03 or 2026-03-03T10:00:00Z"
+            ) from None
     return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
 
 
@@ -184,8 +193,8 @@ class ModelHandle(MonitorMethods):
         segment: str | None = None,
     ) -> dict[str, Any]:
         params = {
-            "start": _iso(start),
-            "end": _iso(end),
+            "start": _iso(start, "start"),
+            "end": _iso(end, "end"),
             "version": version,
             "reference": reference,
             "segment": segment,
@@ -212,7 +221,8 @@ class ModelHandle(MonitorMethods):
                 raise SchemaError(f"no such suite file: {spec}")
             spec = Path(spec).read_text(encoding="utf-8")
         answer = self.transport.check(
-            self.name, {"suite": spec, "start": _iso(start), "end": _iso(end), "reference": reference}
+            self.name,
+            {"suite": spec, "start": _iso(start, "start"), "end": _iso(end, "end"), "reference": reference},
         )
         return SuiteResult.from_dict(answer)
 
@@ -300,14 +310,14 @@ class ModelHandle(MonitorMethods):
 
     def version_at(self, alias: str, when: dt.datetime | str) -> str | None:
         """The version ``alias`` pointed at, at ``when`` (a time without a zone is UTC); None: none did."""
-        iso = _iso(when)
+        iso = _iso(when, "when")
         assert iso is not None
         return self.transport.version_at(self.name, alias, iso)
 
     def served(self, start: dt.datetime | str, end: dt.datetime | str) -> dict[str, int]:
         """What actually served in [start, end): events per version, from the versions the events carry
         (times without a zone are UTC)."""
-        a, b = _iso(start), _iso(end)
+        a, b = _iso(start, "start"), _iso(end, "end")
         assert a is not None and b is not None
         return self.transport.served(self.name, a, b)
 
@@ -335,7 +345,7 @@ class ModelHandle(MonitorMethods):
         p50/p99 of one-row calls). Running it again stores nothing twice."""
         from loopwise.registry import Evaluation
 
-        a, b = _iso(start), _iso(end)
+        a, b = _iso(start, "start"), _iso(end, "end")
         body = {"start": a, "end": b, "batch_rows": batch_rows}
         return Evaluation.from_dict(self.transport.evaluate_version(self.name, version, body))
 
@@ -359,8 +369,8 @@ class ModelHandle(MonitorMethods):
         params = {
             "champion": champion,
             "challenger": challenger,
-            "start": _iso(start),
-            "end": _iso(end),
+            "start": _iso(start, "start"),
+            "end": _iso(end, "end"),
             "metrics": metrics,
             "margin": margin,
             "alpha": alpha,
@@ -406,7 +416,7 @@ class ModelHandle(MonitorMethods):
             isinstance(spec, str) and "\n" not in spec and spec.endswith((".yaml", ".yml"))
         ):
             spec = Path(spec).read_text(encoding="utf-8")  # read here: the server reads no file a body names
-        body = {"suite": spec, "champion": champion, "start": _iso(start), "end": _iso(end)}
+        body = {"suite": spec, "champion": champion, "start": _iso(start, "start"), "end": _iso(end, "end")}
         return GateResult.from_dict(self.transport.gate(self.name, version, body))
 
     def gate_results(self, version: str | None = None) -> list[GateResult]:
@@ -456,13 +466,18 @@ class ModelHandle(MonitorMethods):
         return self.transport.promotion_policy(self.name, mode)
 
     def history(
-        self, at: dt.datetime | str, *, alias: str = "champion", around: dt.timedelta | None = None
+        self,
+        at: dt.datetime | str | None = None,
+        *,
+        alias: str = "champion",
+        around: dt.timedelta | None = None,
     ) -> History:
-        """What held ``alias`` at ``at``, who promoted it, the promotion and gate result that allowed it, and
-        the events served around then (``around`` either side; an hour by default)."""
+        """What held ``alias`` at ``at`` (default now), who promoted it, the promotion and gate result that
+        allowed it, and the events served around then (``around`` either side; an hour by default)."""
         from loopwise.registry import History
 
-        params: dict[str, Any] = {"at": _iso(at), "alias": alias}
+        when = dt.datetime.now(dt.UTC) if at is None else at
+        params: dict[str, Any] = {"at": _iso(when, "at"), "alias": alias}
         if around is not None:
             params["around_minutes"] = around.total_seconds() / 60
         return History.from_dict(self.transport.history(self.name, params))
@@ -535,7 +550,7 @@ class ModelHandle(MonitorMethods):
         Evaluation, ``job.refresh()`` its progress."""
         from loopwise.client.serving import Job
 
-        body = {"start": _iso(start), "end": _iso(end), "batch_rows": batch_rows}
+        body = {"start": _iso(start, "start"), "end": _iso(end, "end"), "batch_rows": batch_rows}
         return Job.from_dict(self, self.transport.start_evaluation(self.name, version, body))
 
     def job(self, job_id: str) -> Job:

@@ -3,12 +3,27 @@ a vectorised ``update_many`` and a versioned state (``to_bytes`` / ``Detector.fr
 no I/O. See docs/detectors.md."""
 
 from loopwise.detectors.adwin import ADWIN
-from loopwise.detectors.base import Detector
+from loopwise.detectors.base import Detector, Sensitivity
 from loopwise.detectors.bocpd import BOCPD
+from loopwise.detectors.calibration import Calibration, calibrate
 from loopwise.detectors.cusum import CUSUM
 from loopwise.detectors.ddm import DDM, EDDM
 from loopwise.detectors.hddm import HDDM_A, HDDM_W
 from loopwise.detectors.kswin import KSWIN
 from loopwise.detectors.page_hinkley import PageHinkley
 
-__all__ = ["ADWIN", "BOCPD", "CUSUM", "DDM", "EDDM", "HDDM_A", "HDDM_W", "KSWIN", "Detector", "PageHinkley"]
+__all__ = [
+    "ADWIN",
+    "BOCPD",
+    "CUSUM",
+    "DDM",
+    "EDDM",
+    "HDDM_A",
+    "HDDM_W",
+    "KSWIN",
+    "Calibration",
+    "Detector",
+    "PageHinkley",
+    "Sensitivity",
+    "calibrate",
+]

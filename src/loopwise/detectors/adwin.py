@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loopwise.detectors.base import Detector, in_open_unit, positive
+from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive
 
 #: Checks evaluated together in ``update_many``: bounds the (checks x buckets) arrays to a few megabytes.
 _CHECKS_PER_BATCH = 2048
@@ -46,6 +46,7 @@ class ADWIN(Detector):
     """
 
     kind = "adwin"
+    sensitivity = Sensitivity("delta", 1e-12, 0.5, "higher")
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ import abc
 import json
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
@@ -40,6 +41,20 @@ MIN_SIDE = 5
 Indices = npt.NDArray[np.int64]
 
 
+@dataclass(frozen=True)
+class Sensitivity:
+    """The parameter that sets a detector's sensitivity, the range ``calibrate`` searches, and which way
+    gives more alarms. ``relative``: the range is in units of the reference's spread (its standard deviation),
+    for a parameter in data units (Page-Hinkley's threshold)."""
+
+    parameter: str
+    low: float
+    high: float
+    more_alarms: Literal["higher", "lower"]
+    scale: Literal["log", "linear"] = "log"
+    relative: bool = False
+
+
 class Detector(abc.ABC):
     """A streaming change detector: feed values one at a time (``update``) or as an array (``update_many``).
 
@@ -55,6 +70,8 @@ class Detector(abc.ABC):
     #: last ``SEGMENT_CAP``) that best separates two means (the largest ``k (n - k) / n (mean₁ - mean₂)²``,
     #: at least ``MIN_SIDE`` values a side); "native": the detector's own estimate. Detections are the same.
     locate: str = "native"
+    #: The parameter ``calibrate`` sets from a reference stream (None: nothing to calibrate).
+    sensitivity: ClassVar[Sensitivity | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln, logsumexp
 
-from loopwise.detectors.base import Detector, in_open_unit, positive
+from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive
 from loopwise.errors import ParameterError
 
 
@@ -40,6 +40,7 @@ class BOCPD(Detector):
     """
 
     kind = "bocpd"
+    sensitivity = Sensitivity("expected_run_length", 10.0, 1e12, "lower")
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loopwise.detectors.base import Detector, positive, running_extreme
+from loopwise.detectors.base import Detector, Sensitivity, positive, running_extreme
 from loopwise.errors import ParameterError
 
 
@@ -37,6 +37,7 @@ class CUSUM(Detector):
     """
 
     kind = "cusum"
+    sensitivity = Sensitivity("h", 0.5, 500.0, "lower")
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.detectors._binary import ErrorStreamDetector
-from loopwise.detectors.base import in_open_unit, positive, running_extreme
+from loopwise.detectors.base import Sensitivity, in_open_unit, positive, running_extreme
 from loopwise.errors import ParameterError
 
 
@@ -37,6 +37,7 @@ class DDM(ErrorStreamDetector):
     """
 
     kind = "ddm"
+    sensitivity = Sensitivity("drift_threshold", 1.0, 50.0, "lower")
 
     def __init__(
         self,
@@ -152,6 +153,7 @@ class EDDM(ErrorStreamDetector):
     """
 
     kind = "eddm"
+    sensitivity = Sensitivity("beta", 0.05, 0.94, "higher", scale="linear")
 
     def __init__(self, warm_start: int = 100, alpha: float = 0.95, beta: float = 0.8, locate: str = "split"):
         positive("warm_start", warm_start, integer=True, zero=True)

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.detectors._binary import ErrorStreamDetector
-from loopwise.detectors.base import in_open_unit, running_extreme
+from loopwise.detectors.base import Sensitivity, in_open_unit, running_extreme
 from loopwise.errors import ParameterError
 
 
@@ -44,6 +44,7 @@ class HDDM_A(ErrorStreamDetector):  # noqa: N801 (river's name)
     """
 
     kind = "hddm_a"
+    sensitivity = Sensitivity("drift_confidence", 1e-12, 0.005, "higher")
     bounded = True
 
     def __init__(
@@ -207,6 +208,7 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
     """
 
     kind = "hddm_w"
+    sensitivity = Sensitivity("drift_confidence", 1e-12, 0.005, "higher")
     bounded = True
     _SIDES = ("total", "s1_incr", "s2_incr", "s1_decr", "s2_decr")
 

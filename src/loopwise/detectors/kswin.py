@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from loopwise.detectors.base import Detector, in_open_unit, positive
+from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive
 from loopwise.errors import ParameterError
 
 #: Tests evaluated together in ``update_many``.
@@ -55,6 +55,7 @@ class KSWIN(Detector):
     """
 
     kind = "kswin"
+    sensitivity = Sensitivity("alpha", 1e-15, 0.1, "higher")
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import lfilter
 
-from loopwise.detectors.base import Detector, in_open_unit, positive, running_extreme
+from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive, running_extreme
 from loopwise.errors import ParameterError
 
 MODES = ("both", "up", "down")
@@ -36,6 +36,7 @@ class PageHinkley(Detector):
     """
 
     kind = "page_hinkley"
+    sensitivity = Sensitivity("threshold", 0.1, 1e5, "lower", relative=True)
 
     def __init__(
         self,

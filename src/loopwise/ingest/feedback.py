@@ -21,7 +21,8 @@ from loopwise.ingest.labels import add_first_labels, relabel
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
-from loopwise.store.tables import AuditEntry, Event, Feedback
+from loopwise.store.audit import append_many
+from loopwise.store.tables import Event, Feedback
 from loopwise.store.types import utcnow
 
 KINDS = ("label", "correction", "rating", "comment")
@@ -139,17 +140,11 @@ def log_feedback(
         elif prev[1] != r["value"]:
             audit.append(
                 {
-                    "at": now,
-                    "actor": actor,
-                    "action": "feedback.replace",
-                    "model_id": model.id,
-                    "detail": {
-                        "event_id": r["event_id"],
-                        "source": r["source"],
-                        "kind": r["kind"],
-                        "old": prev[1],
-                        "new": r["value"],
-                    },
+                    "event_id": r["event_id"],
+                    "source": r["source"],
+                    "kind": r["kind"],
+                    "old": prev[1],
+                    "new": r["value"],
                 }
             )
             changed.append({"id": prev[0], "value": r["value"], "updated_at": now})
@@ -157,8 +152,7 @@ def log_feedback(
         s.execute(insert(Feedback), new)
     if changed:
         s.execute(update(Feedback), changed)  # by primary key, one executemany
-    if audit:
-        s.execute(insert(AuditEntry), audit)
+    append_many(s, model.id, actor, "feedback.replace", audit, at=now)
     stored, replaced = len(new), len(changed)
     touched, first = _touched(rows, existing, events)
     touched |= add_first_labels(s, model, {k: v for k, v in first.items() if k not in touched})

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from loopwise.errors import SchemaError
 from loopwise.ingest.errors import ConflictError, NotFoundError
 from loopwise.schema import Kind, Role, Schema, Task, infer_kind
-from loopwise.store.tables import AuditEntry, Event, Model
+from loopwise.store.audit import append
+from loopwise.store.tables import Event, Model
 from loopwise.store.types import utcnow
 
 
@@ -30,7 +31,7 @@ def register_model(s: Session, name: str, schema_spec: dict[str, Any], actor: st
     model = Model(name=name, schema_json=schema.to_dict())
     s.add(model)
     s.flush()
-    s.add(AuditEntry(actor=actor, action="model.register", model_id=model.id, detail={"name": name}))
+    append(s, model.id, actor, "model.register", {"name": name})
     return model
 
 
@@ -159,7 +160,7 @@ def fix_kinds(
         fixed = replace(fixed, task=new_task[0], positive=new_task[1], inferred=record)
         detail["task"] = new_task[0].value
     model.schema_json = fixed.to_dict()
-    s.add(AuditEntry(actor=actor, action="model.schema.inferred", model_id=model.id, detail=detail))
+    append(s, model.id, actor, "model.schema.inferred", detail)
     s.flush()
     forget(s.get_bind().engine, name)
     return fixed

@@ -1,22 +1,14 @@
-"""The tamper-evident audit log: every registry event appended to a hash chain, one chain per model
-(decision 0028).
+"""Reading and verifying the tamper-evident audit log (decision 0028); entries are appended through
+``loopwise.store.audit`` (``append``, re-exported here), which describes the chain.
 
-Each chained entry carries its number in the chain (``seq``, from 1), the previous entry's hash and its own:
-the SHA-256 of the entry's canonical JSON (sorted keys, no spaces, times as UTC ISO 8601 with microseconds),
-which includes the previous hash. Editing an entry changes its hash; deleting one breaks the next entry's
-link, or, at the end of a chain, its head (``audit_heads``). ``verify`` names the first entry that breaks.
-
-Appending locks the chain's head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has one writer at a
-time already), so two appends to one chain take turns and never both link to the same entry; a unique key on
-(chain, seq) refuses a fork even if a writer got past the lock. Chains of different models never wait on
-each other.
+``verify`` recomputes every entry's hash and link and checks each chain's head, and, for the entries that
+stand for a stored record (an alias move, a gate result, a promotion), that the record still says what the
+entry says. ``entries`` is what ``loopwise audit export`` writes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,87 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loopwise.ingest import get_model
-from loopwise.store import insert_ignore
+from loopwise.store.audit import GENESIS, append, append_many, canonical_json, chain_of, entry_hash
+from loopwise.store.audit import utc_text as _time
 from loopwise.store.tables import AuditEntry, AuditHead, Model
-from loopwise.store.types import utcnow
 
-#: The hash a chain's first entry links to.
-GENESIS = "0" * 64
-
-
-def chain_of(model_id: int | None) -> str:
-    """The chain a model's entries join (``model:<id>``); entries of no model join ``global``."""
-    return "global" if model_id is None else f"model:{model_id}"
-
-
-def canonical_json(value: Any) -> str:
-    """One text for one value: sorted keys, no spaces, no NaN, non-ASCII kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _time(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def entry_hash(
-    chain: str,
-    seq: int,
-    prev: str,
-    at: dt.datetime,
-    actor: str,
-    action: str,
-    model_id: int | None,
-    detail: dict[str, Any],
-) -> str:
-    """The SHA-256 (hex) of an entry's canonical JSON, its previous entry's hash included."""
-    doc = {
-        "chain": chain,
-        "seq": seq,
-        "prev": prev,
-        "at": _time(at),
-        "actor": actor,
-        "action": action,
-        "model_id": model_id,
-        "detail": detail,
-    }
-    return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
-
-
-def append(
-    s: Session,
-    model_id: int | None,
-    actor: str,
-    action: str,
-    detail: dict[str, Any],
-    at: dt.datetime | None = None,
-) -> AuditEntry:
-    """Append an entry to the model's chain, in the caller's write transaction (it commits with the change
-    it records, or not at all). ``detail`` is JSON; evidence is named by ids in it (``gate_result``,
-    ``promotion``, ``alias_event``)."""
-    at = (at or utcnow()).astimezone(dt.UTC)
-    # The stored text and the hashed text must be one: the detail as JSON reads it back.
-    detail = json.loads(canonical_json(detail))
-    chain = chain_of(model_id)
-    insert_ignore(s, AuditHead.__table__, {"chain": chain, "seq": 0, "hash": GENESIS})
-    locked = select(AuditHead).where(AuditHead.chain == chain).with_for_update()
-    head = s.execute(locked.execution_options(populate_existing=True)).scalar_one()
-    seq = head.seq + 1
-    digest = entry_hash(chain, seq, head.hash, at, actor, action, model_id, detail)
-    entry = AuditEntry(
-        at=at,
-        actor=actor,
-        action=action,
-        model_id=model_id,
-        detail=detail,
-        chain=chain,
-        seq=seq,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    s.add(entry)
-    head.seq, head.hash = seq, digest
-    s.flush()
-    return entry
+__all__ = ["GENESIS", "append", "append_many", "chain_of", "entries", "entry_hash", "verify"]
 
 
 @dataclass(frozen=True)
@@ -232,8 +148,9 @@ def record_digest(record: dict[str, Any]) -> str:
 
 def _evidence_problem(s: Session, e: AuditEntry) -> str | None:
     """Whether the record an entry stands for still says what the entry says: an alias move's row (the
-    history of what served when is read from those rows), a gate result's content (by its digest)."""
-    from loopwise.store.tables import AliasEvent, GateResult
+    history of what served when is read from those rows), a gate result's and a promotion's content (by
+    their digests)."""
+    from loopwise.store.tables import AliasEvent, GateResult, Promotion
 
     detail = e.detail or {}
     if e.action == "alias.move" and isinstance(detail.get("alias_event"), int):
@@ -257,7 +174,43 @@ def _evidence_problem(s: Session, e: AuditEntry) -> str | None:
             return f"the record it stands for (gate result {detail['gate_result']}) was deleted"
         if record_digest(gate_record(gate)) != detail["digest"]:
             return f"the record it stands for (gate result {gate.id}) was edited"
+    if (
+        e.action.startswith("promotion.")
+        and isinstance(detail.get("promotion"), int)
+        and detail.get("digest")
+    ):
+        promotion = s.get(Promotion, detail["promotion"])
+        if promotion is None:
+            return f"the record it stands for (promotion {detail['promotion']}) was deleted"
+        if record_digest(promotion_record(promotion, e.action in DECIDED)) != detail["digest"]:
+            return f"the record it stands for (promotion {promotion.id}) was edited"
     return None
+
+
+#: The promotion actions whose entry's digest covers the decision (the request's covers the request).
+DECIDED = ("promotion.promote", "promotion.approve", "promotion.force")
+
+
+def promotion_record(row: Any, decided: bool) -> dict[str, Any]:
+    """What a promotion entry's digest covers: the request (what, by whom, when), and once decided the
+    decision too (status, by whom, when, the reason, the gate result it rests on). The request's digest
+    leaves the gate result out: an approval under ``gate+approval`` records the one it re-checked."""
+    record: dict[str, Any] = {
+        "model_id": row.model_id,
+        "version": row.version,
+        "alias": row.alias,
+        "requested_by": row.requested_by,
+        "requested_at": _time(row.requested_at),
+    }
+    if decided:
+        record |= {
+            "status": row.status,
+            "decided_by": row.decided_by,
+            "decided_at": None if row.decided_at is None else _time(row.decided_at),
+            "reason": row.reason,
+            "gate_result": row.gate_result_id,
+        }
+    return record
 
 
 def gate_record(row: Any) -> dict[str, Any]:

@@ -114,6 +114,8 @@ class Paired:
     #: The challenger's replay time per row, per replayed event.
     challenger_ms: list[float]
     positive: str | None
+    #: Events logged in the window, paired or not (what "nothing to compare" is out of).
+    logged: int = 0
 
     def labelled(self) -> list[int]:
         """Positions of the events with a label and both predictions (an event logged without a prediction
@@ -201,6 +203,7 @@ def pair(
         table=table,
         challenger_ms=outputs[b].ms,
         positive=pos,
+        logged=len(events),
     )
 
 
@@ -305,21 +308,27 @@ def _default_metrics(regression: bool, sa: list[Any], sb: list[Any], y: list[Any
 
 
 def _verdict(r: ModelComparison, margin: float | None, min_effect: float | None) -> tuple[str, int | None]:
-    """The first metric's verdict, or "inconclusive" with the labels its test would need.
-
-    The minimum detectable effect shrinks as 1/sqrt(n) (the standard error does), so the labels at which it
-    reaches the effect that matters are n * (mde / effect)^2.
-    """
-    if r.significant:
-        return r.verdict, None
-    if margin is not None and r.non_inferior:
-        return "challenger non-inferior", None
+    """The first metric's verdict, or "inconclusive" with the labels its test needs (``labels_needed``)."""
     effect = min_effect if min_effect is not None else margin if margin else abs(r.difference)
     mde = r.minimum_detectable_effect
-    if mde is not None and effect > 0 and mde > effect:
-        needed = math.ceil(r.n * (mde / effect) ** 2)
+    short = mde is not None and effect > 0 and mde > effect
+    if r.significant and not (short and min_effect is not None):
+        return r.verdict, None
+    if margin is not None and r.non_inferior and not short:
+        # Non-inferior on a sample too small to have shown a loss of the margin is not shown yet (as the
+        # gate decides, decision 0032).
+        return "challenger non-inferior", None
+    if short:
+        assert mde is not None
+        needed = labels_needed(r.n, mde, effect)
         return f"inconclusive: {r.n} labels, needs about {needed}", needed
     return "no significant difference", None
+
+
+def labels_needed(n: int, mde: float, effect: float) -> int:
+    """The labels at which a test whose minimum detectable effect is ``mde`` at ``n`` labels detects
+    ``effect``: the standard error, and so the MDE, shrinks as 1/sqrt(n)."""
+    return math.ceil(n * (mde / effect) ** 2)
 
 
 def _by_segment(

@@ -6,13 +6,15 @@ A gate's status is ``pass``, ``fail`` or ``inconclusive``. A test of the differe
 that does not pass is a failure when the data show it (the interval lies wholly on the failing side of the
 threshold) or when the sample could have shown the effect that matters (its minimum detectable effect at
 80% power is no larger); otherwise it is inconclusive, with the labels it needs (n * (mde / effect)^2, as
-``compare_versions`` says). Any other failing check fails the gate.
+``compare_versions`` says). A test that passes on a sample whose minimum detectable effect is larger than
+the margin (or ``min_effect``) is inconclusive too: a gate is run again as labels arrive, and a pass counts
+only once the sample could have shown a loss that matters (decision 0032). Any other failing check fails
+the gate.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +27,10 @@ from loopwise.checks import Check, Suite, SuiteResult
 from loopwise.checks.conditions import Condition
 from loopwise.checks.evaluate import CATALOG
 from loopwise.checks.gate import TESTED
-from loopwise.errors import NotFoundError, ParameterError
+from loopwise.errors import NotComputableError, NotFoundError, ParameterError
 from loopwise.ingest import get_model, get_reference
 from loopwise.registry.audit import append, gate_record, record_digest
-from loopwise.registry.comparison import Paired, pair
+from loopwise.registry.comparison import Paired, labels_needed, pair
 from loopwise.registry.versions import describe, reference_name
 from loopwise.schema import Column, Kind, Role, Schema
 from loopwise.store import transaction
@@ -173,6 +175,9 @@ def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
     needed: list[int] = []
     for r in result.results:
         if r.status in ("pass", "warn"):
+            short = _underpowered(r.check, r.evidence, r.actual) if r.check.metric in TESTED else None
+            if short is not None:
+                needed.append(short)  # passed on a sample too small to have shown a loss that matters
             continue
         if r.check.metric in TESTED:
             if labels == 0:
@@ -197,6 +202,35 @@ def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
     return "pass", f"pass: {c['pass'] + c['warn']} checks passed ({c['warn']} warned)", None
 
 
+def _effect(check: Check) -> float:
+    """The effect that matters for ``check``: ``params.min_effect``, else a non-inferiority margin (the
+    threshold of ``challenger_difference_lower >= -margin``), else 0 (none declared)."""
+    effect = float(check.params.get("min_effect") or 0.0)
+    threshold = check.condition.threshold
+    if not effect and check.metric == "challenger_difference_lower" and isinstance(threshold, (int, float)):
+        effect = max(-float(threshold), 0.0)
+    return effect
+
+
+def _underpowered(check: Check, evidence: dict[str, Any], actual: float | None) -> int | None:
+    """The labels a passing tested check needs before its pass counts, or None when it counts now.
+
+    A gate is run again as labels arrive, so a pass on a small sample is the optional-stopping trap (and a
+    small sample is where the interval's approximation is weakest: 30 labels both versions got right give
+    the interval [0, 0]). A pass stands once the sample could have detected the effect that matters (its
+    minimum detectable effect, 80% power, no larger than the margin or ``min_effect``), or when its bound
+    clears the threshold by more than that effect (a non-inferiority check whose lower bound is above 0:
+    the challenger is shown better, not only not worse). Superiority without ``min_effect`` declares no
+    such effect and passes on significance alone."""
+    mde, n, effect = evidence.get("minimum_detectable_effect"), evidence.get("n"), _effect(check)
+    if mde is None or not n or effect <= 0 or float(mde) <= effect:
+        return None
+    threshold = check.condition.threshold
+    if actual is not None and isinstance(threshold, (int, float)) and actual - float(threshold) > effect:
+        return None
+    return labels_needed(int(n), float(mde), effect)
+
+
 def _labels_needed(check: Check, evidence: dict[str, Any]) -> int | None:
     """The labels at which the test could show the effect that matters, when it cannot yet (else None: the
     failure stands).
@@ -219,14 +253,10 @@ def _labels_needed(check: Check, evidence: dict[str, Any]) -> int | None:
         sign = 1.0 if evidence.get("higher_is_better", True) else -1.0
         if sign * evidence["difference"] + stats.norm.ppf(1 - alpha) * se <= threshold:
             return None
-    effect = float(check.params.get("min_effect") or 0.0)
-    if not effect and threshold is not None and check.metric == "challenger_difference_lower":
-        effect = abs(float(threshold))
-    if not effect:
-        effect = abs(float(evidence.get("difference") or 0.0))
+    effect = _effect(check) or abs(float(evidence.get("difference") or 0.0))
     if effect <= 0 or mde <= effect:
         return None
-    return math.ceil(int(n) * (float(mde) / effect) ** 2)
+    return labels_needed(int(n), float(mde), effect)
 
 
 def run_gate(
@@ -251,6 +281,8 @@ def run_gate(
         data = _needs_data(gate)
         features = [c.name for c in schema.by_role(Role.FEATURE)] if data else []
         p = pair(s, model_name, champion, version, start, end, features)
+        if not p.ids:
+            raise NotComputableError(_nothing_paired(p, start, end))
         evaluation = _latest_evaluation(s, model.id, version)
         reference = _reference(s, model_name, version) if data else None
     gate_schema, current, champ, chall, labels = gate_tables(p, features)
@@ -317,6 +349,18 @@ def run_gate(
             },
         )
         return public(model_name, row)
+
+
+def _nothing_paired(p: Paired, start: dt.datetime, end: dt.datetime) -> str:
+    """Why a gate has no events to compare, and what to do about it."""
+    window = f"[{start.isoformat()}, {end.isoformat()})"
+    if not p.logged:
+        return f"no events were logged in {window}: the gate compares the versions on logged traffic"
+    return (
+        f"version {p.challenger!r} has no outputs for the {p.logged} events logged in {window}: "
+        f"evaluate it on that window first (evaluate_version, or `loopwise versions evaluate`), "
+        f"or log its live outputs with log_shadow"
+    )
 
 
 def _json(value: Any) -> Any:

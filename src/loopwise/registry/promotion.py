@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from loopwise.errors import ConflictError, ForbiddenError, NotFoundError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.registry.aliases import AliasMove, alias_history, aliases, set_alias
-from loopwise.registry.audit import append
+from loopwise.registry.audit import append, promotion_record, record_digest
 from loopwise.registry.gate import GateResult, gate_results
 from loopwise.registry.versions import describe, valid_name
 from loopwise.store.tables import Model, Promotion, PromotionPolicy
@@ -136,9 +136,25 @@ def _passing_gate(s: Session, model_name: str, version: str, alias: str) -> Gate
     if holder is not None and holder != latest.champion:
         raise ConflictError(
             f"gate result {latest.id} compared {version!r} with {latest.champion!r}, but {alias!r} is now "
-            f"{holder!r}: run the gate again"
+            f"{holder!r}: run the gate against it (champion={alias!r}; CLI --champion {alias})"
         )
     return latest
+
+
+def _gate_evidence(s: Session, model_name: str, version: str, alias: str) -> GateResult | None:
+    """Under the ``approval`` policy, the gate result an approver is shown: the version's latest, when it
+    compared the version with what holds ``alias`` now (a gate against the champion says nothing about
+    replacing another alias's holder), else none."""
+    found = gate_results(s, model_name, version)
+    if not found:
+        return None
+    holder = aliases(s, model_name).get(alias)
+    return found[0] if holder is None or holder == found[0].champion else None
+
+
+def _digest(row: Promotion, decided: bool) -> str:
+    """The digest a promotion's audit entry carries (``audit verify`` recomputes it from the row)."""
+    return record_digest(promotion_record(row, decided))
 
 
 def _move(
@@ -174,8 +190,7 @@ def promote(
     if mode in ("gate", "gate+approval"):
         gate = _passing_gate(s, model_name, version, alias)
     else:
-        found = gate_results(s, model_name, version)
-        gate = found[0] if found else None
+        gate = _gate_evidence(s, model_name, version, alias)
     pending = mode != "gate"
     row = Promotion(
         model_id=model.id,
@@ -191,11 +206,12 @@ def promote(
     s.add(row)
     s.flush()
     detail = {"promotion": row.id, "version": version, "alias": alias, "gate_result": row.gate_result_id}
-    append(s, model.id, actor, "promotion.request", {**detail, "policy": mode})
+    append(s, model.id, actor, "promotion.request", {**detail, "policy": mode, "digest": _digest(row, False)})
     if pending:
         return _public(model_name, row)
     moves = _move(s, model_name, row, actor, {"policy": mode})
-    append(s, model.id, actor, "promotion.promote", {**detail, "alias_events": [m.id for m in moves]})
+    done = {**detail, "alias_events": [m.id for m in moves], "digest": _digest(row, True)}
+    append(s, model.id, actor, "promotion.promote", done)
     return _public(model_name, row, moves)
 
 
@@ -236,6 +252,7 @@ def approve(
             "gate_result": row.gate_result_id,
             "comment": comment,
             "alias_events": [m.id for m in moves],
+            "digest": _digest(row, True),
         },
     )
     return _public(model_name, row, moves)
@@ -280,6 +297,7 @@ def force(
             "reason": row.reason,
             "gate_result": row.gate_result_id,
             "alias_events": [m.id for m in moves],
+            "digest": _digest(row, True),
         },
     )
     return _public(model_name, row, moves)

@@ -128,6 +128,8 @@ def in_range(q: Any, model_id: int, start: dt.datetime, end: dt.datetime) -> Any
 
 def read_rows(s: Session, keys: Sequence[tuple[int, int]], columns: Sequence[str] | None = None) -> pa.Table:
     """The logged rows at ``keys`` ((batch id, row) pairs, sorted), in that order, from their batches."""
+    if not keys:
+        return pa.table({})
     parts: list[pa.Table] = []
     batch_ids = np.fromiter((k[0] for k in keys), np.int64, len(keys))
     rows = np.fromiter((k[1] for k in keys), np.int64, len(keys))

@@ -89,6 +89,8 @@ def _refuse(name: str, which: str, kind: str, what: str, arr: pa.ChunkedArray, b
         rows = pc.indices_nonzero(bad).to_pylist()[:SHOWN]
         shown = ", ".join(f"{arr[r].as_py()!r} (row {r})" for r in rows)
         more = f" and {n_bad - len(rows)} more" if n_bad > len(rows) else ""
-        message = f"declared {kind} in the schema, but the {which} hold text that is not {what}: {shown}{more}"
+        message = (
+            f"declared {kind} in the schema, but the {which} hold text that is not {what}: {shown}{more}"
+        )
         issue = ValidationIssue(name, "wrong_type", message)
         raise SchemaValidationError([issue]).with_detail(column=name)

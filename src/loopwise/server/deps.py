@@ -105,7 +105,8 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
             raise AuthenticationError("a valid API key is required (Authorization: Bearer lw_...)")
         if principal.role not in POLICIES[policy]:
             raise ForbiddenError(
-                f"role {principal.role!r} may not {policy} (allowed: {', '.join(sorted(POLICIES[policy]))})",
+                f"role {principal.role!r} may not {_action(request)}: it needs the role "
+                f"{' or '.join(sorted(POLICIES[policy]))}"
             )
         model = request.path_params.get("model")
         if (
@@ -123,6 +124,14 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
 
     dep.policy = policy  # type: ignore[attr-defined]
     return dep
+
+
+def _action(request: Request) -> str:
+    """What the request asks, as the refusal names it: the route's name and its method and path
+    (``promote (POST /v1/models/credit/versions/v2/promote)``), not the policy's."""
+    route = request.scope.get("route")
+    name = getattr(route, "name", None) or "do this"
+    return f"{name.replace('_', ' ')} ({request.method} {request.url.path})"
 
 
 def policy_of(dependant_calls: list[Any]) -> str | None:

@@ -16,7 +16,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from loopwise.errors import NotFoundError, ParameterError
-from loopwise.store.tables import ApiKey, AuditEntry, Model
+from loopwise.store.audit import append
+from loopwise.store.tables import ApiKey, Model
 from loopwise.store.types import utcnow
 
 ROLES = ("admin", "maintainer", "reviewer", "viewer", "ingest")
@@ -48,11 +49,8 @@ def create_key(
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     s.add(ApiKey(prefix=prefix, digest=digest(secret), role=role, model_id=model_id, name=name))
-    s.add(
-        AuditEntry(
-            actor=actor, action="key.create", model_id=model_id, detail={"prefix": prefix, "role": role}
-        )
-    )
+    s.flush()
+    append(s, model_id, actor, "key.create", {"prefix": prefix, "role": role})
     return f"lw_{prefix}_{secret}"
 
 
@@ -102,14 +100,7 @@ def revoke_key(s: Session, key_or_prefix: str, *, actor: str = "cli") -> dict[st
     if row is None:
         raise NotFoundError(f"no API key with prefix {prefix!r} (`loopwise admin list-keys` lists them)")
     row.revoked = True
-    s.add(
-        AuditEntry(
-            actor=actor,
-            action="key.revoke",
-            model_id=row.model_id,
-            detail={"prefix": prefix, "role": row.role},
-        )
-    )
+    append(s, row.model_id, actor, "key.revoke", {"prefix": prefix, "role": row.role})
     return {"prefix": prefix, "role": row.role, "name": row.name}
 
 

@@ -209,20 +209,21 @@ async def put_policy(model: str, request: Request, who: Admin) -> PolicyBody:
 @router.get("/history", response_model=HistoryOut, responses=errors(403, 404, 422))
 def history(
     model: str,
-    at: dt.datetime,
     request: Request,
     who: Reader,
+    at: dt.datetime | None = None,
     alias: str = "champion",
     around_minutes: float = 60.0,
 ) -> HistoryOut:
-    """What held the alias at ``at`` (ISO 8601; no zone: UTC), who promoted it, the gate result that allowed
-    it, and the events served around then (``around_minutes`` either side)."""
+    """What held the alias at ``at`` (ISO 8601; no zone: UTC; default now), who promoted it, the gate result
+    that allowed it, and the events served around then (``around_minutes`` either side)."""
     from loopwise.errors import ParameterError
 
     if not 0 < around_minutes <= 60 * 24 * 366:
         raise ParameterError("around_minutes", around_minutes, "a number of minutes above 0, at most a year")
     with read_factory(request)() as s:
-        found = history_at(s, model, as_utc(at), alias, dt.timedelta(minutes=around_minutes))
+        when = dt.datetime.now(dt.UTC) if at is None else as_utc(at)
+        found = history_at(s, model, when, alias, dt.timedelta(minutes=around_minutes))
         out: HistoryOut = _out(HistoryOut, found)
         return out
 
