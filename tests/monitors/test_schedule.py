@@ -170,3 +170,70 @@ def test_two_scheduler_processes_run_each_window_once(db_url: str, tmp_path: Pat
     assert sum(ran.values()) == len(rows)  # each process counted what it ran: together, every run once
     assert {r[3] for r in rows} == set(ran) and min(ran.values()) > 0, ran  # both took part
     engine.dispose()
+
+
+def test_two_server_processes_run_each_window_once(db_url: str) -> None:
+    """``loopwise serve --workers 2``: two server processes, each with its scheduler (a pass every 0.2 s), and
+    a monitor due every second for 20 s: each window has one run, run once, and both processes ran some."""
+    import signal
+
+    import httpx
+    from tests._fixtures import free_port, wait_for
+
+    from loopwise.server.auth import create_key
+
+    engine, sessions, _ = database(db_url)
+    with transaction(sessions) as s:
+        key = create_key(s, "admin", name="test")
+    port = free_port()
+    root = Path(__file__).parents[2]
+    env = {
+        "PYTHONPATH": str(root / "src"),
+        "PATH": "/usr/bin:/bin",
+        "LOOPWISE_DATABASE_URL": db_url,
+        "LOOPWISE_MONITOR_SECONDS": "0.2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopwise.cli", "serve", "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(url + "/health", timeout=2).status_code == 200, "the server", timeout=60)
+        anchor = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+        mid = monitored(sessions, step=1, anchor=anchor)
+        stop = anchor + dt.timedelta(seconds=20)
+
+        def ran_to_stop() -> bool:
+            with sessions() as s:
+                done = s.scalar(
+                    select(func.count()).where(
+                        MonitorRun.monitor_id == mid,
+                        MonitorRun.window_end <= stop,
+                        MonitorRun.state == "empty",
+                    )
+                )
+            return done == 21
+
+        wait_for(ran_to_stop, "every window to the stop time to run", timeout=120)
+        h = httpx.get(
+            url + "/v1/models/credit/monitors/m/runs?limit=1000", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert h.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    with sessions() as s:
+        rows = s.execute(
+            select(MonitorRun.window_end, MonitorRun.attempts, MonitorRun.lease_owner)
+            .where(MonitorRun.monitor_id == mid, MonitorRun.window_end <= stop)
+            .order_by(MonitorRun.window_end)
+        ).all()
+    assert [r[0] for r in rows] == [anchor + dt.timedelta(seconds=k) for k in range(21)]
+    assert {r[1] for r in rows} == {1}  # each window claimed once
+    pids = {r[2].split(":")[1] for r in rows}
+    assert len(pids) == 2, pids  # both server processes ran windows
+    engine.dispose()
