@@ -52,6 +52,8 @@ def build(
             f"{incident['check']}{where} {check['status']}s: value {_value(check.get('actual'))} against "
             f"{against}."
         )
+    if check.get("message") and check["check"].startswith("detector:"):
+        line += f" {check['message']}."
     lines = [
         subject,
         line,

@@ -34,6 +34,7 @@ from loopwise.monitors import (
     run_dict,
     run_window,
 )
+from loopwise.monitors.detect import update_detectors
 from loopwise.store import transaction
 from loopwise.store.tables import Model, Monitor, MonitorRun
 
@@ -144,6 +145,20 @@ def apply_alerts(
             assert model is not None
             for run in ready_to_alert(s, mid):
                 if run.state == "done" and run.result is not None:
+                    checks = _checks(run.result)
+                    if monitor.detectors:
+                        states, seen, found = update_detectors(
+                            list(monitor.detectors),
+                            dict(monitor.detector_state or {}),
+                            run.result,
+                            run.window_end.isoformat(),
+                        )
+                        monitor.detector_state = states
+                        run.result = {**run.result, "detectors": seen}
+                        checks += [
+                            CheckState(f["name"], "", f["status"], f["actual"], f["condition"], f["message"])
+                            for f in found
+                        ]
                     ctx = RunContext(
                         model.name,
                         monitor.name,
@@ -156,7 +171,7 @@ def apply_alerts(
                         apply_run(
                             s,
                             mid,
-                            _checks(run.result),
+                            checks,
                             list(monitor.channels or ()),
                             ctx,
                             renotify=monitor.renotify_seconds,

@@ -61,6 +61,7 @@ def spec_of(row: Monitor) -> MonitorSpec:
         channels=tuple(row.channels or ()),
         renotify=row.renotify_seconds,
         silences=tuple(row.silences or ()),
+        detectors=tuple(row.detectors or ()),
         anchor=row.anchor,
         enabled=row.enabled,
     )
@@ -91,7 +92,10 @@ def put_monitor(
     elif row.anchor is None:
         row.anchor = floor_to(now, spec.step)
     row.reference = spec.reference
-    row.segments, row.channels, row.detectors = list(spec.segments), [dict(c) for c in spec.channels], []
+    row.segments, row.channels = list(spec.segments), [dict(c) for c in spec.channels]
+    row.detectors = [dict(d) for d in spec.detectors]
+    if row.detector_state is None:
+        row.detector_state = {}
     row.renotify_seconds, row.enabled, row.updated_at = spec.renotify, spec.enabled, now
     row.silences = [dict(x) for x in spec.silences]
     s.flush()

@@ -51,6 +51,17 @@ def failed_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
                         "condition": c.get("condition", ""),
                     }
                 )
+    for name, d in sorted((result.get("detectors") or {}).items()):
+        if d["detected"]:
+            out.append(
+                {
+                    "check": f"detector:{name}",
+                    "segment": "",
+                    "status": "fail",
+                    "actual": d["value"],
+                    "condition": f"change began in the window ending {d['change_window_end']}",
+                }
+            )
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from loopwise.checks import Suite
 from loopwise.errors import ParameterError, SchemaError
+from loopwise.monitors.detect import check_detector
 
 MONITOR_KEYS = (
     "name",
@@ -172,6 +173,7 @@ class MonitorSpec:
     silences: tuple[dict[str, Any], ...] = ()
     anchor: dt.datetime | None = None
     enabled: bool = True
+    #: Change detectors on the values of the suite's checks, window after window (``monitors.detect``).
     detectors: tuple[dict[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -181,8 +183,9 @@ class MonitorSpec:
         names = [c["name"] for c in self.channels]
         if len(set(names)) != len(names):
             raise SchemaError(f"two channels share a name ({', '.join(names)}); give each its own 'name'")
-        if self.detectors:
-            raise SchemaError("detectors on streams are not supported by monitors yet (decision 0035)")
+        names = [d["name"] for d in self.detectors]
+        if len(set(names)) != len(names):
+            raise SchemaError(f"two detectors share a name ({', '.join(names)})")
 
     @classmethod
     def from_dict(cls, spec: Any) -> MonitorSpec:
@@ -230,6 +233,8 @@ class MonitorSpec:
         if not isinstance(enabled, bool):
             raise ParameterError("enabled", enabled, "true or false")
         detectors = spec.get("detectors") or []
+        if not isinstance(detectors, list):
+            raise SchemaError("'detectors' must be a list of detectors")
         silences = spec.get("silences") or []
         if not isinstance(silences, list):
             raise SchemaError("'silences' must be a list of silences")
@@ -245,7 +250,7 @@ class MonitorSpec:
             silences=tuple(check_silence(x, f"silences[{i}]") for i, x in enumerate(silences)),
             anchor=anchor,
             enabled=enabled,
-            detectors=tuple(detectors) if isinstance(detectors, list) else (detectors,),
+            detectors=tuple(check_detector(d, f"detectors[{i}]") for i, d in enumerate(detectors)),
         )
 
     @classmethod
@@ -265,6 +270,7 @@ class MonitorSpec:
             "channels": [dict(c) for c in self.channels],
             "renotify": None if self.renotify is None else duration_text(self.renotify),
             "silences": [dict(x) for x in self.silences],
+            "detectors": [dict(d) for d in self.detectors],
             "anchor": None if self.anchor is None else self.anchor.isoformat(),
             "enabled": self.enabled,
         }

@@ -340,8 +340,10 @@ class Monitor(Base):
     segments: Mapped[Any] = mapped_column(JSON, default=list)
     #: Channel specs; secrets only as names of environment variables, never the secrets themselves.
     channels: Mapped[Any] = mapped_column(JSON, default=list)
-    #: Reserved for detectors on streams (decision 0035, not done yet).
+    #: Change detectors on the suite's check values (``loopwise.monitors.detect``), and their state between
+    #: runs: ``{name: {"spec", "state" (base64 of Detector.to_bytes), "ends" (window ends fed)}}``.
     detectors: Mapped[Any] = mapped_column(JSON, default=list)
+    detector_state: Mapped[Any] = mapped_column(JSON, default=dict)
     renotify_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: ``[{"until": ISO time, "check": name or None, "segment": value or None, "reason": text}]``.
     silences: Mapped[Any] = mapped_column(JSON, default=list)

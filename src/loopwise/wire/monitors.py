@@ -27,6 +27,9 @@ class MonitorBody(BaseModel):
     silences: list[dict[str, Any]] = Field(
         default_factory=list, description="[{until, check?, segment?, reason?}]: alerts logged, not sent"
     )
+    detectors: list[dict[str, Any]] = Field(
+        default_factory=list, description="[{name, kind, watch (a check's name), params}]: change detectors"
+    )
     anchor: str | None = Field(None, description="the first window's end (ISO 8601); default: now, floored")
     enabled: bool = True
 
@@ -45,6 +48,7 @@ class MonitorOut(BaseModel):
     channels: list[dict[str, Any]]
     renotify: str | None
     silences: list[dict[str, Any]]
+    detectors: list[dict[str, Any]]
     anchor: str
     enabled: bool
     created_by: str

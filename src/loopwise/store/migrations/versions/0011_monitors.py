@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("segments", sa.JSON, nullable=False),
         sa.Column("channels", sa.JSON, nullable=False),
         sa.Column("detectors", sa.JSON, nullable=False),
+        sa.Column("detector_state", sa.JSON, nullable=False),
         sa.Column("renotify_seconds", sa.Integer, nullable=True),
         sa.Column("silences", sa.JSON, nullable=False),
         sa.Column("enabled", sa.Boolean, nullable=False),
