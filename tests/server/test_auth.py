@@ -50,6 +50,21 @@ def test_every_route_has_a_policy() -> None:
         ("POST", "/v1/models/{model}/versions/{version}/evaluations", "manage"),
         ("GET", "/v1/models/{model}/jobs/{job}", "read"),
     } <= set(routes)
+    # Monitors (decision 0035): declaring, changing, deleting and running them is a maintainer's; reading
+    # them, their runs, series, incidents and deliveries a viewer's.
+    assert {
+        ("POST", "/v1/models/{model}/monitors", "manage"),
+        ("PUT", "/v1/models/{model}/monitors/{name}", "manage"),
+        ("DELETE", "/v1/models/{model}/monitors/{name}", "manage"),
+        ("POST", "/v1/models/{model}/monitors/{name}/run", "manage"),
+        ("GET", "/v1/models/{model}/monitors", "read"),
+        ("GET", "/v1/models/{model}/monitors/{name}", "read"),
+        ("GET", "/v1/models/{model}/monitors/{name}/runs", "read"),
+        ("GET", "/v1/models/{model}/monitors/{name}/runs/{run_id}", "read"),
+        ("GET", "/v1/models/{model}/monitors/{name}/series", "read"),
+        ("GET", "/v1/models/{model}/monitors/{name}/incidents", "read"),
+        ("GET", "/v1/models/{model}/monitors/{name}/deliveries", "read"),
+    } <= set(routes)
 
 
 def test_role_by_route_matrix(server: Running) -> None:

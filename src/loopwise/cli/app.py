@@ -27,6 +27,7 @@ from loopwise.cli.common import (
 )
 from loopwise.cli.demo import demo
 from loopwise.cli.gate import audit_app, history
+from loopwise.cli.monitors import monitors_app
 from loopwise.cli.review import review_app, users_app
 from loopwise.cli.schema import schema_app
 from loopwise.cli.server import admin_app, db_app, serve
@@ -51,6 +52,7 @@ app.add_typer(versions_app, name="versions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(review_app, name="review")
 app.add_typer(users_app, name="users")
+app.add_typer(monitors_app, name="monitors")
 app.command("history")(history)
 app.command(help="Run the loopwise server.")(serve)
 app.command(help="Log predictions from a file.")(log)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 import pyarrow as pa
 
+from loopwise.client.monitors import MonitorMethods
 from loopwise.errors import DataError, ParameterError, SchemaError
 from loopwise.schema import DataLike, to_table
 
@@ -88,6 +89,12 @@ class Transport(Protocol):
     def review_tasks(self, model: str, state: str | None, limit: int) -> list[dict[str, Any]]: ...
     def resume_reviewer(self, model: str, reviewer: str, clear: bool) -> dict[str, Any]: ...
     def review_stats(self, model: str) -> dict[str, Any]: ...
+    # Monitors (decision 0035).
+    def put_monitor(self, model: str, spec: dict[str, Any], replace: bool) -> dict[str, Any]: ...
+    def monitors(self, model: str) -> list[dict[str, Any]]: ...
+    def delete_monitor(self, model: str, name: str) -> None: ...
+    def run_monitor(self, model: str, name: str, deliver: bool) -> dict[str, Any]: ...
+    def monitor_get(self, model: str, name: str, what: str, params: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def _json_list(values: Any) -> list[Any]:
@@ -118,7 +125,7 @@ def _iso(t: dt.datetime | str | None, name: str) -> str | None:
 
 
 @dataclass
-class ModelHandle:
+class ModelHandle(MonitorMethods):
     """One model, through either client: ``log``, ``log_feedback``, ``metrics``, ``check``."""
 
     name: str

@@ -7,6 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from loopwise.client.monitors import LocalMonitors
 from loopwise.client.review import LocalReview
 from loopwise.ingest import (
     body_digest,
@@ -42,7 +43,7 @@ def _time(v: str | None) -> dt.datetime | None:
     return out if out.tzinfo else out.replace(tzinfo=dt.UTC)
 
 
-class LocalTransport(LocalReview):
+class LocalTransport(LocalReview, LocalMonitors):
     def __init__(
         self,
         database_url: str,

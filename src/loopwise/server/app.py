@@ -14,13 +14,30 @@ from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
+from loopwise.loop import MonitorLoop
 from loopwise.server.deps import Public
 from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor
-from loopwise.server.routers import auth, events, gate, models, monitoring, registry, review, serving
+from loopwise.server.routers import (
+    auth,
+    events,
+    gate,
+    models,
+    monitoring,
+    monitors,
+    registry,
+    review,
+    serving,
+)
 from loopwise.server.sessions import LoginLimiter
 from loopwise.server.settings import Settings
-from loopwise.server.telemetry import REGISTRY, CompactorCollector, ModelCollector, RequestMetrics
+from loopwise.server.telemetry import (
+    REGISTRY,
+    CompactorCollector,
+    ModelCollector,
+    MonitorCollector,
+    RequestMetrics,
+)
 from loopwise.server.writer import GroupWriter
 from loopwise.store import ensure_schema, make_engine, session_factory
 from loopwise.wire import Health, with_request_bodies
@@ -37,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sessions, read_sessions = session_factory(engine), session_factory(engine, readonly=True)
     compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
     writer = GroupWriter(sessions, read_sessions, max_rows=max(settings.max_rows, 10_000))
+    scheduler = MonitorLoop(sessions, read_sessions, settings.alerts, settings.monitor_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         if settings.compact_seconds > 0:
             compactor.start()
+        if settings.monitor_seconds > 0:
+            scheduler.start()
         yield
+        scheduler.stop()
         writer.stop()
         compactor.stop()
         engine.dispose()
@@ -67,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.read_sessions = read_sessions
     app.state.compactor = compactor
+    app.state.scheduler = scheduler
     app.state.writer = writer
     for exc in (LoopwiseError, RequestValidationError, DBAPIError):
         app.add_exception_handler(exc, handle)
@@ -80,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     per_model = CollectorRegistry()
     per_model.register(ModelCollector(app.state.read_sessions))
     per_model.register(CompactorCollector(compactor))
+    per_model.register(MonitorCollector(app.state.read_sessions))
 
     @app.get(
         "/metrics",
@@ -92,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.state.login_limiter = LoginLimiter()
-    routers = (models, events, monitoring, registry, gate, serving, review, auth)
+    routers = (models, events, monitoring, monitors, registry, gate, serving, review, auth)
     for r in (m.router for m in routers):
         app.include_router(r)
     from loopwise.ui import router as ui  # the reviewer workspace (pages, not API)

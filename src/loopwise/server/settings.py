@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loopwise.alerts import AlertSettings
 from loopwise.errors import ParameterError
 from loopwise.registry import RegistrySettings
 from loopwise.store import sqlite_url
@@ -84,3 +85,10 @@ class Settings:
     #: The registry's artifacts: where, how large, what is trusted (LOOPWISE_ARTIFACT_DIR,
     #: LOOPWISE_MAX_ARTIFACT_BYTES, LOOPWISE_TRUSTED_TYPES, LOOPWISE_TRUST_PICKLE; decision 0025).
     registry: RegistrySettings = field(default_factory=RegistrySettings.from_env)
+    #: Seconds between passes of the monitors' scheduler in each server process (0: none; decision 0035).
+    monitor_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("LOOPWISE_MONITOR_SECONDS", 10.0))
+    )
+    #: Where alerts may connect, links in messages, timeouts (LOOPWISE_ALERT_ALLOW, LOOPWISE_PUBLIC_URL,
+    #: LOOPWISE_ALERT_TIMEOUT).
+    alerts: AlertSettings = field(default_factory=AlertSettings.from_env)

@@ -128,3 +128,57 @@ class CompactorCollector:
         failures = CounterMetricFamily("loopwise_compaction_failures", "Bucket folds that failed")
         failures.add_metric([], self.compactor.failures)
         yield from (failing, failures)
+
+
+class MonitorCollector:
+    """Each monitor's checks in its latest window that ran (decision 0035): status as a number (0 pass, 1
+    warn, 2 fail, 3 error), value, the window's end; and alert deliveries by state (``failed`` ones gave
+    up). Labels are model, monitor, check and segment, all declared by operators."""
+
+    def __init__(self, sessions: Any) -> None:
+        self.sessions = sessions
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from loopwise.alerts.deliver import delivery_counts
+        from loopwise.monitors import STATUS_CODES, latest_statuses
+
+        labels = ["model", "monitor", "check", "segment"]
+        status = GaugeMetricFamily(
+            "loopwise_monitor_check_status",
+            "A monitor's check in its latest window: 0 pass, 1 warn, 2 fail, 3 error",
+            labels=labels,
+        )
+        value = GaugeMetricFamily(
+            "loopwise_monitor_check_value", "The check's value in that window", labels=labels
+        )
+        end = GaugeMetricFamily(
+            "loopwise_monitor_window_end_seconds",
+            "Unix time of the end of the monitor's latest window that ran",
+            labels=["model", "monitor"],
+        )
+        deliveries = GaugeMetricFamily(
+            "loopwise_alert_deliveries", "Alert deliveries by state", labels=["state"]
+        )
+        try:
+            with self.sessions() as s:
+                found = latest_statuses(s)
+                counts = delivery_counts(s)
+        except Exception:  # a scrape must not fail because the database is away
+            return
+        ends: dict[tuple[str, str], float] = {}
+        for r in found:
+            key = [r["model"], r["monitor"], r["check"], r["segment"]]
+            status.add_metric(key, STATUS_CODES[r["status"]])
+            if r["value"] is not None:
+                value.add_metric(key, float(r["value"]))
+            ends[(r["model"], r["monitor"])] = r["window_end"].timestamp()
+        for (model, monitor), t in ends.items():
+            end.add_metric([model, monitor], t)
+        for state, n in counts.items():
+            deliveries.add_metric([state], n)
+        yield from (status, value, end, deliveries)

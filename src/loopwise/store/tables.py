@@ -453,3 +453,108 @@ class ReviewerState(Base):
     passed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     #: Gold answers before this (a resume) no longer count.
     counted_from: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Monitor(Base):
+    """A model's monitor (decision 0035): a Suite run on each window ``[end - window, end)`` whose end is
+    ``anchor + k * step``, against a reference, per segment, alerting channels."""
+
+    __tablename__ = "monitors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    suite: Mapped[dict[str, Any]] = mapped_column(JSON)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    step_seconds: Mapped[int] = mapped_column(Integer)
+    anchor: Mapped[dt.datetime] = mapped_column()
+    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    segments: Mapped[Any] = mapped_column(JSON, default=list)
+    #: Channel specs; secrets only as names of environment variables, never the secrets themselves.
+    channels: Mapped[Any] = mapped_column(JSON, default=list)
+    #: Change detectors on the suite's check values (``loopwise.monitors.detect``), and their state between
+    #: runs: ``{name: {"spec", "state" (base64 of Detector.to_bytes), "ends" (window ends fed)}}``.
+    detectors: Mapped[Any] = mapped_column(JSON, default=list)
+    detector_state: Mapped[Any] = mapped_column(JSON, default=dict)
+    renotify_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: ``[{"until": ISO time, "check": name or None, "segment": value or None, "reason": text}]``.
+    silences: Mapped[Any] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ux_monitors_name", "model_id", "name", unique=True),)
+
+
+class MonitorRun(Base):
+    """One window of a monitor: one row per (monitor, window end), claimed with a lease, run once."""
+
+    __tablename__ = "monitor_runs"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    window_start: Mapped[dt.datetime] = mapped_column()
+    window_end: Mapped[dt.datetime] = mapped_column()
+    #: ``pending``, ``running``, ``done`` (the suite ran), ``empty`` (no traffic) or ``failed``.
+    state: Mapped[str] = mapped_column(String(10))
+    #: The suite's overall status when done: ``pass``, ``warn``, ``fail`` or ``error``.
+    status: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    n: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: ``{"all": SuiteResult dict, "segments": {"col=value": SuiteResult dict}}``.
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: Whether the run's outcome was applied to the incidents (in window order; decision 0035).
+    alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (
+        Index("ux_monitor_runs", "monitor_id", "window_end", unique=True),
+        Index("ix_monitor_runs_state", "state", "window_end"),
+    )
+
+
+class Incident(Base):
+    """A check of a monitor that failed, open until the check passes again (one alert per incident)."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    check_name: Mapped[str] = mapped_column(String(500))
+    segment: Mapped[str] = mapped_column(String(500), default="")
+    #: ``open`` or ``resolved``.
+    state: Mapped[str] = mapped_column(String(10))
+    severity: Mapped[str] = mapped_column(String(10))
+    opened_run_id: Mapped[int] = mapped_column(BigInteger)
+    last_run_id: Mapped[int] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(Integer, default=1)
+    last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    condition: Mapped[str] = mapped_column(String(500), default="")
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (Index("ix_incidents_monitor", "monitor_id", "state", "check_name", "segment"),)
+
+
+class AlertDelivery(Base):
+    """One message to one channel about an incident (opened, reminder, resolved), with every attempt's
+    outcome: the delivery log."""
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(200))
+    #: ``opened``, ``reminder`` or ``resolved``.
+    event: Mapped[str] = mapped_column(String(10))
+    #: ``pending``, ``sending``, ``sent`` or ``failed`` (gave up).
+    state: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: The message as built when the incident changed (text and JSON payload).
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (Index("ix_alert_deliveries_state", "state", "next_attempt_at"),)

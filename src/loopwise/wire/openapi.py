@@ -16,6 +16,7 @@ from loopwise.wire.events import FeedbackBatch, PredictionBatch
 from loopwise.wire.gate import Approve, Force, PolicyBody, Promote, Rollback, RunGate
 from loopwise.wire.models import RegisterModel
 from loopwise.wire.monitoring import PinReference, RunChecks
+from loopwise.wire.monitors import MonitorBody, RunMonitors
 from loopwise.wire.registry import EvaluateVersion, RegisterVersion, SetAlias, ShadowOutputs
 from loopwise.wire.review import (
     AddGold,
@@ -58,6 +59,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ClaimTask,
     SkipTask,
     SignOut,
+    MonitorBody,
+    RunMonitors,
 )
 
 

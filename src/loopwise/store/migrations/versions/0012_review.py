@@ -2,14 +2,14 @@
 models they may review and their sessions; review policies, fills, tasks, reviewers' labels and standing.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 
 # Migrations define their own types (STYLE.md 14): as 0001 made them.
 TS = sa.DateTime(timezone=True)

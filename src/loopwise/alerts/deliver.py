@@ -1,0 +1,133 @@
+"""Sending queued deliveries, each claimed first so two processes never send it twice; failures retry with
+exponential backoff and are recorded (the delivery log); nothing here ever raises into monitoring."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from loopwise.alerts import channels as _channels
+from loopwise.alerts.settings import AlertSettings
+from loopwise.store import transaction
+from loopwise.store.tables import AlertDelivery, Incident
+from loopwise.store.types import utcnow
+
+log = logging.getLogger("loopwise.alerts")
+
+#: Attempts before a delivery is given up (``failed``); the wait doubles from ``FIRST_RETRY`` to ``MAX_WAIT``.
+MAX_ATTEMPTS = 8
+FIRST_RETRY = dt.timedelta(seconds=10)
+MAX_WAIT = dt.timedelta(hours=1)
+#: How long a claimed delivery is held before another process may try it (a sender that died).
+SEND_LEASE = dt.timedelta(minutes=2)
+
+Sender = Callable[[dict[str, Any], dict[str, Any], AlertSettings], None]
+
+
+def backoff(attempts: int, first: dt.timedelta = FIRST_RETRY) -> dt.timedelta:
+    """The wait after the ``attempts``-th failed attempt: ``first`` doubling, at most ``MAX_WAIT``."""
+    wait: dt.timedelta = min(first * 2 ** (attempts - 1), MAX_WAIT)
+    return wait
+
+
+def _claim(s: Session, now: dt.datetime, limit: int) -> list[int]:
+    due = or_(
+        and_(AlertDelivery.state == "pending", AlertDelivery.next_attempt_at <= now),
+        and_(AlertDelivery.state == "sending", AlertDelivery.lease_until < now),
+    )
+    ids = []
+    for did in list(s.scalars(select(AlertDelivery.id).where(due).order_by(AlertDelivery.id).limit(limit))):
+        r = s.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.id == did, due)
+            .values(state="sending", lease_until=now + SEND_LEASE, attempts=AlertDelivery.attempts + 1)
+        )
+        if r.rowcount == 1:  # type: ignore[attr-defined]
+            ids.append(did)
+    return ids
+
+
+def deliver_pending(
+    sessions: sessionmaker[Session],
+    settings: AlertSettings,
+    *,
+    now: dt.datetime | None = None,
+    limit: int = 50,
+    sender: Sender | None = None,
+    first_retry: dt.timedelta = FIRST_RETRY,
+) -> dict[str, int]:
+    """Send the deliveries that are due; ``{"sent": n, "retrying": n, "failed": n}``."""
+    send = sender or _channels.send
+    now = now or utcnow()
+    with transaction(sessions) as s:
+        ids = _claim(s, now, limit)
+        todo = [
+            (d.id, d.message, d.attempts)
+            for d in s.scalars(select(AlertDelivery).where(AlertDelivery.id.in_(ids)))
+        ]
+    counts = {"sent": 0, "retrying": 0, "failed": 0}
+    for did, message, attempts in todo:
+        error: str | None = None
+        try:
+            send(message["channel"], message, settings)
+        except Exception as exc:  # any failure is the delivery's, recorded; monitoring goes on
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            log.warning("alert delivery %s failed (attempt %d): %s", did, attempts, error)
+        with transaction(sessions) as s:
+            d = s.get(AlertDelivery, did)
+            if d is None:  # its monitor was deleted meanwhile
+                continue
+            d.lease_until = None
+            if error is None:
+                d.state, d.sent_at, d.last_error = "sent", utcnow(), None
+                counts["sent"] += 1
+            elif attempts >= MAX_ATTEMPTS:
+                d.state, d.last_error = "failed", error
+                counts["failed"] += 1
+            else:
+                d.state, d.last_error = "pending", error
+                d.next_attempt_at = utcnow() + backoff(attempts, first_retry)
+                counts["retrying"] += 1
+    return counts
+
+
+def delivery_counts(s: Session) -> dict[str, int]:
+    """How many deliveries are in each state (every state listed, zero included)."""
+    from sqlalchemy import func
+
+    found = dict(s.execute(select(AlertDelivery.state, func.count()).group_by(AlertDelivery.state)).all())
+    return {k: int(found.get(k, 0)) for k in ("pending", "sending", "sent", "failed", "silenced")}
+
+
+def deliveries(s: Session, monitor_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """The monitor's delivery log, newest first (messages without their channel's settings)."""
+    q = (
+        select(AlertDelivery, Incident.check_name, Incident.segment)
+        .join(Incident, Incident.id == AlertDelivery.incident_id)
+        .where(Incident.monitor_id == monitor_id)
+        .order_by(AlertDelivery.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": d.id,
+            "incident_id": d.incident_id,
+            "check": check,
+            "segment": segment,
+            "channel": d.channel,
+            "event": d.event,
+            "state": d.state,
+            "attempts": d.attempts,
+            "last_error": d.last_error,
+            "next_attempt_at": d.next_attempt_at.isoformat(),
+            "created_at": d.created_at.isoformat(),
+            "sent_at": None if d.sent_at is None else d.sent_at.isoformat(),
+            "text": d.message.get("text", ""),
+        }
+        for d, check, segment in s.execute(q)
+    ]

@@ -1,0 +1,88 @@
+"""What an alert says: what failed, by how much against which threshold, in which window and segment, and
+where the evidence is (the run's id and, with a public URL, a link to it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run an incident changed in: model, monitor, window, run id, and the link to the run."""
+
+    model: str
+    monitor: str
+    window_start: str
+    window_end: str
+    run_id: int
+    link: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _value(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def build(
+    event: str,
+    incident: dict[str, Any],
+    check: dict[str, Any],
+    ctx: RunContext,
+    failing: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The message of ``event`` (``opened``, ``reminder``, ``resolved``) for ``incident``: a subject, a text
+    (Slack, e-mail) and a JSON payload (webhooks)."""
+    where = f" [segment {incident['segment']}]" if incident["segment"] else ""
+    head = {"opened": check["status"].upper(), "reminder": "STILL " + check["status"].upper()}.get(
+        event, "RESOLVED"
+    )
+    subject = f"[loopwise] {head} {ctx.model}/{ctx.monitor}: {incident['check']}{where}"
+    against = check.get("condition") or incident.get("condition") or ""
+    if event == "resolved":
+        line = (
+            f"{incident['check']}{where} passes again: value {_value(check.get('actual'))} "
+            f"against {against}, "
+            f"after failing {incident['failures']} window(s) since {incident['opened_at']}."
+        )
+    else:
+        line = (
+            f"{incident['check']}{where} {check['status']}s: value {_value(check.get('actual'))} against "
+            f"{against}."
+        )
+    if check.get("message") and check["check"].startswith("detector:"):
+        line += f" {check['message']}."
+    lines = [
+        subject,
+        line,
+        f"window: {ctx.window_start} to {ctx.window_end}",
+        f"model {ctx.model}, monitor {ctx.monitor}, run {ctx.run_id}, incident {incident['id']}",
+    ]
+    others = [f for f in failing if (f["check"], f["segment"]) != (incident["check"], incident["segment"])]
+    if event != "resolved" and others:
+        lines.append("also failing in this window:")
+        lines += [
+            f"  - {f['check']}"
+            + (f" [{f['segment']}]" if f["segment"] else "")
+            + f": {_value(f.get('actual'))}"
+            f" against {f.get('condition', '')}"
+            for f in others[:20]
+        ]
+    if ctx.link:
+        lines.append(f"evidence: {ctx.link}")
+    text = "\n".join(lines)
+    payload = {
+        "event": f"incident.{event}",
+        "text": text,
+        "model": ctx.model,
+        "monitor": ctx.monitor,
+        "window": {"start": ctx.window_start, "end": ctx.window_end},
+        "run_id": ctx.run_id,
+        "link": ctx.link,
+        "incident": incident,
+        "check": check,
+        "failing": failing,
+    }
+    return {"subject": subject, "text": text, "payload": payload}

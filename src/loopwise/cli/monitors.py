@@ -1,0 +1,135 @@
+"""``loopwise monitors add | list | run | history``: declare monitors, run their due windows (the cron
+alternative to the server's scheduler), read their runs. A run whose checks fail exits 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect
+from loopwise.cli.common import EXIT_FAIL, console, out, user_errors
+
+monitors_app = typer.Typer(
+    help="Monitors: a Suite run on each window of a model's traffic on a schedule, alerting on failures.",
+    no_args_is_help=True,
+)
+
+ModelArg = Annotated[str, typer.Argument(help="The model's name.")]
+
+
+def _value(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def _where(segment: str) -> str:
+    return f" [{segment}]" if segment else ""
+
+
+def run_line(model: str, r: dict[str, Any]) -> str:
+    """One run on one line: monitor, window, outcome and, when checks failed, which, by how much."""
+    head = f"{model}/{r['monitor']} {r['window_start']} .. {r['window_end']}: "
+    if r["state"] == "empty":
+        return head + "no traffic"
+    if r["state"] == "failed":
+        return head + f"could not run ({r['error']})"
+    failed = r.get("failed") or []
+    text = head + f"{str(r['status']).upper()} ({r['n']:,} rows)"
+    if failed:
+        shown = "; ".join(
+            f"{f['check']}{_where(f['segment'])} {_value(f.get('actual'))} against {f.get('condition', '')}"
+            for f in failed[:5]
+        )
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        text += f": {shown}{more}"
+    return text
+
+
+@monitors_app.command("add")
+def add(
+    model: ModelArg,
+    spec: Annotated[Path, typer.Argument(help="The monitor as a YAML file (docs/monitors.md).")],
+    replace: Annotated[bool, typer.Option("--replace", help="Change the monitor of that name.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+    create: CreateOpt = False,
+) -> None:
+    """Declare a monitor from a YAML file (``--replace`` to change one)."""
+    with user_errors():
+        if not spec.is_file():
+            raise FileNotFoundError(f"no monitor file {spec}")
+        m = connect(url, api_key, local, create).model(model).add_monitor(spec, replace=replace)
+    console.print(
+        f"monitor {m['name']!r} of model {model!r}: windows of {m['window']} every {m['step']}, the first "
+        f"ending {m['anchor']}; {len(m['channels'])} channel(s)",
+        highlight=False,
+        markup=False,
+    )
+
+
+@monitors_app.command("list")
+def list_monitors(
+    model: ModelArg, url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None
+) -> None:
+    """List a model's monitors."""
+    with user_errors():
+        found = connect(url, api_key, local).model(model).monitors()
+    table = Table(title=f"monitors of {model}", title_justify="left")
+    for col in ("name", "window", "every", "reference", "segments", "channels", "runs", "last window end"):
+        table.add_column(col)
+    for m in found:
+        table.add_row(
+            m["name"],
+            m["window"],
+            m["step"],
+            m["reference"] or "-",
+            ", ".join(m["segments"]) or "-",
+            ", ".join(c["name"] for c in m["channels"]) or "-",
+            str(m["runs"]),
+            m["last_window_end"] or "-",
+        )
+    out.print(table)
+
+
+@monitors_app.command("run")
+def run(
+    model: Annotated[str | None, typer.Argument(help="The model (default: every model).")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="One monitor (default: all).")] = None,
+    deliver: Annotated[bool, typer.Option(help="Send the alerts that are due.")] = True,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Run the due windows of monitors now, once (for cron); exit 1 when a run's checks fail."""
+    import loopwise as lw
+
+    with user_errors():
+        if name is not None and model is None:
+            raise lw.ParameterError("--name", name, "given with a MODEL argument")
+        client = connect(url, api_key, local)
+        models = [model] if model is not None else client.models()
+        found = [(m, r) for m in models for r in client.model(m).run_monitors(name, deliver=deliver)]
+    for m, r in found:
+        out.print(run_line(m, r), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"{len(found)} window(s) run", highlight=False, markup=False)
+    if any(r["status"] == "fail" for _, r in found):
+        raise typer.Exit(EXIT_FAIL)
+
+
+@monitors_app.command("history")
+def history(
+    model: ModelArg,
+    name: Annotated[str, typer.Argument(help="The monitor's name.")],
+    limit: Annotated[int, typer.Option(help="Most runs shown (newest first).", min=1, max=1000)] = 20,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """A monitor's runs, newest window first, with what failed."""
+    with user_errors():
+        runs = connect(url, api_key, local).model(model).monitor_history(name, limit)
+    for r in runs:
+        out.print(run_line(model, {"monitor": name, **r}), highlight=False, markup=False, soft_wrap=True)

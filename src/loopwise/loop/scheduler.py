@@ -1,0 +1,282 @@
+"""The scheduler: where monitors and alerts meet (decision 0035).
+
+A pass offers the due windows as pending runs, claims runs with a lease and runs them, applies the finished
+runs to the incidents in window order, and sends the deliveries that are due. ``loopwise serve`` runs passes
+in a background thread (``MonitorLoop``) in every server process; ``loopwise monitors run`` runs one pass
+(for cron). Leases make each window run once however many processes do this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from loopwise.alerts import AlertSettings, CheckState, RunContext, apply_run, deliver_pending
+from loopwise.monitors import (
+    LEASE,
+    Claim,
+    Outcome,
+    claim,
+    enqueue_due,
+    finish,
+    mark_late,
+    monitors_to_alert,
+    ready_to_alert,
+    run_dict,
+    run_window,
+)
+from loopwise.monitors.detect import update_detectors
+from loopwise.store import transaction
+from loopwise.store.tables import Model, Monitor, MonitorRun
+
+log = logging.getLogger("loopwise.monitors")
+
+#: Most runs one pass runs (the rest wait for the next pass).
+MAX_RUNS_PER_PASS = 1000
+
+
+def new_owner() -> str:
+    """This process's claimer id: host, process and a random part (a restarted process is a new owner)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class PassResult:
+    """What one pass did: the windows offered, the runs it ran (as ``run_dict``s), deliveries' outcomes."""
+
+    offered: int = 0
+    #: Past windows set back to pending because rows arrived late.
+    rerun: int = 0
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: dict[str, int] = field(default_factory=dict)
+
+
+def _execute(read_sessions: sessionmaker[Session], c: Claim) -> Outcome:
+    with read_sessions() as s:
+        monitor = s.get(Monitor, c.monitor_id)
+        if monitor is None:
+            return Outcome("failed", error="the monitor was deleted")
+        try:
+            return run_window(s, monitor, c.window_start, c.window_end)
+        except Exception as exc:  # the run's row must end, whatever ended it; the message says what
+            log.exception("monitor run %s failed", c.run_id)
+            return Outcome("failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+
+
+def run_claimed(
+    sessions: sessionmaker[Session],
+    read_sessions: sessionmaker[Session],
+    owner: str,
+    *,
+    monitor_ids: list[int] | None = None,
+    lease: dt.timedelta = LEASE,
+    limit: int = MAX_RUNS_PER_PASS,
+) -> list[dict[str, Any]]:
+    """Claim and run pending runs until none is left (or ``limit`` ran); the runs this owner finished."""
+    done: list[dict[str, Any]] = []
+    while len(done) < limit:
+        with transaction(sessions) as s:
+            claims = claim(s, owner, min(10, limit - len(done)), lease=lease, monitor_ids=monitor_ids)
+        if not claims:
+            break
+        for c in claims:
+            outcome = _execute(read_sessions, c)
+            with transaction(sessions) as s:
+                kept = finish(
+                    s,
+                    c,
+                    state=outcome.state,
+                    status=outcome.status,
+                    n=outcome.n,
+                    result=outcome.results,
+                    error=outcome.error,
+                )
+                if kept:
+                    row = s.get(MonitorRun, c.run_id)
+                    assert row is not None
+                    done.append({"monitor_id": c.monitor_id, **run_dict(row)})
+                else:
+                    log.warning(
+                        "monitor run %s was taken over by another process; its result dropped", c.run_id
+                    )
+    return done
+
+
+def _checks(result: dict[str, Any]) -> list[CheckState]:
+    out = []
+    parts = [("", result["all"]), *sorted(result.get("segments", {}).items())]
+    for segment, suite in parts:
+        for c in suite["checks"]:
+            out.append(
+                CheckState(
+                    c["name"],
+                    segment,
+                    c["status"],
+                    c.get("actual"),
+                    c.get("condition") or "",
+                    c.get("message") or "",
+                )
+            )
+    return out
+
+
+def apply_alerts(
+    sessions: sessionmaker[Session], settings: AlertSettings, monitor_ids: list[int] | None = None
+) -> int:
+    """Apply finished runs to the incidents, per monitor in window order; the deliveries queued."""
+    queued = 0
+    with transaction(sessions) as s:
+        todo = monitors_to_alert(s, monitor_ids)
+    for mid in todo:
+        with transaction(sessions) as s:
+            monitor = s.get(Monitor, mid)
+            if monitor is None:
+                continue
+            model = s.get(Model, monitor.model_id)
+            assert model is not None
+            for run in ready_to_alert(s, mid):
+                if run.state == "done" and run.result is not None:
+                    checks = _checks(run.result)
+                    if monitor.detectors:
+                        states, seen, found = update_detectors(
+                            list(monitor.detectors),
+                            dict(monitor.detector_state or {}),
+                            run.result,
+                            run.window_end.isoformat(),
+                        )
+                        monitor.detector_state = states
+                        run.result = {**run.result, "detectors": seen}
+                        checks += [
+                            CheckState(f["name"], "", f["status"], f["actual"], f["condition"], f["message"])
+                            for f in found
+                        ]
+                    ctx = RunContext(
+                        model.name,
+                        monitor.name,
+                        run.window_start.isoformat(),
+                        run.window_end.isoformat(),
+                        run.id,
+                        _link(settings, model.name, monitor.name, run.id),
+                    )
+                    queued += len(
+                        apply_run(
+                            s,
+                            mid,
+                            checks,
+                            list(monitor.channels or ()),
+                            ctx,
+                            renotify=monitor.renotify_seconds,
+                            silences=list(monitor.silences or ()),
+                        )
+                    )
+                run.alerted = True
+    return queued
+
+
+def _link(settings: AlertSettings, model: str, monitor: str, run_id: int) -> str | None:
+    from urllib.parse import quote
+
+    if not settings.public_url:
+        return None
+    base = settings.public_url.rstrip("/")
+    return f"{base}/v1/models/{quote(model, safe='')}/monitors/{quote(monitor, safe='')}/runs/{run_id}"
+
+
+def run_pass(
+    sessions: sessionmaker[Session],
+    read_sessions: sessionmaker[Session],
+    settings: AlertSettings,
+    *,
+    owner: str | None = None,
+    now: dt.datetime | None = None,
+    monitor_ids: list[int] | None = None,
+    lease: dt.timedelta = LEASE,
+    deliver: bool = True,
+) -> PassResult:
+    """One pass: offer due windows, run what can be claimed, apply the runs to incidents, send alerts."""
+    owner = owner or new_owner()
+    result = PassResult()
+    with transaction(sessions) as s:
+        result.rerun = len(mark_late(s, now))
+    # A monitor behind by more than CATCH_UP windows is offered them in rounds, up to MAX_RUNS_PER_PASS.
+    while len(result.runs) < MAX_RUNS_PER_PASS:
+        with transaction(sessions) as s:
+            offered = enqueue_due(s, now, monitor_ids=monitor_ids)
+        result.offered += offered
+        result.runs += run_claimed(
+            sessions,
+            read_sessions,
+            owner,
+            monitor_ids=monitor_ids,
+            lease=lease,
+            limit=MAX_RUNS_PER_PASS - len(result.runs),
+        )
+        if not offered:
+            break
+    apply_alerts(sessions, settings, monitor_ids)
+    if deliver:
+        result.deliveries = deliver_pending(sessions, settings)
+    return result
+
+
+class MonitorLoop:
+    """A background thread running a pass every ``interval`` seconds; errors are logged and it goes on."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        read_sessions: sessionmaker[Session],
+        settings: AlertSettings,
+        interval: float = 10.0,
+    ) -> None:
+        self.sessions, self.read_sessions, self.settings, self.interval = (
+            sessions,
+            read_sessions,
+            settings,
+            interval,
+        )
+        self.owner = new_owner()
+        self.passes = 0
+        self.failures = 0
+        self.ran = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="loopwise-monitors", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def run_once(self) -> PassResult | None:
+        try:
+            out = run_pass(self.sessions, self.read_sessions, self.settings, owner=self.owner)
+        except DBAPIError as exc:
+            self.failures += 1
+            log.warning("monitor pass failed, will retry: %s", exc.__class__.__name__)
+            return None
+        except Exception:
+            self.failures += 1
+            log.exception("monitor pass failed, will retry")
+            return None
+        self.passes += 1
+        self.ran += len(out.runs)
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.run_once()

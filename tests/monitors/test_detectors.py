@@ -1,0 +1,85 @@
+"""Change detectors in a monitor: the watched check's value per window is fed in window order, the state is
+kept between passes (to_bytes, no pickle), and the detection falls on the window where the same detector fed
+the per-hour row counts (counted with pandas on the raw rows) detects; it alerts as ``detector:<name>``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests._fixtures.http import SCHEMA, traffic
+from tests.alerts.receiver import receiver
+
+import loopwise as lw
+from loopwise.alerts import AlertSettings
+from loopwise.detectors import PageHinkley
+from loopwise.loop import run_pass
+
+T0 = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+PARAMS = {"min_instances": 5, "delta": 10.0, "threshold": 1500.0}
+
+
+def test_a_detector_on_a_check_s_values(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPWISE_ALERT_ALLOW", "127.0.0.1")
+    rng = np.random.default_rng(3)
+    sizes = [int(n) for n in np.r_[rng.normal(500, 20, 12), rng.normal(900, 20, 8)].round()]
+    client = lw.Client.local(db_url)
+    m = client.register("credit", SCHEMA)
+    frames = []
+    for h, n in enumerate(sizes):
+        df = traffic(n, 60 + h, (T0 + dt.timedelta(hours=h)).isoformat()).drop(columns=["repaid"])
+        df["request_id"] = [f"{h}-{i}" for i in range(n)]
+        frames.append(df)
+    raw = pd.concat(frames, ignore_index=True)
+    m.log(raw)
+    suite = {"suite": "s", "checks": [{"metric": "row_count", "condition": {"ge": 1}, "name": "rows"}]}
+    with receiver() as rec:
+        m.add_monitor(
+            name="hourly",
+            suite=suite,
+            window="1h",
+            step="1h",
+            reference=None,
+            anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
+            detectors=[{"name": "volume", "kind": "page_hinkley", "watch": "rows", "params": PARAMS}],
+            channels=[{"type": "webhook", "url": f"{rec.url}/hook"}],
+        )
+        sessions = client.transport.sessions  # type: ignore[attr-defined]
+        readers = client.transport.read_sessions  # type: ignore[attr-defined]
+        settings = AlertSettings(allow=("127.0.0.1",))
+        # Two passes, as two scheduler ticks ten hours apart: the detector's state crosses between them.
+        run_pass(sessions, readers, settings, now=T0 + dt.timedelta(hours=10))
+        run_pass(sessions, readers, settings, now=T0 + dt.timedelta(hours=20))
+        events = [json.loads(g.body) for g in rec.got]
+
+    counts = raw["ts"].dt.floor("h").value_counts().sort_index().to_numpy()
+    oracle = PageHinkley(**PARAMS)
+    detected = []
+    for i, v in enumerate(counts):
+        oracle.update(float(v))
+        if oracle.drift_detected:
+            detected.append(i)
+    assert detected, "the oracle must detect the jump for this test to mean anything"
+    history = sorted(m.monitor_history("hourly", limit=100), key=lambda r: r["window_end"])[:20]
+    flagged = [i for i, r in enumerate(history) if any(f["check"] == "detector:volume" for f in r["failed"])]
+    assert flagged == detected
+    run = m.monitor_run("hourly", history[detected[0]]["id"])
+    seen = run["result"]["detectors"]["volume"]
+    assert seen["detected"] and seen["value"] == float(counts[detected[0]])
+    change = oracle_change(counts, detected[0])
+    assert seen["change_window_end"] == (T0 + dt.timedelta(hours=change + 1)).isoformat()
+    opened = [e for e in events if e["check"]["check"] == "detector:volume"]
+    assert opened[0]["event"] == "incident.opened"
+    assert "the change began in the window ending" in opened[0]["text"]
+    client.close()
+
+
+def oracle_change(counts: np.ndarray, at: int) -> int:
+    det = PageHinkley(**PARAMS)
+    for v in counts[: at + 1]:
+        det.update(float(v))
+    assert det.drift_detected and det.change_point is not None
+    return det.change_point
