@@ -1,16 +1,26 @@
 """Replay overhead: evaluating a version on logged events vs the model's bare predict_proba on the same rows.
 
-Run: python bench/replay.py [--rows 1000000] [--batch-rows N] [--db sqlite,postgresql]
-Per database, logs ``rows`` events (40 numeric features, a binary prediction and its score) through the
-local client, registers a HistGradientBoostingClassifier, and times ``evaluate_version`` (reading the events'
-features back from their stored batches, the model, storing the outputs) against the bare ``predict_proba``
-on the same rows in memory, in the same run, just before. Overhead = evaluate - bare; the issue's target is
-an overhead of at most 25% of bare (issue 16, decision 0029).
+Run: python bench/replay.py [--rows 1000000] [--batch-rows N] [--db sqlite,postgresql] [--repeat 1]
+[--before PATH] [--save NAME]. Per database, logs ``rows`` events (40 numeric features, a binary prediction
+and its score) through the local client once and registers a HistGradientBoostingClassifier; then each run, in
+a fresh process on that database, times the bare ``predict_proba`` on the same rows in memory and, just
+after, ``evaluate_version`` over the whole window (reading the events' features back from their stored
+batches, the model, storing the outputs), and deletes the stored outputs again. Overhead = evaluate - bare;
+the issue's target is an overhead of at most 25% of bare (issue 16, decision 0029). "Model calls" is the time
+spent in the predictor's methods during the evaluation (the batches, the label check, the one-row latency
+probe); "own" is the rest: loopwise's reading, encoding and writing.
+
+With ``--before`` (another checkout's ``src/``, e.g. ``git archive main src | tar -x -C /tmp/before``), each
+repeat runs that code and then this one on the same database, so the two meet the same data and, as far as a
+shared machine allows, the same load. ``--save NAME`` writes bench/results/NAME.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,23 +29,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 
-import loopwise as lw
-from loopwise.registry import RegistrySettings
-from loopwise.store import sqlite_url
-
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
 
 FEATURES = [f"x{i:02d}" for i in range(40)]
+WINDOW = ("2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z")
 
 
-def run(db: str, rows: int, batch_rows: int | None) -> dict[str, Any]:
-    import skops.io as sio
-
+def data(rows: int) -> tuple[pd.DataFrame, pd.Series]:
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(rows, 40)), columns=FEATURES)
     y = X.x00 + X.x01 - X.x02 + rng.normal(0, 1, rows) > 0
+    return X, y
+
+
+def setup(url: str, root: Path, rows: int) -> dict[str, Any]:
+    """Log the events and register the version; returns what a run needs to open the same store."""
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    import loopwise as lw
+    from loopwise.registry import RegistrySettings
+
+    X, y = data(rows)
     est = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X.head(20_000), y.head(20_000))
     schema = {
         "columns": {
@@ -46,61 +63,93 @@ def run(db: str, rows: int, batch_rows: int | None) -> dict[str, Any]:
             "score": {"role": "score"},
         }
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        cleanup: list[Any] = []
-        try:
-            if db == "sqlite":
-                url = sqlite_url(Path(tmp) / "b.db")
-            else:
-                from backfill import _stop_postgres
-                from ingest import start_postgres
+    path = root / "m.skops"
+    sio.dump(est, path)
+    trusted = sio.get_untrusted_types(file=path)
+    client = lw.Client.local(url, registry=RegistrySettings(artifact_dir=root / "a", trusted_types=trusted))
+    model = client.register("bench", schema)
+    model.register_version("hgb", path, sample=X.head(100))
+    frame = X.assign(
+        id=[f"e{i}" for i in range(rows)],
+        # a second per event, ending well before now (times more than a day ahead are refused)
+        ts=pd.Timestamp("2026-11-01", tz="UTC") + pd.to_timedelta(np.arange(rows), unit="s"),
+        pred=y.to_numpy(),
+        score=0.5,
+    )
+    began = time.perf_counter()
+    model.log(frame, version="served")
+    logged_s = time.perf_counter() - began
+    client.close()
+    return {"url": url, "artifacts": str(root / "a"), "trusted": trusted, "rows": rows, "logged_s": logged_s}
 
-                url, bindir, root = start_postgres()
-                cleanup.append(lambda: _stop_postgres(bindir, root))
-            path = Path(tmp) / "m.skops"
-            sio.dump(est, path)
-            trusted = sio.get_untrusted_types(file=path)
-            client = lw.Client.local(
-                url, registry=RegistrySettings(artifact_dir=Path(tmp) / "a", trusted_types=trusted)
-            )
-            model = client.register("bench", schema)
-            model.register_version("hgb", path, sample=X.head(100))
-            frame = X.assign(
-                id=[f"e{i}" for i in range(rows)],
-                # a second per event, ending well before now (times more than a day ahead are refused)
-                ts=pd.Timestamp("2026-11-01", tz="UTC") + pd.to_timedelta(np.arange(rows), unit="s"),
-                pred=y.to_numpy(),
-                score=0.5,
-            )
+
+def one(spec: dict[str, Any], batch_rows: int | None) -> dict[str, Any]:
+    """One run in this process (with whatever loopwise ``PYTHONPATH`` gives): bare, then evaluate."""
+    from sqlalchemy import create_engine, text
+
+    import loopwise as lw
+    from loopwise.registry import RegistrySettings, flavors
+
+    in_model = [0.0]
+    depth = [0]
+
+    def timed(f: Any) -> Any:
+        def call(*a: Any, **k: Any) -> Any:
+            depth[0] += 1
             began = time.perf_counter()
-            model.log(frame, version="served")
-            logged_s = time.perf_counter() - began
-            began = time.perf_counter()
-            est.predict_proba(X)
-            bare_s = time.perf_counter() - began
-            began = time.perf_counter()
-            replay = model.evaluate_version(
-                "hgb", start="2026-10-01T00:00:00Z", end="2027-01-01T00:00:00Z", batch_rows=batch_rows
-            )
-            replay_s = time.perf_counter() - began
-            assert replay.evaluated == rows
-            client.close()
-        finally:
-            for f in cleanup:
-                f()
-    model_s = sum(b.seconds for b in replay.batches)
+            try:
+                return f(*a, **k)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    in_model[0] += time.perf_counter() - began
+
+        return call
+
+    for name in ("predict", "predict_proba", "outputs", "check_label_from_scores"):
+        setattr(flavors.Predictor, name, timed(getattr(flavors.Predictor, name)))
+    X, _ = data(spec["rows"])
+    settings = RegistrySettings(artifact_dir=Path(spec["artifacts"]), trusted_types=spec["trusted"])
+    client = lw.Client.local(spec["url"], registry=settings)
+    model = client.model("bench")
+    est = model.load_version("hgb").model
+    began = time.perf_counter()
+    est.predict_proba(X)
+    bare_s = time.perf_counter() - began
+    in_model[0] = 0.0
+    began = time.perf_counter()
+    replay = model.evaluate_version("hgb", start=WINDOW[0], end=WINDOW[1], batch_rows=batch_rows)
+    replay_s = time.perf_counter() - began
+    assert replay.evaluated == spec["rows"], replay.evaluated
+    client.close()
+    url = spec["url"]
+    engine = create_engine(
+        "postgresql+psycopg://" + url.removeprefix("postgresql://") if "postgresql" in url else url
+    )
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM other_outputs"))
+    engine.dispose()
     return {
-        "db": db,
-        "rows": rows,
-        "logged_s": logged_s,
+        "rows": spec["rows"],
         "bare_predict_proba_s": bare_s,
         "evaluate_s": replay_s,
-        "model_inside_s": model_s,
+        "model_calls_s": in_model[0],
+        "model_batches_s": sum(b.seconds for b in replay.batches),
+        "own_s": replay_s - in_model[0],
         "overhead_s": replay_s - bare_s,
         "overhead_ratio": (replay_s - bare_s) / bare_s,
         "p50_ms": replay.latency["p50_ms"],
         "p99_ms": replay.latency["p99_ms"],
+        "load": os.getloadavg()[0],
     }
+
+
+def line(r: dict[str, Any]) -> str:
+    return (
+        f"  {r['code']:6} bare {r['bare_predict_proba_s']:.2f} s, evaluate {r['evaluate_s']:.2f} s (model "
+        f"calls {r['model_calls_s']:.2f}, own {r['own_s']:.2f}); overhead {r['overhead_s']:.2f} s = "
+        f"{r['overhead_ratio']:.2f} x bare; one-row p50 {r['p50_ms']:.1f} ms; load {r['load']:.1f}"
+    )
 
 
 def main() -> None:
@@ -108,16 +157,62 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch-rows", type=int, default=None)
     ap.add_argument("--db", default="sqlite,postgresql")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument(
+        "--before", help="also run, before each run of this code, the loopwise source at this path"
+    )
+    ap.add_argument("--save", help="write bench/results/NAME.json")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # a JSON spec: one run in this process
     args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(json.loads(args.one), args.batch_rows)))
+        return
+    this_src = str(HERE.parent / "src")
+    codes = [("before", args.before), ("after", this_src)] if args.before else [("this", this_src)]
+    results: list[dict[str, Any]] = []
     for db in args.db.split(","):
-        r = run(db, args.rows, args.batch_rows)
-        print(
-            f"{db}: {r['rows']} events (logged in {r['logged_s']:.1f} s); bare predict_proba "
-            f"{r['bare_predict_proba_s']:.2f} s; evaluate_version {r['evaluate_s']:.2f} s (the model inside "
-            f"it {r['model_inside_s']:.2f} s); loopwise's overhead {r['overhead_s']:.2f} s = "
-            f"{r['overhead_ratio']:.0%} of bare; one-row p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
-            flush=True,
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            stop = None
+            try:
+                if db == "sqlite":
+                    from loopwise.store import sqlite_url
+
+                    url = sqlite_url(Path(tmp) / "b.db")
+                else:
+                    from backfill import _stop_postgres
+                    from ingest import start_postgres
+
+                    url, bindir, root = start_postgres()
+                    stop = (bindir, root)
+                spec = setup(url, Path(tmp), args.rows)
+                print(f"{db}: {args.rows:,} events logged in {spec['logged_s']:.1f} s", flush=True)
+                for _ in range(args.repeat):
+                    for code, src in codes:
+                        cmd = [sys.executable, __file__, "--one", json.dumps(spec)]
+                        if args.batch_rows:
+                            cmd += ["--batch-rows", str(args.batch_rows)]
+                        env = {**os.environ, "PYTHONPATH": src}
+                        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                        r = {"db": db, "code": code, **json.loads(out.stdout.strip().splitlines()[-1])}
+                        results.append(r)
+                        print(line(r), flush=True)
+            finally:
+                if stop is not None:
+                    _stop_postgres(*stop)
+    for db in args.db.split(","):
+        for code, _ in codes:
+            mine = [r for r in results if r["db"] == db and r["code"] == code]
+            med = {
+                k: float(np.median([r[k] for r in mine])) for k in ("evaluate_s", "own_s", "overhead_ratio")
+            }
+            print(
+                f"{db} {code}: median of {len(mine)}: evaluate {med['evaluate_s']:.2f} s, own "
+                f"{med['own_s']:.2f} s, overhead / bare {med['overhead_ratio']:.2f}"
+            )
+    if args.save:
+        path = HERE / "results" / f"{args.save}.json"
+        path.write_text(json.dumps({"args": vars(args), "runs": results}, indent=1) + "\n")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

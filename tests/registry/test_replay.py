@@ -115,6 +115,57 @@ def test_replayed_outputs_equal_the_estimators_own_and_are_stored_once(
     assert (own.served_by_version, own.evaluated, count(model)) == (700, 0, 700)
 
 
+def _replayed_equal_own(model: ModelHandle, frame: pd.DataFrame, challenger: Pipeline) -> None:
+    """The stored outputs of v2 for ``frame``'s events equal the estimator's own answers on their rows."""
+    got = stored(model, "v2").loc[frame.id]
+    features = frame[["income", "age"]]
+    np.testing.assert_array_equal(got.prediction.to_numpy(bool), challenger.predict(features))
+    proba = challenger.predict_proba(features)
+    np.testing.assert_allclose([s["true"] for s in got.scores], proba[:, 1], rtol=1e-12)
+
+
+def test_a_window_inside_the_stored_batches_replays_exactly_its_events(
+    db_url: str,
+    tmp_path: Path,
+    pipeline: Pipeline,
+    challenger: Pipeline,
+    train: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    # Three stored batches of 200 events; the window starts inside the first and ends inside the third, and
+    # replay batches of 70 rows straddle the stored ones: each row must come from its own batch and place.
+    model = open_model(db_url, tmp_path / "artifacts")
+    model.register_version("v1", pipeline, sample=train[0].head(50))
+    model.register_version("v2", challenger, sample=train[0].head(50))
+    parts = [traffic(200, 10 + k, 200 * k, pipeline)[0] for k in range(3)]
+    for part in parts:
+        model.log(part, version="v1")
+    frame = pd.concat(parts, ignore_index=True)
+    start, end = T0 + pd.Timedelta(seconds=1000), T0 + pd.Timedelta(seconds=9000)  # events 50 .. 449
+    inside = frame[(frame.ts >= start) & (frame.ts < end)]
+    run = model.evaluate_version("v2", start=start.isoformat(), end=end.isoformat(), batch_rows=70)
+    assert (run.events, run.evaluated, [b.rows for b in run.batches]) == (400, 400, [70] * 5 + [50])
+    assert set(stored(model, "v2").index) == set(inside.id)
+    _replayed_equal_own(model, inside, challenger)
+
+    rest = model.evaluate_version("v2", start=START, end=END, batch_rows=70)  # skips the stored 400
+    assert (rest.events, rest.evaluated, rest.already) == (600, 200, 400)
+    _replayed_equal_own(model, frame, challenger)
+
+
+def test_event_ids_that_need_escaping_are_stored_as_given(
+    served: tuple[ModelHandle, pd.DataFrame, pd.Series], pipeline: Pipeline, challenger: Pipeline
+) -> None:
+    # Backslashes, tabs, newlines and quotes are escaped for COPY's text and JSON on the way in.
+    model, _, _ = served
+    odd = ["a\\tb", "tab\there", "new\nline", 'quote"d', "cr\rx", "ünï", "back\\"]
+    frame, _ = traffic(len(odd), 7, 900, pipeline)
+    frame = frame.assign(id=odd)
+    model.log(frame, version="v1")
+    model.evaluate_version("v2", start=START, end=END)
+    assert set(odd) <= set(stored(model, "v2").index)
+    _replayed_equal_own(model, frame, challenger)
+
+
 def _joined(model: ModelHandle, frame: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     """Served outputs (the logged frame), the challenger's stored outputs and the labels, joined by id."""
     other = stored(model, "v2")

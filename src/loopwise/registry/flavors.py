@@ -20,6 +20,9 @@ from loopwise.registry.artifacts import PICKLE, SKOPS
 from loopwise.registry.settings import RegistrySettings
 
 FLAVORS = ("sklearn", "onnx", "external")
+#: Rows on which a classifier's label is checked to be its most probable class
+#: (``Predictor.check_label_from_scores``) before the label is taken from the probabilities.
+CHECK_ROWS = 2000
 
 PICKLE_REFUSED = (
     "refused: the artifact is a pickle or joblib file, and loading one runs whatever code it holds; "
@@ -89,20 +92,27 @@ class Predictor:
             return np.asarray(out[0]).ravel(), _probabilities(out[1]) if len(out) > 1 else None
         proba = self.predict_proba(X)
         classes = self.classes
+        if self.label_from_scores is None and proba is not None:
+            # The first call checks on its own first rows, with the probabilities it has (one predict).
+            self.check_label_from_scores(X.head(CHECK_ROWS), proba[:CHECK_ROWS])
         if proba is None or classes is None or not self.label_from_scores:
             return self.predict(X), proba
         return np.asarray(classes)[proba.argmax(axis=1)], proba
 
-    def check_label_from_scores(self, X: pd.DataFrame) -> bool:
+    def check_label_from_scores(self, X: pd.DataFrame, proba: np.ndarray | None = None) -> bool:
         """Whether the label may be taken from the probabilities: the estimator (a Pipeline's last step) is
-        one whose ``predict`` is defined as the most probable class, and on ``X`` the two agree."""
+        one whose ``predict`` is defined as the most probable class, and on ``X`` the two agree.
+
+        ``proba``: ``predict_proba(X)`` when the caller has it already (else it is computed here).
+        """
         final = self.model.steps[-1][1] if hasattr(self.model, "steps") else self.model
         kind = type(final)
         known = kind.__module__.startswith("sklearn.") and kind.__name__ in LABEL_IS_ARGMAX
         if self.flavor != "sklearn" or not known or self.classes is None or not len(X):
             self.label_from_scores = False
             return False
-        proba = self.predict_proba(X)
+        if proba is None:
+            proba = self.predict_proba(X)
         assert proba is not None
         derived = np.asarray(self.classes)[proba.argmax(axis=1)]
         self.label_from_scores = bool(np.array_equal(derived, self.predict(X)))

@@ -99,6 +99,8 @@ _COPY = (
 
 def _copy_escaped(texts: pa.Array) -> pa.Array:
     """Text as COPY's text format reads it: backslash, tab, newline and carriage return escaped."""
+    if not pc.any(pc.match_substring_regex(texts, r"[\\\t\n\r]")).as_py():
+        return texts  # one pass to find none, where the replacements took four (numbers hold none)
     for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
         texts = pc.replace_substring(texts, raw, escaped)
     return texts

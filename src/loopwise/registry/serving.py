@@ -27,7 +27,7 @@ from loopwise.registry.aliases import aliases
 from loopwise.registry.artifacts import ArtifactStore
 from loopwise.registry.flavors import Predictor
 from loopwise.registry.outputs import encode, encode_scores, insert_outputs
-from loopwise.registry.replay import CHECK_ROWS, positive_class
+from loopwise.registry.replay import positive_class
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, load_version
 from loopwise.schema import Role, Schema
@@ -95,9 +95,8 @@ def champion_and_shadow(s: Session, model_name: str) -> tuple[str, str | None]:
 
 
 def answer(predictor: Predictor, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """The predictor's labels and probabilities, with one model call once it is known to give the same."""
-    if predictor.label_from_scores is None:
-        predictor.check_label_from_scores(frame.head(CHECK_ROWS))
+    """The predictor's labels and probabilities, with one model call once it is known to give the same
+    (``Predictor.outputs`` checks that on its first call)."""
     return predictor.outputs(frame)
 
 
