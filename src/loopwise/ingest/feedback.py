@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
+from loopwise.ingest.collector import gc_paused
 from loopwise.ingest.labels import add_first_labels, relabel
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.schema import Role, Schema
@@ -93,6 +94,7 @@ def _check(records: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]
     return out
 
 
+@gc_paused
 def log_feedback(
     s: Session, model_name: str, records: list[dict[str, Any]], actor: str, max_rows: int = 100_000
 ) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
 from loopwise.ingest.buckets import packed_here, rows_part, store_edges, to_ipc
+from loopwise.ingest.collector import gc_paused
 from loopwise.ingest.parts import Part, concat_tables
 from loopwise.ingest.preparation import GroupProfile, Prepared, UnvalidatedBatch, prepare_group
 from loopwise.profiles import Profile
@@ -25,6 +26,7 @@ from loopwise.profiles import merge as merge_profiles
 from loopwise.store.bulk import IndexColumns, PartRow, dialect_of, index_columns, insert_batch
 
 
+@gc_paused
 def prepare_writes(s: Session, writes: Sequence[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
     """Validate and profile the raw batches among ``writes``, together; an error replaces a bad one.
 
