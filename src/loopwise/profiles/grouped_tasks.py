@@ -196,7 +196,6 @@ class _Binary:
                     _add(task.est_labeled, key, labelled_at[i])
                     _add(task.est_hit, key, hit[i])
 
-
     def add_unlabelled(self, tasks: Mapping[int, TaskProfile], rows: np.ndarray, starts: np.ndarray) -> None:
         """``add`` for every cell at once, when no row holds a label: what the cells count then (predicted
         classes, confidence bins over all rows, estimation bins over all rows) is one ``bincount`` over (cell,
