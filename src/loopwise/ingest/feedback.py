@@ -23,6 +23,7 @@ from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.audit import append_many
+from loopwise.store.bulk import AMONG_CHUNK, among
 from loopwise.store.tables import Event, Feedback
 from loopwise.store.types import utcnow
 
@@ -105,19 +106,19 @@ def log_feedback(
     ids = sorted({r["event_id"] for r in rows})
     existing: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
     events: dict[str, tuple[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for i in range(0, len(ids), AMONG_CHUNK):
+        chunk = ids[i : i + AMONG_CHUNK]
         # Core rows, not ORM objects: a backfill's 5,000 labels per request spent a third of their time
         # building, tracking and flushing one object each (decision 0021).
         for fid, e, source, kind, value in s.execute(
             select(Feedback.id, Feedback.event_id, Feedback.source, Feedback.kind, Feedback.value).where(
-                Feedback.model_id == model.id, Feedback.event_id.in_(chunk)
+                Feedback.model_id == model.id, among(s, Feedback.event_id, chunk)
             )
         ):
             existing[(e, source, kind)] = (fid, value)
         for e, v, b in s.execute(
             select(Event.event_id, Event.version, Event.bucket).where(
-                Event.model_id == model.id, Event.event_id.in_(chunk)
+                Event.model_id == model.id, among(s, Event.event_id, chunk)
             )
         ):
             events[e] = (v, b)
