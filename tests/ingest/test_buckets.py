@@ -82,7 +82,10 @@ def test_parts_fold_exactly_and_match_the_raw_rows(db: Sessions) -> None:
     with readers() as s:
         parts = s.scalar(select(func.count()).select_from(BucketPart))
         before = window(s, "credit", cache=False)
-    assert parts >= 9  # nothing folded yet: the window merged the parts itself
+    # Nothing folded yet: each hour's first batch made the bucket, every later one a part, which the window
+    # merged itself.
+    hours = [df.iloc[i : i + 700].ts.dt.floor("h").nunique() for i in range(0, 6000, 700)]
+    assert parts == sum(hours) - df.ts.dt.floor("h").nunique() >= 5
     # Against the raw rows (NumPy): counts and means of each numeric column; every finite value binned.
     assert before.n == len(df)
     for c in NUMERIC:
@@ -158,8 +161,9 @@ def test_the_background_job_folds_parts(db: Sessions) -> None:
     with readers() as s:
         assert s.scalar(select(func.count()).select_from(BucketPart)) == 0
         assert s.scalar(select(func.sum(BucketProfile.n))) == len(df)
-    # One part per batch and hour it touched.
-    assert job.folded == sum(df.iloc[i : i + 250].ts.dt.floor("h").nunique() for i in range(0, 2000, 250))
+    # One part per batch and hour it touched, but for each hour's first batch: it made the bucket.
+    touched = sum(df.iloc[i : i + 250].ts.dt.floor("h").nunique() for i in range(0, 2000, 250))
+    assert job.folded == touched - df.ts.dt.floor("h").nunique() > 0
 
 
 def test_a_write_group_answers_each_batch_as_if_alone(db: Sessions) -> None:
@@ -532,6 +536,7 @@ def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions,
             select(Event.event_id, Event.row, Event.ts, Event.bucket, Event.latency_ms, Event.batch_id)
         ).all()
         parts = s.execute(select(BucketPart.bucket, BucketPart.n, BucketPart.batch_id)).all()
+        made = s.execute(select(BucketProfile.bucket, BucketProfile.n)).all()
     got = pd.DataFrame(rows, columns=["event_id", "row", "ts", "bucket", "latency_ms", "batch_id"])
     got = got.set_index("event_id")
     assert len(got) == n and got["batch_id"].nunique() == 1
@@ -547,11 +552,18 @@ def test_index_rows_stored_over_several_statements_match_the_batch(db: Sessions,
     assert [t.replace(tzinfo=None) for t in got["bucket"]] == [
         t.to_pydatetime().replace(tzinfo=None) for t in hours
     ]
-    # One part per hour the batch covers, of that hour's rows, naming the batch.
-    assert sorted((b.replace(tzinfo=None), k) for b, k, _ in parts) == sorted(
+    # Per hour the batch covers, of that hour's rows: 40 rows, a part of rows naming the batch; 250 rows,
+    # profiled, the new bucket itself.
+    per_hour = sorted(
         (h.to_pydatetime().replace(tzinfo=None), int(k)) for h, k in hours.value_counts().items()
     )
-    assert {b for _, _, b in parts} == set(got["batch_id"])
+    if n == 40:
+        assert sorted((b.replace(tzinfo=None), k) for b, k, _ in parts) == per_hour
+        assert {b for _, _, b in parts} == set(got["batch_id"])
+        assert not made
+    else:
+        assert not parts
+        assert sorted((b.replace(tzinfo=None), k) for b, k in made) == per_hour
 
 
 def test_small_groups_store_rows_that_profile_as_the_raw_rows(db: Sessions) -> None:
@@ -716,3 +728,89 @@ def test_the_write_path_remembers_an_anchor_briefly(
             assert np.array_equal(got[c], col.hist.edges)
     with readers() as s:
         assert window(s, "credit", cache=False).n == 1_600
+
+
+def test_a_new_bucket_is_stored_as_the_bucket_and_a_known_one_gets_a_part(db: Sessions) -> None:
+    """A batch's profile of a bucket with no row yet is the bucket (nothing to fold); a bucket that has one
+    gets a part; either way each row is counted once and the window is the raw rows'."""
+    writers, readers = db
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    df = traffic(3600, seed=8)  # 3 s apart from 08:00: hours 08, 09 and 10
+    first, second = df.iloc[:1800], df.iloc[1800:]  # 08-09:30, then 09:30-11
+    with transaction(writers) as s:
+        log_predictions(s, "credit", batch(first))
+    with readers() as s:
+        assert s.scalar(select(func.count()).select_from(BucketPart)) == 0
+        stored = sorted(s.scalars(select(BucketProfile.n)))
+    assert stored == [600, 1200]  # 08:00 whole, 09:00 half
+    with transaction(writers) as s:
+        log_predictions(s, "credit", batch(second))
+    with readers() as s:
+        parts = [(b, n) for b, n in s.execute(select(BucketPart.bucket, BucketPart.n))]
+        before = window(s, "credit", cache=False)
+    assert [n for _, n in parts] == [600]  # the 09:00 bucket had a row: a part; 10:00 was new
+    assert compact_pending(writers, readers) == 1
+    with readers() as s:
+        assert s.scalar(select(func.count()).select_from(BucketPart)) == 0
+        assert sorted(s.scalars(select(BucketProfile.n))) == [1200, 1200, 1200]
+        after = window(s, "credit", cache=False)
+    assert summary(after) == summary(before)
+    whole = lw.profile(pa.Table.from_pandas(df.drop(columns=["repaid"])), schema=lw.Schema.from_dict(SCHEMA))
+    assert after.n == whole.n == len(df)
+    for c in NUMERIC:
+        col = after[c]
+        finite = df[c].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite)]
+        assert isinstance(col, NumericProfile) and col.count == finite.size
+        assert col.moments.mean == pytest.approx(finite.mean(), rel=1e-12)
+        assert col.hist is not None and col.hist.n == finite.size
+
+
+def test_a_writer_meeting_another_transactions_new_bucket_row_stores_a_part(db: Sessions) -> None:
+    """A transaction that created the bucket's row (a label's lock) and has not committed: the writer waits
+    for it, then finds the row and stores a part; the rows are counted once."""
+    from loopwise.ingest.buckets import lock_bucket
+
+    writers, readers = db
+    with transaction(writers) as s:
+        register_model(s, "credit", SCHEMA, "test")
+    df = traffic(600, seed=9)  # 08:00-08:30
+    hour = pd.Timestamp("2026-11-20T08:00:00Z").to_pydatetime()
+    locked, release = threading.Event(), threading.Event()
+    model_id: list[int] = []
+
+    def holder() -> None:
+        from loopwise.ingest import get_model
+
+        with transaction(writers) as s:
+            model_id.append(get_model(s, "credit").id)
+            lock_bucket(s, model_id[0], "default", hour)
+            locked.set()
+            release.wait(20)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert locked.wait(20)
+    done = threading.Event()
+
+    def writer() -> None:
+        with transaction(writers) as s:
+            log_predictions(s, "credit", batch(df))
+        done.set()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert not done.wait(0.5)  # waiting for the holder (PostgreSQL: its row; SQLite: the write lock)
+    release.set()
+    t.join(20)
+    w.join(20)
+    assert done.is_set()
+    with readers() as s:
+        assert s.execute(select(BucketPart.n)).scalars().all() == [600]
+        assert s.scalar(select(BucketProfile.n)) == 0  # the holder's empty row
+        assert window(s, "credit", cache=False).n == 600
+    compact_pending(writers, readers)
+    with readers() as s:
+        assert s.scalar(select(BucketProfile.n)) == 600
+        assert window(s, "credit", cache=False).n == 600

@@ -163,6 +163,8 @@ def _task_frame(variant: str, n: int, seed: int) -> tuple[lw.Schema, pa.Table]:
     p = rng.random(n)
     region = rng.choice(["north", "south", None], n)
     known = (rng.random(n) < 0.6) & (region != "south")  # the south's rows not labelled yet: no such arrays
+    if variant.endswith(", no labels"):  # predictions before any label (a backfill): every cell at once
+        variant, known = variant.removesuffix(", no labels"), np.zeros(n, dtype=bool)
     columns: dict[str, Any] = {"region": {"role": "segment", "kind": "categorical"}}
     data: dict[str, Any] = {"region": region}
     if variant == "zero-one":  # integer classes with one score column: the binary path, positive class "1"
@@ -207,10 +209,26 @@ def _task_frame(variant: str, n: int, seed: int) -> tuple[lw.Schema, pa.Table]:
     return schema, pa.Table.from_pandas(pd.DataFrame(data), preserve_index=False)
 
 
-@pytest.mark.parametrize("variant", ["zero-one", "named-score", "three-classes", "unscored", "regressor"])
-def test_each_kind_of_task_per_group_as_if_profiled_alone(variant: str) -> None:
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "zero-one",
+        "named-score",
+        "zero-one, no labels",
+        "named-score, no labels",
+        "three-classes",
+        "unscored",
+        "regressor",
+    ],
+)
+def test_each_kind_of_task_per_group_as_if_profiled_alone(
+    variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every task of each group and segment equals its rows' own ``update``: arrays to the bit, the float sums
     to rounding (the binary path shares per-row terms across cells; the others decide cell by cell)."""
+    from loopwise.profiles import grouped_tasks
+
+    monkeypatch.setattr(grouped_tasks, "_BLOCK", 2 * 256 * 7)  # cells in blocks of seven: the last one short
     schema, table = _task_frame(variant, 2_000, seed=11)
     n_groups = 30
     groups = np.random.default_rng(1).integers(0, n_groups, table.num_rows)

@@ -36,6 +36,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise.ingest.collector import gc_paused
 from loopwise.ingest.models import model_schema
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
@@ -347,6 +348,7 @@ def pending(s: Session, limit: int = 1000) -> list[tuple[int, str, dt.datetime]]
 BucketKey = tuple[int, str, dt.datetime]
 
 
+@gc_paused
 def compact_pending(
     factory: sessionmaker[Session],
     readers: sessionmaker[Session] | None = None,

@@ -17,11 +17,13 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
+from loopwise.ingest.collector import gc_paused
 from loopwise.ingest.labels import add_first_labels, relabel
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
 from loopwise.store.audit import append_many
+from loopwise.store.bulk import AMONG_CHUNK, among
 from loopwise.store.tables import Event, Feedback
 from loopwise.store.types import utcnow
 
@@ -93,6 +95,7 @@ def _check(records: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]
     return out
 
 
+@gc_paused
 def log_feedback(
     s: Session, model_name: str, records: list[dict[str, Any]], actor: str, max_rows: int = 100_000
 ) -> dict[str, Any]:
@@ -103,19 +106,19 @@ def log_feedback(
     ids = sorted({r["event_id"] for r in rows})
     existing: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
     events: dict[str, tuple[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for i in range(0, len(ids), AMONG_CHUNK):
+        chunk = ids[i : i + AMONG_CHUNK]
         # Core rows, not ORM objects: a backfill's 5,000 labels per request spent a third of their time
         # building, tracking and flushing one object each (decision 0021).
         for fid, e, source, kind, value in s.execute(
             select(Feedback.id, Feedback.event_id, Feedback.source, Feedback.kind, Feedback.value).where(
-                Feedback.model_id == model.id, Feedback.event_id.in_(chunk)
+                Feedback.model_id == model.id, among(s, Feedback.event_id, chunk)
             )
         ):
             existing[(e, source, kind)] = (fid, value)
         for e, v, b in s.execute(
             select(Event.event_id, Event.version, Event.bucket).where(
-                Event.model_id == model.id, Event.event_id.in_(chunk)
+                Event.model_id == model.id, among(s, Event.event_id, chunk)
             )
         ):
             events[e] = (v, b)

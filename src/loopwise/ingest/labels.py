@@ -37,6 +37,7 @@ from loopwise.profiles.grouped import profile_groups
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
 from loopwise.profiles.task import ClassificationProfile
 from loopwise.schema import Column, Kind, Role, Schema
+from loopwise.store.bulk import AMONG_CHUNK, among
 from loopwise.store.tables import Batch, BucketPart, Event, Feedback, Model
 from loopwise.store.types import utcnow
 
@@ -256,12 +257,12 @@ def _add_some(
     bucket_of = {e: b for b in rows for e in first[b]}
     # Under the locks, so no other request labels these events until this transaction ends: exactly one
     # label each (the one just stored), or the bucket is rebuilt from all its labels.
-    for i in range(0, len(ids), 500):
+    for i in range(0, len(ids), AMONG_CHUNK):
         for event_id, _ in s.execute(
             select(Feedback.event_id, func.count())
             .where(
                 Feedback.model_id == model.id,
-                Feedback.event_id.in_(ids[i : i + 500]),
+                among(s, Feedback.event_id, ids[i : i + AMONG_CHUNK]),
                 Feedback.kind.in_(("label", "correction")),
             )
             .group_by(Feedback.event_id)
@@ -278,14 +279,14 @@ def _add_some(
         ).all()
     )
     events: list[Any] = []
-    for i in range(0, len(ids), 500):
+    for i in range(0, len(ids), AMONG_CHUNK):
         # By the primary key alone: with the version too, SQLite's planner took the (model, version, bucket)
         # index and scanned every event of the version for each 500 ids (4x slower over a year).
         events += [
             e
             for e in s.execute(
                 select(Event.event_id, Event.bucket, Event.batch_id, Event.row, Event.version).where(
-                    Event.model_id == model.id, Event.event_id.in_(ids[i : i + 500])
+                    Event.model_id == model.id, among(s, Event.event_id, ids[i : i + AMONG_CHUNK])
                 )
             )
             if e[4] == version
@@ -430,12 +431,12 @@ def labels_for(s: Session, model_id: int, event_ids: list[str]) -> dict[str, Any
 
     Read as rows, not ORM objects: a backfill's labels are read back a million at a time."""
     best: dict[str, tuple[int, float, Any]] = {}
-    for i in range(0, len(event_ids), 500):
-        chunk = event_ids[i : i + 500]
+    for i in range(0, len(event_ids), AMONG_CHUNK):
+        chunk = event_ids[i : i + AMONG_CHUNK]
         for event_id, source, updated_at, value in s.execute(
             select(Feedback.event_id, Feedback.source, Feedback.updated_at, Feedback.value).where(
                 Feedback.model_id == model_id,
-                Feedback.event_id.in_(chunk),
+                among(s, Feedback.event_id, chunk),
                 Feedback.kind.in_(("label", "correction")),
             )
         ):

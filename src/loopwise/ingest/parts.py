@@ -7,7 +7,6 @@ the model's anchor edges; a model's first batch anchors on its own edges (``own_
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -58,13 +57,7 @@ def profile_parts(
 
     The rows carry the labels already known for them (feedback may come first).
     """
-    buckets = bucket_hours(ts)
-    groups: dict[tuple[str, np.datetime64], list[int]] = defaultdict(list)
-    if len(set(versions)) == 1 and buckets.size and (buckets == buckets[0]).all():
-        groups[(versions[0], buckets[0])] = list(range(len(ids)))
-    else:
-        for i, key in enumerate(zip(versions, buckets, strict=True)):
-            groups[key].append(i)
+    groups = _groups(versions, bucket_hours(ts))
     target = schema.by_role(Role.TARGET)
     segments = [c.name for c in schema.by_role(Role.SEGMENT)]
     keep = [c for c in table.column_names if c in schema.names]
@@ -97,11 +90,36 @@ def profile_parts(
     return out
 
 
+def _groups(versions: list[str], buckets: np.ndarray) -> dict[tuple[str, np.datetime64], np.ndarray]:
+    """The positions of each (version, hour)'s rows, in order of first appearance (a stable sort, not a
+    Python loop over rows: a year's batch has a bucket per 114 rows)."""
+    names = sorted(set(versions))
+    if not buckets.size:
+        return {}
+    if len(names) == 1 and (buckets == buckets[0]).all():
+        return {(names[0], buckets[0]): np.arange(buckets.size)}
+    codes = np.zeros(buckets.size, dtype=np.int64)
+    if len(names) > 1:
+        index = {v: i for i, v in enumerate(names)}
+        codes = np.fromiter((index[v] for v in versions), dtype=np.int64, count=len(versions))
+    keys = np.stack([codes, buckets.view(np.int64)])
+    _, first, inverse = np.unique(keys, axis=1, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse))[:-1]
+    members = np.split(order, bounds)
+    out: dict[tuple[str, np.datetime64], np.ndarray] = {}
+    for g in np.argsort(first, kind="stable"):
+        pos = int(first[g])
+        out[(versions[pos], buckets[pos])] = members[g]
+    return out
+
+
 def _profile_buckets(
     schema: Schema,
     table: pa.Table,
     ids: list[str],
-    groups: dict[tuple[str, np.datetime64], list[int]],
+    groups: dict[tuple[str, np.datetime64], np.ndarray],
     edges: dict[str, np.ndarray],
     labels: dict[str, Any],
 ) -> list[Profile] | None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
 from loopwise.ingest.buckets import ANCHOR_SECONDS, ROW_PARTS_BELOW, get_anchor
+from loopwise.ingest.collector import gc_paused
 from loopwise.ingest.labels import labels_for
 from loopwise.ingest.models import ensure_kinds, registered
 from loopwise.ingest.parts import Part, own_edges, profile_parts
@@ -47,6 +48,7 @@ class GroupProfile:
     parts: dict[tuple[str, dt.datetime], Part]
 
 
+@gc_paused
 def prepare_predictions(
     s: Session,
     model_name: str,

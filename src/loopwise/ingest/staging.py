@@ -17,7 +17,8 @@ import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
-from loopwise.ingest.buckets import packed_here, rows_part, store_edges, to_ipc
+from loopwise.ingest.buckets import ROWS, packed_here, rows_part, store_edges, to_ipc
+from loopwise.ingest.collector import gc_paused
 from loopwise.ingest.parts import Part, concat_tables
 from loopwise.ingest.preparation import GroupProfile, Prepared, UnvalidatedBatch, prepare_group
 from loopwise.profiles import Profile
@@ -25,6 +26,7 @@ from loopwise.profiles import merge as merge_profiles
 from loopwise.store.bulk import IndexColumns, PartRow, dialect_of, index_columns, insert_batch
 
 
+@gc_paused
 def prepare_writes(s: Session, writes: Sequence[Write | LoopwiseError]) -> list[Write | LoopwiseError]:
     """Validate and profile the raw batches among ``writes``, together; an error replaces a bad one.
 
@@ -119,7 +121,11 @@ def store_packed(s: Session, model_id: int, m: PackedGroup, *, fail_whole: bool 
     the index insert may end the transaction on that conflict instead of undoing just its own statement.
     """
     store_edges(s, m.edges)
-    return insert_batch(s, model_id, m.n, m.blob, m.index, m.parts, fail_whole=fail_whole)
+    # A packed profile becomes its bucket where the bucket has no row yet (``insert_new_buckets``); rows
+    # are always parts (the compactor profiles a bucket's rows together).
+    rows = [p for p in m.parts if p[3][:4] == ROWS]
+    profiles = [p for p in m.parts if p[3][:4] != ROWS]
+    return insert_batch(s, model_id, m.n, m.blob, m.index, rows, new_buckets=profiles, fail_whole=fail_whole)
 
 
 def stage(s: Session, writes: list[Write | LoopwiseError]) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
 from loopwise.ingest.buckets import ANCHOR_SECONDS, ROW_PARTS_BELOW, claim_anchor, get_anchor
+from loopwise.ingest.collector import gc_paused
 from loopwise.ingest.idempotency import known_keys, remember, replay
 from loopwise.ingest.labels import labels_for
 from loopwise.ingest.parts import Part, concat_tables, fingerprints_of, profile_parts
@@ -50,6 +51,7 @@ def write_predictions(
 Duplicates: TypeAlias = Literal["savepoint", "raise", "lookup"]
 
 
+@gc_paused
 def write_group(
     s: Session,
     writes: list[Write | LoopwiseError],
@@ -256,6 +258,7 @@ def _store_live(
     return alone
 
 
+@gc_paused
 def log_predictions(
     s: Session,
     model_name: str,

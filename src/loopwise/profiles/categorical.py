@@ -12,6 +12,9 @@ import pyarrow as pa
 from loopwise.profiles.canonical import value_counts
 from loopwise.schema.columns import Kind
 
+#: ``json.dumps(x, ensure_ascii=False, separators=(",", ":"))``, the encoder made once (not per call).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 #: Distinct categories counted exactly before the profile switches to a frequent-items sketch.
 DEFAULT_CAP = 1000
 #: log2 of the frequent-items sketch's map size; error about 3.5/2^lg of the total weight.
@@ -138,7 +141,7 @@ class CategoricalProfile:
     def to_state(self) -> tuple[dict[str, Any], list[bytes]]:
         blobs = [bytes(self.hll.serialize_compact())]
         if self.counts is not None:
-            blobs.append(json.dumps(self.counts, ensure_ascii=False, separators=(",", ":")).encode())
+            blobs.append(_JSON.encode(self.counts).encode())
         else:
             blobs.append(bytes(self.items.serialize()))
         meta = {

@@ -288,28 +288,39 @@ def _numbers(
     atom_values = fv[firsts] + 0.0  # ``+ 0.0`` folds -0.0 into 0.0, as ``Atoms.of_sorted`` does
     atom_counts = (run_ends - firsts).astype(np.int64)
     out: list[NumericProfile] = []
+    # Python numbers once for all cells (a NumPy scalar per cell and field cost more than the rest here).
+    sizes, missings, nanl, pinf, ninf = (
+        size.tolist(),
+        missing.tolist(),
+        nans.tolist(),
+        posinf.tolist(),
+        neginf.tolist(),
+    )
+    counts, means, m2s, fs = count.tolist(), mean.tolist(), m2.tolist(), fstarts.tolist()
+    dist, ds0 = distinct.tolist(), dstarts.tolist()
     for c in live.tolist():
         kll = ds.kll_doubles_sketch(kll_k)
-        atoms: Atoms | None = Atoms.empty()
-        moments = Moments()
-        if count[c]:
-            part = fv[fstarts[c] : fstarts[c + 1]]
-            kll.update(part)
-            moments = Moments(int(count[c]), float(mean[c]), float(m2[c]), float(part[0]), float(part[-1]))
-            if cap <= 0 or distinct[c] > cap:
+        atoms: Atoms | None
+        if counts[c]:
+            a, b = fs[c], fs[c + 1]
+            kll.update(fv[a:b])
+            moments = Moments(counts[c], means[c], m2s[c], float(fv[a]), float(fv[b - 1]))
+            if cap <= 0 or dist[c] > cap:
                 atoms = None
             else:
-                d0, d1 = dstarts[c], dstarts[c + 1]
+                d0, d1 = ds0[c], ds0[c + 1]
                 atoms = Atoms(atom_values[d0:d1], atom_counts[d0:d1])
+        else:
+            moments, atoms = Moments(), Atoms.empty()
         out.append(
             NumericProfile(
                 kll_k=kll_k,
                 bins=bins,
-                n=int(size[c]),
-                missing=int(missing[c]),
-                nan=int(nans[c]),
-                posinf=int(posinf[c]),
-                neginf=int(neginf[c]),
+                n=sizes[c],
+                missing=missings[c],
+                nan=nanl[c],
+                posinf=pinf[c],
+                neginf=ninf[c],
                 moments=moments,
                 kll=kll,
                 hist=None if hist is None or edges is None else Histogram(edges, hist[c]),

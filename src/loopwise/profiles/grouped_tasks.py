@@ -65,6 +65,9 @@ def update_tasks(
         for c in schema.by_role(Role.SCORE)
     }
     binary = _Binary.of(every, gp, gt, scores)
+    if binary is not None and not binary.lab.any():  # predictions before their labels: a backfill's
+        binary.add_unlabelled(tasks, rows, starts)
+        return
     if binary is not None:
         for i, task in tasks.items():
             assert isinstance(task, ClassificationProfile)
@@ -192,6 +195,53 @@ class _Binary:
                 if labelled_predicted[i]:
                     _add(task.est_labeled, key, labelled_at[i])
                     _add(task.est_hit, key, hit[i])
+
+    def add_unlabelled(self, tasks: Mapping[int, TaskProfile], rows: np.ndarray, starts: np.ndarray) -> None:
+        """``add`` for every cell at once, when no row holds a label: what the cells count then (predicted
+        classes, confidence bins over all rows, estimation bins over all rows) is one ``bincount`` over (cell,
+        predicted class, bin) per array, in blocks of cells; each cell gets the same arrays, and keys, as
+        ``add`` gives it (zeros where ``add`` adds counts of no labelled rows)."""
+        labels, named = self.labels, self.named
+        sizes = np.diff(starts)
+        width = 2 * max(CAL_BINS, EST_BINS)
+        step = max(1, _BLOCK // width)
+        cal_zeros, sum_zeros = np.zeros(CAL_BINS, np.int64), np.zeros(CAL_BINS, np.float64)
+        ids = sorted(tasks)
+        for b0 in range(0, len(ids), step):
+            block = ids[b0 : b0 + step]
+            c0, c1 = block[0], block[-1] + 1
+            span = rows[starts[c0] : starts[c1]]
+            at = np.repeat(np.arange(c1 - c0), sizes[c0:c1]) * 2 + self.pc[span]  # (cell, predicted class)
+            k = (c1 - c0) * 2
+            predicted = np.bincount(at, minlength=k).reshape(-1, 2)
+            conf = np.bincount(at * CAL_BINS + self.cal_bin[span], minlength=k * CAL_BINS)
+            conf = conf.reshape(-1, 2, CAL_BINS)
+            est = {
+                x: np.bincount(at * EST_BINS + self.est_bin[x][span], minlength=k * EST_BINS).reshape(
+                    -1, 2, EST_BINS
+                )
+                for x in named
+            }
+            for c in block:
+                task = tasks[c]
+                assert isinstance(task, ClassificationProfile)
+                j = c - c0
+                task.n += int(sizes[c])
+                present = np.flatnonzero(predicted[j]).tolist()
+                for i in present:
+                    task.predicted[labels[i]] = task.predicted.get(labels[i], 0) + int(predicted[j, i])
+                for i in present:
+                    _add(task.conf_all, labels[i], conf[j, i])
+                    _add(task.conf_labeled, labels[i], cal_zeros)
+                    _add(task.conf_correct, labels[i], cal_zeros)
+                    _add(task.conf_sum, labels[i], sum_zeros, np.float64)
+                for x in named:
+                    for i in present:
+                        _add(task.est_all, self.est_keys[(i, x)], est[x][j, i])
+
+
+#: Counts held at once by ``add_unlabelled``'s bincounts (cells x 2 classes x bins), as ``grouped`` blocks.
+_BLOCK = 4_000_000
 
 
 def _add(

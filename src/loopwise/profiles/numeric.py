@@ -205,13 +205,13 @@ class NumericProfile:
         if self.hist is not None:
             meta["hist"] = len(self.hist.edges)
             if edges:
-                blobs.append(self.hist.edges.astype("<f8").tobytes())
-            blobs.append(self.hist.counts.astype("<i8").tobytes())
+                blobs.append(self.hist.edges.astype("<f8", copy=False).tobytes())
+            blobs.append(self.hist.counts.astype("<i8", copy=False).tobytes())
         # After the histogram's blobs, so that readers of the earlier layout find those where they were.
         if self.atoms is not None:
             meta["atoms"] = int(self.atoms.values.size)
-            blobs.append(self.atoms.values.astype("<f8").tobytes())
-            blobs.append(self.atoms.counts.astype("<i8").tobytes())
+            blobs.append(self.atoms.values.astype("<f8", copy=False).tobytes())
+            blobs.append(self.atoms.counts.astype("<i8", copy=False).tobytes())
         return meta, blobs
 
     @classmethod
