@@ -49,6 +49,8 @@ def test_every_route_has_a_policy() -> None:
         ("GET", "/v1/models/{model}/aliases/{alias}", "read"),
         ("POST", "/v1/models/{model}/versions/{version}/evaluations", "manage"),
         ("GET", "/v1/models/{model}/jobs/{job}", "read"),
+        # The review export names reviewers and holds gold answers: maintainers and admins only.
+        ("GET", "/v1/models/{model}/review/export", "manage"),
     } <= set(routes)
     # Monitors (decision 0035): declaring, changing, deleting and running them is a maintainer's; reading
     # them, their runs, series, incidents and deliveries a viewer's.

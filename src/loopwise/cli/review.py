@@ -1,4 +1,4 @@
-"""``loopwise review policy|fill|queue|stats`` (on a server or a local database) and ``loopwise users
+"""``loopwise review policy|fill|queue|export|stats`` (on a server or a local database) and ``loopwise users
 add|list|grant|disable`` (on the database, as ``loopwise admin`` does): decision 0036."""
 
 from __future__ import annotations
@@ -96,6 +96,22 @@ def queue(
             escape(labels),
         )
     out.print(table)
+
+
+@review_app.command("export")
+def export(
+    model: Model,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The Parquet file to write.")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Write the queue's tasks and labels as Parquet: one row per task and reviewer, with selectors,
+    inclusion probabilities, fill windows, labels (JSON text), comments and gold outcomes."""
+    with user_errors():
+        frame = connect(url, api_key, local).model(model).review_export(output)
+    tasks = frame["task_id"].nunique()
+    out.print(f"{len(frame)} rows ({tasks} tasks) written to {output}", highlight=False, markup=False)
 
 
 @review_app.command("stats")

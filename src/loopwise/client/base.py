@@ -18,6 +18,8 @@ from loopwise.errors import DataError, ParameterError, SchemaError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from loopwise.checks import SuiteResult
     from loopwise.client.serving import Job, LoadedModel
     from loopwise.registry import (
@@ -89,6 +91,7 @@ class Transport(Protocol):
     def review_tasks(self, model: str, state: str | None, limit: int) -> list[dict[str, Any]]: ...
     def resume_reviewer(self, model: str, reviewer: str, clear: bool) -> dict[str, Any]: ...
     def review_stats(self, model: str) -> dict[str, Any]: ...
+    def review_export(self, model: str) -> bytes: ...
     # Monitors (decision 0035).
     def put_monitor(self, model: str, spec: dict[str, Any], replace: bool) -> dict[str, Any]: ...
     def monitors(self, model: str) -> list[dict[str, Any]]: ...
@@ -619,6 +622,21 @@ class ModelHandle(MonitorMethods):
     def review_stats(self) -> dict[str, Any]:
         """Backlog, throughput, budget used, agreement, gold accuracy per reviewer, the weighted estimate."""
         return self.transport.review_stats(self.name)
+
+    def review_export(self, path: str | Path | None = None) -> pd.DataFrame:
+        """The queue's tasks and labels, one row per task and reviewer (maintainers): selector, inclusion
+        probability, fill window, state, resolved label, each reviewer's label, comment, gold outcome and
+        whether it is suspect. Labels and predictions are JSON text (``json.loads`` gives each back). With
+        ``path``, the Parquet file is also written there."""
+        import io
+
+        import pyarrow.parquet as pq
+
+        data = self.transport.review_export(self.name)
+        if path is not None:
+            Path(path).write_bytes(data)
+        frame: pd.DataFrame = pq.read_table(io.BytesIO(data)).to_pandas()
+        return frame
 
 
 def artifact_source(artifact: Any, flavor: str) -> BinaryIO | bytes | None:

@@ -66,6 +66,10 @@ class HttpReview:
         out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/review/stats")
         return out
 
+    def review_export(self: _Sender, model: str) -> bytes:
+        r = self._request("GET", f"/v1/models/{model}/review/export")  # type: ignore[attr-defined]
+        return bytes(r.content)
+
 
 class _Local(Protocol):
     actor: str
@@ -160,3 +164,9 @@ class LocalReview:
 
         with self.read_sessions() as s:
             return review_stats(s, model)
+
+    def review_export(self: _Local, model: str) -> bytes:
+        from loopwise.review import export_review
+
+        with self.read_sessions() as s:
+            return export_review(s, model)

@@ -33,7 +33,15 @@ from loopwise.ingest.parts import own_edges
 from loopwise.ingest.preparation import Prepared, UnvalidatedBatch, prepare_group, prepare_predictions
 from loopwise.ingest.staging import Write, prepare_writes, stage
 from loopwise.ingest.validation import DEFAULT_VERSION, RESERVED
-from loopwise.ingest.windows import get_reference, metrics, pinned, put_reference, series, window
+from loopwise.ingest.windows import (
+    get_reference,
+    metrics,
+    pinned,
+    put_reference,
+    series,
+    stored_reference,
+    window,
+)
 from loopwise.ingest.writes import Duplicates, log_predictions, write_group, write_predictions
 
 __all__ = [
@@ -74,6 +82,7 @@ __all__ = [
     "retract_feedback",
     "series",
     "stage",
+    "stored_reference",
     "window",
     "window_table",
     "write_group",

@@ -132,6 +132,17 @@ def get_reference(s: Session, model_name: str, name: str = "default") -> Profile
     return Profile.from_bytes(row.profile)
 
 
+def stored_reference(
+    s: Session, model_name: str, name: str = "default"
+) -> tuple[bytes, dict[str, Any]] | None:
+    """A stored reference's serialised Profile and what it was made from (``meta``: ``source`` ``window``
+    with its ``start`` and ``end`` for a pinned window of logged traffic, ``upload``, ``lineage``), or
+    None."""
+    model = get_model(s, model_name)
+    row = s.get(Reference, (model.id, name))
+    return None if row is None else (bytes(row.profile), dict(row.meta or {}))
+
+
 def reference_names(s: Session, model_id: int) -> list[str]:
     return list(
         s.scalars(select(Reference.name).where(Reference.model_id == model_id).order_by(Reference.name))

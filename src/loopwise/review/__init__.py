@@ -7,6 +7,7 @@ reviewer quality (gold accuracy, pausing, resuming) and the queue's statistics.
 """
 
 from loopwise.review.estimates import ReviewEstimate, estimate, estimate_by_segment, gap, naive_mean
+from loopwise.review.export import export_review, review_table
 from loopwise.review.novelty import novelty_scores
 from loopwise.review.policies import get_policy, set_policy
 from loopwise.review.quality import resume, wilson
@@ -22,7 +23,7 @@ from loopwise.review.selectors import (
     make,
     names,
 )
-from loopwise.review.stats import review_stats
+from loopwise.review.stats import progress, review_stats
 
 __all__ = [
     "MIN_RANDOM_SHARE",
@@ -39,6 +40,7 @@ __all__ = [
     "adjudicate",
     "estimate",
     "estimate_by_segment",
+    "export_review",
     "fill",
     "gap",
     "get_policy",
@@ -48,8 +50,10 @@ __all__ = [
     "names",
     "next_task",
     "novelty_scores",
+    "progress",
     "resume",
     "review_stats",
+    "review_table",
     "set_policy",
     "skip",
     "submit",

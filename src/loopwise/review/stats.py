@@ -169,3 +169,43 @@ def review_stats(s: Session, model_name: str, now: dt.datetime | None = None) ->
         "gold": [score(s, model, r, gold).to_dict() for r in reviewers],
         "estimate": estimate(s, fill) if fill is not None else None,
     }
+
+
+def progress(s: Session, model_name: str, reviewer: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Where the day's work stands, for the workspace: the latest fill's budget and how many of its tasks
+    are answered (resolved, or waiting for an adjudicator), and the reviewer's answers since midnight UTC.
+    A few indexed counts, unlike ``review_stats``."""
+    model = get_model(s, model_name)
+    now = now or utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = s.scalar(
+        select(func.count()).where(
+            ReviewLabel.model_id == model.id,
+            ReviewLabel.reviewer == reviewer,
+            ReviewLabel.state == "submitted",
+            ReviewLabel.submitted_at >= midnight,
+        )
+    )
+    out: dict[str, Any] = {"mine_today": int(mine or 0), "fill": None}
+    fill = s.scalar(
+        select(ReviewFill).where(ReviewFill.model_id == model.id).order_by(ReviewFill.start.desc()).limit(1)
+    )
+    if fill is not None:
+        states = dict(
+            s.execute(
+                select(ReviewTask.state, func.count())
+                .where(ReviewTask.fill_id == fill.id)
+                .group_by(ReviewTask.state)
+            ).all()
+        )
+        done = int(states.get("resolved", 0)) + int(states.get("adjudication", 0))
+        out["fill"] = {
+            "start": fill.start.isoformat(),
+            "end": fill.end.isoformat(),
+            "budget": float(fill.budget),
+            "tasks": int(fill.tasks),
+            "done": done,
+            "open": int(states.get("open", 0)),
+            "share": done / fill.tasks if fill.tasks else None,
+        }
+    return out

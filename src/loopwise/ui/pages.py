@@ -17,13 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import ForbiddenError, LoopwiseError, NotFoundError, RateLimitError
 from loopwise.ingest import get_model, model_schema, registered
-from loopwise.review import next_task, review_stats, skip, submit
+from loopwise.review import next_task, progress, skip, submit
 from loopwise.schema import Kind, Role
 from loopwise.server.auth import Principal
 from loopwise.server.deps import Public
 from loopwise.server.sessions import SESSION_COOKIE, session_principal, set_cookie, sign_in
 from loopwise.store import transaction
 from loopwise.store.users import close_session
+from loopwise.ui.insight import Insights
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 LOGIN_CSRF = "lw_login_csrf"
@@ -100,6 +101,21 @@ def _choices(request: Request, model: str) -> list[str]:
     return ["true", "false"] if _kind(request, model) == Kind.BOOLEAN else []
 
 
+def insights(request: Request) -> Insights:
+    """The application's explanation caches (one per app; the loaded versions shared with serving)."""
+    state = request.app.state
+    found: Insights | None = getattr(state, "insights", None)
+    if found is None:
+        from loopwise.registry.serving import PredictorCache
+        from loopwise.server.routers.registry import registry_settings
+
+        if getattr(state, "predictors", None) is None:
+            state.predictors = PredictorCache()
+        registry, store = registry_settings(request)
+        found = state.insights = Insights(registry, store, state.predictors)
+    return found
+
+
 def _model_ok(request: Request, who: Principal, model: str) -> bool:
     with request.app.state.read_sessions() as s:
         try:
@@ -174,7 +190,7 @@ def home(request: Request, _: Public) -> Response:
         models = []
         for name in names:
             if _model_ok(request, who, name):
-                models.append({"name": name, "open": review_stats(s, name)["backlog"]["open"]})
+                models.append({"name": name, "progress": progress(s, name, who.actor)})
     return render("home.html", user=who.user, csrf=who.csrf, models=models)
 
 
@@ -195,7 +211,7 @@ def task_page(model: str, request: Request, _: Public) -> Response:
     try:
         with transaction(request.app.state.sessions) as s:
             task = next_task(s, model, who.actor)
-            stats = review_stats(s, model)
+            done = progress(s, model, who.actor)
     except ForbiddenError as e:
         return render("message.html", 403, user=who.user, csrf=who.csrf, heading="Paused", message=str(e))
     if task is None:
@@ -205,9 +221,10 @@ def task_page(model: str, request: Request, _: Public) -> Response:
             csrf=who.csrf,
             heading="All done",
             message="The queue has no task for you right now.",
+            progress=done,
         )
-    done = stats["throughput"]["by_reviewer"].get(who.actor, 0)
-    budget = f"{stats['backlog']['open']} open" if stats["budget"] else ""
+    with request.app.state.read_sessions() as s:
+        insight = insights(request).of(s, model, task["event_id"], task["features"])
     return render(
         "task.html",
         user=who.user,
@@ -215,9 +232,21 @@ def task_page(model: str, request: Request, _: Public) -> Response:
         model=model,
         task=task,
         choices=_choices(request, model),
-        done=done,
-        budget=budget,
+        progress=done,
+        insight=insight,
+        bars=_bars(insight),
     )
+
+
+def _bars(insight: Any) -> list[dict[str, Any]]:
+    """The explanation's bars: each contribution's width and side as shares of the largest (an SVG drawn
+    by the template; no script, nothing from outside)."""
+    if insight.shap is not None:
+        items = [(c["feature"], float(c["value"])) for c in insight.shap["contributions"]]
+    else:
+        items = [(p["feature"], float(p["unusual"])) for p in insight.furthest]
+    top = max((abs(v) for _, v in items), default=0.0) or 1.0
+    return [{"feature": f, "value": v, "width": round(100 * abs(v) / top, 1), "up": v >= 0} for f, v in items]
 
 
 @router.post("/models/{model}/tasks/{task}", response_class=HTMLResponse)

@@ -1,22 +1,24 @@
 """/v1/models/{model}/review/...: the review queue over HTTP (docs/review.md; decision 0036).
 
-Setting the policy, filling the queue, listing tasks with their labels, adding gold items, adjudicating
-and resuming a paused reviewer need the maintainer or admin role; taking, answering and skipping tasks,
-the reviewer role (or higher); reading the policy and the statistics, a viewer's. A reviewer is who the
-request authenticates as: a signed-in user (``user:NAME``) or an API key.
+Setting the policy, filling the queue, listing tasks with their labels, exporting them (Parquet), adding
+gold items, adjudicating and resuming a paused reviewer need the maintainer or admin role (the list and the
+export name each reviewer and hold gold answers, which a reviewer must not see); taking, answering and
+skipping tasks, the reviewer role (or higher); reading the policy and the statistics, a viewer's. A
+reviewer is who the request authenticates as: a signed-in user (``user:NAME``) or an API key.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.ingest import get_model
 from loopwise.review import (
     add_gold,
     adjudicate,
+    export_review,
     fill,
     get_policy,
     list_tasks,
@@ -171,6 +173,30 @@ def tasks(
     """The queue's tasks with every reviewer's label (maintainers only: reviewers work blind)."""
     with read_factory(request)() as s:
         return ReviewTaskList.model_validate({"tasks": list_tasks(s, model, state, limit)})
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the queue's tasks and labels, one row per task and reviewer, as Parquet",
+            "content": {"application/x-parquet": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors(403, 404),
+    },
+)
+def export(model: str, request: Request, who: Manager) -> Response:
+    """Every task with its selector, inclusion probability and fill window, and every reviewer's label,
+    comment and gold outcome (maintainers only: it names reviewers and holds gold answers)."""
+    with read_factory(request)() as s:
+        data = export_review(s, model)
+    name = f"{model}-review.parquet".encode("ascii", "replace").decode("ascii").replace('"', "_")
+    return Response(
+        data,
+        media_type="application/x-parquet",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.post(
