@@ -405,3 +405,20 @@ def test_under_approval_a_request_cites_only_a_gate_against_the_aliass_holder(
     assert model.promote("v2", alias="challenger").gate_result == gate.id  # empty alias: cited
     assert model.promote("v2", alias="shadow").gate_result is None  # v3's place: the gate never saw v3
     assert model.promote("v2").gate_result == gate.id  # champion v1, as the gate compared
+
+
+def test_rolling_another_alias_back_cannot_take_champion_off_its_version(
+    tmp_path: Path, db_url: str, pipeline: Pipeline, weak: Pipeline
+) -> None:
+    """The trial: `rollback --alias shadow` gave shadow back to the champion's version, unsetting champion;
+    a plain alias move then made a failed version champion under gate+approval."""
+    model = open_model(db_url, tmp_path / "artifacts")
+    X, _ = applicants(100, 3)
+    for v in ("v1", "v2"):
+        model.register_version(v, pipeline, sample=X.head(20))
+    model.set_alias("shadow", "v1")
+    model.set_alias("shadow", "v2")
+    model.promote("v1", force=True, reason="first champion")
+    with pytest.raises(ConflictError, match="would take 'champion' off it"):
+        model.rollback("shadow")
+    assert model.aliases() == {"champion": "v1", "shadow": "v2"}

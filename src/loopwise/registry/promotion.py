@@ -318,6 +318,13 @@ def rollback(
         raise ConflictError(
             f"{alias!r} held no version before {last.to_version!r}: there is nothing to roll back to"
         )
+    holder = aliases(s, model_name).get("champion")
+    if alias != "champion" and holder is not None and holder == last.from_version:
+        # Giving the alias back would take champion off its version: a way round the promotion policy.
+        raise ConflictError(
+            f"rolling {alias!r} back to {last.from_version!r} would take 'champion' off it: move champion "
+            "first, through promotion or a rollback of champion"
+        )
     evidence: dict[str, Any] = {"rollback": True, "from": last.to_version, "undoes": last.id}
     if reason:
         evidence["reason"] = reason[:2000]
