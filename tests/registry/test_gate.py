@@ -338,6 +338,8 @@ def test_a_gate_before_any_evaluation_says_what_to_do(
         model.gate("v2", **DAY)
     assert str(err.value).startswith("version 'v2' has no outputs for the 300 events logged in [2026-12-01")
     assert "evaluate it on that window first" in str(err.value)
+    with pytest.raises(NotComputableError, match="has no outputs for the 300 events"):  # compare says it too
+        model.compare_versions(champion="champion", challenger="v2", **DAY)
     assert model.gate_results("v2") == []  # nothing stored
 
 

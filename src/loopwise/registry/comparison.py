@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loopwise.errors import DataError, NotFoundError, ParameterError
+from loopwise.errors import DataError, NotComputableError, NotFoundError, ParameterError
 from loopwise.ingest import get_model, labels_for
 from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
 from loopwise.profiles.canonical import canonical
@@ -230,6 +230,8 @@ def compare_versions(
     if min_effect is not None and min_effect <= 0:
         raise ParameterError("min_effect", min_effect, "a positive difference")
     p = pair(s, model_name, champion, challenger, start, end)
+    if not p.ids:
+        raise NotComputableError(nothing_paired(p, start, end))
     schema, table, ids, pos = p.schema, p.table, p.ids, p.positive
     segment_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
     pa_, pb = p.champion_predictions, p.challenger_predictions
@@ -356,3 +358,15 @@ def _by_segment(
                 "change": cb - ca,
             }
     return out
+
+
+def nothing_paired(p: Paired, start: dt.datetime, end: dt.datetime) -> str:
+    """Why a gate or a comparison has no events to compare, and what to do about it."""
+    window = f"[{start.isoformat()}, {end.isoformat()})"
+    if not p.logged:
+        return f"no events were logged in {window}: the versions are compared on logged traffic"
+    return (
+        f"version {p.challenger!r} has no outputs for the {p.logged} events logged in {window}: "
+        f"evaluate it on that window first (evaluate_version, or `loopwise versions evaluate`), "
+        f"or log its live outputs with log_shadow"
+    )

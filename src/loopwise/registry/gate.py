@@ -30,7 +30,7 @@ from loopwise.checks.gate import TESTED
 from loopwise.errors import NotComputableError, NotFoundError, ParameterError
 from loopwise.ingest import get_model, get_reference
 from loopwise.registry.audit import append, gate_record, record_digest
-from loopwise.registry.comparison import Paired, labels_needed, pair
+from loopwise.registry.comparison import Paired, labels_needed, nothing_paired, pair
 from loopwise.registry.versions import describe, reference_name
 from loopwise.schema import Column, Kind, Role, Schema
 from loopwise.store import transaction
@@ -282,7 +282,7 @@ def run_gate(
         features = [c.name for c in schema.by_role(Role.FEATURE)] if data else []
         p = pair(s, model_name, champion, version, start, end, features)
         if not p.ids:
-            raise NotComputableError(_nothing_paired(p, start, end))
+            raise NotComputableError(nothing_paired(p, start, end))
         evaluation = _latest_evaluation(s, model.id, version)
         reference = _reference(s, model_name, version) if data else None
     gate_schema, current, champ, chall, labels = gate_tables(p, features)
@@ -349,18 +349,6 @@ def run_gate(
             },
         )
         return public(model_name, row)
-
-
-def _nothing_paired(p: Paired, start: dt.datetime, end: dt.datetime) -> str:
-    """Why a gate has no events to compare, and what to do about it."""
-    window = f"[{start.isoformat()}, {end.isoformat()})"
-    if not p.logged:
-        return f"no events were logged in {window}: the gate compares the versions on logged traffic"
-    return (
-        f"version {p.challenger!r} has no outputs for the {p.logged} events logged in {window}: "
-        f"evaluate it on that window first (evaluate_version, or `loopwise versions evaluate`), "
-        f"or log its live outputs with log_shadow"
-    )
 
 
 def _json(value: Any) -> Any:
