@@ -278,3 +278,14 @@ def test_an_estimator_fitted_on_an_array_takes_the_features_in_schema_order(mode
         assert np.array_equal(
             loaded.predict_proba(shuffled), est.predict_proba(X[["income", "age"]].to_numpy())
         )
+
+
+def test_a_lineage_of_the_wrong_shape_is_a_parameter_error_naming_the_field() -> None:
+    """The trial: `--lineage '{"params": "oops"}'` printed a ValueError traceback from the client."""
+    import loopwise as lw
+    from loopwise.registry import Lineage
+
+    for bad, field in (({"params": "oops"}, "lineage.params"), ({"tags": [1, 2]}, "lineage.tags"),
+                       ({"metrics": {"auc": "high"}}, "lineage.metrics")):  # fmt: skip
+        with pytest.raises(lw.ParameterError, match=f"parameter '{field}' must be a mapping"):
+            Lineage.from_dict(bad)

@@ -76,7 +76,12 @@ class Lineage:
                 raise ParameterError("training_window", window, "(start, end)")
             spec["training_window"] = (window[0], window[1])
         for name in ("params", "metrics", "tags"):
-            spec[name] = dict(spec.get(name) or {})
+            value = spec.get(name) or {}
+            if not isinstance(value, Mapping):
+                raise ParameterError(f"lineage.{name}", value, "a mapping of names to values")
+            spec[name] = dict(value)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec["metrics"].values()):
+            raise ParameterError("lineage.metrics", spec["metrics"], "a mapping of names to numbers")
         return cls(**spec)
 
     def to_dict(self) -> dict[str, Any]:
