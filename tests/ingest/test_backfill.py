@@ -177,7 +177,9 @@ def test_loopwise_log_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None
     os.close(main)
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
     assert "logging history.parquet" in text
-    assert re.search(r"5,?000/12,?000|5000/12000", text), text[-2000:]
+    # The total is known from the start and the bar ends full; a middle frame (5000/12000) shows only when a
+    # batch takes longer than Rich's refresh, which a fast machine's batches no longer do.
+    assert re.search(r"\s0/12,?000", text) and re.search(r"12,?000/12,?000", text), text[-2000:]
     assert "accepted 12,000" in text
 
 
