@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
 from loopwise.explain import explain, furthest, positions
+from loopwise.explain.shapley import BACKGROUND_ROWS as BACKGROUND
 from loopwise.ingest import stored_reference, window_table
 from loopwise.profiles import Profile
 from loopwise.registry.aliases import aliases
@@ -183,7 +184,8 @@ class Insights:
                 self.backgrounds.put(key, bg)
             return (
                 bg,
-                f"against {len(bg)} rows of the reference (its window {meta['start']} to {meta['end']})",
+                f"against {min(len(bg), BACKGROUND)} rows of the reference "
+                f"(its window {meta['start']} to {meta['end']})",
             )
         key = (model, "recent")
         found = self.backgrounds.get(key)
@@ -193,7 +195,8 @@ class Insights:
             self.backgrounds.put(key, found)
         bg, hour = found
         why = "its reference keeps no rows" if ref is not None else "the model has no default reference"
-        return bg, f"against {len(bg)} logged events of the latest hour{hour}, not the reference ({why})"
+        n = min(len(bg), BACKGROUND)
+        return bg, f"against {n} logged events of the latest hour{hour}, not the reference ({why})"
 
 
 def _hour(rows: pd.DataFrame) -> str:
