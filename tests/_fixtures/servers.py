@@ -12,7 +12,9 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -117,15 +119,16 @@ class Running:
         return k
 
 
-@pytest.fixture
-def server(db_url: str) -> Iterator[Running]:
-    settings = Settings(database_url=db_url, max_body_bytes=2 * 2**20, max_rows=5000)
-    app = create_app(settings)
+@contextmanager
+def serving(app: Any, db_url: str, *, lifespan: str = "off") -> Iterator[Running]:
+    """``app`` served on a free loopback port in a thread, with an admin key, until the block ends. With
+    ``lifespan="off"`` (the API alone) the group writer the app started is stopped here; with "on" the
+    app's lifespan starts and stops its background jobs (the compactor, the monitors' scheduler)."""
     with transaction(app.state.sessions) as s:
         admin = create_key(s, "admin", name="test-admin")
     port = free_port()
     srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -137,6 +140,14 @@ def server(db_url: str) -> Iterator[Running]:
         for c in running.clients:
             c.close()
         srv.should_exit = True
-        thread.join(10)
-        app.state.writer.stop()  # lifespan is off here: stop the group writer the app started
-        app.state.engine.dispose()
+        thread.join(20)
+        if lifespan == "off":
+            app.state.writer.stop()
+            app.state.engine.dispose()
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[Running]:
+    settings = Settings(database_url=db_url, max_body_bytes=2 * 2**20, max_rows=5000)
+    with serving(create_app(settings), db_url) as running:
+        yield running

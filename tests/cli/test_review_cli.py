@@ -70,6 +70,15 @@ def test_users_and_the_review_queue_from_the_command_line(tmp_path: Path) -> Non
         check=False,
     )
     assert short.returncode == 2 and "at least 10 characters" in short.stderr + short.stdout
+    # No terminal and no --password-stdin: one line saying so (the prompt used to abort with exit 1).
+    piped = subprocess.run(
+        [sys.executable, "-m", "loopwise.cli", "users", "add", "cy", "--database-url", url],
+        input="a long enough password\n", capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert piped.returncode == 2 and piped.stderr.strip().splitlines() == [
+        "error: parameter '--password-stdin' must be given when the password comes from a pipe or a script; "
+        "got None"
+    ]
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         "tasks: 20\nselectors:\n  - {kind: uncertainty, share: 0.7}\n  - {kind: random, share: 0.3}\n"

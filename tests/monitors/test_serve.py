@@ -4,20 +4,17 @@ still-failing check alerts again only after ``renotify``."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
-from tests._fixtures import free_port, wait_for
+from tests._fixtures import wait_for
 from tests._fixtures.http import register, sdk, traffic
-from tests._fixtures.servers import Running
+from tests._fixtures.servers import Running, serving
 from tests.monitors._helpers import database, monitored
 
 from loopwise.alerts import CheckState, RunContext, apply_run, incidents
 from loopwise.server import Settings, create_app
-from loopwise.server.auth import create_key
 from loopwise.store import transaction
 from loopwise.store.tables import AlertDelivery, Incident
 
@@ -25,22 +22,8 @@ from loopwise.store.tables import AlertDelivery, Incident
 @pytest.fixture
 def scheduled(db_url: str) -> Iterator[Running]:
     """A server whose lifespan runs (the compactor and the monitors' scheduler, a pass every 0.2 s)."""
-    app = create_app(Settings(database_url=db_url, monitor_seconds=0.2))
-    with transaction(app.state.sessions) as s:
-        admin = create_key(s, "admin", name="test-admin")
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    wait_for(lambda: srv.started, "the scheduled server to start", timeout=20)
-    running = Running(f"http://127.0.0.1:{port}", admin, db_url)
-    try:
-        yield running
-    finally:
-        for c in running.clients:
-            c.close()
-        srv.should_exit = True
-        thread.join(20)
+    with serving(create_app(Settings(database_url=db_url, monitor_seconds=0.2)), db_url, lifespan="on") as r:
+        yield r
 
 
 def test_the_server_runs_due_windows_by_itself(scheduled: Running) -> None:

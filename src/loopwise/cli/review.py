@@ -139,6 +139,11 @@ def add_user(
     with user_errors():
         if password_stdin:
             password = sys.stdin.readline().rstrip("\n")
+        elif not sys.stdin.isatty():
+            # A script without a terminal would hang on, then abort at, the prompt: say what it needs.
+            raise ParameterError(
+                "--password-stdin", None, "given when the password comes from a pipe or a script"
+            )
         else:
             password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
         if not password:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -19,11 +19,24 @@ from loopwise.server.auth import POLICIES, Principal, authenticate, needs_touch,
 from loopwise.server.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf, session_principal
 from loopwise.store import transaction
 
+T = TypeVar("T")
+
 
 def factory(request: Request) -> sessionmaker[Session]:
     """Sessions for requests that write."""
     f: sessionmaker[Session] = request.app.state.sessions
     return f
+
+
+async def in_write(request: Request, work: Callable[[Session], T]) -> T:
+    """``work(session)`` in one write transaction, in a worker thread (the event loop never waits on the
+    database): what a route that changes something does after reading its body."""
+
+    def run() -> T:
+        with transaction(factory(request)) as s:
+            return work(s)
+
+    return await run_in_threadpool(run)
 
 
 def read_factory(request: Request) -> sessionmaker[Session]:

@@ -200,14 +200,7 @@ def task_page(model: str, request: Request, _: Public) -> Response:
     if who is None:
         return to_login()
     if not _model_ok(request, who, model):
-        return render(
-            "message.html",
-            404,
-            user=who.user,
-            csrf=who.csrf,
-            heading="Not found",
-            message=f"No model named {model!r}.",
-        )
+        return _not_found(who, model)
     try:
         with transaction(request.app.state.sessions) as s:
             task = next_task(s, model, who.actor)
@@ -238,6 +231,18 @@ def task_page(model: str, request: Request, _: Public) -> Response:
     )
 
 
+def _not_found(who: Any, model: str) -> Response:
+    """A model the user may not work on answers as one that does not exist (no hint that it does)."""
+    return render(
+        "message.html",
+        404,
+        user=who.user,
+        csrf=who.csrf,
+        heading="Not found",
+        message=f"No model named {model!r}.",
+    )
+
+
 def _bars(insight: Any) -> list[dict[str, Any]]:
     """The explanation's bars: each contribution's width and side as shares of the largest (an SVG drawn
     by the template; no script, nothing from outside)."""
@@ -258,14 +263,7 @@ async def answer(model: str, task: str, request: Request, _: Public) -> Response
     if not _same(f.get("csrf"), who.csrf):
         return refused()
     if not await run_in_threadpool(_model_ok, request, who, model):
-        return render(
-            "message.html",
-            404,
-            user=who.user,
-            csrf=who.csrf,
-            heading="Not found",
-            message=f"No model named {model!r}.",
-        )
+        return _not_found(who, model)
 
     def work() -> None:
         with transaction(request.app.state.sessions) as s:

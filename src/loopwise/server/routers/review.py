@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from loopwise.ingest import get_model
 from loopwise.review import (
@@ -30,9 +30,8 @@ from loopwise.review import (
     submit,
 )
 from loopwise.server.bodies import read_model
-from loopwise.server.deps import Manager, Reader, Reviewer, factory, read_factory
+from loopwise.server.deps import Manager, Reader, Reviewer, in_write, read_factory
 from loopwise.server.routers.registry import as_utc
-from loopwise.store import transaction
 from loopwise.wire.common import errors, json_body
 from loopwise.wire.review import (
     AddGold,
@@ -73,11 +72,7 @@ async def put_policy(model: str, request: Request, who: Manager) -> Any:
     body = await read_model(request, ReviewPolicySpec)
     spec = body.model_dump(exclude_none=True)
 
-    def work() -> Any:
-        with transaction(factory(request)) as s:
-            return set_policy(s, model, spec, who.actor)
-
-    return await run_in_threadpool(work)
+    return await in_write(request, lambda s: set_policy(s, model, spec, who.actor))
 
 
 @router.post(
@@ -90,11 +85,9 @@ async def fill_queue(model: str, request: Request, who: Manager) -> Any:
     """Run the policy over a window's logged events and queue the tasks it draws."""
     body = await read_model(request, ReviewFillBody)
 
-    def work() -> Any:
-        with transaction(factory(request)) as s:
-            return fill(s, model, as_utc(body.start), as_utc(body.end), who.actor, seed=body.seed)
-
-    return await run_in_threadpool(work)
+    return await in_write(
+        request, lambda s: fill(s, model, as_utc(body.start), as_utc(body.end), who.actor, seed=body.seed)
+    )
 
 
 @router.post(
@@ -107,11 +100,9 @@ async def claim(model: str, request: Request, who: Reviewer) -> NextReviewTask:
     """The caller's next task (the one they hold, if any); blind to every other label."""
     await read_model(request, ClaimTask, empty=True)
 
-    def work() -> NextReviewTask:
-        with transaction(factory(request)) as s:
-            return NextReviewTask.model_validate({"task": next_task(s, model, who.actor)})
-
-    return await run_in_threadpool(work)
+    return await in_write(
+        request, lambda s: NextReviewTask.model_validate({"task": next_task(s, model, who.actor)})
+    )
 
 
 @router.post(
@@ -124,12 +115,11 @@ async def submit_task(model: str, task: str, request: Request, who: Reviewer) ->
     """Answer a task the caller holds; the label becomes Feedback once the task resolves."""
     body = await read_model(request, SubmitReview)
 
-    def work() -> ReviewDone:
-        with transaction(factory(request)) as s:
-            out = submit(s, model, who.actor, task, body.label, who.actor, comment=body.comment)
-            return ReviewDone.model_validate(out)
+    def work(s: Session) -> ReviewDone:
+        out = submit(s, model, who.actor, task, body.label, who.actor, comment=body.comment)
+        return ReviewDone.model_validate(out)
 
-    return await run_in_threadpool(work)
+    return await in_write(request, work)
 
 
 @router.post(
@@ -142,11 +132,10 @@ async def skip_task(model: str, task: str, request: Request, who: Reviewer) -> R
     """Give a held task back: another reviewer gets it, the caller never again."""
     body = await read_model(request, SkipTask, empty=True)
 
-    def work() -> ReviewDone:
-        with transaction(factory(request)) as s:
-            return ReviewDone.model_validate(skip(s, model, who.actor, task, who.actor, reason=body.reason))
-
-    return await run_in_threadpool(work)
+    return await in_write(
+        request,
+        lambda s: ReviewDone.model_validate(skip(s, model, who.actor, task, who.actor, reason=body.reason)),
+    )
 
 
 @router.post(
@@ -159,11 +148,9 @@ async def adjudicate_task(model: str, task: str, request: Request, who: Manager)
     """Decide a tied or suspect task."""
     body = await read_model(request, Adjudicate)
 
-    def work() -> ReviewTaskOut:
-        with transaction(factory(request)) as s:
-            return ReviewTaskOut.model_validate(adjudicate(s, model, task, body.label, who.actor))
-
-    return await run_in_threadpool(work)
+    return await in_write(
+        request, lambda s: ReviewTaskOut.model_validate(adjudicate(s, model, task, body.label, who.actor))
+    )
 
 
 @router.get("/tasks", response_model=ReviewTaskList, responses=errors(403, 404))
@@ -210,11 +197,7 @@ async def gold(model: str, request: Request, who: Manager) -> GoldAdded:
     body = await read_model(request, AddGold)
     items = [i.model_dump() for i in body.items]
 
-    def work() -> GoldAdded:
-        with transaction(factory(request)) as s:
-            return GoldAdded.model_validate(add_gold(s, model, items, who.actor))
-
-    return await run_in_threadpool(work)
+    return await in_write(request, lambda s: GoldAdded.model_validate(add_gold(s, model, items, who.actor)))
 
 
 @router.post(
@@ -227,12 +210,11 @@ async def resume_reviewer(model: str, reviewer: str, request: Request, who: Mana
     """Let a paused reviewer work again, clearing (or discarding) their suspect labels."""
     body = await read_model(request, ResumeReviewer, empty=True)
 
-    def work() -> ReviewerResumed:
-        with transaction(factory(request)) as s:
-            m = get_model(s, model)
-            return ReviewerResumed.model_validate(resume(s, m, reviewer, body.clear, who.actor))
+    def work(s: Session) -> ReviewerResumed:
+        m = get_model(s, model)
+        return ReviewerResumed.model_validate(resume(s, m, reviewer, body.clear, who.actor))
 
-    return await run_in_threadpool(work)
+    return await in_write(request, work)
 
 
 @router.get("/stats", response_model=ReviewStats, responses=errors(403, 404))
