@@ -473,3 +473,19 @@ def test_versions_per_model_are_bounded(five_versions: None, server: Running) ->
     assert r.status_code == 413 and "6 versions" in r.text
     got = pq.read_table(io.BytesIO(c.get("/v1/models/credit/export").content))
     assert set(got.column("model_version").to_pylist()) == {"default", "v1", "v2", "v3", "v4"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_row_id_past_64_bits_in_a_path_is_a_422_not_a_500(server: Running) -> None:
+    """schemathesis found GET /gates/12950430593626471923712 answering 500 (the driver's OverflowError)."""
+    c = client(server)
+    register(c)
+    huge = 12950430593626471923712
+    for method, path in (
+        ("GET", f"/v1/models/credit/gates/{huge}"),
+        ("POST", f"/v1/models/credit/promotions/{huge}/approve"),
+        ("GET", f"/v1/models/credit/monitors/m/runs/{huge}"),
+    ):
+        r = c.request(method, path, json={} if method == "POST" else None)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+    assert c.get("/v1/models/credit/gates/9223372036854775807").status_code == 404  # the largest id: none

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,10 @@ from loopwise.server.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, 
 from loopwise.store import transaction
 
 T = TypeVar("T")
+
+#: A stored row's id in a path (a gate result, a promotion, a monitor run): a positive 64-bit integer, so a
+#: larger number is a 422 here rather than an OverflowError in the database driver (schemathesis found it).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def factory(request: Request) -> sessionmaker[Session]:

@@ -31,7 +31,7 @@ from loopwise.registry import (
 )
 from loopwise.registry.audit import entries
 from loopwise.server.bodies import read_model
-from loopwise.server.deps import Admin, Manager, Reader, factory, read_factory
+from loopwise.server.deps import Admin, Manager, Reader, RowId, factory, read_factory
 from loopwise.server.routers.registry import as_utc, moves_out
 from loopwise.store import transaction
 from loopwise.wire.common import errors, json_body
@@ -97,7 +97,7 @@ def list_gates(model: str, request: Request, who: Reader, version: str | None = 
 
 
 @router.get("/gates/{gate_id}", response_model=GateOut, responses=errors(403, 404))
-def one_gate(model: str, gate_id: int, request: Request, who: Reader) -> GateOut:
+def one_gate(model: str, gate_id: RowId, request: Request, who: Reader) -> GateOut:
     with read_factory(request)() as s:
         out: GateOut = _out(GateOut, gate_result(s, model, gate_id))
         return out
@@ -147,7 +147,7 @@ async def force_version(model: str, version: str, request: Request, who: Admin) 
     responses=errors(400, 403, 404, 409, 413, 422),
     openapi_extra=json_body(Approve),
 )
-async def approve_request(model: str, request_id: int, request: Request, who: Manager) -> PromotionOut:
+async def approve_request(model: str, request_id: RowId, request: Request, who: Manager) -> PromotionOut:
     """Approve a pending promotion (not the requester's own key) and move the alias."""
     body = await read_model(request, Approve, empty=True)
 

@@ -21,7 +21,7 @@ from loopwise.monitors import (
     runs,
 )
 from loopwise.server.bodies import parse_json, read_body
-from loopwise.server.deps import Manager, Reader, factory, read_factory
+from loopwise.server.deps import Manager, Reader, RowId, factory, read_factory
 from loopwise.server.routers.monitoring import _suite
 from loopwise.store import transaction
 from loopwise.wire import errors, json_body, parse
@@ -151,7 +151,7 @@ def list_runs(model: str, name: str, request: Request, who: Reader, limit: int =
 
 
 @router.get("/{name}/runs/{run_id}", response_model=RunOut, responses=errors(403, 404))
-def read_run(model: str, name: str, run_id: int, request: Request, who: Reader) -> RunOut:
+def read_run(model: str, name: str, run_id: RowId, request: Request, who: Reader) -> RunOut:
     """One run with every check's result, whole and per segment: the evidence an alert links to."""
     with read_factory(request)() as s:
         return RunOut.model_validate(get_run(s, model, name, run_id))
