@@ -424,3 +424,42 @@ def test_rolling_another_alias_back_cannot_take_champion_off_its_version(
     with pytest.raises(ConflictError, match="would take 'champion' off it"):
         model.rollback("shadow")
     assert model.aliases() == {"champion": "v1", "shadow": "v2"}
+
+
+def test_a_model_with_0_1_labels_is_compared_on_its_scores(tmp_path: Path) -> None:
+    """The trial: with 0/1 classes (no `positive` declared) the replayed scores were dropped, compare left
+    roc_auc out and the default gate failed a better challenger. Both AUCs are scikit-learn's here."""
+    from sklearn.metrics import roc_auc_score
+    from tests._fixtures.registry import OPENED
+
+    import loopwise as lw
+
+    rng = np.random.default_rng(9)
+    n = 2000
+    X = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+    y = (X.a + 0.8 * X.b + rng.normal(0, 1, n) > 0).astype(int)
+    weak = LogisticRegression().fit(X[["a"]].assign(b=0.0), y)
+    good = LogisticRegression().fit(X, y)
+    client = lw.Client.local(
+        tmp_path / "lw.db", registry=lw.registry.RegistrySettings(artifact_dir=tmp_path / "a")
+    )
+    OPENED.append(client)
+    model = client.register("churn", {"columns": {
+        "id": {"role": "id"}, "ts": {"role": "timestamp"}, "a": {"kind": "numeric"}, "b": {"kind": "numeric"},
+        "churned": {"role": "prediction", "kind": "categorical", "values": [0, 1]},
+        "p_churn": {"role": "score"},
+    }})  # fmt: skip
+    model.register_version("v1", weak, sample=X.head(50))
+    model.register_version("v2", good, sample=X.head(50))
+    model.set_alias("champion", "v1")
+    ids = [f"c{i}" for i in range(n)]
+    model.log(
+        X.assign(id=ids, ts=T0, churned=weak.predict(X), p_churn=weak.predict_proba(X)[:, 1]), version="v1"
+    )
+    model.evaluate_version("v2", **DAY)
+    model.log_feedback(ids, y.to_numpy())
+    compared = model.compare_versions(champion="champion", challenger="v2", **DAY)
+    auc = {c["metric"]: c for c in compared.comparisons}["roc_auc"]
+    assert auc["champion"] == pytest.approx(roc_auc_score(y, weak.predict_proba(X)[:, 1]), abs=1e-9)
+    assert auc["challenger"] == pytest.approx(roc_auc_score(y, good.predict_proba(X)[:, 1]), abs=1e-9)
+    assert model.gate("v2", **DAY).status == "pass"

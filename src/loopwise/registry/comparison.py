@@ -170,6 +170,10 @@ def pair(
             end,
         ).where(OtherOutput.model_id == model.id, OtherOutput.version.in_((a, b)))
     ).all()
+    if pos is None:
+        # Not declared: the scores' own classes decide as the library does for labels (0/1: "1",
+        # false/true: "true"); before, a 0/1 model's replayed scores were dropped as unknown.
+        pos = implied_positive({k for row in others if row[3] for k in row[3]})
     for event_id, version, prediction, scores, ms, source in others:
         out = outputs[version]
         out.predictions[event_id] = prediction
@@ -370,3 +374,12 @@ def nothing_paired(p: Paired, start: dt.datetime, end: dt.datetime) -> str:
         f"evaluate it on that window first (evaluate_version, or `loopwise versions evaluate`), "
         f"or log its live outputs with log_shadow"
     )
+
+
+def implied_positive(classes: set[str]) -> str | None:
+    """The positive class two classes imply: ``1`` of 0/1, ``true`` of false/true; else none (a model
+    whose classes are words says which is positive in its schema's ``positive``)."""
+    for negative, positive in (("false", "true"), ("0", "1")):
+        if classes and classes <= {negative, positive}:
+            return positive
+    return None
