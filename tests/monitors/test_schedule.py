@@ -116,7 +116,7 @@ def test_an_expired_lease_is_taken_over_and_the_first_claimer_stores_nothing(db_
 SCHEDULER = """
 import sys, threading, datetime as dt
 from loopwise.alerts import AlertSettings
-from loopwise.loop import MonitorLoop
+from loopwise.server.jobs import MonitorLoop
 from loopwise.store import make_engine, session_factory
 engine = make_engine(sys.argv[1])
 loop = MonitorLoop(session_factory(engine), session_factory(engine, readonly=True), AlertSettings(), 0.2)

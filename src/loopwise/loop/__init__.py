@@ -1,6 +1,6 @@
 """The loop: where services meet. Today the monitors' scheduler (decision 0035): due windows run once, their
 failures reach the alert channels once per incident."""
 
-from loopwise.loop.scheduler import MonitorLoop, PassResult, apply_alerts, new_owner, run_claimed, run_pass
+from loopwise.loop.scheduler import PassResult, apply_alerts, new_owner, run_claimed, run_pass
 
-__all__ = ["MonitorLoop", "PassResult", "apply_alerts", "new_owner", "run_claimed", "run_pass"]
+__all__ = ["PassResult", "apply_alerts", "new_owner", "run_claimed", "run_pass"]

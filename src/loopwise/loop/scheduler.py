@@ -2,8 +2,8 @@
 
 A pass offers the due windows as pending runs, claims runs with a lease and runs them, applies the finished
 runs to the incidents in window order, and sends the deliveries that are due. ``loopwise serve`` runs passes
-in a background thread (``MonitorLoop``) in every server process; ``loopwise monitors run`` runs one pass
-(for cron). Leases make each window run once however many processes do this.
+in a background thread (``loopwise.server.jobs.MonitorLoop``) in every server process; ``loopwise monitors
+run`` runs one pass (for cron). Leases make each window run once however many processes do this.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import datetime as dt
 import logging
 import os
 import socket
-import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.alerts import AlertSettings, CheckState, RunContext, apply_run, deliver_pending
@@ -226,57 +224,3 @@ def run_pass(
     if deliver:
         result.deliveries = deliver_pending(sessions, settings)
     return result
-
-
-class MonitorLoop:
-    """A background thread running a pass every ``interval`` seconds; errors are logged and it goes on."""
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        read_sessions: sessionmaker[Session],
-        settings: AlertSettings,
-        interval: float = 10.0,
-    ) -> None:
-        self.sessions, self.read_sessions, self.settings, self.interval = (
-            sessions,
-            read_sessions,
-            settings,
-            interval,
-        )
-        self.owner = new_owner()
-        self.passes = 0
-        self.failures = 0
-        self.ran = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="loopwise-monitors", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-
-    def run_once(self) -> PassResult | None:
-        try:
-            out = run_pass(self.sessions, self.read_sessions, self.settings, owner=self.owner)
-        except DBAPIError as exc:
-            self.failures += 1
-            log.warning("monitor pass failed, will retry: %s", exc.__class__.__name__)
-            return None
-        except Exception:
-            self.failures += 1
-            log.exception("monitor pass failed, will retry")
-            return None
-        self.passes += 1
-        self.ran += len(out.runs)
-        return out
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.run_once()

@@ -14,10 +14,9 @@ from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
-from loopwise.loop import MonitorLoop
 from loopwise.server.deps import Public
 from loopwise.server.errors import handle
-from loopwise.server.jobs import Compactor
+from loopwise.server.jobs import Compactor, MonitorLoop
 from loopwise.server.routers import (
     auth,
     events,

@@ -1,8 +1,10 @@
-"""Server jobs: work the server runs beside its requests, on a thread of its own.
+"""Server jobs: work the server runs beside its requests, each on a thread of its own (``BackgroundJob``).
 
 The compactor folds the bucket parts ingestion appends into their buckets every second (decision 0004);
 folding one bucket is the ingestion service's (``loopwise.ingest.buckets.compact_pending``), running it
 on a schedule, one server process at a time, with back-off for a bucket that fails, is this module's.
+The monitors' scheduler runs a pass of ``loopwise.loop.run_pass`` every few seconds (decision 0035): due
+windows, claimed with leases, so every server process may run it.
 """
 
 from __future__ import annotations
@@ -10,22 +12,77 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any, ClassVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise.alerts import AlertSettings
 from loopwise.ingest import BucketKey, compact_pending
+from loopwise.loop import PassResult, new_owner, run_pass
 from loopwise.store.engine import checkpoint, exclusive
 
 log = logging.getLogger("loopwise.compactor")
+monitor_log = logging.getLogger("loopwise.monitors")
+log_jobs = logging.getLogger("loopwise.jobs")
 
 
-class Compactor:
+class BackgroundJob:
+    """A daemon thread that calls ``run_once`` every ``interval`` seconds until ``stop``.
+
+    ``run_once`` handles (logs and counts) its own errors; one that escapes it is logged here and the loop
+    goes on, so a job never dies of one bad pass. With ``final_pass``, ``stop`` runs one more pass after the
+    thread has ended (the compactor folds what is left).
+    """
+
+    #: The thread's name (``loopwise-...``), as ``ps``, ``py-spy`` and the logs show it.
+    thread_name: ClassVar[str] = "loopwise-job"
+    final_pass: ClassVar[bool] = False
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """End the loop (the pass under way finishes first); a job with ``final_pass`` then runs once more."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            if self.final_pass:
+                self.run_once()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def run_once(self) -> Any:  # pragma: no cover (each job defines its pass)
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception:
+                log_jobs.exception("%s: a pass failed; going on", self.thread_name)
+
+
+class Compactor(BackgroundJob):
     """A background thread that folds pending parts into buckets every ``interval`` seconds.
 
     Errors are logged and the loop goes on (a database outage only delays compaction: readers merge the
     parts meanwhile). ``stop`` finishes the pass under way and folds what is left once more.
     """
+
+    thread_name = "loopwise-compactor"
+    final_pass = True
 
     def __init__(
         self,
@@ -33,26 +90,13 @@ class Compactor:
         readers: sessionmaker[Session] | None = None,
         interval: float = 1.0,
     ) -> None:
-        self.factory, self.readers, self.interval = factory, readers, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(interval)
+        self.factory, self.readers = factory, readers
         self.folded = 0
         #: Buckets that failed to fold: (failures in a row, monotonic time of the next try, last error).
         #: Each is retried after a back-off that doubles (1 minute to 1 hour); the others go on meanwhile.
         self.failing: dict[BucketKey, tuple[int, float, str]] = {}
         self.failures = 0
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="loopwise-compactor", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-            self.run_once()
 
     def run_once(self) -> int:
         now = time.monotonic()
@@ -99,6 +143,39 @@ class Compactor:
                 )
         return 0
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.run_once()
+
+class MonitorLoop(BackgroundJob):
+    """The monitors' scheduler in a server process: a pass (``loopwise.loop.run_pass``) every ``interval``
+    seconds, under this process's claimer id; a failed pass is logged and counted, the next one tries
+    again."""
+
+    thread_name = "loopwise-monitors"
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        read_sessions: sessionmaker[Session],
+        settings: AlertSettings,
+        interval: float = 10.0,
+    ) -> None:
+        super().__init__(interval)
+        self.sessions, self.read_sessions, self.settings = sessions, read_sessions, settings
+        self.owner = new_owner()
+        self.passes = 0
+        self.failures = 0
+        self.ran = 0
+
+    def run_once(self) -> PassResult | None:
+        try:
+            out = run_pass(self.sessions, self.read_sessions, self.settings, owner=self.owner)
+        except DBAPIError as exc:
+            self.failures += 1
+            monitor_log.warning("monitor pass failed, will retry: %s", exc.__class__.__name__)
+            return None
+        except Exception:
+            self.failures += 1
+            monitor_log.exception("monitor pass failed, will retry")
+            return None
+        self.passes += 1
+        self.ran += len(out.runs)
+        return out
