@@ -45,5 +45,7 @@ def test_a_late_batch_reruns_its_window(db_url: str) -> None:
     assert all(r["window_end"] > max(first) or r["window_end"] == late_end for r in again)
     history = {r["window_end"]: r for r in m.monitor_history("hourly", limit=1000)}
     assert [history[e]["n"] for e in sorted(first)] == [500, 700, 500]
+    (old,) = history[late_end]["superseded"]  # what the first run found, kept
+    assert (old["reason"], old["n"], old["status"], old["attempt"]) == ("late rows", 500, "fail", 1)
     assert m.run_monitors() == [] or all(r["window_end"] > max(first) for r in m.run_monitors())
     client.close()

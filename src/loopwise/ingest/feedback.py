@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import SchemaValidationError
 from loopwise.ingest.collector import gc_paused
-from loopwise.ingest.labels import add_first_labels, relabel
+from loopwise.ingest.labels import add_first_labels, count_label_changes, relabel
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
@@ -158,9 +158,11 @@ def log_feedback(
     append_many(s, model.id, actor, "feedback.replace", audit, at=now)
     stored, replaced = len(new), len(changed)
     touched, first = _touched(rows, existing, events)
+    relabelled = touched | set(first)
     touched |= add_first_labels(s, model, {k: v for k, v in first.items() if k not in touched})
     if touched:
         relabel(s, model, touched)
+    count_label_changes(s, model.id, relabelled)
     joined = sum(1 for r in rows if r["event_id"] in events)
     return {"stored": stored, "replaced": replaced, "joined": joined}
 
@@ -249,4 +251,5 @@ def retract_feedback(
     }
     if touched:
         relabel(s, model, touched)
+        count_label_changes(s, model.id, touched)
     return len(removed)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from loopwise.ingest.buckets import fold, lock_bucket, pack, read_ipc, unpack
@@ -38,8 +38,25 @@ from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
 from loopwise.profiles.task import ClassificationProfile
 from loopwise.schema import Column, Kind, Role, Schema
 from loopwise.store.bulk import AMONG_CHUNK, among
-from loopwise.store.tables import Batch, BucketPart, Event, Feedback, Model
+from loopwise.store.tables import Batch, BucketPart, BucketProfile, Event, Feedback, Model
 from loopwise.store.types import utcnow
+
+
+def count_label_changes(s: Session, model_id: int, buckets: set[tuple[str, dt.datetime]]) -> None:
+    """Count one more label change in each (version, bucket) (``BucketProfile.labels``), in the caller's
+    transaction, after the labels and the profiles they rebuilt: a monitor's window that ran with fewer is
+    run again (decision 0041). A bucket with no row (a model without a target) has nothing to count."""
+    if not buckets:
+        return
+    table = BucketProfile.__table__
+    assert isinstance(table, Table)
+    t = table.c
+    s.connection().execute(
+        update(table)
+        .where(t.model_id == model_id, t.version == bindparam("b_version"), t.bucket == bindparam("b_bucket"))
+        .values(labels=t.labels + 1),
+        [{"b_version": v, "b_bucket": b} for v, b in sorted(buckets)],
+    )
 
 
 def rebuild_tasks(s: Session, model: Model, touched: set[tuple[str, dt.datetime]]) -> None:

@@ -97,6 +97,7 @@ def run_claimed(
                     n=outcome.n,
                     result=outcome.results,
                     error=outcome.error,
+                    labels=outcome.labels,
                 )
                 if kept:
                     row = s.get(MonitorRun, c.run_id)

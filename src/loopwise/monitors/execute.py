@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from loopwise.checks import Suite, SuiteResult
 from loopwise.errors import LoopwiseError
 from loopwise.ingest import NotFoundError, get_reference, window
+from loopwise.monitors.late import labels_in
 from loopwise.profiles import Profile
 from loopwise.store.tables import Model, Monitor
 
@@ -28,18 +29,23 @@ class Outcome:
     results: dict[str, Any] | None = None
     error: str | None = None
     suites: dict[str, SuiteResult] = field(default_factory=dict, repr=False)
+    #: The label changes the window's buckets had counted before it was read (``late.labels_in``).
+    labels: int | None = None
 
 
 def run_window(s: Session, monitor: Monitor, start: dt.datetime, end: dt.datetime) -> Outcome:
     """Run ``monitor``'s suite on the window [start, end) (read-only ``s``)."""
     model = s.get(Model, monitor.model_id)
     assert model is not None  # the monitor's foreign key
+    # Counted before the window is read: labels committed in between are in the window and not in the count,
+    # so the window is run again once more (never the other way round, which would miss them).
+    labels = labels_in(s, model.id, start, end)
     try:
         suite = Suite.from_dict(monitor.suite)
         try:
             cur = window(s, model.name, start, end, cache=False)
         except NotFoundError:
-            return Outcome("empty", n=0)
+            return Outcome("empty", n=0, labels=labels)
         ref = get_reference(s, model.name, monitor.reference) if monitor.reference else None
         suites = {"": suite.run(cur, ref)}
         for col in monitor.segments or ():
@@ -57,7 +63,7 @@ def run_window(s: Session, monitor: Monitor, start: dt.datetime, end: dt.datetim
         "all": suites[""].to_dict(),
         "segments": {k: r.to_dict() for k, r in suites.items() if k},
     }
-    return Outcome("done", status, cur.n, results, suites=suites)
+    return Outcome("done", status, cur.n, results, suites=suites, labels=labels)
 
 
 def _slice(ref: Profile | None, col: str, value: str) -> Profile | None:

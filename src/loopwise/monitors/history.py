@@ -24,6 +24,8 @@ def run_dict(r: MonitorRun, *, results: bool = False) -> dict[str, Any]:
         "status": r.status,
         "n": r.n,
         "attempts": r.attempts,
+        "labels": r.labels,
+        "superseded": list(r.superseded or []),
         "error": r.error,
         "finished_at": None if r.finished_at is None else r.finished_at.isoformat(),
     }

@@ -171,6 +171,7 @@ def finish(
     n: int | None = None,
     result: Any = None,
     error: str | None = None,
+    labels: int | None = None,
 ) -> bool:
     """Store the run's outcome if ``c``'s owner still holds it; False when another claimer took it over."""
     done = s.execute(
@@ -185,6 +186,7 @@ def finish(
             state=state,
             status=status,
             n=n,
+            labels=labels,
             result=result,
             error=error,
             lease_until=None,

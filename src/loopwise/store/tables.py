@@ -87,6 +87,9 @@ class BucketProfile(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
     profile: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: How many times the labels of the bucket's events changed (a first label, a replaced or retracted
+    #: one): a monitor run that saw fewer is run again (decision 0041).
+    labels: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class BucketPart(Base):
@@ -501,6 +504,11 @@ class MonitorRun(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     n: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The label changes its window's buckets had counted when it ran (``BucketProfile.labels``, summed).
+    labels: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: What re-runs replaced, oldest first: ``[{"reason", "marked_at", "status", "n", "labels",
+    #: "finished_at", "failed"}]`` (a late batch or late labels set the run back to pending; decision 0041).
+    superseded: Mapped[Any] = mapped_column(JSON, nullable=True)
     #: ``{"all": SuiteResult dict, "segments": {"col=value": SuiteResult dict}}``.
     result: Mapped[Any] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(String(2000), nullable=True)

@@ -77,9 +77,24 @@ class FailedCheck(BaseModel):
     condition: str = ""
 
 
+class Superseded(BaseModel):
+    """What a run had found before late rows or labels set it back to pending (decision 0041)."""
+
+    reason: str = Field(description="late rows, late labels, or both")
+    marked_at: str
+    attempt: int
+    state: str
+    status: str | None
+    n: int | None
+    labels: int | None
+    finished_at: str | None
+    failed: list[FailedCheck]
+
+
 class RunOut(BaseModel):
     """One window's run: ``state`` pending, running, done, empty (no traffic) or failed; ``status`` the
-    suite's worst status; ``attempts`` how many times it was claimed; ``failed`` its failing checks."""
+    suite's worst status; ``attempts`` how many times it was claimed; ``failed`` its failing checks;
+    ``superseded`` the outcomes a re-run replaced (a late batch or late labels), oldest first."""
 
     id: int
     window_start: str
@@ -92,6 +107,10 @@ class RunOut(BaseModel):
     finished_at: str | None
     counts: dict[str, int] | None = None
     failed: list[FailedCheck] | None = None
+    labels: int | None = Field(None, description="the label changes its window had counted when it ran")
+    superseded: list[Superseded] = Field(
+        default_factory=list, description="what earlier runs of this window found, replaced by a re-run"
+    )
     result: dict[str, Any] | None = Field(None, description='{"all": SuiteOutcome, "segments": {...}}')
 
 
