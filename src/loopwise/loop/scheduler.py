@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.alerts import AlertSettings, CheckState, RunContext, apply_run, deliver_pending
@@ -33,6 +34,7 @@ from loopwise.monitors import (
     run_window,
 )
 from loopwise.monitors.detect import update_detectors
+from loopwise.monitors.streams import bounds, read_stream
 from loopwise.store import transaction
 from loopwise.store.tables import Model, Monitor, MonitorRun
 
@@ -40,6 +42,8 @@ log = logging.getLogger("loopwise.monitors")
 
 #: Most runs one pass runs (the rest wait for the next pass).
 MAX_RUNS_PER_PASS = 1000
+#: Most runs whose stream slices are read ahead of the monitor's lock, per monitor and pass.
+PREFETCH_RUNS = 200
 
 
 def new_owner() -> str:
@@ -129,35 +133,54 @@ def _checks(result: dict[str, Any]) -> list[CheckState]:
 
 
 def apply_alerts(
-    sessions: sessionmaker[Session], settings: AlertSettings, monitor_ids: list[int] | None = None
+    sessions: sessionmaker[Session],
+    settings: AlertSettings,
+    monitor_ids: list[int] | None = None,
+    read_sessions: sessionmaker[Session] | None = None,
 ) -> int:
-    """Apply finished runs to the incidents, per monitor in window order; the deliveries queued."""
+    """Apply finished runs to the incidents, per monitor in window order, feeding its detectors on the way;
+    the deliveries queued. The stream detectors' events are read beforehand in ``read_sessions`` (outside the
+    monitor's lock, which on SQLite is the write lock); a run that was not ready then is read under it."""
     queued = 0
     with transaction(sessions) as s:
         todo = monitors_to_alert(s, monitor_ids)
     for mid in todo:
+        prefetched = _prefetch(read_sessions or sessions, mid)
         with transaction(sessions) as s:
             monitor = s.get(Monitor, mid)
             if monitor is None:
                 continue
             model = s.get(Model, monitor.model_id)
             assert model is not None
+            specs = list(monitor.detectors or ())
             for run in ready_to_alert(s, mid):
-                if run.state == "done" and run.result is not None:
-                    checks = _checks(run.result)
-                    if monitor.detectors:
-                        states, seen, found = update_detectors(
-                            list(monitor.detectors),
-                            dict(monitor.detector_state or {}),
-                            run.result,
-                            run.window_end.isoformat(),
-                        )
-                        monitor.detector_state = states
-                        run.result = {**run.result, "detectors": seen}
-                        checks += [
-                            CheckState(f["name"], "", f["status"], f["actual"], f["condition"], f["message"])
-                            for f in found
-                        ]
+                if run.state not in ("done", "empty"):
+                    run.alerted = True
+                    continue
+                checks = _checks(run.result) if run.state == "done" and run.result is not None else []
+                if specs:
+                    streams = {
+                        d["name"]: prefetched.get((run.id, d["name"]))
+                        or read_stream(s, model, d, *bounds(d, monitor.step_seconds, run.window_end))
+                        for d in specs
+                        if "stream" in d and prefetched.get((run.id, d["name"], "spec")) in (None, d)
+                    }
+                    states, seen, found = update_detectors(
+                        specs,
+                        dict(monitor.detector_state or {}),
+                        run.result if run.state == "done" else None,
+                        run.window_end.isoformat(),
+                        streams,
+                    )
+                    monitor.detector_state = states
+                    if seen:
+                        base = run.result or {"all": {"status": "pass", "checks": []}, "segments": {}}
+                        run.result = {**base, "detectors": seen}
+                    checks += [
+                        CheckState(f["name"], "", f["status"], f["actual"], f["condition"], f["message"])
+                        for f in found
+                    ]
+                if checks:
                     ctx = RunContext(
                         model.name,
                         monitor.name,
@@ -179,6 +202,34 @@ def apply_alerts(
                     )
                 run.alerted = True
     return queued
+
+
+def _prefetch(readers: sessionmaker[Session], monitor_id: int) -> dict[Any, Any]:
+    """The stream detectors' slices of the monitor's runs that look ready to apply, read without locks:
+    ``{(run id, detector): Stream, (run id, detector, "spec"): the spec they were read for}``."""
+    out: dict[Any, Any] = {}
+    with readers() as r:
+        monitor = r.get(Monitor, monitor_id)
+        if monitor is None or not any("stream" in d for d in monitor.detectors or ()):
+            return out
+        model = r.get(Model, monitor.model_id)
+        assert model is not None
+        q = (
+            select(MonitorRun.id, MonitorRun.window_end)
+            .where(
+                MonitorRun.monitor_id == monitor_id,
+                MonitorRun.alerted.is_(False),
+                MonitorRun.state.in_(("done", "empty")),
+            )
+            .order_by(MonitorRun.window_end)
+            .limit(PREFETCH_RUNS)
+        )
+        for run_id, end in r.execute(q).all():
+            for d in monitor.detectors:
+                if "stream" in d:
+                    out[(run_id, d["name"])] = read_stream(r, model, d, *bounds(d, monitor.step_seconds, end))
+                    out[(run_id, d["name"], "spec")] = d
+    return out
 
 
 def _link(settings: AlertSettings, model: str, monitor: str, run_id: int) -> str | None:
@@ -221,7 +272,7 @@ def run_pass(
         )
         if not offered:
             break
-    apply_alerts(sessions, settings, monitor_ids)
+    apply_alerts(sessions, settings, monitor_ids, read_sessions)
     if deliver:
         result.deliveries = deliver_pending(sessions, settings)
     return result

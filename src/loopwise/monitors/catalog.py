@@ -10,8 +10,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import ConflictError, NotFoundError
-from loopwise.ingest import get_model
+from loopwise.ingest import get_model, model_schema
 from loopwise.monitors.spec import MonitorSpec
+from loopwise.monitors.streams import check_stream
 from loopwise.store.tables import Monitor, MonitorRun
 from loopwise.store.types import utcnow
 
@@ -73,6 +74,10 @@ def put_monitor(
     """Store a new monitor (a ConflictError if the name is taken, unless ``replace``); replacing keeps its
     runs and incidents, and the next window follows the last one run."""
     model = get_model(s, model_name)
+    schema = model_schema(model)
+    for i, d in enumerate(spec.detectors):
+        if "stream" in d:
+            check_stream(schema, d, f"detectors[{i}]")
     row = s.scalar(select(Monitor).where(Monitor.model_id == model.id, Monitor.name == spec.name))
     now = utcnow()
     if row is not None and not replace:

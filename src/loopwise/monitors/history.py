@@ -40,7 +40,7 @@ def run_dict(r: MonitorRun, *, results: bool = False) -> dict[str, Any]:
 def failed_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The failing and warning checks of a run's results, whole and per segment."""
     out = []
-    parts = [("", result["all"]), *sorted(result.get("segments", {}).items())]
+    parts = [("", result["all"]), *sorted(result.get("segments", {}).items())] if "all" in result else []
     for segment, suite in parts:
         for c in suite["checks"]:
             if c["status"] in ("fail", "warn"):
@@ -60,8 +60,9 @@ def failed_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "check": f"detector:{name}",
                     "segment": "",
                     "status": "fail",
-                    "actual": d["value"],
-                    "condition": f"change began in the window ending {d['change_window_end']}",
+                    "actual": d["after"] if d.get("after") is not None else d["value"],
+                    "condition": d.get("message")
+                    or f"change began in the window ending {d['change_window_end']}",
                 }
             )
     return out
