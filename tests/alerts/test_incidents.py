@@ -176,3 +176,31 @@ def test_a_delivery_is_given_up_after_its_attempts(client: lw.Client) -> None:
     assert sum(o["failed"] for o in outcomes) == 1
     (d,) = m.deliveries("hourly")
     assert (d["state"], d["attempts"]) == ("failed", MAX_ATTEMPTS)
+
+
+def test_a_resolution_waits_for_its_opening(client: lw.Client) -> None:
+    """Drift in hours 0-1, none in hour 2: "opened" and "resolved" are queued in one pass while the receiver
+    is down. The resolution is not tried while the opening is retrying; once the receiver is up both arrive,
+    the opening first (on PostgreSQL, rows without an ORDER BY once came back resolved-first)."""
+    m = _model(client, 3, range(0, 2))
+    port = free_port()
+    m.add_monitor(
+        name="hourly",
+        suite=SUITE,
+        window="1h",
+        step="1h",
+        anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
+        channels=[{"type": "webhook", "url": f"http://127.0.0.1:{port}/hook"}],
+    )
+    runs = [r for r in m.run_monitors("hourly") if r["state"] == "done"]
+    assert [r["status"] for r in runs] == ["fail", "fail", "pass"]
+    log = {d["event"]: d for d in m.deliveries("hourly")}
+    assert (log["opened"]["state"], log["opened"]["attempts"]) == ("pending", 1)
+    assert (log["resolved"]["state"], log["resolved"]["attempts"]) == ("pending", 0)  # held behind it
+    sessions = client.transport.sessions  # type: ignore[attr-defined]
+    settings = AlertSettings(allow=("127.0.0.1",))
+    with receiver(port) as rec:
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+        assert deliver_pending(sessions, settings, now=later) == {"sent": 2, "retrying": 0, "failed": 0}
+        events = [json.loads(g.body)["event"] for g in rec.got]
+    assert events == ["incident.opened", "incident.resolved"]

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from loopwise.alerts import channels as _channels
 from loopwise.alerts.settings import AlertSettings
@@ -35,13 +35,28 @@ def backoff(attempts: int, first: dt.timedelta = FIRST_RETRY) -> dt.timedelta:
     return wait
 
 
-def _claim(s: Session, now: dt.datetime, limit: int) -> list[int]:
-    due = or_(
-        and_(AlertDelivery.state == "pending", AlertDelivery.next_attempt_at <= now),
-        and_(AlertDelivery.state == "sending", AlertDelivery.lease_until < now),
+def _claim(s: Session, now: dt.datetime, limit: int, tried: set[int]) -> list[int]:
+    # A message waits while an earlier one of its incident to the same channel is still on its way (a
+    # "resolved" never overtakes the "opened" being retried); one given up (``failed``) no longer holds it.
+    earlier = aliased(AlertDelivery)
+    behind = exists().where(
+        earlier.incident_id == AlertDelivery.incident_id,
+        earlier.channel == AlertDelivery.channel,
+        earlier.id < AlertDelivery.id,
+        earlier.state.in_(("pending", "sending")),
+    )
+    due = and_(
+        or_(
+            and_(AlertDelivery.state == "pending", AlertDelivery.next_attempt_at <= now),
+            and_(AlertDelivery.state == "sending", AlertDelivery.lease_until < now),
+        ),
+        ~behind,
     )
     ids = []
-    for did in list(s.scalars(select(AlertDelivery.id).where(due).order_by(AlertDelivery.id).limit(limit))):
+    q = select(AlertDelivery.id).where(due).order_by(AlertDelivery.id).limit(limit)
+    if tried:
+        q = q.where(AlertDelivery.id.not_in(tried))
+    for did in list(s.scalars(q)):
         r = s.execute(
             update(AlertDelivery)
             .where(AlertDelivery.id == did, due)
@@ -64,36 +79,59 @@ def deliver_pending(
     """Send the deliveries that are due; ``{"sent": n, "retrying": n, "failed": n}``."""
     send = sender or _channels.send
     now = now or utcnow()
-    with transaction(sessions) as s:
-        ids = _claim(s, now, limit)
-        todo = [
-            (d.id, d.message, d.attempts)
-            for d in s.scalars(select(AlertDelivery).where(AlertDelivery.id.in_(ids)))
-        ]
     counts = {"sent": 0, "retrying": 0, "failed": 0}
-    for did, message, attempts in todo:
-        error: str | None = None
-        try:
-            send(message["channel"], message, settings)
-        except Exception as exc:  # any failure is the delivery's, recorded; monitoring goes on
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            log.warning("alert delivery %s failed (attempt %d): %s", did, attempts, error)
+    tried: set[int] = set()
+    # In rounds: a message held behind an earlier one of its incident is due once that one is sent (each
+    # message is tried at most once per call: one that failed waits for its backoff, then a later call).
+    while len(tried) < limit:
         with transaction(sessions) as s:
-            d = s.get(AlertDelivery, did)
-            if d is None:  # its monitor was deleted meanwhile
-                continue
-            d.lease_until = None
-            if error is None:
-                d.state, d.sent_at, d.last_error = "sent", utcnow(), None
-                counts["sent"] += 1
-            elif attempts >= MAX_ATTEMPTS:
-                d.state, d.last_error = "failed", error
-                counts["failed"] += 1
-            else:
-                d.state, d.last_error = "pending", error
-                d.next_attempt_at = utcnow() + backoff(attempts, first_retry)
-                counts["retrying"] += 1
+            ids = _claim(s, now, limit - len(tried), tried)
+            todo = [
+                (d.id, d.message, d.attempts)
+                for d in s.scalars(
+                    select(AlertDelivery).where(AlertDelivery.id.in_(ids)).order_by(AlertDelivery.id)
+                )
+            ]
+        if not todo:
+            break
+        tried.update(did for did, _, _ in todo)
+        for did, message, attempts in todo:
+            _attempt(sessions, send, settings, did, message, attempts, first_retry, counts)
     return counts
+
+
+def _attempt(
+    sessions: sessionmaker[Session],
+    send: Sender,
+    settings: AlertSettings,
+    did: int,
+    message: dict[str, Any],
+    attempts: int,
+    first_retry: dt.timedelta,
+    counts: dict[str, int],
+) -> None:
+    """Send one claimed delivery and record the outcome (sent, retrying later, or given up)."""
+    error: str | None = None
+    try:
+        send(message["channel"], message, settings)
+    except Exception as exc:  # any failure is the delivery's, recorded; monitoring goes on
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        log.warning("alert delivery %s failed (attempt %d): %s", did, attempts, error)
+    with transaction(sessions) as s:
+        d = s.get(AlertDelivery, did)
+        if d is None:  # its monitor was deleted meanwhile
+            return
+        d.lease_until = None
+        if error is None:
+            d.state, d.sent_at, d.last_error = "sent", utcnow(), None
+            counts["sent"] += 1
+        elif attempts >= MAX_ATTEMPTS:
+            d.state, d.last_error = "failed", error
+            counts["failed"] += 1
+        else:
+            d.state, d.last_error = "pending", error
+            d.next_attempt_at = utcnow() + backoff(attempts, first_retry)
+            counts["retrying"] += 1
 
 
 def delivery_counts(s: Session) -> dict[str, int]:
