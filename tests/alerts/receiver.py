@@ -40,6 +40,8 @@ def _app(rec: Receiver) -> Starlette:
             return JSONResponse({"error": "down"}, status_code=500)
         if request.url.path == "/redirect":
             return RedirectResponse(f"{rec.url}/elsewhere", status_code=307)
+        if request.url.path == "/redirect-to-metadata":  # the cloud metadata address: never to be followed
+            return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
         return JSONResponse({"ok": True})
 
     return Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])])

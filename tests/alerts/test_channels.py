@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
+import socket
 import time
 from typing import Any
 
@@ -128,3 +130,52 @@ def test_email_reaches_a_real_smtp_server() -> None:
         assert msg["Subject"] == MESSAGE["subject"] and msg["To"] == "oncall@example.com"
         assert msg["From"] == "loopwise@example.com"
         assert MESSAGE["text"] in msg.get_payload(decode=True).decode()
+
+
+#: A stand-in for DNS (the tests have none): names that resolve to internal addresses, one to a public and
+#: a private address at once. Every other name goes to the real resolver.
+NAMES = {
+    "hooks.corp.test": ["10.0.0.1"],
+    "metadata.corp.test": ["169.254.169.254"],
+    "loop.corp.test": ["127.0.0.1"],
+    "mixed.corp.test": ["93.184.216.34", "10.0.0.1"],
+}
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in NAMES:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in NAMES[host]]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize("host", sorted(NAMES))
+def test_a_host_name_resolving_to_an_internal_address_is_refused_unless_allowed(dns: None, host: str) -> None:
+    """Refused at declaration (``check_targets``) and at delivery (``send``: before any connection); allowed
+    by the name or by a network holding its internal address, and then checked addresses are returned (these
+    tests never connect to them)."""
+    internal_ip = next(a for a in NAMES[host] if internal(ipaddress.ip_address(a)))
+    channel = {"type": "webhook", "url": f"http://{host}/hook"}
+    with pytest.raises(ParameterError, match=f"{host} resolves to {re.escape(internal_ip)}"):
+        check_targets([channel], AlertSettings())
+    with pytest.raises(ParameterError, match="resolves to"):
+        send(channel, MESSAGE, AlertSettings())
+    assert checked_addresses(host, 80, AlertSettings(allow=(host,))) == NAMES[host]
+    net = str(ipaddress.ip_network(f"{internal_ip}/8", strict=False))
+    assert checked_addresses(host, 80, AlertSettings(allow=(net,))) == NAMES[host]
+    with pytest.raises(ParameterError):  # another network does not cover it
+        checked_addresses(host, 80, AlertSettings(allow=("192.168.0.0/16",)))
+
+
+def test_a_redirect_to_the_metadata_address_is_not_followed() -> None:
+    with receiver() as rec:
+        with pytest.raises(
+            RuntimeError, match=r"302 \(a redirect to http://169\.254\.169\.254/.*not followed\)"
+        ):
+            send({"type": "webhook", "url": f"{rec.url}/redirect-to-metadata"}, MESSAGE, LOOPBACK)
+        assert [g.path for g in rec.got] == ["/redirect-to-metadata"]

@@ -237,3 +237,77 @@ def test_two_server_processes_run_each_window_once(db_url: str) -> None:
     pids = {r[2].split(":")[1] for r in rows}
     assert len(pids) == 2, pids  # both server processes ran windows
     engine.dispose()
+
+
+def _serve(port: int, db_url: str) -> subprocess.Popen[str]:
+    root = Path(__file__).parents[2]
+    env = {
+        "PYTHONPATH": str(root / "src"),
+        "PATH": "/usr/bin:/bin",
+        "LOOPWISE_DATABASE_URL": db_url,
+        "LOOPWISE_MONITOR_SECONDS": "0.2",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "loopwise.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_two_servers_on_one_postgresql_for_a_minute(postgres: object, tmp_path: Path) -> None:
+    """The issue's test as written: two ``loopwise serve`` processes (two servers, each its own scheduler,
+    a pass every 0.2 s) on one PostgreSQL, a monitor due every second for a minute: each of the 61 windows
+    has one run, run once (one claim), and both servers ran windows."""
+    import signal
+    import uuid
+
+    import httpx
+    import psycopg
+    from tests._fixtures import free_port, wait_for
+
+    base = postgres.url  # type: ignore[attr-defined]
+    name = f"lw_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    db_url = base.rsplit("/", 1)[0] + "/" + name
+    engine, sessions, _ = database(db_url)
+    ports = [free_port(), free_port()]
+    procs = [_serve(p, db_url) for p in ports]
+    seconds = 60
+    try:
+        for p in ports:
+            url = f"http://127.0.0.1:{p}/health"
+            wait_for(lambda url=url: httpx.get(url, timeout=2).status_code == 200, "a server", timeout=60)
+        anchor = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+        mid = monitored(sessions, step=1, anchor=anchor)
+        stop = anchor + dt.timedelta(seconds=seconds)
+
+        def ran_to_stop() -> bool:
+            with sessions() as s:
+                done = s.scalar(
+                    select(func.count()).where(
+                        MonitorRun.monitor_id == mid,
+                        MonitorRun.window_end <= stop,
+                        MonitorRun.state == "empty",
+                    )
+                )
+            return done == seconds + 1
+
+        wait_for(ran_to_stop, "every window of the minute to run", timeout=seconds + 120)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        outs = [p.communicate(timeout=60) for p in procs]
+    with sessions() as s:
+        rows = s.execute(
+            select(MonitorRun.window_end, MonitorRun.attempts, MonitorRun.lease_owner)
+            .where(MonitorRun.monitor_id == mid, MonitorRun.window_end <= stop)
+            .order_by(MonitorRun.window_end)
+        ).all()
+    assert [r[0] for r in rows] == [anchor + dt.timedelta(seconds=k) for k in range(seconds + 1)]
+    assert {r[1] for r in rows} == {1}, [o[1][-2000:] for o in outs]  # each window claimed once
+    pids = {r[2].split(":")[1] for r in rows}
+    assert pids == {str(p.pid) for p in procs}, pids  # both servers ran windows
+    engine.dispose()
