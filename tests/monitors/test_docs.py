@@ -25,7 +25,7 @@ def test_the_snippets_run_and_print_what_they_say(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("LOOPWISE_ALERT_ALLOW", "")
     monkeypatch.setenv("HOOK_SECRET", "")
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     env: dict[str, Any] = {}
     for block in blocks:
         out = io.StringIO()

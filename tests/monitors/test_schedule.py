@@ -309,5 +309,5 @@ def test_two_servers_on_one_postgresql_for_a_minute(postgres: object, tmp_path: 
     assert [r[0] for r in rows] == [anchor + dt.timedelta(seconds=k) for k in range(seconds + 1)]
     assert {r[1] for r in rows} == {1}, [o[1][-2000:] for o in outs]  # each window claimed once
     pids = {r[2].split(":")[1] for r in rows}
-    assert pids == {str(p.pid) for p in procs}, pids  # both servers ran windows
+    assert len(pids) == 2, pids  # both servers ran windows (a process each)
     engine.dispose()

@@ -173,6 +173,8 @@ def apply_alerts(
                         streams,
                     )
                     monitor.detector_state = states
+                    if any(f["status"] == "fail" for f in found):
+                        run.status = "fail"  # the run's status is its worst check's, a detection's too
                     if seen:
                         base = run.result or {"all": {"status": "pass", "checks": []}, "segments": {}}
                         run.result = {**base, "detectors": seen}
@@ -232,6 +234,18 @@ def _prefetch(readers: sessionmaker[Session], monitor_id: int) -> dict[Any, Any]
     return out
 
 
+def _refreshed(readers: sessionmaker[Session], done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs as stored now: applying them to the incidents added what their detectors found."""
+    with readers() as r:
+        rows = {
+            row.id: row
+            for row in r.scalars(select(MonitorRun).where(MonitorRun.id.in_([d["id"] for d in done])))
+        }
+        return [
+            {"monitor_id": d["monitor_id"], **run_dict(rows[d["id"]])} if d["id"] in rows else d for d in done
+        ]
+
+
 def _link(settings: AlertSettings, model: str, monitor: str, run_id: int) -> str | None:
     from urllib.parse import quote
 
@@ -273,6 +287,8 @@ def run_pass(
         if not offered:
             break
     apply_alerts(sessions, settings, monitor_ids, read_sessions)
+    if result.runs:
+        result.runs = _refreshed(read_sessions, result.runs)
     if deliver:
         result.deliveries = deliver_pending(sessions, settings)
     return result
