@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from tests._fixtures.http import SCHEMA, traffic
+import yaml
+from tests._fixtures import Running, run_cli
+from tests._fixtures.http import SCHEMA, client, register, sdk, traffic
 from tests.alerts.receiver import receiver
 
 import loopwise as lw
@@ -24,6 +27,7 @@ from loopwise.loop import run_pass
 T0 = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=14)
 CHANGE = T0 + dt.timedelta(hours=5, minutes=20)
 PER_HOUR = 600
+SUITE = {"suite": "s", "checks": [{"metric": "row_count", "condition": {"ge": 1}, "name": "rows"}]}
 
 
 def _traffic(hours: int, seed: int = 7) -> pd.DataFrame:
@@ -127,4 +131,132 @@ def test_an_error_rate_jump_is_detected_where_it_began(db_url: str, monkeypatch:
     f_first = next(f for f in fed if f["detected"])
     assert f_first["change_at"] == means.index[int(f_points[0])].isoformat()
     assert means.index[int(f_points[0])] == pd.Timestamp(T0 + dt.timedelta(hours=8))
+    c.close()
+
+
+def test_stream_detectors_are_declared_like_the_rest_of_a_monitor(server: Running, tmp_path: Path) -> None:
+    """Over HTTP (the SDK) and from a YAML file (the CLI): stream detectors are stored as declared; one the
+    model cannot give, or malformed, is refused naming the parameter, and the CLI says so in one line."""
+    register(client(server))
+    m = sdk(server).model("credit")
+    base = {"name": "s", "suite": SUITE, "window": "1h", "step": "1h", "reference": None}
+    good = [
+        {"name": "e", "kind": "hddm_a", "stream": "error", "delay": "2h"},
+        {"name": "p", "kind": "adwin", "stream": "score", "every": "10m"},
+        {
+            "name": "i",
+            "kind": "page_hinkley",
+            "stream": "feature",
+            "column": "income",
+            "params": {"delta": 5.0},
+        },
+    ]
+    stored = m.add_monitor({**base, "detectors": good})
+    assert stored["detectors"] == [
+        {"name": "e", "kind": "hddm_a", "stream": "error", "delay": 7200, "params": {}},
+        {"name": "p", "kind": "adwin", "stream": "score", "every": 600, "params": {}},
+        {
+            "name": "i",
+            "kind": "page_hinkley",
+            "stream": "feature",
+            "column": "income",
+            "params": {"delta": 5.0},
+        },
+    ]
+    refused = [
+        (
+            {"name": "x", "kind": "adwin", "stream": "feature", "column": "purpose"},
+            "numeric or boolean column",
+        ),
+        ({"name": "x", "kind": "adwin", "stream": "feature"}, "needs 'column'"),
+        ({"name": "x", "kind": "adwin", "stream": "score", "column": "income"}, "p_approve"),
+        ({"name": "x", "kind": "adwin", "stream": "errors"}, "'error', 'score', 'feature'"),
+        ({"name": "x", "kind": "adwin", "stream": "error", "watch": "rows"}, "exactly one of 'watch'"),
+        ({"name": "x", "kind": "adwin", "watch": "rows", "every": "5m"}, "keys of a 'stream' detector"),
+        ({"name": "x", "kind": "adwin", "stream": "error", "every": "soon"}, "detectors\\[0\\]\\.every"),
+        ({"name": "x", "kind": "adwin", "stream": "error", "params": {"nope": 1}}, "ADWIN's parameters"),
+    ]
+    for spec, said in refused:
+        with pytest.raises(lw.LoopwiseError, match=said):
+            m.add_monitor({**base, "name": "bad", "detectors": [spec]})
+    assert [x["name"] for x in m.monitors()] == ["s"]
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump({**base, "name": "from-file", "detectors": good[:1]}))
+    auth = ["--url", server.url, "--api-key", server.admin_key]
+    r = run_cli("monitors", "add", "credit", str(path), *auth)
+    assert r.returncode == 0, r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**base, "name": "bad", "detectors": [refused[0][0]]}))
+    r = run_cli("monitors", "add", "credit", str(bad), *auth)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "numeric or boolean column" in r.stderr
+
+
+def test_a_score_stream_and_a_regressor_s_errors_with_a_delay(db_url: str) -> None:
+    """The score stream is each event's score, in event order (NumPy on the raw rows); a regressor's error
+    stream is the absolute error; ``delay`` shifts each run's slice back, so a window's events are fed by the
+    run an hour later, with the labels that joined meanwhile."""
+    from sqlalchemy import select
+
+    from loopwise.monitors.streams import read_stream
+    from loopwise.store.tables import Model
+
+    raw = _traffic(3)
+    c = lw.Client.local(db_url)
+    m = c.register("credit", SCHEMA)
+    m.log(raw.drop(columns=["repaid"]))
+    m.add_monitor(
+        name="scores",
+        suite=SUITE,
+        window="1h",
+        step="1h",
+        reference=None,
+        anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
+        detectors=[
+            {"name": "score", "kind": "adwin", "stream": "score"},
+            {"name": "late", "kind": "adwin", "stream": "error", "delay": "1h"},
+        ],
+    )
+    m.log_feedback(raw["request_id"], raw["repaid"])
+    _pass(c, AlertSettings(), T0 + dt.timedelta(hours=3))  # the windows ending at 1:00, 2:00 and 3:00
+    runs = sorted(m.monitor_history("scores"), key=lambda r: r["window_end"])
+    seen = [m.monitor_run("scores", r["id"])["result"]["detectors"] for r in runs]
+    ordered = raw.sort_values(["ts", "request_id"])
+    scores = ordered["p_approve"].to_numpy(float).reshape(3, PER_HOUR)
+    assert [s["score"]["value"] for s in seen] == pytest.approx(scores.mean(axis=1).tolist())
+    assert [s["score"]["n"] for s in seen] == [PER_HOUR] * 3
+    errors = (ordered["approved"].astype(bool) != ordered["repaid"].astype(bool)).to_numpy(float)
+    # With a delay of an hour, the run ending at 1:00 feeds [-1:00, 0:00) (nothing), the next hour 0, ...
+    assert "late" not in seen[0]
+    assert [s["late"]["n"] for s in seen[1:]] == [PER_HOUR, PER_HOUR]
+    assert [s["late"]["value"] for s in seen[1:]] == pytest.approx(
+        errors.reshape(3, PER_HOUR)[:2].mean(axis=1)
+    )
+    schema = {
+        "columns": {
+            "id": {"role": "id"},
+            "ts": {"role": "timestamp"},
+            "x": {"kind": "numeric"},
+            "y_hat": {"role": "prediction", "kind": "numeric"},
+            "y": {"role": "target", "kind": "numeric"},
+        }
+    }
+    rng = np.random.default_rng(4)
+    reg = pd.DataFrame(
+        {
+            "id": [f"r{i:03d}" for i in range(200)],
+            "ts": [T0 + dt.timedelta(seconds=10 * i) for i in range(200)],
+            "x": rng.normal(size=200),
+            "y_hat": rng.normal(size=200),
+        }
+    )
+    y = reg["y_hat"] + rng.normal(size=200)
+    r = c.register("prices", schema)
+    r.log(reg)
+    r.log_feedback(reg["id"][:150], y[:150])  # the last 50 have no label yet
+    with c.transport.read_sessions() as s:  # type: ignore[attr-defined]
+        model = s.scalars(select(Model).where(Model.name == "prices")).one()
+        got = read_stream(s, model, {"stream": "error"}, T0, T0 + dt.timedelta(hours=1))
+    assert got.what == "absolute error"
+    assert np.allclose(got.values, np.abs(reg["y_hat"] - y)[:150].to_numpy())
     c.close()

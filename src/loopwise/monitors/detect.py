@@ -82,7 +82,7 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
         extra = sorted({"column", "every", "delay"} & set(spec))
         if extra:
             raise SchemaError(
-                f"{', '.join(extra)} in {where} belong to a 'stream' detector, not a 'watch' one"
+                f"{', '.join(extra)} in {where}: keys of a 'stream' detector, not a 'watch' one"
             )
         out["watch"] = spec["watch"]
     else:

@@ -28,7 +28,9 @@ class MonitorBody(BaseModel):
         default_factory=list, description="[{until, check?, segment?, reason?}]: alerts logged, not sent"
     )
     detectors: list[dict[str, Any]] = Field(
-        default_factory=list, description="[{name, kind, watch (a check's name), params}]: change detectors"
+        default_factory=list,
+        description="change detectors: [{name, kind, params, and watch (a check's name) or stream (error, "
+        "score, feature) with column, every (a sub-window) and delay}] (docs/monitors.md)",
     )
     anchor: str | None = Field(None, description="the first window's end (ISO 8601); default: now, floored")
     enabled: bool = True
