@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 
 import numpy as np
 import pandas as pd
-from tests._fixtures import Running
+from tests._fixtures import Running, wait_for
 from tests._fixtures.http import SCHEMA, client, register, sdk, traffic
 from tests.monitors._helpers import database
 
@@ -121,7 +120,8 @@ def test_two_processes_marking_together_mark_a_window_once(db_url: str) -> None:
             marked["a"] = mark_late(s)
             a_marked.set()
             b_started.wait(10)
-            time.sleep(0.5)  # B is waiting on the row (or the write lock) by now
+            if db_url.startswith("postgresql"):  # B's update waits for the row A's update holds
+                wait_for(lambda: _waiting(db_url), "B to wait for the run's row lock")
 
     def b() -> None:
         a_marked.wait(10)
@@ -139,3 +139,15 @@ def test_two_processes_marking_together_mark_a_window_once(db_url: str) -> None:
     assert rerun["attempts"] == 2 and len(m.monitor_run("hourly", done["id"])["superseded"]) == 1
     engine.dispose()
     c.close()
+
+
+def _waiting(url: str) -> bool:
+    """Whether a session of this database waits for a lock (PostgreSQL's pg_stat_activity)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0] > 0)

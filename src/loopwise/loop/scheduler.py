@@ -34,7 +34,7 @@ from loopwise.monitors import (
     run_window,
 )
 from loopwise.monitors.detect import update_detectors
-from loopwise.monitors.streams import bounds, read_stream
+from loopwise.monitors.streams import Stream, bounds, read_stream
 from loopwise.store import transaction
 from loopwise.store.tables import Model, Monitor, MonitorRun
 
@@ -160,10 +160,9 @@ def apply_alerts(
                 checks = _checks(run.result) if run.state == "done" and run.result is not None else []
                 if specs:
                     streams = {
-                        d["name"]: prefetched.get((run.id, d["name"]))
-                        or read_stream(s, model, d, *bounds(d, monitor.step_seconds, run.window_end))
+                        d["name"]: _stream(s, prefetched, model, monitor.step_seconds, run, d)
                         for d in specs
-                        if "stream" in d and prefetched.get((run.id, d["name"], "spec")) in (None, d)
+                        if "stream" in d
                     }
                     states, seen, found = update_detectors(
                         specs,
@@ -204,6 +203,16 @@ def apply_alerts(
                     )
                 run.alerted = True
     return queued
+
+
+def _stream(
+    s: Session, prefetched: dict[Any, Any], model: Model, step: int, run: MonitorRun, spec: dict[str, Any]
+) -> Stream:
+    """The run's slice of a stream detector: as read ahead when it was read for this spec, else now."""
+    got = prefetched.get((run.id, spec["name"]))
+    if got is not None and prefetched.get((run.id, spec["name"], "spec")) == spec:
+        return got  # type: ignore[no-any-return]
+    return read_stream(s, model, spec, *bounds(spec, step, run.window_end))
 
 
 def _prefetch(readers: sessionmaker[Session], monitor_id: int) -> dict[Any, Any]:
