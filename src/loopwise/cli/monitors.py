@@ -28,6 +28,12 @@ def _where(segment: str) -> str:
     return f" [{segment}]" if segment else ""
 
 
+def _failure(f: dict[str, Any]) -> str:
+    if f["check"].startswith("detector:"):  # a detection says what changed and from when
+        return f"{f['check']}: {f.get('condition', '')}"
+    return f"{f['check']}{_where(f['segment'])} {_value(f.get('actual'))} against {f.get('condition', '')}"
+
+
 def run_line(model: str, r: dict[str, Any]) -> str:
     """One run on one line: monitor, window, outcome and, when checks failed, which, by how much."""
     head = f"{model}/{r['monitor']} {r['window_start']} .. {r['window_end']}: "
@@ -38,10 +44,7 @@ def run_line(model: str, r: dict[str, Any]) -> str:
     failed = r.get("failed") or []
     text = head + f"{str(r['status']).upper()} ({r['n']:,} rows)"
     if failed:
-        shown = "; ".join(
-            f"{f['check']}{_where(f['segment'])} {_value(f.get('actual'))} against {f.get('condition', '')}"
-            for f in failed[:5]
-        )
+        shown = "; ".join(_failure(f) for f in failed[:5])
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         text += f": {shown}{more}"
     return text
