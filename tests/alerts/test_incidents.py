@@ -114,8 +114,9 @@ def test_a_drift_alerts_once_and_resolves_once(client: lw.Client) -> None:
 
 def test_thirty_clean_days_alert_never(client: lw.Client) -> None:
     """Thirty days of clean, labelled traffic (600 events a day): the daily suite never fails (PSI < 0.2 on
-    600 rows: docs/monitors.md) and a stream detector with its defaults on every event's error (ADWIN, no
-    false alarm in 18,000 clean values, as the same detector on NumPy's error stream confirms) never fires."""
+    600 rows: docs/monitors.md, "False alarms") and a stream detector with its defaults on every event's
+    error (ADWIN, no false alarm in 18,000 clean values, as the same detector on NumPy's error stream
+    confirms) never fires."""
     origin = T0 - dt.timedelta(days=31)  # thirty days in the past (times ahead of now are refused)
     m = _model(client, 30, range(0), rows=600, step=dt.timedelta(days=1), origin=origin, labels=True)
     with receiver() as rec:
