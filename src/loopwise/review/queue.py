@@ -67,7 +67,7 @@ def fill(
             "may not overlap, or events there would have had two chances of review"
         )
     schema = model_schema(model)
-    table = window_table(s, model_name, start, end)
+    table = window_table(s, model_name, start, end, exact=True)
     table = table.drop_columns([c.name for c in schema.by_role(Role.TARGET) if c.name in table.column_names])
     ids = schema.by_role(Role.ID)
     if not ids:
