@@ -28,6 +28,7 @@ from loopwise.server.routers import (
     registry,
     review,
     serving,
+    users,
 )
 from loopwise.server.sessions import LoginLimiter
 from loopwise.server.settings import Settings
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.state.login_limiter = LoginLimiter()
-    routers = (models, events, monitoring, monitors, registry, gate, serving, review, auth)
+    routers = (models, events, monitoring, monitors, registry, gate, serving, review, auth, users)
     for r in (m.router for m in routers):
         app.include_router(r)
     from loopwise.ui import router as ui  # the reviewer workspace (pages, not API)

@@ -31,6 +31,7 @@ from loopwise.wire.review import (
     SubmitReview,
 )
 from loopwise.wire.serving import PredictRows
+from loopwise.wire.users import NewUser, NoBody, UserModels, UserRole
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RegisterModel,
@@ -61,6 +62,10 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     SignOut,
     MonitorBody,
     RunMonitors,
+    NewUser,
+    UserModels,
+    UserRole,
+    NoBody,
 )
 
 
