@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
-from loopwise.loop import MonitorLoop
+from loopwise.loop import MonitorLoop, ReviewLoop
 from loopwise.server.deps import Public
 from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
     writer = GroupWriter(sessions, read_sessions, max_rows=max(settings.max_rows, 10_000))
     scheduler = MonitorLoop(sessions, read_sessions, settings.alerts, settings.monitor_seconds)
+    review_stream = ReviewLoop(sessions, settings.review_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -67,7 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             compactor.start()
         if settings.monitor_seconds > 0:
             scheduler.start()
+        if settings.review_seconds > 0:
+            review_stream.start()
         yield
+        review_stream.stop()
         scheduler.stop()
         writer.stop()
         compactor.stop()
@@ -90,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessions = read_sessions
     app.state.compactor = compactor
     app.state.scheduler = scheduler
+    app.state.review_stream = review_stream
     app.state.writer = writer
     for exc in (LoopwiseError, RequestValidationError, DBAPIError):
         app.add_exception_handler(exc, handle)

@@ -25,6 +25,8 @@ class ReviewPolicySpec(Strict):
     min_random_share: float | None = None
     overlap: dict[str, Any] | None = None
     gold: dict[str, Any] | None = None
+    #: Fill as events arrive ({every, delay, since, seed}; decision 0042): ``tasks`` is then per day (UTC).
+    stream: dict[str, Any] | None = None
 
 
 class ReviewFillBody(Strict):
