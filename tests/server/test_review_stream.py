@@ -7,14 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 from tests._fixtures import Running, wait_for
-from tests._fixtures.http import client, records, register, traffic
+from tests._fixtures.http import SCHEMA, client, records, register, sdk, traffic
 from tests._fixtures.servers import serving
 
+import loopwise as lw
+from loopwise.errors import ParameterError
 from loopwise.review import Policy, Random, Uncertainty
 from loopwise.server import Settings, create_app
 
@@ -100,3 +103,35 @@ def test_events_logged_now_are_queued_within_seconds(streaming: Running) -> None
     server.clients.append(reviewer)
     got = reviewer.post("/v1/models/credit/review/tasks/next").json()["task"]
     assert got is not None and got["event_id"] in ids
+
+
+def test_both_clients_fill_due_increments_now_alike(server: Running, tmp_path: Path) -> None:
+    """``stream_review(until=...)`` (``POST .../review/stream``; for cron or a local database) fills the
+    increments ending by then, the same over HTTP as in process, and refuses a policy without a stream."""
+    df = traffic(3000, seed=4)  # 08:00 to 10:30 on 2026-11-20, one event every three seconds
+    policy = {
+        "tasks": 240,
+        "selectors": [{"kind": "uncertainty", "share": 0.5}, {"kind": "random", "share": 0.5}],
+        "stream": {"every": 3600, "delay": 60, "since": "2026-11-20T08:00:00Z", "seed": 9},
+    }
+    local = lw.Client.local(tmp_path / "local.db")
+    made = []
+    try:
+        for c in (sdk(server), local):
+            credit = c.register("credit", SCHEMA)
+            credit.log(df.drop(columns=["repaid"]))
+            with pytest.raises(ParameterError, match="stream"):
+                credit.stream_review()  # no policy yet
+            credit.set_review_policy(policy)
+            first = credit.stream_review(until="2026-11-20T09:30:00Z")
+            rest = credit.stream_review(until="2026-11-21T00:00:00Z")
+            made.append(first + rest)
+            assert [f["start"][11:16] for f in first] == ["08:00"]
+            assert [f["start"][11:16] for f in rest][:3] == ["09:00", "10:00", "11:00"]
+            assert len(rest) == 15 and sum(f["window_rows"] for f in rest) == len(df) - 1200
+            # The day's 240 paced from 08:00 over the 16 hours left: 15 an hour; an hour without events
+            # spends nothing (its share would go to the day's later hours).
+            assert [f["budget"] for f in first + rest] == pytest.approx([15.0] * 3 + [0.0] * 13)
+    finally:
+        local.close()
+    assert made[0] == [{**f, "fill_id": g["fill_id"]} for f, g in zip(made[1], made[0], strict=True)]

@@ -34,8 +34,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from loopwise.errors import NotFoundError
-from loopwise.ingest import window_table
+from loopwise.errors import NotFoundError, ParameterError
+from loopwise.ingest import get_model, window_table
 from loopwise.review.policies import Stream, build, floor_to, stream_of
 from loopwise.review.queue import fill_window
 from loopwise.review.selection import Policy
@@ -82,9 +82,15 @@ class Increment:
 
 
 def due(
-    s: Session, model: Model, stream: Stream, now: dt.datetime, limit: int = MAX_INCREMENTS
+    s: Session,
+    model: Model,
+    stream: Stream,
+    now: dt.datetime,
+    limit: int = MAX_INCREMENTS,
+    until: dt.datetime | None = None,
 ) -> list[Increment]:
-    """The increments of ``model`` that are old enough and not yet filled, in order (at most ``limit``)."""
+    """The increments of ``model`` that are old enough and not yet filled, in order (at most ``limit``),
+    ending by ``until`` when given."""
     assert stream.since is not None
     fills = s.execute(
         select(ReviewFill.start, ReviewFill.end, ReviewFill.mode).where(ReviewFill.model_id == model.id)
@@ -93,6 +99,8 @@ def due(
     c = max([stream.since, *streamed])
     spans = sorted((a, b) for a, b, _ in fills if b > c)
     ready = now - dt.timedelta(seconds=stream.delay)
+    if until is not None:
+        ready = min(ready, until)
     out: list[Increment] = []
     while len(out) < limit:
         moved = True
@@ -171,9 +179,35 @@ def stream_pass(sessions: sessionmaker[Session], now: dt.datetime | None = None)
     return done
 
 
-def _catch_up(sessions: sessionmaker[Session], model_id: int, now: dt.datetime) -> list[dict[str, Any]]:
+def stream_model(
+    sessions: sessionmaker[Session],
+    model_name: str,
+    *,
+    until: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    limit: int = MAX_INCREMENTS,
+) -> list[dict[str, Any]]:
+    """Fill one model's due increments now (what the server's thread does every few seconds; for cron, a
+    local database or a test): those ending by ``until`` when given, at most ``limit``."""
+    with sessions() as s:
+        model_id = get_model(s, model_name).id
+        row = s.get(ReviewPolicy, model_id)
+        if row is None or stream_of(dict(row.spec)) is None:
+            raise ParameterError(
+                "policy", model_name, "a review policy with stream ({every, delay}) to fill as events arrive"
+            )
+    return _catch_up(sessions, model_id, now or utcnow(), until, limit)
+
+
+def _catch_up(
+    sessions: sessionmaker[Session],
+    model_id: int,
+    now: dt.datetime,
+    until: dt.datetime | None = None,
+    limit: int = MAX_INCREMENTS,
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for _ in range(MAX_INCREMENTS):
+    for _ in range(limit):
         with transaction(sessions) as s:
             row = s.get(ReviewPolicy, model_id, with_for_update=True)
             model = s.get(Model, model_id)
@@ -183,11 +217,20 @@ def _catch_up(sessions: sessionmaker[Session], model_id: int, now: dt.datetime) 
             stream = stream_of(spec)
             if stream is None or stream.since is None:
                 return out
-            todo = due(s, model, stream, now, limit=1)
+            todo = due(s, model, stream, now, limit=1, until=until)
             if not todo:
                 return out
             out.append(fill_increment(s, model, spec, stream, todo[0]))
     return out
 
 
-__all__ = ["ACTOR", "Increment", "due", "fill_increment", "next_boundary", "paced", "stream_pass"]
+__all__ = [
+    "ACTOR",
+    "Increment",
+    "due",
+    "fill_increment",
+    "next_boundary",
+    "paced",
+    "stream_model",
+    "stream_pass",
+]

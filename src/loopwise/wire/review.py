@@ -37,6 +37,19 @@ class ReviewFillBody(Strict):
     seed: int | None = None
 
 
+class ReviewStreamBody(Strict):
+    """Fill the model's due stream increments now, those ending by ``until`` when given (times without a
+    zone are UTC)."""
+
+    until: dt.datetime | None = None
+
+
+class ReviewStreamed(BaseModel):
+    """The increments filled, in time order: each one's window and its fill's summary."""
+
+    fills: list[dict[str, Any]]
+
+
 class ReviewFillOut(BaseModel):
     fill_id: int
     window_rows: int
