@@ -168,6 +168,17 @@ def test_shap_values_of_a_registered_champion_add_up_to_its_predict_proba(
     assert page.get_attribute("#answer", "action").endswith(task_id)  # type: ignore[union-attr]
     assert "cached" in page.inner_text("#explanation .note")
     assert float(page.get_attribute("#shap-value", "data-value")) == value  # type: ignore[arg-type]
+    # Another default reference is another background: the explanation is computed again, not cached.
+    other = X.sample(500, random_state=3)
+    other = other.assign(id=[f"r{i}" for i in range(500)], ts=pd.Timestamp.now(tz="UTC"))
+    other["approved"] = forest.predict(other[["income", "age"]])
+    other["p_approved"] = forest.predict_proba(other[["income", "age"]])[:, 1]
+    loans.set_reference(other)  # a Profile: no rows, so the background is the latest hour's traffic
+    page.reload()
+    note = page.inner_text("#explanation .note")
+    assert "logged events of the latest hour" in note and "cached" not in note
+    value, base = (float(page.get_attribute(f"#shap-{k}", "data-value")) for k in ("value", "base"))  # type: ignore[arg-type]
+    assert value == pytest.approx(answered, abs=1e-6)
     page.close()
 
 

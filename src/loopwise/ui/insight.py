@@ -4,12 +4,12 @@
 The explanation is SHAP values of the champion (``loopwise.explain.explain``) when the registry holds a
 loadable scikit-learn or ONNX version (loaded under the operator's trust rules, decision 0025; an ONNX
 session through shap's permutation explainer on its own outputs, ``as_estimator``) and shap is installed;
-computed on the first view of the event and kept in memory, per process, keyed by (model, version, artifact
-digest, event) (decision 0042). The background is a sample of the reference's rows when the default
-reference was pinned from a window of logged traffic; a reference uploaded as a Profile keeps no rows, so
-the background is then the logged traffic of the event's hour, and the page says so. Without a loadable
-champion or without shap, the page shows the features furthest from the reference, labelled as what they
-are (not the model's reasons), with the reason in one line.
+computed on the first view of the event and kept in memory, per process, keyed by (model, version,
+artifact digest, reference digest, event) (decision 0042). The background is a sample of the reference's
+rows when the default reference was pinned from a window of logged traffic; a reference uploaded as a
+Profile keeps no rows, so the background is then the logged traffic of the latest hour, and the page says
+so. Without a loadable champion or without shap, the page shows the features furthest from the reference,
+labelled as what they are (not the model's reasons), with the reason in one line.
 """
 
 from __future__ import annotations
@@ -145,7 +145,8 @@ class Insights:
                 f"no explanation: the champion {version!r} is {info.flavor} (recorded, never loaded), not a "
                 "scikit-learn or ONNX model loopwise loads"
             )
-        key = (model, version, info.sha256, event_id)
+        # The reference's digest too: a re-pinned reference is another background, so other values.
+        key = (model, version, info.sha256, None if ref is None else ref[2], event_id)
         found = self.explanations.get(key)
         if found is not None:
             return found[0], found[1], True
