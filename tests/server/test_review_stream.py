@@ -5,7 +5,6 @@ event of a filled increment had exactly one chance, and a reviewer takes the tas
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +55,12 @@ def test_events_logged_now_are_queued_within_seconds(streaming: Running) -> None
         df["ts"] = pd.Timestamp(_now())
         assert admin.post("/v1/models/credit/predictions", json=records(df)).status_code == 200
         logged.append(df)
-        time.sleep(EVERY * 1.2)
+        sent_in = df["ts"].iloc[0].floor(f"{EVERY}s")
+        wait_for(  # the next batch goes in the next increment
+            lambda sent_in=sent_in: pd.Timestamp(_now()).floor(f"{EVERY}s") > sent_in,
+            "the clock to reach the next increment",
+            timeout=EVERY * 3,
+        )
     sent = pd.concat(logged)
     last = sent["ts"].max().to_pydatetime()
 
