@@ -103,7 +103,8 @@ def fill_window(
             "tasks": 0,
             "by_selector": {},
         }
-        append(s, model.id, actor, "review.fill", {**summary, "mode": mode, "start": start.isoformat()})
+        if n:  # an increment of a stream without events is in the fills, not worth an audit entry each
+            append(s, model.id, actor, "review.fill", {**summary, "mode": mode, "start": start.isoformat()})
         return summary
     table = table.drop_columns([c.name for c in schema.by_role(Role.TARGET) if c.name in table.column_names])
     overlap = overlap_of(spec)
