@@ -105,3 +105,27 @@ def test_users_and_the_review_queue_from_the_command_line(tmp_path: Path) -> Non
     assert f'"open": {n}' in stats.stdout
     bad = run_cli("review", "policy", "other", "--local", str(db))
     assert bad.returncode == 2 and "no model named 'other'" in bad.stderr + bad.stdout
+
+
+def test_review_stream_fills_the_due_increments(tmp_path: Path) -> None:
+    db = tmp_path / "lw.db"
+    c = lw.Client.local(db, create=True)
+    c.register("credit", yaml.safe_load(CREDIT_SCHEMA_YAML))
+    df = make_credit(1500, seed=3).drop(columns=["repaid"])
+    df["ts"] = pd.Timestamp("2026-11-20T08:00:00Z") + pd.to_timedelta(np.arange(len(df)) * 3, unit="s")
+    c.model("credit").log(df)
+    c.model("credit").set_review_policy(
+        {
+            "tasks": 32,
+            "selectors": [{"kind": "random", "share": 1.0}],
+            "stream": {"every": 3600, "since": "2026-11-20T08:00:00Z", "seed": 1},
+        }
+    )
+    c.close()
+    done = run_cli("review", "stream", "credit", "--until", "2026-11-20T10:00", "--local", str(db))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "2 increment(s) filled"
+    # 08:00 and 09:00, 1,200 events each (one every three seconds), the day's 32 tasks paced: 2 an hour.
+    assert lines[0].startswith("2026-11-20T08:00:00+00:00 to 2026-11-20T09:00:00+00:00: ")
+    assert lines[0].endswith("tasks from 1,200 events (budget 2)") and lines[1].endswith("(budget 2)")

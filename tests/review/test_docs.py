@@ -20,7 +20,7 @@ def _said(block: str) -> list[str]:
 
 def test_the_snippets_run_and_print_what_they_say() -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) == 6
+    assert len(blocks) == 8
     env: dict[str, Any] = {}
     for block in blocks:
         out = io.StringIO()

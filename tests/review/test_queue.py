@@ -232,3 +232,32 @@ def test_stats_estimate_and_agreement_match_direct_computations(
     kappa = stats["agreement"]["pairs"][0]["cohen_kappa"]["value"]
     assert kappa == pytest.approx(cohen_kappa_score(*zip(*both, strict=True)))
     assert stats["backlog"]["open"] + stats["backlog"]["adjudication"] + stats["resolved"] == len(tasks)
+
+
+def test_a_fill_off_the_hour_takes_exactly_the_events_of_its_window(
+    db: tuple[sessionmaker[Session], pd.DataFrame],
+) -> None:
+    """A window from 08:30 to 09:10 holds the events whose time is in it, counted by pandas on the raw rows:
+    the hourly buckets had dropped 08:30 to 09:00 and taken 09:10 to 09:15."""
+    sessions, df = db
+    _policy(sessions)
+    start, end = T0 + dt.timedelta(hours=8, minutes=30), T0 + dt.timedelta(hours=9, minutes=10)
+    with transaction(sessions) as s:
+        summary = rv.fill(s, "credit", start, end, "admin", seed=5)
+    inside = df[(df["ts"] >= pd.Timestamp(start)) & (df["ts"] < pd.Timestamp(end))]
+    assert summary["window_rows"] == len(inside) == 800
+    with sessions() as s:
+        stored = {t.event_id: t.inclusion_probability for t in s.scalars(select(ReviewTask))}
+        policy = build(s, "credit", BASE)
+    assert set(stored) <= set(inside["request_id"])
+    # The same draw on the raw rows of the window, selected with pandas: the same tasks and probabilities.
+    raw = inside.drop(columns=["repaid"]).reset_index(drop=True)
+    direct = policy.select(raw, seed=np.random.default_rng(5))
+    assert dict(zip(direct.rows["request_id"], direct.rows["inclusion_probability"], strict=True)) == (
+        pytest.approx(stored)
+    )
+    assert direct.probabilities.sum() == pytest.approx(30)
+    # The next window starts where this one ended, inside the same hour, and does not clash with it.
+    with transaction(sessions) as s:
+        after = rv.fill(s, "credit", end, T0 + dt.timedelta(hours=10), "admin", seed=6)
+    assert after["window_rows"] == int((df["ts"] >= pd.Timestamp(end)).sum()) == 100

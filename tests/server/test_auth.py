@@ -51,6 +51,20 @@ def test_every_route_has_a_policy() -> None:
         ("GET", "/v1/models/{model}/jobs/{job}", "read"),
         # The review export names reviewers and holds gold answers: maintainers and admins only.
         ("GET", "/v1/models/{model}/review/export", "manage"),
+        # Filling a stream's due increments now, as filling a window (decision 0042).
+        ("POST", "/v1/models/{model}/review/stream", "manage"),
+    } <= set(routes)
+    # Users (decision 0042): managed by admins only (and by an admin not limited to a model:
+    # tests/server/test_users_api.py); the matrix below tries each with every role.
+    assert {
+        ("GET", "/v1/users", "admin"),
+        ("POST", "/v1/users", "admin"),
+        ("GET", "/v1/users/{name}", "admin"),
+        ("POST", "/v1/users/{name}/grant", "admin"),
+        ("POST", "/v1/users/{name}/revoke", "admin"),
+        ("PUT", "/v1/users/{name}/role", "admin"),
+        ("POST", "/v1/users/{name}/disable", "admin"),
+        ("POST", "/v1/users/{name}/enable", "admin"),
     } <= set(routes)
     # Monitors (decision 0035): declaring, changing, deleting and running them is a maintainer's; reading
     # them, their runs, series, incidents and deliveries a viewer's.

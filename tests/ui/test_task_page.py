@@ -168,4 +168,52 @@ def test_shap_values_of_a_registered_champion_add_up_to_its_predict_proba(
     assert page.get_attribute("#answer", "action").endswith(task_id)  # type: ignore[union-attr]
     assert "cached" in page.inner_text("#explanation .note")
     assert float(page.get_attribute("#shap-value", "data-value")) == value  # type: ignore[arg-type]
+    # Another default reference is another background: the explanation is computed again, not cached.
+    other = X.sample(500, random_state=3)
+    other = other.assign(id=[f"r{i}" for i in range(500)], ts=pd.Timestamp.now(tz="UTC"))
+    other["approved"] = forest.predict(other[["income", "age"]])
+    other["p_approved"] = forest.predict_proba(other[["income", "age"]])[:, 1]
+    loans.set_reference(other)  # a Profile: no rows, so the background is the latest hour's traffic
+    page.reload()
+    note = page.inner_text("#explanation .note")
+    assert "logged events of the latest hour" in note and "cached" not in note
+    value, base = (float(page.get_attribute(f"#shap-{k}", "data-value")) for k in ("value", "base"))  # type: ignore[arg-type]
+    assert value == pytest.approx(answered, abs=1e-6)
+    page.close()
+
+
+def test_a_reference_without_the_target_leaves_its_kind_to_the_labels(
+    browser: Browser, server: Running
+) -> None:
+    """set_reference() with a frame lacking the target column: the boolean target still gets its label
+    buttons (the prediction's kind until labels come), and the first label fixes the target as boolean."""
+    admin = client(server)
+    register(admin, "credit")
+    sdk(server).model("credit").set_reference(traffic(2000, seed=1).drop(columns=["repaid"]))
+    schema = admin.get("/v1/models/credit").json()["schema"]["columns"]
+    assert schema["repaid"].get("kind") is None  # the reference held no labels: not fixed by it
+    df = traffic(200, seed=5)
+    assert admin.post("/v1/models/credit/predictions", json=records(df)).status_code == 200
+    assert admin.put("/v1/models/credit/review/policy", json=RANDOM).status_code == 200
+    window = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z", "seed": 3}
+    assert admin.post("/v1/models/credit/review/fill", json=window).status_code == 200
+    _reviewer(server, "credit")
+    page = _sign_in(browser, server)
+    page.goto(server.url + "/ui/models/credit/task")
+    page.wait_for_selector("#answer")
+    buttons = page.locator(".labels button")
+    assert [buttons.nth(i).get_attribute("data-label") for i in range(buttons.count())] == ["true", "false"]
+    assert page.locator("#free").count() == 0  # no free-text box in their place
+    task_id = page.get_attribute("#answer", "action").rsplit("/", 1)[1]  # type: ignore[union-attr]
+    with page.expect_navigation():
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+    event = next(
+        t for t in admin.get("/v1/models/credit/review/tasks").json()["tasks"] if t["task_id"] == task_id
+    )
+    assert event["label"] is True  # stored as a boolean, not the text "true"
+    fixed = admin.get("/v1/models/credit").json()["schema"]["columns"]["repaid"]
+    assert fixed["kind"] == "boolean"  # fixed by the first label
+    buttons = page.locator(".labels button")
+    assert [buttons.nth(i).get_attribute("data-label") for i in range(buttons.count())] == ["true", "false"]
     page.close()

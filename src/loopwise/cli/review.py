@@ -1,5 +1,6 @@
-"""``loopwise review policy|fill|queue|export|stats`` (on a server or a local database) and ``loopwise users
-add|list|grant|disable`` (on the database, as ``loopwise admin`` does): decision 0036."""
+"""``loopwise review policy|fill|stream|queue|export|stats`` (on a server or a local database) and
+``loopwise users add|list|grant|disable`` (on the database, as ``loopwise admin`` does): decisions 0036 and
+0042."""
 
 from __future__ import annotations
 
@@ -64,6 +65,28 @@ def fill(
         f"(budget {done['budget']:g}; {done['overlap_tasks']} for several reviewers)",
         highlight=False,
     )
+
+
+@review_app.command("stream")
+def stream(
+    model: Model,
+    until: Annotated[
+        str | None, typer.Option(help="Fill only increments ending by then (ISO 8601; UTC without a zone).")
+    ] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Fill a streaming policy's due increments now (a server does it itself every few seconds)."""
+    with user_errors():
+        done = connect(url, api_key, local).model(model).stream_review(until=until)
+    for f in done:
+        out.print(
+            f"{f['start']} to {f['end']}: {f['tasks']} tasks from {f['window_rows']:,} events "
+            f"(budget {f['budget']:.3g})",
+            highlight=False,
+        )
+    out.print(f"{len(done)} increment(s) filled", highlight=False)
 
 
 @review_app.command("queue")

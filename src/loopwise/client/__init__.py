@@ -82,6 +82,49 @@ class Client:
     def models(self) -> list[str]:
         return [m["name"] for m in self.transport.models()]
 
+    # Users who sign in with a password (docs/review.md): over HTTP an admin key not limited to a model.
+    def users(self) -> list[dict[str, Any]]:
+        """Every user: name, role, models, whether disabled (never a password or its hash)."""
+        out: list[dict[str, Any]] = self.transport.users()
+        return out
+
+    def user(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.transport.user(name)
+        return out
+
+    def add_user(
+        self, name: str, password: str, *, role: str = "reviewer", models: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Create a user who signs in with ``password`` (10 characters at least; hashed with argon2id). A
+        reviewer needs at least one model."""
+        body = {"name": name, "password": password, "role": role, "models": list(models or [])}
+        out: dict[str, Any] = self.transport.add_user(body)
+        return out
+
+    def grant_models(self, name: str, models: list[str]) -> dict[str, Any]:
+        """Let the user work on more models."""
+        out: dict[str, Any] = self.transport.grant_user(name, list(models))
+        return out
+
+    def revoke_models(self, name: str, models: list[str]) -> dict[str, Any]:
+        """Take models back from the user (a reviewer keeps at least one)."""
+        out: dict[str, Any] = self.transport.revoke_user(name, list(models))
+        return out
+
+    def set_role(self, name: str, role: str) -> dict[str, Any]:
+        """Give the user another role: admin, maintainer, reviewer or viewer."""
+        out: dict[str, Any] = self.transport.set_user_role(name, role)
+        return out
+
+    def disable_user(self, name: str) -> dict[str, Any]:
+        """Stop the user signing in and end their sessions."""
+        out: dict[str, Any] = self.transport.disable_user(name, True)
+        return out
+
+    def enable_user(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.transport.disable_user(name, False)
+        return out
+
     def model(self, name: str) -> ModelHandle:
         """A handle on a registered model. A key that may log but not read (role ``ingest``) gets one too:
         the schema is only needed to generate missing event ids, so its frames must then carry them."""

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from loopwise.client.monitors import HTTPMonitors
 from loopwise.client.review import HttpReview
+from loopwise.client.users import HttpUsers
 from loopwise.errors import LoopwiseError, SchemaValidationError, ServerError, UnreachableError, from_http
 from loopwise.schema import ValidationIssue
 
@@ -38,7 +39,7 @@ def raise_for(status: int, body: Any) -> None:
     raise exc
 
 
-class HTTPTransport(HttpReview, HTTPMonitors):
+class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
     def __init__(self, url: str, api_key: str, timeout: float = 60.0, registry: Any = None) -> None:
         #: The trust rules for artifacts this client loads (``load_version``): its own, not the server's.
         self.registry = registry

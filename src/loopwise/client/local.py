@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from loopwise.client.monitors import LocalMonitors
 from loopwise.client.review import LocalReview
+from loopwise.client.users import LocalUsers
 from loopwise.ingest import (
     body_digest,
     compact_pending,
@@ -43,7 +44,7 @@ def _time(v: str | None) -> dt.datetime | None:
     return out if out.tzinfo else out.replace(tzinfo=dt.UTC)
 
 
-class LocalTransport(LocalReview, LocalMonitors):
+class LocalTransport(LocalReview, LocalMonitors, LocalUsers):
     def __init__(
         self,
         database_url: str,

@@ -27,6 +27,12 @@ class HttpReview:
         out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/review/fill", json=body)
         return out
 
+    def stream_review(self: _Sender, model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._send("POST", f"/v1/models/{model}/review/stream", json=body)[
+            "fills"
+        ]
+        return out
+
     def next_review_task(self: _Sender, model: str) -> dict[str, Any] | None:
         out: dict[str, Any] | None = self._send("POST", f"/v1/models/{model}/review/tasks/next")["task"]
         return out
@@ -107,6 +113,12 @@ class LocalReview:
         assert start is not None and end is not None
         with transaction(self.sessions) as s:
             return fill(s, model, start, end, self.actor, seed=body.get("seed"))
+
+    def stream_review(self: _Local, model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        from loopwise.client.local import _time
+        from loopwise.review import stream_model
+
+        return stream_model(self.sessions, model, until=_time(body.get("until")))
 
     def next_review_task(self: _Local, model: str) -> dict[str, Any] | None:
         from loopwise.review import next_task

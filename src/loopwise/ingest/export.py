@@ -46,16 +46,26 @@ def window_table(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     version: str | None = None,
+    *,
+    exact: bool = False,
 ) -> pa.Table:
-    """The window's events as one table, by time (columns as logged, the current label, the version)."""
+    """The window's events as one table, by time (columns as logged, the current label, the version).
+
+    By default the events of the hourly buckets starting in [start, end), as profile windows count them;
+    with ``exact``, the events whose own time is in [start, end), for a window that need not start or end on
+    the hour (a review fill: a bucket filter dropped the part of the first hour after ``start`` and took the
+    part of the last hour after ``end``).
+    """
     model = get_model(s, model_name)
-    q = in_window(
-        select(Event.batch_id, Event.row, Event.event_id, Event.version).where(Event.model_id == model.id),
-        Event,
-        start,
-        end,
-        version,
-    )
+    q = select(Event.batch_id, Event.row, Event.event_id, Event.version).where(Event.model_id == model.id)
+    if exact:
+        # The bucket bounds keep the events' index usable; the times themselves decide.
+        if start is not None:
+            q = q.where(Event.ts >= start)
+        if end is not None:
+            q = q.where(Event.ts < end)
+        start = None if start is None else start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    q = in_window(q, Event, start, end, version)
     # The driver's own tuples, columns by zip: SQLAlchemy's rows (and a loop over them) cost more than the
     # query itself for 300,000 events, and these four columns (integers and text) need no conversion.
     result = s.connection().execute(q.order_by(Event.batch_id, Event.row))

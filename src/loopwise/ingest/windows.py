@@ -105,10 +105,13 @@ def put_reference(
     schema = model_schema(model)
     # A kind the model's schema left open is fixed by the reference when it comes first: its columns
     # were profiled as some kind, and the traffic must be profiled as the same to be compared with it.
+    # Only columns the reference holds values of: a frame without the target is profiled with an empty
+    # target column of the default kind (categorical), which would have fixed a boolean target's kind and
+    # left the workspace without its label buttons; the first labels fix it instead.
     found = {
         c: profile.columns[c].kind
         for c in schema.open_kinds
-        if c in profile.columns and profile.columns[c].kind is not None
+        if c in profile.columns and profile.columns[c].kind is not None and _holds_values(profile.columns[c])
     }
     task = (profile.schema.task, profile.schema.positive) if profile.schema.task is not None else None
     if found or (task is not None and schema.task is None):
@@ -120,6 +123,10 @@ def put_reference(
         row.profile, row.meta = profile.to_bytes(), meta or {}
     if name == "default" and profile.edges():
         set_anchor(s, model.id, profile.edges())
+
+
+def _holds_values(column: Any) -> bool:
+    return int(getattr(column, "n", 0)) > int(getattr(column, "missing", 0))
 
 
 def get_reference(s: Session, model_name: str, name: str = "default") -> Profile:

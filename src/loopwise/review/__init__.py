@@ -3,7 +3,8 @@ inclusion probabilities, and their labels are weighted back into estimates of th
 
 The pure part (no database, no web): selection over a frame of logged events and the estimates. The
 service part (decision 0036): stored policies, the queue (fill, next task, submit, skip, adjudicate, gold),
-reviewer quality (gold accuracy, pausing, resuming) and the queue's statistics.
+reviewer quality (gold accuracy, pausing, resuming) and the queue's statistics; and filling the queue as
+events arrive (``stream_pass``, ``stream_model``; decision 0042).
 """
 
 from loopwise.review.estimates import ReviewEstimate, estimate, estimate_by_segment, gap, naive_mean
@@ -24,6 +25,7 @@ from loopwise.review.selectors import (
     names,
 )
 from loopwise.review.stats import progress, review_stats
+from loopwise.review.stream import stream_model, stream_pass
 
 __all__ = [
     "MIN_RANDOM_SHARE",
@@ -56,6 +58,8 @@ __all__ = [
     "review_table",
     "set_policy",
     "skip",
+    "stream_model",
+    "stream_pass",
     "submit",
     "wilson",
 ]

@@ -8,14 +8,18 @@ A spec::
                    {"kind": "segment", "share": 0.1, "column": "race", "floor": 20},
                    {"kind": "random", "share": 0.2}],
      "overlap": {"share": 0.2, "k": 2},  # a fifth of the tasks go to two reviewers each
-     "gold": {"rate": 0.05, "threshold": 0.8, "confidence": 0.95}}
+     "gold": {"rate": 0.05, "threshold": 0.8, "confidence": 0.95},
+     "stream": {"every": 3600, "delay": 60}}  # fill as events arrive: "tasks" is then per day (UTC)
 
-``novelty`` names a stored reference (the Profile itself is read when a window is filled).
+``novelty`` names a stored reference (the Profile itself is read when a window is filled). ``stream``
+(decision 0042): the server fills each increment of ``every`` seconds once it is ``delay`` seconds old,
+from ``since`` on (stamped when the policy is set; ``loopwise.review.stream``).
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,9 @@ from loopwise.schema import Role
 from loopwise.store.tables import ReviewPolicy
 from loopwise.store.types import utcnow
 
-KEYS = {"tasks", "share", "selectors", "allow_no_random", "min_random_share", "overlap", "gold"}
+KEYS = {"tasks", "share", "selectors", "allow_no_random", "min_random_share", "overlap", "gold", "stream"}
+#: Seconds in a day: a stream's increments divide it, so none crosses midnight (UTC).
+DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,58 @@ class Gold:
     #: Makes the gold draws reproducible (tests, demos); unset, they come from the OS's entropy, so that
     #: nobody can tell in advance which of their tasks will be gold.
     seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Selection as events arrive (decision 0042): each increment of ``every`` seconds (a divisor of a day,
+    aligned on midnight UTC) is filled once it is ``delay`` seconds old, from ``since`` on; with ``tasks``
+    the budget is per day, paced over the day's increments. ``seed`` makes the draws reproducible (tests);
+    unset, they come from the OS."""
+
+    every: int = 3600
+    delay: int = 60
+    since: dt.datetime | None = None
+    seed: int | None = None
+
+
+def _integer(name: str, value: Any, lo: int, hi: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ParameterError(name, value, what)
+    return value
+
+
+def stream_of(spec: dict[str, Any]) -> Stream | None:
+    """The policy's ``stream`` part, checked (None: the policy is filled on demand only)."""
+    if "stream" not in spec or spec["stream"] is None:
+        return None
+    st = spec["stream"]
+    if not isinstance(st, dict) or set(st) - {"every", "delay", "since", "seed"}:
+        raise ParameterError("stream", st, "an object with every, delay (seconds), since and seed")
+    every = _integer("stream.every", st.get("every", 3600), 1, DAY, "seconds from 1 to 86400 dividing a day")
+    if DAY % every:
+        raise ParameterError("stream.every", every, "seconds dividing a day (60, 300, 900, 3600, ...)")
+    delay = _integer("stream.delay", st.get("delay", 60), 0, DAY, "seconds from 0 to 86400")
+    seed = st.get("seed")
+    if seed is not None:
+        _integer("stream.seed", seed, 0, 2**63 - 1, "a non-negative integer, or none")
+    since = st.get("since")
+    when = None
+    if since is not None:
+        try:
+            when = dt.datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+        except ValueError:
+            raise ParameterError("stream.since", since, "an ISO 8601 time") from None
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return Stream(every, delay, when, seed)
+
+
+def floor_to(t: dt.datetime, every: int) -> dt.datetime:
+    """``t`` down to its increment's start (increments of ``every`` seconds from midnight UTC)."""
+    t = t.astimezone(dt.UTC)
+    midnight = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    k = int((t - midnight).total_seconds() // every)
+    return midnight + dt.timedelta(seconds=k * every)
 
 
 def _number(name: str, value: Any, lo: float, hi: float, what: str) -> float:
@@ -126,6 +184,7 @@ def build(s: Session, model_name: str, spec: dict[str, Any]) -> Policy:
     )
     overlap_of(spec)
     gold_of(spec)
+    stream_of(spec)
     return policy
 
 
@@ -133,8 +192,14 @@ def set_policy(s: Session, model_name: str, spec: dict[str, Any], actor: str) ->
     """Check and store the model's review policy; returns the spec stored."""
     build(s, model_name, spec)
     model = get_model(s, model_name)
-    row = s.get(ReviewPolicy, model.id)
+    row = s.get(ReviewPolicy, model.id, with_for_update=True)
     stored = copy.deepcopy(spec)
+    stream = stream_of(stored)
+    if stream is not None and stream.since is None:
+        # Streaming starts now (at this increment's start), or goes on from where it started.
+        before = stream_of(dict(row.spec)) if row is not None else None
+        since = before.since if before is not None and before.since is not None else None
+        stored["stream"]["since"] = (since or floor_to(utcnow(), stream.every)).isoformat()
     if row is None:
         s.add(ReviewPolicy(model_id=model.id, spec=stored, updated_by=actor, updated_at=utcnow()))
     else:

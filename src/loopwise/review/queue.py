@@ -20,6 +20,7 @@ import secrets
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,7 @@ from loopwise.review.consensus import resolve, same, settle
 from loopwise.review.events import event_rows, plain, prediction_of, require_event, view
 from loopwise.review.policies import build, get_policy, gold_of, overlap_of
 from loopwise.review.quality import check, standing
+from loopwise.review.selection import Policy
 from loopwise.schema import Role
 from loopwise.store.audit import append
 from loopwise.store.tables import Model, ReviewFill, ReviewLabel, ReviewPolicy, ReviewTask
@@ -53,9 +55,9 @@ def fill(
     if start is None or end is None or not start < end:
         raise ParameterError("end", end, f"a time after start ({start}): a fill needs a whole window")
     model = get_model(s, model_name)
+    s.get(ReviewPolicy, model.id, with_for_update=True)  # one fill of a model at a time (PostgreSQL)
     spec = get_policy(s, model_name)
     policy = build(s, model_name, spec)
-    overlap = overlap_of(spec)
     clash = s.execute(
         select(ReviewFill.id, ReviewFill.start, ReviewFill.end).where(
             ReviewFill.model_id == model.id, ReviewFill.start < end, ReviewFill.end > start
@@ -66,30 +68,51 @@ def fill(
             f"fill {clash[0]} already covers {clash[1].isoformat()} to {clash[2].isoformat()}: windows "
             "may not overlap, or events there would have had two chances of review"
         )
+    table = window_table(s, model_name, start, end, exact=True)
+    rng = np.random.default_rng(seed)
+    return fill_window(s, model, spec, policy, table, start, end, actor, rng, "demand")
+
+
+def fill_window(
+    s: Session,
+    model: Model,
+    spec: dict[str, Any],
+    policy: Policy | None,
+    table: pa.Table | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    actor: str,
+    rng: np.random.Generator,
+    mode: str,
+) -> dict[str, Any]:
+    """Draw the window's tasks with ``policy`` from ``table`` (its events) and store the fill and tasks; the
+    caller has checked that no fill covers the window. No policy or no events: a fill of no tasks, kept so
+    that the window is known to have been filled (a stream's increments)."""
     schema = model_schema(model)
-    table = window_table(s, model_name, start, end)
-    table = table.drop_columns([c.name for c in schema.by_role(Role.TARGET) if c.name in table.column_names])
     ids = schema.by_role(Role.ID)
     if not ids:
-        raise DataError(f"model {model_name!r} has no id column: review tasks are found by event id")
-    rng = np.random.default_rng(seed)
+        raise DataError(f"model {model.name!r} has no id column: review tasks are found by event id")
+    n = 0 if table is None else table.num_rows
+    if policy is None or table is None or n == 0:
+        fill_row = _fill_row(s, model, spec, start, end, n, 0.0, 0, actor, mode)
+        summary: dict[str, Any] = {
+            "fill_id": fill_row.id,
+            "overlap_tasks": 0,
+            "window_rows": n,
+            "budget": 0.0,
+            "tasks": 0,
+            "by_selector": {},
+        }
+        if n:  # an increment of a stream without events is in the fills, not worth an audit entry each
+            append(s, model.id, actor, "review.fill", {**summary, "mode": mode, "start": start.isoformat()})
+        return summary
+    table = table.drop_columns([c.name for c in schema.by_role(Role.TARGET) if c.name in table.column_names])
+    overlap = overlap_of(spec)
     selection = policy.select(table, seed=rng)
     rows = selection.rows
     k = np.where(rng.random(len(rows)) < overlap.share, overlap.k, 1)
     pred = schema.by_role(Role.PREDICTION)
-    fill_row = ReviewFill(
-        model_id=model.id,
-        start=start,
-        end=end,
-        window_rows=selection.window_rows,
-        budget=selection.budget,
-        tasks=len(rows),
-        policy=spec,
-        actor=actor,
-        created_at=utcnow(),
-    )
-    s.add(fill_row)
-    s.flush()
+    fill_row = _fill_row(s, model, spec, start, end, n, selection.budget, len(rows), actor, mode)
     base, now = _next_position(s, model), utcnow()
     events = rows[ids[0].name].astype(str).tolist()
     preds = rows[pred[0].name].tolist() if pred else [None] * len(rows)
@@ -124,8 +147,37 @@ def fill(
     if records:
         s.execute(insert(ReviewTask), records)
     summary = {"fill_id": fill_row.id, "overlap_tasks": int((k > 1).sum()), **selection.summary()}
-    append(s, model.id, actor, "review.fill", summary)
+    append(s, model.id, actor, "review.fill", summary if mode == "demand" else {**summary, "mode": mode})
     return summary
+
+
+def _fill_row(
+    s: Session,
+    model: Model,
+    spec: dict[str, Any],
+    start: dt.datetime,
+    end: dt.datetime,
+    n: int,
+    budget: float,
+    tasks: int,
+    actor: str,
+    mode: str,
+) -> ReviewFill:
+    row = ReviewFill(
+        model_id=model.id,
+        start=start,
+        end=end,
+        window_rows=n,
+        budget=budget,
+        tasks=tasks,
+        policy=spec,
+        actor=actor,
+        created_at=utcnow(),
+        mode=mode,
+    )
+    s.add(row)
+    s.flush()
+    return row
 
 
 def add_gold(s: Session, model_name: str, items: list[dict[str, Any]], actor: str) -> dict[str, int]:

@@ -1,5 +1,7 @@
 """``review/stats``: throughput, backlog, budget used, agreement between reviewers, gold accuracy per
-reviewer, and the latest fill's accuracy estimated from its resolved tasks (weighted by 1/π)."""
+reviewer, and the latest fill's accuracy estimated from its resolved tasks (weighted by 1/π). For a streamed
+fill (decision 0042) "the latest fill" is its day's streamed fills together: their budgets, tasks and
+estimate, and the events that arrived in their windows too late to be in them."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
@@ -20,7 +22,7 @@ from loopwise.profiles.canonical import canonical
 from loopwise.review.consensus import same
 from loopwise.review.policies import gold_of
 from loopwise.review.quality import score
-from loopwise.store.tables import ReviewerState, ReviewFill, ReviewLabel, ReviewPolicy, ReviewTask
+from loopwise.store.tables import Event, ReviewerState, ReviewFill, ReviewLabel, ReviewPolicy, ReviewTask
 from loopwise.store.types import utcnow
 
 
@@ -75,9 +77,56 @@ def agreement(s: Session, model_id: int) -> dict[str, Any]:
     }
 
 
-def estimate(s: Session, fill: ReviewFill) -> dict[str, Any] | None:
-    """The fill window's accuracy from its resolved tasks: Hájek over all (combined), over the random
-    slice alone, and the naive mean; None before any task of the fill is resolved."""
+def latest_fills(s: Session, model_id: int) -> list[ReviewFill]:
+    """The fills the statistics describe: the latest fill, or when it was streamed (decision 0042), the
+    streamed fills of its day (UTC), in time order."""
+    fill = s.scalar(
+        select(ReviewFill).where(ReviewFill.model_id == model_id).order_by(ReviewFill.start.desc()).limit(1)
+    )
+    if fill is None:
+        return []
+    if fill.mode != "stream":
+        return [fill]
+    day = fill.start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return list(
+        s.scalars(
+            select(ReviewFill)
+            .where(
+                ReviewFill.model_id == model_id,
+                ReviewFill.mode == "stream",
+                ReviewFill.start >= day,
+                ReviewFill.start < day + dt.timedelta(days=1),
+            )
+            .order_by(ReviewFill.start)
+        )
+    )
+
+
+def _late(s: Session, model_id: int, fills: list[ReviewFill]) -> int:
+    """Events logged in the fills' windows after they were filled (they had no chance of review)."""
+    spans: list[tuple[dt.datetime, dt.datetime]] = []
+    for f in fills:  # adjacent windows as one range
+        if spans and spans[-1][1] == f.start:
+            spans[-1] = (spans[-1][0], f.end)
+        else:
+            spans.append((f.start, f.end))
+    ranges = [
+        and_(
+            Event.bucket >= a.replace(minute=0, second=0, microsecond=0),  # the index's bounds
+            Event.bucket < b,
+            Event.ts >= a,
+            Event.ts < b,
+        )
+        for a, b in spans
+    ]
+    now = s.scalar(select(func.count()).where(Event.model_id == model_id, or_(*ranges)))
+    return max(0, int(now or 0) - sum(f.window_rows for f in fills))
+
+
+def estimate(s: Session, fills: ReviewFill | list[ReviewFill]) -> dict[str, Any] | None:
+    """The fill windows' accuracy from their resolved tasks: Hájek over all (combined), over the random
+    slice alone, and the naive mean; None before any task of the fills is resolved."""
+    ids = [f.id for f in (fills if isinstance(fills, list) else [fills])]
     rows = s.execute(
         select(
             ReviewTask.selector,
@@ -85,7 +134,7 @@ def estimate(s: Session, fill: ReviewFill) -> dict[str, Any] | None:
             ReviewTask.selector_probability,
             ReviewTask.prediction,
             ReviewTask.label,
-        ).where(ReviewTask.fill_id == fill.id, ReviewTask.state == "resolved")
+        ).where(ReviewTask.fill_id.in_(ids), ReviewTask.state == "resolved")
     ).all()
     rows = [r for r in rows if r.prediction is not None and r.label is not None]
     if not rows:
@@ -132,26 +181,27 @@ def review_stats(s: Session, model_name: str, now: dt.datetime | None = None) ->
             .group_by(ReviewLabel.reviewer)
         ).all()
     )
-    fill = s.scalar(
-        select(ReviewFill).where(ReviewFill.model_id == model.id).order_by(ReviewFill.start.desc()).limit(1)
-    )
+    fills = latest_fills(s, model.id)
     budget = None
-    if fill is not None:
+    if fills:
+        ids = [f.id for f in fills]
         resolved = int(
-            s.scalar(
-                select(func.count()).where(ReviewTask.fill_id == fill.id, ReviewTask.state == "resolved")
-            )
+            s.scalar(select(func.count()).where(ReviewTask.fill_id.in_(ids), ReviewTask.state == "resolved"))
             or 0
         )
+        spent = sum(f.budget for f in fills)
         budget = {
-            "fill_id": fill.id,
-            "start": fill.start.isoformat(),
-            "end": fill.end.isoformat(),
-            "window_rows": fill.window_rows,
-            "budget": fill.budget,
-            "tasks": fill.tasks,
+            "fill_id": fills[-1].id,
+            "mode": fills[-1].mode,
+            "fills": len(fills),
+            "start": fills[0].start.isoformat(),
+            "end": fills[-1].end.isoformat(),
+            "window_rows": sum(f.window_rows for f in fills),
+            "budget": spent,
+            "tasks": sum(f.tasks for f in fills),
             "resolved": resolved,
-            "used": resolved / fill.budget if fill.budget else None,
+            "used": resolved / spent if spent else None,
+            "late": _late(s, model.id, fills),
         }
     policy = s.get(ReviewPolicy, model.id)
     gold = gold_of(dict(policy.spec) if policy else {})
@@ -167,7 +217,7 @@ def review_stats(s: Session, model_name: str, now: dt.datetime | None = None) ->
         "budget": budget,
         "agreement": agreement(s, model.id),
         "gold": [score(s, model, r, gold).to_dict() for r in reviewers],
-        "estimate": estimate(s, fill) if fill is not None else None,
+        "estimate": estimate(s, fills) if fills else None,
     }
 
 
@@ -187,25 +237,25 @@ def progress(s: Session, model_name: str, reviewer: str, now: dt.datetime | None
         )
     )
     out: dict[str, Any] = {"mine_today": int(mine or 0), "fill": None}
-    fill = s.scalar(
-        select(ReviewFill).where(ReviewFill.model_id == model.id).order_by(ReviewFill.start.desc()).limit(1)
-    )
-    if fill is not None:
+    fills = latest_fills(s, model.id)
+    if fills:
         states = dict(
             s.execute(
                 select(ReviewTask.state, func.count())
-                .where(ReviewTask.fill_id == fill.id)
+                .where(ReviewTask.fill_id.in_([f.id for f in fills]))
                 .group_by(ReviewTask.state)
             ).all()
         )
         done = int(states.get("resolved", 0)) + int(states.get("adjudication", 0))
+        tasks = sum(f.tasks for f in fills)
         out["fill"] = {
-            "start": fill.start.isoformat(),
-            "end": fill.end.isoformat(),
-            "budget": float(fill.budget),
-            "tasks": int(fill.tasks),
+            "start": fills[0].start.isoformat(),
+            "end": fills[-1].end.isoformat(),
+            "budget": float(sum(f.budget for f in fills)),
+            "tasks": int(tasks),
             "done": done,
             "open": int(states.get("open", 0)),
-            "share": done / fill.tasks if fill.tasks else None,
+            "share": done / tasks if tasks else None,
+            "mode": fills[-1].mode,
         }
     return out

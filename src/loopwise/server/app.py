@@ -16,7 +16,7 @@ from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
 from loopwise.server.deps import Public
 from loopwise.server.errors import handle
-from loopwise.server.jobs import Compactor, MonitorLoop
+from loopwise.server.jobs import Compactor, MonitorLoop, ReviewLoop
 from loopwise.server.routers import (
     auth,
     events,
@@ -27,6 +27,7 @@ from loopwise.server.routers import (
     registry,
     review,
     serving,
+    users,
 )
 from loopwise.server.sessions import LoginLimiter
 from loopwise.server.settings import Settings
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     compactor = Compactor(sessions, read_sessions, settings.compact_seconds)
     writer = GroupWriter(sessions, read_sessions, max_rows=max(settings.max_rows, 10_000))
     scheduler = MonitorLoop(sessions, read_sessions, settings.alerts, settings.monitor_seconds)
+    review_stream = ReviewLoop(sessions, settings.review_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             compactor.start()
         if settings.monitor_seconds > 0:
             scheduler.start()
+        if settings.review_seconds > 0:
+            review_stream.start()
         yield
+        review_stream.stop()
         scheduler.stop()
         writer.stop()
         compactor.stop()
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessions = read_sessions
     app.state.compactor = compactor
     app.state.scheduler = scheduler
+    app.state.review_stream = review_stream
     app.state.writer = writer
     for exc in (LoopwiseError, RequestValidationError, DBAPIError):
         app.add_exception_handler(exc, handle)
@@ -114,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.state.login_limiter = LoginLimiter()
-    routers = (models, events, monitoring, monitors, registry, gate, serving, review, auth)
+    routers = (models, events, monitoring, monitors, registry, gate, serving, review, auth, users)
     for r in (m.router for m in routers):
         app.include_router(r)
     from loopwise.ui import router as ui  # the reviewer workspace (pages, not API)

@@ -4,7 +4,8 @@ The compactor folds the bucket parts ingestion appends into their buckets every 
 folding one bucket is the ingestion service's (``loopwise.ingest.buckets.compact_pending``), running it
 on a schedule, one server process at a time, with back-off for a bucket that fails, is this module's.
 The monitors' scheduler runs a pass of ``loopwise.loop.run_pass`` every few seconds (decision 0035): due
-windows, claimed with leases, so every server process may run it.
+windows, claimed with leases, so every server process may run it. The review stream fills the streaming
+review policies' due increments (``loopwise.review.stream``, decision 0042; one process at a time does).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from loopwise.alerts import AlertSettings
 from loopwise.ingest import BucketKey, compact_pending
 from loopwise.loop import PassResult, new_owner, run_pass
+from loopwise.review.stream import stream_pass
 from loopwise.store.engine import checkpoint, exclusive
 
 log = logging.getLogger("loopwise.compactor")
 monitor_log = logging.getLogger("loopwise.monitors")
+review_log = logging.getLogger("loopwise.review")
 log_jobs = logging.getLogger("loopwise.jobs")
 
 
@@ -178,4 +181,33 @@ class MonitorLoop(BackgroundJob):
             return None
         self.passes += 1
         self.ran += len(out.runs)
+        return out
+
+
+class ReviewLoop(BackgroundJob):
+    """The review stream in a server process: ``stream_pass`` every ``interval`` seconds; a failed pass is
+    logged and counted, the next one tries again."""
+
+    thread_name = "loopwise-review"
+
+    def __init__(self, sessions: sessionmaker[Session], interval: float = 10.0) -> None:
+        super().__init__(interval)
+        self.sessions = sessions
+        self.passes = 0
+        self.failures = 0
+        self.filled = 0
+
+    def run_once(self) -> list[dict[str, Any]] | None:
+        try:
+            out = stream_pass(self.sessions)
+        except DBAPIError as exc:
+            self.failures += 1
+            review_log.warning("review stream pass failed, will retry: %s", exc.__class__.__name__)
+            return None
+        except Exception:
+            self.failures += 1
+            review_log.exception("review stream pass failed, will retry")
+            return None
+        self.passes += 1
+        self.filled += len(out)
         return out

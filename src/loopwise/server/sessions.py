@@ -2,23 +2,23 @@
 TLS), a CSRF token per session that every state-changing request made with the cookie must carry, and
 sign-in attempts limited per name and per client address.
 
-The limiter is per process (a window of recent failures in memory): with several replicas, a client can
-try each replica's allowance, which multiplies it by the number of replicas but keeps it small.
+The limiter counts attempts in the database (``loopwise.store.logins``; decision 0042), so several
+processes and replicas share one allowance.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
-import threading
-import time
-from collections import deque
 
 from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
-from loopwise.errors import ForbiddenError, RateLimitError
+from loopwise.errors import ForbiddenError
 from loopwise.server.auth import Principal
 from loopwise.store import transaction
+from loopwise.store.logins import release, reserve
 from loopwise.store.users import SESSION_LIFETIME, StoredUser, find_session, open_session, verify_password
 
 SESSION_COOKIE = "lw_session"
@@ -27,38 +27,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class LoginLimiter:
-    """At most ``per_name`` failed sign-ins for one name and ``per_address`` from one address within
-    ``window`` seconds; past that, sign-in answers 429 until the oldest failure leaves the window."""
+    """At most ``per_name`` failed (or pending) sign-ins for one name and ``per_address`` from one address
+    within ``window`` seconds; past that, sign-in answers 429 until the oldest leaves the window.
+
+    The attempts are rows in the database (``loopwise.store.logins``), so the limits hold across every
+    server process and replica on it (decision 0042).
+    """
 
     def __init__(self, per_name: int = 5, per_address: int = 20, window: float = 300.0) -> None:
         self.per_name, self.per_address, self.window = per_name, per_address, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        return q
-
-    def check(self, name: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key, limit in ((f"name:{name}", self.per_name), (f"addr:{address}", self.per_address)):
-                q = self._recent(key, now)
-                if len(q) >= limit:
-                    wait = int(q[0] + self.window - now) + 1
-                    raise RateLimitError(f"too many failed sign-ins; try again in {wait} s").with_detail(
-                        retry_after=wait
-                    )
-
-    def failed(self, name: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._failures) > 100_000:  # bounded: forget everything rather than grow
-                self._failures.clear()
-            for key in (f"name:{name}", f"addr:{address}"):
-                self._recent(key, now).append(now)
+    def reserve(self, factory: sessionmaker[Session], name: str, address: str) -> list[int]:
+        """Count an attempt (committed before the password is checked), or raise ``RateLimitError``."""
+        limits = [(f"name:{name}", self.per_name), (f"addr:{address}", self.per_address)]
+        with transaction(factory) as s:
+            return reserve(s, limits, dt.timedelta(seconds=self.window))
 
 
 def _address(request: Request) -> str:
@@ -66,15 +49,17 @@ def _address(request: Request) -> str:
 
 
 def sign_in(request: Request, name: str, password: str) -> tuple[StoredUser, str, str] | None:
-    """Check the password (within the limits); on success open a session: (user, token, csrf)."""
+    """Check the password (within the limits); on success open a session: (user, token, csrf). A failed
+    attempt stays counted; a successful one is forgotten."""
     limiter: LoginLimiter = request.app.state.login_limiter
-    limiter.check(name, _address(request))
-    with transaction(request.app.state.sessions) as s:
+    factory = request.app.state.sessions
+    attempt = limiter.reserve(factory, name, _address(request))
+    with transaction(factory) as s:
         user = verify_password(s, name, password)
         if user is None:
-            limiter.failed(name, _address(request))
             return None
         token, csrf = open_session(s, user.id)
+        release(s, attempt)
     return user, token, csrf
 
 

@@ -89,6 +89,11 @@ class Settings:
     monitor_seconds: float = field(
         default_factory=lambda: float(os.environ.get("LOOPWISE_MONITOR_SECONDS", 10.0))
     )
+    #: Seconds between passes filling streaming review policies' due increments in each server process (0:
+    #: none; decision 0042).
+    review_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("LOOPWISE_REVIEW_SECONDS", 10.0))
+    )
     #: Where alerts may connect, links in messages, timeouts (LOOPWISE_ALERT_ALLOW, LOOPWISE_PUBLIC_URL,
     #: LOOPWISE_ALERT_TIMEOUT).
     alerts: AlertSettings = field(default_factory=AlertSettings.from_env)

@@ -360,6 +360,17 @@ class UserSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column()
 
 
+class LoginAttempt(Base):
+    """A sign-in attempt under way or failed (decision 0042), per key: the SHA-256 of ``name:<name>`` or
+    ``addr:<address>`` (a name typed in is sometimes a password). Shared by every server process."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column()
+    __table_args__ = (Index("ix_login_attempts_key", "key", "at"), Index("ix_login_attempts_at", "at"))
+
+
 class ReviewPolicy(Base):
     """A model's review policy as given (selectors, budget, overlap, gold): ``loopwise.review.policies``."""
 
@@ -385,6 +396,8 @@ class ReviewFill(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: ``demand`` (asked for over a window) or ``stream`` (an increment filled as events arrive).
+    mode: Mapped[str] = mapped_column(String(10), default="demand", server_default="demand")
     __table_args__ = (Index("ix_review_fills_model", "model_id", "start"),)
 
 

@@ -73,7 +73,7 @@ def _load(s: Session, row: User) -> StoredUser:
 def _model_ids(s: Session, models: list[str]) -> list[int]:
     ids = []
     for name in models:
-        mid = s.scalar(select(Model.id).where(Model.name == name))
+        mid = s.scalar(select(Model.id).where(Model.name == name)) if "\x00" not in name else None
         if mid is None:
             raise NotFoundError(f"no model named {name!r}")
         ids.append(mid)
@@ -98,7 +98,7 @@ def create_user(
     row = User(name=name, password_hash=_hasher.hash(password), role=role, disabled=False)
     s.add(row)
     s.flush()
-    for mid in ids:
+    for mid in dict.fromkeys(ids):
         s.add(UserModel(user_id=row.id, model_id=mid))
     append(s, None, actor, "user.create", {"name": name, "role": role, "models": models})
     s.flush()
@@ -107,11 +107,9 @@ def create_user(
 
 def grant(s: Session, name: str, models: list[str], *, actor: str = "cli") -> StoredUser:
     """Let the user work on more models."""
-    row = s.scalar(select(User).where(User.name == name))
-    if row is None:
-        raise NotFoundError(f"no user named {name!r}")
+    row = _row(s, name)
     have = {m for (m,) in s.execute(select(UserModel.model_id).where(UserModel.user_id == row.id))}
-    for mid in _model_ids(s, models):
+    for mid in dict.fromkeys(_model_ids(s, models)):
         if mid not in have:
             s.add(UserModel(user_id=row.id, model_id=mid))
     append(s, None, actor, "user.grant", {"name": name, "models": models})
@@ -119,11 +117,49 @@ def grant(s: Session, name: str, models: list[str], *, actor: str = "cli") -> St
     return _load(s, row)
 
 
-def set_disabled(s: Session, name: str, disabled: bool, *, actor: str = "cli") -> StoredUser:
-    """Disable (or enable again) a user; disabling ends their sessions."""
-    row = s.scalar(select(User).where(User.name == name))
+def _row(s: Session, name: str) -> User:
+    # A name no user can have is not looked up (PostgreSQL refuses a NUL in a text parameter).
+    row = s.scalar(select(User).where(User.name == name)) if name.isprintable() else None
     if row is None:
         raise NotFoundError(f"no user named {name!r}")
+    return row
+
+
+def revoke(s: Session, name: str, models: list[str], *, actor: str = "cli") -> StoredUser:
+    """Take models back from the user; a reviewer keeps at least one."""
+    row = _row(s, name)
+    ids = _model_ids(s, models)
+    left = {m for (m,) in s.execute(select(UserModel.model_id).where(UserModel.user_id == row.id))} - set(ids)
+    if row.role == "reviewer" and not left:
+        raise ParameterError(
+            "models", models, "models that leave the reviewer at least one (disable the user instead)"
+        )
+    s.execute(delete(UserModel).where(UserModel.user_id == row.id, UserModel.model_id.in_(ids)))
+    append(s, None, actor, "user.revoke", {"name": name, "models": models})
+    s.flush()
+    return _load(s, row)
+
+
+def set_role(s: Session, name: str, role: str, *, actor: str = "cli") -> StoredUser:
+    """Change the user's role; it applies to their sessions from their next request."""
+    if role not in USER_ROLES:
+        raise ParameterError("role", role, USER_ROLES)
+    row = _row(s, name)
+    if role == "reviewer" and s.scalar(select(UserModel.model_id).where(UserModel.user_id == row.id)) is None:
+        raise ParameterError("role", role, "a role the user may have: a reviewer needs a model granted first")
+    before, row.role = row.role, role
+    append(s, None, actor, "user.role", {"name": name, "role": role, "was": before})
+    s.flush()
+    return _load(s, row)
+
+
+def get_user(s: Session, name: str) -> StoredUser:
+    return _load(s, _row(s, name))
+
+
+def set_disabled(s: Session, name: str, disabled: bool, *, actor: str = "cli") -> StoredUser:
+    """Disable (or enable again) a user; disabling ends their sessions."""
+    row = _row(s, name)
     row.disabled = disabled
     if disabled:
         s.execute(delete(UserSession).where(UserSession.user_id == row.id))

@@ -2,13 +2,14 @@
 (``loopwise.explain.positions``), and an explanation of the prediction.
 
 The explanation is SHAP values of the champion (``loopwise.explain.explain``) when the registry holds a
-loadable scikit-learn version (loaded under the operator's trust rules, decision 0025) and shap is
-installed; computed on the first view of the event and kept in memory, per process, keyed by (model,
-version, artifact digest, event). The background is a sample of the reference's rows when the default
-reference was pinned from a window of logged traffic; a reference uploaded as a Profile keeps no rows, so
-the background is then the logged traffic of the event's hour, and the page says so. Without a loadable
-champion or without shap, the page shows the features furthest from the reference, labelled as what they
-are (not the model's reasons), with the reason in one line.
+loadable scikit-learn or ONNX version (loaded under the operator's trust rules, decision 0025; an ONNX
+session through shap's permutation explainer on its own outputs, ``as_estimator``) and shap is installed;
+computed on the first view of the event and kept in memory, per process, keyed by (model, version,
+artifact digest, reference digest, event) (decision 0042). The background is a sample of the reference's
+rows when the default reference was pinned from a window of logged traffic; a reference uploaded as a
+Profile keeps no rows, so the background is then the logged traffic of the latest hour, and the page says
+so. Without a loadable champion or without shap, the page shows the features furthest from the reference,
+labelled as what they are (not the model's reasons), with the reason in one line.
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from loopwise.errors import LoopwiseError
+from loopwise.errors import LoopwiseError, UntrustedArtifactError
 from loopwise.explain import explain, furthest, positions
 from loopwise.explain.shapley import BACKGROUND_ROWS as BACKGROUND
 from loopwise.ingest import stored_reference, window_table
 from loopwise.profiles import Profile
 from loopwise.registry.aliases import aliases
 from loopwise.registry.artifacts import ArtifactStore
+from loopwise.registry.flavors import Predictor
 from loopwise.registry.serving import PredictorCache
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, recent_rows
@@ -137,12 +140,13 @@ class Insights:
             raise LoopwiseError("no explanation: the registry holds no champion for this model")
         version = held["champion"]
         info = describe(s, model, version)
-        if info.flavor != "sklearn":
+        if info.flavor not in ("sklearn", "onnx"):
             raise LoopwiseError(
-                f"no explanation: the champion {version!r} is {info.flavor}, not a scikit-learn model "
-                "loopwise loads"
+                f"no explanation: the champion {version!r} is {info.flavor} (recorded, never loaded), not a "
+                "scikit-learn or ONNX model loopwise loads"
             )
-        key = (model, version, info.sha256, event_id)
+        # The reference's digest too: a re-pinned reference is another background, so other values.
+        key = (model, version, info.sha256, None if ref is None else ref[2], event_id)
         found = self.explanations.get(key)
         if found is not None:
             return found[0], found[1], True
@@ -152,13 +156,20 @@ class Insights:
             raise LoopwiseError(
                 "no explanation: shap is not installed on the server (pip install 'loopwise[explain]')"
             ) from None
-        predictor = self.predictors.get(s, self.registry, self.store, model, version)
+        try:
+            predictor = self.predictors.get(s, self.registry, self.store, model, version)
+        except UntrustedArtifactError as refused:
+            why = refused.args[0] if refused.args else str(refused)
+            raise LoopwiseError(
+                f"no explanation: the champion {version!r} is not loaded here: {why}"
+            ) from None
         background, said = self._background(s, model, predictor.features, ref, features)
         row = pd.DataFrame([{f: features.get(f) for f in predictor.features}])
         for c in predictor.features:  # the background's types (an int logged where floats were fitted)
             with contextlib.suppress(TypeError, ValueError):
                 row[c] = row[c].astype(background[c].dtype)
-        (e,) = explain(predictor.model, row, background)
+        target = predictor.model if predictor.flavor == "sklearn" else as_estimator(predictor, background)
+        (e,) = explain(target, row, background)
         d = e.to_dict()
         d["version"] = version
         d["contributions"] = d["contributions"][:SHOWN]
@@ -219,3 +230,56 @@ def _sample(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     if frame.empty:
         raise LoopwiseError("no explanation: no complete logged rows to explain against")
     return frame.sample(min(len(frame), BACKGROUND_ROWS), random_state=0).reset_index(drop=True)
+
+
+class _Regressor:
+    """A loaded version that is not a scikit-learn estimator (an ONNX session), as ``explain`` takes a
+    model: ``predict`` on a frame of its input columns."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.predictor.predict(X), dtype=np.float64)
+
+
+class _Classifier(_Regressor):
+    """The same for a classifier: ``predict_proba`` and ``classes_`` (the label of each probability
+    column, so the page names the class explained)."""
+
+    def __init__(self, predictor: Predictor, classes: list[Any]) -> None:
+        super().__init__(predictor)
+        self.classes_ = np.asarray(classes, dtype=object)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.predictor.predict(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        proba = self.predictor.predict_proba(X)
+        assert proba is not None
+        return np.asarray(proba, dtype=np.float64)
+
+
+def as_estimator(predictor: Predictor, background: pd.DataFrame) -> _Regressor:
+    """An ONNX version as ``explain`` takes a model (shap's permutation explainer on its outputs).
+
+    A classifier's probability columns are named by its ``classes`` metadata when the file has it; else by
+    the label the model itself answers where that column is the largest, on the background rows (skl2onnx
+    writes no such metadata). A column that is never the largest there is named ``column j``.
+    """
+    labels, proba = predictor.outputs(background)
+    if proba is None:
+        return _Regressor(predictor)
+    proba = np.asarray(proba)
+    classes: list[Any] | None = predictor.classes
+    if classes is None or len(classes) != proba.shape[1]:
+        top = proba.argmax(axis=1)
+        classes = []
+        for j in range(proba.shape[1]):
+            seen = {_plain(v) for v in np.asarray(labels)[top == j].tolist()}
+            classes.append(seen.pop() if len(seen) == 1 else f"column {j}")
+    return _Classifier(predictor, classes)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v

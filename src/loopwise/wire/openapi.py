@@ -26,11 +26,13 @@ from loopwise.wire.review import (
     ResumeReviewer,
     ReviewFillBody,
     ReviewPolicySpec,
+    ReviewStreamBody,
     SignOut,
     SkipTask,
     SubmitReview,
 )
 from loopwise.wire.serving import PredictRows
+from loopwise.wire.users import NewUser, NoBody, UserModels, UserRole
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RegisterModel,
@@ -51,6 +53,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     PredictRows,
     ReviewPolicySpec,
     ReviewFillBody,
+    ReviewStreamBody,
     SubmitReview,
     Adjudicate,
     AddGold,
@@ -61,6 +64,10 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     SignOut,
     MonitorBody,
     RunMonitors,
+    NewUser,
+    UserModels,
+    UserRole,
+    NoBody,
 )
 
 

@@ -25,6 +25,8 @@ class ReviewPolicySpec(Strict):
     min_random_share: float | None = None
     overlap: dict[str, Any] | None = None
     gold: dict[str, Any] | None = None
+    #: Fill as events arrive ({every, delay, since, seed}; decision 0042): ``tasks`` is then per day (UTC).
+    stream: dict[str, Any] | None = None
 
 
 class ReviewFillBody(Strict):
@@ -33,6 +35,19 @@ class ReviewFillBody(Strict):
     start: dt.datetime
     end: dt.datetime
     seed: int | None = None
+
+
+class ReviewStreamBody(Strict):
+    """Fill the model's due stream increments now, those ending by ``until`` when given (times without a
+    zone are UTC)."""
+
+    until: dt.datetime | None = None
+
+
+class ReviewStreamed(BaseModel):
+    """The increments filled, in time order: each one's window and its fill's summary."""
+
+    fills: list[dict[str, Any]]
 
 
 class ReviewFillOut(BaseModel):

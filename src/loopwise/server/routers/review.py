@@ -1,8 +1,9 @@
 """/v1/models/{model}/review/...: the review queue over HTTP (docs/review.md; decision 0036).
 
-Setting the policy, filling the queue, listing tasks with their labels, exporting them (Parquet), adding
-gold items, adjudicating and resuming a paused reviewer need the maintainer or admin role (the list and the
-export name each reviewer and hold gold answers, which a reviewer must not see); taking, answering and
+Setting the policy, filling the queue (over a window, or a stream's due increments now; decision 0042),
+listing tasks with their labels, exporting them (Parquet), adding gold items, adjudicating and resuming a
+paused reviewer need the maintainer or admin role (the list and the export name each reviewer and hold gold
+answers, which a reviewer must not see); taking, answering and
 skipping tasks, the reviewer role (or higher); reading the policy and the statistics, a viewer's. A
 reviewer is who the request authenticates as: a signed-in user (``user:NAME``) or an API key.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from loopwise.ingest import get_model
 from loopwise.review import (
@@ -27,10 +29,11 @@ from loopwise.review import (
     review_stats,
     set_policy,
     skip,
+    stream_model,
     submit,
 )
 from loopwise.server.bodies import read_model
-from loopwise.server.deps import Manager, Reader, Reviewer, in_write, read_factory
+from loopwise.server.deps import Manager, Reader, Reviewer, factory, in_write, read_factory
 from loopwise.server.routers.registry import as_utc
 from loopwise.wire.common import errors, json_body
 from loopwise.wire.review import (
@@ -46,6 +49,8 @@ from loopwise.wire.review import (
     ReviewFillOut,
     ReviewPolicySpec,
     ReviewStats,
+    ReviewStreamBody,
+    ReviewStreamed,
     ReviewTaskList,
     ReviewTaskOut,
     SkipTask,
@@ -88,6 +93,23 @@ async def fill_queue(model: str, request: Request, who: Manager) -> Any:
     return await in_write(
         request, lambda s: fill(s, model, as_utc(body.start), as_utc(body.end), who.actor, seed=body.seed)
     )
+
+
+@router.post(
+    "/stream",
+    response_model=ReviewStreamed,
+    responses=errors(400, 403, 404, 413, 422),
+    openapi_extra=json_body(ReviewStreamBody),
+)
+async def stream_now(model: str, request: Request, who: Manager) -> ReviewStreamed:
+    """Fill the streaming policy's due increments now (the server also does every few seconds)."""
+    body = await read_model(request, ReviewStreamBody, empty=True)
+    until = as_utc(body.until) if body.until is not None else None
+
+    def work() -> ReviewStreamed:
+        return ReviewStreamed(fills=stream_model(factory(request), model, until=until))
+
+    return await run_in_threadpool(work)
 
 
 @router.post(
