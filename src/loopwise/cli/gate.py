@@ -228,7 +228,9 @@ def history(
     at: Annotated[
         str | None, typer.Option("--at", help="The time (ISO 8601; no zone: UTC); default now.")
     ] = None,
-    alias: AliasOpt = "champion",
+    alias: Annotated[
+        str, typer.Option("--alias", help="The alias to look up (what it pointed at then).")
+    ] = "champion",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
