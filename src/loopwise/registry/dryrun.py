@@ -62,8 +62,10 @@ def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFra
                 f"model {model!r}'s schema has score column {scores[0].name!r}, "
                 f"but version {v!r} gives no probabilities (predict_proba)"
             )
-        held = schema.score_classes()  # a lone score's class: its label, else the declared positive class
-        _fits_scores(model, v, [c.name for c in scores], [held[c.name] for c in scores], proba, predictor)
+        _fits_scores(model, v, [c.name for c in scores], [c.label for c in scores], proba, predictor)
+        # A lone score without a label holds the declared positive class: the version must predict it.
+        held = schema.score_classes()
+        _predicts(model, v, list(held), list(held.values()), predictor)
     return {
         "rows": len(rows),
         # What the version was given, in the order given (by name, or by position for an estimator
@@ -155,15 +157,7 @@ def _fits_scores(
     model: str, v: str, names: list[str], labels: list[str | None], proba: np.ndarray, predictor: Predictor
 ) -> None:
     width = proba.shape[1] if proba.ndim == 2 else 1
-    classes = predictor.classes
-    if classes is not None:
-        known = {canonical(c) for c in classes}
-        for name, label in zip(names, labels, strict=True):
-            if label is not None and canonical(label) not in known:
-                raise DataError(
-                    f"score column {name!r} of model {model!r} holds the probability of {label!r}, "
-                    f"which version {v!r} does not predict (its classes: {', '.join(sorted(known))})"
-                )
+    _predicts(model, v, names, labels, predictor)
     if len(names) == 1 and labels[0] is None:
         if width > 2:
             raise DataError(
@@ -174,3 +168,17 @@ def _fits_scores(
         raise DataError(
             f"model {model!r} has {len(names)} score columns, but version {v!r} gives {width} probabilities"
         )
+
+
+def _predicts(model: str, v: str, names: list[str], labels: list[str | None], predictor: Predictor) -> None:
+    """Each score column's class is one the version predicts (when its classes are known)."""
+    classes = predictor.classes
+    if classes is None:
+        return
+    known = {canonical(c) for c in classes}
+    for name, label in zip(names, labels, strict=True):
+        if label is not None and canonical(label) not in known:
+            raise DataError(
+                f"score column {name!r} of model {model!r} holds the probability of {label!r}, "
+                f"which version {v!r} does not predict (its classes: {', '.join(sorted(known))})"
+            )
