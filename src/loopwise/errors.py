@@ -111,7 +111,7 @@ class ParameterError(LoopwiseError, ValueError):
     def __init__(self, name: str, value: Any, allowed: str | Iterable[Any]) -> None:
         if not isinstance(allowed, str):
             allowed = ", ".join(repr(a) for a in allowed)
-        super().__init__(f"parameter {name!r} must be {allowed}; got {value!r}")
+        super().__init__(f"parameter {name!r} must be {allowed}; got {shown(value)}")
         self.name = name
         self.value = value
 
@@ -340,6 +340,34 @@ def _blank(cls: type[LoopwiseError]) -> LoopwiseError:
             except TypeError:
                 continue
     raise TypeError(f"cannot make a {cls.__name__}")
+
+
+def shown(value: Any) -> str:
+    """A value as a message shows it: times and dates as ISO 8601 text (a time without a zone says so),
+    a time span in seconds, anything else as its repr (text quoted: an empty or padded value shows).
+
+    Example:
+        >>> import datetime as dt
+        >>> shown(dt.datetime(2026, 3, 3, 10, tzinfo=dt.timezone.utc)), shown(dt.datetime(2026, 3, 3))
+        ('2026-03-03T10:00:00+00:00', '2026-03-03T00:00:00 (no time zone)')
+        >>> shown("v 2"), shown(dt.date(2026, 3, 3)), shown(dt.timedelta(hours=-1))
+        ("'v 2'", '2026-03-03', '-3600 seconds')
+        >>> shown((dt.date(2026, 3, 3), None))
+        '(2026-03-03, None)'
+
+    """
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.isoformat() + (" (no time zone)" if value.tzinfo is None else "")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return f"{value.total_seconds():g} seconds"
+    if isinstance(value, tuple | list) and len(value) <= 20:
+        inner = ", ".join(shown(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -94,7 +94,9 @@ def joblib_bytes(pipeline: Pipeline, folder: Path) -> bytes:
     return (folder / "m.joblib").read_bytes()
 
 
-def test_a_trusted_pickle_needs_an_admin_key(trusting: Running, pipeline: Pipeline, artifacts: Path) -> None:
+def test_a_trusted_pickle_needs_an_admin_key(
+    trusting: Running, pipeline: Pipeline, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admin = http_client(trusting.url, trusting.admin_key)
     admin.register("credit", SCHEMA)
     maintainer = http_client(trusting.url, trusting.key("maintainer")).model("credit")
@@ -105,7 +107,9 @@ def test_a_trusted_pickle_needs_an_admin_key(trusting: Running, pipeline: Pipeli
     assert stored_files(artifacts) == []
     v = admin.model("credit").register_version("v1", data, sample=X)
     assert v.format == "pickle"
-    # The client loads what it downloads under its own rules: by default it trusts no pickle either.
+    # The client loads what it downloads under its own rules (its environment's, read when it loads; here
+    # the server's process, so the variable is taken away): by default it trusts no pickle either.
+    monkeypatch.delenv("LOOPWISE_TRUST_PICKLE")
     with pytest.raises(UntrustedArtifactError, match="pickle or joblib"):
         maintainer.load_version("v1")
     trusting_client = http_client(

@@ -42,7 +42,7 @@ def test_approval_force_and_rollback_over_http(server: Running, tmp_path: Path, 
 
     # The refusal names what was asked, not the policy behind it (the trial read "may not manage").
     refused = (
-        r"role 'viewer' may not promote version \(POST /v1/models/credit/versions/v2/promote\): it needs"
+        r"role 'viewer' may not promote a version \(POST /v1/models/credit/versions/v2/promote\): it needs"
     )
     with pytest.raises(ForbiddenError, match=refused + " the role admin or maintainer$"):
         viewer.model("credit").promote("v2")
@@ -69,7 +69,9 @@ def test_approval_force_and_rollback_over_http(server: Running, tmp_path: Path, 
         headers={"Authorization": f"Bearer {server.admin_key}"},
     )
     assert r.status_code == 422 and r.json()["type"] == "ParameterError"
-    with pytest.raises(ForbiddenError, match=r"role 'maintainer' may not force version .* the role admin$"):
+    with pytest.raises(
+        ForbiddenError, match=r"role 'maintainer' may not force a promotion .* the role admin$"
+    ):
         alice.model("credit").promote("v3", force=True, reason="in a hurry")
     assert m.aliases() == {"champion": "v2"}
     forced = m.promote("v3", force=True, reason="v2 fails on new products")

@@ -30,7 +30,7 @@ def test_a_pipeline_loaded_back_predicts_what_the_original_predicts(
     X, _ = applicants(500, 2)
     v = model.register_version("v1", pipeline, flavor="sklearn", sample=X)
     assert (v.flavor, v.format, v.aliases) == ("sklearn", "skops", [])
-    assert v.dry_run["features"] == ["income", "age"]
+    assert (v.dry_run["fed"], v.dry_run["unused"]) == (["income", "age"], [])
     loaded = model.load_version("v1")
     assert np.array_equal(loaded.predict(X), pipeline.predict(X))
     assert np.array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))

@@ -83,6 +83,17 @@ def test_every_route_has_a_policy() -> None:
     } <= set(routes)
 
 
+def test_every_refusable_route_names_its_action_in_words() -> None:
+    """A refusal says what was asked in words ("may not set the promotion policy"), not the function's name
+    ("may not put policy", the trial)."""
+    from loopwise.server.deps import ACTIONS
+
+    refusable = {(m, p) for m, p, policy in _routes() if policy != "public" and m != "HEAD"}
+    assert refusable - set(ACTIONS) == set(), "routes without words in deps.ACTIONS"
+    assert set(ACTIONS) - refusable == set(), "words for routes that do not exist"
+    assert all(words == words.strip() and "_" not in words for words in ACTIONS.values())
+
+
 def test_role_by_route_matrix(server: Running) -> None:
     admin = client(server)
     register(admin, "credit")

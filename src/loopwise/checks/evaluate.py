@@ -141,9 +141,11 @@ class Context:
         return col
 
     def fairness(self, which: str, segment: str, pos_label: Any = None) -> FairnessResult:
+        side = self.side(which)
+        if pos_label is None:
+            pos_label = side.schema.positive
         key = (which, segment, repr(pos_label))
         if key not in self._fairness:
-            side = self.side(which)
             self._fairness[key] = fairness(
                 side.data, segment, side.schema if side.profile is None else None, pos_label=pos_label
             )
@@ -180,6 +182,10 @@ class Context:
                 raise DataError(f"the {what} data has no column {col!r}")
         kw: dict[str, Any] = {k: v for k, v in params.items() if k in ("margin", "alpha", "pos_label")}
         fits(compare_models, kw, "challenger")
+        positive = scored_class(schema) if metric == "roc_auc" else schema.positive
+        if kw.get("pos_label") is None and positive is not None and metric in POSITIVE_METRICS:
+            # What the schema declares: string labels ("yes"/"no") imply no positive class by themselves.
+            kw["pos_label"] = positive
         if metric == "roc_auc":
             if len(scores) != 1:
                 raise NotComputableError("roc_auc needs one score column in the schema")
@@ -195,6 +201,18 @@ class Context:
         )
         self._models[key] = result
         return result
+
+
+#: The paired metrics that are about one class: the score's class for roc_auc, the positive class for the
+#: rest (a binary task's precision, recall and F1 are the positive class's, as ``perf.task_params`` says).
+POSITIVE_METRICS = ("roc_auc", "precision", "recall", "f1")
+
+
+def scored_class(schema: Schema) -> str | None:
+    """The class a schema's one score column is the probability of (its ``label``, else the declared
+    positive class); None with no score column, several, or neither declared."""
+    classes = list(schema.score_classes().values())
+    return classes[0] if len(classes) == 1 else None
 
 
 def _align(schema: Schema, *tables: pa.Table) -> tuple[pa.Table, ...]:

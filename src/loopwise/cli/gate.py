@@ -1,4 +1,5 @@
-"""``loopwise versions gate|promote|approve|rollback`` (also under ``loopwise models versions``),
+"""``loopwise versions gate|gate-results|promote|promotions|approve|promotion-policy|rollback`` (also under
+``loopwise models versions``),
 ``loopwise history`` and ``loopwise audit verify|export``: the gate, promotion and the audit trail from the
 shell. A gate that does not pass (fail or inconclusive) and an audit chain that does not verify exit 1;
 errors exit 2 with one line."""
@@ -113,6 +114,97 @@ def approve(
     out.print(f"{p.alias}: {p.version}, approved by {p.decided_by}", highlight=False, markup=False)
 
 
+@versions_app.command("gate-results")
+def gate_results(
+    model: ModelArg,
+    version: Annotated[
+        str | None, typer.Argument(help="Only this version's (default: every version's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """The stored gate results, newest first: what a promotion cites."""
+    with user_errors():
+        found = _client(url, api_key, local).model(model).gate_results(version)
+    if as_json:
+        out.print_json(jsonlib.dumps([g.to_dict() for g in found]))
+        return
+    table = Table("id", "version", "against", "status", "labels", "run at", "by", "verdict")
+    for g in found:
+        table.add_row(
+            str(g.id),
+            g.version,
+            g.champion,
+            g.status,
+            str(g.inputs.get("labels", "")),
+            g.created_at.isoformat(timespec="seconds"),
+            g.actor,
+            g.verdict,
+        )
+    out.print(table)
+    if not found:
+        console.print(f"no gate results for {version or 'any version'} of {model!r}", highlight=False)
+
+
+@versions_app.command("promotions")
+def list_promotions(
+    model: ModelArg,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only these: pending, promoted, approved or forced."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """The model's promotions, newest first (``--status pending``: the requests waiting for approval)."""
+    with user_errors():
+        found = _client(url, api_key, local).model(model).promotions(status)
+    if as_json:
+        out.print_json(jsonlib.dumps([p.to_dict() for p in found]))
+        return
+    table = Table("id", "version", "alias", "status", "requested by", "requested at", "decided by", "gate")
+    for p in found:
+        table.add_row(
+            str(p.id),
+            p.version,
+            p.alias,
+            p.status,
+            p.requested_by,
+            p.requested_at.isoformat(timespec="seconds"),
+            p.decided_by or "-",
+            "-" if p.gate_result is None else str(p.gate_result),
+        )
+    out.print(table)
+    if not found:
+        what = f"{status} promotions" if status else "promotions"
+        console.print(f"no {what} of {model!r}", highlight=False)
+
+
+@versions_app.command("promotion-policy")
+def promotion_policy(
+    model: ModelArg,
+    mode: Annotated[
+        str | None,
+        typer.Argument(help="Set it (an admin's decision): gate, gate+approval or approval; else print it."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """What a promotion of the model's versions needs: the gate, the gate and an approval, or an approval."""
+    with user_errors():
+        found = _client(url, api_key, local).model(model).promotion_policy(mode)
+    if as_json:
+        out.print_json(jsonlib.dumps({"model": model, "policy": found}))
+        return
+    out.print(f"promotion policy of {model}: {found}", highlight=False, markup=False)
+
+
 @versions_app.command("rollback")
 def rollback(
     model: ModelArg,
@@ -136,7 +228,9 @@ def history(
     at: Annotated[
         str | None, typer.Option("--at", help="The time (ISO 8601; no zone: UTC); default now.")
     ] = None,
-    alias: AliasOpt = "champion",
+    alias: Annotated[
+        str, typer.Option("--alias", help="The alias to look up (what it pointed at then).")
+    ] = "champion",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     url: UrlOpt = None,
     api_key: KeyOpt = None,

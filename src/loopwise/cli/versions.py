@@ -97,6 +97,21 @@ def register(
         )
     stored = f"{v.format}, {v.size} bytes, sha256 {v.sha256}" if v.size else f"{v.uri}, sha256 {v.sha256}"
     console.print(f"version {version!r} of {model!r} registered ({v.flavor}: {stored})", highlight=False)
+    if v.dry_run:
+        console.print(dry_run_text(v.dry_run), highlight=False, markup=False)
+
+
+def dry_run_text(d: dict[str, Any]) -> str:
+    """The registration's dry run in one line: the columns fed (and left unused), what came back."""
+    line = f"dry run on {d.get('rows')} rows: fed {', '.join(d.get('fed', []))} (by {d.get('by', 'name')})"
+    if d.get("unused"):
+        line += f", not taken: {', '.join(d['unused'])}"
+    got = d.get("got") or {}
+    if got.get("prediction"):
+        line += f"; got {got['prediction']} = {', '.join(got.get('values', []))}"
+    for column, cls in (got.get("scores") or {}).items():
+        line += f"; {column} = probability of {cls if cls is not None else '(no class known)'}"
+    return line
 
 
 @versions_app.command("list")

@@ -25,6 +25,9 @@ class Client:
     """
 
     def __init__(self, url: str, api_key: str, *, timeout: float = 60.0, registry: Any = None) -> None:
+        """``registry``: the trust rules for versions this client loads itself (``load_version``,
+        ``load``), a ``loopwise.registry.RegistrySettings``; default: ``RegistrySettings.from_env()``
+        (``LOOPWISE_TRUSTED_TYPES``, ``LOOPWISE_TRUST_PICKLE``), read when a version is loaded."""
         self.transport: Any = HTTPTransport(url, api_key, timeout, registry=registry)
 
     @classmethod
@@ -40,7 +43,8 @@ class Client:
         """The same services in-process on a SQLite file (or a database URL). With ``create=False`` a
         missing file is a ``DatabaseError`` instead of a new, empty database (the CLI's default).
         ``max_rows`` is the rows a batch may hold, as the server's ``LOOPWISE_MAX_ROWS``; ``registry``:
-        the registry's ``RegistrySettings`` (artifact directory, size limit, trusted types); ``actor``: who
+        a ``loopwise.registry.RegistrySettings`` (artifact directory, size limit, trusted types; default:
+        ``RegistrySettings.from_env()``, the variables a server reads); ``actor``: who
         this client is in the audit trail (default ``local``; an approval needs another actor than the
         request's)."""
         from loopwise.client.local import LocalTransport

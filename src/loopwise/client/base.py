@@ -114,10 +114,16 @@ def _json_list(values: Any) -> list[Any]:
 
     from loopwise.profiles.canonical import canonical
 
+    def number(p: Any, i: int) -> float:
+        try:
+            return float(p)
+        except (TypeError, ValueError):
+            raise ParameterError(f"scores[{i}]", p, "a probability, or a {class: probability} dict") from None
+
     # Class keys in the canonical form (True and "true" are one class), NumPy numbers as Python ones.
     return [
-        {canonical(k): float(p) for k, p in v.items()} if isinstance(v, dict) else float(v)
-        for v in (values.tolist() if isinstance(values, np.ndarray) else values)
+        {canonical(k): number(p, i) for k, p in v.items()} if isinstance(v, dict) else number(v, i)
+        for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values)
     ]
 
 

@@ -41,7 +41,9 @@ def raise_for(status: int, body: Any) -> None:
 
 class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
     def __init__(self, url: str, api_key: str, timeout: float = 60.0, registry: Any = None) -> None:
-        #: The trust rules for artifacts this client loads (``load_version``): its own, not the server's.
+        #: The trust rules for artifacts this client loads (``load_version``): its own, not the server's;
+        #: None: ``RegistrySettings.from_env()`` when a version is loaded (``LOOPWISE_TRUSTED_TYPES``,
+        #: ``LOOPWISE_TRUST_PICKLE``), as the local client and the server read them.
         self.registry = registry
         self.http = httpx.Client(
             base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
@@ -274,7 +276,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "artifact"
             path.write_bytes(r.content)
-            settings = self.registry or RegistrySettings()
+            settings = self.registry if self.registry is not None else RegistrySettings.from_env()
             return load(path, info["format"], info["flavor"], version, features, settings)
 
     # Serving (decision 0029).

@@ -60,7 +60,8 @@ class LocalTransport(LocalReview, LocalMonitors, LocalUsers):
         self.engine = open_database(database_url, create=create)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.engine, readonly=True)
-        self.registry = registry or RegistrySettings()
+        # As the server: the operator's settings from the environment unless given (decision 0038).
+        self.registry = registry if registry is not None else RegistrySettings.from_env()
         self.artifacts = ArtifactStore(
             self.registry.directory_for(database_url), self.registry.max_artifact_bytes
         )

@@ -27,13 +27,62 @@ def register_model(s: Session, name: str, schema_spec: dict[str, Any], actor: st
     for role in (Role.ID, Role.TIMESTAMP):
         if len(schema.by_role(role)) != 1:
             raise SchemaError(f"a served model's schema needs exactly one {role.value} column")
-    if s.scalar(select(Model).where(Model.name == name)) is not None:
-        raise ConflictError(f"model {name!r} is already registered")
+    existing = s.scalar(select(Model).where(Model.name == name))
+    if existing is not None:
+        # Registering again is a no-op when the schema is the one registered (kinds and the task the data
+        # filled in since count as the same); anything else is refused, naming what differs.
+        found = schema_differences(Schema.from_dict(existing.schema_json), schema)
+        if found:
+            more = f" (and {len(found) - 1} more difference(s))" if len(found) > 1 else ""
+            raise ConflictError(
+                f"model {name!r} is already registered with another schema: {found[0]}{more}; "
+                "a model's schema is not changed by registering it again (register a model of another name)"
+            )
+        return existing
     model = Model(name=name, schema_json=schema.to_dict())
     s.add(model)
     s.flush()
     append(s, model.id, actor, "model.register", {"name": name})
     return model
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value.value) if hasattr(value, "value") else repr(value)
+
+
+def schema_differences(registered: Schema, given: Schema) -> list[str]:
+    """What ``given`` declares differently from the ``registered`` schema, in words, one line each (empty:
+    the same). A kind or a task ``given`` leaves open is the same as one the data filled in since
+    (recorded in ``inferred``)."""
+    out: list[str] = []
+    names = set(registered.names)
+    for c in given:
+        if c.name not in names:
+            out.append(f"column {c.name!r} is not in the registered schema")
+    for c in registered:
+        if c.name not in given:
+            out.append(f"the registered schema has column {c.name!r}, which this one lacks")
+            continue
+        g = given[c.name]
+        for attr in ("role", "kind", "nullable", "allow_infinite", "values", "label", "unit", "description"):
+            was, now = getattr(c, attr), getattr(g, attr)
+            if attr == "kind" and now is None and c.name in registered.inferred:
+                continue  # left open, as registered; the data fixed it since
+            if was != now:
+                word = attr.replace("_", " ")
+                out.append(f"column {c.name!r}: {word} {_shown(was)} registered, {_shown(now)} given")
+    open_task = given.task is None and "task" in registered.inferred
+    if given.task != registered.task and not open_task:
+        out.append(f"task {_shown(registered.task)} registered, {_shown(given.task)} given")
+    if given.positive != registered.positive and not (open_task and given.positive is None):
+        out.append(f"positive class {_shown(registered.positive)} registered, {_shown(given.positive)} given")
+    return out
 
 
 def get_model(s: Session, name: str) -> Model:
@@ -166,7 +215,9 @@ def fix_kinds(
     detail: dict[str, Any] = {"kinds": {c: k.value for c, k in todo.items()}, "from": sources}
     if new_task is not None:
         record["task"] = {"task": new_task[0].value, "at": at, "from": source}
-        fixed = replace(fixed, task=new_task[0], positive=new_task[1], inferred=record)
+        # A declared positive class stays: the data can tell the task, not which class matters.
+        declared = schema.positive if new_task[0] is Task.BINARY else None
+        fixed = replace(fixed, task=new_task[0], positive=declared or new_task[1], inferred=record)
         detail["task"] = new_task[0].value
     model.schema_json = fixed.to_dict()
     append(s, model.id, actor, "model.schema.inferred", detail)

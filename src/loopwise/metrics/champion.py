@@ -24,6 +24,7 @@ from scipy import stats
 from loopwise.errors import DataError, ParameterError
 from loopwise.metrics.performance import interval
 from loopwise.metrics.result import _clean
+from loopwise.profiles.canonical import canonical
 from loopwise.profiles.task import ClassificationProfile, encode_labels
 
 #: Paired bootstrap resamples.
@@ -226,8 +227,6 @@ def _joint_codes(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[tuple[np.
 
 
 def _positive(classes: list[str], pos_label: Any) -> str | None:
-    from loopwise.profiles.canonical import canonical
-
     if pos_label is not None:
         key = canonical(pos_label)
         if key not in classes:
@@ -427,7 +426,8 @@ def _regression(
 def _deltas(
     a: np.ndarray, b: np.ndarray, y: np.ndarray, segment: Any, sa: Any, sb: Any, pos: str | None
 ) -> dict[str, Any]:
-    """Fairness and calibration of each model, and the change (challenger - champion)."""
+    """Fairness, ranking of the positive class (average precision) and calibration of each model, and
+    the change (challenger - champion)."""
     out: dict[str, Any] = {}
     if segment is not None:
         import pandas as pd
@@ -452,6 +452,13 @@ def _deltas(
     if sa is not None and sb is not None and pos is not None:
         from loopwise.metrics.performance import expected_calibration_error
 
+        positive = np.array([canonical(v) == pos for v in y.tolist()])
+        aps = [_average_precision(positive, _array(s, "scores").astype(float)) for s in (sa, sb)]
+        out["average_precision"] = {
+            "champion": aps[0],
+            "challenger": aps[1],
+            "change": None if aps[0] is None or aps[1] is None else aps[1] - aps[0],
+        }
         eces = []
         for pred, s in ((a, sa), (b, sb)):
             prof = ClassificationProfile()
@@ -463,3 +470,18 @@ def _deltas(
             "change": None if eces[0] is None or eces[1] is None else eces[1] - eces[0],
         }
     return out
+
+
+def _average_precision(positive: np.ndarray, s: np.ndarray) -> float | None:
+    """Average precision (the area under the precision-recall curve as a step function, PR AUC) of
+    ``s`` for the rows where ``positive``, exactly, with tied scores as one threshold; None without
+    positives."""
+    if not positive.any():
+        return None
+    order = np.argsort(-s, kind="mergesort")
+    ranked, hits = s[order], positive[order]
+    last = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), ranked.size - 1]  # each threshold's last row
+    tp = np.cumsum(hits)[last].astype(np.float64)
+    precision = tp / (last + 1)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))

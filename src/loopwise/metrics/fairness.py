@@ -215,6 +215,7 @@ def fairness(
 
     ``data`` is raw data with prediction and target columns (roles from
     ``schema``, or inferred), or a Profile made with ``segment`` as a segment.
+    ``pos_label``: the positive class; by default the schema's ``positive``, else ``true`` or ``1``.
 
     Example:
         >>> import pandas as pd, loopwise as lw
@@ -240,7 +241,8 @@ def fairness(
         tasks = {k: t for k, t in by_group.items() if isinstance(t, ClassificationProfile)}
         if len(tasks) != len(by_group):
             raise DataError("the profile has no classification task (prediction and target roles)")
-        return fairness_from_groups(name, tasks, pos_label, confidence)
+        positive = pos_label if pos_label is not None else data.schema.positive
+        return fairness_from_groups(name, tasks, positive, confidence)
     table = to_table(data)
     for c in cols:
         if c not in table.column_names:
@@ -259,7 +261,8 @@ def fairness(
     pred = schema.by_role(Role.PREDICTION)[0].name
     target = schema.by_role(Role.TARGET)[0].name
     groups = grouped_classification(table.column(target), table.column(pred), idx, enc.dictionary.to_pylist())
-    return fairness_from_groups(name, groups, pos_label, confidence)
+    positive = pos_label if pos_label is not None else schema.positive  # the schema's, when it declares one
+    return fairness_from_groups(name, groups, positive, confidence)
 
 
 def _group_keys(table: pa.Table, cols: list[str]) -> pa.Array:

@@ -122,7 +122,8 @@ def task_params(schema: Schema, profile: ClassificationProfile) -> tuple[dict[st
     """The averaging a schema's task implies, and a note when the task leaves it ambiguous."""
     if schema.task is Task.MULTICLASS:
         return {"average": "macro"}, None
-    if schema.task is Task.BINARY:
+    if schema.task is Task.BINARY or schema.positive is not None:
+        # A declared positive class makes the task binary, whatever else is left open.
         if schema.positive is not None:
             if schema.positive in profile.labels:
                 return {"pos_label": schema.positive}, None

@@ -61,8 +61,8 @@ def update_tasks(
     gp = pmap[pred_codes]
     gt = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
     scores = {
-        c.label: np.asarray(table.column(c.name).to_numpy(zero_copy_only=False), dtype=np.float64)
-        for c in schema.by_role(Role.SCORE)
+        label: np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+        for name, label in schema.score_classes().items()
     }
     binary = _Binary.of(every, gp, gt, scores)
     if binary is not None and not binary.lab.any():  # predictions before their labels: a backfill's

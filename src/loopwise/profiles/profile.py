@@ -534,7 +534,11 @@ def update_task(task: TaskProfile, schema: Schema, table: pa.Table) -> None:
     pred = schema.by_role(Role.PREDICTION)[0].name
     target = schema.by_role(Role.TARGET)[0].name
     y_true = table.column(target) if target in table.column_names else pa.nulls(table.num_rows)
-    scores = {c.label: table.column(c.name) for c in schema.by_role(Role.SCORE)} or None
+    scores = {
+        label: table.column(name)
+        for name, label in schema.score_classes().items()
+        if name in table.column_names
+    } or None
     task.update(y_true, table.column(pred), scores)  # type: ignore[arg-type]
 
 

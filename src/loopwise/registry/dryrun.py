@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from loopwise.errors import DataError
+from loopwise.profiles.canonical import canonical
 from loopwise.registry.flavors import Predictor
 from loopwise.schema import Kind, Role, Schema, Task
 
@@ -35,6 +36,7 @@ def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFra
             raise DataError(
                 f"version {v!r} takes column {name!r}, which is not a feature of model {model!r}'s schema"
             )
+    _fits_width(model, predictor)
     rows = sample.head(SAMPLE_ROWS).reset_index(drop=True)
     try:
         predicted = predictor.predict(rows)
@@ -61,7 +63,63 @@ def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFra
                 f"but version {v!r} gives no probabilities (predict_proba)"
             )
         _fits_scores(model, v, [c.name for c in scores], [c.label for c in scores], proba, predictor)
-    return {"rows": len(rows), "features": features, "output": str(predicted.dtype)}
+        # A lone score without a label holds the declared positive class: the version must predict it.
+        held = schema.score_classes()
+        _predicts(model, v, list(held), list(held.values()), predictor)
+    return {
+        "rows": len(rows),
+        # What the version was given, in the order given (by name, or by position for an estimator
+        # fitted without column names), and the schema's features it does not take.
+        "fed": list(predictor.features),
+        "by": "name" if predictor.by_name or predictor.flavor == "onnx" else "position",
+        "unused": [f for f in features if f not in predictor.features],
+        "got": _got(schema, predictor, predicted, proba),
+        "output": str(predicted.dtype),
+    }
+
+
+def _got(
+    schema: Schema, predictor: Predictor, predicted: np.ndarray, proba: np.ndarray | None
+) -> dict[str, Any]:
+    """What the dry prediction answered: the prediction column's values (up to ten), the classes the
+    version gives probabilities for, and the class each score column will hold."""
+    preds = schema.by_role(Role.PREDICTION)
+    values = sorted({canonical(x) for x in pd.unique(predicted).tolist()})
+    got: dict[str, Any] = {
+        "prediction": None if not preds else preds[0].name,
+        "values": values[:10],
+        "classes": None if predictor.classes is None else [canonical(c) for c in predictor.classes],
+    }
+    if proba is not None and schema.by_role(Role.SCORE):
+        got["scores"] = _score_classes(schema, got["classes"])
+    return got
+
+
+def _score_classes(schema: Schema, classes: list[str] | None) -> dict[str, str | None]:
+    """The class each score column holds: its label, the declared positive class, else the positive class
+    two classes imply (``true`` of false/true, ``1`` of 0/1, as the comparisons read it); None: not known
+    (a model whose classes are words declares ``positive``)."""
+    out = schema.score_classes()
+    if len(out) == 1 and None in out.values():
+        preds = schema.by_role(Role.PREDICTION)
+        seen = set(classes or ()) | ({"false", "true"} if preds and preds[0].kind == Kind.BOOLEAN else set())
+        implied = next((hi for lo, hi in (("false", "true"), ("0", "1")) if seen and seen <= {lo, hi}), None)
+        out = dict.fromkeys(out, implied)
+    return out
+
+
+def _fits_width(model: str, predictor: Predictor) -> None:
+    """An estimator fitted without column names takes the schema's features by position: their number
+    must be the one it was fitted on (else it fails inside scikit-learn with an error naming no column)."""
+    if predictor.by_name or predictor.flavor != "sklearn":
+        return
+    width = getattr(predictor.model, "n_features_in_", None)
+    fed = predictor.features
+    if isinstance(width, int) and width != len(fed):
+        raise DataError(
+            f"version {predictor.version!r} takes {width} columns by position (it was fitted without column "
+            f"names), but model {model!r}'s schema has {len(fed)} features: {', '.join(fed)}"
+        )
 
 
 def _fits_kind(
@@ -99,15 +157,7 @@ def _fits_scores(
     model: str, v: str, names: list[str], labels: list[str | None], proba: np.ndarray, predictor: Predictor
 ) -> None:
     width = proba.shape[1] if proba.ndim == 2 else 1
-    classes = predictor.classes
-    if classes is not None:
-        known = {str(c) for c in classes}
-        for name, label in zip(names, labels, strict=True):
-            if label is not None and label not in known:
-                raise DataError(
-                    f"score column {name!r} of model {model!r} holds the probability of {label!r}, "
-                    f"which version {v!r} does not predict (its classes: {', '.join(sorted(known))})"
-                )
+    _predicts(model, v, names, labels, predictor)
     if len(names) == 1 and labels[0] is None:
         if width > 2:
             raise DataError(
@@ -118,3 +168,17 @@ def _fits_scores(
         raise DataError(
             f"model {model!r} has {len(names)} score columns, but version {v!r} gives {width} probabilities"
         )
+
+
+def _predicts(model: str, v: str, names: list[str], labels: list[str | None], predictor: Predictor) -> None:
+    """Each score column's class is one the version predicts (when its classes are known)."""
+    classes = predictor.classes
+    if classes is None:
+        return
+    known = {canonical(c) for c in classes}
+    for name, label in zip(names, labels, strict=True):
+        if label is not None and canonical(label) not in known:
+            raise DataError(
+                f"score column {name!r} of model {model!r} holds the probability of {label!r}, "
+                f"which version {v!r} does not predict (its classes: {', '.join(sorted(known))})"
+            )

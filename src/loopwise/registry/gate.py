@@ -131,9 +131,11 @@ def _needs_data(suite: Suite) -> bool:
 
 
 def gate_tables(p: Paired, features: list[str]) -> tuple[Schema, pa.Table, pa.Table, pa.Table, pa.Table]:
-    """The gate's schema and tables: ``current`` (every paired event: features, segments, the champion's
-    prediction and the label, null where none came), and the champion's, the challenger's and the labels'
-    tables of the labelled events, row for row."""
+    """The gate's schema and tables: ``current`` (every paired event: features, segments, the challenger's
+    prediction and score, and the label, null where none came: a gate's other checks, a performance floor
+    or a drift check, are about the version it gates), and the champion's, the challenger's and the labels'
+    tables of the labelled events, row for row. The score column holds the probability of ``p.positive``
+    and says so (its ``label``), so every score-based check reads the declared positive class."""
     schema = p.schema
     pred = schema.by_role(Role.PREDICTION)[0]
     scores = schema.by_role(Role.SCORE)
@@ -162,7 +164,9 @@ def gate_tables(p: Paired, features: list[str]) -> tuple[Schema, pa.Table, pa.Ta
     for c in segments:
         labels[c.name] = p.table.column(c.name) if c.name in p.table.column_names else pa.nulls(len(p.ids))
     label_table = pa.table(labels)
-    current = label_table.append_column(pred.name, pa.array(p.champion_predictions))
+    current = label_table.append_column(pred.name, pa.array(p.challenger_predictions))
+    if score and p.positive is not None:  # a score of no known class cannot be read as one
+        current = current.append_column(score, pa.array(p.challenger_scores, pa.float64()))
     for f in features:
         if f in p.table.column_names:
             current = current.append_column(f, p.table.column(f))

@@ -22,8 +22,10 @@ def _time(value: Any, name: str) -> dt.datetime:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ParameterError(name, value, "an ISO 8601 time") from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time(), dt.UTC)  # a day: its start, as a time column's date
     if not isinstance(value, dt.datetime):
-        raise ParameterError(name, value, "a datetime or an ISO 8601 time")
+        raise ParameterError(name, value, "a datetime, a date or an ISO 8601 time")
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 

@@ -178,7 +178,9 @@ def promote(
     s: Session, model_name: str, version: str, alias: str = "champion", *, actor: str
 ) -> PromotionRequest:
     """Promote ``version`` to ``alias`` as the model's policy allows: moved now when the gate passed (policy
-    ``gate``), else a pending request for another maintainer or admin to approve. ``s``: a write session."""
+    ``gate``), else a pending request for another maintainer or admin to approve. While a request for the
+    same version and alias is pending, asking again returns it (idempotent, decision 0038): one request
+    per promotion waits for approval, whoever asked. ``s``: a write session."""
     valid_name("alias", alias)
     model = get_model(s, model_name)
     _lock(s, model.id)
@@ -186,6 +188,22 @@ def promote(
     if aliases(s, model_name).get(alias) == version:
         raise ConflictError(f"{alias!r} already points at {version!r}")
     mode = policy(s, model_name)
+    if mode != "gate":
+        waiting = s.scalar(
+            select(Promotion)
+            .where(
+                Promotion.model_id == model.id,
+                Promotion.version == version,
+                Promotion.alias == alias,
+                Promotion.status == "pending",
+            )
+            .order_by(Promotion.id.desc())
+            .limit(1)
+        )
+        if waiting is not None:
+            # Asked again while a request waits: that request is the answer (a retry, or a second person
+            # asking, must not leave several for approvers to sort out); nothing new is recorded.
+            return _public(model_name, waiting)
     gate: GateResult | None = None
     if mode in ("gate", "gate+approval"):
         gate = _passing_gate(s, model_name, version, alias)

@@ -56,6 +56,10 @@ class ModelVersion:
         return cls(**{**d, "created_at": dt.datetime.fromisoformat(at) if isinstance(at, str) else at})
 
 
+#: What a version's or an alias's name may be, in words (the HTTP body's pattern says it as a regex).
+NAME_RULE = "1-200 ASCII letters, digits, '-', '_' or '.', the first a letter or digit"
+
+
 def valid_name(kind: str, name: str) -> str:
     """A version's or an alias's name: 1-200 ASCII letters, digits, ``-_.``, the first a letter or digit."""
     if (
@@ -66,9 +70,7 @@ def valid_name(kind: str, name: str) -> str:
         or not name[0].isalnum()
         or not all(ch.isalnum() or ch in "-_." for ch in name)
     ):
-        raise ParameterError(
-            kind, name, "1-200 ASCII letters, digits, '-', '_' or '.', the first a letter or digit"
-        )
+        raise ParameterError(kind, name, NAME_RULE)
     return name
 
 

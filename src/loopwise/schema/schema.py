@@ -151,8 +151,17 @@ class Schema:
         task, positive, reason = infer_task(table, list(self.columns))
         if task is None:
             return self
+        if task is Task.BINARY and self.positive is not None:
+            positive = self.positive  # declared: the data's guess (true or 1, else none) does not replace it
         record = {**self.inferred, "task": {"task": task.value, "from": reason}}
         return replace(self, task=task, positive=positive, inferred=record)
+
+    def score_classes(self) -> dict[str, str | None]:
+        """The class each score column is the probability of: its ``label``; for a lone score column
+        without one, the declared positive class (None: the class the labels imply, ``true`` or ``1``)."""
+        scores = self.by_role(Role.SCORE)
+        lone = self.positive if len(scores) == 1 else None
+        return {c.name: c.label if c.label is not None else lone for c in scores}
 
     @property
     def task_source(self) -> str:

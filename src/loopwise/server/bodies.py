@@ -48,10 +48,24 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def field_error(exc: ValidationError) -> ParameterError:
-    """The first field at fault, as the ParameterError the local client raises for the same value."""
+    """The first field at fault, as the ParameterError the local client raises for the same value: a name's
+    rule in words (not its regular expression), a choice as the list of allowed values."""
+    from loopwise.registry.versions import NAME_RULE
+    from loopwise.wire.registry import NAME, SHA256
+
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
-    return ParameterError(where, first.get("input"), first["msg"].lower())
+    ctx = first.get("ctx") or {}
+    rules = {NAME: NAME_RULE, SHA256: "64 hexadecimal digits"}
+    if first["type"] == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        allowed = rules.get(pattern, f"text matching the pattern {pattern}")
+    elif first["type"] == "literal_error":
+        allowed = str(ctx.get("expected", "")).replace(" or ", ", ")  # as ParameterError lists choices
+    else:
+        msg = str(first["msg"])
+        allowed = msg[:1].lower() + msg[1:]  # pydantic's sentence, inside ours
+    return ParameterError(where, first.get("input"), allowed)
 
 
 async def read_model(request: Request, model: type[M], limit: int | None = None, *, empty: bool = False) -> M:

@@ -147,12 +147,96 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
     return dep
 
 
+#: What each route does, in words, as a refusal names it (``role 'viewer' may not set the promotion policy
+#: (PUT ...)``); keyed by method and path template. Every route with a policy other than ``public`` has
+#: one (tests/server/test_auth.py); the route's function name stands in only for a route left out.
+ACTIONS: dict[tuple[str, str], str] = {
+    ("GET", "/v1/auth/me"): "read who is signed in",
+    ("POST", "/v1/models"): "register a model",
+    ("GET", "/v1/models"): "list the models",
+    ("GET", "/v1/models/{model}"): "read the model",
+    ("POST", "/v1/models/{model}/predictions"): "log predictions",
+    ("POST", "/v1/models/{model}/feedback"): "log feedback",
+    ("GET", "/v1/models/{model}/metrics"): "read the model's metrics",
+    ("GET", "/v1/models/{model}/series"): "read the model's metric series",
+    ("GET", "/v1/models/{model}/export"): "export the model's events",
+    ("POST", "/v1/models/{model}/references"): "store a reference",
+    ("POST", "/v1/models/{model}/references/pin"): "pin a reference",
+    ("POST", "/v1/models/{model}/checks/run"): "run checks",
+    ("POST", "/v1/models/{model}/monitors"): "add a monitor",
+    ("GET", "/v1/models/{model}/monitors"): "list the monitors",
+    ("PUT", "/v1/models/{model}/monitors/{name}"): "replace a monitor",
+    ("DELETE", "/v1/models/{model}/monitors/{name}"): "delete a monitor",
+    ("GET", "/v1/models/{model}/monitors/{name}"): "read a monitor",
+    ("POST", "/v1/models/{model}/monitors/{name}/run"): "run a monitor",
+    ("GET", "/v1/models/{model}/monitors/{name}/runs"): "list a monitor's runs",
+    ("GET", "/v1/models/{model}/monitors/{name}/runs/{run_id}"): "read a monitor's run",
+    ("GET", "/v1/models/{model}/monitors/{name}/series"): "read a monitor's series",
+    ("GET", "/v1/models/{model}/monitors/{name}/incidents"): "read a monitor's incidents",
+    ("GET", "/v1/models/{model}/monitors/{name}/deliveries"): "read a monitor's alert deliveries",
+    ("POST", "/v1/models/{model}/versions"): "register a version",
+    ("GET", "/v1/models/{model}/versions"): "list the versions",
+    ("GET", "/v1/models/{model}/versions/{version}"): "read a version",
+    ("GET", "/v1/models/{model}/versions/{version}/artifact"): "download a version's artifact",
+    ("POST", "/v1/models/{model}/versions/{version}/evaluate"): "evaluate a version",
+    ("POST", "/v1/models/{model}/versions/{version}/evaluations"): "start an evaluation",
+    ("POST", "/v1/models/{model}/versions/{version}/shadow"): "log shadow outputs",
+    ("POST", "/v1/models/{model}/versions/{version}/gate"): "run a gate",
+    ("POST", "/v1/models/{model}/versions/{version}/promote"): "promote a version",
+    ("POST", "/v1/models/{model}/versions/{version}/force"): "force a promotion",
+    ("GET", "/v1/models/{model}/gates"): "list the gate results",
+    ("GET", "/v1/models/{model}/gates/{gate_id}"): "read a gate result",
+    ("GET", "/v1/models/{model}/promotions"): "list the promotions",
+    ("POST", "/v1/models/{model}/promotions/{request_id}/approve"): "approve a promotion",
+    ("POST", "/v1/models/{model}/rollback"): "roll back an alias",
+    ("GET", "/v1/models/{model}/promotion-policy"): "read the promotion policy",
+    ("PUT", "/v1/models/{model}/promotion-policy"): "set the promotion policy",
+    ("GET", "/v1/models/{model}/history"): "read the model's history",
+    ("GET", "/v1/models/{model}/audit"): "read the audit trail",
+    ("GET", "/v1/models/{model}/audit/verify"): "verify the audit trail",
+    ("GET", "/v1/models/{model}/aliases"): "list the aliases",
+    ("GET", "/v1/models/{model}/aliases/history"): "read the alias history",
+    ("GET", "/v1/models/{model}/aliases/{alias}"): "read an alias",
+    ("PUT", "/v1/models/{model}/aliases/{alias}"): "move an alias",
+    ("DELETE", "/v1/models/{model}/aliases/{alias}"): "unset an alias",
+    ("GET", "/v1/models/{model}/aliases/{alias}/at"): "read what an alias held",
+    ("GET", "/v1/models/{model}/served"): "count the served versions",
+    ("GET", "/v1/models/{model}/compare"): "compare versions",
+    ("POST", "/v1/models/{model}/predict"): "predict with the champion",
+    ("GET", "/v1/models/{model}/jobs/{job}"): "read a job",
+    ("GET", "/v1/models/{model}/review/policy"): "read the review policy",
+    ("PUT", "/v1/models/{model}/review/policy"): "set the review policy",
+    ("POST", "/v1/models/{model}/review/fill"): "fill the review queue",
+    ("POST", "/v1/models/{model}/review/tasks/next"): "take a review task",
+    ("POST", "/v1/models/{model}/review/tasks/{task}/submit"): "submit a review",
+    ("POST", "/v1/models/{model}/review/tasks/{task}/skip"): "skip a review task",
+    ("POST", "/v1/models/{model}/review/tasks/{task}/adjudicate"): "adjudicate a review task",
+    ("GET", "/v1/models/{model}/review/tasks"): "list the review tasks",
+    ("GET", "/v1/models/{model}/review/export"): "export the reviews",
+    ("POST", "/v1/models/{model}/review/gold"): "add gold answers",
+    ("POST", "/v1/models/{model}/review/reviewers/{reviewer}/resume"): "resume a reviewer",
+    ("GET", "/v1/models/{model}/review/stats"): "read the review statistics",
+    ("POST", "/v1/models/{model}/review/stream"): "fill the review stream's due increments",
+    ("GET", "/v1/users"): "list the users",
+    ("POST", "/v1/users"): "add a user",
+    ("GET", "/v1/users/{name}"): "read a user",
+    ("POST", "/v1/users/{name}/grant"): "grant a user models",
+    ("POST", "/v1/users/{name}/revoke"): "revoke a user's models",
+    ("PUT", "/v1/users/{name}/role"): "set a user's role",
+    ("POST", "/v1/users/{name}/disable"): "disable a user",
+    ("POST", "/v1/users/{name}/enable"): "enable a user",
+}
+
+
 def _action(request: Request) -> str:
-    """What the request asks, as the refusal names it: the route's name and its method and path
-    (``promote (POST /v1/models/credit/versions/v2/promote)``), not the policy's."""
+    """What the request asks, as the refusal names it: the action in words and the method and path
+    (``set the promotion policy (PUT /v1/models/credit/promotion-policy)``), not the policy's."""
     route = request.scope.get("route")
-    name = getattr(route, "name", None) or "do this"
-    return f"{name.replace('_', ' ')} ({request.method} {request.url.path})"
+    words = ACTIONS.get((request.method, getattr(route, "path", "")))
+    if words is None:
+        name = getattr(route, "name", None) or "do this"
+        words = name.replace("_", " ")
+    return f"{words} ({request.method} {request.url.path})"
 
 
 def policy_of(dependant_calls: list[Any]) -> str | None:

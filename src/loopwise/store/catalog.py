@@ -29,6 +29,11 @@ def _summary(s: Session, m: Model) -> ModelSummary:
     return ModelSummary(m.name, dict(m.schema_json), m.created_at, int(n))
 
 
+def model_exists(s: Session, name: str) -> bool:
+    """Whether a model named ``name`` is registered."""
+    return s.scalar(select(Model.id).where(Model.name == name)) is not None
+
+
 def model_summary(s: Session, name: str) -> ModelSummary:
     """The model named ``name`` with its prediction count (NotFoundError if none)."""
     m = s.scalar(select(Model).where(Model.name == name))

@@ -1,0 +1,95 @@
+"""What the registration's dry run reports: the columns it actually fed the version (by name or by
+position, and the schema's features it does not take) and what came back (the prediction's values, the
+classes, the class each score column holds); a version that does not fit is refused naming the column
+(the trial: the report listed the schema's features, whatever the version took)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from tests._fixtures import run_cli
+from tests._fixtures.registry import SCHEMA, applicants
+
+import loopwise as lw
+from loopwise.client.base import ModelHandle
+
+
+def test_the_report_names_what_was_fed_and_what_came_back(model: ModelHandle, pipeline: Pipeline) -> None:
+    X, y = applicants(300, 3)
+    v = model.register_version("v1", pipeline, sample=X)
+    classes = [str(c).lower() for c in pipeline.classes_]
+    assert v.dry_run == {
+        "rows": 200,
+        "fed": ["income", "age"],
+        "by": "name",
+        "unused": [],
+        "got": {
+            "prediction": "approved",
+            "values": sorted({str(p).lower() for p in pipeline.predict(X.head(200))}),
+            "classes": classes,
+            "scores": {"p_approved": "true"},
+        },
+        "output": "bool",
+    }
+    # A version that reads income only, by name: age is not fed, and the report says so.
+    narrow = LogisticRegression().fit(X[["income"]], y)
+    v2 = model.register_version("v2", narrow, sample=X)
+    assert (v2.dry_run["fed"], v2.dry_run["unused"]) == (["income"], ["age"])
+    # Fitted on an array: the schema's features by position.
+    positional = LogisticRegression().fit(X.to_numpy(), y)
+    v3 = model.register_version("v3", positional, sample=X)
+    assert (v3.dry_run["fed"], v3.dry_run["by"]) == (["income", "age"], "position")
+
+
+def test_a_version_that_does_not_fit_is_refused_naming_the_column(model: ModelHandle) -> None:
+    X, y = applicants(300, 3)
+    wide = LogisticRegression().fit(X.assign(extra=1.0).to_numpy(), y)
+    with pytest.raises(lw.DataError) as refused:
+        model.register_version("w", wide, sample=X)
+    assert str(refused.value) == (
+        "version 'w' takes 3 columns by position (it was fitted without column names), but model 'credit''s "
+        "schema has 2 features: income, age"
+    )
+    # A score column of a class the version does not predict (the declared positive class).
+    client = lw.Client.local(model.transport.engine.url.render_as_string(hide_password=False))
+    words = client.register(
+        "loans",
+        {
+            "positive": "approve",
+            "columns": {
+                **SCHEMA["columns"],
+                "approved": {"role": "prediction"},
+                "p_approved": {"role": "score"},
+            },
+        },
+    )
+    yes_no = LogisticRegression().fit(X, y.map({True: "yes", False: "no"}))
+    with pytest.raises(lw.DataError) as refused:
+        words.register_version("y", yes_no, sample=X)
+    assert str(refused.value) == (
+        "score column 'p_approved' of model 'loans' holds the probability of 'approve', which version 'y' "
+        "does not predict (its classes: no, yes)"
+    )
+    client.close()
+
+
+def test_the_cli_prints_the_dry_run(tmp_path: Path, pipeline: Pipeline) -> None:
+    X, _ = applicants(300, 3)
+    with lw.Client.local(tmp_path / "lw.db") as client:
+        client.register("credit", SCHEMA)
+    sio.dump(pipeline, tmp_path / "model.skops")
+    X.to_parquet(tmp_path / "sample.parquet")
+    r = run_cli(
+        "versions", "register", "credit", "v1", "--artifact", "model.skops", "--sample", "sample.parquet",
+        "--local", "lw.db", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    values = ", ".join(sorted({str(p).lower() for p in pipeline.predict(X.head(200))}))
+    assert r.stderr.splitlines()[-1] == (
+        f"dry run on 200 rows: fed income, age (by name); got approved = {values}; "
+        "p_approved = probability of true"
+    )
