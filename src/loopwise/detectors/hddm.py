@@ -7,7 +7,8 @@ average since then is compared with the average up to then. ``change_point`` is 
 
 HDDM-A's averages come from a running sum (exact for 0/1 values), so ``update_many`` (cumulative sums and
 running minima) and ``update`` reach the same state; river keeps running means, which can differ from it in
-the last bits, never (on the tests' streams) in a detection. HDDM-W is a line-by-line port fed in a loop.
+the last bits, never (on the tests' streams) in a detection. HDDM-W is a line-by-line port; its
+``update_many`` runs the same lines compiled (``_kernels.hddm_w``, numba), to the same state to the bit.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
     """
 
     kind = "hddm_w"
+    _whole_slices = True
     sensitivity = Sensitivity("drift_confidence", 1e-12, 0.005, "higher")
     bounded = True
     _SIDES = ("total", "s1_incr", "s2_incr", "s1_decr", "s2_decr")
@@ -287,6 +289,34 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
         if drift:
             self._change_point = (self._incr_at if up else self._decr_at) + 1
         return drift
+
+    def _run(self, chunk: npt.NDArray[np.float64]) -> int:
+        from loopwise.detectors import _kernels
+
+        e = np.array([[m.mean, m.ibc, float(m.init)] for m in (getattr(self, f"_{n}") for n in self._SIDES)])
+        used, fired, up, *state = _kernels.hddm_w(
+            chunk,
+            self._n,
+            e,
+            self._incr_cut,
+            self._decr_cut,
+            self._incr_at,
+            self._decr_at,
+            self._warning,
+            *self._coef,
+            math.log(1 / self.drift_confidence),
+            math.log(1 / self.warning_confidence),
+            self.two_sided_test,
+        )
+        for name, (mean, ibc, init) in zip(self._SIDES, e.tolist(), strict=True):
+            setattr(self, f"_{name}", _EWMA(mean, ibc, bool(init)))
+        self._incr_cut, self._decr_cut = state[0], state[1]
+        self._incr_at, self._decr_at, self._warning = int(state[2]), int(state[3]), bool(state[4])
+        self._n += used
+        if fired:
+            self._change_point = (self._incr_at if up else self._decr_at) + 1
+            self._drift_detected = True
+        return int(used)
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
