@@ -246,8 +246,8 @@ def adwin(
 ) -> Any:
     """ADWIN's ``_step`` (insert, then every ``clock`` values a scan) over ``chunk``. Level ``l``'s
     buckets, oldest first, are ``totals[l, (heads[l] + j) & mask]`` for ``j < counts[l]`` (a ring of
-    ``totals.shape[1]`` slots, a power of two); all four arrays change in place. Stops after the first value whose scan found a
-    change (the scan has dropped its buckets)."""
+    ``totals.shape[1]`` slots, a power of two); all four arrays change in place. Stops after the first
+    value whose scan found a change (the scan has dropped its buckets)."""
     k = chunk.shape[0]
     full = max_buckets + 1
     mask = totals.shape[1] - 1
