@@ -148,6 +148,91 @@ def eddm(
     return k, False, count, last_error, n_errors, d_sum, d_squares, top, top_at, warning
 
 
+# -- HDDM-A ------------------------------------------------------------------------------------------------
+
+
+@_jit
+def _hddm_a_beyond(n: float, change: float, n_cut: float, log: float) -> bool:
+    m = (n - n_cut) / n_cut * (1.0 / n)
+    return bool((n_cut != n) & (change >= math.sqrt(m / 2 * log)))
+
+
+@_jit
+def hddm_a(
+    chunk: Any,
+    n: int,
+    count: int,
+    total: float,
+    n_min: int,
+    n_max: int,
+    mean_min: float,
+    mean_max: float,
+    v_min: float,
+    v_max: float,
+    min_at: int,
+    max_at: int,
+    warning: bool,
+    log_bound: float,
+    log_drift: float,
+    log_warning: float,
+    two_sided: bool,
+) -> Any:
+    """Returns also whether a rise fired (the change point is then after the low cut)."""
+    k = chunk.shape[0]
+    for i in range(k):
+        count += 1
+        total += chunk[i]
+        mean = total / count
+        eps = math.sqrt(1.0 / (2 * count) * log_bound)
+        if mean + eps <= v_min:
+            n_min, mean_min, v_min, min_at = count, mean, mean + eps, n + i
+        if mean - eps >= v_max:
+            n_max, mean_max, v_max, max_at = count, mean, mean - eps, n + i
+        c = float(count)
+        rise = mean - mean_min
+        up = _hddm_a_beyond(c, rise, float(n_min), log_drift)
+        drift = up
+        warning = (not up) and _hddm_a_beyond(c, rise, float(n_min), log_warning)
+        if two_sided:
+            fall = mean_max - mean
+            down = _hddm_a_beyond(c, fall, float(n_max), log_drift)
+            drift = drift or down
+            warning = warning or ((not down) and _hddm_a_beyond(c, fall, float(n_max), log_warning))
+        if drift:
+            return (
+                i + 1,
+                True,
+                up,
+                count,
+                total,
+                n_min,
+                n_max,
+                mean_min,
+                mean_max,
+                v_min,
+                v_max,
+                min_at,
+                max_at,
+                warning,
+            )
+    return (
+        k,
+        False,
+        False,
+        count,
+        total,
+        n_min,
+        n_max,
+        mean_min,
+        mean_max,
+        v_min,
+        v_max,
+        min_at,
+        max_at,
+        warning,
+    )
+
+
 # -- HDDM-W ------------------------------------------------------------------------------------------------
 
 # The five exponentially weighted means of HDDM-W, each (mean, ibc, init) in a row of a (5, 3) array.
