@@ -1,11 +1,13 @@
-"""BOCPD against a direct NumPy/SciPy implementation of Adams & MacKay's recursion written here: each run
-length's predictive from the batch Normal-Gamma posterior of the values in that run (not the detector's
-incremental updates) and scipy's Student t, the run-length posterior as a full matrix."""
+"""BOCPD against direct implementations written here: Adams & MacKay's recursion with each run length's
+predictive from the batch posterior of the values in that run (not the detector's incremental updates) and
+scipy's Student t, the run-length posterior as a full matrix (the Normal-Gamma model, and the AR(1) regression
+through statsmodels' least squares); the check's likelihood ratio against statsmodels' fits of each side."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import statsmodels.api as sm
 from scipy import stats
 from tests._fixtures import piecewise
 
@@ -55,7 +57,15 @@ def test_the_run_length_posterior_is_the_recursions(
 ) -> None:
     x = SERIES[name]
     expected = reference(x, 1 / run_length, **prior)
-    detector = BOCPD(expected_run_length=run_length, prune=0, max_hypotheses=10_000, min_run=3, **prior)
+    detector = BOCPD(
+        expected_run_length=run_length,
+        model="constant",
+        refine=False,
+        prune=0,
+        max_hypotheses=10_000,
+        min_run=3,
+        **prior,
+    )
     hits, points, last = [], [], 0
     want_hits, want_points = [], []
     for t, xt in enumerate(x.tolist()):
@@ -79,6 +89,73 @@ def test_the_run_length_posterior_is_the_recursions(
         assert hits  # the comparison is about alarms too
 
 
+def reference_ar1(x: np.ndarray, hazard: float, kappa0: float, ar_precision: float) -> list[np.ndarray]:
+    """The same recursion for the AR(1) run model in standardised units (prior mean 0, precision
+    diag(kappa0, ar_precision), a0 = b0 = 1): each run's posterior from its values by a batch
+    regression (the normal equations solved afresh), the predictive a Student t (scipy)."""
+    posteriors = []
+    prev = np.array([1.0])
+    lagged = np.concatenate(([0.0], x[:-1]))
+    prior = np.diag([kappa0, ar_precision])
+    for t, xt in enumerate(x):
+        pred = np.empty(prev.size)
+        for r in range(prev.size):
+            design = np.column_stack((np.ones(r), lagged[t - r : t]))
+            y = x[t - r : t]
+            precision = prior + design.T @ design
+            mean = np.linalg.solve(precision, design.T @ y)
+            a = 1.0 + r / 2
+            b = 1.0 + 0.5 * (y @ y - mean @ precision @ mean)
+            phi = np.array([1.0, lagged[t]])
+            scale = np.sqrt(b / a * (1 + phi @ np.linalg.solve(precision, phi)))
+            pred[r] = stats.t.pdf(xt, df=2 * a, loc=phi @ mean, scale=scale)
+        new = np.concatenate(([(prev * pred * hazard).sum()], prev * pred * (1 - hazard)))
+        prev = new / new.sum()
+        posteriors.append(prev)
+    return posteriors
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_the_ar1_run_models_posterior_is_the_recursions(name: str) -> None:
+    x = SERIES[name]
+    # mu0 = 0 and beta0 = alpha0 = 1: the values are their own standardised units.
+    detector = BOCPD(
+        expected_run_length=20.0, mu0=0.0, beta0=1.0, prune=0, max_hypotheses=10_000, refine=False
+    )
+    expected = reference_ar1(x, 1 / 20.0, kappa0=0.01, ar_precision=1.0)
+    for t, xt in enumerate(x.tolist()):
+        detector.update(xt)
+        r, p = detector.run_length_posterior()
+        got = np.zeros(t + 2)
+        got[r] = p
+        np.testing.assert_allclose(got, expected[t], rtol=1e-8, atol=1e-12)
+
+
+def test_the_check_is_the_likelihood_ratio_of_two_regressions() -> None:
+    """The split the check reports maximises the Gaussian log-likelihood ratio of an AR(1) regression on each
+    side (own coefficients and variance) against one, as statsmodels' OLS fits compute it."""
+    rng = np.random.default_rng(8)
+    e = np.empty(400)
+    e[0] = 0.0
+    for i in range(1, 400):
+        e[i] = 0.5 * e[i - 1] + rng.normal()
+    x = e + np.r_[np.zeros(230), np.full(170, 3.0)]
+    detector = BOCPD(mu0=0.0, beta0=1.0)
+    detector._seg, detector._seg_first, detector._seg_before = x.tolist(), 0, 0.0
+    split, ratio = detector._best_split()
+    lagged = np.concatenate(([0.0], x[:-1]))
+
+    def loglik(a: int, b: int) -> float:
+        fit = sm.OLS(x[a:b], sm.add_constant(lagged[a:b], has_constant="add")).fit()
+        return float(fit.llf)
+
+    ratios = {k: loglik(0, k) + loglik(k, 400) - loglik(0, 400) for k in range(5, 396)}
+    best = max(ratios, key=ratios.__getitem__)
+    assert split == best
+    assert ratio == pytest.approx(ratios[best], rel=1e-6)
+    assert abs(split - 230) <= 2
+
+
 def test_pruning_keeps_the_answer_on_a_long_series() -> None:
     x = piecewise(4, [0, 2, -1, 1], length=300)
     exact = BOCPD(prune=0, max_hypotheses=100_000).update_many(x, with_change_points=True)
@@ -100,3 +177,5 @@ def test_bad_parameters_are_named() -> None:
         BOCPD(expected_run_length=1)
     with pytest.raises(ParameterError, match="prune"):
         BOCPD(prune=2)
+    with pytest.raises(ParameterError, match="model"):
+        BOCPD(model="linear")
