@@ -12,6 +12,7 @@ from scipy import stats
 from tests._fixtures import piecewise
 
 from loopwise.detectors import BOCPD
+from loopwise.detectors.bocpd import winsorized
 from loopwise.errors import ParameterError
 
 
@@ -140,9 +141,12 @@ def test_the_check_is_the_likelihood_ratio_of_two_regressions() -> None:
     for i in range(1, 400):
         e[i] = 0.5 * e[i - 1] + rng.normal()
     x = e + np.r_[np.zeros(230), np.full(170, 3.0)]
+    x[[40, 300]] += [9.0, -12.0]  # two outliers, which the check winsorizes first
     detector = BOCPD(mu0=0.0, beta0=1.0)
     detector._seg, detector._seg_first, detector._seg_before = x.tolist(), 0, 0.0
     split, ratio = detector._best_split()
+    raw, x = x, winsorized(x)
+    assert x[40] < raw[40] - 2 and x[300] > raw[300] + 2  # the outliers are pulled in
     lagged = np.concatenate(([0.0], x[:-1]))
 
     def loglik(a: int, b: int) -> float:
@@ -154,6 +158,19 @@ def test_the_check_is_the_likelihood_ratio_of_two_regressions() -> None:
     assert split == best
     assert ratio == pytest.approx(ratios[best], rel=1e-6)
     assert abs(split - 230) <= 2
+
+
+def test_winsorized_clips_at_four_robust_deviations_from_the_running_median() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.standard_t(3, 300)
+    got = winsorized(y)
+    d = np.diff(y)
+    spread = np.median(np.abs(d - np.median(d))) / 0.6745 / np.sqrt(2)
+    padded = np.concatenate((np.full(2, y[0]), y, np.full(2, y[-1])))
+    centre = np.array([np.median(padded[i : i + 5]) for i in range(300)])
+    expected = np.minimum(np.maximum(y, centre - 4 * spread), centre + 4 * spread)
+    np.testing.assert_array_equal(got, expected)
+    assert (got != y).any()  # t(3) has values that far out
 
 
 def test_pruning_keeps_the_answer_on_a_long_series() -> None:

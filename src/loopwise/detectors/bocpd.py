@@ -19,7 +19,9 @@ for one value only).
 **Check and location** (``refine=True``, the default). The values since the last reported change point (at
 most ``SEGMENT_CAP``) are split in two where the model fits best: the split that maximises the likelihood
 ratio of two regressions (each side its own coefficients and variance, fitted by least squares) against one.
-The alarm is raised when that ratio's logarithm passes ``penalty`` times BIC's penalty
+The check's values are first winsorized (``winsorized``: within 4 robust standard deviations of a running
+median), so that a heavy-tailed outlier or a burst of them does not pass for a change of spread. The alarm
+is raised when that ratio's logarithm passes ``penalty`` times BIC's penalty
 (``(p + 1) / 2 · log n`` per extra segment, p the regression's coefficients); until then the proposal is
 held and tested again at each value while the posterior still proposes it. ``change_point`` is the split,
 which lands on the change more often than the posterior's mode does after a shift in level; the check's
@@ -42,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import median_filter
 from scipy.special import gammaln
 
 from loopwise.detectors.base import SEGMENT_CAP, Detector, Sensitivity, in_open_unit, positive
@@ -50,6 +53,8 @@ from loopwise.errors import ParameterError
 MODELS = ("ar1", "constant")
 #: Fewest values on either side of a split of the check.
 _MIN_SIDE = 5
+#: The check's values are winsorized at this many robust standard deviations (``winsorized``).
+_LIMIT = 4.0
 
 
 class BOCPD(Detector):
@@ -271,10 +276,10 @@ class BOCPD(Detector):
 
     def _best_split(self) -> tuple[int | None, float]:
         """The index where two regressions fit the segment best, and the log-likelihood ratio there."""
-        y = np.asarray(self._seg)
-        n = y.size
+        n = len(self._seg)
         if n < 2 * _MIN_SIDE:
             return None, 0.0
+        y = winsorized(np.asarray(self._seg))
         x = np.column_stack((np.ones(n), np.concatenate(([self._seg_before], y[:-1]))))[:, : self._p]
         k = np.arange(_MIN_SIDE, n - _MIN_SIDE + 1)
         whole = _rss(x, y, np.array([0]), np.array([n]))
@@ -348,6 +353,20 @@ def _rss(
     rss = yy - np.einsum("ki,ki->k", beta, xy)
     floor = 1e-12 * np.maximum(yy, 1.0)
     result: npt.NDArray[np.float64] = np.maximum(rss, floor)
+    return result
+
+
+def winsorized(y: npt.NDArray[np.float64], width: int = 5, limit: float = _LIMIT) -> npt.NDArray[np.float64]:
+    """``y`` with each value brought within ``limit`` robust standard deviations of the running median of
+    ``width`` values around it (the spread: the median absolute deviation of the differences, / 0.6745 / √2,
+    which neither a shift in level nor a trend inflates). A heavy-tailed outlier or a burst of them then no
+    longer passes for a change of variance in the check; a change of level or of spread still does."""
+    d = np.diff(y)
+    spread = float(np.median(np.abs(d - np.median(d)))) / 0.6745 / math.sqrt(2.0)
+    if not spread > 0:
+        return y
+    centre = median_filter(y, size=width, mode="nearest")
+    result: npt.NDArray[np.float64] = np.clip(y, centre - limit * spread, centre + limit * spread)
     return result
 
 
