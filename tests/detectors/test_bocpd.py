@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 from scipy import stats
-from tests._fixtures import piecewise
+from tests._fixtures import bernoulli, piecewise
 
 from loopwise.detectors import BOCPD
 from loopwise.detectors.bocpd import winsorized
-from loopwise.errors import ParameterError
+from loopwise.errors import DataError, ParameterError
 
 
 def reference(
@@ -196,3 +196,49 @@ def test_bad_parameters_are_named() -> None:
         BOCPD(prune=2)
     with pytest.raises(ParameterError, match="model"):
         BOCPD(model="linear")
+
+
+def test_a_zero_one_warm_up_picks_the_beta_bernoulli_run_model() -> None:
+    """On 0/1 values ("auto"): each run's predictive is the Beta-Bernoulli's (the prior worth two values at
+    the warm-up's smoothed rate), checked against the recursion written here with scipy's beta-binomial."""
+    x = bernoulli(6, [0.1, 0.5], length=60)
+    detector = BOCPD(expected_run_length=50.0, warm_up=20, prune=0, max_hypotheses=10_000, refine=False)
+    rate = (x[:20].sum() + 0.5) / 21
+    a0, b0 = 2 * rate, 2 * (1 - rate)
+    prev = np.array([1.0])
+    for t, xt in enumerate(x.tolist()):
+        pred = np.array(
+            [
+                stats.betabinom.pmf(xt, 1, a0 + x[t - r : t].sum(), b0 + r - x[t - r : t].sum())
+                for r in range(prev.size)
+            ]
+        )
+        new = np.concatenate(([(prev * pred / 50).sum()], prev * pred * (1 - 1 / 50)))
+        prev = new / new.sum()
+        detector.update(xt)
+        if t >= 19:  # the warm-up's values go through the recursion at its last one
+            r, p = detector.run_length_posterior()
+            got = np.zeros(t + 2)
+            got[r] = p
+            np.testing.assert_allclose(got, prev, rtol=1e-9, atol=1e-12)
+    with pytest.raises(DataError, match="bernoulli"):
+        detector.update(2.5)
+
+
+def test_the_bernoulli_check_is_the_binomial_likelihood_ratio() -> None:
+    x = bernoulli(7, [0.05, 0.3], length=200)
+    detector = BOCPD()
+    detector.update_many(x[:20])
+    assert detector._model == "bernoulli"
+    detector._seg, detector._seg_first = x.tolist(), 0
+    split, ratio = detector._best_split()
+
+    def loglik(v: np.ndarray) -> float:
+        return float(stats.bernoulli.logpmf(v, v.mean()).sum())
+
+    ratios = {k: loglik(x[:k]) + loglik(x[k:]) - loglik(x) for k in range(5, 396)}
+    best = max(ratios, key=ratios.__getitem__)
+    assert (split, ratio) == (best, pytest.approx(ratios[best], rel=1e-9))
+    assert abs(split - 200) <= 15
+    alarms, starts = BOCPD().update_many(x, with_change_points=True)
+    assert len(alarms) == 1 and abs(int(starts[0]) - 200) <= 15

@@ -45,12 +45,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import median_filter
-from scipy.special import gammaln
+from scipy.special import gammaln, xlogy
 
 from loopwise.detectors.base import SEGMENT_CAP, Detector, Sensitivity, in_open_unit, positive
-from loopwise.errors import ParameterError
+from loopwise.errors import DataError, ParameterError
 
-MODELS = ("ar1", "constant")
+MODELS = ("auto", "ar1", "constant", "bernoulli")
 #: Fewest values on either side of a split of the check.
 _MIN_SIDE = 5
 #: The check's values are winsorized at this many robust standard deviations (``winsorized``).
@@ -74,7 +74,7 @@ class BOCPD(Detector):
     def __init__(
         self,
         expected_run_length: float = 4000.0,
-        model: str = "ar1",
+        model: str = "auto",
         mu0: float | None = None,
         kappa0: float = 0.01,
         ar_precision: float = 1.0,
@@ -123,7 +123,7 @@ class BOCPD(Detector):
         self.min_segment = int(min_segment)
         self.prune = float(prune)
         self.max_hypotheses = int(max_hypotheses)
-        self._p = 2 if model == "ar1" else 1
+        self._p = 1 if model in ("constant", "bernoulli") else 2
         self._log_h = math.log(1.0 / self.expected_run_length)
         self._log_1mh = math.log1p(-1.0 / self.expected_run_length)
         precisions = [self.kappa0, self.ar_precision][: self._p]
@@ -172,7 +172,10 @@ class BOCPD(Detector):
         self._seg: list[float] = []  # standardised values since the last reported change point
         self._seg_first = self._n  # index of the first of them
         self._seg_before = 0.0  # the standardised value before the first of them
-        if self.beta0 is not None:
+        # The run model in use ("auto" decides on the warm-up) and, for "bernoulli", the prior's Beta(a, b).
+        self._model = "ar1" if self.model == "auto" else self.model
+        self._rate_prior = (1.0, 1.0)
+        if self.beta0 is not None and self.model != "bernoulli":
             self._units = (0.0 if self.mu0 is None else self.mu0, math.sqrt(self.beta0 / self.alpha0))
 
     def _after_detection(self) -> None:
@@ -185,8 +188,15 @@ class BOCPD(Detector):
         if len(self._buffer) < self.warm_up:
             return False
         values, self._buffer = np.asarray(self._buffer), []
+        if self.model == "auto" and np.isin(values, (0.0, 1.0)).all():
+            self._model = "bernoulli"
         mu0 = float(values.mean()) if self.mu0 is None else self.mu0
-        if self.model == "ar1":
+        if self._model == "bernoulli":
+            # A Beta prior worth two values, centred on the warm-up's rate (smoothed away from 0 and 1).
+            rate = (float(values.sum()) + 0.5) / (len(values) + 1.0)
+            self._rate_prior = (2.0 * rate, 2.0 * (1.0 - rate))
+            mu0, spread = 0.0, 1.0
+        elif self._model == "ar1":
             d = np.diff(values)
             spread = float(np.median(np.abs(d - np.median(d)))) / 0.6745 / math.sqrt(2.0)
             if spread <= 0:
@@ -208,8 +218,21 @@ class BOCPD(Detector):
     def _advance(self, x: float, index: int, *, report: bool = True) -> bool:
         """One step of the recursion for the value at ``index``; whether it raises an alarm."""
         assert self._units is not None
+        if self._model == "bernoulli":
+            if not 0.0 <= x <= 1.0:
+                raise DataError(
+                    f"BOCPD's run model is bernoulli (its warm-up held only 0 and 1) and takes values in"
+                    f" [0, 1]; got {x!r} (pass model='ar1' for a numeric stream)"
+                )
+            a0, b0 = self._rate_prior
+            rate = (a0 + self._yy) / (a0 + b0 + self._count)
+            return self._update(x, x * np.log(rate) + (1.0 - x) * np.log1p(-rate), index, report, x)
         loc, scale = self._units
         y = (x - loc) / scale
+        return self._update(y, self._log_predictive(y), index, report, y * y)
+
+    def _log_predictive(self, y: float) -> npt.NDArray[np.float64]:
+        """Each hypothesis's log predictive density of ``y`` (a Student t from its regression's posterior)."""
         h = self._r.size
         phi = self._regressors(h)
         cov = _inverse(self._prior_precision[None] + self._xx)
@@ -221,12 +244,20 @@ class BOCPD(Detector):
         scale2 = b / a * (1.0 + np.einsum("hi,hij,hj->h", phi, cov, phi))
         nu = 2.0 * a
         z = (y - centre) ** 2 / (nu * scale2)
-        log_pred = (
+        log_pred: npt.NDArray[np.float64] = (
             gammaln((nu + 1.0) / 2.0)
             - gammaln(nu / 2.0)
             - 0.5 * np.log(nu * math.pi * scale2)
             - (nu + 1.0) / 2.0 * np.log1p(z)
         )
+        return log_pred
+
+    def _update(
+        self, y: float, log_pred: npt.NDArray[np.float64], index: int, report: bool, square: float
+    ) -> bool:
+        """The recursion's step given each hypothesis's log predictive; ``square`` is added to ``_yy``
+        (the value squared; for "bernoulli", whose ``_yy`` counts the ones, the value itself)."""
+        phi = self._regressors(self._r.size)
         joint = self._log_r + log_pred
         log_change = _logsumexp(joint + self._log_h)
         log_r = np.concatenate(([log_change], joint + self._log_1mh))
@@ -235,7 +266,7 @@ class BOCPD(Detector):
         r = np.concatenate(([0], self._r + 1))
         xx = np.concatenate((np.zeros((1, p, p)), self._xx + phi[:, :, None] * phi[:, None, :]))
         xy = np.concatenate((np.zeros((1, p)), self._xy + phi * y))
-        yy = np.concatenate(([0.0], self._yy + y * y))
+        yy = np.concatenate(([0.0], self._yy + square))
         count = np.concatenate(([0.0], self._count + 1.0))
         keep = self._keep(log_r)
         self._r, self._log_r = r[keep], log_r[keep]
@@ -259,7 +290,8 @@ class BOCPD(Detector):
             self._change_point = start
             return True
         split, gain = self._best_split()
-        if split is None or gain <= self.penalty * (p + 1) / 2.0 * math.log(len(self._seg)):
+        dof = 1 if self._model == "bernoulli" else p + 1  # the parameters of a segment
+        if split is None or gain <= self.penalty * dof / 2.0 * math.log(len(self._seg)):
             return False  # held: tested again at the next value while the posterior still proposes it
         self._start = start
         reported = split - self._last_cp >= self.min_segment
@@ -279,9 +311,15 @@ class BOCPD(Detector):
         n = len(self._seg)
         if n < 2 * _MIN_SIDE:
             return None, 0.0
+        k = np.arange(_MIN_SIDE, n - _MIN_SIDE + 1)
+        if self._model == "bernoulli":
+            ones = np.cumsum(self._seg)
+            left, total = ones[k - 1], ones[-1]
+            ratio = _bernoulli(left, k) + _bernoulli(total - left, n - k) - _bernoulli(total, n)
+            best = int(np.argmax(ratio))
+            return self._seg_first + int(k[best]), float(ratio[best])
         y = winsorized(np.asarray(self._seg))
         x = np.column_stack((np.ones(n), np.concatenate(([self._seg_before], y[:-1]))))[:, : self._p]
-        k = np.arange(_MIN_SIDE, n - _MIN_SIDE + 1)
         whole = _rss(x, y, np.array([0]), np.array([n]))
         left = _rss(x, y, np.zeros(k.size, dtype=np.int64), k)
         right = _rss(x, y, k, np.full(k.size, n))
@@ -318,6 +356,8 @@ class BOCPD(Detector):
             "seg": np.asarray(self._seg, dtype=np.float64),
             "seg_first": self._seg_first,
             "seg_before": self._seg_before,
+            "model_used": self._model,
+            "rate_prior": list(self._rate_prior),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -335,6 +375,10 @@ class BOCPD(Detector):
         self._t, self._start, self._last_cp = int(state["t"]), int(state["start"]), int(state["last_cp"])
         self._seg = [float(v) for v in state["seg"]]
         self._seg_first, self._seg_before = int(state["seg_first"]), float(state["seg_before"])
+        self._model = str(state["model_used"])
+        if self._model not in MODELS[1:]:
+            raise DataError(f"BOCPD state: unknown run model {self._model!r}")
+        self._rate_prior = (float(state["rate_prior"][0]), float(state["rate_prior"][1]))
 
 
 def _rss(
@@ -368,6 +412,11 @@ def winsorized(y: npt.NDArray[np.float64], width: int = 5, limit: float = _LIMIT
     centre = median_filter(y, size=width, mode="nearest")
     result: npt.NDArray[np.float64] = np.clip(y, centre - limit * spread, centre + limit * spread)
     return result
+
+
+def _bernoulli(ones: Any, count: Any) -> Any:
+    """The Bernoulli log-likelihood of ``ones`` in ``count`` values at its maximum (rate ones / count)."""
+    return xlogy(ones, ones / count) + xlogy(count - ones, (count - ones) / count)
 
 
 def _logsumexp(v: npt.NDArray[np.float64]) -> float:
