@@ -32,6 +32,7 @@ ERROR_FACTORIES: dict[str, Callable[[], Detector]] = {
     "eddm": EDDM,
     "hddm_a": lambda: HDDM_A(two_sided_test=True),
     "hddm_w": lambda: HDDM_W(two_sided_test=True),
+    "bocpd_bernoulli": BOCPD,  # a 0/1 warm-up: the Beta-Bernoulli run model
 }
 FACTORIES.update(ERROR_FACTORIES)
 
