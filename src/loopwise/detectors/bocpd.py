@@ -69,7 +69,7 @@ class BOCPD(Detector):
     """
 
     kind = "bocpd"
-    sensitivity = Sensitivity("expected_run_length", 10.0, 1e12, "lower")
+    sensitivity = Sensitivity("penalty", 0.05, 100.0, "lower")
 
     def __init__(
         self,
