@@ -101,9 +101,13 @@ def monitor_view(changes: Iterable[int], alarms: Iterable[int], delay: int = 100
 def tcpd_series() -> dict[str, tuple[np.ndarray, dict[str, list[int]]]]:
     """River's copies of TCPD series, as TCPD has them: values (n x d) and annotations.
 
-    River's Brent file holds every trading day from 1987; TCPD's series (and its annotations) is the price
-    from 2000 on, every 10th observation (TCPD's datasets/brent_spot README), which this reproduces. TCPD's
-    apple series is the closing price and the volume.
+    River's files are not all TCPD's series, and the annotations index TCPD's; this reproduces TCPD's:
+    - Brent: river holds every trading day from 1987; TCPD's series is the price from 2000 on, every 10th
+      observation (TCPD's datasets/brent_spot README).
+    - Apple: river holds every trading day (1,867); TCPD's is the closing price and the volume of every 3rd
+      day after the first (``rows[1:][::3]``, 622 values: TCPD's datasets/apple/get_apple.py, "offset to
+      ensure drop is visible in sampled series"), so its annotation 319 is the drop of 2000-09-29.
+    - Bitcoin: river's file runs to 2019-11-10; TCPD's ends on 2019-06-19 (774 values, get_bitcoin.py).
     """
     from river.drift import datasets as d
 
@@ -123,9 +127,15 @@ def tcpd_series() -> dict[str, tuple[np.ndarray, dict[str, list[int]]]]:
             rows = [(x, y) for x, y in rows if x["day"].year >= 2000][::10] if "day" in rows[0][0] else rows
         values = np.array([_row(y) for _, y in rows], dtype=np.float64)
         if cls is d.Apple:
-            values = values[:, [3, 5]]  # Close, Volume
+            values = values[1:][::3][:, [3, 5]]  # Close, Volume
+        if cls is d.Bitcoin:
+            values = values[: 1 + _index_of(rows, "date", "2019-06-19")]
         series[type(ds).__name__] = (values, {k: list(v) for k, v in ds.annotations.items()})
     return series
+
+
+def _index_of(rows: list[tuple[dict[str, object], object]], key: str, day: str) -> int:
+    return next(i for i, (x, _) in enumerate(rows) if str(x[key])[:10] == day)
 
 
 def _row(y: object) -> list[float]:

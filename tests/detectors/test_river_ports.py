@@ -112,3 +112,23 @@ def test_bad_parameters_are_named() -> None:
         detectors.KSWIN(window_size=50, stat_size=30)
     with pytest.raises(ParameterError, match="warning_confidence"):
         detectors.HDDM_W(drift_confidence=0.01, warning_confidence=0.001)
+
+
+@pytest.mark.parametrize(("population", "k"), [(70, 30), (150, 50), (1000, 10), (5, 5)])
+def test_kswins_generator_draws_what_random_sample_draws(population: int, k: int) -> None:
+    """The compiled Mersenne Twister and ``sample`` (both of CPython's methods: a pool for a small population,
+    draws with rejection of repeats for a large one) against ``random.Random`` itself, over many draws."""
+    import random
+
+    from loopwise.detectors import _kernels
+    from loopwise.detectors.kswin import _pool_method
+
+    theirs = random.Random(11)
+    _, words, _ = theirs.getstate()
+    mt, pos = np.asarray(words[:-1], dtype=np.int64), np.array([words[-1]], dtype=np.int64)
+    out, pool = np.empty(k, dtype=np.int64), np.empty(population, dtype=np.int64)
+    taken = np.zeros(population, dtype=np.bool_)
+    for _ in range(300):
+        _kernels._sample(mt, pos, population, k, _pool_method(population, k), out, pool, taken)
+        assert out.tolist() == theirs.sample(range(population), k)
+    assert np.concatenate((mt, pos)).tolist() == list(theirs.getstate()[1])

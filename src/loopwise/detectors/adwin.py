@@ -9,13 +9,8 @@ bucket boundary is tried as a cut between an older and a newer part; a differenc
 until no cut passes. ``change_point`` is where the window then begins: ADWIN's own estimate of the start of
 the new regime. As in river, the detector starts from an empty window after a detection.
 
-``update`` is a line-by-line port. ``update_many`` uses two facts of that scheme: between detections nothing
-is dropped, so the bucket layout after ``t`` values depends on ``t`` alone (a level receives
-``r_{i+1} = max(0, (r_i - max_buckets + 1) // 2)`` summaries, ``r_0 = t``, and holds ``r_i - 2 r_{i+1}``), and
-every bucket is an aligned block of consecutive values. The means of both sides of every cut at every check
-then come from prefix sums, all checks of a slice at once. The sums are added in another order than the
-port's, so a state can differ in its last bits from one fed value by value (the tests hold both to 1e-9 and
-to the same detections).
+``update`` is a line-by-line port. ``update_many`` runs the same lines compiled (``_kernels.adwin``, numba),
+with the buckets in fixed arrays: the same operations in the same order, so the same state to the bit.
 """
 
 from __future__ import annotations
@@ -27,9 +22,6 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive
-
-#: Checks evaluated together in ``update_many``: bounds the (checks x buckets) arrays to a few megabytes.
-_CHECKS_PER_BATCH = 2048
 
 
 class ADWIN(Detector):
@@ -46,6 +38,7 @@ class ADWIN(Detector):
     """
 
     kind = "adwin"
+    _whole_slices = True
     sensitivity = Sensitivity("delta", 1e-12, 0.5, "higher")
 
     def __init__(
@@ -190,107 +183,49 @@ class ADWIN(Detector):
             self._totals.pop()
             self._vars.pop()
 
-    # -- the same, a slice at a time -----------------------------------------------------------------------
+    # -- the same, compiled ------------------------------------------------------------------------------
 
     def _run(self, chunk: npt.NDArray[np.float64]) -> int:
-        t_start, k = self._tick, len(chunk)
-        # Every value so far as "atoms": the buckets in the state (oldest first), then the slice's values;
-        # shifted by the window's mean so that sums of squares do not cancel.
-        old_n, old_s, old_v = self._blocks()
-        c = self._total / self._width if self._width else float(chunk[0])
-        n = np.concatenate((old_n, np.ones(k)))
-        s = np.concatenate((old_s - old_n * c, chunk - c))
-        pn = np.concatenate(([0], np.cumsum(n))).astype(np.int64)
-        ps = np.concatenate(([0.0], np.cumsum(s)))
-        pv = np.concatenate(([0.0], np.cumsum(np.concatenate((old_v, np.zeros(k))))))
-        pq = np.concatenate(([0.0], np.cumsum(s * s / n)))
-        prefix = _Prefix(pn, ps, pv, pq, len(old_n), t_start)
+        from loopwise.detectors import _kernels
 
-        first = t_start + 1
-        first_check = max(-(-first // self.clock), self.grace_period // self.clock + 1) * self.clock
-        checks = np.arange(first_check, t_start + k + 1, self.clock, dtype=np.int64)
-        hit = None
-        for lo in range(0, len(checks), _CHECKS_PER_BATCH):
-            batch = checks[lo : lo + _CHECKS_PER_BATCH]
-            fired = self._fires(batch, prefix)
-            if fired.any():
-                hit = int(batch[int(np.argmax(fired))])
-                break
-        end = t_start + k if hit is None else hit
-        self._set_state(end, prefix, c)
-        self._n += end - t_start
-        if hit is not None:
-            self._scan()
+        slots = 1 << (self.max_buckets + 1 - 1).bit_length()  # a power of two, at least max_buckets + 1
+        totals = np.zeros((_kernels.ADWIN_LEVELS, slots))
+        variances = np.zeros((_kernels.ADWIN_LEVELS, slots))
+        heads = np.zeros(_kernels.ADWIN_LEVELS, dtype=np.int64)
+        counts = np.zeros(_kernels.ADWIN_LEVELS, dtype=np.int64)
+        for level, (ts, vs) in enumerate(zip(self._totals, self._vars, strict=True)):
+            totals[level, : len(ts)] = ts
+            variances[level, : len(vs)] = vs
+            counts[level] = len(ts)
+        used, fired, levels, tick, width, total, variance = _kernels.adwin(
+            chunk,
+            totals,
+            variances,
+            heads,
+            counts,
+            len(self._totals),
+            self._tick,
+            self._width,
+            self._total,
+            self._variance,
+            self.delta,
+            self.clock,
+            self.max_buckets,
+            self.min_window_length,
+            self.grace_period,
+        )
+        mask = slots - 1
+        self._totals, self._vars = [], []
+        for lvl in range(levels):
+            ring = (heads[lvl] + np.arange(counts[lvl])) & mask
+            self._totals.append(totals[lvl, ring].tolist())
+            self._vars.append(variances[lvl, ring].tolist())
+        self._tick, self._width, self._total, self._variance = int(tick), width, total, variance
+        self._n += used
+        if fired:
             self._change_point = self._start + self._tick - int(self._width)
             self._drift_detected = True
-        return end - t_start
-
-    def _layout(self, t: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
-        """Buckets per level (level 0 first) after ``t`` values with nothing dropped."""
-        counts = []
-        received = t
-        while received.any():
-            up = np.maximum(0, (received - self.max_buckets + 1) // 2)
-            counts.append(received - 2 * up)
-            received = up
-        return counts or [np.zeros_like(t)]
-
-    def _fires(self, t: npt.NDArray[np.int64], p: _Prefix) -> npt.NDArray[np.bool_]:
-        counts = self._layout(t)
-        full = self.max_buckets + 1
-        # Bucket sizes, oldest first: the highest level's buckets, then the next one down, ...
-        sizes = np.zeros((len(t), len(counts) * full), dtype=np.int64)
-        for col, level in enumerate(range(len(counts) - 1, -1, -1)):
-            j = np.arange(full)
-            sizes[:, col * full : (col + 1) * full] = np.where(j < counts[level][:, None], 1 << level, 0)
-        n0 = np.cumsum(sizes, axis=1)
-        tt = t[:, None]
-        n1 = tt - n0
-        valid = (sizes > 0) & (n1 > 0) & (n0 >= self.min_window_length) & (n1 >= self.min_window_length)
-        u0 = p.sum(n0)
-        total = p.sum(t)
-        width = t.astype(np.float64)
-        variance = p.squares(t) - total * total / width
-        with np.errstate(divide="ignore", invalid="ignore"):
-            n0f, n1f = n0.astype(np.float64), n1.astype(np.float64)
-            delta_mean = u0 / n0f - (total[:, None] - u0) / n1f
-            delta_prime = np.log(2.0 * np.log(width) / self.delta)[:, None]
-            mwl = self.min_window_length
-            m_recip = 1.0 / (n0f - mwl + 1.0) + 1.0 / (n1f - mwl + 1.0)
-            eps = np.sqrt(2.0 * m_recip * (variance / width)[:, None] * delta_prime)
-            eps = eps + 2.0 / 3.0 * delta_prime * m_recip
-            passes = valid & (np.abs(delta_mean) > eps)
-        result: npt.NDArray[np.bool_] = np.asarray(passes.any(axis=1), dtype=bool)
-        return result
-
-    def _set_state(self, t: int, p: _Prefix, c: float) -> None:
-        """The port's state after ``t`` values (no drops yet): buckets summed from the prefix sums."""
-        counts = [int(a[0]) for a in self._layout(np.array([t], dtype=np.int64))]
-        self._totals, self._vars = [], []
-        pos = 0
-        for level in range(len(counts) - 1, -1, -1):
-            size = 1 << level
-            bounds = pos + size * np.arange(counts[level] + 1, dtype=np.int64)
-            sums = np.diff(p.sum(bounds))
-            inner = np.diff(p.squares(bounds)) - sums * sums / size
-            self._totals.append((sums + size * c).tolist())
-            self._vars.append(np.maximum(inner, 0.0).tolist())
-            pos = int(bounds[-1])
-        self._totals.reverse()
-        self._vars.reverse()
-        self._tick = t
-        self._width = float(t)
-        total = float(p.sum(np.array([t]))[0]) if t else 0.0
-        self._total = total + t * c
-        self._variance = float(p.squares(np.array([t]))[0]) - total * total / t if t else 0.0
-
-    def _blocks(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        sizes, totals, variances = [], [], []
-        for level in range(len(self._totals) - 1, -1, -1):
-            sizes += [float(1 << level)] * len(self._totals[level])
-            totals += self._totals[level]
-            variances += self._vars[level]
-        return np.asarray(sizes), np.asarray(totals), np.asarray(variances)
+        return int(used)
 
     # -- state ---------------------------------------------------------------------------------------------
 
@@ -318,39 +253,3 @@ class ADWIN(Detector):
         for lvl, total, var in zip(levels, state["totals"].tolist(), state["vars"].tolist(), strict=True):
             self._totals[lvl].append(total)
             self._vars[lvl].append(var)
-
-
-class _Prefix:
-    """Prefix sums over atoms (buckets carried in, then single values), read at value counts on a bucket
-    boundary: a count past the carried buckets is an atom index by arithmetic, one inside them is found by a
-    binary search among the few carried boundaries."""
-
-    def __init__(
-        self,
-        pn: npt.NDArray[np.int64],
-        ps: npt.NDArray[np.float64],
-        pv: npt.NDArray[np.float64],
-        pq: npt.NDArray[np.float64],
-        carried: int,
-        t_start: int,
-    ) -> None:
-        self.pn, self.ps, self.pv, self.pq = pn, ps, pv, pq
-        self.carried, self.t_start = carried, t_start
-
-    def _index(self, count: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        idx = count - self.t_start + self.carried
-        inside = count < self.t_start
-        if inside.any():
-            idx[inside] = np.searchsorted(self.pn[: self.carried + 1], count[inside])
-        return idx
-
-    def sum(self, count: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        """Shifted sum of the first ``count`` values."""
-        result: npt.NDArray[np.float64] = self.ps[self._index(count)]
-        return result
-
-    def squares(self, count: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        """Squared deviations inside the atoms plus their ``n * mean**2`` (shifted), up to ``count``."""
-        i = self._index(count)
-        result: npt.NDArray[np.float64] = self.pv[i] + self.pq[i]
-        return result

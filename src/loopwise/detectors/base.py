@@ -72,6 +72,9 @@ class Detector(abc.ABC):
     locate: str = "native"
     #: The parameter ``calibrate`` sets from a reference stream (None: nothing to calibrate).
     sensitivity: ClassVar[Sensitivity | None] = None
+    #: Whether ``_run`` stops at the first alarm without wasted work (a compiled loop): ``update_many`` then
+    #: hands it all the values left rather than slices that double.
+    _whole_slices: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -151,7 +154,7 @@ class Detector(abc.ABC):
                 self._after_detection()
                 self._clear_segment()
                 self._drift_detected = False
-            chunk = arr[pos : pos + size]
+            chunk = arr[pos:] if self._whole_slices else arr[pos : pos + size]
             used = self._run(chunk)
             if self.locate == "split":
                 self._flush(chunk[:used])

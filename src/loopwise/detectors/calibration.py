@@ -11,9 +11,9 @@ resampled reference is, by construction, a false alarm: the reference holds no c
 Each detector names the parameter that sets its sensitivity (``Detector.sensitivity``): ADWIN's ``delta``,
 Page-Hinkley's ``threshold`` (in data units: searched relative to the reference's spread), CUSUM's ``h``,
 KSWIN's ``alpha``, DDM's ``drift_threshold``, EDDM's ``beta``, HDDM's ``drift_confidence`` and BOCPD's
-``expected_run_length``. The search is a bisection on that parameter's scale with the same resampled streams
-for every candidate (common random numbers: the alarm count then moves with the parameter, not with the
-draw).
+``penalty`` (its check's threshold; with ``refine=False`` nothing is calibrated). The search is a
+bisection on that parameter's scale with the same resampled streams for every candidate (common random
+numbers: the alarm count then moves with the parameter, not with the draw).
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ values are in, an alarm when it passes ``p_min + drift_threshold * s_min``, the 
 EDDM (Baena-García et al. 2006) watches the distances between consecutive errors instead: an alarm when their
 mean plus two standard deviations falls below ``beta`` times its maximum (errors coming closer together).
 
-Both keep their sums as whole numbers of errors and distances (exact in floating point), so ``update`` and
-``update_many`` (cumulative sums and running extrema) reach the same state; river keeps running means, which
-can differ in the last bits, never (on the tests' streams) in a detection.
+Both keep their sums as whole numbers of errors and distances (exact in floating point); ``update_many`` runs
+the same recursion compiled (``_kernels``, numba), so both reach the same state to the bit. River keeps
+running means, which can differ in the last bits, never (on the tests' streams) in a detection.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.detectors._binary import ErrorStreamDetector
-from loopwise.detectors.base import Sensitivity, in_open_unit, positive, running_extreme
+from loopwise.detectors.base import Sensitivity, in_open_unit, positive
 from loopwise.errors import ParameterError
 
 
@@ -37,6 +37,7 @@ class DDM(ErrorStreamDetector):
     """
 
     kind = "ddm"
+    _whole_slices = True
     sensitivity = Sensitivity("drift_threshold", 1.0, 50.0, "lower")
 
     def __init__(
@@ -94,34 +95,30 @@ class DDM(ErrorStreamDetector):
         return False
 
     def _run(self, chunk: npt.NDArray[np.float64]) -> int:
-        k = len(chunk)
-        count = self._count + np.arange(1, k + 1, dtype=np.int64)
-        errors = np.cumsum(np.concatenate(([self._errors], chunk)))[1:]
-        p = errors / count
-        s = np.sqrt(p * (1 - p) / count)
-        ps = p + s
-        active = count > self.warm_start
-        at = self._n + np.arange(k, dtype=np.int64)
-        watched = np.where(active, ps, np.inf)
-        ps_min, min_at = running_extreme(watched, self._ps_min, self._min_at, at, np.less_equal, np.minimum)
-        # p_min, s_min where the minimum was set: in this slice, or carried in.
-        local = min_at - self._n
-        inside = local >= 0
-        p_min = np.where(inside, p[np.maximum(local, 0)], self._p_min)
-        s_min = np.where(inside, s[np.maximum(local, 0)], self._s_min)
-        fires = active & (ps > p_min + self.drift_threshold * s_min)
-        j = int(np.argmax(fires)) if fires.any() else k - 1
-        self._count = int(count[j])
-        self._errors = float(errors[j])
-        self._ps_min, self._min_at = float(ps_min[j]), int(min_at[j])
-        self._p_min, self._s_min = float(p_min[j]), float(s_min[j])
-        self._warning = bool(active[j] and ps[j] > p_min[j] + self.warning_threshold * s_min[j])
-        self._n += j + 1
-        if fires[j]:
-            self._warning = False
+        from loopwise.detectors import _kernels
+
+        used, fired, *state = _kernels.ddm(
+            chunk,
+            self._n,
+            self._count,
+            self._errors,
+            self._p_min,
+            self._s_min,
+            self._ps_min,
+            self._min_at,
+            self._warning,
+            self.warm_start,
+            self.warning_threshold,
+            self.drift_threshold,
+        )
+        self._count, self._errors = int(state[0]), state[1]
+        self._p_min, self._s_min, self._ps_min = state[2], state[3], state[4]
+        self._min_at, self._warning = int(state[5]), bool(state[6])
+        self._n += used
+        if fired:
             self._change_point = self._min_at + 1
             self._drift_detected = True
-        return j + 1
+        return int(used)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -153,6 +150,7 @@ class EDDM(ErrorStreamDetector):
     """
 
     kind = "eddm"
+    _whole_slices = True
     sensitivity = Sensitivity("beta", 0.05, 0.94, "higher", scale="linear")
 
     def __init__(self, warm_start: int = 100, alpha: float = 0.95, beta: float = 0.8, locate: str = "split"):
@@ -217,45 +215,31 @@ class EDDM(ErrorStreamDetector):
         return False
 
     def _run(self, chunk: npt.NDArray[np.float64]) -> int:
-        k = len(chunk)
-        hits = np.flatnonzero(chunk == 1)
-        if hits.size == 0:
-            self._count += k
-            self._n += k
-            return k
-        count = self._count + hits + 1
-        d = np.diff(np.concatenate(([self._last_error], count))).astype(np.float64)
-        n_errors = self._n_errors + np.arange(1, hits.size + 1, dtype=np.float64)
-        d_sum = np.cumsum(np.concatenate(([self._d_sum], d)))[1:]
-        d_squares = np.cumsum(np.concatenate(([self._d_squares], d * d)))[1:]
-        p2s = self._p2s(n_errors, d_sum, d_squares)
-        active = count > self.warm_start
-        watched = np.where(active, p2s, -np.inf)
-        at = self._n + hits
-        before = np.maximum.accumulate(np.concatenate(([self._max], watched)))[:-1]  # the widest so far
-        new_max = active & (p2s > before)
-        top, top_at = running_extreme(watched, self._max, self._max_at, at, np.greater, np.maximum)
-        tested = active & ~new_max & (n_errors > self.warm_start)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            level = p2s / before
-        fires = tested & (level < self.beta)
-        e = int(np.argmax(fires)) if fires.any() else hits.size - 1
-        used = int(hits[e]) + 1 if fires.any() else k
-        self._count += used
-        self._n_errors = int(n_errors[e])
-        self._d_sum, self._d_squares = float(d_sum[e]), float(d_squares[e])
-        self._last_error = int(count[e])
-        self._max, self._max_at = float(top[e]), int(top_at[e])
-        # The warning follows the last error's test (river leaves it as it was between errors).
-        warned = tested & (level < self.alpha)
-        last_tested = np.flatnonzero(tested[: e + 1])
-        if last_tested.size:
-            self._warning = bool(warned[last_tested[-1]])
+        from loopwise.detectors import _kernels
+
+        used, fired, *state = _kernels.eddm(
+            chunk,
+            self._n,
+            self._count,
+            self._last_error,
+            self._n_errors,
+            self._d_sum,
+            self._d_squares,
+            self._max,
+            self._max_at,
+            self._warning,
+            self.warm_start,
+            self.alpha,
+            self.beta,
+        )
+        self._count, self._last_error, self._n_errors = int(state[0]), int(state[1]), int(state[2])
+        self._d_sum, self._d_squares, self._max = state[3], state[4], state[5]
+        self._max_at, self._warning = int(state[6]), bool(state[7])
         self._n += used
-        if fires[e]:
+        if fired:
             self._change_point = self._max_at + 1
             self._drift_detected = True
-        return used
+        return int(used)
 
     def _state(self) -> dict[str, Any]:
         return {

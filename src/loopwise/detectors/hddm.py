@@ -5,9 +5,10 @@ bound, as river implements them (``river/drift/binary/hddm_a.py``, ``hddm_w.py``
 Both keep a cut point: the moment at which the average so far plus its bound was lowest (for a rise); the
 average since then is compared with the average up to then. ``change_point`` is the sample after the cut.
 
-HDDM-A's averages come from a running sum (exact for 0/1 values), so ``update_many`` (cumulative sums and
-running minima) and ``update`` reach the same state; river keeps running means, which can differ from it in
-the last bits, never (on the tests' streams) in a detection. HDDM-W is a line-by-line port fed in a loop.
+HDDM-A's averages come from a running sum (exact for 0/1 values); river keeps running means, which can
+differ from it in the last bits, never (on the tests' streams) in a detection. HDDM-W is a line-by-line
+port. The ``update_many`` of both runs the same lines compiled (``_kernels``, numba), to the same state to
+the bit.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.detectors._binary import ErrorStreamDetector
-from loopwise.detectors.base import Sensitivity, in_open_unit, running_extreme
+from loopwise.detectors.base import Sensitivity, in_open_unit
 from loopwise.errors import ParameterError
 
 
@@ -44,6 +45,7 @@ class HDDM_A(ErrorStreamDetector):  # noqa: N801 (river's name)
     """
 
     kind = "hddm_a"
+    _whole_slices = True
     sensitivity = Sensitivity("drift_confidence", 1e-12, 0.005, "higher")
     bounded = True
 
@@ -126,35 +128,36 @@ class HDDM_A(ErrorStreamDetector):  # noqa: N801 (river's name)
         return drift, warning, up
 
     def _run(self, chunk: npt.NDArray[np.float64]) -> int:
-        k = len(chunk)
-        count = self._count + np.arange(1, k + 1, dtype=np.int64)
-        sums = np.cumsum(np.concatenate(([self._sum], chunk)))[1:]
-        mean = sums / count
-        eps = np.sqrt(1.0 / (2 * count) * self._log_bound)
-        at = self._n + np.arange(k, dtype=np.int64)
-        v_min, min_at = running_extreme(mean + eps, self._v_min, self._min_at, at, np.less_equal, np.minimum)
-        v_max, max_at = running_extreme(
-            mean - eps, self._v_max, self._max_at, at, np.greater_equal, np.maximum
+        from loopwise.detectors import _kernels
+
+        used, fired, up, *state = _kernels.hddm_a(
+            chunk,
+            self._n,
+            self._count,
+            self._sum,
+            self._n_min,
+            self._n_max,
+            self._mean_min,
+            self._mean_max,
+            self._v_min,
+            self._v_max,
+            self._min_at,
+            self._max_at,
+            self._warning,
+            self._log_bound,
+            self._log_drift,
+            self._log_warning,
+            self.two_sided_test,
         )
-        lo, hi = min_at - self._n, max_at - self._n
-        n_min = np.where(lo >= 0, count[np.maximum(lo, 0)], self._n_min)
-        mean_min = np.where(lo >= 0, mean[np.maximum(lo, 0)], self._mean_min)
-        n_max = np.where(hi >= 0, count[np.maximum(hi, 0)], self._n_max)
-        mean_max = np.where(hi >= 0, mean[np.maximum(hi, 0)], self._mean_max)
-        drift, warning, up = self._decide(
-            count.astype(np.float64), mean - mean_min, n_min, mean_max - mean, n_max
-        )
-        j = int(np.argmax(drift)) if drift.any() else k - 1
-        self._count, self._sum = int(count[j]), float(sums[j])
-        self._n_min, self._mean_min, self._v_min = int(n_min[j]), float(mean_min[j]), float(v_min[j])
-        self._n_max, self._mean_max, self._v_max = int(n_max[j]), float(mean_max[j]), float(v_max[j])
-        self._min_at, self._max_at = int(min_at[j]), int(max_at[j])
-        self._warning = bool(warning[j])
-        self._n += j + 1
-        if drift[j]:
-            self._change_point = (self._min_at if up[j] else self._max_at) + 1
+        self._count, self._sum = int(state[0]), state[1]
+        self._n_min, self._n_max = int(state[2]), int(state[3])
+        self._mean_min, self._mean_max, self._v_min, self._v_max = state[4], state[5], state[6], state[7]
+        self._min_at, self._max_at, self._warning = int(state[8]), int(state[9]), bool(state[10])
+        self._n += used
+        if fired:
+            self._change_point = (self._min_at if up else self._max_at) + 1
             self._drift_detected = True
-        return j + 1
+        return int(used)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -208,6 +211,7 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
     """
 
     kind = "hddm_w"
+    _whole_slices = True
     sensitivity = Sensitivity("drift_confidence", 1e-12, 0.005, "higher")
     bounded = True
     _SIDES = ("total", "s1_incr", "s2_incr", "s1_decr", "s2_decr")
@@ -287,6 +291,34 @@ class HDDM_W(ErrorStreamDetector):  # noqa: N801 (river's name)
         if drift:
             self._change_point = (self._incr_at if up else self._decr_at) + 1
         return drift
+
+    def _run(self, chunk: npt.NDArray[np.float64]) -> int:
+        from loopwise.detectors import _kernels
+
+        e = np.array([[m.mean, m.ibc, float(m.init)] for m in (getattr(self, f"_{n}") for n in self._SIDES)])
+        used, fired, up, *state = _kernels.hddm_w(
+            chunk,
+            self._n,
+            e,
+            self._incr_cut,
+            self._decr_cut,
+            self._incr_at,
+            self._decr_at,
+            self._warning,
+            *self._coef,
+            math.log(1 / self.drift_confidence),
+            math.log(1 / self.warning_confidence),
+            self.two_sided_test,
+        )
+        for name, (mean, ibc, init) in zip(self._SIDES, e.tolist(), strict=True):
+            setattr(self, f"_{name}", _EWMA(mean, ibc, bool(init)))
+        self._incr_cut, self._decr_cut = state[0], state[1]
+        self._incr_at, self._decr_at, self._warning = int(state[2]), int(state[3]), bool(state[4])
+        self._n += used
+        if fired:
+            self._change_point = (self._incr_at if up else self._decr_at) + 1
+            self._drift_detected = True
+        return int(used)
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {

@@ -4,16 +4,17 @@ implements it (``river/drift/kswin.py``): an alarm when the p-value is at most `
 above 0.1. ``change_point`` is the first of the last ``stat_size`` values (the change lies among them).
 
 River draws the older sample with ``random.Random(seed).sample`` and tests with ``scipy.stats.ks_2samp``
-(exact p-values for these sizes). Loopwise draws with the same generator, in the same order (its state is
-part of the detector's state), so the same seed gives the same samples; and it computes the statistic for a
-whole slice at once: with samples of equal size ``s``, the statistic is ``h / s`` for the largest gap ``h``
-between the two samples' counts at or below a value, and ks_2samp's p-value a function of ``h`` alone, read
-from a table of ``s + 1`` values that ks_2samp itself computes once.
+(exact p-values for these sizes). Loopwise draws the same samples in the same order: CPython's Mersenne
+Twister and ``sample`` written again in a compiled loop (``_kernels.kswin``, numba; its state is part of the
+detector's state, in ``random.Random.getstate``'s layout). With samples of equal size ``s`` the statistic is
+``h / s`` for the largest gap ``h`` between the two samples' counts at or below a value, and ks_2samp's
+p-value a function of ``h`` alone, read from a table of ``s + 1`` values that ks_2samp itself computes once.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import random
 import warnings
 from typing import Any
@@ -23,10 +24,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive
-from loopwise.errors import ParameterError
-
-#: Tests evaluated together in ``update_many``.
-_TESTS_PER_BATCH = 4096
+from loopwise.errors import DataError, ParameterError
 
 
 @functools.cache
@@ -55,6 +53,7 @@ class KSWIN(Detector):
     """
 
     kind = "kswin"
+    _whole_slices = True
     sensitivity = Sensitivity("alpha", 1e-15, 0.1, "higher")
 
     def __init__(
@@ -100,7 +99,11 @@ class KSWIN(Detector):
 
     def _restart(self) -> None:
         self._window = np.empty(0)
-        self._rng = random.Random(self.seed)  # as river: a detection starts the draws again from the seed
+        # As river: a detection starts the draws again from the seed. The generator is CPython's Mersenne
+        # Twister, kept as its 624 words and position (``_kernels`` draws from it as ``random.Random`` does).
+        _, words, _ = random.Random(self.seed).getstate()
+        self._mt = np.asarray(words[:-1], dtype=np.int64)
+        self._mt_pos = np.array([words[-1]], dtype=np.int64)
         self._p_value = 0.0
 
     def _step(self, x: float) -> bool:
@@ -109,70 +112,59 @@ class KSWIN(Detector):
         return self._drift_detected
 
     def _run(self, chunk: npt.NDArray[np.float64]) -> int:
+        from loopwise.detectors import _kernels
+
         w, s = self.window_size, self.stat_size
         values = np.concatenate((self._window, chunk))
         held = len(self._window)
-        first = max(0, w - 1 - held)  # the first value of the chunk after which the window is full
-        fired_at = None
-        pos = first
-        while pos < len(chunk) and fired_at is None:
-            steps = np.arange(pos, min(len(chunk), pos + _TESTS_PER_BATCH))
-            rng_state = self._rng.getstate()
-            draws = np.array([self._rng.sample(range(w - s), s) for _ in steps], dtype=np.int64)
-            ends = held + steps + 1  # the window of step j is values[end - w : end]
-            older = values[(ends - w)[:, None] + draws]
-            recent = values[(ends - s)[:, None] + np.arange(s)]
-            gap = _largest_gap(older, recent)
-            statistic, p_value = _table(s)
-            fires = (p_value[gap] <= self.alpha) & (statistic[gap] > 0.1)
-            if fires.any():
-                i = int(np.argmax(fires))
-                fired_at = int(steps[i])
-                # The generator as it was after this test: draw the same samples again, up to it.
-                self._rng.setstate(rng_state)
-                for _ in range(i + 1):
-                    self._rng.sample(range(w - s), s)
-                self._p_value = float(p_value[gap[i]])
-            else:
-                self._p_value = float(p_value[gap[-1]])
-            pos = int(steps[-1]) + 1
-        used = len(chunk) if fired_at is None else fired_at + 1
+        statistic, p_value = _table(s)
+        used, fired, self._p_value = _kernels.kswin(
+            values,
+            held,
+            w,
+            s,
+            self._mt,
+            self._mt_pos,
+            _pool_method(w - s, s),
+            p_value,
+            statistic,
+            self.alpha,
+            self._p_value,
+        )
+        used = int(used)
         end = held + used
         self._n += used
-        if fired_at is None:
-            self._window = values[max(0, end - w) : end].copy()
-        else:
+        if fired:
             self._window = values[end - s : end].copy()  # as river: the recent sample becomes the window
             self._change_point = self._n - s
             self._drift_detected = True
+        else:
+            self._window = values[max(0, end - w) : end].copy()
         return used
 
     def _state(self) -> dict[str, Any]:
-        version, words, gauss = self._rng.getstate()
+        # The format of random.Random.getstate(): version 3, the 624 words and the position, no gauss.
         return {
             "window": self._window,
-            "rng_version": version,
-            "rng": np.asarray(words, dtype=np.int64),
-            "rng_gauss": gauss,
+            "rng_version": 3,
+            "rng": np.concatenate((self._mt, self._mt_pos)),
+            "rng_gauss": None,
             "p_value": self._p_value,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._window = np.asarray(state["window"], dtype=np.float64)
-        words = tuple(int(v) for v in state["rng"])
-        self._rng.setstate((int(state["rng_version"]), words, state["rng_gauss"]))
+        words = np.asarray(state["rng"], dtype=np.int64)
+        if int(state["rng_version"]) != 3 or words.shape != (625,):
+            raise DataError("KSWIN state: the generator's state is not CPython's Mersenne Twister")
+        self._mt, self._mt_pos = words[:-1].copy(), words[-1:].copy()
         self._p_value = float(state["p_value"])
 
 
-def _largest_gap(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Per row, the largest difference between how many of ``a`` and of ``b`` are at or below a value of
-    either (``s`` times ks_2samp's statistic): the running count of a merged sort, read after ties."""
-    merged = np.concatenate((a, b), axis=1)
-    signs = np.concatenate((np.ones_like(a, dtype=np.int64), -np.ones_like(b, dtype=np.int64)), axis=1)
-    order = np.argsort(merged, axis=1, kind="stable")
-    ordered = np.take_along_axis(merged, order, axis=1)
-    running = np.cumsum(np.take_along_axis(signs, order, axis=1), axis=1)
-    last_of_ties = np.ones_like(ordered, dtype=bool)
-    last_of_ties[:, :-1] = ordered[:, 1:] != ordered[:, :-1]
-    gap: npt.NDArray[np.int64] = np.where(last_of_ties, np.abs(running), 0).max(axis=1)
-    return gap
+def _pool_method(population: int, k: int) -> bool:
+    """Whether ``random.Random.sample(range(population), k)`` draws from a pool (CPython 3.11-3.13: when the
+    population is no larger than a set of ``k`` would be) rather than with rejection of repeats."""
+    setsize = 21
+    if k > 5:
+        setsize += 4 ** math.ceil(math.log(k * 3, 4))
+    return population <= setsize

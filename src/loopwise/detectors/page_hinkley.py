@@ -5,9 +5,8 @@ The recursion is river's (``river/drift/page_hinkley.py``): with ``m`` the runni
 ``max S⁻ − S⁻`` (a decrease) passes ``threshold``, once ``min_instances`` values are in. The change is taken
 to begin just after the extremum the statistic climbed from.
 
-``update_many`` computes the same numbers without a loop per value: the running mean from a cumulative sum,
-the two sums as a first-order linear filter (``scipy.signal.lfilter``, which adds in the loop's order), the
-extrema with ``np.minimum.accumulate``. ``update`` keeps the same quantities so both reach the same state.
+``update_many`` runs the same recursion compiled (``_kernels.page_hinkley``, numba): the same operations in
+the same order, so both reach the same state to the bit.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
 
-from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive, running_extreme
+from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive
 from loopwise.errors import ParameterError
 
 MODES = ("both", "up", "down")
@@ -36,6 +34,7 @@ class PageHinkley(Detector):
     """
 
     kind = "page_hinkley"
+    _whole_slices = True
     sensitivity = Sensitivity("threshold", 0.1, 1e5, "lower", relative=True)
 
     def __init__(
@@ -109,35 +108,33 @@ class PageHinkley(Detector):
         return True
 
     def _run(self, chunk: npt.NDArray[np.float64]) -> int:
-        k = len(chunk)
-        count = self._count + np.arange(1, k + 1, dtype=np.float64)
-        sums = np.cumsum(np.concatenate(([self._sum], chunk)))[1:]
-        mean = sums / count
-        dev = chunk - mean
-        a = [1.0, -self.alpha]
-        inc = lfilter([1.0], a, dev - self.delta, zi=[self.alpha * self._inc])[0]
-        dec = lfilter([1.0], a, dev + self.delta, zi=[self.alpha * self._dec])[0]
-        at = self._n + np.arange(k, dtype=np.int64)
-        min_inc, min_at = running_extreme(inc, self._min_inc, self._min_at, at, np.less, np.minimum)
-        max_dec, max_at = running_extreme(dec, self._max_dec, self._max_at, at, np.greater, np.maximum)
-        up = inc - min_inc
-        down = max_dec - dec
-        test = np.zeros(k, dtype=bool)
-        if self.mode != "down":
-            test |= up > self.threshold
-        if self.mode != "up":
-            test |= down > self.threshold
-        test &= count >= self.min_instances
-        j = int(np.argmax(test)) if test.any() else k - 1
-        self._count += j + 1
-        self._sum = float(sums[j])
-        self._inc, self._dec = float(inc[j]), float(dec[j])
-        self._min_inc, self._min_at = float(min_inc[j]), int(min_at[j])
-        self._max_dec, self._max_at = float(max_dec[j]), int(max_at[j])
-        self._n += j + 1
-        if test[j]:
-            self._drift_detected = self._decide(float(up[j]), float(down[j]))
-        return j + 1
+        from loopwise.detectors import _kernels
+
+        used, fired, *state = _kernels.page_hinkley(
+            chunk,
+            self._n,
+            self._count,
+            self._sum,
+            self._inc,
+            self._dec,
+            self._min_inc,
+            self._max_dec,
+            self._min_at,
+            self._max_at,
+            self.delta,
+            self.alpha,
+            self.threshold,
+            self.min_instances,
+            self.mode != "down",
+            self.mode != "up",
+        )
+        self._count, self._sum, self._inc, self._dec = int(state[0]), state[1], state[2], state[3]
+        self._min_inc, self._max_dec = state[4], state[5]
+        self._min_at, self._max_at = int(state[6]), int(state[7])
+        self._n += used
+        if fired:
+            self._drift_detected = self._decide(self._inc - self._min_inc, self._max_dec - self._dec)
+        return int(used)
 
     def _state(self) -> dict[str, Any]:
         return {
