@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from loopwise.errors import DataError
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.compact import as_width, narrow, widen
 from loopwise.profiles.moments import Moments
 
 #: Equal-width bins on [0, 1] for score histograms (ROC / PR AUC).
@@ -375,7 +376,22 @@ class ClassificationProfile:
             "brier": [self.brier_sum, self.brier_sumsq],
             "arrays": {name: sorted(d) for name, d in arrays.items()},
         }
-        blobs = [np.asarray(d[k], dtype="<f8").tobytes() for name, d in arrays.items() for k in sorted(d)]
+        # The score histograms (4,096 counts each) in the narrowest width that holds them (format 3:
+        # ``meta["widths"]``); the short arrays, and every array of formats 1 and 2, as float64.
+        widths: dict[str, int] = {}
+        blobs: list[bytes] = []
+        for name, d in arrays.items():
+            keys = sorted(d)
+            if name in _NARROW and keys:
+                packed = [narrow(d[k]) for k in keys]
+                width = widths[name] = max(w for w, _ in packed)
+                blobs.extend(
+                    b if w == width else as_width(d[k], width) for k, (w, b) in zip(keys, packed, strict=True)
+                )
+            else:
+                blobs.extend(np.asarray(d[k], dtype="<f8").tobytes() for k in keys)
+        if widths:
+            meta["widths"] = widths
         return meta, blobs
 
     @classmethod
@@ -391,14 +407,23 @@ class ClassificationProfile:
             brier_sum=float(meta["brier"][0]),
             brier_sumsq=float(meta["brier"][1]),
         )
+        widths = meta.get("widths", {})  # formats 1 and 2: every array float64
         i = 0
         for name, keys in meta["arrays"].items():
             target: dict[str, np.ndarray] = getattr(out, name)
+            width = widths.get(name)
             for k in keys:
-                arr = np.frombuffer(blobs[i], dtype="<f8")
-                target[k] = arr.copy() if name == "conf_sum" else arr.astype(np.int64)
+                if width is not None:
+                    target[k] = widen(blobs[i], int(width))
+                else:
+                    arr = np.frombuffer(blobs[i], dtype="<f8")
+                    target[k] = arr.copy() if name == "conf_sum" else arr.astype(np.int64)
                 i += 1
         return out
+
+
+#: The arrays format 3 stores narrow: the score histograms, 4,096 counts per class among labelled rows.
+_NARROW = frozenset({"pos_hist", "neg_hist"})
 
 
 def grouped_classification(
@@ -509,7 +534,7 @@ class RegressionProfile:
         meta = {
             "n": self.n,
             "n_labeled": self.n_labeled,
-            **{k: getattr(self, k).to_dict() for k in ("error", "abs_error", "sq_error", "ape", "target")},
+            **{k: getattr(self, k).state() for k in ("error", "abs_error", "sq_error", "ape", "target")},
         }
         return meta, [bytes(self.error_sketch.serialize())]
 
