@@ -44,9 +44,24 @@ def narrow(counts: np.ndarray) -> tuple[int, bytes]:
     return 8, counts.astype("<i8", copy=False).tobytes()
 
 
+def widths(top: np.ndarray) -> np.ndarray:
+    """The narrowest width (1, 2, 4 or 8 bytes) that holds counts whose largest is ``top``, elementwise (a
+    negative ``top``: 8).
+
+    Example:
+        >>> widths(np.array([0, 255, 256, 70_000, 2**33, -1])).tolist()
+        [1, 1, 2, 4, 8, 8]
+    """
+    top = np.asarray(top, dtype=np.int64)
+    out = np.full(top.shape, 8, dtype=np.int64)
+    for width, limit in reversed(_LIMITS):
+        out[(top >= 0) & (top <= limit)] = width
+    return out
+
+
 def as_width(counts: np.ndarray, width: int) -> bytes:
     """``counts`` as bytes of ``width``, which must hold them (at least ``narrow``'s width for them)."""
-    return np.asarray(counts).astype(_WIDTHS[width], copy=False).tobytes()
+    return counts.astype(_WIDTHS[width], copy=False).tobytes()
 
 
 def widen(data: bytes, width: int) -> np.ndarray:
@@ -90,4 +105,4 @@ def load_json(data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
 
 
-__all__ = ["as_width", "dump_json", "load_json", "narrow", "widen"]
+__all__ = ["as_width", "dump_json", "load_json", "narrow", "widen", "widths"]

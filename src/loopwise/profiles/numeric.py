@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP, Atoms, merge_atoms
-from loopwise.profiles.compact import narrow, widen
+from loopwise.profiles.compact import as_width, narrow, widen
 from loopwise.profiles.histogram import DEFAULT_BINS, Histogram, quantile_edges
 from loopwise.profiles.moments import Moments
 from loopwise.schema.columns import Kind
@@ -207,8 +207,12 @@ class NumericProfile:
             meta["hist"] = len(self.hist.edges)
             if edges:
                 blobs.append(self.hist.edges.astype("<f8", copy=False).tobytes())
-            meta["width"], counts = narrow(self.hist.counts)
-            blobs.append(counts)
+            if self.hist.width is not None:
+                meta["width"] = self.hist.width
+                blobs.append(as_width(self.hist.counts, self.hist.width))
+            else:
+                meta["width"], counts = narrow(self.hist.counts)
+                blobs.append(counts)
         # After the histogram's blobs, so that readers of the earlier layout find those where they were.
         if self.atoms is not None:
             meta["atoms"] = int(self.atoms.values.size)

@@ -366,6 +366,28 @@ class ClassificationProfile:
             "est_labeled": self.est_labeled,
             "est_hit": self.est_hit,
         }
+        keys = {name: sorted(d) for name, d in arrays.items()}
+        # Counts as integers (format 3: ``meta["widths"]``, bytes per count for each array name), the score
+        # histograms (4,096 counts each) in the narrowest width that holds them; ``conf_sum`` (sums of
+        # confidences), and every array of formats 1 and 2, as float64.
+        widths: dict[str, int] = {}
+        blobs: list[bytes] = []
+        for name, d in arrays.items():
+            names = keys[name]
+            if not names:
+                continue
+            if name == "conf_sum":
+                blobs.extend(np.asarray(d[k], dtype="<f8").tobytes() for k in names)
+            elif name in _NARROW:
+                packed = [narrow(d[k]) for k in names]
+                width = widths[name] = max(w for w, _ in packed)
+                blobs.extend(
+                    b if w == width else as_width(d[k], width)
+                    for k, (w, b) in zip(names, packed, strict=True)
+                )
+            else:
+                widths[name] = 8
+                blobs.extend(as_width(d[k], 8) for k in names)
         meta: dict[str, Any] = {
             "n": self.n,
             "n_labeled": self.n_labeled,
@@ -374,24 +396,9 @@ class ClassificationProfile:
             "n_scored": self.n_scored,
             "log_loss": [self.log_loss_sum, self.log_loss_sumsq],
             "brier": [self.brier_sum, self.brier_sumsq],
-            "arrays": {name: sorted(d) for name, d in arrays.items()},
+            "arrays": keys,
+            "widths": widths,
         }
-        # The score histograms (4,096 counts each) in the narrowest width that holds them (format 3:
-        # ``meta["widths"]``); the short arrays, and every array of formats 1 and 2, as float64.
-        widths: dict[str, int] = {}
-        blobs: list[bytes] = []
-        for name, d in arrays.items():
-            keys = sorted(d)
-            if name in _NARROW and keys:
-                packed = [narrow(d[k]) for k in keys]
-                width = widths[name] = max(w for w, _ in packed)
-                blobs.extend(
-                    b if w == width else as_width(d[k], width) for k, (w, b) in zip(keys, packed, strict=True)
-                )
-            else:
-                blobs.extend(np.asarray(d[k], dtype="<f8").tobytes() for k in keys)
-        if widths:
-            meta["widths"] = widths
         return meta, blobs
 
     @classmethod
