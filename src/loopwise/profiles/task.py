@@ -518,6 +518,12 @@ class RegressionProfile:
         if e.size:
             self.error_sketch.update(np.ascontiguousarray(e))
 
+    def label_part(self) -> RegressionProfile:
+        """What labelling these rows adds to a profile that already holds them without labels: everything
+        but the row count (an unlabelled row adds only to ``n``). A first label is then a merge, as a
+        classifier's is (decision 0037); the error sketch is the merge of two sketches, within its bound."""
+        return replace(self, n=0)
+
     def merge(self, other: RegressionProfile) -> RegressionProfile:
         sk = ds.kll_doubles_sketch(200)
         sk.merge(self.error_sketch)
