@@ -18,12 +18,13 @@ reads as a profile without chunks.
 
 Format version 3 (decision 0037), written since: the same layout, in fewer bytes and
 less time. A segment's profile does not repeat the schema and options of the
-profile it is part of; counts (numeric histograms and atoms, a classifier's
-histograms) are stored in the narrowest unsigned width that holds them
-(``meta["width"]``, ``meta["widths"]``); absent values are left out, not written
-as ``null``; and the header is written by orjson when that writes it exactly
-(``profiles.compact``). Versions 1 and 2 are still read; readers before version 3
-refuse a version 3 file with "written by a newer loopwise".
+profile it is part of; numeric histograms' counts and a classifier's score
+histograms are stored in the narrowest unsigned width that holds them
+(``meta["width"]``, ``meta["widths"]``), a classifier's other counts as int64
+(not float64); absent values are left out, not written as ``null``; and the
+header is written by orjson when that writes it exactly (``profiles.compact``).
+Versions 1 and 2 are still read; readers before version 3 refuse a version 3 file
+with "written by a newer loopwise".
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ def _encode(
             meta["edges"] = key
         else:
             meta, col_blobs = col.to_state()
-        columns[name] = {"kind": _KIND_NAMES[type(col)], "meta": meta, "blobs": [len(b) for b in col_blobs]}
+        kind = _KIND_NAMES.get(type(col)) or col.kind.value  # the enum's value, looked up once per class
+        columns[name] = {"kind": kind, "meta": meta, "blobs": [len(b) for b in col_blobs]}
         blobs.extend(col_blobs)
     header: dict[str, Any] = {"n": profile.n}
     if profile.task is not None:
