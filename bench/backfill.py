@@ -16,6 +16,10 @@ the rate over the rows it did (the "before" code needs hours for a million sprea
 every 10,000.
 
 Prints rows/s for each phase and the ratio year / hour; ``--save NAME`` writes bench/results/NAME.json.
+Each phase also records the CPU seconds it took (``cpu_s``: this process's, plus the PostgreSQL cluster's
+own processes on PostgreSQL) and the ratio of those: on a shared machine under load, wall time says as much
+about the other jobs as about loopwise (2026-12-05: a load average of 10 on 2 cores stretched a run's wall
+time to three times its CPU time).
 """
 
 from __future__ import annotations
@@ -65,9 +69,11 @@ def frame(rows: int, spread: str) -> pd.DataFrame:
     return df
 
 
-def _timed(step: Any, n: int, budget: float, chunk: int = CHUNK) -> dict[str, Any]:
-    """Run ``step(start, stop)`` over [0, n) in chunks until done or past ``budget`` seconds."""
+def _timed(step: Any, n: int, budget: float, chunk: int = CHUNK, others: Any = None) -> dict[str, Any]:
+    """Run ``step(start, stop)`` over [0, n) in chunks until done or past ``budget`` seconds; ``others()``
+    gives the CPU seconds of processes working for this one (a database server's)."""
     done, t0 = 0, time.perf_counter()
+    cpu0, other0 = time.process_time(), others() if others else 0.0
     while done < n:
         stop = min(n, done + chunk)
         step(done, stop)
@@ -75,7 +81,36 @@ def _timed(step: Any, n: int, budget: float, chunk: int = CHUNK) -> dict[str, An
         if time.perf_counter() - t0 > budget:
             break
     seconds = time.perf_counter() - t0
-    return {"rows": done, "seconds": round(seconds, 3), "rows_per_s": round(done / seconds, 1)}
+    cpu = time.process_time() - cpu0 + ((others() - other0) if others else 0.0)
+    return {
+        "rows": done,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(done / seconds, 1),
+        "cpu_s": round(cpu, 3),
+        "rows_per_cpu_s": round(done / cpu, 1),
+    }
+
+
+def _cluster_cpu(root: Path) -> float:
+    """CPU seconds (user + system) of a PostgreSQL cluster: the postmaster named in its pid file, its children
+    alive now (the backends of this process's connections) and those that exited."""
+    try:
+        postmaster = int((root / "d" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == postmaster:  # its own time and its exited children's (cutime, cstime)
+            total += sum(int(f) for f in fields[11:15])
+        elif int(fields[1]) == postmaster:  # fields[1]: the parent's pid; a live child's utime and stime
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def one(db: str, spread: str, rows: int, budget: float, http: bool) -> dict[str, Any]:
@@ -87,6 +122,7 @@ def one(db: str, spread: str, rows: int, budget: float, http: bool) -> dict[str,
     labels = df.pop("repaid")
     with tempfile.TemporaryDirectory(prefix="lw-backfill-") as tmp:
         cleanup: list[Any] = []
+        others = None
         try:
             if db == "sqlite":
                 url = f"sqlite:///{tmp}/lw.db"
@@ -95,6 +131,7 @@ def one(db: str, spread: str, rows: int, budget: float, http: bool) -> dict[str,
 
                 url, bindir, root = start_postgres()
                 cleanup.append(lambda: _stop_postgres(bindir, root))
+                others = lambda: _cluster_cpu(root)  # noqa: E731
             if http:
                 from ingest import run_server
 
@@ -107,11 +144,15 @@ def one(db: str, spread: str, rows: int, budget: float, http: bool) -> dict[str,
             model.log(df.iloc[:100])  # warm-up: the model's anchor, imports, connections
             model.log_feedback(df["request_id"].iloc[:100], labels.iloc[:100])
             rest, rest_labels = df.iloc[100:], labels.iloc[100:]
-            logged = _timed(lambda a, b: model.log(rest.iloc[a:b]), len(rest), budget)
+            logged = _timed(lambda a, b: model.log(rest.iloc[a:b]), len(rest), budget, others=others)
             n = logged["rows"]
             ids = rest["request_id"].iloc[:n]
             labelled = _timed(
-                lambda a, b: model.log_feedback(ids.iloc[a:b], rest_labels.iloc[a:b]), n, budget, LABEL_CHUNK
+                lambda a, b: model.log_feedback(ids.iloc[a:b], rest_labels.iloc[a:b]),
+                n,
+                budget,
+                LABEL_CHUNK,
+                others,
             )
         finally:
             for f in cleanup:
@@ -170,8 +211,9 @@ def main() -> None:
                     p, lab = r["predictions"], r["labels"]
                     print(
                         f"{code:6s} {via} {db:10s} {spread:4s} predictions {p['rows_per_s']:>9,.0f} rows/s "
-                        f"({p['rows']:,} in {p['seconds']:.1f} s)  labels {lab['rows_per_s']:>9,.0f} rows/s "
-                        f"({lab['rows']:,} in {lab['seconds']:.1f} s)",
+                        f"({p['rows']:,} in {p['seconds']:.1f} s, CPU {p['cpu_s']:.1f} s)  labels "
+                        f"{lab['rows_per_s']:>9,.0f} rows/s ({lab['rows']:,} in {lab['seconds']:.1f} s, CPU "
+                        f"{lab['cpu_s']:.1f} s)  load {r['load_average'][0]:.1f}",
                         flush=True,
                     )
     ratios = {}
@@ -191,8 +233,15 @@ def main() -> None:
             phase: round(r[phase]["rows_per_s"] / hour[phase]["rows_per_s"], 3)
             for phase in ("predictions", "labels")
         }
+        ratios[key] |= {
+            f"{phase}_cpu": round(r[phase]["rows_per_cpu_s"] / hour[phase]["rows_per_cpu_s"], 3)
+            for phase in ("predictions", "labels")
+        }
         got = ratios[key]
-        print(f"{key}: year / hour  predictions {got['predictions']:.2f}  labels {got['labels']:.2f}")
+        print(
+            f"{key}: year / hour  predictions {got['predictions']:.2f} (CPU {got['predictions_cpu']:.2f})  "
+            f"labels {got['labels']:.2f} (CPU {got['labels_cpu']:.2f})"
+        )
     if args.save:
         import loopwise
 

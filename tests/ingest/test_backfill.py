@@ -24,6 +24,7 @@ from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
 from loopwise.ingest import window
 from loopwise.ingest.buckets import get_anchor
 from loopwise.profiles import BooleanProfile, CategoricalProfile, DatetimeProfile, NumericProfile, Profile
+from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 from loopwise.store.tables import Model
 
 from ..profiles.test_grouped import same
@@ -94,10 +95,25 @@ def comparable(p: Profile) -> dict[str, Any]:
             columns[name] = [col.n, col.missing, m.count, m.min, m.max]
         else:
             raise AssertionError(f"no comparison for {type(col).__name__}")
-    task = None
-    if p.task is not None:
-        meta, blobs = p.task.to_state()
-        task = [meta, [np.frombuffer(b, "<f8").tolist() for b in blobs]]
+    task: Any = None
+    if isinstance(p.task, ClassificationProfile):
+        meta, _ = p.task.to_state()
+        task = [
+            meta,
+            {name: {k: v.tolist() for k, v in getattr(p.task, name).items()} for name in meta["arrays"]},
+        ]
+    elif isinstance(p.task, RegressionProfile):
+        t = p.task
+        sketch = t.error_sketch
+        task = [
+            t.n,
+            t.n_labeled,
+            [
+                [m.count, m.mean, m.m2, m.min, m.max]
+                for m in (t.error, t.abs_error, t.sq_error, t.ape, t.target)
+            ],
+            [sketch.n, sketch.get_min_value(), sketch.get_max_value()] if sketch.n else [0],
+        ]
     return {
         "n": p.n,
         "columns": columns,
@@ -246,3 +262,93 @@ def test_labels_added_to_an_hours_bucket_request_by_request_answer_as_the_rows_p
             got = metrics["performance"]["accuracy"]["value"]
             expected = accuracy_score(held[labelled].astype(bool), df.loc[labelled, "approved"])
             assert got == pytest.approx(expected, abs=1e-12), step
+
+
+REGRESSOR = lw.Schema.from_yaml(
+    "columns:\n  id: {role: id, kind: categorical}\n  ts: {role: timestamp, kind: datetime}\n"
+    "  x: {kind: numeric}\n  g: {role: segment, kind: categorical}\n"
+    "  yhat: {role: prediction, kind: numeric}\n  y: {role: target, kind: numeric}\n"
+)
+
+
+def test_a_regressors_first_labels_are_added_to_their_buckets_not_rebuilt(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regressor's first labels are added to the bucket that counts their events, as a classifier's are:
+    no bucket is rebuilt for them, also when its target already holds labels (on the edges its first labels
+    took: the model has no anchor edges for the target). A request over several such buckets profiles the
+    labels on one bucket's edges and the others are rebuilt, as is a bucket with a replaced label. After each
+    request every hour answers as its rows with the labels they hold then, profiled in one pass (the target's
+    histogram on the edges the bucket's first labels took), and the mean absolute error is scikit-learn's."""
+    from sklearn.metrics import mean_absolute_error
+
+    import loopwise.ingest.feedback as feedback
+
+    rebuilt: list[set[Any]] = []
+    relabel = feedback.relabel
+
+    def spy(s: Any, model: Any, touched: set[Any]) -> None:
+        rebuilt.append({b for _, b in touched})
+        relabel(s, model, touched)
+
+    monkeypatch.setattr(feedback, "relabel", spy)
+    rng = np.random.default_rng(37)
+    n, hours = 1_200, 12
+    start = END - pd.Timedelta(hours=hours)
+    y = rng.normal(50.0, 10.0, n).round(1)
+    df = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "ts": start + pd.to_timedelta(np.arange(n) * (hours * 3_600_000 // n), unit="ms"),
+            "x": rng.normal(size=n),
+            "g": rng.choice(["a", "b", "c"], n),
+            "yhat": y + rng.normal(0.0, 3.0, n),
+            "y": y,
+        }
+    )
+    hour = df["ts"].dt.floor("h")
+    early = df.index[hour < start + pd.Timedelta(hours=6)]
+    late = df.index[hour >= start + pd.Timedelta(hours=6)]
+    late_hours = {h.to_pydatetime() for h in hour[late]}
+    first_late = late[hour[late] == hour[late[0]]]
+    with lw.Client.local(db_url) as client:
+        model = client.register("reg", REGRESSOR)
+        model.log(df.drop(columns=["y"]))
+        held: pd.Series = pd.Series([None] * n, index=df.index, dtype=object)
+        changed = df["y"] + 1.0
+        rest = late[1::2].difference(first_late)
+        steps: list[tuple[pd.Index, pd.Series, int, Any]] = [
+            (early, df["y"], len(early), set()),  # each early hour's labels at once: added
+            (early, df["y"], 0, set()),  # the same again: nothing stored, nothing rebuilt
+            (late[::2], df["y"], len(late[::2]), set()),  # the late hours' first half: added
+            (first_late[1::2], df["y"], len(first_late[1::2]), set()),  # one bucket's second half: added
+            (rest, df["y"], len(rest), late_hours),  # the others' over several buckets: some rebuilt
+            (early[:30], changed, 0, {hour[early[0]].to_pydatetime()}),  # replaced labels: rebuilt
+        ]
+        for step, (rows, labels, stored, expect_rebuilt) in enumerate(steps):
+            rebuilt.clear()
+            out = model.log_feedback(df.loc[rows, "id"], labels[rows])
+            assert out["stored"] == stored, step
+            got_rebuilt = set().union(*rebuilt)
+            assert got_rebuilt <= expect_rebuilt if step == 4 else got_rebuilt == expect_rebuilt, step
+            held[rows] = labels[rows]
+            now = df.assign(y=held.astype(float))
+            with client.transport.read_sessions() as s:
+                model_id = s.query(Model.id).filter(Model.name == "reg").scalar()
+                anchor = get_anchor(s, model_id)
+                assert anchor is not None
+                for h in sorted(set(hour)):
+                    stored_window = window(
+                        s, "reg", h.to_pydatetime(), (h + pd.Timedelta(hours=1)).to_pydatetime(), cache=False
+                    )
+                    target = stored_window.columns["y"]
+                    assert isinstance(target, NumericProfile)
+                    edges = dict(anchor.edges) | ({"y": target.hist.edges} if target.hist is not None else {})
+                    direct = Profile.empty(REGRESSOR, anchors=edges, segments=["g"])
+                    direct.update(pa.Table.from_pandas(now[hour == h], preserve_index=False))
+                    same(comparable(direct), comparable(stored_window), f"step {step}, {h}")
+            labelled = held.notna()
+            metrics = model.metrics(start.to_pydatetime(), END.to_pydatetime())
+            got = metrics["performance"]["mae"]["value"]
+            expected = mean_absolute_error(held[labelled].astype(float), df.loc[labelled, "yhat"])
+            assert got == pytest.approx(expected, rel=1e-9), step

@@ -10,10 +10,11 @@ spans), one query for the labels, and the profiles of every bucket and segment b
 target column that cannot hold them, take the bucket-by-bucket way (``rebuild_tasks``), which reads them as
 text or leaves that column as it was.
 
-A first label of an event the bucket already counts (``add_first_labels``) adds only what labels add (its
-confusion cell, score histograms, sums, calibration and estimation hits:
-``ClassificationProfile.label_part``), so labels arriving a few thousand at a time into one bucket of a
-million events do not re-read the million events each time.
+A first label of an event the bucket already counts (``add_first_labels``) adds only what labels add (a
+classifier's confusion cell, score histograms, sums, calibration and estimation hits:
+``ClassificationProfile.label_part``; a regressor's error moments and sketch and the target's moments:
+``RegressionProfile.label_part``), so labels arriving a few thousand at a time into one bucket of a million
+events do not re-read the million events each time.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from sqlalchemy.orm import Session
 
 from loopwise.ingest.buckets import fold, lock_bucket, pack, read_ipc, unpack
 from loopwise.ingest.models import model_schema
-from loopwise.profiles import BooleanProfile, CategoricalProfile, Profile
+from loopwise.profiles import BooleanProfile, CategoricalProfile, NumericProfile, Profile
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.grouped import profile_groups
+from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.profile import MISSING_SEGMENT, empty_task, update_task
-from loopwise.profiles.task import ClassificationProfile
+from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 from loopwise.schema import Column, Kind, Role, Schema
 from loopwise.store.bulk import AMONG_CHUNK, among
 from loopwise.store.tables import Batch, BucketPart, BucketProfile, Event, Feedback, Model
@@ -224,8 +226,14 @@ def _relabel_some(
         rows[b].profile, rows[b].updated_at = pack(s, profile), utcnow()
 
 
-#: Target columns a first label can be added to (a missing row counts only in their ``n`` and ``missing``).
+#: Target columns a first label can be added to (a missing row counts only in their ``n`` and ``missing``),
+#: by the task: a classifier's labels are counted, a regressor's are numbers (their histogram on the model's
+#: anchor edges for the target, which both this path and the rebuild use).
 _COUNTED = {Kind.BOOLEAN: BooleanProfile, Kind.CATEGORICAL: CategoricalProfile}
+_ADDABLE: dict[type[Any], dict[Kind, type[Any]]] = {
+    ClassificationProfile: _COUNTED,
+    RegressionProfile: {Kind.NUMERIC: NumericProfile},
+}
 
 
 def add_first_labels(
@@ -234,11 +242,12 @@ def add_first_labels(
     """Add the first labels of events their (version, bucket) already counts, in the caller's transaction
     (after the labels are stored); return the buckets left to ``relabel``: those where, under the bucket's
     lock, an event turns out to hold another label, its batch is still pending, or the profile cannot take
-    labels one by one (a regressor, a numeric target, a target column of another kind than the schema's)."""
+    labels one by one (a classifier's numeric target, a regressor's target whose labels would not merge as
+    the rebuild's: ``_same_edges``, a target column of another kind than the schema's)."""
     schema = model_schema(model)
     target = schema.by_role(Role.TARGET)
-    classifier = isinstance(empty_task(schema), ClassificationProfile)
-    if not first or not classifier or target[0].kind not in _COUNTED:
+    task = type(empty_task(schema))
+    if not first or target[0].kind not in _ADDABLE.get(task, {}):
         return set(first)
     left: set[tuple[str, dt.datetime]] = set()
     by_version: dict[str, list[dt.datetime]] = defaultdict(list)
@@ -266,7 +275,7 @@ def _add_some(
         assert row is not None
         fold(s, row)
         profile = unpack(s, row.profile) if row.profile else None
-        if profile is None or not isinstance(profile.task, ClassificationProfile):
+        if profile is None or type(profile.task) not in _ADDABLE:
             left.add(b)
             continue
         rows[b], profiles[b] = row, profile
@@ -337,33 +346,54 @@ def _add_some(
 
 
 def _can_add(old: Profile | None, add: Profile, target: Column) -> bool:
-    if old is None or not isinstance(old.task, ClassificationProfile):
+    if old is None or old.task is None or type(old.task) is not type(add.task):
         return False
     column = old.columns.get(target.name)
     if column is None:
         return True
+    kind = _ADDABLE[type(old.task)].get(target.kind)  # type: ignore[arg-type]
+    if kind is NumericProfile and not _same_edges(column, add.columns.get(target.name)):
+        return False  # the labels' histogram would not merge with the column's, or not as the rebuild's
     missing, n = int(getattr(column, "missing", -1)), int(getattr(column, "n", -1))
     # A column of another kind (profiled before the first labels fixed the target's kind) is taken over
     # when it holds nothing but missing rows, as the rebuild would give it.
-    return missing >= add.n and (isinstance(column, _COUNTED[target.kind]) or missing == n)  # type: ignore[index]
+    return kind is not None and missing >= add.n and (isinstance(column, kind) or missing == n)
+
+
+def _same_edges(column: Any, labelled: Any) -> bool:
+    """Whether a regressor's labels (``labelled``, a numeric profile of them), merged into its target's
+    ``column``, give what the rebuild would: the column holds no label yet (the merge is then the labels'
+    profile, as the rebuild's), or both histograms are on the same edges (the rebuild profiles a bucket's
+    labels on the edges its target column has: the model's anchor edges, or else those its first labels
+    took). Labels profiled on another bucket's edges (a request over buckets whose targets took edges of
+    their own) leave their bucket to the rebuild."""
+    if not isinstance(labelled, NumericProfile):
+        return False
+    if not isinstance(column, NumericProfile) or column.n == column.missing:
+        return True  # nothing but missing rows: replaced by the labels' own column
+    return (
+        column.hist is not None
+        and labelled.hist is not None
+        and Histogram.same_edges(column.hist.edges, labelled.hist.edges)
+    )
 
 
 def _add_labelled(old: Profile, add: Profile, target: Column) -> None:
     """Give ``old``, which counts ``add``'s rows without labels, the labels ``add`` holds."""
-    assert isinstance(old.task, ClassificationProfile) and isinstance(add.task, ClassificationProfile)
-    old.task = old.task.merge(add.task.label_part())
+    assert old.task is not None and add.task is not None
+    old.task = old.task.merge(add.task.label_part())  # type: ignore[arg-type]
     column = old.columns.get(target.name)
     if column is None:
         return
     labelled = add.columns[target.name]
-    assert isinstance(column, (BooleanProfile, CategoricalProfile))
-    assert isinstance(labelled, (BooleanProfile, CategoricalProfile))
+    assert isinstance(column, (BooleanProfile, CategoricalProfile, NumericProfile))
+    assert isinstance(labelled, (BooleanProfile, CategoricalProfile, NumericProfile))
     if type(column) is not type(labelled):  # nothing but missing rows (``_can_add``): the same, of its kind
         missing = column.missing
         column = Profile.empty(Schema((target,)), anchors=old.anchors, options=old.options).columns[
             target.name
         ]
-        assert isinstance(column, (BooleanProfile, CategoricalProfile))
+        assert isinstance(column, (BooleanProfile, CategoricalProfile, NumericProfile))
         column.n = column.missing = missing
     # The rows were counted as missing labels; now they are the labels' own rows.
     column.n -= add.n

@@ -24,6 +24,7 @@ from loopwise.errors import DataError
 from loopwise.profiles.atoms import Atoms
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.categorical import CategoricalProfile
+from loopwise.profiles.compact import widths
 from loopwise.profiles.grouped_tasks import update_tasks
 from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
@@ -278,6 +279,8 @@ def _numbers(
         m2 = np.zeros(cells.count)
         m2[has] = np.add.reduceat(dev * dev, fstarts[:-1][has])
     hist = None if edges is None else _histograms(fc, fv, fstarts, cells.count, edges)
+    # The width that holds each cell's counts, for storing them: one reduction for all, not one a cell.
+    width = [] if hist is None else widths(hist.max(axis=1)).tolist()
     # Atoms: a new distinct value wherever the cell or the value changes along the sorted values.
     new = np.ones(fv.size, dtype=bool)
     new[1:] = (fc[1:] != fc[:-1]) | (fv[1:] != fv[:-1])
@@ -323,7 +326,7 @@ def _numbers(
                 neginf=ninf[c],
                 moments=moments,
                 kll=kll,
-                hist=None if hist is None or edges is None else Histogram(edges, hist[c]),
+                hist=None if hist is None or edges is None else Histogram(edges, hist[c], width[c]),
                 discrete_cap=cap,
                 atoms=atoms,
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -100,6 +100,9 @@ class Histogram:
 
     edges: np.ndarray
     counts: np.ndarray
+    #: Bytes per count that hold every count (1, 2, 4 or 8), when its maker knew it: the profiles of a batch's
+    #: buckets find theirs together (``profiles.grouped``), not one ``max`` per bucket and column when stored.
+    width: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:

@@ -71,6 +71,11 @@ class Moments:
             "max": self.max if self.count else None,
         }
 
+    def state(self) -> dict[str, float | int | None]:
+        """What a stored profile keeps (format 3): ``to_dict()``, or only the count when there are no values
+        (no ``null`` in the file; ``from_dict`` reads both)."""
+        return self.to_dict() if self.count else {"count": 0}
+
     @classmethod
     def from_dict(cls, d: dict[str, float | int | None]) -> Moments:
         if not d.get("count"):

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from loopwise.errors import DataError
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.compact import as_width, narrow, widen
 from loopwise.profiles.moments import Moments
 
 #: Equal-width bins on [0, 1] for score histograms (ROC / PR AUC).
@@ -365,6 +366,28 @@ class ClassificationProfile:
             "est_labeled": self.est_labeled,
             "est_hit": self.est_hit,
         }
+        keys = {name: sorted(d) for name, d in arrays.items()}
+        # Counts as integers (format 3: ``meta["widths"]``, bytes per count for each array name), the score
+        # histograms (4,096 counts each) in the narrowest width that holds them; ``conf_sum`` (sums of
+        # confidences), and every array of formats 1 and 2, as float64.
+        widths: dict[str, int] = {}
+        blobs: list[bytes] = []
+        for name, d in arrays.items():
+            names = keys[name]
+            if not names:
+                continue
+            if name == "conf_sum":
+                blobs.extend(np.asarray(d[k], dtype="<f8").tobytes() for k in names)
+            elif name in _NARROW:
+                packed = [narrow(d[k]) for k in names]
+                width = widths[name] = max(w for w, _ in packed)
+                blobs.extend(
+                    b if w == width else as_width(d[k], width)
+                    for k, (w, b) in zip(names, packed, strict=True)
+                )
+            else:
+                widths[name] = 8
+                blobs.extend(as_width(d[k], 8) for k in names)
         meta: dict[str, Any] = {
             "n": self.n,
             "n_labeled": self.n_labeled,
@@ -373,9 +396,9 @@ class ClassificationProfile:
             "n_scored": self.n_scored,
             "log_loss": [self.log_loss_sum, self.log_loss_sumsq],
             "brier": [self.brier_sum, self.brier_sumsq],
-            "arrays": {name: sorted(d) for name, d in arrays.items()},
+            "arrays": keys,
+            "widths": widths,
         }
-        blobs = [np.asarray(d[k], dtype="<f8").tobytes() for name, d in arrays.items() for k in sorted(d)]
         return meta, blobs
 
     @classmethod
@@ -391,14 +414,23 @@ class ClassificationProfile:
             brier_sum=float(meta["brier"][0]),
             brier_sumsq=float(meta["brier"][1]),
         )
+        widths = meta.get("widths", {})  # formats 1 and 2: every array float64
         i = 0
         for name, keys in meta["arrays"].items():
             target: dict[str, np.ndarray] = getattr(out, name)
+            width = widths.get(name)
             for k in keys:
-                arr = np.frombuffer(blobs[i], dtype="<f8")
-                target[k] = arr.copy() if name == "conf_sum" else arr.astype(np.int64)
+                if width is not None:
+                    target[k] = widen(blobs[i], int(width))
+                else:
+                    arr = np.frombuffer(blobs[i], dtype="<f8")
+                    target[k] = arr.copy() if name == "conf_sum" else arr.astype(np.int64)
                 i += 1
         return out
+
+
+#: The arrays format 3 stores narrow: the score histograms, 4,096 counts per class among labelled rows.
+_NARROW = frozenset({"pos_hist", "neg_hist"})
 
 
 def grouped_classification(
@@ -486,6 +518,12 @@ class RegressionProfile:
         if e.size:
             self.error_sketch.update(np.ascontiguousarray(e))
 
+    def label_part(self) -> RegressionProfile:
+        """What labelling these rows adds to a profile that already holds them without labels: everything
+        but the row count (an unlabelled row adds only to ``n``). A first label is then a merge, as a
+        classifier's is (decision 0037); the error sketch is the merge of two sketches, within its bound."""
+        return replace(self, n=0)
+
     def merge(self, other: RegressionProfile) -> RegressionProfile:
         sk = ds.kll_doubles_sketch(200)
         sk.merge(self.error_sketch)
@@ -509,7 +547,7 @@ class RegressionProfile:
         meta = {
             "n": self.n,
             "n_labeled": self.n_labeled,
-            **{k: getattr(self, k).to_dict() for k in ("error", "abs_error", "sq_error", "ape", "target")},
+            **{k: getattr(self, k).state() for k in ("error", "abs_error", "sq_error", "ape", "target")},
         }
         return meta, [bytes(self.error_sketch.serialize())]
 
