@@ -3,17 +3,19 @@ checked against scikit-learn, statsmodels and the library's tested functions on 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sqlalchemy import func, select
+from sqlalchemy import select
 from statsmodels.stats.contingency_tables import mcnemar
 from tests._fixtures import Running
 from tests._fixtures.registry import OPENED, SCHEMA, applicants, http_client, open_model
@@ -23,7 +25,7 @@ from loopwise.client.base import ModelHandle
 from loopwise.errors import DataError, NotFoundError, ServerError
 from loopwise.metrics.champion import compare_models
 from loopwise.registry import RegistrySettings
-from loopwise.store.tables import OtherOutput
+from loopwise.store.tables import OutputBatch
 
 START, END = "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z"
 T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
@@ -48,21 +50,52 @@ def traffic(n: int, seed: int, first: int, served_by: Pipeline) -> tuple[pd.Data
     return frame, y.set_axis(ids)
 
 
-def stored(model: ModelHandle, version: str) -> pd.DataFrame:
-    """The other_outputs rows of a version, read with SQLAlchemy straight from the table."""
+def _decoded(model: ModelHandle, version: str | None = None) -> pd.DataFrame:
+    """The stored outputs, each blob read with SQLAlchemy and decoded by pyarrow itself (the format: event
+    ids, predictions, JSON text when marked so, a ``score:<class>`` column per class)."""
     transport = model.transport
+    q = select(OutputBatch.version, OutputBatch.source, OutputBatch.arrow).order_by(OutputBatch.id)
+    frames = []
     with transport.read_sessions() as s:  # type: ignore[attr-defined]
-        rows = s.execute(
-            select(
-                OtherOutput.event_id, OtherOutput.prediction, OtherOutput.scores, OtherOutput.source
-            ).where(OtherOutput.version == version)
-        ).all()
-    return pd.DataFrame(rows, columns=["id", "prediction", "scores", "source"]).set_index("id")
+        for v, source, blob in s.execute(q if version is None else q.where(OutputBatch.version == version)):
+            table = pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+            meta = table.schema.field("prediction").metadata or {}
+            predictions = table.column("prediction").to_pylist()
+            if meta.get(b"json") == b"1":
+                predictions = [None if p is None else json.loads(p) for p in predictions]
+            classes = [c for c in table.column_names if c.startswith("score:")]
+            per_class = {c.removeprefix("score:"): table.column(c).to_pylist() for c in classes}
+            scores = [
+                {c: x[i] for c, x in per_class.items() if x[i] is not None} or None
+                for i in range(table.num_rows)
+            ]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "id": table.column("event_id").to_pylist(),
+                        "version": v,
+                        "prediction": pd.Series(predictions, dtype=object),
+                        "scores": pd.Series(scores, dtype=object),
+                        "source": source,
+                    }
+                )
+            )
+    empty = pd.DataFrame(columns=["id", "version", "prediction", "scores", "source"])
+    return pd.concat(frames, ignore_index=True) if frames else empty
+
+
+def stored(model: ModelHandle, version: str) -> pd.DataFrame:
+    """The stored outputs of a version by event id; each (event, version) is stored once."""
+    found = _decoded(model, version)
+    assert not found.id.duplicated().any(), "an (event, version) stored twice"
+    return found.drop(columns="version").set_index("id")
 
 
 def count(model: ModelHandle) -> int:
-    with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
-        return int(s.scalar(select(func.count()).select_from(OtherOutput)) or 0)
+    """The stored outputs of every version."""
+    found = _decoded(model)
+    assert not found.duplicated(["id", "version"]).any(), "an (event, version) stored twice"
+    return len(found)
 
 
 @pytest.fixture
