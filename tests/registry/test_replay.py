@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -447,3 +448,70 @@ def _joined_http(frame: pd.DataFrame, y: pd.Series, challenger: Pipeline) -> pd.
             "label": y[frame.id].to_numpy(),
         }
     )
+
+
+def test_two_evaluations_at_once_store_each_event_once(
+    served: tuple[ModelHandle, pd.DataFrame, pd.Series], challenger: Pipeline
+) -> None:
+    """Both runs find the 600 events pending; the version's writers take turns (SQLite's one writer, an
+    advisory lock on PostgreSQL) and each write leaves out what a blob stored meanwhile holds."""
+    import threading
+
+    model, frame, _ = served
+    runs: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            runs.append(model.evaluate_version("v2", start=START, end=END, batch_rows=50))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert count(model) == 600  # and none twice: count() checks it
+    _replayed_equal_own(model, frame, challenger)
+
+
+def test_the_comparison_reads_the_labels_ingest_would(
+    served: tuple[ModelHandle, pd.DataFrame, pd.Series], challenger: Pipeline
+) -> None:
+    """Ground truth first, else the latest reviewer label or correction: pair() reads the window's labels
+    in bulk, and its choice is ``ingest.labels_for``'s, event by event; an event served by the challenger
+    itself pairs with its logged outputs."""
+    import datetime as dt
+
+    from loopwise.ingest import get_model, labels_for
+    from loopwise.registry.comparison import pair
+
+    model, frame, y = served
+    model.evaluate_version("v2", start=START, end=END)
+    ids = list(frame.id)
+    model.log_feedback(ids[:200], y[ids[:200]])
+    model.log_feedback(ids[100:300], ~y[ids[100:300]], source="reviewer:ann")
+    model.log_feedback(ids[250:350], y[ids[250:350]], source="reviewer:bob", kind="correction")
+    model.log_feedback(ids[340:360], ["maybe"] * 20, source="reviewer:cy")
+    # 50 events served by v2 itself: its outputs for them are the logged ones.
+    more, _ = traffic(50, 9, 700, challenger)
+    model.log(more, version="v2")
+    window = (dt.datetime(2026, 12, 1, tzinfo=dt.UTC), dt.datetime(2026, 12, 2, tzinfo=dt.UTC))
+    with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
+        p = pair(s, "credit", "v1", "v2", *window)
+        expected = labels_for(s, get_model(s, "credit").id, ids)
+    assert p.ids == ids and p.logged == 650  # v1 did not answer v2's 50: unpaired
+    assert p.labels == expected and len(expected) == 360
+    assert [p.labels[e] for e in ids[340:360]] == ["maybe"] * 20
+    other = stored(model, "v2").loc[ids]
+    assert p.challenger_predictions == other.prediction.tolist()
+    assert p.challenger_scores == [sc["true"] for sc in other.scores]
+    assert p.champion_predictions == frame.approved.tolist()
+    assert p.champion_scores == frame.p_approved.tolist()
+    with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
+        back = pair(s, "credit", "v2", "v1", *window)
+    assert (back.ids, back.champion_predictions) == (ids, other.prediction.tolist())
+    assert back.challenger_ms == []  # v1 was not replayed
+    assert len(p.challenger_ms) == 600 and all(ms > 0 for ms in p.challenger_ms)

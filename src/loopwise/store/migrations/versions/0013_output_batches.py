@@ -57,7 +57,7 @@ _new = sa.table(
 )
 
 
-def _utc(t: Any) -> dt.datetime:
+def _utc(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
