@@ -39,7 +39,7 @@ from loopwise.registry.outputs import (
 )
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, load_version
-from loopwise.registry.window import parse_ts, window_events
+from loopwise.registry.window import window_events
 from loopwise.schema import Kind, Role, Schema
 from loopwise.store import transaction
 from loopwise.store.bulk import AMONG_CHUNK, among, dialect_of
@@ -184,12 +184,6 @@ def _blobs(s: Session, batch_ids: list[int]) -> dict[int, bytes]:
     return {int(i): blob for i, blob in found}
 
 
-def _bounds(ts: pa.Array) -> tuple[dt.datetime, dt.datetime]:
-    """The earliest and the latest of some events' times (``window_events``' text)."""
-    lo, hi = pc.min_max(ts).values()
-    return parse_ts(str(lo.as_py())), parse_ts(str(hi.as_py()))
-
-
 def evaluate(
     sessions: sessionmaker[Session],
     read_sessions: sessionmaker[Session],
@@ -216,17 +210,20 @@ def evaluate(
         model = get_model(s, model_name)
         describe(s, model_name, version)  # a NotFoundError before anything loads
         predictor = load_version(s, settings, store, model_name, version)
-        window = window_events(s.connection(), model.id, start, end, served_by=(version,), times=True)
-        own = window.column("served").combine_chunks().cast(pa.bool_())
-        pending = window.filter(pc.invert(own)).combine_chunks()
+        window = window_events(s.connection(), model.id, start, end, served_by=(version,))
+        own = window.table.column("served").combine_chunks().cast(pa.bool_())
+        pending = window.table.filter(pc.invert(own)).combine_chunks()
         pending_all = pending.num_rows
         # The version's blobs up to this one are looked at now; a write looks at those stored after it.
         seen = last_output_id(s, model.id, version)
+        # Every blob of this run is bounded by the window's events' times (each batch's own would cost a
+        # time per event read: 0.3-0.8 s of 1,000,000 on PostgreSQL, where these two cost one scan).
+        first, last = window.first or start, window.last or end
         if seen and pending.num_rows:
-            held, _ = stored_ids(s, model.id, version, *_bounds(pending.column("ts")))
+            held, _ = stored_ids(s, model.id, version, first, last)
             answered = pc.is_in(pending.column("event_id"), value_set=held.combine_chunks())
             pending = pending.filter(pc.invert(answered))
-    events, own_count = window.num_rows, window.num_rows - pending_all
+    events, own_count = window.table.num_rows, window.table.num_rows - pending_all
     ids = pending.column("event_id").combine_chunks()
     batch_of = pending.column("batch_id").to_numpy()
     row_of = pending.column("row").to_numpy()
@@ -247,7 +244,6 @@ def evaluate(
         classes = predictor.classes
         scores = {} if proba is None or classes is None else probabilities(classes, proba)
         table = output_table(ids.slice(a, z - a), encode_predictions(labels), scores)
-        first, last = _bounds(pending.column("ts").slice(a, z - a))
         with transaction(sessions) as s:
             store_outputs(s, model.id, version, "replay", table, first, last, per_row, after=seen)
 

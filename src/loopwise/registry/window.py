@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
+from loopwise.ingest import labels_for
 from loopwise.store.bulk import dialect_of
 from loopwise.store.columns import fetch_columns
 
@@ -36,16 +38,21 @@ def _params(conn: Connection, model_id: int, start: dt.datetime, end: dt.datetim
     return [model_id, _when(conn, first), _when(conn, end), _when(conn, start), _when(conn, end)]
 
 
-def _ts_text(conn: Connection, column: str) -> str:
-    """A time column as fixed-width UTC text (``YYYY-MM-DD HH:MM:SS.ffffff``): it orders as the times do."""
-    if dialect_of(conn) == "sqlite":
-        return column  # stored so
-    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+def _aware(t: Any) -> dt.datetime | None:
+    """A time as the driver returns an aggregate of a time column (SQLite: its text), aware in UTC."""
+    if t is None:
+        return None
+    when = dt.datetime.fromisoformat(t) if isinstance(t, str) else t
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
-def parse_ts(text: str) -> dt.datetime:
-    """A time in ``_ts_text``'s form, as an aware datetime."""
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+@dataclass(frozen=True)
+class WindowEvents:
+    """A window's events (``window_events``) and the earliest and latest of their times (None: none)."""
+
+    table: pa.Table
+    first: dt.datetime | None
+    last: dt.datetime | None
 
 
 def window_events(
@@ -55,69 +62,72 @@ def window_events(
     end: dt.datetime,
     *,
     served_by: Sequence[str] = (),
-    times: bool = False,
-) -> pa.Table:
+    labels: bool = False,
+) -> WindowEvents:
     """The window's events in (batch, row) order: ``event_id``, ``batch_id``, ``row``; with ``served_by``
-    versions, ``served``: 1 for an event the first one served, 2 the second ..., 0 for another; ``times``:
-    with ``ts``, as text that orders as the times do."""
+    versions, ``served``: 1 for an event the first one served, 2 the second ..., 0 for another; with
+    ``labels``, ``labelled`` (how many labels and corrections the event has) and ``label``, the JSON text of
+    one of them (``current_labels`` reads them)."""
     columns: list[tuple[str, str, pa.DataType]] = [
         ("event_id", "e.event_id", pa.string()),
         ("batch_id", "e.batch_id", pa.int64()),
         ("row", "e.row", pa.int64()),
     ]
-    params = _params(conn, model_id, start, end)
     if served_by:
         cases = " ".join(f"WHEN e.version = ? THEN {i + 1}" for i in range(len(served_by)))
         columns.append(("served", f"CASE {cases} ELSE 0 END", pa.int8()))
-    if times:
-        columns.append(("ts", _ts_text(conn, "e.ts"), pa.string()))
-    table = fetch_columns(conn, columns, f"FROM events e WHERE {_WINDOW}", [*served_by, *params])
-    order = pc.sort_indices(table, [("batch_id", "ascending"), ("row", "ascending")])
-    return table.take(order)
-
-
-def window_labels(conn: Connection, model_id: int, start: dt.datetime, end: dt.datetime) -> pa.Table:
-    """The labels and corrections of the window's events: ``event_id``, ``rank`` (0 ground truth, 1 a
-    reviewer's), ``updated`` (text that orders as the times do) and ``label`` (JSON text)."""
-    if dialect_of(conn) == "sqlite":
-        label = "coalesce(f.value -> '$.label', 'null')"
-    else:
-        label = "coalesce((f.value -> 'label')::text, 'null')"
-    columns: list[tuple[str, str, pa.DataType]] = [
-        ("event_id", "f.event_id", pa.string()),
-        ("rank", "CASE WHEN f.source = 'ground_truth' THEN 0 ELSE 1 END", pa.int8()),
-        ("updated", _ts_text(conn, "f.updated_at"), pa.string()),
-        ("label", label, pa.string()),
-    ]
-    rest = (
-        "FROM events e JOIN feedback f ON f.model_id = e.model_id AND f.event_id = e.event_id "
-        f"WHERE {_WINDOW} AND f.kind IN ('label', 'correction')"
-    )
-    return fetch_columns(conn, columns, rest, _params(conn, model_id, start, end))
-
-
-def current_labels(found: pa.Table) -> tuple[pa.Array, list[Any]]:
-    """Each event's current label among ``window_labels``' rows, as ``ingest.labels_for`` chooses it: ground
-    truth first, else the latest reviewer label or correction. Returns the event ids and their labels."""
-    ids = found.column("event_id").combine_chunks()
-    if len(ids):
-        first = pc.index_in(ids, value_set=ids).to_numpy(zero_copy_only=False)
-        repeated = first != np.arange(len(ids))
-    else:
-        repeated = np.zeros(0, bool)
-    if repeated.any():  # some events have several: the best of each, by sorting those only
-        several = pc.is_in(ids, value_set=pc.unique(ids.filter(pa.array(repeated))))
-        single = found.filter(pc.invert(several))
-        many = found.filter(several)
-        order = pc.sort_indices(
-            many, [("event_id", "ascending"), ("rank", "ascending"), ("updated", "descending")]
+    rest = f"FROM events e WHERE {_WINDOW}"
+    if labels:
+        # One scan of the window's events, each probing the feedback's key: an event with several labels
+        # comes once for each (current_labels picks one).
+        if dialect_of(conn) == "sqlite":
+            label = "coalesce(f.value -> '$.label', 'null')"
+        else:
+            label = "coalesce((f.value -> 'label')::text, 'null')"
+        columns += [
+            ("labelled", "CASE WHEN f.event_id IS NULL THEN 0 ELSE 1 END", pa.int8()),
+            ("label", label, pa.string()),
+        ]
+        rest = (
+            "FROM events e LEFT JOIN feedback f ON f.model_id = e.model_id AND f.event_id = e.event_id "
+            f"AND f.kind IN ('label', 'correction') WHERE {_WINDOW}"
         )
-        many = many.take(order)
-        lead = many.column("event_id").combine_chunks()
-        changed = pc.not_equal(lead.slice(1), lead.slice(0, len(lead) - 1)).to_numpy(zero_copy_only=False)
-        found = pa.concat_tables([single, many.filter(pa.array(np.r_[True, changed], pa.bool_()))])
-        ids = found.column("event_id").combine_chunks()
-    texts = found.column("label").combine_chunks().dictionary_encode()
+    # The times' bounds in the same statement: on SQLite a query of their own scanned the window again.
+    table, (first, last) = fetch_columns(
+        conn, columns, rest, [*served_by, *_params(conn, model_id, start, end)], ("min(e.ts)", "max(e.ts)")
+    )
+    batch, row = table.column("batch_id").to_numpy(), table.column("row").to_numpy()
+    order = np.lexsort((row, batch))  # the rows' order in their batches: the blobs are read in turn
+    table = table.take(pa.array(order))
+    batch, row = batch[order], row[order]
+    head = np.r_[True, (batch[1:] != batch[:-1]) | (row[1:] != row[:-1])] if len(batch) else batch
+    if labels and not head.all():
+        # Events with several labels: one row each, ``labelled`` their count.
+        starts = np.flatnonzero(head)
+        counts = np.add.reduceat(table.column("labelled").to_numpy().astype(np.int64), starts)
+        table = table.take(pa.array(starts))
+        table = table.set_column(table.schema.get_field_index("labelled"), "labelled", pa.array(counts))
+    return WindowEvents(table, _aware(first), _aware(last))
+
+
+def current_labels(s: Session, model_id: int, events: pa.Table, at: np.ndarray) -> dict[str, Any]:
+    """The current label of each event at positions ``at`` of ``window_events(..., labels=True)`` that has
+    one, as ``ingest.labels_for`` chooses it (ground truth first, else the latest reviewer label or
+    correction): events with one label have it there; those with several are read by ``labels_for``."""
+    labelled = np.zeros(events.num_rows, np.int64)
+    labelled[at] = events.column("labelled").to_numpy()[at]
+    one = pa.array(labelled == 1)
+    texts = events.column("label").filter(one).combine_chunks().dictionary_encode()
     decoded = [json.loads(t) for t in texts.dictionary.to_pylist()]
-    codes = texts.indices.to_numpy(zero_copy_only=False)
-    return ids, [decoded[i] for i in codes.tolist()]
+    ids = events.column("event_id")
+    out = dict(
+        zip(
+            ids.filter(one).to_pylist(),
+            [decoded[i] for i in texts.indices.to_numpy(zero_copy_only=False).tolist()],
+            strict=True,
+        )
+    )
+    several = labelled > 1
+    if several.any():
+        out.update(labels_for(s, model_id, ids.filter(pa.array(several)).to_pylist()))
+    return out
