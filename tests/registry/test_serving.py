@@ -388,10 +388,10 @@ def test_stored_outputs_keep_the_first_answer_and_odd_ids_round_trip(db_url: str
     labels = encode_predictions(np.array(["x\\y", "z", "x\\y", "q\tr", "z"], dtype=object))
     with transaction(sessions) as s:
         first = output_table(ids, labels, probabilities(["no", "yes"], proba))
-        assert store_outputs(s, 1, "v", "replay", first, t0, t1, 0.5) == 5
+        assert store_outputs(s, 1, "v", "replay", first, t0, t1, 0.5).rows == 5
     with transaction(sessions) as s:
         more = output_table([*ids[:2], "new"], encode_predictions(np.array([1, 2, 3])), {})
-        assert store_outputs(s, 1, "v", "shadow", more, t0, t1) == 1
+        assert store_outputs(s, 1, "v", "shadow", more, t0, t1).rows == 1
     got = stored(model, "v")
     assert sorted(got.index) == sorted([*ids, "new"])
     assert [got.prediction[e] for e in ids] == ["x\\y", "z", "x\\y", "q\tr", "z"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,10 +212,14 @@ def read_outputs(
     columns: Sequence[str] | None = None,
     *,
     after: int = 0,
+    skip: Collection[int] = (),
 ) -> list[StoredBatch]:
     """The version's blobs that hold events with a time in [first, last], in the order they were stored
-    (``after``: only those stored after the blob of that id), with ``columns`` of each (all: None)."""
+    (``after``: only those stored after the blob of that id; not those in ``skip``), with ``columns`` of
+    each (all: None)."""
     q = _meeting(model_id, version, first, last).where(OutputBatch.id > after).order_by(OutputBatch.id)
+    if skip:
+        q = q.where(OutputBatch.id.not_in(list(skip)))
     rows = s.execute(
         q.with_only_columns(OutputBatch.id, OutputBatch.source, OutputBatch.latency_ms, OutputBatch.arrow)
     ).all()
@@ -223,11 +227,18 @@ def read_outputs(
 
 
 def stored_ids(
-    s: Session, model_id: int, version: str, first: dt.datetime, last: dt.datetime, *, after: int = 0
+    s: Session,
+    model_id: int,
+    version: str,
+    first: dt.datetime,
+    last: dt.datetime,
+    *,
+    after: int = 0,
+    skip: Collection[int] = (),
 ) -> tuple[pa.ChunkedArray, int]:
-    """The event ids the version's blobs meeting [first, last] hold, and the last blob's id (``after``
-    if none)."""
-    found = read_outputs(s, model_id, version, first, last, [EVENT_ID], after=after)
+    """The event ids the version's blobs meeting [first, last] hold (those after ``after``, but for
+    ``skip``), and the last blob's id (``after`` if none)."""
+    found = read_outputs(s, model_id, version, first, last, [EVENT_ID], after=after, skip=skip)
     ids = pa.chunked_array([b.table.column(EVENT_ID).combine_chunks() for b in found], pa.string())
     return ids, max([after, *(b.id for b in found)])
 
@@ -243,6 +254,14 @@ def last_output_id(s: Session, model_id: int, version: str) -> int:
     return int(found or 0)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What ``store_outputs`` did: the rows stored, and the blob that holds them (None: no rows)."""
+
+    rows: int
+    blob_id: int | None
+
+
 def store_outputs(
     s: Session,
     model_id: int,
@@ -253,47 +272,47 @@ def store_outputs(
     last_ts: dt.datetime,
     latency_ms: float | None = None,
     *,
-    after: int | None = None,
-) -> int:
+    after: int = 0,
+    skip: Collection[int] = (),
+) -> Stored:
     """Store a batch of the version's outputs (``output_table``; the events' times within [first_ts,
-    last_ts]) and return the rows stored: those whose (event, version) the version's blobs hold already are
-    left out, the stored answer kept. ``after``: the caller has left out what the blobs up to that id hold,
-    so only later ones are looked at (None: all)."""
-    if not table.num_rows:
-        return 0
+    last_ts]): those whose (event, version) the version's blobs hold already are left out, the stored answer
+    kept. ``after``: the caller has left out what the blobs up to that id hold, and ``skip``: blobs it wrote
+    itself with other events (a replay's earlier batches), so only the others are looked at."""
     lock_version(s, model_id, version)
-    held, _ = stored_ids(s, model_id, version, first_ts, last_ts, after=after or 0)
+    held, _ = stored_ids(s, model_id, version, first_ts, last_ts, after=after, skip=skip)
     if len(held):
         table = table.filter(pc.invert(pc.is_in(table.column(EVENT_ID), value_set=held.combine_chunks())))
-    if not table.num_rows:
-        return 0
-    if source == "shadow" and table.num_rows < FOLD_ROWS:
+    rows = int(table.num_rows)
+    if not rows:
+        return Stored(0, None)
+    if source == "shadow" and rows < FOLD_ROWS:
         folded = _fold(s, model_id, version, table, first_ts, last_ts)
-        if folded:
-            return int(table.num_rows)
-    s.add(
-        OutputBatch(
-            model_id=model_id,
-            version=version,
-            source=source,
-            n_rows=table.num_rows,
-            first_ts=first_ts,
-            last_ts=last_ts,
-            latency_ms=latency_ms,
-            created_at=utcnow(),
-            updated_at=utcnow(),
-            arrow=pack(table),
-        )
+        if folded is not None:
+            return Stored(rows, folded)
+    row = OutputBatch(
+        model_id=model_id,
+        version=version,
+        source=source,
+        n_rows=rows,
+        first_ts=first_ts,
+        last_ts=last_ts,
+        latency_ms=latency_ms,
+        created_at=utcnow(),
+        updated_at=utcnow(),
+        arrow=pack(table),
     )
+    s.add(row)
     s.flush()
-    return int(table.num_rows)
+    return Stored(rows, row.id)
 
 
 def _fold(
     s: Session, model_id: int, version: str, table: pa.Table, first_ts: dt.datetime, last_ts: dt.datetime
-) -> bool:
+) -> int | None:
     """Join the version's last blob when it is a shadow one with room: it is stored again as a new blob (a
-    later id, which a replay running meanwhile looks at before its next write), the old one deleted."""
+    later id, which a replay running meanwhile looks at before its next write), the old one deleted.
+    Returns the new blob's id (None: not folded)."""
     last = s.execute(
         select(OutputBatch)
         .where(OutputBatch.model_id == model_id, OutputBatch.version == version)
@@ -301,29 +320,28 @@ def _fold(
         .limit(1)
     ).scalar_one_or_none()
     if last is None or last.source != "shadow" or last.n_rows + table.num_rows > FOLD_ROWS:
-        return False
+        return None
     stored = unpack(last.arrow)
     if is_json(stored) != is_json(table):
-        return False
+        return None
     try:
         both = pa.concat_tables([stored, table], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return False  # predictions of another type: a blob of their own
+        return None  # predictions of another type: a blob of their own
     both = both.replace_schema_metadata({FORMAT_KEY: FORMAT})
     s.execute(delete(OutputBatch).where(OutputBatch.id == last.id))
-    s.add(
-        OutputBatch(
-            model_id=model_id,
-            version=version,
-            source="shadow",
-            n_rows=both.num_rows,
-            first_ts=min(last.first_ts, first_ts),
-            last_ts=max(last.last_ts, last_ts),
-            latency_ms=None,
-            created_at=last.created_at,
-            updated_at=utcnow(),
-            arrow=pack(both),
-        )
+    row = OutputBatch(
+        model_id=model_id,
+        version=version,
+        source="shadow",
+        n_rows=both.num_rows,
+        first_ts=min(last.first_ts, first_ts),
+        last_ts=max(last.last_ts, last_ts),
+        latency_ms=None,
+        created_at=last.created_at,
+        updated_at=utcnow(),
+        arrow=pack(both),
     )
+    s.add(row)
     s.flush()
-    return True
+    return row.id
