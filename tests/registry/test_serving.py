@@ -71,6 +71,7 @@ def test_predictions_and_probabilities_come_back_from_a_blob_as_they_were_given(
         (["a", 1, None], ["a", 1, None]),  # mixed types, as a shadow caller may send: JSON text
         ([True, 1], [True, 1]),  # NumPy would have made two integers of these
         ([[1, 2], {"k": "v"}], [[1, 2], {"k": "v"}]),
+        ([2**70, "x\udcff"], [2**70, "x\udcff"]),  # past 64 bits, a lone surrogate: as JSON
     ]
     for given, expected in cases:
         preds = encode_predictions(given)

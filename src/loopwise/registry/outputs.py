@@ -72,13 +72,11 @@ def encode_predictions(values: Any) -> Predictions:
         return Predictions(pa.array(arr.astype(np.int64), pa.int64()))
     if arr.dtype.kind == "f":
         return Predictions(_floats(arr))
-    if arr.dtype.kind == "U":
-        return Predictions(pa.array(arr.tolist(), pa.string()))
     items = [_plain(v) for v in arr.tolist()]
     try:
-        typed = pa.array(items)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        typed = None
+        typed = pa.array(items, pa.string() if arr.dtype.kind == "U" else None)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
+        typed = None  # mixed types, an integer past 64 bits, a lone surrogate (JSON escapes it)
     if typed is None or typed.type not in _TYPED:
         return Predictions(_json_texts(items), json=True)
     return Predictions(typed)
