@@ -178,7 +178,7 @@ def pair(
     )
     batch, row = events.column("batch_id").to_numpy(), events.column("row").to_numpy()
     table = read_stored(s, batch[at], row[at], wanted)
-    paired_ids = ids.take(pa.array(at))
+    paired_ids = ids.take(pa.array(at)).to_pylist()
     outputs = {
         v: stored[v].at(
             at,
@@ -193,12 +193,12 @@ def pair(
         champion=a,
         challenger=b,
         schema=schema,
-        ids=paired_ids.to_pylist(),
+        ids=paired_ids,
         champion_predictions=outputs[a][0],
         challenger_predictions=outputs[b][0],
         champion_scores=outputs[a][1],
         challenger_scores=outputs[b][1],
-        labels=current_labels(s, model.id, events, at),
+        labels=current_labels(s, model.id, events, at, paired_ids),
         table=table,
         challenger_ms=stored[b].replay_ms(served != 2),
         positive=pos,
