@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.ingest import labels_for
 from loopwise.store.bulk import dialect_of
-from loopwise.store.columns import fetch_columns
+from loopwise.store.columns import DIGIT, fetch_columns
 
 _WINDOW = "e.model_id = ? AND e.bucket >= ? AND e.bucket < ? AND e.ts >= ? AND e.ts < ?"
 
@@ -73,38 +73,45 @@ def window_events(
         ("batch_id", "e.batch_id", pa.int64()),
         ("row", "e.row", pa.int64()),
     ]
-    if served_by:
-        cases = " ".join(f"WHEN e.version = ? THEN {i + 1}" for i in range(len(served_by)))
-        columns.append(("served", f"CASE {cases} ELSE 0 END", pa.int8()))
+    # Which version served it and whether it has a label, as one digit (2 x served + labelled).
+    if len(served_by) > 4:
+        raise ValueError("at most four versions fit a digit")
+    cases = " ".join(f"WHEN e.version = ? THEN {2 * (i + 1)}" for i in range(len(served_by)))
+    served = f"(CASE {cases} ELSE 0 END)" if served_by else "0"
     rest = f"FROM events e WHERE {_WINDOW}"
+    labelled = "0"
     if labels:
         # One scan of the window's events, each probing the feedback's key: an event with several labels
         # comes once for each (current_labels picks one). The value's whole text, decoded once per distinct
         # text in Python: SQLite's `value -> '$.label'` parsed the JSON of every row (1 s of 8, loaded).
         value = "f.value" if dialect_of(conn) == "sqlite" else "f.value::text"
-        columns += [
-            ("labelled", "CASE WHEN f.event_id IS NULL THEN 0 ELSE 1 END", pa.int8()),
-            ("label", f"coalesce({value}, 'null')", pa.string()),
-        ]
+        labelled = "(CASE WHEN f.event_id IS NULL THEN 0 ELSE 1 END)"
+        columns.append(("label", f"coalesce({value}, 'null')", pa.string()))
         rest = (
             "FROM events e LEFT JOIN feedback f ON f.model_id = e.model_id AND f.event_id = e.event_id "
             f"AND f.kind IN ('label', 'correction') WHERE {_WINDOW}"
         )
+    columns.append(("code", f"{served} + {labelled}", DIGIT))
     # The times' bounds in the same statement: on SQLite a query of their own scanned the window again.
     table, (first, last) = fetch_columns(
         conn, columns, rest, [*served_by, *_params(conn, model_id, start, end)], ("min(e.ts)", "max(e.ts)")
     )
     batch, row = table.column("batch_id").to_numpy(), table.column("row").to_numpy()
     order = np.lexsort((row, batch))  # the rows' order in their batches: the blobs are read in turn
-    table = table.take(pa.array(order))
+    code = table.column("code").to_numpy()[order]
+    table = table.drop_columns(["code"]).take(pa.array(order))
+    served_code, labelled_flag = (code // 2).astype(np.int8), (code % 2).astype(np.int64)
     batch, row = batch[order], row[order]
     head = np.r_[True, (batch[1:] != batch[:-1]) | (row[1:] != row[:-1])] if len(batch) else batch
-    if labels and not head.all():
-        # Events with several labels: one row each, ``labelled`` their count.
+    if labels and not head.all():  # events with several labels: one row each
         starts = np.flatnonzero(head)
-        counts = np.add.reduceat(table.column("labelled").to_numpy().astype(np.int64), starts)
+        labelled_flag = np.add.reduceat(labelled_flag, starts)
+        served_code = served_code[starts]
         table = table.take(pa.array(starts))
-        table = table.set_column(table.schema.get_field_index("labelled"), "labelled", pa.array(counts))
+    if served_by:
+        table = table.append_column("served", pa.array(served_code))
+    if labels:
+        table = table.append_column("labelled", pa.array(labelled_flag))
     return WindowEvents(table, _aware(first), _aware(last))
 
 
@@ -123,13 +130,15 @@ def current_labels(
     labelled = events.column("labelled").to_numpy()[at]
     one = labelled == 1
     texts = events.column("label").take(pa.array(at)).combine_chunks().dictionary_encode()
-    decoded = [_label(json.loads(t)) for t in texts.dictionary.to_pylist()]
-    codes = texts.indices.to_numpy(zero_copy_only=False)
+    decoded = np.empty(len(texts.dictionary), dtype=object)
+    for i, text in enumerate(texts.dictionary.to_pylist()):  # one by one: a label may be a list
+        decoded[i] = _label(json.loads(text))
+    values = decoded[texts.indices.to_numpy(zero_copy_only=False)]
     if one.all():  # the usual case: the paired ids' own list, no second one
-        out = dict(zip(ids, [decoded[i] for i in codes.tolist()], strict=True))
+        out = dict(zip(ids, values.tolist(), strict=True))
     else:
         where = np.flatnonzero(one).tolist()
-        out = {ids[i]: decoded[c] for i, c in zip(where, codes[one].tolist(), strict=True)}
+        out = dict(zip([ids[i] for i in where], values[one].tolist(), strict=True))
     several = np.flatnonzero(labelled > 1).tolist()
     if several:
         out.update(labels_for(s, model_id, [ids[i] for i in several]))
