@@ -1,18 +1,23 @@
-"""Replay overhead: evaluating a version on logged events vs the model's bare predict_proba on the same rows.
+"""Replay overhead: evaluating a version on logged events vs the model's bare predict_proba on the same rows;
+and pairing the replayed outputs with the served ones and the labels (``pair()``, what the gate and
+``compare_versions`` read).
 
 Run: python bench/replay.py [--rows 1000000] [--batch-rows N] [--db sqlite,postgresql] [--repeat 1]
-[--before PATH] [--save NAME]. Per database, logs ``rows`` events (40 numeric features, a binary prediction
-and its score) through the local client once and registers a HistGradientBoostingClassifier; then each run, in
-a fresh process on that database, times the bare ``predict_proba`` on the same rows in memory and, just
-after, ``evaluate_version`` over the whole window (reading the events' features back from their stored
-batches, the model, storing the outputs), and deletes the stored outputs again. Overhead = evaluate - bare;
-the issue's target is an overhead of at most 25% of bare (issue 16, decision 0029). "Model calls" is the time
-spent in the predictor's methods during the evaluation (the batches, the label check, the one-row latency
-probe); "own" is the rest: loopwise's reading, encoding and writing.
+[--before PATH] [--save NAME]. Per database and code, logs ``rows`` events (40 numeric features, a binary
+prediction and its score) and a label for each through the local client once and registers a
+HistGradientBoostingClassifier; then each run, in a fresh process on that database, times the bare
+``predict_proba`` on the same rows in memory and, just after, ``evaluate_version`` over the whole window
+(reading the events' features back from their stored batches, the model, storing the outputs), then
+``pair()`` of the served version and the replayed one over the window (1,000,000 labelled pairs), and deletes
+the stored outputs again. Overhead = evaluate - bare; the issue's target is an overhead of at most 25% of
+bare (issue 16, decisions 0029 and 0039), and ``pair()`` under 3 s. "Model calls" is the time spent in the
+predictor's methods during the evaluation (the batches, the label check, the one-row latency probe); "own"
+is the rest: loopwise's reading, encoding and writing.
 
 With ``--before`` (another checkout's ``src/``, e.g. ``git archive main src | tar -x -C /tmp/before``), each
-repeat runs that code and then this one on the same database, so the two meet the same data and, as far as a
-shared machine allows, the same load. ``--save NAME`` writes bench/results/NAME.json.
+repeat runs that code and then this one, each on a database it set up itself (the two may differ in schema:
+a migration apart), from the same generated data, so that as far as a shared machine allows they meet the
+same load. ``--save NAME`` writes bench/results/NAME.json.
 """
 
 from __future__ import annotations
@@ -79,13 +84,14 @@ def setup(url: str, root: Path, rows: int) -> dict[str, Any]:
     began = time.perf_counter()
     model.log(frame, version="served")
     logged_s = time.perf_counter() - began
+    model.log_feedback(frame.id, y.to_numpy())
     client.close()
     return {"url": url, "artifacts": str(root / "a"), "trusted": trusted, "rows": rows, "logged_s": logged_s}
 
 
 def one(spec: dict[str, Any], batch_rows: int | None) -> dict[str, Any]:
     """One run in this process (with whatever loopwise ``PYTHONPATH`` gives): bare, then evaluate."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, inspect, text
 
     import loopwise as lw
     from loopwise.registry import RegistrySettings, flavors
@@ -121,13 +127,15 @@ def one(spec: dict[str, Any], batch_rows: int | None) -> dict[str, Any]:
     replay = model.evaluate_version("hgb", start=WINDOW[0], end=WINDOW[1], batch_rows=batch_rows)
     replay_s = time.perf_counter() - began
     assert replay.evaluated == spec["rows"], replay.evaluated
+    pair_s, paired, labels = time_pair(client)
     client.close()
     url = spec["url"]
     engine = create_engine(
         "postgresql+psycopg://" + url.removeprefix("postgresql://") if "postgresql" in url else url
     )
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM other_outputs"))
+    with engine.begin() as conn:  # output_batches since decision 0039, other_outputs before
+        table = "output_batches" if "output_batches" in inspect(conn).get_table_names() else "other_outputs"
+        conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
     return {
         "rows": spec["rows"],
@@ -138,17 +146,35 @@ def one(spec: dict[str, Any], batch_rows: int | None) -> dict[str, Any]:
         "own_s": replay_s - in_model[0],
         "overhead_s": replay_s - bare_s,
         "overhead_ratio": (replay_s - bare_s) / bare_s,
+        "pair_s": pair_s,
+        "paired": paired,
+        "paired_labels": labels,
         "p50_ms": replay.latency["p50_ms"],
         "p99_ms": replay.latency["p99_ms"],
         "load": os.getloadavg()[0],
     }
 
 
+def time_pair(client: Any) -> tuple[float, int, int]:
+    """``pair()`` of the served version and the replayed one over the window, as the gate calls it."""
+    import datetime as dt
+
+    from loopwise.registry.comparison import pair
+
+    start, end = (dt.datetime.fromisoformat(w.replace("Z", "+00:00")) for w in WINDOW)
+    with client.transport.read_sessions() as s:
+        began = time.perf_counter()
+        p = pair(s, "bench", "served", "hgb", start, end)
+        seconds = time.perf_counter() - began
+    return seconds, len(p.ids), len(p.labels)
+
+
 def line(r: dict[str, Any]) -> str:
     return (
         f"  {r['code']:6} bare {r['bare_predict_proba_s']:.2f} s, evaluate {r['evaluate_s']:.2f} s (model "
         f"calls {r['model_calls_s']:.2f}, own {r['own_s']:.2f}); overhead {r['overhead_s']:.2f} s = "
-        f"{r['overhead_ratio']:.2f} x bare; one-row p50 {r['p50_ms']:.1f} ms; load {r['load']:.1f}"
+        f"{r['overhead_ratio']:.2f} x bare; pair() {r['pair_s']:.2f} s ({r['paired']:,} pairs, "
+        f"{r['paired_labels']:,} labelled); one-row p50 {r['p50_ms']:.1f} ms; load {r['load']:.1f}"
     )
 
 
@@ -163,9 +189,14 @@ def main() -> None:
     )
     ap.add_argument("--save", help="write bench/results/NAME.json")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # a JSON spec: one run in this process
+    ap.add_argument("--setup", help=argparse.SUPPRESS)  # a JSON {url, root}: set a database up
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(json.loads(args.one), args.batch_rows)))
+        return
+    if args.setup:
+        where = json.loads(args.setup)
+        print(json.dumps(setup(where["url"], Path(where["root"]), args.rows)))
         return
     this_src = str(HERE.parent / "src")
     codes = [("before", args.before), ("after", this_src)] if args.before else [("this", this_src)]
@@ -174,21 +205,37 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             stop = None
             try:
-                if db == "sqlite":
-                    from loopwise.store import sqlite_url
-
-                    url = sqlite_url(Path(tmp) / "b.db")
-                else:
+                if db == "postgresql":
                     from backfill import _stop_postgres
                     from ingest import start_postgres
 
-                    url, bindir, root = start_postgres()
+                    server, bindir, root = start_postgres()
                     stop = (bindir, root)
-                spec = setup(url, Path(tmp), args.rows)
-                print(f"{db}: {args.rows:,} events logged in {spec['logged_s']:.1f} s", flush=True)
+                specs = {}
+                for code, src in codes:  # each code on a database of its own making (schemas may differ)
+                    home = Path(tmp) / code
+                    home.mkdir()
+                    if db == "sqlite":
+                        url = f"sqlite:///{home / 'b.db'}"
+                    else:
+                        import psycopg
+
+                        with psycopg.connect(server, autocommit=True) as conn:
+                            conn.execute(f"CREATE DATABASE {code}")
+                        url = server.rsplit("/", 1)[0] + f"/{code}"
+                    cmd = [sys.executable, __file__, "--rows", str(args.rows)]
+                    cmd += ["--setup", json.dumps({"url": url, "root": str(home)})]
+                    out = subprocess.run(
+                        cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src}
+                    )
+                    specs[code] = json.loads(out.stdout.strip().splitlines()[-1])
+                    print(
+                        f"{db} {code}: {args.rows:,} events logged in {specs[code]['logged_s']:.1f} s",
+                        flush=True,
+                    )
                 for _ in range(args.repeat):
                     for code, src in codes:
-                        cmd = [sys.executable, __file__, "--one", json.dumps(spec)]
+                        cmd = [sys.executable, __file__, "--one", json.dumps(specs[code])]
                         if args.batch_rows:
                             cmd += ["--batch-rows", str(args.batch_rows)]
                         env = {**os.environ, "PYTHONPATH": src}
@@ -203,11 +250,13 @@ def main() -> None:
         for code, _ in codes:
             mine = [r for r in results if r["db"] == db and r["code"] == code]
             med = {
-                k: float(np.median([r[k] for r in mine])) for k in ("evaluate_s", "own_s", "overhead_ratio")
+                k: float(np.median([r[k] for r in mine]))
+                for k in ("evaluate_s", "own_s", "overhead_ratio", "pair_s")
             }
             print(
                 f"{db} {code}: median of {len(mine)}: evaluate {med['evaluate_s']:.2f} s, own "
-                f"{med['own_s']:.2f} s, overhead / bare {med['overhead_ratio']:.2f}"
+                f"{med['own_s']:.2f} s, overhead / bare {med['overhead_ratio']:.2f}, "
+                f"pair() {med['pair_s']:.2f} s"
             )
     if args.save:
         path = HERE / "results" / f"{args.save}.json"

@@ -148,7 +148,7 @@ def test_the_migration_keeps_versions_written_before_it(db_url: str) -> None:
         ).one()
     assert (row[0], row[1], row[2], row[4]) == ("v1", "external", None, "")
     assert row[3] in ("{}", {})
-    assert {"artifacts", "aliases", "alias_events", "other_outputs"} <= set(
+    assert {"artifacts", "aliases", "alias_events", "output_batches"} <= set(
         sa.inspect(engine).get_table_names()
     )
     with engine.begin() as conn:

@@ -3,17 +3,20 @@ checked against scikit-learn, statsmodels and the library's tested functions on 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sqlalchemy import func, select
+from sqlalchemy import select
 from statsmodels.stats.contingency_tables import mcnemar
 from tests._fixtures import Running
 from tests._fixtures.registry import OPENED, SCHEMA, applicants, http_client, open_model
@@ -23,7 +26,7 @@ from loopwise.client.base import ModelHandle
 from loopwise.errors import DataError, NotFoundError, ServerError
 from loopwise.metrics.champion import compare_models
 from loopwise.registry import RegistrySettings
-from loopwise.store.tables import OtherOutput
+from loopwise.store.tables import OutputBatch
 
 START, END = "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z"
 T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
@@ -48,21 +51,52 @@ def traffic(n: int, seed: int, first: int, served_by: Pipeline) -> tuple[pd.Data
     return frame, y.set_axis(ids)
 
 
-def stored(model: ModelHandle, version: str) -> pd.DataFrame:
-    """The other_outputs rows of a version, read with SQLAlchemy straight from the table."""
+def _decoded(model: ModelHandle, version: str | None = None) -> pd.DataFrame:
+    """The stored outputs, each blob read with SQLAlchemy and decoded by pyarrow itself (the format: event
+    ids, predictions, JSON text when marked so, a ``score:<class>`` column per class)."""
     transport = model.transport
+    q = select(OutputBatch.version, OutputBatch.source, OutputBatch.arrow).order_by(OutputBatch.id)
+    frames = []
     with transport.read_sessions() as s:  # type: ignore[attr-defined]
-        rows = s.execute(
-            select(
-                OtherOutput.event_id, OtherOutput.prediction, OtherOutput.scores, OtherOutput.source
-            ).where(OtherOutput.version == version)
-        ).all()
-    return pd.DataFrame(rows, columns=["id", "prediction", "scores", "source"]).set_index("id")
+        for v, source, blob in s.execute(q if version is None else q.where(OutputBatch.version == version)):
+            table = pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+            meta = table.schema.field("prediction").metadata or {}
+            predictions = table.column("prediction").to_pylist()
+            if meta.get(b"json") == b"1":
+                predictions = [None if p is None else json.loads(p) for p in predictions]
+            classes = [c for c in table.column_names if c.startswith("score:")]
+            per_class = {c.removeprefix("score:"): table.column(c).to_pylist() for c in classes}
+            scores = [
+                {c: x[i] for c, x in per_class.items() if x[i] is not None} or None
+                for i in range(table.num_rows)
+            ]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "id": table.column("event_id").to_pylist(),
+                        "version": v,
+                        "prediction": pd.Series(predictions, dtype=object),
+                        "scores": pd.Series(scores, dtype=object),
+                        "source": source,
+                    }
+                )
+            )
+    empty = pd.DataFrame(columns=["id", "version", "prediction", "scores", "source"])
+    return pd.concat(frames, ignore_index=True) if frames else empty
+
+
+def stored(model: ModelHandle, version: str) -> pd.DataFrame:
+    """The stored outputs of a version by event id; each (event, version) is stored once."""
+    found = _decoded(model, version)
+    assert not found.id.duplicated().any(), "an (event, version) stored twice"
+    return found.drop(columns="version").set_index("id")
 
 
 def count(model: ModelHandle) -> int:
-    with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
-        return int(s.scalar(select(func.count()).select_from(OtherOutput)) or 0)
+    """The stored outputs of every version."""
+    found = _decoded(model)
+    assert not found.duplicated(["id", "version"]).any(), "an (event, version) stored twice"
+    return len(found)
 
 
 @pytest.fixture
@@ -414,3 +448,70 @@ def _joined_http(frame: pd.DataFrame, y: pd.Series, challenger: Pipeline) -> pd.
             "label": y[frame.id].to_numpy(),
         }
     )
+
+
+def test_two_evaluations_at_once_store_each_event_once(
+    served: tuple[ModelHandle, pd.DataFrame, pd.Series], challenger: Pipeline
+) -> None:
+    """Both runs find the 600 events pending; the version's writers take turns (SQLite's one writer, an
+    advisory lock on PostgreSQL) and each write leaves out what a blob stored meanwhile holds."""
+    import threading
+
+    model, frame, _ = served
+    runs: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            runs.append(model.evaluate_version("v2", start=START, end=END, batch_rows=50))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert count(model) == 600  # and none twice: count() checks it
+    _replayed_equal_own(model, frame, challenger)
+
+
+def test_the_comparison_reads_the_labels_ingest_would(
+    served: tuple[ModelHandle, pd.DataFrame, pd.Series], challenger: Pipeline
+) -> None:
+    """Ground truth first, else the latest reviewer label or correction: pair() reads the window's labels
+    in bulk, and its choice is ``ingest.labels_for``'s, event by event; an event served by the challenger
+    itself pairs with its logged outputs."""
+    import datetime as dt
+
+    from loopwise.ingest import get_model, labels_for
+    from loopwise.registry.comparison import pair
+
+    model, frame, y = served
+    model.evaluate_version("v2", start=START, end=END)
+    ids = list(frame.id)
+    model.log_feedback(ids[:200], y[ids[:200]])
+    model.log_feedback(ids[100:300], ~y[ids[100:300]], source="reviewer:ann")
+    model.log_feedback(ids[250:350], y[ids[250:350]], source="reviewer:bob", kind="correction")
+    model.log_feedback(ids[340:360], ["maybe"] * 20, source="reviewer:cy")
+    # 50 events served by v2 itself: its outputs for them are the logged ones.
+    more, _ = traffic(50, 9, 700, challenger)
+    model.log(more, version="v2")
+    window = (dt.datetime(2026, 12, 1, tzinfo=dt.UTC), dt.datetime(2026, 12, 2, tzinfo=dt.UTC))
+    with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
+        p = pair(s, "credit", "v1", "v2", *window)
+        expected = labels_for(s, get_model(s, "credit").id, ids)
+    assert p.ids == ids and p.logged == 650  # v1 did not answer v2's 50: unpaired
+    assert p.labels == expected and len(expected) == 360
+    assert [p.labels[e] for e in ids[340:360]] == ["maybe"] * 20
+    other = stored(model, "v2").loc[ids]
+    assert p.challenger_predictions == other.prediction.tolist()
+    assert p.challenger_scores == [sc["true"] for sc in other.scores]
+    assert p.champion_predictions == frame.approved.tolist()
+    assert p.champion_scores == frame.p_approved.tolist()
+    with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
+        back = pair(s, "credit", "v2", "v1", *window)
+    assert (back.ids, back.champion_predictions) == (ids, other.prediction.tolist())
+    assert back.challenger_ms == []  # v1 was not replayed
+    assert len(p.challenger_ms) == 600 and all(ms > 0 for ms in p.challenger_ms)

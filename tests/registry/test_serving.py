@@ -6,13 +6,14 @@ jobs, and raw artifact uploads are streamed under the size limit."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -26,7 +27,16 @@ from tests.registry.test_replay import END, START, stored, traffic
 
 from loopwise.client.base import ModelHandle
 from loopwise.errors import DataError, LimitError, NotFoundError
-from loopwise.registry.outputs import document, encode, encode_scores
+from loopwise.registry.outputs import (
+    decode_predictions,
+    encode_predictions,
+    is_json,
+    output_table,
+    pack,
+    probabilities,
+    score_dicts,
+    unpack,
+)
 
 
 @pytest.fixture
@@ -49,18 +59,36 @@ def challenger(train: tuple[pd.DataFrame, pd.Series]) -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression()).fit(X.assign(age=0.0), y)
 
 
-def test_outputs_are_encoded_as_json_reads_them_back() -> None:
+def test_predictions_and_probabilities_come_back_from_a_blob_as_they_were_given() -> None:
     values = np.array([0.1, 1e300, float("nan"), -float("inf"), 3.0])
-    assert [json.loads(t) for t in encode(values).to_pylist()] == [0.1, 1e300, None, None, 3.0]
-    assert [json.loads(t) for t in encode(np.array([True, False])).to_pylist()] == [True, False]
-    labels = np.array(['say "hi"', "b\\c", "ünï", 'say "hi"'], dtype=object)
-    assert [json.loads(t) for t in encode(labels).to_pylist()] == labels.tolist()
-    proba = np.array([[0.25, 0.75], [1 / 3, 2 / 3]])
-    scores = [json.loads(t) for t in encode_scores([False, True], proba).to_pylist()]
-    assert scores == [{"false": 0.25, "true": 0.75}, {"false": 1 / 3, "true": 2 / 3}]
-    ids = ['a"1', "b\n2", "c"]  # ids JSON must escape, and one it need not
-    rows = json.loads(document(ids, encode(np.array([1, 2, 3])), None))
-    assert rows == [['a"1', 1, None], ["b\n2", 2, None], ["c", 3, None]]
+    texts = np.array(['say "hi"', "b\\c", "ünï", 'say "hi"'], dtype=object)
+    cases: list[tuple[Any, list[Any]]] = [
+        (values, [0.1, 1e300, None, None, 3.0]),  # non-finite numbers as null, as JSON had them
+        (np.array([True, False]), [True, False]),
+        (np.array([3, -2], dtype=np.int64), [3, -2]),
+        (np.array([7], dtype=np.uint64), [7]),
+        (texts, texts.tolist()),
+        (["a", 1, None], ["a", 1, None]),  # mixed types, as a shadow caller may send: JSON text
+        ([True, 1], [True, 1]),  # NumPy would have made two integers of these
+        ([[1, 2], {"k": "v"}], [[1, 2], {"k": "v"}]),
+        ([2**70, "x\udcff"], [2**70, "x\udcff"]),  # past 64 bits, a lone surrogate: as JSON
+    ]
+    for given, expected in cases:
+        preds = encode_predictions(given)
+        proba = np.array([[0.25, 0.75]] * len(expected))
+        blob = pack(
+            output_table([f"e{i}" for i in range(len(expected))], preds, probabilities([False, True], proba))
+        )
+        table = pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+        back = decode_predictions(table.column("prediction"), is_json(table))
+        assert back == expected and [type(v) for v in back] == [type(v) for v in expected], given
+        assert table.column("score:true").to_pylist() == [0.75] * len(expected)
+        assert unpack(blob, ["event_id", "score:false", "nope"]).column_names == ["event_id", "score:false"]
+    scores = score_dicts([{"no": 0.4, "yes": 0.6}, None, {"yes": 1.0}])
+    assert {k: v.to_pylist() for k, v in scores.items()} == {
+        "score:no": [0.4, None, None],
+        "score:yes": [0.6, None, 1.0],
+    }
 
 
 @pytest.fixture
@@ -341,46 +369,59 @@ def test_a_raw_upload_is_streamed_and_an_oversized_one_is_refused_before_it_is_s
         maintainer.register_version("v2", b"\0" * 300_000)
 
 
-def test_bulk_outputs_keep_the_first_answer_and_odd_ids_round_trip(db_url: str, tmp_path: Path) -> None:
-    """The bulk write (COPY on PostgreSQL, one JSON statement on SQLite): ids with tabs, newlines,
-    backslashes and quotes come back as they were; a second write of some stored keys keeps their first
-    answers and adds the rest (on PostgreSQL, the COPY's conflict falls back to the skipping statement)."""
+def test_stored_outputs_keep_the_first_answer_and_odd_ids_round_trip(db_url: str, tmp_path: Path) -> None:
+    """Ids with tabs, newlines, backslashes and quotes come back as they were; a second write of some stored
+    keys keeps their first answers and adds the rest; small shadow writes fold into one blob."""
     import datetime as dt
 
     from sqlalchemy import select
 
-    from loopwise.registry.outputs import insert_outputs
+    from loopwise.registry.outputs import FOLD_ROWS, store_outputs
     from loopwise.store import transaction
-    from loopwise.store.tables import OtherOutput
+    from loopwise.store.tables import OutputBatch
 
     model = open_model(db_url, tmp_path / "artifacts")
     sessions = model.transport.sessions  # type: ignore[attr-defined]
     ids = ["a\tb", "c\\d", 'e"f\ng', "h\ri", "plain"]
-    now = dt.datetime.now(dt.UTC)
+    t0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    t1 = t0 + dt.timedelta(hours=1)
     proba = np.array([[0.1, 0.9], [0.5, 0.5], [0.7, 0.3], [1.0, 0.0], [0.25, 0.75]])
+    labels = encode_predictions(np.array(["x\\y", "z", "x\\y", "q\tr", "z"], dtype=object))
     with transaction(sessions) as s:
-        insert_outputs(
-            s,
-            1,
-            "v",
-            "replay",
-            ids,
-            encode(np.array(["x\\y", "z", "x\\y", "q\tr", "z"], dtype=object)),
-            encode_scores(["no", "yes"], proba),
-            0.5,
-            now,
-        )
-    more = [*ids[:2], "new"]
+        first = output_table(ids, labels, probabilities(["no", "yes"], proba))
+        assert store_outputs(s, 1, "v", "replay", first, t0, t1, 0.5).rows == 5
     with transaction(sessions) as s:
-        insert_outputs(s, 1, "v", "shadow", more, encode(np.array([1, 2, 3])), None, None, now)
+        more = output_table([*ids[:2], "new"], encode_predictions(np.array([1, 2, 3])), {})
+        assert store_outputs(s, 1, "v", "shadow", more, t0, t1).rows == 1
+    got = stored(model, "v")
+    assert sorted(got.index) == sorted([*ids, "new"])
+    assert [got.prediction[e] for e in ids] == ["x\\y", "z", "x\\y", "q\tr", "z"]
+    assert [got.scores[e] for e in ids] == [{"no": p[0], "yes": p[1]} for p in proba.tolist()]
+    assert [got.source[e] for e in ids] == ["replay"] * 5 and got.source["new"] == "shadow"
+    assert (got.prediction["new"], got.scores["new"]) == (3, None)
+
+    # Live shadow traffic, a few events a request: folded into the version's last shadow blob while the two
+    # hold at most FOLD_ROWS rows, so the blobs stay few; a blob's times cover its events'.
+    for k in range(30):
+        one = output_table([f"s{k}"], encode_predictions([bool(k % 2)]), {})
+        with transaction(sessions) as s:
+            store_outputs(
+                s, 1, "w", "shadow", one, t0 + dt.timedelta(minutes=k), t0 + dt.timedelta(minutes=k)
+            )
     with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
-        got = {r.event_id: r for r in s.scalars(select(OtherOutput))}
-    assert sorted(got) == sorted([*ids, "new"])
-    assert [got[e].prediction for e in ids] == ["x\\y", "z", "x\\y", "q\tr", "z"]
-    assert [got[e].scores for e in ids] == [{"no": p[0], "yes": p[1]} for p in proba.tolist()]
-    assert [got[e].source for e in ids] == ["replay"] * 5 and got["new"].source == "shadow"
-    assert (got["new"].prediction, got["new"].scores, got["new"].latency_ms) == (3, None, None)
-    assert got["plain"].latency_ms == 0.5
+        blobs = s.execute(
+            select(
+                OutputBatch.version,
+                OutputBatch.n_rows,
+                OutputBatch.first_ts,
+                OutputBatch.last_ts,
+                OutputBatch.latency_ms,
+            ).order_by(OutputBatch.id)
+        ).all()
+    assert [(b[0], b[1]) for b in blobs] == [("v", 5), ("v", 1), ("w", 30)] and FOLD_ROWS > 30
+    assert (blobs[2][2], blobs[2][3]) == (t0, t0 + dt.timedelta(minutes=29))
+    assert [b[4] for b in blobs] == [0.5, None, None]
+    assert stored(model, "w").prediction.to_dict() == {f"s{k}": bool(k % 2) for k in range(30)}
 
 
 def test_a_running_job_whose_heartbeat_stopped_is_reported_stalled(

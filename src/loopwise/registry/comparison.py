@@ -16,18 +16,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import DataError, NotComputableError, NotFoundError, ParameterError
-from loopwise.ingest import get_model, labels_for
+from loopwise.ingest import get_model
 from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
 from loopwise.profiles.canonical import canonical
 from loopwise.registry.aliases import aliases
-from loopwise.registry.replay import check_window, in_range, positive_class, read_rows
+from loopwise.registry.outputs import (
+    EVENT_ID,
+    PREDICTION,
+    SCORE,
+    StoredBatch,
+    classes_of,
+    decode_predictions,
+    is_json,
+    read_outputs,
+)
+from loopwise.registry.replay import check_window, positive_class, read_stored
 from loopwise.registry.versions import describe
+from loopwise.registry.window import current_labels, window_events
 from loopwise.schema import Role, Schema, Task
-from loopwise.store.tables import Event, OtherOutput
+from loopwise.store.tables import Event
 
 
 @dataclass(frozen=True)
@@ -88,15 +101,6 @@ def resolve(s: Session, model_name: str, name: str) -> str:
 
 
 @dataclass
-class _Outputs:
-    """One version's predictions and positive-class scores, per event id."""
-
-    predictions: dict[str, Any] = field(default_factory=dict)
-    scores: dict[str, float | None] = field(default_factory=dict)
-    ms: list[float] = field(default_factory=list)
-
-
-@dataclass
 class Paired:
     """The window's events both versions answered, in batch order, with their outputs and current labels."""
 
@@ -139,7 +143,11 @@ def pair(
 ) -> Paired:
     """Pair the two versions' outputs (names or aliases) on the window's events both answered, and join
     the labels that have arrived; ``columns``: logged columns to read for those events besides the
-    segments."""
+    segments.
+
+    Read column-wise (decision 0039): the window's events and their labels by ``registry.window``, the
+    versions' stored outputs from their blobs, joined on the event ids by Arrow; only the paired events'
+    own columns are read from their batches."""
     check_window(start, end)
     model = get_model(s, model_name)
     schema = Schema.from_dict(model.schema_json)
@@ -154,61 +162,144 @@ def pair(
     score_col = score_cols[0].name if len(score_cols) == 1 else None
     segment_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
 
-    events = s.execute(
-        in_range(
-            select(Event.event_id, Event.version, Event.batch_id, Event.row), model.id, start, end
-        ).order_by(Event.batch_id, Event.row)
-    ).all()
-    outputs = {a: _Outputs(), b: _Outputs()}
-    others = s.execute(
-        in_range(
-            select(OtherOutput.event_id, OtherOutput.version, OtherOutput.prediction, OtherOutput.scores)
-            .add_columns(OtherOutput.latency_ms, OtherOutput.source)
-            .join(Event, (Event.model_id == OtherOutput.model_id) & (Event.event_id == OtherOutput.event_id)),
-            model.id,
-            start,
-            end,
-        ).where(OtherOutput.model_id == model.id, OtherOutput.version.in_((a, b)))
-    ).all()
+    conn = s.connection()
+    events = window_events(conn, model.id, start, end, served_by=(a, b), labels=True).table
+    ids = events.column("event_id").combine_chunks()
+    served = events.column("served").to_numpy()
+    stored = {v: _Stored.read(s, model.id, v, start, end, ids) for v in (a, b)}
     if pos is None:
         # Not declared: the scores' own classes decide as the library does for labels (0/1: "1",
         # false/true: "true"); before, a 0/1 model's replayed scores were dropped as unknown.
-        pos = implied_positive({k for row in others if row[3] for k in row[3]})
-    for event_id, version, prediction, scores, ms, source in others:
-        out = outputs[version]
-        out.predictions[event_id] = prediction
-        out.scores[event_id] = None if not scores or pos is None else scores.get(pos)
-        if ms is not None and source == "replay":
-            out.ms.append(float(ms))
-    paired = [
-        e for e in events if all(e.event_id in outputs[v].predictions or e.version == v for v in (a, b))
-    ]
+        pos = implied_positive(stored[a].classes | stored[b].classes)
+    answered = [(served == k + 1) | (stored[v].index >= 0) for k, v in enumerate((a, b))]
+    at = np.flatnonzero(answered[0] & answered[1])
     wanted = list(
         dict.fromkeys([pred_col[0].name, *segment_cols, *columns] + ([score_col] if score_col else []))
     )
-    table = read_rows(s, [(e.batch_id, e.row) for e in paired], wanted)
-    served_pred = table.column(pred_col[0].name).to_pylist() if paired else []
-    served_score = table.column(score_col).to_pylist() if paired and score_col in table.column_names else None
-    for i, e in enumerate(paired):
-        if e.version in outputs:
-            outputs[e.version].predictions[e.event_id] = served_pred[i]
-            outputs[e.version].scores[e.event_id] = None if served_score is None else served_score[i]
-    ids = [e.event_id for e in paired]
+    batch, row = events.column("batch_id").to_numpy(), events.column("row").to_numpy()
+    table = read_stored(s, batch[at], row[at], wanted)
+    paired_ids = ids.take(pa.array(at)).to_pylist()
+    outputs = {
+        v: stored[v].at(
+            at,
+            served[at] == k + 1,
+            table.column(pred_col[0].name) if len(at) else None,
+            table.column(score_col) if len(at) and score_col in table.column_names else None,
+            pos,
+        )
+        for k, v in enumerate((a, b))
+    }
     return Paired(
         champion=a,
         challenger=b,
         schema=schema,
-        ids=ids,
-        champion_predictions=[outputs[a].predictions[e] for e in ids],
-        challenger_predictions=[outputs[b].predictions[e] for e in ids],
-        champion_scores=[outputs[a].scores.get(e) for e in ids],
-        challenger_scores=[outputs[b].scores.get(e) for e in ids],
-        labels=labels_for(s, model.id, ids),
+        ids=paired_ids,
+        champion_predictions=outputs[a][0],
+        challenger_predictions=outputs[b][0],
+        champion_scores=outputs[a][1],
+        challenger_scores=outputs[b][1],
+        labels=current_labels(s, model.id, events, at, paired_ids),
         table=table,
-        challenger_ms=outputs[b].ms,
+        challenger_ms=stored[b].replay_ms(served != 2),
         positive=pos,
-        logged=len(events),
+        logged=events.num_rows,
     )
+
+
+@dataclass
+class _Stored:
+    """One version's stored outputs among a window's events: for each event, the row of its output in the
+    blobs read (``index``, -1: none), and the blobs' predictions, classes and replay times."""
+
+    batches: list[StoredBatch]
+    index: np.ndarray
+
+    @classmethod
+    def read(
+        cls, s: Session, model_id: int, version: str, start: dt.datetime, end: dt.datetime, ids: pa.Array
+    ) -> _Stored:
+        found = read_outputs(s, model_id, version, start, end)
+        if not found or not len(ids):
+            return cls(found, np.full(len(ids), -1, np.int64))
+        stored_ids = pa.chunked_array([b.table.column(EVENT_ID).combine_chunks() for b in found], pa.string())
+        # The first of an id is the first answer stored (blobs in the order they were written).
+        index = pc.index_in(ids, value_set=stored_ids.combine_chunks()).fill_null(-1)
+        return cls(found, index.to_numpy(zero_copy_only=False).astype(np.int64))
+
+    @property
+    def classes(self) -> set[str]:
+        """The classes with a probability in any blob read."""
+        return {
+            c
+            for b in self.batches
+            for c in classes_of(b.table)
+            if b.table.column(SCORE + c).null_count < len(b.table)
+        }
+
+    def _column(self, make: Any) -> pa.Array:
+        """One column of every blob read, as one array (a ChunkedArray's take cost 0.8 s of 1,000,000)."""
+        parts: list[pa.Array] = []
+        for b in self.batches:
+            col = make(b.table)
+            parts += col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+        return pa.concat_arrays(parts)
+
+    def at(
+        self,
+        at: np.ndarray,
+        own: np.ndarray,
+        served_predictions: pa.ChunkedArray | None,
+        served_scores: pa.ChunkedArray | None,
+        positive: str | None,
+    ) -> tuple[list[Any], list[float | None]]:
+        """The version's predictions and positive-class scores for the events at positions ``at``: the
+        logged ones where it served the event (``own``), else its stored ones."""
+        rows = self.index[at]
+        if own.all():
+            preds: list[Any] = served_predictions.to_pylist() if served_predictions is not None else []
+            scores = served_scores.to_pylist() if served_scores is not None else [None] * len(at)
+            return preds, scores
+        uniform = len({(b.table.schema.field(PREDICTION).type, is_json(b.table)) for b in self.batches}) == 1
+        take = pa.array(np.where(own, 0, rows))
+        if uniform and not is_json(self.batches[0].table):
+            theirs = self._column(lambda t: t.column(PREDICTION)).take(take).to_pylist()
+        else:
+            every = [
+                v
+                for b in self.batches
+                for v in decode_predictions(b.table.column(PREDICTION), is_json(b.table))
+            ]
+            theirs = [every[i] for i in take.to_numpy().tolist()]
+        key = None if positive is None else SCORE + positive
+        other_scores = self._column(
+            lambda t: (
+                t.column(key).cast(pa.float64()) if key in t.column_names else pa.nulls(len(t), pa.float64())
+            )
+        ).take(take)
+        if not own.any():
+            return theirs, other_scores.to_pylist()
+        mine = served_predictions.to_pylist() if served_predictions is not None else [None] * len(at)
+        mine_scores = served_scores.to_pylist() if served_scores is not None else [None] * len(at)
+        flags = own.tolist()
+        other_list = other_scores.to_pylist()
+        return (
+            [m if f else o for m, o, f in zip(mine, theirs, flags, strict=True)],
+            [m if f else o for m, o, f in zip(mine_scores, other_list, flags, strict=True)],
+        )
+
+    def replay_ms(self, candidates: np.ndarray) -> list[float]:
+        """The replay time per row of each of the window's events the version has a replayed output for
+        (``candidates``: events it did not serve)."""
+        rows = self.index[candidates & (self.index >= 0)]
+        if not len(rows):
+            return []
+        ends = np.cumsum([b.table.num_rows for b in self.batches])
+        counts = np.bincount(np.searchsorted(ends, rows, side="right"), minlength=len(self.batches))
+        out: list[float] = []
+        for b, n in zip(self.batches, counts.tolist(), strict=True):
+            if n and b.source == "replay" and b.latency_ms is not None:
+                out += [float(b.latency_ms)] * n
+        return out
 
 
 def compare_versions(

@@ -1,5 +1,5 @@
 """Other versions' outputs for logged events: replayed through a version's artifact, or logged by live
-shadow traffic, into one narrow table keyed by (model, event, version) (decision 0026).
+shadow traffic, keyed by (model, event, version) (decision 0026) and stored a blob per batch (0039).
 
 ``evaluate`` reads the window's events back from their stored batches (decision 0003) in bounded batches,
 runs the version on their features and stores its outputs; events the version already answered (or served)
@@ -12,28 +12,38 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, Table, exists, func, select
+import pyarrow.compute as pc
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.errors import DataError, ParameterError
-from loopwise.ingest import get_model, read_ipc
+from loopwise.ingest import get_model
 from loopwise.profiles.canonical import canonical
 from loopwise.registry.artifacts import ArtifactStore
 from loopwise.registry.audit import append
 from loopwise.registry.flavors import Predictor
-from loopwise.registry.outputs import encode, encode_scores, insert_outputs
+from loopwise.registry.outputs import (
+    encode_predictions,
+    last_output_id,
+    output_table,
+    probabilities,
+    score_dicts,
+    store_outputs,
+    stored_ids,
+    unpack,
+)
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, load_version
+from loopwise.registry.window import window_events
 from loopwise.schema import Kind, Role, Schema
 from loopwise.store import transaction
-from loopwise.store.bulk import dialect_of
-from loopwise.store.tables import Batch, Event, OtherOutput
-from loopwise.store.types import utcnow
+from loopwise.store.bulk import AMONG_CHUNK, among, dialect_of
+from loopwise.store.tables import Batch, Event
 
 #: Events per replay batch: the features of one batch are in memory at a time (40 numeric features: about
 #: 32 MB). Fewer rows per call cost a multi-threaded model more on a busy machine: a
@@ -46,8 +56,6 @@ BATCH_ROWS = 100_000
 #: took 5 s of a 13 s replay of 100,000 events (bench/replay.py).
 LATENCY_PROBE = 50
 PROBE_SECONDS = 0.5
-#: Pending events fetched from the cursor at a time.
-FETCH_ROWS = 100_000
 #: Event ids per ``IN (...)`` list.
 CHUNK = 500
 
@@ -127,42 +135,6 @@ def in_range(q: Any, model_id: int, start: dt.datetime, end: dt.datetime) -> Any
     )
 
 
-@dataclass(frozen=True)
-class Pending:
-    """Events to replay, in (batch, row) order: their ids and where each one's row is stored."""
-
-    ids: list[str]
-    batch: np.ndarray
-    row: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def pending_events(conn: Connection, query: Any) -> Pending:
-    """The (event id, batch id, row) rows ``query`` selects, fetched from the driver's cursor in large
-    chunks into arrays: SQLAlchemy's Row objects cost 1 s of 1,000,000 events and kept a tuple each."""
-    result = conn.execute(query)
-    cursor = result.cursor
-    ids: list[str] = []
-    batches: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    try:
-        # Not zip(*fetched): its argument tuple of 100,000 rows made it cost 0.4 s more per 1,000,000.
-        while fetched := cursor.fetchmany(FETCH_ROWS):
-            ids.extend([r[0] for r in fetched])
-            batches.append(np.fromiter((r[1] for r in fetched), np.int64, len(fetched)))
-            rows.append(np.fromiter((r[2] for r in fetched), np.int64, len(fetched)))
-    finally:
-        result.close()
-    empty = np.array([], np.int64)
-    return Pending(
-        ids,
-        np.concatenate(batches) if batches else empty,
-        np.concatenate(rows) if rows else empty,
-    )
-
-
 def read_rows(s: Session, keys: Sequence[tuple[int, int]], columns: Sequence[str] | None = None) -> pa.Table:
     """The logged rows at ``keys`` ((batch id, row) pairs, sorted), in that order, from their batches."""
     if not keys:
@@ -175,18 +147,18 @@ def read_rows(s: Session, keys: Sequence[tuple[int, int]], columns: Sequence[str
 def read_stored(
     s: Session, batch_ids: np.ndarray, rows: np.ndarray, columns: Sequence[str] | None = None
 ) -> pa.Table:
-    """The logged rows in ``batch_ids[i]`` at ``rows[i]`` (sorted by batch, then row), in that order."""
+    """The logged rows in ``batch_ids[i]`` at ``rows[i]`` (sorted by batch, then row), in that order; of
+    ``columns`` only (those stored), whose buffers alone are decompressed."""
+    if not len(batch_ids):
+        return pa.table({})
     parts: list[pa.Table] = []
-    starts = np.flatnonzero(np.r_[True, batch_ids[1:] != batch_ids[:-1]]) if len(batch_ids) else batch_ids
+    starts = np.flatnonzero(np.r_[True, batch_ids[1:] != batch_ids[:-1]])
     bounds = list(zip(starts.tolist(), [*starts[1:].tolist(), len(batch_ids)], strict=True))
     wanted = [int(batch_ids[a]) for a, _ in bounds]
     for i in range(0, len(wanted), 100):  # a hundred blobs (about 40 MB) in memory at a time
         blobs = _blobs(s, wanted[i : i + 100])
         for a, z in bounds[i : i + 100]:
-            table = read_ipc(blobs[int(batch_ids[a])])
-            if columns is not None:
-                stored = set(table.column_names)
-                table = table.select([c for c in columns if c in stored])
+            table = unpack(blobs[int(batch_ids[a])], columns)
             if z - a != table.num_rows or rows[a] != 0 or rows[z - 1] != z - a - 1:
                 table = table.take(pa.array(rows[a:z]))
             parts.append(table)
@@ -227,7 +199,7 @@ def evaluate(
     progress: Callable[[int, int], object] | None = None,
 ) -> Evaluation:
     """Run ``version`` on the model's logged events with a time in [start, end) that it has not answered
-    yet, and store its outputs in ``other_outputs`` (source ``replay``), one transaction per batch.
+    yet, and store its outputs (source ``replay``), a blob per batch, one transaction per batch.
 
     ``progress(done, total)``: called with the pending events' count before the first batch and after each.
     """
@@ -238,45 +210,49 @@ def evaluate(
         model = get_model(s, model_name)
         describe(s, model_name, version)  # a NotFoundError before anything loads
         predictor = load_version(s, settings, store, model_name, version)
-        counted = in_range(select(Event.version, func.count()), model.id, start, end).group_by(Event.version)
-        by_version = {str(v): int(n) for v, n in s.execute(counted).all()}
-        answered = exists().where(
-            OtherOutput.model_id == model.id,
-            OtherOutput.version == version,
-            OtherOutput.event_id == Event.event_id,
-        )
-        pending_q = in_range(select(Event.event_id, Event.batch_id, Event.row), model.id, start, end).where(
-            Event.version != version
-        )
-        # A version's first evaluation has nothing to skip: the anti-join, an index probe per event, is left
-        # out then.
-        first = select(OtherOutput.event_id).where(
-            OtherOutput.model_id == model.id, OtherOutput.version == version
-        )
-        if s.execute(first.limit(1)).first() is not None:
-            pending_q = pending_q.where(~answered)
-        pending = pending_events(s.connection(), pending_q.order_by(Event.batch_id, Event.row))
-    events, own = sum(by_version.values()), by_version.get(version, 0)
+        window = window_events(s.connection(), model.id, start, end, served_by=(version,))
+        own = window.table.column("served").combine_chunks().cast(pa.bool_())
+        pending = window.table.filter(pc.invert(own)).combine_chunks()
+        pending_all = pending.num_rows
+        # The version's blobs up to this one are looked at now; a write looks at those stored after it.
+        seen = last_output_id(s, model.id, version)
+        # Every blob of this run is bounded by the window's events' times (each batch's own would cost a
+        # time per event read: 0.3-0.8 s of 1,000,000 on PostgreSQL, where these two cost one scan).
+        first, last = window.first or start, window.last or end
+        if seen and pending.num_rows:
+            held, _ = stored_ids(s, model.id, version, first, last)
+            answered = pc.is_in(pending.column("event_id"), value_set=held.combine_chunks())
+            pending = pending.filter(pc.invert(answered))
+    events, own_count = window.table.num_rows, window.table.num_rows - pending_all
+    ids = pending.column("event_id").combine_chunks()
+    batch_of = pending.column("batch_id").to_numpy()
+    row_of = pending.column("row").to_numpy()
     timings: list[BatchTiming] = []
     latency: dict[str, float] = {}
     written = 0
+    mine: list[int] = []
     if progress is not None:
-        progress(0, len(pending))
-    bounds = [(a, min(a + batch_rows, len(pending))) for a in range(0, len(pending), batch_rows)]
+        progress(0, len(ids))
+    bounds = [(a, min(a + batch_rows, len(ids))) for a in range(0, len(ids), batch_rows)]
 
     def read(a: int, z: int) -> pd.DataFrame:
         with read_sessions() as s:
-            table = read_stored(s, pending.batch[a:z], pending.row[a:z], predictor.features)
+            table = read_stored(s, batch_of[a:z], row_of[a:z], predictor.features)
         frame: pd.DataFrame = table.to_pandas()
         return frame
 
-    def save(a: int, z: int, predictions: np.ndarray, proba: np.ndarray | None, per_row: float) -> None:
+    def save(a: int, z: int, labels: np.ndarray, proba: np.ndarray | None, per_row: float) -> None:
         classes = predictor.classes
-        scores = None if proba is None or classes is None else encode_scores(classes, np.asarray(proba))
-        labels, ids = encode(predictions), pending.ids[a:z]
+        scores = {} if proba is None or classes is None else probabilities(classes, proba)
+        table = output_table(ids.slice(a, z - a), encode_predictions(labels), scores)
         with transaction(sessions) as s:
-            # One clock read per batch: per row it cost 0.5 s of 100,000 rows.
-            insert_outputs(s, model.id, version, "replay", ids, labels, scores, per_row, utcnow())
+            # Not this run's own blobs: their events were pending for this run only (reading them again at
+            # each write cost 1.3 s of 1,000,000 events). Another run's, written since, are looked at.
+            done = store_outputs(
+                s, model.id, version, "replay", table, first, last, per_row, after=seen, skip=mine
+            )
+        if done.blob_id is not None:
+            mine.append(done.blob_id)
 
     # Sequential: reading the next batch and storing the last one beside the model (threads) gained 0-5%
     # on two cores, where the model's own threads use both, and made its timed calls (stored as each row's
@@ -286,16 +262,25 @@ def evaluate(
         if not latency:
             latency = _probe(predictor, frame)
         began = time.perf_counter()
-        predictions, proba = predictor.outputs(frame)
+        labels, proba = predictor.outputs(frame)
         seconds = time.perf_counter() - began
         per_row = seconds * 1000 / (z - a)
         timings.append(BatchTiming(z - a, seconds, (z - a) / seconds if seconds else 0.0, per_row))
-        save(a, z, predictions, proba, per_row)
+        save(a, z, labels, proba, per_row)
         written = z
         if progress is not None:
-            progress(written, len(pending))
+            progress(written, len(ids))
     result = Evaluation(
-        model_name, version, start, end, events, written, events - own - written, own, timings, latency
+        model_name,
+        version,
+        start,
+        end,
+        events,
+        written,
+        events - own_count - written,
+        own_count,
+        timings,
+        latency,
     )
     with transaction(sessions) as s:
         detail = {k: v for k, v in result.to_dict().items() if k != "model"}
@@ -316,17 +301,6 @@ def _probe(predictor: Predictor, frame: Any) -> dict[str, float]:
             break
     p50, p99 = np.percentile(took, [50, 99])
     return {"rows": float(len(took)), "p50_ms": float(p50), "p99_ms": float(p99)}
-
-
-def _insert(s: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert the rows; one a concurrent call stored meanwhile is left as it is (stored once)."""
-    if not rows:
-        return
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    s.execute(insert(cast(Table, OtherOutput.__table__)).on_conflict_do_nothing(), rows)
 
 
 def positive_class(schema: Schema) -> str | None:
@@ -370,24 +344,20 @@ def log_shadow(
     stored_scores = _shadow_scores(schema, scores, len(ids))
     known: set[str] = set()
     served_by: set[str] = set()
-    already: set[str] = set()
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
     for i in range(0, len(ids), CHUNK):
         part = ids[i : i + CHUNK]
-        for event_id, v in s.execute(
-            select(Event.event_id, Event.version).where(Event.model_id == model.id, Event.event_id.in_(part))
+        for event_id, v, ts in s.execute(
+            select(Event.event_id, Event.version, Event.ts).where(
+                Event.model_id == model.id, Event.event_id.in_(part)
+            )
         ):
             known.add(event_id)
             if v == version:
                 served_by.add(event_id)
-        already.update(
-            s.scalars(
-                select(OtherOutput.event_id).where(
-                    OtherOutput.model_id == model.id,
-                    OtherOutput.version == version,
-                    OtherOutput.event_id.in_(part),
-                )
-            )
-        )
+            first = ts if first is None or ts < first else first
+            last = ts if last is None or ts > last else last
     unknown = [e for e in ids if e not in known]
     if unknown:
         shown = ", ".join(repr(e) for e in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
@@ -397,26 +367,28 @@ def log_shadow(
             f"version {version!r} served {len(served_by)} of these events (e.g. {next(iter(served_by))!r}): "
             "its outputs for them are the logged ones"
         )
-    rows = [
-        {
-            "model_id": model.id,
-            "event_id": e,
-            "version": version,
-            "prediction": _json_value(p),
-            "scores": sc,
-            "source": "shadow",
-            "latency_ms": None,
-            "created_at": utcnow(),
-        }
-        for e, p, sc in zip(ids, preds, stored_scores, strict=True)
-        if e not in already
-    ]
-    _insert(s, rows)
-    return {"stored": len(rows), "already": len(ids) - len(rows)}
+    if not ids:
+        return {"stored": 0, "already": 0}
+    assert first is not None and last is not None
+    table = output_table(ids, encode_predictions(preds), score_dicts(stored_scores))
+    stored = store_outputs(s, model.id, version, "shadow", table, first, last).rows
+    return {"stored": stored, "already": len(ids) - stored}
 
 
-def _json_value(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
+def event_times(s: Session, model_id: int, ids: Sequence[str]) -> tuple[dt.datetime, dt.datetime] | None:
+    """The earliest and the latest time of these logged events (None: none of them is logged)."""
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    for i in range(0, len(ids), AMONG_CHUNK):
+        lo, hi = s.execute(
+            select(func.min(Event.ts), func.max(Event.ts)).where(
+                Event.model_id == model_id, among(s, Event.event_id, list(ids[i : i + AMONG_CHUNK]))
+            )
+        ).one()
+        if lo is not None:
+            first = lo if first is None or lo < first else first
+            last = hi if last is None or hi > last else last
+    return None if first is None or last is None else (first, last)
 
 
 def _shadow_scores(schema: Schema, scores: Sequence[Any] | None, n: int) -> list[dict[str, float] | None]:

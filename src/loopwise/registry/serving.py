@@ -3,8 +3,8 @@ version holding ``shadow`` answers the same events beside it (decision 0029).
 
 ``predict`` resolves ``champion`` at every call (one indexed read), so a moved alias serves from the next
 request on; loaded versions are kept in a small per-process cache keyed by version and artifact digest.
-``shadow`` stores the shadow version's outputs for the events ``predict`` logged, in the other-outputs
-table (source ``shadow``), as ``log_shadow`` does for a caller that runs its own shadow.
+``shadow`` stores the shadow version's outputs for the events ``predict`` logged, with the other versions'
+outputs (source ``shadow``; decision 0039), as ``log_shadow`` does for a caller that runs its own shadow.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from loopwise.profiles.canonical import canonical
 from loopwise.registry.aliases import aliases
 from loopwise.registry.artifacts import ArtifactStore
 from loopwise.registry.flavors import Predictor
-from loopwise.registry.outputs import encode, encode_scores, insert_outputs
-from loopwise.registry.replay import positive_class
+from loopwise.registry.outputs import encode_predictions, output_table, probabilities, store_outputs
+from loopwise.registry.replay import event_times, positive_class
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, load_version
 from loopwise.schema import Role, Schema
@@ -178,9 +178,12 @@ def shadow(
         predictor = cache.get(s, settings, store, model_name, version)
     labels, proba = answer(predictor, frame)
     classes = predictor.classes
-    scores = None if proba is None or classes is None else encode_scores(classes, np.asarray(proba, float))
+    scores = {} if proba is None or classes is None else probabilities(classes, np.asarray(proba, float))
+    table = output_table(event_ids, encode_predictions(labels), scores)
     with transaction(sessions) as s:
-        insert_outputs(s, model_id, version, "shadow", event_ids, encode(labels), scores, None, utcnow())
+        times = event_times(s, model_id, event_ids)
+        if times is not None:
+            store_outputs(s, model_id, version, "shadow", table, *times)
     return len(event_ids)
 
 

@@ -236,22 +236,30 @@ class AliasEvent(Base):
     __table_args__ = (Index("ix_alias_events_at", "model_id", "alias", "at"),)
 
 
-class OtherOutput(Base):
-    """What a version that did not serve an event answered for it (DESIGN.md decision 9): replayed through
-    its artifact, or logged by live shadow traffic. Paired comparisons join it with the served outputs."""
+class OutputBatch(Base):
+    """What a version that did not serve some events answered for them (DESIGN.md decision 9, as changed by
+    decision 0039): one row per replay batch or per run of live shadow traffic, its outputs in one Arrow IPC
+    blob (event ids, predictions, one probability column per class). Keyed by (model, event, version) all
+    the same: the writers (``registry.outputs``) store an (event, version) once, and the first answer stays.
+    Paired comparisons read the blobs whose events' times meet their window."""
 
-    __tablename__ = "other_outputs"
+    __tablename__ = "output_batches"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # No foreign key, as for events (decision 0010): only the registry's replay and shadow writes insert.
-    model_id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    version: Mapped[str] = mapped_column(String(200), primary_key=True)
-    prediction: Mapped[Any] = mapped_column(JSON, nullable=True)
-    #: Class probabilities, ``{class: probability}`` with classes in canonical form (decision 0026), or None.
-    scores: Mapped[Any] = mapped_column(JSON, nullable=True)
+    model_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(200))
     #: ``replay`` or ``shadow``.
     source: Mapped[str] = mapped_column(String(10))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    #: The earliest and the latest time of the blob's events: a window reads the blobs these bounds meet.
+    first_ts: Mapped[dt.datetime] = mapped_column()
+    last_ts: Mapped[dt.datetime] = mapped_column()
+    #: A replay batch's model time per row (the version's own, reading and storing excluded); None: shadow.
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    arrow: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (Index("ix_output_batches_window", "model_id", "version", "first_ts"),)
 
 
 class GateResult(Base):

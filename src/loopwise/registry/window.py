@@ -1,0 +1,145 @@
+"""A window's events and labels read in bulk, as Arrow columns (decision 0039): what a replay and a paired
+comparison of a million events start from.
+
+The same rows ``replay.in_range`` selects (the model's events with a time in [start, end), the hour buckets
+narrowing the index), fetched by ``store.columns.fetch_columns`` instead of a Row per event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from loopwise.ingest import labels_for
+from loopwise.store.bulk import dialect_of
+from loopwise.store.columns import DIGIT, fetch_columns
+
+_WINDOW = "e.model_id = ? AND e.bucket >= ? AND e.bucket < ? AND e.ts >= ? AND e.ts < ?"
+
+
+def _when(conn: Connection, t: dt.datetime) -> Any:
+    """A time as the dialect compares it: SQLAlchemy's text form on SQLite (UTC, no zone), else as is."""
+    t = t.astimezone(dt.UTC)
+    if dialect_of(conn) == "sqlite":
+        return t.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return t
+
+
+def _params(conn: Connection, model_id: int, start: dt.datetime, end: dt.datetime) -> list[Any]:
+    first = start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    return [model_id, _when(conn, first), _when(conn, end), _when(conn, start), _when(conn, end)]
+
+
+def _aware(t: Any) -> dt.datetime | None:
+    """A time as the driver returns an aggregate of a time column (SQLite: its text), aware in UTC."""
+    if t is None:
+        return None
+    when = dt.datetime.fromisoformat(t) if isinstance(t, str) else t
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class WindowEvents:
+    """A window's events (``window_events``) and the earliest and latest of their times (None: none)."""
+
+    table: pa.Table
+    first: dt.datetime | None
+    last: dt.datetime | None
+
+
+def window_events(
+    conn: Connection,
+    model_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    served_by: Sequence[str] = (),
+    labels: bool = False,
+) -> WindowEvents:
+    """The window's events in (batch, row) order: ``event_id``, ``batch_id``, ``row``; with ``served_by``
+    versions, ``served``: 1 for an event the first one served, 2 the second ..., 0 for another; with
+    ``labels``, ``labelled`` (how many labels and corrections the event has) and ``label``, the JSON text of
+    one of them (``current_labels`` reads them)."""
+    columns: list[tuple[str, str, pa.DataType]] = [
+        ("event_id", "e.event_id", pa.string()),
+        ("batch_id", "e.batch_id", pa.int64()),
+        ("row", "e.row", pa.int64()),
+    ]
+    # Which version served it and whether it has a label, as one digit (2 x served + labelled).
+    if len(served_by) > 4:
+        raise ValueError("at most four versions fit a digit")
+    cases = " ".join(f"WHEN e.version = ? THEN {2 * (i + 1)}" for i in range(len(served_by)))
+    served = f"(CASE {cases} ELSE 0 END)" if served_by else "0"
+    rest = f"FROM events e WHERE {_WINDOW}"
+    labelled = "0"
+    if labels:
+        # One scan of the window's events, each probing the feedback's key: an event with several labels
+        # comes once for each (current_labels picks one). The value's whole text, decoded once per distinct
+        # text in Python: SQLite's `value -> '$.label'` parsed the JSON of every row (1 s of 8, loaded).
+        value = "f.value" if dialect_of(conn) == "sqlite" else "f.value::text"
+        labelled = "(CASE WHEN f.event_id IS NULL THEN 0 ELSE 1 END)"
+        columns.append(("label", f"coalesce({value}, 'null')", pa.string()))
+        rest = (
+            "FROM events e LEFT JOIN feedback f ON f.model_id = e.model_id AND f.event_id = e.event_id "
+            f"AND f.kind IN ('label', 'correction') WHERE {_WINDOW}"
+        )
+    columns.append(("code", f"{served} + {labelled}", DIGIT))
+    # The times' bounds in the same statement: on SQLite a query of their own scanned the window again.
+    table, (first, last) = fetch_columns(
+        conn, columns, rest, [*served_by, *_params(conn, model_id, start, end)], ("min(e.ts)", "max(e.ts)")
+    )
+    batch, row = table.column("batch_id").to_numpy(), table.column("row").to_numpy()
+    order = np.lexsort((row, batch))  # the rows' order in their batches: the blobs are read in turn
+    code = table.column("code").to_numpy()[order]
+    table = table.drop_columns(["code"]).take(pa.array(order))
+    served_code, labelled_flag = (code // 2).astype(np.int8), (code % 2).astype(np.int64)
+    batch, row = batch[order], row[order]
+    head = np.r_[True, (batch[1:] != batch[:-1]) | (row[1:] != row[:-1])] if len(batch) else batch
+    if labels and not head.all():  # events with several labels: one row each
+        starts = np.flatnonzero(head)
+        labelled_flag = np.add.reduceat(labelled_flag, starts)
+        served_code = served_code[starts]
+        table = table.take(pa.array(starts))
+    if served_by:
+        table = table.append_column("served", pa.array(served_code))
+    if labels:
+        table = table.append_column("labelled", pa.array(labelled_flag))
+    return WindowEvents(table, _aware(first), _aware(last))
+
+
+def _label(value: Any) -> Any:
+    """A label or correction's value, ``{"label": ...}`` as ``ingest`` stores it, to its label."""
+    return value.get("label") if isinstance(value, dict) else None
+
+
+def current_labels(
+    s: Session, model_id: int, events: pa.Table, at: np.ndarray, ids: list[str]
+) -> dict[str, Any]:
+    """The current label of each event at positions ``at`` of ``window_events(..., labels=True)`` (their
+    ids: ``ids``) that has one, as ``ingest.labels_for`` chooses it (ground truth first, else the latest
+    reviewer label or correction): events with one label have it there; those with several are read by
+    ``labels_for``."""
+    labelled = events.column("labelled").to_numpy()[at]
+    one = labelled == 1
+    texts = events.column("label").take(pa.array(at)).combine_chunks().dictionary_encode()
+    decoded = np.empty(len(texts.dictionary), dtype=object)
+    for i, text in enumerate(texts.dictionary.to_pylist()):  # one by one: a label may be a list
+        decoded[i] = _label(json.loads(text))
+    values = decoded[texts.indices.to_numpy(zero_copy_only=False)]
+    if one.all():  # the usual case: the paired ids' own list, no second one
+        out = dict(zip(ids, values.tolist(), strict=True))
+    else:
+        where = np.flatnonzero(one).tolist()
+        out = dict(zip([ids[i] for i in where], values[one].tolist(), strict=True))
+    several = np.flatnonzero(labelled > 1).tolist()
+    if several:
+        out.update(labels_for(s, model_id, [ids[i] for i in several]))
+    return out
