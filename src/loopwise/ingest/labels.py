@@ -247,7 +247,7 @@ def add_first_labels(
     schema = model_schema(model)
     target = schema.by_role(Role.TARGET)
     task = type(empty_task(schema))
-    if not first or target[0].kind not in _ADDABLE.get(task, {}):
+    if not first or not target or target[0].kind not in _ADDABLE.get(task, {}):
         return set(first)
     left: set[tuple[str, dt.datetime]] = set()
     by_version: dict[str, list[dt.datetime]] = defaultdict(list)
