@@ -4,14 +4,12 @@ events' own record agrees with what it says, read from the database with SQL."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from tests.registry.test_docs import DOC, _blocks, _said
+from tests._fixtures.docs import blocks, run, run_said
 
 
 def test_the_backfill_snippet_runs_and_prints_what_it_says(
@@ -19,14 +17,10 @@ def test_the_backfill_snippet_runs_and_prints_what_it_says(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     env: dict[str, Any] = {}
-    for block in _blocks("python")[:5]:  # register, onnx, refusals, aliases, served
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(block, str(DOC), "exec"), env)
-    (backfill,) = _blocks("python backfill")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(backfill, str(DOC), "exec"), env)
-    assert out.getvalue().splitlines() == _said(backfill)
+    for block in blocks("registry.md")[:5]:  # register, onnx, refusals, aliases, served
+        run(block, env, "registry.md")
+    (backfill,) = blocks("registry.md", "python backfill")
+    run_said(backfill, env, "registry.md")
     # Independently: the alias moves recorded all lie after June 2025 (wall clock), and the events dated
     # then carry the versions they were logged with.
     engine = create_engine(f"sqlite:///{tmp_path / 'credit.db'}")
