@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 from loopwise.errors import LoopwiseError
 
@@ -150,3 +152,30 @@ def row_progress(what: str) -> Iterator[Callable[[int, int], None]]:
             progress.update(task, completed=done, total=total)
 
         yield update
+
+
+class _Listed(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+L = TypeVar("L", bound=_Listed)
+
+
+def print_listing(
+    found: Sequence[L],
+    as_json: bool,
+    columns: Sequence[str],
+    row: Callable[[L], Sequence[str]],
+    empty: str | None = None,
+) -> None:
+    """A list command's answer: every item's ``to_dict()`` as JSON with ``--json``, else a table of ``row``s,
+    and ``empty`` (on stderr, so that pipes see only the table) when there is nothing to list."""
+    if as_json:
+        out.print_json(json.dumps([x.to_dict() for x in found]))
+        return
+    table = Table(*columns)
+    for x in found:
+        table.add_row(*row(x))
+    out.print(table)
+    if not found and empty is not None:
+        console.print(empty, highlight=False, markup=False)

@@ -14,7 +14,15 @@ import typer
 from rich.table import Table
 
 from loopwise.cli.client import KeyOpt, LocalOpt, UrlOpt
-from loopwise.cli.common import EXIT_FAIL, PLOTLY_HELP, check_plotly, console, out, user_errors
+from loopwise.cli.common import (
+    EXIT_FAIL,
+    PLOTLY_HELP,
+    check_plotly,
+    console,
+    out,
+    print_listing,
+    user_errors,
+)
 from loopwise.cli.versions import EndOpt, ModelArg, StartOpt, _client, versions_app
 
 VersionArg = Annotated[str, typer.Argument(help="The version (the challenger).")]
@@ -128,12 +136,11 @@ def gate_results(
     """The stored gate results, newest first: what a promotion cites."""
     with user_errors():
         found = _client(url, api_key, local).model(model).gate_results(version)
-    if as_json:
-        out.print_json(jsonlib.dumps([g.to_dict() for g in found]))
-        return
-    table = Table("id", "version", "against", "status", "labels", "run at", "by", "verdict")
-    for g in found:
-        table.add_row(
+    print_listing(
+        found,
+        as_json,
+        ("id", "version", "against", "status", "labels", "run at", "by", "verdict"),
+        lambda g: (
             str(g.id),
             g.version,
             g.champion,
@@ -142,10 +149,9 @@ def gate_results(
             g.created_at.isoformat(timespec="seconds"),
             g.actor,
             g.verdict,
-        )
-    out.print(table)
-    if not found:
-        console.print(f"no gate results for {version or 'any version'} of {model!r}", highlight=False)
+        ),
+        f"no gate results for {version or 'any version'} of {model!r}",
+    )
 
 
 @versions_app.command("promotions")
@@ -163,12 +169,11 @@ def list_promotions(
     """The model's promotions, newest first (``--status pending``: the requests waiting for approval)."""
     with user_errors():
         found = _client(url, api_key, local).model(model).promotions(status)
-    if as_json:
-        out.print_json(jsonlib.dumps([p.to_dict() for p in found]))
-        return
-    table = Table("id", "version", "alias", "status", "requested by", "requested at", "decided by", "gate")
-    for p in found:
-        table.add_row(
+    print_listing(
+        found,
+        as_json,
+        ("id", "version", "alias", "status", "requested by", "requested at", "decided by", "gate"),
+        lambda p: (
             str(p.id),
             p.version,
             p.alias,
@@ -177,11 +182,9 @@ def list_promotions(
             p.requested_at.isoformat(timespec="seconds"),
             p.decided_by or "-",
             "-" if p.gate_result is None else str(p.gate_result),
-        )
-    out.print(table)
-    if not found:
-        what = f"{status} promotions" if status else "promotions"
-        console.print(f"no {what} of {model!r}", highlight=False)
+        ),
+        f"no {status + ' ' if status else ''}promotions of {model!r}",
+    )
 
 
 @versions_app.command("promotion-policy")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect
-from loopwise.cli.common import console, out, user_errors
+from loopwise.cli.common import console, out, print_listing, user_errors
 
 versions_app = typer.Typer(
     help=(
@@ -125,12 +125,11 @@ def list_versions(
     """The model's versions, oldest first, with the aliases each holds now."""
     with user_errors():
         found = _client(url, api_key, local).model(model).versions()
-    if as_json:
-        out.print_json(jsonlib.dumps([v.to_dict() for v in found]))
-        return
-    table = Table("version", "flavor", "format", "sha256", "aliases", "registered", "by")
-    for v in found:
-        table.add_row(
+    print_listing(
+        found,
+        as_json,
+        ("version", "flavor", "format", "sha256", "aliases", "registered", "by"),
+        lambda v: (
             v.name,
             v.flavor,
             v.format or "",
@@ -138,8 +137,8 @@ def list_versions(
             ", ".join(v.aliases),
             v.created_at.isoformat(timespec="seconds"),
             v.created_by,
-        )
-    out.print(table)
+        ),
+    )
 
 
 @versions_app.command("alias")
@@ -202,20 +201,19 @@ def history(
             out.print(held if held is not None else "-", highlight=False, markup=False)
             return
         moves = handle.alias_history(name)
-    if as_json:
-        out.print_json(jsonlib.dumps([m.to_dict() for m in moves]))
-        return
-    table = Table("at", "alias", "from", "to", "by", "evidence")
-    for m in moves:
-        table.add_row(
+    print_listing(
+        moves,
+        as_json,
+        ("at", "alias", "from", "to", "by", "evidence"),
+        lambda m: (
             m.at.isoformat(timespec="seconds"),
             m.alias,
             m.from_version or "-",
             m.to_version or "-",
             m.actor,
             jsonlib.dumps(m.evidence),
-        )
-    out.print(table)
+        ),
+    )
 
 
 StartOpt = Annotated[str, typer.Option("--start", help="The window's start (ISO 8601; no zone: UTC).")]
