@@ -309,6 +309,8 @@ def hddm_w(
 #: Levels of ADWIN's buckets the arrays hold (a level holds buckets of 2**level values), and the slots of
 #: each level (at least max_buckets + 1).
 ADWIN_LEVELS = 64
+#: Most values the kernel takes into the buckets at once (between checks), which bounds its buffers.
+_ADWIN_BLOCK = 4096
 
 
 @_jit
@@ -330,21 +332,21 @@ def adwin(
     grace_period: int,
 ) -> Any:
     """ADWIN's ``_step`` (insert, then every ``clock`` values a scan) over ``chunk``. Level ``l``'s
-    buckets, oldest first, are ``totals[l, (heads[l] + j) % slots]`` for ``j < counts[l]`` on entry; on
-    return ``heads`` is 0 and the slots past ``counts[l]`` hold 0 (all four arrays change in place). Stops
-    after the first value whose scan found a change (the scan has dropped its buckets).
+    buckets, oldest first, are ``totals[l, (heads[l] + j) % slots]`` for ``j < counts[l]`` on entry, and
+    ``totals[l, j]`` on return (``heads`` then 0); all four arrays change in place. Stops after the first
+    value whose scan found a change (the scan has dropped its buckets).
 
-    The port's work, reordered where the order does not change a result (every value is the port's, by
+    The port's work, reordered where the order does not change a result (every number is the port's, by
     the same operations on the same operands, so the state is the same to the bit):
 
-    - values come in blocks, up to the next check: the window's totals first, then each value's increment
-      of the variance (the divisions are independent of one another, so the compiler runs several at once),
-      then the variance's sum in the port's order;
+    - values come in blocks, up to the next check (at most ``_ADWIN_BLOCK``): the window's totals first,
+      then each value's increment of the variance (the divisions are independent of one another, so the
+      compiler runs several at once), then the variance's sum in the port's order;
     - a block's values go into the buckets level by level: a level that takes ``p`` buckets holding ``c``
       merges its oldest pairs ``1 + (c + p - max_buckets - 1) // 2`` times (none if ``c + p <= max_buckets``),
       the port's count, in the port's order, into the level above (each merge a function of its pair only);
-    - a scan first asks whether any cut could pass at all (``_adwin_may_cut``, a necessary condition
-      without divisions); only then are the cuts tested one by one as the port tests them.
+    - a scan first asks whether any cut could pass at all (``_adwin_may_cut``: a necessary condition
+      without divisions, square roots or logarithms); only then are the cuts tested as the port tests them.
     """
     k = chunk.shape[0]
     full = max_buckets + 1
@@ -363,13 +365,23 @@ def adwin(
             variances[level, b] = row_v[b] if b < c else 0.0
         heads[level] = 0
         counts[level] = c
-    cap = min(clock, k) + 2 * full + 2
-    queue_t = np.empty(cap)
-    queue_v = np.empty(cap)
-    # The buckets a level takes (row level & 1) and those it passes up (the other row); arrays are
-    # not swapped (numba counts references on every assignment of an array).
-    pass_t = np.empty((2, cap))
-    pass_v = np.empty((2, cap))
+    block = min(clock, k, _ADWIN_BLOCK)
+    cap = block + 2 * full + 2
+    # Level l's buckets and those it takes from below, oldest first, in row l & 1 (its merges go to the
+    # other row, after the buckets the level above holds; rows, not arrays swapped: numba counts references
+    # on every assignment of an array).
+    queue_t = np.empty((2, cap))
+    queue_v = np.empty((2, cap))
+    # An upper bound of the absolute bucket sums (for the quick test's slack): a merge or a drop does not
+    # raise their sum, a value raises it by at most its absolute value.
+    absolute = 0.0
+    for level in range(levels):
+        for b in range(counts[level]):
+            absolute += abs(totals[level, b])
+    # The quick test's delta' from a lower bound of log(width) (its binary exponent times log 2), so that
+    # it needs a logarithm only when that exponent changes.
+    exponent = -1
+    delta_low = 0.0
     # Per scan that may cut: the cuts' sizes and sums (sequential, as the port adds them), then each test.
     cut_n0 = np.empty(totals.shape[0] * full)
     cut_n1 = np.empty_like(cut_n0)
@@ -380,7 +392,7 @@ def adwin(
     next_check = tick + clock - tick % clock  # the next multiple of clock
     i = 0
     while i < k:
-        end = min(k, i + (next_check - tick))
+        end = min(k, i + (next_check - tick), i + block)
         m = end - i
         # The window's sums: per value the port adds (width - 1) d^2 / width to the variance, with
         # d = x - total / (width - 1) (total before x), then x to the total.
@@ -393,46 +405,46 @@ def adwin(
             before[j] = (w - 1.0) * d * d / w if w > 1.0 else 0.0
         for j in range(m):
             variance += before[j]
+            absolute += abs(chunk[i + j])
         width += float(m)
         # The buckets, level by level: level 0 takes the block's values (variance 0).
+        c = counts[0]
         for j in range(m):
-            pass_t[0, j] = chunk[i + j]
-            pass_v[0, j] = 0.0
+            queue_t[0, c + j] = chunk[i + j]
+            queue_v[0, j + c] = 0.0
         p = m
         level = 0
-        while p > 0:
-            if level == levels:
-                levels += 1
-            c = counts[level]
+        while True:
+            row = level & 1
             n = c + p
-            src = level & 1
             if n < full:
-                for j in range(p):
-                    totals[level, c + j] = pass_t[src, j]
-                    variances[level, c + j] = pass_v[src, j]
+                for j in range(c, n):
+                    totals[level, j] = queue_t[row, j]
+                    variances[level, j] = queue_v[row, j]
                 counts[level] = n
                 break
-            merges = 1 + (n - full) // 2
             for j in range(c):
-                queue_t[j] = totals[level, j]
-                queue_v[j] = variances[level, j]
-            for j in range(p):
-                queue_t[c + j] = pass_t[src, j]
-                queue_v[c + j] = pass_v[src, j]
-            dst = 1 - src
+                queue_t[row, j] = totals[level, j]
+                queue_v[row, j] = variances[level, j]
+            merges = 1 + (n - full) // 2
+            if level + 1 == levels:
+                levels += 1
+            up = 1 - row
+            c_up = counts[level + 1]
             n1 = float(1 << level)
             inv = 1.0 / n1  # a power of two: t / n1 == t * inv exactly
             for j in range(merges):
-                t0, t1 = queue_t[2 * j], queue_t[2 * j + 1]
+                t0, t1 = queue_t[row, 2 * j], queue_t[row, 2 * j + 1]
+                v0, v1 = queue_v[row, 2 * j], queue_v[row, 2 * j + 1]
                 mu1, mu2 = t0 * inv, t1 * inv
-                pass_t[dst, j] = t0 + t1
-                pass_v[dst, j] = queue_v[2 * j] + queue_v[2 * j + 1] + n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
+                queue_t[up, c_up + j] = t0 + t1
+                queue_v[up, c_up + j] = v0 + v1 + n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
             kept = n - 2 * merges
-            for j in range(slots):
-                totals[level, j] = queue_t[2 * merges + j] if j < kept else 0.0
-                variances[level, j] = queue_v[2 * merges + j] if j < kept else 0.0
+            for j in range(kept):
+                totals[level, j] = queue_t[row, 2 * merges + j]
+                variances[level, j] = queue_v[row, 2 * merges + j]
             counts[level] = kept
-            p = merges
+            c, p = c_up, merges
             level += 1
         tick += m
         i = end
@@ -446,15 +458,22 @@ def adwin(
         reduce = True
         while reduce:
             reduce = False
-            ln_width = math.log(width)
-            if not ln_width > 0:
+            if not width > 1.0:
                 break  # a window of one value: river's log of 0 is -inf, and no cut passes
+            spread = variance / width
+            e = math.frexp(width)[1] - 1  # 2**e <= width
+            if e != exponent:
+                exponent = e
+                low = e * math.log(2.0)  # <= log(width)
+                delta_low = math.log(2.0 * low / delta) if low > 0 else -math.inf
+            slack = 1e-8 * width * (abs(total) + absolute)
+            if not _adwin_may_cut(
+                totals, counts, levels, max_buckets, width, total, spread * delta_low, mwl, slack
+            ):
+                break  # the exact tests below would all fail
+            ln_width = math.log(width)
             delta_prime = math.log(2.0 * ln_width / delta)
             scale = 2.0 / 3.0 * delta_prime
-            spread = variance / width
-            spread_delta = spread * delta_prime
-            if not _adwin_may_cut(totals, counts, levels, max_buckets, width, total, spread_delta, mwl):
-                break  # the exact tests below would all fail
             # The cuts in the port's order (oldest bucket first), but for the last bucket of level 0.
             n0, n1, u0, u1 = 0.0, width, 0.0, total
             m = 0
@@ -522,38 +541,35 @@ def _adwin_may_cut(
     total: float,
     spread_delta: float,
     mwl: float,
+    slack: float,
 ) -> bool:
     """Whether some cut of a scan might pass ADWIN's test, by a necessary condition without divisions or
     square roots. A cut (``n0`` older values summing to ``u0``, ``n1`` newer summing to ``u1``) passes only
     if ``|u0 / n0 - u1 / n1| > sqrt(2 m spread delta')``, and ``m = 1 / (n0 - mwl + 1) + 1 / (n1 - mwl + 1)
     >= width / (n0 n1)`` when ``mwl >= 1``: so only if ``(u0 width - total n0)^2 > 2 spread delta' width
-    n0 n1``. Evaluated with slack (1e-8 of ``width (|total| + the absolute bucket sums up to the cut)``
-    on the difference, 1e-8 off the bound), far above the
-    rounding of either side, so that a cut the exact test passes always passes this one; on a stream
-    without a change no cut comes near it. The sums per level first (the slots past a level's count hold
-    0), so that the cuts' sums are not one chain of additions."""
+    n0 n1``. ``spread_delta`` may be below the port's (a lower bound of delta'); ``slack`` (1e-8 of
+    ``width (|total| + the absolute bucket sums)``) is added to the difference and 1e-8 taken off the
+    bound, far above the rounding of either side, so that a cut the exact test passes always passes this
+    one; on a stream without a change no cut comes near it. The slots past a level's count hold 0."""
     if not spread_delta > 0.0 or mwl < 1.0:
         return True  # the bound does not hold (or the exact test decides on its own): test every cut
     bound = 2.0 * spread_delta * width * (1.0 - 1e-8)
-    slack_total = 1e-8 * width * abs(total)
-    base_n, base_u, base_a = 0.0, 0.0, 0.0
+    base_n, base_u = 0.0, 0.0
     hit = False
     for level in range(levels - 1, -1, -1):
         size = float(1 << level)
         c = counts[level]
         usable = c - 1 if level == 0 else c
-        u, a = 0.0, 0.0
-        for b in range(max_buckets):
-            t = totals[level, b]
-            u += t
-            a += abs(t)
-            n0 = base_n + size * float(b + 1)
+        u, n0 = base_u, base_n
+        for b in range(usable):
+            u += totals[level, b]
+            n0 += size
             n1 = width - n0
-            d = abs((base_u + u) * width - total * n0) + slack_total + 1e-8 * width * (base_a + a)
-            hit |= (b < usable) & (d * d > bound * n0 * n1) & (n0 >= mwl) & (n1 >= mwl)
+            d = abs(u * width - total * n0) + slack
+            # (n0 >= mwl and n1 >= mwl, which the port also asks, left out: a cut more passes, no harm)
+            hit |= d * d > bound * n0 * n1
         base_n += size * float(c)
-        base_u += u
-        base_a += a
+        base_u = u
     return hit
 
 
