@@ -352,7 +352,7 @@ def adwin(
     full = max_buckets + 1
     slots = totals.shape[1]
     mwl = float(min_window_length)
-    # Level arrays without a ring: head 0, empty slots 0 (the quick test sums whole rows).
+    # Level arrays without a ring: head 0 (empty slots 0).
     row_t = np.empty(slots)
     row_v = np.empty(slots)
     for level in range(totals.shape[0]):
@@ -550,7 +550,7 @@ def _adwin_may_cut(
     n0 n1``. ``spread_delta`` may be below the port's (a lower bound of delta'); ``slack`` (1e-8 of
     ``width (|total| + the absolute bucket sums)``) is added to the difference and 1e-8 taken off the
     bound, far above the rounding of either side, so that a cut the exact test passes always passes this
-    one; on a stream without a change no cut comes near it. The slots past a level's count hold 0."""
+    one; on a stream without a change no cut comes near it."""
     if not spread_delta > 0.0 or mwl < 1.0:
         return True  # the bound does not hold (or the exact test decides on its own): test every cut
     bound = 2.0 * spread_delta * width * (1.0 - 1e-8)
