@@ -179,6 +179,7 @@ def hddm_a(
 ) -> Any:
     """Returns also whether a rise fired (the change point is then after the low cut)."""
     k = chunk.shape[0]
+    used, fired, rose = k, False, False
     for i in range(k):
         count += 1
         total += chunk[i]
@@ -199,26 +200,12 @@ def hddm_a(
             drift = drift or down
             warning = warning or ((not down) and _hddm_a_beyond(c, fall, float(n_max), log_warning))
         if drift:
-            return (
-                i + 1,
-                True,
-                up,
-                count,
-                total,
-                n_min,
-                n_max,
-                mean_min,
-                mean_max,
-                v_min,
-                v_max,
-                min_at,
-                max_at,
-                warning,
-            )
+            used, fired, rose = i + 1, True, up
+            break
     return (
-        k,
-        False,
-        False,
+        used,
+        fired,
+        rose,
         count,
         total,
         n_min,
