@@ -394,14 +394,45 @@ def adwin(
             variance += before[j]
             absolute += abs(chunk[i + j])
         width += float(m)
-        # The buckets, level by level: level 0 takes the block's values (variance 0).
+        # The buckets, level by level. Level 0 takes the block's values (variance 0); its merges read them
+        # from the chunk (a bucket of one value: mu = t and n1 * 0.5 = 0.5, exactly).
         c = counts[0]
-        for j in range(m):
-            queue_t[0, c + j] = chunk[i + j]
-            queue_v[0, j + c] = 0.0
-        p = m
-        level = 0
-        while True:
+        n = c + m
+        if n < full:
+            for j in range(m):
+                totals[0, c + j] = chunk[i + j]
+                variances[0, c + j] = 0.0
+            counts[0] = n
+            p = 0
+        else:
+            merges = 1 + (n - full) // 2
+            if levels == 1:
+                levels = 2
+            c_up = counts[1]
+            held = min((c + 1) // 2, merges)  # the merges that take a bucket level 0 already held
+            for j in range(held):
+                t0, v0 = totals[0, 2 * j], variances[0, 2 * j]
+                if 2 * j + 1 < c:
+                    t1, v1 = totals[0, 2 * j + 1], variances[0, 2 * j + 1]
+                else:
+                    t1, v1 = chunk[i + 2 * j + 1 - c], 0.0
+                queue_t[1, c_up + j] = t0 + t1
+                queue_v[1, c_up + j] = v0 + v1 + 0.5 * (t0 - t1) * (t0 - t1)
+            for j in range(held, merges):
+                t0, t1 = chunk[i + 2 * j - c], chunk[i + 2 * j + 1 - c]
+                queue_t[1, c_up + j] = t0 + t1
+                queue_v[1, c_up + j] = 0.0 + 0.0 + 0.5 * (t0 - t1) * (t0 - t1)
+            kept = n - 2 * merges
+            for j in range(kept):
+                q = 2 * merges + j
+                if q < c:
+                    totals[0, j], variances[0, j] = totals[0, q], variances[0, q]
+                else:
+                    totals[0, j], variances[0, j] = chunk[i + q - c], 0.0
+            counts[0] = kept
+            c, p = c_up, merges
+        level = 1
+        while p > 0:
             row = level & 1
             n = c + p
             if n < full:
