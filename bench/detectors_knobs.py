@@ -2,7 +2,7 @@
 F1 (bench/cpd_scoring.py) and the generated series' F1; the error-stream detectors' hits on rises and falls
 of the error rate, and what lower thresholds trade for them (decision 0045).
 
-usage: python bench/detectors_knobs.py [bocpd|errors] [--seed 7] [--per-kind 8]
+usage: python bench/detectors_knobs.py [bocpd|errors|offline] [--seed 7] [--per-kind 8]
 """
 
 from __future__ import annotations
@@ -129,15 +129,42 @@ def errors(seed: int, per_kind: int) -> None:
         )
 
 
+def offline() -> None:
+    """PELT (ruptures) on each standardised stream, a mean-shift (``l2``) or mean-and-variance (``normal``)
+    cost, penalties of 1, 2 and 4 times BIC's: a reference point for TCPD's F1 from a method that sees the
+    whole series at once."""
+    import ruptures
+
+    series = tcpd_series()
+    for model, p in (("l2", 1), ("normal", 2)):
+        for times in (1, 2, 4):
+            f1 = []
+            for values, marked in series.values():
+                found: set[int] = set()
+                n = len(values)
+                for d in range(values.shape[1]):
+                    x = (values[:, d] - values[:, d].mean()) / values[:, d].std()
+                    # BIC: (p + 1) / 2 log n per segment, in log-likelihood units (l2's cost is twice that,
+                    # in units of the variance, 1 after standardising)
+                    pen = times * (p + 1) / 2 * np.log(n) * (2.0 if model == "l2" else 1.0)
+                    bkps = ruptures.Pelt(model=model, min_size=5).fit(x.reshape(-1, 1)).predict(pen=pen)
+                    found |= {int(b) for b in bkps if 0 < b < n}
+                f1.append(dq.f_measure(marked, found))
+            print(f"PELT {model}, {times} x BIC: TCPD F1 {np.mean(f1):.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["bocpd", "errors"])
+    parser.add_argument("what", choices=["bocpd", "errors", "offline"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-kind", type=int, default=8)
     args = parser.parse_args()
-    (bocpd if args.what == "bocpd" else errors)(args.seed, args.per_kind)
+    if args.what == "offline":
+        offline()
+    else:
+        (bocpd if args.what == "bocpd" else errors)(args.seed, args.per_kind)
 
 
 if __name__ == "__main__":
