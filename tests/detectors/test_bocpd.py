@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 from scipy import stats
-from tests._fixtures import bernoulli, piecewise
+from tests._fixtures import bernoulli, old_bocpd_state, piecewise
 
 from loopwise.detectors import BOCPD, Detector
 from loopwise.detectors.bocpd import winsorized
-from loopwise.errors import DataError, ParameterError
+from loopwise.errors import DataError, ParameterError, StaleStateError
 
 
 def reference(
@@ -246,30 +246,6 @@ def test_the_bernoulli_check_is_the_binomial_likelihood_ratio() -> None:
 
 def test_a_state_from_before_decision_0040_is_refused_with_what_to_do() -> None:
     """0033's BOCPD wrote its Normal-Gamma posterior (mu, kappa, alpha, beta per hypothesis) and no check;
-    such a state is refused by name, not with a KeyError."""
-    import json
-    import struct
-
-    detector = BOCPD()
-    detector.update_many(np.random.default_rng(0).normal(0, 1, 200))
-    data = detector.to_bytes()
-    prefix = struct.Struct(">4sHI")
-    magic, version, length = prefix.unpack_from(data)
-    header = json.loads(data[prefix.size : prefix.size + length])
-    pos, blobs = prefix.size + length, {}
-    for spec in header["arrays"]:
-        size = int(np.prod(spec["shape"])) * np.dtype(spec["dtype"]).itemsize
-        blobs[spec["name"]] = data[pos : pos + size]
-        pos += size
-    old = {"buffer", "r", "log_r", "n", "drift_detected", "change_point", "t", "start"}
-    header["params"] = {k: v for k, v in header["params"].items() if k in {"expected_run_length", "warm_up"}}
-    header["state"] = {k: v for k, v in header["state"].items() if k in old} | {"prior": [0.0, 1.0]}
-    header["arrays"] = [s for s in header["arrays"] if s["name"] in old]
-    for name in ("mu", "kappa", "alpha", "beta"):  # the old posterior's arrays
-        header["arrays"].append({"name": name, "dtype": "<f8", "shape": [1]})
-        blobs[name] = np.zeros(1).tobytes()
-    head = json.dumps(header).encode()
-    body = b"".join(blobs[s["name"]] for s in header["arrays"])
-    stale = prefix.pack(magic, version, len(head)) + head + body
-    with pytest.raises(DataError, match=r"before decision 0040.*Start a new BOCPD"):
-        Detector.from_bytes(stale)
+    such a state is refused by name (a StaleStateError, a DataError), not with a KeyError."""
+    with pytest.raises(StaleStateError, match=r"before decision 0040.*Start a new BOCPD"):
+        Detector.from_bytes(old_bocpd_state())

@@ -48,7 +48,7 @@ from scipy.ndimage import median_filter
 from scipy.special import gammaln, xlogy
 
 from loopwise.detectors.base import SEGMENT_CAP, Detector, Sensitivity, in_open_unit, positive
-from loopwise.errors import DataError, ParameterError
+from loopwise.errors import DataError, ParameterError, StaleStateError
 
 MODELS = ("auto", "ar1", "constant", "bernoulli")
 #: Fewest values on either side of a split of the check.
@@ -367,7 +367,7 @@ class BOCPD(Detector):
         if missing:
             # States written before decision 0040 (a Normal-Gamma run, no check): their posterior is over
             # another run model and cannot be carried over.
-            raise DataError(
+            raise StaleStateError(
                 f"a BOCPD state from before decision 0040 (Normal-Gamma runs, no check; it lacks"
                 f" {', '.join(missing)}) cannot be resumed: its posterior is over another run model. Start"
                 " a new BOCPD (for a monitor: reset its detector state) and feed it the recent values"
