@@ -8,6 +8,7 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     │   ├── EmptyDataError                 a dataset with no rows (or no usable values)               (422)
     │   ├── SchemaValidationError          a batch that breaks its Schema; carries every issue found  (422)
     │   ├── UntrustedArtifactError         a model artifact that could run code when loaded           (422)
+    │   ├── StaleStateError                a detector state an older loopwise wrote, not resumable    (422)
     │   └── RequestFormatError             a request body that is not JSON, Arrow or Parquet as sent  (400)
     │       └── UnsupportedMediaTypeError  a body of a media type the route does not take             (415)
     ├── ParameterError (ValueError)        a bad argument: names it, what is allowed, what was given  (422)
@@ -88,6 +89,11 @@ class SchemaValidationError(DataError):
 class UntrustedArtifactError(DataError):
     """Raised when a model artifact could run code on load: a pickle or joblib file the operator has not
     trusted, or an skops file naming a type outside the operator's allow-list (the message names it)."""
+
+
+class StaleStateError(DataError):
+    """Raised when a stored detector state was written by an older loopwise whose model this one cannot
+    resume (a BOCPD state from before decision 0040); the detector has to start afresh."""
 
 
 class RequestFormatError(DataError):

@@ -4,7 +4,7 @@ tests import the helpers from here."""
 
 from tests._fixtures.data import mixed_frame, run_cli
 from tests._fixtures.servers import Cluster, Running, free_port
-from tests._fixtures.streams import bernoulli, loop_detections, piecewise, same_parameters
+from tests._fixtures.streams import bernoulli, loop_detections, old_bocpd_state, piecewise, same_parameters
 from tests._fixtures.waits import wait_for
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "free_port",
     "loop_detections",
     "mixed_frame",
+    "old_bocpd_state",
     "piecewise",
     "run_cli",
     "same_parameters",

@@ -63,3 +63,35 @@ def same_parameters(river_detector: Any, ours: Callable[..., Any], **extra: Any)
     accepted = inspect.signature(ours).parameters
     params = {k: v for k, v in river_detector._get_params().items() if k in accepted and v is not None}
     return ours(**params, **extra)
+
+
+def old_bocpd_state() -> bytes:
+    """A BOCPD state in the layout of decision 0033 (before 0040): its parameters then, and a Normal-Gamma
+    posterior (``mu``, ``kappa``, ``alpha``, ``beta`` per hypothesis, ``prior``) instead of today's
+    regression sums and check. Built from today's bytes by the documented layout (``Detector.to_bytes``)."""
+    import json
+    import struct
+
+    from loopwise.detectors import BOCPD
+
+    detector = BOCPD()
+    detector.update_many(np.random.default_rng(0).normal(0, 1, 200))
+    data = detector.to_bytes()
+    prefix = struct.Struct(">4sHI")
+    magic, version, length = prefix.unpack_from(data)
+    header = json.loads(data[prefix.size : prefix.size + length])
+    pos, blobs = prefix.size + length, {}
+    for spec in header["arrays"]:
+        size = int(np.prod(spec["shape"])) * np.dtype(spec["dtype"]).itemsize
+        blobs[spec["name"]] = data[pos : pos + size]
+        pos += size
+    old = {"buffer", "r", "log_r", "n", "drift_detected", "change_point", "t", "start"}
+    header["params"] = {k: v for k, v in header["params"].items() if k in {"expected_run_length", "warm_up"}}
+    header["state"] = {k: v for k, v in header["state"].items() if k in old} | {"prior": [0.0, 1.0]}
+    header["arrays"] = [s for s in header["arrays"] if s["name"] in old]
+    for name in ("mu", "kappa", "alpha", "beta"):  # the old posterior's arrays
+        header["arrays"].append({"name": name, "dtype": "<f8", "shape": [1]})
+        blobs[name] = np.zeros(1).tobytes()
+    head = json.dumps(header).encode()
+    body = b"".join(blobs[s["name"]] for s in header["arrays"])
+    return prefix.pack(magic, version, len(head)) + head + body

@@ -79,3 +79,40 @@ def test_bad_parameters_are_named() -> None:
         ADWIN(delta=2.0)
     with pytest.raises(ParameterError, match="clock"):
         ADWIN(clock=0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_compiled_scan_skips_no_cut_the_port_takes(seed: int) -> None:
+    """``update_many`` skips a scan's cut tests when a test without divisions says no cut can pass; on
+    streams near the threshold (small shifts, large offsets, 0/1 values, tiny windows) it still makes the
+    port's detections and reaches its state to the bit, fed whole or in pieces."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2_000, 8_000))
+    levels = np.repeat(rng.normal(0, 0.4, 6), -(-n // 6))[:n]
+    values = levels + rng.normal(0, 1, n) * rng.uniform(0.1, 10)
+    if seed % 3 == 0:
+        values = (rng.random(n) < 0.2 + 0.1 * (levels > 0)).astype(np.float64)
+    if seed % 4 == 1:
+        values = values + 1e7
+    params = {
+        "delta": float(rng.choice([0.002, 0.1, 0.5, 1e-5])),
+        "clock": int(rng.choice([1, 3, 32, 100, 5000])),
+        "max_buckets": int(rng.choice([2, 5, 8])),
+        "min_window_length": int(rng.choice([1, 5, 20])),
+        "grace_period": int(rng.choice([0, 10, 50])),
+        "locate": "native",
+    }
+    looped, hits = ADWIN(**params), []
+    for i, x in enumerate(values.tolist()):
+        looped.update(x)
+        if looped.drift_detected:
+            hits.append(i)
+    whole = ADWIN(**params)
+    assert whole.update_many(values).tolist() == hits
+    assert whole.to_bytes() == looped.to_bytes()
+    pieced, got, lo = ADWIN(**params), [], 0
+    for hi in sorted({*rng.integers(1, n, 5).tolist(), n}):
+        got += (pieced.update_many(values[lo:hi]) + lo).tolist()
+        lo = hi
+    assert got == hits
+    assert pieced.to_bytes() == looped.to_bytes()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 from scipy import stats
-from tests._fixtures import bernoulli, piecewise
+from tests._fixtures import bernoulli, old_bocpd_state, piecewise
 
-from loopwise.detectors import BOCPD
+from loopwise.detectors import BOCPD, Detector
 from loopwise.detectors.bocpd import winsorized
-from loopwise.errors import DataError, ParameterError
+from loopwise.errors import DataError, ParameterError, StaleStateError
 
 
 def reference(
@@ -242,3 +242,10 @@ def test_the_bernoulli_check_is_the_binomial_likelihood_ratio() -> None:
     assert abs(split - 200) <= 15
     alarms, starts = BOCPD().update_many(x, with_change_points=True)
     assert len(alarms) == 1 and abs(int(starts[0]) - 200) <= 15
+
+
+def test_a_state_from_before_decision_0040_is_refused_with_what_to_do() -> None:
+    """0033's BOCPD wrote its Normal-Gamma posterior (mu, kappa, alpha, beta per hypothesis) and no check;
+    such a state is refused by name (a StaleStateError, a DataError), not with a KeyError."""
+    with pytest.raises(StaleStateError, match=r"before decision 0040.*Start a new BOCPD"):
+        Detector.from_bytes(old_bocpd_state())

@@ -179,6 +179,7 @@ def hddm_a(
 ) -> Any:
     """Returns also whether a rise fired (the change point is then after the low cut)."""
     k = chunk.shape[0]
+    used, fired, rose = k, False, False
     for i in range(k):
         count += 1
         total += chunk[i]
@@ -199,26 +200,12 @@ def hddm_a(
             drift = drift or down
             warning = warning or ((not down) and _hddm_a_beyond(c, fall, float(n_max), log_warning))
         if drift:
-            return (
-                i + 1,
-                True,
-                up,
-                count,
-                total,
-                n_min,
-                n_max,
-                mean_min,
-                mean_max,
-                v_min,
-                v_max,
-                min_at,
-                max_at,
-                warning,
-            )
+            used, fired, rose = i + 1, True, up
+            break
     return (
-        k,
-        False,
-        False,
+        used,
+        fired,
+        rose,
         count,
         total,
         n_min,
@@ -307,8 +294,10 @@ def hddm_w(
 # -- ADWIN -------------------------------------------------------------------------------------------------
 
 #: Levels of ADWIN's buckets the arrays hold (a level holds buckets of 2**level values), and the slots of
-#: each level's ring (at least max_buckets + 1, a power of two).
+#: each level (at least max_buckets + 1).
 ADWIN_LEVELS = 64
+#: Most values the kernel takes into the buckets at once (between checks), which bounds its buffers.
+_ADWIN_BLOCK = 4096
 
 
 @_jit
@@ -330,57 +319,153 @@ def adwin(
     grace_period: int,
 ) -> Any:
     """ADWIN's ``_step`` (insert, then every ``clock`` values a scan) over ``chunk``. Level ``l``'s
-    buckets, oldest first, are ``totals[l, (heads[l] + j) & mask]`` for ``j < counts[l]`` (a ring of
-    ``totals.shape[1]`` slots, a power of two); all four arrays change in place. Stops after the first
-    value whose scan found a change (the scan has dropped its buckets)."""
+    buckets, oldest first, are ``totals[l, (heads[l] + j) % slots]`` for ``j < counts[l]`` on entry, and
+    ``totals[l, j]`` on return (``heads`` then 0); all four arrays change in place. Stops after the first
+    value whose scan found a change (the scan has dropped its buckets).
+
+    The port's work, reordered where the order does not change a result (every number is the port's, by
+    the same operations on the same operands, so the state is the same to the bit):
+
+    - values come in blocks, up to the next check (at most ``_ADWIN_BLOCK``): the window's totals first,
+      then each value's increment of the variance (the divisions are independent of one another, so the
+      compiler runs several at once), then the variance's sum in the port's order;
+    - a block's values go into the buckets level by level: a level that takes ``p`` buckets holding ``c``
+      merges its oldest pairs ``1 + (c + p - max_buckets - 1) // 2`` times (none if ``c + p <= max_buckets``),
+      the port's count, in the port's order, into the level above (each merge a function of its pair only);
+    - a scan first asks whether any cut could pass at all (``_adwin_may_cut``: a necessary condition
+      without divisions, square roots or logarithms); only then are the cuts tested as the port tests them.
+    """
     k = chunk.shape[0]
     full = max_buckets + 1
-    mask = totals.shape[1] - 1
+    slots = totals.shape[1]
     mwl = float(min_window_length)
-    # Per scan: the cuts' sizes and sums (sequential, as the port adds them), then the test of every cut.
-    cut_n0 = np.empty(levels * full + full * 64)
+    # Level arrays without a ring: head 0 (empty slots 0).
+    row_t = np.empty(slots)
+    row_v = np.empty(slots)
+    for level in range(totals.shape[0]):
+        c = counts[level] if level < levels else 0
+        for b in range(c):
+            row_t[b] = totals[level, (heads[level] + b) % slots]
+            row_v[b] = variances[level, (heads[level] + b) % slots]
+        for b in range(slots):
+            totals[level, b] = row_t[b] if b < c else 0.0
+            variances[level, b] = row_v[b] if b < c else 0.0
+        heads[level] = 0
+        counts[level] = c
+    block = min(clock, k, _ADWIN_BLOCK)
+    cap = block + 2 * full + 2
+    # Level l's buckets and those it takes from below, oldest first, in row l & 1 (its merges go to the
+    # other row, after the buckets the level above holds; rows, not arrays swapped: numba counts references
+    # on every assignment of an array).
+    queue_t = np.empty((2, cap))
+    queue_v = np.empty((2, cap))
+    # An upper bound of the absolute bucket sums (for the quick test's slack): a merge or a drop does not
+    # raise their sum, a value raises it by at most its absolute value.
+    absolute = 0.0
+    for level in range(levels):
+        for b in range(counts[level]):
+            absolute += abs(totals[level, b])
+    # The quick test's delta' from a lower bound of log(width) (its binary exponent times log 2), so that
+    # it needs a logarithm only when that exponent changes.
+    exponent = -1
+    delta_low = 0.0
+    # Per scan that may cut: the cuts' sizes and sums (sequential, as the port adds them), then each test.
+    cut_n0 = np.empty(totals.shape[0] * full)
     cut_n1 = np.empty_like(cut_n0)
     cut_u0 = np.empty_like(cut_n0)
     cut_u1 = np.empty_like(cut_n0)
     cut_ok = np.empty(cut_n0.shape[0], dtype=np.bool_)
-    next_check = (
-        tick + clock - tick % clock
-    )  # the next multiple of clock (an integer division per value costs)
-    for i in range(k):
-        x = chunk[i]
-        # insert
-        totals[0, (heads[0] + counts[0]) & mask] = x
-        variances[0, (heads[0] + counts[0]) & mask] = 0.0
-        counts[0] += 1
-        width += 1.0
-        inc = 0.0
-        if width > 1.0:
-            d = x - total / (width - 1.0)
-            inc = (width - 1.0) * d * d / width
-        variance += inc
-        total += x
-        idx = 0
-        while counts[idx] == full:
-            n1 = float(1 << idx)
-            inv = 1.0 / n1  # a power of two: t / n1 == t * inv exactly
-            h = heads[idx]
-            t0, t1 = totals[idx, h], totals[idx, (h + 1) & mask]
-            v0, v1 = variances[idx, h], variances[idx, (h + 1) & mask]
-            mu1, mu2 = t0 * inv, t1 * inv
-            if idx + 1 == levels:
-                levels += 1
-                counts[idx + 1] = 0
-                heads[idx + 1] = 0
-            slot = (heads[idx + 1] + counts[idx + 1]) & mask
-            totals[idx + 1, slot] = t0 + t1
-            variances[idx + 1, slot] = v0 + v1 + n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
-            counts[idx + 1] += 1
-            heads[idx] = (h + 2) & mask
-            counts[idx] -= 2
-            if counts[idx + 1] <= max_buckets:
+    before = np.empty(cap)
+    next_check = tick + clock - tick % clock  # the next multiple of clock
+    i = 0
+    while i < k:
+        end = min(k, i + (next_check - tick), i + block)
+        m = end - i
+        # The window's sums: per value the port adds (width - 1) d^2 / width to the variance, with
+        # d = x - total / (width - 1) (total before x), then x to the total.
+        for j in range(m):
+            before[j] = total
+            total += chunk[i + j]
+        for j in range(m):
+            w = width + float(j + 1)
+            d = chunk[i + j] - before[j] / (w - 1.0)
+            before[j] = (w - 1.0) * d * d / w if w > 1.0 else 0.0
+        for j in range(m):
+            variance += before[j]
+            absolute += abs(chunk[i + j])
+        width += float(m)
+        # The buckets, level by level. Level 0 takes the block's values (variance 0); its merges read them
+        # from the chunk (a bucket of one value: mu = t and n1 * 0.5 = 0.5, exactly).
+        c = counts[0]
+        n = c + m
+        if n < full:
+            for j in range(m):
+                totals[0, c + j] = chunk[i + j]
+                variances[0, c + j] = 0.0
+            counts[0] = n
+            p = 0
+        else:
+            merges = 1 + (n - full) // 2
+            if levels == 1:
+                levels = 2
+            c_up = counts[1]
+            held = min((c + 1) // 2, merges)  # the merges that take a bucket level 0 already held
+            for j in range(held):
+                t0, v0 = totals[0, 2 * j], variances[0, 2 * j]
+                if 2 * j + 1 < c:
+                    t1, v1 = totals[0, 2 * j + 1], variances[0, 2 * j + 1]
+                else:
+                    t1, v1 = chunk[i + 2 * j + 1 - c], 0.0
+                queue_t[1, c_up + j] = t0 + t1
+                queue_v[1, c_up + j] = v0 + v1 + 0.5 * (t0 - t1) * (t0 - t1)
+            for j in range(held, merges):
+                t0, t1 = chunk[i + 2 * j - c], chunk[i + 2 * j + 1 - c]
+                queue_t[1, c_up + j] = t0 + t1
+                queue_v[1, c_up + j] = 0.0 + 0.0 + 0.5 * (t0 - t1) * (t0 - t1)
+            kept = n - 2 * merges
+            for j in range(kept):
+                q = 2 * merges + j
+                if q < c:
+                    totals[0, j], variances[0, j] = totals[0, q], variances[0, q]
+                else:
+                    totals[0, j], variances[0, j] = chunk[i + q - c], 0.0
+            counts[0] = kept
+            c, p = c_up, merges
+        level = 1
+        while p > 0:
+            row = level & 1
+            n = c + p
+            if n < full:
+                for j in range(c, n):
+                    totals[level, j] = queue_t[row, j]
+                    variances[level, j] = queue_v[row, j]
+                counts[level] = n
                 break
-            idx += 1
-        tick += 1
+            for j in range(c):
+                queue_t[row, j] = totals[level, j]
+                queue_v[row, j] = variances[level, j]
+            merges = 1 + (n - full) // 2
+            if level + 1 == levels:
+                levels += 1
+            up = 1 - row
+            c_up = counts[level + 1]
+            n1 = float(1 << level)
+            inv = 1.0 / n1  # a power of two: t / n1 == t * inv exactly
+            for j in range(merges):
+                t0, t1 = queue_t[row, 2 * j], queue_t[row, 2 * j + 1]
+                v0, v1 = queue_v[row, 2 * j], queue_v[row, 2 * j + 1]
+                mu1, mu2 = t0 * inv, t1 * inv
+                queue_t[up, c_up + j] = t0 + t1
+                queue_v[up, c_up + j] = v0 + v1 + n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
+            kept = n - 2 * merges
+            for j in range(kept):
+                totals[level, j] = queue_t[row, 2 * merges + j]
+                variances[level, j] = queue_v[row, 2 * merges + j]
+            counts[level] = kept
+            c, p = c_up, merges
+            level += 1
+        tick += m
+        i = end
         if tick != next_check:
             continue
         next_check += clock
@@ -391,21 +476,32 @@ def adwin(
         reduce = True
         while reduce:
             reduce = False
+            if not width > 1.0:
+                break  # a window of one value: river's log of 0 is -inf, and no cut passes
+            spread = variance / width
+            e = math.frexp(width)[1] - 1  # 2**e <= width
+            if e != exponent:
+                exponent = e
+                low = e * math.log(2.0)  # <= log(width)
+                delta_low = math.log(2.0 * low / delta) if low > 0 else -math.inf
+            slack = 1e-8 * width * (abs(total) + absolute)
+            if not _adwin_may_cut(
+                totals, counts, levels, max_buckets, width, total, spread * delta_low, mwl, slack
+            ):
+                break  # the exact tests below would all fail
             ln_width = math.log(width)
             delta_prime = math.log(2.0 * ln_width / delta)
             scale = 2.0 / 3.0 * delta_prime
-            spread = variance / width
             # The cuts in the port's order (oldest bucket first), but for the last bucket of level 0.
             n0, n1, u0, u1 = 0.0, width, 0.0, total
             m = 0
             for level in range(levels - 1, -1, -1):
                 size = float(1 << level)
-                h = heads[level]
                 c = counts[level]
                 if level == 0:
                     c -= 1
                 for b in range(c):
-                    t = totals[level, (h + b) & mask]
+                    t = totals[level, b]
                     n0 += size
                     n1 -= size
                     u0 += t
@@ -415,8 +511,6 @@ def adwin(
                     cut_u0[m] = u0
                     cut_u1[m] = u1
                     m += 1
-            # Every cut's test, without branches (the compiler runs several at once), then the first that
-            # passes: the same operations, in the same order, as the port's test of each cut.
             for b in range(m):
                 n0, n1 = cut_n0[b], cut_n1[b]
                 m_recip = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
@@ -425,31 +519,76 @@ def adwin(
                 rhs = math.sqrt(max(under, 0.0)) + scale * m_recip
                 cut_ok[b] = (n1 >= mwl) & (n0 >= mwl) & (n1 > 0) & (under >= 0) & (lhs > rhs)
             first = -1
-            if ln_width > 0:
-                for b in range(m):
-                    if cut_ok[b]:
-                        first = b
-                        break
+            for b in range(m):
+                if cut_ok[b]:
+                    first = b
+                    break
             if first >= 0:
                 reduce = changed = True
                 if width > 0:
                     # drop the oldest bucket
                     top = levels - 1
                     nb = float(1 << top)
-                    h = heads[top]
-                    u, v = totals[top, h], variances[top, h]
+                    u, v = totals[top, 0], variances[top, 0]
                     mu = u / nb
                     width -= nb
                     total -= u
                     mu_window = total / width
                     variance -= v + nb * width * (mu - mu_window) * (mu - mu_window) / (nb + width)
-                    heads[top] = (h + 1) & mask
-                    counts[top] -= 1
+                    c = counts[top]
+                    for b in range(c - 1):
+                        totals[top, b] = totals[top, b + 1]
+                        variances[top, b] = variances[top, b + 1]
+                    totals[top, c - 1] = 0.0
+                    variances[top, c - 1] = 0.0
+                    counts[top] = c - 1
                     if counts[top] == 0 and top > 0:
                         levels -= 1
         if changed:
-            return i + 1, True, levels, tick, width, total, variance
+            return i, True, levels, tick, width, total, variance
     return k, False, levels, tick, width, total, variance
+
+
+@_jit
+def _adwin_may_cut(
+    totals: Any,
+    counts: Any,
+    levels: int,
+    max_buckets: int,
+    width: float,
+    total: float,
+    spread_delta: float,
+    mwl: float,
+    slack: float,
+) -> bool:
+    """Whether some cut of a scan might pass ADWIN's test, by a necessary condition without divisions or
+    square roots. A cut (``n0`` older values summing to ``u0``, ``n1`` newer summing to ``u1``) passes only
+    if ``|u0 / n0 - u1 / n1| > sqrt(2 m spread delta')``, and ``m = 1 / (n0 - mwl + 1) + 1 / (n1 - mwl + 1)
+    >= width / (n0 n1)`` when ``mwl >= 1``: so only if ``(u0 width - total n0)^2 > 2 spread delta' width
+    n0 n1``. ``spread_delta`` may be below the port's (a lower bound of delta'); ``slack`` (1e-8 of
+    ``width (|total| + the absolute bucket sums)``) is added to the difference and 1e-8 taken off the
+    bound, far above the rounding of either side, so that a cut the exact test passes always passes this
+    one; on a stream without a change no cut comes near it."""
+    if not spread_delta > 0.0 or mwl < 1.0:
+        return True  # the bound does not hold (or the exact test decides on its own): test every cut
+    bound = 2.0 * spread_delta * width * (1.0 - 1e-8)
+    base_n, base_u = 0.0, 0.0
+    hit = False
+    for level in range(levels - 1, -1, -1):
+        size = float(1 << level)
+        c = counts[level]
+        usable = c - 1 if level == 0 else c
+        u, n0 = base_u, base_n
+        for b in range(usable):
+            u += totals[level, b]
+            n0 += size
+            n1 = width - n0
+            d = abs(u * width - total * n0) + slack
+            # (n0 >= mwl and n1 >= mwl, which the port also asks, left out: a cut more passes, no harm)
+            hit |= d * d > bound * n0 * n1
+        base_n += size * float(c)
+        base_u = u
+    return hit
 
 
 # -- KSWIN -------------------------------------------------------------------------------------------------

@@ -48,13 +48,15 @@ from scipy.ndimage import median_filter
 from scipy.special import gammaln, xlogy
 
 from loopwise.detectors.base import SEGMENT_CAP, Detector, Sensitivity, in_open_unit, positive
-from loopwise.errors import DataError, ParameterError
+from loopwise.errors import DataError, ParameterError, StaleStateError
 
 MODELS = ("auto", "ar1", "constant", "bernoulli")
 #: Fewest values on either side of a split of the check.
 _MIN_SIDE = 5
 #: The check's values are winsorized at this many robust standard deviations (``winsorized``).
 _LIMIT = 4.0
+#: What a state holds since decision 0040 (older states lack some of these).
+_STATE_KEYS = frozenset({"seg", "seg_first", "seg_before", "model_used", "rate_prior", "last_cp", "start"})
 
 
 class BOCPD(Detector):
@@ -361,6 +363,15 @@ class BOCPD(Detector):
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        missing = sorted(_STATE_KEYS - state.keys())
+        if missing:
+            # States written before decision 0040 (a Normal-Gamma run, no check): their posterior is over
+            # another run model and cannot be carried over.
+            raise StaleStateError(
+                f"a BOCPD state from before decision 0040 (Normal-Gamma runs, no check; it lacks"
+                f" {', '.join(missing)}) cannot be resumed: its posterior is over another run model. Start"
+                " a new BOCPD (for a monitor: reset its detector state) and feed it the recent values"
+            )
         p = self._p
         self._buffer = [float(v) for v in state["buffer"]]
         units = state["units"]

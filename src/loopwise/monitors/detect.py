@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.detectors import Detector
-from loopwise.errors import ParameterError, SchemaError
+from loopwise.errors import ParameterError, SchemaError, StaleStateError
 from loopwise.monitors.streams import Stream, iso
 
 DETECTOR_KEYS = ("name", "kind", "watch", "stream", "column", "every", "delay", "params")
@@ -134,10 +134,14 @@ def update_detectors(
     for spec in specs:
         name = spec["name"]
         held = states.get(name)
+        det: Detector | None = None
         if held is not None and held.get("spec") == spec:
-            det: Detector | None = Detector.from_bytes(base64.b64decode(held["state"]))
+            try:
+                det = Detector.from_bytes(base64.b64decode(held["state"]))
+            except StaleStateError:  # written by an older loopwise that this one cannot resume: afresh
+                held = None
         else:  # new, or its spec changed: a fresh detector
-            det, held = None, None
+            held = None
         if "stream" in spec:
             stream = (streams or {}).get(name)
             if stream is None:

@@ -1,0 +1,171 @@
+"""What the detectors' knobs buy, on the design seed (7): BOCPD's parameters one at a time against TCPD's
+F1 (bench/cpd_scoring.py) and the generated series' F1; the error-stream detectors' hits on rises and falls
+of the error rate, and what lower thresholds trade for them (decision 0045).
+
+usage: python bench/detectors_knobs.py [bocpd|errors|offline] [--seed 7] [--per-kind 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import detectors_quality as dq
+from cpd_scoring import tcpd_series
+from loopwise import detectors as lw
+
+#: BOCPD's variants: one parameter changed from the defaults.
+BOCPD_VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"expected_run_length": 250},
+    {"expected_run_length": 1000},
+    {"expected_run_length": 20000},
+    {"penalty": 1.5},
+    {"penalty": 2.5},
+    {"penalty": 3.0},
+    {"min_run": 10, "min_segment": 10},
+    {"min_run": 20, "min_segment": 20},
+    {"min_run": 50, "min_segment": 50},
+    {"ar_precision": 0.1},
+    {"ar_precision": 10.0},
+    {"kappa0": 1.0},
+    {"warm_up": 10},
+    {"refine": False},
+    {"refine": False, "expected_run_length": 100},
+]
+
+#: The error-stream detectors, with their defaults and with lower thresholds.
+ERROR_VARIANTS: dict[str, Callable[[], lw.Detector]] = {
+    "DDM": lambda: lw.DDM(),
+    "DDM drift_threshold=2.5": lambda: lw.DDM(drift_threshold=2.5),
+    "DDM warm_start=30": lambda: lw.DDM(warm_start=30),
+    "EDDM": lambda: lw.EDDM(),
+    "EDDM beta=0.9": lambda: lw.EDDM(beta=0.9),
+    "HDDM_A": lambda: lw.HDDM_A(),
+    "HDDM_A drift_confidence=0.005": lambda: lw.HDDM_A(drift_confidence=0.005, warning_confidence=0.01),
+    "HDDM_A drift_confidence=0.01": lambda: lw.HDDM_A(drift_confidence=0.01, warning_confidence=0.05),
+    "HDDM_W": lambda: lw.HDDM_W(),
+    "HDDM_W lambda_val=0.05": lambda: lw.HDDM_W(lambda_val=0.05),
+    "HDDM_W drift_confidence=0.005": lambda: lw.HDDM_W(drift_confidence=0.005, warning_confidence=0.01),
+    "BOCPD": lambda: lw.BOCPD(),
+}
+
+
+def tcpd_f1(make: Callable[[], lw.Detector], series: dict[str, dq.Series]) -> tuple[float, str]:
+    """TCPD's F1 (mean over series) and the per-series F1 with the number of change points found."""
+    r = dq.score_tcpd(dq.loopwise_points(make), series)
+    per = []
+    for name, (values, marked) in series.items():
+        found: set[int] = set()
+        for d in range(values.shape[1]):
+            found |= set(dq.loopwise_points(make)(values[:, d])[1])
+        per.append(f"{name[:8]} {dq.f_measure(marked, found):.2f} ({len(found)})")
+    return r["f1"], "  ".join(per)
+
+
+class LogBOCPD(lw.BOCPD):
+    """BOCPD on the logarithm of a stream that is positive throughout (a test of the idea, not a detector:
+    it needs the whole stream first)."""
+
+    def update_many(self, values: Any, with_change_points: bool = False) -> Any:
+        x = np.asarray(values, dtype=np.float64)
+        return super().update_many(np.log(x) if (x > 0).all() else x, with_change_points=with_change_points)
+
+
+def bocpd(seed: int, per_kind: int) -> None:
+    series = tcpd_series()
+    f1, per = tcpd_f1(LogBOCPD, series)
+    print(f"logarithm of positive series: TCPD F1 {f1:.3f}\n    TCPD: {per}")
+    gen = dq.generated(seed, per_kind)
+    for params in BOCPD_VARIANTS:
+        f1, per = tcpd_f1(lambda p=params: lw.BOCPD(**p), series)  # type: ignore[misc]
+        scores = {
+            kind: dq.score_generated(dq.loopwise_points(lambda p=params: lw.BOCPD(**p)), s)["f1"]  # type: ignore[misc]
+            for kind, s in gen.items()
+        }
+        shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        print(
+            f"{params or 'defaults'}: TCPD F1 {f1:.3f}; generated mean {np.mean(list(scores.values())):.3f}"
+        )
+        print(f"    TCPD: {per}")
+        print(f"    generated: {shown}", flush=True)
+
+
+def directions(x: np.ndarray, changes: list[int]) -> list[str]:
+    """Whether the error rate rose or fell at each change (the means of the segments either side)."""
+    bounds = [0, *changes, len(x)]
+    return [
+        "rise" if x[c : bounds[j + 2]].mean() > x[bounds[j] : c].mean() else "fall"
+        for j, c in enumerate(changes)
+    ]
+
+
+def errors(seed: int, per_kind: int) -> None:
+    series = dq.generated(seed, per_kind)[dq.ERROR_KIND]
+    print(f"error-rate jumps, seed {seed}, {len(series)} series: hits within 100 (300) values by direction")
+    for name, make in ERROR_VARIANTS.items():
+        hits = {d: [0, 0, 0] for d in ("rise", "fall")}  # changes, within 100, within 300
+        for x, truth in series:
+            alarms = make().update_many(x).tolist()
+            changes = truth["truth"]
+            for j, (c, d) in enumerate(zip(changes, directions(x, changes), strict=True)):
+                end = changes[j + 1] if j + 1 < len(changes) else len(x)
+                inside = [a for a in alarms if c <= a < end]
+                hits[d][0] += 1
+                hits[d][1] += bool(inside) and inside[0] - c < 100
+                hits[d][2] += bool(inside) and inside[0] - c < 300
+        r = dq.score_generated(dq.loopwise_points(make), series)
+        shown = "  ".join(f"{d} {h[1]}/{h[0]} ({h[2]})" for d, h in hits.items())
+        print(
+            f"  {name:30s} {shown}  F1 {r['f1']:.3f}  false alarms / 10k {r['false_alarms_per_10k']:.1f}",
+            flush=True,
+        )
+
+
+def offline() -> None:
+    """PELT (ruptures) on each standardised stream, a mean-shift (``l2``) or mean-and-variance (``normal``)
+    cost, penalties of 1, 2 and 4 times BIC's: a reference point for TCPD's F1 from a method that sees the
+    whole series at once."""
+    import ruptures
+
+    series = tcpd_series()
+    for model, p in (("l2", 1), ("normal", 2)):
+        for times in (1, 2, 4):
+            f1 = []
+            for values, marked in series.values():
+                found: set[int] = set()
+                n = len(values)
+                for d in range(values.shape[1]):
+                    x = (values[:, d] - values[:, d].mean()) / values[:, d].std()
+                    # BIC: (p + 1) / 2 log n per segment, in log-likelihood units (l2's cost is twice that,
+                    # in units of the variance, 1 after standardising)
+                    pen = times * (p + 1) / 2 * np.log(n) * (2.0 if model == "l2" else 1.0)
+                    bkps = ruptures.Pelt(model=model, min_size=5).fit(x.reshape(-1, 1)).predict(pen=pen)
+                    found |= {int(b) for b in bkps if 0 < b < n}
+                f1.append(dq.f_measure(marked, found))
+            print(f"PELT {model}, {times} x BIC: TCPD F1 {np.mean(f1):.3f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("what", choices=["bocpd", "errors", "offline"])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--per-kind", type=int, default=8)
+    args = parser.parse_args()
+    if args.what == "offline":
+        offline()
+    else:
+        (bocpd if args.what == "bocpd" else errors)(args.seed, args.per_kind)
+
+
+if __name__ == "__main__":
+    main()
