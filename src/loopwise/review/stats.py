@@ -20,7 +20,7 @@ from loopwise.metrics.agreement import Agreement, cohen_kappa, fleiss_kappa, kri
 from loopwise.metrics.sampled import hajek
 from loopwise.profiles.canonical import canonical
 from loopwise.review.consensus import same
-from loopwise.review.policies import gold_of
+from loopwise.review.policies import gold_of, stream_of
 from loopwise.review.quality import score
 from loopwise.store.tables import Event, ReviewerState, ReviewFill, ReviewLabel, ReviewPolicy, ReviewTask
 from loopwise.store.types import utcnow
@@ -102,14 +102,49 @@ def latest_fills(s: Session, model_id: int) -> list[ReviewFill]:
     )
 
 
-def _late(s: Session, model_id: int, fills: list[ReviewFill]) -> int:
-    """Events logged in the fills' windows after they were filled (they had no chance of review)."""
+def _covered(s: Session, model_id: int, fills: list[ReviewFill]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The time the fills went through, adjacent windows as one range. For a stream's day that is the day
+    from ``since`` to the watermark, less the on-demand fills in it: its increments without events are
+    stored as no fill (decision 0046), but events that came late into them had no chance either."""
+    if fills[-1].mode == "stream":
+        policy = s.get(ReviewPolicy, model_id)
+        spec = dict(policy.spec) if policy is not None else {}
+        stream = stream_of(spec)
+        mark = policy.stream_mark if policy is not None else None
+        day = fills[0].start.replace(hour=0, minute=0, second=0, microsecond=0)
+        lo = max(day, stream.since) if stream is not None and stream.since is not None else fills[0].start
+        hi = min(day + dt.timedelta(days=1), mark) if mark is not None else fills[-1].end
+        lo, hi = min(lo, fills[0].start), max(hi, fills[-1].end)
+        demand = s.execute(
+            select(ReviewFill.start, ReviewFill.end)
+            .where(
+                ReviewFill.model_id == model_id,
+                ReviewFill.mode != "stream",
+                ReviewFill.start < hi,
+                ReviewFill.end > lo,
+            )
+            .order_by(ReviewFill.start)
+        ).all()
+        out, c = [], lo
+        for a, b in demand:
+            if a > c:
+                out.append((c, a))
+            c = max(c, b)
+        if c < hi:
+            out.append((c, hi))
+        return out
     spans: list[tuple[dt.datetime, dt.datetime]] = []
     for f in fills:  # adjacent windows as one range
         if spans and spans[-1][1] == f.start:
             spans[-1] = (spans[-1][0], f.end)
         else:
             spans.append((f.start, f.end))
+    return spans
+
+
+def _late(s: Session, model_id: int, fills: list[ReviewFill]) -> int:
+    """Events logged in the fills' windows after they were filled (they had no chance of review)."""
+    spans = _covered(s, model_id, fills)
     ranges = [
         and_(
             Event.bucket >= a.replace(minute=0, second=0, microsecond=0),  # the index's bounds
@@ -259,3 +294,87 @@ def progress(s: Session, model_name: str, reviewer: str, now: dt.datetime | None
             "mode": fills[-1].mode,
         }
     return out
+
+
+def stream_day(s: Session, model_name: str) -> dict[str, Any] | None:
+    """A streamed day's increments, for the workspace (decision 0046): the latest streamed fill's UTC day,
+    each increment with events (when it was filled, its events, budget, tasks, and how many each selector
+    chose), the day's budget spent and left, and the increments gone through without events (stored as no
+    fill; the policy's watermark says how far the stream went). None when the model has no stream."""
+    model = get_model(s, model_name)
+    policy = s.get(ReviewPolicy, model.id)
+    spec = dict(policy.spec) if policy is not None else {}
+    stream = stream_of(spec)
+    if policy is None or stream is None:
+        return None
+    last = s.scalar(
+        select(ReviewFill)
+        .where(ReviewFill.model_id == model.id, ReviewFill.mode == "stream")
+        .order_by(ReviewFill.start.desc())
+        .limit(1)
+    )
+    mark = policy.stream_mark
+    anchor = last.start if last is not None else mark or stream.since
+    day = (anchor or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+    fills = list(
+        s.scalars(
+            select(ReviewFill)
+            .where(
+                ReviewFill.model_id == model.id,
+                ReviewFill.mode == "stream",
+                ReviewFill.start >= day,
+                ReviewFill.start < day + dt.timedelta(days=1),
+            )
+            .order_by(ReviewFill.start)
+        )
+    )
+    chose: dict[int, dict[str, int]] = defaultdict(dict)
+    answered = 0
+    if fills:
+        for fid, selector, n in s.execute(
+            select(ReviewTask.fill_id, ReviewTask.selector, func.count())
+            .where(ReviewTask.fill_id.in_([f.id for f in fills]))
+            .group_by(ReviewTask.fill_id, ReviewTask.selector)
+        ):
+            chose[int(fid or 0)][str(selector)] = int(n)
+        answered = int(
+            s.scalar(
+                select(func.count()).where(
+                    ReviewTask.fill_id.in_([f.id for f in fills]),
+                    ReviewTask.state.in_(("resolved", "adjudication")),
+                )
+            )
+            or 0
+        )
+    gone = 0
+    if fills:
+        seconds = sum((b - a).total_seconds() for a, b in _covered(s, model.id, fills))
+        gone = max(len(fills), int(-(-seconds // stream.every)))
+    tasks = spec.get("tasks")
+    spent = float(sum(f.budget for f in fills))
+    return {
+        "day": day.date().isoformat(),
+        "every": stream.every,
+        "delay": stream.delay,
+        "tasks_per_day": tasks,
+        "share": spec.get("share"),
+        "mark": mark.isoformat() if mark is not None else None,
+        "increments": [
+            {
+                "start": f.start.isoformat(),
+                "end": f.end.isoformat(),
+                "filled_at": f.created_at.isoformat(),
+                "window_rows": f.window_rows,
+                "budget": f.budget,
+                "tasks": f.tasks,
+                "by_selector": dict(sorted(chose.get(f.id, {}).items())),
+            }
+            for f in fills
+        ],
+        "gone_through": gone,
+        "without_events": max(0, gone - len(fills)),
+        "spent": spent,
+        "left": max(0.0, float(tasks) - spent) if tasks is not None else None,
+        "selected": int(sum(f.tasks for f in fills)),
+        "answered": answered,
+    }
