@@ -7,22 +7,34 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from loopwise.errors import LoopwiseError
-from loopwise.ingest import get_model
+from loopwise.ingest import get_model, model_schema
 from loopwise.metrics.agreement import Agreement, cohen_kappa, fleiss_kappa, krippendorff_alpha
-from loopwise.metrics.sampled import hajek
+from loopwise.metrics.sampled import SampledEstimate, hajek
 from loopwise.profiles.canonical import canonical
 from loopwise.review.consensus import same
 from loopwise.review.policies import gold_of, stream_of
 from loopwise.review.quality import score
-from loopwise.store.tables import Event, ReviewerState, ReviewFill, ReviewLabel, ReviewPolicy, ReviewTask
+from loopwise.schema import Column, Role, Schema, Task
+from loopwise.schema.inference import infer_task
+from loopwise.store.tables import (
+    Event,
+    Model,
+    ReviewerState,
+    ReviewFill,
+    ReviewLabel,
+    ReviewPolicy,
+    ReviewTask,
+)
 from loopwise.store.types import utcnow
 
 
@@ -158,10 +170,89 @@ def _late(s: Session, model_id: int, fills: list[ReviewFill]) -> int:
     return max(0, int(now or 0) - sum(f.window_rows for f in fills))
 
 
+def regression(schema: Schema, predictions: list[Any], labels: list[Any]) -> bool:
+    """Whether reviewed labels of this model are numbers to measure errors on (a regressor), not classes
+    to match: the schema's task when it has one, else the rule a schema infers its task by (decision 0046)."""
+    if schema.task is not None:
+        return schema.task is Task.REGRESSION
+    if not all(_number(v) is not None for v in (*predictions, *labels)):
+        return False  # booleans, text, missing: classes, compared as such
+    pred = schema.by_role(Role.PREDICTION)
+    if not pred:
+        return False
+    target = schema.by_role(Role.TARGET)
+    kind = target[0].kind if target else pred[0].kind
+    try:
+        table = pa.table({"p": predictions, "y": labels})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False  # mixed types: classes, compared as such
+    columns = [
+        Column("p", Role.PREDICTION, pred[0].kind),
+        Column("y", Role.TARGET, kind),
+        *schema.by_role(Role.SCORE),
+    ]
+    return infer_task(table, columns)[0] is Task.REGRESSION
+
+
+def _number(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return float(x) if math.isfinite(x) else None
+
+
+def _root(e: SampledEstimate | None) -> dict[str, Any] | None:
+    """RMSE from an MSE estimate: its square root, and the roots of its interval's ends (a monotone map of
+    an interval is an interval of the same level)."""
+    if e is None:
+        return None
+    return {
+        "value": math.sqrt(max(e.value, 0.0)),
+        "ci_low": math.sqrt(max(e.ci_low, 0.0)),
+        "ci_high": math.sqrt(max(e.ci_high, 0.0)),
+        "confidence": e.confidence,
+        "n": e.n,
+    }
+
+
+def _errors(rows: list[Any]) -> dict[str, Any]:
+    """A regressor's reviewed rows: MAE and RMSE of the prediction against the reviewed label, weighted by
+    1/π (Hájek), over the random slice alone, and unweighted (decision 0046)."""
+    pairs = [(_number(r.prediction), _number(r.label["label"]), r) for r in rows]
+    used = [(p, y, r) for p, y, r in pairs if p is not None and y is not None]
+    if not used:
+        return {"metric": "mae", "reviewed": 0, "excluded": len(rows), "combined": None, "random": None}
+    err = np.array([p - y for p, y, _ in used])
+    pi = np.array([r.inclusion_probability for _, _, r in used])
+    rand = [
+        (e, r.selector_probability) for e, (_, _, r) in zip(err, used, strict=True) if r.selector == "random"
+    ]
+    re_, rp = (np.array([e for e, _ in rand]), np.array([q for _, q in rand])) if rand else (None, None)
+    mse = hajek(err**2, pi)
+    mse_random = hajek(re_**2, rp) if re_ is not None else None
+    return {
+        "metric": "mae",
+        "definition": "mean absolute error of the prediction against the reviewed label (and rmse: the root "
+        "of the mean squared error), each reviewed row weighted by 1/π (Hájek); a regressor's accuracy by "
+        "exact equality would count almost every answer wrong",
+        "reviewed": len(used),
+        "excluded": len(rows) - len(used),
+        "combined": hajek(np.abs(err), pi).to_dict(),
+        "random": hajek(np.abs(re_), rp).to_dict() if re_ is not None else None,
+        "naive": float(np.abs(err).mean()),
+        "rmse": {
+            "combined": _root(mse),
+            "random": _root(mse_random),
+            "naive": float(math.sqrt(float(np.mean(err**2)))),
+        },
+    }
+
+
 def estimate(s: Session, fills: ReviewFill | list[ReviewFill]) -> dict[str, Any] | None:
-    """The fill windows' accuracy from their resolved tasks: Hájek over all (combined), over the random
-    slice alone, and the naive mean; None before any task of the fills is resolved."""
-    ids = [f.id for f in (fills if isinstance(fills, list) else [fills])]
+    """The fill windows' performance from their resolved tasks: Hájek over all (combined), over the random
+    slice alone, and the naive mean; None before any task of the fills is resolved. A classifier's is
+    accuracy (the label equals the prediction); a regressor's the mean absolute error and the RMSE."""
+    fills = fills if isinstance(fills, list) else [fills]
+    ids = [f.id for f in fills]
     rows = s.execute(
         select(
             ReviewTask.selector,
@@ -174,11 +265,18 @@ def estimate(s: Session, fills: ReviewFill | list[ReviewFill]) -> dict[str, Any]
     rows = [r for r in rows if r.prediction is not None and r.label is not None]
     if not rows:
         return None
+    model = s.get(Model, fills[0].model_id)
+    if model is not None and regression(
+        model_schema(model), [r.prediction for r in rows], [r.label["label"] for r in rows]
+    ):
+        return _errors(rows)
     y = np.array([1.0 if same(r.prediction, r.label["label"]) else 0.0 for r in rows])
     pi = np.array([r.inclusion_probability for r in rows])
     random = [(v, r.selector_probability) for v, r in zip(y, rows, strict=True) if r.selector == "random"]
     out: dict[str, Any] = {
         "metric": "accuracy",
+        "definition": "the share of reviewed labels equal to the prediction, each reviewed row weighted by "
+        "1/π (Hájek)",
         "reviewed": len(rows),
         "combined": hajek(y, pi).to_dict(),
         "random": hajek(*zip(*random, strict=True)).to_dict() if random else None,
