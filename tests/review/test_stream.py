@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import loopwise.review as rv
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
-from loopwise.errors import ParameterError
+from loopwise.errors import ConflictError, NotFoundError, ParameterError
 from loopwise.ingest import log_predictions, register_model
 from loopwise.review import Policy
 from loopwise.review.policies import build
 from loopwise.review.stream import paced, stream_pass
 from loopwise.store import ensure_schema, make_engine, session_factory, transaction
-from loopwise.store.tables import ReviewFill, ReviewTask
+from loopwise.store.tables import ReviewFill, ReviewPolicy, ReviewTask
 
 DAY = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -196,3 +196,54 @@ def test_a_stream_is_checked_when_the_policy_is_set(db: sessionmaker[Session]) -
         _policy(db, {**STREAM, "stream": {"delay": -1}})
     with pytest.raises(ParameterError, match="stream"):
         _policy(db, {**STREAM, "stream": {"every": 3600, "when": "now"}})
+
+
+def test_increments_without_events_store_no_fill_and_are_gone_through_once(db: sessionmaker[Session]) -> None:
+    """A stream of minutes (``every: 60``) over six hours in which only some minutes have events: a fill per
+    minute with events and none for the others (they were 1,440 rows a day), the watermark at the end, the
+    budgets paced as before, late events into an empty minute counted, and a demand fill over the streamed
+    span refused (decision 0046)."""
+    sessions = db
+    rng = np.random.default_rng(11)
+    n = 300
+    df = make_credit(n, seed=11)
+    df["request_id"] = [f"m{i}" for i in range(n)]
+    minutes = np.sort(rng.choice(360, size=25, replace=False))  # 25 of the 360 minutes have events
+    df["ts"] = pd.Timestamp(DAY) + pd.to_timedelta(
+        rng.choice(minutes, size=n) * 60 + rng.uniform(0, 60, n), unit="s"
+    )
+    _log(sessions, df)
+    spec = {**STREAM, "tasks": 1440, "stream": {"every": 60, "delay": 0, "since": DAY.isoformat(), "seed": 2}}
+    _policy(sessions, spec)
+    end = DAY + 6 * HOUR
+    made = rv.stream_model(sessions, "credit", until=end, now=end, limit=1000)
+    assert len(made) == 360  # every minute gone through ...
+    fills = _fills(sessions)
+    with_events = sorted(df["ts"].dt.floor("min").unique())
+    assert [pd.Timestamp(f.start) for f in fills] == with_events  # ... and only those with events stored
+    assert [f.window_rows for f in fills] == df.groupby(df["ts"].dt.floor("min")).size().tolist()
+    assert all(m["fill_id"] is None for m in made if m["window_rows"] == 0)
+    with sessions() as s:
+        assert s.scalar(select(ReviewPolicy.stream_mark)) == end
+    assert rv.stream_model(sessions, "credit", until=end, now=end) == []  # once each
+    # Paced as before: an empty minute spends nothing and leaves its share to the later ones.
+    spent = 0.0
+    for f in fills:
+        assert f.budget == pytest.approx(paced(1440, spent, f.start, f.end))
+        spent += f.budget
+    # Events logged late into a minute that had none: no chance of review, and counted.
+    empty = next(m for m in range(360) if m not in set(minutes.tolist()))
+    late = make_credit(4, seed=12)
+    late["request_id"] = [f"late{i}" for i in range(4)]
+    late["ts"] = pd.Timestamp(DAY) + pd.Timedelta(minutes=int(empty), seconds=30)
+    _log(sessions, late)
+    with sessions() as s:
+        stats = rv.review_stats(s, "credit")
+    assert stats["budget"]["late"] == 4 and stats["budget"]["fills"] == len(fills)
+    # The streamed span, empty minutes included, is filled: a demand fill there is refused.
+    t0 = DAY + dt.timedelta(minutes=int(empty))
+    with pytest.raises(ConflictError, match="review stream went through"), transaction(sessions) as s:
+        rv.fill(s, "credit", t0, t0 + dt.timedelta(minutes=1), "admin")
+    # After the mark it is not (there it finds no traffic, a different refusal).
+    with pytest.raises(NotFoundError, match="no traffic"), transaction(sessions) as s:
+        rv.fill(s, "credit", end, end + HOUR, "admin")

@@ -184,3 +184,59 @@ def test_replayed_and_shadow_outputs_move_into_blobs_and_back(db_url: str) -> No
     again = [(e, v, value(p), value(sc), src, ms) for e, v, p, sc, src, ms in back]
     assert sorted(again, key=str) == sorted(rows, key=str)
     engine.dispose()
+
+
+def test_empty_streamed_fills_become_the_streams_watermark(db_url: str) -> None:
+    """0017 (decision 0046): a stream's fills of no events are deleted, its mark is the end of its latest
+    streamed fill; fills with events, and on-demand fills even of no events, stay."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0015")
+    at = "2026-11-20 10:{:02d}:00+00:00"
+    fills = [  # (model, start minute, rows, tasks, mode)
+        (1, 0, 0, 0, "stream"),
+        (1, 1, 5, 1, "stream"),
+        (1, 2, 0, 0, "stream"),
+        (1, 3, 0, 0, "stream"),
+        (1, 30, 0, 0, "demand"),
+        (2, 0, 3, 0, "stream"),  # events, no tasks (the day's budget was spent): kept
+    ]
+    with engine.begin() as conn:
+        for mid in (1, 2):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO models (id, name, schema_json, created_at) "
+                    "VALUES (:id, :name, '{}', '2026-11-20 09:00:00+00:00')"
+                ),
+                {"id": mid, "name": f"m{mid}"},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO review_policies (model_id, spec, updated_by, updated_at) "
+                    "VALUES (:id, '{}', 't', '2026-11-20 09:00:00+00:00')"
+                ),
+                {"id": mid},
+            )
+        for mid, minute, rows, tasks, mode in fills:
+            conn.execute(
+                sa.text(
+                    'INSERT INTO review_fills (model_id, start, "end", window_rows, budget, tasks, policy, '
+                    "actor, created_at, mode) VALUES (:m, :a, :b, :n, 0.5, :t, '{}', 'x', :a, :mode)"
+                ),
+                {"m": mid, "a": at.format(minute), "b": at.format(minute + 1), "n": rows, "t": tasks,
+                 "mode": mode},
+            )  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as conn:
+        kept = conn.execute(
+            sa.text("SELECT model_id, window_rows, mode FROM review_fills ORDER BY model_id, start")
+        ).all()
+        marks = conn.execute(sa.text("SELECT model_id, stream_mark FROM review_policies ORDER BY 1")).all()
+    assert [tuple(r) for r in kept] == [(1, 5, "stream"), (1, 0, "demand"), (2, 3, "stream")]
+    as_text = [(m, str(t)[:16]) for m, t in marks]
+    assert as_text == [(1, "2026-11-20 10:04"), (2, "2026-11-20 10:01")]
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), "0015")
+    with engine.connect() as conn:
+        assert "stream_mark" not in {c["name"] for c in sa.inspect(conn).get_columns("review_policies")}
+    engine.dispose()

@@ -1,6 +1,6 @@
 """``loopwise review policy|fill|stream|queue|export|stats`` (on a server or a local database) and
-``loopwise users add|list|grant|disable`` (on the database, as ``loopwise admin`` does): decisions 0036 and
-0042."""
+``loopwise users list|show|add|grant|revoke|role|disable|enable`` (on a server over ``/v1/users`` with an
+admin key, or on the database, as ``loopwise admin`` does): decisions 0036, 0042 and 0046."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.table import Table
 
 from loopwise.cli.client import KeyOpt, LocalOpt, UrlOpt, connect
 from loopwise.cli.common import out, user_errors
-from loopwise.cli.server import DbOpt, _admin_db
+from loopwise.cli.server import DbOpt
 
 review_app = typer.Typer(help="The review queue: its policy, filling it, its tasks and statistics.")
 users_app = typer.Typer(help="People who sign in with a password: reviewers and adjudicators.")
@@ -144,20 +144,55 @@ def stats(model: Model, url: UrlOpt = None, api_key: KeyOpt = None, local: Local
         _print_json(connect(url, api_key, local).model(model).review_stats())
 
 
+def _users(url: str | None, api_key: str | None, local: Path | None, database_url: str | None) -> Any:
+    """The client ``loopwise users`` works through: a server (``--url``/``LOOPWISE_URL`` with an admin key
+    not limited to a model), else a database (``--local PATH``, ``--database-url`` or
+    ``LOOPWISE_DATABASE_URL``, else ./loopwise.db), which must exist. Both at once is refused: which one
+    was meant cannot be guessed."""
+    import loopwise as lw
+    from loopwise.server.settings import Settings
+
+    if url and (local is not None or database_url):
+        raise lw.ParameterError(
+            "--url",
+            url,
+            "left out with --local or --database-url (LOOPWISE_URL and LOOPWISE_DATABASE_URL "
+            "both set?): a server, or a database, not both",
+        )
+    if url:
+        return connect(url, api_key, None)
+    target = str(local) if local is not None else (database_url or Settings().database_url)
+    return lw.Client.local(target, create=False, actor="cli")
+
+
+def _line(u: dict[str, Any]) -> str:
+    state = " (disabled)" if u["disabled"] else ""
+    return f"{u['name']}\t{u['role']}\t{','.join(u['models']) or '*'}{state}"
+
+
+def _say(text: str) -> None:
+    out.print(text, highlight=False, markup=False)
+
+
+NameArg = Annotated[str, typer.Argument(help="The user's sign-in name.")]
+ModelsOpt = Annotated[list[str], typer.Option("--model", help="A model (repeatable).")]
+
+
 @users_app.command("add")
 def add_user(
-    name: Annotated[str, typer.Argument(help="The user's sign-in name.")],
+    name: NameArg,
     role: Annotated[str, typer.Option(help="reviewer, maintainer, viewer or admin.")] = "reviewer",
     model: Annotated[list[str] | None, typer.Option(help="A model they may review (repeatable).")] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
     database_url: DbOpt = None,
 ) -> None:
     """Add a user; the password is asked for (twice), or read from standard input, never an argument."""
     from loopwise.errors import ParameterError
-    from loopwise.store import transaction
-    from loopwise.store.users import create_user
 
     with user_errors():
         if password_stdin:
@@ -171,49 +206,101 @@ def add_user(
             password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
         if not password:
             raise ParameterError("password", "", "a password (none was given)")
-        with transaction(_admin_db(database_url)) as s:
-            user = create_user(s, name, password, role, list(model or []), actor="cli")
-    out.print(f"user {user.name} ({user.role}; models: {', '.join(user.models) or 'all'})", highlight=False)
+        with _users(url, api_key, local, database_url) as c:
+            user = c.add_user(name, password, role=role, models=list(model or []))
+    _say(f"user {user['name']} ({user['role']}; models: {', '.join(user['models']) or 'all'})")
 
 
 @users_app.command("list")
-def list_users_cmd(database_url: DbOpt = None) -> None:
+def list_users_cmd(
+    url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None, database_url: DbOpt = None
+) -> None:
     """The users, their roles and models (never a password: only its hash is kept)."""
-    from loopwise.store.users import list_users
+    with user_errors(), _users(url, api_key, local, database_url) as c:
+        for u in c.users():
+            _say(_line(u))
 
-    with user_errors(), _admin_db(database_url)() as s:
-        for u in list_users(s):
-            state = " (disabled)" if u.disabled else ""
-            out.print(
-                f"{u.name}\t{u.role}\t{','.join(u.models) or '*'}{state}", highlight=False, markup=False
-            )
+
+@users_app.command("show")
+def show_cmd(
+    name: NameArg,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """One user: name, role, models, whether disabled."""
+    with user_errors(), _users(url, api_key, local, database_url) as c:
+        _say(_line(c.user(name)))
 
 
 @users_app.command("grant")
 def grant_cmd(
-    name: Annotated[str, typer.Argument(help="The user.")],
-    model: Annotated[list[str], typer.Option(help="A model they may review (repeatable).")],
+    name: NameArg,
+    model: ModelsOpt,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
     database_url: DbOpt = None,
 ) -> None:
     """Let a user work on more models."""
-    from loopwise.store import transaction
-    from loopwise.store.users import grant
+    with user_errors(), _users(url, api_key, local, database_url) as c:
+        user = c.grant_models(name, list(model))
+    _say(f"user {user['name']}: {', '.join(user['models'])}")
 
-    with user_errors(), transaction(_admin_db(database_url)) as s:
-        user = grant(s, name, list(model), actor="cli")
-    out.print(f"user {user.name}: {', '.join(user.models)}", highlight=False)
+
+@users_app.command("revoke")
+def revoke_cmd(
+    name: NameArg,
+    model: ModelsOpt,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Take models back from a user (a reviewer keeps at least one)."""
+    with user_errors(), _users(url, api_key, local, database_url) as c:
+        user = c.revoke_models(name, list(model))
+    _say(f"user {user['name']}: {', '.join(user['models']) or 'no model'}")
+
+
+@users_app.command("role")
+def role_cmd(
+    name: NameArg,
+    role: Annotated[str, typer.Argument(help="admin, maintainer, reviewer or viewer.")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Give a user another role (from their next request on)."""
+    with user_errors(), _users(url, api_key, local, database_url) as c:
+        user = c.set_role(name, role)
+    _say(f"user {user['name']} is now {user['role']}")
 
 
 @users_app.command("disable")
 def disable_cmd(
-    name: Annotated[str, typer.Argument(help="The user.")],
+    name: NameArg,
     enable: Annotated[bool, typer.Option("--enable", help="Enable the user again instead.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
     database_url: DbOpt = None,
 ) -> None:
     """Disable a user (their sessions end), or enable them again."""
-    from loopwise.store import transaction
-    from loopwise.store.users import set_disabled
+    with user_errors(), _users(url, api_key, local, database_url) as c:
+        user = c.enable_user(name) if enable else c.disable_user(name)
+    _say(f"user {user['name']} {'disabled' if user['disabled'] else 'enabled'}")
 
-    with user_errors(), transaction(_admin_db(database_url)) as s:
-        user = set_disabled(s, name, not enable, actor="cli")
-    out.print(f"user {user.name} {'disabled' if user.disabled else 'enabled'}", highlight=False)
+
+@users_app.command("enable")
+def enable_cmd(
+    name: NameArg,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Let a disabled user sign in again."""
+    disable_cmd(name, True, url, api_key, local, database_url)

@@ -86,8 +86,8 @@ def schema_differences(registered: Schema, given: Schema) -> list[str]:
 
 
 def get_model(s: Session, name: str) -> Model:
-    q = select(Model).where(Model.name == name)
-    model = s.scalar(q)
+    # No model's name holds a NUL, and PostgreSQL refuses one in a text parameter: not looked up.
+    model = s.scalar(select(Model).where(Model.name == name)) if "\x00" not in name else None
     if model is None:
         raise NotFoundError(f"no model named {name!r}")
     return model

@@ -24,7 +24,7 @@ from loopwise.review.selectors import (
     make,
     names,
 )
-from loopwise.review.stats import progress, review_stats
+from loopwise.review.stats import progress, review_stats, stream_day
 from loopwise.review.stream import stream_model, stream_pass
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "review_table",
     "set_policy",
     "skip",
+    "stream_day",
     "stream_model",
     "stream_pass",
     "submit",

@@ -28,7 +28,7 @@ from loopwise.errors import ConflictError, DataError, ForbiddenError, NotFoundEr
 from loopwise.ingest import get_model, model_schema, window_table
 from loopwise.review.consensus import resolve, same, settle
 from loopwise.review.events import event_rows, plain, prediction_of, require_event, view
-from loopwise.review.policies import build, get_policy, gold_of, overlap_of
+from loopwise.review.policies import build, get_policy, gold_of, overlap_of, stream_of
 from loopwise.review.quality import check, standing
 from loopwise.review.selection import Policy
 from loopwise.schema import Role
@@ -68,9 +68,27 @@ def fill(
             f"fill {clash[0]} already covers {clash[1].isoformat()} to {clash[2].isoformat()}: windows "
             "may not overlap, or events there would have had two chances of review"
         )
+    streamed = stream_span(s, model.id, spec)
+    if streamed is not None and start < streamed[1] and end > streamed[0]:
+        # The stream went through every increment up to its mark: those without events are stored as no
+        # fill (decision 0046), but were filled all the same, and their late events had their chance.
+        raise ConflictError(
+            f"the review stream went through {streamed[0].isoformat()} to {streamed[1].isoformat()}: windows "
+            "may not overlap, or events there would have had two chances of review"
+        )
     table = window_table(s, model_name, start, end, exact=True)
     rng = np.random.default_rng(seed)
     return fill_window(s, model, spec, policy, table, start, end, actor, rng, "demand")
+
+
+def stream_span(s: Session, model_id: int, spec: dict[str, Any]) -> tuple[dt.datetime, dt.datetime] | None:
+    """[since, watermark) of the model's stream: every increment in it was gone through, stored as a fill
+    or not (the parts on-demand fills covered were skipped); None without a stream that has run."""
+    stream = stream_of(spec)
+    mark = s.scalar(select(ReviewPolicy.stream_mark).where(ReviewPolicy.model_id == model_id))
+    if stream is None or stream.since is None or mark is None or mark <= stream.since:
+        return None
+    return stream.since, mark
 
 
 def fill_window(
@@ -87,7 +105,8 @@ def fill_window(
 ) -> dict[str, Any]:
     """Draw the window's tasks with ``policy`` from ``table`` (its events) and store the fill and tasks; the
     caller has checked that no fill covers the window. No policy or no events: a fill of no tasks, kept so
-    that the window is known to have been filled (a stream's increments)."""
+    that the window is known to have been filled (a stream stores no fill for an increment without events:
+    its watermark says it ran, decision 0046)."""
     schema = model_schema(model)
     ids = schema.by_role(Role.ID)
     if not ids:
@@ -103,7 +122,7 @@ def fill_window(
             "tasks": 0,
             "by_selector": {},
         }
-        if n:  # an increment of a stream without events is in the fills, not worth an audit entry each
+        if n:  # a demand fill of no events is not worth an audit entry
             append(s, model.id, actor, "review.fill", {**summary, "mode": mode, "start": start.isoformat()})
         return summary
     table = table.drop_columns([c.name for c in schema.by_role(Role.TARGET) if c.name in table.column_names])

@@ -4,8 +4,10 @@ A policy with ``stream`` (``{"every": 3600, "delay": 60}``) has its traffic cut 
 ``every`` seconds, aligned on midnight UTC. Once an increment is ``delay`` seconds old (the events of its
 time have had that long to arrive), a pass fills it: the policy runs over the increment's events, exactly
 as an on-demand fill runs over its window, and the fill is stored with ``mode = "stream"``. Increments are
-filled in order from ``since`` on; parts already covered by another fill are skipped (fills never overlap);
-an increment without events is still recorded (no tasks), so each is filled once.
+filled in order from ``since`` on; parts already covered by another fill are skipped (fills never overlap).
+An increment without events is not stored as a fill (decision 0046: at ``every: 60`` that was 1,440 rows a
+day): the policy's watermark ``stream_mark``, the end of the last increment gone through, says it ran, so
+each is filled once.
 
 **The day's budget.** With ``tasks`` (per day, for a streaming policy) the budget is paced over the day:
 the increment [a, b) of the day [d0, d1) gets ``(tasks - spent) * (b - a) / (d1 - a)``, where ``spent`` is
@@ -48,6 +50,8 @@ log = logging.getLogger("loopwise.review")
 
 #: Most increments one pass fills per model (a model far behind catches up over several passes).
 MAX_INCREMENTS = 48
+#: What an increment without events answers: no fill stored (decision 0046), nothing selected or spent.
+NOTHING: dict[str, Any] = {"fill_id": None, "overlap_tasks": 0, "window_rows": 0, "budget": 0.0, "tasks": 0}
 #: Who streamed fills are by, in the audit log.
 ACTOR = "review:stream"
 
@@ -96,7 +100,8 @@ def due(
         select(ReviewFill.start, ReviewFill.end, ReviewFill.mode).where(ReviewFill.model_id == model.id)
     ).all()
     streamed = [end for _, end, mode in fills if mode == "stream"]
-    c = max([stream.since, *streamed])
+    mark = s.scalar(select(ReviewPolicy.stream_mark).where(ReviewPolicy.model_id == model.id))
+    c = max([stream.since, *streamed, *([mark] if mark is not None else [])])
     spans = sorted((a, b) for a, b, _ in fills if b > c)
     ready = now - dt.timedelta(seconds=stream.delay)
     if until is not None:
@@ -142,11 +147,15 @@ def fill_increment(
         table = window_table(s, model.name, inc.start, inc.end, exact=True)
     except NotFoundError:
         table = None
+    where = {"model": model.name, "start": inc.start.isoformat(), "end": inc.end.isoformat()}
+    if table is None or table.num_rows == 0:
+        # Nothing to select and nothing spent: no fill stored; the caller moves the watermark past it.
+        return {**where, **NOTHING, "by_selector": {}}
     rng = np.random.default_rng(
         None if stream.seed is None else [stream.seed, model.id, int(inc.start.timestamp() * 1_000_000)]
     )
     out = fill_window(s, model, spec, policy, table, inc.start, inc.end, ACTOR, rng, "stream")
-    return {"model": model.name, "start": inc.start.isoformat(), "end": inc.end.isoformat(), **out}
+    return {**where, **out}
 
 
 def stream_pass(sessions: sessionmaker[Session], now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -221,6 +230,7 @@ def _catch_up(
             if not todo:
                 return out
             out.append(fill_increment(s, model, spec, stream, todo[0]))
+            row.stream_mark = todo[0].end
     return out
 
 

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import DBAPIError
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
-from loopwise.server.deps import Public
+from loopwise.server.deps import Public, no_nul
 from loopwise.server.errors import handle
 from loopwise.server.jobs import Compactor, MonitorLoop, ReviewLoop
 from loopwise.server.routers import (
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
+        dependencies=[Depends(no_nul)],  # a NUL in a parameter is a 422 on every route (decision 0046)
     )
     app.state.settings = settings
     app.state.engine = engine

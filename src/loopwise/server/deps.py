@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import AuthenticationError, ForbiddenError, NotFoundError
+from loopwise.errors import AuthenticationError, ForbiddenError, NotFoundError, ParameterError
 from loopwise.ingest import registered, remembered
 from loopwise.server.auth import POLICIES, Principal, authenticate, needs_touch, touch
 from loopwise.server.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf, session_principal
@@ -24,6 +24,15 @@ T = TypeVar("T")
 #: A stored row's id in a path (a gate result, a promotion, a monitor run): a positive 64-bit integer, so a
 #: larger number is a 422 here rather than an OverflowError in the database driver (schemathesis found it).
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+async def no_nul(request: Request) -> None:
+    """Every route's first dependency (decision 0046): a path or query parameter holding a NUL character
+    (``%00``) is a 422 naming it, before authentication or any lookup. No name can hold one, and PostgreSQL
+    refuses a NUL in a text parameter: the lookup failed in the driver, a 503, where SQLite said 404."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if isinstance(value, str) and "\x00" in value:
+            raise ParameterError(name, value, "free of NUL characters (%00): no name or value holds one")
 
 
 def factory(request: Request) -> sessionmaker[Session]:

@@ -387,6 +387,9 @@ class ReviewPolicy(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: A stream's watermark (migration 0017; decision 0046): the end of the last increment it went through,
+    #: with or without events. Increments without events are not stored as fills; this says they ran.
+    stream_mark: Mapped[dt.datetime | None] = mapped_column(nullable=True, default=None)
 
 
 class ReviewFill(Base):

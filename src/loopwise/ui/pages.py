@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import ForbiddenError, LoopwiseError, NotFoundError, RateLimitError
 from loopwise.ingest import get_model, model_schema, registered
-from loopwise.review import next_task, progress, skip, submit
+from loopwise.review import next_task, progress, skip, stream_day, submit
 from loopwise.schema import Kind, Role
 from loopwise.server.auth import Principal
 from loopwise.server.deps import Public
@@ -190,7 +190,9 @@ def home(request: Request, _: Public) -> Response:
         models = []
         for name in names:
             if _model_ok(request, who, name):
-                models.append({"name": name, "progress": progress(s, name, who.actor)})
+                p = progress(s, name, who.actor)
+                streamed = p["fill"] is not None and p["fill"]["mode"] == "stream"
+                models.append({"name": name, "progress": p, "stream": streamed})
     return render("home.html", user=who.user, csrf=who.csrf, models=models)
 
 
@@ -228,6 +230,36 @@ def task_page(model: str, request: Request, _: Public) -> Response:
         progress=done,
         insight=insight,
         bars=_bars(insight),
+    )
+
+
+@router.get("/models/{model}/stream", response_class=HTMLResponse)
+def stream_page(model: str, request: Request, _: Public) -> Response:
+    """A streamed day's increments (decision 0046): when each was filled, its events, budget and tasks, the
+    day's budget spent and left. Which selector chose how many is shown to maintainers and admins only: a
+    reviewer could match an increment of one task to the task in front of them, and review is blind."""
+    who = session_principal(request)
+    if who is None:
+        return to_login()
+    if not _model_ok(request, who, model):
+        return _not_found(who, model)
+    with request.app.state.read_sessions() as s:
+        day = stream_day(s, model)
+    if day is None:
+        return render(
+            "message.html",
+            user=who.user,
+            csrf=who.csrf,
+            heading="No stream",
+            message=f"Model {model!r} is reviewed over windows asked for, not as events arrive.",
+        )
+    return render(
+        "stream.html",
+        user=who.user,
+        csrf=who.csrf,
+        model=model,
+        day=day,
+        selectors=who.role in ("admin", "maintainer"),
     )
 
 
