@@ -41,13 +41,44 @@ def run_line(model: str, r: dict[str, Any]) -> str:
         return head + "no traffic"
     if r["state"] == "failed":
         return head + f"could not run ({r['error']})"
-    failed = r.get("failed") or []
+    # What failed and, when nothing did, what could not be computed (an ``error`` run says why).
+    failed = [_failure(f) for f in r.get("failed") or []] or [_error(e) for e in r.get("errors") or []]
     text = head + f"{str(r['status']).upper()} ({r['n']:,} rows)"
     if failed:
-        shown = "; ".join(_failure(f) for f in failed[:5])
+        shown = "; ".join(failed[:5])
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         text += f": {shown}{more}"
     return text
+
+
+def _error(e: dict[str, Any]) -> str:
+    return f"{e['check']}{_where(e['segment'])} not computable ({e.get('reason') or 'no reason given'})"
+
+
+def print_runs(model_of: list[tuple[str, dict[str, Any]]]) -> None:
+    """One line per run; a stretch of consecutive windows without traffic is one line (a monitor declared
+    with an old anchor catches up hundreds of empty windows)."""
+    i = 0
+    while i < len(model_of):
+        m, r = model_of[i]
+        j = i
+        if r["state"] == "empty":
+            while (
+                j + 1 < len(model_of)
+                and model_of[j + 1][1]["state"] == "empty"
+                and model_of[j + 1][0] == m
+                and model_of[j + 1][1]["monitor"] == r["monitor"]
+            ):
+                j += 1
+        if j > i:
+            first, last = r, model_of[j][1]
+            lo = min(first["window_start"], last["window_start"])
+            hi = max(first["window_end"], last["window_end"])
+            line = f"{m}/{r['monitor']} {lo} .. {hi}: no traffic ({j - i + 1} windows)"
+        else:
+            line = run_line(m, r)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+        i = j + 1
 
 
 @monitors_app.command("add")
@@ -60,7 +91,7 @@ def add(
     local: LocalOpt = None,
     create: CreateOpt = False,
 ) -> None:
-    """Declare a monitor from a YAML file (``--replace`` to change one)."""
+    """Declare a monitor from a YAML file (--replace to change one)."""
     with user_errors():
         if not spec.is_file():
             raise FileNotFoundError(f"no monitor file {spec}")
@@ -115,8 +146,7 @@ def run(
         client = connect(url, api_key, local)
         models = [model] if model is not None else client.models()
         found = [(m, r) for m in models for r in client.model(m).run_monitors(name, deliver=deliver)]
-    for m, r in found:
-        out.print(run_line(m, r), highlight=False, markup=False, soft_wrap=True)
+    print_runs(found)
     console.print(f"{len(found)} window(s) run", highlight=False, markup=False)
     if any(r["status"] == "fail" for _, r in found):
         raise typer.Exit(EXIT_FAIL)
@@ -134,5 +164,4 @@ def history(
     """A monitor's runs, newest window first, with what failed."""
     with user_errors():
         runs = connect(url, api_key, local).model(model).monitor_history(name, limit)
-    for r in runs:
-        out.print(run_line(model, {"monitor": name, **r}), highlight=False, markup=False, soft_wrap=True)
+    print_runs([(model, {"monitor": name, **r}) for r in runs])

@@ -179,7 +179,15 @@ class MonitorSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ParameterError("name", self.name, "1-200 letters, digits, '.', '_' or '-'")
-        Suite.from_dict(self.suite)  # refuses a malformed suite now, not at its first run
+        suite = Suite.from_dict(self.suite)  # refuses a malformed suite now, not at its first run
+        if not suite.presets:  # presets are generated when the suite runs: their checks are not known yet
+            titles = [c.title for c in suite.checks]
+            for i, d in enumerate(self.detectors):
+                if "watch" in d and d["watch"] not in titles:  # it would never get a value, never fire
+                    known = ", ".join(map(repr, titles))
+                    raise ParameterError(
+                        f"detectors[{i}].watch", d["watch"], f"a check of the suite ({known})"
+                    )
         names = [c["name"] for c in self.channels]
         if len(set(names)) != len(names):
             raise SchemaError(f"two channels share a name ({', '.join(names)}); give each its own 'name'")
