@@ -131,6 +131,9 @@ def gate_results(
     if as_json:
         out.print_json(jsonlib.dumps([g.to_dict() for g in found]))
         return
+    if not found:
+        console.print(f"no gate results for {version or 'any version'} of {model!r}", highlight=False)
+        return
     table = Table("id", "version", "against", "status", "labels", "run at", "by", "verdict")
     for g in found:
         table.add_row(
@@ -144,8 +147,6 @@ def gate_results(
             g.verdict,
         )
     out.print(table)
-    if not found:
-        console.print(f"no gate results for {version or 'any version'} of {model!r}", highlight=False)
 
 
 @versions_app.command("promotions")

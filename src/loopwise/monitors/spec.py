@@ -179,15 +179,7 @@ class MonitorSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ParameterError("name", self.name, "1-200 letters, digits, '.', '_' or '-'")
-        suite = Suite.from_dict(self.suite)  # refuses a malformed suite now, not at its first run
-        if not suite.presets:  # presets are generated when the suite runs: their checks are not known yet
-            titles = [c.title for c in suite.checks]
-            for i, d in enumerate(self.detectors):
-                if "watch" in d and d["watch"] not in titles:  # it would never get a value, never fire
-                    known = ", ".join(map(repr, titles))
-                    raise ParameterError(
-                        f"detectors[{i}].watch", d["watch"], f"a check of the suite ({known})"
-                    )
+        Suite.from_dict(self.suite)  # refuses a malformed suite now, not at its first run
         names = [c["name"] for c in self.channels]
         if len(set(names)) != len(names):
             raise SchemaError(f"two channels share a name ({', '.join(names)}); give each its own 'name'")
@@ -246,7 +238,7 @@ class MonitorSpec:
         silences = spec.get("silences") or []
         if not isinstance(silences, list):
             raise SchemaError("'silences' must be a list of silences")
-        return cls(
+        out = cls(
             name=spec["name"],
             suite=suite,
             window=seconds(spec["window"], "window"),
@@ -260,6 +252,21 @@ class MonitorSpec:
             enabled=enabled,
             detectors=tuple(check_detector(d, f"detectors[{i}]") for i, d in enumerate(detectors)),
         )
+        out.check_watches()
+        return out
+
+    def check_watches(self) -> None:
+        """Refuse a ``watch`` detector that names no check of the suite: it would never get a value, never
+        fire. Checked when a monitor is declared, not when a stored one is read (one stored before this
+        check keeps running). A suite with presets is generated when it runs: its names are taken as given."""
+        suite = Suite.from_dict(self.suite)
+        if suite.presets:
+            return
+        titles = [c.title for c in suite.checks]
+        for i, d in enumerate(self.detectors):
+            if "watch" in d and d["watch"] not in titles:
+                known = ", ".join(map(repr, titles))
+                raise ParameterError(f"detectors[{i}].watch", d["watch"], f"a check of the suite ({known})")
 
     @classmethod
     def from_yaml(cls, text: str) -> MonitorSpec:
