@@ -30,7 +30,8 @@ def test_what_the_review_commands_say(tmp_path: Path) -> None:
         "FILE`, set_review_policy() or PUT .../review/policy"
     ]
     r = run_cli("review", "stream", "credit", *where)
-    assert r.returncode == 2 and "has no review policy yet" in r.stderr
+    assert r.returncode == 2 and r.stderr.startswith("error: parameter 'policy' must be a review policy ")
+    assert "has no review policy yet: set one with `loopwise review policy credit" in r.stderr
 
     c.model("credit").set_review_policy(
         {"tasks": 40, "selectors": [{"kind": "uncertainty", "share": 0.5}, {"kind": "random", "share": 0.5}]}

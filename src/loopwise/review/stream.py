@@ -192,8 +192,8 @@ def stream_model(
     with sessions() as s:
         model_id = get_model(s, model_name).id
         row = s.get(ReviewPolicy, model_id)
-        if row is None:
-            raise NotFoundError(no_policy(model_name))
+        if row is None:  # a ParameterError as for a policy without stream: what is missing is the same
+            raise ParameterError("policy", None, f"a review policy with stream; {no_policy(model_name)}")
         if stream_of(dict(row.spec)) is None:
             raise ParameterError(
                 "policy.stream",
