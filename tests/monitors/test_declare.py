@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests._fixtures import run_cli
 
 import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML
@@ -42,3 +43,10 @@ def test_what_a_declaration_refuses(tmp_path: Path) -> None:
         with pytest.raises(lw.NotFoundError, match="no monitor named 'new' to replace; declare it first"):
             m.add_monitor({**BASE, "name": "new"}, replace=True)
         assert sorted(x["name"] for x in m.monitors()) == ["m", "s2"]
+        m.add_monitor({**BASE, "name": "m", "enabled": False}, replace=True)
+    # The list shows each monitor's detectors and which are paused.
+    r = run_cli("monitors", "list", "credit", "--local", str(tmp_path / "lw.db"))
+    assert r.returncode == 0, r.stderr
+    rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.startswith("│")}
+    assert set(rows) == {"m (paused)", "s2"}
+    assert "v (adwin on rows)" in rows["s2"] and "v (" not in rows["m (paused)"]

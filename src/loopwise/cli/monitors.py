@@ -112,16 +112,31 @@ def list_monitors(
     with user_errors():
         found = connect(url, api_key, local).model(model).monitors()
     table = Table(title=f"monitors of {model}", title_justify="left")
-    for col in ("name", "window", "every", "reference", "segments", "channels", "runs", "last window end"):
+    cols = (
+        "name",
+        "window",
+        "every",
+        "reference",
+        "segments",
+        "channels",
+        "detectors",
+        "runs",
+        "last window end",
+    )
+    for col in cols:
         table.add_column(col)
     for m in found:
         table.add_row(
-            m["name"],
+            m["name"] + ("" if m.get("enabled", True) else " (paused)"),
             m["window"],
             m["step"],
             m["reference"] or "-",
             ", ".join(m["segments"]) or "-",
             ", ".join(c["name"] for c in m["channels"]) or "-",
+            ", ".join(
+                f"{d['name']} ({d['kind']} on {d.get('stream') or d.get('watch')})" for d in m["detectors"]
+            )
+            or "-",
             str(m["runs"]),
             m["last_window_end"] or "-",
         )
