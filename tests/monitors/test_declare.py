@@ -50,3 +50,16 @@ def test_what_a_declaration_refuses(tmp_path: Path) -> None:
     rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.startswith("│")}
     assert set(rows) == {"m (paused)", "s2"}
     assert "v (adwin on rows)" in rows["s2"] and "v (" not in rows["m (paused)"]
+
+    # Deleting takes --yes (it drops the runs, incidents and delivery log too); a typo names the monitors.
+    where = ("--local", str(tmp_path / "lw.db"))
+    r = run_cli("monitors", "delete", "credit", "s3", *where)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: model 'credit' has no monitor named 's3'; its monitors: m, s2"
+    )
+    r = run_cli("monitors", "delete", "credit", "s2", *where)
+    assert r.returncode == 2 and r.stderr.startswith("error: parameter '--yes' must be given to delete")
+    r = run_cli("monitors", "delete", "credit", "s2", "--yes", *where)
+    assert r.returncode == 0 and "monitor 's2' of model 'credit' deleted" in r.stderr
+    with lw.Client.local(tmp_path / "lw.db") as client:
+        assert [x["name"] for x in client.model("credit").monitors()] == ["m"]

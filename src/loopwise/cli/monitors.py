@@ -180,3 +180,34 @@ def history(
     with user_errors():
         runs = connect(url, api_key, local).model(model).monitor_history(name, limit)
     print_runs([(model, {"monitor": name, **r}) for r in runs])
+
+
+@monitors_app.command("delete")
+def delete(
+    model: ModelArg,
+    name: Annotated[str, typer.Argument(help="The monitor's name.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Delete it: its runs, incidents and delivery log too.")
+    ] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Delete a monitor with its runs, incidents and delivery log (--yes; `enabled: false` pauses one)."""
+    import loopwise as lw
+
+    with user_errors():
+        handle = connect(url, api_key, local).model(model)
+        found = {m["name"]: m for m in handle.monitors()}
+        if name not in found:
+            known = f"its monitors: {', '.join(sorted(found))}" if found else "it has none"
+            raise lw.NotFoundError(f"model {model!r} has no monitor named {name!r}; {known}")
+        if not yes:
+            raise lw.ParameterError(
+                "--yes",
+                None,
+                f"given to delete monitor {name!r} with its {found[name]['runs']:,} run(s), incidents and "
+                "delivery log (to pause it instead: enabled: false, monitors add --replace)",
+            )
+        handle.delete_monitor(name)
+    console.print(f"monitor {name!r} of model {model!r} deleted", highlight=False, markup=False)
