@@ -4,6 +4,8 @@ unless allow-listed, by address and by a host name that resolves to them; redire
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import hashlib
 import hmac
 import ipaddress
@@ -130,6 +132,10 @@ def test_email_reaches_a_real_smtp_server() -> None:
         assert msg["Subject"] == MESSAGE["subject"] and msg["To"] == "oncall@example.com"
         assert msg["From"] == "loopwise@example.com"
         assert MESSAGE["text"] in msg.get_payload(decode=True).decode()
+        # A date within a minute of now, and a Message-ID of the sender's domain (RFC 5322, section 3.6).
+        sent = email.utils.parsedate_to_datetime(msg["Date"])
+        assert abs(sent - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+        assert re.fullmatch(r"<[^<>@\s]+@example\.com>", msg["Message-ID"]), msg["Message-ID"]
 
 
 #: A stand-in for DNS (the tests have none): names that resolve to internal addresses, one to a public and

@@ -99,6 +99,9 @@ def test_a_drift_alerts_once_and_resolves_once(client: lw.Client) -> None:
     assert run["window_end"] == opened["window"]["end"] and run["status"] == "fail"
     assert resolved["window"]["start"] == (T0 + dt.timedelta(hours=7)).isoformat()
     assert resolved["incident"]["failures"] == 3 and resolved["check"]["actual"] < 0.2
+    # It names the window the failures began in (hour 4), not the wall-clock time this catch-up ran.
+    first = (T0 + dt.timedelta(hours=4)).isoformat()
+    assert f"after failing 3 window(s) from the window starting {first}." in resolved["text"]
     (incident,) = m.incidents("hourly")
     assert (incident["state"], incident["failures"]) == ("resolved", 3)
     log = m.deliveries("hourly")

@@ -139,6 +139,19 @@ def test_positions_in_the_reference_equal_numpys_on_the_raw_rows(
     assert order[0] == "city" and order[-1] == "age"  # a new category first, the median last
 
 
+def test_a_common_category_is_not_unusual(data: tuple[pd.DataFrame, pd.Series]) -> None:
+    """A category's unusualness is 1 - its count / the commonest's (0 for the commonest), from the raw rows:
+    a trial found every seen category at 1.00, as unusual as one the reference never held."""
+    X, _ = data
+    ref = lw.profile(X)
+    counts = X.city.value_counts()
+    for city, n in counts.items():
+        (p,) = positions(ref, {"city": city})
+        assert p.unusual == pytest.approx(1.0 - n / counts.max())
+    assert positions(ref, {"city": counts.idxmax()})[0].unusual == 0.0
+    assert positions(ref, {"city": "west"})[0].unusual == 1.0
+
+
 def test_hist_gradient_boosting_is_explained_exactly_to_its_own_output(
     data: tuple[pd.DataFrame, pd.Series],
 ) -> None:

@@ -83,3 +83,29 @@ def oracle_change(counts: np.ndarray, at: int) -> int:
         det.update(float(v))
     assert det.drift_detected and det.change_point is not None
     return det.change_point
+
+
+def test_a_watch_detector_must_name_a_check_of_the_suite() -> None:
+    """A ``watch`` naming no check of the suite never gets a value and never fires: refused when declared (a
+    trial declared one with a typo and the monitor ran silently without it). A suite with presets is only
+    known when it runs, so its watch names are taken as given."""
+    from loopwise.monitors import MonitorSpec
+
+    suite = {"suite": "s", "checks": [{"metric": "row_count", "condition": {"ge": 1}, "name": "rows"}]}
+    base = {"name": "m", "suite": suite, "window": "1h", "step": "1h"}
+    ok = MonitorSpec.from_dict({**base, "detectors": [{"name": "v", "kind": "adwin", "watch": "rows"}]})
+    assert ok.detectors[0]["watch"] == "rows"
+    with pytest.raises(
+        lw.ParameterError, match=r"'detectors\[0\]\.watch' must be a check of the suite \('rows'\)"
+    ):
+        MonitorSpec.from_dict({**base, "detectors": [{"name": "v", "kind": "adwin", "watch": "rowz"}]})
+    untitled = {"suite": "s", "checks": [{"metric": "psi", "column": "income", "condition": {"lt": 0.2}}]}
+    spec = {
+        **base,
+        "suite": untitled,
+        "detectors": [{"name": "v", "kind": "adwin", "watch": "psi[income] lt(0.2)"}],
+    }
+    assert MonitorSpec.from_dict(spec).detectors[0]["watch"] == "psi[income] lt(0.2)"  # its generated title
+    preset = {"suite": "s", "presets": ["data_drift"]}
+    spec = {**base, "suite": preset, "detectors": [{"name": "v", "kind": "adwin", "watch": "anything"}]}
+    assert MonitorSpec.from_dict(spec).detectors[0]["watch"] == "anything"

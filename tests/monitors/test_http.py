@@ -150,12 +150,36 @@ def test_the_cli(server: Running, tmp_path: Path) -> None:
         " against >= 1000" in x
         for x in lines
     ), r.stdout
+    # The hours after the traffic up to now are empty: one line for the stretch, not one per hour.
+    empty = [x for x in lines if "no traffic" in x]
+    assert len(empty) == 1, r.stdout
+    _, start, _, end = empty[0].split(": ")[0].split(" ")
+    assert start == "2026-11-20T03:00:00+00:00"
+    hours = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)) // dt.timedelta(hours=1)
+    assert empty[0].endswith(f"no traffic ({hours} windows)") and f"{3 + hours} window(s) run" in r.stderr
     r = run_cli("monitors", "run", *auth)
     assert r.returncode == 0 and "0 window(s) run" in r.stderr  # nothing is due twice
     r = run_cli("monitors", "history", "credit", "hourly", "--limit", "1000", *auth)
     assert r.returncode == 0 and "PASS (1,200 rows)" in r.stdout and "FAIL (900 rows)" in r.stdout
+    assert sum("no traffic" in x for x in r.stdout.splitlines()) == 1, r.stdout
     r = run_cli("monitors", "history", "credit", "nope", *auth)
     assert r.returncode == 2 and "no monitor named 'nope'" in r.stderr
+
+    # A run whose status is ``error`` says which check could not be computed, and why (no labels here).
+    labels = tmp_path / "labels.yaml"
+    suite = {"suite": "quality", "checks": [{"metric": "accuracy", "condition": {"ge": 0.7}}]}
+    labels.write_text(yaml.safe_dump(_monitor(name="labels", suite=suite, segments=[])))
+    assert run_cli("monitors", "add", "credit", str(labels), *auth).returncode == 0
+    r = run_cli("monitors", "run", "credit", "--name", "labels", *auth)
+    assert r.returncode == 0, r.stderr  # an error is not a failure
+    assert (
+        "2026-11-20T00:00:00+00:00 .. 2026-11-20T01:00:00+00:00: ERROR (1,200 rows): accuracy ge(0.7) not "
+        "computable (no labelled rows)" in r.stdout
+    ), r.stdout
+    runs = sdk(server).model("credit").monitor_history("labels", 1000)
+    assert {(e["check"], e["reason"]) for r in runs for e in r.get("errors") or []} == {
+        ("accuracy ge(0.7)", "no labelled rows")
+    }
 
 
 def _check_metrics(server: Running) -> None:

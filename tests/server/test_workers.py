@@ -129,7 +129,17 @@ def test_connections_spread_over_the_workers_and_orphans_stop(tmp_path: Path) ->
     proc = start(tmp_path, port, 2)
     try:
         wait_healthy(url)
-        assert f"loopwise serving on {url} (2 workers" in (tmp_path / "serve.log").read_text()
+        # "serving on" once the port answers, not before (it used to come seconds before a worker listened).
+        log = (tmp_path / "serve.log").read_text()
+        assert log.index(f"loopwise starting on {url}") < log.index("Application startup complete")
+        wait_for(
+            lambda: f"loopwise serving on {url} (2 workers" in (tmp_path / "serve.log").read_text(),
+            "the supervisor to say it serves",
+            timeout=10,
+            every=0.1,
+        )
+        log = (tmp_path / "serve.log").read_text()
+        assert log.index("Application startup complete") < log.index("loopwise serving on")
         # The workers do not fold bucket parts; the compactor process does, for all of them.
         post_and_wait_folded(url, key, engine, batches=3, seed=5)
 

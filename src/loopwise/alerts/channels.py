@@ -8,6 +8,7 @@ The webhook signature (docs/monitors.md): ``X-Loopwise-Timestamp`` is the Unix t
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import json
@@ -83,6 +84,10 @@ def send_email(channel: dict[str, Any], subject: str, text: str, settings: Alert
     address = checked_addresses(host, port, settings, "smtp host")[0]
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = channel["sender"], ", ".join(channel["to"]), subject
+    # Date and Message-ID (RFC 5322 asks for both; mail filters score a message without them as spam).
+    domain = str(channel["sender"]).rpartition("@")[2] or None
+    msg["Date"] = email.utils.formatdate(usegmt=True)
+    msg["Message-ID"] = email.utils.make_msgid(domain=domain)
     msg.set_content(text)
     with smtplib.SMTP(timeout=settings.timeout) as smtp:
         smtp.connect(address, port)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loopwise.alerts.messages import RunContext, build
-from loopwise.store.tables import AlertDelivery, Incident
+from loopwise.store.tables import AlertDelivery, Incident, MonitorRun
 from loopwise.store.types import utcnow
 
 
@@ -113,7 +113,9 @@ def apply_run(
     s.flush()
     ids = []
     for event, row, c in queued:
-        message = build(event, incident_dict(row), c.to_dict(), ctx, failing)
+        first = s.get(MonitorRun, row.opened_run_id) if event == "resolved" else None
+        since = None if first is None else first.window_start.isoformat()
+        message = build(event, incident_dict(row), c.to_dict(), ctx, failing, since=since)
         for ch in channels:
             if row.severity not in ch.get("severity", ("fail", "warn")):
                 continue

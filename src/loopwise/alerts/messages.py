@@ -32,9 +32,13 @@ def build(
     check: dict[str, Any],
     ctx: RunContext,
     failing: list[dict[str, Any]],
+    *,
+    since: str | None = None,
 ) -> dict[str, Any]:
     """The message of ``event`` (``opened``, ``reminder``, ``resolved``) for ``incident``: a subject, a text
-    (Slack, e-mail) and a JSON payload (webhooks)."""
+    (Slack, e-mail) and a JSON payload (webhooks). ``since``: the start of the incident's first failing
+    window, which a resolution names (the incident's ``opened_at`` is when it was processed: for a
+    catch-up over past windows, minutes ago rather than when the check began to fail)."""
     where = f" [segment {incident['segment']}]" if incident["segment"] else ""
     head = {"opened": check["status"].upper(), "reminder": "STILL " + check["status"].upper()}.get(
         event, "RESOLVED"
@@ -45,7 +49,8 @@ def build(
         line = (
             f"{incident['check']}{where} passes again: value {_value(check.get('actual'))} "
             f"against {against}, "
-            f"after failing {incident['failures']} window(s) since {incident['opened_at']}."
+            f"after failing {incident['failures']} window(s)"
+            + (f" from the window starting {since}." if since else f" since {incident['opened_at']}.")
         )
     else:
         line = (

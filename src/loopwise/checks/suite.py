@@ -268,6 +268,10 @@ def _check_from_dict(item: Any, where: str) -> Check:
     for key in ("metric", "condition"):
         if key not in item:
             raise SchemaError(f"{where}: '{key}' is required")
+    for key in ("column", "segment", "name"):  # a list or a number here reached the server as a 500
+        value = item.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SchemaError(f"{where}: '{key}' must be text (a name; quote a number); got {value!r}"[:300])
     params = item.get("params")
     if params is not None and not isinstance(params, dict):
         raise SchemaError(

@@ -3,6 +3,8 @@ and ``serve | db | admin``."""
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -215,6 +217,30 @@ def _print_report(report: object, limit: int = 15) -> None:
     out.print(table)
     for w in doc["dataset"]["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+def plain_help(text: str) -> str:
+    """A docstring as ``--help`` shows it: one line per paragraph (Typer keeps a docstring's line breaks,
+    which cut sentences mid-way in the command lists) and no reStructuredText double backquotes."""
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
+
+
+def _tidy(a: typer.Typer) -> None:
+    if isinstance(a.info.help, str):
+        a.info.help = plain_help(a.info.help)
+    for c in a.registered_commands:
+        doc = c.help if isinstance(c.help, str) else inspect.getdoc(c.callback) if c.callback else None
+        if doc:
+            c.help = plain_help(doc)
+    for g in a.registered_groups:
+        if isinstance(g.help, str):
+            g.help = plain_help(g.help)
+        if g.typer_instance is not None:
+            _tidy(g.typer_instance)
+
+
+_tidy(app)
 
 
 def main() -> None:

@@ -169,13 +169,14 @@ def print_listing(
     empty: str | None = None,
 ) -> None:
     """A list command's answer: every item's ``to_dict()`` as JSON with ``--json``, else a table of ``row``s,
-    and ``empty`` (on stderr, so that pipes see only the table) when there is nothing to list."""
+    or ``empty`` alone (on stderr: pipes see no table) when there is nothing to list."""
     if as_json:
         out.print_json(json.dumps([x.to_dict() for x in found]))
+        return
+    if not found and empty is not None:
+        console.print(empty, highlight=False, markup=False)
         return
     table = Table(*columns)
     for x in found:
         table.add_row(*row(x))
     out.print(table)
-    if not found and empty is not None:
-        console.print(empty, highlight=False, markup=False)

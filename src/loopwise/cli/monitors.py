@@ -41,13 +41,44 @@ def run_line(model: str, r: dict[str, Any]) -> str:
         return head + "no traffic"
     if r["state"] == "failed":
         return head + f"could not run ({r['error']})"
-    failed = r.get("failed") or []
+    # What failed and, when nothing did, what could not be computed (an ``error`` run says why).
+    failed = [_failure(f) for f in r.get("failed") or []] or [_error(e) for e in r.get("errors") or []]
     text = head + f"{str(r['status']).upper()} ({r['n']:,} rows)"
     if failed:
-        shown = "; ".join(_failure(f) for f in failed[:5])
+        shown = "; ".join(failed[:5])
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         text += f": {shown}{more}"
     return text
+
+
+def _error(e: dict[str, Any]) -> str:
+    return f"{e['check']}{_where(e['segment'])} not computable ({e.get('reason') or 'no reason given'})"
+
+
+def print_runs(model_of: list[tuple[str, dict[str, Any]]]) -> None:
+    """One line per run; a stretch of consecutive windows without traffic is one line (a monitor declared
+    with an old anchor catches up hundreds of empty windows)."""
+    i = 0
+    while i < len(model_of):
+        m, r = model_of[i]
+        j = i
+        if r["state"] == "empty":
+            while (
+                j + 1 < len(model_of)
+                and model_of[j + 1][1]["state"] == "empty"
+                and model_of[j + 1][0] == m
+                and model_of[j + 1][1]["monitor"] == r["monitor"]
+            ):
+                j += 1
+        if j > i:
+            first, last = r, model_of[j][1]
+            lo = min(first["window_start"], last["window_start"])
+            hi = max(first["window_end"], last["window_end"])
+            line = f"{m}/{r['monitor']} {lo} .. {hi}: no traffic ({j - i + 1} windows)"
+        else:
+            line = run_line(m, r)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+        i = j + 1
 
 
 @monitors_app.command("add")
@@ -60,7 +91,7 @@ def add(
     local: LocalOpt = None,
     create: CreateOpt = False,
 ) -> None:
-    """Declare a monitor from a YAML file (``--replace`` to change one)."""
+    """Declare a monitor from a YAML file (--replace to change one)."""
     with user_errors():
         if not spec.is_file():
             raise FileNotFoundError(f"no monitor file {spec}")
@@ -81,16 +112,31 @@ def list_monitors(
     with user_errors():
         found = connect(url, api_key, local).model(model).monitors()
     table = Table(title=f"monitors of {model}", title_justify="left")
-    for col in ("name", "window", "every", "reference", "segments", "channels", "runs", "last window end"):
+    cols = (
+        "name",
+        "window",
+        "every",
+        "reference",
+        "segments",
+        "channels",
+        "detectors",
+        "runs",
+        "last window end",
+    )
+    for col in cols:
         table.add_column(col)
     for m in found:
         table.add_row(
-            m["name"],
+            m["name"] + ("" if m.get("enabled", True) else " (paused)"),
             m["window"],
             m["step"],
             m["reference"] or "-",
             ", ".join(m["segments"]) or "-",
             ", ".join(c["name"] for c in m["channels"]) or "-",
+            ", ".join(
+                f"{d['name']} ({d['kind']} on {d.get('stream') or d.get('watch')})" for d in m["detectors"]
+            )
+            or "-",
             str(m["runs"]),
             m["last_window_end"] or "-",
         )
@@ -115,8 +161,7 @@ def run(
         client = connect(url, api_key, local)
         models = [model] if model is not None else client.models()
         found = [(m, r) for m in models for r in client.model(m).run_monitors(name, deliver=deliver)]
-    for m, r in found:
-        out.print(run_line(m, r), highlight=False, markup=False, soft_wrap=True)
+    print_runs(found)
     console.print(f"{len(found)} window(s) run", highlight=False, markup=False)
     if any(r["status"] == "fail" for _, r in found):
         raise typer.Exit(EXIT_FAIL)
@@ -134,5 +179,35 @@ def history(
     """A monitor's runs, newest window first, with what failed."""
     with user_errors():
         runs = connect(url, api_key, local).model(model).monitor_history(name, limit)
-    for r in runs:
-        out.print(run_line(model, {"monitor": name, **r}), highlight=False, markup=False, soft_wrap=True)
+    print_runs([(model, {"monitor": name, **r}) for r in runs])
+
+
+@monitors_app.command("delete")
+def delete(
+    model: ModelArg,
+    name: Annotated[str, typer.Argument(help="The monitor's name.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Delete it: its runs, incidents and delivery log too.")
+    ] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """Delete a monitor with its runs, incidents and delivery log (--yes; `enabled: false` pauses one)."""
+    import loopwise as lw
+
+    with user_errors():
+        handle = connect(url, api_key, local).model(model)
+        found = {m["name"]: m for m in handle.monitors()}
+        if name not in found:
+            known = f"its monitors: {', '.join(sorted(found))}" if found else "it has none"
+            raise lw.NotFoundError(f"model {model!r} has no monitor named {name!r}; {known}")
+        if not yes:
+            raise lw.ParameterError(
+                "--yes",
+                None,
+                f"given to delete monitor {name!r} with its {found[name]['runs']:,} run(s), incidents and "
+                "delivery log (to pause it instead: enabled: false, monitors add --replace)",
+            )
+        handle.delete_monitor(name)
+    console.print(f"monitor {name!r} of model {model!r} deleted", highlight=False, markup=False)

@@ -101,7 +101,8 @@ def queue(
     """The queue's tasks in order, with their selector, probability, state and labels."""
     with user_errors():
         tasks = connect(url, api_key, local).model(model).review_tasks(state, limit=limit)
-    table = Table(title=f"{len(tasks)} task(s)", title_justify="left")
+    more = f" (the first {limit}: --limit N shows more)" if len(tasks) >= limit else ""
+    table = Table(title=f"{len(tasks)} task(s){more}", title_justify="left")
     for name in ("task", "event", "selector", "π", "state", "label", "labels"):
         table.add_column(name)
     for t in tasks:

@@ -58,16 +58,24 @@ def serve(
     # Migrated above, once: the server processes only check the revision (decision 0015).
     os.environ["LOOPWISE_MIGRATE"] = "0"
     plural = "s" if workers != 1 else ""
-    console.print(f"loopwise serving on http://{host}:{port} ({workers} worker{plural}; Ctrl-C stops it)")
+    serving = f"loopwise serving on http://{host}:{port} ({workers} worker{plural}; Ctrl-C stops it)"
     if reuse_port_supported():
         # A listening socket per worker process, so connections spread over them, and the compactor in a
-        # process of its own (see loopwise.server.workers).
+        # process of its own (see loopwise.server.workers). "serving on" once the port answers.
+        console.print(f"loopwise starting on http://{host}:{port} ...")
         with user_errors():
             try:
-                code = serve_workers(host, port, workers, access_log=access_log)
+                code = serve_workers(
+                    host,
+                    port,
+                    workers,
+                    access_log=access_log,
+                    on_ready=lambda: console.print(serving),
+                )
             except OSError as exc:
                 raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         raise typer.Exit(code)
+    console.print(serving)
     uvicorn.run(APP, host=host, port=port, workers=workers, log_level="info", access_log=access_log)
 
 

@@ -95,7 +95,7 @@ def _position(col: Any, name: str, value: Any) -> Position:
         if count == 0:
             return Position(name, value, share=0.0, new=col.exact, unusual=1.0)
         share = count / total
-        return Position(name, value, share=share, unusual=1.0 - share / max(freq.values()) * 1.0)
+        return Position(name, value, share=share, unusual=1.0 - count / max(freq.values()))
     if isinstance(col, BooleanProfile):
         valid = col.n - col.missing
         if valid == 0:

@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from loopwise.errors import ConflictError, NotFoundError
+from loopwise.errors import ConflictError, NotFoundError, ParameterError
 from loopwise.ingest import get_model, model_schema
 from loopwise.monitors.spec import MonitorSpec
 from loopwise.monitors.streams import check_stream
+from loopwise.schema import Role
 from loopwise.store.tables import Monitor, MonitorRun
 from loopwise.store.types import utcnow
 
@@ -78,6 +79,16 @@ def put_monitor(
     for i, d in enumerate(spec.detectors):
         if "stream" in d:
             check_stream(schema, d, f"detectors[{i}]")
+    # Profiles are split by the schema's segment columns only: another column would fail every window.
+    segment_columns = [c.name for c in schema.by_role(Role.SEGMENT)]
+    for col in spec.segments:
+        if col not in segment_columns:
+            raise ParameterError(
+                "segments",
+                list(spec.segments),
+                f"segment columns of model {model_name!r}'s schema "
+                f"({', '.join(segment_columns) or 'it has none'})",
+            )
     row = s.scalar(select(Monitor).where(Monitor.model_id == model.id, Monitor.name == spec.name))
     now = utcnow()
     if row is not None and not replace:
@@ -87,7 +98,10 @@ def put_monitor(
         )
     if row is None:
         if replace:
-            raise NotFoundError(f"model {model_name!r} has no monitor named {spec.name!r}")
+            raise NotFoundError(
+                f"model {model_name!r} has no monitor named {spec.name!r} to replace; declare it first "
+                "(CLI: without --replace)"
+            )
         row = Monitor(model_id=model.id, name=spec.name, created_by=actor, created_at=now)
         s.add(row)
     row.suite = spec.suite

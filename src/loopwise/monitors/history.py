@@ -32,6 +32,7 @@ def run_dict(r: MonitorRun, *, results: bool = False) -> dict[str, Any]:
     if r.result is not None:
         out["counts"] = r.result["all"].get("counts")
         out["failed"] = failed_checks(r.result)
+        out["errors"] = errored_checks(r.result)
         if results:
             out["result"] = r.result
     return out
@@ -65,6 +66,18 @@ def failed_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
                     or f"change began in the window ending {d['change_window_end']}",
                 }
             )
+    return out
+
+
+def errored_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checks of a run that could not be computed (status ``error``), whole and per segment, with why:
+    what turns a run's status to ``error`` though nothing failed."""
+    out = []
+    parts = [("", result["all"]), *sorted(result.get("segments", {}).items())] if "all" in result else []
+    for segment, suite in parts:
+        for c in suite["checks"]:
+            if c["status"] == "error":
+                out.append({"check": c["name"], "segment": segment, "reason": c.get("reason") or ""})
     return out
 
 

@@ -238,7 +238,7 @@ class MonitorSpec:
         silences = spec.get("silences") or []
         if not isinstance(silences, list):
             raise SchemaError("'silences' must be a list of silences")
-        return cls(
+        out = cls(
             name=spec["name"],
             suite=suite,
             window=seconds(spec["window"], "window"),
@@ -252,6 +252,29 @@ class MonitorSpec:
             enabled=enabled,
             detectors=tuple(check_detector(d, f"detectors[{i}]") for i, d in enumerate(detectors)),
         )
+        out.check_names()
+        return out
+
+    def check_names(self) -> None:
+        """Refuse a ``watch`` detector or a silence that names no check of the suite: the detector would never
+        get a value, the silence never cover an alert. Checked when a monitor is declared, not when a stored
+        one is read (one stored before this check keeps running). A suite with presets is generated when it
+        runs: its names are taken as given."""
+        suite = Suite.from_dict(self.suite)
+        if suite.presets:
+            return
+        titles = [c.title for c in suite.checks]
+        known = ", ".join(map(repr, titles))
+        for i, d in enumerate(self.detectors):
+            if "watch" in d and d["watch"] not in titles:
+                raise ParameterError(f"detectors[{i}].watch", d["watch"], f"a check of the suite ({known})")
+        alerting = [*titles, *(f"detector:{d['name']}" for d in self.detectors)]
+        for i, x in enumerate(self.silences):
+            if x.get("check") is not None and x["check"] not in alerting:
+                names = ", ".join(map(repr, alerting))
+                raise ParameterError(
+                    f"silences[{i}].check", x["check"], f"a check of the suite or detector:NAME ({names})"
+                )
 
     @classmethod
     def from_yaml(cls, text: str) -> MonitorSpec:

@@ -425,4 +425,7 @@ def gate_results(s: Session, model_name: str, version: str | None = None) -> lis
     q = select(GateRow).where(GateRow.model_id == model.id)
     if version is not None:
         q = q.where(GateRow.version == version)
-    return [public(model_name, r) for r in s.scalars(q.order_by(GateRow.id.desc()))]
+    found = [public(model_name, r) for r in s.scalars(q.order_by(GateRow.id.desc()))]
+    if not found and version is not None:
+        describe(s, model_name, version)  # a version that does not exist is a NotFoundError, not "none yet"
+    return found

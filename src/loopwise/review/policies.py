@@ -207,10 +207,18 @@ def set_policy(s: Session, model_name: str, spec: dict[str, Any], actor: str) ->
     return stored
 
 
+def no_policy(model_name: str) -> str:
+    """What a model without a review policy answers, with the ways to set one."""
+    return (
+        f"model {model_name!r} has no review policy yet: set one with `loopwise review policy {model_name} "
+        "--set FILE`, set_review_policy() or PUT .../review/policy"
+    )
+
+
 def get_policy(s: Session, model_name: str) -> dict[str, Any]:
     """The model's stored review policy spec."""
     model = get_model(s, model_name)
     row = s.get(ReviewPolicy, model.id)
     if row is None:
-        raise NotFoundError(f"model {model_name!r} has no review policy yet (PUT .../review/policy sets one)")
+        raise NotFoundError(no_policy(model_name))
     return dict(row.spec)

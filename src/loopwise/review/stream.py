@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.errors import NotFoundError, ParameterError
 from loopwise.ingest import get_model, window_table
-from loopwise.review.policies import Stream, build, floor_to, stream_of
+from loopwise.review.policies import Stream, build, floor_to, no_policy, stream_of
 from loopwise.review.queue import fill_window
 from loopwise.review.selection import Policy
 from loopwise.store import transaction
@@ -201,9 +201,14 @@ def stream_model(
     with sessions() as s:
         model_id = get_model(s, model_name).id
         row = s.get(ReviewPolicy, model_id)
-        if row is None or stream_of(dict(row.spec)) is None:
+        if row is None:  # a ParameterError as for a policy without stream: what is missing is the same
+            raise ParameterError("policy", None, f"a review policy with stream; {no_policy(model_name)}")
+        if stream_of(dict(row.spec)) is None:
             raise ParameterError(
-                "policy", model_name, "a review policy with stream ({every, delay}) to fill as events arrive"
+                "policy.stream",
+                None,
+                "set ({every, delay}) to fill as events arrive (a policy without it is filled a window at "
+                "a time: review fill)",
             )
     return _catch_up(sessions, model_id, now or utcnow(), until, limit)
 

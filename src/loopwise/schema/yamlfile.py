@@ -38,3 +38,5 @@ def load_yaml_text(text: str, what: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "a syntax error"
         raise SchemaError(f"the {what} is not valid YAML{where}: {problem}") from None
+    except (ValueError, OverflowError) as exc:  # a date that does not exist (2026-02-30), say
+        raise SchemaError(f"the {what} is not valid YAML: {exc} (a date that does not exist?)") from None

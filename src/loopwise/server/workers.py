@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -98,8 +99,28 @@ def _compactor(parent: int, interval: float) -> None:
     engine.dispose()
 
 
-def serve_workers(host: str, port: int, workers: int, *, access_log: bool = False) -> int:
-    """Run ``workers`` server processes until SIGINT or SIGTERM; exit code 1 if they could not start."""
+def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts connections on ``host``:``port`` (a wildcard address: on loopback)."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def serve_workers(
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    access_log: bool = False,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
+    """Run ``workers`` server processes until SIGINT or SIGTERM; exit code 1 if they could not start.
+    ``on_ready`` is called once, when the port first accepts connections (a worker's start-up, imports
+    included, takes seconds: a message printed before it would send a user's first command to a closed
+    port)."""
     check_port_free(host, port)
     ctx = multiprocessing.get_context("spawn")
     procs: dict[int, tuple[BaseProcess, float]] = {}
@@ -128,6 +149,9 @@ def serve_workers(host: str, port: int, workers: int, *, access_log: bool = Fals
             start(slot)
         log.info("loopwise: %d workers on http://%s:%d (a socket each)", workers, host, port)
         while not stopping.wait(0.5):
+            if on_ready is not None and _accepts(host, port):
+                on_ready()
+                on_ready = None
             for slot, (p, started) in list(procs.items()):
                 if p.is_alive():
                     continue

@@ -79,6 +79,14 @@ class FailedCheck(BaseModel):
     condition: str = ""
 
 
+class ErroredCheck(BaseModel):
+    """A check that could not be computed in a run (status ``error``), and why."""
+
+    check: str
+    segment: str
+    reason: str = ""
+
+
 class Superseded(BaseModel):
     """What a run had found before late rows or labels set it back to pending (decision 0041)."""
 
@@ -96,7 +104,8 @@ class Superseded(BaseModel):
 class RunOut(BaseModel):
     """One window's run: ``state`` pending, running, done, empty (no traffic) or failed; ``status`` the
     suite's worst status; ``attempts`` how many times it was claimed; ``failed`` its failing checks;
-    ``superseded`` the outcomes a re-run replaced (a late batch or late labels), oldest first."""
+    ``errors`` the checks it could not compute; ``superseded`` the outcomes a re-run replaced (a late batch
+    or late labels), oldest first."""
 
     id: int
     window_start: str
@@ -109,6 +118,9 @@ class RunOut(BaseModel):
     finished_at: str | None
     counts: dict[str, int] | None = None
     failed: list[FailedCheck] | None = None
+    errors: list[ErroredCheck] | None = Field(
+        None, description="the checks that could not be computed (status error), and why"
+    )
     labels: int | None = Field(None, description="the label changes its window had counted when it ran")
     superseded: list[Superseded] = Field(
         default_factory=list, description="what earlier runs of this window found, replaced by a re-run"

@@ -1,0 +1,46 @@
+"""Every command's ``--help`` as a new user reads it (decision 0047): no reStructuredText double backquotes
+(``--replace`` showed as such) and no line break in the middle of a sentence (Typer keeps a docstring's
+line breaks, so the command lists cut sentences where the source wrapped)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import typer
+from typer.testing import CliRunner
+
+from loopwise.cli.app import app
+
+
+def _commands(a: typer.Typer, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
+    for c in a.registered_commands:
+        name = c.name or (c.callback.__name__.replace("_", "-") if c.callback else "")
+        yield (*path, name), c.help or ""
+    for g in a.registered_groups:
+        assert g.typer_instance is not None and g.name
+        yield (
+            (*path, g.name),
+            g.typer_instance.info.help if isinstance(g.typer_instance.info.help, str) else "",
+        )
+        yield from _commands(g.typer_instance, (*path, g.name))
+
+
+def test_every_help_is_plain_text_without_broken_lines() -> None:
+    found = list(_commands(app))
+    assert len(found) > 50  # every noun's commands, versions twice (under models too)
+    for path, text in found:
+        assert text, f"loopwise {' '.join(path)} has no help"
+        assert "``" not in text, (path, text)
+        assert not re.search(r"\S\n\S", text), (path, text)  # paragraphs are one line each
+
+
+def test_help_pages_render() -> None:
+    runner = CliRunner()
+    for path in (("monitors", "add"), ("versions", "promotions"), ("review", "policy"), ("versions",)):
+        r = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert r.exit_code == 0, r.output
+        assert "``" not in r.output
+    r = runner.invoke(app, ["versions", "--help"], env={"COLUMNS": "200"})
+    line = next(x for x in r.output.splitlines() if " gate " in x)
+    assert "exit 0 when it passes, 1 when it fails or is inconclusive" in line  # one line, not cut
