@@ -8,13 +8,16 @@ prediction and its score) and a label for each through the local client once and
 HistGradientBoostingClassifier; then each run, in a fresh process on that database, times the bare
 ``predict_proba`` on the same rows in memory and, just after, ``evaluate_version`` over the whole window
 (reading the events' features back from their stored batches, the model, storing the outputs), then
-``pair()`` of the served version and the replayed one over the window (1,000,000 labelled pairs), and deletes
-the stored outputs again. Overhead = evaluate - bare; the issue's target is an overhead of at most 25% of
-bare (issue 16, decisions 0029 and 0039), and ``pair()`` under 3 s. "Model calls" is the time spent in the
-predictor's methods during the evaluation (the batches, the label check, the one-row latency probe); "own"
-is the rest: loopwise's reading, encoding and writing.
+``pair()`` of the served version and the replayed one over the window (1,000,000 labelled pairs), then
+``compare_versions`` on the same pairs (its time after ``pair()`` apart), deletes the stored outputs, runs
+a second ``evaluate_version`` in the same process ("again": a version loaded before may be kept, as a
+server's jobs and a client's later calls keep it) and deletes its outputs. Wall and CPU seconds (the
+process's, the model's threads included) both. Overhead = evaluate - bare; the issue's target is loopwise's
+own time at most 25% of bare (issue 16, decisions 0029, 0039 and 0044), and ``pair()`` under 3 s. "Model
+calls" is the time spent in the predictor's methods during the evaluation (the batches, the label check,
+the one-row latency probe); "own" is the rest: loopwise's reading, encoding and writing.
 
-With ``--before`` (another checkout's ``src/``, e.g. ``git archive main src | tar -x -C /tmp/before``), each
+With ``--before`` (another checkout's ``src/``, e.g. ``git worktree add --detach /tmp/before main``), each
 repeat runs that code and then this one, each on a database it set up itself (the two may differ in schema:
 a migration apart), from the same generated data, so that as far as a shared machine allows they meet the
 same load. ``--save NAME`` writes bench/results/NAME.json.
@@ -96,19 +99,20 @@ def one(spec: dict[str, Any], batch_rows: int | None) -> dict[str, Any]:
     import loopwise as lw
     from loopwise.registry import RegistrySettings, flavors
 
-    in_model = [0.0]
+    in_model = [0.0, 0.0]  # wall, CPU (of the whole process: the model's threads too)
     depth = [0]
 
     def timed(f: Any) -> Any:
         def call(*a: Any, **k: Any) -> Any:
             depth[0] += 1
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             try:
                 return f(*a, **k)
             finally:
                 depth[0] -= 1
                 if depth[0] == 0:
                     in_model[0] += time.perf_counter() - began
+                    in_model[1] += time.process_time() - cpu
 
         return call
 
@@ -118,41 +122,97 @@ def one(spec: dict[str, Any], batch_rows: int | None) -> dict[str, Any]:
     settings = RegistrySettings(artifact_dir=Path(spec["artifacts"]), trusted_types=spec["trusted"])
     client = lw.Client.local(spec["url"], registry=settings)
     model = client.model("bench")
-    est = model.load_version("hgb").model
     began = time.perf_counter()
+    est = model.load_version("hgb").model  # skops imported and the artifact loaded once, outside evaluate
+    load_s = time.perf_counter() - began
+    began, cpu = time.perf_counter(), time.process_time()
     est.predict_proba(X)
-    bare_s = time.perf_counter() - began
-    in_model[0] = 0.0
-    began = time.perf_counter()
-    replay = model.evaluate_version("hgb", start=WINDOW[0], end=WINDOW[1], batch_rows=batch_rows)
-    replay_s = time.perf_counter() - began
-    assert replay.evaluated == spec["rows"], replay.evaluated
-    pair_s, paired, labels = time_pair(client)
-    client.close()
+    bare_s, bare_cpu = time.perf_counter() - began, time.process_time() - cpu
     url = spec["url"]
     engine = create_engine(
         "postgresql+psycopg://" + url.removeprefix("postgresql://") if "postgresql" in url else url
     )
-    with engine.begin() as conn:  # output_batches since decision 0039, other_outputs before
-        table = "output_batches" if "output_batches" in inspect(conn).get_table_names() else "other_outputs"
-        conn.execute(text(f"DELETE FROM {table}"))
+
+    def clear() -> None:
+        with engine.begin() as conn:  # output_batches since decision 0039, other_outputs before
+            names = inspect(conn).get_table_names()
+            table = "output_batches" if "output_batches" in names else "other_outputs"
+            conn.execute(text(f"DELETE FROM {table}"))
+
+    def evaluate() -> dict[str, float]:
+        in_model[0] = in_model[1] = 0.0
+        began, cpu = time.perf_counter(), time.process_time()
+        replay = model.evaluate_version("hgb", start=WINDOW[0], end=WINDOW[1], batch_rows=batch_rows)
+        wall, used = time.perf_counter() - began, time.process_time() - cpu
+        assert replay.evaluated == spec["rows"], replay.evaluated
+        return {
+            "evaluate_s": wall,
+            "evaluate_cpu_s": used,
+            "model_calls_s": in_model[0],
+            "model_calls_cpu_s": in_model[1],
+            "model_batches_s": sum(b.seconds for b in replay.batches),
+            "own_s": wall - in_model[0],
+            "own_cpu_s": used - in_model[1],
+            "p50_ms": replay.latency["p50_ms"],
+            "p99_ms": replay.latency["p99_ms"],
+        }
+
+    # The first evaluation in this process (the version loaded for it: what a one-off CLI call pays); the
+    # pairing and the comparison on its outputs; then, outputs deleted, a second one (a server's job, or a
+    # client evaluating again: a version loaded before may be kept).
+    first = evaluate()
+    pair_s, paired, labels = time_pair(client)
+    compare = time_compare(model)
+    clear()
+    second = evaluate()
+    clear()
     engine.dispose()
+    client.close()
     return {
         "rows": spec["rows"],
+        "load_version_s": load_s,
         "bare_predict_proba_s": bare_s,
-        "evaluate_s": replay_s,
-        "model_calls_s": in_model[0],
-        "model_batches_s": sum(b.seconds for b in replay.batches),
-        "own_s": replay_s - in_model[0],
-        "overhead_s": replay_s - bare_s,
-        "overhead_ratio": (replay_s - bare_s) / bare_s,
+        "bare_predict_proba_cpu_s": bare_cpu,
+        **first,
+        "overhead_s": first["evaluate_s"] - bare_s,
+        "overhead_ratio": (first["evaluate_s"] - bare_s) / bare_s,
+        "own_ratio": first["own_s"] / bare_s,
+        "own_cpu_ratio": first["own_cpu_s"] / bare_cpu,
+        "again": second,
+        "again_own_ratio": second["own_s"] / bare_s,
+        "again_own_cpu_ratio": second["own_cpu_s"] / bare_cpu,
         "pair_s": pair_s,
         "paired": paired,
         "paired_labels": labels,
-        "p50_ms": replay.latency["p50_ms"],
-        "p99_ms": replay.latency["p99_ms"],
+        **compare,
         "load": os.getloadavg()[0],
     }
+
+
+def time_compare(model: Any) -> dict[str, float]:
+    """``compare_versions`` of the served version and the replayed one over the window, and the part of it
+    after ``pair()`` (the per-pair Python: agreement, labels, metrics, segments)."""
+    from loopwise.registry import comparison
+
+    inner = [0.0]
+    original = comparison.pair
+
+    def timed_pair(*a: Any, **k: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return original(*a, **k)
+        finally:
+            inner[0] += time.perf_counter() - began
+
+    comparison.pair = timed_pair  # type: ignore[assignment]
+    try:
+        began, cpu = time.perf_counter(), time.process_time()
+        found = model.compare_versions(champion="served", challenger="hgb", start=WINDOW[0], end=WINDOW[1])
+        wall, used = time.perf_counter() - began, time.process_time() - cpu
+    finally:
+        comparison.pair = original  # type: ignore[assignment]
+    assert found.paired == found.labels, (found.paired, found.labels)
+    return {"compare_s": wall, "compare_cpu_s": used, "compare_after_pair_s": wall - inner[0]}
 
 
 def time_pair(client: Any) -> tuple[float, int, int]:
@@ -170,11 +230,14 @@ def time_pair(client: Any) -> tuple[float, int, int]:
 
 
 def line(r: dict[str, Any]) -> str:
+    a = r["again"]
     return (
-        f"  {r['code']:6} bare {r['bare_predict_proba_s']:.2f} s, evaluate {r['evaluate_s']:.2f} s (model "
-        f"calls {r['model_calls_s']:.2f}, own {r['own_s']:.2f}); overhead {r['overhead_s']:.2f} s = "
-        f"{r['overhead_ratio']:.2f} x bare; pair() {r['pair_s']:.2f} s ({r['paired']:,} pairs, "
-        f"{r['paired_labels']:,} labelled); one-row p50 {r['p50_ms']:.1f} ms; load {r['load']:.1f}"
+        f"  {r['code']:6} bare {r['bare_predict_proba_s']:.2f} s (cpu {r['bare_predict_proba_cpu_s']:.2f}), "
+        f"evaluate {r['evaluate_s']:.2f} s (model calls {r['model_calls_s']:.2f}, own {r['own_s']:.2f} s / "
+        f"cpu {r['own_cpu_s']:.2f} = {r['own_ratio']:.2f} x bare); again: own {a['own_s']:.2f} s / cpu "
+        f"{a['own_cpu_s']:.2f} = {r['again_own_ratio']:.2f} x bare; pair() {r['pair_s']:.2f} s "
+        f"({r['paired']:,} pairs, {r['paired_labels']:,} labelled); compare_versions {r['compare_s']:.2f} s "
+        f"({r['compare_after_pair_s']:.2f} after pair()); load {r['load']:.1f}"
     )
 
 
@@ -251,12 +314,26 @@ def main() -> None:
             mine = [r for r in results if r["db"] == db and r["code"] == code]
             med = {
                 k: float(np.median([r[k] for r in mine]))
-                for k in ("evaluate_s", "own_s", "overhead_ratio", "pair_s")
+                for k in (
+                    "bare_predict_proba_s",
+                    "evaluate_s",
+                    "own_s",
+                    "own_cpu_s",
+                    "own_ratio",
+                    "own_cpu_ratio",
+                    "again_own_ratio",
+                    "again_own_cpu_ratio",
+                    "pair_s",
+                    "compare_after_pair_s",
+                )
             }
+            again = float(np.median([r["again"]["own_s"] for r in mine]))
             print(
-                f"{db} {code}: median of {len(mine)}: evaluate {med['evaluate_s']:.2f} s, own "
-                f"{med['own_s']:.2f} s, overhead / bare {med['overhead_ratio']:.2f}, "
-                f"pair() {med['pair_s']:.2f} s"
+                f"{db} {code}: median of {len(mine)}: bare {med['bare_predict_proba_s']:.2f} s, evaluate "
+                f"{med['evaluate_s']:.2f} s, own {med['own_s']:.2f} s (cpu {med['own_cpu_s']:.2f}) = "
+                f"{med['own_ratio']:.2f} x bare (cpu {med['own_cpu_ratio']:.2f}); again own {again:.2f} s = "
+                f"{med['again_own_ratio']:.2f} x bare (cpu {med['again_own_cpu_ratio']:.2f}); pair() "
+                f"{med['pair_s']:.2f} s; compare_versions after pair() {med['compare_after_pair_s']:.2f} s"
             )
     if args.save:
         path = HERE / "results" / f"{args.save}.json"

@@ -103,3 +103,43 @@ def test_the_cli_prints_one_plain_line(tmp_path: Path, pipeline: Pipeline) -> No
     shown = run_cli("history", "--help", cwd=tmp_path)
     line = next(x for x in shown.stdout.splitlines() if "--alias" in x)
     assert "The alias to look up" in line and "to move" not in line
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_bad_version_name_is_parameter_version_from_both_clients(
+    server: Running, tmp_path: Path, pipeline: Pipeline
+) -> None:
+    import base64
+    import io
+
+    import httpx
+    from skops.io import dumps
+
+    X, _ = applicants(50, 1)
+    remote = http_client(server.url, server.admin_key)
+    local = lw.Client.local(tmp_path / "lw.db")
+    OPENED.append(local)
+    said: list[str] = []
+    for client in (remote, local):
+        m = client.register("credit", SCHEMA)
+        # With a sample (JSON body over HTTP) and without (the raw upload, the name in the query).
+        for artifact, sample in ((pipeline, X), (io.BytesIO(dumps(pipeline)), None)):
+            with pytest.raises(LoopwiseError) as caught:
+                m.register_version("../x", artifact, sample=sample)
+            said.append(str(caught.value))
+    assert said == [f"parameter 'version' must be {RULE}; got '../x'"] * 4
+    # A body or query with the former key ``name`` is still read (and a bad one named ``version`` too).
+    auth = {"Authorization": f"Bearer {server.admin_key}"}
+    url = f"{server.url}/v1/models/credit/versions"
+    body = {"flavor": "sklearn", "artifact": base64.b64encode(dumps(pipeline)).decode()}
+    rows = X.head(5).to_dict(orient="records")
+    r = httpx.post(url, json={"name": "v-old", **body, "sample": rows}, headers=auth)
+    assert r.status_code == 201 and r.json()["name"] == "v-old"
+    r = httpx.post(url, json={"name": "a b", **body}, headers=auth)
+    assert r.status_code == 422 and r.json()["error"] == f"parameter 'version' must be {RULE}; got 'a b'"
+    r = httpx.post(url, json={"version": "v-new", **body, "sample": rows}, headers=auth)
+    assert r.status_code == 201 and r.json()["name"] == "v-new"
+    raw = {**auth, "Content-Type": "application/octet-stream"}
+    r = httpx.post(url, params={"name": "a/b"}, content=dumps(pipeline), headers=raw)
+    assert r.status_code == 422 and r.json()["error"] == f"parameter 'version' must be {RULE}; got 'a/b'"
+    assert [v.name for v in remote.model("credit").versions()] == ["v-old", "v-new"]

@@ -76,7 +76,7 @@ def test_register_load_and_move_aliases_over_http(
     with pytest.raises(UntrustedArtifactError, match="pickle or joblib"):
         maintainer.register_version("v3", joblib_bytes(pipeline, artifacts.parent), sample=X)
     for bad in ("../../x", "a/b", ".."):  # a name cannot choose where anything is written
-        with pytest.raises(ParameterError, match="name"):
+        with pytest.raises(ParameterError, match="parameter 'version'"):
             maintainer.register_version(bad, pipeline, sample=X)
     assert [x.name for x in viewer.versions()] == ["v1"]
     assert [p.name for p in stored_files(artifacts)] == [v.sha256]

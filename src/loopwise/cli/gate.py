@@ -105,6 +105,14 @@ def promote(
         return
     gate = f" (gate result {p.gate_result})" if p.gate_result is not None else ""
     out.print(f"{alias}: {version}, {p.status}{gate}", highlight=False, markup=False)
+    _closed(p.superseded)
+
+
+def _closed(superseded: list[int]) -> None:
+    """The pending requests a promotion closed as superseded, when there were any."""
+    if superseded:
+        ids = ", ".join(str(i) for i in superseded)
+        out.print(f"closed as superseded: promotion request(s) {ids}", highlight=False, markup=False)
 
 
 @versions_app.command("approve")
@@ -120,6 +128,7 @@ def approve(
     with user_errors():
         p = _client(url, api_key, local).model(model).approve(request_id, comment=comment)
     out.print(f"{p.alias}: {p.version}, approved by {p.decided_by}", highlight=False, markup=False)
+    _closed(p.superseded)
 
 
 @versions_app.command("gate-results")
@@ -159,7 +168,7 @@ def list_promotions(
     model: ModelArg,
     status: Annotated[
         str | None,
-        typer.Option("--status", help="Only these: pending, promoted, approved or forced."),
+        typer.Option("--status", help="Only these: pending, promoted, approved, forced or superseded."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     url: UrlOpt = None,

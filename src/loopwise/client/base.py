@@ -473,13 +473,16 @@ class ModelHandle(MonitorMethods):
         return PromotionRequest.from_dict(self.transport.promote(self.name, version, alias))
 
     def approve(self, request_id: int, *, comment: str | None = None) -> PromotionRequest:
-        """Approve a pending promotion (not one's own) and move the alias; ``comment`` is recorded."""
+        """Approve a pending promotion (not one's own) and move the alias; ``comment`` is recorded. The
+        other requests pending for that alias are closed as ``superseded`` (their ids in ``superseded``), as
+        they are by any promotion that moves it."""
         from loopwise.registry import PromotionRequest
 
         return PromotionRequest.from_dict(self.transport.approve(self.name, int(request_id), comment))
 
     def promotions(self, status: str | None = None) -> list[PromotionRequest]:
-        """The model's promotions (``pending``, ``promoted``, ``approved``, ``forced``), newest first."""
+        """The model's promotions (``pending``, ``promoted``, ``approved``, ``forced``, ``superseded``),
+        newest first."""
         from loopwise.registry import PromotionRequest
 
         return [PromotionRequest.from_dict(d) for d in self.transport.promotions(self.name, status)]

@@ -121,7 +121,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
             spec["reference"] = base64.b64encode(lineage.reference.to_bytes()).decode()
         sample = body.get("sample")
         doc = {
-            "name": version,
+            "version": version,
             "flavor": body["flavor"],
             "artifact": None if data is None else base64.b64encode(data).decode(),
             "uri": body.get("uri"),
@@ -139,7 +139,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         """The artifact as the raw body, streamed from its file (no base64, no copy in memory); one attempt,
         since a stream read once cannot be sent again."""
         lineage = body.get("lineage")
-        params = {"name": version, "flavor": body["flavor"]}
+        params = {"version": version, "flavor": body["flavor"]}
         if body.get("sha256"):
             params["sha256"] = body["sha256"]
         headers = {"Content-Type": "application/octet-stream"}

@@ -65,11 +65,18 @@ class LocalTransport(LocalReview, LocalMonitors, LocalUsers):
         self.artifacts = ArtifactStore(
             self.registry.directory_for(database_url), self.registry.max_artifact_bytes
         )
-        #: Versions loaded by ``predict`` (decision 0029), made on its first call.
+        #: Versions loaded by ``predict`` (decision 0029) and ``evaluate_version`` (0044), made on first use.
         self.predictors: Any = None
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _predictors(self) -> Any:
+        from loopwise.registry.predictors import PredictorCache
+
+        if self.predictors is None:
+            self.predictors = PredictorCache()
+        return self.predictors
 
     def register(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         with transaction(self.sessions) as s:
@@ -220,6 +227,7 @@ class LocalTransport(LocalReview, LocalMonitors, LocalUsers):
             a,
             b,
             actor=self.actor,
+            predictors=self._predictors(),
             **extra,
         )
         return found.to_dict()
@@ -347,16 +355,14 @@ class LocalTransport(LocalReview, LocalMonitors, LocalUsers):
         return None if tag == etag else (version, tag)
 
     def predict(self, model: str, table: pa.Table) -> dict[str, Any]:
-        from loopwise.registry.serving import PredictorCache, predict, shadow
+        from loopwise.registry.serving import predict, shadow
 
-        if self.predictors is None:
-            self.predictors = PredictorCache()
         served, logged = predict(
             self.sessions,
             self.read_sessions,
             self.registry,
             self.artifacts,
-            self.predictors,
+            self._predictors(),
             model,
             table,
             max_rows=self.max_rows,
@@ -387,7 +393,14 @@ class LocalTransport(LocalReview, LocalMonitors, LocalUsers):
                 s, model, version, a, b, actor=LOCAL_ACTOR, batch_rows=body.get("batch_rows")
             )
         run_in_thread(
-            run_evaluation, self.sessions, self.read_sessions, self.registry, self.artifacts, model, job_id
+            run_evaluation,
+            self.sessions,
+            self.read_sessions,
+            self.registry,
+            self.artifacts,
+            model,
+            job_id,
+            self._predictors(),
         )
         with self.read_sessions() as s:
             return describe_job(s, model, job_id).to_dict()

@@ -101,10 +101,28 @@ ROW_PARTS_BELOW = 100
 ROWS = b"LWRP"
 
 
+#: A batch is stored zstd-compressed when that takes it to at most this share of its Arrow size, else
+#: LZ4-compressed: zstd's reads cost five to seven times LZ4's, worth it only where it saves much more.
+#: Measured noise barely compresses: the replay bench's batches (40 normal floats, an id, a time, a
+#: prediction, a score) went to 0.90 with zstd for 0.52 s of CPU per 1,000,000 rows at every read, to 0.96
+#: with LZ4 for 0.07 s (a replay reads them all, decision 0044); the ingest bench's mixed columns
+#: (bench/gen.py) go to 0.77 with zstd (0.90 with LZ4) and stay zstd.
+KEEP_ZSTD = 0.85
+
+
 def to_ipc(table: pa.Table) -> bytes:
-    """Arrow IPC stream bytes; zstd only from ``ROW_PARTS_BELOW`` rows (for a few rows a compression context
-    per column buffer, ~1 ms for 44 columns, costs more than the bytes it saves; readers take either form)."""
-    compression = "zstd" if table.num_rows >= ROW_PARTS_BELOW else None
+    """Arrow IPC stream bytes: uncompressed under ``ROW_PARTS_BELOW`` rows (for a few rows a compression
+    context per column buffer, ~1 ms for 44 columns, costs more than the bytes it saves), else zstd when it
+    saves at least 15% (``KEEP_ZSTD``), else LZ4; readers take any of the three."""
+    if table.num_rows < ROW_PARTS_BELOW:
+        return _ipc(table, None)
+    packed = _ipc(table, "zstd")
+    if len(packed) > KEEP_ZSTD * table.nbytes:
+        return _ipc(table, "lz4")
+    return packed
+
+
+def _ipc(table: pa.Table, compression: str | None) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
         w.write_table(table)

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
 from loopwise.errors import DataError, ParameterError
 from loopwise.metrics.performance import interval
 from loopwise.metrics.result import _clean
-from loopwise.profiles.canonical import canonical
+from loopwise.profiles.canonical import canonical, canonical_array
 from loopwise.profiles.task import ClassificationProfile, encode_labels
 
 #: Paired bootstrap resamples.
@@ -452,7 +454,8 @@ def _deltas(
     if sa is not None and sb is not None and pos is not None:
         from loopwise.metrics.performance import expected_calibration_error
 
-        positive = np.array([canonical(v) == pos for v in y.tolist()])
+        keys = canonical_array(y.tolist())
+        positive = pc.fill_null(pc.equal(keys, pa.scalar(pos)), False).to_numpy(zero_copy_only=False)
         aps = [_average_precision(positive, _array(s, "scores").astype(float)) for s in (sa, sb)]
         out["average_precision"] = {
             "champion": aps[0],

@@ -188,7 +188,7 @@ def _evidence_problem(s: Session, e: AuditEntry) -> str | None:
 
 
 #: The promotion actions whose entry's digest covers the decision (the request's covers the request).
-DECIDED = ("promotion.promote", "promotion.approve", "promotion.force")
+DECIDED = ("promotion.promote", "promotion.approve", "promotion.force", "promotion.supersede")
 
 
 def promotion_record(row: Any, decided: bool) -> dict[str, Any]:

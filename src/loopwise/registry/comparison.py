@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from loopwise.errors import DataError, NotComputableError, NotFoundError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
-from loopwise.profiles.canonical import canonical
+from loopwise.profiles.canonical import canonical, canonical_array
 from loopwise.registry.aliases import aliases
 from loopwise.registry.outputs import (
     EVENT_ID,
@@ -330,9 +330,11 @@ def compare_versions(
     schema, table, ids, pos = p.schema, p.table, p.ids, p.positive
     segment_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
     pa_, pb = p.champion_predictions, p.challenger_predictions
-    agree = [
-        canonical(x) == canonical(y) for x, y in zip(pa_, pb, strict=True) if x is not None and y is not None
-    ]
+    # In Arrow: a canonical() call per prediction cost 1.9 s of 1,000,000 pairs (decision 0044).
+    ka, kb = canonical_array(pa_), canonical_array(pb)
+    both = pc.and_(ka.is_valid(), kb.is_valid())
+    answered = int(pc.sum(both).as_py() or 0)
+    same = int(pc.sum(pc.fill_null(pc.and_(both, pc.equal(ka, kb)), False)).as_py() or 0)
     labelled = p.labelled()
     ms = p.challenger_ms
     base: dict[str, Any] = {
@@ -343,7 +345,7 @@ def compare_versions(
         "end": end,
         "paired": len(ids),
         "labels": len(labelled),
-        "agreement": float(np.mean(agree)) if agree else None,
+        "agreement": same / answered if answered else None,
         "challenger_ms_per_row": float(np.mean(ms)) if ms else None,
     }
     if not labelled:
@@ -400,7 +402,7 @@ def _default_metrics(regression: bool, sa: list[Any], sb: list[Any], y: list[Any
     if regression:
         return ["mae", "rmse"]
     scored = all(v is not None for v in sa) and all(v is not None for v in sb)
-    both = len({canonical(v) for v in y}) == 2
+    both = pc.count_distinct(canonical_array(y)).as_py() == 2
     return ["accuracy", "roc_auc"] if scored and both else ["accuracy"]
 
 

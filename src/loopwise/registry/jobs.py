@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from loopwise.errors import LoopwiseError, NotFoundError
 from loopwise.ingest import get_model
 from loopwise.registry.artifacts import ArtifactStore
+from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.replay import check_window, evaluate
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe
@@ -99,8 +100,10 @@ def run_evaluation(
     store: ArtifactStore,
     model_name: str,
     job_id: str,
+    predictors: PredictorCache | None = None,
 ) -> None:
-    """Run a queued evaluation job to its end, recording progress, the result or the error."""
+    """Run a queued evaluation job to its end, recording progress, the result or the error (``predictors``:
+    the loaded versions kept by the caller, as ``evaluate`` takes them)."""
     with read_sessions() as s:
         job = s.get(Job, job_id)
         if job is None:
@@ -124,6 +127,7 @@ def run_evaluation(
             dt.datetime.fromisoformat(params["end"]),
             actor=actor,
             progress=progress,
+            predictors=predictors,
             **extra,
         )
     except LoopwiseError as exc:

@@ -8,15 +8,22 @@ A model's promotion policy says what a promotion needs:
 - ``gate+approval``: that, and then another maintainer's or admin's approval;
 - ``approval``: an approval alone (the latest gate result, if any, is recorded as evidence).
 
-Every promotion is a ``promotions`` row (``pending``, ``promoted``, ``approved`` or ``forced``), every alias
-move goes through ``aliases.set_alias`` (whose history stays the record of what served when) with the
-promotion's and the gate's ids as evidence, and every step is appended to the audit chain.
+Every promotion is a ``promotions`` row (``pending``, ``promoted``, ``approved``, ``forced`` or
+``superseded``), every alias move goes through ``aliases.set_alias`` (whose history stays the record of
+what served when) with the promotion's and the gate's ids as evidence, and every step is appended to the
+audit chain.
+
+A promotion that moves an alias (promoted by the gate, approved, forced) closes every other request pending
+for that alias as ``superseded`` (decision 0044): each was asked against the version that held the alias
+then, and an approver must not be left to approve one on a premise that no longer holds. The closed
+request records who closed it, when, and why (the promotion that moved the alias), and the audit chain gets
+a ``promotion.supersede`` entry for each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +39,7 @@ from loopwise.store.tables import Model, Promotion, PromotionPolicy
 from loopwise.store.types import utcnow
 
 MODES = ("gate", "gate+approval", "approval")
-STATUSES = ("pending", "promoted", "approved", "forced")
+STATUSES = ("pending", "promoted", "approved", "forced", "superseded")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class PromotionRequest:
     decided_at: dt.datetime | None
     reason: str | None
     moves: list[AliasMove]
+    #: The pending requests for the same alias this promotion closed as ``superseded`` (their ids).
+    superseded: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -70,11 +79,17 @@ class PromotionRequest:
                 "requested_at": t(d["requested_at"]),
                 "decided_at": t(d.get("decided_at")),
                 "moves": [AliasMove.from_dict(m) for m in d.get("moves", [])],
+                "superseded": list(d.get("superseded") or []),
             }
         )
 
 
-def _public(model_name: str, row: Promotion, moves: list[AliasMove] | None = None) -> PromotionRequest:
+def _public(
+    model_name: str,
+    row: Promotion,
+    moves: list[AliasMove] | None = None,
+    superseded: list[int] | None = None,
+) -> PromotionRequest:
     return PromotionRequest(
         row.id,
         model_name,
@@ -88,6 +103,7 @@ def _public(model_name: str, row: Promotion, moves: list[AliasMove] | None = Non
         row.decided_at,
         row.reason,
         moves or [],
+        superseded or [],
     )
 
 
@@ -174,6 +190,46 @@ def _move(
     return moves
 
 
+def _supersede(s: Session, row: Promotion, actor: str) -> list[int]:
+    """Close every other request pending for ``row``'s alias as superseded by ``row`` (which has just moved
+    the alias): decided by ``actor``, now, with the reason naming ``row``; one audit entry each."""
+    waiting = s.scalars(
+        select(Promotion)
+        .where(
+            Promotion.model_id == row.model_id,
+            Promotion.alias == row.alias,
+            Promotion.status == "pending",
+            Promotion.id != row.id,
+        )
+        .order_by(Promotion.id)
+    ).all()
+    now = utcnow()
+    for other in waiting:
+        other.status, other.decided_by, other.decided_at = "superseded", actor, now
+        other.reason = (
+            f"superseded by promotion {row.id} ({row.status}): {row.alias!r} moved to {row.version!r}"
+        )
+    s.flush()
+    for other in waiting:
+        append(
+            s,
+            row.model_id,
+            actor,
+            "promotion.supersede",
+            {
+                "promotion": other.id,
+                "version": other.version,
+                "alias": other.alias,
+                "requested_by": other.requested_by,
+                "superseded_by": row.id,
+                "to_version": row.version,
+                "reason": other.reason,
+                "digest": _digest(other, True),
+            },
+        )
+    return [other.id for other in waiting]
+
+
 def promote(
     s: Session, model_name: str, version: str, alias: str = "champion", *, actor: str
 ) -> PromotionRequest:
@@ -230,7 +286,7 @@ def promote(
     moves = _move(s, model_name, row, actor, {"policy": mode})
     done = {**detail, "alias_events": [m.id for m in moves], "digest": _digest(row, True)}
     append(s, model.id, actor, "promotion.promote", done)
-    return _public(model_name, row, moves)
+    return _public(model_name, row, moves, _supersede(s, row, actor))
 
 
 def approve(
@@ -273,7 +329,7 @@ def approve(
             "digest": _digest(row, True),
         },
     )
-    return _public(model_name, row, moves)
+    return _public(model_name, row, moves, _supersede(s, row, actor))
 
 
 def force(
@@ -318,7 +374,7 @@ def force(
             "digest": _digest(row, True),
         },
     )
-    return _public(model_name, row, moves)
+    return _public(model_name, row, moves, _supersede(s, row, actor))
 
 
 def rollback(

@@ -37,6 +37,7 @@ from loopwise.registry.outputs import (
     stored_ids,
     unpack,
 )
+from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, load_version
 from loopwise.registry.window import window_events
@@ -197,11 +198,14 @@ def evaluate(
     actor: str,
     batch_rows: int = BATCH_ROWS,
     progress: Callable[[int, int], object] | None = None,
+    predictors: PredictorCache | None = None,
 ) -> Evaluation:
     """Run ``version`` on the model's logged events with a time in [start, end) that it has not answered
     yet, and store its outputs (source ``replay``), a blob per batch, one transaction per batch.
 
     ``progress(done, total)``: called with the pending events' count before the first batch and after each.
+    ``predictors``: where loaded versions are kept between calls (the server's and the local client's);
+    without it the version is loaded for this call alone.
     """
     check_window(start, end)
     if batch_rows < 1:
@@ -209,7 +213,10 @@ def evaluate(
     with read_sessions() as s:
         model = get_model(s, model_name)
         describe(s, model_name, version)  # a NotFoundError before anything loads
-        predictor = load_version(s, settings, store, model_name, version)
+        if predictors is None:
+            predictor = load_version(s, settings, store, model_name, version)
+        else:
+            predictor = predictors.get(s, settings, store, model_name, version)
         window = window_events(s.connection(), model.id, start, end, served_by=(version,))
         own = window.table.column("served").combine_chunks().cast(pa.bool_())
         pending = window.table.filter(pc.invert(own)).combine_chunks()

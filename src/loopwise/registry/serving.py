@@ -2,16 +2,15 @@
 version holding ``shadow`` answers the same events beside it (decision 0029).
 
 ``predict`` resolves ``champion`` at every call (one indexed read), so a moved alias serves from the next
-request on; loaded versions are kept in a small per-process cache keyed by version and artifact digest.
+request on; loaded versions are kept in a small per-process cache keyed by version and artifact digest
+(``registry.predictors``).
 ``shadow`` stores the shadow version's outputs for the events ``predict`` logged, with the other versions'
 outputs (source ``shadow``; decision 0039), as ``log_shadow`` does for a caller that runs its own shadow.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,41 +26,13 @@ from loopwise.registry.aliases import aliases
 from loopwise.registry.artifacts import ArtifactStore
 from loopwise.registry.flavors import Predictor
 from loopwise.registry.outputs import encode_predictions, output_table, probabilities, store_outputs
+from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.replay import event_times, positive_class
 from loopwise.registry.settings import RegistrySettings
-from loopwise.registry.versions import describe, load_version
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import check
 from loopwise.store import transaction
 from loopwise.store.types import utcnow
-
-#: Loaded versions kept per process (a champion, a shadow and the ones they replaced).
-CACHED_VERSIONS = 8
-
-
-class PredictorCache:
-    """Loaded versions by (model, version, artifact digest); thread-safe, least recently used out first."""
-
-    def __init__(self, size: int = CACHED_VERSIONS) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, str, str | None], Predictor] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(
-        self, s: Session, settings: RegistrySettings, store: ArtifactStore, model_name: str, version: str
-    ) -> Predictor:
-        key = (model_name, version, describe(s, model_name, version).sha256)
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
-        loaded = load_version(s, settings, store, model_name, version)
-        with self._lock:
-            self._items[key] = loaded
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return loaded
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from loopwise.profiles import Profile
 from loopwise.registry.aliases import aliases
 from loopwise.registry.artifacts import ArtifactStore
 from loopwise.registry.flavors import Predictor
-from loopwise.registry.serving import PredictorCache
+from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, recent_rows
 

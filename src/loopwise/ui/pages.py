@@ -106,7 +106,7 @@ def insights(request: Request) -> Insights:
     state = request.app.state
     found: Insights | None = getattr(state, "insights", None)
     if found is None:
-        from loopwise.registry.serving import PredictorCache
+        from loopwise.registry.predictors import PredictorCache
         from loopwise.server.routers.registry import registry_settings
 
         if getattr(state, "predictors", None) is None:

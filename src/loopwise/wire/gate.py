@@ -73,13 +73,15 @@ class Rollback(Strict):
 
 class PromotionOut(BaseModel):
     """A promotion: ``pending`` (waiting for another maintainer's or admin's approval), ``promoted`` (the
-    gate allowed it), ``approved`` or ``forced``; ``moves``: the alias moves it made."""
+    gate allowed it), ``approved``, ``forced`` or ``superseded`` (closed unapproved when another promotion
+    moved the alias; ``reason`` names it); ``moves``: the alias moves it made; ``superseded``: the pending
+    requests for the alias it closed."""
 
     id: int
     model: str
     version: str
     alias: str
-    status: Literal["pending", "promoted", "approved", "forced"]
+    status: Literal["pending", "promoted", "approved", "forced", "superseded"]
     gate_result: int | None
     requested_by: str
     requested_at: dt.datetime
@@ -87,6 +89,7 @@ class PromotionOut(BaseModel):
     decided_at: dt.datetime | None
     reason: str | None
     moves: list[AliasMoveOut]
+    superseded: list[int] = []
 
 
 class PromotionList(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Names of versions and aliases (``registry.versions.valid_name``).
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
@@ -31,15 +31,24 @@ class LineageBody(Strict):
 class RegisterVersion(Strict):
     """A version to register. ``artifact``: the file's bytes, base64-encoded (``sklearn``: an skops file;
     ``onnx``: an ONNX model); none for ``external``, which gives ``uri`` and ``sha256``. ``sample``: rows
-    (records) for the dry prediction; without it, the model's most recent logged rows are used."""
+    (records) for the dry prediction; without it, the model's most recent logged rows are used.
+    ``version``: the version's name, the parameter the clients and the path of every other route call
+    ``version`` (``name``, its former key, is still read when ``version`` is absent; decision 0044)."""
 
-    name: str = Field(pattern=NAME)
+    version: str = Field(pattern=NAME)
     flavor: Literal["sklearn", "onnx", "external"]
     artifact: str | None = None
     uri: str | None = Field(None, max_length=2000)
     sha256: str | None = Field(None, pattern=SHA256)
     lineage: LineageBody | None = None
     sample: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "version" not in data and "name" in data:
+            data = {("version" if k == "name" else k): v for k, v in data.items()}
+        return data
 
 
 class VersionOut(BaseModel):

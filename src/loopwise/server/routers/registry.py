@@ -37,6 +37,7 @@ from loopwise.registry import (
     set_alias,
     version_at,
 )
+from loopwise.registry.predictors import PredictorCache
 from loopwise.server.bodies import field_error, read_model
 from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
 from loopwise.store import transaction
@@ -65,6 +66,16 @@ def registry_settings(request: Request) -> tuple[RegistrySettings, ArtifactStore
     settings = request.app.state.settings
     registry: RegistrySettings = settings.registry
     return registry, ArtifactStore(registry.directory_for(settings.database_url), registry.max_artifact_bytes)
+
+
+def predictor_cache(request: Request) -> PredictorCache:
+    """The application's loaded versions (``predict`` serves from them, ``evaluate`` replays with them); one
+    per application, so an app per database in one process keeps its versions apart."""
+    state = request.app.state
+    if getattr(state, "predictors", None) is None:
+        state.predictors = PredictorCache()
+    cache: PredictorCache = state.predictors
+    return cache
 
 
 def _base64(value: str, name: str) -> bytes:
@@ -104,8 +115,8 @@ async def register(model: str, request: Request, who: Manager) -> VersionOut:
     """Register a version: its artifact is stored by digest, loaded under the operator's trust rules and
     run on the sample; one that does not fit the model's schema is refused, naming the column.
 
-    The artifact may also come as the raw body (``application/octet-stream``, ``name`` and ``flavor`` in
-    the query, the lineage as JSON in ``X-Loopwise-Lineage``): streamed into the store (decision 0029)."""
+    The artifact may also come as the raw body (``application/octet-stream``, ``version`` and ``flavor``
+    in the query, the lineage as JSON in ``X-Loopwise-Lineage``): streamed into the store (decision 0029)."""
     registry, store = registry_settings(request)
     if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/octet-stream":
         return await _register_raw(model, request, who, registry, store)
@@ -125,7 +136,7 @@ async def register(model: str, request: Request, who: Manager) -> VersionOut:
             registry,
             store,
             model,
-            body.name,
+            body.version,
             flavor=body.flavor,
             artifact=artifact,
             uri=body.uri,
@@ -150,7 +161,7 @@ async def _register_raw(
     try:
         body = RegisterVersion.model_validate(
             {
-                "name": query.get("name"),
+                "version": query.get("version", query.get("name")),
                 "flavor": query.get("flavor", "sklearn"),
                 "sha256": query.get("sha256"),
                 "lineage": json.loads(request.headers.get("x-loopwise-lineage") or "null"),
@@ -171,7 +182,7 @@ async def _register_raw(
             registry,
             store,
             model,
-            body.name,
+            body.version,
             flavor=body.flavor,
             artifact=RequestStream(request),  # type: ignore[arg-type]
             sha256=body.sha256,
@@ -319,6 +330,7 @@ async def evaluate_version(model: str, version: str, request: Request, who: Mana
             as_utc(body.start),
             as_utc(body.end),
             actor=who.actor,
+            predictors=predictor_cache(request),
             **extra,
         )
         return EvaluationOut.model_validate(found.to_dict())

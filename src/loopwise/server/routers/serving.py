@@ -19,11 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from loopwise.errors import LimitError
 from loopwise.registry import ArtifactStore, RegistrySettings, aliases
 from loopwise.registry.jobs import describe_job, run_evaluation, run_in_thread, start_evaluation
-from loopwise.registry.serving import PredictorCache, predict, shadow
+from loopwise.registry.predictors import PredictorCache
+from loopwise.registry.serving import predict, shadow
 from loopwise.server.bodies import body_to_table, parse_json, read_body, read_model, records, records_to_table
 from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
 from loopwise.server.limits import json_columns
-from loopwise.server.routers.registry import as_utc, registry_settings
+from loopwise.server.routers.registry import as_utc, predictor_cache, registry_settings
 from loopwise.store import transaction
 from loopwise.wire import ARROW_TYPES
 from loopwise.wire.common import errors, json_body
@@ -35,12 +36,7 @@ log = logging.getLogger("loopwise.serving")
 
 
 def _cache(request: Request) -> PredictorCache:
-    # One per application (an app per database in one process keeps its versions apart).
-    state = request.app.state
-    if getattr(state, "predictors", None) is None:
-        state.predictors = PredictorCache()
-    cache: PredictorCache = state.predictors
-    return cache
+    return predictor_cache(request)
 
 
 def _etag(version: str | None) -> str:
@@ -161,7 +157,16 @@ async def start(model: str, version: str, request: Request, response: Response, 
                 actor=who.actor,
                 batch_rows=body.batch_rows,
             )
-        run_in_thread(run_evaluation, factory(request), read_factory(request), registry, store, model, job_id)
+        run_in_thread(
+            run_evaluation,
+            factory(request),
+            read_factory(request),
+            registry,
+            store,
+            model,
+            job_id,
+            _cache(request),
+        )
         with read_factory(request)() as s:
             return JobOut.model_validate(describe_job(s, model, job_id).to_dict())
 
