@@ -50,7 +50,9 @@ from scipy.special import gammaln, xlogy
 from loopwise.detectors.base import SEGMENT_CAP, Detector, Sensitivity, in_open_unit, positive
 from loopwise.errors import DataError, ParameterError, StaleStateError
 
-MODELS = ("auto", "ar1", "constant", "bernoulli")
+MODELS = ("auto", "ar1", "trend", "ar1trend", "constant", "bernoulli")
+#: ``model="trend"``: a run's time (values since it began) is counted in units of this many values.
+TREND_UNIT = 100.0
 #: Fewest values on either side of a split of the check.
 _MIN_SIDE = 5
 #: The check's values are winsorized at this many robust standard deviations (``winsorized``).
@@ -80,6 +82,7 @@ class BOCPD(Detector):
         mu0: float | None = None,
         kappa0: float = 0.01,
         ar_precision: float = 1.0,
+        trend_precision: float = 1.0,
         alpha0: float = 1.0,
         beta0: float | None = None,
         warm_up: int = 20,
@@ -97,6 +100,7 @@ class BOCPD(Detector):
             raise ParameterError("model", model, MODELS)
         positive("kappa0", kappa0)
         positive("ar_precision", ar_precision)
+        positive("trend_precision", trend_precision)
         positive("alpha0", alpha0)
         if mu0 is not None and not (isinstance(mu0, int | float) and math.isfinite(mu0)):
             raise ParameterError("mu0", mu0, "a finite number or None")
@@ -116,6 +120,7 @@ class BOCPD(Detector):
         self.mu0 = None if mu0 is None else float(mu0)
         self.kappa0 = float(kappa0)
         self.ar_precision = float(ar_precision)
+        self.trend_precision = float(trend_precision)
         self.alpha0 = float(alpha0)
         self.beta0 = None if beta0 is None else float(beta0)
         self.warm_up = int(warm_up)
@@ -125,10 +130,13 @@ class BOCPD(Detector):
         self.min_segment = int(min_segment)
         self.prune = float(prune)
         self.max_hypotheses = int(max_hypotheses)
-        self._p = 1 if model in ("constant", "bernoulli") else 2
+        self._p = {"constant": 1, "bernoulli": 1, "ar1trend": 3}.get(model, 2)
         self._log_h = math.log(1.0 / self.expected_run_length)
         self._log_1mh = math.log1p(-1.0 / self.expected_run_length)
-        precisions = [self.kappa0, self.ar_precision][: self._p]
+        if model == "trend":
+            precisions = [self.kappa0, self.trend_precision]
+        else:
+            precisions = [self.kappa0, self.ar_precision, self.trend_precision][: self._p]
         self._prior_precision = np.diag(precisions)
         super().__init__()
 
@@ -140,6 +148,7 @@ class BOCPD(Detector):
             "mu0": self.mu0,
             "kappa0": self.kappa0,
             "ar_precision": self.ar_precision,
+            "trend_precision": self.trend_precision,
             "alpha0": self.alpha0,
             "beta0": self.beta0,
             "warm_up": self.warm_up,
@@ -198,7 +207,7 @@ class BOCPD(Detector):
             rate = (float(values.sum()) + 0.5) / (len(values) + 1.0)
             self._rate_prior = (2.0 * rate, 2.0 * (1.0 - rate))
             mu0, spread = 0.0, 1.0
-        elif self._model == "ar1":
+        elif self._model in ("ar1", "trend", "ar1trend"):
             d = np.diff(values)
             spread = float(np.median(np.abs(d - np.median(d)))) / 0.6745 / math.sqrt(2.0)
             if spread <= 0:
@@ -215,6 +224,11 @@ class BOCPD(Detector):
     def _regressors(self, count: int) -> npt.NDArray[np.float64]:
         if self._p == 1:
             return np.ones((count, 1))
+        if self._model == "trend":
+            # each hypothesis's time: the values its run held before this one, in units of TREND_UNIT
+            return np.column_stack((np.ones(count), self._r / TREND_UNIT))
+        if self._model == "ar1trend":
+            return np.column_stack((np.ones(count), np.full(count, self._prev), self._r / TREND_UNIT))
         return np.column_stack((np.ones(count), np.full(count, self._prev)))
 
     def _advance(self, x: float, index: int, *, report: bool = True) -> bool:
@@ -321,7 +335,7 @@ class BOCPD(Detector):
             best = int(np.argmax(ratio))
             return self._seg_first + int(k[best]), float(ratio[best])
         y = winsorized(np.asarray(self._seg))
-        x = np.column_stack((np.ones(n), np.concatenate(([self._seg_before], y[:-1]))))[:, : self._p]
+        x = self._check_design(y)
         whole = _rss(x, y, np.array([0]), np.array([n]))
         left = _rss(x, y, np.zeros(k.size, dtype=np.int64), k)
         right = _rss(x, y, k, np.full(k.size, n))
@@ -329,6 +343,14 @@ class BOCPD(Detector):
         ratio = n / 2 * np.log(whole[0] / n) - nl / 2 * np.log(left / nl) - nr / 2 * np.log(right / nr)
         best = int(np.argmax(ratio))
         return self._seg_first + int(k[best]), float(ratio[best])
+
+    def _check_design(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The check's regressors for the (winsorized) segment ``y``: the run model's."""
+        n = y.size
+        time, lagged = np.arange(n) / n, np.concatenate(([self._seg_before], y[:-1]))
+        if self._model == "trend":
+            return np.column_stack((np.ones(n), time))
+        return np.column_stack((np.ones(n), lagged, time))[:, : self._p]
 
     def _keep(self, log_r: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
         keep = log_r >= math.log(self.prune) if self.prune > 0 else np.ones(log_r.size, dtype=bool)
@@ -440,6 +462,9 @@ def _inverse(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     if m.shape[1] == 1:
         result: npt.NDArray[np.float64] = 1.0 / m
         return result
+    if m.shape[1] > 2:
+        general: npt.NDArray[np.float64] = np.linalg.inv(m)
+        return general
     a, b, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 1]
     det = a * d - b * b
     out = np.empty_like(m)
