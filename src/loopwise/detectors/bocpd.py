@@ -463,7 +463,7 @@ def _inverse(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         result: npt.NDArray[np.float64] = 1.0 / m
         return result
     if m.shape[1] > 2:
-        general: npt.NDArray[np.float64] = np.linalg.inv(m)
+        general: npt.NDArray[np.float64] = np.asarray(np.linalg.inv(m), dtype=np.float64)
         return general
     a, b, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 1]
     det = a * d - b * b
