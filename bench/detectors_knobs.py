@@ -2,7 +2,10 @@
 F1 (bench/cpd_scoring.py) and the generated series' F1; the error-stream detectors' hits on rises and falls
 of the error rate, and what lower thresholds trade for them (decision 0045).
 
-usage: python bench/detectors_knobs.py [bocpd|errors|offline] [--seed 7] [--per-kind 8]
+``trend`` (decision 0048): BOCPD's local-linear-trend run model (``model="trend"``) and which regression the
+check fits, against the defaults.
+
+usage: python bench/detectors_knobs.py [bocpd|errors|offline|trend] [--seed 7] [--per-kind 8]
 """
 
 from __future__ import annotations
@@ -98,6 +101,55 @@ def bocpd(seed: int, per_kind: int) -> None:
         print(f"    generated: {shown}", flush=True)
 
 
+class CheckBOCPD(lw.BOCPD):
+    """BOCPD whose check fits another regression than its run model's (a test of the idea): ``check`` one
+    of "ar1" (1 and the value before), "trend" (1 and the time), "ar1trend" (all three)."""
+
+    def __init__(self, check: str, **params: Any) -> None:
+        self.check = check
+        super().__init__(**params)
+
+    def _check_design(self, y: np.ndarray) -> np.ndarray:
+        n = y.size
+        lagged, time = np.concatenate(([self._seg_before], y[:-1])), np.arange(n) / n
+        columns = {"ar1": [lagged], "trend": [time], "ar1trend": [lagged, time]}[self.check]
+        return np.column_stack([np.ones(n), *columns])
+
+
+#: (label, factory) for the trend round: the defaults, the trend run model, and the check's regression.
+TREND_VARIANTS: list[tuple[str, Callable[[], lw.Detector]]] = [
+    ("defaults (AR(1) run, AR(1) check)", lambda: lw.BOCPD()),
+    ("trend run, trend check, trend_precision 0.01", lambda: lw.BOCPD(model="trend", trend_precision=0.01)),
+    ("trend run, trend check, trend_precision 1", lambda: lw.BOCPD(model="trend")),
+    ("trend run, trend check, trend_precision 100", lambda: lw.BOCPD(model="trend", trend_precision=100)),
+    ("trend run, trend check, trend_precision 1000", lambda: lw.BOCPD(model="trend", trend_precision=1000)),
+    (
+        "trend run, trend check, trend_precision 100, penalty 2.5",
+        lambda: lw.BOCPD(model="trend", trend_precision=100, penalty=2.5),
+    ),
+    ("AR(1)+trend run (ar1trend), its check", lambda: lw.BOCPD(model="ar1trend")),
+    ("AR(1) run, trend check", lambda: CheckBOCPD("trend")),
+    ("AR(1) run, AR(1)+trend check", lambda: CheckBOCPD("ar1trend")),
+    ("trend run (precision 100), AR(1) check", lambda: CheckBOCPD("ar1", model="trend", trend_precision=100)),
+]
+
+
+def trend(seed: int, per_kind: int) -> None:
+    """TCPD F1 and covering, and the generated numeric kinds' F1 (a 0/1 stream takes the Beta-Bernoulli run
+    under ``model="auto"`` whatever the numeric model, so the error kind is left out)."""
+    series = tcpd_series()
+    gen = {k: v for k, v in dq.generated(seed, per_kind).items() if k != dq.ERROR_KIND}
+    for label, make in TREND_VARIANTS:
+        f1, per = tcpd_f1(make, series)
+        cover = dq.score_tcpd(dq.loopwise_points(make), series)["covering"]
+        scores = {kind: dq.score_generated(dq.loopwise_points(make), s)["f1"] for kind, s in gen.items()}
+        shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        mean = np.mean(list(scores.values()))
+        print(f"{label}: TCPD F1 {f1:.3f}, covering {cover:.3f}; generated numeric mean F1 {mean:.3f}")
+        print(f"    TCPD: {per}")
+        print(f"    generated: {shown}", flush=True)
+
+
 def directions(x: np.ndarray, changes: list[int]) -> list[str]:
     """Whether the error rate rose or fell at each change (the means of the segments either side)."""
     bounds = [0, *changes, len(x)]
@@ -157,12 +209,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["bocpd", "errors", "offline"])
+    parser.add_argument("what", choices=["bocpd", "errors", "offline", "trend"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-kind", type=int, default=8)
     args = parser.parse_args()
     if args.what == "offline":
         offline()
+    elif args.what == "trend":
+        trend(args.seed, args.per_kind)
     else:
         (bocpd if args.what == "bocpd" else errors)(args.seed, args.per_kind)
 
