@@ -5,7 +5,10 @@ of the error rate, and what lower thresholds trade for them (decision 0045).
 ``trend`` (decision 0048): BOCPD's local-linear-trend run model (``model="trend"``) and which regression the
 check fits, against the defaults.
 
-usage: python bench/detectors_knobs.py [bocpd|errors|offline|trend] [--seed 7] [--per-kind 8]
+``consensus`` (decision 0048): a change point of BOCPD kept only when other detectors place one within ``w``
+values, and 2-of-n majorities; scored from each detector's change points (not an online detector).
+
+usage: python bench/detectors_knobs.py [bocpd|errors|offline|trend|consensus] [--seed 7] [--per-kind 8]
 """
 
 from __future__ import annotations
@@ -150,6 +153,72 @@ def trend(seed: int, per_kind: int) -> None:
         print(f"    generated: {shown}", flush=True)
 
 
+def _confirmed(main: list[int], others: list[list[int]], w: int, need: int) -> list[int]:
+    """The points of ``main`` that at least ``need`` of ``others`` place within ``w`` values."""
+    return [p for p in main if sum(any(abs(p - q) <= w for q in o) for o in others) >= need]
+
+
+def _majority(points: dict[str, list[int]], keys: str, w: int) -> list[int]:
+    """Every point that another of ``keys`` confirms within ``w``, merged within ``w`` (earliest kept)."""
+    found = []
+    for k in keys:
+        found += _confirmed(points[k], [points[o] for o in keys if o != k], w, 1)
+    merged: list[int] = []
+    for p in sorted(found):
+        if not any(abs(p - q) <= w for q in merged):
+            merged.append(p)
+    return merged
+
+
+#: A: BOCPD (defaults), B: BOCPD(model="trend", trend_precision=100), C: ADWIN, D: KSWIN.
+CONSENSUS_MAKERS: dict[str, Callable[[], lw.Detector]] = {
+    "A": lambda: lw.BOCPD(),
+    "B": lambda: lw.BOCPD(model="trend", trend_precision=100),
+    "C": lambda: lw.ADWIN(),
+    "D": lambda: lw.KSWIN(),
+}
+
+
+def consensus(seed: int, per_kind: int) -> None:
+    rules: dict[str, Callable[[dict[str, list[int]]], list[int]]] = {
+        "A (BOCPD)": lambda d: d["A"],
+        "B (BOCPD trend)": lambda d: d["B"],
+        "C (ADWIN)": lambda d: d["C"],
+        "D (KSWIN)": lambda d: d["D"],
+    }
+    for w in (5, 10, 20):
+        rules[f"A confirmed by B, C or D within {w}"] = lambda d, w=w: _confirmed(  # type: ignore[misc]
+            d["A"], [d["B"], d["C"], d["D"]], w, 1
+        )
+        rules[f"A confirmed by C within {w}"] = lambda d, w=w: _confirmed(d["A"], [d["C"]], w, 1)  # type: ignore[misc]
+        rules[f"2 of A, B, C within {w}"] = lambda d, w=w: _majority(d, "ABC", w)  # type: ignore[misc]
+        rules[f"(A or B) and (C or D) within {w}"] = lambda d, w=w: _majority(  # type: ignore[misc]
+            {"x": sorted(set(d["A"]) | set(d["B"])), "y": sorted(set(d["C"]) | set(d["D"]))}, "xy", w
+        )
+
+    def points(x: np.ndarray) -> dict[str, list[int]]:
+        return {k: dq.loopwise_points(m)(x)[1] for k, m in CONSENSUS_MAKERS.items()}
+
+    series = tcpd_series()
+    tcpd = {name: [points(v[:, d]) for d in range(v.shape[1])] for name, (v, _) in series.items()}
+    gen = {k: v for k, v in dq.generated(seed, per_kind).items() if k != dq.ERROR_KIND}
+    generated = {kind: [points(x) for x, _ in s] for kind, s in gen.items()}
+    print(f"TCPD F1 (per series), generated numeric mean F1 (seed {seed}, {per_kind} per kind)")
+    for label, rule in rules.items():
+        per = []
+        for name, (_, marked) in series.items():
+            found: set[int] = set()
+            for d in tcpd[name]:
+                found |= set(rule(d))
+            per.append(dq.f_measure(marked, found))
+        g = [
+            np.mean([dq.f_measure(t, rule(d)) for (_, t), d in zip(s, generated[kind], strict=True)])
+            for kind, s in gen.items()
+        ]
+        shown = " ".join(f"{x:.2f}" for x in per)
+        print(f"  {label:40s} TCPD {np.mean(per):.3f} ({shown})  generated {np.mean(g):.3f}", flush=True)
+
+
 def directions(x: np.ndarray, changes: list[int]) -> list[str]:
     """Whether the error rate rose or fell at each change (the means of the segments either side)."""
     bounds = [0, *changes, len(x)]
@@ -209,7 +278,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["bocpd", "errors", "offline", "trend"])
+    parser.add_argument("what", choices=["bocpd", "errors", "offline", "trend", "consensus"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-kind", type=int, default=8)
     args = parser.parse_args()
@@ -217,6 +286,8 @@ def main() -> None:
         offline()
     elif args.what == "trend":
         trend(args.seed, args.per_kind)
+    elif args.what == "consensus":
+        consensus(args.seed, args.per_kind)
     else:
         (bocpd if args.what == "bocpd" else errors)(args.seed, args.per_kind)
 
