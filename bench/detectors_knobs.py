@@ -123,14 +123,13 @@ class CheckBOCPD(lw.BOCPD):
 TREND_VARIANTS: list[tuple[str, Callable[[], lw.Detector]]] = [
     ("defaults (AR(1) run, AR(1) check)", lambda: lw.BOCPD()),
     ("trend run, trend check, trend_precision 0.01", lambda: lw.BOCPD(model="trend", trend_precision=0.01)),
-    ("trend run, trend check, trend_precision 1", lambda: lw.BOCPD(model="trend")),
-    ("trend run, trend check, trend_precision 100", lambda: lw.BOCPD(model="trend", trend_precision=100)),
+    ("trend run, trend check, trend_precision 1", lambda: lw.BOCPD(model="trend", trend_precision=1)),
+    ("trend run, trend check, trend_precision 100", lambda: lw.BOCPD(model="trend")),
     ("trend run, trend check, trend_precision 1000", lambda: lw.BOCPD(model="trend", trend_precision=1000)),
     (
         "trend run, trend check, trend_precision 100, penalty 2.5",
         lambda: lw.BOCPD(model="trend", trend_precision=100, penalty=2.5),
     ),
-    ("AR(1)+trend run (ar1trend), its check", lambda: lw.BOCPD(model="ar1trend")),
     ("AR(1) run, trend check", lambda: CheckBOCPD("trend")),
     ("AR(1) run, AR(1)+trend check", lambda: CheckBOCPD("ar1trend")),
     ("trend run (precision 100), AR(1) check", lambda: CheckBOCPD("ar1", model="trend", trend_precision=100)),
