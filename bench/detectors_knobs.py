@@ -2,7 +2,13 @@
 F1 (bench/cpd_scoring.py) and the generated series' F1; the error-stream detectors' hits on rises and falls
 of the error rate, and what lower thresholds trade for them (decision 0045).
 
-usage: python bench/detectors_knobs.py [bocpd|errors|offline] [--seed 7] [--per-kind 8]
+``trend`` (decision 0048): BOCPD's local-linear-trend run model (``model="trend"``) and which regression the
+check fits, against the defaults.
+
+``consensus`` (decision 0048): a change point of BOCPD kept only when other detectors place one within ``w``
+values, and 2-of-n majorities; scored from each detector's change points (not an online detector).
+
+usage: python bench/detectors_knobs.py [bocpd|errors|offline|trend|consensus] [--seed 7] [--per-kind 8]
 """
 
 from __future__ import annotations
@@ -98,6 +104,120 @@ def bocpd(seed: int, per_kind: int) -> None:
         print(f"    generated: {shown}", flush=True)
 
 
+class CheckBOCPD(lw.BOCPD):
+    """BOCPD whose check fits another regression than its run model's (a test of the idea): ``check`` one
+    of "ar1" (1 and the value before), "trend" (1 and the time), "ar1trend" (all three)."""
+
+    def __init__(self, check: str, **params: Any) -> None:
+        self.check = check
+        super().__init__(**params)
+
+    def _check_design(self, y: np.ndarray) -> np.ndarray:
+        n = y.size
+        lagged, time = np.concatenate(([self._seg_before], y[:-1])), np.arange(n) / n
+        columns = {"ar1": [lagged], "trend": [time], "ar1trend": [lagged, time]}[self.check]
+        return np.column_stack([np.ones(n), *columns])
+
+
+#: (label, factory) for the trend round: the defaults, the trend run model, and the check's regression.
+TREND_VARIANTS: list[tuple[str, Callable[[], lw.Detector]]] = [
+    ("defaults (AR(1) run, AR(1) check)", lambda: lw.BOCPD()),
+    ("trend run, trend check, trend_precision 0.01", lambda: lw.BOCPD(model="trend", trend_precision=0.01)),
+    ("trend run, trend check, trend_precision 1", lambda: lw.BOCPD(model="trend", trend_precision=1)),
+    ("trend run, trend check, trend_precision 100", lambda: lw.BOCPD(model="trend")),
+    ("trend run, trend check, trend_precision 1000", lambda: lw.BOCPD(model="trend", trend_precision=1000)),
+    (
+        "trend run, trend check, trend_precision 100, penalty 2.5",
+        lambda: lw.BOCPD(model="trend", trend_precision=100, penalty=2.5),
+    ),
+    ("AR(1) run, trend check", lambda: CheckBOCPD("trend")),
+    ("AR(1) run, AR(1)+trend check", lambda: CheckBOCPD("ar1trend")),
+    ("trend run (precision 100), AR(1) check", lambda: CheckBOCPD("ar1", model="trend", trend_precision=100)),
+]
+
+
+def trend(seed: int, per_kind: int) -> None:
+    """TCPD F1 and covering, and the generated numeric kinds' F1 (a 0/1 stream takes the Beta-Bernoulli run
+    under ``model="auto"`` whatever the numeric model, so the error kind is left out)."""
+    series = tcpd_series()
+    gen = {k: v for k, v in dq.generated(seed, per_kind).items() if k != dq.ERROR_KIND}
+    for label, make in TREND_VARIANTS:
+        f1, per = tcpd_f1(make, series)
+        cover = dq.score_tcpd(dq.loopwise_points(make), series)["covering"]
+        scores = {kind: dq.score_generated(dq.loopwise_points(make), s)["f1"] for kind, s in gen.items()}
+        shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        mean = np.mean(list(scores.values()))
+        print(f"{label}: TCPD F1 {f1:.3f}, covering {cover:.3f}; generated numeric mean F1 {mean:.3f}")
+        print(f"    TCPD: {per}")
+        print(f"    generated: {shown}", flush=True)
+
+
+def _confirmed(main: list[int], others: list[list[int]], w: int, need: int) -> list[int]:
+    """The points of ``main`` that at least ``need`` of ``others`` place within ``w`` values."""
+    return [p for p in main if sum(any(abs(p - q) <= w for q in o) for o in others) >= need]
+
+
+def _majority(points: dict[str, list[int]], keys: str, w: int) -> list[int]:
+    """Every point that another of ``keys`` confirms within ``w``, merged within ``w`` (earliest kept)."""
+    found = []
+    for k in keys:
+        found += _confirmed(points[k], [points[o] for o in keys if o != k], w, 1)
+    merged: list[int] = []
+    for p in sorted(found):
+        if not any(abs(p - q) <= w for q in merged):
+            merged.append(p)
+    return merged
+
+
+#: A: BOCPD (defaults), B: BOCPD(model="trend", trend_precision=100), C: ADWIN, D: KSWIN.
+CONSENSUS_MAKERS: dict[str, Callable[[], lw.Detector]] = {
+    "A": lambda: lw.BOCPD(),
+    "B": lambda: lw.BOCPD(model="trend", trend_precision=100),
+    "C": lambda: lw.ADWIN(),
+    "D": lambda: lw.KSWIN(),
+}
+
+
+def consensus(seed: int, per_kind: int) -> None:
+    rules: dict[str, Callable[[dict[str, list[int]]], list[int]]] = {
+        "A (BOCPD)": lambda d: d["A"],
+        "B (BOCPD trend)": lambda d: d["B"],
+        "C (ADWIN)": lambda d: d["C"],
+        "D (KSWIN)": lambda d: d["D"],
+    }
+    for w in (5, 10, 20):
+        rules[f"A confirmed by B, C or D within {w}"] = lambda d, w=w: _confirmed(  # type: ignore[misc]
+            d["A"], [d["B"], d["C"], d["D"]], w, 1
+        )
+        rules[f"A confirmed by C within {w}"] = lambda d, w=w: _confirmed(d["A"], [d["C"]], w, 1)  # type: ignore[misc]
+        rules[f"2 of A, B, C within {w}"] = lambda d, w=w: _majority(d, "ABC", w)  # type: ignore[misc]
+        rules[f"(A or B) and (C or D) within {w}"] = lambda d, w=w: _majority(  # type: ignore[misc]
+            {"x": sorted(set(d["A"]) | set(d["B"])), "y": sorted(set(d["C"]) | set(d["D"]))}, "xy", w
+        )
+
+    def points(x: np.ndarray) -> dict[str, list[int]]:
+        return {k: dq.loopwise_points(m)(x)[1] for k, m in CONSENSUS_MAKERS.items()}
+
+    series = tcpd_series()
+    tcpd = {name: [points(v[:, d]) for d in range(v.shape[1])] for name, (v, _) in series.items()}
+    gen = {k: v for k, v in dq.generated(seed, per_kind).items() if k != dq.ERROR_KIND}
+    generated = {kind: [points(x) for x, _ in s] for kind, s in gen.items()}
+    print(f"TCPD F1 (per series), generated numeric mean F1 (seed {seed}, {per_kind} per kind)")
+    for label, rule in rules.items():
+        per = []
+        for name, (_, marked) in series.items():
+            found: set[int] = set()
+            for d in tcpd[name]:
+                found |= set(rule(d))
+            per.append(dq.f_measure(marked, found))
+        g = [
+            np.mean([dq.f_measure(t, rule(d)) for (_, t), d in zip(s, generated[kind], strict=True)])
+            for kind, s in gen.items()
+        ]
+        shown = " ".join(f"{x:.2f}" for x in per)
+        print(f"  {label:40s} TCPD {np.mean(per):.3f} ({shown})  generated {np.mean(g):.3f}", flush=True)
+
+
 def directions(x: np.ndarray, changes: list[int]) -> list[str]:
     """Whether the error rate rose or fell at each change (the means of the segments either side)."""
     bounds = [0, *changes, len(x)]
@@ -157,12 +277,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["bocpd", "errors", "offline"])
+    parser.add_argument("what", choices=["bocpd", "errors", "offline", "trend", "consensus"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-kind", type=int, default=8)
     args = parser.parse_args()
     if args.what == "offline":
         offline()
+    elif args.what == "trend":
+        trend(args.seed, args.per_kind)
+    elif args.what == "consensus":
+        consensus(args.seed, args.per_kind)
     else:
         (bocpd if args.what == "bocpd" else errors)(args.seed, args.per_kind)
 

@@ -132,6 +132,84 @@ def test_the_ar1_run_models_posterior_is_the_recursions(name: str) -> None:
         np.testing.assert_allclose(got, expected[t], rtol=1e-8, atol=1e-12)
 
 
+def reference_trend(x: np.ndarray, hazard: float, kappa0: float, trend_precision: float) -> list[np.ndarray]:
+    """The recursion for the local-linear-trend run model (``model="trend"``) in standardised units: each
+    run's Normal-Inverse-Gamma posterior (prior mean 0, precision diag(kappa0, trend_precision), a0 = b0 =
+    1) computed afresh from its values regressed on 1 and their time since the run began (in units of 100
+    values), the predictive of the next value at the next time a Student t (scipy)."""
+    posteriors = []
+    prev = np.array([1.0])
+    prior = np.diag([kappa0, trend_precision])
+    for t, xt in enumerate(x):
+        pred = np.empty(prev.size)
+        for r in range(prev.size):
+            design = np.column_stack((np.ones(r), np.arange(r) / 100.0))
+            y = x[t - r : t]
+            precision = prior + design.T @ design
+            mean = np.linalg.solve(precision, design.T @ y)
+            a = 1.0 + r / 2
+            b = 1.0 + 0.5 * (y @ y - mean @ precision @ mean)
+            phi = np.array([1.0, r / 100.0])
+            scale = np.sqrt(b / a * (1 + phi @ np.linalg.solve(precision, phi)))
+            pred[r] = stats.t.pdf(xt, df=2 * a, loc=phi @ mean, scale=scale)
+        new = np.concatenate(([(prev * pred * hazard).sum()], prev * pred * (1 - hazard)))
+        prev = new / new.sum()
+        posteriors.append(prev)
+    return posteriors
+
+
+RAMPS = {
+    # a climb then a fall: one trend per run, two runs
+    "ramp": np.concatenate((np.linspace(0, 6, 30), np.linspace(6, 2, 25)))
+    + np.random.default_rng(4).normal(0, 0.5, 55),
+    **SERIES,
+}
+
+
+@pytest.mark.parametrize("trend_precision", [1.0, 100.0])
+@pytest.mark.parametrize("name", RAMPS)
+def test_the_trend_run_models_posterior_is_the_recursions(name: str, trend_precision: float) -> None:
+    x = RAMPS[name]
+    detector = BOCPD(
+        expected_run_length=20.0,
+        model="trend",
+        trend_precision=trend_precision,
+        mu0=0.0,
+        beta0=1.0,
+        prune=0,
+        max_hypotheses=10_000,
+        refine=False,
+    )
+    expected = reference_trend(x, 1 / 20.0, kappa0=0.01, trend_precision=trend_precision)
+    for t, xt in enumerate(x.tolist()):
+        detector.update(xt)
+        r, p = detector.run_length_posterior()
+        got = np.zeros(t + 2)
+        got[r] = p
+        np.testing.assert_allclose(got, expected[t], rtol=1e-8, atol=1e-12)
+
+
+def test_the_trend_check_is_the_likelihood_ratio_of_two_linear_trends() -> None:
+    """With ``model="trend"`` the check fits a line on each side: a kink (a climb that turns) passes, and
+    the split is statsmodels' best pair of lines."""
+    rng = np.random.default_rng(8)
+    x = np.concatenate((np.linspace(0, 8, 120), np.linspace(8, 0, 120))) + rng.normal(0, 0.5, 240)
+    detector = BOCPD(model="trend", mu0=0.0, beta0=1.0)
+    detector._seg, detector._seg_first, detector._seg_before = x.tolist(), 0, 0.0
+    split, gain = detector._best_split()
+    y = winsorized(x)
+    time = np.arange(240.0)
+
+    def loglik(a: int, b: int) -> float:
+        return float(sm.OLS(y[a:b], sm.add_constant(time[a:b])).fit().llf)
+
+    ratios = {k: loglik(0, k) + loglik(k, 240) - loglik(0, 240) for k in range(5, 236)}
+    best = max(ratios, key=ratios.__getitem__)
+    assert split == best
+    assert 110 <= best <= 130
+    assert gain == pytest.approx(ratios[best], rel=1e-6)
+
+
 def test_the_check_is_the_likelihood_ratio_of_two_regressions() -> None:
     """The split the check reports maximises the Gaussian log-likelihood ratio of an AR(1) regression on each
     side (own coefficients and variance) against one, as statsmodels' OLS fits compute it."""

@@ -24,6 +24,7 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
     "adwin_fast": lambda: ADWIN(delta=0.05, clock=4),
     "kswin": lambda: KSWIN(alpha=0.001),
     "bocpd": BOCPD,
+    "bocpd_trend": lambda: BOCPD(model="trend"),
 }
 
 #: The error-stream detectors take 0/1 values: a stream of errors whose rate rises and falls.

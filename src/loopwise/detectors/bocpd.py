@@ -8,8 +8,14 @@ default) regresses each value on 1 and the value before it, an AR(1) with its ow
 spread; ``model="constant"`` on 1 alone, Gaussian values with an unknown mean and variance (the Normal-Gamma
 model of the paper). The AR(1) run also describes autocorrelated noise and a wandering or trending level (a
 persistence near 1), which a model of constant means cuts into many pieces; its coefficient's prior (mean 0,
-precision ``ar_precision``, worth that many values) keeps short runs close to independent values. The hazard
-is constant: the prior probability of a change at each value is ``1 / expected_run_length``.
+precision ``ar_precision``, worth that many values) keeps short runs close to independent values.
+``model="trend"`` regresses each value on 1 and its time since the run began (in units of ``TREND_UNIT``
+= 100 values): a local linear trend per run (as in Fearnhead's piecewise-regression change points), so that
+a steady climb is one run; the slope's prior (mean 0, precision ``trend_precision``, default 100: a slope of
+about a tenth of the noise's spread per 100 values) keeps short runs flat; its check fits a line on each side.
+It is an option, not the default (decision 0048: better on TCPD's prices, worse on autocorrelated noise,
+which it reads as local trends). The hazard is constant: the prior probability of a change at each value is
+``1 / expected_run_length``.
 
 **Proposals.** After each value the run-length posterior is updated by the paper's recursion (in
 logarithms). The detector considers a change when the posterior's mode says the current run began after
@@ -32,9 +38,9 @@ every proposal is an alarm and ``change_point`` the posterior mode's start (the 
 Hypotheses with a probability below ``prune`` are dropped, and at most ``max_hypotheses`` kept (the most
 probable), which bounds the work per value. With ``mu0`` and ``beta0`` left to None the values are first
 put in units of the first ``warm_up`` values (their mean; for ``"constant"`` their standard deviation, for
-``"ar1"`` the robust spread of their differences, which a trend does not inflate): the detector is then the
-same for a stream measured in any unit. ``beta0`` (data units squared) fixes the scale instead: values are
-divided by ``sqrt(beta0 / alpha0)``.
+``"ar1"`` and ``"trend"`` the robust spread of their differences, which a trend does not inflate): the
+detector is then the same for a stream measured in any unit. ``beta0`` (data units squared) fixes the scale
+instead: values are divided by ``sqrt(beta0 / alpha0)``.
 """
 
 from __future__ import annotations
@@ -50,7 +56,9 @@ from scipy.special import gammaln, xlogy
 from loopwise.detectors.base import SEGMENT_CAP, Detector, Sensitivity, in_open_unit, positive
 from loopwise.errors import DataError, ParameterError, StaleStateError
 
-MODELS = ("auto", "ar1", "constant", "bernoulli")
+MODELS = ("auto", "ar1", "trend", "constant", "bernoulli")
+#: ``model="trend"``: a run's time (values since it began) is counted in units of this many values.
+TREND_UNIT = 100.0
 #: Fewest values on either side of a split of the check.
 _MIN_SIDE = 5
 #: The check's values are winsorized at this many robust standard deviations (``winsorized``).
@@ -80,6 +88,7 @@ class BOCPD(Detector):
         mu0: float | None = None,
         kappa0: float = 0.01,
         ar_precision: float = 1.0,
+        trend_precision: float = 100.0,
         alpha0: float = 1.0,
         beta0: float | None = None,
         warm_up: int = 20,
@@ -97,6 +106,7 @@ class BOCPD(Detector):
             raise ParameterError("model", model, MODELS)
         positive("kappa0", kappa0)
         positive("ar_precision", ar_precision)
+        positive("trend_precision", trend_precision)
         positive("alpha0", alpha0)
         if mu0 is not None and not (isinstance(mu0, int | float) and math.isfinite(mu0)):
             raise ParameterError("mu0", mu0, "a finite number or None")
@@ -116,6 +126,7 @@ class BOCPD(Detector):
         self.mu0 = None if mu0 is None else float(mu0)
         self.kappa0 = float(kappa0)
         self.ar_precision = float(ar_precision)
+        self.trend_precision = float(trend_precision)
         self.alpha0 = float(alpha0)
         self.beta0 = None if beta0 is None else float(beta0)
         self.warm_up = int(warm_up)
@@ -128,7 +139,8 @@ class BOCPD(Detector):
         self._p = 1 if model in ("constant", "bernoulli") else 2
         self._log_h = math.log(1.0 / self.expected_run_length)
         self._log_1mh = math.log1p(-1.0 / self.expected_run_length)
-        precisions = [self.kappa0, self.ar_precision][: self._p]
+        second = self.trend_precision if model == "trend" else self.ar_precision
+        precisions = [self.kappa0, second][: self._p]
         self._prior_precision = np.diag(precisions)
         super().__init__()
 
@@ -140,6 +152,7 @@ class BOCPD(Detector):
             "mu0": self.mu0,
             "kappa0": self.kappa0,
             "ar_precision": self.ar_precision,
+            "trend_precision": self.trend_precision,
             "alpha0": self.alpha0,
             "beta0": self.beta0,
             "warm_up": self.warm_up,
@@ -198,7 +211,7 @@ class BOCPD(Detector):
             rate = (float(values.sum()) + 0.5) / (len(values) + 1.0)
             self._rate_prior = (2.0 * rate, 2.0 * (1.0 - rate))
             mu0, spread = 0.0, 1.0
-        elif self._model == "ar1":
+        elif self._model in ("ar1", "trend"):
             d = np.diff(values)
             spread = float(np.median(np.abs(d - np.median(d)))) / 0.6745 / math.sqrt(2.0)
             if spread <= 0:
@@ -215,6 +228,9 @@ class BOCPD(Detector):
     def _regressors(self, count: int) -> npt.NDArray[np.float64]:
         if self._p == 1:
             return np.ones((count, 1))
+        if self._model == "trend":
+            # each hypothesis's time: the values its run held before this one, in units of TREND_UNIT
+            return np.column_stack((np.ones(count), self._r / TREND_UNIT))
         return np.column_stack((np.ones(count), np.full(count, self._prev)))
 
     def _advance(self, x: float, index: int, *, report: bool = True) -> bool:
@@ -321,7 +337,7 @@ class BOCPD(Detector):
             best = int(np.argmax(ratio))
             return self._seg_first + int(k[best]), float(ratio[best])
         y = winsorized(np.asarray(self._seg))
-        x = np.column_stack((np.ones(n), np.concatenate(([self._seg_before], y[:-1]))))[:, : self._p]
+        x = self._check_design(y)
         whole = _rss(x, y, np.array([0]), np.array([n]))
         left = _rss(x, y, np.zeros(k.size, dtype=np.int64), k)
         right = _rss(x, y, k, np.full(k.size, n))
@@ -329,6 +345,14 @@ class BOCPD(Detector):
         ratio = n / 2 * np.log(whole[0] / n) - nl / 2 * np.log(left / nl) - nr / 2 * np.log(right / nr)
         best = int(np.argmax(ratio))
         return self._seg_first + int(k[best]), float(ratio[best])
+
+    def _check_design(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The check's regressors for the (winsorized) segment ``y``: the run model's."""
+        n = y.size
+        if self._model == "trend":
+            return np.column_stack((np.ones(n), np.arange(n) / n))  # a line (its slope's unit is immaterial)
+        lagged = np.concatenate(([self._seg_before], y[:-1]))
+        return np.column_stack((np.ones(n), lagged))[:, : self._p]
 
     def _keep(self, log_r: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
         keep = log_r >= math.log(self.prune) if self.prune > 0 else np.ones(log_r.size, dtype=bool)
