@@ -24,7 +24,7 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     ├── DatabaseError (RuntimeError)       the database cannot be reached or opened                   (503)
     │   └── DatabaseVersionError           a database at another schema revision than this one needs  (503)
     └── ServerError (RuntimeError)         a server's answer no other class describes                 (500)
-        ├── AuthenticationError (PermissionError)  no valid API key came with the request             (401)
+        ├── AuthenticationError (PermissionError)  no API key came with the request, or it was refused  (401)
         ├── ForbiddenError (PermissionError)       the key's role may not do this                     (403)
         └── UnreachableError (ConnectionError)     no answer from the server at all                   (500)
 
