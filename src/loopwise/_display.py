@@ -126,3 +126,12 @@ def block(title: str, *parts: str, subtitle: str = "", notes: Iterable[str] = ()
 
 
 __all__ = ["MAX_ROWS", "Safe", "block", "esc", "fields", "interval", "num", "pct", "status", "table"]
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and the noun agreeing with it, for messages and verdicts.
+
+    >>> count(1, "check"), count(2, "check"), count(0, "label"), count(3, "type", "types")
+    ('1 check', '2 checks', '0 labels', '3 types')
+    """
+    return f"{n} {word if n == 1 else (plural or word + 's')}"

@@ -12,6 +12,7 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     │   └── RequestFormatError             a request body that is not JSON, Arrow or Parquet as sent  (400)
     │       └── UnsupportedMediaTypeError  a body of a media type the route does not take             (415)
     ├── ParameterError (ValueError)        a bad argument: names it, what is allowed, what was given  (422)
+    │   └── MissingSettingError            an environment variable a channel names, unset where read  (422)
     ├── SchemaError (ValueError)           a Schema (or schema file) that is itself malformed         (422)
     ├── ProfileFormatError (ValueError)    profile bytes that are corrupt, truncated, or newer        (422)
     ├── NotComputableError (LookupError)   a metric the inputs given cannot answer (a check "error")  (422)
@@ -24,7 +25,7 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     ├── DatabaseError (RuntimeError)       the database cannot be reached or opened                   (503)
     │   └── DatabaseVersionError           a database at another schema revision than this one needs  (503)
     └── ServerError (RuntimeError)         a server's answer no other class describes                 (500)
-        ├── AuthenticationError (PermissionError)  no valid API key came with the request             (401)
+        ├── AuthenticationError (PermissionError)  no API key came with the request, or it was refused  (401)
         ├── ForbiddenError (PermissionError)       the key's role may not do this                     (403)
         └── UnreachableError (ConnectionError)     no answer from the server at all                   (500)
 
@@ -120,6 +121,12 @@ class ParameterError(LoopwiseError, ValueError):
         super().__init__(f"parameter {name!r} must be {allowed}; got {shown(value)}")
         self.name = name
         self.value = value
+
+
+class MissingSettingError(ParameterError):
+    """Raised when an environment variable a setting names (an alert channel's ``url_env``, ``secret_env``,
+    ``username_env``, ``password_env``) is not set in the process that reads it: nothing but a restart with
+    the variable set can change that, so a delivery is not retried."""
 
 
 class SchemaError(LoopwiseError, ValueError):

@@ -111,6 +111,8 @@ def test_the_gate_passes_a_better_challenger_refuses_a_worse_and_waits_for_label
     # (its non-inferiority check is not powered for a 0.01 loss at 3,000 labels, but a challenger shown
     # better has shown it loses nothing: that pass stands, see the next test)
     assert better.status == "pass", better.verdict
+    n = len(better.checks["checks"])  # the verdict counts the checks with the noun agreeing (0047)
+    assert better.verdict == f"pass: {n} check{'' if n == 1 else 's'} passed (0 warned)"
     tested = better.comparisons[0]
     assert tested["p_value"] == pytest.approx(ours["p"], rel=1e-9)
     assert tested["difference"] == pytest.approx(ours["diff"], abs=1e-12)
@@ -389,6 +391,7 @@ def test_a_pass_on_too_few_labels_is_inconclusive_and_cannot_promote(
     model.log_feedback(ids, truth)
     full = model.gate("v2", gate, **DAY)
     assert full.status == "pass", full.verdict
+    assert len(full.checks["checks"]) == 1 and full.verdict == "pass: 1 check passed (0 warned)"
     assert model.promote("v2").status == "promoted"
 
 

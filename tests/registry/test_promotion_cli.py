@@ -64,7 +64,7 @@ def test_promotions_gate_results_and_the_policy_from_the_shell(
     only = cli_json("versions", "gate-results", "credit", "v2", *where, cwd=tmp_path)
     assert [g["id"] for g in only] == [g.id for g in model.gate_results("v2")] == [passed]
     shown = run_cli("versions", "gate-results", "credit", *where, cwd=tmp_path)
-    assert shown.returncode == 0 and "pass: 1 checks passed" in shown.stdout
+    assert shown.returncode == 0 and "pass: 1 check passed" in shown.stdout
 
     assert cli_json("versions", "promotion-policy", "credit", *where, cwd=tmp_path) == {
         "model": "credit",

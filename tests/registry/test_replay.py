@@ -303,7 +303,7 @@ def test_log_shadow_refuses_unknown_events_and_unregistered_versions(
 ) -> None:
     model, frame, _ = served
     ids = list(frame.id[:5])
-    with pytest.raises(DataError, match=r"2 event id\(s\) not logged for model 'credit': 'nope-1', 'nope-2'"):
+    with pytest.raises(DataError, match=r"2 event ids not logged for model 'credit': 'nope-1', 'nope-2'"):
         model.log_shadow("v2", [*ids, "nope-1", "nope-2"], [True] * 7)
     with pytest.raises(NotFoundError, match="no version named 'v9'"):
         model.log_shadow("v9", ids, [True] * 5)
@@ -409,7 +409,7 @@ def test_evaluate_shadow_and_compare_over_http(
     assert maintainer.evaluate_version("v2", start=START, end=END).already == 300
 
     ids = list(frame.id[:10])
-    with pytest.raises(DataError, match=r"1 event id\(s\) not logged for model 'credit': 'ghost'"):
+    with pytest.raises(DataError, match=r"1 event id not logged for model 'credit': 'ghost'"):
         ingest.log_shadow("v3", [*ids, "ghost"], [True] * 11)
     with pytest.raises(NotFoundError, match="no version named 'v9'"):
         ingest.log_shadow("v9", ids, [True] * 10)

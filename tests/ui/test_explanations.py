@@ -169,8 +169,8 @@ def test_a_type_the_operator_does_not_trust_is_named_and_not_loaded(
     _queue(server, "loans", live, sdk(server).model("loans").log)
     page, _ = _task_page(browser, server, "loans")
     assert _refused(page) == (
-        "no explanation: the champion 'v1' is not loaded here: refused: the skops file holds type(s) outside "
-        f"the allow-list: {TREE}; if you trust them, the operator adds them to trusted_types "
+        "no explanation: the champion 'v1' is not loaded here: refused: the skops file holds a type outside "
+        f"the allow-list: {TREE}; if you trust it, the operator adds it to trusted_types "
         "(LOOPWISE_TRUSTED_TYPES)"
     )
     page.close()

@@ -24,7 +24,7 @@ import httpx
 
 from loopwise.alerts.guard import checked_addresses
 from loopwise.alerts.settings import AlertSettings
-from loopwise.errors import ParameterError
+from loopwise.errors import MissingSettingError, ParameterError
 
 SIGNATURE_HEADER = "X-Loopwise-Signature"
 TIMESTAMP_HEADER = "X-Loopwise-Timestamp"
@@ -40,8 +40,18 @@ def _env(channel: dict[str, Any], key: str) -> str:
     name = channel[key]
     value = os.environ.get(name)
     if not value:
-        raise ParameterError(f"{channel['name']}.{key}", name, "an environment variable set on the server")
+        raise MissingSettingError(
+            f"{channel['name']}.{key}", name, "an environment variable set on the server (it is not set)"
+        )
     return value
+
+
+def unset_variables(channel: dict[str, Any], environ: Any = None) -> list[str]:
+    """The channel's ``*_env`` keys naming a variable not set in ``environ`` (this process's environment by
+    default), as ``"url_env LOOPWISE_HOOK"``."""
+    environ = os.environ if environ is None else environ
+    keys = ("url_env", "secret_env", "username_env", "password_env")
+    return [f"{k} {channel[k]}" for k in keys if channel.get(k) and not environ.get(channel[k])]
 
 
 def _url(channel: dict[str, Any]) -> str:

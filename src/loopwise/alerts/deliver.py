@@ -1,5 +1,6 @@
 """Sending queued deliveries, each claimed first so two processes never send it twice; failures retry with
-exponential backoff and are recorded (the delivery log); nothing here ever raises into monitoring."""
+exponential backoff and are recorded (the delivery log); nothing here ever raises into monitoring. A
+channel whose environment variable is unset (MissingSettingError) fails at once, not retried."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from loopwise.alerts import channels as _channels
 from loopwise.alerts.settings import AlertSettings
+from loopwise.errors import MissingSettingError
 from loopwise.store import transaction
 from loopwise.store.tables import AlertDelivery, Incident
 from loopwise.store.types import utcnow
@@ -112,8 +114,12 @@ def _attempt(
 ) -> None:
     """Send one claimed delivery and record the outcome (sent, retrying later, or given up)."""
     error: str | None = None
+    permanent = False
     try:
         send(message["channel"], message, settings)
+    except MissingSettingError as exc:  # cannot succeed until the server restarts with the variable
+        error, permanent = f"{type(exc).__name__}: {exc}; not retried"[:2000], True
+        log.warning("alert delivery %s failed for good: %s", did, error)
     except Exception as exc:  # any failure is the delivery's, recorded; monitoring goes on
         error = f"{type(exc).__name__}: {exc}"[:2000]
         log.warning("alert delivery %s failed (attempt %d): %s", did, attempts, error)
@@ -125,7 +131,7 @@ def _attempt(
         if error is None:
             d.state, d.sent_at, d.last_error = "sent", utcnow(), None
             counts["sent"] += 1
-        elif attempts >= MAX_ATTEMPTS:
+        elif permanent or attempts >= MAX_ATTEMPTS:
             d.state, d.last_error = "failed", error
             counts["failed"] += 1
         else:

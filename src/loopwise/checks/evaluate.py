@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loopwise._display import count
 from loopwise.errors import DataError, NotComputableError, ParameterError, did_you_mean
 from loopwise.metrics import performance as perf
 from loopwise.metrics import registry as drift_registry
@@ -227,7 +228,8 @@ def _align(schema: Schema, *tables: pa.Table) -> tuple[pa.Table, ...]:
             pos = pc.index_in(base, value_set=t.column(ids[0]))
             if pos.null_count:
                 raise DataError(
-                    f"{pos.null_count} event id(s) of the champion are missing from another input"
+                    f"{count(pos.null_count, 'event id')} of the champion "
+                    f"{'is' if pos.null_count == 1 else 'are'} missing from another input"
                 )
             out.append(t.take(pos))
         return tuple(out)

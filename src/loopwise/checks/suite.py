@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from loopwise._display import count
 from loopwise.checks.check import Check, CheckResult
 from loopwise.checks.conditions import Reference, eq, from_spec, ge, le
 from loopwise.checks.evaluate import CATALOG, Context
@@ -119,7 +120,7 @@ class SuiteResult:
             f"Suite {self.suite}",
             Safe(f"<div>{head}</div>{line}"),
             table(["status", "check", "actual", "condition", "note"], rows),
-            subtitle=f"{len(self.results)} checks in {self.seconds:.2f} s",
+            subtitle=f"{count(len(self.results), 'check')} in {self.seconds:.2f} s",
         )
 
 
@@ -212,8 +213,8 @@ class Suite:
         unknown = sorted(set(spec) - set(SUITE_KEYS))
         if unknown:
             raise SchemaError(
-                f"unknown key(s) {', '.join(map(repr, unknown))} in the suite; "
-                f"valid keys: {', '.join(SUITE_KEYS)}"
+                f"unknown {'key' if len(unknown) == 1 else 'keys'} {', '.join(map(repr, unknown))} in the "
+                f"suite; valid keys: {', '.join(SUITE_KEYS)}"
             )
         name = spec.get("suite")
         if not isinstance(name, str) or not name:
@@ -263,7 +264,8 @@ def _check_from_dict(item: Any, where: str) -> Check:
     unknown = sorted(set(item) - set(CHECK_KEYS))
     if unknown:
         raise SchemaError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(CHECK_KEYS)}"
+            f"{where}: unknown {'key' if len(unknown) == 1 else 'keys'} {', '.join(map(repr, unknown))}; "
+            f"valid keys: {', '.join(CHECK_KEYS)}"
         )
     for key in ("metric", "condition"):
         if key not in item:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loopwise.cli.common import console, out, row_progress, user_errors
+from loopwise.cli.common import console, from_environment, out, row_progress, user_errors
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="LOOPWISE_URL", help="Server URL.")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="LOOPWISE_API_KEY", help="API key.")]
@@ -28,16 +28,46 @@ models_app = typer.Typer(
 
 
 def connect(url: str | None, key: str | None, local: Path | None, create: bool = False) -> Any:
-    """A client: ``--local`` opens an existing database file (a new one only with ``--create``)."""
+    """A client: ``--local`` opens an existing database file (a new one only with ``--create``).
+
+    ``--local`` and ``--url`` both typed is refused (which was meant cannot be guessed); ``--local`` with
+    ``LOOPWISE_URL`` set in the environment uses the local database (the flag typed for this command wins
+    over a setting of the shell)."""
     import loopwise as lw
 
-    if local is not None:
+    if server_url(url, local) is None and local is not None:
         return lw.Client.local(local, create=create)
     if not url:
         raise lw.ParameterError("--url", url, "a server URL (or LOOPWISE_URL), or --local PATH")
     if not key:
         raise lw.ParameterError("--api-key", key, f"an API key for {url} (or LOOPWISE_API_KEY)")
     return lw.Client(url, key)
+
+
+def server_url(
+    url: str | None, local: Path | None, database_url: str | None = None, *, database_option: bool = False
+) -> str | None:
+    """The server a command talks to, or None for a database (``--local`` or ``--database-url``).
+
+    A target typed on the command line wins over one from the environment (``--local`` with
+    ``LOOPWISE_URL`` set uses the database); two targets at the same level (both typed, or
+    ``LOOPWISE_URL`` with ``LOOPWISE_DATABASE_URL``) are refused: which was meant cannot be guessed."""
+    import loopwise as lw
+
+    database = local is not None or bool(database_url)
+    if not url or not database:
+        return None if database else url
+    url_typed = not from_environment(url, "LOOPWISE_URL")
+    database_typed = local is not None or not from_environment(database_url, "LOOPWISE_DATABASE_URL")
+    if url_typed == database_typed:
+        other = "--local or --database-url" if database_option else "--local"
+        raise lw.ParameterError(
+            "--url",
+            url,
+            f"left out with {other} (LOOPWISE_URL and LOOPWISE_DATABASE_URL both set?): "
+            "a server, or a database, not both",
+        )
+    return url if url_typed else None
 
 
 @models_app.callback(invoke_without_command=True)

@@ -47,6 +47,13 @@ out = Console(width=_width(sys.stdout))
 EXIT_FAIL, EXIT_USAGE = 1, 2
 
 
+def from_environment(value: str | None, envvar: str) -> bool:
+    """Whether an option's ``value`` is the one its environment variable ``envvar`` holds: taken from the
+    environment rather than typed (Typer does not say which; a typed value equal to the environment's is
+    the same target either way)."""
+    return value is not None and os.environ.get(envvar) == value
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn loopwise's own errors into a one-line message and exit code 2 (no traceback)."""

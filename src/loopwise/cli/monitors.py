@@ -96,12 +96,25 @@ def add(
         if not spec.is_file():
             raise FileNotFoundError(f"no monitor file {spec}")
         m = connect(url, api_key, local, create).model(model).add_monitor(spec, replace=replace)
+    from loopwise._display import count
+    from loopwise.alerts.channels import unset_variables
+
     console.print(
         f"monitor {m['name']!r} of model {model!r}: windows of {m['window']} every {m['step']}, the first "
-        f"ending {m['anchor']}; {len(m['channels'])} channel(s)",
+        f"ending {m['anchor']}; {count(len(m['channels']), 'channel')}",
         highlight=False,
         markup=False,
     )
+    for channel in m["channels"]:
+        for unset in unset_variables(channel):
+            # A warning, not a refusal: the server that sends the alerts may have the variable.
+            console.print(
+                f"warning: channel {channel['name']!r}: {unset} is not set here; the process that sends "
+                "the alerts (the server) needs it, else each alert on this channel fails",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 @monitors_app.command("list")

@@ -14,7 +14,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from loopwise.cli.client import KeyOpt, LocalOpt, UrlOpt, connect
+from loopwise.cli.client import KeyOpt, LocalOpt, UrlOpt, connect, server_url
 from loopwise.cli.common import out, user_errors
 from loopwise.cli.server import DbOpt
 
@@ -148,19 +148,13 @@ def stats(model: Model, url: UrlOpt = None, api_key: KeyOpt = None, local: Local
 def _users(url: str | None, api_key: str | None, local: Path | None, database_url: str | None) -> Any:
     """The client ``loopwise users`` works through: a server (``--url``/``LOOPWISE_URL`` with an admin key
     not limited to a model), else a database (``--local PATH``, ``--database-url`` or
-    ``LOOPWISE_DATABASE_URL``, else ./loopwise.db), which must exist. Both at once is refused: which one
-    was meant cannot be guessed."""
+    ``LOOPWISE_DATABASE_URL``, else ./loopwise.db), which must exist. A target typed on the command line
+    wins over one from the environment; two at the same level are refused: which was meant cannot be
+    guessed."""
     import loopwise as lw
     from loopwise.server.settings import Settings
 
-    if url and (local is not None or database_url):
-        raise lw.ParameterError(
-            "--url",
-            url,
-            "left out with --local or --database-url (LOOPWISE_URL and LOOPWISE_DATABASE_URL "
-            "both set?): a server, or a database, not both",
-        )
-    if url:
+    if url := server_url(url, local, database_url, database_option=True):
         return connect(url, api_key, None)
     target = str(local) if local is not None else (database_url or Settings().database_url)
     return lw.Client.local(target, create=False, actor="cli")

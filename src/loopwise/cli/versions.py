@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect
+from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect, server_url
 from loopwise.cli.common import console, out, print_listing, user_errors
 
 versions_app = typer.Typer(
@@ -28,8 +28,8 @@ ModelArg = Annotated[str, typer.Argument(help="The model's name.")]
 def _client(url: str | None, key: str | None, local: Path | None, create: bool = False) -> Any:
     """As ``connect``; a local database reads the registry's settings (trust, artifact folder) from the
     environment, as a server does."""
-    if local is None:
-        return connect(url, key, local, create)
+    if server_url(url, local) is not None or local is None:
+        return connect(url, key, None, create)
     import loopwise as lw
     from loopwise.registry import RegistrySettings
 

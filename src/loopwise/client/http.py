@@ -12,6 +12,7 @@ import httpx
 import pyarrow as pa
 
 from loopwise.client.monitors import HTTPMonitors
+from loopwise.client.paths import model_url, seg
 from loopwise.client.review import HttpReview
 from loopwise.client.users import HttpUsers
 from loopwise.errors import LoopwiseError, SchemaValidationError, ServerError, UnreachableError, from_http
@@ -64,7 +65,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         return out
 
     def describe(self, name: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{name}")
+        out: dict[str, Any] = self._send("GET", f"/v1/models/{seg(name, 'model')}")
         return out
 
     def log(self, model: str, table: pa.Table, version: str | None, key: str) -> dict[str, Any]:
@@ -74,7 +75,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         params = {"version": version} if version else None
         out: dict[str, Any] = self._send(
             "POST",
-            f"/v1/models/{model}/predictions",
+            f"{model_url(model)}/predictions",
             content=sink.getvalue(),
             params=params,
             headers={"Content-Type": "application/vnd.apache.arrow.stream", "Idempotency-Key": key},
@@ -82,21 +83,21 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         return out
 
     def feedback(self, model: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/feedback", json={"records": records})
+        out: dict[str, Any] = self._send("POST", f"{model_url(model)}/feedback", json={"records": records})
         return out
 
     def metrics(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/metrics", params=params)
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/metrics", params=params)
         return out
 
     def check(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/checks/run", json=body)
+        out: dict[str, Any] = self._send("POST", f"{model_url(model)}/checks/run", json=body)
         return out
 
     def reference(self, model: str, profile_bytes: bytes, name: str) -> dict[str, Any]:
         out: dict[str, Any] = self._send(
             "POST",
-            f"/v1/models/{model}/references",
+            f"{model_url(model)}/references",
             params={"name": name},
             content=profile_bytes,
             headers={"Content-Type": "application/octet-stream"},
@@ -132,7 +133,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
             if sample is None
             else json.loads(sample.to_json(orient="records", date_format="iso")),
         }
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions", json=doc)
+        out: dict[str, Any] = self._send("POST", f"{model_url(model)}/versions", json=doc)
         return out
 
     def _register_raw(self, model: str, version: str, body: dict[str, Any], source: Any) -> dict[str, Any]:
@@ -146,7 +147,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         if lineage is not None:
             headers["X-Loopwise-Lineage"] = json.dumps(lineage.to_dict())
         try:
-            r = self.http.post(f"/v1/models/{model}/versions", params=params, content=source, headers=headers)
+            r = self.http.post(f"{model_url(model)}/versions", params=params, content=source, headers=headers)
         except httpx.TransportError as exc:
             raise UnreachableError(str(self.http.base_url), str(exc) or type(exc).__name__, 1) from None
         if r.status_code >= 500:
@@ -157,101 +158,109 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         return out
 
     def versions(self, model: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/versions")["versions"]
+        out: list[dict[str, Any]] = self._send("GET", f"{model_url(model)}/versions")["versions"]
         return out
 
     def set_alias(
         self, model: str, alias: str, version: str | None, evidence: dict[str, Any]
     ) -> list[dict[str, Any]]:
         if version is None:
-            moves = self._send("DELETE", f"/v1/models/{model}/aliases/{alias}")
+            moves = self._send("DELETE", f"{model_url(model)}/aliases/{seg(alias, 'alias')}")
         else:
             body = {"version": version, "evidence": evidence}
-            moves = self._send("PUT", f"/v1/models/{model}/aliases/{alias}", json=body)
+            moves = self._send("PUT", f"{model_url(model)}/aliases/{seg(alias, 'alias')}", json=body)
         out: list[dict[str, Any]] = moves["moves"]
         return out
 
     def alias_history(self, model: str, alias: str | None) -> list[dict[str, Any]]:
         params = {"alias": alias} if alias is not None else None
-        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/aliases/history", params=params)[
+        out: list[dict[str, Any]] = self._send("GET", f"{model_url(model)}/aliases/history", params=params)[
             "moves"
         ]
         return out
 
     def version_at(self, model: str, alias: str, when: str) -> str | None:
-        found = self._send("GET", f"/v1/models/{model}/aliases/{alias}/at", params={"time": when})
+        found = self._send(
+            "GET", f"{model_url(model)}/aliases/{seg(alias, 'alias')}/at", params={"time": when}
+        )
         return None if found["version"] is None else str(found["version"])
 
     def served(self, model: str, start: str, end: str) -> dict[str, int]:
-        found = self._send("GET", f"/v1/models/{model}/served", params={"start": start, "end": end})
+        found = self._send("GET", f"{model_url(model)}/served", params={"start": start, "end": end})
         return {str(k): int(v) for k, v in found["versions"].items()}
 
     def evaluate_version(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
         doc = {k: v for k, v in body.items() if v is not None}
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions/{version}/evaluate", json=doc)
+        out: dict[str, Any] = self._send(
+            "POST", f"{model_url(model)}/versions/{seg(version, 'version')}/evaluate", json=doc
+        )
         return out
 
     def compare_versions(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
         query = {k: v for k, v in params.items() if v is not None}
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/compare", params=query)
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/compare", params=query)
         return out
 
     def log_shadow(self, model: str, version: str, body: dict[str, Any]) -> dict[str, int]:
-        out: dict[str, int] = self._send("POST", f"/v1/models/{model}/versions/{version}/shadow", json=body)
+        out: dict[str, int] = self._send(
+            "POST", f"{model_url(model)}/versions/{seg(version, 'version')}/shadow", json=body
+        )
         return out
 
     # The gate, promotion and the audit trail (decisions 0027, 0028).
 
     def gate(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/versions/{version}/gate", json=body)
+        out: dict[str, Any] = self._send(
+            "POST", f"{model_url(model)}/versions/{seg(version, 'version')}/gate", json=body
+        )
         return out
 
     def gate_results(self, model: str, version: str | None) -> list[dict[str, Any]]:
         params = {"version": version} if version is not None else None
-        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/gates", params=params)["gates"]
+        out: list[dict[str, Any]] = self._send("GET", f"{model_url(model)}/gates", params=params)["gates"]
         return out
 
     def promote(self, model: str, version: str, alias: str) -> dict[str, Any]:
-        path = f"/v1/models/{model}/versions/{version}/promote"
+        path = f"{model_url(model)}/versions/{seg(version, 'version')}/promote"
         out: dict[str, Any] = self._send("POST", path, json={"alias": alias})
         return out
 
     def force(self, model: str, version: str, alias: str, reason: str) -> dict[str, Any]:
-        path = f"/v1/models/{model}/versions/{version}/force"
+        path = f"{model_url(model)}/versions/{seg(version, 'version')}/force"
         out: dict[str, Any] = self._send("POST", path, json={"alias": alias, "reason": reason})
         return out
 
     def approve(self, model: str, request_id: int, comment: str | None) -> dict[str, Any]:
-        path = f"/v1/models/{model}/promotions/{request_id}/approve"
+        path = f"{model_url(model)}/promotions/{seg(request_id, 'request_id')}/approve"
         out: dict[str, Any] = self._send("POST", path, json={"comment": comment})
         return out
 
     def promotions(self, model: str, status: str | None) -> list[dict[str, Any]]:
         params = {"status": status} if status is not None else None
-        found = self._send("GET", f"/v1/models/{model}/promotions", params=params)
+        found = self._send("GET", f"{model_url(model)}/promotions", params=params)
         out: list[dict[str, Any]] = found["promotions"]
         return out
 
     def rollback(self, model: str, alias: str, reason: str | None) -> list[dict[str, Any]]:
         body = {"alias": alias, **({"reason": reason} if reason is not None else {})}
-        out: list[dict[str, Any]] = self._send("POST", f"/v1/models/{model}/rollback", json=body)["moves"]
+        out: list[dict[str, Any]] = self._send("POST", f"{model_url(model)}/rollback", json=body)["moves"]
         return out
 
     def promotion_policy(self, model: str, mode: str | None) -> str:
-        path = f"/v1/models/{model}/promotion-policy"
+        path = f"{model_url(model)}/promotion-policy"
         found = self._send("GET", path) if mode is None else self._send("PUT", path, json={"mode": mode})
         return str(found["mode"])
 
     def history(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/history", params=params)
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/history", params=params)
         return out
 
     def audit(self, model: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/audit")["entries"]
+        out: list[dict[str, Any]] = self._send("GET", f"{model_url(model)}/audit")["entries"]
         return out
 
     def verify_audit(self, model: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/audit/verify")
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/audit/verify")
         return out
 
     def load_version(self, model: str, version: str) -> Any:
@@ -263,12 +272,12 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         from loopwise.registry.flavors import load
         from loopwise.schema import Role, Schema
 
-        info = self._send("GET", f"/v1/models/{model}/versions/{version}")
+        info = self._send("GET", f"{model_url(model)}/versions/{seg(version, 'version')}")
         if info["flavor"] == "external":
             from loopwise.errors import DataError
 
             raise DataError(f"version {version!r} is external ({info['uri']}): loopwise never loads it")
-        r = self.http.get(f"/v1/models/{model}/versions/{version}/artifact")
+        r = self.http.get(f"{model_url(model)}/versions/{seg(version, 'version')}/artifact")
         if r.status_code >= 400:
             raise_for(r.status_code, _json(r))
         schema = Schema.from_dict(self.describe(model)["schema"])
@@ -284,7 +293,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
     def alias_version(self, model: str, alias: str, etag: str | None) -> tuple[str | None, str] | None:
         """Where the alias points, or None when it has not moved since ``etag`` (the server's 304)."""
         headers = {"If-None-Match": etag} if etag else None
-        r = self._request("GET", f"/v1/models/{model}/aliases/{alias}", headers=headers)
+        r = self._request("GET", f"{model_url(model)}/aliases/{seg(alias, 'alias')}", headers=headers)
         if r.status_code == 304:
             return None
         found = r.json()
@@ -296,7 +305,7 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
             w.write_table(table)
         out: dict[str, Any] = self._send(
             "POST",
-            f"/v1/models/{model}/predict",
+            f"{model_url(model)}/predict",
             content=sink.getvalue(),
             headers={"Content-Type": "application/vnd.apache.arrow.stream"},
         )
@@ -305,12 +314,12 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
     def start_evaluation(self, model: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
         doc = {k: v for k, v in body.items() if v is not None}
         out: dict[str, Any] = self._send(
-            "POST", f"/v1/models/{model}/versions/{version}/evaluations", json=doc
+            "POST", f"{model_url(model)}/versions/{seg(version, 'version')}/evaluations", json=doc
         )
         return out
 
     def job(self, model: str, job_id: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/jobs/{job_id}")
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/jobs/{seg(job_id, 'job_id')}")
         return out
 
     def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from loopwise.client.paths import model_url, seg
 from loopwise.errors import NotFoundError, ParameterError, SchemaError
 
 if TYPE_CHECKING:
@@ -88,8 +88,8 @@ class HTTPMonitors:
 
     @staticmethod
     def _base(model: str, name: str | None = None) -> str:
-        base = f"/v1/models/{quote(model, safe='')}/monitors"
-        return base if name is None else f"{base}/{quote(name, safe='')}"
+        base = f"{model_url(model)}/monitors"
+        return base if name is None else f"{base}/{seg(name, 'name')}"
 
     def put_monitor(self, model: str, spec: dict[str, Any], replace: bool) -> dict[str, Any]:
         body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in spec.items()}

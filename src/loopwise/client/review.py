@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from loopwise.client.paths import model_url, seg
+
 
 class _Sender(Protocol):
     def _send(self, method: str, path: str, **kw: Any) -> Any: ...
@@ -16,64 +18,66 @@ class HttpReview:
     """``/v1/models/{model}/review/...`` requests."""
 
     def set_review_policy(self: _Sender, model: str, spec: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("PUT", f"/v1/models/{model}/review/policy", json=spec)
+        out: dict[str, Any] = self._send("PUT", f"{model_url(model)}/review/policy", json=spec)
         return out
 
     def review_policy(self: _Sender, model: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/review/policy")
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/review/policy")
         return out
 
     def fill_review(self: _Sender, model: str, body: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/review/fill", json=body)
+        out: dict[str, Any] = self._send("POST", f"{model_url(model)}/review/fill", json=body)
         return out
 
     def stream_review(self: _Sender, model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._send("POST", f"/v1/models/{model}/review/stream", json=body)[
+        out: list[dict[str, Any]] = self._send("POST", f"{model_url(model)}/review/stream", json=body)[
             "fills"
         ]
         return out
 
     def next_review_task(self: _Sender, model: str) -> dict[str, Any] | None:
-        out: dict[str, Any] | None = self._send("POST", f"/v1/models/{model}/review/tasks/next")["task"]
+        out: dict[str, Any] | None = self._send("POST", f"{model_url(model)}/review/tasks/next")["task"]
         return out
 
     def submit_review(self: _Sender, model: str, task_id: str, body: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = self._send(
-            "POST", f"/v1/models/{model}/review/tasks/{task_id}/submit", json=body
+            "POST", f"{model_url(model)}/review/tasks/{seg(task_id, 'task_id')}/submit", json=body
         )
         return out
 
     def skip_review(self: _Sender, model: str, task_id: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/review/tasks/{task_id}/skip")
+        out: dict[str, Any] = self._send(
+            "POST", f"{model_url(model)}/review/tasks/{seg(task_id, 'task_id')}/skip"
+        )
         return out
 
     def adjudicate_review(self: _Sender, model: str, task_id: str, label: Any) -> dict[str, Any]:
-        path = f"/v1/models/{model}/review/tasks/{task_id}/adjudicate"
+        path = f"{model_url(model)}/review/tasks/{seg(task_id, 'task_id')}/adjudicate"
         out: dict[str, Any] = self._send("POST", path, json={"label": label})
         return out
 
     def add_gold(self: _Sender, model: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("POST", f"/v1/models/{model}/review/gold", json={"items": items})
+        out: dict[str, Any] = self._send("POST", f"{model_url(model)}/review/gold", json={"items": items})
         return out
 
     def review_tasks(self: _Sender, model: str, state: str | None, limit: int) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
-        out: list[dict[str, Any]] = self._send("GET", f"/v1/models/{model}/review/tasks", params=params)[
+        out: list[dict[str, Any]] = self._send("GET", f"{model_url(model)}/review/tasks", params=params)[
             "tasks"
         ]
         return out
 
     def resume_reviewer(self: _Sender, model: str, reviewer: str, clear: bool) -> dict[str, Any]:
-        path = f"/v1/models/{model}/review/reviewers/{reviewer}/resume"
+        path = f"{model_url(model)}/review/reviewers/{seg(reviewer, 'reviewer')}/resume"
         out: dict[str, Any] = self._send("POST", path, json={"clear": clear})
         return out
 
     def review_stats(self: _Sender, model: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"/v1/models/{model}/review/stats")
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/review/stats")
         return out
 
     def review_export(self: _Sender, model: str) -> bytes:
-        r = self._request("GET", f"/v1/models/{model}/review/export")  # type: ignore[attr-defined]
+        r = self._request("GET", f"{model_url(model)}/review/export")  # type: ignore[attr-defined]
         return bytes(r.content)
 
 

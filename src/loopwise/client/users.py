@@ -4,7 +4,8 @@ HTTP with an admin key not limited to a model, or in process on the local databa
 from __future__ import annotations
 
 from typing import Any, Protocol
-from urllib.parse import quote
+
+from loopwise.client.paths import seg
 
 
 class _Sender(Protocol):
@@ -12,7 +13,7 @@ class _Sender(Protocol):
 
 
 def _path(name: str, what: str = "") -> str:
-    return f"/v1/users/{quote(name, safe='')}{what}"
+    return f"/v1/users/{seg(name, 'name')}{what}"
 
 
 class HttpUsers:

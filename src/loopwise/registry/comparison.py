@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loopwise._display import count
 from loopwise.errors import DataError, NotComputableError, NotFoundError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
@@ -420,7 +421,7 @@ def _verdict(r: ModelComparison, margin: float | None, min_effect: float | None)
     if short:
         assert mde is not None
         needed = labels_needed(r.n, mde, effect)
-        return f"inconclusive: {r.n} labels, needs about {needed}", needed
+        return f"inconclusive: {count(r.n, 'label')}, needs about {needed}", needed
     return "no significant difference", None
 
 

@@ -172,9 +172,11 @@ def load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
         raise DataError(f"the skops file cannot be read: {type(exc).__name__}: {exc}") from None
     refused = [t for t in untrusted if t not in set(trusted_types)]
     if refused:
+        one = len(refused) == 1
         raise UntrustedArtifactError(
-            f"refused: the skops file holds type(s) outside the allow-list: {', '.join(refused)}; "
-            "if you trust them, the operator adds them to trusted_types (LOOPWISE_TRUSTED_TYPES)"
+            f"refused: the skops file holds {'a type' if one else 'types'} outside the allow-list: "
+            f"{', '.join(refused)}; if you trust {'it' if one else 'them'}, the operator adds "
+            f"{'it' if one else 'them'} to trusted_types (LOOPWISE_TRUSTED_TYPES)"
         )
     return sio.load(path, trusted=list(untrusted))
 

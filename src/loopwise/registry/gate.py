@@ -23,6 +23,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise._display import count
 from loopwise.checks import Check, Suite, SuiteResult
 from loopwise.checks.conditions import Condition
 from loopwise.checks.evaluate import CATALOG
@@ -201,9 +202,9 @@ def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
         if labels == 0:
             return "inconclusive", "inconclusive: 0 labels", None
         m = max(needed)
-        return "inconclusive", f"inconclusive: {labels} labels, needs about {m}", m
+        return "inconclusive", f"inconclusive: {count(labels, 'label')}, needs about {m}", m
     c = result.counts
-    return "pass", f"pass: {c['pass'] + c['warn']} checks passed ({c['warn']} warned)", None
+    return "pass", f"pass: {count(c['pass'] + c['warn'], 'check')} passed ({c['warn']} warned)", None
 
 
 def _effect(check: Check) -> float:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise._display import count
 from loopwise.errors import DataError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.profiles.canonical import canonical
@@ -368,7 +369,7 @@ def log_shadow(
     unknown = [e for e in ids if e not in known]
     if unknown:
         shown = ", ".join(repr(e) for e in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise DataError(f"{len(unknown)} event id(s) not logged for model {model_name!r}: {shown}")
+        raise DataError(f"{count(len(unknown), 'event id')} not logged for model {model_name!r}: {shown}")
     if served_by:
         raise DataError(
             f"version {version!r} served {len(served_by)} of these events (e.g. {next(iter(served_by))!r}): "

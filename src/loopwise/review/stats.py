@@ -354,6 +354,13 @@ def review_stats(s: Session, model_name: str, now: dt.datetime | None = None) ->
     }
 
 
+def window_text(start: dt.datetime, end: dt.datetime) -> str:
+    """``2026-01-03 08:00 to 09:00 UTC``: the end's date only when it is another day's."""
+    start, end = (t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in (start, end))
+    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
+    return f"{start:%Y-%m-%d %H:%M} to {until} UTC"
+
+
 def progress(s: Session, model_name: str, reviewer: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """Where the day's work stands, for the workspace: the latest fill's budget and how many of its tasks
     are answered (resolved, or waiting for an adjudicator), and the reviewer's answers since midnight UTC.
@@ -381,7 +388,13 @@ def progress(s: Session, model_name: str, reviewer: str, now: dt.datetime | None
         )
         done = int(states.get("resolved", 0)) + int(states.get("adjudication", 0))
         tasks = sum(f.tasks for f in fills)
+        start, end, mode = fills[0].start, fills[-1].end, fills[-1].mode
         out["fill"] = {
+            # What the budget is of: the fill's own window (an on-demand fill may be January's), or for
+            # streamed fills their UTC day; never "today" (decision 0047).
+            "label": f"budget of the streamed day {start:%Y-%m-%d}"
+            if mode == "stream"
+            else f"budget of the fill {window_text(start, end)}",
             "start": fills[0].start.isoformat(),
             "end": fills[-1].end.isoformat(),
             "budget": float(sum(f.budget for f in fills)),

@@ -133,7 +133,14 @@ def require(policy: str) -> Callable[..., Awaitable[Principal | None]]:
             if principal is not None and request.method not in SAFE_METHODS:
                 check_csrf(principal, request.headers.get(CSRF_HEADER))
         if principal is None:
-            raise AuthenticationError("a valid API key is required (Authorization: Bearer lw_...)")
+            # One refusal for a key however it fails (malformed, unknown prefix, wrong secret, revoked):
+            # the answer must not tell a guesser which prefixes exist.
+            raise AuthenticationError(
+                "API key refused: unknown or revoked"
+                if token
+                else "an API key is required (header X-API-Key or Authorization: Bearer lw_...; "
+                "LOOPWISE_API_KEY for the SDK and CLI)"
+            )
         if principal.role not in POLICIES[policy]:
             raise ForbiddenError(
                 f"role {principal.role!r} may not {_action(request)}: it needs the role "

@@ -42,7 +42,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _REASONS = {
     400: "the body cannot be read as JSON, Arrow or Parquet",
-    401: "no valid API key",
+    401: "no API key, or a key refused (unknown or revoked)",
     403: "the key's role may not do this",
     404: "no such model (or one the key may not see), reference or column",
     409: "conflicts with stored state",
