@@ -93,10 +93,18 @@ def same(a: Any, b: Any, where: str) -> None:
 
 
 def kll_state(kll: Any) -> Any:
-    """A KLL sketch's bytes while it holds every value; past k its compaction is random (same n and range)."""
+    """A KLL sketch's values, each at its rank, while it holds every value (a sketch made from a profile's
+    atoms holds 0.0 where one updated with the rows held -0.0: equal numbers); past k its compaction is
+    random (same n and range)."""
     if not kll.is_estimation_mode():
-        return bytes(kll.serialize())
+        return [float(v) for v in kll.get_quantiles((np.arange(kll.n) + 0.5) / kll.n)] if kll.n else []
     return (kll.n, kll.get_min_value(), kll.get_max_value())
+
+
+def numeric_blobs(meta: dict[str, Any], blobs: list[bytes], kll: Any) -> list[Any]:
+    """A numeric profile's blobs with its sketch as ``kll_state``: format 4 stores none while the sketch is
+    its atoms' (``meta["kll"]``), and either way the sketch compares by ``kll_state``."""
+    return [kll_state(kll), *(blobs if meta.get("kll") == "atoms" else blobs[1:])]
 
 
 def state(p: Profile) -> dict[str, Any]:
@@ -107,11 +115,12 @@ def state(p: Profile) -> dict[str, Any]:
         out["columns"][name] = {"meta": meta, "blobs": blobs}
         col = p.columns[name]
         if isinstance(col, NumericProfile):
-            out["columns"][name]["blobs"] = [kll_state(col.kll), *blobs[1:]]
+            out["columns"][name]["blobs"] = numeric_blobs(meta, blobs, col.kll)
         elif isinstance(col, DatetimeProfile):
-            out["columns"][name]["blobs"] = [kll_state(col.seconds.kll), *blobs[1:]]
+            out["columns"][name]["blobs"] = numeric_blobs(meta["seconds"], blobs, col.seconds.kll)
         elif isinstance(col, TextProfile):
-            out["columns"][name]["blobs"] = [kll_state(col.lengths.kll), *blobs[2:]]
+            lengths = numeric_blobs(meta["lengths"], blobs[1:], col.lengths.kll)
+            out["columns"][name]["blobs"] = [blobs[0], *lengths]
         elif isinstance(col, CategoricalProfile):  # the counts in any order
             out["columns"][name]["blobs"] = [json.loads(blobs[1])] if col.counts is not None else blobs[1:]
         if hasattr(col, "hll"):

@@ -302,17 +302,19 @@ def _numbers(
     counts, means, m2s, fs = count.tolist(), mean.tolist(), m2.tolist(), fstarts.tolist()
     dist, ds0 = distinct.tolist(), dstarts.tolist()
     for c in live.tolist():
-        kll = ds.kll_doubles_sketch(kll_k)
+        kll = None  # while the atoms hold every value and no more than the sketch keeps exactly: theirs
         atoms: Atoms | None
         if counts[c]:
             a, b = fs[c], fs[c + 1]
-            kll.update(fv[a:b])
             moments = Moments(counts[c], means[c], m2s[c], float(fv[a]), float(fv[b - 1]))
             if cap <= 0 or dist[c] > cap:
                 atoms = None
             else:
                 d0, d1 = ds0[c], ds0[c + 1]
                 atoms = Atoms(atom_values[d0:d1], atom_counts[d0:d1])
+            if atoms is None or counts[c] > kll_k:
+                kll = ds.kll_doubles_sketch(kll_k)
+                kll.update(fv[a:b])
         else:
             moments, atoms = Moments(), Atoms.empty()
         out.append(
