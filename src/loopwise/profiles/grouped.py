@@ -24,7 +24,7 @@ from loopwise.errors import DataError
 from loopwise.profiles.atoms import Atoms
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.categorical import CategoricalProfile
-from loopwise.profiles.compact import widths
+from loopwise.profiles.compact import as_width, widths
 from loopwise.profiles.grouped_tasks import update_tasks
 from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
@@ -281,6 +281,12 @@ def _numbers(
     hist = None if edges is None else _histograms(fc, fv, fstarts, cells.count, edges)
     # The width that holds each cell's counts, for storing them: one reduction for all, not one a cell.
     width = [] if hist is None else widths(hist.max(axis=1)).tolist()
+    # Each cell's counts as stored: the matrix converted once per width, each cell's bytes a slice of it.
+    packed: dict[int, bytes] = {}
+    if hist is not None:
+        for w in {width[c] for c in live.tolist()}:
+            packed[w] = as_width(hist, w)
+    row = 0 if hist is None else hist.shape[1]
     # Atoms: a new distinct value wherever the cell or the value changes along the sorted values.
     new = np.ones(fv.size, dtype=bool)
     new[1:] = (fc[1:] != fc[:-1]) | (fv[1:] != fv[:-1])
@@ -328,7 +334,11 @@ def _numbers(
                 neginf=ninf[c],
                 moments=moments,
                 kll=kll,
-                hist=None if hist is None or edges is None else Histogram(edges, hist[c], width[c]),
+                hist=None
+                if hist is None or edges is None
+                else Histogram(
+                    edges, hist[c], width[c], packed[width[c]][c * row * width[c] : (c + 1) * row * width[c]]
+                ),
                 discrete_cap=cap,
                 atoms=atoms,
             )

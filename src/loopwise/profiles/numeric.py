@@ -248,7 +248,8 @@ class NumericProfile:
                 blobs.append(self.hist.edges.astype("<f8", copy=False).tobytes())
             if self.hist.width is not None:
                 meta["width"] = self.hist.width
-                blobs.append(as_width(self.hist.counts, self.hist.width))
+                packed = self.hist.packed
+                blobs.append(packed if packed is not None else as_width(self.hist.counts, self.hist.width))
             else:
                 meta["width"], counts = narrow(self.hist.counts)
                 blobs.append(counts)
