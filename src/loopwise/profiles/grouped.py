@@ -364,11 +364,21 @@ def _histograms(
 
 
 def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every cell's finite values sorted by cell, then value: cells, values, and where each cell starts."""
+    """Every cell's finite values sorted by cell, then value: cells, values, and where each cell starts.
+
+    The batch's values are sorted once (a stable sort: equal values in row order, as ``np.lexsort`` leaves
+    them) and each of a cell's entries keyed by cell and its value's rank: one integer sort of the entries
+    instead of a lexsort over cells and values (a third of the time; a row is in a cell per segment column).
+    """
+    n = values.size
+    by_value = np.argsort(values, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_value] = np.arange(n, dtype=np.int64)
     keep = np.isfinite(values)[cells.rows]
-    fc, fv = cells.cell[keep], values[cells.rows[keep]]
-    order = np.lexsort((fv, fc))
-    fc, fv = fc[order], np.ascontiguousarray(fv[order])
+    key = cells.cell[keep] * max(n, 1) + rank[cells.rows[keep]]
+    key.sort()
+    fc = key // max(n, 1)
+    fv = values[by_value[key - fc * n]]
     return fc, fv, np.searchsorted(fc, np.arange(cells.count + 1))
 
 

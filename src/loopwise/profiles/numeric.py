@@ -159,12 +159,17 @@ class NumericProfile:
         kll = None  # lazy: the merged atoms hold every value, and few enough (the union of the parts' items)
         if atoms is None or moments.count > first.kll_k or not all(p.sketch_in_atoms() for p in profiles):
             kll = ds.kll_doubles_sketch(first.kll_k)
+            held: list[Atoms] = []
             for p in profiles:
                 if p._kll is not None:
                     kll.merge(p._kll)
                 elif p.atoms is not None and p.atoms.values.size:
-                    # An exact sketch merges as its items added one by one: add them, without the sketch.
-                    kll.update(p.atoms.samples())
+                    held.append(p.atoms)
+            if held:
+                # An exact sketch merges as its items added one by one: the lazy parts' values are added so,
+                # all in one call, without making their sketches.
+                values = np.concatenate([a.values for a in held])
+                kll.update(np.repeat(values, np.concatenate([a.counts for a in held])))
         return NumericProfile(
             kll_k=first.kll_k,
             bins=first.bins,
