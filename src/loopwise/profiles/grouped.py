@@ -307,12 +307,15 @@ def _numbers(
     )
     counts, means, m2s, fs = count.tolist(), mean.tolist(), m2.tolist(), fstarts.tolist()
     dist, ds0 = distinct.tolist(), dstarts.tolist()
+    # Each cell's smallest and largest value (its first and last, sorted), read once for all cells.
+    lows = fv[np.minimum(fstarts[:-1], max(fv.size - 1, 0))].tolist() if fv.size else [0.0] * cells.count
+    highs = fv[np.maximum(fstarts[1:] - 1, 0)].tolist() if fv.size else [0.0] * cells.count
     for c in live.tolist():
         kll = None  # while the atoms hold every value and no more than the sketch keeps exactly: theirs
         atoms: Atoms | None
         if counts[c]:
             a, b = fs[c], fs[c + 1]
-            moments = Moments(counts[c], means[c], m2s[c], float(fv[a]), float(fv[b - 1]))
+            moments = Moments(counts[c], means[c], m2s[c], lows[c], highs[c])
             if cap <= 0 or dist[c] > cap:
                 atoms = None
             else:
@@ -413,22 +416,22 @@ def _boolean(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfi
         arr = pc.cast(arr, pa.bool_())
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     true = np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-    size = np.diff(cells.starts)
-    missing, trues = _per_cell(null, cells), _per_cell(true, cells)
-    return [BooleanProfile(int(size[c]), int(missing[c]), int(trues[c])) for c in live.tolist()]
+    size = np.diff(cells.starts).tolist()  # Python numbers once for all cells, not a NumPy scalar per cell
+    missing, trues = _per_cell(null, cells).tolist(), _per_cell(true, cells).tolist()
+    return [BooleanProfile(size[c], missing[c], trues[c]) for c in live.tolist()]
 
 
 def _categorical(
     arr: pa.Array, cells: _Cells, live: np.ndarray, options: ProfileOptions
 ) -> list[ColumnProfile]:
-    size = np.diff(cells.starts)
+    size = np.diff(cells.starts).tolist()
     if pa.types.is_dictionary(arr.type):
         arr = pc.cast(arr, arr.type.value_type)
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    missing = _per_cell(null, cells)
+    missing = _per_cell(null, cells).tolist()
+    cap = options.category_cap
     out: dict[int, CategoricalProfile] = {
-        c: CategoricalProfile(cap=options.category_cap, n=int(size[c]), missing=int(missing[c]))
-        for c in live.tolist()
+        c: CategoricalProfile(cap=cap, n=size[c], missing=missing[c]) for c in live.tolist()
     }
     if null.all():
         return list(out.values())
@@ -445,10 +448,11 @@ def _categorical(
     pairs, counts = np.unique(cells.cell[take] * len(keys) + codes[cells.rows[take]], return_counts=True)
     cell_of, key_of = np.divmod(pairs, len(keys))
     bounds = np.searchsorted(cell_of, np.arange(cells.count + 1))
+    key_list, count_list, bound = key_of.tolist(), counts.tolist(), bounds.tolist()
     for c in np.flatnonzero(np.diff(bounds)).tolist():
         prof = out[c]
-        ks = [keys[k] for k in key_of[bounds[c] : bounds[c + 1]].tolist()]
+        ks = [keys[k] for k in key_list[bound[c] : bound[c + 1]]]
         for k in ks:
             prof.hll.update(k)
-        prof._add(ks, counts[bounds[c] : bounds[c + 1]].tolist())
+        prof._add(ks, count_list[bound[c] : bound[c + 1]])
     return list(out.values())
