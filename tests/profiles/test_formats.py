@@ -1,8 +1,10 @@
-"""Profile files of every format read, and a format 3 round trip keeps every statistic (decision 0037).
+"""Profile files of every format read, and a round trip of the format written now keeps every statistic
+(decisions 0037 and 0043).
 
 The files of formats 1 and 2 were written by loopwise before format 3 from the rows in formats_raw.parquet
-(fixtures/make_v2.py); each statistic read from them, and from their rows profiled and written now, is
-compared with NumPy's (or scikit-learn's) on those rows.
+(fixtures/make_v2.py), those of format 3 before format 4 (fixtures/make_v3.py); each statistic read from
+them, and from their rows profiled and written now, is compared with NumPy's (or scikit-learn's) on those
+rows.
 """
 
 from __future__ import annotations
@@ -76,6 +78,12 @@ def _numeric_matches(col: Any, series: pd.Series) -> None:
         np.testing.assert_array_equal(col.atoms.values, distinct)
         np.testing.assert_array_equal(col.atoms.counts, counts)
     assert col.kll.n == finite.size
+    if finite.size and not col.kll.is_estimation_mode():  # every value held: each one at its rank
+        ranks = (np.arange(finite.size) + 0.5) / finite.size  # mid-rank: no rounding at a boundary
+        np.testing.assert_array_equal(col.kll.get_quantiles(ranks), finite)
+        points = np.unique(finite)[:: max(1, finite.size // 20)]
+        got = [col.kll.get_rank(float(v), True) for v in points]
+        np.testing.assert_allclose(got, [np.mean(finite <= v) for v in points], rtol=0, atol=1e-12)
 
 
 def _classifier_matches(p: lw.Profile, df: pd.DataFrame, *, whole: bool = True) -> None:
@@ -143,23 +151,32 @@ def _same(a: lw.Profile, b: lw.Profile) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "version"),
-    [("formats_clf_v1.lwp", 1), ("formats_clf_chunks_v2.lwp", 2), ("formats_clf_apart_v1.lwp", 1)],
+    ("name", "version", "rows"),
+    [
+        ("formats_clf_v1.lwp", 1, 2000),
+        ("formats_clf_chunks_v2.lwp", 2, 2000),
+        ("formats_clf_apart_v1.lwp", 1, 2000),
+        ("formats_clf_v3.lwp", 3, 2000),
+        ("formats_clf_small_v3.lwp", 3, 150),
+        ("formats_clf_small_apart_v3.lwp", 3, 150),
+    ],
 )
-def test_files_of_formats_1_and_2_read_and_hold_numpys_statistics(
-    raw: pd.DataFrame, name: str, version: int
+def test_files_of_earlier_formats_read_and_hold_numpys_statistics(
+    raw: pd.DataFrame, name: str, version: int, rows: int
 ) -> None:
     data = (FIXTURES / name).read_bytes()
     assert _version(data) == version
     edges = _apart_edges()
     old = lw.Profile.from_bytes(data, edges=edges.__getitem__)
-    _classifier_matches(old, raw)
-    # Written again (format 3) and read: the same statistics, the same state.
+    _classifier_matches(old, raw.iloc[:rows])
+    # Written again (format 4) and read: the same statistics, the same state.
     again = old.to_bytes(edges_out={}) if "apart" in name else old.to_bytes()
-    assert _version(again) == FORMAT_VERSION == 3
+    assert _version(again) == FORMAT_VERSION == 4
     back = lw.Profile.from_bytes(again, edges=edges.__getitem__)
-    _classifier_matches(back, raw)
+    _classifier_matches(back, raw.iloc[:rows])
     _same(old, back)
+    if rows <= 200:  # every sketch exact: format 4 stores it as the atoms (the bytes they took are saved)
+        assert len(again) < len(data)
     if version == 2:
         assert old.chunks is not None and back.chunks is not None
         assert (back.chunks.size, back.chunks.n_chunks) == (400, 5)
@@ -175,12 +192,12 @@ def test_a_regressor_of_format_1_reads_and_round_trips(raw: pd.DataFrame) -> Non
     _same(old, back)
 
 
-def test_a_format_3_round_trip_keeps_numpys_statistics(raw: pd.DataFrame) -> None:
+def test_a_format_4_round_trip_keeps_numpys_statistics(raw: pd.DataFrame) -> None:
     schema = lw.Schema.from_yaml((FIXTURES / "make_v2.py").read_text().split('CLF = """')[1].split('"""')[0])
     p = lw.profile(raw[["id", *CLF]], schema=schema)
     _classifier_matches(p, raw)
     data = p.to_bytes()
-    assert _version(data) == 3
+    assert _version(data) == 4
     back = lw.Profile.from_bytes(data)
     _classifier_matches(back, raw)
     _same(p, back)
@@ -226,3 +243,33 @@ def test_narrow_and_json_helpers_round_trip() -> None:
         text = dump_json(value)
         back = load_json(text)
         assert back == {str(k): v for k, v in value.items()}
+
+
+def test_format_4_stores_a_sketch_that_holds_its_atoms_values_once(raw: pd.DataFrame) -> None:
+    """A bucket-sized profile (150 rows, about 50 a segment): each numeric sketch holds every finite value and
+    the atoms count them, so no sketch is stored; read back, each is made from the atoms and answers NumPy's
+    quantiles and ranks exactly (``_numeric_matches``). Past ``kll_k`` values, or without atoms, the sketch
+    is stored as before."""
+    schema = lw.Schema.from_yaml((FIXTURES / "make_v2.py").read_text().split('CLF = """')[1].split('"""')[0])
+    small = raw[["id", *CLF]].iloc[:150].reset_index(drop=True)
+    p = lw.profile(small, schema=schema)
+    data = p.to_bytes()
+    header = _header(data)
+    for name in ("x", "k", "p"):
+        meta = header["columns"][name]["meta"]
+        assert meta["kll"] == "atoms" and len(header["columns"][name]["blobs"]) == 4  # edges, counts, atoms
+    for sub in header["segments"]["g"].values():
+        assert sub["columns"]["x"]["meta"]["kll"] == "atoms"
+    back = lw.Profile.from_bytes(data)
+    _classifier_matches(back, small)
+    _same(p, back)
+    # Merged, the union of two such halves is still held by its atoms: no sketch made, the same statistics.
+    halves = [lw.profile(small.iloc[:70], schema=schema), lw.profile(small.iloc[70:], schema=schema)]
+    halves = [lw.Profile.from_bytes(h.to_bytes()) for h in halves]
+    merged = lw.merge(halves)
+    assert merged["x"]._kll is None  # type: ignore[union-attr]
+    _classifier_matches(merged, small)
+    # 2,000 rows: past kll_k values, the sketch is stored (and k, with 6 distinct values, keeps its atoms).
+    whole = _header(lw.profile(raw[["id", *CLF]], schema=schema).to_bytes())
+    assert "kll" not in whole["columns"]["k"]["meta"] and "atoms" in whole["columns"]["k"]["meta"]
+    assert len(whole["columns"]["k"]["blobs"]) == 5

@@ -15,6 +15,7 @@ import loopwise as lw
 from loopwise.profiles import CategoricalProfile, DatetimeProfile, NumericProfile, Profile, TextProfile
 from loopwise.profiles.grouped import profile_groups
 from loopwise.profiles.histogram import quantile_edges
+from loopwise.profiles.task import ClassificationProfile
 
 SCHEMA = lw.Schema.from_dict(
     {
@@ -93,25 +94,40 @@ def same(a: Any, b: Any, where: str) -> None:
 
 
 def kll_state(kll: Any) -> Any:
-    """A KLL sketch's bytes while it holds every value; past k its compaction is random (same n and range)."""
+    """A KLL sketch's values, each at its rank, while it holds every value (a sketch made from a profile's
+    atoms holds 0.0 where one updated with the rows held -0.0: equal numbers); past k its compaction is
+    random (same n and range)."""
     if not kll.is_estimation_mode():
-        return bytes(kll.serialize())
+        return [float(v) for v in kll.get_quantiles((np.arange(kll.n) + 0.5) / kll.n)] if kll.n else []
     return (kll.n, kll.get_min_value(), kll.get_max_value())
+
+
+def numeric_blobs(meta: dict[str, Any], blobs: list[bytes], kll: Any) -> list[Any]:
+    """A numeric profile's blobs with its sketch as ``kll_state``: format 4 stores none while the sketch is
+    its atoms' (``meta["kll"]``), and either way the sketch compares by ``kll_state``."""
+    return [kll_state(kll), *(blobs if meta.get("kll") == "atoms" else blobs[1:])]
 
 
 def state(p: Profile) -> dict[str, Any]:
     cols = {name: col.to_state() for name, col in p.columns.items()}
     # Counts of categories in any order; the HLL sketches by their estimate (same keys, same registers).
-    out: dict[str, Any] = {"n": p.n, "columns": {}, "task": p.task.to_state() if p.task else None}
+    task = p.task
+    if isinstance(task, ClassificationProfile) and task.count_width is not None:
+        # Stored in the width its maker knew (a cell's counts are at most its rows): read back, the state of
+        # its rows' own profile, whose counts are int64.
+        assert task.to_state()[0]["widths"].get("conf_all", task.count_width) == task.count_width
+        task = ClassificationProfile.from_state(*task.to_state())
+    out: dict[str, Any] = {"n": p.n, "columns": {}, "task": task.to_state() if task else None}
     for name, (meta, blobs) in cols.items():
         out["columns"][name] = {"meta": meta, "blobs": blobs}
         col = p.columns[name]
         if isinstance(col, NumericProfile):
-            out["columns"][name]["blobs"] = [kll_state(col.kll), *blobs[1:]]
+            out["columns"][name]["blobs"] = numeric_blobs(meta, blobs, col.kll)
         elif isinstance(col, DatetimeProfile):
-            out["columns"][name]["blobs"] = [kll_state(col.seconds.kll), *blobs[1:]]
+            out["columns"][name]["blobs"] = numeric_blobs(meta["seconds"], blobs, col.seconds.kll)
         elif isinstance(col, TextProfile):
-            out["columns"][name]["blobs"] = [kll_state(col.lengths.kll), *blobs[2:]]
+            lengths = numeric_blobs(meta["lengths"], blobs[1:], col.lengths.kll)
+            out["columns"][name]["blobs"] = [blobs[0], *lengths]
         elif isinstance(col, CategoricalProfile):  # the counts in any order
             out["columns"][name]["blobs"] = [json.loads(blobs[1])] if col.counts is not None else blobs[1:]
         if hasattr(col, "hll"):
@@ -238,3 +254,39 @@ def test_each_kind_of_task_per_group_as_if_profiled_alone(
         alone = Profile.empty(schema, anchors=anchors, segments=["region"])
         alone.update(table.take(pa.array(np.flatnonzero(groups == g))))
         same(state(alone), state(got[g]), f"{variant}, group {g}")
+    if "no labels" in variant and isinstance(got[0].task, ClassificationProfile):
+        # About 67 rows a group: every count in a byte, known without looking at the counts.
+        assert {p.task.count_width for p in got} == {1}  # type: ignore[union-attr]
+
+
+def test_a_count_width_known_by_its_maker_is_dropped_once_counts_are_added() -> None:
+    """A cell's task stored in the width of its rows (a byte for 20 rows); updated in place with 600 more
+    rows, or merged, its counts pass a byte: stored in int64 again, they read back as the rows' own counts."""
+    schema, table = _task_frame("zero-one, no labels", 620, seed=3)
+    score = table.column("s").to_numpy().copy()
+    score[20:] = 0.97  # 600 rows in one bin of each array
+    table = table.set_column(table.column_names.index("s"), "s", pa.array(score))
+    table = table.set_column(
+        table.column_names.index("y_hat"), "y_hat", pa.array((score >= 0.5).astype(np.int64))
+    )
+    groups = np.zeros(table.num_rows, dtype=np.int64)
+    groups[20:] = 1
+    got = profile_groups(schema, table, groups, 2, anchors=anchors_of(table, ["s"]))
+    task = got[0].task
+    assert isinstance(task, ClassificationProfile) and task.count_width == 1
+    merged = got[0].merge(got[1])
+    assert isinstance(merged.task, ClassificationProfile) and merged.task.count_width is None
+    rest = table.slice(20)
+    scores = {label: rest.column(name) for name, label in schema.score_classes().items()}
+    task.update(rest.column("y"), rest.column("y_hat"), scores)
+    assert task.count_width is None
+    alone = Profile.empty(schema, anchors=anchors_of(table, ["s"]))
+    alone.update(table)
+    for back in (ClassificationProfile.from_state(*task.to_state()), merged.task):
+        assert isinstance(alone.task, ClassificationProfile)
+        for name in ("conf_all", "est_all"):
+            want = getattr(alone.task, name)
+            assert set(getattr(back, name)) == set(want)
+            assert max(int(counts.max()) for counts in want.values()) > 255
+            for key, counts in want.items():
+                np.testing.assert_array_equal(getattr(back, name)[key], counts)

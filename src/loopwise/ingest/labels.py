@@ -30,7 +30,7 @@ import pyarrow as pa
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from loopwise.ingest.buckets import fold, lock_bucket, pack, read_ipc, unpack
+from loopwise.ingest.buckets import fold, fold_many, lock_bucket, lock_buckets, pack, read_ipc, unpack
 from loopwise.ingest.models import model_schema
 from loopwise.profiles import BooleanProfile, CategoricalProfile, NumericProfile, Profile
 from loopwise.profiles.canonical import canonical
@@ -270,10 +270,10 @@ def _add_some(
 ) -> set[dt.datetime]:
     left: set[dt.datetime] = set()
     rows, profiles = {}, {}
+    locked = lock_buckets(s, model.id, version, list(first))
+    fold_many(s, [locked[b] for b in sorted(first)])
     for b in first:
-        row = lock_bucket(s, model.id, version, b)
-        assert row is not None
-        fold(s, row)
+        row = locked[b]
         profile = unpack(s, row.profile) if row.profile else None
         if profile is None or type(profile.task) not in _ADDABLE:
             left.add(b)

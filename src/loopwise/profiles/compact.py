@@ -59,6 +59,19 @@ def widths(top: np.ndarray) -> np.ndarray:
     return out
 
 
+def width_of(top: int) -> int:
+    """The narrowest width (1, 2, 4 or 8 bytes) that holds non-negative counts of at most ``top``.
+
+    Example:
+        >>> [width_of(t) for t in (0, 255, 256, 70_000, 2**33)]
+        [1, 1, 2, 4, 8]
+    """
+    for width, limit in _LIMITS:
+        if 0 <= top <= limit:
+            return width
+    return 8
+
+
 def as_width(counts: np.ndarray, width: int) -> bytes:
     """``counts`` as bytes of ``width``, which must hold them (at least ``narrow``'s width for them)."""
     return counts.astype(_WIDTHS[width], copy=False).tobytes()
@@ -105,4 +118,4 @@ def load_json(data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
 
 
-__all__ = ["as_width", "dump_json", "load_json", "narrow", "widen", "widths"]
+__all__ = ["as_width", "dump_json", "load_json", "narrow", "widen", "width_of", "widths"]

@@ -24,7 +24,7 @@ from loopwise.errors import DataError
 from loopwise.profiles.atoms import Atoms
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.categorical import CategoricalProfile
-from loopwise.profiles.compact import widths
+from loopwise.profiles.compact import as_width, widths
 from loopwise.profiles.grouped_tasks import update_tasks
 from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
@@ -281,6 +281,12 @@ def _numbers(
     hist = None if edges is None else _histograms(fc, fv, fstarts, cells.count, edges)
     # The width that holds each cell's counts, for storing them: one reduction for all, not one a cell.
     width = [] if hist is None else widths(hist.max(axis=1)).tolist()
+    # Each cell's counts as stored: the matrix converted once per width, each cell's bytes a slice of it.
+    packed: dict[int, bytes] = {}
+    if hist is not None:
+        for w in {width[c] for c in live.tolist()}:
+            packed[w] = as_width(hist, w)
+    row = 0 if hist is None else hist.shape[1]
     # Atoms: a new distinct value wherever the cell or the value changes along the sorted values.
     new = np.ones(fv.size, dtype=bool)
     new[1:] = (fc[1:] != fc[:-1]) | (fv[1:] != fv[:-1])
@@ -301,18 +307,23 @@ def _numbers(
     )
     counts, means, m2s, fs = count.tolist(), mean.tolist(), m2.tolist(), fstarts.tolist()
     dist, ds0 = distinct.tolist(), dstarts.tolist()
+    # Each cell's smallest and largest value (its first and last, sorted), read once for all cells.
+    lows = fv[np.minimum(fstarts[:-1], max(fv.size - 1, 0))].tolist() if fv.size else [0.0] * cells.count
+    highs = fv[np.maximum(fstarts[1:] - 1, 0)].tolist() if fv.size else [0.0] * cells.count
     for c in live.tolist():
-        kll = ds.kll_doubles_sketch(kll_k)
+        kll = None  # while the atoms hold every value and no more than the sketch keeps exactly: theirs
         atoms: Atoms | None
         if counts[c]:
             a, b = fs[c], fs[c + 1]
-            kll.update(fv[a:b])
-            moments = Moments(counts[c], means[c], m2s[c], float(fv[a]), float(fv[b - 1]))
+            moments = Moments(counts[c], means[c], m2s[c], lows[c], highs[c])
             if cap <= 0 or dist[c] > cap:
                 atoms = None
             else:
                 d0, d1 = ds0[c], ds0[c + 1]
                 atoms = Atoms(atom_values[d0:d1], atom_counts[d0:d1])
+            if atoms is None or counts[c] > kll_k:
+                kll = ds.kll_doubles_sketch(kll_k)
+                kll.update(fv[a:b])
         else:
             moments, atoms = Moments(), Atoms.empty()
         out.append(
@@ -326,7 +337,11 @@ def _numbers(
                 neginf=ninf[c],
                 moments=moments,
                 kll=kll,
-                hist=None if hist is None or edges is None else Histogram(edges, hist[c], width[c]),
+                hist=None
+                if hist is None or edges is None
+                else Histogram(
+                    edges, hist[c], width[c], packed[width[c]][c * row * width[c] : (c + 1) * row * width[c]]
+                ),
                 discrete_cap=cap,
                 atoms=atoms,
             )
@@ -352,11 +367,21 @@ def _histograms(
 
 
 def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every cell's finite values sorted by cell, then value: cells, values, and where each cell starts."""
+    """Every cell's finite values sorted by cell, then value: cells, values, and where each cell starts.
+
+    The batch's values are sorted once (a stable sort: equal values in row order, as ``np.lexsort`` leaves
+    them) and each of a cell's entries keyed by cell and its value's rank: one integer sort of the entries
+    instead of a lexsort over cells and values (a third of the time; a row is in a cell per segment column).
+    """
+    n = values.size
+    by_value = np.argsort(values, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_value] = np.arange(n, dtype=np.int64)
     keep = np.isfinite(values)[cells.rows]
-    fc, fv = cells.cell[keep], values[cells.rows[keep]]
-    order = np.lexsort((fv, fc))
-    fc, fv = fc[order], np.ascontiguousarray(fv[order])
+    key = cells.cell[keep] * max(n, 1) + rank[cells.rows[keep]]
+    key.sort()
+    fc = key // max(n, 1)
+    fv = values[by_value[key - fc * n]]
     return fc, fv, np.searchsorted(fc, np.arange(cells.count + 1))
 
 
@@ -391,22 +416,22 @@ def _boolean(arr: pa.Array, cells: _Cells, live: np.ndarray) -> list[ColumnProfi
         arr = pc.cast(arr, pa.bool_())
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     true = np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-    size = np.diff(cells.starts)
-    missing, trues = _per_cell(null, cells), _per_cell(true, cells)
-    return [BooleanProfile(int(size[c]), int(missing[c]), int(trues[c])) for c in live.tolist()]
+    size = np.diff(cells.starts).tolist()  # Python numbers once for all cells, not a NumPy scalar per cell
+    missing, trues = _per_cell(null, cells).tolist(), _per_cell(true, cells).tolist()
+    return [BooleanProfile(size[c], missing[c], trues[c]) for c in live.tolist()]
 
 
 def _categorical(
     arr: pa.Array, cells: _Cells, live: np.ndarray, options: ProfileOptions
 ) -> list[ColumnProfile]:
-    size = np.diff(cells.starts)
+    size = np.diff(cells.starts).tolist()
     if pa.types.is_dictionary(arr.type):
         arr = pc.cast(arr, arr.type.value_type)
     null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    missing = _per_cell(null, cells)
+    missing = _per_cell(null, cells).tolist()
+    cap = options.category_cap
     out: dict[int, CategoricalProfile] = {
-        c: CategoricalProfile(cap=options.category_cap, n=int(size[c]), missing=int(missing[c]))
-        for c in live.tolist()
+        c: CategoricalProfile(cap=cap, n=size[c], missing=missing[c]) for c in live.tolist()
     }
     if null.all():
         return list(out.values())
@@ -423,10 +448,11 @@ def _categorical(
     pairs, counts = np.unique(cells.cell[take] * len(keys) + codes[cells.rows[take]], return_counts=True)
     cell_of, key_of = np.divmod(pairs, len(keys))
     bounds = np.searchsorted(cell_of, np.arange(cells.count + 1))
+    key_list, count_list, bound = key_of.tolist(), counts.tolist(), bounds.tolist()
     for c in np.flatnonzero(np.diff(bounds)).tolist():
         prof = out[c]
-        ks = [keys[k] for k in key_of[bounds[c] : bounds[c + 1]].tolist()]
+        ks = [keys[k] for k in key_list[bound[c] : bound[c + 1]]]
         for k in ks:
             prof.hll.update(k)
-        prof._add(ks, counts[bounds[c] : bounds[c + 1]].tolist())
+        prof._add(ks, count_list[bound[c] : bound[c + 1]])
     return list(out.values())

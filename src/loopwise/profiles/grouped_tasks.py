@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from loopwise.errors import DataError
 from loopwise.profiles.canonical import canonical
+from loopwise.profiles.compact import width_of
 from loopwise.profiles.profile import update_task
 from loopwise.profiles.task import (
     _COMPLEMENT,
@@ -147,6 +148,7 @@ class _Binary:
     def add(self, task: ClassificationProfile, rows: np.ndarray) -> None:
         labels, b = self.labels, EST_BINS
         pc, tc, lab = self.pc[rows], self.tc[rows], self.lab[rows]
+        task.count_width = None  # counts added: no longer known to fit
         task.n += rows.size
         predicted = np.bincount(pc, minlength=2)
         for i in np.flatnonzero(predicted).tolist():
@@ -226,6 +228,10 @@ class _Binary:
                 task = tasks[c]
                 assert isinstance(task, ClassificationProfile)
                 j = c - c0
+                # A new cell's counts are at most its rows: the width they are stored in, without a reduction.
+                fresh = not (task.n or task.n_labeled or task.conf_all or task.conf_labeled or task.est_all)
+                fresh = fresh and not (task.est_labeled or task.pos_hist or task.neg_hist)
+                task.count_width = width_of(int(sizes[c])) if fresh else None
                 task.n += int(sizes[c])
                 present = np.flatnonzero(predicted[j]).tolist()
                 for i in present:

@@ -103,6 +103,10 @@ class Histogram:
     #: Bytes per count that hold every count (1, 2, 4 or 8), when its maker knew it: the profiles of a batch's
     #: buckets find theirs together (``profiles.grouped``), not one ``max`` per bucket and column when stored.
     width: int | None = field(default=None, compare=False, repr=False)
+    #: The counts already in ``width`` bytes each, when its maker had them: ``profiles.grouped`` converts a
+    #: batch's cells x bins counts once and gives each cell its slice (decision 0043), not one conversion per
+    #: bucket and column when stored.
+    packed: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:

@@ -46,6 +46,11 @@ class NumericProfile:
     finite value exactly while there are at most ``discrete_cap`` of them
     (None once there were more, or when read from a file written before
     they existed): the CDF of such a column is then known at every point.
+
+    While the atoms hold every finite value and there are at most ``kll_k`` of them, the sketch would hold
+    those very values (a KLL sketch keeps its first ``kll_k`` items exactly): it is then made from the atoms
+    when first read (``kll``), not kept beside them, and format 4 does not store it (decision 0043). Given
+    ``kll=None``, a profile holds such a lazy sketch when that is so, else an empty one.
     """
 
     kll_k: int = DEFAULT_KLL_K
@@ -56,6 +61,8 @@ class NumericProfile:
     posinf: int = 0
     neginf: int = 0
     moments: Moments = field(default_factory=Moments)
+    # Before ``kll``: set to None first, then by ``kll``'s setter (the property installed below the class).
+    _kll: Any = field(default=None, init=False, repr=False, compare=False)
     kll: Any = None
     hist: Histogram | None = None
     discrete_cap: int = DEFAULT_DISCRETE_CAP
@@ -64,8 +71,27 @@ class NumericProfile:
     kind = Kind.NUMERIC
 
     def __post_init__(self) -> None:
-        if self.kll is None:
-            self.kll = ds.kll_doubles_sketch(self.kll_k)
+        if self._kll is None and not self.sketch_in_atoms():
+            self._kll = ds.kll_doubles_sketch(self.kll_k)
+
+    def sketch_in_atoms(self) -> bool:
+        """Whether the sketch holds exactly the atoms' values: every finite value counted in the atoms, and
+        at most ``kll_k`` of them (true of a lazy sketch by construction; an eager one must have seen as many
+        values as the moments, which holds wherever both were updated together)."""
+        if self.atoms is None or self.moments.count > self.kll_k:
+            return False
+        return self._kll is None or (self._kll.n == self.moments.count and self.atoms.n == self._kll.n)
+
+    def _get_kll(self) -> Any:
+        if self._kll is None:
+            kll = ds.kll_doubles_sketch(self.kll_k)
+            if self.atoms is not None and self.atoms.values.size:
+                kll.update(self.atoms.samples())
+            self._kll = kll
+        return self._kll
+
+    def _set_kll(self, value: Any) -> None:
+        self._kll = value
 
     @classmethod
     def empty(
@@ -115,12 +141,10 @@ class NumericProfile:
         sketch built so far at each step) and the histograms are summed in one go. Histograms on different
         edges, or values without a histogram, leave the result without one; an empty side never does."""
         first = profiles[0]
-        kll = ds.kll_doubles_sketch(first.kll_k)
         moments = Moments()
         hists: list[Histogram] = []
         histless = False
         for p in profiles:
-            kll.merge(p.kll)
             moments = moments.merge(p.moments)
             if p.hist is not None:
                 hists.append(p.hist)
@@ -131,11 +155,26 @@ class NumericProfile:
             edges = hists[0].edges
             if all(Histogram.same_edges(h.edges, edges) for h in hists[1:]):
                 hist = Histogram(edges, np.add.reduce([h.counts for h in hists]))
+        atoms = merge_atoms([p.atoms for p in profiles], first.discrete_cap)
+        kll = None  # lazy: the merged atoms hold every value, and few enough (the union of the parts' items)
+        if atoms is None or moments.count > first.kll_k or not all(p.sketch_in_atoms() for p in profiles):
+            kll = ds.kll_doubles_sketch(first.kll_k)
+            held: list[Atoms] = []
+            for p in profiles:
+                if p._kll is not None:
+                    kll.merge(p._kll)
+                elif p.atoms is not None and p.atoms.values.size:
+                    held.append(p.atoms)
+            if held:
+                # An exact sketch merges as its items added one by one: the lazy parts' values are added so,
+                # all in one call, without making their sketches.
+                values = np.concatenate([a.values for a in held])
+                kll.update(np.repeat(values, np.concatenate([a.counts for a in held])))
         return NumericProfile(
             kll_k=first.kll_k,
             bins=first.bins,
             discrete_cap=first.discrete_cap,
-            atoms=merge_atoms([p.atoms for p in profiles], first.discrete_cap),
+            atoms=atoms,
             n=sum(p.n for p in profiles),
             missing=sum(p.missing for p in profiles),
             nan=sum(p.nan for p in profiles),
@@ -158,7 +197,7 @@ class NumericProfile:
     @property
     def rank_error(self) -> float:
         """The KLL sketch's normalized rank error (0 while it holds every value exactly)."""
-        if not self.kll.is_estimation_mode():
+        if self._kll is None or not self._kll.is_estimation_mode():
             return 0.0
         return float(self.kll.normalized_rank_error(False))
 
@@ -190,8 +229,11 @@ class NumericProfile:
         """Meta and blobs [kll, edges, counts, (atoms values, atoms counts)]; without ``edges``, no edges
         blob (the caller names the edge set instead). Histogram counts are in the narrowest width that holds
         them (``meta["width"]``; format 3: a bucket's 1,040 counts of 114 rows in a byte each); a histogram or
-        atoms not kept are left out of the meta, as are the moments' values of a profile without values."""
-        blobs = [bytes(self.kll.serialize())]
+        atoms not kept are left out of the meta, as are the moments' values of a profile without values.
+        Format 4: no kll blob while the sketch holds exactly the atoms' values (``meta["kll"] = "atoms"``; a
+        backfilled bucket's cells, whose sketches were a fifth of its stored bytes)."""
+        in_atoms = self.sketch_in_atoms()
+        blobs = [] if in_atoms else [bytes(self.kll.serialize())]
         meta: dict[str, Any] = {
             "kll_k": self.kll_k,
             "bins": self.bins,
@@ -203,13 +245,16 @@ class NumericProfile:
             "moments": self.moments.state(),
             "discrete_cap": self.discrete_cap,
         }
+        if in_atoms:
+            meta["kll"] = "atoms"
         if self.hist is not None:
             meta["hist"] = len(self.hist.edges)
             if edges:
                 blobs.append(self.hist.edges.astype("<f8", copy=False).tobytes())
             if self.hist.width is not None:
                 meta["width"] = self.hist.width
-                blobs.append(as_width(self.hist.counts, self.hist.width))
+                packed = self.hist.packed
+                blobs.append(packed if packed is not None else as_width(self.hist.counts, self.hist.width))
             else:
                 meta["width"], counts = narrow(self.hist.counts)
                 blobs.append(counts)
@@ -229,10 +274,11 @@ class NumericProfile:
 
         Files written before atoms existed have no ``atoms`` entry: their atoms are unknown (None), as are
         those of a profile that had more distinct values than it keeps. Counts without a width are int64
-        (formats 1 and 2).
+        (formats 1 and 2). ``meta["kll"] == "atoms"`` (format 4): no kll blob, the sketch is the atoms'.
         """
         hist = None
-        rest = blobs[1:]
+        in_atoms = meta.get("kll") == "atoms"
+        rest = blobs if in_atoms else blobs[1:]
         if meta.get("hist") is not None:
             if edges is None:
                 edges = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
@@ -249,6 +295,9 @@ class NumericProfile:
             if values.size != meta["atoms"] or atom_counts.size != values.size:
                 raise ValueError("atom sizes do not match")
             atoms = Atoms(values, atom_counts)
+        moments = Moments.from_dict(meta["moments"])
+        if in_atoms and (atoms is None or moments.count > int(meta["kll_k"])):
+            raise ValueError("a sketch said to be the atoms' without atoms that can hold it")
         return cls(
             kll_k=int(meta["kll_k"]),
             bins=int(meta["bins"]),
@@ -257,9 +306,14 @@ class NumericProfile:
             nan=int(meta["nan"]),
             posinf=int(meta["posinf"]),
             neginf=int(meta["neginf"]),
-            moments=Moments.from_dict(meta["moments"]),
-            kll=ds.kll_doubles_sketch.deserialize(blobs[0]),
+            moments=moments,
+            kll=None if in_atoms else ds.kll_doubles_sketch.deserialize(blobs[0]),
             hist=hist,
             discrete_cap=int(meta.get("discrete_cap", DEFAULT_DISCRETE_CAP)),
             atoms=atoms,
         )
+
+
+# ``kll`` stays the dataclass's field (the constructor's argument, its repr and equality), read and written
+# through ``_kll``: None there is the lazy sketch the atoms hold (``sketch_in_atoms``).
+NumericProfile.kll = property(NumericProfile._get_kll, NumericProfile._set_kll)

@@ -123,6 +123,11 @@ class ClassificationProfile:
     est_all: dict[str, np.ndarray] = field(default_factory=dict)
     est_labeled: dict[str, np.ndarray] = field(default_factory=dict)
     est_hit: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Bytes per count (1, 2, 4 or 8) that hold every integer count of the arrays above, when the profile's
+    #: maker knew it without a reduction (``grouped_tasks``: a cell's counts are at most its rows); None once
+    #: updated in place, and for a merge. Format 3 stores the counts in it (else int64 but the score
+    #: histograms): a backfilled bucket's estimation bins were 40 KB of int64 to compress (decision 0043).
+    count_width: int | None = field(default=None, compare=False, repr=False)
 
     task = "classification"
 
@@ -157,6 +162,7 @@ class ClassificationProfile:
         (Profiles of many groups of one batch encode the batch once and add each group's codes.)"""
         n = pc_.size
         k = len(labels)
+        self.count_width = None  # counts added: no longer known to fit
         self.n += n
         for i, c in enumerate(np.bincount(pc_, minlength=k)):
             if c:
@@ -372,12 +378,16 @@ class ClassificationProfile:
         # confidences), and every array of formats 1 and 2, as float64.
         widths: dict[str, int] = {}
         blobs: list[bytes] = []
+        known = self.count_width
         for name, d in arrays.items():
             names = keys[name]
             if not names:
                 continue
             if name == "conf_sum":
                 blobs.extend(np.asarray(d[k], dtype="<f8").tobytes() for k in names)
+            elif known is not None:
+                widths[name] = known
+                blobs.extend(as_width(d[k], known) for k in names)
             elif name in _NARROW:
                 packed = [narrow(d[k]) for k in names]
                 width = widths[name] = max(w for w, _ in packed)
