@@ -122,6 +122,16 @@ def _forest() -> tuple[RandomForestClassifier, pd.DataFrame]:
     return forest, X
 
 
+def _served(forest: RandomForestClassifier, X: pd.DataFrame) -> pd.DataFrame:
+    """A hundred of the applicants as the forest served them (prediction, score, time now)."""
+    live = X.sample(100, random_state=1).reset_index(drop=True)
+    live.insert(0, "id", [f"e{i}" for i in range(len(live))])
+    live["approved"] = forest.predict(live[["income", "age"]])
+    live["p_approved"] = forest.predict_proba(live[["income", "age"]])[:, 1]
+    live["ts"] = pd.Timestamp.now(tz="UTC")
+    return live
+
+
 @pytest.fixture
 def trusting_trees(monkeypatch: pytest.MonkeyPatch, db_url: str, request: pytest.FixtureRequest) -> Running:
     monkeypatch.setenv("LOOPWISE_TRUSTED_TYPES", TREE)  # read when the server starts
@@ -161,11 +171,7 @@ def test_a_type_the_operator_does_not_trust_is_named_and_not_loaded(
         loans.set_alias("champion", "v1")
     finally:
         trusting.close()
-    live = X.sample(100, random_state=1).reset_index(drop=True)
-    live.insert(0, "id", [f"e{i}" for i in range(len(live))])
-    live["approved"] = forest.predict(live[["income", "age"]])
-    live["p_approved"] = forest.predict_proba(live[["income", "age"]])[:, 1]
-    live["ts"] = pd.Timestamp.now(tz="UTC")
+    live = _served(forest, X)
     _queue(server, "loans", live, sdk(server).model("loans").log)
     page, _ = _task_page(browser, server, "loans")
     assert _refused(page) == (
@@ -189,11 +195,7 @@ def test_a_pickled_champion_is_refused_unless_the_operator_trusts_pickles(
         loans.set_alias("champion", "v1")
     finally:
         trusting.close()
-    live = X.sample(100, random_state=1).reset_index(drop=True)
-    live.insert(0, "id", [f"e{i}" for i in range(len(live))])
-    live["approved"] = forest.predict(live[["income", "age"]])
-    live["p_approved"] = forest.predict_proba(live[["income", "age"]])[:, 1]
-    live["ts"] = pd.Timestamp.now(tz="UTC")
+    live = _served(forest, X)
     _queue(server, "loans", live, sdk(server).model("loans").log)
     page, _ = _task_page(browser, server, "loans")
     assert _refused(page).startswith(
