@@ -69,6 +69,18 @@ def _model(
     return m
 
 
+def _hourly(m: ModelHandle, port: int) -> None:
+    """An hourly monitor from T0 whose channel is a webhook on ``port`` (listening or not)."""
+    m.add_monitor(
+        name="hourly",
+        suite=SUITE,
+        window="1h",
+        step="1h",
+        anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
+        channels=[{"type": "webhook", "url": f"http://127.0.0.1:{port}/hook"}],
+    )
+
+
 def test_a_drift_alerts_once_and_resolves_once(client: lw.Client) -> None:
     m = _model(client, 12, range(4, 7))
     with receiver() as rec:
@@ -152,14 +164,7 @@ def test_thirty_clean_days_alert_never(client: lw.Client) -> None:
 def test_a_receiver_that_is_down(client: lw.Client) -> None:
     m = _model(client, 3, range(0, 3))
     port = free_port()  # nothing listens there yet
-    m.add_monitor(
-        name="hourly",
-        suite=SUITE,
-        window="1h",
-        step="1h",
-        anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
-        channels=[{"type": "webhook", "url": f"http://127.0.0.1:{port}/hook"}],
-    )
+    _hourly(m, port)
     runs = [r for r in m.run_monitors("hourly") if r["state"] == "done"]
     assert [r["status"] for r in runs] == ["fail"] * 3  # monitoring went on
     (d,) = m.deliveries("hourly")
@@ -181,14 +186,7 @@ def test_a_receiver_that_is_down(client: lw.Client) -> None:
 
 def test_a_delivery_is_given_up_after_its_attempts(client: lw.Client) -> None:
     m = _model(client, 1, range(0, 1))
-    m.add_monitor(
-        name="hourly",
-        suite=SUITE,
-        window="1h",
-        step="1h",
-        anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
-        channels=[{"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/hook"}],
-    )
+    _hourly(m, free_port())
     m.run_monitors("hourly")
     sessions = client.transport.sessions  # type: ignore[attr-defined]
     settings = AlertSettings(allow=("127.0.0.1",))
@@ -209,14 +207,7 @@ def test_a_resolution_waits_for_its_opening(client: lw.Client) -> None:
     the opening first (on PostgreSQL, rows without an ORDER BY once came back resolved-first)."""
     m = _model(client, 3, range(0, 2))
     port = free_port()
-    m.add_monitor(
-        name="hourly",
-        suite=SUITE,
-        window="1h",
-        step="1h",
-        anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
-        channels=[{"type": "webhook", "url": f"http://127.0.0.1:{port}/hook"}],
-    )
+    _hourly(m, port)
     runs = [r for r in m.run_monitors("hourly") if r["state"] == "done"]
     assert [r["status"] for r in runs] == ["fail", "fail", "pass"]
     log = {d["event"]: d for d in m.deliveries("hourly")}
