@@ -61,11 +61,10 @@ def server_url(
     database_typed = local is not None or not from_environment(database_url, "LOOPWISE_DATABASE_URL")
     if url_typed == database_typed:
         other = "--local or --database-url" if database_option else "--local"
+        # Say where the two came from: both typed, or both from the shell's settings.
+        source = "" if url_typed else " (LOOPWISE_URL and LOOPWISE_DATABASE_URL are both set)"
         raise lw.ParameterError(
-            "--url",
-            url,
-            f"left out with {other} (LOOPWISE_URL and LOOPWISE_DATABASE_URL both set?): "
-            "a server, or a database, not both",
+            "--url", url, f"left out with {other}{source}: a server, or a database, not both"
         )
     return url if url_typed else None
 
