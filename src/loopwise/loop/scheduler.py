@@ -261,7 +261,8 @@ def _link(settings: AlertSettings, model: str, monitor: str, run_id: int) -> str
     if not settings.public_url:
         return None
     base = settings.public_url.rstrip("/")
-    return f"{base}/v1/models/{quote(model, safe='')}/monitors/{quote(monitor, safe='')}/runs/{run_id}"
+    # The workspace's run page, not the API route: a person follows the link in a browser (decision 0052).
+    return f"{base}/ui/models/{quote(model, safe='')}/monitors/{quote(monitor, safe='')}/runs/{run_id}"
 
 
 def run_pass(

@@ -81,8 +81,10 @@ def errored_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def runs(s: Session, model_name: str, name: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The monitor's runs, newest window first."""
+def runs(
+    s: Session, model_name: str, name: str, limit: int = 100, *, statuses: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The monitor's runs, newest window first (only those of ``statuses`` when given)."""
     row = monitor_row(s, model_name, name)
     q = (
         select(MonitorRun)
@@ -90,6 +92,8 @@ def runs(s: Session, model_name: str, name: str, limit: int = 100) -> list[dict[
         .order_by(MonitorRun.window_end.desc())
         .limit(max(1, min(limit, MAX_RUNS)))
     )
+    if statuses:
+        q = q.where(MonitorRun.status.in_(statuses))
     return [run_dict(r) for r in s.scalars(q)]
 
 

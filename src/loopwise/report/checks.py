@@ -18,15 +18,22 @@ def _section() -> jinja2.Template:
     return jinja2.Environment(autoescape=True).from_string(text)
 
 
-def render_suite(result: SuiteResult, title: str = "loopwise checks", *, plotly: str = "inline") -> str:
-    """The checks (and the drifted columns) on top, and the drift report below when a check compared drift."""
+def checks_section(result: SuiteResult) -> markupsafe.Markup:
+    """The checks' banner and table, failures first, as a fragment (every value escaped): the top of
+    ``render_suite`` and of the workspace's monitor run page."""
     order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
     rows: list[dict[str, Any]] = sorted(
         (r.to_dict() for r in result.results), key=lambda d: order[d["status"]]
     )
-    section = _section().render(
+    html = _section().render(
         r=result, c=result.counts, rows=rows, colors=_COLORS, drifted=result.drifted_columns
     )
+    return markupsafe.Markup(html)  # rendered by an autoescaping template: safe to embed
+
+
+def render_suite(result: SuiteResult, title: str = "loopwise checks", *, plotly: str = "inline") -> str:
+    """The checks (and the drifted columns) on top, and the drift report below when a check compared drift."""
+    section = str(checks_section(result))
     if result.comparison is not None:
         from loopwise.report.html import render
         from loopwise.report.report import Report

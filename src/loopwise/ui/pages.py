@@ -69,8 +69,22 @@ def refused() -> HTMLResponse:
     )
 
 
-def to_login() -> RedirectResponse:
+def to_login(request: Request | None = None) -> RedirectResponse:
+    """To the sign-in page; for a page read with GET, back to that page once signed in."""
+    if request is not None and request.method == "GET":
+        raw = request.scope.get("raw_path") or quote(request.url.path).encode()
+        here = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
+        if _local(here) and here != "/ui/":  # the home page is where sign-in goes anyway
+            return RedirectResponse(f"/ui/login?next={quote(here, safe='')}", status_code=303)
     return RedirectResponse("/ui/login", status_code=303)
+
+
+def _local(path: str | None) -> bool:
+    """Whether ``path`` is a workspace page of this server, safe to send a browser to after sign-in (not
+    another host: no ``//`` or backslash, nothing outside /ui/, no control character)."""
+    if not path or len(path) > 2000:
+        return False
+    return path.startswith("/ui/") and "//" not in path and "\\" not in path and path.isprintable()
 
 
 def _kind(request: Request, model: str) -> Kind | None:
@@ -126,9 +140,10 @@ def _model_ok(request: Request, who: Principal, model: str) -> bool:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, _: Public) -> HTMLResponse:
+def login_page(request: Request, _: Public, next: str | None = None) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    resp = render("login.html", login_csrf=token, name="", message="")
+    after = next if _local(next) else ""
+    resp = render("login.html", login_csrf=token, name="", message="", after=after)
     resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/ui/login")
     return resp
 
@@ -139,22 +154,23 @@ async def login(request: Request, _: Public) -> Response:
     if not _same(f.get("csrf"), request.cookies.get(LOGIN_CSRF)):
         return refused()
     name, password = f.get("name", "")[:200], f.get("password", "")[:1000]
+    after = f.get("next", "") if _local(f.get("next")) else ""
     try:
         found = await run_in_threadpool(sign_in, request, name, password) if name and password else None
     except RateLimitError as e:
-        return _login_again(name, str(e), 429)
+        return _login_again(name, str(e), 429, after)
     if found is None:
-        return _login_again(name, "Wrong name or password.", 401)
+        return _login_again(name, "Wrong name or password.", 401, after)
     token = found[1]
-    resp = RedirectResponse("/ui/", status_code=303)
+    resp = RedirectResponse(after or "/ui/", status_code=303)
     set_cookie(request, resp, token)
     resp.delete_cookie(LOGIN_CSRF, path="/ui/login")
     return resp
 
 
-def _login_again(name: str, message: str, status: int) -> HTMLResponse:
+def _login_again(name: str, message: str, status: int, after: str = "") -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    resp = render("login.html", status, login_csrf=token, name=name, message=message)
+    resp = render("login.html", status, login_csrf=token, name=name, message=message, after=after)
     resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/ui/login")
     return resp
 
@@ -182,25 +198,28 @@ async def logout(request: Request, _: Public) -> Response:
 def home(request: Request, _: Public) -> Response:
     who = session_principal(request)
     if who is None:
-        return to_login()
+        return to_login(request)
+    from loopwise.monitors import list_monitors
     from loopwise.store.catalog import model_summaries
 
     with request.app.state.read_sessions() as s:
         names = [m.name for m in model_summaries(s)]
-        models = []
+        models, monitors = [], []
         for name in names:
             if _model_ok(request, who, name):
                 p = progress(s, name, who.actor)
                 streamed = p["fill"] is not None and p["fill"]["mode"] == "stream"
                 models.append({"name": name, "progress": p, "stream": streamed})
-    return render("home.html", user=who.user, csrf=who.csrf, models=models)
+            if who.may_see(registered(s, name)[0]):
+                monitors += [(name, m.spec.name, m.runs) for m in list_monitors(s, name)]
+    return render("home.html", user=who.user, csrf=who.csrf, models=models, monitors=monitors)
 
 
 @router.get("/models/{model}/task", response_class=HTMLResponse)
 def task_page(model: str, request: Request, _: Public) -> Response:
     who = session_principal(request)
     if who is None:
-        return to_login()
+        return to_login(request)
     if not _model_ok(request, who, model):
         return _not_found(who, model)
     try:
@@ -240,7 +259,7 @@ def stream_page(model: str, request: Request, _: Public) -> Response:
     reviewer could match an increment of one task to the task in front of them, and review is blind."""
     who = session_principal(request)
     if who is None:
-        return to_login()
+        return to_login(request)
     if not _model_ok(request, who, model):
         return _not_found(who, model)
     with request.app.state.read_sessions() as s:
