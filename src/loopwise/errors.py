@@ -84,7 +84,7 @@ class SchemaValidationError(DataError):
         more = len(self.issues) - len(lines)
         if more > 0:
             lines.append(f"... and {more} more")
-        super().__init__(f"{len(self.issues)} schema violation(s):\n  " + "\n  ".join(lines))
+        super().__init__(f"{len(self.issues)} schema violations:\n  " + "\n  ".join(lines))
 
 
 class UntrustedArtifactError(DataError):
@@ -326,7 +326,7 @@ def from_http(status: int, body: Any) -> LoopwiseError:
     """The exception a server's error answer stands for, with ``status`` and ``body`` attached.
 
     Example:
-        >>> e = from_http(422, {"error": "2 problem(s)", "type": "SchemaValidationError",
+        >>> e = from_http(422, {"error": "2 problems", "type": "SchemaValidationError",
         ...     "issues": [{"column": "repaid", "message": "targets go to /feedback"}]})
         >>> type(e).__name__, str(e).splitlines()[1]
         ('SchemaValidationError', "  column 'repaid': targets go to /feedback")

@@ -125,7 +125,7 @@ def test_review_stream_fills_the_due_increments(tmp_path: Path) -> None:
     done = run_cli("review", "stream", "credit", "--until", "2026-11-20T10:00", "--local", str(db))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[-1] == "2 increment(s) filled"
+    assert lines[-1] == "2 increments filled"
     # 08:00 and 09:00, 1,200 events each (one every three seconds), the day's 32 tasks paced: 2 an hour.
     assert lines[0].startswith("2026-11-20T08:00:00+00:00 to 2026-11-20T09:00:00+00:00: ")
     assert lines[0].endswith("tasks from 1,200 events (budget 2)") and lines[1].endswith("(budget 2)")

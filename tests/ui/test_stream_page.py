@@ -103,7 +103,7 @@ def test_a_streamed_days_increments_in_the_browser(browser: Browser, server: Run
     spent = sum(w["budget"] for w in want)
     assert mia.inner_text("#spent") == f"{spent:.2f}" and mia.inner_text("#left") == f"{TASKS - spent:.2f}"
     assert mia.inner_text("#selected") == str(len(tasks))
-    assert "6 increment(s) gone through today, 3 without events" in mia.inner_text("#empty")
+    assert "6 increments gone through today, 3 without events" in mia.inner_text("#empty")
     assert XSS_SELECTOR in mia.inner_text("#increments")  # the selector's name as text, never run
     assert mia.evaluate("window.pwned") is None
     assert mia.evaluate("document.querySelectorAll('#increments img').length") == 0

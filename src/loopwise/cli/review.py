@@ -14,6 +14,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
+from loopwise._display import count
 from loopwise.cli.client import KeyOpt, LocalOpt, UrlOpt, connect, server_url
 from loopwise.cli.common import out, user_errors
 from loopwise.cli.server import DbOpt
@@ -86,7 +87,7 @@ def stream(
             f"(budget {f['budget']:.3g})",
             highlight=False,
         )
-    out.print(f"{len(done)} increment(s) filled", highlight=False)
+    out.print(f"{count(len(done), 'increment')} filled", highlight=False)
 
 
 @review_app.command("queue")

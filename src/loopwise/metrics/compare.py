@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats as sps
 
+from loopwise._display import count
 from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.metrics import registry
 from loopwise.metrics.describe import categorical_sides, numeric_sides
@@ -320,7 +321,7 @@ def compare_data(
     if skipped_columns:
         # Never a silent omission: the verdict counts only the columns compared, so say which were not.
         warnings.append(
-            f"{len(skipped_columns)} column(s) not compared, so not in the drift count: "
+            f"{count(len(skipped_columns), 'column')} not compared, so not in the drift count: "
             f"{', '.join(skipped_columns)} (each column's warning says why)"
         )
     if cur.table is not None:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from loopwise._display import count
 from loopwise.errors import (
     LoopwiseError,
     ParameterError,
@@ -51,7 +52,7 @@ def answer(exc: LoopwiseError) -> JSONResponse:
     if isinstance(exc, SchemaValidationError):
         return problem(
             exc.http_status,
-            f"{len(exc.issues)} problem(s) in the batch; nothing was stored",
+            f"{count(len(exc.issues), 'problem')} in the batch; nothing was stored",
             type="SchemaValidationError",
             issues=[i.to_dict() for i in exc.issues[:100]],
         )
