@@ -129,3 +129,16 @@ def test_review_stream_fills_the_due_increments(tmp_path: Path) -> None:
     # 08:00 and 09:00, 1,200 events each (one every three seconds), the day's 32 tasks paced: 2 an hour.
     assert lines[0].startswith("2026-11-20T08:00:00+00:00 to 2026-11-20T09:00:00+00:00: ")
     assert lines[0].endswith("tasks from 1,200 events (budget 2)") and lines[1].endswith("(budget 2)")
+    # The streamed day those increments make, from the same database: the pacing rule computed here
+    # (what is left of the day's tasks, in proportion to the increment's part of the day left).
+    day = run_cli("review", "day", "credit", "--local", str(db))
+    assert day.returncode == 0, day.stderr
+    text = day.stdout
+    spent, left_of_day = 0.0, 16 * 3600
+    for hour in (8, 9):
+        budget = (32 - spent) * 3600 / left_of_day
+        assert f"{hour:02d}:00:00 to {hour + 1:02d}:00:00" in text and f"{budget:.2f}" in text
+        spent, left_of_day = spent + budget, left_of_day - 3600
+    assert f"budget {spent:.2f} of 32 tasks spent, {32 - spent:.2f} left" in text
+    assert "2026-11-20 (UTC): increments of 3600 s" in text and "2 increments gone through, 0 without" in text
+    assert "random " in text  # the local database answers as an admin: which selector chose how many

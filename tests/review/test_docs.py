@@ -8,7 +8,7 @@ DOC = DOCS / "review.md"
 
 
 def test_the_snippets_run_and_print_what_they_say() -> None:
-    run_page("review.md", 9)
+    run_page("review.md", 10)
 
 
 def test_the_figures_quoted_are_the_simulation_s() -> None:

@@ -53,6 +53,8 @@ def test_every_route_has_a_policy() -> None:
         ("GET", "/v1/models/{model}/review/export", "manage"),
         # Filling a stream's due increments now, as filling a window (decision 0042).
         ("POST", "/v1/models/{model}/review/stream", "manage"),
+        # Reading the streamed day, as the statistics (which selector chose what: maintainers only).
+        ("GET", "/v1/models/{model}/review/stream", "read"),
     } <= set(routes)
     # Users (decision 0042): managed by admins only (and by an admin not limited to a model:
     # tests/server/test_users_api.py); the matrix below tries each with every role.

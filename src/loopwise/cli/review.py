@@ -1,4 +1,4 @@
-"""``loopwise review policy|fill|stream|queue|export|stats`` (on a server or a local database) and
+"""``loopwise review policy|fill|stream|day|queue|export|stats`` (on a server or a local database) and
 ``loopwise users list|show|add|grant|revoke|role|disable|enable`` (on a server over ``/v1/users`` with an
 admin key, or on the database, as ``loopwise admin`` does): decisions 0036, 0042 and 0046."""
 
@@ -88,6 +88,53 @@ def stream(
             highlight=False,
         )
     out.print(f"{count(len(done), 'increment')} filled", highlight=False)
+
+
+@review_app.command("day")
+def day(
+    model: Model,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole answer as JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """The streamed day: each increment with events, the budget spent and left (decision 0046)."""
+    with user_errors():
+        d = connect(url, api_key, local).model(model).stream_day()
+    if as_json:
+        _print_json(d)
+        return
+    if d["day"] is None:
+        said = f"model {model!r} is reviewed over windows asked for, not as events arrive"
+        out.print(said, highlight=False)
+        return
+    mark = f"; gone through up to {d['mark']}" if d["mark"] else ""
+    out.print(
+        f"{d['day']} (UTC): increments of {d['every']} s, filled {d['delay']} s after they end{mark}",
+        highlight=False,
+    )
+    if d["tasks_per_day"] is not None:
+        budget = f"budget {d['spent']:.2f} of {d['tasks_per_day']:g} tasks spent, {d['left']:.2f} left"
+    else:
+        budget = f"budget {d['share']:g} of each increment's events"
+    out.print(f"{budget}; {d['selected']} selected, {d['answered']} answered", highlight=False)
+    table = Table("increment", "filled at", "events", "budget", "selected", "by selector")
+    for inc in d["increments"]:
+        chose = inc["by_selector"]
+        table.add_row(
+            f"{inc['start'][11:19]} to {inc['end'][11:19]}",
+            inc["filled_at"][11:19],
+            f"{inc['window_rows']:,}",
+            f"{inc['budget']:.2f}",
+            str(inc["tasks"]),
+            "" if chose is None else escape(", ".join(f"{k} {v}" for k, v in chose.items())),
+        )
+    if d["increments"]:
+        out.print(table)
+    out.print(
+        f"{count(d['gone_through'], 'increment')} gone through, {d['without_events']} without events",
+        highlight=False,
+    )
 
 
 @review_app.command("queue")

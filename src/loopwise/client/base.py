@@ -91,6 +91,8 @@ class Transport(Protocol):
     def add_gold(self, model: str, items: list[dict[str, Any]]) -> dict[str, Any]: ...
     def review_tasks(self, model: str, state: str | None, limit: int) -> list[dict[str, Any]]: ...
     def resume_reviewer(self, model: str, reviewer: str, clear: bool) -> dict[str, Any]: ...
+    def stream_day(self, model: str) -> dict[str, Any]: ...
+
     def review_stats(self, model: str) -> dict[str, Any]: ...
     def review_export(self, model: str) -> bytes: ...
     # Users who sign in with a password (decision 0042).
@@ -612,6 +614,13 @@ class ModelHandle(MonitorMethods):
         """Fill a streaming policy's due increments now, those ending by ``until`` when given (a server
         does this every few seconds itself; decision 0042): each increment's window and fill summary."""
         return self.transport.stream_review(self.name, {"until": _iso(until, "until")})
+
+    def stream_day(self) -> dict[str, Any]:
+        """The streamed day (decision 0046): its increments with events (when each was filled, its events,
+        budget and tasks, and, for maintainers and admins, how many each selector chose), the day's budget
+        spent and left, the increments gone through without events. ``day`` is None when the model's review
+        policy does not stream."""
+        return self.transport.stream_day(self.name)
 
     def next_review(self) -> dict[str, Any] | None:
         """This client's next review task (features, prediction, scores), or None when there is none."""

@@ -72,6 +72,10 @@ class HttpReview:
         out: dict[str, Any] = self._send("POST", path, json={"clear": clear})
         return out
 
+    def stream_day(self: _Sender, model: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/review/stream")
+        return out
+
     def review_stats(self: _Sender, model: str) -> dict[str, Any]:
         out: dict[str, Any] = self._send("GET", f"{model_url(model)}/review/stats")
         return out
@@ -174,6 +178,14 @@ class LocalReview:
 
         with transaction(self.sessions) as s:
             return resume(s, get_model(s, model), reviewer, clear, self.actor)
+
+    def stream_day(self: _Local, model: str) -> dict[str, Any]:
+        from loopwise.review import stream_day
+        from loopwise.wire.review import StreamDay
+
+        with self.read_sessions() as s:
+            day = stream_day(s, model)
+        return StreamDay.model_validate({"model": model, **(day or {})}).model_dump()
 
     def review_stats(self: _Local, model: str) -> dict[str, Any]:
         from loopwise.review import review_stats

@@ -407,11 +407,13 @@ def progress(s: Session, model_name: str, reviewer: str, now: dt.datetime | None
     return out
 
 
-def stream_day(s: Session, model_name: str) -> dict[str, Any] | None:
+def stream_day(s: Session, model_name: str, *, selectors: bool = True) -> dict[str, Any] | None:
     """A streamed day's increments, for the workspace (decision 0046): the latest streamed fill's UTC day,
     each increment with events (when it was filled, its events, budget, tasks, and how many each selector
     chose), the day's budget spent and left, and the increments gone through without events (stored as no
-    fill; the policy's watermark says how far the stream went). None when the model has no stream."""
+    fill; the policy's watermark says how far the stream went). None when the model has no stream.
+    ``selectors=False`` leaves out which selector chose how many (``by_selector`` None): for reviewers, since
+    an increment of one task would tell them which selector chose the task in front of them."""
     model = get_model(s, model_name)
     policy = s.get(ReviewPolicy, model.id)
     spec = dict(policy.spec) if policy is not None else {}
@@ -478,7 +480,7 @@ def stream_day(s: Session, model_name: str) -> dict[str, Any] | None:
                 "window_rows": f.window_rows,
                 "budget": f.budget,
                 "tasks": f.tasks,
-                "by_selector": dict(sorted(chose.get(f.id, {}).items())),
+                "by_selector": dict(sorted(chose.get(f.id, {}).items())) if selectors else None,
             }
             for f in fills
         ],

@@ -233,6 +233,7 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/models/{model}/review/reviewers/{reviewer}/resume"): "resume a reviewer",
     ("GET", "/v1/models/{model}/review/stats"): "read the review statistics",
     ("POST", "/v1/models/{model}/review/stream"): "fill the review stream's due increments",
+    ("GET", "/v1/models/{model}/review/stream"): "read the streamed day",
     ("GET", "/v1/users"): "list the users",
     ("POST", "/v1/users"): "add a user",
     ("GET", "/v1/users/{name}"): "read a user",

@@ -50,6 +50,38 @@ class ReviewStreamed(BaseModel):
     fills: list[dict[str, Any]]
 
 
+class StreamIncrement(BaseModel):
+    start: str
+    end: str
+    filled_at: str
+    window_rows: int
+    budget: float
+    tasks: int
+    #: How many tasks each selector chose: for maintainers and admins only (review stays blind), else null.
+    by_selector: dict[str, int] | None = None
+
+
+class StreamDay(BaseModel):
+    """A streamed day (decision 0046), what the workspace's stream page shows: the latest streamed fill's UTC
+    day, its increments with events, the budget spent and left, the increments gone through without events.
+    ``day`` is null for a model whose review policy does not stream."""
+
+    model: str
+    day: str | None = None
+    every: int | None = None
+    delay: int | None = None
+    tasks_per_day: float | None = None
+    share: float | None = None
+    mark: str | None = None
+    increments: list[StreamIncrement] = []
+    gone_through: int = 0
+    without_events: int = 0
+    spent: float = 0.0
+    left: float | None = None
+    selected: int = 0
+    answered: int = 0
+
+
 class ReviewFillOut(BaseModel):
     fill_id: int
     window_rows: int

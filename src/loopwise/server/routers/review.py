@@ -29,6 +29,7 @@ from loopwise.review import (
     review_stats,
     set_policy,
     skip,
+    stream_day,
     stream_model,
     submit,
 )
@@ -54,6 +55,7 @@ from loopwise.wire.review import (
     ReviewTaskList,
     ReviewTaskOut,
     SkipTask,
+    StreamDay,
     SubmitReview,
 )
 
@@ -93,6 +95,15 @@ async def fill_queue(model: str, request: Request, who: Manager) -> Any:
     return await in_write(
         request, lambda s: fill(s, model, as_utc(body.start), as_utc(body.end), who.actor, seed=body.seed)
     )
+
+
+@router.get("/stream", response_model=StreamDay, responses=errors(403, 404))
+def read_stream(model: str, request: Request, who: Reader) -> StreamDay:
+    """The streamed day the workspace shows (decision 0046): its increments with events, the budget spent and
+    left; which selector chose how many only for maintainers and admins (review stays blind)."""
+    with read_factory(request)() as s:
+        day = stream_day(s, model, selectors=who.role in ("admin", "maintainer"))
+    return StreamDay.model_validate({"model": model, **(day or {})})
 
 
 @router.post(
