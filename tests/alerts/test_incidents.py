@@ -113,7 +113,7 @@ def test_a_drift_alerts_once_and_resolves_once(client: lw.Client) -> None:
     assert resolved["incident"]["failures"] == 3 and resolved["check"]["actual"] < 0.2
     # It names the window the failures began in (hour 4), not the wall-clock time this catch-up ran.
     first = (T0 + dt.timedelta(hours=4)).isoformat()
-    assert f"after failing 3 window(s) from the window starting {first}." in resolved["text"]
+    assert f"after failing 3 windows from the window starting {first}." in resolved["text"]
     (incident,) = m.incidents("hourly")
     assert (incident["state"], incident["failures"]) == ("resolved", 3)
     log = m.deliveries("hourly")

@@ -100,7 +100,7 @@ def test_users_and_the_review_queue_from_the_command_line(tmp_path: Path) -> Non
     assert filled.returncode == 0, filled.stderr
     n = int(filled.stdout.split(": ")[1].split(" ")[0])
     queue = run_cli("review", "queue", "credit", "--local", str(db), "--limit", "500")
-    assert f"{n} task(s)" in queue.stdout and "uncertainty" in queue.stdout
+    assert f"{n} tasks" in queue.stdout and "uncertainty" in queue.stdout
     stats = run_cli("review", "stats", "credit", "--local", str(db))
     assert f'"open": {n}' in stats.stdout
     bad = run_cli("review", "policy", "other", "--local", str(db))

@@ -45,7 +45,7 @@ def test_what_the_review_commands_say(tmp_path: Path) -> None:
     n = filled["tasks"]
     assert n > 5
     r = run_cli("review", "queue", "credit", "--limit", "5", *where)
-    assert r.returncode == 0 and "5 task(s) (the first 5: --limit N shows more)" in r.stdout
+    assert r.returncode == 0 and "5 tasks (the first 5: --limit N shows more)" in r.stdout
     r = run_cli("review", "queue", "credit", "--limit", str(n + 1), *where)
-    assert r.returncode == 0 and f"{n} task(s)" in r.stdout and "--limit N" not in r.stdout
+    assert r.returncode == 0 and f"{n} tasks" in r.stdout and "--limit N" not in r.stdout
     c.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loopwise._display import count
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -49,7 +51,7 @@ def build(
         line = (
             f"{incident['check']}{where} passes again: value {_value(check.get('actual'))} "
             f"against {against}, "
-            f"after failing {incident['failures']} window(s)"
+            f"after failing {count(incident['failures'], 'window')}"
             + (f" from the window starting {since}." if since else f" since {incident['opened_at']}.")
         )
     else:

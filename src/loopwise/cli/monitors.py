@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from loopwise._display import count
 from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect
 from loopwise.cli.common import EXIT_FAIL, console, out, user_errors
 
@@ -175,7 +176,7 @@ def run(
         models = [model] if model is not None else client.models()
         found = [(m, r) for m in models for r in client.model(m).run_monitors(name, deliver=deliver)]
     print_runs(found)
-    console.print(f"{len(found)} window(s) run", highlight=False, markup=False)
+    console.print(f"{count(len(found), 'window')} run", highlight=False, markup=False)
     if any(r["status"] == "fail" for _, r in found):
         raise typer.Exit(EXIT_FAIL)
 

@@ -150,7 +150,7 @@ def queue(
     with user_errors():
         tasks = connect(url, api_key, local).model(model).review_tasks(state, limit=limit)
     more = f" (the first {limit}: --limit N shows more)" if len(tasks) >= limit else ""
-    table = Table(title=f"{len(tasks)} task(s){more}", title_justify="left")
+    table = Table(title=f"{count(len(tasks), 'task')}{more}", title_justify="left")
     for name in ("task", "event", "selector", "π", "state", "label", "labels"):
         table.add_column(name)
     for t in tasks:
