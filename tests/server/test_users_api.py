@@ -69,6 +69,8 @@ def test_an_admin_manages_users_and_sessions_follow(server: Running) -> None:
         admin.add_user("ben", "short", role="viewer")
     with pytest.raises(ParameterError, match="role"):
         admin.add_user("ben", PASSWORD, role="superuser")
+    with pytest.raises(ParameterError, match="without ':' or '/'"):
+        admin.add_user("ops/ben", PASSWORD, role="viewer")  # could never be reached at /v1/users/{name}
     with pytest.raises(NotFoundError, match="no model named 'nope'"):
         admin.grant_models("ana", ["nope"])
     with pytest.raises(NotFoundError, match="no user named 'nobody'"):

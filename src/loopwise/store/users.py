@@ -86,8 +86,10 @@ def create_user(
     """Create a user; a reviewer must be granted at least one model."""
     if role not in USER_ROLES:
         raise ParameterError("role", role, USER_ROLES)
-    if not name or len(name) > 200 or not name.isprintable() or ":" in name:
-        raise ParameterError("name", name, "1 to 200 printable characters, without ':'")
+    # No ':' (the actor is "user:NAME") and no '/' (a name is a path segment of /v1/users/{name}: one with a
+    # '/' could be created but never shown, granted or disabled over HTTP).
+    if not name or len(name) > 200 or not name.isprintable() or ":" in name or "/" in name:
+        raise ParameterError("name", name, "1 to 200 printable characters, without ':' or '/'")
     if len(password) < MIN_PASSWORD:
         raise ParameterError("password", "***", f"at least {MIN_PASSWORD} characters")
     if role == "reviewer" and not models:
