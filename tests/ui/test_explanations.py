@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,11 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from skl2onnx import to_onnx
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
 from tests._fixtures import Running
+from tests._fixtures.browser import PASSWORD
 from tests._fixtures.http import client, sdk
 from tests._fixtures.registry import SCHEMA as LOANS
 from tests._fixtures.servers import serving
@@ -32,8 +32,6 @@ from loopwise.server import Settings, create_app
 from loopwise.store import make_engine, session_factory, transaction
 from loopwise.store.users import create_user
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
 RANDOM = {"tasks": 4, "selectors": [{"kind": "random", "share": 1.0}]}
 TREE = "sklearn.tree._tree.Tree"
 PRICES = {
@@ -46,14 +44,6 @@ PRICES = {
         "sold_for": {"role": "target", "kind": "numeric"},
     }
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _applicants(n: int, seed: int) -> pd.DataFrame:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser
 from tests._fixtures import Running
+from tests._fixtures.browser import sign_in
 from tests._fixtures.http import client, records, register, traffic
-from tests.ui.test_task_page import RANDOM, _reviewer, _sign_in, browser  # noqa: F401 (the fixture)
+from tests.ui.test_task_page import RANDOM, _reviewer
 
 LABEL = "budget of the fill 2026-01-03 08:00 to 09:00 UTC"
 
 
-def test_a_fill_of_january_is_labelled_by_its_window(browser: Browser, server: Running) -> None:  # noqa: F811
+def test_a_fill_of_january_is_labelled_by_its_window(browser: Browser, server: Running) -> None:
     admin = client(server)
     register(admin, "credit")
     df = traffic(200, seed=5, start="2026-01-03T08:00:00Z")  # every 3 s: 10 minutes of events
@@ -24,7 +25,7 @@ def test_a_fill_of_january_is_labelled_by_its_window(browser: Browser, server: R
     n = filled.json()["tasks"]
     assert n > 0
     _reviewer(server, "credit")
-    page = _sign_in(browser, server)
+    page = sign_in(browser, server, "ana")
     budget = page.inner_text("table .budget")  # the queue page
     assert budget == f"{LABEL}: 0 of {n} tasks answered (0%), {n} open", budget
     assert "today's budget" not in page.content()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from tests._fixtures import Running
+from tests._fixtures.browser import PASSWORD
 from tests._fixtures.http import SCHEMA, traffic
 from tests.alerts.receiver import receiver
 
@@ -23,20 +23,10 @@ from loopwise.store import make_engine, session_factory, transaction
 from loopwise.store.users import create_user
 from loopwise.ui.monitoring import LISTED_RUNS
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
 T0 = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 XSS_CHECK = '<img src=x onerror="window.pwned = 1">'
 XSS_SEGMENT = "<script>window.pwned = 2</script>"
 HOURS, ROWS, DRIFTED = 6, 400, range(3, 5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _traffic() -> pd.DataFrame:

@@ -5,42 +5,21 @@ chose), the day's budget spent and left, the increments without events; every va
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 from tests._fixtures import Running
+from tests._fixtures.browser import PASSWORD, sign_in
 from tests._fixtures.http import client, records, register, traffic
 
 from loopwise.store import make_engine, session_factory, transaction
 from loopwise.store.users import create_user
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
 XSS_SELECTOR = '<img src=x onerror="window.pwned = 3">'
-XSS_USER = "<b>ana</b><script>window.pwned=4</script>"
+XSS_USER = '<b>ana<img src=x onerror="window.pwned = 4">'  # no '/': a user name may not hold one
 TASKS = 2000  # a day's
 EVERY = 300
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def _sign_in(browser: Browser, server: Running, name: str) -> Page:
-    page = browser.new_page()
-    page.goto(server.url + "/ui/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/ui/")
-    return page
 
 
 def _expected(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -85,7 +64,7 @@ def test_a_streamed_days_increments_in_the_browser(browser: Browser, server: Run
     want = _expected(df)
     assert len(want) == 3
 
-    mia = _sign_in(browser, server, "mia")
+    mia = sign_in(browser, server, "mia")
     mia.click("text=Today's increments")
     mia.wait_for_selector("#increments")
     rows = mia.query_selector_all("#increments tr")[1:]
@@ -109,7 +88,7 @@ def test_a_streamed_days_increments_in_the_browser(browser: Browser, server: Run
     assert mia.evaluate("document.querySelectorAll('#increments img').length") == 0
 
     # A reviewer sees the increments and the budget, not which selector chose what (review is blind).
-    ana = _sign_in(browser, server, XSS_USER)
+    ana = sign_in(browser, server, XSS_USER)
     assert XSS_USER in ana.inner_text("header") and ana.evaluate("window.pwned") is None
     ana.goto(server.url + "/ui/models/credit/stream")
     ana.wait_for_selector("#increments")

@@ -7,33 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sklearn.ensemble import RandomForestClassifier
 from tests._fixtures import Running
+from tests._fixtures.browser import PASSWORD, sign_in
 from tests._fixtures.http import client, records, register, sdk, traffic
 from tests._fixtures.registry import SCHEMA as LOANS
 
 from loopwise.store import make_engine, session_factory, transaction
 from loopwise.store.users import create_user
 
-CHROMIUM = "/usr/bin/chromium"
 SCRIPT = "<script>window.pwned = 1</script>"
 IMG = '"><img src=x onerror="window.pwned = 2">'
-PASSWORD = "correct horse battery"
 RANDOM = {"tasks": 6, "selectors": [{"kind": "random", "share": 1.0}]}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -49,16 +39,6 @@ def _reviewer(server: Running, model: str) -> None:
     with transaction(session_factory(engine)) as s:
         create_user(s, "ana", PASSWORD, "reviewer", [model], actor="test")
     engine.dispose()
-
-
-def _sign_in(browser: Browser, server: Running) -> Page:
-    page = browser.new_page()
-    page.goto(server.url + "/ui/login")
-    page.fill("input[name=name]", "ana")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/ui/")
-    return page
 
 
 def _position(page: Page, feature: str) -> str:
@@ -81,7 +61,7 @@ def test_positions_new_category_and_the_plain_fallback(browser: Browser, server:
     assert filled.status_code == 200
     n = filled.json()["tasks"]
     _reviewer(server, "credit")
-    page = _sign_in(browser, server)
+    page = sign_in(browser, server, "ana")
     assert f"0 of {n} tasks answered" in page.inner_text("table")  # the queue page's progress
     page.click("text=Start reviewing")
     page.wait_for_selector("#features")
@@ -140,7 +120,7 @@ def test_shap_values_of_a_registered_champion_add_up_to_its_predict_proba(
     fill = {"start": before.isoformat(), "end": after.isoformat(), "seed": 1}
     assert http.post("/v1/models/loans/review/fill", json=fill).status_code == 200
     _reviewer(server, "loans")
-    page = _sign_in(browser, server)
+    page = sign_in(browser, server, "ana")
     page.goto(server.url + "/ui/models/loans/task")
     page.wait_for_selector("#explanation")
     assert page.inner_text("#explanation h2") == "Why: SHAP values of v1"
@@ -198,7 +178,7 @@ def test_a_reference_without_the_target_leaves_its_kind_to_the_labels(
     window = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z", "seed": 3}
     assert admin.post("/v1/models/credit/review/fill", json=window).status_code == 200
     _reviewer(server, "credit")
-    page = _sign_in(browser, server)
+    page = sign_in(browser, server, "ana")
     page.goto(server.url + "/ui/models/credit/task")
     page.wait_for_selector("#answer")
     buttons = page.locator(".labels button")

@@ -3,32 +3,21 @@ never ``playwright install``) against a real server on loopback, on SQLite and P
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import select
 from tests._fixtures import Running
+from tests._fixtures.browser import PASSWORD, sign_in
 from tests._fixtures.http import client, records, register, traffic
 
 from loopwise.store import make_engine, session_factory, transaction
 from loopwise.store.tables import Feedback
 from loopwise.store.users import create_user
 
-CHROMIUM = "/usr/bin/chromium"
 SCRIPT = "<script>window.pwned = 1</script>"
 IMG = '"><img src=x onerror="window.pwned = 2">'
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _setup(server: Running, policy: dict[str, Any]) -> httpx.Client:
@@ -49,17 +38,6 @@ def _setup(server: Running, policy: dict[str, Any]) -> httpx.Client:
     return admin
 
 
-def _sign_in(browser: Browser, server: Running, name: str) -> Page:
-    page = browser.new_page()
-    page.goto(server.url + "/ui/")
-    assert page.url.endswith("/ui/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/ui/")
-    return page
-
-
 POLICY = {"tasks": 12, "selectors": [{"kind": "uncertainty", "share": 0.5}, {"kind": "random", "share": 0.5}]}
 
 
@@ -67,7 +45,7 @@ def test_sign_in_work_five_tasks_by_keyboard_and_payloads_render_as_text(
     browser: Browser, server: Running
 ) -> None:
     admin = _setup(server, POLICY)
-    page = _sign_in(browser, server, "ana")
+    page = sign_in(browser, server, "ana", start="/ui/")
     page.click("text=Start reviewing")
     seen = []
     for _ in range(5):
@@ -96,7 +74,7 @@ def test_sign_in_work_five_tasks_by_keyboard_and_payloads_render_as_text(
 
 def test_overlap_is_blind_and_a_failed_gold_pauses(browser: Browser, server: Running) -> None:
     admin = _setup(server, {**POLICY, "overlap": {"share": 1.0, "k": 2}})
-    ana, ben = _sign_in(browser, server, "ana"), _sign_in(browser, server, "ben")
+    ana, ben = sign_in(browser, server, "ana", start="/ui/"), sign_in(browser, server, "ben", start="/ui/")
     ana.goto(server.url + "/ui/models/credit/task")
     ana.keyboard.press("2")  # "false"
     with ana.expect_navigation():
