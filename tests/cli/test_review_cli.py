@@ -142,3 +142,6 @@ def test_review_stream_fills_the_due_increments(tmp_path: Path) -> None:
     assert f"budget {spent:.2f} of 32 tasks spent, {32 - spent:.2f} left" in text
     assert "2026-11-20 (UTC): increments of 3600 s" in text and "2 increments gone through, 0 without" in text
     assert "random " in text  # the local database answers as an admin: which selector chose how many
+    # Two more hours without traffic: gone through, not filled, and said so in one line.
+    quiet = run_cli("review", "stream", "credit", "--until", "2026-11-20T12:00", "--local", str(db))
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "0 increments filled, 2 without events"

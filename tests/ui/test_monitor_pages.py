@@ -35,7 +35,7 @@ def _traffic() -> pd.DataFrame:
     frames = []
     for h in range(HOURS):
         df = traffic(ROWS, 200 + h, (T0 + dt.timedelta(hours=h)).isoformat())
-        df["ts"] = T0 + dt.timedelta(hours=h) + (df["ts"] - df["ts"].iloc[0]) * 8  # spread over the hour
+        df["ts"] = T0 + dt.timedelta(hours=h) + (df["ts"] - df["ts"].iloc[0]) * 3  # spread over the hour
         if h in DRIFTED:
             df["income"] = df["income"] * 2.5
         df.loc[df.index % 10 == 0, "race"] = XSS_SEGMENT
@@ -132,15 +132,29 @@ def test_an_alerts_link_opens_the_runs_page(
     page.goto(server.url + "/ui/")
     assert [r.inner_text() for r in page.query_selector_all("#monitors td")][:2] == ["credit", "hourly"]
     page.click("#monitors a")
-    page.wait_for_selector("#runs")
+    page.wait_for_selector("#monitor")
     with lw.Client.local(server.db_url) as c:
         listed = c.model("credit").monitor_history("hourly", limit=LISTED_RUNS)
         every = c.model("credit").monitor_history("hourly", limit=1000)
-    failing = [r for r in every if r["status"] == "fail"]
+    failing = [r for r in every if r["status"] in ("fail", "warn", "error")]
+    # Of the latest LISTED_RUNS windows, those with traffic are listed, the others counted.
+    traffic_runs = [r for r in listed if r["state"] != "empty"]
     shown = [r.query_selector("a").inner_text() for r in page.query_selector_all("#runs tr")[1:]]
-    assert shown == [str(r["id"]) for r in listed] and len(shown) == LISTED_RUNS
+    assert shown == [str(r["id"]) for r in traffic_runs]
+    assert f"{LISTED_RUNS - len(traffic_runs)} of its latest {LISTED_RUNS} windows had no traffic" in (
+        page.inner_text("#empty")
+    )
     shown = [r.query_selector("a").inner_text() for r in page.query_selector_all("#failing tr")[1:]]
     assert shown == [str(r["id"]) for r in failing] and str(run["id"]) in shown
+    # Older windows, page by page, down to the first: every run with traffic is listed once.
+    pages, seen = 1, [*traffic_runs]
+    while (older := page.query_selector("#older")) is not None:
+        older.click()
+        page.wait_for_load_state()
+        seen += [r.query_selector("a").inner_text() for r in page.query_selector_all("#runs tr")[1:]]
+        pages += 1
+    assert seen == [str(r["id"]) for r in every if r["state"] != "empty"] and len(seen) == HOURS
+    assert pages == -(-len(every) // LISTED_RUNS)
     assert page.query_selector(f"#failing a[href='{path}']") is not None
 
     # A user of another model: as if it did not exist.

@@ -65,7 +65,7 @@ def test_a_streamed_days_increments_in_the_browser(browser: Browser, server: Run
     assert len(want) == 3
 
     mia = sign_in(browser, server, "mia")
-    mia.click("text=Today's increments")
+    mia.click("text=Streamed increments")
     mia.wait_for_selector("#increments")
     rows = mia.query_selector_all("#increments tr")[1:]
     assert len(rows) == 3
@@ -82,7 +82,7 @@ def test_a_streamed_days_increments_in_the_browser(browser: Browser, server: Run
     spent = sum(w["budget"] for w in want)
     assert mia.inner_text("#spent") == f"{spent:.2f}" and mia.inner_text("#left") == f"{TASKS - spent:.2f}"
     assert mia.inner_text("#selected") == str(len(tasks))
-    assert "6 increments gone through today, 3 without events" in mia.inner_text("#empty")
+    assert "6 increments gone through that day, 3 without events" in mia.inner_text("#empty")
     assert XSS_SELECTOR in mia.inner_text("#increments")  # the selector's name as text, never run
     assert mia.evaluate("window.pwned") is None
     assert mia.evaluate("document.querySelectorAll('#increments img').length") == 0

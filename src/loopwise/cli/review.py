@@ -81,13 +81,19 @@ def stream(
     """Fill a streaming policy's due increments now (a server does it itself every few seconds)."""
     with user_errors():
         done = connect(url, api_key, local).model(model).stream_review(until=until)
-    for f in done:
+    filled = [f for f in done if f["fill_id"] is not None]
+    for f in filled:
         out.print(
             f"{f['start']} to {f['end']}: {f['tasks']} tasks from {f['window_rows']:,} events "
             f"(budget {f['budget']:.3g})",
             highlight=False,
         )
-    out.print(f"{count(len(done), 'increment')} filled", highlight=False)
+    # An increment without events is gone through but not filled (decision 0046): counted, not listed.
+    empty = len(done) - len(filled)
+    out.print(
+        f"{count(len(filled), 'increment')} filled" + (f", {empty} without events" if empty else ""),
+        highlight=False,
+    )
 
 
 @review_app.command("day")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -82,9 +83,16 @@ def errored_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def runs(
-    s: Session, model_name: str, name: str, limit: int = 100, *, statuses: tuple[str, ...] = ()
+    s: Session,
+    model_name: str,
+    name: str,
+    limit: int = 100,
+    *,
+    statuses: tuple[str, ...] = (),
+    before: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The monitor's runs, newest window first (only those of ``statuses`` when given)."""
+    """The monitor's runs, newest window first (only those of ``statuses`` when given; only windows ending
+    before ``before`` when given: the next page)."""
     row = monitor_row(s, model_name, name)
     q = (
         select(MonitorRun)
@@ -94,6 +102,8 @@ def runs(
     )
     if statuses:
         q = q.where(MonitorRun.status.in_(statuses))
+    if before is not None:
+        q = q.where(MonitorRun.window_end < before)
     return [run_dict(r) for r in s.scalars(q)]
 
 

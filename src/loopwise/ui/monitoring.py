@@ -8,6 +8,7 @@ nothing on them changes anything, so they carry no form but the header's sign-ou
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
@@ -49,18 +50,25 @@ def _missing(who: Principal, message: str) -> HTMLResponse:
 
 
 @router.get("/{name}", response_class=HTMLResponse)
-def monitor_page(model: str, name: str, request: Request, _: Public) -> Response:
-    """The monitor's latest runs, newest first, each linked to its page, with a strip of their statuses;
-    and its latest failing or warning runs (a monitor on quiet traffic has many runs that pass)."""
+def monitor_page(model: str, name: str, request: Request, _: Public, before: str | None = None) -> Response:
+    """The monitor's latest runs with traffic, newest first, each linked to its page, with a strip of the
+    latest windows' statuses; and its latest failing, warning or error runs, however old (a monitor on quiet
+    traffic has many runs that pass, or windows without traffic)."""
     who = session_principal(request)
     if who is None:
         return to_login(request)
     if not _allowed(request, who, model):
         return _missing(who, f"No model named {model!r}.")
     try:
+        until = None if before is None else dt.datetime.fromisoformat(before)
+    except ValueError:
+        until = None  # a mangled link: the latest runs
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    try:
         with request.app.state.read_sessions() as s:
-            found = runs(s, model, name, LISTED_RUNS)
-            failing = runs(s, model, name, LISTED_RUNS, statuses=("fail", "warn"))
+            latest = runs(s, model, name, LISTED_RUNS, before=until)
+            failing = runs(s, model, name, LISTED_RUNS, statuses=("fail", "warn", "error"))
     except NotFoundError as e:
         return _missing(who, str(e))
     return render(
@@ -69,7 +77,12 @@ def monitor_page(model: str, name: str, request: Request, _: Public) -> Response
         csrf=who.csrf,
         model=model,
         monitor=name,
-        runs=found,
+        latest=latest,
+        runs=[r for r in latest if r["state"] != "empty"],
+        empty=sum(r["state"] == "empty" for r in latest),
+        listed=len(latest),
+        older=latest[-1]["window_end"] if len(latest) == LISTED_RUNS else None,
+        paged=until is not None,
         failing=failing,
         colors=_COLORS,
         base=_base(model, name),
