@@ -30,6 +30,17 @@ def test_what_a_declaration_refuses(tmp_path: Path) -> None:
             ):
                 m.add_monitor({**BASE, "segments": bad})
         assert m.add_monitor({**BASE, "segments": ["race"]})["segments"] == ["race"]
+        # A check on a column the schema lacks could only fail every window: refused now, with the
+        # schema's closest column (the YAML's own names).
+        typo = {"metric": "psi", "column": "incme", "condition": {"lt": 0.2}}
+        suite = {"suite": "s", "checks": [*BASE["suite"]["checks"], typo]}
+        assert "income" in schema["columns"] and "incme" not in schema["columns"]
+        with pytest.raises(
+            lw.ParameterError,
+            match=r"'suite\.checks\[1\]\.column' must be a column of model 'credit''s schema "
+            r"\(did you mean 'income'\?\)",
+        ):
+            m.add_monitor({**BASE, "name": "typo", "suite": suite})
 
         until = "2030-01-01T00:00:00+00:00"
         with pytest.raises(lw.ParameterError, match=r"'silences\[0\]\.check' must be a check of the suite"):

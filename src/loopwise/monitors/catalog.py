@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from loopwise.errors import ConflictError, NotFoundError, ParameterError
+from loopwise.errors import ConflictError, NotFoundError, ParameterError, did_you_mean
 from loopwise.ingest import get_model, model_schema
 from loopwise.monitors.spec import MonitorSpec
 from loopwise.monitors.streams import check_stream
-from loopwise.schema import Role
+from loopwise.schema import Role, Schema
 from loopwise.store.tables import Monitor, MonitorRun
 from loopwise.store.types import utcnow
 
@@ -69,6 +69,21 @@ def spec_of(row: Monitor) -> MonitorSpec:
     )
 
 
+def _check_columns(spec: MonitorSpec, schema: Schema, model_name: str) -> None:
+    """Refuse a check on a column the model's schema does not have: ingestion refuses such columns, so it
+    could only fail every window ("was not compared"), found a window later instead of now."""
+    from loopwise.checks import Suite
+
+    names = [c.name for c in schema]
+    for i, check in enumerate(Suite.from_dict(spec.suite).checks):
+        if check.column is not None and check.column not in names:
+            raise ParameterError(
+                f"suite.checks[{i}].column",
+                check.column,
+                f"a column of model {model_name!r}'s schema{did_you_mean(check.column, names)}",
+            )
+
+
 def put_monitor(
     s: Session, model_name: str, spec: MonitorSpec, *, actor: str, replace: bool = False
 ) -> MonitorInfo:
@@ -89,6 +104,7 @@ def put_monitor(
                 f"segment columns of model {model_name!r}'s schema "
                 f"({', '.join(segment_columns) or 'it has none'})",
             )
+    _check_columns(spec, schema, model_name)
     row = s.scalar(select(Monitor).where(Monitor.model_id == model.id, Monitor.name == spec.name))
     now = utcnow()
     if row is not None and not replace:
