@@ -118,7 +118,9 @@ class ParameterError(LoopwiseError, ValueError):
     def __init__(self, name: str, value: Any, allowed: str | Iterable[Any]) -> None:
         if not isinstance(allowed, str):
             allowed = ", ".join(repr(a) for a in allowed)
-        super().__init__(f"parameter {name!r} must be {allowed}; got {shown(value)}")
+        # None is a value not given (an option left out): "got None" would only repeat that.
+        got = "" if value is None else f"; got {shown(value)}"
+        super().__init__(f"parameter {name!r} must be {allowed}{got}")
         self.name = name
         self.value = value
 

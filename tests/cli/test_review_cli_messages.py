@@ -39,7 +39,7 @@ def test_what_the_review_commands_say(tmp_path: Path) -> None:
     r = run_cli("review", "stream", "credit", *where)
     assert r.returncode == 2 and r.stderr.splitlines() == [
         "error: parameter 'policy.stream' must be set ({every, delay}) to fill as events arrive (a policy "
-        "without it is filled a window at a time: review fill); got None"
+        "without it is filled a window at a time: review fill)"
     ]
     filled = c.model("credit").fill_review("2026-11-20", "2026-11-21", seed=1)
     n = filled["tasks"]
