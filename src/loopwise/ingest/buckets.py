@@ -108,18 +108,26 @@ ROWS = b"LWRP"
 #: with LZ4 for 0.07 s (a replay reads them all, decision 0044); the ingest bench's mixed columns
 #: (bench/gen.py) go to 0.77 with zstd (0.90 with LZ4) and stay zstd.
 KEEP_ZSTD = 0.85
+#: Else LZ4-compressed when that takes it to at most this share, else stored as it is (decision 0049): the
+#: replay bench's batches went to 0.96 with LZ4 (40 normal floats do not compress at all; the ids and times
+#: do), for 0.06-0.08 s of CPU per 1,000,000 rows at every read, against 0.02 s for the plain buffers.
+KEEP_LZ4 = 0.9
 
 
 def to_ipc(table: pa.Table) -> bytes:
     """Arrow IPC stream bytes: uncompressed under ``ROW_PARTS_BELOW`` rows (for a few rows a compression
     context per column buffer, ~1 ms for 44 columns, costs more than the bytes it saves), else zstd when it
-    saves at least 15% (``KEEP_ZSTD``), else LZ4; readers take any of the three."""
+    saves at least 15% (``KEEP_ZSTD``), else LZ4 when it saves at least 10% (``KEEP_LZ4``), else
+    uncompressed; readers take any of the three."""
     if table.num_rows < ROW_PARTS_BELOW:
         return _ipc(table, None)
     packed = _ipc(table, "zstd")
-    if len(packed) > KEEP_ZSTD * table.nbytes:
-        return _ipc(table, "lz4")
-    return packed
+    if len(packed) <= KEEP_ZSTD * table.nbytes:
+        return packed
+    packed = _ipc(table, "lz4")
+    if len(packed) <= KEEP_LZ4 * table.nbytes:
+        return packed
+    return _ipc(table, None)
 
 
 def _ipc(table: pa.Table, compression: str | None) -> bytes:

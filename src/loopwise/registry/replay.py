@@ -41,7 +41,7 @@ from loopwise.registry.outputs import (
 from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, load_version
-from loopwise.registry.window import window_events
+from loopwise.registry.window import event_keys, window_events, window_rows
 from loopwise.schema import Kind, Role, Schema
 from loopwise.store import transaction
 from loopwise.store.bulk import AMONG_CHUNK, among, dialect_of
@@ -218,41 +218,65 @@ def evaluate(
             predictor = load_version(s, settings, store, model_name, version)
         else:
             predictor = predictors.get(s, settings, store, model_name, version)
-        window = window_events(s.connection(), model.id, start, end, served_by=(version,))
-        own = window.table.column("served").combine_chunks().cast(pa.bool_())
-        pending = window.table.filter(pc.invert(own)).combine_chunks()
-        pending_all = pending.num_rows
         # The version's blobs up to this one are looked at now; a write looks at those stored after it.
         seen = last_output_id(s, model.id, version)
+        # No outputs of this version yet (a first evaluation): the window's rows from the batches' summaries,
+        # their ids read from the blobs with the features (decision 0049). Else from the events' index, with
+        # their ids, to leave out the events answered already.
+        id_column = Schema.from_dict(model.schema_json).by_role(Role.ID)[0].name if not seen else None
+        ids: pa.Array | None = None
+        if id_column is not None:
+            found = window_rows(s.connection(), model.id, start, end, version)
+            events, own_count = len(found.served), int(found.served.sum())
+            batch_of, row_of = found.batch_id[~found.served], found.row[~found.served]
+            window_first, window_last = found.first, found.last
+        else:
+            window = window_events(s.connection(), model.id, start, end, served_by=(version,))
+            own = window.table.column("served").combine_chunks().cast(pa.bool_())
+            pending = window.table.filter(pc.invert(own)).combine_chunks()
+            events, own_count = window.table.num_rows, window.table.num_rows - pending.num_rows
+            window_first, window_last = window.first, window.last
         # Every blob of this run is bounded by the window's events' times (each batch's own would cost a
         # time per event read: 0.3-0.8 s of 1,000,000 on PostgreSQL, where these two cost one scan).
-        first, last = window.first or start, window.last or end
-        if seen and pending.num_rows:
-            held, _ = stored_ids(s, model.id, version, first, last)
-            answered = pc.is_in(pending.column("event_id"), value_set=held.combine_chunks())
-            pending = pending.filter(pc.invert(answered))
-    events, own_count = window.table.num_rows, window.table.num_rows - pending_all
-    ids = pending.column("event_id").combine_chunks()
-    batch_of = pending.column("batch_id").to_numpy()
-    row_of = pending.column("row").to_numpy()
+        first, last = window_first or start, window_last or end
+        if id_column is None:
+            if seen and pending.num_rows:
+                held, _ = stored_ids(s, model.id, version, first, last)
+                answered = pc.is_in(pending.column("event_id"), value_set=held.combine_chunks())
+                pending = pending.filter(pc.invert(answered))
+            ids = pending.column("event_id").combine_chunks()
+            batch_of = pending.column("batch_id").to_numpy()
+            row_of = pending.column("row").to_numpy()
+    total = len(batch_of)
     timings: list[BatchTiming] = []
     latency: dict[str, float] = {}
     written = 0
     mine: list[int] = []
     if progress is not None:
-        progress(0, len(ids))
-    bounds = [(a, min(a + batch_rows, len(ids))) for a in range(0, len(ids), batch_rows)]
+        progress(0, total)
+    bounds = [(a, min(a + batch_rows, total)) for a in range(0, total, batch_rows)]
 
-    def read(a: int, z: int) -> pd.DataFrame:
+    def read(a: int, z: int) -> tuple[pd.DataFrame, pa.Array]:
+        features = predictor.features
+        wanted = features
+        if id_column is not None and features is not None and id_column not in features:
+            wanted = [*features, id_column]
         with read_sessions() as s:
-            table = read_stored(s, batch_of[a:z], row_of[a:z], predictor.features)
+            table = read_stored(s, batch_of[a:z], row_of[a:z], wanted)
+        if id_column is None:
+            assert ids is not None
+            keys = ids.slice(a, z - a)
+        else:
+            keys = event_keys(table.column(id_column))
+            if wanted is not features:
+                table = table.drop_columns([id_column])
         frame: pd.DataFrame = table.to_pandas()
-        return frame
+        return frame, keys
 
-    def save(a: int, z: int, labels: np.ndarray, proba: np.ndarray | None, per_row: float) -> None:
+    def save(keys: pa.Array, labels: np.ndarray, proba: np.ndarray | None, per_row: float) -> None:
         classes = predictor.classes
         scores = {} if proba is None or classes is None else probabilities(classes, proba)
-        table = output_table(ids.slice(a, z - a), encode_predictions(labels), scores)
+        table = output_table(keys, encode_predictions(labels), scores)
         with transaction(sessions) as s:
             # Not this run's own blobs: their events were pending for this run only (reading them again at
             # each write cost 1.3 s of 1,000,000 events). Another run's, written since, are looked at.
@@ -266,7 +290,7 @@ def evaluate(
     # on two cores, where the model's own threads use both, and made its timed calls (stored as each row's
     # latency_ms, which a gate's latency budget reads) 2-3 times slower (decision 0029).
     for a, z in bounds:
-        frame = read(a, z)
+        frame, keys = read(a, z)
         if not latency:
             latency = _probe(predictor, frame)
         began = time.perf_counter()
@@ -274,10 +298,10 @@ def evaluate(
         seconds = time.perf_counter() - began
         per_row = seconds * 1000 / (z - a)
         timings.append(BatchTiming(z - a, seconds, (z - a) / seconds if seconds else 0.0, per_row))
-        save(a, z, labels, proba, per_row)
+        save(keys, labels, proba, per_row)
         written = z
         if progress is not None:
-            progress(written, len(ids))
+            progress(written, total)
     result = Evaluation(
         model_name,
         version,

@@ -15,12 +15,15 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection
+import pyarrow.compute as pc
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from loopwise.ingest import labels_for
+from loopwise.profiles.canonical import canonical_keys
 from loopwise.store.bulk import dialect_of
 from loopwise.store.columns import DIGIT, fetch_columns
+from loopwise.store.tables import Batch
 
 _WINDOW = "e.model_id = ? AND e.bucket >= ? AND e.bucket < ? AND e.ts >= ? AND e.ts < ?"
 
@@ -143,3 +146,123 @@ def current_labels(
     if several:
         out.update(labels_for(s, model_id, [ids[i] for i in several]))
     return out
+
+
+@dataclass(frozen=True)
+class WindowRows:
+    """A window's events found through the batches' summaries (``window_rows``), in (batch, row) order:
+    their batches and rows, ``served`` (True: ``version`` served the event), and the earliest and latest of
+    their times (None: no events)."""
+
+    batch_id: np.ndarray
+    row: np.ndarray
+    served: np.ndarray
+    first: dt.datetime | None
+    last: dt.datetime | None
+
+
+def window_rows(
+    conn: Connection, model_id: int, start: dt.datetime, end: dt.datetime, version: str
+) -> WindowRows:
+    """The window's events (a time in [start, end)) from the batches whose summaries meet it (decision 0049),
+    without a scan of the events' index over the window: what ``window_events(served_by=(version,))`` finds,
+    as arrays.
+
+    A batch inside the window whose index rows are its blob's rows (``n_events == n_rows``: rows 0 to n-1,
+    as ingestion writes them) and whose events one version served is taken whole, from its summary alone.
+    Any other batch the window meets (at an edge of the window, its events' times out of order across it,
+    rows left out of the index, several versions) has its in-window events read from the index, bounded by
+    the batch's own times: a version's hours, or, for several versions, the batch's hours and its id."""
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    found = conn.execute(
+        select(Batch.id, Batch.n_rows, Batch.n_events, Batch.first_ts, Batch.last_ts, Batch.version)
+        .where(Batch.model_id == model_id, Batch.last_ts >= start, Batch.first_ts < end)
+        .order_by(Batch.id)
+    ).all()
+    batches: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    served: list[np.ndarray] = []
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    mixed: list[tuple[int, dt.datetime, dt.datetime]] = []
+
+    def seen(lo: dt.datetime | None, hi: dt.datetime | None) -> None:
+        nonlocal first, last
+        if lo is not None and (first is None or lo < first):
+            first = lo
+        if hi is not None and (last is None or hi > last):
+            last = hi
+
+    for batch_id, n_rows, n_events, lo, hi, one in found:
+        if not n_events or lo is None or hi is None:  # no index rows: no times, nothing to read
+            continue
+        if one is None:
+            mixed.append((batch_id, lo, hi))
+            continue
+        if lo >= start and hi < end and n_events == n_rows:
+            batches.append(np.full(n_rows, batch_id, np.int64))
+            rows.append(np.arange(n_rows, dtype=np.int64))
+            served.append(np.full(n_rows, one == version))
+            seen(lo, hi)
+            continue
+        # One version's events of this batch in the window: that version's hours the batch spans.
+        a, z = max(start, lo), min(end, hi)
+        table, (t0, t1) = fetch_columns(
+            conn,
+            [("row", "e.row", pa.int64())],
+            "FROM events e WHERE e.model_id = ? AND e.version = ? AND e.bucket >= ? AND e.bucket <= ? "
+            "AND e.ts >= ? AND e.ts < ? AND e.batch_id = ?",
+            [model_id, one, *_bounds(conn, a, z, start, end), batch_id],
+            ("min(e.ts)", "max(e.ts)"),
+        )
+        got = np.sort(table.column("row").to_numpy())
+        batches.append(np.full(len(got), batch_id, np.int64))
+        rows.append(got)
+        served.append(np.full(len(got), one == version))
+        seen(_aware(t0), _aware(t1))
+    if mixed:
+        # Several versions in a batch: the model's hours these batches span, narrowed to their ids.
+        a = max(start, min(lo for _, lo, _ in mixed))
+        z = min(end, max(hi for _, _, hi in mixed))
+        marks = ", ".join("?" * len(mixed))
+        table, (t0, t1) = fetch_columns(
+            conn,
+            [("batch_id", "e.batch_id", pa.int64()), ("row", "e.row", pa.int64()),
+             ("code", "(CASE WHEN e.version = ? THEN 1 ELSE 0 END)", DIGIT)],
+            "FROM events e WHERE e.model_id = ? AND e.bucket >= ? AND e.bucket <= ? AND e.ts >= ? "
+            f"AND e.ts < ? AND e.batch_id IN ({marks})",
+            [version, model_id, *_bounds(conn, a, z, start, end), *(b for b, _, _ in mixed)],
+            ("min(e.ts)", "max(e.ts)"),
+        )  # fmt: skip
+        batches.append(table.column("batch_id").to_numpy())
+        rows.append(table.column("row").to_numpy())
+        served.append(table.column("code").to_numpy().astype(bool))
+        seen(_aware(t0), _aware(t1))
+    if not batches:
+        empty = np.array([], np.int64)
+        return WindowRows(empty, empty, np.array([], bool), None, None)
+    batch, row, own = np.concatenate(batches), np.concatenate(rows), np.concatenate(served)
+    if mixed:
+        order = np.lexsort((row, batch))
+        batch, row, own = batch[order], row[order], own[order]
+    return WindowRows(batch, row, own, first, last)
+
+
+def _bounds(
+    conn: Connection, a: dt.datetime, z: dt.datetime, start: dt.datetime, end: dt.datetime
+) -> list[Any]:
+    """Parameters of ``bucket >= ? AND bucket <= ? AND ts >= ? AND ts < ?``: the hours from ``a``'s to
+    ``z`` (the batch's times in the window), the window's times."""
+    hour = a.replace(minute=0, second=0, microsecond=0)
+    return [_when(conn, hour), _when(conn, z), _when(conn, start), _when(conn, end)]
+
+
+def event_keys(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A stored batch's id column as the event ids its index rows hold (ingestion's ``canonical_keys``):
+    strings and integers by Arrow, other kinds value by value."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type):
+        return pc.cast(arr, pa.string())
+    return pa.array(canonical_keys(arr), pa.string())

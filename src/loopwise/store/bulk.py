@@ -150,7 +150,9 @@ ONE_STATEMENT_BELOW = 100
 _STORE_AT_ONCE = text(
     """
     WITH b AS (
-        INSERT INTO batches (model_id, received_at, n_rows, arrow) VALUES (:model, now(), :n, :blob)
+        INSERT INTO batches (model_id, received_at, n_rows, arrow, first_ts, last_ts, n_events, version)
+        VALUES (:model, now(), :n, :blob, CAST(:first AS timestamptz), CAST(:last AS timestamptz), :events,
+                :version)
         RETURNING id
     ), e AS (
         INSERT INTO events (model_id, event_id, version, ts, bucket, batch_id, row, latency_ms)
@@ -176,10 +178,15 @@ def _store_at_once(
     s: Session, model_id: int, n: int, blob: bytes, index: IndexColumns, parts: list[PartRow]
 ) -> int:
     ids, versions, ts, hours, latency = index
+    first, last, events, version = summary(index)
     params = {
         "model": model_id,
         "n": n,
         "blob": blob,
+        "first": first,
+        "last": last,
+        "events": events,
+        "version": version,
         "ids": ids,
         "versions": versions,
         "ts": ts,
@@ -191,6 +198,24 @@ def _store_at_once(
         "part_blobs": [p[3] for p in parts],
     }
     return int(s.execute(_STORE_AT_ONCE, params).scalar_one())
+
+
+def summary(index: IndexColumns) -> tuple[str | None, str | None, int, str | None]:
+    """A batch's summary from its index rows (decision 0049): the earliest and the latest time (as the
+    index columns hold them: fixed-width text, so the text's order is the times'), the rows' count, and the
+    version when one served them all (else None)."""
+    ids, versions, ts = index[0], index[1], index[2]
+    if not ids:
+        return None, None, 0, None
+    one = versions[0] if versions.count(versions[0]) == len(versions) else None
+    return min(ts), max(ts), len(ids), one
+
+
+def _as_time(text: str | None) -> dt.datetime | None:
+    """An index column's time text (either dialect's form) as an aware UTC datetime."""
+    if text is None:
+        return None
+    return dt.datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=dt.UTC)
 
 
 #: Ids per statement of ``among``: one parameter whatever the count.
@@ -256,9 +281,19 @@ def insert_batch(
     # Core statements, not the ORM's unit of work: flushing a Batch and its parts cost a write group of
     # five single events a third of a millisecond of CPU more (decision 0009).
     now = utcnow()
+    first, last, events, version = summary(index)
     batch_id: int = s.execute(
         insert(Batch).returning(Batch.id),
-        {"model_id": model_id, "received_at": now, "n_rows": n, "arrow": blob},
+        {
+            "model_id": model_id,
+            "received_at": now,
+            "n_rows": n,
+            "arrow": blob,
+            "first_ts": _as_time(first),
+            "last_ts": _as_time(last),
+            "n_events": events,
+            "version": version,
+        },
     ).scalar_one()
     insert_index(s, model_id, batch_id, index, fail_whole=fail_whole)
     if new_buckets:

@@ -49,6 +49,18 @@ class Batch(Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     n_rows: Mapped[int] = mapped_column(Integer)
     arrow: Mapped[bytes] = mapped_column(LargeBinary)
+    # The batch's summary (migration 0018, decision 0049), written with its index rows: the earliest and the
+    # latest time of its events, how many index rows it has, and the version when one served them all (else
+    # None). A window reads the batches these bounds meet instead of scanning the events' index.
+    first_ts: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_ts: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    n_events: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Covering: the columns after the blob are read from the index alone (on SQLite a row's columns past a
+    # large blob are reached through its overflow pages, i.e. the whole blob).
+    __table_args__ = (
+        Index("ix_batches_window", "model_id", "last_ts", "first_ts", "n_events", "n_rows", "version"),
+    )
 
 
 class Event(Base):
