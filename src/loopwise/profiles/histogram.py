@@ -107,6 +107,11 @@ class Histogram:
     #: batch's cells x bins counts once and gives each cell its slice (decision 0043), not one conversion per
     #: bucket and column when stored.
     packed: bytes | None = field(default=None, compare=False, repr=False)
+    #: The counts as format 5 stores them sparse, when its maker found that smaller (the rule of
+    #: ``compact.counts_state``): the non-zero bins' gaps, their counts in ``width`` bytes each, and the
+    #: gaps' width. ``profiles.grouped`` finds them for a batch's cells at once, from the sorted values it
+    #: counts (decision 0051).
+    sparse: tuple[bytes, bytes, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:

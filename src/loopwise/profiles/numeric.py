@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP, Atoms, merge_atoms
-from loopwise.profiles.compact import as_width, narrow, widen
+from loopwise.profiles.compact import counts_state, narrow, sparse_counts, widen
 from loopwise.profiles.histogram import DEFAULT_BINS, Histogram, quantile_edges
 from loopwise.profiles.moments import Moments
 from loopwise.schema.columns import Kind
@@ -231,7 +231,10 @@ class NumericProfile:
         them (``meta["width"]``; format 3: a bucket's 1,040 counts of 114 rows in a byte each); a histogram or
         atoms not kept are left out of the meta, as are the moments' values of a profile without values.
         Format 4: no kll blob while the sketch holds exactly the atoms' values (``meta["kll"] = "atoms"``; a
-        backfilled bucket's cells, whose sketches were a fifth of its stored bytes)."""
+        backfilled bucket's cells, whose sketches were a fifth of its stored bytes). Format 5 (decision 0051):
+        the counts stored sparse where that is smaller (``meta["nz"]``: how many bins are not zero and the
+        width of their gaps; the gaps, then their counts, in place of the counts blob), and the atoms'
+        counts in the narrowest width that holds them (``meta["atom_width"]`` when not 8)."""
         in_atoms = self.sketch_in_atoms()
         blobs = [] if in_atoms else [bytes(self.kll.serialize())]
         meta: dict[str, Any] = {
@@ -247,22 +250,38 @@ class NumericProfile:
         }
         if in_atoms:
             meta["kll"] = "atoms"
-        if self.hist is not None:
-            meta["hist"] = len(self.hist.edges)
+        hist = self.hist
+        if hist is not None:
+            meta["hist"] = len(hist.edges)
             if edges:
-                blobs.append(self.hist.edges.astype("<f8", copy=False).tobytes())
-            if self.hist.width is not None:
-                meta["width"] = self.hist.width
-                packed = self.hist.packed
-                blobs.append(packed if packed is not None else as_width(self.hist.counts, self.hist.width))
+                blobs.append(hist.edges.astype("<f8", copy=False).tobytes())
+            # Format 5: the counts sparse where that is smaller (``compact.counts_state``), as their maker
+            # may have found them already (``profiles.grouped``).
+            if hist.sparse is not None and hist.width is not None:
+                meta["width"], meta["nz"] = hist.width, [len(hist.sparse[1]) // hist.width, hist.sparse[2]]
+                blobs.append(hist.sparse[0])
+                blobs.append(hist.sparse[1])
+            elif hist.packed is not None and hist.width is not None:  # its maker found dense smaller
+                meta["width"] = hist.width
+                blobs.append(hist.packed)
             else:
-                meta["width"], counts = narrow(self.hist.counts)
-                blobs.append(counts)
+                meta["width"], sparse, counts = counts_state(hist.counts, hist.width)
+                if sparse is not None:
+                    meta["nz"] = list(sparse)
+                blobs.extend(counts)
         # After the histogram's blobs, so that readers of the earlier layout find those where they were.
-        if self.atoms is not None:
-            meta["atoms"] = int(self.atoms.values.size)
-            blobs.append(self.atoms.values.astype("<f8", copy=False).tobytes())
-            blobs.append(self.atoms.counts.astype("<i8", copy=False).tobytes())
+        atoms = self.atoms
+        if atoms is not None:
+            meta["atoms"] = int(atoms.values.size)
+            if atoms.packed is not None:
+                width, values, counts_ = atoms.packed
+            else:
+                values = atoms.values.astype("<f8", copy=False).tobytes()
+                width, counts_ = narrow(atoms.counts)
+            if width != 8:  # format 5: the counts in the narrowest width that holds them
+                meta["atom_width"] = width
+            blobs.append(values)
+            blobs.append(counts_)
         return meta, blobs
 
     @classmethod
@@ -283,15 +302,22 @@ class NumericProfile:
             if edges is None:
                 edges = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
                 rest = rest[1:]
-            counts = widen(rest[0], int(meta.get("width", 8)))
-            rest = rest[1:]
+            if meta.get("nz") is None:
+                counts = widen(rest[0], int(meta.get("width", 8)))
+                rest = rest[1:]
+            else:  # format 5: the non-zero bins and their counts
+                nonzero, gap_width = (int(v) for v in meta["nz"])
+                counts = sparse_counts(rest[0], rest[1], edges.size + 1, int(meta["width"]), gap_width)
+                if len(rest[1]) != nonzero * int(meta["width"]):
+                    raise ValueError("sparse histogram sizes do not match")
+                rest = rest[2:]
             if edges.size != meta["hist"] or counts.size != edges.size + 1:
                 raise ValueError("histogram sizes do not match")
             hist = Histogram(edges, counts)
         atoms = None
         if meta.get("atoms") is not None:
             values = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
-            atom_counts = np.frombuffer(rest[1], dtype="<i8").astype(np.int64)
+            atom_counts = widen(rest[1], int(meta.get("atom_width", 8)))
             if values.size != meta["atoms"] or atom_counts.size != values.size:
                 raise ValueError("atom sizes do not match")
             atoms = Atoms(values, atom_counts)
