@@ -285,10 +285,12 @@ def _numbers(
     run_ends = np.append(firsts[1:], fv.size)
     atom_values = fv[firsts] + 0.0  # ``+ 0.0`` folds -0.0 into 0.0, as ``Atoms.of_sorted`` does
     atom_counts = (run_ends - firsts).astype(np.int64)
-    # The atoms as stored (format 5): values as bytes once, counts in each width some cell needs once.
+    # The atoms as stored (format 5): values as bytes once, counts in each width some cell needs once (none
+    # when no cell keeps its atoms: more distinct values than the cap in each, as within one hour).
+    kept = live[(count[live] > 0) & (distinct[live] <= cap)] if cap > 0 else live[:0]
     atom_width = _tops(atom_counts, dstarts, cells.count)
-    atom_bytes = atom_values.astype("<f8", copy=False).tobytes()
-    atom_packed = {w: as_width(atom_counts, w) for w in set(atom_width[live].tolist())}
+    atom_bytes = atom_values.astype("<f8", copy=False).tobytes() if kept.size else b""
+    atom_packed = {w: as_width(atom_counts, w) for w in set(atom_width[kept].tolist())}
     aw = atom_width.tolist()
     out: list[NumericProfile] = []
     # Python numbers once for all cells (a NumPy scalar per cell and field cost more than the rest here).
@@ -366,10 +368,10 @@ class _Histograms:
         starts = np.searchsorted(cell, np.arange(count + 1))
         self.width = _tops(run, starts, count)
         # Each non-zero bin's gap from the cell's one before (the first's: its index).
-        gaps = at - cell * bins
-        first = np.ones(at.size, dtype=bool)
-        first[1:] = cell[1:] != cell[:-1]
-        gaps[~first] = np.diff(gaps)[~first[1:]]
+        index = at - cell * bins
+        gaps = np.diff(index, prepend=0)
+        firsts = starts[:-1][starts[:-1] < starts[1:]]
+        gaps[firsts] = index[firsts]
         gap_width = _tops(gaps, starts, count)
         nonzero = np.diff(starts)
         self.sparse = (nonzero * (gap_width + self.width) < bins * self.width).tolist()
@@ -399,6 +401,8 @@ class _Histograms:
 def _tops(counts: np.ndarray, starts: np.ndarray, cells: int) -> np.ndarray:
     """The width (``compact.widths``) of each cell's largest count, its counts ``counts[starts[c]:starts[c +
     1]]`` (a cell without any: 1)."""
+    if not counts.size or int(counts.max()) <= 0xFF:  # every cell's in a byte (a backfill's cells)
+        return np.ones(cells, dtype=np.int64)
     top = np.zeros(cells, dtype=np.int64)
     has = np.flatnonzero(np.diff(starts))
     if has.size:

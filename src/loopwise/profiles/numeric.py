@@ -237,6 +237,7 @@ class NumericProfile:
         counts in the narrowest width that holds them (``meta["atom_width"]`` when not 8)."""
         in_atoms = self.sketch_in_atoms()
         blobs = [] if in_atoms else [bytes(self.kll.serialize())]
+        m = self.moments
         meta: dict[str, Any] = {
             "kll_k": self.kll_k,
             "bins": self.bins,
@@ -245,7 +246,10 @@ class NumericProfile:
             "nan": self.nan,
             "posinf": self.posinf,
             "neginf": self.neginf,
-            "moments": self.moments.state(),
+            # ``Moments.state()``, written out (a backfill writes 1,540 of them a batch)
+            "moments": {"count": m.count, "mean": m.mean, "m2": m.m2, "min": m.min, "max": m.max}
+            if m.count
+            else {"count": 0},
             "discrete_cap": self.discrete_cap,
         }
         if in_atoms:

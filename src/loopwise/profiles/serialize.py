@@ -208,26 +208,36 @@ def _check_chunks(profile: Profile) -> None:
 
 
 def _encode(
-    profile: Profile, blobs: list[bytes], edges_out: dict[str, np.ndarray] | None, *, whole: bool
+    profile: Profile,
+    blobs: list[bytes],
+    edges_out: dict[str, np.ndarray] | None,
+    *,
+    whole: bool,
+    names: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """The header of ``profile`` (its blobs appended to ``blobs``); a segment's (not ``whole``) leaves out
-    the schema and options, which are its whole's."""
+    the schema and options, which are its whole's. ``names``: the fingerprint of each edge array met so far
+    in this profile, by ``id`` (its segments share the whole's arrays: named once, not once a cell)."""
     columns = {}
+    names = {} if names is None else names
     for name, col in profile.columns.items():
-        if edges_out is not None and isinstance(col, NumericProfile) and col.hist is not None:
+        if edges_out is not None and type(col) is NumericProfile and col.hist is not None:
             meta, col_blobs = col.to_state(edges=False)  # the edges are kept apart
-            key = col.hist.key
-            edges_out[key] = col.hist.edges
+            edges = col.hist.edges
+            key = names.get(id(edges))
+            if key is None:
+                key = names[id(edges)] = col.hist.key
+                edges_out[key] = edges
             meta["edges"] = key
         else:
             meta, col_blobs = col.to_state()
         kind = _KIND_NAMES.get(type(col)) or col.kind.value  # the enum's value, looked up once per class
-        columns[name] = {"kind": kind, "meta": meta, "blobs": [len(b) for b in col_blobs]}
+        columns[name] = {"kind": kind, "meta": meta, "blobs": list(map(len, col_blobs))}
         blobs.extend(col_blobs)
     header: dict[str, Any] = {"n": profile.n}
     if profile.task is not None:
         meta, task_blobs = profile.task.to_state()
-        header["task"] = {"kind": profile.task.task, "meta": meta, "blobs": [len(b) for b in task_blobs]}
+        header["task"] = {"kind": profile.task.task, "meta": meta, "blobs": list(map(len, task_blobs))}
         blobs.extend(task_blobs)
     if whole:
         o = profile.options
@@ -241,7 +251,7 @@ def _encode(
     header["columns"] = columns
     header["segment_columns"] = list(profile.segment_columns)
     header["segments"] = {
-        seg: {key: _encode(sub, blobs, edges_out, whole=False) for key, sub in values.items()}
+        seg: {key: _encode(sub, blobs, edges_out, whole=False, names=names) for key, sub in values.items()}
         for seg, values in profile.segments.items()
     }
     return header
