@@ -24,6 +24,7 @@ import loopwise as lw
 from loopwise.profiles import NumericProfile
 from loopwise.profiles.categorical import CategoricalProfile
 from loopwise.profiles.compact import counts_state, dump_json, load_json, narrow, sparse_counts, widen
+from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.serialize import _PREFIX, FORMAT_VERSION, decompressed_size
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile
@@ -302,8 +303,11 @@ def test_format_5_stores_sparse_histograms_and_narrow_atom_counts_where_smaller(
     nonzero = np.unique(np.searchsorted(edges, few, side="right")).size
     assert meta["nz"][0] == nonzero and meta["width"] == 2  # 301 in a bin: two bytes a count
     assert meta["atom_width"] == 2 and meta["atoms"] == np.unique(few).size
-    back = lw.Profile.from_bytes(data)["x"]
+    read = lw.Profile.from_bytes(data)
+    back = read["x"]
     assert isinstance(back, NumericProfile) and back.hist is not None and back.atoms is not None
+    # Read sparse, the counts are decoded only when asked for: written again untouched, the same bytes.
+    assert back.hist._counts is None and read.to_bytes() == data and back.hist._counts is None
     expected = np.bincount(np.searchsorted(edges, few, side="right"), minlength=edges.size + 1)
     np.testing.assert_array_equal(back.hist.counts, expected)
     values, counts = np.unique(few, return_counts=True)
@@ -312,13 +316,16 @@ def test_format_5_stores_sparse_histograms_and_narrow_atom_counts_where_smaller(
     # Spread over every bin: dense, as before (and the atoms gave up: more than 256 distinct values).
     whole = _header(ref.to_bytes())["columns"]["x"]["meta"]
     assert "nz" not in whole and "atoms" not in whole
-    # The stored gaps damaged (a bin past the last, a gap of 0: bins out of order): refused, not misread.
+    # The stored gaps damaged (a bin past the last, one gap more than counts): refused, not misread.
     width, sparse, blobs = counts_state(expected)
     assert sparse is not None
-    gaps = widen(blobs[0], sparse[1]).copy()
-    for bad in (np.append(gaps[:-1], 5000), np.append(gaps[:-1], 0)):
+    gaps = widen(blobs[0], sparse[1])
+    for bad in (np.append(gaps[:-1], 5000), np.append(gaps, 1)):
         with pytest.raises(ValueError, match="sparse histogram"):
             sparse_counts(bad.astype(np.uint16).tobytes(), blobs[1], expected.size, width, 2)
     np.testing.assert_array_equal(
         sparse_counts(blobs[0], blobs[1], expected.size, width, sparse[1]), expected
     )
+    # A stored sparse histogram whose bins pass its edges is refused when read, not when first used.
+    with pytest.raises(ValueError, match="sparse histogram"):
+        Histogram.stored(edges, 1, (struct.pack("<H", 5000), b"\x01", 2))

@@ -285,6 +285,7 @@ def _numbers(
     run_ends = np.append(firsts[1:], fv.size)
     atom_values = fv[firsts] + 0.0  # ``+ 0.0`` folds -0.0 into 0.0, as ``Atoms.of_sorted`` does
     atom_counts = (run_ends - firsts).astype(np.int64)
+    atom_values.flags.writeable = atom_counts.flags.writeable = False  # as their stored form (below) is
     # The atoms as stored (format 5): values as bytes once, counts in each width some cell needs once (none
     # when no cell keeps its atoms: more distinct values than the cap in each, as within one hour).
     kept = live[(count[live] > 0) & (distinct[live] <= cap)] if cap > 0 else live[:0]
@@ -328,19 +329,15 @@ def _numbers(
         else:
             moments, atoms = Moments(), Atoms.empty()
         out.append(
-            NumericProfile(
-                kll_k=kll_k,
-                bins=bins,
-                n=sizes[c],
-                missing=missings[c],
-                nan=nanl[c],
-                posinf=pinf[c],
-                neginf=ninf[c],
-                moments=moments,
-                kll=kll,
-                hist=None if hist is None else hist.of(c),
-                discrete_cap=cap,
-                atoms=atoms,
+            NumericProfile.of_cell(  # ``kll`` None only where the atoms hold the sketch (above)
+                kll_k,
+                bins,
+                (sizes[c], missings[c], nanl[c], pinf[c], ninf[c]),
+                moments,
+                kll,
+                None if hist is None else hist.of(c),
+                cap,
+                atoms,
             )
         )
     return out
@@ -363,6 +360,7 @@ class _Histograms:
         at = key[firsts]
         self.counts = np.zeros((count, bins), dtype=np.int64)
         self.counts.reshape(-1)[at] = run
+        self.counts.flags.writeable = False  # each cell's stored form below must stay what its counts are
         self.edges, self.bins = edges, bins
         cell = at // bins
         starts = np.searchsorted(cell, np.arange(count + 1))

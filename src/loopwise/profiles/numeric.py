@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP, Atoms, merge_atoms
-from loopwise.profiles.compact import counts_state, narrow, sparse_counts, widen
+from loopwise.profiles.compact import counts_state, narrow, widen
 from loopwise.profiles.histogram import DEFAULT_BINS, Histogram, quantile_edges
 from loopwise.profiles.moments import Moments
 from loopwise.schema.columns import Kind
@@ -105,6 +105,42 @@ class NumericProfile:
         """An empty profile; with ``edges`` its histogram is anchored on them (a reference's)."""
         hist = Histogram.empty(edges) if edges is not None and edges.size else None
         return cls(kll_k=kll_k, bins=bins, hist=hist, discrete_cap=discrete_cap)
+
+    @classmethod
+    def of_cell(
+        cls,
+        kll_k: int,
+        bins: int,
+        counts: tuple[int, int, int, int, int],
+        moments: Moments,
+        kll: Any,
+        hist: Histogram | None,
+        discrete_cap: int,
+        atoms: Atoms | None,
+    ) -> NumericProfile:
+        """The profile ``cls(kll_k=..., n=..., ...)`` makes of these fields (``counts``: n, missing, nan,
+        posinf, neginf), for ``profiles.grouped``, which makes one a cell (1,540 a backfill's batch): its
+        fields set at once rather than through the dataclass's keywords, the ``kll`` property and
+        ``__post_init__`` (a third of the cell's cost, decision 0051). ``kll`` None stands for the sketch its
+        atoms hold, so it must be given unless ``sketch_in_atoms()`` holds (the constructor would make an
+        empty one)."""
+        out = cls.__new__(cls)
+        n, missing, nan, posinf, neginf = counts
+        out.__dict__.update(
+            kll_k=kll_k,
+            bins=bins,
+            n=n,
+            missing=missing,
+            nan=nan,
+            posinf=posinf,
+            neginf=neginf,
+            moments=moments,
+            _kll=kll,
+            hist=hist,
+            discrete_cap=discrete_cap,
+            atoms=atoms,
+        )
+        return out
 
     def update(self, arr: pa.ChunkedArray | pa.Array | np.ndarray) -> None:
         values, nulls = as_float_array(arr)
@@ -306,25 +342,39 @@ class NumericProfile:
             if edges is None:
                 edges = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
                 rest = rest[1:]
-            if meta.get("nz") is None:
-                counts = widen(rest[0], int(meta.get("width", 8)))
-                rest = rest[1:]
-            else:  # format 5: the non-zero bins and their counts
+            # Format 5: a histogram keeps the stored form of its counts (``Histogram.sparse``, ``packed``)
+            # where that is the one ``to_state`` would write (sparse; dense with a width where sparse is not
+            # smaller), and writes it again as it was read: a bucket rewritten for its labels.
+            if meta.get("nz") is not None:
                 nonzero, gap_width = (int(v) for v in meta["nz"])
-                counts = sparse_counts(rest[0], rest[1], edges.size + 1, int(meta["width"]), gap_width)
-                if len(rest[1]) != nonzero * int(meta["width"]):
+                width = int(meta["width"])
+                if len(rest[1]) != nonzero * width or edges.size != meta["hist"]:
                     raise ValueError("sparse histogram sizes do not match")
+                # Its counts decoded when first read (never, for a bucket rewritten for its labels).
+                hist = Histogram.stored(edges, width, (rest[0], rest[1], gap_width))
                 rest = rest[2:]
-            if edges.size != meta["hist"] or counts.size != edges.size + 1:
-                raise ValueError("histogram sizes do not match")
-            hist = Histogram(edges, counts)
+            else:
+                known = meta.get("width")  # absent: int64 (formats 1 and 2)
+                counts = widen(rest[0], int(known) if known is not None else 8)
+                if edges.size != meta["hist"] or counts.size != edges.size + 1:
+                    raise ValueError("histogram sizes do not match")
+                counts.flags.writeable = False  # as the stored form kept with them
+                w = int(known) if known is not None else 0
+                dense = known is not None and np.count_nonzero(counts) * (1 + w) >= counts.size * w
+                hist = Histogram(edges, counts, w, rest[0]) if dense else Histogram(edges, counts)
+                rest = rest[1:]
         atoms = None
         if meta.get("atoms") is not None:
             values = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
-            atom_counts = widen(rest[1], int(meta.get("atom_width", 8)))
+            atom_width = meta.get("atom_width")
+            atom_counts = widen(rest[1], int(atom_width) if atom_width is not None else 8)
             if values.size != meta["atoms"] or atom_counts.size != values.size:
                 raise ValueError("atom sizes do not match")
-            atoms = Atoms(values, atom_counts)
+            values.flags.writeable = atom_counts.flags.writeable = False
+            # Format 5 (a width given): stored as ``to_state`` would store them, and so written again.
+            atoms = Atoms(
+                values, atom_counts, None if atom_width is None else (int(atom_width), rest[0], rest[1])
+            )
         moments = Moments.from_dict(meta["moments"])
         if in_atoms and (atoms is None or moments.count > int(meta["kll_k"])):
             raise ValueError("a sketch said to be the atoms' without atoms that can hold it")
