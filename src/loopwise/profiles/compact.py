@@ -20,6 +20,9 @@ import orjson
 #: Width code (bytes per count) -> little-endian dtype.
 _WIDTHS = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<i8"}
 _LIMITS = ((1, 0xFF), (2, 0xFFFF), (4, 0xFFFFFFFF))
+#: The dtype of each width, for a writer that converts many arrays of one width (``as_width`` without a call
+#: each).
+WIDTH_DTYPES = _WIDTHS
 
 _STDLIB = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -200,6 +203,7 @@ def load_json(data: bytes) -> Any:
 
 
 __all__ = [
+    "WIDTH_DTYPES",
     "as_width",
     "check_sparse",
     "counts_state",

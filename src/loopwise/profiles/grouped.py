@@ -496,5 +496,8 @@ def _categorical(
         ks = [keys[k] for k in key_list[bound[c] : bound[c + 1]]]
         for k in ks:
             prof.hll.update(k)
-        prof._add(ks, count_list[bound[c] : bound[c + 1]])
+        if len(ks) <= cap:  # a new cell's distinct keys and counts: ``_add`` to nothing, in one step
+            prof.counts = dict(zip(ks, count_list[bound[c] : bound[c + 1]], strict=True))
+        else:
+            prof._add(ks, count_list[bound[c] : bound[c + 1]])
     return list(out.values())
