@@ -384,16 +384,19 @@ class _Histograms:
         if self.sparse[c]:
             a, b = self.starts[c], self.starts[c + 1]
             g = self.gap_widths[c]
-            return Histogram(
+            return Histogram.of_fields(
                 self.edges,
                 self.counts[c],
                 w,
-                sparse=(self.gaps[g][a * g : b * g], self.runs[w][a * w : b * w], g),
+                None,
+                (self.gaps[g][a * g : b * g], self.runs[w][a * w : b * w], g),
             )
         if w not in self.dense:  # few cells are dense (many values in few cells): converted once a width
             self.dense[w] = as_width(self.counts, w)
         size = self.bins * w
-        return Histogram(self.edges, self.counts[c], w, self.dense[w][c * size : (c + 1) * size])
+        return Histogram.of_fields(
+            self.edges, self.counts[c], w, self.dense[w][c * size : (c + 1) * size], None
+        )
 
 
 def _tops(counts: np.ndarray, starts: np.ndarray, cells: int) -> np.ndarray:
