@@ -16,6 +16,10 @@ the rate over the rows it did (the "before" code needs hours for a million sprea
 every 10,000.
 
 Prints rows/s for each phase and the ratio year / hour; ``--save NAME`` writes bench/results/NAME.json.
+``--repeat N`` runs each configuration N times, the codes alternating (before, after, before, after, ...),
+and the ratios take each phase's best of the N (its least CPU, its highest wall rate): on a shared machine
+another job's burst during one run then moves no figure (2026-12-06: a load average going from 1 to 9
+within one run added 13% to the CPU time of the same work).
 Each phase also records the CPU seconds it took (``cpu_s``: this process's, plus the PostgreSQL cluster's
 own processes on PostgreSQL) and the ratio of those: on a shared machine under load, wall time says as much
 about the other jobs as about loopwise (2026-12-05: a load average of 10 on 2 cores stretched a run's wall
@@ -173,6 +177,24 @@ def _stop_postgres(bindir: Path, root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _best(results: list[dict[str, Any]]) -> dict[tuple[str, str, str, bool], dict[str, Any]]:
+    """Each (code, database, spread, http)'s best of its runs, phase by phase: the least CPU time and the
+    highest wall rate (one run, with ``--repeat 1``)."""
+    out: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
+    for r in results:
+        key = (r["code"], r["db"], r["spread"], r["http"])
+        if key not in out:
+            out[key] = {phase: dict(r[phase]) for phase in ("predictions", "labels")}
+            continue
+        for phase in ("predictions", "labels"):
+            kept, got = out[key][phase], r[phase]
+            if got["rows_per_cpu_s"] > kept["rows_per_cpu_s"]:
+                kept |= {"cpu_s": got["cpu_s"], "rows_per_cpu_s": got["rows_per_cpu_s"]}
+            if got["rows_per_s"] > kept["rows_per_s"]:
+                kept |= {"seconds": got["seconds"], "rows_per_s": got["rows_per_s"]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -185,6 +207,7 @@ def main() -> None:
         help="also run each configuration, right before, with the loopwise source at this path (e.g. a "
         "worktree's src/): both codes under the same load",
     )
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration (codes alternating)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # db,spread,http: run one in this process
     args = ap.parse_args()
     if args.one:
@@ -196,7 +219,7 @@ def main() -> None:
     for http in [False, True] if args.http else [False]:
         for db in args.db.split(","):
             for spread in ("hour", "year"):
-                for code, path in codes:
+                for code, path in [c for _ in range(args.repeat) for c in codes]:
                     cmd = [sys.executable, __file__, "--rows", str(args.rows), "--budget", str(args.budget)]
                     cmd += ["--one", f"{db},{spread},{int(http)}"]
                     env = dict(os.environ)
@@ -217,18 +240,12 @@ def main() -> None:
                         flush=True,
                     )
     ratios = {}
-    for r in results:
-        if r["spread"] != "year":
+    best = _best(results)
+    for (code, db, spread, http), r in best.items():
+        if spread != "year":
             continue
-        hour = next(
-            h
-            for h in results
-            if h["spread"] == "hour"
-            and h["db"] == r["db"]
-            and h["http"] == r["http"]
-            and h["code"] == r["code"]
-        )
-        key = f"{r['code']}/{'http' if r['http'] else 'local'}/{r['db']}"
+        hour = best[(code, db, "hour", http)]
+        key = f"{code}/{'http' if http else 'local'}/{db}"
         ratios[key] = {
             phase: round(r[phase]["rows_per_s"] / hour[phase]["rows_per_s"], 3)
             for phase in ("predictions", "labels")
@@ -252,7 +269,12 @@ def main() -> None:
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "load_average": os.getloadavg(),
+            "repeat": args.repeat,
             "results": results,
+            "best": [
+                {"code": c, "db": d, "spread": sp, "http": h, **phases}
+                for (c, d, sp, h), phases in _best(results).items()
+            ],
             "ratios": ratios,
         }
         path = HERE / "results" / f"{args.save}.json"

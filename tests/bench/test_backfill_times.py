@@ -25,3 +25,23 @@ def test_times_are_evenly_spread_over_the_span(rows: int, spread: str) -> None:
     assert (np.diff(ts.astype(np.int64)) >= 0).all()
     hours = np.unique(ts.astype("datetime64[h]")).size
     assert hours == (8_760 if spread == "year" else 1)
+
+
+def test_repeated_runs_keep_each_phases_least_cpu_and_best_wall_rate() -> None:
+    """``--repeat``: each phase's figures come from its best run, CPU and wall apart (a burst of another job
+    during one run moves neither)."""
+    from backfill import _best
+
+    def run(cpu: float, seconds: float, labels_cpu: float) -> dict[str, object]:
+        def phase(c: float, s: float) -> dict[str, float]:
+            return {"rows": 100, "seconds": s, "rows_per_s": 100 / s, "cpu_s": c, "rows_per_cpu_s": 100 / c}
+
+        return {"code": "after", "db": "sqlite", "spread": "year", "http": False} | {
+            "predictions": phase(cpu, seconds),
+            "labels": phase(labels_cpu, 9.0),
+        }
+
+    best = _best([run(2.0, 3.0, 5.0), run(1.5, 4.0, 6.0)])[("after", "sqlite", "year", False)]
+    assert best["predictions"]["cpu_s"] == 1.5 and best["predictions"]["seconds"] == 3.0
+    assert best["predictions"]["rows_per_cpu_s"] == 100 / 1.5 and best["predictions"]["rows_per_s"] == 100 / 3
+    assert best["labels"]["cpu_s"] == 5.0

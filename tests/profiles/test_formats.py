@@ -1,8 +1,9 @@
 """Profile files of every format read, and a round trip of the format written now keeps every statistic
-(decisions 0037 and 0043).
+(decisions 0037, 0043 and 0051).
 
 The files of formats 1 and 2 were written by loopwise before format 3 from the rows in formats_raw.parquet
-(fixtures/make_v2.py), those of format 3 before format 4 (fixtures/make_v3.py); each statistic read from
+(fixtures/make_v2.py), those of format 3 before format 4 (fixtures/make_v3.py), those of format 4 before
+format 5 (fixtures/make_v4.py); each statistic read from
 them, and from their rows profiled and written now, is compared with NumPy's (or scikit-learn's) on those
 rows.
 """
@@ -22,9 +23,10 @@ from sklearn.metrics import log_loss
 import loopwise as lw
 from loopwise.profiles import NumericProfile
 from loopwise.profiles.categorical import CategoricalProfile
-from loopwise.profiles.compact import dump_json, load_json, narrow, widen
+from loopwise.profiles.compact import counts_state, dump_json, load_json, narrow, sparse_counts, widen
+from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
-from loopwise.profiles.serialize import _PREFIX, FORMAT_VERSION
+from loopwise.profiles.serialize import _PREFIX, FORMAT_VERSION, decompressed_size
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -159,6 +161,9 @@ def _same(a: lw.Profile, b: lw.Profile) -> None:
         ("formats_clf_v3.lwp", 3, 2000),
         ("formats_clf_small_v3.lwp", 3, 150),
         ("formats_clf_small_apart_v3.lwp", 3, 150),
+        ("formats_clf_v4.lwp", 4, 2000),
+        ("formats_clf_small_v4.lwp", 4, 150),
+        ("formats_clf_small_apart_v4.lwp", 4, 150),
     ],
 )
 def test_files_of_earlier_formats_read_and_hold_numpys_statistics(
@@ -169,14 +174,16 @@ def test_files_of_earlier_formats_read_and_hold_numpys_statistics(
     edges = _apart_edges()
     old = lw.Profile.from_bytes(data, edges=edges.__getitem__)
     _classifier_matches(old, raw.iloc[:rows])
-    # Written again (format 4) and read: the same statistics, the same state.
+    # Written again (format 5) and read: the same statistics, the same state.
     again = old.to_bytes(edges_out={}) if "apart" in name else old.to_bytes()
-    assert _version(again) == FORMAT_VERSION == 4
+    assert _version(again) == FORMAT_VERSION == 5
     back = lw.Profile.from_bytes(again, edges=edges.__getitem__)
     _classifier_matches(back, raw.iloc[:rows])
     _same(old, back)
-    if rows <= 200:  # every sketch exact: format 4 stores it as the atoms (the bytes they took are saved)
+    if rows <= 200 and version == 3:  # every sketch exact: format 4 stores it as the atoms
         assert len(again) < len(data)
+    if rows <= 200:  # histograms nearly all zeros, atoms counted once each: format 5 writes a smaller body
+        assert decompressed_size(again, 10**9) < decompressed_size(data, 10**9)
     if version == 2:
         assert old.chunks is not None and back.chunks is not None
         assert (back.chunks.size, back.chunks.n_chunks) == (400, 5)
@@ -192,12 +199,12 @@ def test_a_regressor_of_format_1_reads_and_round_trips(raw: pd.DataFrame) -> Non
     _same(old, back)
 
 
-def test_a_format_4_round_trip_keeps_numpys_statistics(raw: pd.DataFrame) -> None:
+def test_a_format_5_round_trip_keeps_numpys_statistics(raw: pd.DataFrame) -> None:
     schema = lw.Schema.from_yaml((FIXTURES / "make_v2.py").read_text().split('CLF = """')[1].split('"""')[0])
     p = lw.profile(raw[["id", *CLF]], schema=schema)
     _classifier_matches(p, raw)
     data = p.to_bytes()
-    assert _version(data) == 4
+    assert _version(data) == 5
     back = lw.Profile.from_bytes(data)
     _classifier_matches(back, raw)
     _same(p, back)
@@ -257,7 +264,8 @@ def test_format_4_stores_a_sketch_that_holds_its_atoms_values_once(raw: pd.DataF
     header = _header(data)
     for name in ("x", "k", "p"):
         meta = header["columns"][name]["meta"]
-        assert meta["kll"] == "atoms" and len(header["columns"][name]["blobs"]) == 4  # edges, counts, atoms
+        # edges, counts (two blobs where sparse: bins, counts), atoms (values, counts)
+        assert meta["kll"] == "atoms" and len(header["columns"][name]["blobs"]) == 4 + ("nz" in meta)
     for sub in header["segments"]["g"].values():
         assert sub["columns"]["x"]["meta"]["kll"] == "atoms"
     back = lw.Profile.from_bytes(data)
@@ -272,4 +280,52 @@ def test_format_4_stores_a_sketch_that_holds_its_atoms_values_once(raw: pd.DataF
     # 2,000 rows: past kll_k values, the sketch is stored (and k, with 6 distinct values, keeps its atoms).
     whole = _header(lw.profile(raw[["id", *CLF]], schema=schema).to_bytes())
     assert "kll" not in whole["columns"]["k"]["meta"] and "atoms" in whole["columns"]["k"]["meta"]
-    assert len(whole["columns"]["k"]["blobs"]) == 5
+    # Its histogram sparse (6 bins of 1,001 not zero, format 5): gaps and counts in place of the counts.
+    assert whole["columns"]["k"]["meta"]["nz"] == [6, 1] and len(whole["columns"]["k"]["blobs"]) == 6
+
+
+def test_format_5_stores_sparse_histograms_and_narrow_atom_counts_where_smaller() -> None:
+    """A column of 40 values in 1,001 bins stores its non-zero bins' gaps and counts, one of 5,000 values
+    spread over every bin its dense counts; atoms' counts in the narrowest width. Read back, each
+    histogram holds NumPy's counts on its edges, the atoms NumPy's ``unique`` counts. Damaged sparse bins
+    are refused."""
+    rng = np.random.default_rng(51)
+    spread = rng.normal(size=5000)
+    ref = lw.profile(pd.DataFrame({"x": spread}))
+    edges = ref["x"].hist.edges  # type: ignore[union-attr]
+    few = np.round(rng.normal(size=40), 1)  # about 30 distinct values, some seen 300 times below
+    few = np.concatenate([few, np.full(300, few[0])])
+    df = pd.DataFrame({"x": few})
+    p = lw.Profile.empty(lw.Schema.infer(df), anchors={"x": edges})
+    p.update(df)
+    data = p.to_bytes()
+    meta = _header(data)["columns"]["x"]["meta"]
+    nonzero = np.unique(np.searchsorted(edges, few, side="right")).size
+    assert meta["nz"][0] == nonzero and meta["width"] == 2  # 301 in a bin: two bytes a count
+    assert meta["atom_width"] == 2 and meta["atoms"] == np.unique(few).size
+    read = lw.Profile.from_bytes(data)
+    back = read["x"]
+    assert isinstance(back, NumericProfile) and back.hist is not None and back.atoms is not None
+    # Read sparse, the counts are decoded only when asked for: written again untouched, the same bytes.
+    assert back.hist._counts is None and read.to_bytes() == data and back.hist._counts is None
+    expected = np.bincount(np.searchsorted(edges, few, side="right"), minlength=edges.size + 1)
+    np.testing.assert_array_equal(back.hist.counts, expected)
+    values, counts = np.unique(few, return_counts=True)
+    np.testing.assert_array_equal(back.atoms.values, values)
+    np.testing.assert_array_equal(back.atoms.counts, counts)
+    # Spread over every bin: dense, as before (and the atoms gave up: more than 256 distinct values).
+    whole = _header(ref.to_bytes())["columns"]["x"]["meta"]
+    assert "nz" not in whole and "atoms" not in whole
+    # The stored gaps damaged (a bin past the last, one gap more than counts): refused, not misread.
+    width, sparse, blobs = counts_state(expected)
+    assert sparse is not None
+    gaps = widen(blobs[0], sparse[1])
+    for bad in (np.append(gaps[:-1], 5000), np.append(gaps, 1)):
+        with pytest.raises(ValueError, match="sparse histogram"):
+            sparse_counts(bad.astype(np.uint16).tobytes(), blobs[1], expected.size, width, 2)
+    np.testing.assert_array_equal(
+        sparse_counts(blobs[0], blobs[1], expected.size, width, sparse[1]), expected
+    )
+    # A stored sparse histogram whose bins pass its edges is refused when read, not when first used.
+    with pytest.raises(ValueError, match="sparse histogram"):
+        Histogram.stored(edges, 1, (struct.pack("<H", 5000), b"\x01", 2))

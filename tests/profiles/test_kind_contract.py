@@ -26,7 +26,7 @@ import pytest
 import loopwise as lw
 from loopwise.metrics import performance as perf
 from loopwise.profiles import NumericProfile
-from loopwise.profiles.compact import narrow
+from loopwise.profiles.compact import counts_state
 
 N = 4000
 CHUNKS = 5
@@ -127,8 +127,8 @@ def _state(part: Any, drop_inner_hist: bool) -> tuple[dict[str, Any], list[Any],
     if drop_inner_hist and inner_name is not None:
         inner = getattr(part, inner_name)
         if inner.hist is not None:
-            skip |= {inner.hist.edges.astype("<f8").tobytes(), narrow(inner.hist.counts)[1]}
-        kept = {k: v for k, v in meta[inner_name].items() if k not in ("hist", "width")}
+            skip |= {inner.hist.edges.astype("<f8").tobytes(), *counts_state(inner.hist.counts)[2]}
+        kept = {k: v for k, v in meta[inner_name].items() if k not in ("hist", "width", "nz")}
         meta = {**meta, inner_name: kept}
     # Exact category counts are a JSON object, its keys in first-seen order: compared as a mapping.
     rest = [_decoded(blob) for blob in blobs if blob not in skip]

@@ -306,7 +306,7 @@ def test_chunks_round_trip(tmp_path: Path) -> None:
     )
     p = lw.profile(df, chunk_size=1000)
     blob = p.to_bytes()
-    assert _PREFIX.unpack_from(blob)[1] == 4  # format 4 (decision 0043); files of 1 to 3: test_formats.py
+    assert _PREFIX.unpack_from(blob)[1] == 5  # format 5 (decision 0051); files of 1 to 4: test_formats.py
     back = lw.Profile.from_bytes(blob)
     assert back.chunks is not None and p.chunks is not None
     assert (back.chunks.size, back.chunks.n_chunks) == (1000, 5)

@@ -42,9 +42,6 @@ from loopwise.profiles.profile import (
 from loopwise.profiles.task import TaskProfile
 from loopwise.schema import Kind, Role, Schema
 
-#: Histogram counts made in one ``bincount`` at most (cells x bins), so memory stays bounded.
-_BLOCK = 4_000_000
-
 
 @dataclass
 class _Cells:
@@ -278,15 +275,7 @@ def _numbers(
         dev = fv - mean[fc]
         m2 = np.zeros(cells.count)
         m2[has] = np.add.reduceat(dev * dev, fstarts[:-1][has])
-    hist = None if edges is None else _histograms(fc, fv, fstarts, cells.count, edges)
-    # The width that holds each cell's counts, for storing them: one reduction for all, not one a cell.
-    width = [] if hist is None else widths(hist.max(axis=1)).tolist()
-    # Each cell's counts as stored: the matrix converted once per width, each cell's bytes a slice of it.
-    packed: dict[int, bytes] = {}
-    if hist is not None:
-        for w in {width[c] for c in live.tolist()}:
-            packed[w] = as_width(hist, w)
-    row = 0 if hist is None else hist.shape[1]
+    hist = None if edges is None else _Histograms(fc, fv, cells.count, edges)
     # Atoms: a new distinct value wherever the cell or the value changes along the sorted values.
     new = np.ones(fv.size, dtype=bool)
     new[1:] = (fc[1:] != fc[:-1]) | (fv[1:] != fv[:-1])
@@ -296,6 +285,14 @@ def _numbers(
     run_ends = np.append(firsts[1:], fv.size)
     atom_values = fv[firsts] + 0.0  # ``+ 0.0`` folds -0.0 into 0.0, as ``Atoms.of_sorted`` does
     atom_counts = (run_ends - firsts).astype(np.int64)
+    atom_values.flags.writeable = atom_counts.flags.writeable = False  # as their stored form (below) is
+    # The atoms as stored (format 5): values as bytes once, counts in each width some cell needs once (none
+    # when no cell keeps its atoms: more distinct values than the cap in each, as within one hour).
+    kept = live[(count[live] > 0) & (distinct[live] <= cap)] if cap > 0 else live[:0]
+    atom_width = _tops(atom_counts, dstarts, cells.count)
+    atom_bytes = atom_values.astype("<f8", copy=False).tobytes() if kept.size else b""
+    atom_packed = {w: as_width(atom_counts, w) for w in set(atom_width[kept].tolist())}
+    aw = atom_width.tolist()
     out: list[NumericProfile] = []
     # Python numbers once for all cells (a NumPy scalar per cell and field cost more than the rest here).
     sizes, missings, nanl, pinf, ninf = (
@@ -320,50 +317,98 @@ def _numbers(
                 atoms = None
             else:
                 d0, d1 = ds0[c], ds0[c + 1]
-                atoms = Atoms(atom_values[d0:d1], atom_counts[d0:d1])
+                w = aw[c]
+                atoms = Atoms(
+                    atom_values[d0:d1],
+                    atom_counts[d0:d1],
+                    (w, atom_bytes[d0 * 8 : d1 * 8], atom_packed[w][d0 * w : d1 * w]),
+                )
             if atoms is None or counts[c] > kll_k:
                 kll = ds.kll_doubles_sketch(kll_k)
                 kll.update(fv[a:b])
         else:
             moments, atoms = Moments(), Atoms.empty()
         out.append(
-            NumericProfile(
-                kll_k=kll_k,
-                bins=bins,
-                n=sizes[c],
-                missing=missings[c],
-                nan=nanl[c],
-                posinf=pinf[c],
-                neginf=ninf[c],
-                moments=moments,
-                kll=kll,
-                hist=None
-                if hist is None or edges is None
-                else Histogram(
-                    edges, hist[c], width[c], packed[width[c]][c * row * width[c] : (c + 1) * row * width[c]]
-                ),
-                discrete_cap=cap,
-                atoms=atoms,
+            NumericProfile.of_cell(  # ``kll`` None only where the atoms hold the sketch (above)
+                kll_k,
+                bins,
+                (sizes[c], missings[c], nanl[c], pinf[c], ninf[c]),
+                moments,
+                kll,
+                None if hist is None else hist.of(c),
+                cap,
+                atoms,
             )
         )
     return out
 
 
-def _histograms(
-    fc: np.ndarray, fv: np.ndarray, fstarts: np.ndarray, count: int, edges: np.ndarray
-) -> np.ndarray:
-    """Each cell's histogram counts on ``edges`` (one row per cell), from its sorted finite values."""
-    bins = edges.size + 1
-    bin_of = np.searchsorted(edges, fv, side="right")
-    hist = np.zeros((count, bins), dtype=np.int64)
-    step = max(1, _BLOCK // bins)
-    for c0 in range(0, count, step):
-        c1 = min(count, c0 + step)
-        a, b = fstarts[c0], fstarts[c1]
-        hist[c0:c1] = np.bincount((fc[a:b] - c0) * bins + bin_of[a:b], minlength=(c1 - c0) * bins).reshape(
-            c1 - c0, bins
+class _Histograms:
+    """Every cell's histogram counts on ``edges`` (one row per cell) from its sorted finite values, and each
+    cell's counts as format 5 stores them, found for all cells at once: the non-zero bins are where the
+    sorted (cell, bin) keys change, and the cells whose sparse form is smaller (``compact.counts_state``'s
+    rule) get slices of the batch's gaps and counts converted once, the others of its dense matrix."""
+
+    def __init__(self, fc: np.ndarray, fv: np.ndarray, count: int, edges: np.ndarray) -> None:
+        bins = edges.size + 1
+        # Sorted: the cells are, and within a cell its values (so their bins) are.
+        key = fc * bins + np.searchsorted(edges, fv, side="right")
+        change = np.ones(key.size, dtype=bool)
+        change[1:] = key[1:] != key[:-1]
+        firsts = np.flatnonzero(change)
+        run = np.diff(np.append(firsts, key.size)).astype(np.int64)
+        at = key[firsts]
+        self.counts = np.zeros((count, bins), dtype=np.int64)
+        self.counts.reshape(-1)[at] = run
+        self.counts.flags.writeable = False  # each cell's stored form below must stay what its counts are
+        self.edges, self.bins = edges, bins
+        cell = at // bins
+        starts = np.searchsorted(cell, np.arange(count + 1))
+        self.width = _tops(run, starts, count)
+        # Each non-zero bin's gap from the cell's one before (the first's: its index).
+        index = at - cell * bins
+        gaps = np.diff(index, prepend=0)
+        firsts = starts[:-1][starts[:-1] < starts[1:]]
+        gaps[firsts] = index[firsts]
+        gap_width = _tops(gaps, starts, count)
+        nonzero = np.diff(starts)
+        self.sparse = (nonzero * (gap_width + self.width) < bins * self.width).tolist()
+        self.starts, self.widths, self.gap_widths = starts.tolist(), self.width.tolist(), gap_width.tolist()
+        self.gaps = {w: as_width(gaps, w) for w in set(self.gap_widths)}
+        self.runs = {w: as_width(run, w) for w in set(self.widths)}
+        self.dense: dict[int, bytes] = {}
+
+    def of(self, c: int) -> Histogram:
+        """Cell ``c``'s histogram, with its counts as stored."""
+        w = self.widths[c]
+        if self.sparse[c]:
+            a, b = self.starts[c], self.starts[c + 1]
+            g = self.gap_widths[c]
+            return Histogram.of_fields(
+                self.edges,
+                self.counts[c],
+                w,
+                None,
+                (self.gaps[g][a * g : b * g], self.runs[w][a * w : b * w], g),
+            )
+        if w not in self.dense:  # few cells are dense (many values in few cells): converted once a width
+            self.dense[w] = as_width(self.counts, w)
+        size = self.bins * w
+        return Histogram.of_fields(
+            self.edges, self.counts[c], w, self.dense[w][c * size : (c + 1) * size], None
         )
-    return hist
+
+
+def _tops(counts: np.ndarray, starts: np.ndarray, cells: int) -> np.ndarray:
+    """The width (``compact.widths``) of each cell's largest count, its counts ``counts[starts[c]:starts[c +
+    1]]`` (a cell without any: 1)."""
+    if not counts.size or int(counts.max()) <= 0xFF:  # every cell's in a byte (a backfill's cells)
+        return np.ones(cells, dtype=np.int64)
+    top = np.zeros(cells, dtype=np.int64)
+    has = np.flatnonzero(np.diff(starts))
+    if has.size:
+        top[has] = np.maximum.reduceat(counts, starts[:-1][has])
+    return widths(top)
 
 
 def _sorted_finite(values: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -454,5 +499,8 @@ def _categorical(
         ks = [keys[k] for k in key_list[bound[c] : bound[c + 1]]]
         for k in ks:
             prof.hll.update(k)
-        prof._add(ks, count_list[bound[c] : bound[c + 1]])
+        if len(ks) <= cap:  # a new cell's distinct keys and counts: ``_add`` to nothing, in one step
+            prof.counts = dict(zip(ks, count_list[bound[c] : bound[c + 1]], strict=True))
+        else:
+            prof._add(ks, count_list[bound[c] : bound[c + 1]])
     return list(out.values())

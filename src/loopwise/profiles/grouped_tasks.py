@@ -224,6 +224,7 @@ class _Binary:
                 )
                 for x in named
             }
+            found = predicted.tolist()  # Python numbers once for the block, not a NumPy scalar per cell
             for c in block:
                 task = tasks[c]
                 assert isinstance(task, ClassificationProfile)
@@ -233,9 +234,21 @@ class _Binary:
                 fresh = fresh and not (task.est_labeled or task.pos_hist or task.neg_hist)
                 task.count_width = width_of(int(sizes[c])) if fresh else None
                 task.n += int(sizes[c])
-                present = np.flatnonzero(predicted[j]).tolist()
+                present = [i for i in (0, 1) if found[j][i]]
                 for i in present:
-                    task.predicted[labels[i]] = task.predicted.get(labels[i], 0) + int(predicted[j, i])
+                    task.predicted[labels[i]] = task.predicted.get(labels[i], 0) + found[j][i]
+                if fresh and not task.conf_correct and not task.conf_sum:
+                    # Nothing to add to (a backfill's cells): each array what ``_add`` makes of no array,
+                    # the cell's counts copied and zeros, without adding them to zeros first.
+                    for i in present:
+                        task.conf_all[labels[i]] = conf[j, i].copy()
+                        task.conf_labeled[labels[i]] = np.zeros(CAL_BINS, np.int64)
+                        task.conf_correct[labels[i]] = np.zeros(CAL_BINS, np.int64)
+                        task.conf_sum[labels[i]] = np.zeros(CAL_BINS, np.float64)
+                    for x in named:
+                        for i in present:
+                            task.est_all[self.est_keys[(i, x)]] = est[x][j, i].copy()
+                    continue
                 for i in present:
                     _add(task.conf_all, labels[i], conf[j, i])
                     _add(task.conf_labeled, labels[i], cal_zeros)

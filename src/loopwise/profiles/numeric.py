@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopwise.profiles.atoms import DEFAULT_DISCRETE_CAP, Atoms, merge_atoms
-from loopwise.profiles.compact import as_width, narrow, widen
+from loopwise.profiles.compact import counts_state, narrow, widen
 from loopwise.profiles.histogram import DEFAULT_BINS, Histogram, quantile_edges
 from loopwise.profiles.moments import Moments
 from loopwise.schema.columns import Kind
@@ -105,6 +105,42 @@ class NumericProfile:
         """An empty profile; with ``edges`` its histogram is anchored on them (a reference's)."""
         hist = Histogram.empty(edges) if edges is not None and edges.size else None
         return cls(kll_k=kll_k, bins=bins, hist=hist, discrete_cap=discrete_cap)
+
+    @classmethod
+    def of_cell(
+        cls,
+        kll_k: int,
+        bins: int,
+        counts: tuple[int, int, int, int, int],
+        moments: Moments,
+        kll: Any,
+        hist: Histogram | None,
+        discrete_cap: int,
+        atoms: Atoms | None,
+    ) -> NumericProfile:
+        """The profile ``cls(kll_k=..., n=..., ...)`` makes of these fields (``counts``: n, missing, nan,
+        posinf, neginf), for ``profiles.grouped``, which makes one a cell (1,540 a backfill's batch): its
+        fields set at once rather than through the dataclass's keywords, the ``kll`` property and
+        ``__post_init__`` (a third of the cell's cost, decision 0051). ``kll`` None stands for the sketch its
+        atoms hold, so it must be given unless ``sketch_in_atoms()`` holds (the constructor would make an
+        empty one)."""
+        out = cls.__new__(cls)
+        n, missing, nan, posinf, neginf = counts
+        out.__dict__.update(
+            kll_k=kll_k,
+            bins=bins,
+            n=n,
+            missing=missing,
+            nan=nan,
+            posinf=posinf,
+            neginf=neginf,
+            moments=moments,
+            _kll=kll,
+            hist=hist,
+            discrete_cap=discrete_cap,
+            atoms=atoms,
+        )
+        return out
 
     def update(self, arr: pa.ChunkedArray | pa.Array | np.ndarray) -> None:
         values, nulls = as_float_array(arr)
@@ -231,9 +267,13 @@ class NumericProfile:
         them (``meta["width"]``; format 3: a bucket's 1,040 counts of 114 rows in a byte each); a histogram or
         atoms not kept are left out of the meta, as are the moments' values of a profile without values.
         Format 4: no kll blob while the sketch holds exactly the atoms' values (``meta["kll"] = "atoms"``; a
-        backfilled bucket's cells, whose sketches were a fifth of its stored bytes)."""
+        backfilled bucket's cells, whose sketches were a fifth of its stored bytes). Format 5 (decision 0051):
+        the counts stored sparse where that is smaller (``meta["nz"]``: how many bins are not zero and the
+        width of their gaps; the gaps, then their counts, in place of the counts blob), and the atoms'
+        counts in the narrowest width that holds them (``meta["atom_width"]`` when not 8)."""
         in_atoms = self.sketch_in_atoms()
         blobs = [] if in_atoms else [bytes(self.kll.serialize())]
+        m = self.moments
         meta: dict[str, Any] = {
             "kll_k": self.kll_k,
             "bins": self.bins,
@@ -242,27 +282,46 @@ class NumericProfile:
             "nan": self.nan,
             "posinf": self.posinf,
             "neginf": self.neginf,
-            "moments": self.moments.state(),
+            # ``Moments.state()``, written out (a backfill writes 1,540 of them a batch)
+            "moments": {"count": m.count, "mean": m.mean, "m2": m.m2, "min": m.min, "max": m.max}
+            if m.count
+            else {"count": 0},
             "discrete_cap": self.discrete_cap,
         }
         if in_atoms:
             meta["kll"] = "atoms"
-        if self.hist is not None:
-            meta["hist"] = len(self.hist.edges)
+        hist = self.hist
+        if hist is not None:
+            meta["hist"] = len(hist.edges)
             if edges:
-                blobs.append(self.hist.edges.astype("<f8", copy=False).tobytes())
-            if self.hist.width is not None:
-                meta["width"] = self.hist.width
-                packed = self.hist.packed
-                blobs.append(packed if packed is not None else as_width(self.hist.counts, self.hist.width))
+                blobs.append(hist.edges.astype("<f8", copy=False).tobytes())
+            # Format 5: the counts sparse where that is smaller (``compact.counts_state``), as their maker
+            # may have found them already (``profiles.grouped``).
+            if hist.sparse is not None and hist.width is not None:
+                meta["width"], meta["nz"] = hist.width, [len(hist.sparse[1]) // hist.width, hist.sparse[2]]
+                blobs.append(hist.sparse[0])
+                blobs.append(hist.sparse[1])
+            elif hist.packed is not None and hist.width is not None:  # its maker found dense smaller
+                meta["width"] = hist.width
+                blobs.append(hist.packed)
             else:
-                meta["width"], counts = narrow(self.hist.counts)
-                blobs.append(counts)
+                meta["width"], sparse, counts = counts_state(hist.counts, hist.width)
+                if sparse is not None:
+                    meta["nz"] = list(sparse)
+                blobs.extend(counts)
         # After the histogram's blobs, so that readers of the earlier layout find those where they were.
-        if self.atoms is not None:
-            meta["atoms"] = int(self.atoms.values.size)
-            blobs.append(self.atoms.values.astype("<f8", copy=False).tobytes())
-            blobs.append(self.atoms.counts.astype("<i8", copy=False).tobytes())
+        atoms = self.atoms
+        if atoms is not None:
+            meta["atoms"] = int(atoms.values.size)
+            if atoms.packed is not None:
+                width, values, counts_ = atoms.packed
+            else:
+                values = atoms.values.astype("<f8", copy=False).tobytes()
+                width, counts_ = narrow(atoms.counts)
+            if width != 8:  # format 5: the counts in the narrowest width that holds them
+                meta["atom_width"] = width
+            blobs.append(values)
+            blobs.append(counts_)
         return meta, blobs
 
     @classmethod
@@ -283,18 +342,39 @@ class NumericProfile:
             if edges is None:
                 edges = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
                 rest = rest[1:]
-            counts = widen(rest[0], int(meta.get("width", 8)))
-            rest = rest[1:]
-            if edges.size != meta["hist"] or counts.size != edges.size + 1:
-                raise ValueError("histogram sizes do not match")
-            hist = Histogram(edges, counts)
+            # Format 5: a histogram keeps the stored form of its counts (``Histogram.sparse``, ``packed``)
+            # where that is the one ``to_state`` would write (sparse; dense with a width where sparse is not
+            # smaller), and writes it again as it was read: a bucket rewritten for its labels.
+            if meta.get("nz") is not None:
+                nonzero, gap_width = (int(v) for v in meta["nz"])
+                width = int(meta["width"])
+                if len(rest[1]) != nonzero * width or edges.size != meta["hist"]:
+                    raise ValueError("sparse histogram sizes do not match")
+                # Its counts decoded when first read (never, for a bucket rewritten for its labels).
+                hist = Histogram.stored(edges, width, (rest[0], rest[1], gap_width))
+                rest = rest[2:]
+            else:
+                known = meta.get("width")  # absent: int64 (formats 1 and 2)
+                counts = widen(rest[0], int(known) if known is not None else 8)
+                if edges.size != meta["hist"] or counts.size != edges.size + 1:
+                    raise ValueError("histogram sizes do not match")
+                counts.flags.writeable = False  # as the stored form kept with them
+                w = int(known) if known is not None else 0
+                dense = known is not None and np.count_nonzero(counts) * (1 + w) >= counts.size * w
+                hist = Histogram(edges, counts, w, rest[0]) if dense else Histogram(edges, counts)
+                rest = rest[1:]
         atoms = None
         if meta.get("atoms") is not None:
             values = np.frombuffer(rest[0], dtype="<f8").astype(np.float64)
-            atom_counts = np.frombuffer(rest[1], dtype="<i8").astype(np.int64)
+            atom_width = meta.get("atom_width")
+            atom_counts = widen(rest[1], int(atom_width) if atom_width is not None else 8)
             if values.size != meta["atoms"] or atom_counts.size != values.size:
                 raise ValueError("atom sizes do not match")
-            atoms = Atoms(values, atom_counts)
+            values.flags.writeable = atom_counts.flags.writeable = False
+            # Format 5 (a width given): stored as ``to_state`` would store them, and so written again.
+            atoms = Atoms(
+                values, atom_counts, None if atom_width is None else (int(atom_width), rest[0], rest[1])
+            )
         moments = Moments.from_dict(meta["moments"])
         if in_atoms and (atoms is None or moments.count > int(meta["kll_k"])):
             raise ValueError("a sketch said to be the atoms' without atoms that can hold it")

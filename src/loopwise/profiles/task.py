@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from loopwise.errors import DataError
 from loopwise.profiles.canonical import canonical
-from loopwise.profiles.compact import as_width, narrow, widen
+from loopwise.profiles.compact import WIDTH_DTYPES, as_width, narrow, widen
 from loopwise.profiles.moments import Moments
 
 #: Equal-width bins on [0, 1] for score histograms (ROC / PR AUC).
@@ -387,7 +387,10 @@ class ClassificationProfile:
                 blobs.extend(np.asarray(d[k], dtype="<f8").tobytes() for k in names)
             elif known is not None:
                 widths[name] = known
-                blobs.extend(as_width(d[k], known) for k in names)
+                dtype = WIDTH_DTYPES[
+                    known
+                ]  # ``as_width``, without a call a key (a backfill's 220 cells a batch)
+                blobs.extend([d[k].astype(dtype, copy=False).tobytes() for k in names])
             elif name in _NARROW:
                 packed = [narrow(d[k]) for k in names]
                 width = widths[name] = max(w for w, _ in packed)
