@@ -156,7 +156,10 @@ def row_progress(what: str) -> Iterator[Callable[[int, int], None]]:
         task = progress.add_task(what, total=None)
 
         def update(done: int, total: int) -> None:
+            first = progress.tasks[0].total is None
             progress.update(task, completed=done, total=total)
+            if first:  # draw "0/N" now: a fast first batch would otherwise go before Rich's next refresh
+                progress.refresh()
 
         yield update
 
