@@ -9,7 +9,7 @@ from scipy.signal import lfilter
 from tests._fixtures import bernoulli, piecewise
 
 from loopwise.detectors import ADWIN, BOCPD, KSWIN, Consensus, Detector
-from loopwise.errors import ParameterError
+from loopwise.errors import DataError, ParameterError
 
 
 def expected(values: np.ndarray, window: int, hold: int) -> tuple[list[int], list[int], int]:
@@ -74,6 +74,17 @@ def test_on_a_0_1_stream_the_primarys_alarms_pass_through() -> None:
     assert len(idx) >= 2
     assert (idx.tolist(), cps.tolist()) == (alone[0].tolist(), alone[1].tolist())
     assert consensus.members()[0].run_model == "bernoulli"  # type: ignore[attr-defined]
+
+
+def test_a_value_outside_0_1_after_a_0_1_warm_up_is_refused_and_changes_nothing() -> None:
+    consensus = Consensus()
+    consensus.update_many(bernoulli(9, [0.2], length=100))
+    before = consensus.to_bytes()
+    with pytest.raises(DataError, match=r"got 2\.0 \(value 101 "):
+        consensus.update_many([1.0, 2.0, 0.0])
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        consensus.update(-1.0)
+    assert consensus.to_bytes() == before
 
 
 def test_a_state_written_between_a_members_alarm_and_its_confirmation_resumes() -> None:

@@ -96,6 +96,16 @@ class Consensus(Detector):
         ahead = self._members[0].n - self._n
         if ahead >= len(chunk):
             return
+        if self._primary.run_model == "bernoulli":
+            # Refused before any member sees a value, so that the members stay in step (BOCPD's message).
+            bad = np.flatnonzero((chunk[ahead:] < 0.0) | (chunk[ahead:] > 1.0))
+            if bad.size:
+                at = ahead + int(bad[0])
+                raise DataError(
+                    f"Consensus's primary BOCPD runs a bernoulli model (its warm-up held only 0 and 1) and"
+                    f" takes values in [0, 1]; got {float(chunk[at])!r} (value {self._n + at}"
+                    " since it began; pass a numeric stream to another detector)"
+                )
         start = self._members[0].n
         found: list[tuple[int, int, int]] = []
         for i, member in enumerate(self._members):
