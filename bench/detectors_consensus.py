@@ -100,6 +100,11 @@ def confirmed(
     return out
 
 
+def by_all(ev: Events, primary: str, others: str, w: int) -> list[int]:
+    """The primary's change points that every one of ``others`` places within ``w`` (any time)."""
+    return [p for p in ev[primary][1] if all(any(abs(p - q) <= w for q in ev[k][1]) for k in others)]
+
+
 def merged(*sets: list[int], w: int) -> list[int]:
     """The union of change-point sets, a point within ``w`` of an earlier one dropped."""
     out: list[int] = []
@@ -162,6 +167,17 @@ def main() -> None:
     score(found, through(lambda ev: confirmed(ev, "A", "BCDK", 10, 500)), "A by BCDK w10 hold 500")
     for primary in ("A15", "A10"):
         score(found, through(lambda ev, p=primary: confirmed(ev, p, "BCD", 10, 500)), f"{primary} by BCD w10")
+    for w in (5, 10):
+        for extra, others in (("B", "CD"), ("B", "AC"), ("C", "BD")):
+            score(
+                found,
+                through(
+                    lambda ev, w=w, e=extra, o=others: merged(
+                        confirmed(ev, "A", "BCD", 10, 500), by_all(ev, e, o, w), w=10
+                    )
+                ),
+                f"Consensus + {extra} by all of {others} w{w}",
+            )
     for where in ("mid", "later"):
         for w in (5, 10, 20):
             score(
