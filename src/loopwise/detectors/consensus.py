@@ -9,9 +9,9 @@ while the alarm is held. A held alarm is dropped ``hold`` values after the prima
 stream (the primary's warm-up held only 0 and 1: a Beta-Bernoulli run) the confirming detectors, which model
 numbers, are not asked: the primary's alarms are the consensus's.
 
-Why: the detectors err in different ways. BOCPD cuts a stream that trends or whose swings grow with its level
-(a price) where nobody would mark a change; the trend BOCPD reads slow swings of autocorrelated noise as
-trends; ADWIN and KSWIN see only changes of the mean (and KSWIN only large ones). A change two of these
+Why: the detectors err in different ways. BOCPD cuts long climbs (a price) where nobody would mark a
+change; the trend BOCPD reads slow swings of autocorrelated noise as trends; ADWIN and KSWIN see only
+changes of the mean (and KSWIN only large ones). A change two of these
 models place at the same value is more often a change. Measured (bench/RESULTS.md, decision 0050): on the
 TCPD series river ships the primary alone scores 0.652 F1, the consensus 0.698; on generated piecewise
 series it keeps the primary's F1.
