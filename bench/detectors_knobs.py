@@ -8,7 +8,11 @@ check fits, against the defaults.
 ``consensus`` (decision 0048): a change point of BOCPD kept only when other detectors place one within ``w``
 values, and 2-of-n majorities; scored from each detector's change points (not an online detector).
 
-usage: python bench/detectors_knobs.py [bocpd|errors|offline|trend|consensus] [--seed 7] [--per-kind 8]
+``locate`` (decision 0050): where BOCPD, ADWIN and KSWIN place a change (other maximum-likelihood splits),
+the logarithm of positive series, and where the online ``Consensus`` places its change (the midpoint with
+the confirming detectors'), on TCPD and the generated numeric series.
+
+usage: python bench/detectors_knobs.py [bocpd|errors|offline|trend|consensus|locate] [--seed 7] [--per-kind 8]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import detectors_quality as dq
 from cpd_scoring import tcpd_series
 from loopwise import detectors as lw
+from loopwise.detectors.bocpd import winsorized
 
 #: BOCPD's variants: one parameter changed from the defaults.
 BOCPD_VARIANTS: list[dict[str, Any]] = [
@@ -218,6 +223,116 @@ def consensus(seed: int, per_kind: int) -> None:
         print(f"  {label:40s} TCPD {np.mean(per):.3f} ({shown})  generated {np.mean(g):.3f}", flush=True)
 
 
+class SplitBOCPD(lw.BOCPD):
+    """BOCPD whose alarms are its own but whose change point is another split of the check's (winsorized)
+    segment: ``split="mean"`` the best mean split (one variance), ``"meanvar"`` the best Gaussian split with a
+    mean and a variance each side (a test of the idea, decision 0050)."""
+
+    def __init__(self, split: str, **params: Any) -> None:
+        self.split = split
+        super().__init__(**params)
+
+    def _best_split(self) -> tuple[int | None, float]:
+        at, gain = super()._best_split()
+        if at is None or self.run_model == "bernoulli":
+            return at, gain
+        y = winsorized(np.asarray(self._seg))
+        n = y.size
+        k = np.arange(5, n - 4)
+        c1, c2 = np.r_[0.0, np.cumsum(y)], np.r_[0.0, np.cumsum(y * y)]
+        nl, nr = k.astype(np.float64), (n - k).astype(np.float64)
+        ml, mr = c1[k] / nl, (c1[n] - c1[k]) / nr
+        if self.split == "mean":
+            crit = nl * nr / n * (ml - mr) ** 2
+        else:
+            vl = np.maximum(c2[k] / nl - ml**2, 1e-12)
+            vr = np.maximum((c2[n] - c2[k]) / nr - mr**2, 1e-12)
+            crit = -nl * np.log(vl) - nr * np.log(vr)
+        return self._seg_first + int(k[int(np.argmax(crit))]), gain
+
+
+def since_change_point(cls: type[lw.Detector]) -> type[lw.Detector]:
+    """The detector with ``locate="split"`` over the values since its last change point (not since its last
+    alarm): the values between a change and its alarm stay in the next split's segment."""
+
+    class Since(cls):  # type: ignore[misc, valid-type]
+        def _clear_segment(self) -> None:
+            if getattr(self, "_segment", None) is None or self._change_point is None:
+                super()._clear_segment()
+                return
+            self._flush()
+            keep = self._n - self._change_point
+            self._segment = self._segment[-keep:] if keep > 0 else np.empty(0)
+            self._tail = []
+
+    return Since
+
+
+class MidConsensus(lw.Consensus):
+    """Consensus placing its change at the midpoint of BOCPD's change point and the median of the
+    confirming change points known at the alarm (a test of the idea, decision 0050)."""
+
+    def _decide(self, t: int) -> bool:
+        fired = super()._decide(t)
+        if fired and self._change_point is not None and self.run_model_of_primary() != "bernoulli":
+            p = self._change_point
+            near = [q for q in self._confirms if abs(p - q) <= self.window]
+            self._change_point = round((p + float(np.median(near))) / 2)
+        return fired
+
+    def run_model_of_primary(self) -> str | None:
+        primary = self.members()[0]
+        assert isinstance(primary, lw.BOCPD)
+        return primary.run_model
+
+
+def logarithm(make: Callable[[], lw.Detector]) -> dq.Points:
+    """The detector on the logarithm of a series that is positive throughout (it needs the whole series)."""
+
+    def run(x: np.ndarray) -> tuple[list[int], list[int]]:
+        return dq.loopwise_points(make)(np.log(x) if (x > 0).all() else x)
+
+    return run
+
+
+def locate(seed: int, per_kind: int) -> None:
+    series = tcpd_series()
+    gen = {k: v for k, v in dq.generated(seed, per_kind).items() if k != dq.ERROR_KIND}
+    print(f"TCPD F1 (per series), generated numeric mean F1 (seed {seed}, {per_kind} per kind)")
+    for name, make in {
+        "BOCPD": lw.BOCPD,
+        "ADWIN": lw.ADWIN,
+        "KSWIN": lw.KSWIN,
+        "Consensus": lw.Consensus,
+    }.items():
+        f1 = [
+            dq.f_measure(marked, set().union(*(logarithm(make)(v[:, d])[1] for d in range(v.shape[1]))))
+            for v, marked in series.values()
+        ]
+        print(
+            f"  {name} on the logarithm of positive series: TCPD {np.mean(f1):.3f} ({_shown(f1)})", flush=True
+        )
+    variants: dict[str, Callable[[], lw.Detector]] = {
+        "BOCPD": lw.BOCPD,
+        "BOCPD, best mean split": lambda: SplitBOCPD("mean"),
+        "BOCPD, best mean-and-variance split": lambda: SplitBOCPD("meanvar"),
+        "ADWIN": lw.ADWIN,
+        "ADWIN, split since the last change point": since_change_point(lw.ADWIN),
+        "KSWIN": lw.KSWIN,
+        "KSWIN, split since the last change point": since_change_point(lw.KSWIN),
+        "Consensus": lw.Consensus,
+        "Consensus, midpoint with the confirming change points": MidConsensus,
+    }
+    for label, make in variants.items():
+        f1, per = tcpd_f1(make, series)
+        g = np.mean([dq.score_generated(dq.loopwise_points(make), s)["f1"] for s in gen.values()])
+        print(f"  {label}: TCPD {f1:.3f}; generated numeric {g:.3f}\n    TCPD: {per}", flush=True)
+
+
+def _shown(values: list[float]) -> str:
+    return " ".join(f"{v:.2f}" for v in values)
+
+
 def directions(x: np.ndarray, changes: list[int]) -> list[str]:
     """Whether the error rate rose or fell at each change (the means of the segments either side)."""
     bounds = [0, *changes, len(x)]
@@ -277,7 +392,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["bocpd", "errors", "offline", "trend", "consensus"])
+    parser.add_argument("what", choices=["bocpd", "errors", "offline", "trend", "consensus", "locate"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-kind", type=int, default=8)
     args = parser.parse_args()
@@ -287,6 +402,8 @@ def main() -> None:
         trend(args.seed, args.per_kind)
     elif args.what == "consensus":
         consensus(args.seed, args.per_kind)
+    elif args.what == "locate":
+        locate(args.seed, args.per_kind)
     else:
         (bocpd if args.what == "bocpd" else errors)(args.seed, args.per_kind)
 

@@ -185,6 +185,7 @@ def score_generated(
 
 
 NUMERIC: dict[str, Points] = {
+    "loopwise Consensus": loopwise_points(lw.Consensus),
     "loopwise BOCPD": loopwise_points(lw.BOCPD),
     "loopwise CUSUM": loopwise_points(lw.CUSUM),
     "loopwise PageHinkley": loopwise_points(lw.PageHinkley),

@@ -10,7 +10,19 @@ import numpy as np
 import pytest
 from tests._fixtures import bernoulli, piecewise
 
-from loopwise.detectors import ADWIN, BOCPD, CUSUM, DDM, EDDM, HDDM_A, HDDM_W, KSWIN, Detector, PageHinkley
+from loopwise.detectors import (
+    ADWIN,
+    BOCPD,
+    CUSUM,
+    DDM,
+    EDDM,
+    HDDM_A,
+    HDDM_W,
+    KSWIN,
+    Consensus,
+    Detector,
+    PageHinkley,
+)
 from loopwise.errors import DataError
 
 #: Each detector with parameters that make it fire several times on their stream (a detector that never
@@ -25,6 +37,7 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
     "kswin": lambda: KSWIN(alpha=0.001),
     "bocpd": BOCPD,
     "bocpd_trend": lambda: BOCPD(model="trend"),
+    "consensus": Consensus,
 }
 
 #: The error-stream detectors take 0/1 values: a stream of errors whose rate rises and falls.
@@ -34,6 +47,7 @@ ERROR_FACTORIES: dict[str, Callable[[], Detector]] = {
     "hddm_a": lambda: HDDM_A(two_sided_test=True),
     "hddm_w": lambda: HDDM_W(two_sided_test=True),
     "bocpd_bernoulli": BOCPD,  # a 0/1 warm-up: the Beta-Bernoulli run model
+    "consensus_bernoulli": Consensus,
 }
 FACTORIES.update(ERROR_FACTORIES)
 

@@ -6,6 +6,7 @@ from loopwise.detectors.adwin import ADWIN
 from loopwise.detectors.base import Detector, Sensitivity
 from loopwise.detectors.bocpd import BOCPD
 from loopwise.detectors.calibration import Calibration, calibrate
+from loopwise.detectors.consensus import Consensus
 from loopwise.detectors.cusum import CUSUM
 from loopwise.detectors.ddm import DDM, EDDM
 from loopwise.detectors.hddm import HDDM_A, HDDM_W
@@ -22,6 +23,7 @@ __all__ = [
     "HDDM_W",
     "KSWIN",
     "Calibration",
+    "Consensus",
     "Detector",
     "PageHinkley",
     "Sensitivity",

@@ -164,6 +164,12 @@ class BOCPD(Detector):
             "max_hypotheses": self.max_hypotheses,
         }
 
+    @property
+    def run_model(self) -> str | None:
+        """The run model in use ("ar1", "trend", "constant" or "bernoulli"; ``model="auto"`` decides on the
+        warm-up), None while the warm-up is not over."""
+        return None if self._units is None else self._model
+
     def run_length_posterior(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """The run lengths still considered, most recent change first, and their posterior probabilities."""
         return self._r.copy(), np.exp(self._log_r)

@@ -1,0 +1,182 @@
+"""A change reported only when two kinds of detector agree on where it began (decision 0050).
+
+``Consensus`` runs four detectors on the same stream: a BOCPD with its defaults (the **primary**: AR(1) runs,
+or a Beta-Bernoulli run on a 0/1 stream), and three that **confirm**: a BOCPD with a local linear trend per
+run (``model="trend"``), ADWIN and KSWIN, each with its defaults. When the primary alarms, its change point
+is held; it becomes the consensus's alarm (with the primary's change point) as soon as one of the confirming
+detectors places a change point within ``window`` values of it: one it placed before, or one it places
+while the alarm is held. A held alarm is dropped ``hold`` values after the primary raised it. On a 0/1
+stream (the primary's warm-up held only 0 and 1: a Beta-Bernoulli run) the confirming detectors, which model
+numbers, are not asked: the primary's alarms are the consensus's.
+
+Why: the detectors err in different ways. BOCPD cuts long climbs (a price) where nobody would mark a
+change; the trend BOCPD reads slow swings of autocorrelated noise as trends; ADWIN and KSWIN see only
+changes of the mean (and KSWIN only large ones). A change two of these
+models place at the same value is more often a change. Measured (bench/RESULTS.md, decision 0050): on the
+TCPD series river ships the primary alone scores 0.652 F1, the consensus 0.698; on generated piecewise
+series it keeps the primary's F1.
+
+The members are fixed (their defaults); their alarms are not the consensus's. ``update_many`` hands the
+members the whole array at once (their own fast paths); the members' detections beyond the consensus's first
+alarm wait in a queue (part of the state) until the consensus gets there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from loopwise.detectors.adwin import ADWIN
+from loopwise.detectors.base import SEGMENT_CAP, Detector, positive
+from loopwise.detectors.bocpd import BOCPD
+from loopwise.detectors.kswin import KSWIN
+from loopwise.errors import DataError
+
+#: At most this many confirming change points are remembered (the most recent).
+_CONFIRM_CAP = 256
+
+
+def _members() -> list[Detector]:
+    """The primary first, then the confirming detectors."""
+    return [BOCPD(), BOCPD(model="trend"), ADWIN(), KSWIN()]
+
+
+class Consensus(Detector):
+    """BOCPD's alarms confirmed by a trend BOCPD, ADWIN or KSWIN within ``window`` values (module docstring).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> x = np.concatenate([rng.normal(0, 1, 300), rng.normal(2, 1, 300)])
+    >>> Consensus().update_many(x, with_change_points=True)
+    (array([329]), array([300]))
+    """
+
+    kind = "consensus"
+    _whole_slices = True
+
+    def __init__(self, window: int = 10, hold: int = 500) -> None:
+        positive("window", window, integer=True, zero=True)
+        positive("hold", hold, integer=True, zero=True)
+        self.window = int(window)
+        self.hold = int(hold)
+        super().__init__()
+
+    def params(self) -> dict[str, Any]:
+        """The constructor's arguments."""
+        return {"window": self.window, "hold": self.hold}
+
+    def members(self) -> list[Detector]:
+        """The detectors it runs (the primary first), as they stand: read-only use."""
+        return list(self._members)
+
+    # -- the rule ------------------------------------------------------------------------------------------
+
+    def _restart(self) -> None:
+        self._members = _members()
+        # Members' detections not yet reached by the consensus: (value index, member, change point).
+        self._queue: list[tuple[int, int, int]] = []
+        self._pending: list[tuple[int, int]] = []  # the primary's held change points: (change point, alarm)
+        self._confirms: list[int] = []  # the confirming detectors' change points
+        self._carry = False  # a confirmed held point is left to report at the next value
+
+    @property
+    def _primary(self) -> BOCPD:
+        primary = self._members[0]
+        assert isinstance(primary, BOCPD)
+        return primary
+
+    def _after_detection(self) -> None:
+        """The members go on; held and confirming change points stay."""
+
+    def _feed(self, chunk: npt.NDArray[np.float64]) -> None:
+        """Hand the members the values of ``chunk`` they have not seen (they may be ahead of the consensus
+        within one ``update_many``), queueing their detections."""
+        ahead = self._members[0].n - self._n
+        if ahead >= len(chunk):
+            return
+        if self._primary.run_model == "bernoulli":
+            # Refused before any member sees a value, so that the members stay in step (BOCPD's message).
+            bad = np.flatnonzero((chunk[ahead:] < 0.0) | (chunk[ahead:] > 1.0))
+            if bad.size:
+                at = ahead + int(bad[0])
+                raise DataError(
+                    f"Consensus's primary BOCPD runs a bernoulli model (its warm-up held only 0 and 1) and"
+                    f" takes values in [0, 1]; got {float(chunk[at])!r} (value {self._n + at}"
+                    " since it began; pass a numeric stream to another detector)"
+                )
+        start = self._members[0].n
+        found: list[tuple[int, int, int]] = []
+        for i, member in enumerate(self._members):
+            hits, points = member.update_many(chunk[ahead:], with_change_points=True)
+            found += [(start + int(h), i, start + int(p)) for h, p in zip(hits, points, strict=True)]
+        self._queue += sorted(found)
+
+    def _decide(self, t: int) -> bool:
+        """Whether the value at ``t`` (its members' detections taken) raises the consensus's alarm."""
+        fresh = False
+        while self._queue and self._queue[0][0] == t:
+            _, member, point = self._queue.pop(0)
+            if member == 0:
+                self._pending.append((point, t))
+            else:
+                self._confirms.append(point)
+            fresh = True
+        if not (fresh or self._carry):
+            return False
+        self._pending = [(p, a) for p, a in self._pending if t - a <= self.hold]
+        self._confirms = [q for q in self._confirms if q >= t - SEGMENT_CAP][-_CONFIRM_CAP:]
+        alone = self._primary.run_model == "bernoulli"  # a 0/1 stream: the others model numbers
+        confirmed = sorted(
+            p for p, _ in self._pending if alone or any(abs(p - q) <= self.window for q in self._confirms)
+        )
+        if not confirmed:
+            self._carry = False
+            return False
+        self._pending = [(p, a) for p, a in self._pending if p != confirmed[0]]
+        self._carry = len(confirmed) > 1
+        self._change_point = confirmed[0]
+        return True
+
+    def _step(self, x: float) -> bool:
+        self._feed(np.array([x]))
+        return self._decide(self._n)
+
+    def _run(self, chunk: npt.NDArray[np.float64]) -> int:
+        self._feed(chunk)
+        start = self._n
+        for i in range(len(chunk)):
+            if self._decide(start + i):
+                self._n = start + i + 1
+                self._drift_detected = True
+                return i + 1
+            if not self._carry and (not self._queue or self._queue[0][0] >= start + len(chunk)):
+                break  # nothing happens in the rest of the chunk
+        self._n = start + len(chunk)
+        return len(chunk)
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            f"member_{i}": np.frombuffer(m.to_bytes(), dtype=np.uint8) for i, m in enumerate(self._members)
+        }
+        state["queue"] = np.asarray(self._queue, dtype=np.int64).reshape(-1, 3)
+        state["pending"] = np.asarray(self._pending, dtype=np.int64).reshape(-1, 2)
+        state["confirms"] = np.asarray(self._confirms, dtype=np.int64)
+        state["carry"] = self._carry
+        return state
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        members = []
+        for i, expected in enumerate(_members()):
+            member = Detector.from_bytes(bytes(state[f"member_{i}"]))
+            if type(member) is not type(expected) or member.params() != expected.params():
+                raise DataError(f"Consensus state: member {i} is not a {type(expected).__name__} as expected")
+            members.append(member)
+        self._members = members
+        self._queue = [(int(t), int(m), int(p)) for t, m, p in state["queue"].reshape(-1, 3)]
+        self._pending = [(int(p), int(a)) for p, a in state["pending"].reshape(-1, 2)]
+        self._confirms = [int(q) for q in state["confirms"]]
+        self._carry = bool(state["carry"])

@@ -1,0 +1,108 @@
+"""Consensus: BOCPD's alarms confirmed by a trend BOCPD, ADWIN or KSWIN within ``window`` values. Checked
+against the rule computed afresh from each member run alone on the raw stream (decision 0050)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+from tests._fixtures import bernoulli, piecewise
+
+from loopwise.detectors import ADWIN, BOCPD, KSWIN, Consensus, Detector
+from loopwise.errors import DataError, ParameterError
+
+
+def expected(values: np.ndarray, window: int, hold: int) -> tuple[list[int], list[int], int]:
+    """The consensus's alarms and change points from the members' own detections (each member on the
+    whole stream), and how many of the primary's alarms went unconfirmed."""
+    members = (BOCPD(), BOCPD(model="trend"), ADWIN(), KSWIN())
+    runs = [m.update_many(values, with_change_points=True) for m in members]
+    alarms, points = runs[0]
+    confirm_at = np.concatenate([r[0] for r in runs[1:]])  # when each confirming change point was placed
+    confirm_cp = np.concatenate([r[1] for r in runs[1:]])
+    fired: list[tuple[int, int]] = []
+    dropped = 0
+    for a, p in zip(alarms.tolist(), points.tolist(), strict=True):
+        near = confirm_at[np.abs(confirm_cp - p) <= window]
+        when = max(a, int(near.min())) if near.size else None
+        if when is None or when - a > hold:
+            dropped += 1
+            continue
+        fired.append((when, p))
+    # One alarm per value: two held points confirmed at once come out on consecutive values, earliest first.
+    out: list[tuple[int, int]] = []
+    for when, p in sorted(fired):
+        out.append((max(when, out[-1][0] + 1) if out else when, p))
+    return [w for w, _ in out], [p for _, p in out], dropped
+
+
+def streams() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(21)
+    ar = lfilter([1.0], [1.0, -0.5], rng.normal(0, 1, 3000)) + np.repeat([0.0, 2.0, -1.0], 1000)
+    return {
+        "means": piecewise(5, [0, 1.5, -1, 1, 3], length=500),
+        "spreads": piecewise(6, [0, 0, 0, 2], sds=[1, 3, 1, 1], length=600),
+        "ar1": ar,
+        "trend": np.r_[np.linspace(0, 30, 800), np.linspace(30, 10, 700)] + rng.normal(0, 1.5, 1500),
+    }
+
+
+@pytest.mark.parametrize(("window", "hold"), [(10, 500), (3, 50)])
+def test_alarms_are_the_primarys_confirmed_by_another_member(window: int, hold: int) -> None:
+    kept = dropped = 0
+    for name, values in streams().items():
+        hits, points, lost = expected(values, window, hold)
+        idx, cps = Consensus(window=window, hold=hold).update_many(values, with_change_points=True)
+        assert (idx.tolist(), cps.tolist()) == (hits, points), name
+        looped = Consensus(window=window, hold=hold)
+        one = []
+        for i, x in enumerate(values.tolist()):
+            looped.update(x)
+            if looped.drift_detected:
+                one.append((i, looped.change_point))
+        assert one == list(zip(hits, points, strict=True)), name
+        kept, dropped = kept + len(hits), dropped + lost
+    # The test shows both sides of the rule: confirmed alarms kept, unconfirmed ones dropped.
+    assert kept >= 4 and dropped >= 1
+
+
+def test_on_a_0_1_stream_the_primarys_alarms_pass_through() -> None:
+    errors = bernoulli(8, [0.1, 0.3, 0.05, 0.25], length=800)
+    consensus = Consensus()
+    idx, cps = consensus.update_many(errors, with_change_points=True)
+    alone = BOCPD().update_many(errors, with_change_points=True)
+    assert len(idx) >= 2
+    assert (idx.tolist(), cps.tolist()) == (alone[0].tolist(), alone[1].tolist())
+    assert consensus.members()[0].run_model == "bernoulli"  # type: ignore[attr-defined]
+
+
+def test_a_value_outside_0_1_after_a_0_1_warm_up_is_refused_and_changes_nothing() -> None:
+    consensus = Consensus()
+    consensus.update_many(bernoulli(9, [0.2], length=100))
+    before = consensus.to_bytes()
+    with pytest.raises(DataError, match=r"got 2\.0 \(value 101 "):
+        consensus.update_many([1.0, 2.0, 0.0])
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        consensus.update(-1.0)
+    assert consensus.to_bytes() == before
+
+
+def test_a_state_written_between_a_members_alarm_and_its_confirmation_resumes() -> None:
+    values = streams()["means"]
+    whole = Consensus()
+    hits = whole.update_many(values).tolist()
+    # Stop just after each of the primary's alarms, while it is held.
+    for stop in BOCPD().update_many(values).tolist():
+        first = Consensus()
+        before = first.update_many(values[: stop + 1]).tolist()
+        resumed = Detector.from_bytes(first.to_bytes())
+        after = (resumed.update_many(values[stop + 1 :]) + stop + 1).tolist()
+        assert before + after == hits
+        assert resumed.to_bytes() == whole.to_bytes()
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(ParameterError, match="window"):
+        Consensus(window=-1)
+    with pytest.raises(ParameterError, match="hold"):
+        Consensus(hold=2.5)  # type: ignore[arg-type]
