@@ -260,3 +260,44 @@ def test_a_score_stream_and_a_regressor_s_errors_with_a_delay(db_url: str) -> No
     assert got.what == "absolute error"
     assert np.allclose(got.values, np.abs(reg["y_hat"] - y)[:150].to_numpy())
     c.close()
+
+
+def test_a_consensus_detector_on_a_feature_stream(db_url: str) -> None:
+    """``kind: consensus`` in a monitor (decision 0050): on the income stream (doubled from 8:00), each run's
+    detections and change index are those of a Consensus fed the raw incomes in event order, in one go,
+    though the monitor ran in two passes of two clients (its state crossed a restart through the database)."""
+    from loopwise.detectors import Consensus
+
+    hours = 10
+    raw = _traffic(hours)
+    spec = {"name": "income", "kind": "consensus", "stream": "feature", "column": "income"}
+    with lw.Client.local(db_url) as c:
+        m = c.register("credit", SCHEMA)
+        m.log(raw.drop(columns=["repaid"]))
+        m.add_monitor(
+            name="incomes",
+            suite=SUITE,
+            window="1h",
+            step="1h",
+            reference=None,
+            anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
+            detectors=[spec],
+        )
+        _pass(c, AlertSettings(), T0 + dt.timedelta(hours=6))
+    with lw.Client.local(db_url) as c:  # a restart: the detector's state comes back from the database
+        _pass(c, AlertSettings(), T0 + dt.timedelta(hours=hours))
+        m = c.model("credit")
+        runs = sorted(m.monitor_history("incomes"), key=lambda r: r["window_end"])
+        seen = [m.monitor_run("incomes", r["id"])["result"]["detectors"]["income"] for r in runs]
+    ordered = raw.sort_values(["ts", "request_id"])
+    known = ordered["income"].notna().to_numpy()  # a missing income is not in the stream
+    values = ordered["income"].to_numpy(float)[known]
+    ends = np.cumsum(known.reshape(hours, PER_HOUR).sum(axis=1))  # where each hour's values end
+    hits, points = Consensus().update_many(values, with_change_points=True)
+    assert len(hits) >= 1 and hits[0] >= ends[7]  # the doubling at 8:00, found after it happened
+    for k, got in enumerate(seen):
+        start = ends[k - 1] if k else 0
+        mine = (hits >= start) & (hits < ends[k])
+        assert got["n"] == ends[k] - start and got["detected"] == bool(mine.any())
+        if mine.any():
+            assert got["change_index"] == int(points[mine][-1])
