@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page
 from sklearn.ensemble import RandomForestClassifier
 from tests._fixtures import Running
 from tests._fixtures.browser import PASSWORD, sign_in
-from tests._fixtures.http import client, records, register, sdk, traffic
+from tests._fixtures.http import SCHEMA, client, records, register, sdk, traffic
 from tests._fixtures.registry import SCHEMA as LOANS
 
 from loopwise.store import make_engine, session_factory, transaction
@@ -53,6 +53,7 @@ def test_positions_new_category_and_the_plain_fallback(browser: Browser, server:
     df = traffic(200, seed=5)
     df["purpose"] = SCRIPT  # a category the reference holds (a quarter of its rows)
     df["region"] = IMG  # a category it has never seen
+    df["race"] = "group_z"  # so is this segment value: shown with the event, never ranked as unusual
     assert admin.post("/v1/models/credit/predictions", json=records(df)).status_code == 200
     sdk(server).model("credit").set_reference(reference)  # uploaded as a Profile: no rows kept
     assert admin.put("/v1/models/credit/review/policy", json=RANDOM).status_code == 200
@@ -84,6 +85,9 @@ def test_positions_new_category_and_the_plain_fallback(browser: Browser, server:
     assert "no champion" in page.inner_text("#no-explanation")
     first = page.locator("#explanation tr.bar").first
     assert first.get_attribute("data-feature") == "region"  # the unseen category is the most unusual
+    ranked = page.locator("#explanation tr.bar")
+    shown = {ranked.nth(i).get_attribute("data-feature") for i in range(ranked.count())}
+    assert "race" not in shown and "race" in SCHEMA["columns"]  # the segment column is not ranked
     assert page.evaluate("window.pwned") is None
     assert f"0 of {n} tasks answered" in page.inner_text(".progress")
     with page.expect_navigation():

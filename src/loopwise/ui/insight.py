@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from loopwise.errors import LoopwiseError, UntrustedArtifactError
 from loopwise.explain import explain, furthest, positions
 from loopwise.explain.shapley import BACKGROUND_ROWS as BACKGROUND
-from loopwise.ingest import stored_reference, window_table
+from loopwise.ingest import get_model, model_schema, stored_reference, window_table
 from loopwise.profiles import Profile
 from loopwise.registry.aliases import aliases
 from loopwise.registry.artifacts import ArtifactStore
@@ -38,6 +38,7 @@ from loopwise.registry.flavors import Predictor
 from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, recent_rows
+from loopwise.schema import Role
 
 log = logging.getLogger("loopwise.ui")
 
@@ -122,7 +123,11 @@ class Insights:
             out.shap, out.background, out.cached = shap_values
             return out
         if ref is not None:
-            out.furthest = [p.to_dict() for p in furthest(ref[0], features)][:SHOWN]
+            # Segment columns (who the event is about: a region, a group) are shown with the event but
+            # not ranked as the model's inputs: ranking a protected group as "unusual" would steer review.
+            segments = {c.name for c in model_schema(get_model(s, model)).by_role(Role.SEGMENT)}
+            ranked = {k: v for k, v in features.items() if k not in segments}
+            out.furthest = [p.to_dict() for p in furthest(ref[0], ranked)][:SHOWN]
         else:
             out.reason = (out.reason or "") + "; the model has no default reference to compare with"
         return out
