@@ -162,6 +162,15 @@ def test_the_cli(server: Running, tmp_path: Path) -> None:
     r = run_cli("monitors", "history", "credit", "hourly", "--limit", "1000", *auth)
     assert r.returncode == 0 and "PASS (1,200 rows)" in r.stdout and "FAIL (900 rows)" in r.stdout
     assert sum("no traffic" in x for x in r.stdout.splitlines()) == 1, r.stdout
+    # A short listing says how to page back; the next page holds the older windows, the traffic's among them.
+    r = run_cli("monitors", "history", "credit", "hourly", "--limit", "2", *auth)
+    assert r.returncode == 0 and "rows)" not in r.stdout  # the two newest windows had no traffic
+    (hint,) = [x for x in r.stderr.splitlines() if x.startswith("older windows: --before ")]
+    before = hint.rsplit(" ", 1)[1]
+    assert before == (dt.datetime.fromisoformat(end) - dt.timedelta(hours=1)).isoformat()
+    r = run_cli("monitors", "history", "credit", "hourly", "--before", before, "--limit", "1000", *auth)
+    assert r.returncode == 0 and "PASS (1,200 rows)" in r.stdout and "FAIL (900 rows)" in r.stdout
+    assert "older windows" not in r.stderr
     r = run_cli("monitors", "history", "credit", "nope", *auth)
     assert r.returncode == 2 and "no monitor named 'nope'" in r.stderr
 

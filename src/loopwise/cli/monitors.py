@@ -186,14 +186,20 @@ def history(
     model: ModelArg,
     name: Annotated[str, typer.Argument(help="The monitor's name.")],
     limit: Annotated[int, typer.Option(help="Most runs shown (newest first).", min=1, max=1000)] = 20,
+    before: Annotated[
+        str | None,
+        typer.Option(help="Only windows ending before this time (ISO 8601): the page after a listing."),
+    ] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     local: LocalOpt = None,
 ) -> None:
     """A monitor's runs, newest window first, with what failed."""
     with user_errors():
-        runs = connect(url, api_key, local).model(model).monitor_history(name, limit)
+        runs = connect(url, api_key, local).model(model).monitor_history(name, limit, before=before)
     print_runs([(model, {"monitor": name, **r}) for r in runs])
+    if len(runs) == limit:  # there may be older windows: say how to page to them
+        console.print(f"older windows: --before {runs[-1]['window_end']}", highlight=False, markup=False)
 
 
 @monitors_app.command("delete")

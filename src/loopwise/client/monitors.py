@@ -3,6 +3,7 @@ the routes of /v1/models/{model}/monitors (the same answers, the same errors).""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,10 @@ class LocalMonitors:
 
         with self.read_sessions() as s:
             if what == "runs":
-                return {"model": model, "monitor": name, "runs": runs(s, model, name, params["limit"])}
+                before = params.get("before")
+                until = None if before is None else dt.datetime.fromisoformat(before)
+                found = runs(s, model, name, params["limit"], before=until)
+                return {"model": model, "monitor": name, "runs": found}
             if what.startswith("runs/"):
                 return get_run(s, model, name, int(what.split("/", 1)[1]))
             if what == "series":
@@ -162,11 +166,17 @@ class MonitorMethods:
             out.extend({"monitor": n, **r} for r in found)
         return out
 
-    def monitor_history(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
-        """The monitor's runs, newest window first."""
-        runs: list[dict[str, Any]] = self.transport.monitor_get(self.name, name, "runs", {"limit": limit})[
-            "runs"
-        ]
+    def monitor_history(
+        self, name: str, limit: int = 100, *, before: dt.datetime | str | None = None
+    ) -> list[dict[str, Any]]:
+        """The monitor's runs, newest window first; with ``before``, those of windows ending before then
+        (the next page: the last one's ``window_end``)."""
+        from loopwise.client.base import _iso
+
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = _iso(before, "before")
+        runs: list[dict[str, Any]] = self.transport.monitor_get(self.name, name, "runs", params)["runs"]
         return runs
 
     def monitor_run(self, name: str, run_id: int) -> dict[str, Any]:

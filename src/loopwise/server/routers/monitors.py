@@ -3,6 +3,8 @@ delivery log (decision 0035). Declaring, changing, deleting and running is ``man
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +25,7 @@ from loopwise.monitors import (
 from loopwise.server.bodies import parse_json, read_body
 from loopwise.server.deps import Manager, Reader, RowId, factory, read_factory
 from loopwise.server.routers.monitoring import _suite
+from loopwise.server.routers.registry import as_utc
 from loopwise.store import transaction
 from loopwise.wire import errors, json_body, parse
 from loopwise.wire.monitors import (
@@ -143,10 +146,13 @@ async def run_monitor(model: str, name: str, request: Request, who: Manager) -> 
 
 
 @router.get("/{name}/runs", response_model=RunList, responses=errors(403, 404))
-def list_runs(model: str, name: str, request: Request, who: Reader, limit: int = 100) -> RunList:
-    """The monitor's runs, newest window first (at most ``limit``, up to 1,000)."""
+def list_runs(
+    model: str, name: str, request: Request, who: Reader, limit: int = 100, before: dt.datetime | None = None
+) -> RunList:
+    """The monitor's runs, newest window first (at most ``limit``, up to 1,000; with ``before``, the windows
+    ending before then: the next page)."""
     with read_factory(request)() as s:
-        found = runs(s, model, name, limit)
+        found = runs(s, model, name, limit, before=None if before is None else as_utc(before))
     return RunList(model=model, monitor=name, runs=[RunOut.model_validate(r) for r in found])
 
 
