@@ -5,6 +5,7 @@ registered here; tests import the helpers (``Running``, ``wait_for``, ``run_cli`
 - ``postgres``: a throwaway PostgreSQL cluster for the session; ``db_url``: each test on SQLite and on it;
   ``server``: a real server on loopback over ``db_url`` (tests/_fixtures/servers.py).
 - ``ref_df``, ``cur_df``: generated frames of mixed column kinds (tests/_fixtures/data.py).
+- ``browser``: a headless Chromium per test module (tests/_fixtures/browser.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import pytest
 # Before the package is first imported, so that its asserts (e.g. in the HTTP helpers) explain themselves.
 pytest.register_assert_rewrite("tests._fixtures")
 
-pytest_plugins = ["tests._fixtures.servers", "tests._fixtures.data", "tests._fixtures.registry"]
+pytest_plugins = [
+    "tests._fixtures.servers",
+    "tests._fixtures.data",
+    "tests._fixtures.registry",
+    "tests._fixtures.browser",
+]
 
 
 @pytest.fixture(autouse=True, scope="session")

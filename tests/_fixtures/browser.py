@@ -1,10 +1,12 @@
 """Chromium for the workspace's tests: Debian's at /usr/bin/chromium through Playwright (never ``playwright
-install``, which downloads), and signing a user in through the sign-in form."""
+install``, which downloads), one per test module (the ``browser`` fixture, registered by tests/conftest.py),
+and signing a user in through the sign-in form."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests._fixtures import Running
@@ -13,8 +15,9 @@ CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 
 
-def chromium() -> Iterator[Browser]:
-    """A headless Chromium, closed after use (the ``browser`` fixture of tests/ui)."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A headless Chromium for the test module, closed after it."""
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield b
