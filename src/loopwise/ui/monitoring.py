@@ -19,13 +19,12 @@ from starlette.responses import Response
 from loopwise.alerts import incidents
 from loopwise.checks import SuiteResult
 from loopwise.errors import NotFoundError
-from loopwise.ingest import registered
 from loopwise.monitors import check_series, get_run, monitor_row, runs
 from loopwise.report.checks import checks_section
 from loopwise.server.auth import Principal
 from loopwise.server.deps import Public
 from loopwise.server.sessions import session_principal
-from loopwise.ui.pages import render, to_login
+from loopwise.ui.pages import render, to_login, visible
 
 router = APIRouter(prefix="/ui/models/{model}/monitors", include_in_schema=False)
 
@@ -35,13 +34,14 @@ LISTED_RUNS = 100
 _COLORS = {"pass": "#2ca02c", "warn": "#ff9f1c", "fail": "#d62728", "error": "#7f3fbf"}
 
 
-def _allowed(request: Request, who: Principal, model: str) -> bool:
-    with request.app.state.read_sessions() as s:
-        try:
-            mid = registered(s, model)[0]
-        except NotFoundError:
-            return False
-    return who.may_see(mid)
+def _reader(request: Request, model: str) -> Principal | Response:
+    """The signed-in user who may see ``model``; else the page to answer instead (sign in, or not found)."""
+    who = session_principal(request)
+    if who is None:
+        return to_login(request)
+    if not visible(request, who, model):
+        return _missing(who, f"No model named {model!r}.")
+    return who
 
 
 def _missing(who: Principal, message: str) -> HTMLResponse:
@@ -54,11 +54,9 @@ def monitor_page(model: str, name: str, request: Request, _: Public, before: str
     """The monitor's latest runs with traffic, newest first, each linked to its page, with a strip of the
     latest windows' statuses; and its latest failing, warning or error runs, however old (a monitor on quiet
     traffic has many runs that pass, or windows without traffic)."""
-    who = session_principal(request)
-    if who is None:
-        return to_login(request)
-    if not _allowed(request, who, model):
-        return _missing(who, f"No model named {model!r}.")
+    who = _reader(request, model)
+    if isinstance(who, Response):
+        return who
     try:
         until = None if before is None else dt.datetime.fromisoformat(before)
     except ValueError:
@@ -94,11 +92,9 @@ def run_page(model: str, name: str, run_id: str, request: Request, _: Public) ->
     """One run: its window and verdict, each check whole and per segment (the library's check table), the
     detectors, the incidents it opened or continued, and the recent values of each check that failed or
     warned in it, drawn against this run's window."""
-    who = session_principal(request)
-    if who is None:
-        return to_login(request)
-    if not _allowed(request, who, model):
-        return _missing(who, f"No model named {model!r}.")
+    who = _reader(request, model)
+    if isinstance(who, Response):
+        return who
     if not run_id.isdigit() or len(run_id) > 18:
         return _missing(who, f"Monitor {name!r} of model {model!r} has no run {run_id!r}.")
     try:

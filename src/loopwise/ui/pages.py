@@ -130,13 +130,19 @@ def insights(request: Request) -> Insights:
     return found
 
 
-def _model_ok(request: Request, who: Principal, model: str) -> bool:
+def visible(request: Request, who: Principal, model: str) -> bool:
+    """Whether the model exists and the user may see it (any role: reading its monitors)."""
     with request.app.state.read_sessions() as s:
         try:
             mid = registered(s, model)[0]
         except NotFoundError:
             return False
-    return who.may_see(mid) and who.role in ("admin", "maintainer", "reviewer")
+    return who.may_see(mid)
+
+
+def _model_ok(request: Request, who: Principal, model: str) -> bool:
+    """Whether the user may review the model: sees it, with a role that reviews."""
+    return who.role in ("admin", "maintainer", "reviewer") and visible(request, who, model)
 
 
 @router.get("/login", response_class=HTMLResponse)
