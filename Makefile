@@ -19,14 +19,14 @@ demo: $(STAMP)
 postgres:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "installing PostgreSQL for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  bash .ci/apt_install postgresql; \
 	fi
 
 # The reviewer workspace's tests drive Debian's Chromium through Playwright (never `playwright install`).
 chromium:
 	@if ! test -x /usr/bin/chromium; then \
 	  echo "installing Chromium for the UI tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  bash .ci/apt_install chromium; \
 	fi
 
 test: $(STAMP) postgres chromium
