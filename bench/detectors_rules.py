@@ -19,6 +19,7 @@ Rules, applied to the stored alarms and change points as an online detector woul
 - ``select (evidence)``: the proposer is the BOCPD whose evidence up to the alarm is the larger (A on a tie),
   confirmed by the other three: Bayesian choice of the run model, no knob.
 - ``select (evidence, last N)``: the same on the last N values' evidence (a model choice that may change).
+- On TCPD only: a detector on the differences of the stream (a price's returns), alone and as a member.
 - ``A by BCD + B by CD``, ``A by BCD + B by ACD``, ``A by BCD + B by 2 of ACD``: the trend BOCPD's change
   points added when other kinds of detector confirm them.
 
@@ -218,6 +219,37 @@ def kind_f1(found: dict[Job, Events], seed: int, rule: Callable[[Events], list[i
     ]
 
 
+DIFFERENCED: dict[str, Callable[[], lw.Detector]] = {
+    "BOCPD constant": lambda: lw.BOCPD(model="constant"),
+    "BOCPD ar1": lambda: lw.BOCPD(model="ar1"),
+    "ADWIN": lw.ADWIN,
+    "KSWIN": lw.KSWIN,
+}
+
+
+def differences(found: dict[Job, Events]) -> None:
+    """TCPD only: a detector E on the stream's differences (a price's returns: a change of their drift or
+    spread), alone, as a fifth confirming detector, and as a second proposer confirmed by the others."""
+    print("TCPD F1, a detector E on the differences (change point: the difference's index + 1)")
+    for label, make in DIFFERENCED.items():
+        runs = {}
+        for name, (values, _) in SERIES.items():
+            for d in range(values.shape[1]):
+                alarms, points = make().update_many(np.diff(values[:, d]), with_change_points=True)
+                runs[("tcpd", name, d)] = {
+                    **found[("tcpd", name, d)],
+                    "E": ((alarms + 1).tolist(), (points + 1).tolist()),
+                }
+        for rule_label, rule in {
+            "alone": alone("E"),
+            "A by BCDE": lambda ev: confirmed(ev, "A", "BCDE"),
+            "A by BCD + E by BCD": lambda ev: merged(confirmed(ev, "A", "BCD"), confirmed(ev, "E", "BCD")),
+        }.items():
+            per = tcpd_f1(runs, rule)
+            shown = " ".join(f"{v:.2f}" for v in per)
+            print(f"  E = {label:15s} {rule_label:22s} {np.mean(per):.3f}  ({shown})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -237,6 +269,7 @@ def main() -> None:
         for label, rule in RULES.items():
             per = tcpd_f1(found, rule, merge)
             print(f"  {label:30s} {np.mean(per):.3f}  (" + " ".join(f"{v:.2f}" for v in per) + ")")
+    differences(found)
     kinds = list(GENERATED[seeds[0]])
     print("generated mean F1 per seed: six numeric kinds [" + ", ".join(kinds[:6]) + "], error-rate jumps")
     for s in seeds:
