@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from tests._fixtures import run_cli as run
 
@@ -157,3 +158,59 @@ def test_serve_refuses_a_port_that_does_not_exist() -> None:
     r = run("serve", "--port", "99999")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "--port" in r.stderr and "65535" in r.stderr
+
+
+def test_logging_times_that_do_not_read_names_every_bad_row(data: Path, tmp_path: Path) -> None:
+    """The trial's CSV with two bad times was refused naming only the first, by value and without its row."""
+    db = str(tmp_path / "m.db")
+    r = run("models", "register", "credit", "--schema", str(data / "schema.yaml"), "--local", db, "--create")
+    assert r.returncode == 0, r.stderr
+    frame = make_credit(20, seed=4).drop(columns=["repaid"])
+    frame["ts"] = frame.ts.dt.strftime("%Y-%m-%d %H:%M:%S").astype(object)
+    frame.loc[3, "ts"], frame.loc[11, "ts"] = "2026-09-31 10:00:00", "last tuesday"
+    frame.to_csv(tmp_path / "badts.csv", index=False)
+    one_line_error(
+        run("log", str(tmp_path / "badts.csv"), "--model", "credit", "--local", db),
+        "column 'ts', rows 3, 11: not ISO 8601 times",
+        "'2026-09-31 10:00:00', 'last tuesday'",
+    )
+
+
+def test_a_parquet_file_with_a_pandas_index_logs_as_pandas_reads_it(data: Path, tmp_path: Path) -> None:
+    """`df.sample(...).to_parquet(f)` stores the index as `__index_level_0__`; `log` refused that column."""
+    db = str(tmp_path / "m.db")
+    r = run("models", "register", "credit", "--schema", str(data / "schema.yaml"), "--local", db, "--create")
+    assert r.returncode == 0, r.stderr
+    sampled = make_credit(500, seed=5).drop(columns=["repaid"]).sample(120, random_state=1)
+    sampled.to_parquet(tmp_path / "late.parquet")
+    assert "__index_level_0__" in pq.read_schema(tmp_path / "late.parquet").names
+    r = run("log", str(tmp_path / "late.parquet"), "--model", "credit", "--local", db)
+    assert r.returncode == 0 and "accepted 120, already stored 0" in r.stderr, r.stdout + r.stderr
+
+
+def test_champion_and_challenger_files_no_check_reads_are_refused(data: Path, tmp_path: Path) -> None:
+    """The trial's gate took --champion/--challenger and passed without reading them (no check compared)."""
+    (tmp_path / "gate.yaml").write_text("suite: quality\npresets: [data_quality]\n")
+    frame = make_credit(300, seed=6)
+    frame.to_parquet(tmp_path / "v.parquet", index=False)
+    r = run(
+        "check", str(tmp_path / "gate.yaml"), "--schema", str(data / "schema.yaml"),
+        "--current", str(data / "cur.parquet"),
+        "--champion", str(tmp_path / "v.parquet"), "--challenger", str(tmp_path / "v.parquet"),
+    )  # fmt: skip
+    one_line_error(r, "'--champion' must be read by a check", "suite 'quality'", "challenger_gate preset")
+
+
+def test_a_misspelt_column_method_is_named_by_its_option(data: Path) -> None:
+    r = run("compare", str(data / "ref.parquet"), str(data / "cur.parquet"), "--column-method", "incme=ks")
+    one_line_error(r, "parameter '--column-method' must be column names of the reference", "got ['incme']")
+
+
+def test_a_missing_artifact_file_is_named_as_any_missing_file(data: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    r = run("models", "register", "credit", "--schema", str(data / "schema.yaml"), "--local", db, "--create")
+    assert r.returncode == 0, r.stderr
+    missing = tmp_path / "missing.skops"
+    r = run("versions", "register", "credit", "v1", "--artifact", str(missing), "--local", db)
+    one_line_error(r, f"no such file or directory: {missing}")
+    assert "Errno" not in r.stderr

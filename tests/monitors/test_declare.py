@@ -26,7 +26,7 @@ def test_what_a_declaration_refuses(tmp_path: Path) -> None:
         m = client.register("credit", schema)
         for bad in (["purpose"], ["race", "nope"]):
             with pytest.raises(
-                lw.ParameterError, match=r"segment columns of model 'credit''s schema \(race\)"
+                lw.ParameterError, match=r"segment columns of the schema of model 'credit' \(race\)"
             ):
                 m.add_monitor({**BASE, "segments": bad})
         assert m.add_monitor({**BASE, "segments": ["race"]})["segments"] == ["race"]
@@ -37,7 +37,7 @@ def test_what_a_declaration_refuses(tmp_path: Path) -> None:
         assert "income" in schema["columns"] and "incme" not in schema["columns"]
         with pytest.raises(
             lw.ParameterError,
-            match=r"'suite\.checks\[1\]\.column' must be a column of model 'credit''s schema "
+            match=r"'suite\.checks\[1\]\.column' must be a column of the schema of model 'credit' "
             r"\(did you mean 'income'\?\)",
         ):
             m.add_monitor({**BASE, "name": "typo", "suite": suite})

@@ -4,6 +4,7 @@ client and the CLI; what a run counts is checked against the raw rows of its win
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import httpx
@@ -173,6 +174,7 @@ def test_the_cli(server: Running, tmp_path: Path) -> None:
     assert "older windows" not in r.stderr
     r = run_cli("monitors", "history", "credit", "nope", *auth)
     assert r.returncode == 2 and "no monitor named 'nope'" in r.stderr
+    _incidents_from_the_shell(server, auth)
 
     # A run whose status is ``error`` says which check could not be computed, and why (no labels here).
     labels = tmp_path / "labels.yaml"
@@ -189,6 +191,24 @@ def test_the_cli(server: Running, tmp_path: Path) -> None:
     assert {(e["check"], e["reason"]) for r in runs for e in r.get("errors") or []} == {
         ("accuracy ge(0.7)", "no labelled rows")
     }
+
+
+def _incidents_from_the_shell(server: Running, auth: list[str]) -> None:
+    """Every listing takes --json and prints what the SDK answers; incidents and deliveries are listed."""
+    model = sdk(server).model("credit")
+    for args, expected in (
+        (("history", "credit", "hourly", "--limit", "1000"), model.monitor_history("hourly", 1000)),
+        (("list", "credit"), model.monitors()),
+        (("incidents", "credit", "hourly"), model.incidents("hourly")),
+        (("deliveries", "credit", "hourly"), model.deliveries("hourly")),
+    ):
+        r = run_cli("monitors", *args, "--json", *auth)
+        assert r.returncode == 0 and json.loads(r.stdout) == expected, (args, r.stderr)
+    (incident,) = model.incidents("hourly")  # the second hour's row count
+    r = run_cli("monitors", "incidents", "credit", "hourly", *auth)
+    assert r.returncode == 0 and incident["check"] in r.stdout and incident["state"] in r.stdout, r.stdout
+    r = run_cli("monitors", "incidents", "credit", "hourly", "--state", "shut", *auth)
+    assert r.returncode == 2 and r.stderr.startswith("error: parameter '--state' must be 'open', 'resolved'")
 
 
 def _check_metrics(server: Running) -> None:

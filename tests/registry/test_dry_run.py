@@ -51,8 +51,8 @@ def test_a_version_that_does_not_fit_is_refused_naming_the_column(model: ModelHa
     with pytest.raises(lw.DataError) as refused:
         model.register_version("w", wide, sample=X)
     assert str(refused.value) == (
-        "version 'w' takes 3 columns by position (it was fitted without column names), but model 'credit''s "
-        "schema has 2 features: income, age"
+        "version 'w' takes 3 columns by position (it was fitted without column names), but the schema of "
+        "model 'credit' has 2 features: income, age"
     )
     # A score column of a class the version does not predict (the declared positive class).
     client = lw.Client.local(model.transport.engine.url.render_as_string(hide_password=False))

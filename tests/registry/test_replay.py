@@ -294,8 +294,12 @@ def test_a_version_logged_before_it_was_registered_is_compared_by_its_label(
     assert found.agreement == pytest.approx(
         np.mean(frame.approved.to_numpy() == challenger.predict(features))
     )
-    with pytest.raises(NotFoundError, match="no version, alias or logged version named 'legasy'"):
+    with pytest.raises(NotFoundError, match="no version, alias or logged version named 'legasy'") as err:
         model.compare_versions(champion="legasy", challenger="v2", start=START, end=END)
+    # No alias is set yet (the first gate's usual case, where the default "champion" names nothing): say so.
+    assert str(err.value).endswith(
+        "; no alias is set yet: name the version to compare with (--champion VERSION in the CLI)"
+    )
 
 
 def test_log_shadow_refuses_unknown_events_and_unregistered_versions(

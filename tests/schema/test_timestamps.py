@@ -70,7 +70,7 @@ def test_iso_strings_with_offsets_naive_strings_and_python_datetimes() -> None:
         ([5e10], "fit no unit unambiguously"),  # the year 3554 in seconds, or 1971 in milliseconds
         ([1.0, 2.0], "declare the column's unit"),
         (["2026-03-01T12:00:00Z", "2026-03-01T13:00:00"], "some times have a zone offset and some do not"),
-        (["yesterday"], "'yesterday' is not an ISO 8601 time"),
+        (["yesterday"], r"'ts', row 0: not an ISO 8601 time \(like 2026-03-01T12:00:00Z\): 'yesterday'"),
         (pa.array([2**62], pa.timestamp("s")), "outside the years 1-9999"),  # would wrap in microseconds
     ],
 )
@@ -126,3 +126,23 @@ def test_the_sdk_logs_epoch_and_string_times(tmp_path: Path) -> None:
     again = df.assign(request_id=df.request_id + "-b", ts=when.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
     assert model.log(again)["accepted"] == 300
     assert model.metrics()["operations"]["first"] == now.isoformat()
+
+
+def test_every_row_whose_string_is_not_a_time_is_named_as_pandas_finds_them() -> None:
+    """The trial's CSV named only its first bad time, by value: every bad row is counted, the first ten
+    listed, checked against pandas' own ISO 8601 parser on the same strings."""
+    rng = np.random.default_rng(5)
+    n = 100_000
+    times = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 300 * 86_400, n), unit="s")
+    text = pd.Series(times.strftime("%Y-%m-%d %H:%M:%S"))
+    bad_at = np.sort(rng.choice(n, 40, replace=False))
+    text[bad_at] = rng.choice(["2026-09-31 10:00:00", "last tuesday", "2026-13-01 00:00:00", "soon"], 40)
+    expected = np.flatnonzero(pd.to_datetime(text, format="ISO8601", errors="coerce").isna())
+    assert len(expected) == 40
+    with pytest.raises(lw.DataError) as err:
+        to_utc_us(pa.array(text), "ts")
+    shown = ", ".join(map(str, expected[:10]))
+    assert str(err.value).startswith(f"column 'ts', rows {shown} (+30 more): not ISO 8601 times")
+    assert err.value.detail["count"] == 40 and err.value.detail["rows"] == expected[:10].tolist()
+    quoted = list(dict.fromkeys(text[expected]))[:3]
+    assert str(err.value).endswith(": " + ", ".join(map(repr, quoted)))

@@ -3,8 +3,10 @@ and ``serve | db | admin``."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -149,7 +151,7 @@ def compare(
             seg = (col.strip(), value.strip())
         sch = load_schema(schema)
         ref, cur = load_side(reference, sch), load_side(current, sch)
-        with spinner("comparing"):
+        with spinner("comparing"), _as_option("methods", "--column-method"):
             report = lw.compare(
                 ref,
                 cur,
@@ -173,6 +175,22 @@ def compare(
         console.print(f"JSON report: {json} ({size_of(json)})", soft_wrap=True)
     if fail_on_drift and report.dataset_drift:
         raise typer.Exit(EXIT_FAIL)
+
+
+@contextlib.contextmanager
+def _as_option(parameter: str, option: str) -> Iterator[None]:
+    """A library ParameterError about ``parameter`` named by the command-line option that set it (the
+    trial read "parameter 'methods' must be ..." after typing --column-method)."""
+    import loopwise as lw
+
+    try:
+        yield
+    except lw.ParameterError as exc:
+        if exc.name != parameter:
+            raise
+        exc.args = (str(exc).replace(f"parameter {parameter!r}", f"parameter {option!r}", 1),)
+        exc.name = option
+        raise
 
 
 def _print_report(report: object, limit: int = 15) -> None:

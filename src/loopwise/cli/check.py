@@ -66,6 +66,13 @@ def check(
             extra = presets(preset, sch)
             s = extra if s is None else s + extra
         assert s is not None
+        if (champion is not None or challenger is not None) and not _compares_versions(s):
+            raise lw.ParameterError(
+                "--champion" if champion is not None else "--challenger",
+                None,
+                f"read by a check, and no check of suite {s.name!r} compares a challenger with its champion "
+                "(add the challenger_gate preset, or a challenger_* check)",
+            )
         cur = load_side(current, sch)
         ref = load_side(reference, sch) if reference is not None else None
         with spinner(f"running {len(s.checks)} checks"):
@@ -85,6 +92,14 @@ def check(
         console.print(f"HTML report: {html} ({size_of(html)}, plotly.js {plotly})", soft_wrap=True)
     if result.status in ("fail", "error"):
         raise typer.Exit(EXIT_FAIL)
+
+
+def _compares_versions(suite: object) -> bool:
+    """Whether a check of ``suite`` (its presets included) reads the champion's and challenger's outputs:
+    without one, files given for them would be read by nothing, and the gate would pass without them."""
+    presets = getattr(suite, "presets", ())
+    checks = getattr(suite, "checks", ())
+    return "challenger_gate" in presets or any(c.metric.startswith("challenger_") for c in checks)
 
 
 def _print(result: object) -> None:

@@ -3,6 +3,7 @@ alternative to the server's scheduler), read their runs. A run whose checks fail
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,12 @@ monitors_app = typer.Typer(
 )
 
 ModelArg = Annotated[str, typer.Argument(help="The model's name.")]
+NameArg = Annotated[str, typer.Argument(help="The monitor's name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _print_json(found: list[dict[str, Any]]) -> None:
+    out.print_json(json.dumps(found))
 
 
 def _value(x: Any) -> str:
@@ -120,11 +127,18 @@ def add(
 
 @monitors_app.command("list")
 def list_monitors(
-    model: ModelArg, url: UrlOpt = None, api_key: KeyOpt = None, local: LocalOpt = None
+    model: ModelArg,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
 ) -> None:
     """List a model's monitors."""
     with user_errors():
         found = connect(url, api_key, local).model(model).monitors()
+    if as_json:
+        _print_json(found)
+        return
     table = Table(title=f"monitors of {model}", title_justify="left")
     cols = (
         "name",
@@ -184,12 +198,13 @@ def run(
 @monitors_app.command("history")
 def history(
     model: ModelArg,
-    name: Annotated[str, typer.Argument(help="The monitor's name.")],
+    name: NameArg,
     limit: Annotated[int, typer.Option(help="Most runs shown (newest first).", min=1, max=1000)] = 20,
     before: Annotated[
         str | None,
         typer.Option(help="Only windows ending before this time (ISO 8601): the page after a listing."),
     ] = None,
+    as_json: JsonOpt = False,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     local: LocalOpt = None,
@@ -197,15 +212,93 @@ def history(
     """A monitor's runs, newest window first, with what failed."""
     with user_errors():
         runs = connect(url, api_key, local).model(model).monitor_history(name, limit, before=before)
+    if as_json:
+        _print_json(runs)
+        return
     print_runs([(model, {"monitor": name, **r}) for r in runs])
     if len(runs) == limit:  # there may be older windows: say how to page to them
         console.print(f"older windows: --before {runs[-1]['window_end']}", highlight=False, markup=False)
 
 
+@monitors_app.command("incidents")
+def incidents(
+    model: ModelArg,
+    name: NameArg,
+    state: Annotated[str | None, typer.Option(help="Only incidents in this state: open or resolved.")] = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """A monitor's incidents (a failing check, per segment, from its first failing window until it
+    passes again), newest first."""
+    import loopwise as lw
+
+    with user_errors():
+        if state not in (None, "open", "resolved"):
+            raise lw.ParameterError("--state", state, ("open", "resolved"))
+        found = connect(url, api_key, local).model(model).incidents(name, state)
+    if as_json:
+        _print_json(found)
+        return
+    if not found:
+        console.print(f"no {state + ' ' if state else ''}incidents", highlight=False, markup=False)
+        return
+    table = Table("id", "check", "segment", "state", "severity", "failing windows", "last value", "opened",
+                  "resolved")  # fmt: skip
+    for i in found:
+        table.add_row(
+            str(i["id"]),
+            f"{i['check']} {i['condition']}",
+            i["segment"] or "-",
+            i["state"],
+            i["severity"],
+            str(i["failures"]),
+            _value(i["last_value"]),
+            i["opened_at"],
+            i["resolved_at"] or "-",
+        )
+    out.print(table)
+
+
+@monitors_app.command("deliveries")
+def deliveries(
+    model: ModelArg,
+    name: NameArg,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    local: LocalOpt = None,
+) -> None:
+    """A monitor's delivery log: every alert message, the channel, its attempts and outcome, newest first."""
+    with user_errors():
+        found = connect(url, api_key, local).model(model).deliveries(name)
+    if as_json:
+        _print_json(found)
+        return
+    if not found:
+        console.print("no alerts sent or due", highlight=False, markup=False)
+        return
+    table = Table("id", "incident", "event", "channel", "state", "attempts", "created", "sent", "last error")
+    for d in found:
+        table.add_row(
+            str(d["id"]),
+            str(d["incident_id"]),
+            d["event"],
+            d["channel"],
+            d["state"],
+            str(d["attempts"]),
+            d["created_at"],
+            d["sent_at"] or "-",
+            d["last_error"] or "-",
+        )
+    out.print(table)
+
+
 @monitors_app.command("delete")
 def delete(
     model: ModelArg,
-    name: Annotated[str, typer.Argument(help="The monitor's name.")],
+    name: NameArg,
     yes: Annotated[
         bool, typer.Option("--yes", help="Delete it: its runs, incidents and delivery log too.")
     ] = False,

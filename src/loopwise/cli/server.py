@@ -36,6 +36,8 @@ def serve(
     ] = False,
 ) -> None:
     """Run the loopwise server (migrates the database first; prints an admin key on first start)."""
+    with user_errors():
+        _check_port(host, port)  # at once, not after the server's imports and the migrations
     import os
 
     import uvicorn
@@ -72,11 +74,34 @@ def serve(
                     access_log=access_log,
                     on_ready=lambda: console.print(serving),
                 )
-            except OSError as exc:
-                raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            except OSError as exc:  # taken between the check and the workers' start
+                raise _port_error(host, port, exc) from None
         raise typer.Exit(code)
     console.print(serving)
     uvicorn.run(APP, host=host, port=port, workers=workers, log_level="info", access_log=access_log)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on (or a host this machine does not have) before starting."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is free
+            probe.bind(address)
+    except OSError as exc:
+        raise _port_error(host, port, exc) from None
+
+
+def _port_error(host: str, port: int, exc: OSError) -> Exception:
+    import loopwise as lw
+
+    reason = exc.strerror or str(exc)
+    return lw.ParameterError(
+        "--host/--port", f"{host}:{port}", f"an address this server can listen on ({reason})"
+    )
 
 
 @db_app.command("upgrade")

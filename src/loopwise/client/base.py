@@ -677,7 +677,12 @@ def artifact_source(artifact: Any, flavor: str) -> BinaryIO | bytes | None:
     if artifact is None or isinstance(artifact, bytes):
         return artifact
     if isinstance(artifact, str | Path):
-        return Path(artifact).open("rb")
+        path = Path(artifact)
+        if not path.is_file():  # as every other file a command reads: one line naming it
+            raise DataError(
+                f"no such file or directory: {path}" if not path.exists() else f"not a file: {path}"
+            )
+        return path.open("rb")
     if hasattr(artifact, "read"):
         return cast("BinaryIO", artifact)
     if flavor == "onnx" and hasattr(artifact, "SerializeToString"):

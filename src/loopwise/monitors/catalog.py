@@ -80,7 +80,7 @@ def _check_columns(spec: MonitorSpec, schema: Schema, model_name: str) -> None:
             raise ParameterError(
                 f"suite.checks[{i}].column",
                 check.column,
-                f"a column of model {model_name!r}'s schema{did_you_mean(check.column, names)}",
+                f"a column of the schema of model {model_name!r}{did_you_mean(check.column, names)}",
             )
 
 
@@ -101,7 +101,7 @@ def put_monitor(
             raise ParameterError(
                 "segments",
                 list(spec.segments),
-                f"segment columns of model {model_name!r}'s schema "
+                f"segment columns of the schema of model {model_name!r} "
                 f"({', '.join(segment_columns) or 'it has none'})",
             )
     _check_columns(spec, schema, model_name)

@@ -96,8 +96,11 @@ def resolve(s: Session, model_name: str, name: str) -> str:
         logged = select(Event.version).where(Event.model_id == model.id, Event.version == name).limit(1)
         if s.scalar(logged) is not None:  # ix_events_bucket starts with (model_id, version): one probe
             return name
+        hint = ""
+        if not held:  # the usual first gate: nothing promoted yet, so "champion" names nothing
+            hint = "; no alias is set yet: name the version to compare with (--champion VERSION in the CLI)"
         raise NotFoundError(
-            f"model {model_name!r} has no version, alias or logged version named {name!r}"
+            f"model {model_name!r} has no version, alias or logged version named {name!r}{hint}"
         ) from None
 
 
@@ -157,7 +160,7 @@ def pair(
         raise ParameterError("challenger", challenger, f"a version other than the champion ({a})")
     pred_col = schema.by_role(Role.PREDICTION)
     if not pred_col:
-        raise DataError(f"model {model_name!r}'s schema has no prediction column to compare")
+        raise DataError(f"the schema of model {model_name!r} has no prediction column to compare")
     pos = positive_class(schema)
     score_cols = schema.by_role(Role.SCORE)
     score_col = score_cols[0].name if len(score_cols) == 1 else None

@@ -30,24 +30,20 @@ def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFra
     features = [c.name for c in schema.by_role(Role.FEATURE)]
     for name in features:
         if name not in sample.columns:
-            raise DataError(f"the sample has no column {name!r}, a feature of model {model!r}'s schema")
+            raise DataError(f"the sample has no column {name!r}, a feature of the schema of model {model!r}")
     for name in predictor.features:
         if name not in features:
             raise DataError(
-                f"version {v!r} takes column {name!r}, which is not a feature of model {model!r}'s schema"
+                f"version {v!r} takes column {name!r}, which is not a feature of the schema of model "
+                f"{model!r}"
             )
     _fits_width(model, predictor)
     rows = sample.head(SAMPLE_ROWS).reset_index(drop=True)
     try:
         predicted = predictor.predict(rows)
         proba = predictor.predict_proba(rows) if schema.by_role(Role.SCORE) else None
-    except DataError:
-        raise
-    except Exception as exc:  # the team's model failing on the sample: say how, in one line
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise DataError(
-            f"the dry prediction of version {v!r} failed: {type(exc).__name__}: {first}"
-        ) from None
+    except DataError as exc:  # the team's model failing on the sample (Predictor says how, in one line)
+        raise DataError(f"the dry prediction on the sample failed: {exc}") from exc
     if predicted.ndim != 1 or len(predicted) != len(rows):
         raise DataError(
             f"version {v!r} predicted an array of shape {predicted.shape} for {len(rows)} rows; "
@@ -59,7 +55,7 @@ def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFra
     if scores:
         if proba is None:
             raise DataError(
-                f"model {model!r}'s schema has score column {scores[0].name!r}, "
+                f"the schema of model {model!r} has score column {scores[0].name!r}, "
                 f"but version {v!r} gives no probabilities (predict_proba)"
             )
         _fits_scores(model, v, [c.name for c in scores], [c.label for c in scores], proba, predictor)
@@ -118,7 +114,7 @@ def _fits_width(model: str, predictor: Predictor) -> None:
     if isinstance(width, int) and width != len(fed):
         raise DataError(
             f"version {predictor.version!r} takes {width} columns by position (it was fitted without column "
-            f"names), but model {model!r}'s schema has {len(fed)} features: {', '.join(fed)}"
+            f"names), but the schema of model {model!r} has {len(fed)} features: {', '.join(fed)}"
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopwise.errors import DataError, ParameterError, UntrustedArtifactError
+from loopwise.errors import DataError, LoopwiseError, ParameterError, UntrustedArtifactError
 from loopwise.registry.artifacts import PICKLE, SKOPS
 from loopwise.registry.settings import RegistrySettings
 
@@ -72,23 +72,43 @@ class Predictor:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.flavor == "onnx":
-            return np.asarray(_onnx_run(self.model, self.inputs(X))[0]).ravel()
-        return np.asarray(self.model.predict(self.inputs(X)))
+            return np.asarray(self._call("run", _onnx_run, X)[0]).ravel()
+        return np.asarray(self._call("predict", self.model.predict, X))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
         if self.flavor == "onnx":
-            outputs = _onnx_run(self.model, self.inputs(X))
+            outputs = self._call("run", _onnx_run, X)
             return _probabilities(outputs[1]) if len(outputs) > 1 else None
         if not hasattr(self.model, "predict_proba"):
             return None
-        return np.asarray(self.model.predict_proba(self.inputs(X)))
+        return np.asarray(self._call("predict_proba", self.model.predict_proba, X))
+
+    def _call(self, name: str, method: Any, X: pd.DataFrame) -> Any:
+        """``method`` on ``X``'s inputs; the team's model failing on them (NaN where it takes none, a category
+        its encoder never saw) is a DataError naming the version, the call and the first line of the model's
+        own message, not a bare exception that a server would answer with 500 (and a client retry)."""
+        inputs = self.inputs(X)
+        try:
+            if self.flavor == "onnx":
+                return method(self.model, inputs)
+            return method(inputs)
+        except LoopwiseError:
+            raise
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            missing = [c for c in self.features if X[c].isna().any()]
+            hint = f" (missing values in {', '.join(map(repr, missing))})" if missing else ""
+            raise DataError(
+                f"version {self.version!r} failed in {name} on {len(X)} rows{hint}: "
+                f"{type(exc).__name__}: {first}"
+            ) from exc
 
     def outputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """``predict`` and ``predict_proba`` together, with one model call where that gives the same answer:
         an ONNX session's one run returns both; a scikit-learn classifier checked by
         ``check_label_from_scores`` gives its label as the most probable class."""
         if self.flavor == "onnx":
-            out = _onnx_run(self.model, self.inputs(X))
+            out = self._call("run", _onnx_run, X)
             return np.asarray(out[0]).ravel(), _probabilities(out[1]) if len(out) > 1 else None
         proba = self.predict_proba(X)
         classes = self.classes

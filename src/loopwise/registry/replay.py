@@ -291,11 +291,19 @@ def evaluate(
     # latency_ms, which a gate's latency budget reads) 2-3 times slower (decision 0029).
     for a, z in bounds:
         frame, keys = read(a, z)
-        if not latency:
-            latency = _probe(predictor, frame)
-        began = time.perf_counter()
-        labels, proba = predictor.outputs(frame)
-        seconds = time.perf_counter() - began
+        try:
+            if not latency:
+                latency = _probe(predictor, frame)
+            began = time.perf_counter()
+            labels, proba = predictor.outputs(frame)
+            seconds = time.perf_counter() - began
+        except DataError as exc:
+            # The batches before this one are stored (each its own transaction), and evaluating again goes
+            # on from there: say so, with where it stopped.
+            raise DataError(
+                f"{exc}; it stopped at pending events {a + 1}-{z} of {total}, and the {written} before "
+                "them are stored"
+            ) from exc
         per_row = seconds * 1000 / (z - a)
         timings.append(BatchTiming(z - a, seconds, (z - a) / seconds if seconds else 0.0, per_row))
         save(keys, labels, proba, per_row)

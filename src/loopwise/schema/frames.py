@@ -84,7 +84,7 @@ def _read_file(path: Path) -> pa.Table:
         kind = "parquet" if head == b"PAR1" else None
     try:
         if kind == "parquet":
-            return pq.read_table(path)
+            return _without_pandas_index(pq.read_table(path))
         if kind == "csv":
             opts = pacsv.ParseOptions(delimiter="\t" if path.name.lower().endswith(".tsv") else ",")
             return pacsv.read_csv(path, parse_options=opts)
@@ -93,6 +93,15 @@ def _read_file(path: Path) -> pa.Table:
     raise DataError(
         f"{path} is not a Parquet or CSV file (expected a name ending {', '.join(_PARQUET + _CSV)})"
     )
+
+
+def _without_pandas_index(table: pa.Table) -> pa.Table:
+    """``table`` without the columns pandas stored its index in (``df.to_parquet()`` of a filtered or
+    sampled frame keeps the index as ``__index_level_0__``): pandas reads them back as the index, not as
+    data, and so does loopwise, rather than refuse a column the schema never named."""
+    meta = table.schema.pandas_metadata or {}
+    stored = [c for c in meta.get("index_columns", []) if isinstance(c, str) and c in table.column_names]
+    return table.drop_columns(stored) if stored else table
 
 
 def _from_pandas(df: Any) -> pa.Table:

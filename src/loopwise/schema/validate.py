@@ -126,6 +126,11 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[ValidationIssue]:
         try:
             arr = to_utc_us(arr, col.name, col.unit)
         except DataError as exc:
+            if "rows" in exc.detail:  # strings that do not read as times: those rows, not the column
+                rows = tuple(exc.detail["rows"])
+                return [
+                    ValidationIssue(col.name, "wrong_type", exc.detail["reason"], rows, exc.detail["count"])
+                ]
             message = str(exc).removeprefix(f"column {col.name!r}: ")
             problem = "out_of_range" if "outside the years" in message else "wrong_type"
             return [ValidationIssue(col.name, problem, message, count=_present(arr))]
