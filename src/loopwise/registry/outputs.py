@@ -163,7 +163,7 @@ def pack(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def unpack(blob: bytes, columns: Sequence[str] | None = None) -> pa.Table:
+def unpack(blob: bytes | memoryview, columns: Sequence[str] | None = None) -> pa.Table:
     """A blob's table, or only ``columns`` of it (those it has): the others are not even decompressed."""
     buf = pa.py_buffer(blob)
     if columns is None:

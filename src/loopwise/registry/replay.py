@@ -169,21 +169,99 @@ def read_stored(
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def _blobs(s: Session, batch_ids: list[int]) -> dict[int, bytes]:
+def _blobs(s: Session, batch_ids: list[int]) -> dict[int, bytes | memoryview]:
     """The stored blobs of these batches, by id."""
     conn = s.connection()
     if dialect_of(conn) == "postgresql":
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
-        cur: Any = dbapi.cursor()
-        try:
-            # In binary: the bytes as they are, where the text format sends twice as many, in hex, to decode.
-            cur.execute("SELECT id, arrow FROM batches WHERE id = ANY(%s)", (batch_ids,), binary=True)
-            return {int(i): bytes(blob) for i, blob in cur.fetchall()}
-        finally:
-            cur.close()
+        return _copied_blobs(dbapi, batch_ids)
     found = conn.execute(select(Batch.id, Batch.arrow).where(Batch.id.in_(batch_ids)))
     return {int(i): blob for i, blob in found}
+
+
+#: ``COPY ... (FORMAT binary)``'s header: its signature, flags and an empty extension (PostgreSQL's docs,
+#: "Binary Format").
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+#: The id's field: its eight bytes and six of padding, so that in a row's message (a field count of two
+#: bytes, then each field's length in four and its bytes) the blob starts 24 bytes in, where Arrow's
+#: buffers in it keep the 8-byte alignment they were written with.
+_COPY_BLOBS = (
+    "COPY (SELECT int8send(id) || '\\x000000000000'::bytea, arrow FROM batches WHERE id = ANY(%s)) "
+    "TO STDOUT (FORMAT binary)"
+)
+
+
+def _copied_blobs(dbapi: Any, batch_ids: list[int]) -> dict[int, bytes | memoryview]:
+    """The blobs through ``COPY TO STDOUT`` in binary (decision 0053): each row arrives as one message in a
+    buffer of libpq's own, and a blob is a view of it, where a ``SELECT`` copied each blob from the
+    result into Python bytes (352 MB for 1,000,000 events of 40 features: 0.15 s of CPU more, and 0.1-0.5
+    s of waiting). A view that is not 8-byte aligned (the first row's, behind the header) is copied."""
+    reader = _CopyReader()
+    with dbapi.cursor() as cur, cur.copy(_COPY_BLOBS, (list(batch_ids),)) as copy:
+        for chunk in copy:
+            reader.feed(chunk)
+    return reader.rows
+
+
+class _CopyReader:
+    """Rows of (id, blob) out of ``COPY ... (FORMAT binary)``'s data, fed as it arrives. PostgreSQL sends
+    a message per row (the header with the first); a field across two messages is read joined."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, bytes | memoryview] = {}
+        self._pending = b""
+        self._header = True
+        self._done = False
+
+    def feed(self, chunk: memoryview | bytes) -> None:
+        view = memoryview(chunk)
+        if self._pending:
+            view = memoryview(self._pending + bytes(view))
+            self._pending = b""
+        at = 0
+        if self._header:
+            if len(view) < 19:
+                self._pending = bytes(view)
+                return
+            if bytes(view[:11]) != _COPY_SIGNATURE:
+                raise DataError("PostgreSQL's COPY sent data that is not in its binary format")
+            at = 19 + int.from_bytes(view[15:19], "big")  # the header's extension, skipped
+            self._header = False
+        while at < len(view) and not self._done:
+            row = self._row(view, at)
+            if row is None:
+                self._pending = bytes(view[at:])
+                return
+            at = row
+
+    def _row(self, view: memoryview, at: int) -> int | None:
+        """Read the row at ``at``; its end, or None when the view ends before it does."""
+        if len(view) - at < 2:
+            return None
+        fields = int.from_bytes(view[at : at + 2], "big", signed=True)
+        if fields == -1:  # the trailer
+            self._done = True
+            return at + 2
+        if fields != 2:
+            raise DataError(f"PostgreSQL's COPY sent a row of {fields} fields, where two were asked for")
+        at += 2
+        values: list[memoryview] = []
+        for _ in range(2):
+            if len(view) - at < 4:
+                return None
+            n = int.from_bytes(view[at : at + 4], "big", signed=True)
+            if n < 0:
+                raise DataError("PostgreSQL's COPY sent a NULL where a batch's id and blob were asked for")
+            if len(view) - at - 4 < n:
+                return None
+            values.append(view[at + 4 : at + 4 + n])
+            at += 4 + n
+        blob: bytes | memoryview = values[1]
+        if pa.py_buffer(blob).address % 8:
+            blob = bytes(blob)
+        self.rows[int.from_bytes(values[0][:8], "big", signed=True)] = blob
+        return at
 
 
 def evaluate(
