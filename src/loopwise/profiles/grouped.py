@@ -27,7 +27,7 @@ from loopwise.profiles.atoms import Atoms
 from loopwise.profiles.canonical import canonical
 from loopwise.profiles.categorical import CategoricalProfile, _new_hll
 from loopwise.profiles.compact import as_width, dump_json, widths
-from loopwise.profiles.grouped_tasks import update_tasks
+from loopwise.profiles.grouped_tasks import unlabelled_tasks, update_tasks
 from loopwise.profiles.grouped_write import Cells, ColumnCells, Pending
 from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
@@ -42,7 +42,7 @@ from loopwise.profiles.profile import (
     _task_columns,
     empty_task,
 )
-from loopwise.profiles.task import TaskProfile
+from loopwise.profiles.task import ClassificationProfile, TaskProfile
 from loopwise.schema import Kind, Role, Schema
 
 
@@ -98,17 +98,22 @@ def profile_groups(
     shared = dict(anchors)
     kind = type(task) if (task := empty_task(schema)) is not None else None
     tasks: dict[int, TaskProfile] = {}
+    unlabelled = None
     if kind is not None:  # the kind decided once, not from the schema's roles per cell
-        tasks = {i: kind() for i in live.tolist()}
         task_table = table.select(_task_columns(schema))
-        update_tasks(schema, task_table, cells.rows[cells.order], cells.starts, tasks)
+        rows = cells.rows[cells.order]
+        if kind is ClassificationProfile:
+            unlabelled = unlabelled_tasks(schema, task_table, rows, cells.starts, live.tolist())
+        if unlabelled is None:
+            tasks = {i: kind() for i in live.tolist()}
+            update_tasks(schema, task_table, rows, cells.starts, tasks)
     size_list = sizes.tolist()
     firsts = cells.order[np.minimum(cells.starts[:-1], max(cells.order.size - 1, 0))].tolist()
-    batch = Cells(schema, options, shared, segs, built, tasks, size_list, cells.segments, firsts)
+    batch = Cells(schema, options, shared, segs, built, tasks, unlabelled, size_list, cells.segments, firsts)
     wholes: list[Profile] = []
     for g in range(n_groups):
         if size_list[g]:
-            wholes.append(Pending(batch, g, tasks.get(g)))
+            wholes.append(Pending(batch, g))
             continue
         # A group without rows: an empty profile.
         columns = {
@@ -395,10 +400,67 @@ class _NumericCells:
         return b"".join(parts), blobs
 
     def entry(self, c: int, edges: bytes | None) -> tuple[bytes, list[bytes]]:
+        hist, count, cap = self.hist, self.counts[c], self.cap
+        if (  # a backfilled bucket's cell (sparse counts, exact atoms held by the sketch): one template
+            edges is not None
+            and hist is not None
+            and hist.sparse[c]
+            and 0 < count <= self.kll_k
+            and 0 < self.dist[c] <= cap
+            and self.aw[c] != 8
+        ):
+            floats = self._floats
+            if floats is None:
+                floats = self._floats = [
+                    orjson.dumps(v)[1:-1].split(b",") for v in (self.means, self.m2s, self.lows, self.highs)
+                ]
+            a, b = hist.starts[c], hist.starts[c + 1]
+            g, w = hist.gap_widths[c], hist.widths[c]
+            d0, d1 = self.ds0[c], self.ds0[c + 1]
+            aw = self.aw[c]
+            blobs = [
+                hist.gaps[g][a * g : b * g],
+                hist.runs[w][a * w : b * w],
+                self.atom_bytes[d0 * 8 : d1 * 8],
+                self.atom_packed[aw][d0 * aw : d1 * aw],
+            ]
+            nz, d = b - a, d1 - d0
+            return _COMMON % (
+                self.kll_k,
+                self.bins,
+                self.sizes[c],
+                self.missings[c],
+                self.nans[c],
+                self.pinf[c],
+                self.ninf[c],
+                count,
+                floats[0][c],
+                floats[1][c],
+                floats[2][c],
+                floats[3][c],
+                cap,
+                hist.size,
+                w,
+                nz,
+                g,
+                d,
+                aw,
+                edges,
+                nz * g,
+                nz * w,
+                d * 8,
+                d * aw,
+            ), blobs
         meta, blobs = self.meta(c, edges)
         return _entry(self.kind, meta, blobs), blobs
 
 
+#: ``entry`` of the usual cell of a backfill's bucket, as ``_entry`` of ``meta`` writes it.
+_COMMON = (
+    b'{"kind":"numeric","meta":{"kll_k":%d,"bins":%d,"n":%d,"missing":%d,"nan":%d,"posinf":%d,"neginf":%d,'
+    b'"moments":{"count":%d,"mean":%b,"m2":%b,"min":%b,"max":%b},"discrete_cap":%d,"kll":"atoms",'
+    b'"hist":%d,"width":%d,"nz":[%d,%d],"atoms":%d,"atom_width":%d,"edges":%b},"blobs":[%d,%d,%d,%d]}'
+)
 _NUMERIC_META = b'{"kll_k":%d,"bins":%d,"n":%d,"missing":%d,"nan":%d,"posinf":%d,"neginf":%d,"moments":'
 _MOMENTS = b'{"count":%d,"mean":%b,"m2":%b,"min":%b,"max":%b}'
 
@@ -586,6 +648,7 @@ class _CategoricalCells:
         self.key_list: list[int] = []
         self.count_list: list[int] = []
         self.bound = [0] * (cells.count + 1)
+        self.sketches: dict[tuple[int, ...], bytes] = {}  # an HLL's stored bytes by the keys it was given
         if null.all():
             return
         enc = pc.dictionary_encode(arr)
@@ -626,14 +689,15 @@ class _CategoricalCells:
         if a == b:
             blobs = [_empty_hll(), b"{}"]
         else:
-            ks = [self.keys[k] for k in self.key_list[a:b]]
-            hll = _new_hll()
-            for k in ks:
-                hll.update(k)
-            blobs = [
-                bytes(hll.serialize_compact()),
-                dump_json(dict(zip(ks, self.count_list[a:b], strict=True))),
-            ]
+            codes = tuple(self.key_list[a:b])
+            ks = [self.keys[k] for k in codes]
+            sketch = self.sketches.get(codes)
+            if sketch is None:  # the same keys in the same order: the same sketch (most cells of a column)
+                hll = _new_hll()
+                for k in ks:
+                    hll.update(k)
+                sketch = self.sketches[codes] = bytes(hll.serialize_compact())
+            blobs = [sketch, dump_json(dict(zip(ks, self.count_list[a:b], strict=True)))]
         exact = b'{"cap":%d,"n":%d,"missing":%d,"exact":true}' % (self.cap, self.size[c], self.missing[c])
         return _entry(self.kind, exact, blobs), blobs
 

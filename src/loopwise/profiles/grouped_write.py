@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from loopwise.profiles.grouped_tasks import Unlabelled
 from loopwise.profiles.profile import MISSING_SEGMENT, ColumnProfile, Profile, ProfileOptions
 from loopwise.profiles.task import TaskProfile
 from loopwise.schema import Schema
@@ -58,6 +59,7 @@ class Cells:
     segment_columns: tuple[str, ...]
     columns: dict[str, ColumnCells]
     tasks: dict[int, TaskProfile]
+    unlabelled: Unlabelled | None  # in place of ``tasks``: a binary classifier's cells without labels
     sizes: list[int]
     segments: list[tuple[str, list[str], int]]
     firsts: list[int]
@@ -77,24 +79,41 @@ class Cells:
     def columns_of(self, c: int) -> dict[str, ColumnProfile]:
         return {name: cells.profile(c) for name, cells in self.columns.items()}
 
+    def task(self, c: int) -> TaskProfile | None:
+        """Cell ``c``'s task profile (made now, when the batch's cells are ``unlabelled``)."""
+        if self.unlabelled is not None:
+            return self.unlabelled.profile(c)
+        return self.tasks.get(c)
+
 
 class Pending(Profile):
     """Group ``g``'s profile of a batch: its columns and segments made from the batch when first read, and
     written from the batch's arrays while they have not been (``to_bytes``)."""
 
-    def __init__(self, batch: Cells, g: int, task: TaskProfile | None) -> None:
-        # Not ``Profile.__init__``: ``columns`` and ``segments`` are left unset until read (``__getattr__``).
+    def __init__(self, batch: Cells, g: int) -> None:
+        # Not ``Profile.__init__``: ``columns``, ``segments`` and ``task`` are left unset until read.
         self.__dict__.update(
             schema=batch.schema,
             n=batch.sizes[g],
             segment_columns=batch.segment_columns,
             options=batch.options,
             anchors=batch.anchors,
-            task=task,
             chunks=None,
             _batch=batch,
             _group=g,
         )
+
+    # ``task`` has a class default (None), so it is not found by ``__getattr__``: a property, made when read.
+    @property
+    def task(self) -> TaskProfile | None:
+        if "task" not in self.__dict__:
+            self.__dict__["task"] = self._batch.task(self._group)
+        task: TaskProfile | None = self.__dict__["task"]
+        return task
+
+    @task.setter
+    def task(self, value: TaskProfile | None) -> None:
+        self.__dict__["task"] = value
 
     def __getattr__(self, name: str) -> Any:
         # Only for attributes not set: ``columns`` and ``segments`` until read, made then.
@@ -114,7 +133,7 @@ class Pending(Profile):
                         options=batch.options,
                         anchors=batch.anchors,
                     )
-                    sub.task = batch.tasks.get(c)
+                    sub.task = batch.task(c)
                     segments[seg][key] = sub
             self.__dict__["segments"] = segments
             return segments
@@ -152,7 +171,9 @@ def write(p: Pending, edges_out: dict[str, np.ndarray]) -> bytes | None:
         fingerprints[name] = _key
     blobs: list[bytes] = []
     head = [b'{"n":%d' % p.n]
-    task_blobs = _task(p.task, head)
+    task_blobs = (
+        _task(p.__dict__["task"], head) if "task" in p.__dict__ else _cell_task(batch, p._group, head)
+    )
     head.append(names.whole)
     _columns(batch, p._group, names, fingerprints, head, blobs)
     blobs.extend(task_blobs)
@@ -165,7 +186,7 @@ def write(p: Pending, edges_out: dict[str, np.ndarray]) -> bytes | None:
             if not isinstance(key, str):
                 return None
             head.append(b'%b%b:{"n":%d' % (b"," if j else b"", orjson.dumps(key), batch.sizes[c]))
-            sub_blobs = _task(batch.tasks.get(c), head)
+            sub_blobs = _cell_task(batch, c, head)
             head.append(b',"columns":{')
             _columns(batch, c, names, fingerprints, head, blobs)
             blobs.extend(sub_blobs)
@@ -184,6 +205,15 @@ def _task(task: TaskProfile | None, head: list[bytes]) -> list[bytes]:
     meta, blobs = task.to_state()
     head.append(b',"task":')
     head.append(orjson.dumps({"kind": task.task, "meta": meta, "blobs": [len(b) for b in blobs]}))
+    return blobs
+
+
+def _cell_task(batch: Cells, c: int, head: list[bytes]) -> list[bytes]:
+    if batch.unlabelled is None:
+        return _task(batch.tasks.get(c), head)
+    entry, blobs = batch.unlabelled.entry(c)
+    head.append(b',"task":')
+    head.append(entry)
     return blobs
 
 
