@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import loopwise as lw
 from loopwise.profiles import Profile
 from loopwise.profiles.grouped import profile_groups
-from loopwise.profiles.grouped_write import Pending
+from loopwise.profiles.grouped_write import Pending, write
 from loopwise.profiles.histogram import quantile_edges
 from loopwise.profiles.serialize import dumps
 
@@ -155,6 +156,54 @@ def test_written_new_then_merged_with_a_stored_bucket() -> None:
         slow = Profile.from_bytes(dumps(pa_, edges_out=store), edges=store.__getitem__)
         merged_fast, merged_slow = fast.merge(pb), slow.merge(pb)
         assert merged_fast.to_bytes(edges_out={}) == merged_slow.to_bytes(edges_out={})
+
+
+def test_a_header_with_null_is_written_by_the_objects() -> None:
+    """Where ``dump_json`` writes the header with the standard library (a moment that overflowed to
+    infinity, a segment value named "null"), the batch writer leaves it to ``dumps``: the same bytes."""
+    rng = np.random.default_rng(5)
+    table = frame(300, rng, labels=False)
+    x = table.column("x").to_numpy(zero_copy_only=False).copy()
+    x[:150] = 1e308  # the first group's m2 (and its segments') overflow
+    region = np.array(["null", "south"] * 150, dtype=object)
+    table = table.set_column(table.column_names.index("x"), "x", pa.array(x))
+    table = table.set_column(table.column_names.index("region"), "region", pa.array(region))
+    ps = profile_groups(SCHEMA, table, np.arange(300) // 150, 2, anchors=anchors(rng), segments=["region"])
+    for p in ps:
+        assert isinstance(p, Pending)
+        assert write(p, {}) is None  # the header holds null either way: an infinity or the key
+        fast, ours, slow, theirs = both(p)
+        assert fast == slow and set(ours) == set(theirs)
+        assert b"Infinity" in _header(slow) or b'"null"' in _header(slow)
+
+
+def test_a_backfills_task_cells_read_after_being_written_hold_what_was_written() -> None:
+    """A classifier's cells without labels (``grouped_tasks.Unlabelled``): written first, then read, the
+    profile read holds the counts written, and a profile read first writes the same bytes."""
+    rng = np.random.default_rng(8)
+    table = frame(2000, rng, labels=False)
+    edges = anchors(rng)
+    groups = np.arange(2000) % 30
+    first = profile_groups(SCHEMA, table, groups, 30, anchors=edges, segments=["region"])
+    second = profile_groups(SCHEMA, table, groups, 30, anchors=edges, segments=["region"])
+    for a, b in zip(first, second, strict=True):
+        written = a.to_bytes(edges_out=(store := {}))
+        b.task  # noqa: B018 (read first: made from the batch, then written from its objects)
+        assert "task" in b.__dict__ and isinstance(b, Pending) and b.unread()
+        assert b.to_bytes(edges_out={}) == written
+        back = Profile.from_bytes(written, edges=store.__getitem__)
+        assert back.task is not None and a.task is not None
+        read, made = back.task.to_state()[0], a.task.to_state()[0]
+        assert {**read, "widths": None} == {**made, "widths": None}  # read back: int64, not the width known
+        for name in ("conf_all", "conf_labeled", "conf_correct", "conf_sum", "est_all"):
+            ours, theirs = getattr(back.task, name), getattr(a.task, name)
+            assert set(ours) == set(theirs) and all(np.array_equal(ours[k], theirs[k]) for k in ours)
+
+
+def _header(data: bytes) -> bytes:
+    size = struct.unpack_from("<Q", data, 8)[0]
+    body = pa.decompress(data[16:], decompressed_size=size, codec="zstd", asbytes=True)
+    return bytes(body[4 : 4 + struct.unpack_from("<I", body)[0]])
 
 
 def _unused(_: Any) -> None:  # keeps Any imported for the annotations above
