@@ -81,6 +81,9 @@ def unlabelled_tasks(
     when asked for and its stored form written without one (decision 0054); else None."""
     if not cells:
         return None
+    target = schema.by_role(Role.TARGET)[0].name
+    if target in table.column_names and table.column(target).null_count < table.num_rows:
+        return None  # labels (their batches' rows: ``update_tasks``), without encoding the batch twice
     every, gp, gt, scores = _encoded(schema, table)
     binary = _Binary.of(every, gp, gt, scores)
     if binary is None or binary.lab.any():
