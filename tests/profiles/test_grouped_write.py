@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -204,7 +203,3 @@ def _header(data: bytes) -> bytes:
     size = struct.unpack_from("<Q", data, 8)[0]
     body = pa.decompress(data[16:], decompressed_size=size, codec="zstd", asbytes=True)
     return bytes(body[4 : 4 + struct.unpack_from("<I", body)[0]])
-
-
-def _unused(_: Any) -> None:  # keeps Any imported for the annotations above
-    return None

@@ -11,8 +11,10 @@ slices the batch converted once. The bytes are those ``serialize.dumps`` writes 
 for byte (tests/profiles/test_grouped_write.py holds it over random batches): the header's floats are
 written by orjson (as ``compact.dump_json`` writes them), and a header whose JSON would hold ``null`` (a
 NaN or an infinity among its moments, or a category named so, which ``dump_json`` writes with the standard
-library) is written by ``dumps`` from the profile's objects instead. Task profiles are made with the batch
-(their counts come from one pass over it) and written by their own ``to_state``.
+library) is written by ``dumps`` from the profile's objects instead. A backfill's classifier cells (no
+label in the batch) are written from their blocks' counts and made when read (``grouped_tasks.Unlabelled``);
+other task profiles are made with the batch (their counts come from one pass over it) and written by their
+own ``to_state``.
 """
 
 from __future__ import annotations
