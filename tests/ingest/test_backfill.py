@@ -23,9 +23,12 @@ import loopwise as lw
 from loopwise.datasets import CREDIT_SCHEMA_YAML, make_credit
 from loopwise.ingest import window
 from loopwise.ingest.buckets import get_anchor
+from loopwise.ingest.parts import fingerprints_of, profile_parts
 from loopwise.profiles import BooleanProfile, CategoricalProfile, DatetimeProfile, NumericProfile, Profile
+from loopwise.profiles.histogram import fingerprint
+from loopwise.profiles.serialize import dumps
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile
-from loopwise.store.tables import Model
+from loopwise.store.tables import BucketProfile, Model
 
 from ..profiles.test_grouped import same
 
@@ -352,3 +355,34 @@ def test_a_regressors_first_labels_are_added_to_their_buckets_not_rebuilt(
             got = metrics["performance"]["mae"]["value"]
             expected = mean_absolute_error(held[labelled].astype(float), df.loc[labelled, "yhat"])
             assert got == pytest.approx(expected, rel=1e-9), step
+
+
+def test_a_backfills_new_buckets_are_stored_as_their_profiles_own_writer_writes_them(db_url: str) -> None:
+    """A batch spread over 40 days makes a bucket an hour, each written from the batch's arrays
+    (``profiles.grouped_write``, decision 0054): every stored bucket holds the bytes ``serialize.dumps``
+    writes from the objects of the same rows' profile, naming the model's anchor edges."""
+    df = year_of(4_000, seed=9, days=40)  # about four events an hour: 960 new buckets
+    with lw.Client.local(db_url) as client:
+        model = client.register("credit", SCHEMA)
+        model.log(df.drop(columns=["repaid"]))
+        schema = lw.Schema.from_dict(client.describe("credit")["schema"])  # kinds as the batch fixed them
+        with client.transport.read_sessions() as s:
+            model_id = s.query(Model.id).filter(Model.name == "credit").scalar()
+            anchor = get_anchor(s, model_id)
+            stored = {(r.version, r.bucket.replace(tzinfo=dt.UTC)): r.profile for r in s.query(BucketProfile)}
+    assert anchor is not None
+    table = lw.schema.to_table(df.drop(columns=["repaid"]))
+    ts = df["ts"].dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    ids = [str(x) for x in df["request_id"]]
+    (version,) = {v for v, _ in stored}
+    parts = profile_parts(schema, table, ids, ts, [version] * len(ids), anchor.edges, {})
+    assert len(parts) == len(stored) > 900
+    for key, part in parts.items():
+        assert isinstance(part, Profile)
+        edges: dict[str, np.ndarray] = {}
+        assert stored[key] == dumps(part, edges_out=edges), key
+        assert (
+            {fingerprint(e) for e in edges.values()}
+            == set(edges)
+            == set(fingerprints_of(anchor.edges).values())
+        )

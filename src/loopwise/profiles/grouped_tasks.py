@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from loopwise.errors import DataError
 from loopwise.profiles.canonical import canonical
-from loopwise.profiles.compact import width_of
+from loopwise.profiles.compact import WIDTH_DTYPES, width_of
 from loopwise.profiles.profile import update_task
 from loopwise.profiles.task import (
     _COMPLEMENT,
@@ -46,25 +47,7 @@ def update_tasks(
         for i, task in tasks.items():
             update_task(task, schema, table.take(pa.array(rows[starts[i] : starts[i + 1]])))
         return
-    pred = schema.by_role(Role.PREDICTION)[0].name
-    target = schema.by_role(Role.TARGET)[0].name
-    y_true = table.column(target) if target in table.column_names else pa.nulls(table.num_rows)
-    pred_codes, pred_labels, pred_missing = encode_labels(table.column(pred))
-    if pred_missing.any():
-        raise DataError(
-            f"predictions are missing in {int(pred_missing.sum())} row(s), "
-            f"first row {int(np.flatnonzero(pred_missing)[0])}"
-        )
-    true_codes, true_labels, true_missing = encode_labels(y_true)
-    every = sorted(set(pred_labels) | set(true_labels))
-    pmap = np.array([every.index(x) for x in pred_labels], dtype=np.int64)
-    tmap = np.array([every.index(x) for x in true_labels] + [-1], dtype=np.int64)
-    gp = pmap[pred_codes]
-    gt = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
-    scores = {
-        label: np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
-        for name, label in schema.score_classes().items()
-    }
+    every, gp, gt, scores = _encoded(schema, table)
     binary = _Binary.of(every, gp, gt, scores)
     if binary is not None and not binary.lab.any():  # predictions before their labels: a backfill's
         binary.add_unlabelled(tasks, rows, starts)
@@ -88,6 +71,51 @@ def update_tasks(
             {label: v[cell] for label, v in scores.items()} or None,
         )
         local[present] = -1
+
+
+def unlabelled_tasks(
+    schema: Schema, table: pa.Table, rows: np.ndarray, starts: np.ndarray, cells: list[int]
+) -> Unlabelled | None:
+    """A binary classifier's task counts of each of ``cells`` (as ``update_tasks`` of new profiles), when
+    no row holds a label (a backfill's predictions): found for all cells at once, each cell's profile made
+    when asked for and its stored form written without one (decision 0054); else None."""
+    if not cells:
+        return None
+    target = schema.by_role(Role.TARGET)[0].name
+    if target in table.column_names and table.column(target).null_count < table.num_rows:
+        return None  # labels (their batches' rows: ``update_tasks``), without encoding the batch twice
+    every, gp, gt, scores = _encoded(schema, table)
+    binary = _Binary.of(every, gp, gt, scores)
+    if binary is None or binary.lab.any():
+        return None
+    return Unlabelled(binary, rows, starts, cells)
+
+
+def _encoded(
+    schema: Schema, table: pa.Table
+) -> tuple[list[str], np.ndarray, np.ndarray, dict[str | None, np.ndarray]]:
+    """A classifier's labels (every one, sorted), each row's predicted and true label as an index into them
+    (-1: no label), and the score columns by the class they score."""
+    pred = schema.by_role(Role.PREDICTION)[0].name
+    target = schema.by_role(Role.TARGET)[0].name
+    y_true = table.column(target) if target in table.column_names else pa.nulls(table.num_rows)
+    pred_codes, pred_labels, pred_missing = encode_labels(table.column(pred))
+    if pred_missing.any():
+        raise DataError(
+            f"predictions are missing in {int(pred_missing.sum())} row(s), "
+            f"first row {int(np.flatnonzero(pred_missing)[0])}"
+        )
+    true_codes, true_labels, true_missing = encode_labels(y_true)
+    every = sorted(set(pred_labels) | set(true_labels))
+    pmap = np.array([every.index(x) for x in pred_labels], dtype=np.int64)
+    tmap = np.array([every.index(x) for x in true_labels] + [-1], dtype=np.int64)
+    gp = pmap[pred_codes]
+    gt = np.where(true_missing, -1, tmap[np.where(true_missing, len(true_labels), true_codes)])
+    scores: dict[str | None, np.ndarray] = {
+        label: np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+        for name, label in schema.score_classes().items()
+    }
+    return every, gp, gt, scores
 
 
 class _Binary:
@@ -257,6 +285,123 @@ class _Binary:
                 for x in named:
                     for i in present:
                         _add(task.est_all, self.est_keys[(i, x)], est[x][j, i])
+
+
+class Unlabelled:
+    """The task counts of a batch's cells when no row holds a label: each cell's predicted classes and its
+    confidence and estimation bins over all its rows (``_Binary.add_unlabelled``'s), found in blocks of
+    cells. ``profile(c)`` makes cell ``c``'s profile as ``update_tasks`` of a new one does; ``entry(c)``
+    writes its stored form (``ClassificationProfile.to_state``, in the header's JSON) from the blocks' bytes,
+    converted once a block."""
+
+    def __init__(self, binary: _Binary, rows: np.ndarray, starts: np.ndarray, cells: list[int]) -> None:
+        self.labels, self.named, self.est_keys = binary.labels, binary.named, binary.est_keys
+        sizes = np.diff(starts)
+        self.sizes = sizes.tolist()
+        step = max(1, _BLOCK // (2 * max(CAL_BINS, EST_BINS)))
+        #: Per block: its first cell, predicted classes per cell (Python lists), conf and est counts.
+        self.blocks: list[tuple[int, list[list[int]], np.ndarray, dict[str, np.ndarray]]] = []
+        self.where: dict[int, int] = {}
+        ids = sorted(cells)
+        for b0 in range(0, len(ids), step):
+            block = ids[b0 : b0 + step]
+            c0, c1 = block[0], block[-1] + 1
+            span = rows[starts[c0] : starts[c1]]
+            at = np.repeat(np.arange(c1 - c0), sizes[c0:c1]) * 2 + binary.pc[span]  # (cell, predicted class)
+            k = (c1 - c0) * 2
+            predicted = np.bincount(at, minlength=k).reshape(-1, 2)
+            conf = np.bincount(at * CAL_BINS + binary.cal_bin[span], minlength=k * CAL_BINS)
+            est = {
+                x: np.bincount(at * EST_BINS + binary.est_bin[x][span], minlength=k * EST_BINS).reshape(
+                    -1, 2, EST_BINS
+                )
+                for x in binary.named
+            }
+            for c in block:
+                self.where[c] = len(self.blocks)
+            self.blocks.append((c0, predicted.tolist(), conf.reshape(-1, 2, CAL_BINS), est))
+        self.packed: dict[tuple[int, int], tuple[bytes, dict[str, bytes]]] = {}
+        self.heads: dict[tuple[tuple[int, ...], int], tuple[bytes, list[int], list[tuple[str, int]]]] = {}
+
+    def profile(self, c: int) -> ClassificationProfile:
+        """Cell ``c``'s profile, as ``_Binary.add_unlabelled`` makes a new one."""
+        c0, found, conf, est = self.blocks[self.where[c]]
+        j, labels = c - c0, self.labels
+        task = ClassificationProfile()
+        task.count_width = width_of(self.sizes[c])
+        task.n = self.sizes[c]
+        present = [i for i in (0, 1) if found[j][i]]
+        for i in present:
+            task.predicted[labels[i]] = found[j][i]
+        for i in present:
+            task.conf_all[labels[i]] = conf[j, i].copy()
+            task.conf_labeled[labels[i]] = np.zeros(CAL_BINS, np.int64)
+            task.conf_correct[labels[i]] = np.zeros(CAL_BINS, np.int64)
+            task.conf_sum[labels[i]] = np.zeros(CAL_BINS, np.float64)
+        for x in self.named:
+            for i in present:
+                task.est_all[self.est_keys[(i, x)]] = est[x][j, i].copy()
+        return task
+
+    def entry(self, c: int) -> tuple[bytes, list[bytes]]:
+        """Cell ``c``'s task in the header (``{"kind":...,"meta":...,"blobs":[...]}``, as ``serialize``
+        writes it) and its blobs, without making the profile."""
+        b = self.where[c]
+        c0, found, conf, est = self.blocks[b]
+        j, labels = c - c0, self.labels
+        w = width_of(self.sizes[c])
+        packed = self.packed.get((b, w))
+        if packed is None:  # the block's counts in the width its cells need, once
+            dtype = WIDTH_DTYPES[w]
+            packed = self.packed[(b, w)] = (
+                conf.astype(dtype).tobytes(),
+                {x: v.astype(dtype).tobytes() for x, v in est.items()},
+            )
+        conf_bytes, est_bytes = packed
+        present = tuple(i for i in (0, 1) if found[j][i])
+        head = self.heads.get((present, w))
+        if head is None:  # what cells of these classes and width write alike
+            names = sorted(labels[i] for i in present)
+            keys = sorted(self.est_keys[(i, x)] for x in self.named for i in present)
+            order = [
+                (x, i) for key in keys for x in self.named for i in present if self.est_keys[(i, x)] == key
+            ]
+            arrays = {
+                "pos_hist": [],
+                "neg_hist": [],
+                "conf_all": names,
+                "conf_labeled": names,
+                "conf_correct": names,
+                "conf_sum": names,
+                "est_all": keys,
+                "est_labeled": [],
+                "est_hit": [],
+            }
+            widths = {"conf_all": w, "conf_labeled": w, "conf_correct": w, "est_all": w}
+            tail = orjson.dumps({"n_scored": 0, "log_loss": [0.0, 0.0], "brier": [0.0, 0.0]})[1:-1]
+            sizes = (
+                [CAL_BINS * w] * (3 * len(names)) + [CAL_BINS * 8] * len(names) + [EST_BINS * w] * len(keys)
+            )
+            # Sorted by label: the conf arrays' classes in that order.
+            by_label = sorted(present, key=lambda i: labels[i])
+            head = self.heads[(present, w)] = (
+                b',%b,"arrays":%b,"widths":%b},"blobs":%b}'
+                % (tail, orjson.dumps(arrays), orjson.dumps(widths), orjson.dumps(sizes)),
+                by_label,
+                order,
+            )
+        tail_bytes, by_label, order = head
+        zeros, zero_sums = bytes(CAL_BINS * w), bytes(CAL_BINS * 8)
+        size, est_size = CAL_BINS * w, EST_BINS * w
+        blobs = [conf_bytes[((j * 2 + i) * size) : ((j * 2 + i + 1) * size)] for i in by_label]
+        blobs += [zeros] * (2 * len(by_label)) + [zero_sums] * len(by_label)
+        blobs += [est_bytes[x][((j * 2 + i) * est_size) : ((j * 2 + i + 1) * est_size)] for x, i in order]
+        predicted = orjson.dumps({labels[i]: found[j][i] for i in present})
+        return (
+            b'{"kind":"classification","meta":{"n":%d,"n_labeled":0,"confusion":{},"predicted":%b%b'
+            % (self.sizes[c], predicted, tail_bytes),
+            blobs,
+        )
 
 
 #: Counts held at once by ``add_unlabelled``'s bincounts (cells x 2 classes x bins), as ``grouped`` blocks.

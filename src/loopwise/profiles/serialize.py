@@ -87,11 +87,15 @@ def dumps(profile: Profile, *, edges_out: dict[str, np.ndarray] | None = None) -
     if profile.chunks is not None:
         header["chunks"], chunk_blobs = chunk_state.to_state(profile.chunks)
         blobs.extend(chunk_blobs)
-    head = dump_json(header)
+    return pack(dump_json(header), blobs, EXTERNAL_EDGES if edges_out is not None else 0)
+
+
+def pack(head: bytes, blobs: list[bytes], flags: int) -> bytes:
+    """A profile's bytes from its header's JSON and its blobs (``dumps``, and ``profiles.grouped_write``,
+    which writes a batch's headers without ``_encode``); ``flags``: 0 or ``EXTERNAL_EDGES``."""
     body = b"".join([struct.pack("<I", len(head)), head, *blobs])
     packed: bytes = pa.compress(body, codec="zstd", asbytes=True)
-    flags = ZSTD | (EXTERNAL_EDGES if edges_out is not None else 0)
-    return b"".join([_PREFIX.pack(MAGIC, FORMAT_VERSION, flags), struct.pack("<Q", len(body)), packed])
+    return b"".join([_PREFIX.pack(MAGIC, FORMAT_VERSION, ZSTD | flags), struct.pack("<Q", len(body)), packed])
 
 
 def external_edges(data: bytes) -> bool:
