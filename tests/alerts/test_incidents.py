@@ -104,9 +104,9 @@ def test_a_drift_alerts_once_and_resolves_once(client: lw.Client) -> None:
         "start": (T0 + dt.timedelta(hours=4)).isoformat(),
         "end": (T0 + dt.timedelta(hours=5)).isoformat(),
     }
-    assert opened["check"]["check"] == "psi[income] lt(0.2)" and opened["check"]["actual"] > 0.2
+    assert opened["check"]["check"] == "psi[income] < 0.2" and opened["check"]["actual"] > 0.2
     assert opened["check"]["condition"] == "< 0.2" and opened["model"] == "credit"
-    assert "psi[income] lt(0.2) fails: value" in opened["text"] and "against < 0.2" in opened["text"]
+    assert "psi[income] < 0.2 fails: value" in opened["text"] and "against < 0.2" in opened["text"]
     run = m.monitor_run("hourly", opened["run_id"])  # the evidence the message names
     assert run["window_end"] == opened["window"]["end"] and run["status"] == "fail"
     assert resolved["window"]["start"] == (T0 + dt.timedelta(hours=7)).isoformat()
@@ -122,7 +122,7 @@ def test_a_drift_alerts_once_and_resolves_once(client: lw.Client) -> None:
         ("opened", "sent", 1),
     ]
     series = {(s["check"], s["segment"]): s["points"] for s in m.monitor_series("hourly")["checks"]}
-    psi = series[("psi[income] lt(0.2)", "")]
+    psi = series[("psi[income] < 0.2", "")]
     assert [p["status"] for p in psi] == [r["status"] for r in done]
     assert all(p["threshold"] == "< 0.2" for p in psi)
 

@@ -52,7 +52,7 @@ def test_preset_where_offline_keeps_the_raw_data_checks() -> None:
     schema = lw.Schema.from_yaml(CREDIT_SCHEMA_YAML)
     data = {c.title for c in preset_suite("data_quality", schema, "data").checks}
     window = {c.title for c in preset_suite("data_quality", schema, "window").checks}
-    assert data - window == {"missing_rate[repaid] le(reference +0.05)", "duplicate_share le(0.05)"}
+    assert data - window == {"missing_rate[repaid] <= reference +0.05", "duplicate_share <= 0.05"}
     with pytest.raises(lw.ParameterError, match="where"):
         preset_suite("data_quality", schema, "server")
 

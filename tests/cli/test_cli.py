@@ -112,6 +112,10 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
         shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
         assert f"{path} ({shown})" in " ".join(r.stdout.split()), name
     assert not (tmp_path / "monitor.db-wal").exists() or (tmp_path / "monitor.db-wal").stat().st_size == 0
+    # Every file the demo leaves is one it lists (the trial found monitor.db-writer.lock, listed nowhere).
+    listed = set(re.findall(rf"{re.escape(str(tmp_path))}/(\S+) \(", " ".join(r.stdout.split())))
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left - listed == set() and "monitor.db" in listed
     # The README's blocks name the demo's files: every file they read is there, and the Python block runs
     # as written from the demo's folder (the trial found train/today/gate/... named but never written).
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

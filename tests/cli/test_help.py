@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 import typer
+from tests._fixtures.data import run_cli
 from typer.testing import CliRunner
 
 from loopwise.cli.app import app
@@ -44,3 +45,45 @@ def test_help_pages_render() -> None:
     r = runner.invoke(app, ["versions", "--help"], env={"COLUMNS": "200"})
     line = next(x for x in r.output.splitlines() if " gate " in x)
     assert "exit 0 when it passes, 1 when it fails or is inconclusive" in line  # one line, not cut
+
+
+def test_the_commands_are_listed_in_the_loops_order() -> None:
+    """The trial: ``loopwise --help`` listed history, serve, log ... profile, then the nouns in the order
+    they were registered. Now the loop's order: the model and its traffic, what it says, checks and
+    monitors, review, versions; then the offline tools and the server's administration."""
+    r = run_cli("--help")
+    assert r.returncode == 0, r.stderr
+    listed = [n for n in re.findall(r"^│ (\S+)\s{2,}", r.stdout, re.M) if not n.startswith("-")]
+    assert listed[:10] == [
+        "demo",
+        "models",
+        "log",
+        "feedback",
+        "metrics",
+        "check",
+        "monitors",
+        "review",
+        "users",
+        "versions",
+    ]
+    assert listed[-3:] == ["serve", "db", "admin"]
+    assert sorted(listed) == sorted(n for n in typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_no_help_page_shows_types_in_angle_brackets() -> None:
+    """The trial: ``<bool>`` beside every flag (``--help`` included), ``<list[str]>`` beside a repeatable
+    option. Types read as click spells them (PATH, TEXT, INTEGER); a flag shows none."""
+    runner = CliRunner()
+    pages = [(), *(path for path, _ in _commands(app))]
+    seen = set()
+    for path in pages:
+        r = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert r.exit_code == 0, (path, r.output)
+        assert not re.search(r"<(bool|str|int|float|path|list\[|datetime|file|dir)", r.output), (
+            path,
+            r.output,
+        )
+        seen |= set(re.findall(r"--[\w-]+\s+(PATH|TEXT|INTEGER|FLOAT)\b", r.output))
+    assert {"PATH", "TEXT", "INTEGER"} <= seen
+    r = run_cli("check", "--help")
+    assert re.search(r"--help\s+Show this message", r.stdout) and re.search(r"--current\s+PATH", r.stdout)

@@ -103,9 +103,12 @@ def test_a_watch_detector_must_name_a_check_of_the_suite() -> None:
     spec = {
         **base,
         "suite": untitled,
-        "detectors": [{"name": "v", "kind": "adwin", "watch": "psi[income] lt(0.2)"}],
+        "detectors": [{"name": "v", "kind": "adwin", "watch": "psi[income] < 0.2"}],
     }
-    assert MonitorSpec.from_dict(spec).detectors[0]["watch"] == "psi[income] lt(0.2)"  # its generated title
+    assert MonitorSpec.from_dict(spec).detectors[0]["watch"] == "psi[income] < 0.2"  # its generated title
+    # A monitor declared when titles read "lt(0.2)" still names its check (the same one, spelled as then).
+    old = {**spec, "detectors": [{"name": "v", "kind": "adwin", "watch": "psi[income] lt(0.2)"}]}
+    assert MonitorSpec.from_dict(old).detectors[0]["watch"] == "psi[income] lt(0.2)"
     preset = {"suite": "s", "presets": ["data_drift"]}
     spec = {**base, "suite": preset, "detectors": [{"name": "v", "kind": "adwin", "watch": "anything"}]}
     assert MonitorSpec.from_dict(spec).detectors[0]["watch"] == "anything"

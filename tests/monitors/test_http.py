@@ -98,13 +98,11 @@ def test_monitors_over_http(server: Running) -> None:
         r["attempts"] for r in history
     } == {1}
     series = {(c["check"], c["segment"]): c["points"] for c in m.monitor_series("hourly")["checks"]}
-    assert [p["value"] for p in series[("row_count ge(1000.0)", "")]] == [1200.0, 900.0, 1200.0]
+    assert [p["value"] for p in series[("row_count >= 1000", "")]] == [1200.0, 900.0, 1200.0]
 
     incidents = m.incidents("hourly")
     whole = [i for i in incidents if i["segment"] == ""]
-    assert [(i["check"], i["state"], i["failures"]) for i in whole] == [
-        ("row_count ge(1000.0)", "resolved", 1)
-    ]
+    assert [(i["check"], i["state"], i["failures"]) for i in whole] == [("row_count >= 1000", "resolved", 1)]
 
     changed = m.add_monitor(_monitor(step="2h", window="2h"), replace=True)
     assert (changed["step"], changed["runs"]) == ("2h", len(history))
@@ -147,7 +145,7 @@ def test_the_cli(server: Running, tmp_path: Path) -> None:
     assert r.returncode == 1, r.stderr  # the second hour's row count fails
     lines = r.stdout.splitlines()
     assert any(
-        "2026-11-20T01:00:00+00:00 .. 2026-11-20T02:00:00+00:00: FAIL (900 rows): row_count ge(1000.0) 900"
+        "2026-11-20T01:00:00+00:00 .. 2026-11-20T02:00:00+00:00: FAIL (900 rows): row_count >= 1000 900"
         " against >= 1000" in x
         for x in lines
     ), r.stdout
@@ -184,12 +182,12 @@ def test_the_cli(server: Running, tmp_path: Path) -> None:
     r = run_cli("monitors", "run", "credit", "--name", "labels", *auth)
     assert r.returncode == 0, r.stderr  # an error is not a failure
     assert (
-        "2026-11-20T00:00:00+00:00 .. 2026-11-20T01:00:00+00:00: ERROR (1,200 rows): accuracy ge(0.7) not "
+        "2026-11-20T00:00:00+00:00 .. 2026-11-20T01:00:00+00:00: ERROR (1,200 rows): accuracy >= 0.7 not "
         "computable (no labelled rows)" in r.stdout
     ), r.stdout
     runs = sdk(server).model("credit").monitor_history("labels", 1000)
     assert {(e["check"], e["reason"]) for r in runs for e in r.get("errors") or []} == {
-        ("accuracy ge(0.7)", "no labelled rows")
+        ("accuracy >= 0.7", "no labelled rows")
     }
 
 
@@ -222,7 +220,7 @@ def _check_metrics(server: Running) -> None:
         for s in fam.samples
         if s.name.startswith(("loopwise_monitor", "loopwise_alert"))
     }
-    key = (("check", "row_count ge(1000.0)"), ("model", "credit"), ("monitor", "hourly"), ("segment", ""))
+    key = (("check", "row_count >= 1000"), ("model", "credit"), ("monitor", "hourly"), ("segment", ""))
     assert samples[("loopwise_monitor_check_status", key)] == 0
     assert samples[("loopwise_monitor_check_value", key)] == 1200
     end = samples[("loopwise_monitor_window_end_seconds", (("model", "credit"), ("monitor", "hourly")))]

@@ -63,7 +63,7 @@ def test_renotify_alerts_a_still_failing_check_again(db_url: str) -> None:
     sent: list[str] = []
     for h, status in enumerate(["fail", "fail", "error", "fail", "pass"]):
         ctx = RunContext("credit", "m", t0.isoformat(), t0.isoformat(), h + 1, None)
-        checks = [CheckState("row_count ge(1000.0)", "", status, 600.0, ">= 1000")]
+        checks = [CheckState("row_count >= 1000", "", status, 600.0, ">= 1000")]
         with transaction(sessions) as s:
             ids = apply_run(s, mid, checks, channels, ctx, renotify=7200, now=t0 + dt.timedelta(hours=h))
             sent += [s.get(AlertDelivery, i).event for i in ids]  # type: ignore[union-attr]

@@ -329,3 +329,34 @@ def test_format_5_stores_sparse_histograms_and_narrow_atom_counts_where_smaller(
     # A stored sparse histogram whose bins pass its edges is refused when read, not when first used.
     with pytest.raises(ValueError, match="sparse histogram"):
         Histogram.stored(edges, 1, (struct.pack("<H", 5000), b"\x01", 2))
+
+
+def test_the_fixture_writer_make_v3_and_v4_share_writes_what_it_says(
+    raw: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fixtures/write_formats.py holds what make_v3.py and make_v4.py repeated line for line; run with
+    today's loopwise in a copy of its inputs, it writes the three files its scripts name, each the profile of
+    the rows it says (counted by pandas), in the format of the loopwise that runs it."""
+    import shutil
+    import subprocess
+    import sys
+
+    for name in ("formats_raw.parquet", "formats_clf_apart.edges.npz", "formats_clf_apart_v1.lwp"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    for name in ("write_formats.py", "make_v2.py", "make_v4.py"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    code = f"from write_formats import write; write({FORMAT_VERSION})"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    v = FORMAT_VERSION
+    whole = lw.Profile.from_bytes((tmp_path / f"formats_clf_v{v}.lwp").read_bytes())
+    small = lw.Profile.from_bytes((tmp_path / f"formats_clf_small_v{v}.lwp").read_bytes())
+    assert whole.n == len(raw) and small.n == 150
+    finite = raw["x"].astype("float64")
+    assert whole["x"].count == np.isfinite(finite).sum() and whole["x"].missing == finite.isna().sum()
+    assert (tmp_path / f"formats_clf_small_apart_v{v}.lwp").stat().st_size > 0
+    # make_v4.py is the shared writer called with its format (it does not run here: the format is 5 now).
+    assert (
+        "write(4)" in (FIXTURES / "make_v4.py").read_text()
+        and "write(3)" in (FIXTURES / "make_v3.py").read_text()
+    )

@@ -93,3 +93,40 @@ def test_the_cli_prints_the_dry_run(tmp_path: Path, pipeline: Pipeline) -> None:
         f"dry run on 200 rows: fed income, age (by name); got approved = {values}; "
         "p_approved = probability of true"
     )
+
+
+def test_the_sample_needs_only_what_the_version_takes(tmp_path: Path) -> None:
+    """The trial: ``loopwise versions register ... --sample`` demanded every feature of the schema, those the
+    estimator never used too. A version fitted by name needs its own ``feature_names_in_``; one fitted on an
+    array takes the schema's features by position, so it still needs them all."""
+    X, y = applicants(300, 3)
+    with lw.Client.local(tmp_path / "lw.db") as client:
+        client.register("credit", SCHEMA)
+    narrow = LogisticRegression().fit(X[["income"]], y)
+    assert list(narrow.feature_names_in_) == ["income"]
+    sio.dump(narrow, tmp_path / "narrow.skops")
+    X[["income"]].to_parquet(tmp_path / "income_only.parquet")  # no age: the schema's other feature
+    r = run_cli(
+        "versions", "register", "credit", "v1", "--artifact", "narrow.skops", "--sample",
+        "income_only.parquet", "--local", "lw.db", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "fed income (by name)" in r.stderr.splitlines()[-1]
+    with lw.Client.local(tmp_path / "lw.db") as client:
+        (v,) = [x for x in client.model("credit").versions() if x.name == "v1"]
+        assert (v.dry_run["fed"], v.dry_run["unused"]) == (["income"], ["age"])
+    # Fitted by position: the schema's features in order, so the sample must hold age too.
+    positional = LogisticRegression().fit(X[["income", "age"]].to_numpy(), y)
+    sio.dump(positional, tmp_path / "positional.skops")
+    r = run_cli(
+        "versions", "register", "credit", "v2", "--artifact", "positional.skops", "--sample",
+        "income_only.parquet", "--local", "lw.db", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "the sample has no column 'age', a feature of the schema of model 'credit' that version 'v2' takes"
+        )
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import Browser
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -466,3 +467,53 @@ def test_a_model_with_0_1_labels_is_compared_on_its_scores(tmp_path: Path) -> No
     assert auc["champion"] == pytest.approx(roc_auc_score(y, weak.predict_proba(X)[:, 1]), abs=1e-9)
     assert auc["challenger"] == pytest.approx(roc_auc_score(y, good.predict_proba(X)[:, 1]), abs=1e-9)
     assert model.gate("v2", **DAY).status == "pass"
+
+
+#: Every text of each drawn chart (tick labels, axis titles, the title) and the rectangle it must lie in.
+_CLIPPED = """() => {
+  const out = [];
+  for (const div of document.querySelectorAll('.js-plotly-plot')) {
+    const svg = div.querySelector('svg.main-svg').getBoundingClientRect();
+    for (const t of div.querySelectorAll('text')) {
+      if (!t.textContent.trim()) continue;
+      const b = t.getBoundingClientRect();
+      if (b.width === 0) continue;
+      if (b.left < svg.left - 0.5 || b.right > svg.right + 0.5 || b.top < svg.top - 0.5
+          || b.bottom > svg.bottom + 0.5) {
+        out.push({plot: div.id, text: t.textContent, box: [b.left, b.top, b.right, b.bottom],
+                  chart: [svg.left, svg.top, svg.right, svg.bottom]});
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def test_the_html_views_labels_lie_within_their_charts(
+    tmp_path: Path, pipeline: Pipeline, weak: Pipeline, browser: Browser
+) -> None:
+    """The trial: the chart's left axis label was cut at the edge. In Chromium, every text of every chart
+    (the metrics' names on the left, the axis titles, the values) lies inside its chart's drawing."""
+    from tests._fixtures.registry import lw_url
+
+    model = open_model(lw_url(tmp_path), tmp_path / "artifacts")
+    _, y, ids = setup(model, pipeline, weak)
+    model.log_feedback(ids, y.to_numpy())
+    suite = Suite(
+        "g",
+        [
+            non_inferior("accuracy", margin=0.02),
+            non_inferior("roc_auc", margin=0.005),
+            non_inferior("log_loss", margin=0.01),
+        ],
+    )
+    g = model.gate("v2", suite, **DAY)
+    path = tmp_path / "gate.html"
+    path.write_text(render_gate(g), "utf-8")  # plotly.js inline: nothing fetched
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot text').length > 10")
+    drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+    assert drawn == 2  # the differences and the values
+    assert page.evaluate(_CLIPPED) == []
+    page.close()

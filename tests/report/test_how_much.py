@@ -138,11 +138,15 @@ def test_the_gate_names_the_drifted_columns(frames: tuple[pd.DataFrame, pd.DataF
     assert json.loads(to_json(result))["drifted_columns"] == drifted
     md = to_markdown(result)
     line = next(x for x in md.splitlines() if x.startswith("Drifted columns"))
-    assert line == f"Drifted columns ({len(drifted)}): " + ", ".join(
-        f"<code>{n.replace('_', '&#95;')}</code>" for n in drifted
+    assert (
+        line
+        == f"Drifted columns ({len(drifted)}): "
+        + ", ".join(f"<code>{n.replace('_', '&#95;')}</code>" for n in drifted)
+        + " (by <code>drift&#95;share &#60;= 0.1</code>)"
     )
     page = render_suite(result, plotly="cdn")
-    assert f"Drifted columns ({len(drifted)}): " + ", ".join(f"<code>{n}</code>" for n in drifted) in page
+    listed = ", ".join(f"<code>{n}</code>" for n in drifted)
+    assert f"Drifted columns ({len(drifted)}): {listed} (by <code>drift_share &lt;= 0.1</code>)" in page
     # No drift check, no line: the gate does not claim a comparison it did not make.
     quality = lw.Suite("q", [lw.Check("missing_rate", lw.checks.le(0.5), column="normal")]).run(cur, ref)
     assert quality.drifted_columns is None and "Drifted columns" not in to_markdown(quality)

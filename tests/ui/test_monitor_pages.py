@@ -203,3 +203,56 @@ def test_sign_in_goes_back_only_to_a_workspace_page(browser: Browser, server: Ru
         page.click("button[type=submit]")
         page.wait_for_url(server.url + "/ui/")
         page.close()
+
+
+def test_a_runs_page_names_only_the_drift_its_checks_found(browser: Browser, server: Running) -> None:
+    """The trial: a suite checking PSI on income showed "Drifted columns (8)", every column the comparison
+    behind the check flagged (the target among them), none of which the suite checked. Now the line names
+    what the suite's own checks found, and which check found it; and a check's title spells its condition
+    as the condition column does (``row_count >= 500``, not ``row_count ge(500.0)``)."""
+    ref = traffic(4000, 1, "2026-11-01T00:00:00Z")
+    cur = traffic(ROWS, 7, (T0 + dt.timedelta(minutes=5)).isoformat())
+    cur["income"] *= 2.5
+    cur["age"] += 15
+    cur["loan_amount"] *= 2
+    cur["repaid"] = ~cur["repaid"]
+    # Independently: scipy's two-sample KS test on the raw rows finds the unchecked columns moved too.
+    from scipy import stats
+
+    for col in ("age", "loan_amount"):
+        assert stats.ks_2samp(ref[col], cur[col]).pvalue < 1e-6
+    with lw.Client.local(server.db_url) as c:
+        m = c.register("credit", SCHEMA)
+        m.set_reference(ref)
+        m.log(cur.drop(columns=["repaid"]))
+        m.log_feedback(cur["request_id"], cur["repaid"])
+        suite = {
+            "suite": "watch",
+            "checks": [
+                {"metric": "psi", "column": "income", "condition": {"lt": 0.2}},
+                {"metric": "psi", "column": "region", "condition": {"lt": 0.2}},
+                {"metric": "row_count", "condition": {"ge": 500}},
+            ],
+        }
+        m.add_monitor(name="hourly", suite=suite, window="1h", step="1h", anchor=T0.isoformat())
+        m.run_monitors("hourly")
+        (run,) = [r for r in m.monitor_history("hourly", limit=1000) if r["state"] != "empty"]
+        stored = m.monitor_run("hourly", run["id"])["result"]["all"]
+    assert stored["drifted_columns"] == ["income"]
+    assert stored["drift_found"] == [{"check": "psi[income] < 0.2", "columns": ["income"]}]
+    engine = make_engine(server.db_url)
+    with transaction(session_factory(engine)) as s:
+        create_user(s, "ada", PASSWORD, "admin", [], actor="test")
+    engine.dispose()
+    page = browser.new_page()
+    page.goto(server.url + f"/ui/models/credit/monitors/hourly/runs/{run['id']}")
+    page.fill("input[name=name]", "ada")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#whole")
+    assert page.inner_text("#whole .drifted") == "Drifted columns (1): income (by psi[income] < 0.2)"
+    # Each check's title ends in the condition its row shows: one spelling.
+    cells = [r.query_selector_all("td") for r in page.query_selector_all("#whole tr")]
+    rows = {c[1].inner_text(): c[3].inner_text() for c in cells if c}
+    assert rows == {"psi[income] < 0.2": "< 0.2", "psi[region] < 0.2": "< 0.2", "row_count >= 500": ">= 500"}
+    page.close()

@@ -117,3 +117,28 @@ def test_a_form_without_its_csrf_token_is_refused(server: Running) -> None:
     forged = c.post(task_url, data={"label": "true", "action": "submit", "csrf": "forged"})
     assert forged.status_code == 400
     assert c.get("/ui/models/other/task").status_code == 404  # not granted (and not there)
+
+
+def test_a_path_under_ui_that_is_no_page_answers_a_page(browser: Browser, server: Running) -> None:
+    """The trial: ``GET /ui/models/credit`` (no such page) answered the API's JSON 404 in the browser. Inside
+    /ui it is an HTML 404 in the signed-in layout, the path as text; /v1 keeps its JSON."""
+    engine = make_engine(server.db_url)
+    with transaction(session_factory(engine)) as s:
+        create_user(s, "ana", PASSWORD, "viewer", [], actor="test")
+    engine.dispose()
+    # Not signed in: to the sign-in page, as any page sends a visitor (it does not say what exists).
+    r = httpx.get(server.url + "/ui/models/credit", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
+    page = sign_in(browser, server, "ana")
+    for path in ("/ui/models/credit", "/ui/nowhere", f"/ui/models/{SCRIPT}"):
+        resp = page.goto(server.url + path)
+        assert resp is not None and resp.status == 404
+        assert resp.headers["content-type"].startswith("text/html")
+        assert page.inner_text("h1") == "Not found"
+        shown = page.evaluate("new URL(location.href).pathname")  # the path as the browser sent it
+        assert page.inner_text("#message") == f"There is no page at {httpx.URL(server.url + shown).path}."
+        assert page.query_selector("header form[action='/ui/logout']") is not None  # the signed-in layout
+    assert page.evaluate("window.pwned") is None
+    page.close()
+    r = httpx.get(server.url + "/v1/nowhere")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"

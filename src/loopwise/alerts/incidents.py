@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loopwise.alerts.messages import RunContext, build
+from loopwise.checks import current_title
 from loopwise.store.tables import AlertDelivery, Incident, MonitorRun
 from loopwise.store.types import utcnow
 
@@ -34,7 +35,7 @@ class CheckState:
 def incident_dict(row: Incident) -> dict[str, Any]:
     return {
         "id": row.id,
-        "check": row.check_name,
+        "check": current_title(row.check_name),
         "segment": row.segment,
         "state": row.state,
         "severity": row.severity,
@@ -65,7 +66,7 @@ def apply_run(
     that a silence covers is logged as ``silenced`` and never sent."""
     now = now or utcnow()
     open_rows = {
-        (r.check_name, r.segment): r
+        (current_title(r.check_name), r.segment): r
         for r in s.scalars(
             select(Incident)
             .where(Incident.monitor_id == monitor_id, Incident.state == "open")
@@ -75,7 +76,7 @@ def apply_run(
     failing = [c.to_dict() for c in checks if c.status in ("fail", "warn")]
     queued: list[tuple[str, Incident, CheckState]] = []
     for c in checks:
-        row = open_rows.get((c.check, c.segment))
+        row = open_rows.get((current_title(c.check), c.segment))
         if c.status in ("fail", "warn"):
             if row is None:
                 row = Incident(
@@ -94,7 +95,7 @@ def apply_run(
                     notified_at=now,
                 )
                 s.add(row)
-                open_rows[(c.check, c.segment)] = row
+                open_rows[(current_title(c.check), c.segment)] = row
                 queued.append(("opened", row, c))
                 continue
             row.failures += 1
@@ -140,7 +141,10 @@ def silenced(silences: list[dict[str, Any]], c: CheckState, now: dt.datetime) ->
     for x in silences:
         if dt.datetime.fromisoformat(x["until"]) <= now:
             continue
-        if x.get("check") not in (None, c.check) or x.get("segment") not in (None, c.segment):
+        if (x.get("check") is not None and current_title(x["check"]) != c.check) or x.get("segment") not in (
+            None,
+            c.segment,
+        ):
             continue
         return True
     return False

@@ -1,6 +1,6 @@
 """Checks and Suites: conditions on metrics that gate monitoring windows and CI/CD."""
 
-from loopwise.checks.check import Check, CheckResult
+from loopwise.checks.check import Check, CheckResult, current_title
 from loopwise.checks.conditions import Condition, Reference, between, eq, ge, gt, le, lt
 from loopwise.checks.evaluate import CATALOG
 from loopwise.checks.gate import fairness_budget, latency_budget, non_inferior, superior
@@ -17,6 +17,7 @@ __all__ = [
     "Suite",
     "SuiteResult",
     "between",
+    "current_title",
     "eq",
     "fairness_budget",
     "ge",

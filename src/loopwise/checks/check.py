@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loopwise.checks.conditions import Condition
 from loopwise.errors import ParameterError
 
 SEVERITIES = ("fail", "warn")
+
+_OLD_SPELLING = re.compile(r" (lt|le|gt|ge|eq)\(([^()]*)\)$| between\(([^(),]*), ([^(),]*)\)$")
+_SYMBOL = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
+
+
+def current_title(name: str) -> str:
+    """A check's title as results, incidents, detectors and silences stored before conditions read as they
+    do now (``psi[income] lt(0.2)``), in today's spelling (``psi[income] < 0.2``); any other name as it is.
+    What was stored then still meets what is computed now: a chart's history, an open incident, a watch.
+
+    Example:
+        >>> current_title("rows ge(500.0)"), current_title("auc between(0.5, reference -0.02)")
+        ('rows >= 500', 'auc between 0.5 and reference -0.02')
+    """
+    m = _OLD_SPELLING.search(name)
+    if m is None:
+        return name
+    if m.group(1):
+        return f"{name[: m.start()]} {_SYMBOL[m.group(1)]} {_value(m.group(2))}"
+    return f"{name[: m.start()]} between {_value(m.group(3))} and {_value(m.group(4))}"
+
+
+def _value(text: str) -> str:
+    try:
+        return f"{float(text):.15g}"
+    except ValueError:
+        return text  # "reference -0.02", "reference x 1.1": spelled as today
 
 
 @dataclass(frozen=True)
@@ -18,7 +46,7 @@ class Check:
     Example:
         >>> from loopwise.checks import Check, lt
         >>> Check("psi", lt(0.2), column="income")
-        Check(psi[income] lt(0.2), severity=fail)
+        Check(psi[income] < 0.2, severity=fail)
     """
 
     metric: str
@@ -40,7 +68,7 @@ class Check:
         where = self.column or self.segment
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
         target = f"[{where}]" if where else ""
-        return f"{self.metric}{target}{f'({params})' if params else ''} {self.condition!r}"
+        return f"{self.metric}{target}{f'({params})' if params else ''} {self.condition.text}"
 
     def __repr__(self) -> str:
         return f"Check({self.title}, severity={self.severity})"
@@ -94,8 +122,11 @@ class CheckResult:
             column=d.get("column"),
             segment=d.get("segment"),
             params=d.get("params") or {},
-            name=d["name"],
         )
+        # A title that is the check's own (in today's spelling, or in the one stored results had before,
+        # ``ge(500.0)``) is not a name: the check reads in today's spelling.
+        if current_title(d["name"]) != check.title:
+            check = replace(check, name=d["name"])
         return cls(
             check,
             d["status"],

@@ -83,25 +83,36 @@ class Condition:
         return _OPS[self.op][0](actual, t)
 
     def describe(self, reference_value: float | None = None) -> str:
-        """The condition with its threshold resolved, e.g. ``<= 0.85 (reference -0.05)``."""
+        """The condition with its threshold resolved, e.g. ``<= 0.85 (reference -0.05)``; a fixed
+        threshold reads as in ``text`` (``>= 500``)."""
+        if not self.needs_reference:
+            return self.text
         try:
             t = self.resolve(reference_value)
         except LookupError:
-            t = None
-        rel = f" ({self._threshold_text()})" if self.needs_reference else ""
-        if self.op == "between":
-            if t is None:
-                return f"between {self._threshold_text()}"
-            assert isinstance(t, tuple)
+            return self.text
+        rel = f" ({self._threshold_text()})"
+        if isinstance(t, tuple):
             return f"between {t[0]:.6g} and {t[1]:.6g}{rel}"
-        sym = "==" if self.op == "eq" else _OPS[self.op][1]
-        return f"{sym} {self._threshold_text()}" if t is None else f"{sym} {t:.6g}{rel}"
+        return f"{self._symbol} {t:.6g}{rel}"
+
+    @property
+    def text(self) -> str:
+        """The condition as titles, reports, alerts and the CLI spell it: ``>= 500``, ``< 0.2``, ``== 0``,
+        ``between 0 and 1``, ``>= reference -0.02``, ``<= reference x 1.1``."""
+        if self.op == "between":
+            return f"between {self._threshold_text()}"
+        return f"{self._symbol} {self._threshold_text()}"
+
+    @property
+    def _symbol(self) -> str:
+        return "==" if self.op == "eq" else _OPS[self.op][1]
 
     def _threshold_text(self) -> str:
         t = self.threshold
         if isinstance(t, tuple):
-            return f"{t[0]!r} and {t[1]!r}"
-        return repr(t)
+            return f"{_num(t[0])} and {_num(t[1])}"
+        return _num(t)
 
     def __repr__(self) -> str:
         if isinstance(self.threshold, tuple):
@@ -121,6 +132,12 @@ class Condition:
         if isinstance(self.threshold, tuple):
             return {"between": [enc(self.threshold[0]), enc(self.threshold[1])]}
         return {self.op: enc(self.threshold)}
+
+
+def _num(x: float | Reference) -> str:
+    """A threshold as written: 500.0 reads ``500``, 0.005 ``0.005`` (every digit kept), a Reference as its
+    repr (``reference -0.02``)."""
+    return repr(x) if isinstance(x, Reference) else f"{x:.15g}"
 
 
 def _check(name: str, value: Any) -> float | Reference:

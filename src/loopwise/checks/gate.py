@@ -15,8 +15,10 @@ Example:
     >>> from loopwise.checks import Suite
     >>> from loopwise.checks.gate import non_inferior, latency_budget
     >>> gate = Suite("gate", [non_inferior("accuracy", margin=0.01), latency_budget(50)])
-    >>> [c.title for c in gate.checks]
-    ['accuracy: challenger not worse by more than 0.01 (alpha 0.05)', 'challenger p99 latency <= 50 ms']
+    >>> for c in gate.checks:
+    ...     print(c.title)
+    accuracy: challenger not worse by more than 0.01 (a difference in accuracy; alpha 0.05)
+    challenger p99 latency <= 50 ms
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ def _alpha(alpha: float) -> float:
     return float(alpha)
 
 
+def non_inferior_title(metric: str, margin: float, alpha: float | None = None) -> str:
+    """How every non-inferiority check states its margin, whatever the metric: as a difference in the
+    metric's own units (0.005 of accuracy is half a percentage point; 0.005 of ROC AUC, of log loss, in
+    their units), never in "points" for one metric and bare for another."""
+    at = "" if alpha is None else f"; alpha {alpha:g}"
+    return f"{metric}: challenger not worse by more than {margin:g} (a difference in {metric}{at})"
+
+
 def non_inferior(metric: str = "accuracy", margin: float = 0.01, alpha: float = 0.05) -> Check:
     """The challenger is not worse than the champion by more than ``margin`` (one-sided, level alpha)."""
     if margin < 0:
@@ -43,7 +53,7 @@ def non_inferior(metric: str = "accuracy", margin: float = 0.01, alpha: float = 
         "challenger_difference_lower",
         ge(-float(margin)),
         params={"metric": metric, "alpha": _alpha(alpha)},
-        name=f"{metric}: challenger not worse by more than {margin:g} (alpha {alpha:g})",
+        name=non_inferior_title(metric, margin, alpha),
     )
 
 

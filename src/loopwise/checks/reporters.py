@@ -93,10 +93,13 @@ def to_markdown(result: SuiteResult) -> str:
         f"{c['pass']} passed, {c['warn']} warned, {c['fail']} failed, {c['error']} could not be computed.",
         "",
     ]
-    drifted = result.drifted_columns
-    if drifted is not None:
-        names = ", ".join(f"<code>{md_text(n)}</code>" for n in drifted) if drifted else "none"
-        lines += [f"Drifted columns ({len(drifted)}): {names}", ""]
+    found, drifted = result.drift_found, result.drifted_columns
+    if found is not None and drifted is not None:
+        names = "; ".join(
+            ", ".join(f"<code>{md_text(n)}</code>" for n in columns) + f" (by <code>{md_text(title)}</code>)"
+            for title, columns in found
+        )
+        lines += [f"Drifted columns ({len(drifted)}): {names or 'none'}", ""]
     lines += ["| | check | actual | condition | note |", "|---|---|---|---|---|"]
     order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
     for r in sorted(result.results, key=lambda r: order[r.status]):

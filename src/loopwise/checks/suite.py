@@ -15,6 +15,7 @@ from loopwise._display import count
 from loopwise.checks.check import Check, CheckResult
 from loopwise.checks.conditions import Reference, eq, from_spec, ge, le
 from loopwise.checks.evaluate import CATALOG, Context
+from loopwise.checks.gate import non_inferior_title
 from loopwise.errors import LoopwiseError, NotComputableError, ParameterError, SchemaError, UnknownNameError
 from loopwise.profiles import Profile
 from loopwise.schema import DataLike, Kind, Role, Schema
@@ -32,10 +33,9 @@ class SuiteResult:
     suite: str
     results: list[CheckResult]
     seconds: float = 0.0
-    #: The drift comparison the checks used, if any (for the HTML report).
+    #: The drift comparison the checks used, if any (for the HTML report). It compares every column of
+    #: the data; what the result calls drifted is only what its checks found (``drift_found``).
     comparison: Any = field(default=None, repr=False, compare=False)
-    #: The drifted columns of a result read back from its dict (a server's answer), which has no comparison.
-    drifted: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -48,32 +48,56 @@ class SuiteResult:
         return {s: sum(r.status == s for r in self.results) for s in ("pass", "warn", "fail", "error")}
 
     @property
+    def drift_found(self) -> list[tuple[str, list[str]]] | None:
+        """Each drift check that found drifted columns, by its title, with those columns: a per-column
+        drift check that did not pass names its column; ``drift_share`` names the columns it counted.
+        None when no drift check was computed. Columns no check looked at are never named, however far
+        the comparison behind the checks says they moved (it compares every column, the target too)."""
+        found: list[tuple[str, list[str]]] = []
+        computed = False
+        for r in self.results:
+            entry = CATALOG.get(r.check.metric)
+            if entry is None or entry.kind != "drift" or r.status == "error":
+                continue
+            computed = True
+            listed = r.evidence.get("drifted_columns") if isinstance(r.evidence, dict) else None
+            if isinstance(listed, list):
+                columns = [str(c) for c in listed]
+            elif r.check.column and r.status != "pass":
+                columns = [r.check.column]
+            else:
+                columns = []
+            if columns:
+                found.append((r.check.title, columns))
+        return found if computed else None
+
+    @property
     def drifted_columns(self) -> list[str] | None:
-        """The columns the drift comparison flagged, or None when no check compared drift."""
-        if self.comparison is None:
-            return None if self.drifted is None else list(self.drifted)
-        return list(self.comparison.drifted_columns)
+        """The columns the suite's drift checks found drifted (see ``drift_found``), each once, or None when
+        no drift check was computed."""
+        found = self.drift_found
+        if found is None:
+            return None
+        return list(dict.fromkeys(c for _, columns in found for c in columns))
 
     def to_dict(self) -> dict[str, Any]:
+        found = self.drift_found
         return {
             "suite": self.suite,
             "status": self.status,
             "counts": self.counts,
             "drifted_columns": self.drifted_columns,
+            "drift_found": None if found is None else [{"check": t, "columns": c} for t, c in found],
             "seconds": self.seconds,
             "checks": [r.to_dict() for r in self.results],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SuiteResult:
-        """A result from its ``to_dict`` form: what ``model.check`` turns the server's answer into."""
-        drifted = d.get("drifted_columns")
-        return cls(
-            d["suite"],
-            [CheckResult.from_dict(c) for c in d["checks"]],
-            seconds=d.get("seconds", 0.0),
-            drifted=None if drifted is None else tuple(drifted),
-        )
+        """A result from its ``to_dict`` form: what ``model.check`` turns the server's answer into. What
+        drifted is read from the checks again (a result stored before it was, named every drifted column
+        of the comparison)."""
+        return cls(d["suite"], [CheckResult.from_dict(c) for c in d["checks"]], seconds=d.get("seconds", 0.0))
 
     def __str__(self) -> str:
         """What ``print(result)`` shows: the verdict, the drifted columns, then a line per check, the
@@ -83,8 +107,9 @@ class SuiteResult:
             f"suite {self.suite}: {self.status.upper()} ({c['pass']} passed, {c['warn']} warned, "
             f"{c['fail']} failed, {c['error']} could not be computed; {self.seconds:.2f} s)"
         ]
-        if self.drifted_columns is not None:
-            lines.append("drifted columns: " + (", ".join(self.drifted_columns) or "none"))
+        drift = self.drift_found
+        if drift is not None:
+            lines.append("drifted columns: " + (drift_text(drift) or "none"))
         for r in sorted(self.results, key=lambda r: -_ORDER[r.status]):
             found = "" if r.actual is None else f": {r.actual:.4g}"
             against = f" against {r.condition}" if r.condition else ""
@@ -112,16 +137,21 @@ class SuiteResult:
             f"{c['error']} could not be computed",
             self.status == "pass" if self.status != "warn" else None,
         )
-        drifted = self.drifted_columns
+        found = self.drift_found
         line = ""
-        if drifted is not None:
-            line = "<div>drifted columns: " + (esc(", ".join(drifted)) if drifted else "none") + "</div>"
+        if found is not None:
+            line = "<div>drifted columns: " + (esc(drift_text(found)) or "none") + "</div>"
         return block(
             f"Suite {self.suite}",
             Safe(f"<div>{head}</div>{line}"),
             table(["status", "check", "actual", "condition", "note"], rows),
             subtitle=f"{count(len(self.results), 'check')} in {self.seconds:.2f} s",
         )
+
+
+def drift_text(found: list[tuple[str, list[str]]]) -> str:
+    """``drift_found`` as one line: ``income, age (drift_share <= 0.3); income (psi[income] < 0.2)``."""
+    return "; ".join(f"{', '.join(columns)} ({title})" for title, columns in found)
 
 
 @dataclass(frozen=True)
@@ -132,7 +162,7 @@ class Suite:
         >>> from loopwise.checks import Suite, Check, ge, le
         >>> s = Suite("gate", [Check("accuracy", ge(0.8)), Check("psi", le(0.2), column="income")])
         >>> [c.title for c in s.checks]
-        ['accuracy ge(0.8)', 'psi[income] le(0.2)']
+        ['accuracy >= 0.8', 'psi[income] <= 0.2']
     """
 
     name: str
@@ -335,7 +365,7 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
         return CheckResult(
             c,
             "error",
-            condition=repr(c.condition),
+            condition=c.condition.text,
             reason=str(exc),
             message=f"{c.title}: cannot be computed: {exc}",
         )
@@ -421,7 +451,7 @@ def preset_suite(name: str, schema: Schema, where: str = "data") -> Suite:
                 "challenger_difference_lower",
                 ge(-0.005),
                 params={"metric": "accuracy"},
-                name="challenger not worse than champion by 0.5 points (accuracy)",
+                name=non_inferior_title("accuracy", 0.005),
             )
         ]
         if schema.by_role(Role.SCORE):
@@ -430,7 +460,7 @@ def preset_suite(name: str, schema: Schema, where: str = "data") -> Suite:
                     "challenger_difference_lower",
                     ge(-0.005),
                     params={"metric": "roc_auc"},
-                    name="challenger not worse than champion by 0.005 (roc_auc)",
+                    name=non_inferior_title("roc_auc", 0.005),
                 )
             )
     return Suite(name, checks)

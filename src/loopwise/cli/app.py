@@ -8,11 +8,12 @@ import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from loopwise.cli.check import check
 from loopwise.cli.client import feedback, log, metrics, models_app
@@ -38,8 +39,93 @@ from loopwise.cli.server import admin_app, db_app, serve
 from loopwise.cli.serving import job as _job  # noqa: F401  (registers predict, start-evaluation, job)
 from loopwise.cli.versions import versions_app
 
+#: ``loopwise --help`` lists the commands in the loop's order: a model and its traffic, what it says, the
+#: checks and monitors on it, people's labels, its versions and their history; then the offline data tools,
+#: and the server's administration. A command not named here comes last.
+ORDER = (
+    "demo",
+    "models",
+    "log",
+    "feedback",
+    "metrics",
+    "check",
+    "monitors",
+    "review",
+    "users",
+    "versions",
+    "history",
+    "audit",
+    "predict",
+    "start-evaluation",
+    "job",
+    "profile",
+    "compare",
+    "schema",
+    "serve",
+    "db",
+    "admin",
+)
+#: How a value's type reads in help, in click's spelling (``PATH``), for Typer's ``<path>``; a flag has none.
+_TYPE_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN"}
+
+
+def _type_word(shown: str | None) -> str | None:
+    """``<path>`` -> ``PATH``, ``<list[str]>`` -> ``TEXT``, ``<a|b>`` -> ``[a|b]``; None stays None."""
+    if not shown or not (shown.startswith("<") and ">" in shown):
+        return shown
+    label, rest = shown[1 : shown.index(">")], shown[shown.index(">") + 1 :]
+    label = re.sub(r"^list\[(.*)\]$", r"\1", label)
+    if "|" in label:
+        return f"[{label}]{rest}"
+    return _TYPE_WORDS.get(label, label.upper()) + rest
+
+
+def _plain_type(param: Any) -> None:
+    """``param`` shows its type as click does (``PATH``, ``INTEGER``), a flag none: Typer's rich help wrote
+    ``<bool>`` beside every flag, ``--help`` included."""
+    shown = getattr(param, "display_type_rich", None)
+    if shown is None or getattr(param, "_lw_plain", False):
+        return
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        param.display_type_rich = lambda ctx: None
+    else:
+        param.display_type_rich = lambda ctx: _type_word(shown(ctx))
+    param._lw_plain = True
+
+
+def _plain_types(command: Any) -> None:
+    """Every parameter of ``command`` and the commands below it, their ``--help`` too, in plain types."""
+    for param in command.params:
+        _plain_type(param)
+    help_option = command.get_help_option
+
+    def plain_help(ctx: Any) -> Any:
+        option = help_option(ctx)
+        if option is not None:
+            _plain_type(option)
+        return option
+
+    command.get_help_option = plain_help
+    for sub in getattr(command, "commands", {}).values():
+        _plain_types(sub)
+
+
+class _LoopGroup(TyperGroup):
+    """The root command: its commands in ``ORDER``, and plain types in every help page."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_types(self)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {n: i for i, n in enumerate(ORDER)}
+        return sorted(names, key=lambda n: (rank.get(n, len(ORDER)), names.index(n)))
+
+
 app = typer.Typer(
     name="loopwise",
+    cls=_LoopGroup,
     help="Monitor ML models: profile data, compare it with a reference, gate on drift.",
     no_args_is_help=True,
     add_completion=False,

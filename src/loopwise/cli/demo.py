@@ -117,6 +117,10 @@ def demo(
         soft_wrap=True,
     )
     client.close()  # folds the write-ahead log into monitor.db, so the size listed below is the file's
+    # The embedded database's lock files (monitor.db-writer.lock) serialise writers while it is open; the
+    # demo's client was the only one and is closed, so they go: the folder holds what the list below says.
+    for lock in out_dir.glob(f"{monitor_path.name}-*.lock"):
+        lock.unlink(missing_ok=True)
     out.print(f"\n[bold]{report.headline()}[/]")
     for name in (
         "train.parquet",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loopwise.checks import current_title
 from loopwise.detectors import Detector
 from loopwise.errors import ParameterError, SchemaError, StaleStateError
 from loopwise.monitors.streams import Stream, iso
@@ -109,7 +110,7 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
 
 def _value(result: dict[str, Any], check: str) -> float | None:
     for c in result["all"]["checks"]:
-        if c["name"] == check:
+        if current_title(c["name"]) == current_title(check):
             v = c.get("actual")
             return None if v is None else float(v)
     return None

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loopwise.checks import current_title
 from loopwise.errors import NotFoundError
 from loopwise.monitors.catalog import monitor_row
 from loopwise.store.tables import MonitorRun
@@ -48,7 +49,7 @@ def failed_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
             if c["status"] in ("fail", "warn"):
                 out.append(
                     {
-                        "check": c["name"],
+                        "check": current_title(c["name"]),
                         "segment": segment,
                         "status": c["status"],
                         "actual": c.get("actual"),
@@ -78,7 +79,9 @@ def errored_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     for segment, suite in parts:
         for c in suite["checks"]:
             if c["status"] == "error":
-                out.append({"check": c["name"], "segment": segment, "reason": c.get("reason") or ""})
+                out.append(
+                    {"check": current_title(c["name"]), "segment": segment, "reason": c.get("reason") or ""}
+                )
     return out
 
 
@@ -129,7 +132,7 @@ def check_series(s: Session, model_name: str, name: str, limit: int = MAX_RUNS) 
         parts = [("", result["all"]), *sorted(result.get("segments", {}).items())]
         for segment, suite in parts:
             for c in suite["checks"]:
-                series.setdefault((c["name"], segment), []).append(
+                series.setdefault((current_title(c["name"]), segment), []).append(
                     {
                         "window_end": end.isoformat(),
                         "value": c.get("actual"),
@@ -177,7 +180,7 @@ def latest_statuses(s: Session) -> list[dict[str, Any]]:
                     {
                         "model": model,
                         "monitor": monitor,
-                        "check": c["name"],
+                        "check": current_title(c["name"]),
                         "segment": segment,
                         "status": c["status"],
                         "value": c.get("actual"),

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopwise.checks import Suite
+from loopwise.checks import Suite, current_title
 from loopwise.errors import ParameterError, SchemaError
 from loopwise.monitors.detect import check_detector
 
@@ -266,11 +266,11 @@ class MonitorSpec:
         titles = [c.title for c in suite.checks]
         known = ", ".join(map(repr, titles))
         for i, d in enumerate(self.detectors):
-            if "watch" in d and d["watch"] not in titles:
+            if "watch" in d and current_title(d["watch"]) not in titles:
                 raise ParameterError(f"detectors[{i}].watch", d["watch"], f"a check of the suite ({known})")
         alerting = [*titles, *(f"detector:{d['name']}" for d in self.detectors)]
         for i, x in enumerate(self.silences):
-            if x.get("check") is not None and x["check"] not in alerting:
+            if x.get("check") is not None and current_title(x["check"]) not in alerting:
                 names = ", ".join(map(repr, alerting))
                 raise ParameterError(
                     f"silences[{i}].check", x["check"], f"a check of the suite or detector:NAME ({names})"

@@ -26,7 +26,12 @@ def checks_section(result: SuiteResult) -> markupsafe.Markup:
         (r.to_dict() for r in result.results), key=lambda d: order[d["status"]]
     )
     html = _section().render(
-        r=result, c=result.counts, rows=rows, colors=_COLORS, drifted=result.drifted_columns
+        r=result,
+        c=result.counts,
+        rows=rows,
+        colors=_COLORS,
+        drifted=result.drifted_columns,
+        found=result.drift_found,
     )
     return markupsafe.Markup(html)  # rendered by an autoescaping template: safe to embed
 

@@ -24,7 +24,8 @@ def _difference_figure(comparisons: list[dict[str, Any]], margins: list[float]) 
         sign = 1.0 if c.get("higher_is_better", True) else -1.0
         d, a, b = sign * c["difference"], sign * c["ci_low"], sign * c["ci_high"]
         a, b = min(a, b), max(a, b)
-        labels.append(f"{c['metric']} ({c.get('test', '')})")
+        test = c.get("test", "")
+        labels.append(f"{c['metric']}<br>({test})" if test else str(c["metric"]))
         diffs.append(d)
         lo.append(d - a)
         hi.append(b - d)
@@ -64,10 +65,14 @@ def _difference_figure(comparisons: list[dict[str, Any]], margins: list[float]) 
         "layout": {
             "title": {"text": "Difference (challenger - champion; right is better), with its interval"},
             "height": 160 + 50 * len(labels),
-            "margin": {"l": 260, "r": 20, "t": 50, "b": 50},
+            # The metric and its test name each row on two lines; automargin widens the left margin to the
+            # longest of them (a fixed 260 px cut "accuracy (mcnemar (chi-square, continuity-corrected))").
+            "margin": {"l": 40, "r": 20, "t": 50, "b": 50},
             "shapes": shapes,
+            "yaxis": {"automargin": True},
             "xaxis": {
                 "zeroline": False,
+                "automargin": True,
                 "title": {"text": "difference (dashed: the non-inferiority margin)"},
             },
         },
@@ -94,7 +99,13 @@ def _values_figure(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
                 "marker": {"color": CUR_COLOR},
             },
         ],
-        "layout": {"barmode": "group", "height": 300, "margin": {"l": 60, "r": 20, "t": 30, "b": 40}},
+        "layout": {
+            "barmode": "group",
+            "height": 300,
+            "margin": {"l": 60, "r": 20, "t": 30, "b": 40},
+            "xaxis": {"automargin": True},
+            "yaxis": {"automargin": True},
+        },
     }
 
 
@@ -122,6 +133,8 @@ def _segment_figure(checks: list[dict[str, Any]]) -> dict[str, Any] | None:
                     "title": {"text": f"Change per {c.get('segment')} group (challenger - champion)"},
                     "height": 300,
                     "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
+                    "xaxis": {"automargin": True},
+                    "yaxis": {"automargin": True},
                 },
             }
     return None
@@ -145,7 +158,9 @@ def render_gate(gate: Any, *, title: str | None = None, plotly: str = "inline") 
     if seg is not None:
         figures["segments"] = seg
     result = gate.suite_result()
-    section = _section().render(r=result, c=result.counts, rows=checks, colors=_COLORS, drifted=None)
+    section = _section().render(
+        r=result, c=result.counts, rows=checks, colors=_COLORS, drifted=None, found=None
+    )
     uid = "lw" + uuid.uuid4().hex[:8]
     esc = markupsafe.escape
     i = gate.inputs

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopwise._version import __version__
 from loopwise.errors import LoopwiseError
@@ -98,6 +100,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.writer = writer
     for exc in (LoopwiseError, RequestValidationError, DBAPIError):
         app.add_exception_handler(exc, handle)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """No route: inside the workspace (/ui) a page that says so, elsewhere the API's JSON."""
+        from loopwise.ui.pages import is_page, page_not_found
+
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404 and is_page(request.url.path):
+            return await page_not_found(request)
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, not_found)
 
     app.add_middleware(RequestMetrics)
 

@@ -343,3 +343,23 @@ async def answer(model: str, task: str, request: Request, _: Public) -> Response
             message=e.args[0] if e.args else str(e),
         )
     return RedirectResponse(f"/ui/models/{quote(model, safe='')}/task", status_code=303)
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is in the workspace (/ui), where a browser is answered with pages, not JSON."""
+    return path == "/ui" or path.startswith("/ui/")
+
+
+async def page_not_found(request: Request) -> Response:
+    """A path under /ui that is no page (``/ui/models/credit``, a mistyped link): an HTML 404 in the
+    signed-in layout, the path shown as text; a visitor not signed in is sent to sign in first, as by
+    every page (nothing says which paths exist). The API under /v1 keeps its JSON 404."""
+
+    def work() -> Response:
+        who = session_principal(request)
+        if who is None:
+            return to_login(request if request.method == "GET" else None)
+        message = f"There is no page at {request.url.path}."
+        return render("message.html", 404, user=who.user, csrf=who.csrf, heading="Not found", message=message)
+
+    return await run_in_threadpool(work)

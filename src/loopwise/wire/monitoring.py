@@ -128,13 +128,23 @@ class CheckOutcome(BaseModel):
     evidence: dict[str, Any] | None = None
 
 
+class DriftFound(BaseModel):
+    """A drift check that found drifted columns (its title), and the columns it found."""
+
+    check: str
+    columns: list[str]
+
+
 class SuiteOutcome(BaseModel):
     """A suite's result (``SuiteResult.to_dict``): the worst status, counts by status, every check."""
 
     suite: str
     status: Literal["pass", "warn", "fail", "error"]
     counts: dict[str, int]
+    #: The columns the suite's drift checks found drifted (never one no check looked at), each once.
     drifted_columns: list[str] | None = None
+    #: Which check found which of them.
+    drift_found: list[DriftFound] | None = None
     seconds: float
     checks: list[CheckOutcome]
 
