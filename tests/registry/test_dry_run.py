@@ -127,6 +127,7 @@ def test_the_sample_needs_only_what_the_version_takes(tmp_path: Path) -> None:
         r.stderr.strip()
         .splitlines()[-1]
         .endswith(
-            "the sample has no column 'age', a feature of the schema of model 'credit' that version 'v2' takes"
+            "the sample has no column 'age', a feature of the schema of model 'credit' that version 'v2' "
+            "takes"
         )
     )
