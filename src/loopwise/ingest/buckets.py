@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,7 +49,9 @@ from loopwise.store.types import utcnow
 
 # Edge sets are content-addressed (a fingerprint names one array forever), so this cache is never stale.
 _EDGES: dict[str, np.ndarray] = {}
-_STORED: set[str] = set()  # fingerprints seen committed in the database
+#: Fingerprints seen committed, per database engine: a process may write to two databases (two local
+#: clients, a demo that recreates its file), and an edge set stored in one is not in the other.
+_STORED: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -64,9 +66,10 @@ def edge_lookup(s: Session) -> Callable[[str], np.ndarray]:
                 raise KeyError(fp)
             edges = np.frombuffer(blob, dtype="<f8").astype(np.float64)
             edges.flags.writeable = False  # shared by every profile read with it
+            known = _stored(s)
             with _lock:
                 _EDGES[fp] = edges
-                _STORED.add(fp)
+                known.add(fp)
         return edges
 
     return get
@@ -182,16 +185,28 @@ def part_profiles(s: Session, model_id: int, blobs: Iterable[bytes]) -> list[Pro
     return out
 
 
+def _stored(s: Session) -> set[str]:
+    """The fingerprints known to be committed in the database ``s`` is bound to."""
+    bind = s.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with _lock:
+        found = _STORED.get(engine)
+        if found is None:
+            found = _STORED[engine] = set()
+        return found
+
+
 def store_edges(s: Session, edges: Mapping[str, np.ndarray]) -> None:
     """Make sure each edge set is stored (in the caller's transaction)."""
-    new = [fp for fp in edges if fp not in _STORED]
+    stored = _stored(s)
+    new = [fp for fp in edges if fp not in stored]
     if not new:
         return
     present = set(s.scalars(select(EdgeSet.fingerprint).where(EdgeSet.fingerprint.in_(new))))
     for fp in new:
         if fp in present:
             with _lock:
-                _STORED.add(fp)
+                stored.add(fp)
         else:
             # Not marked stored until a later read sees it: this transaction may still roll back.
             insert_ignore(
