@@ -168,7 +168,12 @@ class _Listed(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-L = TypeVar("L", bound=_Listed)
+L = TypeVar("L", bound=_Listed | dict[str, Any])
+
+
+def print_json_list(found: Sequence[_Listed | dict[str, Any]]) -> None:
+    """A listing's ``--json``: each item as the API answers it (its ``to_dict()``, or the dict itself)."""
+    out.print_json(json.dumps([x if isinstance(x, dict) else x.to_dict() for x in found]))
 
 
 def print_listing(
@@ -178,10 +183,11 @@ def print_listing(
     row: Callable[[L], Sequence[str]],
     empty: str | None = None,
 ) -> None:
-    """A list command's answer: every item's ``to_dict()`` as JSON with ``--json``, else a table of ``row``s,
-    or ``empty`` alone (on stderr: pipes see no table) when there is nothing to list."""
+    """A list command's answer: every item (its ``to_dict()``, or a dict as the API answered it) as JSON with
+    ``--json``, else a table of ``row``s, or ``empty`` alone (on stderr: pipes see no table) when there is
+    nothing to list."""
     if as_json:
-        out.print_json(json.dumps([x.to_dict() for x in found]))
+        print_json_list(found)
         return
     if not found and empty is not None:
         console.print(empty, highlight=False, markup=False)

@@ -12,7 +12,7 @@ from loopwise.cli.common import console, out, size_of
 
 #: The demo's gate: the data-quality, classification and fairness presets for the credit schema.
 DEMO_GATE_YAML = """suite: credit-risk-demo-gate
-presets: [data_quality, classification, fairness, challenger_gate]
+presets: [data_quality, classification, fairness]
 """
 
 
@@ -72,14 +72,12 @@ def demo(
     by_group = ", ".join(f"{k}: {p.n:,}" for k, p in sorted(ref_profile.segments["race"].items()))
     out.print(f"\nreference profile per segment 'race': {by_group}")
 
-    # A CI gate on the same data: quality, model quality against the reference, fairness, and the
-    # challenger's outputs on the same requests against the champion's (the README's `loopwise check`).
+    # A CI gate on the same data: quality, model quality against the reference, fairness. (The README's
+    # `loopwise check` adds the challenger_gate preset, to compare champ.parquet with chall.parquet.)
     from loopwise.checks import Suite, to_junit, to_markdown
 
     (out_dir / "gate.yaml").write_text(DEMO_GATE_YAML, encoding="utf-8")
-    gate = Suite.from_yaml(out_dir / "gate.yaml", schema).run(
-        cur, ref, schema=schema, champion=out_dir / "champ.parquet", challenger=out_dir / "chall.parquet"
-    )
+    gate = Suite.from_yaml(out_dir / "gate.yaml", schema).run(cur, ref, schema=schema)
     (out_dir / "gate.md").write_text(to_markdown(gate), encoding="utf-8")
     (out_dir / "gate.xml").write_text(to_junit(gate), encoding="utf-8")
     c = gate.counts

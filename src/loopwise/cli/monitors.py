@@ -3,7 +3,6 @@ alternative to the server's scheduler), read their runs. A run whose checks fail
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from rich.table import Table
 
 from loopwise._display import count
 from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect
-from loopwise.cli.common import EXIT_FAIL, console, out, user_errors
+from loopwise.cli.common import EXIT_FAIL, console, out, print_json_list, print_listing, user_errors
 
 monitors_app = typer.Typer(
     help="Monitors: a Suite run on each window of a model's traffic on a schedule, alerting on failures.",
@@ -22,10 +21,6 @@ monitors_app = typer.Typer(
 ModelArg = Annotated[str, typer.Argument(help="The model's name.")]
 NameArg = Annotated[str, typer.Argument(help="The monitor's name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _print_json(found: list[dict[str, Any]]) -> None:
-    out.print_json(json.dumps(found))
 
 
 def _value(x: Any) -> str:
@@ -137,7 +132,7 @@ def list_monitors(
     with user_errors():
         found = connect(url, api_key, local).model(model).monitors()
     if as_json:
-        _print_json(found)
+        print_json_list(found)
         return
     table = Table(title=f"monitors of {model}", title_justify="left")
     cols = (
@@ -213,7 +208,7 @@ def history(
     with user_errors():
         runs = connect(url, api_key, local).model(model).monitor_history(name, limit, before=before)
     if as_json:
-        _print_json(runs)
+        print_json_list(runs)
         return
     print_runs([(model, {"monitor": name, **r}) for r in runs])
     if len(runs) == limit:  # there may be older windows: say how to page to them
@@ -238,16 +233,21 @@ def incidents(
         if state not in (None, "open", "resolved"):
             raise lw.ParameterError("--state", state, ("open", "resolved"))
         found = connect(url, api_key, local).model(model).incidents(name, state)
-    if as_json:
-        _print_json(found)
-        return
-    if not found:
-        console.print(f"no {state + ' ' if state else ''}incidents", highlight=False, markup=False)
-        return
-    table = Table("id", "check", "segment", "state", "severity", "failing windows", "last value", "opened",
-                  "resolved")  # fmt: skip
-    for i in found:
-        table.add_row(
+    print_listing(
+        found,
+        as_json,
+        (
+            "id",
+            "check",
+            "segment",
+            "state",
+            "severity",
+            "failing windows",
+            "last value",
+            "opened",
+            "resolved",
+        ),
+        lambda i: (
             str(i["id"]),
             f"{i['check']} {i['condition']}",
             i["segment"] or "-",
@@ -257,8 +257,9 @@ def incidents(
             _value(i["last_value"]),
             i["opened_at"],
             i["resolved_at"] or "-",
-        )
-    out.print(table)
+        ),
+        empty=f"no {state + ' ' if state else ''}incidents",
+    )
 
 
 @monitors_app.command("deliveries")
@@ -273,15 +274,11 @@ def deliveries(
     """A monitor's delivery log: every alert message, the channel, its attempts and outcome, newest first."""
     with user_errors():
         found = connect(url, api_key, local).model(model).deliveries(name)
-    if as_json:
-        _print_json(found)
-        return
-    if not found:
-        console.print("no alerts sent or due", highlight=False, markup=False)
-        return
-    table = Table("id", "incident", "event", "channel", "state", "attempts", "created", "sent", "last error")
-    for d in found:
-        table.add_row(
+    print_listing(
+        found,
+        as_json,
+        ("id", "incident", "event", "channel", "state", "attempts", "created", "sent", "last error"),
+        lambda d: (
             str(d["id"]),
             str(d["incident_id"]),
             d["event"],
@@ -291,8 +288,9 @@ def deliveries(
             d["created_at"],
             d["sent_at"] or "-",
             d["last_error"] or "-",
-        )
-    out.print(table)
+        ),
+        empty="no alerts sent or due",
+    )
 
 
 @monitors_app.command("delete")
