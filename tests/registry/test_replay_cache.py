@@ -59,6 +59,22 @@ def test_the_local_client_loads_a_version_once(
     _check(model, pd.concat([first, later]), pipeline)
 
 
+def test_a_version_the_local_client_loaded_is_the_one_its_evaluations_run(
+    db_url: str, tmp_path: Path, pipeline: Pipeline, train: tuple[pd.DataFrame, pd.Series], loads: list[str]
+) -> None:
+    model = open_model(db_url, tmp_path / "artifacts")
+    model.register_version("v1", pipeline, sample=train[0].head(50))
+    model.register_version("v2", pipeline, sample=train[0].head(50))
+    frame, _ = traffic(120, 6, 0, pipeline)
+    model.log(frame, version="v1")
+    del loads[:]
+    loaded = model.load_version("v2")
+    assert model.load_version("v2") is loaded
+    assert model.evaluate_version("v2", start=START, end=END).evaluated == 120
+    assert loads == ["v2"]  # loaded once: by load_version, not again by the evaluation
+    _check(model, frame, pipeline)
+
+
 def test_the_server_keeps_a_version_loaded_across_evaluations_and_predict(
     server: Running,
     tmp_path: Path,
