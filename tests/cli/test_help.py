@@ -87,3 +87,11 @@ def test_no_help_page_shows_types_in_angle_brackets() -> None:
     assert {"PATH", "TEXT", "INTEGER"} <= seen
     r = run_cli("check", "--help")
     assert re.search(r"--help\s+Show this message", r.stdout) and re.search(r"--current\s+PATH", r.stdout)
+
+
+def test_version_prints_the_installed_distributions_version() -> None:
+    from importlib.metadata import version
+
+    r = run_cli("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"loopwise {version('loopwise')}\n"

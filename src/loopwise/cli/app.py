@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from loopwise._version import __version__
 from loopwise.cli.check import check
 from loopwise.cli.client import feedback, log, metrics, models_app
 from loopwise.cli.common import (
@@ -131,6 +132,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"loopwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print loopwise's version and exit."),
+    ] = False,
+) -> None:
+    pass
+
+
 app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
