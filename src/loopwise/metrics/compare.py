@@ -76,6 +76,11 @@ class ColumnComparison:
     summary: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+#: The roles ``Comparison.drift_share`` counts (decision 0059): the model's inputs, not what it answered
+#: (prediction, score), what it learns from (target), how traffic is grouped (segment), ids or times.
+SHARE_ROLES = (Role.FEATURE.value,)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The column comparisons and the dataset-level verdict."""
@@ -102,13 +107,25 @@ class Comparison:
         return [c.name for c in self.compared if c.drift is not None and c.drift.drift_detected]
 
     @property
+    def features(self) -> list[ColumnComparison]:
+        """The compared columns ``drift_share`` counts: the features (``SHARE_ROLES``). The prediction, score,
+        target and segment columns are compared and reported too, each on its own (a drifting label is
+        label drift, not a share of the inputs), as Evidently's and NannyML's drift share is over features."""
+        return [c for c in self.compared if c.role in SHARE_ROLES]
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [c.name for c in self.features if c.drift is not None and c.drift.drift_detected]
+
+    @property
     def drift_share(self) -> float:
-        n = len(self.compared)
-        return len(self.drifted_columns) / n if n else 0.0
+        """The share of the compared features that drifted (0 when no feature was compared)."""
+        n = len(self.features)
+        return len(self.drifted_features) / n if n else 0.0
 
     @property
     def dataset_drift(self) -> bool:
-        return bool(self.compared) and self.drift_share >= self.drift_share_threshold
+        return bool(self.features) and self.drift_share >= self.drift_share_threshold
 
     @property
     def not_compared(self) -> list[ColumnComparison]:
