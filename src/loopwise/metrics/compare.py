@@ -6,14 +6,14 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats as sps
 
 from loopwise._display import count
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.metrics import registry
 from loopwise.metrics.describe import categorical_sides, numeric_sides
@@ -35,6 +35,11 @@ from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
 from loopwise.schema.numbers import numbers_from_text
+
+if TYPE_CHECKING:
+    from scipy import stats as sps
+else:
+    sps = lazy("scipy.stats")
 
 #: Below this many values on either side a column's test has little power; the result says so.
 FEW_ROWS = 30
