@@ -160,11 +160,11 @@ def render_gate(gate: Any, *, title: str | None = None, plotly: str = "inline") 
         figures["segments"] = seg
     result = gate.suite_result()
     # A result stored before checks carried ``actual_text`` reads the same as one stored since.
-    rows = [
+    shown = [
         {**c, "actual_text": actual_text(c["metric"], c.get("actual"), c.get("evidence"))} for c in checks
     ]
     section = _section().render(
-        r=result, c=result.counts, rows=rows, colors=_COLORS, drifted=None, found=None
+        r=result, c=result.counts, rows=shown, colors=_COLORS, drifted=None, found=None
     )
     uid = "lw" + uuid.uuid4().hex[:8]
     esc = markupsafe.escape
