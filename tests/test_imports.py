@@ -30,6 +30,27 @@ def test_the_cli_help_loads_no_heavy_library() -> None:
     assert not loaded & set(HEAVY)
 
 
+def test_the_server_starts_without_the_libraries_only_its_requests_use() -> None:
+    """A server's start-up imported scipy, scikit-learn, pandas and httpx (12.6 s of CPU to the first
+    healthy answer on a loaded machine); they load when a request first needs them (decision 0059). The
+    supervising process of ``loopwise serve`` loads no app at all."""
+    later = {"pandas", "scipy", "sklearn", "plotly", "skops", "onnxruntime", "statsmodels", "httpx"}
+    assert not modules_after("import loopwise.server.app") & later
+    supervisor = modules_after(
+        "import loopwise.server.auth, loopwise.server.settings, loopwise.server.workers, loopwise.store"
+    )
+    assert not supervisor & (later | {"fastapi"})
+
+
+def test_a_lazy_module_is_the_module_once_used() -> None:
+    code = (
+        "import sys\nfrom loopwise.metrics import champion\nassert 'scipy.stats' not in sys.modules\n"
+        "print(champion.stats.norm.ppf(0.975))\nassert 'scipy.stats' in sys.modules"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert float(out) == pytest.approx(1.959963984540054)
+
+
 def test_every_public_name_resolves_to_its_module_object() -> None:
     import loopwise.metrics
     import loopwise.profiles

@@ -72,19 +72,45 @@ class EmptyDataError(DataError):
 
 
 class SchemaValidationError(DataError):
-    """Raised when a batch breaks its Schema; ``issues`` holds every problem, not just the first."""
+    """Raised when a batch breaks its Schema; ``issues`` holds every problem, not just the first.
 
-    def __init__(self, issues: Sequence[ValidationIssue]) -> None:
+    The message is the same from the local client and over HTTP (the server answers the issues, the HTTP
+    client words them here again): ``refused`` says that a batch was refused whole (nothing was stored);
+    ``total`` is how many issues there were when fewer were sent."""
+
+    def __init__(
+        self, issues: Sequence[ValidationIssue], total: int | None = None, *, refused: bool = False
+    ) -> None:
         self.issues = list(issues)
-        if len(self.issues) == 1:
-            # One problem reads on one line, as the CLI prints it.
-            super().__init__(f"schema violation: {self.issues[0]}")
-            return
-        lines = [str(i) for i in self.issues[:20]]
-        more = len(self.issues) - len(lines)
-        if more > 0:
-            lines.append(f"... and {more} more")
-        super().__init__(f"{len(self.issues)} schema violations:\n  " + "\n  ".join(lines))
+        super().__init__(violations_text(self.issues, total, refused=refused))
+
+
+def violations_headline(n: int) -> str:
+    """``1 schema violation``, ``2 schema violations``: how every path counts a batch's problems."""
+    return f"{n} schema violation{'' if n == 1 else 's'}"
+
+
+def violations_text(
+    issues: Sequence[ValidationIssue], total: int | None = None, *, refused: bool = False
+) -> str:
+    """A SchemaValidationError's message: one problem on one line (as the CLI prints it), more as a count
+    and a line each (the first 20); a refused batch says that nothing was stored.
+
+    Example:
+        >>> from loopwise.schema.validate import ValidationIssue
+        >>> issue = ValidationIssue("incom", "unknown_column", "not in the schema")
+        >>> print(violations_text([issue], refused=True))
+        schema violation (nothing was stored): column 'incom': not in the schema
+    """
+    n = max(len(issues), total or 0)
+    note = " (nothing was stored)" if refused else ""
+    if n == 1 and issues:
+        return f"schema violation{note}: {issues[0]}"
+    lines = [str(i) for i in issues[:20]]
+    more = n - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return f"{violations_headline(n)}{note}:\n  " + "\n  ".join(lines)
 
 
 class UntrustedArtifactError(DataError):

@@ -188,7 +188,7 @@ def test_the_feedback_hint_names_only_a_target(where: str, server: Running, tmp_
     frame = make_credit(50, seed=4)
     with pytest.raises(lw.SchemaValidationError) as err:
         model.log(frame.drop(columns="repaid").rename(columns={"income": "incme"}))
-    assert "column 'incme': column(s) not in the model's schema" in str(err.value)
+    assert "column 'incme': not in the model's schema; did you mean 'income'" in str(err.value)
     assert "/feedback" not in str(err.value)
     with pytest.raises(lw.SchemaValidationError, match=r"column 'repaid': .*\(targets go to /feedback\)"):
         model.log(frame)

@@ -17,14 +17,18 @@ import smtplib
 import ssl
 import time
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
+from loopwise._lazy import lazy
 from loopwise.alerts.guard import checked_addresses
 from loopwise.alerts.settings import AlertSettings
 from loopwise.errors import MissingSettingError, ParameterError
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy("httpx")
 
 SIGNATURE_HEADER = "X-Loopwise-Signature"
 TIMESTAMP_HEADER = "X-Loopwise-Timestamp"

@@ -74,6 +74,48 @@ class Check:
         return f"Check({self.title}, severity={self.severity})"
 
 
+def actual_text(metric: str, actual: float | None, evidence: dict[str, Any] | None = None) -> str:
+    """A check's value as every table shows it (its ``actual`` column), labelled where the number is not the
+    metric a reader would take it for.
+
+    A non-inferiority or superiority check (``challenger_difference_lower``) is a condition on the
+    one-sided lower bound of the improvement, not on the difference ``loopwise versions compare`` shows:
+    both are shown, each named, so that the bound is never read as the difference. The difference is
+    challenger - champion, as the comparison shows it; for a metric where lower is better the condition
+    reads the improvement (its sign turned), and says so. Any other value is its number.
+
+    Example:
+        >>> ev = {"difference": 0.0015, "ci_low": -0.014, "ci_high": 0.017, "alpha": 0.05}
+        >>> actual_text("challenger_difference_lower", -0.0123, ev)
+        'lower bound -0.0123 (one-sided 95%; difference +0.0015)'
+        >>> actual_text("challenger_difference_lower", 0.0005, {**ev, "difference": -0.002,
+        ...     "higher_is_better": False})
+        'lower bound of the improvement +0.0005 (one-sided 95%; difference -0.0020, lower is better)'
+        >>> actual_text("challenger_difference", 0.0015, ev), actual_text("psi", 0.0412)
+        ('difference +0.0015', '0.0412')
+    """
+    if actual is None:
+        return ""
+    ev = evidence or {}
+    diff = ev.get("difference")
+    if metric not in ("challenger_difference_lower", "challenger_difference") or not isinstance(
+        diff, (int, float)
+    ):
+        return f"{actual:.4g}"
+    higher = ev.get("higher_is_better", True) is not False
+    if metric == "challenger_difference":
+        return (
+            f"difference {diff:+.4f}"
+            if higher
+            else f"improvement {actual:+.4f} (difference {diff:+.4f}, lower is better)"
+        )
+    alpha = ev.get("alpha")
+    level = f"one-sided {1 - float(alpha):.0%}; " if isinstance(alpha, (int, float)) else ""
+    if higher:
+        return f"lower bound {actual:+.4f} ({level}difference {diff:+.4f})"
+    return f"lower bound of the improvement {actual:+.4f} ({level}difference {diff:+.4f}, lower is better)"
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """What running a Check found: status, the value, the threshold it met or missed, and the evidence."""
@@ -86,6 +128,11 @@ class CheckResult:
     message: str = ""
     reason: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actual_text(self) -> str:
+        """The value as tables show it (``actual_text``): a gate's lower bound with the difference beside."""
+        return actual_text(self.check.metric, self.actual, self.evidence)
 
     def to_dict(self) -> dict[str, Any]:
         from loopwise.metrics.result import _clean
@@ -100,6 +147,7 @@ class CheckResult:
                 "severity": self.check.severity,
                 "status": self.status,
                 "actual": self.actual,
+                "actual_text": self.actual_text,
                 "reference_value": self.reference_value,
                 "condition": self.condition,
                 "rule": self.check.condition.to_dict(),

@@ -303,8 +303,20 @@ def _drifted(ctx: Context, check: Any, which: str) -> Value:
 
 
 def _drift_share(ctx: Context, check: Any, which: str) -> Value:
+    """The share of the compared feature columns that drifted (the target, prediction, score, segments, ids
+    and times are not counted: decision 0059); the columns it counted drifted are its ``drifted_columns``."""
     c = ctx.comparison
-    return c.drift_share, {"drifted_columns": c.drifted_columns, "n_columns_compared": len(c.compared)}
+    if not c.features:
+        roles = sorted({col.role for col in c.compared})
+        raise NotComputableError(
+            "drift_share is the share of drifted features, and no feature column was compared"
+            + (f" (compared: {', '.join(roles)} columns; check each with psi or drifted)" if roles else "")
+        )
+    return c.drift_share, {
+        "drifted_columns": c.drifted_features,
+        "n_features_compared": len(c.features),
+        "n_columns_compared": len(c.compared),
+    }
 
 
 def _missing_rate(ctx: Context, check: Any, which: str) -> Value:

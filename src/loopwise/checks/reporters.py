@@ -103,7 +103,7 @@ def to_markdown(result: SuiteResult) -> str:
     lines += ["| | check | actual | condition | note |", "|---|---|---|---|---|"]
     order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
     for r in sorted(result.results, key=lambda r: order[r.status]):
-        actual = "" if r.actual is None else f"{r.actual:.4g}"
+        actual = md_text(r.actual_text)
         lines.append(
             f"| {_ICON[r.status]} | <code>{md_text(r.check.title)}</code> | {actual} | "
             f"{md_text(r.condition)} | {md_text(r.reason or '')} |"

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from loopwise._display import count
-from loopwise.checks.check import Check, CheckResult
+from loopwise.checks.check import Check, CheckResult, actual_text
 from loopwise.checks.conditions import Reference, eq, from_spec, ge, le
 from loopwise.checks.evaluate import CATALOG, Context
 from loopwise.checks.gate import non_inferior_title
@@ -111,7 +111,7 @@ class SuiteResult:
         if drift is not None:
             lines.append("drifted columns: " + (drift_text(drift) or "none"))
         for r in sorted(self.results, key=lambda r: -_ORDER[r.status]):
-            found = "" if r.actual is None else f": {r.actual:.4g}"
+            found = "" if r.actual is None else f": {r.actual_text}"
             against = f" against {r.condition}" if r.condition else ""
             note = f" ({r.reason})" if r.reason else ""
             lines.append(f"  {r.status:<5} {r.check.title}{found}{against}{note}")
@@ -125,7 +125,7 @@ class SuiteResult:
             (
                 status(r.status, r.status == "pass" if r.status != "warn" else None),
                 r.check.title,
-                "" if r.actual is None else f"{r.actual:.4g}",
+                r.actual_text,
                 r.condition,
                 r.reason or "",
             )
@@ -372,7 +372,10 @@ def run_check(c: Check, ctx: Context) -> CheckResult:
     status = "pass" if ok else c.severity
     where = f" [{c.column or c.segment}]" if (c.column or c.segment) else ""
     verdict = "meets" if ok else "does not meet"
-    message = f"{c.metric}{where} = {actual:.6g} {verdict} {desc}"
+    # A gate's bound is named, with the difference beside it; any other value is its number.
+    gated = c.metric.startswith("challenger_difference")
+    shown = actual_text(c.metric, actual, evidence) if gated else f"{actual:.6g}"
+    message = f"{c.metric}{where} = {shown} {verdict} {desc}"
     drifted = evidence.get("drifted_columns") if isinstance(evidence, dict) else None
     if isinstance(drifted, list):
         # "By how much" is the value; "which" is what a reader acts on.

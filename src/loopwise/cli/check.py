@@ -119,7 +119,7 @@ def _print(result: object) -> None:
         table.add_row(
             f"[{_STYLE[r.status]}]{r.status}[/]",
             escape(r.check.title),
-            "" if r.actual is None else f"{r.actual:.4g}",
+            r.actual_text,
             escape(r.condition),
             escape(r.reason or ""),
         )

@@ -64,9 +64,11 @@ def gate(
     if as_json:
         out.print_json(jsonlib.dumps(found.to_dict()))
     else:
+        from loopwise.checks.check import actual_text
+
         table = Table("status", "check", "actual", "condition", "note")
         for c in found.checks.get("checks", []):
-            actual = "" if c.get("actual") is None else f"{c['actual']:.4g}"
+            actual = actual_text(c["metric"], c.get("actual"), c.get("evidence"))
             table.add_row(c["status"], c["name"], actual, c.get("condition") or "", c.get("reason") or "")
         out.print(table)
         i = found.inputs

@@ -15,7 +15,14 @@ from loopwise.client.monitors import HTTPMonitors
 from loopwise.client.paths import model_url, seg
 from loopwise.client.review import HttpReview
 from loopwise.client.users import HttpUsers
-from loopwise.errors import LoopwiseError, SchemaValidationError, ServerError, UnreachableError, from_http
+from loopwise.errors import (
+    LoopwiseError,
+    SchemaValidationError,
+    ServerError,
+    UnreachableError,
+    from_http,
+    violations_text,
+)
 from loopwise.schema import ValidationIssue
 
 RETRIES = 5
@@ -37,6 +44,11 @@ def raise_for(status: int, body: Any) -> None:
             for i in body.get("issues") or []
             if isinstance(i, dict)
         ]
+        # Worded as the local client words them: the same count, the same lines.
+        violations = body.get("violations")
+        total = violations if isinstance(violations, int) else None
+        if exc.issues:
+            LoopwiseError.__init__(exc, violations_text(exc.issues, total, refused=True))
     raise exc
 
 

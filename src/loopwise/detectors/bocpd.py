@@ -46,15 +46,19 @@ instead: values are divided by ``sqrt(beta0 / alpha0)``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import median_filter
-from scipy.special import gammaln, xlogy
 
+from loopwise._lazy import lazy
 from loopwise.detectors.base import SEGMENT_CAP, Detector, Sensitivity, in_open_unit, positive
 from loopwise.errors import DataError, ParameterError, StaleStateError
+
+if TYPE_CHECKING:
+    from scipy import ndimage, special
+else:
+    ndimage, special = lazy("scipy.ndimage"), lazy("scipy.special")
 
 MODELS = ("auto", "ar1", "trend", "constant", "bernoulli")
 #: ``model="trend"``: a run's time (values since it began) is counted in units of this many values.
@@ -269,8 +273,8 @@ class BOCPD(Detector):
         nu = 2.0 * a
         z = (y - centre) ** 2 / (nu * scale2)
         log_pred: npt.NDArray[np.float64] = (
-            gammaln((nu + 1.0) / 2.0)
-            - gammaln(nu / 2.0)
+            special.gammaln((nu + 1.0) / 2.0)
+            - special.gammaln(nu / 2.0)
             - 0.5 * np.log(nu * math.pi * scale2)
             - (nu + 1.0) / 2.0 * np.log1p(z)
         )
@@ -450,14 +454,14 @@ def winsorized(y: npt.NDArray[np.float64], width: int = 5, limit: float = _LIMIT
     spread = float(np.median(np.abs(d - np.median(d)))) / 0.6745 / math.sqrt(2.0)
     if not spread > 0:
         return y
-    centre = median_filter(y, size=width, mode="nearest")
+    centre = ndimage.median_filter(y, size=width, mode="nearest")
     result: npt.NDArray[np.float64] = np.clip(y, centre - limit * spread, centre + limit * spread)
     return result
 
 
 def _bernoulli(ones: Any, count: Any) -> Any:
     """The Bernoulli log-likelihood of ``ones`` in ``count`` values at its maximum (rate ones / count)."""
-    return xlogy(ones, ones / count) + xlogy(count - ones, (count - ones) / count)
+    return special.xlogy(ones, ones / count) + special.xlogy(count - ones, (count - ones) / count)
 
 
 def _logsumexp(v: npt.NDArray[np.float64]) -> float:

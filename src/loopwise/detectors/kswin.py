@@ -17,14 +17,19 @@ import functools
 import math
 import random
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
+from loopwise._lazy import lazy
 from loopwise.detectors.base import Detector, Sensitivity, in_open_unit, positive
 from loopwise.errors import DataError, ParameterError
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = lazy("scipy.stats")
 
 
 @functools.cache

@@ -91,7 +91,7 @@ def _check(records: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]
         seen.add(key)
         out.append({"event_id": str(eid), "kind": kind, "source": source, "value": {field: value}})
     if issues:
-        raise SchemaValidationError(issues)
+        raise SchemaValidationError(issues, refused=True)
     return out
 
 

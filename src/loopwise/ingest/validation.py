@@ -18,7 +18,7 @@ from loopwise.ingest.errors import LimitError
 from loopwise.profiles.canonical import canonical, canonical_keys
 from loopwise.schema import Role, Schema, validate
 from loopwise.schema.timestamps import to_utc_us
-from loopwise.schema.validate import ValidationIssue, row_issues
+from loopwise.schema.validate import ValidationIssue, misspelt, misspelt_issue, row_issues
 
 DEFAULT_VERSION = "default"
 RESERVED = ("model_version", "latency_ms")
@@ -119,6 +119,52 @@ def _version_column(table: pa.Table) -> tuple[pa.Table, list[ValidationIssue]]:
     return table.set_column(i, "model_version", col.cast(pa.string())), []
 
 
+#: More unknown columns than this are refused by their names alone (dropping thousands costs their square).
+MAX_UNKNOWN = 20
+
+
+def unknown_columns(schema: Schema, names: list[str]) -> list[str]:
+    """The columns of a batch of predictions that its model's schema has not (its target among them: labels
+    go to /feedback), sorted; more than ``MAX_UNKNOWN`` are refused at once, listed, before anything else
+    is looked at. The server asks this of a batch's names before it builds the batch (decision 0016), and
+    the write path again: both answer the same."""
+    served = {c.name for c in schema if c.role is not Role.TARGET}
+    extra = sorted(set(names) - served - set(RESERVED))
+    if len(extra) > MAX_UNKNOWN:
+        raise SchemaValidationError(
+            [
+                ValidationIssue(
+                    ", ".join(extra[:MAX_UNKNOWN]) + f" and {len(extra) - MAX_UNKNOWN} more",
+                    "unknown_column",
+                    "column(s) not in the model's schema (targets go to /feedback)",
+                )
+            ],
+            refused=True,
+        )
+    return extra
+
+
+def _misspelt_or_unknown(
+    schema: Schema, issues: list[ValidationIssue], extra: list[str]
+) -> list[ValidationIssue]:
+    """The issues of the batch's unknown columns, and ``issues`` without the missing columns they stand
+    for (edited in place): a column that looks like a missing one misspelt is one issue naming both; the
+    others are one issue listing them (with the hint that targets go to /feedback where one is sent)."""
+    targets = {c.name for c in schema.by_role(Role.TARGET)}
+    missing = [i.column for i in issues if i.problem == "missing_column" and i.column is not None]
+    pairs = misspelt(missing, [e for e in extra if e not in targets])
+    meant = set(pairs.values())
+    issues[:] = [i for i in issues if not (i.problem == "missing_column" and i.column in meant)]
+    out = [misspelt_issue(name, m, "the model's schema") for name, m in pairs.items()]
+    rest = [e for e in extra if e not in pairs]
+    if rest:
+        hint = " (targets go to /feedback)" if targets & set(rest) else ""
+        out.append(
+            ValidationIssue(", ".join(rest), "unknown_column", f"column(s) not in the model's schema{hint}")
+        )
+    return out
+
+
 def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Table, list[str], np.ndarray]:
     """Every problem of a batch at once (raises SchemaValidationError), else the batch, its ids and times.
 
@@ -126,22 +172,12 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     (``loopwise.schema.timestamps``: a bad or ambiguous one is an issue naming the column); nothing else is.
     """
     if table.num_rows == 0:
-        raise SchemaValidationError([ValidationIssue(None, "empty", "the batch has no rows")])
+        raise SchemaValidationError([ValidationIssue(None, "empty", "the batch has no rows")], refused=True)
     if table.num_rows > max_rows:
         raise LimitError(f"the batch has {table.num_rows} rows; the limit is {max_rows} per batch")
     served = Schema(tuple(c for c in schema if c.role is not Role.TARGET))
     reserved = [c for c in RESERVED if c in table.column_names]
-    extra = sorted(set(table.column_names) - set(served.names) - set(RESERVED))
-    if len(extra) > 20:  # dropping thousands of columns costs their square; the list alone says enough
-        raise SchemaValidationError(
-            [
-                ValidationIssue(
-                    ", ".join(extra[:20]) + f" and {len(extra) - 20} more",
-                    "unknown_column",
-                    "column(s) not in the model's schema (targets go to /feedback)",
-                )
-            ]
-        )
+    extra = unknown_columns(schema, table.column_names)
     ts_column = schema.by_role(Role.TIMESTAMP)[0]
     ts_name = ts_column.name
     times: np.ndarray | None = None
@@ -165,19 +201,8 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     issues += version_issues
     if ts_name in table.column_names:
         issues = [i for i in issues if i.column != ts_name] + time_issues
-    if extra:
-        issues.append(
-            ValidationIssue(
-                ", ".join(extra),
-                "unknown_column",
-                "column(s) not in the model's schema"
-                + (
-                    " (targets go to /feedback)"
-                    if any(c.name in extra for c in schema.by_role(Role.TARGET))
-                    else ""
-                ),
-            )
-        )
+    unknown = _misspelt_or_unknown(schema, issues, extra)  # takes out the missing columns misspelt
+    issues += unknown
     if "latency_ms" in reserved and not (
         pa.types.is_integer(table.column("latency_ms").type)
         or pa.types.is_floating(table.column("latency_ms").type)
@@ -209,7 +234,7 @@ def check_batch(schema: Schema, table: pa.Table, max_rows: int) -> tuple[pa.Tabl
     if times is not None:
         ts = times
     if issues:
-        raise SchemaValidationError(issues)
+        raise SchemaValidationError(issues, refused=True)
     return table, ids, ts
 
 

@@ -16,18 +16,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, ParameterError
 from loopwise.metrics.performance import interval
 from loopwise.metrics.result import _clean
 from loopwise.profiles.canonical import canonical, canonical_array
 from loopwise.profiles.task import ClassificationProfile, encode_labels
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = lazy("scipy.stats")
 
 #: Paired bootstrap resamples.
 BOOTSTRAP = 2000

@@ -6,14 +6,14 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats as sps
 
 from loopwise._display import count
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.metrics import registry
 from loopwise.metrics.describe import categorical_sides, numeric_sides
@@ -35,6 +35,11 @@ from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
 from loopwise.schema.numbers import numbers_from_text
+
+if TYPE_CHECKING:
+    from scipy import stats as sps
+else:
+    sps = lazy("scipy.stats")
 
 #: Below this many values on either side a column's test has little power; the result says so.
 FEW_ROWS = 30
@@ -76,6 +81,11 @@ class ColumnComparison:
     summary: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+#: The roles ``Comparison.drift_share`` counts (decision 0059): the model's inputs, not what it answered
+#: (prediction, score), what it learns from (target), how traffic is grouped (segment), ids or times.
+SHARE_ROLES = (Role.FEATURE.value,)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The column comparisons and the dataset-level verdict."""
@@ -102,13 +112,25 @@ class Comparison:
         return [c.name for c in self.compared if c.drift is not None and c.drift.drift_detected]
 
     @property
+    def features(self) -> list[ColumnComparison]:
+        """The compared columns ``drift_share`` counts: the features (``SHARE_ROLES``). The prediction, score,
+        target and segment columns are compared and reported too, each on its own (a drifting label is
+        label drift, not a share of the inputs), as Evidently's and NannyML's drift share is over features."""
+        return [c for c in self.compared if c.role in SHARE_ROLES]
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [c.name for c in self.features if c.drift is not None and c.drift.drift_detected]
+
+    @property
     def drift_share(self) -> float:
-        n = len(self.compared)
-        return len(self.drifted_columns) / n if n else 0.0
+        """The share of the compared features that drifted (0 when no feature was compared)."""
+        n = len(self.features)
+        return len(self.drifted_features) / n if n else 0.0
 
     @property
     def dataset_drift(self) -> bool:
-        return bool(self.compared) and self.drift_share >= self.drift_share_threshold
+        return bool(self.features) and self.drift_share >= self.drift_share_threshold
 
     @property
     def not_compared(self) -> list[ColumnComparison]:

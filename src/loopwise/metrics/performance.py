@@ -11,16 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
+from loopwise._lazy import lazy
 from loopwise.errors import ParameterError, UnknownNameError
 from loopwise.metrics.result import _clean
 from loopwise.metrics.stability import wilson
 from loopwise.profiles.task import CAL_BINS, SCORE_BINS, ClassificationProfile, RegressionProfile
 from loopwise.schema import Schema, Task
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = lazy("scipy.stats")
 
 #: Bootstrap resamples of the confusion counts for metrics without an analytic interval.
 BOOTSTRAP = 400

@@ -39,12 +39,18 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from scipy import special, stats
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, EmptyDataError, NotComputableError, ParameterError
+
+if TYPE_CHECKING:
+    from scipy import special, stats
+else:
+    special = lazy("scipy.special")
+    stats = lazy("scipy.stats")
 
 Variance = Literal["poisson", "with_replacement"]
 VARIANCES = ("poisson", "with_replacement")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError
 from loopwise.metrics.drift import stats as drift_stats
 from loopwise.metrics.drift.pairs import NumericPair, sorted_finite
 from loopwise.profiles.canonical import canonical
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = lazy("scipy.stats")
 
 
 @dataclass(frozen=True)

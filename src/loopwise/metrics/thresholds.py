@@ -42,12 +42,17 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats as sps
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, ParameterError
+
+if TYPE_CHECKING:
+    from scipy import stats as sps
+else:
+    sps = lazy("scipy.stats")
 
 #: The false-alarm rate a calibrated threshold is set for, unless asked otherwise.
 DEFAULT_FALSE_ALARM_RATE = 0.05

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError
 from loopwise.profiles.canonical import canonical
 from loopwise.registry.flavors import Predictor
 from loopwise.schema import Kind, Role, Schema, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 #: Rows of a sample used for the dry prediction (more are ignored: the run checks shapes, not quality).
 SAMPLE_ROWS = 200

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, LoopwiseError, ParameterError, UntrustedArtifactError
 from loopwise.registry.artifacts import PICKLE, SKOPS
 from loopwise.registry.settings import RegistrySettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 FLAVORS = ("sklearn", "onnx", "external")
 #: Rows on which a classifier's label is checked to be its most probable class

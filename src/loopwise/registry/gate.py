@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise._display import count
 from loopwise.checks import Check, Suite, SuiteResult
+from loopwise.checks.check import actual_text
 from loopwise.checks.conditions import Condition
 from loopwise.checks.evaluate import CATALOG
 from loopwise.checks.gate import TESTED
@@ -195,7 +196,7 @@ def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
         if r.actual is None:
             hard.append(f"{r.check.title}: cannot be computed: {r.reason}")
         else:
-            hard.append(f"{r.check.title}: {r.actual:.4g} does not meet {r.condition}")
+            hard.append(f"{r.check.title}: {r.actual_text} does not meet {r.condition}")
     if hard:
         return "fail", f"fail: {hard[0]}", None
     if needed:
@@ -404,12 +405,23 @@ def public(model_name: str, row: GateRow) -> GateResult:
         verdict=row.verdict,
         needed=needed,
         inputs=inputs,
-        checks=dict(row.checks or {}),
+        checks=_checks(row.checks or {}),
         comparisons=list(row.comparisons or []),
         suite=dict(row.suite or {}),
         actor=row.actor,
         created_at=row.created_at,
     )
+
+
+def _checks(stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored checks, each with its ``actual_text`` (a result stored before checks carried it reads as
+    one stored since: a gate's lower bound beside the difference)."""
+    out = dict(stored)
+    out["checks"] = [
+        {**c, "actual_text": actual_text(c["metric"], c.get("actual"), c.get("evidence"))}
+        for c in stored.get("checks", [])
+    ]
+    return out
 
 
 def gate_result(s: Session, model_name: str, gate_id: int) -> GateResult:

@@ -12,16 +12,16 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise._display import count
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.profiles.canonical import canonical
@@ -46,6 +46,11 @@ from loopwise.schema import Kind, Role, Schema
 from loopwise.store import transaction
 from loopwise.store.bulk import AMONG_CHUNK, among, dialect_of
 from loopwise.store.tables import Batch, Event
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 #: Events per replay batch: the features of one batch are in memory at a time (40 numeric features: about
 #: 32 MB). Fewer rows per call cost a multi-threaded model more on a busy machine: a

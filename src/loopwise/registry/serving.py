@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, LimitError
 from loopwise.ingest import get_model, log_predictions
 from loopwise.profiles.canonical import canonical
@@ -33,6 +33,11 @@ from loopwise.schema import Role, Schema
 from loopwise.schema.validate import check
 from loopwise.store import transaction
 from loopwise.store.types import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 
 @dataclass(frozen=True)

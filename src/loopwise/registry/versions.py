@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopwise._lazy import lazy
 from loopwise.errors import ConflictError, DataError, NotFoundError, ParameterError, UntrustedArtifactError
 from loopwise.ingest import get_model, put_reference
 from loopwise.registry.artifacts import PICKLE, SKOPS, ArtifactStore, Incoming
@@ -26,6 +26,11 @@ from loopwise.store import insert_ignore, transaction
 from loopwise.store.tables import Alias, Artifact, Event
 from loopwise.store.tables import ModelVersion as VersionRow
 from loopwise.store.types import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import markupsafe
 
+from loopwise.checks.check import actual_text
 from loopwise.report.checks import _COLORS, _section
 from loopwise.report.html import CUR_COLOR, REF_COLOR, plotly_tag
 
@@ -158,8 +159,12 @@ def render_gate(gate: Any, *, title: str | None = None, plotly: str = "inline") 
     if seg is not None:
         figures["segments"] = seg
     result = gate.suite_result()
+    # A result stored before checks carried ``actual_text`` reads the same as one stored since.
+    shown = [
+        {**c, "actual_text": actual_text(c["metric"], c.get("actual"), c.get("evidence"))} for c in checks
+    ]
     section = _section().render(
-        r=result, c=result.counts, rows=checks, colors=_COLORS, drifted=None, found=None
+        r=result, c=result.counts, rows=shown, colors=_COLORS, drifted=None, found=None
     )
     uid = "lw" + uuid.uuid4().hex[:8]
     esc = markupsafe.escape

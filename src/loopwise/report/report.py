@@ -47,9 +47,12 @@ class Report:
         c = self.comparison
         verdict = "DATASET DRIFT" if c.dataset_drift else "no dataset drift"
         skipped = len(c.not_compared)
+        roles = {col.name: col.role for col in c.compared}
+        others = [f"{n} ({roles[n]})" for n in c.drifted_columns if n not in set(c.drifted_features)]
         return (
-            f"{verdict}: {len(c.drifted_columns)} of {len(c.compared)} columns drifted "
+            f"{verdict}: {len(c.drifted_features)} of {len(c.features)} features drifted "
             f"({c.drift_share:.0%}; dataset drift at >= {c.drift_share_threshold:.0%})"
+            + (f"; also drifted: {', '.join(others)}" if others else "")
             + (f"; {skipped} column(s) could not be compared" if skipped else "")
         )
 
@@ -88,6 +91,8 @@ class Report:
                     "drift_share_threshold": c.drift_share_threshold,
                     "drifted_columns": c.drifted_columns,
                     "n_columns_compared": len(c.compared),
+                    "drifted_features": c.drifted_features,
+                    "n_features_compared": len(c.features),
                     "n_reference": c.n_reference,
                     "n_current": c.n_current,
                     "alpha": c.alpha,

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.metrics.sampled import SampledEstimate, Variance, hajek, horvitz_thompson, rate_gap
 from loopwise.review.selection import Selection
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = lazy("scipy.stats")
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,23 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loopwise._lazy import lazy
 from loopwise.errors import NotFoundError
 from loopwise.review.consensus import resolve, unsettle
 from loopwise.review.policies import Gold
 from loopwise.store.audit import append
 from loopwise.store.tables import Model, ReviewerState, ReviewLabel, ReviewTask
 from loopwise.store.types import utcnow
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = lazy("scipy.stats")
 
 
 def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -24,15 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, EmptyDataError, ParameterError
 from loopwise.review.selectors import Selector
 from loopwise.schema import DataLike, to_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 #: The smallest share of the budget the random slice may have unless a Policy says otherwise.
 MIN_RANDOM_SHARE = 0.1

@@ -20,8 +20,10 @@ from loopwise.schema.validate import ValidationIssue
 
 #: A decimal number as text (what float() reads, without the underscores), or a non-finite one.
 _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
-#: Text Arrow casts to a boolean, in any case (no blanks, no spaces around).
-_BOOLEAN_TEXT = pa.array(["true", "false", "1", "0"])
+#: Text Arrow casts to a boolean, in any case (no blanks, no spaces around). A tuple, made an Arrow array
+#: where used: ``pa.array`` of a list imports pandas (to ask whether it is a pandas object), seconds of a
+#: server's start-up (decision 0059).
+_BOOLEAN_TEXT = ("true", "false", "1", "0")
 #: How many offending values an error names.
 SHOWN = 3
 
@@ -66,7 +68,7 @@ def numbers_from_text(
             continue
         if col.kind is Kind.BOOLEAN:
             # Arrow reads true/false/1/0 as booleans; anything else surfaced as pyarrow's ArrowInvalid.
-            known = pc.is_in(pc.utf8_lower(arr), value_set=_BOOLEAN_TEXT)
+            known = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(_BOOLEAN_TEXT, pa.string()))
             _refuse(col.name, which, "boolean", "true or false", arr, pc.invert(known))
             continue
         if col.kind is not Kind.NUMERIC:

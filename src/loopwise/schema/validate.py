@@ -7,6 +7,7 @@ strings or epoch numbers (``loopwise.schema.timestamps`` says which).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,19 +54,59 @@ class ValidationIssue:
         }
 
 
+def misspelt(missing: Sequence[str], extra: Sequence[str]) -> dict[str, str]:
+    """Each column of the data that is most likely a missing column of the schema misspelt, as
+    ``{data's name: schema's name}``, one to one: the same name in another case, else the closest by
+    difflib's ratio (at least 0.6, as ``did_you_mean``), the data's columns taken in order.
+
+    Example:
+        >>> misspelt(["income", "age"], ["incom", "Age", "colour"])
+        {'incom': 'income', 'Age': 'age'}
+    """
+    import difflib
+
+    left = list(missing)
+    found: dict[str, str] = {}
+    for name in extra:
+        if not left:
+            break
+        same = [m for m in left if m.lower() == name.lower()]
+        close = same or difflib.get_close_matches(name.lower(), [m.lower() for m in left], n=1, cutoff=0.6)
+        if close:
+            meant = same[0] if same else next(m for m in left if m.lower() == close[0])
+            found[name] = meant
+            left.remove(meant)
+    return found
+
+
+def misspelt_issue(name: str, meant: str, schema: str = "the schema") -> ValidationIssue:
+    """One issue for a misspelt column (not two: an unknown column and a missing one), on one line naming
+    the column sent and the schema's column it most likely meant (decision 0059)."""
+    return ValidationIssue(
+        name, "unknown_column", f"not in {schema}; did you mean {meant!r}, which the data lacks?"
+    )
+
+
 def validate(schema: Schema, data: DataLike, *, allow_extra_columns: bool = True) -> list[ValidationIssue]:
-    """Return every way ``data`` breaks ``schema`` (an empty list when it conforms)."""
+    """Return every way ``data`` breaks ``schema`` (an empty list when it conforms). A column of the data
+    that looks like a missing column of the schema misspelt is one issue naming both (``misspelt``), extra
+    columns allowed or not."""
     table = to_table(data)
     issues: list[ValidationIssue] = []
     present = set(table.column_names)
-    for col in schema:
-        if col.name not in present:
+    missing = [col.name for col in schema if col.name not in present]
+    extra = [name for name in table.column_names if name not in schema]
+    pairs = misspelt(missing, extra)
+    meant = set(pairs.values())
+    for name in missing:
+        if name not in meant:
             issues.append(
-                ValidationIssue(col.name, "missing_column", "column is in the schema but not in the data")
+                ValidationIssue(name, "missing_column", "column is in the schema but not in the data")
             )
+    issues += [misspelt_issue(name, m) for name, m in pairs.items()]
     if not allow_extra_columns:
-        for name in table.column_names:
-            if name not in schema:
+        for name in extra:
+            if name not in pairs:
                 issues.append(
                     ValidationIssue(name, "unknown_column", "column is in the data but not in the schema")
                 )

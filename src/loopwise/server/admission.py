@@ -8,15 +8,17 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from loopwise.errors import LimitError, SchemaValidationError
-from loopwise.ingest import RESERVED, registered, remembered
-from loopwise.schema import Role, Schema
-from loopwise.schema.validate import ValidationIssue
+from loopwise.errors import LimitError
+from loopwise.ingest import registered, remembered
+from loopwise.ingest.validation import unknown_columns
+from loopwise.schema import Schema
 from loopwise.store.catalog import stored_versions
 
 
 async def known_columns(readers: sessionmaker[Session], model: str, names: list[str]) -> None:
-    """Refuse column names the model's schema does not have, naming them (as validation would, later)."""
+    """Refuse a batch naming more columns the model's schema has not than validation lists, before it is
+    built (decision 0016). Fewer go on to validation, which answers as the local client does: every problem
+    of the batch, a misspelt column as one (decision 0059)."""
     hit = remembered(readers.kw["bind"].engine, model)
     if hit is None:
 
@@ -25,16 +27,7 @@ async def known_columns(readers: sessionmaker[Session], model: str, names: list[
                 return registered(s, model)
 
         hit = await run_in_threadpool(look)
-    known = set(hit[1].names) | set(RESERVED)
-    extra = [n for n in names if n not in known]
-    if extra:
-        shown = ", ".join(extra[:20]) + (f" and {len(extra) - 20} more" if len(extra) > 20 else "")
-        targets = {c.name for c in hit[1].by_role(Role.TARGET)}
-        # The hint only where it applies: a misspelt feature is not a label sent to the wrong route.
-        hint = " (targets go to /feedback)" if targets & set(extra) else ""
-        raise SchemaValidationError(
-            [ValidationIssue(shown, "unknown_column", f"column(s) not in the model's schema{hint}")]
-        )
+    unknown_columns(hit[1], names)
 
 
 #: The versions each model is known to have, by (database, model): a batch naming only known versions

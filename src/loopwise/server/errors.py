@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from loopwise._display import count
 from loopwise.errors import (
     LoopwiseError,
     ParameterError,
@@ -20,6 +19,7 @@ from loopwise.errors import (
     ServerError,
     error_class,
     tree_name,
+    violations_headline,
 )
 
 
@@ -52,8 +52,9 @@ def answer(exc: LoopwiseError) -> JSONResponse:
     if isinstance(exc, SchemaValidationError):
         return problem(
             exc.http_status,
-            f"{count(len(exc.issues), 'problem')} in the batch; nothing was stored",
+            f"{violations_headline(len(exc.issues))} in the batch; nothing was stored",
             type="SchemaValidationError",
+            violations=len(exc.issues),
             issues=[i.to_dict() for i in exc.issues[:100]],
         )
     # The first argument is the message as written (str() of a LookupError would add quotes).

@@ -144,14 +144,21 @@ def serve_workers(
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     code = 0
+    # The compactor (slot ``workers``) starts once the port answers: on two cores its start-up competed
+    # with the workers' for the CPU and delayed the first answer (decision 0059); nothing waits on it.
+    compactor = interval > 0
     try:
-        for slot in range(workers + (interval > 0)):  # slot ``workers``: the compactor
+        for slot in range(workers):
             start(slot)
         log.info("loopwise: %d workers on http://%s:%d (a socket each)", workers, host, port)
-        while not stopping.wait(0.5):
-            if on_ready is not None and _accepts(host, port):
-                on_ready()
-                on_ready = None
+        while not stopping.wait(0.1 if compactor or on_ready is not None else 0.5):
+            if (on_ready is not None or compactor) and _accepts(host, port):
+                if on_ready is not None:
+                    on_ready()
+                    on_ready = None
+                if compactor:
+                    start(workers)
+                    compactor = False
             for slot, (p, started) in list(procs.items()):
                 if p.is_alive():
                     continue

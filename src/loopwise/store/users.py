@@ -9,6 +9,7 @@ no default user: the first is made with ``loopwise users add``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -32,9 +33,14 @@ MIN_PASSWORD = 10
 SESSION_LIFETIME = dt.timedelta(hours=12)
 
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist costs the same time as against a real hash, so the
-# answer's timing does not tell which names exist.
-_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verifying against this when the user does not exist costs the same time as against a real hash, so
+    the answer's timing does not tell which names exist. Made at the first sign-in, whoever signs in (a hash
+    costs a tenth of a second or more of a server's start-up otherwise: decision 0059)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -175,9 +181,10 @@ def list_users(s: Session) -> list[StoredUser]:
 
 def verify_password(s: Session, name: str, password: str) -> StoredUser | None:
     """The user, when the name and password match and the user is not disabled; else None."""
+    dummy = _dummy()  # before the look-up: the first sign-in pays for it whether the name exists or not
     row = s.scalar(select(User).where(User.name == name))
     try:
-        _hasher.verify(row.password_hash if row is not None else _DUMMY, password)
+        _hasher.verify(row.password_hash if row is not None else dummy, password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None or row.disabled:

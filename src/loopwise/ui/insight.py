@@ -21,12 +21,12 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy.orm import Session
 
+from loopwise._lazy import lazy
 from loopwise.errors import LoopwiseError, UntrustedArtifactError
 from loopwise.explain import explain, furthest, positions
 from loopwise.explain.shapley import BACKGROUND_ROWS as BACKGROUND
@@ -39,6 +39,11 @@ from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.settings import RegistrySettings
 from loopwise.registry.versions import describe, recent_rows
 from loopwise.schema import Role
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 log = logging.getLogger("loopwise.ui")
 

@@ -119,6 +119,8 @@ class CheckOutcome(BaseModel):
     segment: str | None = None
     params: dict[str, Any] | None = None
     actual: float | None = None
+    #: ``actual`` as the tables show it: a gate's lower bound named, with the difference beside it.
+    actual_text: str | None = None
     reference_value: float | None = None
     condition: str | None = None
     #: The condition as YAML writes it (``{"lt": 0.2}``), so a client can rebuild the check.

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import special
-from scipy import stats as sps
 
+from loopwise._lazy import lazy
 from loopwise.metrics import registry
 from loopwise.metrics.drift import stats
 from loopwise.metrics.drift.pairs import CategoricalPair, NumericPair
@@ -33,6 +32,13 @@ from loopwise.profiles.histogram import Histogram
 from loopwise.profiles.moments import Moments
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
+
+if TYPE_CHECKING:
+    from scipy import special
+    from scipy import stats as sps
+else:
+    special = lazy("scipy.special")
+    sps = lazy("scipy.stats")
 
 #: The method each kind is calibrated with unless one is asked for: distances, whose spread over chunks
 #: does not grow with the sample size the way chi-square's and z's do under any small non-i.i.d. difference.

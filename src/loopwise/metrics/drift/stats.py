@@ -8,9 +8,17 @@ empty bin does not make them infinite); JS and Hellinger need no floor.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import special, stats
+
+from loopwise._lazy import lazy
+
+if TYPE_CHECKING:
+    from scipy import special, stats
+else:
+    special = lazy("scipy.special")
+    stats = lazy("scipy.stats")
 
 #: Floor for bin proportions in PSI and KL.
 EPS = 1e-4

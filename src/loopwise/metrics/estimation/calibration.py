@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import isotonic_regression
 
 from loopwise.errors import DataError
 from loopwise.profiles.task import EST_BINS, ClassificationProfile, est_key
@@ -47,6 +46,8 @@ class Curve:
 
 def _isotonic(hits: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Isotonic fit of hits / rows weighted by rows (rows > 0), and each bin's block index."""
+    from scipy.optimize import isotonic_regression
+
     res = isotonic_regression(hits / rows, weights=rows)
     sizes = np.diff(res.blocks)
     return np.asarray(res.x, dtype=np.float64), np.repeat(np.arange(sizes.size), sizes)

@@ -23,20 +23,25 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError
 from loopwise.metrics.estimation.cbpe import SHIFT_ERROR
 from loopwise.metrics.estimation.result import DLE, Estimate
 from loopwise.profiles.task import RegressionProfile
 from loopwise.schema import Kind, Role, Schema
+
+if TYPE_CHECKING:
+    from scipy import stats
+    from sklearn.ensemble import HistGradientBoostingRegressor
+else:
+    stats = lazy("scipy.stats")
 
 REGRESSION = ("mae", "mse", "rmse", "mape", "msle", "rmsle")
 #: The loss each metric is the mean of (RMSE and RMSLE: the square root of that mean).
@@ -122,6 +127,8 @@ def _model(categorical: np.ndarray, seed: int, iterations: int = 100) -> HistGra
     # 100 trees of 31 leaves as NannyML's LightGBM, no early stopping (it would hold a tenth of the reference
     # out), but leaves of at least 100 rows: one row's loss is a noisy target (|e| has a coefficient of
     # variation near 1), and 20-row leaves chase that noise (docs/decisions/0013: car-price MAE 11.8 vs 9.2).
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     return HistGradientBoostingRegressor(
         max_iter=iterations,
         min_samples_leaf=LEAF,

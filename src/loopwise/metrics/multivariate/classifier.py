@@ -25,21 +25,24 @@ It needs raw rows on both sides: a classifier is trained on them.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import stats as sps
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, ParameterError
 from loopwise.metrics.multivariate.reconstruction import chunk_bounds
 from loopwise.metrics.multivariate.result import MultivariateDriftResult
 from loopwise.metrics.thresholds import DEFAULT_FALSE_ALARM_RATE, CalibratedThreshold, calibrate
 from loopwise.profiles.encoder import category_indices, numeric_values
+
+if TYPE_CHECKING:
+    from scipy import stats as sps
+    from sklearn.ensemble import HistGradientBoostingClassifier
+else:
+    sps = lazy("scipy.stats")
 
 #: Rows used from each side at most (subsampled uniformly above it).
 DEFAULT_CAP = 10_000
@@ -52,6 +55,8 @@ MAX_CATEGORIES = 250
 
 def classifier(seed: int, categorical: np.ndarray) -> HistGradientBoostingClassifier:
     """The domain classifier: scikit-learn's defaults, early stopping on, a bounded number of trees."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     return HistGradientBoostingClassifier(
         max_iter=100,
         early_stopping=True,
@@ -62,6 +67,9 @@ def classifier(seed: int, categorical: np.ndarray) -> HistGradientBoostingClassi
 
 def cv_auc(x: np.ndarray, y: np.ndarray, categorical: np.ndarray, folds: int, seed: int) -> list[float]:
     """ROC AUC of each stratified fold (shuffled, seeded) of a classifier separating y = 1 from y = 0."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     out = []
     # One OpenMP thread: on shared, busy cores OpenMP's spinning threads made these small fits several

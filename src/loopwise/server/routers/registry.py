@@ -12,14 +12,14 @@ import base64
 import binascii
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from loopwise._lazy import lazy
 from loopwise.errors import DataError, NotFoundError, ParameterError
 from loopwise.registry import (
     ArtifactStore,
@@ -58,6 +58,11 @@ from loopwise.wire.registry import (
     VersionList,
     VersionOut,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy("pandas")
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["registry"])
 
