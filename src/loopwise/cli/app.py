@@ -144,7 +144,9 @@ def _print_version(asked: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print loopwise's version and exit."),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print loopwise's version and exit."
+        ),
     ] = False,
 ) -> None:
     pass
