@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 import pandas as pd
 import pytest
@@ -42,7 +42,7 @@ def client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[lw.Client]:
 def _model(
     c: lw.Client,
     hours: int,
-    drifted: range,
+    drifted: Container[int],
     rows: int = 1200,
     step: dt.timedelta | None = None,
     origin: dt.datetime = T0,
@@ -220,3 +220,27 @@ def test_a_resolution_waits_for_its_opening(client: lw.Client) -> None:
         assert deliver_pending(sessions, settings, now=later) == {"sent": 2, "retrying": 0, "failed": 0}
         events = [json.loads(g.body)["event"] for g in rec.got]
     assert events == ["incident.opened", "incident.resolved"]
+
+
+def test_two_incidents_of_one_check_arrive_in_the_order_they_happened(client: lw.Client) -> None:
+    """Drift in hours 0-1 and 3-4: two incidents of one check, queued in one catch-up while the receiver is
+    down. Once it is up they arrive as they happened: opened, resolved, opened, resolved (the later
+    incident's "opened" overtook the earlier one's "resolved", which waited behind its own "opened")."""
+    m = _model(client, 6, {0, 1, 3, 4})
+    port = free_port()
+    _hourly(m, port)
+    runs = [r for r in m.run_monitors("hourly") if r["state"] == "done"]
+    assert [r["status"] for r in runs] == ["fail", "fail", "pass", "fail", "fail", "pass"]
+    sessions = client.transport.sessions  # type: ignore[attr-defined]
+    settings = AlertSettings(allow=("127.0.0.1",))
+    with receiver(port) as rec:
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+        assert deliver_pending(sessions, settings, now=later)["sent"] == 4
+        got = [json.loads(g.body) for g in rec.got]
+    first, second = sorted({b["incident"]["id"] for b in got})
+    assert [(b["event"], b["incident"]["id"]) for b in got] == [
+        ("incident.opened", first),
+        ("incident.resolved", first),
+        ("incident.opened", second),
+        ("incident.resolved", second),
+    ]

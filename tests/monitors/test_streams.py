@@ -121,6 +121,13 @@ def test_an_error_rate_jump_is_detected_where_it_began(db_url: str, monkeypatch:
     said = f"the error rate rose from about {truth.strftime('%Y-%m-%d %H:%M')} UTC"
     assert said in opened[0]["text"], opened[0]["text"]
     assert opened[0]["window"]["end"] == runs[first]["window_end"]
+    # A detector reports a change, not a state: its incident "resolves" in the next quiet window, and says so.
+    assert "detector:errors found a change: " in opened[0]["text"]
+    quiet = opened[1]["text"].splitlines()[1]
+    assert (
+        quiet.startswith("detector:errors: no further change in this window") and "passes again" not in quiet
+    )
+    assert "may persist" in quiet
 
     # The feature's mean per 10-minute sub-window: pandas' resample, fed to the same detector.
     means = ordered.set_index("ts")["income"].resample("10min").mean().dropna()

@@ -38,11 +38,18 @@ def backoff(attempts: int, first: dt.timedelta = FIRST_RETRY) -> dt.timedelta:
 
 
 def _claim(s: Session, now: dt.datetime, limit: int, tried: set[int]) -> list[int]:
-    # A message waits while an earlier one of its incident to the same channel is still on its way (a
-    # "resolved" never overtakes the "opened" being retried); one given up (``failed``) no longer holds it.
+    # A message waits while an earlier one of its check (and segment) of the same monitor to the same
+    # channel is still on its way: a "resolved" never overtakes the "opened" being retried, nor a later
+    # incident's "opened" the one before's "resolved" (a catch-up over past windows sent opened, opened,
+    # resolved, resolved). One given up (``failed``) no longer holds it.
     earlier = aliased(AlertDelivery)
+    mine, theirs = aliased(Incident), aliased(Incident)
     behind = exists().where(
-        earlier.incident_id == AlertDelivery.incident_id,
+        mine.id == AlertDelivery.incident_id,
+        theirs.id == earlier.incident_id,
+        theirs.monitor_id == mine.monitor_id,
+        theirs.check_name == mine.check_name,
+        theirs.segment == mine.segment,
         earlier.channel == AlertDelivery.channel,
         earlier.id < AlertDelivery.id,
         earlier.state.in_(("pending", "sending")),

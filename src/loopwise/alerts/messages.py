@@ -47,7 +47,9 @@ def build(
     )
     subject = f"[loopwise] {head} {ctx.model}/{ctx.monitor}: {incident['check']}{where}"
     against = check.get("condition") or incident.get("condition") or ""
-    if event == "resolved":
+    if incident["check"].startswith("detector:"):
+        line = _detector_line(event, incident, check, where, against, since)
+    elif event == "resolved":
         line = (
             f"{incident['check']}{where} passes again: value {_value(check.get('actual'))} "
             f"against {against}, "
@@ -59,7 +61,7 @@ def build(
             f"{incident['check']}{where} {check['status']}s: value {_value(check.get('actual'))} against "
             f"{against}."
         )
-    if check.get("message") and check["check"].startswith("detector:"):
+    if check.get("message") and check["check"].startswith("detector:") and event != "resolved":
         line += f" {check['message']}."
     lines = [
         subject,
@@ -93,3 +95,19 @@ def build(
         "failing": failing,
     }
     return {"subject": subject, "text": text, "payload": payload}
+
+
+def _detector_line(
+    event: str, incident: dict[str, Any], check: dict[str, Any], where: str, against: str, since: str | None
+) -> str:
+    """A detector reports a change, not a state: it fires in the window where a change shows, and the next
+    window without one resolves its incident although the new level may persist. Saying "passes again"
+    there read as "back to normal" in the middle of a drift (a new-user trial)."""
+    name, value = f"{incident['check']}{where}", _value(check.get("actual"))
+    if event == "resolved":
+        began = f" (the change found in the window starting {since})" if since else ""
+        return (
+            f"{name}: no further change in this window ({against}, latest {value}). A detector reports "
+            f"changes, not a state: the level it found{began} may persist."
+        )
+    return f"{name} found a change: {against}, latest {value}."
