@@ -115,7 +115,7 @@ def test_a_version_whose_artifact_changed_is_named_and_not_loaded(
         v1 = tmp_path / "artifacts" / digests["v1"][:2] / digests["v1"]  # type: ignore[index]
         v2 = tmp_path / "artifacts" / digests["v2"][:2] / digests["v2"]  # type: ignore[index]
         v2.write_bytes(v1.read_bytes())
-        refused = f"recorded sha256 {digests['v2']}: the file in .* holds bytes whose sha256 is {digests['v1']}"
+        refused = f"sha256 {digests['v2']}: the file in .* holds bytes whose sha256 is {digests['v1']}"
     with pytest.raises(DataError, match=r"^the artifact of version 'v2' does not match its recorded sha256"):
         model.load_version("v2")
     with pytest.raises(DataError, match=refused):
@@ -131,7 +131,7 @@ def test_a_kept_head_finds_the_last_entries_deleted_with_their_head(
     model = _two_versions(db_url, tmp_path, pipeline)
     model.promotion_policy("approval")
     found = model.verify_audit()
-    (chain, head), = found["heads"].items()
+    ((chain, head),) = found["heads"].items()
     assert chain == "model:1" and head["hash"] == model.audit()[-1]["hash"]
     assert head["seq"] == found["entries"] == len(model.audit())
     assert model.verify_audit(head["hash"].upper())["ok"]

@@ -209,7 +209,9 @@ def _records_problem(s: Session, chain: str, model_id: int, recorded: _Recorded)
         return s.scalar(q.limit(1)) is not None
 
     names: dict[int, str] = {}
-    for v in s.scalars(select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.id)):
+    for v in s.scalars(
+        select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.id)
+    ):
         names[v.id] = v.name
         said = recorded.versions.get(v.name)
         subject = f"version {v.name!r}"

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from loopwise.errors import DataError, NotFoundError, ParameterError
+from loopwise.ingest import get_model
 from loopwise.registry import (
     ArtifactStore,
     Lineage,
@@ -37,7 +38,6 @@ from loopwise.registry import (
     set_alias,
     version_at,
 )
-from loopwise.ingest import get_model
 from loopwise.registry.predictors import PredictorCache
 from loopwise.registry.versions import check_registered
 from loopwise.server.bodies import field_error, read_model
