@@ -124,10 +124,12 @@ def test_an_edited_or_deleted_audit_row_is_named(
     model.set_alias("champion", "v1")
     model.promote("v2", force=True, reason="test")
     model.rollback()
+    chained = [e for e in model.audit() if e["chain"] is not None]
     assert model.verify_audit() == {
         "ok": True,
         "chains": 1,
-        "entries": len([e for e in model.audit() if e["chain"] is not None]),
+        "entries": len(chained),
+        "heads": {"model:1": {"seq": len(chained), "hash": chained[-1]["hash"]}},
         "problem": None,
     }
     entries = {e["id"]: e for e in model.audit()}

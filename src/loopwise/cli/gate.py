@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -24,6 +24,9 @@ from loopwise.cli.common import (
     user_errors,
 )
 from loopwise.cli.versions import EndOpt, ModelArg, StartOpt, _client, versions_app
+
+if TYPE_CHECKING:
+    from loopwise.registry.history import History
 
 VersionArg = Annotated[str, typer.Argument(help="The version (the challenger).")]
 AliasOpt = Annotated[str, typer.Option("--alias", help="The alias to move.")]
@@ -270,10 +273,31 @@ def history(
     if h.gate_result is not None:
         g = h.gate_result
         lines.append(f"gate result {g.get('id')}: {g.get('verdict')}")
-    served = ", ".join(f"{v}: {n}" for v, n in h.served.items()) or "none"
-    lines.append(f"events served around then: {served}; the last one by {h.served_version or '-'}")
+    lines.append(served_line(h))
     for line in lines:
         out.print(line, highlight=False, markup=False)
+
+
+def served_line(h: History) -> str:
+    """What the events logged within an hour either side of the time say served (the window ``history``
+    reads by default): the count per version and the last event at or before it, or that there were none
+    (the trial read "none; the last one by -" as though nothing had ever served).
+
+    Example:
+        >>> import datetime as dt
+        >>> from loopwise.registry import History
+        >>> at = dt.datetime(2026, 12, 5, 9, tzinfo=dt.UTC)
+        >>> print(served_line(History("credit", "champion", at, "v2", None, None, None)))
+        no events served within an hour either side of 2026-12-05T09:00:00+00:00
+    """
+    if not h.served:
+        return f"no events served within an hour either side of {h.at.isoformat()}"
+    counts = ", ".join(f"{v}: {n}" for v, n in h.served.items())
+    line = f"events served within an hour either side: {counts}"
+    if not h.events:
+        return f"{line}; none at or before {h.at.isoformat()}"
+    last = h.events[0]
+    return f"{line}; the last at or before then by {last['version'] or '-'} at {last['ts']}"
 
 
 audit_app = typer.Typer(
@@ -284,15 +308,25 @@ audit_app = typer.Typer(
 @audit_app.command("verify")
 def verify(
     model: ModelArg,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="A head hash kept elsewhere (printed by an earlier verify): the chain must still hold it.",
+        ),
+    ] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     local: LocalOpt = None,
 ) -> None:
-    """Recompute the model's audit chain; exit 1 naming the first edited or deleted entry."""
+    """Recompute the model's audit chain and check its version and alias rows against it; exit 1 naming the
+    first edited or deleted entry or changed row. Prints the chain's head hash: keep it elsewhere."""
     with user_errors():
-        found = _client(url, api_key, local).model(model).verify_audit()
+        found = _client(url, api_key, local).model(model).verify_audit(head)
     if found["ok"]:
-        out.print(f"audit chain intact: {found['entries']} entries", highlight=False, markup=False)
+        heads = found.get("heads") or {}
+        said = "".join(f"; head of {c}: #{h['seq']} {h['hash']}" for c, h in heads.items())
+        out.print(f"audit chain intact: {found['entries']} entries{said}", highlight=False, markup=False)
         return
     console.print(f"audit chain broken: {found['problem']['text']}", highlight=False, markup=False)
     raise typer.Exit(EXIT_FAIL)

@@ -73,7 +73,7 @@ class Transport(Protocol):
     def promotion_policy(self, model: str, mode: str | None) -> str: ...
     def history(self, model: str, params: dict[str, Any]) -> dict[str, Any]: ...
     def audit(self, model: str) -> list[dict[str, Any]]: ...
-    def verify_audit(self, model: str) -> dict[str, Any]: ...
+    def verify_audit(self, model: str, head: str | None = None) -> dict[str, Any]: ...
     # Serving (decision 0029).
     def alias_version(self, model: str, alias: str, etag: str | None) -> tuple[str | None, str] | None: ...
     def predict(self, model: str, table: pa.Table) -> dict[str, Any]: ...
@@ -521,9 +521,11 @@ class ModelHandle(MonitorMethods):
         """The model's audit entries, oldest first, each with its place in the hash chain."""
         return self.transport.audit(self.name)
 
-    def verify_audit(self) -> dict[str, Any]:
-        """Recompute the model's audit chain: ``ok``, and the first entry that breaks it (``problem``)."""
-        return self.transport.verify_audit(self.name)
+    def verify_audit(self, head: str | None = None) -> dict[str, Any]:
+        """Recompute the model's audit chain: ``ok``, the first entry that breaks it (``problem``), and the
+        chain's head (``heads``: its number and hash, to keep elsewhere). ``head``: a hash kept earlier,
+        which the chain must still hold (its last entries deleted with the head's row are found so)."""
+        return self.transport.verify_audit(self.name, head)
 
     def _as_profile(self, reference: Any) -> Any:
         from loopwise.profiles import Profile, profile

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import time
@@ -271,8 +272,9 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         out: list[dict[str, Any]] = self._send("GET", f"{model_url(model)}/audit")["entries"]
         return out
 
-    def verify_audit(self, model: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/audit/verify")
+    def verify_audit(self, model: str, head: str | None = None) -> dict[str, Any]:
+        params = {} if head is None else {"head": head}
+        out: dict[str, Any] = self._send("GET", f"{model_url(model)}/audit/verify", params=params)
         return out
 
     def load_version(self, model: str, version: str) -> Any:
@@ -292,6 +294,13 @@ class HTTPTransport(HttpReview, HTTPMonitors, HttpUsers):
         r = self.http.get(f"{model_url(model)}/versions/{seg(version, 'version')}/artifact")
         if r.status_code >= 400:
             raise_for(r.status_code, _json(r))
+        if hashlib.sha256(r.content).hexdigest() != info["sha256"]:
+            from loopwise.errors import DataError
+
+            raise DataError(
+                f"the artifact of version {version!r} does not match its recorded sha256 {info['sha256']}: "
+                "the server sent other bytes; not loaded"
+            )
         schema = Schema.from_dict(self.describe(model)["schema"])
         features = [c.name for c in schema.by_role(Role.FEATURE)]
         with tempfile.TemporaryDirectory() as tmp:

@@ -338,11 +338,11 @@ class LocalTransport(LocalReview, LocalMonitors, LocalUsers):
         with self.read_sessions() as s:
             return list(entries(s, model))
 
-    def verify_audit(self, model: str) -> dict[str, Any]:
+    def verify_audit(self, model: str, head: str | None = None) -> dict[str, Any]:
         from loopwise.registry import verify
 
         with self.read_sessions() as s:
-            return verify(s, model).to_dict()
+            return verify(s, model, head).to_dict()
 
     # Serving (decision 0029): in-process, so the alias is read directly and jobs run in a thread here.
 

@@ -110,6 +110,15 @@ class ArtifactStore:
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
+    def digest(self, sha256: str) -> str:
+        """The sha256 of the bytes stored under ``sha256`` now, read in chunks as ``receive`` hashes an
+        upload: what a load compares with the recorded digest (a file overwritten in place differs)."""
+        digest = hashlib.sha256()
+        with self.path(sha256).open("rb") as f:
+            while chunk := f.read(CHUNK_BYTES):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def put(self, source: BinaryIO | bytes) -> StoredArtifact:
         """Store a stream's bytes (or bytes) at once; see ``receive`` to look at them before they stay."""
         with self.receive(source) as incoming:

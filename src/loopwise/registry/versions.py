@@ -16,14 +16,14 @@ from loopwise._lazy import lazy
 from loopwise.errors import ConflictError, DataError, NotFoundError, ParameterError, UntrustedArtifactError
 from loopwise.ingest import get_model, put_reference
 from loopwise.registry.artifacts import PICKLE, SKOPS, ArtifactStore, Incoming
-from loopwise.registry.audit import append
+from loopwise.registry.audit import append, chain_of
 from loopwise.registry.dryrun import SAMPLE_ROWS, dry_run
 from loopwise.registry.flavors import FLAVORS, PICKLE_REFUSED, Predictor, load
 from loopwise.registry.lineage import Lineage
 from loopwise.registry.settings import RegistrySettings
 from loopwise.schema import Role, Schema
 from loopwise.store import insert_ignore, transaction
-from loopwise.store.tables import Alias, Artifact, Event
+from loopwise.store.tables import Alias, Artifact, AuditEntry, Event
 from loopwise.store.tables import ModelVersion as VersionRow
 from loopwise.store.types import utcnow
 
@@ -313,6 +313,41 @@ def load_version(
         raise NotFoundError(
             f"the artifact of version {version!r} ({info.sha256}) is not in {store.directory}"
         )
-    schema = Schema.from_dict(get_model(s, model_name).schema_json)
+    model = get_model(s, model_name)
+    check_registered(s, model_name, model.id, version, info.sha256)
+    found = store.digest(info.sha256)
+    if found != info.sha256:
+        raise DataError(
+            f"the artifact of version {version!r} does not match its recorded sha256 {info.sha256}: the "
+            f"file in {store.directory} holds bytes whose sha256 is {found} (overwritten); not loaded"
+        )
+    schema = Schema.from_dict(model.schema_json)
     features = [c.name for c in schema.by_role(Role.FEATURE)]
     return load(path, info.format, info.flavor, version, features, settings)
+
+
+def check_registered(s: Session, model_name: str, model_id: int, version: str, sha256: str) -> None:
+    """Refuse a version whose row names another artifact than its registration recorded (decision 0060)."""
+    registered = registered_sha256(s, model_id, version)
+    if registered is not None and registered[1] != sha256:
+        raise DataError(
+            f"the artifact of version {version!r} does not match its recorded sha256: its row names "
+            f"{sha256}, its registration (audit entry {registered[0]}) recorded {registered[1]}; "
+            f"loopwise audit verify {model_name} names the change"
+        )
+
+
+def registered_sha256(s: Session, model_id: int, version: str) -> tuple[int, str | None] | None:
+    """The sha256 the version's chained ``version.register`` entry recorded, with the entry's id (None: no
+    such entry, as in a database an earlier development build wrote)."""
+    for entry_id, detail in s.execute(
+        select(AuditEntry.id, AuditEntry.detail)
+        .where(
+            AuditEntry.chain == chain_of(model_id),  # the chain's index reads the model's entries only
+            AuditEntry.action == "version.register",
+        )
+        .order_by(AuditEntry.seq.desc())
+    ):
+        if isinstance(detail, dict) and detail.get("version") == version:
+            return entry_id, detail.get("sha256")
+    return None

@@ -146,4 +146,6 @@ class VerificationOut(BaseModel):
     ok: bool
     chains: int
     entries: int
+    #: Each chain's last entry: ``{"seq": n, "hash": h}`` (the hash to keep elsewhere).
+    heads: dict[str, dict[str, Any]] = {}
     problem: dict[str, Any] | None

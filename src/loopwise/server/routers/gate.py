@@ -236,7 +236,8 @@ def audit(model: str, request: Request, who: Reader) -> AuditList:
 
 
 @router.get("/audit/verify", response_model=VerificationOut, responses=errors(403, 404))
-def audit_verify(model: str, request: Request, who: Reader) -> VerificationOut:
-    """Recompute the model's audit chain: whether it is intact, else the first entry that breaks it."""
+def audit_verify(model: str, request: Request, who: Reader, head: str | None = None) -> VerificationOut:
+    """Recompute the model's audit chain: whether it is intact, else the first entry that breaks it; ``head``:
+    a head hash kept elsewhere, which the chain must still hold."""
     with read_factory(request)() as s:
-        return VerificationOut.model_validate(verify(s, model).to_dict())
+        return VerificationOut.model_validate(verify(s, model, head).to_dict())

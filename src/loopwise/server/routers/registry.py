@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loopwise._lazy import lazy
 from loopwise.errors import DataError, NotFoundError, ParameterError
+from loopwise.ingest import get_model
 from loopwise.registry import (
     ArtifactStore,
     Lineage,
@@ -38,6 +39,7 @@ from loopwise.registry import (
     version_at,
 )
 from loopwise.registry.predictors import PredictorCache
+from loopwise.registry.versions import check_registered
 from loopwise.server.bodies import field_error, read_model
 from loopwise.server.deps import Ingester, Manager, Reader, factory, read_factory
 from loopwise.store import transaction
@@ -228,8 +230,9 @@ def artifact(model: str, version: str, request: Request, who: Reader) -> FileRes
     _, store = registry_settings(request)
     with read_factory(request)() as s:
         v = describe(s, model, version)
-    if v.flavor == "external" or v.sha256 is None:
-        raise DataError(f"version {version!r} is external ({v.uri}): loopwise holds no artifact for it")
+        if v.flavor == "external" or v.sha256 is None:
+            raise DataError(f"version {version!r} is external ({v.uri}): loopwise holds no artifact for it")
+        check_registered(s, model, get_model(s, model).id, version, v.sha256)
     path = store.path(v.sha256)
     if not path.is_file():
         raise NotFoundError(f"the artifact of version {version!r} ({v.sha256}) is not in the artifact folder")
