@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.ingest import labels_for
 from loopwise.profiles.canonical import canonical_keys
+from loopwise.registry.values import Values, from_python, to_list
 from loopwise.store.bulk import dialect_of
 from loopwise.store.columns import DIGIT, fetch_columns
 from loopwise.store.tables import Batch
@@ -123,29 +124,36 @@ def _label(value: Any) -> Any:
     return value.get("label") if isinstance(value, dict) else None
 
 
-def current_labels(
-    s: Session, model_id: int, events: pa.Table, at: np.ndarray, ids: list[str]
-) -> dict[str, Any]:
+def current_labels(s: Session, model_id: int, events: pa.Table, at: np.ndarray, ids: pa.Array) -> Values:
     """The current label of each event at positions ``at`` of ``window_events(..., labels=True)`` (their
-    ids: ``ids``) that has one, as ``ingest.labels_for`` chooses it (ground truth first, else the latest
+    ids: ``ids``), null where none, as ``ingest.labels_for`` chooses it (ground truth first, else the latest
     reviewer label or correction): events with one label have it there; those with several are read by
-    ``labels_for``."""
+    ``labels_for``. A column of ``registry.values``: Arrow when the labels have one plain type."""
     labelled = events.column("labelled").to_numpy()[at]
-    one = labelled == 1
-    texts = events.column("label").take(pa.array(at)).combine_chunks().dictionary_encode()
-    decoded = np.empty(len(texts.dictionary), dtype=object)
-    for i, text in enumerate(texts.dictionary.to_pylist()):  # one by one: a label may be a list
-        decoded[i] = _label(json.loads(text))
-    values = decoded[texts.indices.to_numpy(zero_copy_only=False)]
-    if one.all():  # the usual case: the paired ids' own list, no second one
-        out = dict(zip(ids, values.tolist(), strict=True))
+    texts = events.column("label").take(pa.array(at)).combine_chunks()
+    return labels_column(s, model_id, texts, labelled, ids)
+
+
+def labels_column(s: Session, model_id: int, texts: pa.Array, labelled: np.ndarray, ids: pa.Array) -> Values:
+    """The labels of events whose label count is ``labelled`` and, for those with one, its value's JSON text
+    ``texts``: JSON decoded once per distinct text, an event with several read by ``labels_for``."""
+    encoded = texts.dictionary_encode()
+    distinct = [_label(json.loads(text)) for text in encoded.dictionary.to_pylist()]  # a label may be a list
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes[labelled != 1] = len(distinct)  # no label, or several: null for now
+    dictionary = from_python([*distinct, None])
+    if isinstance(dictionary, np.ndarray):
+        values: Values = dictionary[codes]
     else:
-        where = np.flatnonzero(one).tolist()
-        out = dict(zip([ids[i] for i in where], values[one].tolist(), strict=True))
-    several = np.flatnonzero(labelled > 1).tolist()
-    if several:
-        out.update(labels_for(s, model_id, [ids[i] for i in several]))
-    return out
+        values = dictionary.take(pa.array(codes))
+    several = np.flatnonzero(labelled > 1)
+    if len(several):
+        chosen = labels_for(s, model_id, ids.take(pa.array(several)).to_pylist())
+        every = to_list(values)
+        for i, e in zip(several.tolist(), ids.take(pa.array(several)).to_pylist(), strict=True):
+            every[i] = chosen.get(e)
+        values = from_python(every)
+    return values
 
 
 @dataclass(frozen=True)
