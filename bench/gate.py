@@ -209,7 +209,9 @@ def from_database(args: argparse.Namespace) -> None:
             home = Path(args.store or tmp) / db
             try:
                 made = home / "spec.json"
-                if db == "postgresql":
+                if db == "postgresql" and args.pg_spec:  # a database set up before, on a server still running
+                    made = Path(args.pg_spec)
+                elif db == "postgresql":
                     import psycopg
                     from backfill import _stop_postgres
                     from ingest import start_postgres
@@ -269,6 +271,7 @@ def main() -> None:
     ap.add_argument("--before", help="also run, before each run of this code, the loopwise source at this path")
     ap.add_argument("--store", help="keep the set-up SQLite database in this folder, and reuse it")
     ap.add_argument("--save", help="write bench/results/NAME.json")
+    ap.add_argument("--pg-spec", help="the spec.json of a PostgreSQL database set up by an earlier run, to reuse")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--setup", help=argparse.SUPPRESS)
     args = ap.parse_args()
