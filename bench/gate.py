@@ -7,8 +7,9 @@ gate tables (``gate_tables``), the Suite (non-inferiority and superiority on acc
 by DeLong, a fairness budget over the segment, a latency budget) and the verdict (``judge``). Reading the
 pairs from the database is ``pair``'s work, shared with ``compare_versions`` and measured by bench/replay.py.
 
-End to end from the database (what a user running ``loopwise versions gate`` waits for): python bench/gate.py
---db sqlite,postgresql [--rows 1000000] [--repeat 3] [--before PATH] [--store DIR] [--save NAME]. Per database,
+End to end from the database (what a user running ``loopwise versions gate`` waits for): python
+bench/gate.py --db sqlite,postgresql [--rows 1000000] [--repeat 3] [--before PATH] [--store DIR] [--pg-spec
+SPEC] [--save NAME]. Per database,
 logs ``rows`` events (40 numeric features, a two-valued segment, a binary prediction and its score, as
 bench/replay.py's) served by version ``served`` and a label for each, registers a
 HistGradientBoostingClassifier and evaluates it on the window (its replayed outputs stored); then each repeat
@@ -96,11 +97,11 @@ def setup(url: str, root: Path, rows: int) -> dict[str, Any]:
     """Log the events and their labels, register the version and replay it over the window."""
     import pandas as pd
     import skops.io as sio
-    from replay import FEATURES, WINDOW, data
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     import loopwise as lw
     from loopwise.registry import RegistrySettings
+    from replay import FEATURES, WINDOW, data
 
     X, y = data(rows)
     est = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X.head(20_000), y.head(20_000))
@@ -141,11 +142,10 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
     """One run in this process (whatever loopwise ``PYTHONPATH`` gives)."""
     import datetime as dt
 
-    from replay import WINDOW
-
     import loopwise as lw
     from loopwise.registry import RegistrySettings
     from loopwise.registry.comparison import pair
+    from replay import WINDOW
 
     settings = RegistrySettings(artifact_dir=Path(spec["artifacts"]), trusted_types=spec["trusted"])
     client = lw.Client.local(spec["url"], registry=settings)
@@ -190,11 +190,12 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
 
 def line(r: dict[str, Any]) -> str:
     return (
-        f"  {r['db']:10} {r['code']:6} run_gate {r['run_gate_first_s']:.2f} s (cpu {r['run_gate_first_cpu_s']:.2f}), "
-        f"again {r['run_gate_again_s']:.2f} s (cpu {r['run_gate_again_cpu_s']:.2f}); pair() {r['pair_s']:.2f} s "
-        f"(cpu {r['pair_cpu_s']:.2f}) + gate {r['gate_tables_suite_judge_s']:.2f} s (cpu "
-        f"{r['gate_tables_suite_judge_cpu_s']:.2f}); compare_versions {r['compare_versions_s']:.2f} s (cpu "
-        f"{r['compare_versions_cpu_s']:.2f}); {r['paired']:,} pairs, {r['labels']:,} labelled; {r['status']}; "
+        f"  {r['db']:10} {r['code']:6} run_gate {r['run_gate_first_s']:.2f} s "
+        f"(cpu {r['run_gate_first_cpu_s']:.2f}), again {r['run_gate_again_s']:.2f} s "
+        f"(cpu {r['run_gate_again_cpu_s']:.2f}); pair() {r['pair_s']:.2f} s (cpu {r['pair_cpu_s']:.2f}) "
+        f"+ gate {r['gate_tables_suite_judge_s']:.2f} s (cpu {r['gate_tables_suite_judge_cpu_s']:.2f}); "
+        f"compare_versions {r['compare_versions_s']:.2f} s (cpu {r['compare_versions_cpu_s']:.2f}); "
+        f"{r['paired']:,} pairs, {r['labels']:,} labelled; {r['status']}; "
         f"load {r['load']:.1f}"
     )
 
@@ -213,6 +214,7 @@ def from_database(args: argparse.Namespace) -> None:
                     made = Path(args.pg_spec)
                 elif db == "postgresql":
                     import psycopg
+
                     from backfill import _stop_postgres
                     from ingest import start_postgres
 
@@ -268,10 +270,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--db", help="end to end from these databases (sqlite,postgresql)")
-    ap.add_argument("--before", help="also run, before each run of this code, the loopwise source at this path")
+    ap.add_argument(
+        "--before", help="also run, before each run of this code, the loopwise source at this path"
+    )
     ap.add_argument("--store", help="keep the set-up SQLite database in this folder, and reuse it")
     ap.add_argument("--save", help="write bench/results/NAME.json")
-    ap.add_argument("--pg-spec", help="the spec.json of a PostgreSQL database set up by an earlier run, to reuse")
+    ap.add_argument(
+        "--pg-spec", help="the spec.json of a PostgreSQL database set up by an earlier run, to reuse"
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--setup", help=argparse.SUPPRESS)
     args = ap.parse_args()

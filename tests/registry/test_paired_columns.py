@@ -120,7 +120,9 @@ def test_compare_and_gate_on_columns_equal_statsmodels_sklearn_pandas(
 
     gate = model.gate(
         "v2",
-        Suite("g", [superior("accuracy"), non_inferior("roc_auc", margin=0.01), fairness_budget("region", 0.5)]),
+        Suite(
+            "g", [superior("accuracy"), non_inferior("roc_auc", margin=0.01), fairness_budget("region", 0.5)]
+        ),
         champion="v1",
         **DAY,
     )
@@ -145,7 +147,9 @@ def test_the_two_label_reads_give_one_comparison(
     OPENED.append(client)
     client.register("other", SCHEMA)
     twin = client.model("other")
-    twin.log(frame.drop(columns=["region"]).assign(approved=True, p_approved=0.5).iloc[1200:1300], version="x")
+    twin.log(
+        frame.drop(columns=["region"]).assign(approved=True, p_approved=0.5).iloc[1200:1300], version="x"
+    )
     twin.log_feedback(frame.id.iloc[1200:1300], [True] * 100)
     suite = Suite("g", [superior("accuracy"), fairness_budget("region", 0.5)])
     scanned = model.compare_versions(champion="v1", challenger="v2", **DAY).to_dict()

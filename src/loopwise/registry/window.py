@@ -169,12 +169,13 @@ def scanned_labels(conn: Connection, model_id: int, ids: pa.Array) -> tuple[np.n
     # NOT INDEXED: the table in its own order, not through ux_feedback's (0.6 against 1.0 s of CPU for
     # 1,000,000 rows, SQLite); PostgreSQL's planner scans the table for a model's every row.
     source = "feedback f NOT INDEXED" if sqlite else "feedback f"
+    value = "f.value" if sqlite else "f.value::text"
     table, _ = fetch_columns(
         conn,
-        [("event_id", "f.event_id", pa.string()), ("label", "f.value" if sqlite else "f.value::text", pa.string())],
+        [("event_id", "f.event_id", pa.string()), ("label", value, pa.string())],
         f"FROM {source} WHERE f.model_id = ? AND f.kind IN ('label', 'correction')",
         [model_id],
-    )  # fmt: skip
+    )
     found = table.column("event_id").combine_chunks()
     texts = table.column("label").combine_chunks()
     n = len(ids)
