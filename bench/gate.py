@@ -48,7 +48,7 @@ def paired(n: int, seed: int = 0) -> Paired:
     b = np.where(rng.random(n) < 0.81, y, ~y)
     sa = np.clip(np.where(a, 0.7, 0.3) + rng.normal(0, 0.15, n), 0, 1)
     sb = np.clip(np.where(b, 0.7, 0.3) + rng.normal(0, 0.15, n), 0, 1)
-    ids = [f"e{i}" for i in range(n)]
+    ids = pa.array([f"e{i}" for i in range(n)])
     schema = Schema.from_dict(
         {
             "columns": {
@@ -66,13 +66,13 @@ def paired(n: int, seed: int = 0) -> Paired:
         challenger="v2",
         schema=schema,
         ids=ids,
-        champion_predictions=a.tolist(),
-        challenger_predictions=b.tolist(),
-        champion_scores=sa.tolist(),
-        challenger_scores=sb.tolist(),
-        labels=dict(zip(ids, y.tolist(), strict=True)),
+        champion_predictions=pa.array(a),
+        challenger_predictions=pa.array(b),
+        champion_scores=pa.array(sa),
+        challenger_scores=pa.array(sb),
+        labels=pa.array(y),
         table=pa.table({"region": region}),
-        challenger_ms=[],
+        challenger_ms=np.array([], np.float64),
         positive="true",
     )
 
