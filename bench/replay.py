@@ -226,7 +226,7 @@ def time_pair(client: Any) -> tuple[float, int, int]:
         began = time.perf_counter()
         p = pair(s, "bench", "served", "hgb", start, end)
         seconds = time.perf_counter() - began
-    return seconds, len(p.ids), len(p.labels)
+    return seconds, len(p.ids), len(p.labelled())
 
 
 def line(r: dict[str, Any]) -> str:

@@ -491,6 +491,7 @@ def test_the_comparison_reads_the_labels_ingest_would(
 
     from loopwise.ingest import get_model, labels_for
     from loopwise.registry.comparison import pair
+    from loopwise.registry.values import to_list
 
     model, frame, y = served
     model.evaluate_version("v2", start=START, end=END)
@@ -506,16 +507,16 @@ def test_the_comparison_reads_the_labels_ingest_would(
     with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
         p = pair(s, "credit", "v1", "v2", *window)
         expected = labels_for(s, get_model(s, "credit").id, ids)
-    assert p.ids == ids and p.logged == 650  # v1 did not answer v2's 50: unpaired
-    assert p.labels == expected and len(expected) == 360
-    assert [p.labels[e] for e in ids[340:360]] == ["maybe"] * 20
+    assert p.ids.to_pylist() == ids and p.logged == 650  # v1 did not answer v2's 50: unpaired
+    assert p.label_of() == expected and len(expected) == 360
+    assert to_list(p.labels)[340:360] == ["maybe"] * 20 and to_list(p.labels)[360:] == [None] * 240
     other = stored(model, "v2").loc[ids]
-    assert p.challenger_predictions == other.prediction.tolist()
-    assert p.challenger_scores == [sc["true"] for sc in other.scores]
-    assert p.champion_predictions == frame.approved.tolist()
-    assert p.champion_scores == frame.p_approved.tolist()
+    assert to_list(p.challenger_predictions) == other.prediction.tolist()
+    assert p.challenger_scores.to_pylist() == [sc["true"] for sc in other.scores]
+    assert to_list(p.champion_predictions) == frame.approved.tolist()
+    assert p.champion_scores.to_pylist() == frame.p_approved.tolist()
     with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
         back = pair(s, "credit", "v2", "v1", *window)
-    assert (back.ids, back.champion_predictions) == (ids, other.prediction.tolist())
-    assert back.challenger_ms == []  # v1 was not replayed
+    assert (back.ids.to_pylist(), to_list(back.champion_predictions)) == (ids, other.prediction.tolist())
+    assert len(back.challenger_ms) == 0  # v1 was not replayed
     assert len(p.challenger_ms) == 600 and all(ms > 0 for ms in p.challenger_ms)

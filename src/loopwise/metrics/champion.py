@@ -444,13 +444,11 @@ def _deltas(
         seg = _array(segment, "segment")
         if seg.size != y.size:
             raise DataError(f"segment has {seg.size} rows, labels {y.size}")
+        # Once per model: both differences come from one result (it was computed for each).
+        ra = fairness(pd.DataFrame({"prediction": a, "target": y, "g": seg}), "g", pos_label=pos)
+        rb = fairness(pd.DataFrame({"prediction": b, "target": y, "g": seg}), "g", pos_label=pos)
         for name in ("demographic_parity_difference", "equalized_odds_difference"):
-            fa = fairness(pd.DataFrame({"prediction": a, "target": y, "g": seg}), "g", pos_label=pos)[
-                name
-            ].value
-            fb = fairness(pd.DataFrame({"prediction": b, "target": y, "g": seg}), "g", pos_label=pos)[
-                name
-            ].value
+            fa, fb = ra[name].value, rb[name].value
             out[name] = {
                 "champion": fa,
                 "challenger": fb,

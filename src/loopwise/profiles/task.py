@@ -39,9 +39,16 @@ EST_BINS = 256
 LOG_EPS = float(np.finfo(np.float64).eps)
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def encode_labels(arr: Any) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Integer codes of canonical labels, the labels, and a mask of missing values."""
-    if not isinstance(arr, (pa.Array, pa.ChunkedArray)):
+    if isinstance(arr, np.ndarray) and arr.ndim == 1 and (arr.dtype.kind in "biu" or arr.dtype in _FLOATS):
+        # Booleans and numbers straight to Arrow (NaN as null, as from the list): the list of a million
+        # Python values cost 0.03 s a call, and a gate's paired tests make nine.
+        arr = pa.array(arr, from_pandas=True)
+    elif not isinstance(arr, (pa.Array, pa.ChunkedArray)):
         arr = pa.array(
             np.asarray(arr).tolist() if isinstance(arr, np.ndarray) else list(arr), from_pandas=True
         )

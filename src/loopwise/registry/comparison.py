@@ -25,7 +25,6 @@ from loopwise._display import count
 from loopwise.errors import DataError, NotComputableError, NotFoundError, ParameterError
 from loopwise.ingest import get_model
 from loopwise.metrics.champion import CLASSIFICATION, REGRESSION, ModelComparison, compare_models
-from loopwise.profiles.canonical import canonical, canonical_array
 from loopwise.registry.aliases import aliases
 from loopwise.registry.outputs import (
     EVENT_ID,
@@ -38,8 +37,27 @@ from loopwise.registry.outputs import (
     read_outputs,
 )
 from loopwise.registry.replay import check_window, positive_class, read_stored
+from loopwise.registry.values import (
+    Values,
+    for_library,
+    from_python,
+    keys,
+    plain,
+    take,
+    to_list,
+    valid,
+    where,
+)
 from loopwise.registry.versions import describe
-from loopwise.registry.window import current_labels, window_events
+from loopwise.registry.window import (
+    SCAN_PER_EVENT,
+    event_keys,
+    feedback_rows,
+    labels_column,
+    scanned_labels,
+    window_events,
+    window_served,
+)
 from loopwise.schema import Role, Schema, Task
 from loopwise.store.tables import Event
 
@@ -106,34 +124,42 @@ def resolve(s: Session, model_name: str, name: str) -> str:
 
 @dataclass
 class Paired:
-    """The window's events both versions answered, in batch order, with their outputs and current labels."""
+    """The window's events both versions answered, in batch order, with their outputs and current labels:
+    columns, one value per paired event (decision 0058). Predictions and labels are ``registry.values``
+    columns (Arrow arrays of one plain type, else NumPy object arrays), null where there is none; scores
+    float64 Arrow arrays, null where there is none."""
 
     champion: str
     challenger: str
     schema: Schema
-    ids: list[str]
-    champion_predictions: list[Any]
-    challenger_predictions: list[Any]
-    champion_scores: list[float | None]
-    challenger_scores: list[float | None]
-    labels: dict[str, Any]
+    ids: pa.Array
+    champion_predictions: Values
+    challenger_predictions: Values
+    champion_scores: pa.Array
+    challenger_scores: pa.Array
+    #: Each paired event's current label (null: none yet).
+    labels: Values
     #: The paired events' logged columns asked for (segments, and features for a gate's data checks).
     table: Any
     #: The challenger's replay time per row, per replayed event.
-    challenger_ms: list[float]
+    challenger_ms: np.ndarray
     positive: str | None
     #: Events logged in the window, paired or not (what "nothing to compare" is out of).
     logged: int = 0
 
-    def labelled(self) -> list[int]:
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def labelled(self) -> np.ndarray:
         """Positions of the events with a label and both predictions (an event logged without a prediction
         has nothing to compare: it is left out, as an unpaired one)."""
-        a, b = self.champion_predictions, self.challenger_predictions
-        return [
-            i
-            for i, e in enumerate(self.ids)
-            if self.labels.get(e) is not None and a[i] is not None and b[i] is not None
-        ]
+        both = valid(self.labels) & valid(self.champion_predictions) & valid(self.challenger_predictions)
+        return np.flatnonzero(both)
+
+    def label_of(self) -> dict[str, Any]:
+        """The labels by event id, of the events that have one."""
+        at = np.flatnonzero(valid(self.labels))
+        return dict(zip(self.ids.take(pa.array(at)).to_pylist(), to_list(take(self.labels, at)), strict=True))
 
 
 def pair(
@@ -166,10 +192,30 @@ def pair(
     score_col = score_cols[0].name if len(score_cols) == 1 else None
     segment_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
 
+    wanted = list(
+        dict.fromkeys([pred_col[0].name, *segment_cols, *columns] + ([score_col] if score_col else []))
+    )
     conn = s.connection()
-    events = window_events(conn, model.id, start, end, served_by=(a, b), labels=True).table
-    ids = events.column("event_id").combine_chunks()
-    served = events.column("served").to_numpy()
+    id_cols = schema.by_role(Role.ID)
+    rows = window_served(conn, model.id, start, end, (a, b)) if id_cols else None
+    logged: pa.Table | None = None
+    if rows is not None and feedback_rows(conn) <= SCAN_PER_EVENT * len(rows.served):
+        # The window from the batches' summaries, its ids from the blobs (read for the outputs anyway) and
+        # the labels by one scan of the feedback (decision 0058): the window's scan joined to the feedback
+        # per event cost 2.2-3.3 s of 1,000,000, on either database.
+        served = rows.served
+        id_col = id_cols[0].name
+        logged = read_stored(s, rows.batch_id, rows.row, list(dict.fromkeys([id_col, *wanted])))
+        ids = event_keys(logged.column(id_col)) if len(served) else pa.array([], pa.string())
+        labelled, texts = scanned_labels(conn, model.id, ids)
+        if id_col not in wanted and len(served):
+            logged = logged.drop_columns([id_col])
+    else:
+        events = window_events(conn, model.id, start, end, served_by=(a, b), labels=True).table
+        ids = events.column("event_id").combine_chunks()
+        served = events.column("served").to_numpy()
+        labelled = events.column("labelled").to_numpy()
+        texts = events.column("label").combine_chunks()
     stored = {v: _Stored.read(s, model.id, v, start, end, ids) for v in (a, b)}
     if pos is None:
         # Not declared: the scores' own classes decide as the library does for labels (0/1: "1",
@@ -177,12 +223,14 @@ def pair(
         pos = implied_positive(stored[a].classes | stored[b].classes)
     answered = [(served == k + 1) | (stored[v].index >= 0) for k, v in enumerate((a, b))]
     at = np.flatnonzero(answered[0] & answered[1])
-    wanted = list(
-        dict.fromkeys([pred_col[0].name, *segment_cols, *columns] + ([score_col] if score_col else []))
-    )
-    batch, row = events.column("batch_id").to_numpy(), events.column("row").to_numpy()
-    table = read_stored(s, batch[at], row[at], wanted)
-    paired_ids = ids.take(pa.array(at)).to_pylist()
+    if logged is None:
+        events_batch, events_row = events.column("batch_id").to_numpy(), events.column("row").to_numpy()
+        table = read_stored(s, events_batch[at], events_row[at], wanted)
+    elif len(at) == logged.num_rows:
+        table = logged
+    else:
+        table = logged.take(pa.array(at)) if len(at) else pa.table({})
+    paired_ids = ids.take(pa.array(at))
     outputs = {
         v: stored[v].at(
             at,
@@ -202,11 +250,11 @@ def pair(
         challenger_predictions=outputs[b][0],
         champion_scores=outputs[a][1],
         challenger_scores=outputs[b][1],
-        labels=current_labels(s, model.id, events, at, paired_ids),
+        labels=labels_column(s, model.id, texts.take(pa.array(at)), labelled[at], paired_ids),
         table=table,
         challenger_ms=stored[b].replay_ms(served != 2),
         positive=pos,
-        logged=events.num_rows,
+        logged=len(served),
     )
 
 
@@ -225,9 +273,13 @@ class _Stored:
         found = read_outputs(s, model_id, version, start, end)
         if not found or not len(ids):
             return cls(found, np.full(len(ids), -1, np.int64))
-        stored_ids = pa.chunked_array([b.table.column(EVENT_ID).combine_chunks() for b in found], pa.string())
+        stored_ids = pa.chunked_array(
+            [b.table.column(EVENT_ID).combine_chunks() for b in found], pa.string()
+        ).combine_chunks()
+        if len(stored_ids) == len(ids) and stored_ids.equals(ids):  # a replay of this very window, in order
+            return cls(found, np.arange(len(ids), dtype=np.int64))
         # The first of an id is the first answer stored (blobs in the order they were written).
-        index = pc.index_in(ids, value_set=stored_ids.combine_chunks()).fill_null(-1)
+        index = pc.index_in(ids, value_set=stored_ids).fill_null(-1)
         return cls(found, index.to_numpy(zero_copy_only=False).astype(np.int64))
 
     @property
@@ -255,55 +307,52 @@ class _Stored:
         served_predictions: pa.ChunkedArray | None,
         served_scores: pa.ChunkedArray | None,
         positive: str | None,
-    ) -> tuple[list[Any], list[float | None]]:
+    ) -> tuple[Values, pa.Array]:
         """The version's predictions and positive-class scores for the events at positions ``at``: the
         logged ones where it served the event (``own``), else its stored ones."""
-        rows = self.index[at]
+        n = len(at)
+        mine = plain(served_predictions) if served_predictions is not None else pa.nulls(n)
+        mine_scores = (
+            pc.cast(served_scores.combine_chunks(), pa.float64())
+            if served_scores is not None
+            else pa.nulls(n, pa.float64())
+        )
         if own.all():
-            preds: list[Any] = served_predictions.to_pylist() if served_predictions is not None else []
-            scores = served_scores.to_pylist() if served_scores is not None else [None] * len(at)
-            return preds, scores
+            return mine, mine_scores
+        rows = self.index[at]
         uniform = len({(b.table.schema.field(PREDICTION).type, is_json(b.table)) for b in self.batches}) == 1
-        take = pa.array(np.where(own, 0, rows))
+        take_at = pa.array(np.where(own, 0, rows))
+        theirs: Values
         if uniform and not is_json(self.batches[0].table):
-            theirs = self._column(lambda t: t.column(PREDICTION)).take(take).to_pylist()
+            theirs = plain(self._column(lambda t: t.column(PREDICTION)).take(take_at))
         else:
             every = [
                 v
                 for b in self.batches
                 for v in decode_predictions(b.table.column(PREDICTION), is_json(b.table))
             ]
-            theirs = [every[i] for i in take.to_numpy().tolist()]
+            theirs = from_python([every[i] for i in take_at.to_numpy().tolist()])
         key = None if positive is None else SCORE + positive
         other_scores = self._column(
             lambda t: (
                 t.column(key).cast(pa.float64()) if key in t.column_names else pa.nulls(len(t), pa.float64())
             )
-        ).take(take)
+        ).take(take_at)
         if not own.any():
-            return theirs, other_scores.to_pylist()
-        mine = served_predictions.to_pylist() if served_predictions is not None else [None] * len(at)
-        mine_scores = served_scores.to_pylist() if served_scores is not None else [None] * len(at)
-        flags = own.tolist()
-        other_list = other_scores.to_pylist()
-        return (
-            [m if f else o for m, o, f in zip(mine, theirs, flags, strict=True)],
-            [m if f else o for m, o, f in zip(mine_scores, other_list, flags, strict=True)],
-        )
+            return theirs, other_scores
+        return where(own, mine, theirs), pc.if_else(pa.array(own, pa.bool_()), mine_scores, other_scores)
 
-    def replay_ms(self, candidates: np.ndarray) -> list[float]:
+    def replay_ms(self, candidates: np.ndarray) -> np.ndarray:
         """The replay time per row of each of the window's events the version has a replayed output for
         (``candidates``: events it did not serve)."""
         rows = self.index[candidates & (self.index >= 0)]
         if not len(rows):
-            return []
+            return np.array([], np.float64)
         ends = np.cumsum([b.table.num_rows for b in self.batches])
         counts = np.bincount(np.searchsorted(ends, rows, side="right"), minlength=len(self.batches))
-        out: list[float] = []
-        for b, n in zip(self.batches, counts.tolist(), strict=True):
-            if n and b.source == "replay" and b.latency_ms is not None:
-                out += [float(b.latency_ms)] * n
-        return out
+        timed = [b.source == "replay" and b.latency_ms is not None for b in self.batches]
+        per_row = [float(b.latency_ms) if t else 0.0 for b, t in zip(self.batches, timed, strict=True)]  # type: ignore[arg-type]
+        return np.repeat(np.array(per_row, np.float64)[timed], counts[timed])
 
 
 def compare_versions(
@@ -329,13 +378,12 @@ def compare_versions(
     if min_effect is not None and min_effect <= 0:
         raise ParameterError("min_effect", min_effect, "a positive difference")
     p = pair(s, model_name, champion, challenger, start, end)
-    if not p.ids:
+    if not len(p):
         raise NotComputableError(nothing_paired(p, start, end))
-    schema, table, ids, pos = p.schema, p.table, p.ids, p.positive
+    schema, table, pos = p.schema, p.table, p.positive
     segment_cols = [c.name for c in schema.by_role(Role.SEGMENT)]
-    pa_, pb = p.champion_predictions, p.challenger_predictions
-    # In Arrow: a canonical() call per prediction cost 1.9 s of 1,000,000 pairs (decision 0044).
-    ka, kb = canonical_array(pa_), canonical_array(pb)
+    # Canonical keys in Arrow: a canonical() call per prediction cost 1.9 s of 1,000,000 pairs (0044).
+    ka, kb = keys(p.champion_predictions), keys(p.challenger_predictions)
     both = pc.and_(ka.is_valid(), kb.is_valid())
     answered = int(pc.sum(both).as_py() or 0)
     same = int(pc.sum(pc.fill_null(pc.and_(both, pc.equal(ka, kb)), False)).as_py() or 0)
@@ -347,44 +395,49 @@ def compare_versions(
         "challenger": p.challenger,
         "start": start,
         "end": end,
-        "paired": len(ids),
+        "paired": len(p),
         "labels": len(labelled),
         "agreement": same / answered if answered else None,
-        "challenger_ms_per_row": float(np.mean(ms)) if ms else None,
+        "challenger_ms_per_row": float(np.mean(ms)) if len(ms) else None,
     }
-    if not labelled:
+    if not len(labelled):
         return VersionComparison(**base, verdict="inconclusive: 0 labels", needed=None)
-    y = [p.labels[ids[i]] for i in labelled]
-    ya, yb = [pa_[i] for i in labelled], [pb[i] for i in labelled]
-    sa = [p.champion_scores[i] for i in labelled]
-    sb = [p.challenger_scores[i] for i in labelled]
+    y_col = take(p.labels, labelled)
+    ya_col, yb_col = take(p.champion_predictions, labelled), take(p.challenger_predictions, labelled)
+    y, ya, yb = for_library(y_col), for_library(ya_col), for_library(yb_col)
+    sa_col, sb_col = p.champion_scores.take(pa.array(labelled)), p.challenger_scores.take(pa.array(labelled))
+    scored = sa_col.null_count == 0 and sb_col.null_count == 0
+    # Missing scores as NaN: what the library made of a None in a list (``astype(float)``).
+    sa, sb = sa_col.to_numpy(zero_copy_only=False), sb_col.to_numpy(zero_copy_only=False)
     regression = schema.task == Task.REGRESSION
-    names = list(metrics) if metrics else _default_metrics(regression, sa, sb, y)
+    names = list(metrics) if metrics else _default_metrics(regression, scored, y_col)
     for name in names:
         if name not in CLASSIFICATION + REGRESSION:
             raise ParameterError("metrics", name, CLASSIFICATION + REGRESSION)
     # Fairness across the first segment (the library's deltas) needs the positive class of a classifier.
-    seg = table.column(segment_cols[0]).to_pylist() if segment_cols and not regression and pos else None
+    seg = None
+    if segment_cols and not regression and pos:
+        seg = for_library(plain(table.column(segment_cols[0]).take(pa.array(labelled))))
     results: list[ModelComparison] = []
     for name in names:
-        scored = name == "roc_auc"
+        with_scores = name == "roc_auc"
         results.append(
             compare_models(
                 ya,
                 yb,
                 y,
                 metric=name,
-                champion_scores=sa if scored else None,
-                challenger_scores=sb if scored else None,
+                champion_scores=sa if with_scores else None,
+                challenger_scores=sb if with_scores else None,
                 pos_label=pos if not regression else None,
                 margin=margin,
                 alpha=alpha,
-                segment=None if seg is None else [seg[i] for i in labelled],
+                segment=seg,
             )
         )
     verdict, needed = _verdict(results[0], margin, min_effect)
     segments = {
-        col: _by_segment(table.column(col).to_pylist(), labelled, ya, yb, y, regression)
+        col: _by_segment(table.column(col).take(pa.array(labelled)), ya_col, yb_col, y_col, regression)
         for col in segment_cols
     }
     return VersionComparison(
@@ -402,11 +455,10 @@ def _plain(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _default_metrics(regression: bool, sa: list[Any], sb: list[Any], y: list[Any]) -> list[str]:
+def _default_metrics(regression: bool, scored: bool, y: Values) -> list[str]:
     if regression:
         return ["mae", "rmse"]
-    scored = all(v is not None for v in sa) and all(v is not None for v in sb)
-    both = pc.count_distinct(canonical_array(y)).as_py() == 2
+    both = pc.count_distinct(keys(y)).as_py() == 2
     return ["accuracy", "roc_auc"] if scored and both else ["accuracy"]
 
 
@@ -435,23 +487,39 @@ def labels_needed(n: int, mde: float, effect: float) -> int:
 
 
 def _by_segment(
-    values: list[Any], labelled: list[int], ya: list[Any], yb: list[Any], y: list[Any], regression: bool
+    values: pa.ChunkedArray | pa.Array, ya: Values, yb: Values, y: Values, regression: bool
 ) -> dict[str, dict[str, Any]]:
-    """Each segment value's labelled events: both versions' accuracy (mean absolute error for a regressor)
-    and the change (challenger - champion)."""
-    groups: dict[str, list[int]] = {}
-    for j, i in enumerate(labelled):
-        groups.setdefault("(missing)" if values[i] is None else canonical(values[i]), []).append(j)
+    """Each segment value's labelled events (``values``, ``ya``, ``yb``, ``y``: theirs, row for row): both
+    versions' accuracy (mean absolute error for a regressor) and the change (challenger - champion)."""
+    group = keys(plain(values)).fill_null("(missing)").dictionary_encode()
+    codes = group.indices.to_numpy(zero_copy_only=False)
+    names = group.dictionary.to_pylist()
+    if regression:
+        truth = np.asarray(for_library(y), dtype=np.float64)
+        errors = [np.abs(np.asarray(for_library(v), dtype=np.float64) - truth) for v in (ya, yb)]
+    else:
+        truth_keys = keys(y)
+        hits = [
+            pc.fill_null(pc.equal(keys(v), truth_keys), False).to_numpy(zero_copy_only=False)
+            for v in (ya, yb)
+        ]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     out: dict[str, dict[str, Any]] = {}
-    for key, rows in sorted(groups.items()):
+    for g in sorted(range(len(names)), key=lambda i: names[i]):
+        rows = order[bounds[g] : bounds[g + 1]]
         if regression:
-            ea = float(np.mean([abs(float(ya[j]) - float(y[j])) for j in rows]))
-            eb = float(np.mean([abs(float(yb[j]) - float(y[j])) for j in rows]))
-            out[key] = {"n": len(rows), "metric": "mae", "champion": ea, "challenger": eb, "change": eb - ea}
+            ea, eb = (float(np.mean(e[rows])) for e in errors)
+            out[names[g]] = {
+                "n": len(rows),
+                "metric": "mae",
+                "champion": ea,
+                "challenger": eb,
+                "change": eb - ea,
+            }
         else:
-            ca = float(np.mean([canonical(ya[j]) == canonical(y[j]) for j in rows]))
-            cb = float(np.mean([canonical(yb[j]) == canonical(y[j]) for j in rows]))
-            out[key] = {
+            ca, cb = (float(np.mean(h[rows])) for h in hits)
+            out[names[g]] = {
                 "n": len(rows),
                 "metric": "accuracy",
                 "champion": ca,

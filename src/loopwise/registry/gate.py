@@ -33,6 +33,7 @@ from loopwise.errors import NotComputableError, NotFoundError, ParameterError
 from loopwise.ingest import get_model, get_reference
 from loopwise.registry.audit import append, gate_record, record_digest
 from loopwise.registry.comparison import Paired, labels_needed, nothing_paired, pair
+from loopwise.registry.values import Values
 from loopwise.registry.versions import describe, reference_name
 from loopwise.schema import Column, Kind, Role, Schema
 from loopwise.store import transaction
@@ -143,9 +144,9 @@ def gate_tables(p: Paired, features: list[str]) -> tuple[Schema, pa.Table, pa.Ta
     scores = schema.by_role(Role.SCORE)
     score = scores[0].name if len(scores) == 1 else None
     segments = list(schema.by_role(Role.SEGMENT))
-    labelled = np.asarray(p.labelled(), dtype=np.int64)
-    ids = pa.array(p.ids, pa.string())
-    y = pa.array([p.labels.get(e) for e in p.ids])
+    labelled = pa.array(p.labelled())
+    ids = p.ids
+    y = _arrow(p.labels)
     kind = pred.kind if pred.kind is not None else Kind.CATEGORICAL
     cols = [Column(EVENT_ID, Role.ID), Column(pred.name, Role.PREDICTION, kind)]
     cols += [Column(score, Role.SCORE, Kind.NUMERIC, label=p.positive)] if score else []
@@ -154,25 +155,31 @@ def gate_tables(p: Paired, features: list[str]) -> tuple[Schema, pa.Table, pa.Ta
     cols += [schema[f] for f in features]
     gate_schema = Schema(tuple(cols), task=schema.task, positive=schema.positive)
 
-    def outputs(preds: list[Any], sc: list[float | None]) -> pa.Table:
-        data: dict[str, Any] = {EVENT_ID: ids, pred.name: pa.array(preds)}
+    def outputs(preds: Values, sc: pa.Array) -> pa.Table:
+        data: dict[str, Any] = {EVENT_ID: ids, pred.name: _arrow(preds)}
         if score:
-            data[score] = pa.array(sc, pa.float64())
-        return pa.table(data).take(pa.array(labelled))
+            data[score] = sc
+        return pa.table(data).take(labelled)
 
     champion = outputs(p.champion_predictions, p.champion_scores)
     challenger = outputs(p.challenger_predictions, p.challenger_scores)
     labels = {EVENT_ID: ids, LABEL: y}
     for c in segments:
-        labels[c.name] = p.table.column(c.name) if c.name in p.table.column_names else pa.nulls(len(p.ids))
+        labels[c.name] = p.table.column(c.name) if c.name in p.table.column_names else pa.nulls(len(p))
     label_table = pa.table(labels)
-    current = label_table.append_column(pred.name, pa.array(p.challenger_predictions))
+    current = label_table.append_column(pred.name, _arrow(p.challenger_predictions))
     if score and p.positive is not None:  # a score of no known class cannot be read as one
-        current = current.append_column(score, pa.array(p.challenger_scores, pa.float64()))
+        current = current.append_column(score, p.challenger_scores)
     for f in features:
         if f in p.table.column_names:
             current = current.append_column(f, p.table.column(f))
-    return gate_schema, current, champion, challenger, label_table.take(pa.array(labelled))
+    return gate_schema, current, champion, challenger, label_table.take(labelled)
+
+
+def _arrow(values: Values) -> pa.Array:
+    """A column as Arrow: values of mixed kinds are given to ``pa.array`` as the lists were (and refused
+    as they were)."""
+    return pa.array(values.tolist()) if isinstance(values, np.ndarray) else values
 
 
 def judge(result: SuiteResult, labels: int) -> tuple[str, str, int | None]:
@@ -287,13 +294,13 @@ def run_gate(
         data = _needs_data(gate)
         features = [c.name for c in schema.by_role(Role.FEATURE)] if data else []
         p = pair(s, model_name, champion, version, start, end, features)
-        if not p.ids:
+        if not len(p):
             raise NotComputableError(nothing_paired(p, start, end))
         evaluation = _latest_evaluation(s, model.id, version)
         reference = _reference(s, model_name, version) if data else None
     gate_schema, current, champ, chall, labels = gate_tables(p, features)
     latency = dict(evaluation[1]) if evaluation else {}
-    if p.challenger_ms:
+    if len(p.challenger_ms):
         latency["mean_ms"] = float(np.mean(p.challenger_ms))
     result = gate.run(
         current,
@@ -318,7 +325,7 @@ def run_gate(
         "end": end.isoformat(),
         "champion": p.champion,
         "challenger": p.challenger,
-        "paired": len(p.ids),
+        "paired": len(p),
         "labels": labels.num_rows,
         "evaluation": None if evaluation is None else evaluation[0],
         "reference": reference[0] if reference else None,

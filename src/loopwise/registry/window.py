@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from loopwise.ingest import labels_for
 from loopwise.profiles.canonical import canonical_keys
+from loopwise.registry.values import Values, from_python, to_list
 from loopwise.store.bulk import dialect_of
 from loopwise.store.columns import DIGIT, fetch_columns
-from loopwise.store.tables import Batch
+from loopwise.store.tables import Batch, Feedback
 
 _WINDOW = "e.model_id = ? AND e.bucket >= ? AND e.bucket < ? AND e.ts >= ? AND e.ts < ?"
 
@@ -123,36 +124,78 @@ def _label(value: Any) -> Any:
     return value.get("label") if isinstance(value, dict) else None
 
 
-def current_labels(
-    s: Session, model_id: int, events: pa.Table, at: np.ndarray, ids: list[str]
-) -> dict[str, Any]:
-    """The current label of each event at positions ``at`` of ``window_events(..., labels=True)`` (their
-    ids: ``ids``) that has one, as ``ingest.labels_for`` chooses it (ground truth first, else the latest
-    reviewer label or correction): events with one label have it there; those with several are read by
-    ``labels_for``."""
-    labelled = events.column("labelled").to_numpy()[at]
-    one = labelled == 1
-    texts = events.column("label").take(pa.array(at)).combine_chunks().dictionary_encode()
-    decoded = np.empty(len(texts.dictionary), dtype=object)
-    for i, text in enumerate(texts.dictionary.to_pylist()):  # one by one: a label may be a list
-        decoded[i] = _label(json.loads(text))
-    values = decoded[texts.indices.to_numpy(zero_copy_only=False)]
-    if one.all():  # the usual case: the paired ids' own list, no second one
-        out = dict(zip(ids, values.tolist(), strict=True))
+def labels_column(s: Session, model_id: int, texts: pa.Array, labelled: np.ndarray, ids: pa.Array) -> Values:
+    """The labels of events whose label count is ``labelled`` and, for those with one, its value's JSON text
+    ``texts``: JSON decoded once per distinct text, an event with several read by ``labels_for``."""
+    encoded = texts.dictionary_encode()
+    distinct = [_label(json.loads(text)) for text in encoded.dictionary.to_pylist()]  # a label may be a list
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes[labelled != 1] = len(distinct)  # no label, or several: null for now
+    dictionary = from_python([*distinct, None])
+    if isinstance(dictionary, np.ndarray):
+        values: Values = dictionary[codes]
     else:
-        where = np.flatnonzero(one).tolist()
-        out = dict(zip([ids[i] for i in where], values[one].tolist(), strict=True))
-    several = np.flatnonzero(labelled > 1).tolist()
-    if several:
-        out.update(labels_for(s, model_id, [ids[i] for i in several]))
-    return out
+        values = dictionary.take(pa.array(codes))
+    several = np.flatnonzero(labelled > 1)
+    if len(several):
+        chosen = labels_for(s, model_id, ids.take(pa.array(several)).to_pylist())
+        every = to_list(values)
+        for i, e in zip(several.tolist(), ids.take(pa.array(several)).to_pylist(), strict=True):
+            every[i] = chosen.get(e)
+        values = from_python(every)
+    return values
+
+
+#: A paired comparison reads the labels by one scan of the feedback table when it holds at most this many
+#: rows per event of the window, else by a probe of its key per event (``window_events(labels=True)``): the
+#: scan costs about a third of a probe per row (decision 0058), and a window that is a small part of the
+#: labelled history reads only its own events' labels.
+SCAN_PER_EVENT = 2
+
+
+def feedback_rows(conn: Connection) -> int:
+    """An upper bound of the feedback table's rows (its ids' span: two probes of its key; SQLite probes for
+    a lone min() or max() only)."""
+    lo = conn.execute(select(func.min(Feedback.id))).scalar()
+    hi = conn.execute(select(func.max(Feedback.id))).scalar()
+    return 0 if lo is None or hi is None else int(hi) - int(lo) + 1
+
+
+def scanned_labels(conn: Connection, model_id: int, ids: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """How many labels and corrections each event of ``ids`` has, and the JSON text of one of them ("null"
+    where none), from one scan of the feedback table joined to the ids by Arrow: what ``window_events(...,
+    labels=True)`` gives as ``labelled`` and ``label``."""
+    sqlite = dialect_of(conn) == "sqlite"
+    # NOT INDEXED: the table in its own order, not through ux_feedback's (0.6 against 1.0 s of CPU for
+    # 1,000,000 rows, SQLite); PostgreSQL's planner scans the table for a model's every row.
+    source = "feedback f NOT INDEXED" if sqlite else "feedback f"
+    value = "f.value" if sqlite else "f.value::text"
+    table, _ = fetch_columns(
+        conn,
+        [("event_id", "f.event_id", pa.string()), ("label", value, pa.string())],
+        f"FROM {source} WHERE f.model_id = ? AND f.kind IN ('label', 'correction')",
+        [model_id],
+    )
+    found = table.column("event_id").combine_chunks()
+    texts = table.column("label").combine_chunks()
+    n = len(ids)
+    if len(found) == n and found.equals(ids):  # a label each, stored in the window's order
+        return np.ones(n, np.int64), texts
+    where = pc.index_in(found, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    hit = np.flatnonzero(where >= 0)
+    at = where[hit]
+    counts = np.bincount(at, minlength=n).astype(np.int64)
+    one = np.full(n, -1, np.int64)
+    one[at] = hit
+    return counts, texts.take(pa.array(one, mask=one < 0)).fill_null("null")
 
 
 @dataclass(frozen=True)
 class WindowRows:
     """A window's events found through the batches' summaries (``window_rows``), in (batch, row) order:
-    their batches and rows, ``served`` (True: ``version`` served the event), and the earliest and latest of
-    their times (None: no events)."""
+    their batches and rows, ``served`` (``window_rows``: True where ``version`` served the event;
+    ``window_served``: which of the versions did, as a code), and the earliest and latest of their times
+    (None: no events)."""
 
     batch_id: np.ndarray
     row: np.ndarray
@@ -173,6 +216,21 @@ def window_rows(
     Any other batch the window meets (at an edge of the window, its events' times out of order across it,
     rows left out of the index, several versions) has its in-window events read from the index, bounded by
     the batch's own times: a version's hours, or, for several versions, the batch's hours and its id."""
+    found = window_served(conn, model_id, start, end, (version,))
+    return WindowRows(found.batch_id, found.row, found.served == 1, found.first, found.last)
+
+
+def window_served(
+    conn: Connection, model_id: int, start: dt.datetime, end: dt.datetime, served_by: Sequence[str]
+) -> WindowRows:
+    """``window_rows`` with ``served`` as ``window_events`` has it: 1 for an event the first of ``served_by``
+    served, 2 the second ..., 0 for another (int8)."""
+    if len(served_by) > 4:
+        raise ValueError("at most four versions fit a digit")
+
+    def code(v: str | None) -> int:
+        return served_by.index(v) + 1 if v in served_by else 0
+
     start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     found = conn.execute(
         select(Batch.id, Batch.n_rows, Batch.n_events, Batch.first_ts, Batch.last_ts, Batch.version)
@@ -202,7 +260,7 @@ def window_rows(
         if lo >= start and hi < end and n_events == n_rows:
             batches.append(np.full(n_rows, batch_id, np.int64))
             rows.append(np.arange(n_rows, dtype=np.int64))
-            served.append(np.full(n_rows, one == version))
+            served.append(np.full(n_rows, code(one), np.int8))
             seen(lo, hi)
             continue
         # One version's events of this batch in the window: that version's hours the batch spans.
@@ -218,29 +276,30 @@ def window_rows(
         got = np.sort(table.column("row").to_numpy())
         batches.append(np.full(len(got), batch_id, np.int64))
         rows.append(got)
-        served.append(np.full(len(got), one == version))
+        served.append(np.full(len(got), code(one), np.int8))
         seen(_aware(t0), _aware(t1))
     if mixed:
         # Several versions in a batch: the model's hours these batches span, narrowed to their ids.
         a = max(start, min(lo for _, lo, _ in mixed))
         z = min(end, max(hi for _, _, hi in mixed))
         marks = ", ".join("?" * len(mixed))
+        cases = " ".join(f"WHEN e.version = ? THEN {i + 1}" for i in range(len(served_by)))
         table, (t0, t1) = fetch_columns(
             conn,
             [("batch_id", "e.batch_id", pa.int64()), ("row", "e.row", pa.int64()),
-             ("code", "(CASE WHEN e.version = ? THEN 1 ELSE 0 END)", DIGIT)],
+             ("code", f"(CASE {cases} ELSE 0 END)", DIGIT)],
             "FROM events e WHERE e.model_id = ? AND e.bucket >= ? AND e.bucket <= ? AND e.ts >= ? "
             f"AND e.ts < ? AND e.batch_id IN ({marks})",
-            [version, model_id, *_bounds(conn, a, z, start, end), *(b for b, _, _ in mixed)],
+            [*served_by, model_id, *_bounds(conn, a, z, start, end), *(b for b, _, _ in mixed)],
             ("min(e.ts)", "max(e.ts)"),
         )  # fmt: skip
         batches.append(table.column("batch_id").to_numpy())
         rows.append(table.column("row").to_numpy())
-        served.append(table.column("code").to_numpy().astype(bool))
+        served.append(table.column("code").to_numpy().astype(np.int8))
         seen(_aware(t0), _aware(t1))
     if not batches:
         empty = np.array([], np.int64)
-        return WindowRows(empty, empty, np.array([], bool), None, None)
+        return WindowRows(empty, empty, np.array([], np.int8), None, None)
     batch, row, own = np.concatenate(batches), np.concatenate(rows), np.concatenate(served)
     if mixed:
         order = np.lexsort((row, batch))
