@@ -150,6 +150,12 @@ def test_fairness_and_latency_budgets(
     tight = model.gate("v2", Suite("g", [latency_budget(0.000001, stat="p50")]), **DAY)
     assert tight.status == "fail"
     assert tight.checks["checks"][0]["actual"] == pytest.approx(tight.inputs["latency"]["p50_ms"])
+    # The mean is of the same one-row calls (it was the replay batches' time per row, a thousand times less).
+    (evaluation,) = [e for e in model.audit() if e["action"] == "version.evaluate"][-1:]
+    probe = evaluation["detail"]["latency"]
+    mean = model.gate("v2", Suite("g", [latency_budget(10_000, stat="mean")]), **DAY).checks["checks"][0]
+    assert mean["actual"] == pytest.approx(probe["mean_ms"])
+    assert mean["actual"] >= probe["p50_ms"] / 2  # half the calls took at least the median
 
 
 def test_the_segment_change_equals_pandas_groupby(pipeline: Pipeline, weak: Pipeline) -> None:
