@@ -196,6 +196,8 @@ def _side(
         # Training data has no ids, times or served outputs: the reference is the columns it holds.
         if which == "reference":
             schema = held_columns(schema, table.column_names, "reference data")
+        else:  # what the current lacks is named by the comparison, never as a column "only in the current"
+            schema = schema.with_columns(c for c in schema if c.name in table.column_names)
         table = numbers_from_text(schema, table, f"{which} data", require=False)
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
     return _Side(table.num_rows, sch, table=sch.conform(table))
