@@ -64,7 +64,9 @@ def test_training_data_becomes_a_reference_by_every_route(tmp_path: Path) -> Non
     r = run_cli("models", "reference", "credit", str(path), "--name", "train", "--local", str(db))
     assert r.returncode == 0, r.stderr
     assert "reference 'train' of 'credit': 3,000 rows" in r.stderr
-    r = run_cli("profile", str(path), "--schema", str(tmp_path / "schema.yaml"), "-o", str(tmp_path / "r.lwp"))
+    r = run_cli(
+        "profile", str(path), "--schema", str(tmp_path / "schema.yaml"), "-o", str(tmp_path / "r.lwp")
+    )
     assert r.returncode == 0, r.stderr
     offline = lw.Profile.from_bytes((tmp_path / "r.lwp").read_bytes())
     assert sorted(offline.columns) == sorted(ref.columns)
@@ -81,7 +83,9 @@ def test_a_missing_feature_is_refused_naming_it_and_only_typos_are_suggested(tmp
     path = tmp_path / "train.parquet"
     training(200, 3).rename(columns={"income": "incme"}).to_parquet(path)
     (tmp_path / "schema.yaml").write_text(SCHEMA)
-    r = run_cli("profile", str(path), "--schema", str(tmp_path / "schema.yaml"), "-o", str(tmp_path / "r.lwp"))
+    r = run_cli(
+        "profile", str(path), "--schema", str(tmp_path / "schema.yaml"), "-o", str(tmp_path / "r.lwp")
+    )
     assert r.returncode == 2
     assert r.stderr.strip() == (
         "error: feature(s) of the schema missing from the data: income (did you mean 'incme'?)"
@@ -93,5 +97,7 @@ def test_a_missing_feature_is_refused_naming_it_and_only_typos_are_suggested(tmp
     assert did_you_mean("regoin", ["region"]) == " (did you mean 'region'?)"
     # A column the schema names (here the label) is no typo of another of its columns.
     schema = lw.Schema.from_yaml("columns:\n  age: {kind: numeric}\n  ages: {role: target}\n")
-    assert str(missing_columns(schema, ["ages"], "data")) == "column(s) of the schema missing from the data: age"
+    assert (
+        str(missing_columns(schema, ["ages"], "data")) == "column(s) of the schema missing from the data: age"
+    )
     assert str(missing_columns(schema, ["ages", "agee"], "data")).endswith("age (did you mean 'agee'?)")

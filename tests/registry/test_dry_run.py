@@ -183,7 +183,11 @@ def test_a_version_may_take_a_segment_column_and_replay_feeds_it(tmp_path: Path)
     np.testing.assert_allclose([s["true"] for s in answers.scores], proba[:, 1], rtol=1e-12)
     np.testing.assert_array_equal(answers.prediction.to_numpy(bool), v2.predict(events))
     # A column neither a feature nor a segment is still refused, naming it.
-    wider = make_pipeline(make_column_transformer((StandardScaler(), ["income", "zip"])), LogisticRegression())
+    wider = make_pipeline(
+        make_column_transformer((StandardScaler(), ["income", "zip"])), LogisticRegression()
+    )
     wider.fit(X.assign(zip=1.0), y)
-    with pytest.raises(lw.DataError, match="takes column 'zip', which is not a feature or segment of the schema"):
+    with pytest.raises(
+        lw.DataError, match="takes column 'zip', which is not a feature or segment of the schema"
+    ):
         model.register_version("v3", wider, sample=X.assign(zip=1.0))

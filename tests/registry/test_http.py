@@ -138,7 +138,10 @@ def test_a_time_that_is_not_one_is_worded_as_the_cli_words_it(server: Running, t
         assert r.json()["error"] == expected.replace("garbage", at)
         assert r.json()["type"] == "ParameterError"
     served = viewer.get("/v1/models/credit/served", params={"start": "nope", "end": "2026-12-02"})
-    assert (served.status_code, served.json()["error"]) == (422, f"parameter 'start' must be {ISO_TIME}; got 'nope'")
+    assert (served.status_code, served.json()["error"]) == (
+        422,
+        f"parameter 'start' must be {ISO_TIME}; got 'nope'",
+    )
     with pytest.raises(ParameterError) as err:
         http_client(server.url, server.key("viewer")).model("credit").history("garbage")
     assert str(err.value) == expected

@@ -19,10 +19,10 @@ SAMPLE_ROWS = 200
 def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFrame) -> dict[str, Any]:
     """Run ``predictor`` on ``sample`` and refuse it, naming the column, when the version does not fit.
 
-    Checked: the version takes no column the schema does not have as a feature or segment; the sample holds every
-    column the version takes (by name, or the schema's features by position); it predicts one value a row,
-    of the prediction column's kind (and within its ``values``); it gives probabilities when the schema has
-    score columns, one column a score. Returns what was checked (stored with the version).
+    Checked: the version takes no column the schema does not have as a feature or segment; the sample holds
+    every column the version takes (by name, or the schema's features by position); it predicts one value a
+    row, of the prediction column's kind (and within its ``values``); it gives probabilities when the schema
+    has score columns, one column a score. Returns what was checked (stored with the version).
     """
     v = predictor.version
     if sample.empty:

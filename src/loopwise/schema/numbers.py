@@ -52,7 +52,7 @@ def held_columns(schema: Schema, names: list[str], which: str = "data") -> Schem
     Example:
         >>> import loopwise as lw
         >>> from loopwise.schema.numbers import held_columns
-        >>> s = lw.Schema.from_yaml("columns:\n  ts: {role: timestamp}\n  income: {}\n  p_yes: {role: score}\n")
+        >>> s = lw.Schema.from_yaml("columns: {ts: {role: timestamp}, income: {}, p_yes: {role: score}}")
         >>> held_columns(s, ["income"]).names
         ['income']
         >>> try:

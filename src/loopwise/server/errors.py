@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from loopwise._display import count
 from loopwise.errors import (
-    LoopwiseError,
     ISO_TIME,
+    LoopwiseError,
     ParameterError,
     SchemaValidationError,
     ServerError,
