@@ -131,3 +131,63 @@ def test_the_sample_needs_only_what_the_version_takes(tmp_path: Path) -> None:
             "takes"
         )
     )
+
+
+def test_a_version_may_take_a_segment_column_and_replay_feeds_it(tmp_path: Path) -> None:
+    """Credit models often take the column the team slices by: a pipeline one-hot encoding ``region``,
+    declared a segment, registers, and its outputs on the logged events (read back from the stored batches)
+    are its own predict_proba on those rows (the trial: refused as "not a feature of the schema")."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from tests._fixtures.registry import open_model
+    from tests.registry.test_replay import stored
+
+    from loopwise.store import sqlite_url
+
+    schema = {"columns": {**SCHEMA["columns"], "region": {"role": "segment", "kind": "categorical"}}}
+    client = lw.Client.local(sqlite_url(tmp_path / "lw.db"))
+    client.register("credit", schema)
+    client.close()
+    model = open_model(sqlite_url(tmp_path / "lw.db"), tmp_path / "artifacts")
+    rng = np.random.default_rng(5)
+    X, _ = applicants(2000, 4)
+    X = X.assign(region=rng.choice(["north", "south", "west"], len(X)))
+    y = X.income + 8 * (X.region == "west") + rng.normal(0, 5, len(X)) > 55
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["region"]), (StandardScaler(), ["income", "age"])
+    )
+    v2 = make_pipeline(encode, LogisticRegression()).fit(X, y)
+    v1 = LogisticRegression().fit(X[["income", "age"]], y)
+    model.register_version("v1", v1, sample=X)
+    got = model.register_version("v2", v2, sample=X)
+    assert (got.dry_run["fed"], got.dry_run["unused"]) == (["income", "age", "region"], [])
+
+    events, _ = applicants(300, 6)
+    events = events.assign(region=rng.choice(["north", "south", "west"], 300))
+    ids = [f"e{i}" for i in range(300)]
+    t0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
+    logged = events.assign(
+        id=ids,
+        ts=t0 + pd.to_timedelta(np.arange(300) * 20, unit="s"),
+        approved=v1.predict(events[["income", "age"]]),
+        p_approved=v1.predict_proba(events[["income", "age"]])[:, 1],
+    )
+    model.log(logged, version="v1")
+    result = model.evaluate_version("v2", start="2026-12-01T00:00:00Z", end="2026-12-02T00:00:00Z")
+    assert (result.events, result.evaluated) == (300, 300)
+    answers = stored(model, "v2").loc[ids]
+    proba = v2.predict_proba(events)
+    np.testing.assert_allclose([s["true"] for s in answers.scores], proba[:, 1], rtol=1e-12)
+    np.testing.assert_array_equal(answers.prediction.to_numpy(bool), v2.predict(events))
+    # A column neither a feature nor a segment is still refused, naming it.
+    wider = make_pipeline(
+        make_column_transformer((StandardScaler(), ["income", "zip"])), LogisticRegression()
+    )
+    wider.fit(X.assign(zip=1.0), y)
+    with pytest.raises(
+        lw.DataError, match="takes column 'zip', which is not a feature or segment of the schema"
+    ):
+        model.register_version("v3", wider, sample=X.assign(zip=1.0))

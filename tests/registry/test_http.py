@@ -117,3 +117,33 @@ def test_a_trusted_pickle_needs_an_admin_key(
     )
     loaded = trusting_client.model("credit").load_version("v1")
     assert np.array_equal(loaded.predict(X), pipeline.predict(X))
+
+
+def test_a_time_that_is_not_one_is_worded_as_the_cli_words_it(server: Running, tmp_path: Path) -> None:
+    """``?at=garbage`` answered pydantic's "input is too short"; the route, the clients and the CLI now
+    share one wording (the trial)."""
+    import httpx
+    from tests._fixtures import run_cli
+    from tests._fixtures.http import client as http
+
+    from loopwise.errors import ISO_TIME
+
+    admin = http_client(server.url, server.admin_key)
+    admin.register("credit", SCHEMA)
+    expected = f"parameter 'at' must be {ISO_TIME}; got 'garbage'"
+    viewer = http(server, server.key("viewer"))
+    for at in ("garbage", "2026-13-01"):
+        r: httpx.Response = viewer.get("/v1/models/credit/history", params={"at": at})
+        assert r.status_code == 422
+        assert r.json()["error"] == expected.replace("garbage", at)
+        assert r.json()["type"] == "ParameterError"
+    served = viewer.get("/v1/models/credit/served", params={"start": "nope", "end": "2026-12-02"})
+    assert (served.status_code, served.json()["error"]) == (
+        422,
+        f"parameter 'start' must be {ISO_TIME}; got 'nope'",
+    )
+    with pytest.raises(ParameterError) as err:
+        http_client(server.url, server.key("viewer")).model("credit").history("garbage")
+    assert str(err.value) == expected
+    cli = run_cli("history", "credit", "--at", "garbage", "--url", server.url, "--api-key", server.admin_key)
+    assert cli.returncode == 2 and cli.stderr.strip() == f"error: {expected}"

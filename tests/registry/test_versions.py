@@ -153,7 +153,8 @@ def test_a_version_that_does_not_fit_the_schema_is_refused_naming_the_column(
     settings = {"trusted_types": ("tests.registry.custom_model.IncomeRule",)}
     allowing = open_model(lw_url(tmp_path), tmp_path / "artifacts", **settings)
     with pytest.raises(
-        DataError, match="takes column 'zip_code', which is not a feature of the schema of model 'credit'"
+        DataError,
+        match="takes column 'zip_code', which is not a feature or segment of the schema of model 'credit'",
     ):
         allowing.register_version("v1", wider, sample=X.assign(zip_code=1.0))
     # The prediction column holds booleans; a regression-like output of floats is not one.

@@ -13,8 +13,15 @@ import loopwise as lw
 
 
 def test_the_python_snippets_run_and_print_what_they_say() -> None:
-    task, times = blocks("schema.md")
+    reference, task, times = blocks("schema.md")
     env: dict[str, Any] = {}
+    printed = run(reference, env, "schema.md")
+    assert printed == [
+        "['defaulted', 'income']",
+        "feature(s) of the schema missing from the data: income (did you mean 'incme'?)",
+    ]
+    assert lw.profile(env["train"], schema=env["schema"])["income"].n == len(env["train"])
+    env = {}
     printed = run(task, env, "schema.md")
     df = env["df"]
     assert env["f1"].actual == pytest.approx(f1_score(df.outcome, df.decision, pos_label="yes"))

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from loopwise.cli.client import CreateOpt, KeyOpt, LocalOpt, UrlOpt, connect, server_url
 from loopwise.cli.common import console, out, print_listing, user_errors
+from loopwise.errors import ISO_TIME
 
 versions_app = typer.Typer(
     help=(
@@ -196,7 +197,7 @@ def history(
             try:
                 when = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
             except ValueError:
-                raise lw.ParameterError("--at", at, "an ISO 8601 time") from None
+                raise lw.ParameterError("--at", at, ISO_TIME) from None
             held = handle.version_at(name, when)
             out.print(held if held is not None else "-", highlight=False, markup=False)
             return

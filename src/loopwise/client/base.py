@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 import pyarrow as pa
 
 from loopwise.client.monitors import MonitorMethods
-from loopwise.errors import DataError, ParameterError, SchemaError
+from loopwise.errors import ISO_TIME, DataError, ParameterError, SchemaError
 from loopwise.schema import DataLike, to_table
 
 if TYPE_CHECKING:
@@ -138,9 +138,7 @@ def _iso(t: dt.datetime | str | None, name: str) -> str | None:
         try:
             t = dt.datetime.fromisoformat(t.strip())
         except ValueError:
-            raise ParameterError(
-                name, t, "an ISO 8601 time such as 2026-03-03 or 2026-03-03T10:00:00Z"
-            ) from None
+            raise ParameterError(name, t, ISO_TIME) from None
     return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
 
 
@@ -533,19 +531,8 @@ class ModelHandle(MonitorMethods):
 
         if isinstance(reference, Profile):
             return reference
-        from loopwise.errors import DataError
-        from loopwise.schema import Role
-
-        schema = Schema.from_dict(self.transport.describe(self.name)["schema"])
-        table = to_table(reference)
-        for column in schema.by_role(Role.FEATURE):
-            if column.name not in table.column_names:
-                raise DataError(
-                    f"the training data (lineage 'reference') has no feature column {column.name!r}"
-                )
-        # Training data has no event ids, times or logged scores: profile the schema's columns it holds.
-        held = schema.with_columns(c for c in schema if c.name in table.column_names)
-        return profile(table, schema=held)
+        # The reference rule of every route (docs/schema.md, "References"): the features, the rest when held.
+        return profile(reference, schema=Schema.from_dict(self.transport.describe(self.name)["schema"]))
 
     def background(self, max_queue: int = 100, version: str | None = None) -> BackgroundLogger:
         """A logger that never blocks the caller: a bounded queue, a thread, a flush at close."""

@@ -34,7 +34,7 @@ from loopwise.profiles.chunks import Chunks
 from loopwise.profiles.numeric import NumericProfile
 from loopwise.profiles.others import TextProfile
 from loopwise.schema import DRIFT_ROLES, DataLike, Kind, Role, Schema, to_table, validate
-from loopwise.schema.numbers import numbers_from_text
+from loopwise.schema.numbers import held_columns, numbers_from_text
 
 if TYPE_CHECKING:
     from scipy import stats as sps
@@ -213,9 +213,14 @@ def _side(
     if table.num_rows == 0:
         raise EmptyDataError(f"the {which} dataset has no rows")
     if schema is not None:
-        # A column the current data lacks is a warning of the comparison; one the reference lacks is a
-        # schema that does not describe this data (a typo, most often): refused, naming close matches.
-        table = numbers_from_text(schema, table, f"{which} data", require=which == "reference")
+        # A column the current data lacks is a warning of the comparison; a feature the reference lacks is
+        # a schema that does not describe this data (a typo, most often): refused, naming close matches.
+        # Training data has no ids, times or served outputs: the reference is the columns it holds.
+        if which == "reference":
+            schema = held_columns(schema, table.column_names, "reference data")
+        else:  # what the current lacks is named by the comparison, never as a column "only in the current"
+            schema = schema.with_columns(c for c in schema if c.name in table.column_names)
+        table = numbers_from_text(schema, table, f"{which} data", require=False)
     sch = schema.resolve(table) if schema is not None else Schema.infer(table)
     return _Side(table.num_rows, sch, table=sch.conform(table))
 

@@ -22,7 +22,7 @@ from loopwise.profiles.numeric import DEFAULT_KLL_K, NumericProfile
 from loopwise.profiles.others import BooleanProfile, DatetimeProfile, TextProfile
 from loopwise.profiles.task import ClassificationProfile, RegressionProfile, TaskProfile
 from loopwise.schema import DRIFT_ROLES, Column, DataLike, Kind, Role, Schema, Task, to_table
-from loopwise.schema.numbers import missing_columns, numbers_from_text
+from loopwise.schema.numbers import REFERENCE_NEEDS, held_columns, missing_columns, numbers_from_text
 
 ColumnProfile = NumericProfile | CategoricalProfile | BooleanProfile | TextProfile | DatetimeProfile
 
@@ -395,14 +395,17 @@ def profile(
     if schema.task is None and lazy is not None and outputs:
         # The lazy sample holds typed nulls for booleans and numbers; the task needs the outputs' values.
         schema = schema.with_task(source.select(outputs).slice(0, INFER_ROWS))
+    missing = missing_columns(schema, source.column_names, "data", REFERENCE_NEEDS)
+    if missing is not None:
+        raise missing
     labels = [c for c in schema if c.name not in source.column_names and c.role == Role.TARGET]
-    if labels and len(labels) == sum(c.name not in source.column_names for c in schema):
+    if labels:
         # Labels arrive later than predictions: a current without its target column is profiled as one
         # whose labels are all missing (what the label-free estimation reads), not refused.
         source = _with_missing_labels(source if lazy is None else TableSource(to_table(data)), schema, labels)
-    missing = missing_columns(schema, source.column_names, "data")
-    if missing is not None:
-        raise missing
+    # Training data has no event ids, times or served outputs: a reference profiles the columns it holds
+    # (docs/schema.md, "References"); every feature it needs.
+    schema = held_columns(schema, source.column_names)
     if isinstance(source, TableSource):  # times as strings or epoch numbers; numbers as a CSV's text
         source = TableSource(schema.conform(numbers_from_text(schema, source.table)))
     if segments is None:

@@ -24,28 +24,32 @@ SAMPLE_ROWS = 200
 def dry_run(model: str, schema: Schema, predictor: Predictor, sample: pd.DataFrame) -> dict[str, Any]:
     """Run ``predictor`` on ``sample`` and refuse it, naming the column, when the version does not fit.
 
-    Checked: the version takes no column the schema does not have as a feature; the sample holds every
-    column the version takes (by name, or the schema's features by position); it predicts one value a row,
-    of the prediction column's kind (and within its ``values``); it gives probabilities when the schema has
-    score columns, one column a score. Returns what was checked (stored with the version).
+    Checked: the version takes no column the schema does not have as a feature or segment; the sample holds
+    every column the version takes (by name, or the schema's features by position); it predicts one value a
+    row, of the prediction column's kind (and within its ``values``); it gives probabilities when the schema
+    has score columns, one column a score. Returns what was checked (stored with the version).
     """
     v = predictor.version
     if sample.empty:
         raise DataError(f"the sample for version {v!r} has no rows")
     features = [c.name for c in schema.by_role(Role.FEATURE)]
+    # A segment may be an input too (a region the model one-hot encodes): it is logged with each event like
+    # a feature, so serving, replay and the gate read it back the same way.
+    inputs = [c.name for c in schema.by_role(Role.FEATURE, Role.SEGMENT)]
     for name in predictor.features:
-        if name not in features:
+        if name not in inputs:
             raise DataError(
-                f"version {v!r} takes column {name!r}, which is not a feature of the schema of model "
-                f"{model!r}"
+                f"version {v!r} takes column {name!r}, which is not a feature or segment of the schema of "
+                f"model {model!r}"
             )
     # The sample needs what the version takes: the columns it was fitted on by name (its own
     # ``feature_names_in_``), else every feature of the schema, by position. A schema feature the version
     # does not use need not be in the sample (it is reported ``unused``).
     for name in predictor.features:
         if name not in sample.columns:
+            role = "feature" if name in features else "segment"
             raise DataError(
-                f"the sample has no column {name!r}, a feature of the schema of model {model!r} that "
+                f"the sample has no column {name!r}, a {role} of the schema of model {model!r} that "
                 f"version {v!r} takes"
             )
     _fits_width(model, predictor)

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopwise.errors import DataError, SchemaValidationError, did_you_mean
-from loopwise.schema.columns import Kind
+from loopwise.schema.columns import Kind, Role
 from loopwise.schema.schema import Schema
 from loopwise.schema.validate import ValidationIssue
 
@@ -26,17 +26,46 @@ _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 _BOOLEAN_TEXT = ("true", "false", "1", "0")
 #: How many offending values an error names.
 SHOWN = 3
+#: The roles data profiled as a reference must hold (training data has no event ids, times or served outputs).
+REFERENCE_NEEDS = (Role.FEATURE,)
 
 
-def missing_columns(schema: Schema, names: list[str], which: str) -> DataError | None:
-    """The error for schema columns absent from ``names`` (the data's columns), or None."""
-    missing = [c.name for c in schema if c.name not in names]
+def missing_columns(
+    schema: Schema, names: list[str], which: str, roles: tuple[Role, ...] | None = None
+) -> DataError | None:
+    """The error for schema columns (of ``roles``, else all) absent from ``names`` (the data's columns), or
+    None. A close match is offered from the data's columns the schema does not name: one it names (the
+    label ``defaulted``) is no typo of another."""
+    missing = [c.name for c in schema if c.name not in names and (roles is None or c.role in roles)]
     if not missing:
         return None
-    parts = []
-    for name in missing:
-        parts.append(name + did_you_mean(name, names))
-    return DataError(f"column(s) of the schema missing from the {which}: {', '.join(parts)}")
+    free = [n for n in names if n not in schema.names]
+    parts = [name + did_you_mean(name, free) for name in missing]
+    what = "feature(s)" if roles == (Role.FEATURE,) else "column(s)"
+    return DataError(f"{what} of the schema missing from the {which}: {', '.join(parts)}")
+
+
+def held_columns(schema: Schema, names: list[str], which: str = "data") -> Schema:
+    """The schema of the columns data with columns ``names`` holds; raises ``DataError`` when a feature is
+    absent. Data profiled as a reference (training data) needs every feature; its ids, times, outputs
+    (predictions, scores), labels and segments are profiled when present, and a reference without them has
+    no baseline for them (docs/schema.md, "References").
+
+    Example:
+        >>> import loopwise as lw
+        >>> from loopwise.schema.numbers import held_columns
+        >>> s = lw.Schema.from_yaml("columns: {ts: {role: timestamp}, income: {}, p_yes: {role: score}}")
+        >>> held_columns(s, ["income"]).names
+        ['income']
+        >>> try:
+        ...     held_columns(s, ["incme", "ts"])
+        ... except lw.DataError as e:
+        ...     print(e)
+        feature(s) of the schema missing from the data: income (did you mean 'incme'?)
+    """
+    if (err := missing_columns(schema, names, which, REFERENCE_NEEDS)) is not None:
+        raise err
+    return schema.with_columns(c for c in schema if c.name in names)
 
 
 def numbers_from_text(

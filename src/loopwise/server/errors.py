@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from loopwise.errors import (
+    ISO_TIME,
     LoopwiseError,
     ParameterError,
     SchemaValidationError,
@@ -88,6 +89,9 @@ def _parameters(exc: RequestValidationError) -> LoopwiseError:
     where = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body")]
     name = ".".join(where) or "request"
     value = first.get("input")
+    if str(first.get("type", "")).startswith(("datetime_", "date_")):
+        # pydantic's "input is too short" says nothing of what a time looks like: the CLI's wording.
+        return ParameterError(name, value, ISO_TIME).with_detail(parameter=name)
     err = ParameterError.__new__(ParameterError)
     LoopwiseError.__init__(err, f"parameter {name!r}: {first.get('msg', 'invalid')}; got {value!r}")
     err.name, err.value = name, value
