@@ -128,7 +128,7 @@ def test_bad_parameters_are_refused() -> None:
 def test_a_change_both_proposers_place_is_reported_once() -> None:
     rng = np.random.default_rng(3)
     # A climb that turns into a steep fall at 400.
-    values = np.r_[np.linspace(0, 20, 400), np.linspace(20, -20, 400)] + rng.normal(0, 1, 800)
+    values = np.r_[np.linspace(0, 20, 400), np.linspace(20, -20, 400)] + rng.normal(0, 1, 2400)[1600:]
     alone = Consensus(proposers="bocpd").update_many(values, with_change_points=True)[1].tolist()
     both = Consensus(proposers="bocpd+trend").update_many(values, with_change_points=True)[1].tolist()
     bocpd = BOCPD().update_many(values, with_change_points=True)[1].tolist()
