@@ -101,7 +101,9 @@ def speed() -> None:
             d.update(v)
         one = time.process_time() - t
         per = 1e3 * many / (len(x) - 100)
-        print(f"{label}: update_many {per:.3f} ms a value, update {1e3 * one / 5000:.3f} ms a value", flush=True)
+        print(
+            f"{label}: update_many {per:.3f} ms a value, update {1e3 * one / 5000:.3f} ms a value", flush=True
+        )
     rows = np.column_stack([x, rng.normal(0, 1, len(x)), x[::-1]])
     m = lw.MultiStream()
     m.update_many(rows[:100])
@@ -136,7 +138,12 @@ def main() -> None:
     print("TCPD F1 within 5 and covering, per series (" + ", ".join(names) + ")")
     rows: list[tuple[str, Callable[[str], set[int]]]] = [("no change point", lambda name: set())]
     for label in LOOPWISE:
-        rows.append((label + ", one set per series", lambda name, lb=label: set(found[("tcpd-series", name, 0, lb)][1])))
+        rows.append(
+            (
+                label + ", one set per series",
+                lambda name, lb=label: set(found[("tcpd-series", name, 0, lb)][1]),
+            )
+        )
     for label in [*LOOPWISE, *RIVER_NUMERIC]:
         rows.append(
             (
@@ -167,7 +174,9 @@ def main() -> None:
                     float(
                         np.mean(
                             [
-                                f_measure(t, [] if label == "no change point" else found[(s, kind, i, label)][1])
+                                f_measure(
+                                    t, [] if label == "no change point" else found[(s, kind, i, label)][1]
+                                )
                                 for i, (_, t) in enumerate(series)
                             ]
                         )
@@ -179,7 +188,8 @@ def main() -> None:
                 continue
             shown = " ".join(f"{v:.2f}" for v in f1[:6])
             print(
-                f"  {label:34s} numeric {np.mean(f1[:6]):.3f} [{shown}] errors {f1[6]:.3f} all {np.mean(f1):.3f}"
+                f"  {label:34s} numeric {np.mean(f1[:6]):.3f} [{shown}] errors {f1[6]:.3f}"
+                f" all {np.mean(f1):.3f}"
             )
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

@@ -386,7 +386,10 @@ def test_a_group_of_columns_is_declared_and_refused_like_a_column(db_url: str) -
     stored = m.add_monitor({**base, "detectors": [spec]})
     assert stored["detectors"] == [{**spec, "params": {}}]
     refused = [
-        ({**spec, "columns": ["income", "purpose"]}, "'detectors\\[0\\].columns' must be a numeric or boolean"),
+        (
+            {**spec, "columns": ["income", "purpose"]},
+            "'detectors\\[0\\].columns' must be a numeric or boolean",
+        ),
         ({**spec, "columns": ["income"]}, "two or more distinct"),
         ({**spec, "columns": ["income", "income"]}, "two or more distinct"),
         ({**spec, "column": "age"}, "not both"),

@@ -56,8 +56,15 @@ class MultiStream(Detector):
 
     kind = "multistream"
     _whole_slices = True
+    _members: list[Detector]
+    _queue: list[tuple[int, int, int]]  # members' detections not reached yet: (row, stream, change point)
+    _new: list[tuple[int, int]]  # change points placed and not yet reported: (change point, stream)
+    _reported: list[int]
+    _streams: tuple[int, ...]
 
-    def __init__(self, member: Any = "consensus", params: dict[str, Any] | None = None, window: int = 10) -> None:
+    def __init__(
+        self, member: Any = "consensus", params: dict[str, Any] | None = None, window: int = 10
+    ) -> None:
         cls = _member_class(member)
         if params is not None and not isinstance(params, dict):
             raise ParameterError("params", params, f"a mapping of {cls.__name__}'s parameters")
@@ -159,7 +166,8 @@ class MultiStream(Detector):
 
     def _feed(self, rows: npt.NDArray[np.float64]) -> None:
         """Hand each member its column, queueing their detections. A member that refuses its values (a
-        0/1 detector given a 2, say) raises a DataError naming the stream, and no member has taken the rows."""
+        0/1 detector given a 2, say) raises a DataError naming the stream, and no member has taken the
+        rows."""
         members = self._members or [self._make() for _ in range(rows.shape[1])]
         unsure = []
         for j, member in enumerate(members):
@@ -172,9 +180,9 @@ class MultiStream(Detector):
                 bad = np.flatnonzero((rows[:, j] < 0.0) | (rows[:, j] > 1.0))
                 if bad.size:
                     raise DataError(
-                        f"stream {j}: {type(member).__name__}'s BOCPD runs a bernoulli model (its warm-up held"
-                        f" only 0 and 1) and takes values in [0, 1]; got {float(rows[bad[0], j])!r} at row"
-                        f" {int(bad[0])}"
+                        f"stream {j}: {type(member).__name__}'s BOCPD runs a bernoulli model (its warm-up"
+                        f" held only 0 and 1) and takes values in [0, 1]; got {float(rows[bad[0], j])!r}"
+                        f" at row {int(bad[0])}"
                     )
             elif bocpd is not None and bocpd.run_model is None:
                 unsure.append(j)
@@ -225,11 +233,11 @@ class MultiStream(Detector):
     # -- what a detector implements ------------------------------------------------------------------------
 
     def _restart(self) -> None:
-        self._members: list[Detector] = []
-        self._queue: list[tuple[int, int, int]] = []  # members' detections not reached: (row, stream, point)
-        self._new: list[tuple[int, int]] = []  # change points placed and not yet reported: (point, stream)
-        self._reported: list[int] = []
-        self._streams: tuple[int, ...] = ()
+        self._members = []
+        self._queue = []
+        self._new = []
+        self._reported = []
+        self._streams = ()
 
     def _after_detection(self) -> None:
         """The members go on."""

@@ -120,7 +120,9 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
                 raise SchemaError(f"{where}: an error stream takes no 'columns' (it is the model's errors)")
             ok = isinstance(columns, list) and all(isinstance(c, str) and c for c in columns)
             if not ok or len(columns) < 2 or len(set(columns)) != len(columns):
-                raise ParameterError(f"{where}.columns", columns, "a list of two or more distinct column names")
+                raise ParameterError(
+                    f"{where}.columns", columns, "a list of two or more distinct column names"
+                )
             out["columns"] = list(columns)
         if spec["stream"] == "feature" and column is None and columns is None:
             raise SchemaError(

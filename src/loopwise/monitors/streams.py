@@ -139,7 +139,11 @@ def read_stream(
     ts = pc.cast(table.column(ts_col), pa.timestamp("us", "UTC")).to_numpy(zero_copy_only=False)
     ts = ts.astype("datetime64[us]").astype(np.int64)
     lo, hi = _micros(start), _micros(end)
-    values = np.column_stack([_values(schema, one, table) for one in parts]) if whats else _values(schema, spec, table)
+    values = (
+        np.column_stack([_values(schema, one, table) for one in parts])
+        if whats
+        else _values(schema, spec, table)
+    )
     present = ~np.isnan(values).any(axis=1) if whats else ~np.isnan(values)
     keep = (ts >= lo) & (ts < hi) & present
     ids_col = schema.by_role(Role.ID)
