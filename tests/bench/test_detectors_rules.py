@@ -73,7 +73,7 @@ def test_the_rule_on_stored_detections_is_consensus() -> None:
         for key, make in MEMBERS.items():
             alarms, points = make().update_many(x, with_change_points=True)
             ev[key] = (alarms.tolist(), points.tolist())
-        _, points = Consensus().update_many(x, with_change_points=True)
+        _, points = Consensus(proposers="bocpd").update_many(x, with_change_points=True)
         assert confirmed(ev, "A", "BCD") == sorted(set(points.tolist()))
         some += len(points)
     assert some >= 5

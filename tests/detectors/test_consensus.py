@@ -3,6 +3,11 @@ against the rule computed afresh from each member run alone on the raw stream (d
 
 from __future__ import annotations
 
+import base64
+import json
+import struct
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.signal import lfilter
@@ -12,26 +17,33 @@ from loopwise.detectors import ADWIN, BOCPD, KSWIN, Consensus, Detector
 from loopwise.errors import DataError, ParameterError
 
 
-def expected(values: np.ndarray, window: int, hold: int) -> tuple[list[int], list[int], int]:
+def expected(
+    values: np.ndarray, window: int, hold: int, proposers: str = "bocpd"
+) -> tuple[list[int], list[int], int]:
     """The consensus's alarms and change points from the members' own detections (each member on the
-    whole stream), and how many of the primary's alarms went unconfirmed."""
+    whole stream), and how many proposals went unconfirmed. BOCPD (A) proposes, confirmed by the trend BOCPD
+    (B), ADWIN (C) or KSWIN (D); with ``proposers="bocpd+trend"`` B proposes too, confirmed by C or D, and a
+    change point within ``window`` of one reported earlier is the same change (decision 0057)."""
     members = (BOCPD(), BOCPD(model="trend"), ADWIN(), KSWIN())
     runs = [m.update_many(values, with_change_points=True) for m in members]
-    alarms, points = runs[0]
-    confirm_at = np.concatenate([r[0] for r in runs[1:]])  # when each confirming change point was placed
-    confirm_cp = np.concatenate([r[1] for r in runs[1:]])
+    confirmers = {0: (1, 2, 3), 1: (2, 3)}
     fired: list[tuple[int, int]] = []
     dropped = 0
-    for a, p in zip(alarms.tolist(), points.tolist(), strict=True):
-        near = confirm_at[np.abs(confirm_cp - p) <= window]
-        when = max(a, int(near.min())) if near.size else None
-        if when is None or when - a > hold:
-            dropped += 1
-            continue
-        fired.append((when, p))
+    for proposer in (0, 1) if proposers == "bocpd+trend" else (0,):
+        confirm_at = np.concatenate([runs[k][0] for k in confirmers[proposer]])  # when each was placed
+        confirm_cp = np.concatenate([runs[k][1] for k in confirmers[proposer]])
+        for a, p in zip(runs[proposer][0].tolist(), runs[proposer][1].tolist(), strict=True):
+            near = confirm_at[np.abs(confirm_cp - p) <= window]
+            when = max(a, int(near.min())) if near.size else None
+            if when is None or when - a > hold:
+                dropped += 1
+                continue
+            fired.append((when, p))
     # One alarm per value: two held points confirmed at once come out on consecutive values, earliest first.
     out: list[tuple[int, int]] = []
     for when, p in sorted(fired):
+        if proposers == "bocpd+trend" and any(abs(p - q) <= window for _, q in out):
+            continue  # already reported: the same change
         out.append((max(when, out[-1][0] + 1) if out else when, p))
     return [w for w, _ in out], [p for _, p in out], dropped
 
@@ -47,14 +59,17 @@ def streams() -> dict[str, np.ndarray]:
     }
 
 
-@pytest.mark.parametrize(("window", "hold"), [(10, 500), (3, 50)])
-def test_alarms_are_the_primarys_confirmed_by_another_member(window: int, hold: int) -> None:
+@pytest.mark.parametrize(
+    ("window", "hold", "proposers"), [(10, 500, "bocpd"), (3, 50, "bocpd"), (10, 500, "bocpd+trend")]
+)
+def test_alarms_are_the_proposals_confirmed_by_another_member(window: int, hold: int, proposers: str) -> None:
     kept = dropped = 0
     for name, values in streams().items():
-        hits, points, lost = expected(values, window, hold)
-        idx, cps = Consensus(window=window, hold=hold).update_many(values, with_change_points=True)
+        hits, points, lost = expected(values, window, hold, proposers)
+        made = Consensus(window=window, hold=hold, proposers=proposers)
+        idx, cps = made.update_many(values, with_change_points=True)
         assert (idx.tolist(), cps.tolist()) == (hits, points), name
-        looped = Consensus(window=window, hold=hold)
+        looped = Consensus(window=window, hold=hold, proposers=proposers)
         one = []
         for i, x in enumerate(values.tolist()):
             looped.update(x)
@@ -106,3 +121,54 @@ def test_bad_parameters_are_refused() -> None:
         Consensus(window=-1)
     with pytest.raises(ParameterError, match="hold"):
         Consensus(hold=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="proposers"):
+        Consensus(proposers="trend")
+
+
+def test_a_change_both_proposers_place_is_reported_once() -> None:
+    rng = np.random.default_rng(3)
+    # A climb that turns into a steep fall at 400.
+    values = np.r_[np.linspace(0, 20, 400), np.linspace(20, -20, 400)] + rng.normal(0, 1, 2400)[1600:]
+    alone = Consensus(proposers="bocpd").update_many(values, with_change_points=True)[1].tolist()
+    both = Consensus(proposers="bocpd+trend").update_many(values, with_change_points=True)[1].tolist()
+    bocpd = BOCPD().update_many(values, with_change_points=True)[1].tolist()
+    trend = BOCPD(model="trend").update_many(values, with_change_points=True)[1].tolist()
+    turn = [p for p in both if abs(p - 400) <= 30]
+    assert turn == [411] and 411 in trend and 411 not in bocpd  # the trend BOCPD's, confirmed by ADWIN
+    assert 415 in alone and 415 not in both  # BOCPD's point of the same change, not reported again
+    assert set(both) <= set(bocpd) | set(trend)
+
+
+def test_a_format_1_state_written_by_the_old_code_resumes_as_it_was_written() -> None:
+    """tests/detectors/data/consensus-v1.json: a state written by loopwise before decision 0057 (format 1,
+    BOCPD's alarm held), and the detections that code went on to make."""
+    saved = json.loads((Path(__file__).parent / "data" / "consensus-v1.json").read_text())
+    data = base64.b64decode(saved["state"])
+    assert struct.unpack_from(">4sH", data) == (b"LWDT", 1)
+    resumed = Detector.from_bytes(data)
+    assert isinstance(resumed, Consensus) and resumed.params() == {
+        "window": 10,
+        "hold": 500,
+        "proposers": "bocpd",
+    }
+    values = piecewise(5, [0, 1.5, -1, 1, 3], length=500)
+    stop = saved["stop"]
+    assert resumed.n == stop
+    idx, cps = resumed.update_many(values[stop:], with_change_points=True)
+    assert (idx + stop).tolist() == saved["later_detections"]
+    assert (cps + stop).tolist() == saved["later_change_points"]
+    # Written again, it is format 2, and reads back to the same detector.
+    again = resumed.to_bytes()
+    assert struct.unpack_from(">4sH", again) == (b"LWDT", 2)
+    assert Detector.from_bytes(again).to_bytes() == again
+
+
+def test_a_newer_format_than_the_kind_writes_is_refused() -> None:
+    data = bytearray(Consensus().to_bytes())
+    data[4:6] = (3).to_bytes(2, "big")
+    with pytest.raises(DataError, match="newer"):
+        Detector.from_bytes(bytes(data))
+    old_kind = bytearray(ADWIN().to_bytes())
+    old_kind[4:6] = (2).to_bytes(2, "big")  # ADWIN writes format 1 only
+    with pytest.raises(DataError, match="ADWIN state of format 2 is newer"):
+        Detector.from_bytes(bytes(old_kind))

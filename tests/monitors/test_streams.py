@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -308,3 +309,104 @@ def test_a_consensus_detector_on_a_feature_stream(db_url: str) -> None:
         assert got["n"] == ends[k] - start and got["detected"] == bool(mine.any())
         if mine.any():
             assert got["change_index"] == int(points[mine][-1])
+
+
+def test_a_change_in_several_columns_is_one_detection_and_one_incident(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detector over a group of columns (``columns``): income and loan amount both double at 8:00; two
+    detectors of one column each would open two incidents, the group's detector (a ``MultiStream`` of
+    them) opens one, names the column that placed the change, and fires where the same detector fed
+    pandas' 10-minute means of both columns fires."""
+    from loopwise.detectors import MultiStream
+
+    monkeypatch.setenv("LOOPWISE_ALERT_ALLOW", "127.0.0.1")
+    raw = _traffic(10)
+    raw.loc[raw["ts"] >= T0 + dt.timedelta(hours=8), "loan_amount"] *= 2.0
+    c = lw.Client.local(db_url)
+    m = c.register("credit", SCHEMA)
+    m.log(raw.drop(columns=["repaid"]))
+    settings = AlertSettings(allow=("127.0.0.1",))
+    group = ["income", "loan_amount"]
+    with receiver() as rec:
+        m.add_monitor(
+            name="money",
+            suite=SUITE,
+            window="1h",
+            step="1h",
+            reference=None,
+            anchor=(T0 + dt.timedelta(hours=1)).isoformat(),
+            channels=[{"type": "webhook", "url": f"{rec.url}/hook"}],
+            detectors=[
+                {
+                    "name": "both",
+                    "kind": "adwin",
+                    "stream": "feature",
+                    "columns": group,
+                    "every": "10m",
+                    "params": {"clock": 1},
+                },
+                *(
+                    {"name": col, "kind": "adwin", "stream": "feature", "column": col, "every": "10m"}
+                    | {"params": {"clock": 1}}
+                    for col in group
+                ),
+            ],
+        )
+        _pass(c, settings, T0 + dt.timedelta(hours=10))
+        bodies = [json.loads(g.body) for g in rec.got]
+    runs = sorted(m.monitor_history("money", limit=100), key=lambda r: r["window_end"])
+    seen = [m.monitor_run("money", r["id"])["result"]["detectors"] for r in runs]
+
+    ordered = raw.sort_values(["ts", "request_id"], kind="stable").reset_index(drop=True)
+    means = ordered.set_index("ts")[group].resample("10min").mean().dropna()
+    hits, points = MultiStream(member=ADWIN, params={"clock": 1}).update_many(
+        means.to_numpy(), with_change_points=True
+    )
+    alone = [_oracle(means[col].to_numpy(), clock=1) for col in group]
+    assert len(hits) == 1 and all(len(a[0]) == 1 for a in alone)  # one change, seen in both columns
+    fed = [s["both"] for s in seen]
+    assert sum(f["n"] for f in fed) == len(means)
+    assert sum(f["detections"] for f in fed) == 1
+    got = next(f for f in fed if f["detected"])
+    assert got["change_at"] == means.index[int(points[0])].isoformat()
+    assert means.index[int(points[0])] == pd.Timestamp(T0 + dt.timedelta(hours=8))
+    assert got["column"] in group and got["values"].keys() == set(group)
+    column = got["column"]
+    assert f"the mean of {column} rose from about" in got["message"]
+    before = means[column][means.index < T0 + dt.timedelta(hours=8)]
+    assert got["before"] == pytest.approx(before.iloc[-256:].mean())
+
+    def opened(check: str) -> list[dict[str, Any]]:
+        return [b for b in bodies if b["check"]["check"] == check and b["event"] == "incident.opened"]
+
+    assert len(opened("detector:both")) == 1  # one incident for the change
+    assert len(opened("detector:income")) + len(opened("detector:loan_amount")) == 2  # one per column
+    c.close()
+
+
+def test_a_group_of_columns_is_declared_and_refused_like_a_column(db_url: str) -> None:
+    c = lw.Client.local(db_url)
+    m = c.register("credit", SCHEMA)
+    base = {"name": "s", "suite": SUITE, "window": "1h", "step": "1h", "reference": None}
+    spec = {"name": "g", "kind": "consensus", "stream": "feature", "columns": ["income", "age"]}
+    stored = m.add_monitor({**base, "detectors": [spec]})
+    assert stored["detectors"] == [{**spec, "params": {}}]
+    refused = [
+        (
+            {**spec, "columns": ["income", "purpose"]},
+            "'detectors\\[0\\].columns' must be a numeric or boolean",
+        ),
+        ({**spec, "columns": ["income"]}, "two or more distinct"),
+        ({**spec, "columns": ["income", "income"]}, "two or more distinct"),
+        ({**spec, "column": "age"}, "not both"),
+        ({**spec, "stream": "error"}, "takes no 'columns'"),
+        ({**spec, "stream": "score"}, "p_approve"),
+        ({**spec, "kind": "multistream"}, "several 'columns'"),
+        ({**spec, "params": {"nope": 1}}, "Consensus's parameters"),
+        ({"name": "w", "kind": "adwin", "watch": "rows", "columns": ["a", "b"]}, "keys of a 'stream'"),
+    ]
+    for bad, said in refused:
+        with pytest.raises(lw.LoopwiseError, match=said):
+            m.add_monitor({**base, "name": "bad", "detectors": [bad]})
+    c.close()

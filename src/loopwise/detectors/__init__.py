@@ -11,6 +11,7 @@ from loopwise.detectors.cusum import CUSUM
 from loopwise.detectors.ddm import DDM, EDDM
 from loopwise.detectors.hddm import HDDM_A, HDDM_W
 from loopwise.detectors.kswin import KSWIN
+from loopwise.detectors.multistream import MultiStream
 from loopwise.detectors.page_hinkley import PageHinkley
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Calibration",
     "Consensus",
     "Detector",
+    "MultiStream",
     "PageHinkley",
     "Sensitivity",
     "calibrate",

@@ -22,7 +22,8 @@ from loopwise.errors import DataError, LoopwiseError, ParameterError, UnknownNam
 
 #: The first bytes of a detector's state, then the format version (big-endian u16) and the header's length.
 MAGIC = b"LWDT"
-FORMAT_VERSION = 1
+#: The newest format any detector writes (each writes its class's ``format_version``; decision 0057).
+FORMAT_VERSION = 2
 _PREFIX = struct.Struct(">4sHI")
 
 #: First and largest slice ``update_many`` hands a vectorised detector: the work past a detection in a
@@ -72,6 +73,9 @@ class Detector(abc.ABC):
     locate: str = "native"
     #: The parameter ``calibrate`` sets from a reference stream (None: nothing to calibrate).
     sensitivity: ClassVar[Sensitivity | None] = None
+    #: The format of the state this kind writes; a kind that changes its state's layout raises it and reads
+    #: the older ones in ``_read_older``.
+    format_version: ClassVar[int] = 1
     #: Whether ``_run`` stops at the first alarm without wasted work (a compiled loop): ``update_many`` then
     #: hands it all the values left rather than slices that double.
     _whole_slices: ClassVar[bool] = False
@@ -247,6 +251,13 @@ class Detector(abc.ABC):
     def _load_state(self, state: dict[str, Any]) -> None:
         """Set the statistics from what ``_state`` gave (arrays come back as NumPy arrays)."""
 
+    @classmethod
+    def _read_older(
+        cls, version: int, params: dict[str, Any], state: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The parameters and state of an older format of this kind, as the current format has them."""
+        raise DataError(f"{cls.__name__} state of format {version} is not read by this loopwise")
+
     # -- input checks --------------------------------------------------------------------------------------
 
     def _check_value(self, x: Any) -> float:
@@ -293,7 +304,7 @@ class Detector(abc.ABC):
                 scalars[name] = value
         header = {"kind": self.kind, "params": self.params(), "state": scalars, "arrays": arrays}
         head = json.dumps(header, separators=(",", ":")).encode()
-        return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head + b"".join(blobs)
+        return _PREFIX.pack(MAGIC, self.format_version, len(head)) + head + b"".join(blobs)
 
     @staticmethod
     def from_bytes(data: bytes) -> Detector:
@@ -308,7 +319,12 @@ class Detector(abc.ABC):
             cls = Detector._kinds.get(header["kind"])
             if cls is None:
                 raise UnknownNameError("detector", header["kind"], sorted(Detector._kinds))
-            detector = cls(**header["params"])
+            if version > cls.format_version:
+                raise DataError(
+                    f"{cls.__name__} state of format {version} is newer than this loopwise reads"
+                    f" (format {cls.format_version})"
+                )
+            params = dict(header["params"])
             state = dict(header["state"])
             pos = _PREFIX.size + length
             for spec in header["arrays"]:
@@ -322,6 +338,9 @@ class Detector(abc.ABC):
                 pos = end
             if pos != len(data):
                 raise DataError("detector state has bytes after its last array")
+            if version < cls.format_version:
+                params, state = cls._read_older(version, params, state)
+            detector = cls(**params)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LoopwiseError):
                 raise

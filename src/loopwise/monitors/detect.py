@@ -6,6 +6,10 @@ kept on the monitor between runs (``to_bytes``, no pickle), so a restarted serve
 A detection is reported as a failing pseudo-check ``detector:<name>`` (an incident, alerted like any other)
 that says where the change began: the window (``watch``), or the time of the event the detector's
 ``change_point`` names ("the error rate rose from about 14:05"); the next window without a detection passes.
+
+A ``score`` or ``feature`` stream of several ``columns`` (decision 0057) is watched by one ``MultiStream``
+whose member is the declared kind (one per column): a change seen in several of the columns is one
+detection, one incident, and says which column placed it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from loopwise.detectors import Detector
 from loopwise.errors import ParameterError, SchemaError, StaleStateError
 from loopwise.monitors.streams import Stream, iso
 
-DETECTOR_KEYS = ("name", "kind", "watch", "stream", "column", "every", "delay", "params")
+DETECTOR_KEYS = ("name", "kind", "watch", "stream", "column", "columns", "every", "delay", "params")
 #: Window ends kept per detector, to name the window a change point (a sample index) falls in.
 KEEP_ENDS = 1000
 #: Stream detectors: time marks kept per run fed and in all (to turn a change point into a time), and the
@@ -40,6 +44,15 @@ def _kinds() -> dict[str, type[Detector]]:
 
 def make_detector(spec: dict[str, Any]) -> Detector:
     cls = _kinds()[spec["kind"]]
+    if "columns" in spec:
+        from loopwise.detectors import MultiStream
+
+        try:
+            return MultiStream(member=cls, params=spec.get("params", {}))
+        except ParameterError as exc:
+            raise ParameterError(
+                f"detectors[{spec['name']}].params", spec.get("params"), str(exc).split(" must be ", 1)[-1]
+            ) from None
     try:
         return cls(**spec.get("params", {}))
     except TypeError as exc:
@@ -51,9 +64,10 @@ def make_detector(spec: dict[str, Any]) -> Detector:
 def check_detector(spec: Any, where: str) -> dict[str, Any]:
     """A detector spec: ``name``, ``kind`` (a detector of loopwise.detectors), ``params`` (its parameters),
     and what it watches: ``watch`` (the name of a check of the suite, one value per window) or ``stream``
-    (``error``, ``score`` or ``feature``: the events' values, ``monitors.streams``) with ``column``,
-    ``every`` (one mean per sub-window of that length instead of each event) and ``delay`` (how long to
-    wait for late labels before feeding a slice)."""
+    (``error``, ``score`` or ``feature``: the events' values, ``monitors.streams``) with ``column`` (or
+    ``columns``, several: one detector of that kind per column, a change reported once), ``every`` (one mean
+    per sub-window of that length instead of each event) and ``delay`` (how long to wait for late labels
+    before feeding a slice)."""
     from loopwise.monitors.spec import seconds
     from loopwise.monitors.streams import STREAMS
 
@@ -64,7 +78,14 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
         raise SchemaError(
             f"unknown key(s) {', '.join(map(repr, unknown))} in {where}; valid: {', '.join(DETECTOR_KEYS)}"
         )
-    kinds = _kinds()
+    kinds = {k: c for k, c in _kinds().items() if k != "multistream"}
+    if spec.get("kind") == "multistream":
+        raise ParameterError(
+            f"{where}.kind",
+            "multistream",
+            "the kind of detector each stream gets (a multistream detector is declared as a stream of several"
+            " 'columns')",
+        )
     if spec.get("kind") not in kinds:
         raise ParameterError(f"{where}.kind", spec.get("kind"), sorted(kinds))
     if not isinstance(spec.get("name"), str) or not spec["name"]:
@@ -80,7 +101,7 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
     if "watch" in spec:
         if not isinstance(spec["watch"], str) or not spec["watch"]:
             raise ParameterError(f"{where}.watch", spec.get("watch"), "the name of a check of the suite")
-        extra = sorted({"column", "every", "delay"} & set(spec))
+        extra = sorted({"column", "columns", "every", "delay"} & set(spec))
         if extra:
             raise SchemaError(
                 f"{', '.join(extra)} in {where}: keys of a 'stream' detector, not a 'watch' one"
@@ -91,8 +112,22 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
             raise ParameterError(f"{where}.stream", spec["stream"], STREAMS)
         out["stream"] = spec["stream"]
         column = spec.get("column")
-        if spec["stream"] == "feature" and column is None:
-            raise SchemaError(f"{where}: a feature stream needs 'column' (a numeric or boolean column)")
+        columns = spec.get("columns")
+        if columns is not None:
+            if column is not None:
+                raise SchemaError(f"{where}: give 'column' (one stream) or 'columns' (several), not both")
+            if spec["stream"] == "error":
+                raise SchemaError(f"{where}: an error stream takes no 'columns' (it is the model's errors)")
+            ok = isinstance(columns, list) and all(isinstance(c, str) and c for c in columns)
+            if not ok or len(columns) < 2 or len(set(columns)) != len(columns):
+                raise ParameterError(
+                    f"{where}.columns", columns, "a list of two or more distinct column names"
+                )
+            out["columns"] = list(columns)
+        if spec["stream"] == "feature" and column is None and columns is None:
+            raise SchemaError(
+                f"{where}: a feature stream needs 'column' (a numeric or boolean column) or 'columns'"
+            )
         if column is not None:
             if spec["stream"] == "error":
                 raise SchemaError(f"{where}: an error stream takes no 'column' (it is the model's errors)")
@@ -195,7 +230,10 @@ def _feed_stream(
     spec: dict[str, Any], det: Detector, held: dict[str, Any] | None, stream: Stream
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     marks = [tuple(m) for m in held["marks"]] if held is not None else []
+    width = len(spec.get("columns", ()))
     tail = _floats(held["tail"]) if held is not None else np.empty(0)
+    if width:
+        tail = tail.reshape(-1, width)
     base = det.n
     got = check = None
     if len(stream):
@@ -205,12 +243,12 @@ def _feed_stream(
         )
         marks += [(base + int(j), int(stream.times[j])) for j in picks]
         marks = marks[-KEEP_MARKS:]
-        seen_values = np.r_[tail, stream.values]
+        seen_values = np.concatenate([tail, stream.values])
         got = {
             "stream": spec["stream"],
             "what": stream.what,
             "n": len(stream),
-            "value": float(stream.values.mean()),
+            "value": float(stream.values.mean()) if not width else None,
             "detected": bool(len(hits)),
             "detections": len(hits),
             "change_at": None,
@@ -219,19 +257,29 @@ def _feed_stream(
             "after": None,
             "message": "",
         }
+        what = stream.what
+        if width:
+            got["values"] = dict(zip(spec["columns"], stream.values.mean(axis=0).tolist(), strict=True))
+            got["column"] = got["columns"] = None
         if len(hits):
             hit, rel = int(hits[-1]), int(points[-1])
             at = int(stream.times[rel]) if 0 <= rel < len(stream) else _time_of(marks, base + rel)
             k = len(tail) + rel  # the change's position in seen_values (negative: before the tail)
-            before = seen_values[max(0, k - KEEP_TAIL) : max(0, k)]
-            after = seen_values[max(0, k) : len(tail) + hit + 1]
+            one = seen_values
+            if width:  # the column whose change point was reported, and the columns that placed it then
+                j = getattr(det, "stream", None) or 0
+                one, what = seen_values[:, j], stream.whats[j]
+                got["column"] = spec["columns"][j]
+                got["columns"] = [spec["columns"][c] for c in getattr(det, "streams", (j,))]
+            before = one[max(0, k - KEEP_TAIL) : max(0, k)]
+            after = one[max(0, k) : len(tail) + hit + 1]
             got.update(
                 change_index=base + rel,
                 change_at=None if at is None else iso(at),
                 before=float(before.mean()) if len(before) else None,
                 after=float(after.mean()) if len(after) else None,
             )
-            got["message"] = _said(stream.what, at, got["before"], got["after"])
+            got["message"] = _said(what, at, got["before"], got["after"])
         check = {
             "name": f"detector:{spec['name']}",
             "status": "fail" if len(hits) else "pass",

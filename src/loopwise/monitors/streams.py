@@ -12,6 +12,9 @@ event is fed once whichever process runs which window. A stream is:
 
 With ``every`` (seconds), each sub-window of that length contributes one value instead, its mean, stamped
 with the sub-window's start; sub-windows without a value are skipped.
+
+A ``score`` or ``feature`` stream of several ``columns`` (decision 0057) is a row of values per event, one
+per column (events missing any of them are left out), for a detector of several streams (``MultiStream``).
 """
 
 from __future__ import annotations
@@ -39,11 +42,14 @@ STREAMS = ("error", "score", "feature")
 
 @dataclass(frozen=True)
 class Stream:
-    """Values in the order fed, each with its time (Unix microseconds), and what they measure."""
+    """Values in the order fed, each with its time (Unix microseconds), and what they measure; for several
+    ``columns``, a row of values per time (``values`` 2-d) and what each column's values measure (``whats``).
+    """
 
     times: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     what: str
+    whats: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.values)
@@ -54,14 +60,32 @@ def describe(schema: Schema, spec: dict[str, Any]) -> str:
     kind = spec["stream"]
     if kind == "error":
         return "absolute error" if isinstance(empty_task(schema), RegressionProfile) else "error rate"
+    if "columns" in spec:
+        return ("mean scores" if kind == "score" else "means") + f" of {', '.join(spec['columns'])}"
     if kind == "score":
         return f"mean score ({_score_column(schema, spec)})"
     return f"mean of {spec['column']}"
 
 
+def _each(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A spec of several ``columns`` as one spec per column (itself otherwise)."""
+    if "columns" not in spec:
+        return [spec]
+    one = {k: v for k, v in spec.items() if k != "columns"}
+    return [{**one, "column": c} for c in spec["columns"]]
+
+
 def check_stream(schema: Schema, spec: dict[str, Any], where: str) -> None:
     """Refuse a stream the model cannot give: errors without a prediction and a target, a score without a
     score column, a feature that is not a numeric or boolean column of the schema."""
+    if "columns" in spec:
+        for one in _each(spec):
+            try:
+                check_stream(schema, one, where)
+            except ParameterError as exc:
+                allowed = str(exc).split(" must be ", 1)[-1].split("; got ")[0]
+                raise ParameterError(f"{where}.columns", one["column"], allowed) from None
+        return
     kind = spec["stream"]
     if kind == "error":
         if empty_task(schema) is None:
@@ -102,7 +126,10 @@ def read_stream(
     of each sub-window."""
     schema = model_schema(model)
     what = describe(schema, spec)
-    empty = Stream(np.empty(0, np.int64), np.empty(0), what)
+    parts = _each(spec)
+    whats = tuple(describe(schema, one) for one in parts) if "columns" in spec else ()
+    shape: tuple[int, ...] = (0, len(parts)) if whats else (0,)
+    empty = Stream(np.empty(0, np.int64), np.empty(shape), what, whats)
     hour = start.replace(minute=0, second=0, microsecond=0)
     try:
         table = window_table(s, model.name, hour, end)
@@ -112,8 +139,13 @@ def read_stream(
     ts = pc.cast(table.column(ts_col), pa.timestamp("us", "UTC")).to_numpy(zero_copy_only=False)
     ts = ts.astype("datetime64[us]").astype(np.int64)
     lo, hi = _micros(start), _micros(end)
-    values = _values(schema, spec, table)
-    keep = (ts >= lo) & (ts < hi) & ~np.isnan(values)
+    values = (
+        np.column_stack([_values(schema, one, table) for one in parts])
+        if whats
+        else _values(schema, spec, table)
+    )
+    present = ~np.isnan(values).any(axis=1) if whats else ~np.isnan(values)
+    keep = (ts >= lo) & (ts < hi) & present
     ids_col = schema.by_role(Role.ID)
     ids = np.asarray(
         table.column(ids_col[0].name).to_pylist() if ids_col else np.arange(table.num_rows), dtype=object
@@ -128,8 +160,9 @@ def read_stream(
         slots, first = np.unique(slot, return_index=True)
         sums = np.add.reduceat(values, first)
         counts = np.diff(np.r_[first, len(values)])
-        return Stream((lo + slots * size).astype(np.int64), sums / counts, what)
-    return Stream(ts, values, what)
+        means = sums / (counts[:, None] if whats else counts)
+        return Stream((lo + slots * size).astype(np.int64), means, what, whats)
+    return Stream(ts, values, what, whats)
 
 
 def _values(schema: Schema, spec: dict[str, Any], table: pa.Table) -> npt.NDArray[np.float64]:

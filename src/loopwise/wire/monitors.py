@@ -30,7 +30,8 @@ class MonitorBody(BaseModel):
     detectors: list[dict[str, Any]] = Field(
         default_factory=list,
         description="change detectors: [{name, kind, params, and watch (a check's name) or stream (error, "
-        "score, feature) with column, every (a sub-window) and delay}] (docs/monitors.md)",
+        "score, feature) with column (or columns, a group: one change reported once), every (a sub-window) "
+        "and delay}] (docs/monitors.md)",
     )
     anchor: str | None = Field(None, description="the first window's end (ISO 8601); default: now, floored")
     enabled: bool = True
