@@ -143,6 +143,8 @@ def test_bad_values_are_refused_with_their_position(name: str) -> None:
         detector.update_many(np.zeros((2, 2)))
     with pytest.raises(DataError, match="numbers"):
         detector.update("high")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="numbers"):
+        detector.update("0.5")  # type: ignore[arg-type]  # float() would read it: a string is not a value
     assert detector.n == 0  # refused input changes nothing
 
 
@@ -155,3 +157,12 @@ def test_corrupt_or_foreign_bytes_are_refused() -> None:
     newer = good[:4] + (99).to_bytes(2, "big") + good[6:]
     with pytest.raises(DataError, match="newer"):
         Detector.from_bytes(newer)
+
+
+def test_a_kind_reads_its_own_states_only() -> None:
+    ddm = DDM()
+    ddm.update_many([0.0, 1.0, 0.0])
+    with pytest.raises(DataError, match="of a DDM detector, not ADWIN"):
+        ADWIN.from_bytes(ddm.to_bytes())
+    assert isinstance(Detector.from_bytes(ddm.to_bytes()), DDM)  # the base class reads any kind
+    assert DDM.from_bytes(ddm.to_bytes()).n == 3

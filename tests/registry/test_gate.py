@@ -39,17 +39,19 @@ def weak(train: tuple[pd.DataFrame, pd.Series]) -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression()).fit(X.assign(age=0.0), y)
 
 
-def setup(model: ModelHandle, good: Pipeline, weak: Pipeline) -> tuple[pd.DataFrame, pd.Series, list[str]]:
-    """v1 (weak) is champion and served the day's traffic; v2 (good) is replayed on it."""
-    X, y = applicants(N, 7)
+def setup(
+    model: ModelHandle, good: Pipeline, weak: Pipeline, n: int = N, seed: int = 7
+) -> tuple[pd.DataFrame, pd.Series, list[str]]:
+    """v1 (weak) is champion and served the day's traffic (``n`` events); v2 (good) is replayed on it."""
+    X, y = applicants(n, seed)
     model.register_version("v1", weak, sample=X.head(50))
     model.register_version("v2", good, sample=X.head(50))
     model.set_alias("champion", "v1")
-    ids = [f"e{i}" for i in range(N)]
+    ids = [f"e{i}" for i in range(n)]
     model.log(
         X.assign(
             id=ids,
-            ts=T0 + pd.to_timedelta(np.arange(N) * 5, unit="s"),
+            ts=T0 + pd.to_timedelta(np.arange(n) * 5, unit="s"),
             approved=weak.predict(X),
             p_approved=weak.predict_proba(X)[:, 1],
         ),

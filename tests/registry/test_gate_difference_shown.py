@@ -19,14 +19,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tests._fixtures import run_cli
-from tests._fixtures.registry import applicants, lw_url, open_model
+from tests._fixtures.registry import lw_url, open_model
+from tests.registry.test_gate import DAY, setup
 
 from loopwise.checks import Suite, SuiteResult, non_inferior, to_markdown
 from loopwise.report.checks import render_suite
 from loopwise.report.gate import render_gate
 
-DAY = {"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}
-T0 = pd.Timestamp("2026-12-01 08:00", tz="UTC")
 N, LABELLED = 1500, 400
 
 
@@ -51,21 +50,7 @@ def test_the_gates_table_names_the_difference_and_its_lower_bound_everywhere(
     weak = _weak(train)
     db = lw_url(tmp_path)
     model = open_model(db, tmp_path / "artifacts")
-    X, y = applicants(N, 11)
-    model.register_version("v1", weak, sample=X.head(50))
-    model.register_version("v2", pipeline, sample=X.head(50))
-    model.set_alias("champion", "v1")
-    ids = [f"e{i}" for i in range(N)]
-    model.log(
-        X.assign(
-            id=ids,
-            ts=T0 + pd.to_timedelta(np.arange(N) * 5, unit="s"),
-            approved=weak.predict(X),
-            p_approved=weak.predict_proba(X)[:, 1],
-        ),
-        version="v1",
-    )
-    model.evaluate_version("v2", **DAY)
+    X, y, ids = setup(model, pipeline, weak, n=N, seed=11)
     model.log_feedback(ids[:LABELLED], y.to_numpy()[:LABELLED])
     diff, lower = _lower(weak.predict(X)[:LABELLED], pipeline.predict(X)[:LABELLED], y.to_numpy()[:LABELLED])
     assert lower < diff - 0.01  # the two numbers differ enough to be told apart at 4 decimals

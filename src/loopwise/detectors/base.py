@@ -261,6 +261,8 @@ class Detector(abc.ABC):
     # -- input checks --------------------------------------------------------------------------------------
 
     def _check_value(self, x: Any) -> float:
+        if isinstance(x, (str, bytes)):  # float("0.5") would take a string a caller did not mean to feed
+            raise DataError(f"{type(self).__name__} takes numbers; got {x!r}")
         try:
             v = float(x)
         except (TypeError, ValueError):
@@ -306,9 +308,10 @@ class Detector(abc.ABC):
         head = json.dumps(header, separators=(",", ":")).encode()
         return _PREFIX.pack(MAGIC, self.format_version, len(head)) + head + b"".join(blobs)
 
-    @staticmethod
-    def from_bytes(data: bytes) -> Detector:
-        """The detector ``to_bytes`` wrote, ready to take the next value where it stopped."""
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Detector:
+        """The detector ``to_bytes`` wrote, ready to take the next value where it stopped. Called on a kind
+        (``ADWIN.from_bytes``), a state of another kind is refused; ``Detector.from_bytes`` reads any."""
         if len(data) < _PREFIX.size or data[:4] != MAGIC:
             raise DataError("not a loopwise detector state (it does not start with LWDT)")
         _, version, length = _PREFIX.unpack_from(data)
@@ -316,13 +319,18 @@ class Detector(abc.ABC):
             raise DataError(f"detector state of format {version} is newer than this loopwise reads")
         try:
             header = json.loads(data[_PREFIX.size : _PREFIX.size + length])
-            cls = Detector._kinds.get(header["kind"])
-            if cls is None:
+            found = Detector._kinds.get(header["kind"])
+            if found is None:
                 raise UnknownNameError("detector", header["kind"], sorted(Detector._kinds))
-            if version > cls.format_version:
+            if not issubclass(found, cls):
                 raise DataError(
-                    f"{cls.__name__} state of format {version} is newer than this loopwise reads"
-                    f" (format {cls.format_version})"
+                    f"the state is of a {found.__name__} detector, not {cls.__name__}; read it with "
+                    "Detector.from_bytes"
+                )
+            if version > found.format_version:
+                raise DataError(
+                    f"{found.__name__} state of format {version} is newer than this loopwise reads"
+                    f" (format {found.format_version})"
                 )
             params = dict(header["params"])
             state = dict(header["state"])
@@ -338,9 +346,9 @@ class Detector(abc.ABC):
                 pos = end
             if pos != len(data):
                 raise DataError("detector state has bytes after its last array")
-            if version < cls.format_version:
-                params, state = cls._read_older(version, params, state)
-            detector = cls(**params)
+            if version < found.format_version:
+                params, state = found._read_older(version, params, state)
+            detector = found(**params)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LoopwiseError):
                 raise
