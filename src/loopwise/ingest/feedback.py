@@ -22,12 +22,15 @@ from loopwise.ingest.labels import add_first_labels, count_label_changes, relabe
 from loopwise.ingest.models import fix_kinds, get_model, kinds_in, model_schema
 from loopwise.schema import Role, Schema
 from loopwise.schema.validate import ValidationIssue
+from loopwise.store import label_parts
 from loopwise.store.audit import append_many
 from loopwise.store.bulk import AMONG_CHUNK, among
 from loopwise.store.tables import Event, Feedback
 from loopwise.store.types import utcnow
 
 KINDS = ("label", "correction", "rating", "comment")
+#: The kinds that are labels: kept column-wise too (``store.label_parts``).
+LABEL_KINDS = ("label", "correction")
 FIELDS = {"event_id", "kind", "source", "label", "rating", "comment"}
 
 
@@ -125,6 +128,7 @@ def log_feedback(
     now = utcnow()
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
     for r in rows:
         prev = existing.get((r["event_id"], r["source"], r["kind"]))
@@ -151,10 +155,18 @@ def log_feedback(
                 }
             )
             changed.append({"id": prev[0], "value": r["value"], "updated_at": now})
+            changed_rows.append(r)
     if new:
         s.execute(insert(Feedback), new)
     if changed:
         s.execute(update(Feedback), changed)  # by primary key, one executemany
+    written = [
+        (r["event_id"], delta, r["value"])
+        for r, delta in [*((r, 1) for r in new), *((r, 0) for r in changed_rows)]
+        if r["kind"] in LABEL_KINDS
+    ]
+    if written:
+        label_parts.append(s, model.id, label_parts.entries(*zip(*written, strict=True)))
     append_many(s, model.id, actor, "feedback.replace", audit, at=now)
     stored, replaced = len(new), len(changed)
     touched, first = _touched(rows, existing, events)
@@ -236,6 +248,8 @@ def retract_feedback(
     if not removed:
         return 0
     s.execute(delete(Feedback).where(Feedback.id.in_([r[0] for r in removed])))
+    gone = [e for _, e, _, k, _ in removed if k in LABEL_KINDS]
+    label_parts.append(s, model.id, label_parts.entries(gone, [-1] * len(gone), [None] * len(gone)))
     details = [
         {"event_id": e, "source": src, "kind": k, "old": v, "reason": reason} for _, e, src, k, v in removed
     ]

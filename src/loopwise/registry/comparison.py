@@ -54,7 +54,7 @@ from loopwise.registry.window import (
     event_keys,
     feedback_rows,
     labels_column,
-    scanned_labels,
+    stored_labels,
     window_events,
     window_served,
 )
@@ -201,13 +201,13 @@ def pair(
     logged: pa.Table | None = None
     if rows is not None and feedback_rows(conn) <= SCAN_PER_EVENT * len(rows.served):
         # The window from the batches' summaries, its ids from the blobs (read for the outputs anyway) and
-        # the labels by one scan of the feedback (decision 0058): the window's scan joined to the feedback
-        # per event cost 2.2-3.3 s of 1,000,000, on either database.
+        # the labels from the model's label parts (decisions 0058, 0062): the window's scan joined to the
+        # feedback per event cost 2.2-3.3 s of 1,000,000, on either database; a scan of the feedback 0.5-1.1.
         served = rows.served
         id_col = id_cols[0].name
         logged = read_stored(s, rows.batch_id, rows.row, list(dict.fromkeys([id_col, *wanted])))
         ids = event_keys(logged.column(id_col)) if len(served) else pa.array([], pa.string())
-        labelled, texts = scanned_labels(conn, model.id, ids)
+        labelled, texts = stored_labels(conn, model.id, ids)
         if id_col not in wanted and len(served):
             logged = logged.drop_columns([id_col])
     else:

@@ -22,6 +22,10 @@ except ImportError:  # Windows: SQLite's own busy handler does the queueing
     fcntl = None  # type: ignore[assignment]
 from sqlalchemy.orm import Session, sessionmaker
 
+#: SQLite's memory map: its default compile-time cap (SQLITE_MAX_MMAP_SIZE, 0x7fff0000); past it, a page
+#: is read as without a map.
+MMAP_BYTES = 0x7FFF0000
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
@@ -45,6 +49,10 @@ def make_engine(url: str) -> Engine:
             # ran one every 1,000 pages, a 150 ms pause for every request of its group. The automatic one
             # stays as a bound on the WAL in case the background one cannot keep up.
             cur.execute("PRAGMA wal_autocheckpoint=20000")
+            # Read the file through a memory map (up to SQLite's usual 2 GiB cap) instead of a read call
+            # per 4 KB page: a replay's or a pairing's 352 MB of blobs came out in 0.09 s instead of
+            # 0.25 s (decision 0062). Writes still go through the WAL.
+            cur.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             cur.close()
             # pysqlite's own transaction handling defers BEGIN; we issue BEGIN ourselves (below).
             conn.isolation_level = None
