@@ -14,6 +14,7 @@ one-sided (1 - alpha) bound of the difference clears ``-margin``.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,10 +30,15 @@ from loopwise.metrics.result import _clean
 from loopwise.profiles.canonical import canonical, canonical_array
 from loopwise.profiles.task import ClassificationProfile, encode_labels
 
+# The normal distribution from the standard library (``statistics.NormalDist``, ``math.erfc``), other
+# distributions from scipy.special when a test needs them, never scipy.stats' objects: scipy.stats took
+# 1.2-1.9 s to import and scipy.special 0.4 s, most of a gate's first run in a fresh process (``loopwise
+# versions gate``), where a classification gate of any size needs the normal distribution alone.
 if TYPE_CHECKING:
-    from scipy import stats
+    from scipy import special
 else:
-    stats = lazy("scipy.stats")
+    special = lazy("scipy.special")
+NORMAL = statistics.NormalDist()
 
 #: Paired bootstrap resamples.
 BOOTSTRAP = 2000
@@ -197,8 +203,8 @@ def compare_models(
     non_inf = None
     if margin is not None:
         # One-sided bound at level alpha: the (1 - 2 alpha) two-sided interval's lower end.
-        se = (result["ci_high"] - result["ci_low"]) / (2 * stats.norm.ppf(1 - alpha / 2))
-        bound = result["difference"] - stats.norm.ppf(1 - alpha) * se
+        se = (result["ci_high"] - result["ci_low"]) / (2 * NORMAL.inv_cdf(1 - alpha / 2))
+        bound = result["difference"] - NORMAL.inv_cdf(1 - alpha) * se
         non_inf = bool(bound > -margin)
     found = _deltas(a, b, y, segment, champion_scores, challenger_scores, pos) if deltas else {}
     k = len(classes)
@@ -246,7 +252,13 @@ def _positive(classes: list[str], pos_label: Any) -> str | None:
 
 
 def _mde(se: float, alpha: float) -> float:
-    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(POWER)) * se)
+    return float((NORMAL.inv_cdf(1 - alpha / 2) + NORMAL.inv_cdf(POWER)) * se)
+
+
+def _binomial_two_sided(k: int, n: int) -> float:
+    """The exact two-sided binomial test's p-value of ``k`` of ``n`` at p = 1/2 with ``k <= n / 2``, as
+    ``scipy.stats.binomtest`` gives it: both tails, the distribution being symmetric."""
+    return 1.0 if 2 * k >= n else min(1.0, float(2 * special.bdtr(k, n, 0.5)))
 
 
 def _mcnemar(ok_a: np.ndarray, ok_b: np.ndarray, alpha: float) -> dict[str, Any]:
@@ -256,13 +268,14 @@ def _mcnemar(ok_a: np.ndarray, ok_b: np.ndarray, alpha: float) -> dict[str, Any]
     if b + c == 0:
         p, test = 1.0, "mcnemar (no discordant pairs)"
     elif b + c <= MCNEMAR_EXACT_MAX:
-        p, test = float(stats.binomtest(min(b, c), b + c, 0.5).pvalue), "mcnemar (exact binomial)"
+        p, test = _binomial_two_sided(min(b, c), b + c), "mcnemar (exact binomial)"
     else:
         chi2 = (abs(b - c) - 1) ** 2 / (b + c)
-        p, test = float(stats.chi2.sf(chi2, 1)), "mcnemar (chi-square, continuity-corrected)"
+        # The chi-square's tail at one degree of freedom: the normal's two tails at its square root.
+        p, test = math.erfc(math.sqrt(chi2 / 2)), "mcnemar (chi-square, continuity-corrected)"
     diff = (c - b) / n
     se = math.sqrt(max(b + c - (c - b) ** 2 / n, 0.0)) / n
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = NORMAL.inv_cdf(1 - alpha / 2)
     return {
         "champion": float(ok_a.mean()),
         "challenger": float(ok_b.mean()),
@@ -319,8 +332,8 @@ def _delong(sa: np.ndarray, sb: np.ndarray, positive: np.ndarray, alpha: float) 
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     diff = float(aucs[1] - aucs[0])
     se = math.sqrt(max(var, 0.0))
-    p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
-    z = stats.norm.ppf(1 - alpha / 2)
+    p = math.erfc(abs(diff) / se / math.sqrt(2)) if se > 0 else (1.0 if diff == 0 else 0.0)
+    z = NORMAL.inv_cdf(1 - alpha / 2)
     return {
         "champion": float(aucs[0]),
         "challenger": float(aucs[1]),
@@ -398,8 +411,8 @@ def _regression(
     n = d.size
     se = float(np.std(d, ddof=1) / math.sqrt(n)) if n > 1 else math.inf
     t = float(d.mean() / se) if se > 0 else 0.0
-    p = float(2 * stats.t.sf(abs(t), n - 1)) if se > 0 else 1.0
-    q = stats.t.ppf(1 - alpha / 2, n - 1)
+    p = float(2 * special.stdtr(n - 1, -abs(t))) if se > 0 else 1.0
+    q = special.stdtrit(n - 1, 1 - alpha / 2)
     va, vb = float(la.mean()), float(lb.mean())
     diff, lo, hi = vb - va, float(d.mean() - q * se), float(d.mean() + q * se)
     if metric == "rmse":
@@ -410,7 +423,7 @@ def _regression(
         hi = math.sqrt(max(la.mean() + hi, 0)) - va
     non_inf = None
     if margin is not None:
-        bound = float(d.mean() + stats.t.ppf(1 - alpha, n - 1) * se)
+        bound = float(d.mean() + special.stdtrit(n - 1, 1 - alpha) * se)
         non_inf = bool(bound < margin)  # lower is better: not worse than champion + margin
     return ModelComparison(
         metric,

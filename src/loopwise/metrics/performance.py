@@ -9,23 +9,18 @@ multinomial bootstrap of the confusion counts (F1, balanced accuracy).
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from loopwise._lazy import lazy
 from loopwise.errors import ParameterError, UnknownNameError
 from loopwise.metrics.result import _clean
 from loopwise.metrics.stability import wilson
 from loopwise.profiles.task import CAL_BINS, SCORE_BINS, ClassificationProfile, RegressionProfile
 from loopwise.schema import Schema, Task
-
-if TYPE_CHECKING:
-    from scipy import stats
-else:
-    stats = lazy("scipy.stats")
 
 #: Bootstrap resamples of the confusion counts for metrics without an analytic interval.
 BOOTSTRAP = 400
@@ -145,7 +140,8 @@ def task_params(schema: Schema, profile: ClassificationProfile) -> tuple[dict[st
 
 # -- helpers --------------------------------------------------------------------------------------
 def _z(confidence: float) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
+    # The standard library's, not scipy.stats' (1.2-1.9 s to import, decision 0062).
+    return statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def positive_label(profile: ClassificationProfile, pos_label: Any = None) -> str | None:
