@@ -9,15 +9,16 @@ pairs from the database is ``pair``'s work, shared with ``compare_versions`` and
 
 End to end from the database (what a user running ``loopwise versions gate`` waits for): python
 bench/gate.py --db sqlite,postgresql [--rows 1000000] [--repeat 3] [--before PATH] [--store DIR] [--pg-spec
-SPEC] [--save NAME]. Per database,
+SPEC] [--apart] [--save NAME]. Per database,
 logs ``rows`` events (40 numeric features, a two-valued segment, a binary prediction and its score, as
 bench/replay.py's) served by version ``served`` and a label for each, registers a
 HistGradientBoostingClassifier and evaluates it on the window (its replayed outputs stored); then each repeat
-runs, in fresh processes, the code at ``--before`` (another checkout's ``src/``; the two must share the
-database's schema) and this one, alternated: ``run_gate`` through the local client (pair, gate tables, the
-Suite, the verdict, the stored GateResult), first in the process and again; ``pair()`` alone and the gate's
-own work on its pairs; and ``compare_versions``. Wall and CPU seconds, the load average. ``--store DIR`` keeps
-the set-up databases there (SQLite) and reuses them on the next run; PostgreSQL is set up anew each run.
+runs, in fresh processes, the code at ``--before`` (another checkout's ``src/``; the two share the
+database unless ``--apart``, which sets up one for each code: needed when a migration separates them) and
+this one, alternated: ``run_gate`` through the local client (pair, gate tables, the Suite, the verdict, the
+stored GateResult), first in the process and again; ``pair()`` alone and the gate's own work on its pairs;
+and ``compare_versions``. Wall and CPU seconds, the load average. ``--store DIR`` keeps the set-up
+databases there (SQLite) and reuses them on the next run; PostgreSQL is set up anew each run.
 """
 
 from __future__ import annotations
@@ -200,6 +201,36 @@ def line(r: dict[str, Any]) -> str:
     )
 
 
+def _set_up(
+    db: str, home: Path, server: str, code: str, src: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The spec of a database set up for ``code`` (by its own source ``src``), made now unless kept."""
+    made = home / "spec.json"
+    if db == "postgresql" and args.pg_spec:  # a database set up before, on a server still running
+        return dict(json.loads(Path(args.pg_spec).read_text()))
+    if db == "postgresql":
+        import psycopg
+
+        name = f"gate_{code}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        url = server.rsplit("/", 1)[0] + "/" + name
+        made.unlink(missing_ok=True)
+    else:
+        url = f"sqlite:///{home / 'g.db'}"
+    if not made.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, __file__, "--rows", str(args.rows)]
+        cmd += ["--setup", json.dumps({"url": url, "root": str(home)})]
+        began = time.perf_counter()
+        got = subprocess.run(
+            cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src}
+        )
+        made.write_text(got.stdout.strip().splitlines()[-1])
+        print(f"{db} {code}: set up in {time.perf_counter() - began:.0f} s", flush=True)
+    return dict(json.loads(made.read_text()))
+
+
 def from_database(args: argparse.Namespace) -> None:
     this_src = str(HERE.parent / "src")
     codes = [("before", args.before), ("after", this_src)] if args.before else [("this", this_src)]
@@ -207,39 +238,23 @@ def from_database(args: argparse.Namespace) -> None:
     for db in args.db.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             stop = None
-            home = Path(args.store or tmp) / db
+            server = ""
             try:
-                made = home / "spec.json"
-                if db == "postgresql" and args.pg_spec:  # a database set up before, on a server still running
-                    made = Path(args.pg_spec)
-                elif db == "postgresql":
-                    import psycopg
-
+                if db == "postgresql" and not args.pg_spec:
                     from backfill import _stop_postgres
                     from ingest import start_postgres
 
                     server, bindir, root = start_postgres()
                     stop = (bindir, root)
-                    with psycopg.connect(server, autocommit=True) as conn:
-                        conn.execute("CREATE DATABASE gate")
-                    url = server.rsplit("/", 1)[0] + "/gate"
-                    made.unlink(missing_ok=True)
-                else:
-                    url = f"sqlite:///{home / 'g.db'}"
-                if not made.exists():
-                    home.mkdir(parents=True, exist_ok=True)
-                    cmd = [sys.executable, __file__, "--rows", str(args.rows)]
-                    cmd += ["--setup", json.dumps({"url": url, "root": str(home)})]
-                    began = time.perf_counter()
-                    got = subprocess.run(
-                        cmd, check=True, capture_output=True, text=True,
-                        env={**os.environ, "PYTHONPATH": this_src},
-                    )  # fmt: skip
-                    made.write_text(got.stdout.strip().splitlines()[-1])
-                    print(f"{db}: set up in {time.perf_counter() - began:.0f} s", flush=True)
-                spec = json.loads(made.read_text())
+                specs: dict[str, dict[str, Any]] = {}
+                # With --apart each code sets up a database of its own (their schemas a migration apart),
+                # else the one database serves both.
+                for code, src in codes if args.apart else [("shared", this_src)]:
+                    home = Path(args.store or tmp) / db / (code if args.apart else "")
+                    specs[code] = _set_up(db, home, server, code, src, args)
                 for _ in range(args.repeat):
                     for code, src in codes:
+                        spec = specs[code if args.apart else "shared"]
                         cmd = [sys.executable, __file__, "--one", json.dumps(spec)]
                         env = {**os.environ, "PYTHONPATH": src}
                         got = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
@@ -274,6 +289,9 @@ def main() -> None:
         "--before", help="also run, before each run of this code, the loopwise source at this path"
     )
     ap.add_argument("--store", help="keep the set-up SQLite database in this folder, and reuse it")
+    ap.add_argument(
+        "--apart", action="store_true", help="with --before: each code sets up a database of its own"
+    )
     ap.add_argument("--save", help="write bench/results/NAME.json")
     ap.add_argument(
         "--pg-spec", help="the spec.json of a PostgreSQL database set up by an earlier run, to reuse"

@@ -44,11 +44,28 @@ def test_the_server_starts_without_the_libraries_only_its_requests_use() -> None
 
 def test_a_lazy_module_is_the_module_once_used() -> None:
     code = (
-        "import sys\nfrom loopwise.metrics import champion\nassert 'scipy.stats' not in sys.modules\n"
-        "print(champion.stats.norm.ppf(0.975))\nassert 'scipy.stats' in sys.modules"
+        "import sys\nfrom loopwise.metrics import compare\nassert 'scipy.stats' not in sys.modules\n"
+        "print(compare.sps.norm.ppf(0.975))\nassert 'scipy.stats' in sys.modules"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert float(out) == pytest.approx(1.959963984540054)
+
+
+def test_a_classification_comparison_imports_no_scipy() -> None:
+    """McNemar (past its exact range) and DeLong need the normal distribution alone, from the standard
+    library: importing scipy.stats was most of a fresh process's gate (decision 0062). The p-values against
+    statsmodels and scipy are tested in tests/metrics."""
+    code = (
+        "import sys\nimport numpy as np\nfrom loopwise.metrics.champion import compare_models\n"
+        "rng = np.random.default_rng(0)\ny = rng.random(2000) < 0.5\n"
+        "a = np.where(rng.random(2000) < 0.8, y, ~y)\nb = np.where(rng.random(2000) < 0.82, y, ~y)\n"
+        "sa, sb = (np.clip(v * 0.6 + 0.2 + rng.normal(0, 0.2, 2000), 0, 1) for v in (a, b))\n"
+        "compare_models(a, b, y, metric='accuracy')\n"
+        "compare_models(a, b, y, metric='roc_auc', champion_scores=sa, challenger_scores=sb)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_every_public_name_resolves_to_its_module_object() -> None:
