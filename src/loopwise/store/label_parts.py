@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from loopwise.store.tables import LabelPart
@@ -45,17 +45,33 @@ SCHEMA = pa.schema(
 
 def entries(event_ids: Sequence[str], deltas: Sequence[int], values: Sequence[Any]) -> pa.Table:
     """Entries of a part: ``values`` are the feedback rows' values (``{"label": ...}``), None for a
-    removal."""
-    texts = [None if v is None else json.dumps(v) for v in values]
+    removal. Each distinct value is written as JSON once (a label per row cost 7.8 us a row, 0.4 s of a
+    50,000-label write; labels repeat)."""
+    texts: dict[tuple[type, Any], str | None] = {}
+
+    def text(v: Any) -> str | None:
+        if v is None:
+            return None
+        label = v.get("label")
+        key = (type(label), label)
+        found = texts.get(key)
+        if found is None:
+            found = texts[key] = json.dumps(v)
+        return found
+
     return pa.Table.from_arrays(
-        [pa.array(event_ids, pa.string()), pa.array(deltas, pa.int8()), pa.array(texts, pa.string())],
+        [
+            pa.array(event_ids, pa.string()),
+            pa.array(deltas, pa.int8()),
+            pa.array([text(v) for v in values], pa.string()),
+        ],
         schema=SCHEMA,
     )
 
 
-def encode(table: pa.Table) -> bytes:
+def encode(table: pa.Table, compress: bool = True) -> bytes:
     sink = pa.BufferOutputStream()
-    compression = "zstd" if table.num_rows >= 1000 else None
+    compression = "zstd" if compress and table.num_rows >= 1000 else None
     with pa.ipc.new_stream(sink, SCHEMA, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
         w.write_table(table.cast(SCHEMA))
     return bytes(sink.getvalue().to_pybytes())
@@ -71,25 +87,33 @@ def decode(blob: bytes | memoryview) -> pa.Table:
 def append(s: Session, model_id: int, table: pa.Table) -> None:
     """Append a write's entries to the model's parts (in the caller's transaction, after its feedback
     rows)."""
-    if not table.num_rows:
+    n = table.num_rows
+    if not n:
         return
-    last = s.execute(
-        select(LabelPart.id, LabelPart.n_rows)
+    conn = s.connection()
+    # One statement: the last part, locked, and its blob only when this write goes into it.
+    last = conn.execute(
+        select(
+            LabelPart.id,
+            LabelPart.n_rows,
+            case((LabelPart.n_rows + n <= PART_ROWS, LabelPart.arrow), else_=None).label("arrow"),
+        )
         .where(LabelPart.model_id == model_id)
         .order_by(LabelPart.id.desc())
         .limit(1)
         .with_for_update()
     ).first()
-    if last is not None and last.n_rows + table.num_rows <= PART_ROWS:
-        blob = s.execute(select(LabelPart.arrow).where(LabelPart.id == last.id)).scalar_one()
-        merged = pa.concat_tables([decode(blob), table])
-        s.execute(
-            update(LabelPart)
-            .where(LabelPart.id == last.id)
-            .values(n_rows=merged.num_rows, arrow=encode(merged))
+    if last is not None and last.arrow is not None:
+        # One record batch: a batch per write made a part of 300 one-label writes 96 KB, 1 ms to read.
+        merged = pa.concat_tables([decode(last.arrow), table]).combine_chunks()
+        # Uncompressed: a label at a time rewrites the last part, whose zstd round trip cost 2.4 ms at
+        # 9,000 entries (decode 1.6, encode 0.8) against 0.1 ms without.
+        blob = encode(merged, compress=False)
+        conn.execute(
+            update(LabelPart).where(LabelPart.id == last.id).values(n_rows=merged.num_rows, arrow=blob)
         )
         return
-    s.execute(insert(LabelPart).values(model_id=model_id, n_rows=table.num_rows, arrow=encode(table)))
+    conn.execute(insert(LabelPart).values(model_id=model_id, n_rows=n, arrow=encode(table)))
 
 
 def read(conn: Connection, model_id: int) -> pa.Table:
