@@ -421,9 +421,12 @@ def _segment_change(ctx: Context, check: Any, which: str) -> Value:
     from loopwise.profiles.canonical import canonical
 
     seg = lab.column(check.segment).combine_chunks().dictionary_encode()
-    names = [canonical(v) for v in seg.dictionary.to_pylist()]
-    codes = seg.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    groups = np.asarray([*names, "(missing)"], dtype=object)[codes]
+    names = [*(canonical(v) for v in seg.dictionary.to_pylist()), "(missing)"]
+    # Groups as integers (values of one canonical form are one group): comparing a million strings per
+    # group took 0.1-0.2 s of a gate.
+    distinct = sorted(set(names))
+    group_of = np.array([distinct.index(n) for n in names], np.int64)
+    groups = group_of[seg.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
     a, b, y = (t.column(c) for t, c in ((champ, pred), (chall, pred), (lab, target)))
     if metric == "accuracy":
         ga, gb, sign = _hits(a, y), _hits(b, y), 1.0
@@ -433,8 +436,8 @@ def _segment_change(ctx: Context, check: Any, which: str) -> Value:
         gb, sign = np.abs(b.to_numpy(zero_copy_only=False).astype(float) - ya), -1.0
     found: dict[str, Any] = {}
     small: list[str] = []
-    for g in sorted(set(groups.tolist())):
-        rows = groups == g
+    for k in np.unique(groups).tolist():
+        g, rows = distinct[k], groups == k
         n = int(rows.sum())
         if n < min_n:
             small.append(str(g))
