@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from loopwise.errors import DatabaseError
-from loopwise.store.tables import Batch, BucketPart, BucketProfile
+from loopwise.store.tables import Batch, BatchOutputs, BucketPart, BucketProfile
 from loopwise.store.types import utcnow
 
 Dialect: TypeAlias = Literal["postgresql", "sqlite"]
@@ -144,9 +144,10 @@ def _insert_values(dbapi: Any, cur: Any, rows: list[tuple[Any, ...]], verb: str 
 #: what those statements do, 300 rows a millisecond more (decision 0009).
 ONE_STATEMENT_BELOW = 100
 
-# The batch, its index rows and its parts in one statement: one round trip where the batch's insert, the
-# COPY (two) and the parts' insert took four, each a wait for the server and then for the GIL under load
-# (decision 0009). Times go as ISO 8601 text with a zone, as COPY takes them.
+# The batch, its narrow blob, its index rows and its parts in one statement: one round trip where the
+# batch's insert, the COPY (two) and the parts' insert took four, each a wait for the server and then for the
+# GIL under load (decision 0009). Times go as ISO 8601 text with a zone, as COPY takes them. A batch without
+# a narrow blob (``outputs`` None) inserts no row of ``batch_outputs``.
 _STORE_AT_ONCE = text(
     """
     WITH b AS (
@@ -154,6 +155,9 @@ _STORE_AT_ONCE = text(
         VALUES (:model, now(), :n, :blob, CAST(:first AS timestamptz), CAST(:last AS timestamptz), :events,
                 :version)
         RETURNING id
+    ), o AS (
+        INSERT INTO batch_outputs (batch_id, model_id, arrow)
+        SELECT b.id, :model, CAST(:outputs AS bytea) FROM b WHERE CAST(:outputs AS bytea) IS NOT NULL
     ), e AS (
         INSERT INTO events (model_id, event_id, version, ts, bucket, batch_id, row, latency_ms)
         SELECT :model, u.event_id, u.version, u.ts, u.bucket, b.id, u.row - 1, u.latency
@@ -175,7 +179,13 @@ _STORE_AT_ONCE = text(
 
 
 def _store_at_once(
-    s: Session, model_id: int, n: int, blob: bytes, index: IndexColumns, parts: list[PartRow]
+    s: Session,
+    model_id: int,
+    n: int,
+    blob: bytes,
+    index: IndexColumns,
+    parts: list[PartRow],
+    outputs: bytes | None = None,
 ) -> int:
     ids, versions, ts, hours, latency = index
     first, last, events, version = summary(index)
@@ -183,6 +193,7 @@ def _store_at_once(
         "model": model_id,
         "n": n,
         "blob": blob,
+        "outputs": outputs,
         "first": first,
         "last": last,
         "events": events,
@@ -268,16 +279,18 @@ def insert_batch(
     *,
     new_buckets: list[PartRow] | None = None,
     fail_whole: bool = False,
+    outputs: bytes | None = None,
 ) -> int:
     """Insert a batch's blob, its index rows and its bucket parts; returns the batch id.
 
+    ``outputs``: the blob of the batch's narrow columns (``store.batch_outputs``), stored beside it.
     ``new_buckets``: packed profiles of the batch's rows in a bucket, each stored as the bucket's profile
     where the bucket has no row yet (``insert_new_buckets``), else as a part like ``parts``. ``fail_whole``:
     the caller gives up its transaction if an event id is stored already, so the index insert may end the
     transaction on that conflict instead of undoing just its own statement (``insert_index``).
     """
     if n < ONE_STATEMENT_BELOW and dialect_of(s) == "postgresql":
-        return _store_at_once(s, model_id, n, blob, index, [*parts, *(new_buckets or [])])
+        return _store_at_once(s, model_id, n, blob, index, [*parts, *(new_buckets or [])], outputs)
     # Core statements, not the ORM's unit of work: flushing a Batch and its parts cost a write group of
     # five single events a third of a millisecond of CPU more (decision 0009).
     now = utcnow()
@@ -296,6 +309,8 @@ def insert_batch(
         },
     ).scalar_one()
     insert_index(s, model_id, batch_id, index, fail_whole=fail_whole)
+    if outputs is not None:
+        s.execute(insert(BatchOutputs), {"batch_id": batch_id, "model_id": model_id, "arrow": outputs})
     if new_buckets:
         taken = insert_new_buckets(s, model_id, new_buckets, now)
         parts = [*parts, *(p for p in new_buckets if (p[0], p[1]) not in taken)]
