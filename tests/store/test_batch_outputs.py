@@ -39,7 +39,8 @@ def _stored(url: str) -> list[tuple[int, int, bytes, int | None, bytes | None]]:
         ).all()
         orphans = conn.execute(
             sa.text(
-                "SELECT count(*) FROM batch_outputs o WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = o.batch_id)"
+                "SELECT count(*) FROM batch_outputs o "
+                "WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = o.batch_id)"
             )
         ).scalar_one()
     engine.dispose()
