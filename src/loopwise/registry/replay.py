@@ -164,8 +164,8 @@ def read_stored(
     ``columns`` only (those stored), whose buffers alone are decompressed.
 
     ``narrow``: read each batch's narrow blob (``store.batch_outputs``) where it has one that holds what
-    ``columns`` asks of it, else its whole blob: the same table either way, from a tenth of the bytes for
-    the ids, outputs and segments a paired comparison reads (decision 0062)."""
+    ``columns`` asks of it, else its whole blob: the same table either way, from a tenth to a thirtieth of
+    the bytes for the ids, outputs and segments a paired comparison reads (decision 0062)."""
     if not len(batch_ids):
         return pa.table({})
     parts: list[pa.Table] = []

@@ -1,10 +1,10 @@
 """A logged batch's narrow columns, stored beside its whole blob (``batch_outputs``, decision 0062).
 
 A paired comparison reads, of each logged event, its id, the served prediction and score(s) and its
-segments: four or five columns of the forty-odd a batch holds. Read out of the whole blobs, that was 352 MB
-copied out of the database for 1,000,000 events of 40 features; read out of these, a few tens. Every batch
-stored since migration 0020 has one, written with the batch in the same transaction; older batches have
-none and are read from their whole blob.
+segments: four or five columns of the forty-odd a batch holds. Read out of the whole blobs, that was 365 MB
+copied out of the database for 1,000,000 events of 40 features (bench/gate.py); out of these, 11 MB.
+Every batch stored since migration 0020 has one, written with the batch in the same transaction; older
+batches have none and are read from their whole blob.
 
 The blob: an Arrow IPC stream of the batch's columns that have one of ``ROLES`` in the model's schema, in
 the batch's own column order, as the whole blob holds them (same types, same values), compressed by the
