@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from loopwise.errors import DatabaseError
-from loopwise.store.tables import Batch, BatchOutputs, BucketPart, BucketProfile
+from loopwise.store.tables import Batch, BucketPart, BucketProfile
 from loopwise.store.types import utcnow
 
 Dialect: TypeAlias = Literal["postgresql", "sqlite"]
@@ -310,7 +310,13 @@ def insert_batch(
     ).scalar_one()
     insert_index(s, model_id, batch_id, index, fail_whole=fail_whole)
     if outputs is not None:
-        s.execute(insert(BatchOutputs), {"batch_id": batch_id, "model_id": model_id, "arrow": outputs})
+        # Through the driver: SQLAlchemy's own insert cost 0.3 ms of CPU a batch, a third of what the narrow
+        # blob costs a write in all (decision 0062).
+        mark = "%s" if dialect_of(s) == "postgresql" else "?"
+        s.connection().exec_driver_sql(
+            f"INSERT INTO batch_outputs (batch_id, model_id, arrow) VALUES ({mark}, {mark}, {mark})",
+            (batch_id, model_id, outputs),
+        )
     if new_buckets:
         taken = insert_new_buckets(s, model_id, new_buckets, now)
         parts = [*parts, *(p for p in new_buckets if (p[0], p[1]) not in taken)]
