@@ -1,7 +1,10 @@
 """Ingestion over HTTP on loopback into SQLite and PostgreSQL, vs a plain INSERT of the same rows.
 
 Run: python bench/ingest.py [--batches 25] [--clients 4] [--workers 1] [--singles 3000] [--concurrency 32]
-[--rate 1000] [--rate-seconds 5].
+[--rate 1000] [--rate-seconds 5] [--db sqlite,postgresql] [--server-src PATH] [--save NAME].
+``--server-src``: the server runs the loopwise source at PATH (another checkout's ``src/``, sharing this
+one's migrations), for a before/after comparison run by run. The server's CPU seconds (every process of
+its tree, from /proc) are reported per phase: the batches, the single events, the paced run.
 Prints events/s and batch latency quantiles for batches of 1,000 events x 40 features (Arrow IPC),
 single-event JSON requests/s over concurrent keep-alive connections with their latency quantiles (closed
 loop: the saturation throughput; after a warm-up that is not counted: one batch per client, four single
@@ -116,7 +119,9 @@ def batches(n_batches: int, rows: int, start: np.datetime64) -> list[bytes]:
     return out
 
 
-def run_server(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str, str]:
+def run_server(
+    db_url: str, workers: int = 1, src: str | None = None
+) -> tuple[subprocess.Popen[bytes], str, str]:
     engine = make_engine(db_url)
     upgrade(engine)
     with transaction(session_factory(engine)) as s:
@@ -134,7 +139,11 @@ def run_server(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], 
             "--workers",
             str(workers),
         ],
-        env={**os.environ, "LOOPWISE_DATABASE_URL": db_url},
+        env={
+            **os.environ,
+            "LOOPWISE_DATABASE_URL": db_url,
+            **({"PYTHONPATH": src} if src else {}),
+        },
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{p}"
@@ -255,6 +264,20 @@ async def single_events_at_rate(url: str, key: str, rate: float, n: int, concurr
     return {"latencies": latencies, "elapsed": time.perf_counter() - t0}
 
 
+def server_cpu(sid: int) -> float:
+    """CPU seconds (user + system) of every live process of the server's session (its tree)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # the session id (field 6, the fourth after the name)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def measure(
     db_url: str,
     all_bodies: list[bytes],
@@ -265,8 +288,9 @@ def measure(
     concurrency: int = 32,
     rate: float = 1000.0,
     rate_seconds: float = 5.0,
+    src: str | None = None,
 ) -> dict[str, float]:
-    proc, url, key = run_server(db_url, workers)
+    proc, url, key = run_server(db_url, workers, src)
     h = {"Authorization": f"Bearer {key}"}
     try:
         httpx.post(url + "/v1/models", json={"name": "bench", "schema": SCHEMA}, headers=h, timeout=60)
@@ -288,6 +312,7 @@ def measure(
         for body in warm:
             r = httpx.post(url + "/v1/models/bench/predictions", content=body, timeout=120, headers=arrow)
             assert r.status_code == 200, r.text
+        cpu0 = server_cpu(proc.pid)
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
         for t in threads:
@@ -295,9 +320,13 @@ def measure(
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - t0
+        cpu1 = server_cpu(proc.pid)
         single = asyncio.run(single_events(url, key, singles, concurrency))
+        cpu2 = server_cpu(proc.pid)
         time.sleep(2.0)  # the compactor folds what the closed loop left, as it would between bursts
+        cpu3 = server_cpu(proc.pid)
         paced = asyncio.run(single_events_at_rate(url, key, rate, int(rate * rate_seconds), concurrency))
+        cpu4 = server_cpu(proc.pid)
         with httpx.Client(base_url=url, headers=h, timeout=60) as c:
             t = time.perf_counter()
             m = c.get("/v1/models/bench/metrics")  # no reference yet: the window alone, as before
@@ -318,6 +347,10 @@ def measure(
             "paced_p99_ms": float(np.quantile(paced_lat, 0.99) * 1e3),
             "paced_max_ms": float(paced_lat.max() * 1e3),
             "metrics_query_ms": metrics_s * 1e3,
+            "batches_server_cpu_s": cpu1 - cpu0,
+            "singles_server_cpu_s": cpu2 - cpu1,
+            "paced_server_cpu_s": cpu4 - cpu3,
+            "load": os.getloadavg()[0],
         }
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -372,50 +405,69 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32, help="connections sending single events")
     ap.add_argument("--rate", type=float, default=1000.0, help="single events/s offered in the paced run")
     ap.add_argument("--rate-seconds", type=float, default=5.0, help="length of the paced run")
+    ap.add_argument("--db", default="sqlite,postgresql", help="the databases to run on")
+    ap.add_argument("--server-src", help="the loopwise source the server runs (another checkout's src/)")
+    ap.add_argument("--save", help="write bench/results/NAME.json")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lw-bench-"))
-    pg_url, bindir, root = start_postgres()
+    dbs = a.db.split(",")
+    pg_url, bindir, root = start_postgres() if "postgresql" in dbs else ("", Path(), Path())
     try:
-        import psycopg
-
         results = {}
         start = np.datetime64("2026-11-21T00:00:00", "ms")
-        for name, url in (("sqlite", sqlite_url(tmp / "bench.db")), ("postgresql", None)):
-            if url is None:
+        for name in dbs:
+            if name == "postgresql":
+                import psycopg
+
                 with psycopg.connect(pg_url, autocommit=True) as conn:
                     conn.execute("CREATE DATABASE bench")
                     conn.execute("CREATE DATABASE plain")
                 url = pg_url.rsplit("/", 1)[0] + "/bench"
                 plain_url = pg_url.rsplit("/", 1)[0] + "/plain"
             else:
+                url = sqlite_url(tmp / "bench.db")
                 plain_url = sqlite_url(tmp / "plain.db")
             bodies = batches(a.batches * a.clients + a.clients, a.rows, start)
             r = measure(
-                url, bodies, a.clients, a.rows, a.workers, a.singles, a.concurrency, a.rate, a.rate_seconds
+                url,
+                bodies,
+                a.clients,
+                a.rows,
+                a.workers,
+                a.singles,
+                a.concurrency,
+                a.rate,
+                a.rate_seconds,
+                a.server_src,
             )
             r["plain_insert_events_per_s"] = plain_insert(plain_url, bodies)
             results[name] = r
             print(
                 f"{name}: {r['events_per_s']:,.0f} events/s in batches of {a.rows} x 40 features "
                 f"({a.clients} clients; p50 {r['batch_p50_ms']:.0f} ms, "
-                f"p99 {r['batch_p99_ms']:.0f} ms per batch); "
+                f"p99 {r['batch_p99_ms']:.0f} ms per batch; server CPU {r['batches_server_cpu_s']:.2f} s); "
                 f"single events {r['single_per_s']:,.0f} req/s over {a.concurrency} connections "
-                f"(p50 {r['single_p50_ms']:.1f} ms, p99 {r['single_p99_ms']:.1f} ms); "
+                f"(p50 {r['single_p50_ms']:.1f} ms, p99 {r['single_p99_ms']:.1f} ms; "
+                f"server CPU {r['singles_server_cpu_s']:.2f} s); "
                 f"paced at {a.rate:,.0f} req/s offered: {r['paced_per_s']:,.0f} req/s done "
                 f"(p50 {r['paced_p50_ms']:.1f} ms, p99 {r['paced_p99_ms']:.1f} ms, "
-                f"max {r['paced_max_ms']:.0f} ms); "
+                f"max {r['paced_max_ms']:.0f} ms; server CPU {r['paced_server_cpu_s']:.2f} s); "
                 f"plain INSERT of the same rows {r['plain_insert_events_per_s']:,.0f} events/s "
                 f"-> loopwise at {r['events_per_s'] / r['plain_insert_events_per_s']:.2f}x; "
-                f"metrics query {r['metrics_query_ms']:.0f} ms",
+                f"metrics query {r['metrics_query_ms']:.0f} ms; load {r['load']:.1f}",
                 flush=True,
             )
+        if a.save:
+            path = Path(__file__).parent / "results" / f"{a.save}.json"
+            path.write_text(json.dumps({"args": vars(a), "results": results}, indent=1) + "\n")
     finally:
-        subprocess.run(
-            as_pg([str(bindir / "pg_ctl"), "-D", str(root / "d"), "-m", "immediate", "stop"]),
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        if "postgresql" in dbs:
+            subprocess.run(
+                as_pg([str(bindir / "pg_ctl"), "-D", str(root / "d"), "-m", "immediate", "stop"]),
+                capture_output=True,
+                check=False,
+            )
+            shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

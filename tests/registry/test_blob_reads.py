@@ -175,7 +175,7 @@ def test_migration_0019_stores_output_blobs_without_pglz(db_url: str) -> None:
 
     to("0018")
     before = _storage(engine)
-    to("0019")
+    to("0019")  # not the head: later migrations move on from it
     assert version() == "0019"
     after = _storage(engine)
     to("0018", down=True)

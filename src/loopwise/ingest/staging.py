@@ -23,6 +23,8 @@ from loopwise.ingest.parts import Part, concat_tables
 from loopwise.ingest.preparation import GroupProfile, Prepared, UnvalidatedBatch, prepare_group
 from loopwise.profiles import Profile
 from loopwise.profiles import merge as merge_profiles
+from loopwise.schema import Schema
+from loopwise.store.batch_outputs import narrow_table
 from loopwise.store.bulk import IndexColumns, PartRow, dialect_of, index_columns, insert_batch
 
 
@@ -66,7 +68,8 @@ class Write:
 
 @dataclass
 class PackedGroup:
-    """What one model's new rows of a write group store: the blob, the index columns and the packed parts.
+    """What one model's new rows of a write group store: the blob, its narrow columns' blob
+    (``store.batch_outputs``), the index columns and the packed parts.
 
     The writer makes it before taking the write lock, assuming every row is new and the anchor unchanged;
     under the lock it is used only if that held (``pack_fits``), so the lock is held for the SQL alone.
@@ -75,6 +78,7 @@ class PackedGroup:
     members: tuple[int, ...]  # id() of the writes it was made from, in order
     n: int
     blob: bytes
+    outputs: bytes  # the narrow columns' blob
     index: IndexColumns  # ids, versions, ts, hour, latency
     parts: list[PartRow]  # version, bucket, rows, packed profile
     edges: dict[str, np.ndarray]  # the edge sets the parts name
@@ -82,6 +86,7 @@ class PackedGroup:
 
 def pack_group(
     s: Session,
+    schema: Schema,
     table: pa.Table,
     ids: list[str],
     ts: np.ndarray,
@@ -89,7 +94,8 @@ def pack_group(
     ready: dict[tuple[str, dt.datetime], list[Part]],
     members: tuple[int, ...] = (),
 ) -> PackedGroup:
-    """Pack a model's rows and their bucket parts (profiles merged per bucket, rows together) for storing."""
+    """Pack a model's rows, their narrow columns and their bucket parts (profiles merged per bucket, rows
+    together) for storing."""
     edges: dict[str, np.ndarray] = {}
     parts = []
     for (version, bucket), items in sorted(ready.items()):
@@ -102,7 +108,10 @@ def pack_group(
             together = rows[0] if len(rows) == 1 else concat_tables(rows)
             parts.append((version, bucket, together.num_rows, rows_part(together)))
     index = index_columns(dialect_of(s), table, ids, ts, versions)
-    return PackedGroup(members, table.num_rows, to_ipc(table), index, parts, edges)
+    # The narrow blob from the table's own buffers (a selection of its columns, one more IPC write): about
+    # a tenth of the whole blob's bytes to write, and what a paired comparison reads (decision 0062).
+    outputs = to_ipc(narrow_table(schema, table))
+    return PackedGroup(members, table.num_rows, to_ipc(table), outputs, index, parts, edges)
 
 
 def pack_fits(staged: PackedGroup, kept: list[Write], masks: dict[int, np.ndarray], redo: list[int]) -> bool:
@@ -115,7 +124,7 @@ def pack_fits(staged: PackedGroup, kept: list[Write], masks: dict[int, np.ndarra
 
 
 def store_packed(s: Session, model_id: int, m: PackedGroup, *, fail_whole: bool = False) -> int:
-    """Insert the pack's edge sets, blob, index rows and parts; returns the batch id.
+    """Insert the pack's edge sets, blob and narrow blob, index rows and parts; returns the batch id.
 
     ``fail_whole``: the caller gives up its transaction if an event id is stored already (``"raise"``), so
     the index insert may end the transaction on that conflict instead of undoing just its own statement.
@@ -125,7 +134,17 @@ def store_packed(s: Session, model_id: int, m: PackedGroup, *, fail_whole: bool 
     # are always parts (the compactor profiles a bucket's rows together).
     rows = [p for p in m.parts if p[3][:4] == ROWS]
     profiles = [p for p in m.parts if p[3][:4] != ROWS]
-    return insert_batch(s, model_id, m.n, m.blob, m.index, rows, new_buckets=profiles, fail_whole=fail_whole)
+    return insert_batch(
+        s,
+        model_id,
+        m.n,
+        m.blob,
+        m.index,
+        rows,
+        new_buckets=profiles,
+        fail_whole=fail_whole,
+        outputs=m.outputs,
+    )
 
 
 def stage(s: Session, writes: list[Write | LoopwiseError]) -> None:
@@ -177,6 +196,7 @@ def stage(s: Session, writes: list[Write | LoopwiseError]) -> None:
                 continue
             group[0].staged = pack_group(
                 s,
+                preps[0].schema,
                 table,
                 [e for p in preps for e in p.ids],
                 np.concatenate([p.ts for p in preps]),

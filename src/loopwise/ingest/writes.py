@@ -243,7 +243,7 @@ def _store_live(
         batch_id = store_packed(
             s,
             model_id,
-            pack_group(s, table, all_ids, all_ts, all_versions, ready),
+            pack_group(s, schema, table, all_ids, all_ts, all_versions, ready),
             fail_whole=duplicates == "raise",
         )
     for i in live:

@@ -200,12 +200,13 @@ def pair(
     rows = window_served(conn, model.id, start, end, (a, b)) if id_cols else None
     logged: pa.Table | None = None
     if rows is not None and feedback_rows(conn) <= SCAN_PER_EVENT * len(rows.served):
-        # The window from the batches' summaries, its ids from the blobs (read for the outputs anyway) and
-        # the labels from the model's label parts (decisions 0058, 0062): the window's scan joined to the
-        # feedback per event cost 2.2-3.3 s of 1,000,000, on either database; a scan of the feedback 0.5-1.1.
+        # The window from the batches' summaries, its ids from the blobs (read for the outputs anyway: the
+        # batches' narrow blobs where they have them) and the labels from the model's label parts
+        # (decisions 0058, 0062): the window's scan joined to the feedback per event cost 2.2-3.3 s of
+        # 1,000,000, on either database; a scan of the feedback 0.5-1.1.
         served = rows.served
         id_col = id_cols[0].name
-        logged = read_stored(s, rows.batch_id, rows.row, list(dict.fromkeys([id_col, *wanted])))
+        logged = read_stored(s, rows.batch_id, rows.row, list(dict.fromkeys([id_col, *wanted])), narrow=True)
         ids = event_keys(logged.column(id_col)) if len(served) else pa.array([], pa.string())
         labelled, texts = stored_labels(conn, model.id, ids)
         if id_col not in wanted and len(served):
@@ -225,7 +226,7 @@ def pair(
     at = np.flatnonzero(answered[0] & answered[1])
     if logged is None:
         events_batch, events_row = events.column("batch_id").to_numpy(), events.column("row").to_numpy()
-        table = read_stored(s, events_batch[at], events_row[at], wanted)
+        table = read_stored(s, events_batch[at], events_row[at], wanted, narrow=True)
     elif len(at) == logged.num_rows:
         table = logged
     else:
