@@ -154,6 +154,8 @@ class ParameterError(LoopwiseError, ValueError):
         super().__init__(f"parameter {name!r} must be {allowed}{got}")
         self.name = name
         self.value = value
+        #: What the parameter must be, as the message says it.
+        self.allowed = allowed
 
 
 class MissingSettingError(ParameterError):
