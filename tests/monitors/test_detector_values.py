@@ -146,3 +146,34 @@ def test_a_detector_that_cannot_take_a_run_s_values_fails_that_run_only(
     assert set(states) == {"cosigned"}
     assert run_pass(sessions, readers, AlertSettings(), now=T0 + dt.timedelta(hours=3)).runs == []
     c.close()
+
+
+def test_a_bad_parameter_names_its_detector() -> None:
+    """``params: {delta: 5}`` said only "parameter 'delta' must be ..."; now a bad value and an unknown
+    parameter name the detector alike (``detectors[NAME].params.KEY``), and a group's ``window`` (its
+    MultiStream's, which a spec could not set) is a key of the detector, checked the same way."""
+    from loopwise.detectors import MultiStream
+    from loopwise.monitors import MonitorSpec
+    from loopwise.monitors.detect import make_detector
+
+    one = {"name": "inc", "kind": "adwin", "stream": "feature", "column": "income"}
+    group = {"name": "g", "kind": "adwin", "stream": "feature", "columns": ["income", "age"]}
+    for spec, said in (
+        ({**one, "params": {"delta": 5}}, "parameter 'detectors[inc].params.delta' must be a number in (0, 1); got 5"),
+        ({**one, "params": {"nope": 1}}, "parameter 'detectors[inc].params.nope' must be one of ADWIN's parameters"
+                                         " (delta, clock, max_buckets, min_window_length, grace_period, locate); got 1"),
+        ({**group, "params": {"delta": 5}}, "parameter 'detectors[g].params.delta' must be a number in (0, 1); got 5"),
+        ({**group, "params": {"nope": 1}}, "parameter 'detectors[g].params.nope' must be one of ADWIN's parameters"),
+        ({**group, "window": -1}, "parameter 'detectors[g].window' must be a non-negative integer; got -1"),
+        ({**group, "window": "5"}, "parameter 'detectors[g].window' must be a non-negative integer; got '5'"),
+    ):  # fmt: skip
+        with pytest.raises(lw.ParameterError) as got:
+            MonitorSpec.from_dict({**BASE, "detectors": [spec]})
+        assert str(got.value).startswith(said), str(got.value)
+    with pytest.raises(lw.SchemaError, match="'window' is the group's .* it needs 'columns'"):
+        MonitorSpec.from_dict({**BASE, "detectors": [{**one, "window": 5}]})
+    stored = MonitorSpec.from_dict({**BASE, "detectors": [{**group, "window": 5}]})
+    assert stored.to_dict()["detectors"][0]["window"] == 5
+    made = make_detector(stored.detectors[0])
+    assert isinstance(made, MultiStream) and made.params() == {"member": "adwin", "params": {}, "window": 5}
+    assert make_detector({**group, "params": {}}).params()["window"] == 10  # MultiStream's default
