@@ -50,7 +50,9 @@ def test_a_refused_target_fails_the_delivery_once_and_says_what_is_allowed(
         assert [r["status"] for r in runs] == ["fail"]  # monitoring went on
         (d,) = m.deliveries("hourly")
         assert (d["state"], d["attempts"]) == ("failed", 1), d  # the old code: pending, attempt 1 of 8
-        assert d["last_error"].startswith("RefusedTargetError: parameter 'alert target' must be a public address:")
+        assert d["last_error"].startswith(
+            "RefusedTargetError: parameter 'alert target' must be a public address:"
+        )
         assert "127.0.0.1 resolves to 127.0.0.1" in d["last_error"]
         assert d["last_error"].endswith(f"{said}; got '127.0.0.1'; not retried"), d["last_error"]
         sessions = client.transport.sessions  # type: ignore[attr-defined]

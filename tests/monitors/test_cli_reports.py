@@ -40,9 +40,10 @@ def test_monitors_run_reports_the_alerts_it_sent_and_history_says_when_there_is_
         m.log(df)
     c.close()
     with receiver() as rec:
+        check = {"metric": "row_count", "condition": {"ge": 1000}, "name": "many"}
         spec = {
             "name": "hourly",
-            "suite": {"suite": "s", "checks": [{"metric": "row_count", "condition": {"ge": 1000}, "name": "many"}]},
+            "suite": {"suite": "s", "checks": [check]},
             "window": "1h",
             "step": "1h",
             "reference": None,

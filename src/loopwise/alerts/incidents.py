@@ -161,7 +161,9 @@ def incidents(s: Session, monitor_id: int, state: str | None = None) -> list[dic
     windows = {
         rid: {"start": start.isoformat(), "end": end.isoformat()}
         for rid, start, end in s.execute(
-            select(MonitorRun.id, MonitorRun.window_start, MonitorRun.window_end).where(MonitorRun.id.in_(ids))
+            select(MonitorRun.id, MonitorRun.window_start, MonitorRun.window_end).where(
+                MonitorRun.id.in_(ids)
+            )
         )
     }
     return [

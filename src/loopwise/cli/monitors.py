@@ -193,7 +193,9 @@ def run(
     print_runs(found)
     alerts = ""
     if any(sent.values()):  # the alerts that were due: sent, or not (the delivery log says why)
-        alerts = f"; {count(sent['sent'], 'alert')} sent, {sent['retrying']} to retry, {sent['failed']} failed"
+        alerts = (
+            f"; {count(sent['sent'], 'alert')} sent, {sent['retrying']} to retry, {sent['failed']} failed"
+        )
     console.print(f"{count(len(found), 'window')} run{alerts}", highlight=False, markup=False)
     if any(r["status"] == "fail" for _, r in found):
         raise typer.Exit(EXIT_FAIL)

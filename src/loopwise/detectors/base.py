@@ -397,8 +397,8 @@ def _check_arguments(cls: type[Detector], args: tuple[Any, ...], kwargs: dict[st
 
 
 def _article(name: str) -> str:
-    """"a" or "an" before a detector's name, as it is read: an initialism by its letters (an ADWIN, an HDDM_A,
-    a DDM), a word by its first letter (a MultiStream)."""
+    """The article before a detector's name, as it is read: an initialism by its letters (an ADWIN, an
+    HDDM_A, a DDM), a word by its first letter (a MultiStream)."""
     initialism = name.split("_")[0].isupper()
     return "an" if name[0] in ("AEFHILMNORSX" if initialism else "AEIOU") else "a"
 

@@ -147,7 +147,9 @@ def apply_alerts(
     for mid in todo:
         try:
             queued += _apply_monitor(sessions, settings, mid, read_sessions)
-        except Exception:  # one monitor's fault stops neither the others nor the deliveries; next pass retries
+        except (
+            Exception
+        ):  # one monitor's fault stops neither the others nor the deliveries; next pass retries
             log.exception("applying the runs of monitor %s failed; the other monitors go on", mid)
     return queued
 

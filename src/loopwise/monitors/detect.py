@@ -162,7 +162,9 @@ def check_values(schema: Schema, spec: dict[str, Any], monitor: str) -> None:
     values, why = stream_values(schema, spec)
     if TAKES.index(takes) <= TAKES.index(values):
         return
-    fit = [k for k, c in _kinds().items() if k != "multistream" and TAKES.index(c().takes) <= TAKES.index(values)]
+    fit = [
+        k for k, c in _kinds().items() if k != "multistream" and TAKES.index(c().takes) <= TAKES.index(values)
+    ]
     raise ParameterError(
         f"detectors[{spec['name']}].kind",
         spec["kind"],
@@ -224,7 +226,9 @@ def update_detectors(
         except DataError as exc:
             if held is not None:
                 new_states[name] = held
-            errors.append(f"detector {name!r} ({spec['kind']}) could not take the values of {_fed(spec)}: {exc}")
+            errors.append(
+                f"detector {name!r} ({spec['kind']}) could not take the values of {_fed(spec)}: {exc}"
+            )
             continue
         if got is not None:
             seen[name] = got
