@@ -12,7 +12,8 @@ built-in exception it behaves like, so ``except ValueError`` keeps working::
     │   └── RequestFormatError             a request body that is not JSON, Arrow or Parquet as sent  (400)
     │       └── UnsupportedMediaTypeError  a body of a media type the route does not take             (415)
     ├── ParameterError (ValueError)        a bad argument: names it, what is allowed, what was given  (422)
-    │   └── MissingSettingError            an environment variable a channel names, unset where read  (422)
+    │   ├── MissingSettingError            an environment variable a channel names, unset where read  (422)
+    │   └── RefusedTargetError             an alert target at an internal address the operator refuses (422)
     ├── SchemaError (ValueError)           a Schema (or schema file) that is itself malformed         (422)
     ├── ProfileFormatError (ValueError)    profile bytes that are corrupt, truncated, or newer        (422)
     ├── NotComputableError (LookupError)   a metric the inputs given cannot answer (a check "error")  (422)
@@ -154,12 +155,19 @@ class ParameterError(LoopwiseError, ValueError):
         super().__init__(f"parameter {name!r} must be {allowed}{got}")
         self.name = name
         self.value = value
+        #: What the parameter must be, as the message says it.
+        self.allowed = allowed
 
 
 class MissingSettingError(ParameterError):
     """Raised when an environment variable a setting names (an alert channel's ``url_env``, ``secret_env``,
     ``username_env``, ``password_env``) is not set in the process that reads it: nothing but a restart with
     the variable set can change that, so a delivery is not retried."""
+
+
+class RefusedTargetError(ParameterError):
+    """Raised when an alert target (a webhook's host, an SMTP host) resolves to an internal address that
+    ``LOOPWISE_ALERT_ALLOW`` does not allow: a policy, not an outage, so a delivery is not retried."""
 
 
 class SchemaError(LoopwiseError, ValueError):

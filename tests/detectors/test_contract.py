@@ -23,7 +23,7 @@ from loopwise.detectors import (
     Detector,
     PageHinkley,
 )
-from loopwise.errors import DataError
+from loopwise.errors import DataError, ParameterError
 
 #: Each detector with parameters that make it fire several times on their stream (a detector that never
 #: fires would pass these tests without showing anything).
@@ -166,3 +166,48 @@ def test_a_kind_reads_its_own_states_only() -> None:
         ADWIN.from_bytes(ddm.to_bytes())
     assert isinstance(Detector.from_bytes(ddm.to_bytes()), DDM)  # the base class reads any kind
     assert DDM.from_bytes(ddm.to_bytes()).n == 3
+    with pytest.raises(DataError, match="the state is of an ADWIN detector, not DDM"):  # an, not a
+        DDM.from_bytes(ADWIN().to_bytes())
+    with pytest.raises(DataError, match="the state is of an HDDM_W detector, not KSWIN"):
+        KSWIN.from_bytes(HDDM_W().to_bytes())
+
+
+@pytest.mark.parametrize("kind", sorted(Detector._kinds))
+def test_an_unknown_argument_is_a_parameter_error_naming_the_valid_ones(kind: str) -> None:
+    """``ADWIN(foo=1)`` raised Python's TypeError, which names neither the detector nor what it takes; every
+    kind now raises a ParameterError naming the argument and the constructor's parameters (the signature is
+    the oracle), as a bad value does."""
+    import inspect
+
+    cls = Detector._kinds[kind]
+    names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    with pytest.raises(ParameterError) as got:
+        cls(nope=1)
+    assert got.value.name == "nope" and got.value.value == 1
+    assert str(got.value) == (
+        f"parameter 'nope' must be one of {cls.__name__}'s parameters ({', '.join(names)}); got 1"
+    )
+    with pytest.raises(ParameterError, match=f"{cls.__name__}'s parameters, in order"):
+        cls(*range(len(names) + 1))
+    assert type(cls(**{names[0]: getattr(cls(), names[0])})) is cls  # a known one still works
+
+
+def test_what_each_detector_takes_is_what_it_refuses() -> None:
+    """``takes`` says which values a detector refuses (a monitor refuses a detector on a stream by it)."""
+    from loopwise.detectors import MultiStream
+
+    for make, takes in (
+        (DDM, "binary"), (EDDM, "binary"), (HDDM_A, "unit"), (HDDM_W, "unit"), (ADWIN, "numbers"),
+        (lambda: BOCPD(model="bernoulli"), "unit"), (BOCPD, "numbers"), (Consensus, "numbers"),
+        (lambda: MultiStream(member="ddm"), "binary"),
+    ):  # fmt: skip
+        d = make()
+        assert d.takes == takes
+        for value, ok in ((0.0, True), (1.0, True), (0.5, takes != "binary"), (2.0, takes == "numbers")):
+            fresh = make()
+            try:
+                fresh.update_many(np.full((40, 2) if isinstance(d, MultiStream) else 40, value))
+            except DataError:
+                assert not ok, (d, value)
+            else:
+                assert ok, (d, value)

@@ -74,6 +74,22 @@ def test_a_detector_on_a_check_s_values(db_url: str, monkeypatch: pytest.MonkeyP
     opened = [e for e in events if e["check"]["check"] == "detector:volume"]
     assert opened[0]["event"] == "incident.opened"
     assert "the change began in the window ending" in opened[0]["text"]
+
+    # The series charts the detector beside the checks (it left it out though the docs said "each check"):
+    # per window the value it was fed, pandas' count of the hour's rows, and fail where it detected.
+    (series,) = [c for c in m.monitor_series("hourly")["checks"] if c["check"] == "detector:volume"]
+    points = series["points"][:20]
+    assert [p["value"] for p in points] == [float(v) for v in counts]
+    assert [i for i, p in enumerate(points) if p["status"] == "fail"] == detected
+    assert {p["threshold"] for p in points} == {"page_hinkley on rows"}
+    # Each incident says the windows it opened and resolved in, not only the run's id.
+    first = history[detected[0]]
+    (incident,) = [i for i in m.incidents("hourly") if i["opened_run_id"] == first["id"]]
+    assert incident["check"] == "detector:volume"
+    assert incident["opened_window"] == {"start": first["window_start"], "end": first["window_end"]}
+    after = history[detected[0] + 1]  # the next window without a detection resolves it
+    assert incident["state"] == "resolved" and detected[0] + 1 not in detected
+    assert incident["resolved_window"] == {"start": after["window_start"], "end": after["window_end"]}
     client.close()
 
 

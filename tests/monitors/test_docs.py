@@ -10,4 +10,4 @@ def test_the_snippets_run_and_print_what_they_say(monkeypatch: pytest.MonkeyPatc
     # The blocks set these; the test's monkeypatch removes them afterwards.
     monkeypatch.setenv("LOOPWISE_ALERT_ALLOW", "")
     monkeypatch.setenv("HOOK_SECRET", "")
-    run_page("monitors.md", 6)
+    run_page("monitors.md", 7)

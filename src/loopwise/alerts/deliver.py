@@ -1,6 +1,7 @@
 """Sending queued deliveries, each claimed first so two processes never send it twice; failures retry with
 exponential backoff and are recorded (the delivery log); nothing here ever raises into monitoring. A
-channel whose environment variable is unset (MissingSettingError) fails at once, not retried."""
+channel whose environment variable is unset (MissingSettingError), or whose target resolves to an internal
+address the operator does not allow (RefusedTargetError), fails at once, not retried."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from loopwise.alerts import channels as _channels
 from loopwise.alerts.settings import AlertSettings
-from loopwise.errors import MissingSettingError
+from loopwise.errors import MissingSettingError, RefusedTargetError
 from loopwise.store import transaction
 from loopwise.store.tables import AlertDelivery, Incident
 from loopwise.store.types import utcnow
@@ -124,7 +125,8 @@ def _attempt(
     permanent = False
     try:
         send(message["channel"], message, settings)
-    except MissingSettingError as exc:  # cannot succeed until the server restarts with the variable
+    except (MissingSettingError, RefusedTargetError) as exc:  # cannot succeed until the operator changes
+        # the server's settings (sets the variable, allows the address) and restarts it: not retried
         error, permanent = f"{type(exc).__name__}: {exc}; not retried"[:2000], True
         log.warning("alert delivery %s failed for good: %s", did, error)
     except Exception as exc:  # any failure is the delivery's, recorded; monitoring goes on

@@ -8,7 +8,7 @@ import ipaddress
 import socket
 
 from loopwise.alerts.settings import AlertSettings
-from loopwise.errors import ParameterError
+from loopwise.errors import ParameterError, RefusedTargetError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -43,10 +43,20 @@ def checked_addresses(host: str, port: int, settings: AlertSettings, what: str =
         raise ParameterError(what, host, "a host name that resolves")
     for a in found:
         if not allowed(host, ipaddress.ip_address(a), settings):
-            raise ParameterError(
+            raise RefusedTargetError(
                 what,
                 host,
                 f"a public address: {host} resolves to {a}, a loopback, private, link-local or reserved "
-                "address (an operator may allow it with LOOPWISE_ALERT_ALLOW)",
+                f"address ({_allowing(settings)})",
             )
     return found
+
+
+def _allowing(settings: AlertSettings) -> str:
+    """What the operator allows now, and how to allow more."""
+    if not settings.allow:
+        return "an operator may allow it with LOOPWISE_ALERT_ALLOW"
+    return (
+        f"LOOPWISE_ALERT_ALLOW allows only {', '.join(settings.allow)}; an operator may add this host or "
+        "address to it"
+    )

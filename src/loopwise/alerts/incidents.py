@@ -151,7 +151,26 @@ def silenced(silences: list[dict[str, Any]], c: CheckState, now: dt.datetime) ->
 
 
 def incidents(s: Session, monitor_id: int, state: str | None = None) -> list[dict[str, Any]]:
+    """The monitor's incidents, newest first, each with the window it opened in (``opened_window``: its
+    ``start`` and ``end``) and, once resolved, the window that resolved it (``resolved_window``)."""
     q = select(Incident).where(Incident.monitor_id == monitor_id)
     if state is not None:
         q = q.where(Incident.state == state)
-    return [incident_dict(r) for r in s.scalars(q.order_by(Incident.id.desc()).limit(1000))]
+    rows = list(s.scalars(q.order_by(Incident.id.desc()).limit(1000)))
+    ids = {r.opened_run_id for r in rows} | {r.last_run_id for r in rows if r.state == "resolved"}
+    windows = {
+        rid: {"start": start.isoformat(), "end": end.isoformat()}
+        for rid, start, end in s.execute(
+            select(MonitorRun.id, MonitorRun.window_start, MonitorRun.window_end).where(
+                MonitorRun.id.in_(ids)
+            )
+        )
+    }
+    return [
+        {
+            **incident_dict(r),
+            "opened_window": windows.get(r.opened_run_id),
+            "resolved_window": windows.get(r.last_run_id) if r.state == "resolved" else None,
+        }
+        for r in rows
+    ]

@@ -183,9 +183,20 @@ def run(
             raise lw.ParameterError("--name", name, "given with a MODEL argument")
         client = connect(url, api_key, local)
         models = [model] if model is not None else client.models()
-        found = [(m, r) for m in models for r in client.model(m).run_monitors(name, deliver=deliver)]
+        found: list[tuple[str, dict[str, Any]]] = []
+        sent = {"sent": 0, "retrying": 0, "failed": 0}
+        for m in models:
+            report = client.model(m).run_monitors_report(name, deliver=deliver)
+            found += [(m, r) for r in report["runs"]]
+            for k, v in report["deliveries"].items():
+                sent[k] = sent.get(k, 0) + v
     print_runs(found)
-    console.print(f"{count(len(found), 'window')} run", highlight=False, markup=False)
+    alerts = ""
+    if any(sent.values()):  # the alerts that were due: sent, or not (the delivery log says why)
+        alerts = (
+            f"; {count(sent['sent'], 'alert')} sent, {sent['retrying']} to retry, {sent['failed']} failed"
+        )
+    console.print(f"{count(len(found), 'window')} run{alerts}", highlight=False, markup=False)
     if any(r["status"] == "fail" for _, r in found):
         raise typer.Exit(EXIT_FAIL)
 
@@ -194,7 +205,7 @@ def run(
 def history(
     model: ModelArg,
     name: NameArg,
-    limit: Annotated[int, typer.Option(help="Most runs shown (newest first).", min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option(help="Most runs shown (newest first), 1 to 1000.")] = 20,
     before: Annotated[
         str | None,
         typer.Option(help="Only windows ending before this time (ISO 8601): the page after a listing."),
@@ -205,10 +216,18 @@ def history(
     local: LocalOpt = None,
 ) -> None:
     """A monitor's runs, newest window first, with what failed."""
+    import loopwise as lw
+
     with user_errors():
+        if not 1 <= limit <= 1000:  # checked here, not by typer, for one line like every other error
+            raise lw.ParameterError("--limit", limit, "a number of runs from 1 to 1000")
         runs = connect(url, api_key, local).model(model).monitor_history(name, limit, before=before)
     if as_json:
         print_json_list(runs)
+        return
+    if not runs:
+        since = f" with a window ending before {before}" if before else ""
+        console.print(f"no runs{since}", highlight=False, markup=False)
         return
     print_runs([(model, {"monitor": name, **r}) for r in runs])
     if len(runs) == limit:  # there may be older windows: say how to page to them

@@ -159,12 +159,21 @@ class MonitorMethods:
 
     def run_monitors(self, name: str | None = None, *, deliver: bool = True) -> list[dict[str, Any]]:
         """Run the due windows of one monitor (or of all the model's) now; the runs this call ran."""
+        runs: list[dict[str, Any]] = self.run_monitors_report(name, deliver=deliver)["runs"]
+        return runs
+
+    def run_monitors_report(self, name: str | None = None, *, deliver: bool = True) -> dict[str, Any]:
+        """``run_monitors``, with what the alerts that were due came to: ``{"runs": [...], "deliveries":
+        {"sent": n, "retrying": n, "failed": n}}`` (with ``deliver``, the pass sends every alert due)."""
         names = [name] if name is not None else [m["name"] for m in self.monitors()]
-        out: list[dict[str, Any]] = []
+        runs: list[dict[str, Any]] = []
+        deliveries = {"sent": 0, "retrying": 0, "failed": 0}
         for n in names:
-            found = self.transport.run_monitor(self.name, n, deliver)["runs"]
-            out.extend({"monitor": n, **r} for r in found)
-        return out
+            got = self.transport.run_monitor(self.name, n, deliver)
+            runs.extend({"monitor": n, **r} for r in got["runs"])
+            for k, v in (got.get("deliveries") or {}).items():
+                deliveries[k] = deliveries.get(k, 0) + int(v)
+        return {"runs": runs, "deliveries": deliveries}
 
     def monitor_history(
         self, name: str, limit: int = 100, *, before: dt.datetime | str | None = None

@@ -17,6 +17,11 @@ class ErrorStreamDetector(Detector):
 
     bounded = False
 
+    @property
+    def takes(self) -> str:
+        """``"unit"`` with ``bounded`` (values in [0, 1]), else ``"binary"`` (0 or 1)."""
+        return "unit" if self.bounded else "binary"
+
     def _check_value(self, x: Any) -> float:
         v = super()._check_value(x)
         if not self._allowed(np.array([v])).all():

@@ -9,6 +9,7 @@ restarts the detector's statistics on the next sample (as river's detectors do) 
 from __future__ import annotations
 
 import abc
+import inspect
 import json
 import math
 import struct
@@ -38,6 +39,8 @@ LOCATES = ("split", "native")
 SEGMENT_CAP = 10_000
 #: Fewest values on either side of a split.
 MIN_SIDE = 5
+#: What values a detector takes (``Detector.takes``): any finite number, a number in [0, 1], or 0 and 1 only.
+TAKES = ("numbers", "unit", "binary")
 
 Indices = npt.NDArray[np.int64]
 
@@ -85,6 +88,13 @@ class Detector(abc.ABC):
         if cls.__dict__.get("kind"):
             Detector._kinds[cls.kind] = cls
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Detector:
+        """Refuse arguments the constructor does not take with a ParameterError naming the argument and the
+        valid ones (Python's own TypeError says neither which detector nor what it takes)."""
+        if args or kwargs:
+            _check_arguments(cls, args, kwargs)
+        return super().__new__(cls)
+
     def __init__(self) -> None:
         if self.locate not in LOCATES:
             raise ParameterError("locate", self.locate, LOCATES)
@@ -110,6 +120,12 @@ class Detector(abc.ABC):
     def n(self) -> int:
         """Samples seen since the detector was made or ``reset()``."""
         return self._n
+
+    @property
+    def takes(self) -> str:
+        """What values it takes (one of ``TAKES``): ``"numbers"`` (any finite number), ``"unit"`` (in [0, 1])
+        or ``"binary"`` (0 or 1: an error stream). A value outside raises a DataError."""
+        return "numbers"
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -324,8 +340,8 @@ class Detector(abc.ABC):
                 raise UnknownNameError("detector", header["kind"], sorted(Detector._kinds))
             if not issubclass(found, cls):
                 raise DataError(
-                    f"the state is of a {found.__name__} detector, not {cls.__name__}; read it with "
-                    "Detector.from_bytes"
+                    f"the state is of {_article(found.__name__)} {found.__name__} detector, not "
+                    f"{cls.__name__}; read it with Detector.from_bytes"
                 )
             if version > found.format_version:
                 raise DataError(
@@ -348,7 +364,10 @@ class Detector(abc.ABC):
                 raise DataError("detector state has bytes after its last array")
             if version < found.format_version:
                 params, state = found._read_older(version, params, state)
-            detector = found(**params)
+            try:
+                detector = found(**params)
+            except ParameterError as exc:  # parameters no loopwise writes: the bytes are not a state
+                raise DataError(f"detector state is corrupt: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LoopwiseError):
                 raise
@@ -360,6 +379,28 @@ class Detector(abc.ABC):
         detector._segment = np.asarray(state.pop("_segment", np.empty(0)), dtype=np.float64)
         detector._load_state(state)
         return detector
+
+
+def _check_arguments(cls: type[Detector], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    signature = inspect.signature(cls.__init__)
+    names = [p for p in signature.parameters if p != "self"]
+    valid = f"one of {cls.__name__}'s parameters ({', '.join(names) or 'it takes none'})"
+    for key, value in kwargs.items():
+        if key not in names:
+            raise ParameterError(key, value, valid)
+    try:
+        signature.bind(None, *args, **kwargs)
+    except TypeError as exc:  # too many positional arguments, or one given twice
+        raise ParameterError(
+            "arguments", list(args), f"{cls.__name__}'s parameters, in order ({', '.join(names)}): {exc}"
+        ) from None
+
+
+def _article(name: str) -> str:
+    """The article before a detector's name, as it is read: an initialism by its letters (an ADWIN, an
+    HDDM_A, a DDM), a word by its first letter (a MultiStream)."""
+    initialism = name.split("_")[0].isupper()
+    return "an" if name[0] in ("AEFHILMNORSX" if initialism else "AEIOU") else "a"
 
 
 def running_extreme(

@@ -169,6 +169,12 @@ class BOCPD(Detector):
         }
 
     @property
+    def takes(self) -> str:
+        """``"unit"`` for ``model="bernoulli"`` (a rate: values in [0, 1]), else ``"numbers"``; ``"auto"``
+        takes numbers, unless its warm-up held only 0 and 1 (then values in [0, 1] from there on)."""
+        return "unit" if self.model == "bernoulli" else "numbers"
+
+    @property
     def run_model(self) -> str | None:
         """The run model in use ("ar1", "trend", "constant" or "bernoulli"; ``model="auto"`` decides on the
         warm-up), None while the warm-up is not over."""

@@ -70,8 +70,8 @@ class MultiStream(Detector):
             raise ParameterError("params", params, f"a mapping of {cls.__name__}'s parameters")
         try:
             cls(**(params or {}))
-        except TypeError as exc:
-            raise ParameterError("params", params, f"{cls.__name__}'s parameters ({exc})") from None
+        except ParameterError as exc:  # the member's parameter, named as a key of ``params``
+            raise ParameterError(f"params.{exc.name}", exc.value, exc.allowed) from None
         positive("window", window, integer=True, zero=True)
         self.member = cls.kind
         self.member_params = dict(params or {})
@@ -85,6 +85,11 @@ class MultiStream(Detector):
     def members(self) -> list[Detector]:
         """The member detectors, one per stream, as they stand (none before the first row): read-only use."""
         return list(self._members)
+
+    @property
+    def takes(self) -> str:
+        """What each stream's values may be: what the member detector takes."""
+        return self._make().takes
 
     @property
     def width(self) -> int | None:

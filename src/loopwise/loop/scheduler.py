@@ -145,63 +145,84 @@ def apply_alerts(
     with transaction(sessions) as s:
         todo = monitors_to_alert(s, monitor_ids)
     for mid in todo:
-        prefetched = _prefetch(read_sessions or sessions, mid)
-        with transaction(sessions) as s:
-            monitor = s.get(Monitor, mid)
-            if monitor is None:
-                continue
-            model = s.get(Model, monitor.model_id)
-            assert model is not None
-            specs = list(monitor.detectors or ())
-            for run in ready_to_alert(s, mid):
-                if run.state not in ("done", "empty"):
-                    run.alerted = True
-                    continue
-                checks = _checks(run.result) if run.state == "done" and run.result is not None else []
-                if specs:
-                    streams = {
-                        d["name"]: _stream(s, prefetched, model, monitor.step_seconds, run, d)
-                        for d in specs
-                        if "stream" in d
-                    }
-                    states, seen, found = update_detectors(
-                        specs,
-                        dict(monitor.detector_state or {}),
-                        run.result if run.state == "done" else None,
-                        run.window_end.isoformat(),
-                        streams,
-                    )
-                    monitor.detector_state = states
-                    if any(f["status"] == "fail" for f in found):
-                        run.status = "fail"  # the run's status is its worst check's, a detection's too
-                    if seen:
-                        base = run.result or {"all": {"status": "pass", "checks": []}, "segments": {}}
-                        run.result = {**base, "detectors": seen}
-                    checks += [
-                        CheckState(f["name"], "", f["status"], f["actual"], f["condition"], f["message"])
-                        for f in found
-                    ]
-                if checks:
-                    ctx = RunContext(
-                        model.name,
-                        monitor.name,
-                        run.window_start.isoformat(),
-                        run.window_end.isoformat(),
-                        run.id,
-                        _link(settings, model.name, monitor.name, run.id),
-                    )
-                    queued += len(
-                        apply_run(
-                            s,
-                            mid,
-                            checks,
-                            list(monitor.channels or ()),
-                            ctx,
-                            renotify=monitor.renotify_seconds,
-                            silences=list(monitor.silences or ()),
-                        )
-                    )
+        try:
+            queued += _apply_monitor(sessions, settings, mid, read_sessions)
+        except (
+            Exception
+        ):  # one monitor's fault stops neither the others nor the deliveries; next pass retries
+            log.exception("applying the runs of monitor %s failed; the other monitors go on", mid)
+    return queued
+
+
+def _apply_monitor(
+    sessions: sessionmaker[Session],
+    settings: AlertSettings,
+    mid: int,
+    read_sessions: sessionmaker[Session] | None,
+) -> int:
+    """``apply_alerts`` for one monitor, in one transaction; the deliveries queued."""
+    queued = 0
+    prefetched = _prefetch(read_sessions or sessions, mid)
+    with transaction(sessions) as s:
+        monitor = s.get(Monitor, mid)
+        if monitor is None:
+            return 0
+        model = s.get(Model, monitor.model_id)
+        assert model is not None
+        specs = list(monitor.detectors or ())
+        for run in ready_to_alert(s, mid):
+            if run.state not in ("done", "empty"):
                 run.alerted = True
+                continue
+            checks = _checks(run.result) if run.state == "done" and run.result is not None else []
+            if specs:
+                streams = {
+                    d["name"]: _stream(s, prefetched, model, monitor.step_seconds, run, d)
+                    for d in specs
+                    if "stream" in d
+                }
+                states, seen, found, errors = update_detectors(
+                    specs,
+                    dict(monitor.detector_state or {}),
+                    run.result if run.state == "done" else None,
+                    run.window_end.isoformat(),
+                    streams,
+                )
+                monitor.detector_state = states
+                if errors:  # a run that cannot run all its detectors failed; what else it found still counts
+                    run.state = "failed"
+                    run.error = f"monitor {monitor.name!r}: {'; '.join(errors)}"[:2000]
+                    log.warning("monitor run %s failed: %s", run.id, run.error)
+                if any(f["status"] == "fail" for f in found):
+                    run.status = "fail"  # the run's status is its worst check's, a detection's too
+                if seen:
+                    base = run.result or {"all": {"status": "pass", "checks": []}, "segments": {}}
+                    run.result = {**base, "detectors": seen}
+                checks += [
+                    CheckState(f["name"], "", f["status"], f["actual"], f["condition"], f["message"])
+                    for f in found
+                ]
+            if checks:
+                ctx = RunContext(
+                    model.name,
+                    monitor.name,
+                    run.window_start.isoformat(),
+                    run.window_end.isoformat(),
+                    run.id,
+                    _link(settings, model.name, monitor.name, run.id),
+                )
+                queued += len(
+                    apply_run(
+                        s,
+                        mid,
+                        checks,
+                        list(monitor.channels or ()),
+                        ctx,
+                        renotify=monitor.renotify_seconds,
+                        silences=list(monitor.silences or ()),
+                    )
+                )
+            run.alerted = True
     return queued
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from loopwise.errors import ConflictError, NotFoundError, ParameterError, did_you_mean
 from loopwise.ingest import get_model, model_schema
+from loopwise.monitors.detect import check_values
 from loopwise.monitors.spec import MonitorSpec
 from loopwise.monitors.streams import check_stream
 from loopwise.schema import Role, Schema
@@ -94,6 +95,7 @@ def put_monitor(
     for i, d in enumerate(spec.detectors):
         if "stream" in d:
             check_stream(schema, d, f"detectors[{i}]")
+            check_values(schema, d, spec.name)
     # Profiles are split by the schema's segment columns only: another column would fail every window.
     segment_columns = [c.name for c in schema.by_role(Role.SEGMENT)]
     for col in spec.segments:

@@ -23,10 +23,11 @@ import numpy.typing as npt
 
 from loopwise.checks import current_title
 from loopwise.detectors import Detector
-from loopwise.errors import ParameterError, SchemaError, StaleStateError
+from loopwise.errors import DataError, ParameterError, SchemaError, StaleStateError
 from loopwise.monitors.streams import Stream, iso
+from loopwise.schema import Schema
 
-DETECTOR_KEYS = ("name", "kind", "watch", "stream", "column", "columns", "every", "delay", "params")
+DETECTOR_KEYS = ("name", "kind", "watch", "stream", "column", "columns", "window", "every", "delay", "params")
 #: Window ends kept per detector, to name the window a change point (a sample index) falls in.
 KEEP_ENDS = 1000
 #: Stream detectors: time marks kept per run fed and in all (to turn a change point into a time), and the
@@ -43,22 +44,19 @@ def _kinds() -> dict[str, type[Detector]]:
 
 
 def make_detector(spec: dict[str, Any]) -> Detector:
+    """The detector a spec declares; a bad parameter raises a ParameterError naming the detector and the
+    parameter: ``detectors[NAME].params.delta`` (``detectors[NAME].window`` for a group's window)."""
     cls = _kinds()[spec["kind"]]
-    if "columns" in spec:
-        from loopwise.detectors import MultiStream
-
-        try:
-            return MultiStream(member=cls, params=spec.get("params", {}))
-        except ParameterError as exc:
-            raise ParameterError(
-                f"detectors[{spec['name']}].params", spec.get("params"), str(exc).split(" must be ", 1)[-1]
-            ) from None
     try:
+        if "columns" in spec:
+            from loopwise.detectors import MultiStream
+
+            window = {"window": spec["window"]} if "window" in spec else {}
+            return MultiStream(member=cls, params=spec.get("params", {}), **window)
         return cls(**spec.get("params", {}))
-    except TypeError as exc:
-        raise ParameterError(
-            f"detectors[{spec['name']}].params", spec.get("params"), f"{cls.__name__}'s parameters ({exc})"
-        ) from None
+    except ParameterError as exc:
+        name = exc.name if "columns" in spec else f"params.{exc.name}"
+        raise ParameterError(f"detectors[{spec['name']}].{name}", exc.value, exc.allowed) from None
 
 
 def check_detector(spec: Any, where: str) -> dict[str, Any]:
@@ -101,7 +99,7 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
     if "watch" in spec:
         if not isinstance(spec["watch"], str) or not spec["watch"]:
             raise ParameterError(f"{where}.watch", spec.get("watch"), "the name of a check of the suite")
-        extra = sorted({"column", "columns", "every", "delay"} & set(spec))
+        extra = sorted({"column", "columns", "window", "every", "delay"} & set(spec))
         if extra:
             raise SchemaError(
                 f"{', '.join(extra)} in {where}: keys of a 'stream' detector, not a 'watch' one"
@@ -124,6 +122,12 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
                     f"{where}.columns", columns, "a list of two or more distinct column names"
                 )
             out["columns"] = list(columns)
+            if "window" in spec:
+                out["window"] = spec["window"]  # checked by MultiStream below, naming the detector
+        elif "window" in spec:
+            raise SchemaError(
+                f"{where}: 'window' is the group's (values within it are one change): it needs 'columns'"
+            )
         if spec["stream"] == "feature" and column is None and columns is None:
             raise SchemaError(
                 f"{where}: a feature stream needs 'column' (a numeric or boolean column) or 'columns'"
@@ -143,6 +147,32 @@ def check_detector(spec: Any, where: str) -> dict[str, Any]:
     return out
 
 
+#: What a detector that takes each kind of value takes, as a refusal says it.
+_ONLY = {"binary": "only 0 and 1", "unit": "only values in [0, 1]"}
+
+
+def check_values(schema: Schema, spec: dict[str, Any], monitor: str) -> None:
+    """Refuse a stream detector that cannot take the stream's values (DDM, which takes 0 and 1, on a numeric
+    feature, say): it would fail every run. Named in one line: the monitor, the detector, the column; and the
+    kinds that can take them."""
+    from loopwise.detectors.base import TAKES
+    from loopwise.monitors.streams import stream_values
+
+    takes = make_detector(spec).takes
+    values, why = stream_values(schema, spec)
+    if TAKES.index(takes) <= TAKES.index(values):
+        return
+    fit = [
+        k for k, c in _kinds().items() if k != "multistream" and TAKES.index(c().takes) <= TAKES.index(values)
+    ]
+    raise ParameterError(
+        f"detectors[{spec['name']}].kind",
+        spec["kind"],
+        f"a detector of the values monitor {monitor!r} feeds it ({why}; {spec['kind']} takes "
+        f"{_ONLY[takes]}): {', '.join(sorted(fit))}",
+    )
+
+
 def _value(result: dict[str, Any], check: str) -> float | None:
     for c in result["all"]["checks"]:
         if current_title(c["name"]) == current_title(check):
@@ -157,16 +187,19 @@ def update_detectors(
     result: dict[str, Any] | None,
     window_end: str,
     streams: Mapping[str, Stream] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], list[str]]:
     """Feed one window to the monitor's detectors, in window order: a ``watch`` detector the window's value
     of its check (from ``result``; None: an empty window), a ``stream`` detector its slice of events
     (``streams[name]``; a detector without one is left as it was).
 
-    Returns the new states, what each detector saw (for the run's result) and one pseudo-check per detector
-    that saw a value (``status`` fail on a detection, pass otherwise)."""
+    Returns the new states, what each detector saw (for the run's result), one pseudo-check per detector
+    that saw a value (``status`` fail on a detection, pass otherwise), and why each detector that could not
+    take its values (a DataError: DDM given a 2) did not: that detector keeps the state it had, the others
+    go on."""
     new_states: dict[str, Any] = {}
     seen: dict[str, Any] = {}
     checks: list[dict[str, Any]] = []
+    errors: list[str] = []
     for spec in specs:
         name = spec["name"]
         held = states.get(name)
@@ -178,22 +211,38 @@ def update_detectors(
                 held = None
         else:  # new, or its spec changed: a fresh detector
             held = None
-        if "stream" in spec:
-            stream = (streams or {}).get(name)
-            if stream is None:
-                if held is not None:
-                    new_states[name] = held
-                continue
-            new_states[name], got, check = _feed_stream(spec, det or make_detector(spec), held, stream)
-        else:
-            new_states[name], got, check = _feed_watch(
-                spec, det or make_detector(spec), held, result, window_end
+        try:
+            if "stream" in spec:
+                stream = (streams or {}).get(name)
+                if stream is None:
+                    if held is not None:
+                        new_states[name] = held
+                    continue
+                new_states[name], got, check = _feed_stream(spec, det or make_detector(spec), held, stream)
+            else:
+                new_states[name], got, check = _feed_watch(
+                    spec, det or make_detector(spec), held, result, window_end
+                )
+        except DataError as exc:
+            if held is not None:
+                new_states[name] = held
+            errors.append(
+                f"detector {name!r} ({spec['kind']}) could not take the values of {_fed(spec)}: {exc}"
             )
+            continue
         if got is not None:
             seen[name] = got
         if check is not None:
             checks.append(check)
-    return new_states, seen, checks
+    return new_states, seen, checks, errors
+
+
+def _fed(spec: dict[str, Any]) -> str:
+    """What a detector is fed, in words: "check 'rows'", "its feature stream of income"."""
+    if "watch" in spec:
+        return f"check {spec['watch']!r}"
+    columns = spec.get("columns") or ([spec["column"]] if spec.get("column") else [])
+    return f"its {spec['stream']} stream" + (f" of {', '.join(columns)}" if columns else "")
 
 
 def _feed_watch(

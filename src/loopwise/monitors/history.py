@@ -119,8 +119,12 @@ def get_run(s: Session, model_name: str, name: str, run_id: int) -> dict[str, An
 
 
 def check_series(s: Session, model_name: str, name: str, limit: int = MAX_RUNS) -> dict[str, Any]:
-    """Per check (and segment), the points ``(window_end, value, threshold, status)`` in window order."""
+    """Per check (and segment), the points ``(window_end, value, threshold, status)`` in window order; a
+    detector's as ``detector:NAME``: the value it saw in the window (the watched check's, the stream's mean;
+    on a detection, the level after the change; None for a group of columns without one), fail on a
+    detection, pass otherwise."""
     row = monitor_row(s, model_name, name)
+    kinds = {d["name"]: d for d in row.detectors or ()}
     q = (
         select(MonitorRun.window_end, MonitorRun.result)
         .where(MonitorRun.monitor_id == row.id, MonitorRun.state == "done")
@@ -140,6 +144,18 @@ def check_series(s: Session, model_name: str, name: str, limit: int = MAX_RUNS) 
                         "status": c["status"],
                     }
                 )
+        for det, d in sorted((result.get("detectors") or {}).items()):
+            spec = kinds.get(det, {})
+            on = spec.get("watch") or d.get("what") or spec.get("stream", "")
+            value = d.get("after") if d["detected"] and d.get("after") is not None else d.get("value")
+            series.setdefault((f"detector:{det}", ""), []).append(
+                {
+                    "window_end": end.isoformat(),
+                    "value": value,
+                    "threshold": f"{spec.get('kind', 'detector')} on {on}",
+                    "status": "fail" if d["detected"] else "pass",
+                }
+            )
     return {
         "model": model_name,
         "monitor": name,

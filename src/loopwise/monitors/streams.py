@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
+from loopwise.detectors.base import TAKES
 from loopwise.errors import ParameterError
 from loopwise.ingest import NotFoundError, model_schema, window_table
 from loopwise.profiles.canonical import canonical_keys
@@ -99,6 +100,31 @@ def check_stream(schema: Schema, spec: dict[str, Any], where: str) -> None:
         numeric = [c.name for c in schema if c.kind in (Kind.NUMERIC, Kind.BOOLEAN)]
         if col not in numeric:
             raise ParameterError(f"{where}.column", col, f"a numeric or boolean column: {', '.join(numeric)}")
+
+
+def stream_values(schema: Schema, spec: dict[str, Any]) -> tuple[str, str]:
+    """What a stream's values can be, as a detector's ``takes`` says it (``numbers``, ``unit``: in [0, 1],
+    ``binary``: 0 or 1), and why, in words: for several ``columns``, the widest of theirs."""
+    if "columns" in spec:
+        found = [stream_values(schema, one) for one in _each(spec)]
+        return min(found, key=lambda f: TAKES.index(f[0]))
+    every = bool(spec.get("every"))
+    kind = spec["stream"]
+    if kind == "error":
+        if isinstance(empty_task(schema), RegressionProfile):
+            return "numbers", "a regressor's error stream is each event's absolute error"
+        if every:
+            return "unit", "an error stream with 'every' is each sub-window's error rate, in [0, 1]"
+        return "binary", "a classifier's error stream is 0 or 1"
+    if kind == "score":
+        col = _score_column(schema, spec)
+        return "unit", f"the score stream is {col}'s probabilities, in [0, 1]"
+    col = spec["column"]
+    if schema[col].kind is Kind.BOOLEAN:
+        if every:
+            return "unit", f"a feature stream with 'every' is each sub-window's share of {col}, in [0, 1]"
+        return "binary", f"{col} is a boolean column"
+    return "numbers", f"{col} is a numeric column"
 
 
 def _score_column(schema: Schema, spec: dict[str, Any], where: str = "detectors") -> str:

@@ -187,6 +187,12 @@ class IncidentOut(BaseModel):
     updated_at: str
     notified_at: str | None
     resolved_at: str | None
+    opened_window: dict[str, str] | None = Field(
+        None, description="the window the incident opened in: its start and end (ISO 8601)"
+    )
+    resolved_window: dict[str, str] | None = Field(
+        None, description="the window whose run resolved it (None while open)"
+    )
 
 
 class IncidentList(BaseModel):
