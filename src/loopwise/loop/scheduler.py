@@ -145,11 +145,10 @@ def apply_alerts(
     with transaction(sessions) as s:
         todo = monitors_to_alert(s, monitor_ids)
     for mid in todo:
+        # One monitor's fault stops neither the others nor the deliveries; the next pass retries it.
         try:
             queued += _apply_monitor(sessions, settings, mid, read_sessions)
-        except (
-            Exception
-        ):  # one monitor's fault stops neither the others nor the deliveries; next pass retries
+        except Exception:
             log.exception("applying the runs of monitor %s failed; the other monitors go on", mid)
     return queued
 
