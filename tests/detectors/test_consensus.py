@@ -14,6 +14,7 @@ from scipy.signal import lfilter
 from tests._fixtures import bernoulli, piecewise
 
 from loopwise.detectors import ADWIN, BOCPD, KSWIN, Consensus, Detector
+from loopwise.detectors.bocpd import HOLD_MAX
 from loopwise.errors import DataError, ParameterError
 
 
@@ -133,15 +134,20 @@ def test_a_change_both_proposers_place_is_reported_once() -> None:
     both = Consensus(proposers="bocpd+trend").update_many(values, with_change_points=True)[1].tolist()
     bocpd = BOCPD().update_many(values, with_change_points=True)[1].tolist()
     trend = BOCPD(model="trend").update_many(values, with_change_points=True)[1].tolist()
-    turn = [p for p in both if abs(p - 400) <= 30]
-    assert turn == [411] and 411 in trend and 411 not in bocpd  # the trend BOCPD's, confirmed by ADWIN
-    assert 415 in alone and 415 not in both  # BOCPD's point of the same change, not reported again
+
+    def near(points: list[int]) -> list[int]:
+        return [p for p in points if abs(p - 400) <= 30]
+
+    # Both BOCPDs place the turn (at different samples); the consensus with both proposers reports it once,
+    # at the point of the first to alarm (BOCPD's: the trend BOCPD's check waits for more of the fall).
+    assert near(bocpd) == [383, 415] and near(trend) == [395]
+    assert near(both) == near(alone) == [415]
     assert set(both) <= set(bocpd) | set(trend)
 
 
 def test_a_format_1_state_written_by_the_old_code_resumes_as_it_was_written() -> None:
     """tests/detectors/data/consensus-v1.json: a state written by loopwise before decision 0057 (format 1,
-    BOCPD's alarm held), and the detections that code went on to make."""
+    BOCPD's alarm held), and the detections that code went on to make: the same change points."""
     saved = json.loads((Path(__file__).parent / "data" / "consensus-v1.json").read_text())
     data = base64.b64decode(saved["state"])
     assert struct.unpack_from(">4sH", data) == (b"LWDT", 1)
@@ -155,8 +161,11 @@ def test_a_format_1_state_written_by_the_old_code_resumes_as_it_was_written() ->
     stop = saved["stop"]
     assert resumed.n == stop
     idx, cps = resumed.update_many(values[stop:], with_change_points=True)
-    assert (idx + stop).tolist() == saved["later_detections"]
     assert (cps + stop).tolist() == saved["later_change_points"]
+    # Since decision 0064 a BOCPD whose check failed waits a little before checking again, so an alarm may
+    # come up to HOLD_MAX values later than that code raised it (here the first: 543, not 537).
+    late = (idx + stop) - np.asarray(saved["later_detections"])
+    assert late.min() >= 0 and late.max() <= HOLD_MAX and late.tolist() == [6, 0, 0, 0]
     # Written again, it is format 2, and reads back to the same detector.
     again = resumed.to_bytes()
     assert struct.unpack_from(">4sH", again) == (b"LWDT", 2)

@@ -29,11 +29,13 @@ The check's values are first winsorized (``winsorized``: within 4 robust standar
 median), so that a heavy-tailed outlier or a burst of them does not pass for a change of spread. The alarm
 is raised when that ratio's logarithm passes ``penalty`` times BIC's penalty
 (``(p + 1) / 2 · log n`` per extra segment, p the regression's coefficients); until then the proposal is
-held and tested again at each value while the posterior still proposes it. ``change_point`` is the split,
-which lands on the change more often than the posterior's mode does after a shift in level; the check's
-segment then begins there. A split less than ``min_segment`` values after the last reported change point is
-taken as part of that change: not reported (the segment still begins again at it). With ``refine=False``
-every proposal is an alarm and ``change_point`` the posterior mode's start (the paper's detector).
+held and tested again while the posterior still proposes it: after a pause of a 64th of the segment's
+values, at most 16 (``HOLD_SHARE``, ``HOLD_MAX``; decision 0064), since each test scans the segment and a
+stream the run model misdescribes (heavy tails) keeps proposing; the alarm is then at most that late.
+``change_point`` is the split, which lands on the change more often than the posterior's mode does after a
+shift in level; the check's segment then begins there. A split less than ``min_segment`` values after the
+last reported change point is taken as part of that change: not reported (the segment still begins again
+at it). With ``refine=False`` every proposal is an alarm and ``change_point`` the posterior mode's start (the paper's detector).
 
 Hypotheses with a probability below ``prune`` are dropped, and at most ``max_hypotheses`` kept (the most
 probable), which bounds the work per value. With ``mu0`` and ``beta0`` left to None the values are first
@@ -67,6 +69,9 @@ TREND_UNIT = 100.0
 _MIN_SIDE = 5
 #: The check's values are winsorized at this many robust standard deviations (``winsorized``).
 _LIMIT = 4.0
+#: After a check that fails, the next waits for a ``HOLD_SHARE``-th of the segment's values, at most
+#: ``HOLD_MAX`` (decision 0064).
+HOLD_SHARE, HOLD_MAX = 64, 16
 #: What a state holds since decision 0040 (older states lack some of these).
 _STATE_KEYS = frozenset({"seg", "seg_first", "seg_before", "model_used", "rate_prior", "last_cp", "start"})
 
@@ -200,6 +205,7 @@ class BOCPD(Detector):
         self._t = 0  # values the recursion has seen
         self._start = self._n  # where the run last proposed began
         self._last_cp = self._n  # the last reported change point (the check's segment begins there)
+        self._recheck = self._n  # no check before this index (a failed check pauses the next ones)
         self._seg: list[float] = []  # standardised values since the last reported change point
         self._seg_first = self._n  # index of the first of them
         self._seg_before = 0.0  # the standardised value before the first of them
@@ -323,10 +329,16 @@ class BOCPD(Detector):
             self._start = start
             self._change_point = start
             return True
+        if index < self._recheck:
+            return False  # a check failed a moment ago (see the module docstring, "held")
         split, gain = self._best_split()
         dof = 1 if self._model == "bernoulli" else p + 1  # the parameters of a segment
         if split is None or gain <= self.penalty * dof / 2.0 * math.log(len(self._seg)):
-            return False  # held: tested again at the next value while the posterior still proposes it
+            # Held: tested again while the posterior still proposes it, after a pause of a 64th of the
+            # segment (at most 16 values), so that a stream the run model misdescribes (heavy tails, which
+            # keep proposing) costs a bounded amount a value rather than a scan of the segment at each.
+            self._recheck = index + 1 + min(HOLD_MAX, len(self._seg) // HOLD_SHARE)
+            return False
         self._start = start
         reported = split - self._last_cp >= self.min_segment
         # The check's segment begins again at the split; a split too close to the last change point is
@@ -354,9 +366,11 @@ class BOCPD(Detector):
             return self._seg_first + int(k[best]), float(ratio[best])
         y = winsorized(np.asarray(self._seg))
         x = self._check_design(y)
-        whole = _rss(x, y, np.array([0]), np.array([n]))
-        left = _rss(x, y, np.zeros(k.size, dtype=np.int64), k)
-        right = _rss(x, y, k, np.full(k.size, n))
+        # One set of prefix sums serves the whole segment and both sides of every split.
+        sums = _prefix_sums(x, y)
+        whole = _rss(sums, np.array([0]), np.array([n]))
+        left = _rss(sums, np.zeros(k.size, dtype=np.int64), k)
+        right = _rss(sums, k, np.full(k.size, n))
         nl, nr = k.astype(np.float64), (n - k).astype(np.float64)
         ratio = n / 2 * np.log(whole[0] / n) - nl / 2 * np.log(left / nl) - nr / 2 * np.log(right / nr)
         best = int(np.argmax(ratio))
@@ -398,6 +412,7 @@ class BOCPD(Detector):
             "seg": np.asarray(self._seg, dtype=np.float64),
             "seg_first": self._seg_first,
             "seg_before": self._seg_before,
+            "recheck": self._recheck,
             "model_used": self._model,
             "rate_prior": list(self._rate_prior),
         }
@@ -426,26 +441,40 @@ class BOCPD(Detector):
         self._t, self._start, self._last_cp = int(state["t"]), int(state["start"]), int(state["last_cp"])
         self._seg = [float(v) for v in state["seg"]]
         self._seg_first, self._seg_before = int(state["seg_first"]), float(state["seg_before"])
+        self._recheck = int(state.get("recheck", 0))  # states before decision 0064 checked at every proposal
         self._model = str(state["model_used"])
         if self._model not in MODELS[1:]:
             raise DataError(f"BOCPD state: unknown run model {self._model!r}")
         self._rate_prior = (float(state["rate_prior"][0]), float(state["rate_prior"][1]))
 
 
+def _prefix_sums(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The prefix sums a regression of ``y`` on ``x`` (its first column all ones, at most two columns) needs,
+    one row per sum, each beginning with 0: the count, y, y², then for a second regressor z: z, z², z·y."""
+    columns = [np.ones(y.size), y, y * y]
+    if x.shape[1] == 2:
+        z = x[:, 1]
+        columns += [z, z * z, z * y]
+    sums = np.zeros((len(columns), y.size + 1))
+    np.cumsum(np.stack(columns), axis=1, out=sums[:, 1:])
+    return sums
+
+
 def _rss(
-    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
+    sums: npt.NDArray[np.float64], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]:
     """Residual sums of squares of the least-squares regressions of ``y[a:b]`` on ``x[a:b]`` (per pair of
-    bounds), from prefix sums; floored at a tiny fraction of the values' own sum of squares."""
-    p = x.shape[1]
-    outer = np.concatenate((np.zeros((1, p, p)), np.cumsum(x[:, :, None] * x[:, None, :], axis=0)))
-    cross = np.concatenate((np.zeros((1, p)), np.cumsum(x * y[:, None], axis=0)))
-    squares = np.concatenate(([0.0], np.cumsum(y * y)))
-    gram = outer[b] - outer[a] + 1e-9 * np.eye(p)
-    xy = cross[b] - cross[a]
-    yy = squares[b] - squares[a]
-    beta = np.linalg.solve(gram, xy[..., None])[..., 0]
-    rss = yy - np.einsum("ki,ki->k", beta, xy)
+    bounds) from ``_prefix_sums``, solved in closed form (a Gram matrix of one or two regressors, its diagonal
+    raised by 1e-9 so that a constant regressor stays solvable); floored at a tiny fraction of the values' own
+    sum of squares."""
+    d = sums[:, b] - sums[:, a]
+    n, sy, yy = d[0] + 1e-9, d[1], d[2]
+    if d.shape[0] == 3:
+        rss = yy - sy * sy / n
+    else:
+        sz, zz, zy = d[3], d[4] + 1e-9, d[5]
+        det = n * zz - sz * sz
+        rss = yy - (zz * sy * sy - 2.0 * sz * sy * zy + n * zy * zy) / det
     floor = 1e-12 * np.maximum(yy, 1.0)
     result: npt.NDArray[np.float64] = np.maximum(rss, floor)
     return result
