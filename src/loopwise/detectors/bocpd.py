@@ -35,7 +35,8 @@ stream the run model misdescribes (heavy tails) keeps proposing; the alarm is th
 ``change_point`` is the split, which lands on the change more often than the posterior's mode does after a
 shift in level; the check's segment then begins there. A split less than ``min_segment`` values after the
 last reported change point is taken as part of that change: not reported (the segment still begins again
-at it). With ``refine=False`` every proposal is an alarm and ``change_point`` the posterior mode's start (the paper's detector).
+at it). With ``refine=False`` every proposal is an alarm and ``change_point`` the posterior mode's start
+(the paper's detector).
 
 Hypotheses with a probability below ``prune`` are dropped, and at most ``max_hypotheses`` kept (the most
 probable), which bounds the work per value. With ``mu0`` and ``beta0`` left to None the values are first
