@@ -449,33 +449,34 @@ class BOCPD(Detector):
         self._rate_prior = (float(state["rate_prior"][0]), float(state["rate_prior"][1]))
 
 
-def _prefix_sums(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The prefix sums a regression of ``y`` on ``x`` (its first column all ones, at most two columns) needs,
-    one row per sum, each beginning with 0: the count, y, y², then for a second regressor z: z, z², z·y."""
-    columns = [np.ones(y.size), y, y * y]
-    if x.shape[1] == 2:
-        z = x[:, 1]
-        columns += [z, z * z, z * y]
-    sums = np.zeros((len(columns), y.size + 1))
-    np.cumsum(np.stack(columns), axis=1, out=sums[:, 1:])
-    return sums
+def _prefix_sums(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The prefix sums (each beginning with 0) of ``x``'s outer products, of ``x`` times ``y`` and of ``y``
+    squared: what the regressions of ``y`` on ``x`` over any range of rows need."""
+    p = x.shape[1]
+    outer = np.concatenate((np.zeros((1, p, p)), np.cumsum(x[:, :, None] * x[:, None, :], axis=0)))
+    cross = np.concatenate((np.zeros((1, p)), np.cumsum(x * y[:, None], axis=0)))
+    squares = np.concatenate(([0.0], np.cumsum(y * y)))
+    return outer, cross, squares
 
 
 def _rss(
-    sums: npt.NDArray[np.float64], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
+    sums: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.float64]:
     """Residual sums of squares of the least-squares regressions of ``y[a:b]`` on ``x[a:b]`` (per pair of
-    bounds) from ``_prefix_sums``, solved in closed form (a Gram matrix of one or two regressors, its diagonal
-    raised by 1e-9 so that a constant regressor stays solvable); floored at a tiny fraction of the values' own
-    sum of squares."""
-    d = sums[:, b] - sums[:, a]
-    n, sy, yy = d[0] + 1e-9, d[1], d[2]
-    if d.shape[0] == 3:
-        rss = yy - sy * sy / n
-    else:
-        sz, zz, zy = d[3], d[4] + 1e-9, d[5]
-        det = n * zz - sz * sz
-        rss = yy - (zz * sy * sy - 2.0 * sz * sy * zy + n * zy * zy) / det
+    bounds) from ``_prefix_sums``; floored at a tiny fraction of the values' own sum of squares. Solved by
+    LAPACK (a closed form of the 2x2 systems, tried, was as fast within the check but rounds otherwise,
+    which moved splits between near-tied values on TCPD's Occupancy: decision 0064)."""
+    outer, cross, squares = sums
+    p = outer.shape[1]
+    gram = outer[b] - outer[a] + 1e-9 * np.eye(p)
+    xy = cross[b] - cross[a]
+    yy = squares[b] - squares[a]
+    beta = np.linalg.solve(gram, xy[..., None])[..., 0]
+    rss = yy - np.einsum("ki,ki->k", beta, xy)
     floor = 1e-12 * np.maximum(yy, 1.0)
     result: npt.NDArray[np.float64] = np.maximum(rss, floor)
     return result
