@@ -11,7 +11,7 @@ import statsmodels.api as sm
 from scipy import stats
 from tests._fixtures import bernoulli, old_bocpd_state, piecewise
 
-from loopwise.detectors import BOCPD, Detector
+from loopwise.detectors import BOCPD, Detector, bocpd
 from loopwise.detectors.bocpd import winsorized
 from loopwise.errors import DataError, ParameterError, StaleStateError
 
@@ -327,3 +327,54 @@ def test_a_state_from_before_decision_0040_is_refused_with_what_to_do() -> None:
     such a state is refused by name (a StaleStateError, a DataError), not with a KeyError."""
     with pytest.raises(StaleStateError, match=r"before decision 0040.*Start a new BOCPD"):
         Detector.from_bytes(old_bocpd_state())
+
+
+def test_a_failed_check_pauses_the_next_so_a_stream_that_keeps_proposing_costs_a_bounded_amount(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decision 0064. On a stable lognormal stream (heavy-tailed: the run model keeps proposing) the checks
+    are counted with and without the pause: without it one at most values; with it a few hundred. On
+    changes that pass the check, the alarms are the same or at most HOLD_MAX values later, at the same
+    change points."""
+    rng = np.random.default_rng(1)
+    stable = rng.lognormal(10, 0.5, 6000)
+    shifts = piecewise(5, [0, 1.5, -1, 1, 3], length=500)
+    pause = bocpd.HOLD_MAX
+
+    def run(values: np.ndarray, pause: int) -> tuple[int, list[int], list[int]]:
+        monkeypatch.setattr(bocpd, "HOLD_MAX", pause)
+        checks = [0]
+        original = BOCPD._best_split
+
+        def counted(self: BOCPD) -> tuple[int | None, float]:
+            checks[0] += 1
+            return original(self)
+
+        monkeypatch.setattr(BOCPD, "_best_split", counted)
+        alarms, points = BOCPD().update_many(values, with_change_points=True)
+        monkeypatch.setattr(BOCPD, "_best_split", original)
+        return checks[0], alarms.tolist(), points.tolist()
+
+    every, _, _ = run(stable, 0)
+    paused, _, _ = run(stable, pause)
+    assert every > 3000 and paused < every / 8
+    _, alarms_every, points_every = run(shifts, 0)
+    _, alarms, points = run(shifts, pause)
+    assert points == points_every and len(points) == 4
+    late = np.asarray(alarms) - np.asarray(alarms_every)
+    assert late.min() >= 0 and late.max() <= pause
+
+
+def test_the_pause_is_part_of_the_state() -> None:
+    """A BOCPD stopped during a pause and resumed from its bytes goes on as the one that was not stopped."""
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(10, 0.5, 3000)
+    whole = BOCPD()
+    alarms = whole.update_many(x).tolist()
+    first = BOCPD()
+    before = first.update_many(x[:1700]).tolist()
+    assert first._recheck > first.n  # stopped in a pause
+    resumed = Detector.from_bytes(first.to_bytes())
+    after = (resumed.update_many(x[1700:]) + 1700).tolist()
+    assert before + after == alarms
+    assert resumed.to_bytes() == whole.to_bytes()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -414,37 +413,30 @@ def evaluate(
         if done.blob_id is not None:
             mine.append(done.blob_id)
 
-    # The next batch is read by a thread while the model runs on this one (decision 0064): reading waits on
-    # the database and runs on one core, which the model's threads then use. After the one-row latency
-    # probe, which a gate's latency budget reads and which must not share the machine with a read. Storing
-    # stays in this thread, in order (each batch its own transaction).
-    with ThreadPoolExecutor(1, thread_name_prefix="loopwise-replay-read") as reader:
-        ahead: Future[tuple[pd.DataFrame, pa.Array]] | None = None
-        for i, (a, z) in enumerate(bounds):
-            frame, keys = read(a, z) if ahead is None else ahead.result()
-            ahead = None
-            try:
-                if not latency:
-                    latency = _probe(predictor, frame)
-                if i + 1 < len(bounds):
-                    ahead = reader.submit(read, *bounds[i + 1])
-                began = time.perf_counter()
-                labels, proba = predictor.outputs(frame)
-                seconds = time.perf_counter() - began
-            except DataError as exc:
-                # The batches before this one are stored (each its own transaction), and evaluating again
-                # goes on from there: say so, with where it stopped.
-                raise DataError(
-                    f"{exc}; it stopped at pending events {a + 1}-{z} of {total}, and the {written} before "
-                    "them are stored"
-                ) from exc
-            del frame
-            per_row = seconds * 1000 / (z - a)
-            timings.append(BatchTiming(z - a, seconds, (z - a) / seconds if seconds else 0.0, per_row))
-            save(keys, labels, proba, per_row)
-            written = z
-            if progress is not None:
-                progress(written, total)
+    # Sequential: reading the next batch and storing the last one beside the model (threads) gained 0-5%
+    # on two cores, where the model's own threads use both, and made its timed calls (stored as each row's
+    # latency_ms, which a gate's latency budget reads) 2-3 times slower (decision 0029).
+    for a, z in bounds:
+        frame, keys = read(a, z)
+        try:
+            if not latency:
+                latency = _probe(predictor, frame)
+            began = time.perf_counter()
+            labels, proba = predictor.outputs(frame)
+            seconds = time.perf_counter() - began
+        except DataError as exc:
+            # The batches before this one are stored (each its own transaction), and evaluating again goes
+            # on from there: say so, with where it stopped.
+            raise DataError(
+                f"{exc}; it stopped at pending events {a + 1}-{z} of {total}, and the {written} before "
+                "them are stored"
+            ) from exc
+        per_row = seconds * 1000 / (z - a)
+        timings.append(BatchTiming(z - a, seconds, (z - a) / seconds if seconds else 0.0, per_row))
+        save(keys, labels, proba, per_row)
+        written = z
+        if progress is not None:
+            progress(written, total)
     result = Evaluation(
         model_name,
         version,
