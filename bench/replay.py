@@ -17,8 +17,8 @@ own time at most 25% of bare (issue 16, decisions 0029, 0039 and 0044), and ``pa
 calls" is the time spent in the predictor's methods during the evaluation (the batches, the label check,
 the one-row latency probe); "own" is the rest: loopwise's reading, encoding and writing. "Net" is the
 evaluation's wall time beyond bare less the probe and the label check (evaluate - (model calls - batches) -
-bare): where reading overlaps the model (PostgreSQL since decision 0064) "own" leaves the reads out and
-counts their contention as the model's, and net is the figure to read.
+bare): were reading to overlap the model (a reader thread, tried in decision 0064 and not kept) "own" would
+leave the reads out and count their contention as the model's; net would still count it.
 
 With ``--before`` (another checkout's ``src/``, e.g. ``git worktree add --detach /tmp/before main``), each
 repeat runs that code and then this one, each on a database it set up itself (the two may differ in schema:

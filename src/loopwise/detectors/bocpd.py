@@ -468,7 +468,7 @@ def _rss(
 ) -> npt.NDArray[np.float64]:
     """Residual sums of squares of the least-squares regressions of ``y[a:b]`` on ``x[a:b]`` (per pair of
     bounds) from ``_prefix_sums``; floored at a tiny fraction of the values' own sum of squares. Solved by
-    LAPACK (a closed form of the 2x2 systems, tried, was as fast within the check but rounds otherwise,
+    LAPACK (a closed form of the 2x2 systems, tried, was 2-3 times faster per check but rounds otherwise,
     which moved splits between near-tied values on TCPD's Occupancy: decision 0064)."""
     outer, cross, squares = sums
     p = outer.shape[1]
