@@ -57,8 +57,8 @@ def main() -> None:
 
     from backfill import _stop_postgres
     from ingest import start_postgres
+    from loopwise.registry.blobs import copy_rows
     from loopwise.registry.outputs import encode_predictions, output_table, pack, probabilities, unpack
-    from loopwise.registry.replay import _copied_blobs
     from loopwise.store import make_engine, upgrade
 
     server, bindir, root = start_postgres()
@@ -98,6 +98,11 @@ def main() -> None:
             cur.execute("SELECT id, arrow FROM batches WHERE id = ANY(%s)", (group,), binary=True)
             return {int(i): bytes(b) for i, b in cur.fetchall()}
 
+        def copied(conn: Any, group: list[int]) -> dict[int, Any]:
+            found: dict[int, Any] = {}
+            copy_rows(conn, group, found.__setitem__)
+            return found
+
         def read(get: Any) -> None:
             for a in range(0, len(ids), 20):
                 group = ids[a : a + 20]
@@ -112,7 +117,7 @@ def main() -> None:
 
         cases = {
             "read, SELECT (before)": lambda: read(select_read),
-            "read, COPY (after)": lambda: read(lambda g: _copied_blobs(conn, g)),
+            "read, COPY (after)": lambda: read(lambda g: copied(conn, g)),
             "store 10 outputs, EXTENDED (before)": lambda: store("out_extended"),
             "store 10 outputs, EXTERNAL (after)": lambda: store("out_external"),
         }

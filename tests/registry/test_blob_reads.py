@@ -22,7 +22,7 @@ from tests._fixtures.registry import applicants, open_model
 
 from loopwise.client.base import ModelHandle
 from loopwise.errors import DataError
-from loopwise.registry.replay import _COPY_BLOBS, _blobs, _CopyReader
+from loopwise.registry.blobs import COPY_BLOBS, CopyReader, whole_blobs
 from loopwise.store import make_engine
 from loopwise.store.tables import Batch, OutputBatch
 
@@ -68,8 +68,8 @@ def test_the_blobs_read_for_a_replay_are_the_stored_ones_aligned(
     assert len(expected) == len(SIZES)
     ids = sorted(expected)
     with model.transport.read_sessions() as s:  # type: ignore[attr-defined]
-        got = _blobs(s, ids)
-        some = _blobs(s, ids[2:5])
+        got = whole_blobs(s, ids)
+        some = whole_blobs(s, ids[2:5])
     assert {i: bytes(b) for i, b in got.items()} == expected
     assert {i: bytes(b) for i, b in some.items()} == {i: expected[i] for i in ids[2:5]}
     # Arrow reads the views in place: each starts 8-byte aligned, as the IPC buffers inside it expect.
@@ -120,12 +120,12 @@ def test_the_binary_copy_is_read_wherever_its_data_is_cut(
     _logged(pg_url, tmp_path, pipeline)
     expected = _selected(pg_url)
     ids = sorted(expected)
-    with psycopg.connect(pg_url) as conn, conn.cursor() as cur, cur.copy(_COPY_BLOBS, (ids,)) as copy:
+    with psycopg.connect(pg_url) as conn, conn.cursor() as cur, cur.copy(COPY_BLOBS, (ids,)) as copy:
         messages = [bytes(m) for m in copy]
     assert len(messages) == len(ids) + 1  # a row each (the header with the first), then the trailer
 
     def read(pieces: list[bytes]) -> dict[int, bytes]:
-        reader = _CopyReader()
+        reader = CopyReader()
         for p in pieces:
             reader.feed(memoryview(p))
         return {i: bytes(b) for i, b in reader.rows.items()}
@@ -142,7 +142,7 @@ def test_the_binary_copy_is_read_wherever_its_data_is_cut(
         bounds = [0, *at, len(stream)]
         assert read([stream[a:z] for a, z in itertools.pairwise(bounds)]) == expected
     with pytest.raises(DataError, match="binary format"):
-        _CopyReader().feed(b"PGCOPY\n\xff\r\n\x01" + stream[11:])
+        CopyReader().feed(b"PGCOPY\n\xff\r\n\x01" + stream[11:])
 
 
 def _storage(engine: sa.Engine) -> str | None:

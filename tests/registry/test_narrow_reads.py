@@ -95,13 +95,13 @@ def test_pairs_from_narrow_blobs_equal_those_from_the_whole_blobs(
     batches = _batches(db_url)
     assert len(batches) == 3  # v1's two batches, v2's one
     whole_reads: list[int] = []
-    blobs = replay._blobs
+    blobs = replay.whole_blobs
 
     def counted(s: Any, ids: list[int]) -> Any:
         whole_reads.extend(ids)
         return blobs(s, ids)
 
-    monkeypatch.setattr(replay, "_blobs", counted)
+    monkeypatch.setattr(replay, "whole_blobs", counted)
 
     narrow = _pair(model, ["region"])
     assert whole_reads == []  # every batch read from its narrow blob

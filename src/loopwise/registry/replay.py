@@ -27,6 +27,8 @@ from loopwise.ingest import get_model
 from loopwise.profiles.canonical import canonical
 from loopwise.registry.artifacts import ArtifactStore
 from loopwise.registry.audit import append
+from loopwise.registry.blobs import narrow_blobs, not_stored, whole_blobs
+from loopwise.registry.feature_rows import FeatureRows
 from loopwise.registry.flavors import Predictor
 from loopwise.registry.outputs import (
     encode_predictions,
@@ -44,9 +46,9 @@ from loopwise.registry.versions import describe, load_version
 from loopwise.registry.window import event_keys, window_events, window_rows
 from loopwise.schema import Kind, Role, Schema
 from loopwise.store import transaction
-from loopwise.store.batch_outputs import as_whole, serves
-from loopwise.store.bulk import AMONG_CHUNK, among, dialect_of
-from loopwise.store.tables import Batch, BatchOutputs, Event
+from loopwise.store.batch_outputs import as_whole
+from loopwise.store.bulk import AMONG_CHUNK, among
+from loopwise.store.tables import Event
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,143 +176,22 @@ def read_stored(
     wanted = [int(batch_ids[a]) for a, _ in bounds]
     for i in range(0, len(wanted), 100):  # a hundred blobs (about 40 MB) in memory at a time
         chunk = wanted[i : i + 100]
-        narrowed = _narrow_blobs(s, chunk, columns) if narrow and columns is not None else {}
-        blobs = _blobs(s, [b for b in chunk if b not in narrowed])
+        narrowed = narrow_blobs(s, chunk, columns) if narrow and columns is not None else {}
+        blobs = whole_blobs(s, [b for b in chunk if b not in narrowed])
         for a, z in bounds[i : i + 100]:
             batch = int(batch_ids[a])
             if batch in narrowed:
                 table = as_whole(unpack(narrowed[batch], columns))
-            else:
+            elif batch in blobs:
                 table = unpack(blobs[batch], columns)
+            else:
+                raise not_stored(batch)
             if z - a != table.num_rows or rows[a] != 0 or rows[z - 1] != z - a - 1:
                 table = table.take(pa.array(rows[a:z]))
             parts.append(table)
     if not parts:
         return pa.table({})
     return pa.concat_tables(parts, promote_options="permissive")
-
-
-def _blobs(s: Session, batch_ids: list[int]) -> dict[int, bytes | memoryview]:
-    """The stored blobs of these batches, by id."""
-    if not batch_ids:
-        return {}
-    conn = s.connection()
-    if dialect_of(conn) == "postgresql":
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        return _copied_blobs(dbapi, batch_ids)
-    found = conn.execute(select(Batch.id, Batch.arrow).where(Batch.id.in_(batch_ids)))
-    return {int(i): blob for i, blob in found}
-
-
-def _narrow_blobs(s: Session, batch_ids: list[int], columns: Sequence[str]) -> dict[int, bytes | memoryview]:
-    """The narrow blobs of these batches that answer for ``columns`` (``batch_outputs.serves``), by id:
-    batches stored before migration 0020 have none."""
-    conn = s.connection()
-    found: dict[int, bytes | memoryview]
-    if dialect_of(conn) == "postgresql":
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        found = _copied_blobs(dbapi, batch_ids, _COPY_OUTPUTS)
-    else:
-        got = conn.execute(
-            select(BatchOutputs.batch_id, BatchOutputs.arrow).where(BatchOutputs.batch_id.in_(batch_ids))
-        )
-        found = {int(i): blob for i, blob in got}
-    return {
-        i: blob for i, blob in found.items() if serves(pa.ipc.open_stream(pa.py_buffer(blob)).schema, columns)
-    }
-
-
-#: ``COPY ... (FORMAT binary)``'s header: its signature, flags and an empty extension (PostgreSQL's docs,
-#: "Binary Format").
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-#: The id's field: its eight bytes and six of padding, so that in a row's message (a field count of two
-#: bytes, then each field's length in four and its bytes) the blob starts 24 bytes in, where Arrow's
-#: buffers in it keep the 8-byte alignment they were written with.
-_COPY_BLOBS = (
-    "COPY (SELECT int8send(id) || '\\x000000000000'::bytea, arrow FROM batches WHERE id = ANY(%s)) "
-    "TO STDOUT (FORMAT binary)"
-)
-#: The same, of the batches' narrow blobs.
-_COPY_OUTPUTS = (
-    "COPY (SELECT int8send(batch_id) || '\\x000000000000'::bytea, arrow FROM batch_outputs "
-    "WHERE batch_id = ANY(%s)) TO STDOUT (FORMAT binary)"
-)
-
-
-def _copied_blobs(
-    dbapi: Any, batch_ids: list[int], query: str = _COPY_BLOBS
-) -> dict[int, bytes | memoryview]:
-    """The blobs through ``COPY TO STDOUT`` in binary (decision 0053): each row arrives as one message in a
-    buffer of libpq's own, and a blob is a view of it, where a ``SELECT`` copied each blob from the
-    result into Python bytes (352 MB for 1,000,000 events of 40 features: 0.15 s of CPU more, and 0.1-0.5
-    s of waiting). A view that is not 8-byte aligned (the first row's, behind the header) is copied."""
-    reader = _CopyReader()
-    with dbapi.cursor() as cur, cur.copy(query, (list(batch_ids),)) as copy:
-        for chunk in copy:
-            reader.feed(chunk)
-    return reader.rows
-
-
-class _CopyReader:
-    """Rows of (id, blob) out of ``COPY ... (FORMAT binary)``'s data, fed as it arrives. PostgreSQL sends
-    a message per row (the header with the first); a field across two messages is read joined."""
-
-    def __init__(self) -> None:
-        self.rows: dict[int, bytes | memoryview] = {}
-        self._pending = b""
-        self._header = True
-        self._done = False
-
-    def feed(self, chunk: memoryview | bytes) -> None:
-        view = memoryview(chunk)
-        if self._pending:
-            view = memoryview(self._pending + bytes(view))
-            self._pending = b""
-        at = 0
-        if self._header:
-            if len(view) < 19:
-                self._pending = bytes(view)
-                return
-            if bytes(view[:11]) != _COPY_SIGNATURE:
-                raise DataError("PostgreSQL's COPY sent data that is not in its binary format")
-            at = 19 + int.from_bytes(view[15:19], "big")  # the header's extension, skipped
-            self._header = False
-        while at < len(view) and not self._done:
-            row = self._row(view, at)
-            if row is None:
-                self._pending = bytes(view[at:])
-                return
-            at = row
-
-    def _row(self, view: memoryview, at: int) -> int | None:
-        """Read the row at ``at``; its end, or None when the view ends before it does."""
-        if len(view) - at < 2:
-            return None
-        fields = int.from_bytes(view[at : at + 2], "big", signed=True)
-        if fields == -1:  # the trailer
-            self._done = True
-            return at + 2
-        if fields != 2:
-            raise DataError(f"PostgreSQL's COPY sent a row of {fields} fields, where two were asked for")
-        at += 2
-        values: list[memoryview] = []
-        for _ in range(2):
-            if len(view) - at < 4:
-                return None
-            n = int.from_bytes(view[at : at + 4], "big", signed=True)
-            if n < 0:
-                raise DataError("PostgreSQL's COPY sent a NULL where a batch's id and blob were asked for")
-            if len(view) - at - 4 < n:
-                return None
-            values.append(view[at + 4 : at + 4 + n])
-            at += 4 + n
-        blob: bytes | memoryview = values[1]
-        if pa.py_buffer(blob).address % 8:
-            blob = bytes(blob)
-        self.rows[int.from_bytes(values[0][:8], "big", signed=True)] = blob
-        return at
 
 
 def evaluate(
@@ -383,7 +264,18 @@ def evaluate(
         progress(0, total)
     bounds = [(a, min(a + batch_rows, total)) for a in range(0, total, batch_rows)]
 
+    # Float features through one array kept from batch to batch (decision 0065), others by Arrow's to_pandas.
+    rows_reader = FeatureRows(predictor.features, id_column) if predictor.features else None
+
     def read(a: int, z: int) -> tuple[pd.DataFrame, pa.Array]:
+        if rows_reader is not None and rows_reader.usable:
+            with read_sessions() as s:
+                got = rows_reader.read(s, batch_of[a:z], row_of[a:z])
+            if got is not None:
+                if got[1] is None:
+                    assert ids is not None
+                    return got[0], ids.slice(a, z - a)
+                return got[0], got[1]
         features = predictor.features
         wanted = features
         if id_column is not None and features is not None and id_column not in features:
