@@ -1,4 +1,5 @@
-"""Engine set-up: migrations are idempotent; on SQLite a reader never blocks a writer."""
+"""Engine set-up: migrations are idempotent; on SQLite a reader never blocks a writer; a transaction that
+need not be durable relaxes its own commit only, by the database's own report."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
 
 from loopwise.store import make_engine, session_factory, sqlite_url, transaction, upgrade
 from loopwise.store.tables import Model
@@ -72,4 +74,29 @@ def test_the_background_checkpoint_moves_the_wal_into_the_database(tmp_path: Pat
     assert path.stat().st_size > before + 300 * 16_000
     with session_factory(engine)() as s:
         assert len(s.scalars(select(Model.name)).all()) == 300
+    engine.dispose()
+
+
+def _commit_mode(s: Session) -> str:
+    if s.get_bind().dialect.name == "postgresql":
+        return str(s.execute(text("SHOW synchronous_commit")).scalar_one())
+    return {1: "NORMAL", 2: "FULL"}[int(s.execute(text("PRAGMA synchronous")).scalar_one())]
+
+
+def test_a_transaction_not_durable_relaxes_its_own_commit_only(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    factory = session_factory(engine)
+    seen: list[tuple[str, int]] = []
+    for durable, name in [(True, "a"), (False, "b"), (True, "c"), (False, "d"), (True, "e")]:
+        with transaction(factory, durable=durable) as s:
+            s.add(Model(name=name, schema_json={"columns": {}}))
+            seen.append((_commit_mode(s), id(s.connection().connection.dbapi_connection)))
+    engine.dispose()
+    relaxed, full = ("off", "on") if db_url.startswith("postgresql") else ("NORMAL", "FULL")
+    assert [mode for mode, _ in seen] == [full, relaxed, full, relaxed, full]
+    assert len({conn for _, conn in seen}) == 1  # one pooled connection, set back each time
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s:
+        assert sorted(s.scalars(select(Model.name))) == ["a", "b", "c", "d", "e"]
     engine.dispose()

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 #: SQLite's memory map: its default compile-time cap (SQLITE_MAX_MMAP_SIZE, 0x7fff0000); past it, a page
 #: is read as without a map.
 MMAP_BYTES = 0x7FFF0000
+#: The execution option ``transaction(durable=False)`` sets on its connection (SQLite reads it at BEGIN).
+DURABLE_OPTION = "loopwise_durable"
 
 
 def make_engine(url: str) -> Engine:
@@ -61,7 +63,15 @@ def make_engine(url: str) -> Engine:
         def _begin(conn: Any) -> None:
             # A writer takes the write lock at the start (IMMEDIATE): two writers never deadlock upgrading a
             # read lock. A read-only session begins DEFERRED, so under WAL it never blocks the writers.
-            readonly = conn.get_execution_options().get("loopwise_readonly", False)
+            options = conn.get_execution_options()
+            readonly = options.get("loopwise_readonly", False)
+            if not readonly:
+                # SQLite takes the level outside a transaction only; every writer sets the one it needs
+                # (``transaction(durable=False)`` leaves a pooled connection at NORMAL for the next).
+                level = "FULL" if options.get(DURABLE_OPTION, True) else "NORMAL"
+                if conn.info.get("synchronous", "FULL") != level:
+                    conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+                    conn.info["synchronous"] = level
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
@@ -241,13 +251,23 @@ def insert_ignore_many(session: Session, table: Any, rows: list[dict[str, Any]])
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+def transaction(factory: sessionmaker[Session], *, durable: bool = True) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back on any error.
 
     On a SQLite file, writers of all processes first queue on an OS file lock (``writer_lock``).
+
+    ``durable=False``: the commit returns before its data reaches the disk (SQLite's ``synchronous=NORMAL``
+    in WAL mode, PostgreSQL's ``synchronous_commit = off``). A crash of the process loses nothing, a power
+    cut may lose it; the next durable commit of any writer flushes it with its own (the log is written in
+    order). For steps of a longer job whose end is one durable commit, as a replay's batches are (decision
+    0065); never for what a caller is told is stored.
     """
     bind = factory.kw.get("bind")
     with writer_lock(bind), factory() as session, session.begin():
+        if not durable:
+            conn = session.connection(execution_options={DURABLE_OPTION: False})
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         yield session
 
 
