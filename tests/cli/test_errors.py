@@ -214,3 +214,24 @@ def test_a_missing_artifact_file_is_named_as_any_missing_file(data: Path, tmp_pa
     r = run("versions", "register", "credit", "v1", "--artifact", str(missing), "--local", db)
     one_line_error(r, f"no such file or directory: {missing}")
     assert "Errno" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["versions", "register"], ["missing argument 'model'", "'loopwise versions register --help'"]),
+        (["versions", "register", "credit"], ["missing argument 'version'"]),
+        (["monitors", "history", "credit", "m", "--limit", "abc"], ["invalid value for '--limit'"]),
+        (["versions", "nosuch"], ["no such command 'nosuch'", "'loopwise versions --help'"]),
+        (["check", "--bogus"], ["no such option: --bogus", "'loopwise check --help'"]),
+    ],
+)
+def test_a_usage_error_is_one_line_not_clicks_box(args: list[str], needles: list[str]) -> None:
+    """Before, an argument or option missing, unknown or of the wrong type drew click's usage line, a hint
+    and a box of four lines."""
+    one_line_error(run(*args), *needles)
+
+
+def test_a_group_without_its_command_still_shows_its_help() -> None:
+    r = run("monitors")
+    assert r.returncode == 2 and "Usage: " in r.stdout and "run" in r.stdout and "error" not in r.stderr

@@ -74,3 +74,46 @@ def test_monitors_run_reports_the_alerts_it_sent_and_history_says_when_there_is_
         assert [json.loads(g.body)["event"] for g in rec.got] == ["incident.opened"]
         r = _cli("monitors", "history", "credit", "hourly", "--limit", "1000", "--local", db)
         assert r.returncode == 0 and "FAIL (300 rows)" in r.stdout and "no runs" not in r.stderr
+
+
+def test_monitors_run_exits_1_when_a_window_cannot_run_or_an_alert_is_given_up(tmp_path: Path) -> None:
+    """For cron: before, a pass whose only trouble was an alert given up on, or a window that could not be
+    run, exited 0."""
+    db = str(tmp_path / "lw.db")
+    c = lw.Client.local(db, create=True)
+    m = c.register("credit", SCHEMA)
+    for h in range(2):
+        df = traffic(300, 70 + h, (T0 + dt.timedelta(hours=h)).isoformat()).drop(columns=["repaid"])
+        df["request_id"] = [f"{h}-{i}" for i in range(len(df))]
+        m.log(df)
+    c.close()
+
+    def add(name: str, check: dict[str, object], **extra: object) -> None:
+        spec = {
+            "name": name, "suite": {"suite": "s", "checks": [check]}, "window": "1h", "step": "1h",
+            "reference": None, "anchor": (T0 + dt.timedelta(hours=1)).isoformat(), **extra,
+        }  # fmt: skip
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+        r = _cli("monitors", "add", "credit", str(tmp_path / f"{name}.yaml"), "--local", db)
+        assert r.returncode == 0, r.stderr
+
+    # The checks fail; the incident's alert goes to a hook whose address is in a variable the server does
+    # not have: given up at once (it cannot succeed until the operator sets it), not retried.
+    hook = {"type": "webhook", "url_env": "LW_TEST_NO_SUCH_HOOK"}
+    add("many", {"metric": "row_count", "condition": {"ge": 1000}, "name": "many"}, channels=[hook])
+    assert _cli("monitors", "run", "--no-deliver", "--local", db).returncode == 1  # the checks
+    r = _cli("monitors", "run", "--local", db)
+    assert r.stderr.splitlines()[-1] == "0 windows run; 0 alerts sent, 0 to retry, 1 failed", r.stderr
+    assert r.returncode == 1
+
+    # Checks that would pass, on a reference that does not exist: the windows cannot be run.
+    add("few", {"metric": "row_count", "condition": {"ge": 1}, "name": "few"}, reference="nope")
+    r = _cli("monitors", "run", "--local", db)
+    assert r.returncode == 1, r.stderr
+    assert (
+        "credit/few " in r.stdout
+        and "could not run (model 'credit' has no reference named 'nope'" in r.stdout
+    )
+    # Nothing due: exit 0.
+    r = _cli("monitors", "run", "--local", db)
+    assert (r.returncode, r.stderr.splitlines()[-1]) == (0, "0 windows run"), r.stderr

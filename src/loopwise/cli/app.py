@@ -20,6 +20,7 @@ from loopwise.cli.check import check
 from loopwise.cli.client import feedback, log, metrics, models_app
 from loopwise.cli.common import (
     EXIT_FAIL,
+    EXIT_USAGE,
     PLOTLY_HELP,
     check_plotly,
     column_progress,
@@ -369,4 +370,27 @@ _tidy(app)
 
 
 def main() -> None:
-    app()
+    """The ``loopwise`` command. A usage error (an argument or option missing, unknown or of the wrong type)
+    is one line on stderr and exit code 2, as every other error: click's own is a usage line and a box."""
+    import sys
+
+    try:  # Typer carries its own copy of click from 0.2x on; before, it raised click's exceptions
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:  # pragma: no cover - an older Typer
+        from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[assignment]
+
+    try:
+        code = app(standalone_mode=False, prog_name="loopwise")  # "python -m loopwise.cli" says the same
+    except NoArgsIsHelpError as exc:  # a group without its command: its help, as before
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "loopwise"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        typer.echo(f"error: {message[:1].lower()}{message[1:]} (see '{where} --help')", err=True)
+        sys.exit(EXIT_USAGE)
+    except typer.Abort:  # Ctrl-C at a prompt
+        typer.echo("aborted", err=True)
+        sys.exit(EXIT_FAIL)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,5 +1,6 @@
 """``loopwise monitors add | list | run | history``: declare monitors, run their due windows (the cron
-alternative to the server's scheduler), read their runs. A run whose checks fail exits 1."""
+alternative to the server's scheduler), read their runs. A pass in which a run's checks fail, a window cannot
+be run or an alert is given up on exits 1."""
 
 from __future__ import annotations
 
@@ -175,7 +176,8 @@ def run(
     api_key: KeyOpt = None,
     local: LocalOpt = None,
 ) -> None:
-    """Run the due windows of monitors now, once (for cron); exit 1 when a run's checks fail."""
+    """Run the due windows of monitors now, once (for cron); exit 1 when a run's checks fail, a window
+    could not be run or an alert could not be delivered."""
     import loopwise as lw
 
     with user_errors():
@@ -197,7 +199,9 @@ def run(
             f"; {count(sent['sent'], 'alert')} sent, {sent['retrying']} to retry, {sent['failed']} failed"
         )
     console.print(f"{count(len(found), 'window')} run{alerts}", highlight=False, markup=False)
-    if any(r["status"] == "fail" for _, r in found):
+    # For cron, whatever needs a person: a check that failed, a window that could not be run (its line says
+    # why), an alert given up on (the delivery log says why). An alert to retry is the next pass's.
+    if any(r["status"] == "fail" or r["state"] == "failed" for _, r in found) or sent["failed"]:
         raise typer.Exit(EXIT_FAIL)
 
 
