@@ -1,7 +1,9 @@
 """How a replay reads the logged batches' blobs back (decision 0053): on PostgreSQL through ``COPY TO STDOUT``
 in binary, each blob a view of the row's message; on SQLite by a ``SELECT``. Checked against the blobs a plain
 SQLAlchemy ``SELECT`` returns and against the estimator's own outputs; the binary COPY parser against the
-stream PostgreSQL sent, cut at every place; migration 0019's storage against ``pg_attribute``."""
+stream PostgreSQL sent, cut at every place; migration 0019's storage against ``pg_attribute``; a column logged
+as strings in some batches and as categories in others (a new user's trial of decision 0065) against the
+estimator's own outputs."""
 
 from __future__ import annotations
 
@@ -17,11 +19,16 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sklearn.pipeline import Pipeline
-from tests._fixtures.registry import applicants, open_model
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+from tests._fixtures.registry import OPENED, applicants, open_model
 
+import loopwise as lw
 from loopwise.client.base import ModelHandle
 from loopwise.errors import DataError
+from loopwise.registry import RegistrySettings
 from loopwise.registry.blobs import COPY_BLOBS, CopyReader, whole_blobs
 from loopwise.store import make_engine
 from loopwise.store.tables import Batch, OutputBatch
@@ -186,3 +193,53 @@ def test_migration_0019_stores_output_blobs_without_pglz(db_url: str) -> None:
         assert (before, after, again) == ("x", "e", "x")
     else:
         assert (before, after, again) == (None, None, None)
+
+
+def test_a_column_logged_as_strings_and_as_categories_is_read_as_strings(db_url: str, tmp_path: Path) -> None:
+    """Arrow cannot concatenate a dictionary column with a string one: evaluating, pairing and the gate
+    raised ``ArrowTypeError`` (a traceback on the command line) when a team logged a column from a pandas
+    ``category`` in one call and from strings in another."""
+    rng = np.random.default_rng(5)
+    n = 1_300
+    X = pd.DataFrame({"income": rng.normal(50, 10, n), "region": rng.choice(["north", "south", "east"], n)})
+    y = (X.income + (X.region == "south") * 8 + rng.normal(0, 5, n)) > 54
+    pipe = make_pipeline(
+        ColumnTransformer(
+            [("region", OneHotEncoder(handle_unknown="ignore"), ["region"])], remainder="passthrough"
+        ),
+        LogisticRegression(),
+    ).fit(X, y)
+    schema = {
+        "columns": {
+            "id": {"role": "id"},
+            "ts": {"role": "timestamp"},
+            "income": {"kind": "numeric"},
+            "region": {"kind": "categorical"},
+            "approved": {"role": "prediction", "kind": "boolean"},
+        }
+    }
+    client = lw.Client.local(db_url, registry=RegistrySettings(artifact_dir=tmp_path / "artifacts"))
+    OPENED.append(client)
+    model = client.register("loans", schema)
+    model.register_version("v1", pipe, sample=X.head(50))
+    served = pipe.predict(X) ^ (rng.random(n) < 0.1)  # a champion that differs on a tenth of the events
+    frame = X.assign(
+        id=[f"e{i}" for i in range(n)], ts=T0 + pd.to_timedelta(np.arange(n) * 7, unit="s"), approved=served
+    )
+    for a, z, as_category in ((0, 400, False), (400, 1_000, True), (1_000, n, False)):
+        part = frame.iloc[a:z]
+        model.log(part.astype({"region": "category"}) if as_category else part, version="served")
+
+    run = model.evaluate_version("v1", start=START, end=END)
+    assert run.evaluated == n
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        blobs = [bytes(b) for (b,) in conn.execute(sa.select(OutputBatch.arrow).order_by(OutputBatch.id))]
+    engine.dispose()
+    table = pa.concat_tables([pa.ipc.open_stream(pa.py_buffer(b)).read_all() for b in blobs])
+    got = table.to_pandas().set_index("event_id").loc[frame.id]
+    np.testing.assert_array_equal(got.prediction.to_numpy(bool), pipe.predict(X))
+    np.testing.assert_array_equal(got["score:true"].to_numpy(), pipe.predict_proba(X)[:, 1])
+    found = model.compare_versions(champion="served", challenger="v1", start=START, end=END)
+    assert found.paired == n
+    assert found.agreement == pytest.approx(np.mean(served == pipe.predict(X)))

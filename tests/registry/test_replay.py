@@ -296,10 +296,14 @@ def test_a_version_logged_before_it_was_registered_is_compared_by_its_label(
     )
     with pytest.raises(NotFoundError, match="no version, alias or logged version named 'legasy'") as err:
         model.compare_versions(champion="legasy", challenger="v2", start=START, end=END)
-    # No alias is set yet (the first gate's usual case, where the default "champion" names nothing): say so.
-    assert str(err.value).endswith(
-        "; no alias is set yet: name the version to compare with (--champion VERSION in the CLI)"
-    )
+    assert str(err.value).endswith("named 'legasy'")  # a name mistyped: no word of aliases
+    # No alias is set yet (the first gate's usual case, where the defaults name nothing): say so, and which
+    # option names the version instead.
+    for role, kwargs in (("champion", {"challenger": "v2"}), ("challenger", {"champion": "legacy"})):
+        with pytest.raises(NotFoundError) as err:
+            model.compare_versions(**kwargs, start=START, end=END)  # type: ignore[arg-type]
+        hint = f"; no alias is set yet: name the version to compare with (--{role} VERSION in the CLI)"
+        assert str(err.value).endswith(f"named {role!r}{hint}")
 
 
 def test_log_shadow_refuses_unknown_events_and_unregistered_versions(

@@ -382,7 +382,10 @@ def main() -> None:
     try:
         code = app(standalone_mode=False, prog_name="loopwise")  # "python -m loopwise.cli" says the same
     except NoArgsIsHelpError as exc:  # a group without its command: its help, as before
-        exc.show()
+        # Rich's help prints itself and returns "", which ``exc.show()`` wrote as an empty line to stderr.
+        text = exc.ctx.get_help() if exc.ctx is not None else ""
+        if text:
+            typer.echo(text)
         sys.exit(exc.exit_code)
     except ClickException as exc:
         ctx = getattr(exc, "ctx", None)

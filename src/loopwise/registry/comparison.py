@@ -115,8 +115,9 @@ def resolve(s: Session, model_name: str, name: str) -> str:
         if s.scalar(logged) is not None:  # ix_events_bucket starts with (model_id, version): one probe
             return name
         hint = ""
-        if not held:  # the usual first gate: nothing promoted yet, so "champion" names nothing
-            hint = "; no alias is set yet: name the version to compare with (--champion VERSION in the CLI)"
+        if not held and name in ("champion", "challenger"):  # the usual first gate: nothing promoted yet,
+            # so the default alias names nothing
+            hint = f"; no alias is set yet: name the version to compare with (--{name} VERSION in the CLI)"
         raise NotFoundError(
             f"model {model_name!r} has no version, alias or logged version named {name!r}{hint}"
         ) from None

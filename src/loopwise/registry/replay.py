@@ -191,7 +191,32 @@ def read_stored(
             parts.append(table)
     if not parts:
         return pa.table({})
-    return pa.concat_tables(parts, promote_options="permissive")
+    return concat_logged(parts)
+
+
+def concat_logged(parts: list[pa.Table]) -> pa.Table:
+    """The batches' tables as one. A column logged as strings in one batch and as categories (Arrow's
+    dictionary) in another does not merge: its categories are then read as their values. Columns whose types
+    cannot be merged at all (numbers in one batch, text in another) are a one-line ``DataError``."""
+    try:
+        return pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    decoded = [_values_of_categories(t) for t in parts]
+    try:
+        return pa.concat_tables(decoded, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise DataError(
+            f"the window's logged batches hold a column in types that do not merge: {first}"
+        ) from exc
+
+
+def _values_of_categories(table: pa.Table) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
+    return table
 
 
 def evaluate(
