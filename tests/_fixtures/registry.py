@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -16,6 +18,8 @@ from sklearn.preprocessing import StandardScaler
 import loopwise as lw
 from loopwise.client.base import ModelHandle
 from loopwise.registry import RegistrySettings
+from loopwise.store import make_engine
+from loopwise.store.tables import OutputBatch
 
 SCHEMA = {
     "columns": {
@@ -90,3 +94,13 @@ def lw_url(tmp_path: Path) -> str:
 def stored_files(directory: Path) -> list[Path]:
     """Every file under the artifact directory (temporary ones included)."""
     return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
+
+
+def stored_outputs(url: str, event_ids: Any) -> pd.DataFrame:
+    """Every version's stored outputs (the blobs as written), one row per event in ``event_ids``' order."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        blobs = [bytes(b) for (b,) in conn.execute(sa.select(OutputBatch.arrow).order_by(OutputBatch.id))]
+    engine.dispose()
+    table = pa.concat_tables([pa.ipc.open_stream(pa.py_buffer(b)).read_all() for b in blobs])
+    return table.to_pandas().set_index("event_id").loc[event_ids]

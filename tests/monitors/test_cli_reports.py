@@ -30,7 +30,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_monitors_run_reports_the_alerts_it_sent_and_history_says_when_there_is_none(tmp_path: Path) -> None:
+def _two_hours(tmp_path: Path) -> str:
+    """A database with model ``credit`` and two hours of traffic from T0, 300 events each."""
     db = str(tmp_path / "lw.db")
     c = lw.Client.local(db, create=True)
     m = c.register("credit", SCHEMA)
@@ -39,6 +40,11 @@ def test_monitors_run_reports_the_alerts_it_sent_and_history_says_when_there_is_
         df["request_id"] = [f"{h}-{i}" for i in range(len(df))]
         m.log(df)
     c.close()
+    return db
+
+
+def test_monitors_run_reports_the_alerts_it_sent_and_history_says_when_there_is_none(tmp_path: Path) -> None:
+    db = _two_hours(tmp_path)
     with receiver() as rec:
         check = {"metric": "row_count", "condition": {"ge": 1000}, "name": "many"}
         spec = {
@@ -79,14 +85,7 @@ def test_monitors_run_reports_the_alerts_it_sent_and_history_says_when_there_is_
 def test_monitors_run_exits_1_when_a_window_cannot_run_or_an_alert_is_given_up(tmp_path: Path) -> None:
     """For cron: before, a pass whose only trouble was an alert given up on, or a window that could not be
     run, exited 0."""
-    db = str(tmp_path / "lw.db")
-    c = lw.Client.local(db, create=True)
-    m = c.register("credit", SCHEMA)
-    for h in range(2):
-        df = traffic(300, 70 + h, (T0 + dt.timedelta(hours=h)).isoformat()).drop(columns=["repaid"])
-        df["request_id"] = [f"{h}-{i}" for i in range(len(df))]
-        m.log(df)
-    c.close()
+    db = _two_hours(tmp_path)
 
     def add(name: str, check: dict[str, object], **extra: object) -> None:
         spec = {

@@ -23,7 +23,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
-from tests._fixtures.registry import OPENED, applicants, open_model
+from tests._fixtures.registry import OPENED, applicants, open_model, stored_outputs
 
 import loopwise as lw
 from loopwise.client.base import ModelHandle
@@ -31,7 +31,7 @@ from loopwise.errors import DataError
 from loopwise.registry import RegistrySettings
 from loopwise.registry.blobs import COPY_BLOBS, CopyReader, whole_blobs
 from loopwise.store import make_engine
-from loopwise.store.tables import Batch, OutputBatch
+from loopwise.store.tables import Batch
 
 START, END = "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z"
 T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
@@ -89,12 +89,7 @@ def test_replayed_outputs_over_many_blobs_equal_the_estimators_own(
     model, frame = _logged(db_url, tmp_path, pipeline)
     run = model.evaluate_version("v1", start=START, end=END, batch_rows=333)
     assert run.evaluated == len(frame) == sum(SIZES)
-    engine = make_engine(db_url)
-    with engine.connect() as conn:
-        blobs = [bytes(b) for (b,) in conn.execute(sa.select(OutputBatch.arrow).order_by(OutputBatch.id))]
-    engine.dispose()
-    table = pa.concat_tables([pa.ipc.open_stream(pa.py_buffer(b)).read_all() for b in blobs])
-    got = table.to_pandas().set_index("event_id").loc[frame.id]
+    got = stored_outputs(db_url, frame.id)
     features = frame[["income", "age"]]
     # The estimator on the same rows in the replay's batches (the window's (batch, row) order is the logged
     # order): a matrix product over 333 rows may round the last bit unlike one over all of them.
@@ -232,12 +227,7 @@ def test_a_column_logged_as_strings_and_as_categories_is_read_as_strings(db_url:
 
     run = model.evaluate_version("v1", start=START, end=END)
     assert run.evaluated == n
-    engine = make_engine(db_url)
-    with engine.connect() as conn:
-        blobs = [bytes(b) for (b,) in conn.execute(sa.select(OutputBatch.arrow).order_by(OutputBatch.id))]
-    engine.dispose()
-    table = pa.concat_tables([pa.ipc.open_stream(pa.py_buffer(b)).read_all() for b in blobs])
-    got = table.to_pandas().set_index("event_id").loc[frame.id]
+    got = stored_outputs(db_url, frame.id)
     np.testing.assert_array_equal(got.prediction.to_numpy(bool), pipe.predict(X))
     np.testing.assert_array_equal(got["score:true"].to_numpy(), pipe.predict_proba(X)[:, 1])
     found = model.compare_versions(champion="served", challenger="v1", start=START, end=END)

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from sklearn.pipeline import Pipeline
-from tests._fixtures.registry import applicants, open_model
+from tests._fixtures.registry import applicants, open_model, stored_outputs
 
 from loopwise.client.base import ModelHandle
 from loopwise.errors import DataError
 from loopwise.registry.feature_rows import FeatureRows
 from loopwise.registry.replay import read_stored
 from loopwise.store import make_engine
-from loopwise.store.tables import Batch, OutputBatch
+from loopwise.store.tables import Batch
 
 START, END = "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z"
 T0 = pd.Timestamp("2026-12-01 09:00", tz="UTC")
@@ -122,12 +121,7 @@ def test_a_feature_of_another_type_reads_the_general_way_with_the_estimators_out
 
     run = model.evaluate_version("v1", start=START, end=END, batch_rows=600)
     assert run.evaluated == len(logged)
-    engine = make_engine(db_url)
-    with engine.connect() as conn:
-        blobs = [bytes(b) for (b,) in conn.execute(sa.select(OutputBatch.arrow).order_by(OutputBatch.id))]
-    engine.dispose()
-    table = pa.concat_tables([pa.ipc.open_stream(pa.py_buffer(b)).read_all() for b in blobs])
-    got = table.to_pandas().set_index("event_id").loc[logged.id]
+    got = stored_outputs(db_url, logged.id)
     proba = np.concatenate(
         [pipeline.predict_proba(logged[FEATURES].iloc[a : a + 600]) for a in range(0, len(logged), 600)]
     )
