@@ -177,7 +177,7 @@ def run(
     local: LocalOpt = None,
 ) -> None:
     """Run the due windows of monitors now, once (for cron); exit 1 when a run's checks fail, a window
-    could not be run or an alert could not be delivered."""
+    could not be run or an alert was given up on (one to retry does not count)."""
     import loopwise as lw
 
     with user_errors():
